@@ -1,0 +1,346 @@
+"""The `evman` command: the console, the headless engine, and the verbs other programs script."""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from console import views
+
+DEFAULT_DB = "evman.db"
+WAIT_S = 5.0
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"evman: {message}", err=True)
+    sys.exit(code)
+
+
+def _db_path(ctx: click.Context, value: str | None) -> Path:
+    root = ctx.find_root()
+    chosen = value or (root.obj or {}).get("db") or os.environ.get("EVMAN_DB") or DEFAULT_DB
+    return Path(chosen)
+
+
+def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        ctx.ensure_object(dict)
+        ctx.find_root().ensure_object(dict)
+        ctx.find_root().obj["db"] = value
+    return value
+
+
+db_option = click.option("--db", "db", metavar="PATH", expose_value=False, callback=_set_db,
+                         is_eager=True, help="Database file (default: $EVMAN_DB, else ./evman.db).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+
+
+def open_store(*, create: bool = False, readonly: bool = False) -> Any:
+    from engine.store import Store, StoreError
+    ctx = click.get_current_context()
+    path = _db_path(ctx, None)
+    try:
+        return Store(path, create=create, readonly=readonly)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+def _emit(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(render(data))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _operator() -> str:
+    try:
+        return os.environ.get("EVMAN_OPERATOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+# -- the group ------------------------------------------------------------------------------
+
+
+@click.group(invoke_without_command=True, context_settings=CONTEXT,
+             epilog="Examples:\n\n  evman --db sample.db            open the console\n\n"
+                    "  evman load defs.toml && evman --no-ui   run the engine headless\n\n"
+                    "  evman history fetch-feeds --json")
+@click.option("--db", "db", metavar="PATH", envvar="EVMAN_DB", show_envvar=True,
+              help="Database file (default ./evman.db).")
+@click.option("--no-ui", is_flag=True, help="Run the engine headless: log to stdout, stop on SIGTERM.")
+@click.option("--readonly", is_flag=True, help="Open a console that can look but not act.")
+@click.option("--tick", "tick_s", type=float, default=1.0, show_default=True, metavar="SECONDS",
+              help="Engine tick interval.")
+@click.option("--grace", "grace_s", type=float, default=10.0, show_default=True, metavar="SECONDS",
+              help="On stop, how long to wait for running commands before leaving them recorded.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
+@click.version_option("0.1.0", prog_name="evman")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s: float,
+         grace_s: float, verbose: bool) -> None:
+    """evman: an event manager for batch work.
+
+    With no verb, opens the console on the database (the engine runs inside it, unless
+    another engine already drives the database: then the console attaches to it).
+    """
+    ctx.ensure_object(dict)
+    if db:
+        ctx.obj["db"] = db
+    if ctx.invoked_subcommand is not None:
+        return
+    path = _db_path(ctx, None)
+    if no_ui:
+        from console.headless import run_headless
+        sys.exit(run_headless(path, tick_s=tick_s, grace_s=grace_s, verbose=verbose))
+    from console.app import run_console
+    sys.exit(run_console(path, readonly=readonly, tick_s=tick_s, operator=_operator()))
+
+
+# -- definitions -----------------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def validate(file: Path) -> None:
+    """Check a definitions file; exit 0 if good, 2 with every problem listed if not.
+
+    Example: evman validate examples/publishing.toml
+    """
+    from engine.definitions import DefinitionsError, load_definitions
+    try:
+        defs = load_definitions(file)
+    except DefinitionsError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s), all valid.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--prune", is_flag=True, help="Retire events no longer in FILE (their history stays).")
+@db_option
+def load(file: Path, prune: bool) -> None:
+    """Validate FILE and upsert its events into the database.
+
+    A changed schedule takes effect from now on; history is kept. Nothing is written when
+    anything is wrong (exit 2).
+
+    Example: evman load examples/publishing.toml --db sample.db
+    """
+    from engine import catalog
+    from engine.definitions import DefinitionsError, load_definitions
+    from engine.store import StoreError
+    store = open_store(create=True)
+    try:
+        defs = load_definitions(file, known_events=store.event_names())
+    except DefinitionsError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    try:
+        result = catalog.save(store, defs, now=_now(), prune=prune)
+    except StoreError as exc:
+        _fail(str(exc))
+    parts = [f"{len(v)} {k}" for k, v in result.items() if v]
+    click.echo(f"loaded {file} into {store.path}: " + (", ".join(parts) or "nothing to change"))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--include-secrets", is_flag=True, help="Write alert URLs with their credentials.")
+@db_option
+def export(include_secrets: bool) -> None:
+    """Print the database's definitions as TOML (alert URLs masked unless --include-secrets).
+
+    Example: evman export > backup.toml
+    """
+    store = open_store()
+    click.echo(views.export_text(store, include_secrets=include_secrets), nl=False)
+
+
+@main.command("import-crontab", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--system/--user-crontab", default=None,
+              help="Force the format: /etc/cron.d style (with a user field) or a user crontab.")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid lines, report the others.")
+@click.option("--prefix", metavar="NAME", help="Prefix for the generated event names.")
+@click.option("--print", "print_only", is_flag=True, help="Print the events as TOML; load nothing.")
+@db_option
+def import_crontab(file: Path, system: bool | None, skip_invalid: bool, prefix: str | None,
+                   print_only: bool) -> None:
+    """Turn crontab lines into events (shell commands, as cron runs them).
+
+    Example: evman import-crontab /etc/cron.d/backup --prefix backup
+    """
+    from console.importing import import_crontab_file
+    import_crontab_file(file, system=system, skip_invalid=skip_invalid, prefix=prefix,
+                        print_only=print_only, open_store=lambda: open_store(create=True), now=_now())
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+@main.command("list", context_settings=CONTEXT)
+@json_option
+@click.option("--filter", "name_like", metavar="TEXT", help="Only events whose name contains TEXT.")
+@db_option
+def list_(as_json: bool, name_like: str | None) -> None:
+    """Every event with its state, next fire time and last run.
+
+    Example: evman list --json
+    """
+    store = open_store(readonly=True)
+    rows = views.event_list(store, name_like=name_like)
+    _emit(rows, as_json, views.render_event_list)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("event")
+@json_option
+@db_option
+def show(event: str, as_json: bool) -> None:
+    """One event: why it waits, its window and runtime bounds, duration statistics, recent runs.
+
+    Example: evman show fetch-feeds --json
+    """
+    store = open_store(readonly=True)
+    data = views.event_detail(store, event)
+    if data is None:
+        _fail(views.unknown_event(store, event))
+    _emit(data, as_json, views.render_event_detail)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("event", required=False)
+@click.option("-n", "--limit", default=50, show_default=True, help="How many runs, newest first.")
+@json_option
+@db_option
+def history(event: str | None, limit: int, as_json: bool) -> None:
+    """Runs, newest first, with exit codes, durations and output tails.
+
+    Example: evman history fetch-feeds -n 10
+    """
+    store = open_store(readonly=True)
+    if event is not None and store.event_row(event) is None:
+        _fail(views.unknown_event(store, event))
+    _emit(views.run_list(store, event, limit), as_json, views.render_run_list)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--open", "open_only", is_flag=True, help="Only alerts not yet resolved.")
+@click.option("--event", metavar="NAME", help="Only this event's alerts.")
+@click.option("-n", "--limit", default=100, show_default=True)
+@json_option
+@db_option
+def alerts(open_only: bool, event: str | None, limit: int, as_json: bool) -> None:
+    """Alerts, unacknowledged first, with their delivery attempts.
+
+    Example: evman alerts --open --json
+    """
+    store = open_store(readonly=True)
+    _emit(views.alert_list(store, event=event, open_only=open_only, limit=limit), as_json,
+          views.render_alert_list)
+
+
+@main.command("next", context_settings=CONTEXT)
+@click.argument("event", required=False)
+@click.option("--schedule", "spec", metavar="SPEC", help="Preview any schedule, no event needed.")
+@click.option("--tz", "tz", metavar="ZONE", help="Timezone for --schedule (default: the machine's).")
+@click.option("-n", "count", default=5, show_default=True, help="How many fire times.")
+@click.option("--after", metavar="TIME", help="ISO time to count from (default: now).")
+@json_option
+@db_option
+def next_(event: str | None, spec: str | None, tz: str | None, count: int, after: str | None,
+          as_json: bool) -> None:
+    """Next fire times, local and UTC, with DST gaps and repeats flagged.
+
+    Examples:\n
+      evman next fetch-feeds -n 3\n
+      evman next --schedule "30 2 * * *" --tz America/New_York --after 2026-03-07T12:00:00-05:00
+    """
+    if (event is None) == (spec is None):
+        _fail("give an EVENT or --schedule SPEC (one of them). Example: evman next --schedule '@daily'", 2)
+    start = _parse_after(after)
+    if spec is None:
+        store = open_store(readonly=True)
+        row = store.event_row(str(event))
+        if row is None:
+            _fail(views.unknown_event(store, str(event)))
+        if not row["schedule"]:
+            _fail(f"{event} has no schedule; it starts when triggered or when its condition holds.")
+        spec, tz = row["schedule"], row["timezone"]
+    try:
+        data = views.next_fires(str(spec), tz, start, count, event=event)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    _emit(data, as_json, views.render_next)
+
+
+def _parse_after(after: str | None) -> datetime:
+    if after is None:
+        return _now()
+    try:
+        value = datetime.fromisoformat(after)
+    except ValueError:
+        _fail(f"--after {after!r} is not an ISO time; example: 2026-03-07T12:00:00-05:00", 2)
+    if value.tzinfo is None:
+        value = value.astimezone()  # a naive time means the machine's local time
+    return value
+
+
+# -- acting ----------------------------------------------------------------------------------------
+
+
+def _act(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> None:
+    from console.requests import send_request
+    store = open_store()
+    ok, message = send_request(store, verb, target, args=args, requested_by=_operator(), wait_s=wait_s)
+    if ok:
+        click.echo(message)
+    else:
+        _fail(message)
+
+
+def _verb(name: str, summary: str, example: str, *, force: bool = False) -> None:
+    @click.argument("target")
+    @click.option("--wait", "wait_s", type=float, default=WAIT_S, show_default=True, metavar="SECONDS",
+                  help="How long to wait for the engine's answer.")
+    @db_option
+    def command(target: str, wait_s: float, force: bool = False) -> None:
+        _act(name, target, {"force": True} if force else None, wait_s)
+
+    command.__doc__ = f"{summary}\n\nExample: {example}"
+    if force:
+        command = click.option("--force", is_flag=True,
+                               help="Start now, ignoring its window and requires.")(command)
+    main.command(name, context_settings=CONTEXT)(command)
+
+
+_verb("trigger", "Start a new run of EVENT now (it still obeys its requires and window).",
+      "evman trigger fetch-feeds", force=True)
+_verb("restart", "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), "
+      "after running its prepare step.", "evman restart run:12", force=True)
+_verb("kill", "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.",
+      "evman kill publish")
+_verb("hold", "Hold EVENT: no new runs start; waiting ones wait with reason 'held'.",
+      "evman hold promote-to-production")
+_verb("release", "Release a held EVENT.", "evman release promote-to-production")
+_verb("ack", "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.",
+      "evman ack alert:7")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""`evman --no-ui`: the engine in the foreground, logging to stdout, stopping cleanly on a signal."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+
+def run_headless(path: Path, *, tick_s: float, grace_s: float, verbose: bool) -> int:
+    from engine.engine import Change, Engine, EngineBusy
+    from engine.store import Store, StoreError
+    logging.basicConfig(stream=sys.stdout, level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("evman")
+    try:
+        store = Store(path, create=False)
+    except StoreError as exc:
+        print(f"evman: {exc}", file=sys.stderr)
+        return 1
+
+    def report(changes: list[Change]) -> None:
+        for c in changes:
+            run = f" run {c.run_id}" if c.run_id is not None else ""
+            log.info("%s %s%s %s%s", c.kind, c.event, run, c.state or "",
+                     f" ({c.detail})" if c.detail else "")
+
+    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report)
+    try:
+        engine.start()
+    except (EngineBusy, StoreError) as exc:
+        print(f"evman: {exc}", file=sys.stderr)
+        return 1
+    notifier = _start_notifier(path, engine)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received; stopping (waiting up to %gs for running commands)",
+                 signal.Signals(signum).name, grace_s)
+        engine.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("engine started on %s (pid %d, tick %gs)", path, engine.pid, tick_s)
+    thread = threading.Thread(target=engine.run, name="evman-engine")
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if notifier is not None:
+        notifier.stop()
+    log.info("engine stopped")
+    return 0
+
+
+def _start_notifier(path: Path, engine: object) -> object | None:
+    try:
+        from engine.alerts import start_notifier
+    except ImportError:
+        return None
+    return start_notifier(path, engine)

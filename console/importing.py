@@ -1,0 +1,45 @@
+"""`evman import-crontab`: crontab lines to validated events in the database."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import tomli_w
+
+
+def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, prefix: str | None,
+                        print_only: bool, open_store: Callable[[], Any], now: datetime) -> None:
+    from engine import catalog
+    from engine.crontab import CrontabError, parse_crontab
+    from engine.definitions import DefinitionsError, parse_definitions
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        click.echo(f"evman: cannot read {file}: {exc}", err=True)
+        sys.exit(2)
+    try:
+        imported = parse_crontab(text, source=str(file), system=system, skip_invalid=skip_invalid,
+                                 name_prefix=prefix)
+    except CrontabError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    for lineno, why in imported.skipped:
+        click.echo(f"{file}:{lineno}: skipped: {why}", err=True)
+    toml_text = tomli_w.dumps({"event": imported.events})
+    if print_only:
+        click.echo(toml_text, nl=False)
+        return
+    store = open_store()
+    try:
+        defs = parse_definitions(toml_text, source=str(file), base_dir=file.parent.resolve(),
+                                 known_events=store.event_names())
+    except DefinitionsError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    result = catalog.save(store, defs, now=now)
+    click.echo(f"imported {len(defs.events)} event(s) from {file} into {store.path}: "
+               + ", ".join(f"{len(v)} {k}" for k, v in result.items() if v))

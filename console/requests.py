@@ -1,0 +1,38 @@
+"""Asking the engine for something: a row in the `requests` mailbox, then its outcome."""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.clock import parse_iso
+from engine.store import Store
+
+LIVE_AFTER_S = 30.0
+
+
+def engine_is_live(store: Store, now: datetime | None = None) -> bool:
+    row = store.engine_row()
+    if row is None or row.stopped_at is not None or row.heartbeat_at is None:
+        return False
+    beat = parse_iso(row.heartbeat_at)
+    now = now or datetime.now(UTC)
+    return beat is not None and (now - beat).total_seconds() < LIVE_AFTER_S
+
+
+def send_request(store: Store, verb: str, target: str, *, args: dict[str, Any] | None = None,
+                 requested_by: str, wait_s: float = 5.0) -> tuple[bool, str]:
+    """Queue a request and wait up to wait_s for the engine's outcome: (ok, message)."""
+    request_id = store.add_request(verb, target, args=args, requested_by=requested_by)
+    if not engine_is_live(store):
+        return True, (f"queued as request {request_id}; no engine is running on {store.path}, "
+                      f"it will act when one starts (evman --no-ui --db {store.path}).")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        row = store.request(request_id)
+        if row and row["handled_at"]:
+            if row["outcome"] == "ok":
+                return True, f"{verb} {target}: ok" + (f" ({row['detail']})" if row["detail"] else "")
+            return False, f"{verb} {target}: {row['outcome']}"
+        time.sleep(0.05)
+    return True, f"queued as request {request_id}; the engine has not answered within {wait_s:g} s."

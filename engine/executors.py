@@ -1,0 +1,343 @@
+"""Starting runs (child processes, callables, HTTP calls) and reaping them into Outcomes."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Final
+
+from engine.clock import Clock, iso
+from engine.model import EventSpec
+
+TAIL_BYTES: Final = 64 * 1024
+KILL_GRACE_S: Final = 5.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run (or its `prepare` step) ended."""
+    run_id: int
+    phase: str
+    """"main" or "prepare"."""
+    exit_code: int | None
+    ended_at: datetime
+    error: str | None = None
+    """Why it could not run or crashed, in words; None when it ran to an exit code."""
+    killed_by: str | None = None
+    """Who or what killed it (operator, runtime max), or None."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a callable is told about the run it serves, when it accepts an argument."""
+    event: str
+    run_id: int
+    attempt: int
+    scheduled_for: str
+    log: IO[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class SpawnError(RuntimeError):
+    pass
+
+
+@dataclass
+class _Child:
+    run_id: int
+    phase: str
+    proc: subprocess.Popen[bytes] | None
+    """None for a process adopted from a previous engine: watched, but not our child."""
+    pid: int
+    pidfd: int
+    log: IO[bytes] | None
+    killed_by: str | None = None
+
+
+class Executors:
+    """Owns every child process, worker thread and log file of a running engine."""
+
+    def __init__(self, clock: Clock, logs_dir: Path, on_done: Callable[[Outcome], None],
+                 workers: int = 16) -> None:
+        self.clock = clock
+        self.logs_dir = logs_dir
+        self.on_done = on_done
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evman-call")
+        self._children: dict[tuple[int, str], _Child] = {}
+        self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._stopping = False
+        self._reaper = threading.Thread(target=self._reap_loop, name="evman-reaper", daemon=True)
+        self._reaper.start()
+
+    # -- logs --------------------------------------------------------------------
+
+    def log_path(self, event: str, run_id: int) -> Path:
+        return self.logs_dir / event / f"{run_id}.log"
+
+    def _open_log(self, event: str, run_id: int) -> IO[bytes]:
+        path = self.log_path(event, run_id)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(fd, "ab", buffering=0)
+
+    # -- starting ------------------------------------------------------------------
+
+    def start(self, run_id: int, spec: EventSpec, env_extra: Mapping[str, str],
+              attempt: int, scheduled_for: str) -> int | None:
+        """Start the run; returns the child's pid (None for callables and HTTP). Raises SpawnError."""
+        if spec.run is not None:
+            return self._spawn(run_id, "main", list(spec.run), spec, env_extra, stdin=spec.stdin)
+        if spec.shell is not None:
+            return self._spawn(run_id, "main", ["/bin/sh", "-c", spec.shell], spec, env_extra,
+                               stdin=spec.stdin)
+        log = self._open_log(spec.name, run_id)
+        if spec.call is not None:
+            ctx_env = {**spec.env, **env_extra}
+            self._pool.submit(self._run_call, run_id, spec, log, attempt, scheduled_for, ctx_env)
+        else:
+            self._pool.submit(self._run_http, run_id, spec, log)
+        return None
+
+    def prepare(self, run_id: int, command: str, spec: EventSpec, env_extra: Mapping[str, str]) -> int:
+        return self._spawn(run_id, "prepare", ["/bin/sh", "-c", command], spec, env_extra, stdin=None)
+
+    def _spawn(self, run_id: int, phase: str, argv: list[str], spec: EventSpec,
+               env_extra: Mapping[str, str], *, stdin: str | None) -> int:
+        log = self._open_log(spec.name, run_id)
+        if phase == "prepare":
+            log.write(f"--- prepare: {argv[-1]}\n".encode())
+        env = {**os.environ, **spec.env, **env_extra}
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                start_new_session=True, close_fds=True, **_user_kwargs(spec.user))
+        except OSError as exc:
+            log.close()
+            raise SpawnError(_spawn_message(argv, spec, exc)) from exc
+        if stdin is not None and proc.stdin is not None:
+            self._feed_stdin(proc.stdin, stdin)
+        self._watch(_Child(run_id, phase, proc, proc.pid, os.pidfd_open(proc.pid), log))
+        return proc.pid
+
+    def adopt(self, run_id: int, pid: int) -> bool:
+        """Watch a process a previous engine started; its exit code cannot be known."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return False
+        self._watch(_Child(run_id, "main", None, pid, pidfd, None))
+        return True
+
+    def _watch(self, child: _Child) -> None:
+        with self._lock:
+            self._children[(child.run_id, child.phase)] = child
+            self._selector.register(child.pidfd, selectors.EVENT_READ, child)
+        os.write(self._wake_w, b"x")
+
+    def _feed_stdin(self, pipe: IO[bytes], text: str) -> None:
+        def feed() -> None:
+            try:
+                pipe.write(text.encode())
+            except OSError:
+                pass  # the child closed its stdin early: nothing more to give it
+            finally:
+                pipe.close()
+        threading.Thread(target=feed, daemon=True).start()
+
+    # -- callables and HTTP ------------------------------------------------------------
+
+    def _run_call(self, run_id: int, spec: EventSpec, log: IO[bytes], attempt: int,
+                  scheduled_for: str, env: Mapping[str, str]) -> None:
+        import io
+        text = io.TextIOWrapper(log, encoding="utf-8", write_through=True)
+        code: int | None = 0
+        error: str | None = None
+        try:
+            func = resolve_callable(str(spec.call), spec.cwd)
+            ctx = RunContext(spec.name, run_id, attempt, scheduled_for, text, env)
+            result = func(ctx) if _accepts_argument(func) else func()
+            if result is not None:
+                text.write(f"returned: {result!r}\n")
+            if isinstance(result, bool) and result is False:
+                code, error = 1, "the callable returned False"
+            elif isinstance(result, int) and not isinstance(result, bool):
+                code = result
+        except BaseException as exc:  # a crash in user code is a failed run, never an engine crash
+            text.write(traceback.format_exc())
+            code, error = None, f"{type(exc).__name__}: {exc}"
+        finally:
+            text.close()
+        self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
+
+    def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes]) -> None:
+        call = spec.http
+        assert call is not None
+        code: int | None = 0
+        error: str | None = None
+        data = call.body.encode() if call.body is not None else None
+        req = urllib.request.Request(call.url, data=data, method=call.method, headers=dict(call.headers))
+        status: int | None = None
+        try:
+            with urllib.request.urlopen(req, timeout=call.timeout_s) as resp:
+                status = int(resp.status)
+                log.write(f"HTTP {status}\n".encode() + resp.read(TAIL_BYTES))
+        except urllib.error.HTTPError as exc:
+            status = int(exc.code)
+            log.write(f"HTTP {status}\n".encode() + exc.read(TAIL_BYTES))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            code, error = None, f"{call.method} {call.url} failed: {getattr(exc, 'reason', exc)}"
+        finally:
+            log.close()
+        if status is not None and status != call.expect:
+            code, error = status, f"HTTP {status}, expected {call.expect}"
+        self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
+
+    # -- reaping -----------------------------------------------------------------------
+
+    def _reap_loop(self) -> None:
+        while not self._stopping:
+            for key, _ in self._selector.select(timeout=1.0):
+                if key.data is None:
+                    os.read(self._wake_r, 4096)
+                    continue
+                self._reap(key.data)
+
+    def _reap(self, child: _Child) -> None:
+        code = child.proc.wait() if child.proc is not None else None
+        with self._lock:
+            self._selector.unregister(child.pidfd)
+            self._children.pop((child.run_id, child.phase), None)
+        os.close(child.pidfd)
+        if child.log is not None:
+            child.log.close()
+        error = None
+        if code is None:
+            error = "exit status unknown: it ended while no engine was its parent"
+        elif code < 0:
+            error = f"ended by signal {signal.Signals(-code).name}"
+        self.on_done(Outcome(child.run_id, child.phase, code, self.clock.now(), error, child.killed_by))
+
+    # -- killing -------------------------------------------------------------------------
+
+    def kill(self, run_id: int, *, by: str, grace_s: float = KILL_GRACE_S) -> bool:
+        """TERM the run's whole process group, then KILL it after `grace_s`. False if not ours."""
+        with self._lock:
+            children = [c for (rid, _), c in self._children.items() if rid == run_id]
+        for child in children:
+            child.killed_by = by
+            _signal_group(child.pid, signal.SIGTERM)
+            timer = threading.Timer(grace_s, _signal_group, (child.pid, signal.SIGKILL))
+            timer.daemon = True
+            timer.start()
+        return bool(children)
+
+    def is_ours(self, run_id: int) -> bool:
+        with self._lock:
+            return any(rid == run_id for rid, _ in self._children)
+
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._children)
+
+    def shutdown(self, *, wait_s: float) -> list[int]:
+        """Stop reaping after waiting up to `wait_s` for children; returns run ids still running."""
+        deadline = self.clock_monotonic() + wait_s
+        while self.running_count() and self.clock_monotonic() < deadline:
+            threading.Event().wait(0.05)
+        with self._lock:
+            left = sorted({rid for rid, _ in self._children})
+        self._stopping = True
+        os.write(self._wake_w, b"x")
+        self._reaper.join(timeout=2)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return left
+
+    @staticmethod
+    def clock_monotonic() -> float:
+        import time
+        return time.monotonic()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone already
+
+
+def read_tail(path: str | Path | None, limit: int = TAIL_BYTES) -> str:
+    """The last `limit` bytes of a run's log, decoded leniently."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def resolve_callable(target: str, cwd: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    if cwd and cwd not in sys.path:
+        sys.path.append(cwd)
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{target} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def _accepts_argument(func: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
+
+
+def _user_kwargs(user: str | None) -> dict[str, Any]:
+    if user is None:
+        return {}
+    import pwd
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _spawn_message(argv: list[str], spec: EventSpec, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        where = "cwd " + spec.cwd if not Path(spec.cwd).is_dir() else "PATH"
+        return f"command not found: {argv[0]!r} (looked in {where}). Check the event's run/cwd."
+    if isinstance(exc, PermissionError):
+        return f"permission denied running {argv[0]!r}: {exc.strerror}. Is it executable?"
+    return f"could not start {argv[0]!r}: {exc}"
+
+
+def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) -> dict[str, str]:
+    return {"EVMAN_EVENT": event, "EVMAN_RUN_ID": str(run_id), "EVMAN_ATTEMPT": str(attempt),
+            "EVMAN_SCHEDULED_FOR": scheduled_for or ""}
+
+
+__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "read_tail", "run_env", "iso"]

@@ -1,0 +1,228 @@
+"""The records evman keeps: event specs, runs, states and which state may follow which."""
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final
+
+
+class RunState(enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    KILLED = "killed"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    LOST = "lost"
+
+    @property
+    def is_finished(self) -> bool:
+        return self not in (RunState.WAITING, RunState.RUNNING)
+
+
+ACTIVE_STATES: Final = frozenset({RunState.WAITING, RunState.RUNNING})
+FAILED_STATES: Final = frozenset({RunState.FAILED, RunState.KILLED, RunState.LOST})
+
+TRANSITIONS: Final[Mapping[RunState, frozenset[RunState]]] = {
+    RunState.WAITING: frozenset({RunState.RUNNING, RunState.MISSED, RunState.SKIPPED,
+                                 RunState.FAILED, RunState.KILLED}),
+    RunState.RUNNING: frozenset({RunState.SUCCEEDED, RunState.FAILED,
+                                 RunState.KILLED, RunState.LOST}),
+    RunState.SUCCEEDED: frozenset(),
+    RunState.FAILED: frozenset(),
+    RunState.KILLED: frozenset(),
+    RunState.MISSED: frozenset(),
+    RunState.SKIPPED: frozenset(),
+    RunState.LOST: frozenset(),
+}
+"""WAITING -> FAILED covers a failing `prepare`; WAITING -> KILLED an operator kill of a queued run."""
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+class Concurrency(enum.Enum):
+    SKIP = "skip"
+    QUEUE = "queue"
+    REPLACE = "replace"
+
+
+class Misfire(enum.Enum):
+    ONCE = "once"
+    ALL = "all"
+    SKIP = "skip"
+
+
+class AlertKind(enum.Enum):
+    FAILED = "failed"
+    LATE = "late"
+    OVERDUE = "overdue"
+    MISSED = "missed"
+    OVERRUN = "overrun"
+    TOO_FAST = "too_fast"
+    LOST = "lost"
+    RECOVERED = "recovered"
+    DELIVERY = "delivery"
+
+
+class Trigger(enum.Enum):
+    """What started a run; stored in runs.trigger."""
+    SCHEDULE = "schedule"
+    MANUAL = "trigger"
+    ON_SUCCESS = "on_success"
+    ON_FAILURE = "on_failure"
+    CONDITION = "condition"
+    RETRY = "retry"
+    RESTART = "restart"
+    REBOOT = "reboot"
+
+
+@dataclass(frozen=True)
+class Window:
+    earliest: str | None = None
+    """Local time of day "HH:MM"; no start before it."""
+    latest: str | None = None
+    """Local time of day "HH:MM"; must have finished by it. Before `earliest`: spans midnight."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    min_s: float | None = None
+    max_s: float | None = None
+    kill: bool = False
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    path: str
+    fresh: bool = False
+    min_size: int | None = None
+    max_age_s: float | None = None
+    contains: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class OnFailure:
+    retries: int = 0
+    backoff_s: float = 30.0
+    backoff_max_s: float = 3600.0
+    prepare: str | None = None
+    trigger: tuple[str, ...] = ()
+    alert: str | None = None
+    """Route to page; None means the event's driver."""
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    url: str
+    method: str = "GET"
+    expect: int = 200
+    body: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One validated `[[event]]` table. Exactly one of run, shell, call, http is set."""
+    name: str
+    run: tuple[str, ...] | None = None
+    shell: str | None = None
+    call: str | None = None
+    http: HttpCall | None = None
+    cwd: str = "."
+    """Absolute, resolved against the definitions file's folder at load time."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    schedule: str | None = None
+    timezone: str = "UTC"
+    requires: str | None = None
+    window: Window = field(default_factory=Window)
+    late_after: str | None = None
+    runtime: Runtime = field(default_factory=Runtime)
+    outputs: tuple[OutputCheck, ...] = ()
+    on_success: tuple[str, ...] = ()
+    on_failure: OnFailure = field(default_factory=OnFailure)
+    driver: str | None = None
+    concurrency: Concurrency = Concurrency.SKIP
+    misfire: Misfire = Misfire.ONCE
+    user: str | None = None
+    description: str = ""
+    stdin: str | None = None
+    """Text fed to the command's stdin (crontab `%` lines)."""
+    timeout_s: float | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.run is not None:
+            return "run"
+        if self.shell is not None:
+            return "shell"
+        if self.call is not None:
+            return "call"
+        return "http"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    urls: tuple[str, ...] = ()
+    config: str | None = None
+    """Path of an Apprise config file, optional."""
+    tags: tuple[str, ...] = ()
+    quiet_from: str | None = None
+    quiet_to: str | None = None
+    quiet_except: tuple[str, ...] = ()
+    escalate_to: str | None = None
+    escalate_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Defaults:
+    timezone: str = "UTC"
+    driver: str | None = None
+    repeat_s: float = 1800.0
+    max_repeats: int = 10
+
+
+@dataclass(frozen=True)
+class Definitions:
+    defaults: Defaults
+    routes: Mapping[str, Route]
+    events: tuple[EventSpec, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    event: str
+    state: RunState
+    trigger: str
+    attempt: int = 1
+    scheduled_for: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def transition(run: Run, to: RunState, at: datetime, **changes: Any) -> Run:
+    """Return `run` moved to state `to` at `at`; raise InvalidTransition if the table forbids it."""
+    allowed = TRANSITIONS[run.state]
+    if to not in allowed:
+        names = ", ".join(sorted(s.value for s in allowed)) or "none (it has finished)"
+        raise InvalidTransition(
+            f"Run {run.id} of {run.event!r} cannot go from {run.state.value} to {to.value}; "
+            f"allowed: {names}."
+        )
+    if to is RunState.RUNNING:
+        changes.setdefault("started_at", at)
+    elif to.is_finished:
+        changes.setdefault("ended_at", at)
+    return replace(run, state=to, **changes)
