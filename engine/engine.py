@@ -645,6 +645,24 @@ class Engine:
             return True
         return False
 
+    def settle(self, now: datetime | None = None, timeout_s: float = 10.0) -> list[Change]:
+        """Tick at `now` (default: the clock) until no run is in flight; for tests and drills.
+
+        Real child processes and callables still take real time; the clock does not move."""
+        import time
+        deadline = time.monotonic() + timeout_s
+        changes: list[Change] = []
+        while True:
+            self._wake.clear()
+            changes += self.tick(now)
+            in_flight = any(r.state is RunState.RUNNING or r.preparing for r in self._runs.values())
+            if not in_flight and self._outcomes.empty():
+                return changes
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"runs still in flight after {timeout_s} s: "
+                                   + ", ".join(str(r.id) for r in self._runs.values()))
+            self._wake.wait(0.05)
+
     def active_runs(self) -> list[ActiveRun]:
         return list(self._runs.values())
 

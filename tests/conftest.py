@@ -1,0 +1,58 @@
+"""Shared fixtures: a real SQLite file, a fake clock, an engine wired to both."""
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine import catalog
+from engine.clock import FakeClock
+from engine.definitions import parse_definitions
+from engine.engine import Engine
+from engine.store import Store
+
+START = datetime(2026, 1, 5, 0, 0, 1, tzinfo=UTC)  # a Monday, just after midnight UTC
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "evman.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    s = Store(db_path)
+    yield s
+    s.close()
+
+
+def load_text(store: Store, text: str, base_dir: Path, now: datetime, *, prune: bool = False) -> None:
+    defs = parse_definitions(textwrap.dedent(text), source=str(base_dir / "defs.toml"),
+                             base_dir=base_dir, known_events=store.event_names())
+    catalog.save(store, defs, now=now, prune=prune)
+
+
+@pytest.fixture
+def engine_factory(store: Store, clock: FakeClock, tmp_path: Path) -> Iterator[Callable[..., Engine]]:
+    """make(defs_text) -> a started Engine on the fixture store and fake clock."""
+    made: list[Engine] = []
+
+    def make(text: str | None = None, **kwargs: object) -> Engine:
+        if text is not None:
+            load_text(store, text, tmp_path, clock.now())
+        engine = Engine(store, clock=clock, **kwargs)  # type: ignore[arg-type]
+        engine.start()
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.executors.shutdown(wait_s=0)
