@@ -173,7 +173,7 @@ def export(include_secrets: bool) -> None:
 
 @main.command("import-crontab", context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--system/--user-crontab", default=None,
+@click.option("--system/--user", "system", default=None,
               help="Force the format: /etc/cron.d style (with a user field) or a user crontab.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid lines, report the others.")
 @click.option("--prefix", metavar="NAME", help="Prefix for the generated event names.")
