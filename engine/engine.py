@@ -250,7 +250,8 @@ class Engine:
         if self._next_due is not None and now >= self._next_due:
             self._materialise(now)
         self._reap(now)
-        if self._dirty or any(r.state is RunState.WAITING and r.is_new for r in self._runs.values()):
+        if self._dirty or any(r.state is RunState.WAITING for r in self._runs.values()):
+            # waiting runs are judged every tick: windows open, backoffs expire, files appear
             self._start_ready(now)
         self._check_deadlines(now)
         self._heartbeat(now)
