@@ -1,0 +1,331 @@
+"""Definitions files: loading, the problems each kind of mistake reports, export and JSON."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from engine.definitions import (
+    DefinitionsError,
+    duration_text,
+    export_toml,
+    load_definitions,
+    mask_url,
+    parse_definitions,
+    spec_from_json,
+    spec_to_json,
+    spec_to_table,
+    validate_event_table,
+)
+from engine.durations import parse_duration
+from engine.model import (
+    Concurrency,
+    Defaults,
+    Definitions,
+    EventSpec,
+    HttpCall,
+    Misfire,
+    OnFailure,
+    OutputCheck,
+    Route,
+    Runtime,
+    Window,
+)
+
+DEFS = Path(__file__).parent / "data" / "defs"
+GOOD = DEFS / "good.toml"
+
+
+@pytest.fixture
+def as_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """good.toml names user = "root", which evman accepts only when it runs as root."""
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+
+
+@pytest.fixture
+def good(as_root: None) -> Definitions:
+    return load_definitions(GOOD)
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(DefinitionsError) as caught:
+        load_definitions(path)
+    return caught.value.problems
+
+
+def parse(text: str, tmp_path: Path, known_events: Iterable[str] = ()) -> Definitions:
+    return parse_definitions(text, source="inline.toml", base_dir=tmp_path, known_events=known_events)
+
+
+def parse_problems(text: str, tmp_path: Path) -> list[str]:
+    with pytest.raises(DefinitionsError) as caught:
+        parse(text, tmp_path)
+    return caught.value.problems
+
+
+# ---------------------------------------------------------------- a good file
+
+def test_good_file_defaults_and_routes(good: Definitions) -> None:
+    assert good.source == str(GOOD)
+    assert good.defaults == Defaults(timezone="Europe/London", driver="ops", repeat_s=2700.0, max_repeats=4)
+    assert good.routes == {
+        "ops": Route(name="ops", urls=("mailto://user:secret@example.com", "json://127.0.0.1:8025/")),
+        "lead": Route(name="lead", urls=("json://localhost:9/",), config=str(DEFS / "apprise.yml"),
+                      tags=("night",), quiet_from="22:00", quiet_to="07:00", quiet_except=("failed", "lost")),
+        "day": Route(name="day", urls=("json://localhost:10/",), escalate_to="lead", escalate_after_s=1200.0),
+    }
+
+
+def test_good_file_event_with_every_key(good: Definitions) -> None:
+    assert good.events[0] == EventSpec(
+        name="fetch-feeds",
+        description="Fetch the news feeds",
+        run=("python", "scripts/fetch.py", "--out", "feeds/to day.json"),
+        cwd=str(DEFS / "work"),
+        env={"FEEDS": "all", "PORT": "8080"},
+        schedule="*/15 * * * *",
+        timezone="America/New_York",
+        requires="success(collect-garbage) and not running(publish)",
+        window=Window(earliest="06:00", latest="22:00"),
+        late_after="06:30",
+        runtime=Runtime(min_s=2.0, max_s=300.0, kill=True),
+        timeout_s=3600.0,
+        outputs=(
+            OutputCheck(path="feeds/today.json", fresh=True, min_size=1, max_age_s=7200.0,
+                        contains=r"items\s*:", json=True),
+            OutputCheck(path="logs/*.log"),
+        ),
+        on_success=("promote",),
+        on_failure=OnFailure(retries=3, backoff_s=30.0, backoff_max_s=600.0, prepare="rm -f feeds/.lock",
+                             trigger=("notify-maintainers",), alert="lead"),
+        driver="day",
+        concurrency=Concurrency.QUEUE,
+        misfire=Misfire.ALL,
+        user="root",
+        stdin="line one\nline two\n",
+    )
+
+
+def test_good_file_other_actions_take_the_defaults(good: Definitions) -> None:
+    garbage, publish, promote, notify = good.events[1:]
+    assert garbage == EventSpec(name="collect-garbage", shell="find tmp -mtime +7 -delete | wc -l",
+                                schedule="every day at 05:00", cwd=str(DEFS), timezone="Europe/London",
+                                driver="ops")
+    assert publish == EventSpec(name="publish", call="reports.publish:main", cwd=str(DEFS),
+                                timezone="Europe/London", driver="ops")
+    assert (promote.run, promote.concurrency, promote.misfire) == (
+        ("cp", "-r", "feeds", "/srv/test feeds"), Concurrency.REPLACE, Misfire.SKIP)
+    assert notify.http == HttpCall(
+        url="https://hooks.example.com/evman", method="POST", expect=204, body='{"text": "fetch failed"}',
+        headers={"Authorization": "Bearer abc123", "Content-Type": "application/json"}, timeout_s=10.0)
+    assert [spec.kind for spec in good.events] == ["run", "shell", "call", "run", "http"]
+
+
+def test_no_defaults_table_takes_the_machine_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    defs = parse('[[event]]\nname = "a"\nrun = "true"\n', tmp_path)
+    assert defs.defaults == Defaults(timezone="Asia/Tokyo")
+    assert (defs.events[0].timezone, defs.events[0].cwd, defs.events[0].driver) == ("Asia/Tokyo", str(tmp_path), None)
+    assert defs.routes == {}
+
+
+def test_known_events_may_be_named_besides_the_files_own(tmp_path: Path) -> None:
+    text = '[[event]]\nname = "a"\nrun = "true"\nrequires = "success(elsewhere)"\non_success = ["later"]\n'
+    defs = parse(text, tmp_path, known_events={"elsewhere", "later"})
+    assert defs.events[0].on_success == ("later",)
+    assert len(parse_problems(text, tmp_path)) == 2
+
+
+def test_without_routes_any_driver_name_goes(tmp_path: Path) -> None:
+    defs = parse('[defaults]\ndriver = "pager"\n[[event]]\nname = "a"\nrun = "true"\n', tmp_path)
+    assert defs.events[0].driver == "pager"
+
+
+def test_validate_event_table_alone(tmp_path: Path) -> None:
+    table = {"name": "solo", "shell": "echo hi", "driver": "ops", "on_success": ["next"]}
+    spec = validate_event_table(table, source="db", defaults=Defaults(timezone="UTC"), base_dir=tmp_path,
+                                routes={"ops"}, known_events={"next"})
+    assert (spec.shell, spec.driver, spec.on_success, spec.cwd) == ("echo hi", "ops", ("next",), str(tmp_path))
+    with pytest.raises(DefinitionsError, match=r"db: event 'solo': key 'driver': no route 'ops'"):
+        validate_event_table(table, source="db", defaults=Defaults(), base_dir=tmp_path, routes=set())
+
+
+# ---------------------------------------------------------------- malformed files
+
+MALFORMED = [
+    # file, where, key, what the message says
+    ("unknown_key.toml", "event 'backup'", "key 'shedule'", "did you mean 'schedule'?"),
+    ("duplicate_name.toml", "event 'backup'", "key 'name'", "already the name of event #1"),
+    ("bad_name.toml", "event 'Nightly Backup'", "key 'name'", "not a valid event name"),
+    ("two_actions.toml", "event 'backup'", "key 'shell'", "given together with 'run'; expected exactly one of"),
+    ("no_action.toml", "event 'backup'", "key 'run'", "missing; expected exactly one of run, shell, call or http"),
+    ("bad_schedule.toml", "event 'backup'", "key 'schedule'", "'every blue moon'"),
+    ("bad_duration.toml", "event 'backup'", "key 'runtime.max'", "'5 parsecs'"),
+    ("bad_time.toml", "event 'backup'", "key 'window.earliest'", "'25:00'"),
+    ("unknown_requires.toml", "event 'backup'", "key 'requires'", "unknown event 'dump-database'"),
+    ("unknown_on_success.toml", "event 'backup'", "key 'on_success'", "unknown event 'upload'; did you mean 'uploads'?"),
+    ("cycle.toml", "event 'backup'", "key 'on_success'", "backup -> upload -> verify -> backup"),
+    ("bad_regex.toml", "event 'backup'", "key 'outputs[0].contains'", "not a valid regular expression"),
+    ("bad_route_url.toml", "[routes] 'ops'", "key 'urls'", "Apprise cannot use URL 2 of 2, nonsense://"),
+    ("unknown_driver.toml", "event 'backup'", "key 'driver'", "no route 'opps' in [routes]; did you mean 'ops'?"),
+    ("bad_timezone.toml", "event 'backup'", "key 'timezone'", "did you mean 'Europe/London'?"),
+    ("wrong_types.toml", "event 'backup'", "key 'on_failure.retries'", 'got the string "3"; expected an integer'),
+]
+
+
+@pytest.mark.parametrize(("name", "where", "key", "what"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_file_names_file_event_and_key(name: str, where: str, key: str, what: str) -> None:
+    path = DEFS / name
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}: {where}: ")
+    assert name in problem and key in problem and what in problem
+
+
+def test_route_url_problem_does_not_show_the_password() -> None:
+    (problem,) = problems_of(DEFS / "bad_route_url.toml")
+    assert "hunter2" not in problem and "admin" not in problem
+
+
+def test_toml_syntax_error_gives_line_and_column() -> None:
+    (problem,) = problems_of(DEFS / "bad_toml.toml")
+    assert problem.startswith(f"{DEFS / 'bad_toml.toml'}: line 3, column ")
+    assert "TOML syntax" in problem
+
+
+def test_every_problem_is_reported_together() -> None:
+    path = DEFS / "three_errors.toml"
+    problems = problems_of(path)
+    assert len(problems) == 3
+    assert [p.split(": key ")[0] for p in problems] == [
+        f"{path}: event 'backup'", f"{path}: event 'backup'", f"{path}: event 'upload'"]
+    assert "key 'schedule'" in problems[0] and "key 'concurrency'" in problems[1]
+    assert "key 'on_failure.retries'" in problems[2]
+    with pytest.raises(DefinitionsError) as caught:
+        load_definitions(path)
+    assert str(caught.value) == "\n".join(problems)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    assert problems_of(missing) == [f"{missing}: no such file; check the path"]
+    assert problems_of(tmp_path) == [f"{tmp_path}: is a directory; expected a TOML definitions file"]
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'[[event]]\nname = "caf\xe9"\n')
+    assert problems_of(latin) == [f"{latin}: line 2: not UTF-8 text (byte 0xe9); expected a TOML file saved as UTF-8"]
+
+
+INLINE = [
+    # (TOML, a fragment the one problem contains)
+    ('[[event]]\nname = "a"\ncall = "not a path"\n', "key 'call': got the string \"not a path\"; expected \"package.module:function\""),
+    ('[[event]]\nname = "a"\nrun = "echo \'oops"\n', "key 'run': cannot split it into arguments"),
+    ('[[event]]\nname = "a"\nrun = []\n', "key 'run': is empty"),
+    ('[[event]]\nname = "a"\nrun = "true"\nrequires = "success(a"\n', "key 'requires': missing ')'"),
+    ('[[event]]\nname = "a"\nrun = "true"\nrequires = "not done(a)"\n', "key 'requires': dependency cycle a -> a"),
+    ('[[event]]\nname = "a"\nrun = "true"\nruntime = "5m"\n', "key 'runtime': got the string \"5m\"; expected a table"),
+    ('[[event]]\nname = "a"\nrun = "true"\nruntime = { min = "5m", max = "1m" }\n', "key 'runtime.min': is longer than max"),
+    ('[[event]]\nname = "a"\nrun = "true"\nruntime = { kill = true }\n', "key 'runtime.kill': is true but there is no max"),
+    ('[[event]]\nname = "a"\nrun = "true"\nwindow = { earliest = "06:00", latest = "06:00" }\n', "key 'window.latest': equals earliest"),
+    ('[[event]]\nname = "a"\nrun = "true"\nmisfire = "never"\n', "key 'misfire': got the string \"never\"; expected \"once\" or \"all\" or \"skip\""),
+    ('[[event]]\nname = "a"\nrun = "true"\nenv = { X = true }\n', "key 'env.X': got the boolean true; expected a string"),
+    ('[[event]]\nname = "a"\nrun = "true"\nouputs = []\n', "unknown key 'ouputs'; did you mean 'outputs'?"),
+    ('[[event]]\nname = "a"\nrun = "true"\nruntime = { mn = "5m" }\n', "unknown key 'runtime.mn'; did you mean 'runtime.min'?"),
+    ('[[event]]\nname = "a"\nhttp = { url = "ftp://x/" }\n', "key 'http.url': got the string \"ftp://x/\"; expected an http"),
+    ('[[event]]\nname = "a"\nhttp = { url = "http://x/", expect = 700 }\n', "key 'http.expect': is 700"),
+    ('[[event]]\nname = "a"\nrun = "true"\non_failure = { backoff = "1h", backoff_max = "1m" }\n', "key 'on_failure.backoff': is longer than backoff_max"),
+    ('[[event]]\nname = "a"\nrun = "true"\non_failure = { trigger = ["b"] }\n', "key 'on_failure.trigger': unknown event 'b'"),
+    ('[routes]\nops = ["json://h/"]\n[[event]]\nname = "a"\nrun = "true"\non_failure = { alert = "lead" }\n', "key 'on_failure.alert': no route 'lead'"),
+    ('[routes]\nops = ["json://h/"]\n[defaults]\ndriver = "opz"\n', "[defaults]: key 'driver': no route 'opz' in [routes]; did you mean 'ops'?"),
+    ('[defaults]\ntimezone = "Mars/Olympus"\n', "[defaults]: key 'timezone': unknown timezone 'Mars/Olympus'"),
+    ('[defaults]\nrepeat = "0s"\n', "[defaults]: key 'repeat': is zero"),
+    ('[routes]\nops = { urls = ["json://h/"], escalate_to = "ops" }\n', "[routes] 'ops': key 'escalate_to': names this route itself"),
+    ('[routes]\na = { urls = ["json://h/"], escalate_to = "b" }\nb = { urls = ["json://h/"], escalate_to = "a" }\n', "[routes] 'a': key 'escalate_to': escalation loop a -> b -> a"),
+    ('[routes]\nops = { urls = ["json://h/"], escalate_after = "5m" }\n', "[routes] 'ops': key 'escalate_after': given without escalate_to"),
+    ('[routes]\nops = { urls = ["json://h/"], quiet = { from = "22:00" } }\n', "[routes] 'ops': key 'quiet.to': missing"),
+    ('[routes]\nops = { urls = ["json://h/"], quiet = { from = "22:00", to = "06:00", except = ["late", "loud"] } }\n', "key 'quiet.except': unknown alert kind 'loud'"),
+    ('[routes]\nops = { config = "missing.yml" }\n', "[routes] 'ops': key 'config': no such file 'missing.yml'"),
+    ('[routes]\nops = []\n', "[routes] 'ops': key 'urls': is empty"),
+    ('[event]\nname = "a"\n', "[event]: is a single table; write [[event]]"),
+    ('[[events]]\nname = "a"\n', "unknown top-level key 'events'; did you mean 'event'?"),
+    ('[[event]]\nrun = "true"\n', "event #1: key 'name': missing"),
+    (f'[[event]]\nname = "{"a" * 65}"\nrun = "true"\n', "at most 64 characters"),
+]
+
+
+@pytest.mark.parametrize(("text", "what"), INLINE, ids=[f"inline-{i}" for i in range(len(INLINE))])
+def test_inline_mistakes(text: str, what: str, tmp_path: Path) -> None:
+    (problem,) = parse_problems(text, tmp_path)
+    assert problem.startswith("inline.toml: ") and what in problem
+
+
+def test_another_user_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = '[[event]]\nname = "a"\nrun = "true"\nuser = "root"\n'
+    monkeypatch.setattr(os, "geteuid", lambda: 54321)
+    (problem,) = parse_problems(text, tmp_path)
+    assert "key 'user': evman runs commands as another user only when it runs as root" in problem
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert parse(text, tmp_path).events[0].user == "root"
+    (problem,) = parse_problems(text.replace('"root"', '"no-such-user-here"'), tmp_path)
+    assert "key 'user': no user 'no-such-user-here' on this machine" in problem
+
+
+# ---------------------------------------------------------------- export
+
+def test_export_round_trips(good: Definitions, tmp_path: Path) -> None:
+    text = export_toml(good, include_secrets=True)
+    assert parse_definitions(text, source=good.source, base_dir=tmp_path) == good
+    assert "user:secret@" in text and "Bearer abc123" in text
+
+
+def test_export_masks_secrets(good: Definitions, tmp_path: Path) -> None:
+    text = export_toml(good)
+    assert "user:secret@" not in text and "abc123" not in text
+    assert '"mailto://user:****@example.com/"' in text
+    assert 'Authorization = "****"' in text
+    again = parse_definitions(text, source="masked.toml", base_dir=tmp_path)
+    assert again.events[:4] == good.events[:4]
+    assert again.routes["lead"] == good.routes["lead"]
+
+
+def test_export_leaves_out_what_the_defaults_say(good: Definitions) -> None:
+    table = spec_to_table(good.events[2])
+    assert table == {"name": "publish", "call": "reports.publish:main", "cwd": str(DEFS),
+                     "timezone": "Europe/London", "driver": "ops"}
+    exported = export_toml(good).split("[[event]]")[3]
+    assert "timezone" not in exported and "driver" not in exported and 'name = "publish"' in exported
+
+
+def test_mask_url() -> None:
+    assert mask_url("mailto://user:secret@example.com") == "mailto://user:****@example.com/"
+    assert mask_url("json://127.0.0.1:8025/") == "json://127.0.0.1:8025/"
+    assert mask_url("json://u:pw@host/path?method=PUT") == "json://u:****@host/path?method=PUT"
+    assert mask_url("nonsense://u:pw@host/x") == "nonsense://u:****@host/x"
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.5, 1.5, 90.0, 300.0, 9000.0, 277507.0, 0.0001, 12.25])
+def test_duration_text_parses_back_exactly(seconds: float) -> None:
+    text = duration_text(seconds)
+    assert parse_duration(text) == seconds
+
+
+def test_duration_text_reads_like_the_docs() -> None:
+    assert [duration_text(s) for s in (300.0, 9000.0, 277507.0)] == ["5m", "2h30m", "3d5h5m7s"]
+
+
+# ---------------------------------------------------------------- JSON for the store
+
+def test_json_round_trip(good: Definitions) -> None:
+    for spec in good.events:
+        assert spec_from_json(spec_to_json(spec)) == spec
+    stored = json.loads(spec_to_json(good.events[0]))
+    assert (stored["concurrency"], stored["misfire"], stored["run"][3]) == ("queue", "all", "feeds/to day.json")
+    assert stored["outputs"][0]["max_age_s"] == 7200.0
+
+
+def test_json_tolerates_missing_and_unknown_keys() -> None:
+    spec = spec_from_json('{"name": "a", "shell": "true", "from_the_future": 1}')
+    assert spec == EventSpec(name="a", shell="true")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        spec_from_json("[]")
