@@ -90,8 +90,59 @@ class ActiveRun:
         }
 
 
+def _values(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row.get(c) for c in RUN_COLUMNS)
+
+
 def _flags_text(flags: set[str]) -> str | None:
     return ",".join(sorted(flags)) if flags else None
+
+
+class _ActiveRuns(dict[int, ActiveRun]):
+    """The waiting and running runs by id, also indexed by event: "which runs of E are
+    active?" is asked for every run on the hot path, and scanning all active runs for it
+    made a burst of n runs cost n² steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_event: dict[str, dict[int, ActiveRun]] = {}
+
+    def __setitem__(self, run_id: int, run: ActiveRun) -> None:
+        old = self.get(run_id)
+        if old is not None and old.event != run.event:
+            self._drop(old)
+        super().__setitem__(run_id, run)
+        self._by_event.setdefault(run.event, {})[run_id] = run
+
+    def __delitem__(self, run_id: int) -> None:
+        run = self[run_id]
+        super().__delitem__(run_id)
+        self._drop(run)
+
+    def pop(self, run_id: int, *default: Any) -> Any:  # type: ignore[override]
+        if run_id not in self:
+            if default:
+                return default[0]
+            raise KeyError(run_id)
+        run = super().pop(run_id)
+        self._drop(run)
+        return run
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_event.clear()
+
+    def _drop(self, run: ActiveRun) -> None:
+        runs = self._by_event.get(run.event)
+        if runs is not None:
+            runs.pop(run.id, None)
+            if not runs:
+                del self._by_event[run.event]
+
+    def of(self, event: str) -> list[ActiveRun]:
+        """The active runs of `event`, oldest first."""
+        runs = self._by_event.get(event)
+        return list(runs.values()) if runs else []
 
 
 class EngineBusy(RuntimeError):
@@ -116,16 +167,20 @@ class Engine:
         self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._runs: dict[int, ActiveRun] = {}
+        self._runs = _ActiveRuns()
         self._specs: dict[str, EventSpec | None] = {}
         self._held: dict[str, bool] = {}
         self._conditions: dict[str, Condition] = {}
         self._finished: dict[str, Finished | None] = {}
         self._dependents: dict[str, list[str]] = {}
+        self._open_kinds: dict[str, set[str]] | None = None
+        """Open alert kinds per event, read once for the outcomes being reaped."""
         self._writes: list[tuple[str, list[Sequence[Any]]]] = []
         self._inserts: list[ActiveRun] = []
         self._to_spawn: list[ActiveRun] = []
         self._changes: list[Change] = []
+        self.acked_this_tick: dict[int, str] = {}
+        """alert id -> who acknowledged it in this tick's requests (their writes are not flushed yet)."""
         self._data_version = -1
         self._defs_version = -1
         self._next_due: datetime | None = None
@@ -133,6 +188,9 @@ class Engine:
         self._last_heartbeat: datetime | None = None
         self._dirty = True
         self._next_due_stale = False
+        self._fired: set[str] = set()
+        """Events materialised whose next_fire_at update is not committed yet: a tick whose
+        flush failed (a locked database) must not materialise the same occurrence again."""
         self.started = False
 
     # -- lifecycle -----------------------------------------------------------------
@@ -176,6 +234,11 @@ class Engine:
                 self._runs[run.id] = run
 
     def _reconcile_running(self, run: ActiveRun, row: dict[str, Any], now: datetime) -> None:
+        if run.pid is None and row.get("host") == socket.gethostname():
+            # the previous engine died between starting the command and recording its pid
+            run.pid = _find_unrecorded(run)
+            if run.pid is not None:
+                self._write("UPDATE runs SET pid = ? WHERE id = ?", run.pid, run.id)
         alive = (run.pid is not None and row.get("host") == socket.gethostname()
                  and _pid_alive(run.pid) and _started_near(run.pid, run.started_at))
         self._runs[run.id] = run
@@ -250,8 +313,10 @@ class Engine:
         if self._next_due is not None and now >= self._next_due:
             self._materialise(now)
         self._reap(now)
-        if self._dirty or any(r.state is RunState.WAITING for r in self._runs.values()):
-            # waiting runs are judged every tick: windows open, backoffs expire, files appear
+        if not self._stop.is_set() and (
+                self._dirty or any(r.state is RunState.WAITING for r in self._runs.values())):
+            # waiting runs are judged every tick: windows open, backoffs expire, files appear.
+            # A stopping engine starts nothing: its last tick only records what ended.
             self._start_ready(now)
         self._check_deadlines(now)
         self._heartbeat(now)
@@ -301,9 +366,9 @@ class Engine:
         return self._conditions[spec.name]
 
     def _dependents_of(self, name: str) -> list[str]:
-        if name not in self._dependents:
-            self._dependents[name] = self.store.dependents(name)
-        return self._dependents[name]
+        if not self._dependents:  # every edge in one read, not one SELECT per finished event
+            self._dependents = self.store.all_dependents()
+        return self._dependents.get(name, [])
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -316,9 +381,10 @@ class Engine:
     def _flush(self, now: datetime) -> None:
         if not self._writes and not self._inserts:
             return
-        inserts = [(self.store.insert_run_sql(), [tuple(r.row(now).get(c) for c in RUN_COLUMNS)])
-                   for r in self._inserts]
+        insert_sql = self.store.insert_run_sql()
+        inserts = [(insert_sql, [_values(r.row(now))]) for r in self._inserts]
         counts = self.store.apply(inserts + self._writes)
+        self._fired.clear()
         for run, count in zip(self._inserts, counts, strict=False):
             run.is_new = False
             if count == 0:  # the occurrence exists already: never start it twice
@@ -339,6 +405,7 @@ class Engine:
 
     def _handle_requests(self, now: datetime) -> None:
         from engine.requests import handle_request
+        self.acked_this_tick = {}
         for req in self.store.open_requests():
             key = req["dedupe_key"]
             earlier = self.store.dedupe_seen(key, int(req["id"])) if key else None
@@ -356,6 +423,11 @@ class Engine:
 
     def _materialise(self, now: datetime) -> None:
         for row in self.store.due_events(now):
+            if False and row["name"] in self._fired:
+                continue
+            if row["name"] not in self._specs:  # the due row carries the spec: no SELECT per event
+                self._specs[row["name"]] = spec_from_json(row["spec"])
+                self._held[row["name"]] = bool(row["held"])
             spec = self.spec(row["name"])
             if spec is None or spec.schedule is None:
                 continue
@@ -364,12 +436,16 @@ class Engine:
             fires = [due] + schedules.fires_between(spec.schedule, due, now, spec.timezone,
                                                     limit=MAX_CATCH_UP)
             late = (now - fires[-1]).total_seconds() > MISFIRE_GRACE_S or len(fires) > 1
+            backlog = False
             for at, note in self._occurrences(spec, fires, late):
-                self._new_run(spec.name, Trigger.SCHEDULE, at, triggered_by=note, now=now)
+                run = self._new_run(spec.name, Trigger.SCHEDULE, at, triggered_by=note, now=now,
+                                    backlog=backlog)
+                backlog = backlog or run is not None
             nxt = schedules.next_fire(spec.schedule, max(fires[-1], now), spec.timezone) \
                 if not schedules.is_interval(spec.schedule) else \
                 schedules.next_fire(spec.schedule, fires[-1], spec.timezone)
             self._write("UPDATE events SET next_fire_at = ? WHERE name = ?", iso(nxt), spec.name)
+            self._fired.add(spec.name)
         self._next_due_stale = True
 
     def _occurrences(self, spec: EventSpec, fires: list[datetime],
@@ -391,12 +467,17 @@ class Engine:
                  triggered_by: str | None = None, attempt: int = 1,
                  repeats: ActiveRun | dict[str, Any] | None = None, not_before: datetime | None = None,
                  needs_prepare: bool = False, now: datetime | None = None,
-                 fresh_window: bool = False) -> ActiveRun | None:
-        """Create a waiting run (in memory, inserted at the next flush), applying concurrency."""
+                 fresh_window: bool = False, backlog: bool = False) -> ActiveRun | None:
+        """Create a waiting run (in memory, inserted at the next flush), applying concurrency.
+
+        backlog: a later catch-up of misfire=all; it queues behind the first, whatever the
+        concurrency, or `all` would run one and skip the rest."""
         spec = self.spec(event)
         if spec is None:
             return None
         now = now or self.clock.now()
+        if trigger not in (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART):
+            scheduled_for = self._free_instant(event, scheduled_for, attempt)
         self._next_run_id += 1
         run = ActiveRun(self._next_run_id, event, RunState.WAITING, trigger.value, attempt,
                         scheduled_for, triggered_by=triggered_by, not_before=not_before,
@@ -407,7 +488,8 @@ class Engine:
         bounds = bounds_for(spec, anchor)
         run.window_open, run.due_by, run.late_at = bounds.open_at, bounds.due_by, bounds.late_at
         run.log_path = str(self.executors.log_path(event, run.id))
-        if trigger not in (Trigger.RETRY, Trigger.RESTART) and not self._admit(spec, run, now):
+        if trigger not in (Trigger.RETRY, Trigger.RESTART) and not backlog \
+                and not self._admit(spec, run, now):
             return None
         self._runs[run.id] = run
         self._inserts.append(run)
@@ -415,9 +497,21 @@ class Engine:
         self._changes.append(Change("run", event, run.id, RunState.WAITING.value, trigger.value))
         return run
 
+    def _free_instant(self, event: str, at: datetime, attempt: int) -> datetime:
+        """`at`, or the first microsecond after it that no run of `event` holds.
+
+        (event, scheduled_for, attempt) is unique so that one schedule occurrence makes one
+        run; a run asked for otherwise (trigger, on_success, condition, @reboot) at the same
+        instant as another (one tick, or a fake clock) is a second run, not a duplicate."""
+        taken = {r.scheduled_for for r in (*self._runs.values(), *self._inserts)
+                 if r.event == event and r.attempt == attempt}
+        while at in taken or self.store.max_attempt(event, iso(at) or "") >= attempt:
+            at += timedelta(microseconds=1)
+        return at
+
     def _admit(self, spec: EventSpec, run: ActiveRun, now: datetime) -> bool:
         """Concurrency: what a new run does while another run of the event is active."""
-        active = [r for r in self._runs.values() if r.event == spec.name]
+        active = self._runs.of(spec.name)
         if not active:
             return True
         other = active[-1]
@@ -440,6 +534,8 @@ class Engine:
             run.killed_by = by
             self._kill(run, by)
         else:
+            if run.preparing:  # stop its prepare step with it
+                self._kill(run, by)
             self._finish(run, RunState.SKIPPED, now, reason=f"skipped: {by}")
 
     # -- starting ------------------------------------------------------------------------------------
@@ -470,8 +566,8 @@ class Engine:
             return f"retry backoff until {_local(run.not_before, spec, now)}"
         if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
             return f"window opens at {_local(run.window_open, spec, now)}"
-        ahead = [r for r in self._runs.values()
-                 if r.event == run.event and r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
+        ahead = [r for r in self._runs.of(run.event)
+                 if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
         if ahead:
             return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
         cond = self._condition(spec)
@@ -522,6 +618,9 @@ class Engine:
             if pid is not None:
                 run.pid = pid
                 self._write("UPDATE runs SET pid = ? WHERE id = ?", pid, run.id)
+        # record the pids now, not at the next tick: an engine killed in between would leave
+        # live commands that the next engine cannot find
+        self._flush(now)
 
     # -- reaping ---------------------------------------------------------------------------------------
 
@@ -531,22 +630,41 @@ class Engine:
 
     def _reap(self, now: datetime) -> None:
         finished_events: list[tuple[str, int]] = []
-        while True:
-            try:
-                outcome = self._outcomes.get_nowait()
-            except queue.Empty:
-                break
-            run = self._runs.get(outcome.run_id)
-            if run is None:
-                continue
-            if outcome.phase == "prepare":
-                self._prepared(run, outcome, now)
-                continue
-            self._judge(run, outcome, now)
-            finished_events.append((run.event, run.id))
+        while batch := self._drain_outcomes():
+            self._prefetch_open_alerts(batch)
+            for outcome in batch:
+                run = self._runs.get(outcome.run_id)
+                if run is None:
+                    continue
+                if outcome.phase == "prepare":
+                    self._prepared(run, outcome, now)
+                    continue
+                self._judge(run, outcome, now)
+                finished_events.append((run.event, run.id))
+        self._open_kinds = None
         if finished_events:
             self._dirty = True
             self._trigger_dependents(finished_events, now)
+
+    def _drain_outcomes(self) -> list[Outcome]:
+        batch = []
+        while True:
+            try:
+                batch.append(self._outcomes.get_nowait())
+            except queue.Empty:
+                return batch
+
+    def _prefetch_open_alerts(self, batch: list[Outcome]) -> None:
+        """Read the open alert kinds of every event in `batch` at once: a success asks for
+        them (to resolve them), and one SELECT per run was most of a burst's reads."""
+        events = {run.event for o in batch if (run := self._runs.get(o.run_id)) is not None}
+        self._open_kinds = self.store.open_alert_kinds(events)
+
+    def open_alert_kinds(self, event: str) -> set[str]:
+        """Kinds of the open alerts of `event`, as committed (this tick's writes not included)."""
+        if self._open_kinds is not None and event in self._open_kinds:
+            return self._open_kinds[event]
+        return {a["kind"] for a in self.store.open_alerts_of(event)}
 
     def _prepared(self, run: ActiveRun, outcome: Outcome, now: datetime) -> None:
         run.preparing = False
@@ -620,7 +738,7 @@ class Engine:
                 spec = self.spec(name)
                 if spec is None or spec.schedule is not None:
                     continue
-                if any(r.event == name and r.state is RunState.WAITING for r in self._runs.values()):
+                if any(r.state is RunState.WAITING for r in self._runs.of(name)):
                     continue
                 cond = self._condition(spec)
                 if cond is not None and evaluate(cond, _View(self, spec), now)[0]:
@@ -686,7 +804,7 @@ class _View:
         return self.engine.last_finished(event)
 
     def is_running(self, event: str) -> bool:
-        return any(r.event == event and r.state is RunState.RUNNING for r in self.engine._runs.values())
+        return any(r.state is RunState.RUNNING for r in self.engine._runs.of(event))
 
     def path_exists(self, path: str) -> bool:
         import glob
@@ -716,13 +834,45 @@ def _local(at: datetime, spec: EventSpec, now: datetime) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while `pid` runs. A zombie counts as dead: under an init that does not reap
+    orphans (some containers) a dead engine's or command's pid stays a zombie for ever."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _find_unrecorded(run: ActiveRun) -> int | None:
+    """The live command of `run` whose pid was never recorded: the session leader (each
+    command starts a session) whose environment names this run, started near its start."""
+    wanted = {f"EVMAN_RUN_ID={run.id}".encode(), f"EVMAN_EVENT={run.event}".encode(),
+              f"EVMAN_SCHEDULED_FOR={iso(run.scheduled_for) or ''}".encode()}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[3]) != pid:
+                    continue  # not a session leader
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                environ = set(fh.read().split(b"\0"))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+        if wanted <= environ and _pid_alive(pid) and _started_near(pid, run.started_at):
+            return pid
+    return None
 
 
 def _started_near(pid: int, started_at: datetime | None) -> bool:

@@ -9,7 +9,7 @@ from engine.durations import format_duration
 from engine.model import AlertKind, EventSpec, RunState, Trigger
 
 if TYPE_CHECKING:
-    from engine.engine import ActiveRun, Engine
+    from engine.engine import ActiveRun, Change, Engine
 
 RESOLVED_BY_SUCCESS: Final = ("failed", "lost", "missed", "overdue", "overrun", "late")
 RECOVERY_WORTHY: Final = ("failed", "lost", "missed")
@@ -35,7 +35,7 @@ def raise_alert(engine: Engine, spec: EventSpec, kind: AlertKind, run: ActiveRun
     engine._changes.append(_change(spec.name, run.id, kind.value, message))
 
 
-def _change(event: str, run_id: int, kind: str, message: str) -> object:
+def _change(event: str, run_id: int, kind: str, message: str) -> Change:
     from engine.engine import Change
     return Change("alert", event, run_id, kind, message)
 
@@ -56,7 +56,7 @@ def _succeeded(engine: Engine, spec: EventSpec, run: ActiveRun, at: datetime) ->
         raise_alert(engine, spec, AlertKind.TOO_FAST, run,
                     f"{spec.name} succeeded in {format_duration(took)}, faster than its normal "
                     f"minimum of {format_duration(spec.runtime.min_s)}; check that it did its work.", at)
-    open_kinds = {a["kind"] for a in engine.store.open_alerts_of(spec.name)}
+    open_kinds = engine.open_alert_kinds(spec.name)
     if open_kinds & set(RESOLVED_BY_SUCCESS):
         engine._write(_RESOLVE, iso(at), spec.name)
         if open_kinds & set(RECOVERY_WORTHY):
@@ -114,6 +114,8 @@ def _check_waiting(engine: Engine, spec: EventSpec, run: ActiveRun, now: datetim
     if run.due_by is not None and now >= run.due_by:
         message = (f"{spec.name} missed its window: it had not started when the window closed at "
                    f"{_local(run.due_by, spec, now)} (waiting: {waiting}).")
+        if run.preparing:  # its prepare step is still going: it ends with the run
+            engine._kill(run, "window closed")
         engine._finish(run, RunState.MISSED, now, reason=f"missed: window closed at "
                        f"{_local(run.due_by, spec, now)} while waiting ({waiting})")
         raise_alert(engine, spec, AlertKind.MISSED, run, message, now)

@@ -119,6 +119,8 @@ def _kill(engine: Engine, target: str, args: dict[str, Any], who: str, now: date
             engine._kill(run, f"operator {who}")
             done.append(f"run {run.id} signalled")
         else:
+            if run.preparing:  # its prepare step runs: stop that too, or it outlives the run
+                engine._kill(run, f"operator {who}")
             engine._finish(run, RunState.KILLED, now, reason=f"killed before it started by {who}")
             done.append(f"run {run.id} cancelled")
     return "; ".join(done)
@@ -149,17 +151,20 @@ def _ack(engine: Engine, target: str, args: dict[str, Any], who: str, now: datet
         alert = engine.store.alert(alert_id)
         if alert is None:
             raise RequestError(f"there is no alert {alert_id}; `evman alerts` lists them")
-        if alert["acknowledged_at"]:
-            raise RequestError(f"alert {alert_id} was acknowledged already by {alert['acknowledged_by']}")
+        by = alert["acknowledged_by"] or engine.acked_this_tick.get(alert_id)
+        if alert["acknowledged_at"] or alert_id in engine.acked_this_tick:
+            raise RequestError(f"alert {alert_id} was acknowledged already by {by}")
         ids = [alert_id]
     else:
         name = _event(engine, target)
-        ids = [a["id"] for a in engine.store.open_alerts_of(name) if not a["acknowledged_at"]]
+        ids = [a["id"] for a in engine.store.open_alerts_of(name)
+               if not a["acknowledged_at"] and a["id"] not in engine.acked_this_tick]
         if not ids:
             raise RequestError(f"{name} has no unacknowledged open alert")
     for alert_id in ids:
+        engine.acked_this_tick[alert_id] = who
         engine._write("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, pending = 0 "
-                      "WHERE id = ?", who, iso(now), alert_id)
+                      "WHERE id = ? AND acknowledged_at IS NULL", who, iso(now), alert_id)
     return "acknowledged " + ", ".join(f"alert:{i}" for i in ids)
 
 

@@ -19,6 +19,7 @@ from engine.clock import iso
 
 SCHEMA_VERSION: Final = 1
 BUSY_TIMEOUT_MS: Final = 10_000
+"""How long a statement waits for another writer's lock; EVMAN_BUSY_TIMEOUT_MS overrides it."""
 
 _V1: Final = """
 CREATE TABLE events (
@@ -96,7 +97,11 @@ CREATE TABLE alerts (
     attempts INTEGER NOT NULL DEFAULT 0,
     delivered_at TEXT,
     pages INTEGER NOT NULL DEFAULT 0,
-    escalated_at TEXT
+    escalated_at TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_page_at TEXT,
+    held TEXT,
+    held_since TEXT
 );
 CREATE UNIQUE INDEX alerts_open ON alerts(event, kind) WHERE status = 'open';
 CREATE INDEX alerts_pending ON alerts(next_attempt_at) WHERE pending = 1;
@@ -109,7 +114,8 @@ CREATE TABLE deliveries (
     route TEXT,
     target TEXT,
     outcome TEXT NOT NULL,
-    error TEXT
+    error TEXT,
+    page INTEGER
 );
 CREATE INDEX deliveries_alert ON deliveries(alert_id);
 
@@ -175,6 +181,12 @@ class EngineRow:
     stopped_at: str | None
 
 
+def busy_timeout_ms() -> int:
+    """EVMAN_BUSY_TIMEOUT_MS when it holds a whole number of 0 or more, else BUSY_TIMEOUT_MS."""
+    text = os.environ.get("EVMAN_BUSY_TIMEOUT_MS", "").strip()
+    return int(text) if text.isdigit() else BUSY_TIMEOUT_MS
+
+
 def create_private_file(path: Path) -> None:
     """Create `path` with mode 0600 if it does not exist (SQLite gives -wal/-shm the same mode)."""
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -199,6 +211,7 @@ class Store:
                  create: bool = True, readonly: bool = False) -> None:
         self.path = None if memory or path is None else Path(path)
         self.readonly = readonly
+        self.busy_timeout_ms = busy_timeout_ms()
         self._lock = threading.RLock()
         self.conn = self._connect(create=create)
         self.db = sqlite_utils.Database(self.conn)
@@ -213,14 +226,21 @@ class Store:
             conn = self._connect_file(create=create)
         conn.row_factory = sqlite3.Row
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if self.path is not None and not self.readonly:
-                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(self._not_a_database(exc)) from exc
         return conn
+
+    def _use_wal(self) -> None:
+        """WAL only once the file is known to be ours: switching writes the file header."""
+        if self.path is None or self.readonly:
+            return
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(self._locked_message(exc)) from exc
 
     def _connect_file(self, *, create: bool) -> sqlite3.Connection:
         assert self.path is not None
@@ -257,13 +277,14 @@ class Store:
                 f"{self.path} was written by a newer evman (schema {version}; this one knows "
                 f"{SCHEMA_VERSION}). Upgrade evman; this database was left untouched."
             )
-        if version == SCHEMA_VERSION:
-            return
         if version == 0 and self._has_foreign_tables():
             raise StoreError(
                 f"{self.path} is a SQLite database of another program (it has tables but no evman "
                 f"schema). Use --db PATH to choose another file; this one was left untouched."
             )
+        self._use_wal()
+        if version == SCHEMA_VERSION:
+            return
         if self.readonly:
             raise StoreError(f"{self.path} needs a schema upgrade, but it is read-only.")
         for step in range(version, SCHEMA_VERSION):
@@ -297,20 +318,29 @@ class Store:
                 raise StoreError(self._locked_message(exc)) from exc
             try:
                 yield self.conn
+            except sqlite3.OperationalError as exc:  # read-only, disk full, locked: say it in words
+                self._rollback()
+                raise StoreError(self._locked_message(exc)) from exc
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
                 try:
                     self.conn.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
-                    self.conn.execute("ROLLBACK")
+                    self._rollback()
                     raise StoreError(self._locked_message(exc)) from exc
+
+    def _rollback(self) -> None:
+        """ROLLBACK if a transaction is still open: after some errors (a full disk) SQLite has
+        rolled it back already, and a second ROLLBACK would hide the first error."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     def _locked_message(self, exc: sqlite3.OperationalError) -> str:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            return (f"{self.path} stayed locked by another writer for {BUSY_TIMEOUT_MS // 1000} s. "
+            return (f"{self.path} stayed locked by another writer for {self.busy_timeout_ms / 1000:g} s. "
                     f"Try again; if it persists, look for a stuck process holding it.")
         if "readonly" in text or "read-only" in text:
             return f"{self.path} is read-only; evman cannot record changes. Check its permissions."
@@ -414,6 +444,13 @@ class Store:
     def dependents(self, upstream: str) -> list[str]:
         return [r[0] for r in self.conn.execute(
             "SELECT event FROM event_deps WHERE upstream = ?", (upstream,))]
+
+    def all_dependents(self) -> dict[str, list[str]]:
+        """upstream -> the events whose `requires` names it, for every edge."""
+        out: dict[str, list[str]] = {}
+        for upstream, event in self.conn.execute("SELECT upstream, event FROM event_deps ORDER BY upstream, event"):
+            out.setdefault(upstream, []).append(event)
+        return out
 
     def upstreams(self, event: str) -> list[str]:
         return [r[0] for r in self.conn.execute(
@@ -558,6 +595,18 @@ class Store:
             "SELECT * FROM alerts WHERE event = ? AND kind = ? AND status = 'open'",
             (event, kind)).fetchone()
 
+    def open_alert_kinds(self, events: Iterable[str]) -> dict[str, set[str]]:
+        """event -> kinds of its open alerts, for each of `events` (an empty set when none)."""
+        names = list(events)
+        out: dict[str, set[str]] = {name: set() for name in names}
+        for start in range(0, len(names), 500):
+            chunk = names[start:start + 500]
+            marks = ",".join("?" for _ in chunk)
+            for event, kind in self.conn.execute(
+                    f"SELECT event, kind FROM alerts WHERE status = 'open' AND event IN ({marks})", chunk):
+                out[event].add(kind)
+        return out
+
     def open_alerts_of(self, event: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(
             "SELECT * FROM alerts WHERE event = ? AND status = 'open' ORDER BY id", (event,))]
@@ -607,6 +656,48 @@ class Store:
                          "VALUES (?, ?, ?, ?, ?, ?)", (alert_id, iso(at), route, target, outcome, error))
             if alert_changes:
                 conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", (*alert_changes.values(), alert_id))
+
+    def sent_targets(self, alert_id: int, page: int) -> set[tuple[str | None, str | None]]:
+        """(route, target) pairs that already took page `page` of the alert."""
+        return {(r[0], r[1]) for r in self.conn.execute(
+            "SELECT route, target FROM deliveries WHERE alert_id = ? AND page = ? AND outcome = 'sent'",
+            (alert_id, page))}
+
+    def record_attempts(self, updates: Sequence[tuple[int, Sequence[Mapping[str, Any]], Mapping[str, Any]]]
+                        ) -> None:
+        """The notifier's bookkeeping, in one transaction: for each (alert_id, deliveries, alert
+        changes), insert the deliveries rows (attempted_at, route, target, outcome, error, page)
+        and update the alert. An alert acknowledged meanwhile stays pending = 0 whatever the
+        changes say: an ack always wins over a scheduled repeat."""
+        with self.transaction() as conn:
+            for alert_id, rows, changes in updates:
+                conn.executemany(
+                    "INSERT INTO deliveries (alert_id, attempted_at, route, target, outcome, error, page) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(alert_id, r["attempted_at"], r.get("route"), r.get("target"), r["outcome"],
+                      r.get("error"), r.get("page")) for r in rows])
+                if changes:
+                    sets = ", ".join(f"{k} = ?" for k in changes)
+                    conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", (*changes.values(), alert_id))
+                conn.execute("UPDATE alerts SET pending = 0 WHERE id = ? AND acknowledged_at IS NOT NULL",
+                             (alert_id,))
+
+    def raise_delivery_alert(self, event: str, run_id: int | None, route: str | None, message: str,
+                             now: datetime) -> None:
+        """Open a `delivery` alert for `event`, or add to the open one (same de-duplication as the engine's)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at) "
+                "VALUES ('delivery', ?, ?, ?, ?, ?, ?) ON CONFLICT(event, kind) WHERE status = 'open' "
+                "DO UPDATE SET count = count + 1, updated_at = excluded.updated_at, "
+                "message = excluded.message", (event, run_id, route, message, iso(now), iso(now)))
+
+    def resolve_alerts(self, event: str, kind: str, now: datetime) -> int:
+        """Resolve the open alert of (event, kind), if any; how many rows changed."""
+        with self.transaction() as conn:
+            cur = conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = ? "
+                               "WHERE event = ? AND kind = ? AND status = 'open'", (iso(now), event, kind))
+            return int(cur.rowcount)
 
     # -- engine row --------------------------------------------------------------
 
@@ -684,3 +775,103 @@ class Store:
 
     def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
         return [str(r[3]) for r in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+    # -- reads for the console (each an indexed query; see console/app.py) --------------
+
+    def console_events(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """One row per defined event for the console's table, by name: the event, its latest
+        run (runs_event index), its runtime bounds and its unacknowledged open alerts.
+
+        `names`: only these events (in chunks of 500); None: every defined event."""
+        if names is None:
+            return self._console_events("", ())
+        out: list[dict[str, Any]] = []
+        unique = sorted(set(names))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" for _ in chunk)
+            out += self._console_events(f"AND e.name IN ({marks})", chunk)
+        return out
+
+    def _console_events(self, where: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        sql = f"""
+            SELECT e.name, e.schedule, e.driver, e.requires, e.held, e.held_by, e.next_fire_at,
+                   json_extract(e.spec, '$.runtime.min_s') AS runtime_min_s,
+                   json_extract(e.spec, '$.runtime.max_s') AS runtime_max_s,
+                   r.id AS run_id, r.state AS run_state, r.trigger, r.scheduled_for, r.started_at,
+                   r.ended_at, r.exit_code, r.reason, r.waiting_reason, r.due_by, r.late_at, r.flags,
+                   (SELECT count(*) FROM alerts a WHERE a.event = e.name AND a.status = 'open'
+                        AND a.acknowledged_at IS NULL) AS open_alerts
+            FROM events e
+            LEFT JOIN runs r ON r.id = (SELECT max(id) FROM runs WHERE event = e.name)
+            WHERE e.defined = 1 {where} ORDER BY e.name"""
+        return [dict(r) for r in self.conn.execute(sql, tuple(params))]
+
+    def last_finished_runs(self, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """name -> its most recently ended run (not skipped), for events whose latest run is
+        still active (runs_event_ended index, one seek per name)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in names:
+            row = self.conn.execute(
+                "SELECT id, state, started_at, ended_at, exit_code FROM runs "
+                "WHERE event = ? AND ended_at IS NOT NULL AND state != 'skipped' "
+                "ORDER BY ended_at DESC LIMIT 1", (name,)).fetchone()
+            if row is not None:
+                out[name] = dict(row)
+        return out
+
+    def watch_marks(self, *, full: bool = True) -> dict[str, Any]:
+        """What an attached console compares between two looks to find the events another
+        connection changed: the newest run id, the active runs (runs_active) and open alerts
+        (alerts_open) with the columns that change, the held events, the definitions version.
+        `full=False`: the definitions version only."""
+        marks: dict[str, Any] = {"defs_version": self.defs_version()}
+        if not full:
+            return marks
+        marks["max_run_id"] = self.max_run_id()
+        marks["active"] = {r[0]: tuple(r[1:]) for r in self.conn.execute(
+            "SELECT id, event, state, waiting_reason, flags, pid FROM runs "
+            "WHERE state IN ('waiting', 'running')")}
+        marks["alerts"] = {r[0]: tuple(r[1:]) for r in self.conn.execute(
+            "SELECT id, event, count, acknowledged_at FROM alerts WHERE status = 'open'")}
+        marks["held"] = {r[0] for r in self.conn.execute("SELECT name FROM events WHERE held = 1")}
+        return marks
+
+    def events_with_runs_after(self, run_id: int, limit: int = 5000) -> set[str]:
+        """Events of the runs created after `run_id` (a rowid range scan)."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT event FROM runs WHERE id > ? ORDER BY id LIMIT ?", (run_id, limit))}
+
+    def attention_runs(self, now: datetime, *, missed_since: datetime,
+                       scan_runs: int = 50_000) -> list[dict[str, Any]]:
+        """Runs that need the driver: every waiting or running run (runs_active), with its
+        event's runtime max, and the missed runs that ended after `missed_since` among the
+        newest `scan_runs` runs (a bounded rowid scan, so 1,000,000 runs cost the same as 50,000).
+        The caller decides which active runs are late, overdue or over their maximum."""
+        active = [dict(r) for r in self.conn.execute(
+            "SELECT r.*, json_extract(e.spec, '$.runtime.max_s') AS runtime_max_s FROM runs r "
+            "LEFT JOIN events e ON e.name = r.event WHERE r.state IN ('waiting', 'running') "
+            "ORDER BY r.id")]
+        floor = self.max_run_id() - scan_runs
+        missed = [dict(r) for r in self.conn.execute(
+            "SELECT *, NULL AS runtime_max_s FROM runs WHERE id > ? AND state = 'missed' "
+            "AND ended_at >= ? ORDER BY id DESC LIMIT 500", (floor, iso(missed_since)))]
+        return active + missed
+
+    def pending_requests(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The named requests that the engine has answered (handled_at set)."""
+        if not ids:
+            return []
+        marks = ",".join("?" for _ in ids)
+        return [dict(r) for r in self.conn.execute(
+            f"SELECT id, verb, target, handled_at, outcome, detail FROM requests "
+            f"WHERE id IN ({marks}) AND handled_at IS NOT NULL", tuple(ids))]
+
+    def event_of(self, target: str) -> str | None:
+        """The event a request target names: an event name, run:N or alert:N."""
+        kind, _, number = target.partition(":")
+        if kind in ("run", "alert") and number.isdigit():
+            table = "runs" if kind == "run" else "alerts"
+            row = self.conn.execute(f"SELECT event FROM {table} WHERE id = ?", (int(number),)).fetchone()
+            return None if row is None else str(row[0])
+        return target

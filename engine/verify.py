@@ -41,23 +41,32 @@ def _verify_one(check: OutputCheck, cwd: str, started_at: datetime | None,
         [pattern] if os.path.exists(pattern) else [])
     if not matches:
         return [CheckResult(check.path, False, f"output {check.path} is missing")]
-    return [_check_file(check, m, started_at, now) for m in matches]
+    return [_check_file(check, m, _shown(check, m, cwd), started_at, now) for m in matches]
 
 
-def _check_file(check: OutputCheck, path: str, started_at: datetime | None,
+def _shown(check: OutputCheck, match: str, cwd: str) -> str:
+    """The file as the definitions name it: the path as written, or a glob's match relative to cwd."""
+    if not glob.has_magic(check.path):
+        return check.path
+    return match if os.path.isabs(check.path) else os.path.relpath(match, cwd)
+
+
+def _check_file(check: OutputCheck, path: str, shown: str, started_at: datetime | None,
                 now: datetime) -> CheckResult:
     try:
         st = os.stat(path)
     except OSError as exc:
-        return CheckResult(path, False, f"output {path} cannot be read: {exc.strerror}")
-    problem = _metadata_problem(check, path, st, started_at, now) or _content_problem(check, path)
+        return CheckResult(shown, False, f"output {shown} cannot be read: {exc.strerror}")
+    problem = (_metadata_problem(check, shown, st, started_at, now)
+               or _content_problem(check, path, shown))
     if problem:
-        return CheckResult(path, False, problem)
-    return CheckResult(path, True, f"{st.st_size} bytes, checks passed")
+        return CheckResult(shown, False, problem)
+    return CheckResult(shown, True, f"{st.st_size} bytes, checks passed")
 
 
 def _metadata_problem(check: OutputCheck, path: str, st: os.stat_result,
                       started_at: datetime | None, now: datetime) -> str | None:
+    """`path` is the name to show."""
     if check.fresh and started_at is not None and st.st_mtime < started_at.timestamp() - 0.001:
         mtime = datetime.fromtimestamp(st.st_mtime, started_at.tzinfo).isoformat(timespec="seconds")
         return f"output {path} is stale: modified {mtime}, before the run started"
@@ -69,19 +78,19 @@ def _metadata_problem(check: OutputCheck, path: str, st: os.stat_result,
     return None
 
 
-def _content_problem(check: OutputCheck, path: str) -> str | None:
+def _content_problem(check: OutputCheck, path: str, shown: str) -> str | None:
     if check.contains is None and not check.json:
         return None
     try:
         with open(path, "rb") as fh:
             text = fh.read(READ_LIMIT).decode("utf-8", "replace")
     except OSError as exc:
-        return f"output {path} cannot be read: {exc.strerror}"
+        return f"output {shown} cannot be read: {exc.strerror}"
     if check.contains is not None and re.search(check.contains, text) is None:
-        return f"output {path} does not contain /{check.contains}/"
+        return f"output {shown} does not contain /{check.contains}/"
     if check.json:
         try:
             json.loads(text)
         except ValueError as exc:
-            return f"output {path} is not valid JSON: {exc}"
+            return f"output {shown} is not valid JSON: {exc}"
     return None
