@@ -186,8 +186,13 @@ def import_crontab(file: Path, system: bool | None, skip_invalid: bool, prefix: 
     Example: evman import-crontab /etc/cron.d/backup --prefix backup
     """
     from console.importing import import_crontab_file
-    import_crontab_file(file, system=system, skip_invalid=skip_invalid, prefix=prefix,
-                        print_only=print_only, open_store=lambda: open_store(create=True), now=_now())
+    from engine.store import StoreError
+    try:
+        import_crontab_file(file, system=system, skip_invalid=skip_invalid, prefix=prefix,
+                            print_only=print_only, open_store=lambda: open_store(create=True),
+                            now=_now())
+    except StoreError as exc:
+        _fail(str(exc))
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -306,8 +311,17 @@ def _parse_after(after: str | None) -> datetime:
 
 def _act(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> None:
     from console.requests import send_request
+    from engine.store import StoreError
     store = open_store()
-    ok, message = send_request(store, verb, target, args=args, requested_by=_operator(), wait_s=wait_s)
+    if ":" not in target:
+        row = store.event_row(target)
+        if row is None or not row["defined"]:
+            _fail(views.unknown_event(store, target))  # say so now, not when an engine next runs
+    try:
+        ok, message = send_request(store, verb, target, args=args, requested_by=_operator(),
+                                   wait_s=wait_s)
+    except StoreError as exc:
+        _fail(str(exc))
     if ok:
         click.echo(message)
     else:

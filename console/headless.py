@@ -15,6 +15,19 @@ def run_headless(path: Path, *, tick_s: float, grace_s: float, verbose: bool) ->
     logging.basicConfig(stream=sys.stdout, level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("evman")
+    stopping = threading.Event()
+    engines: list[Engine] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received; stopping (waiting up to %gs for running commands)",
+                 signal.Signals(signum).name, grace_s)
+        stopping.set()
+        for running in engines:
+            running.stop()
+
+    # Before anything slow: a SIGTERM during start-up must stop cleanly too, not kill.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         store = Store(path, create=False)
     except StoreError as exc:
@@ -33,15 +46,10 @@ def run_headless(path: Path, *, tick_s: float, grace_s: float, verbose: bool) ->
     except (EngineBusy, StoreError) as exc:
         print(f"evman: {exc}", file=sys.stderr)
         return 1
-    notifier = _start_notifier(path, engine)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received; stopping (waiting up to %gs for running commands)",
-                 signal.Signals(signum).name, grace_s)
+    engines.append(engine)
+    if stopping.is_set():
         engine.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    notifier = _start_notifier(path, engine)
     log.info("engine started on %s (pid %d, tick %gs)", path, engine.pid, tick_s)
     thread = threading.Thread(target=engine.run, name="evman-engine")
     thread.start()

@@ -40,6 +40,11 @@ def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, 
     except DefinitionsError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    result = catalog.save(store, defs, now=now)
+    from engine.store import StoreError
+    try:
+        result = catalog.save(store, defs, now=now)
+    except StoreError as exc:  # read-only, full or locked database: one line, no traceback
+        click.echo(f"evman: {exc}", err=True)
+        sys.exit(1)
     click.echo(f"imported {len(defs.events)} event(s) from {file} into {store.path}: "
                + ", ".join(f"{len(v)} {k}" for k, v in result.items() if v))

@@ -66,6 +66,7 @@ OUTPUT_KEYS: Final = ("path", "fresh", "min_size", "max_age", "contains", "json"
 ON_FAILURE_KEYS: Final = ("retries", "backoff", "backoff_max", "prepare", "trigger", "alert")
 
 _DURATION: Final = 'a duration such as "90s", "5m" or "2h30m"'
+_NUL: Final = "contains a NUL character (\\u0000), which no command, path or name can hold; expected text without it"
 _TIME_OF_DAY: Final = 'a time of day such as "06:30"'
 _SECRET_HEADER_WORDS: Final = ("auth", "token", "secret", "key", "password", "cookie")
 _TOML_POSITION: Final = re.compile(r"(?P<what>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)", re.S)
@@ -215,6 +216,9 @@ class _Table:
         if value is not None and not blank_ok and not value.strip():
             self.error(key, "is empty; expected some text")
             return None
+        if value is not None and "\0" in value:
+            self.error(key, _NUL)
+            return None
         return value
 
     def boolean(self, key: str) -> bool | None:
@@ -258,6 +262,18 @@ class _Table:
             return None
         return f"{hour:02d}:{minute:02d}"
 
+    def window_time(self, key: str) -> str | None:
+        """A time of day "HH:MM", or "+DURATION": that long after the run fell due."""
+        value = self.data.get(key) if isinstance(self.data, Mapping) else None
+        if not (isinstance(value, str) and value.strip().startswith("+")):
+            return self.time_of_day(key)
+        try:
+            parse_duration(value.strip()[1:])
+        except DurationError as exc:
+            self.error(key, f"{exc}; expected {_TIME_OF_DAY} or a relative time such as \"+20m\"")
+            return None
+        return value.strip()
+
     def strings(self, key: str) -> tuple[str, ...] | None:
         items = self.get(key, (list,), "an array of strings")
         if items is None:
@@ -265,7 +281,10 @@ class _Table:
         wrong = [i for i, item in enumerate(items) if not isinstance(item, str)]
         for i in wrong:
             self.error(f"{key}[{i}]", f"got {_describe(items[i])}; expected a string")
-        return None if wrong else tuple(items)
+        nul = [i for i, item in enumerate(items) if isinstance(item, str) and "\0" in item]
+        for i in nul:
+            self.error(f"{key}[{i}]", _NUL)
+        return None if wrong or nul else tuple(items)
 
     def choice(self, key: str, kind: type[_E]) -> _E | None:
         values = [member.value for member in kind]
@@ -529,7 +548,11 @@ def _read_config(table: _Table, base_dir: Path) -> str | None:
     value = table.string("config", blank_ok=False)
     if value is None or "://" in value:
         return value
-    path = base_dir / Path(value).expanduser()
+    try:
+        path = base_dir / Path(value).expanduser()
+    except RuntimeError:  # "~someone" for a user this machine does not have
+        table.error("config", f"'{value}': no such user's home; expected a path, or ~ for your own home")
+        return None
     if not path.is_file():
         table.error("config", f"no such file '{value}' (looked for {path}); expected an Apprise config file")
         return None
@@ -637,6 +660,9 @@ def _read_run(table: _Table) -> tuple[str, ...] | None:
         return table.strings("run") if value else _empty_run(table)
     if value is None:
         return None
+    if "\0" in value:
+        table.error("run", _NUL)
+        return None
     try:
         argv = shlex.split(value)
     except ValueError as exc:
@@ -713,7 +739,11 @@ def _read_cwd(table: _Table, base_dir: Path) -> str | None:
     value = table.string("cwd", blank_ok=False)
     if value is None and "cwd" in table.data:
         return None
-    return os.path.normpath(base_dir / Path(value or ".").expanduser())
+    try:
+        return os.path.normpath(base_dir / Path(value or ".").expanduser())
+    except RuntimeError:  # "~someone" for a user this machine does not have
+        table.error("cwd", f"'{value}': no such user's home; expected a path, or ~ for your own home")
+        return None
 
 
 def _read_user(table: _Table) -> str | None:
@@ -746,7 +776,7 @@ def _read_timing(table: _Table, context: _Context) -> dict[str, Any]:
         "schedule": _read_schedule(table),
         "timezone": _read_timezone(table) or context.defaults.timezone,
         "window": _read_window(table),
-        "late_after": table.time_of_day("late_after"),
+        "late_after": table.window_time("late_after"),
         "runtime": _read_runtime(table),
         "timeout_s": table.duration("timeout", positive=True),
         "concurrency": table.choice("concurrency", Concurrency),
@@ -770,7 +800,7 @@ def _read_window(table: _Table) -> Window | None:
     window = table.sub("window", WINDOW_KEYS)
     if window is None:
         return None
-    earliest, latest = window.time_of_day("earliest"), window.time_of_day("latest")
+    earliest, latest = window.window_time("earliest"), window.window_time("latest")
     if earliest is not None and earliest == latest:
         window.error("latest", f"equals earliest ({earliest}); expected a different time "
                                "(a latest before earliest spans midnight)")

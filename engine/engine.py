@@ -312,7 +312,7 @@ class Engine:
             self._handle_requests(now)
         if self._next_due is not None and now >= self._next_due:
             self._materialise(now)
-        self._reap(now)
+        now = self._reap(now)
         if not self._stop.is_set() and (
                 self._dirty or any(r.state is RunState.WAITING for r in self._runs.values())):
             # waiting runs are judged every tick: windows open, backoffs expire, files appear.
@@ -423,7 +423,7 @@ class Engine:
 
     def _materialise(self, now: datetime) -> None:
         for row in self.store.due_events(now):
-            if False and row["name"] in self._fired:
+            if row["name"] in self._fired:
                 continue
             if row["name"] not in self._specs:  # the due row carries the spec: no SELECT per event
                 self._specs[row["name"]] = spec_from_json(row["spec"])
@@ -547,6 +547,9 @@ class Engine:
         for run in waiting:
             if run.preparing:
                 continue
+            if run.due_by is not None and now >= run.due_by:
+                continue  # its window closed (the engine was down, or the clock jumped): the
+                # deadline check of this tick marks it missed; it never starts after its window
             reason = self._why_waiting(run, now)
             if reason is None:
                 self._begin(run, now)
@@ -628,9 +631,12 @@ class Engine:
         self._outcomes.put(outcome)
         self._wake.set()
 
-    def _reap(self, now: datetime) -> None:
+    def _reap(self, now: datetime) -> datetime:
+        """Judge the outcomes that arrived; returns `now`, moved past the latest end seen so
+        that what starts next never starts before the run it follows ended."""
         finished_events: list[tuple[str, int]] = []
         while batch := self._drain_outcomes():
+            now = max([now, *(o.ended_at for o in batch)])
             self._prefetch_open_alerts(batch)
             for outcome in batch:
                 run = self._runs.get(outcome.run_id)
@@ -645,6 +651,7 @@ class Engine:
         if finished_events:
             self._dirty = True
             self._trigger_dependents(finished_events, now)
+        return now
 
     def _drain_outcomes(self) -> list[Outcome]:
         batch = []

@@ -1,7 +1,9 @@
 """Starting runs (child processes, callables, HTTP calls) and reaping them into Outcomes."""
 from __future__ import annotations
 
+import functools
 import importlib
+import io
 import inspect
 import os
 import selectors
@@ -53,6 +55,38 @@ class RunContext:
 
 class SpawnError(RuntimeError):
     pass
+
+
+class _LazyLog(io.RawIOBase):
+    """A callable's log, created at its first write: a callable that prints nothing leaves
+    no file and no folder behind (`read_tail` and the console read a missing log as no
+    output), which spares a burst of callables two file-system writes each."""
+
+    def __init__(self, open_log: Callable[[], IO[bytes]]) -> None:
+        super().__init__()
+        self._open_log = open_log
+        self._file: IO[bytes] | None = None
+        self.error: str | None = None
+        """Why the log could not be opened; its output was dropped and the run fails."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data))
+        if self._file is None and self.error is None:
+            try:
+                self._file = self._open_log()
+            except OSError as exc:
+                self.error = f"cannot open its log {exc.filename}: {exc.strerror or exc}"
+        if self._file is None:
+            return size
+        return self._file.write(data) or 0
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
 
 
 @dataclass
@@ -107,13 +141,25 @@ class Executors:
         if spec.shell is not None:
             return self._spawn(run_id, "main", ["/bin/sh", "-c", spec.shell], spec, env_extra,
                                stdin=spec.stdin)
-        log = self._open_log(spec.name, run_id)
         if spec.call is not None:
             ctx_env = {**spec.env, **env_extra}
+            log = _LazyLog(functools.partial(self._open_log, spec.name, run_id))
             self._pool.submit(self._run_call, run_id, spec, log, attempt, scheduled_for, ctx_env)
         else:
-            self._pool.submit(self._run_http, run_id, spec, log)
+            self._pool.submit(self._with_log, self._run_http, run_id, spec)
         return None
+
+    def _with_log(self, work: Callable[..., None], run_id: int, spec: EventSpec, *args: Any) -> None:
+        """Open the run's log in the worker thread, then do the work: creating the log's folder
+        and file is syscalls the engine's tick need not wait for."""
+        try:
+            log = self._open_log(spec.name, run_id)
+        except OSError as exc:
+            self.on_done(Outcome(run_id, "main", None, self.clock.now(),
+                                 f"cannot open its log {self.log_path(spec.name, run_id)}: "
+                                 f"{exc.strerror or exc}"))
+            return
+        work(run_id, spec, log, *args)
 
     def prepare(self, run_id: int, command: str, spec: EventSpec, env_extra: Mapping[str, str]) -> int:
         return self._spawn(run_id, "prepare", ["/bin/sh", "-c", command], spec, env_extra, stdin=None)
@@ -129,7 +175,7 @@ class Executors:
                 argv, cwd=spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 start_new_session=True, close_fds=True, **_user_kwargs(spec.user))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv, cwd or env
             log.close()
             raise SpawnError(_spawn_message(argv, spec, exc)) from exc
         if stdin is not None and proc.stdin is not None:
@@ -164,9 +210,8 @@ class Executors:
 
     # -- callables and HTTP ------------------------------------------------------------
 
-    def _run_call(self, run_id: int, spec: EventSpec, log: IO[bytes], attempt: int,
+    def _run_call(self, run_id: int, spec: EventSpec, log: _LazyLog, attempt: int,
                   scheduled_for: str, env: Mapping[str, str]) -> None:
-        import io
         text = io.TextIOWrapper(log, encoding="utf-8", write_through=True)
         code: int | None = 0
         error: str | None = None
@@ -185,6 +230,8 @@ class Executors:
             code, error = None, f"{type(exc).__name__}: {exc}"
         finally:
             text.close()
+        if log.error is not None:
+            code, error = None, f"{log.error}" + (f"; and {error}" if error else "")
         self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
 
     def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes]) -> None:
@@ -288,6 +335,8 @@ def read_tail(path: str | Path | None, limit: int = TAIL_BYTES) -> str:
     if not path:
         return ""
     try:
+        if os.stat(path).st_size == 0:  # the common case for callables: no need to open it
+            return ""
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
@@ -312,6 +361,19 @@ def resolve_callable(target: str, cwd: str) -> Callable[..., Any]:
 
 def _accepts_argument(func: Callable[..., Any]) -> bool:
     try:
+        return _accepts_argument_cached(func)
+    except TypeError:  # an unhashable callable object: ask each time
+        return _signature_accepts(func)
+
+
+@functools.lru_cache(maxsize=1024)
+def _accepts_argument_cached(func: Callable[..., Any]) -> bool:
+    """inspect.signature costs more than many a callable's whole run: once per function."""
+    return _signature_accepts(func)
+
+
+def _signature_accepts(func: Callable[..., Any]) -> bool:
+    try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
         return False
@@ -326,7 +388,7 @@ def _user_kwargs(user: str | None) -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def _spawn_message(argv: list[str], spec: EventSpec, exc: OSError) -> str:
+def _spawn_message(argv: list[str], spec: EventSpec, exc: OSError | ValueError) -> str:
     if isinstance(exc, FileNotFoundError):
         where = "cwd " + spec.cwd if not Path(spec.cwd).is_dir() else "PATH"
         return f"command not found: {argv[0]!r} (looked in {where}). Check the event's run/cwd."

@@ -5,7 +5,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from engine.durations import parse_duration
 from engine.model import EventSpec
+
+
+def _clock(text: str | None) -> str | None:
+    """A time-of-day bound; relative ("+...") ones are handled by bounds_for."""
+    return None if text is None or text.startswith("+") else text
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,31 @@ def _at(day: date, hhmm: str, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=tz).astimezone(UTC)
 
 
+def _relative_s(text: str | None) -> float | None:
+    """Seconds of a "+DURATION" window time, None for a time of day (or no time)."""
+    if text is None or not text.startswith("+"):
+        return None
+    return parse_duration(text[1:])
+
+
 def bounds_for(spec: EventSpec, scheduled_for: datetime) -> Bounds:
+    """The window instance of a run scheduled for `scheduled_for`.
+
+    "+DURATION" bounds count from the scheduled time; time-of-day bounds follow
+    `_day_bounds`."""
+    earliest, latest, late = (_relative_s(spec.window.earliest), _relative_s(spec.window.latest),
+                              _relative_s(spec.late_after))
+    if earliest is None and latest is None and late is None:
+        return _day_bounds(spec, scheduled_for)
+    day = _day_bounds(spec, scheduled_for)
+    return Bounds(
+        open_at=scheduled_for + timedelta(seconds=earliest) if earliest is not None else day.open_at,
+        due_by=scheduled_for + timedelta(seconds=latest) if latest is not None else day.due_by,
+        late_at=scheduled_for + timedelta(seconds=late) if late is not None else day.late_at,
+    )
+
+
+def _day_bounds(spec: EventSpec, scheduled_for: datetime) -> Bounds:
     """The window instance a run scheduled for `scheduled_for` belongs to.
 
     The instance is the first one whose latest end is after the scheduled time, so a run
@@ -32,7 +62,7 @@ def bounds_for(spec: EventSpec, scheduled_for: datetime) -> Bounds:
     tz = ZoneInfo(spec.timezone)
     local = scheduled_for.astimezone(tz)
     day = local.date()
-    earliest, latest = spec.window.earliest, spec.window.latest
+    earliest, latest = _clock(spec.window.earliest), _clock(spec.window.latest)
     open_at: datetime | None = None
     due_by: datetime | None = None
     if latest is not None:
@@ -47,7 +77,8 @@ def bounds_for(spec: EventSpec, scheduled_for: datetime) -> Bounds:
     elif earliest is not None:
         open_at = _at(day, earliest, tz)
     late_at = None
-    if spec.late_after is not None:
+    if _clock(spec.late_after) is not None:
+        assert spec.late_after is not None
         anchor = open_at or scheduled_for
         late_at = _at(anchor.astimezone(tz).date(), spec.late_after, tz)
         if late_at < anchor:

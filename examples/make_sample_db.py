@@ -10,7 +10,7 @@ one ("every 20 minutes"), and a fake clock walks it through one day, Monday 2 Ma
 Europe/London. The commands really run (in examples/, writing its feeds/, site/, outbox/ and
 state/, which are git-ignored); while they run the fake clock moves a few seconds per step, so
 runs have durations. The day holds successes, sync-media's retries and three outages (failed,
-then recovered), the launch announcement missing its 09:00 window, production promotions
+then recovered), the launch announcement missing its window, production promotions
 waiting overnight for their 06:00 window, a hold and release, acknowledgements and a
 manual trigger. Takes well under 30 s; run ids and times come out the same each time, give
 or take a run whose command beats the clock.

@@ -1,0 +1,196 @@
+"""Helpers for the foundation tests: real files, real processes, plain sqlite3 for outside views."""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from engine import catalog
+from engine.definitions import parse_definitions
+from engine.engine import Engine
+from engine.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+EVMAN_SCRIPT = ROOT / ".venv" / "bin" / "evman"
+SETTLE_S = 60.0
+"""Real seconds a settle may wait for child processes: generous, others load this machine too."""
+T = TypeVar("T")
+
+
+def evman_argv(*args: str) -> list[str]:
+    """The installed `evman` script, or the same entry point through this interpreter."""
+    if EVMAN_SCRIPT.exists():
+        return [str(EVMAN_SCRIPT), *args]
+    return [sys.executable, "-c", "from console.cli import main; main()", *args]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `evman ARGS` as a real process and return what it did."""
+    return subprocess.run(evman_argv(*args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
+
+
+def start_engine_process(db: Path, *extra: str, env: dict[str, str] | None = None,
+                         log: Path | None = None) -> subprocess.Popen[bytes]:
+    """`evman --no-ui --db DB` as a real background process; output goes to `log`."""
+    out = open(log or db.with_suffix(".engine.log"), "ab")
+    return subprocess.Popen(evman_argv("--no-ui", "--db", str(db), *extra), stdout=out,
+                            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+def load_defs(db: Path, text: str, base_dir: Path, now: datetime, *, prune: bool = False) -> dict[str, list[str]]:
+    """Load definitions through a connection of its own, as `evman load` would."""
+    store = Store(db)
+    try:
+        defs = parse_definitions(textwrap.dedent(text), source=str(base_dir / "defs.toml"),
+                                 base_dir=base_dir, known_events=store.event_names())
+        return catalog.save(store, defs, now=now, prune=prune)
+    finally:
+        store.close()
+
+
+def connect(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, timeout=10, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def rows(db: Path, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Read with the standard library only, as any other program could."""
+    conn = connect(db)
+    try:
+        return [dict(r) for r in conn.execute(query, params)]
+    finally:
+        conn.close()
+
+
+def runs(db: Path, event: str | None = None) -> list[dict[str, Any]]:
+    if event is None:
+        return rows(db, "SELECT * FROM runs ORDER BY id")
+    return rows(db, "SELECT * FROM runs WHERE event = ? ORDER BY id", (event,))
+
+
+def insert_request(db: Path, verb: str, target: str, *, args: dict[str, Any] | None = None,
+                   requested_by: str = "pytest", dedupe_key: str | None = None) -> int:
+    """A request row written with plain sqlite3, as a program without evman would."""
+    conn = connect(db)
+    try:
+        cur = conn.execute(
+            "INSERT INTO requests (verb, target, args, requested_by, dedupe_key) VALUES (?, ?, ?, ?, ?)",
+            (verb, target, None if args is None else json.dumps(args), requested_by, dedupe_key))
+        return int(cur.lastrowid or 0)
+    finally:
+        conn.close()
+
+
+def wait_until(check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05,
+               what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail after `timeout` real seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def tick_until(engine: Engine, check: Callable[[], T | None], *, now: datetime | None = None,
+               timeout: float = 30.0, what: str = "condition") -> T:
+    """Tick at `now` (the fake clock does not move) until `check` holds."""
+    def step() -> T | None:
+        engine.tick(now)
+        return check()
+    return wait_until(step, timeout=timeout, interval=0.02, what=what)
+
+
+def group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def kill_group(pgid: int | None) -> None:
+    if not pgid:
+        return
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def pids_in_group(pgid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_child_subreaper(on: bool) -> None:
+    """Make this process adopt orphaned descendants, as a reaping init would.
+
+    This sandbox's PID 1 never reaps orphans, so a killed command's grandchildren would stay
+    zombies in their process group for ever; as subreaper the test can reap them itself."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def reap(pids: Sequence[int]) -> None:
+    """waitpid the given pids if they are our (adopted) children; ignore the others."""
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+@pytest.fixture(autouse=True)
+def kill_running_commands(db_path: Path) -> Iterator[None]:
+    """At teardown, SIGKILL the process group of every run still recorded as running.
+
+    Test modules import it (a conftest.py here would shadow tests/conftest.py for the
+    modules that `from conftest import ...`)."""
+    yield
+    if not db_path.exists():
+        return
+    try:
+        left = rows(db_path, "SELECT pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")
+    except sqlite3.DatabaseError:  # some tests leave a file that is no database, on purpose
+        return
+    for row in left:
+        kill_group(int(row["pid"]))
