@@ -29,6 +29,8 @@ def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, 
         sys.exit(2)
     for lineno, why in imported.skipped:
         click.echo(f"{file}:{lineno}: skipped: {why}", err=True)
+    for event in imported.events:
+        event.setdefault("cwd", _cron_home(event))
     toml_text = tomli_w.dumps({"event": imported.events})
     if print_only:
         click.echo(toml_text, nl=False)
@@ -48,3 +50,17 @@ def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, 
         sys.exit(1)
     click.echo(f"imported {len(defs.events)} event(s) from {file} into {store.path}: "
                + ", ".join(f"{len(v)} {k}" for k, v in result.items() if v))
+
+
+def _cron_home(event: dict[str, Any]) -> str:
+    """Where cron would run the job: HOME from the crontab, else the user's home directory."""
+    import os
+    import pwd
+    env = event.get("env")
+    if isinstance(env, dict) and env.get("HOME"):
+        return str(env["HOME"])
+    user = event.get("user")
+    try:
+        return pwd.getpwnam(str(user)).pw_dir if user else os.path.expanduser("~")
+    except KeyError:
+        return os.path.expanduser("~")
