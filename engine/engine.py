@@ -690,7 +690,8 @@ class Engine:
         ended = outcome.ended_at
         killed_by = outcome.killed_by or run.killed_by
         if killed_by is not None:
-            state = RunState.FAILED if killed_by.startswith("runtime max") else RunState.KILLED
+            # the engine's own kills (runtime max, timeout) are failures; an operator's are kills
+            state = RunState.FAILED if killed_by.startswith(("runtime max", "timeout")) else RunState.KILLED
             self._finish(run, state, ended, exit_code=outcome.exit_code, reason=f"killed: {killed_by}")
             return
         if outcome.error is not None and outcome.exit_code is None and run.state is RunState.RUNNING \

@@ -132,10 +132,14 @@ def _check_running(engine: Engine, spec: EventSpec, run: ActiveRun, now: datetim
         raise_alert(engine, spec, AlertKind.OVERDUE, run,
                     f"{spec.name} is overdue: still running at {_local(run.due_by, spec, now)}, "
                     f"the end of its window.", now)
-    limit = spec.runtime.max_s
-    if limit is None or run.started_at is None:
+    if run.started_at is None:
         return
     took = (now - run.started_at).total_seconds()
+    if spec.timeout_s is not None and took >= spec.timeout_s and _flag(engine, run, "timeout"):
+        engine._kill(run, f"timeout {format_duration(spec.timeout_s)} exceeded")
+    limit = spec.runtime.max_s
+    if limit is None:
+        return
     if took >= limit and _flag(engine, run, "overrun"):
         action = "; killing it (runtime.kill = true)" if spec.runtime.kill else ""
         raise_alert(engine, spec, AlertKind.OVERRUN, run,

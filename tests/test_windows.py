@@ -47,3 +47,19 @@ def test_definitions_refuse_bad_relative_times(tmp_path: Path, bad: str) -> None
         parse_definitions(f'[[event]]\nname = "e"\nrun = "true"\nwindow = {{ latest = "{bad}" }}\n',
                           source="d.toml", base_dir=tmp_path)
     assert "event 'e'" in str(err.value) and "window.latest" in str(err.value)
+
+
+def test_timeout_kills_the_run_and_counts_as_failed(engine_factory, clock, store) -> None:  # type: ignore[no-untyped-def]
+    engine = engine_factory("""
+        [[event]]
+        name = "slow"
+        run = "sleep 30"
+        timeout = "10s"
+    """)
+    store.add_request("trigger", "slow", requested_by="t")
+    engine.tick(clock.now())
+    assert store.run(1)["state"] == "running"
+    clock.advance(timedelta(seconds=11))
+    engine.settle(clock.now())
+    row = store.run(1)
+    assert row["state"] == "failed" and "timeout 10s exceeded" in row["reason"]
