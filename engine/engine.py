@@ -119,7 +119,7 @@ class _ActiveRuns(dict[int, ActiveRun]):
         super().__delitem__(run_id)
         self._drop(run)
 
-    def pop(self, run_id: int, *default: Any) -> Any:  # type: ignore[override]
+    def pop(self, run_id: int, *default: Any) -> Any:
         if run_id not in self:
             if default:
                 return default[0]
@@ -382,7 +382,8 @@ class Engine:
         if not self._writes and not self._inserts:
             return
         insert_sql = self.store.insert_run_sql()
-        inserts = [(insert_sql, [_values(r.row(now))]) for r in self._inserts]
+        inserts: list[tuple[str, list[Sequence[Any]]]] = [
+            (insert_sql, [_values(r.row(now))]) for r in self._inserts]
         counts = self.store.apply(inserts + self._writes)
         self._fired.clear()
         for run, count in zip(self._inserts, counts, strict=False):

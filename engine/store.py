@@ -486,10 +486,11 @@ class Store:
         return None if row is None else dict(row)
 
     def last_finished(self, event: str) -> sqlite3.Row | None:
-        return self.conn.execute(
+        row: sqlite3.Row | None = self.conn.execute(
             "SELECT id, state, ended_at, exit_code FROM runs "
             "WHERE event = ? AND ended_at IS NOT NULL AND state != 'skipped' "
             "ORDER BY ended_at DESC LIMIT 1", (event,)).fetchone()
+        return row
 
     def max_attempt(self, event: str, scheduled_for: str) -> int:
         row = self.conn.execute("SELECT coalesce(max(attempt), 0) FROM runs WHERE event = ? AND "
@@ -503,7 +504,8 @@ class Store:
 
     def runs_of(self, event: str | None, limit: int = 50,
                 before_id: int | None = None) -> list[dict[str, Any]]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if event is not None:
             clauses.append("event = ?")
             params.append(event)
@@ -591,9 +593,10 @@ class Store:
     # -- alerts ----------------------------------------------------------------
 
     def open_alert(self, event: str, kind: str) -> sqlite3.Row | None:
-        return self.conn.execute(
+        row: sqlite3.Row | None = self.conn.execute(
             "SELECT * FROM alerts WHERE event = ? AND kind = ? AND status = 'open'",
             (event, kind)).fetchone()
+        return row
 
     def open_alert_kinds(self, events: Iterable[str]) -> dict[str, set[str]]:
         """event -> kinds of its open alerts, for each of `events` (an empty set when none)."""
