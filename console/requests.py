@@ -1,11 +1,13 @@
 """Asking the engine for something: a row in the `requests` mailbox, then its outcome."""
 from __future__ import annotations
 
+import socket
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.clock import parse_iso
+from engine.procs import pid_alive
 from engine.store import Store
 
 LIVE_AFTER_S = 30.0
@@ -15,6 +17,8 @@ def engine_is_live(store: Store, now: datetime | None = None) -> bool:
     row = store.engine_row()
     if row is None or row.stopped_at is not None or row.heartbeat_at is None:
         return False
+    if row.host == socket.gethostname() and row.pid is not None and not pid_alive(int(row.pid)):
+        return False  # its process is gone: whoever starts an engine now takes over at once
     beat = parse_iso(row.heartbeat_at)
     now = now or datetime.now(UTC)
     return beat is not None and (now - beat).total_seconds() < LIVE_AFTER_S

@@ -27,6 +27,7 @@ from engine.model import (
     RunState,
     Trigger,
 )
+from engine.procs import pid_alive as _pid_alive
 from engine.store import RUN_COLUMNS, Store, StoreError
 from engine.windows import bounds_for
 from engine.verify import first_failure, verify_outputs
@@ -258,22 +259,26 @@ class Engine:
             while not self._stop.is_set():
                 self._wake.clear()
                 now = self.clock.now()
-                self._safe_tick(now)
-                self._wake.wait(self._sleep_for(now))
+                ticked = self._safe_tick(now)
+                # after a failed tick wait a whole tick: an occurrence still due (its next fire
+                # time could not be recorded) would otherwise make the loop spin, and flood the log
+                self._wake.wait(self._sleep_for(now) if ticked else self.tick_s)
         finally:
             self.shutdown()
 
-    def _safe_tick(self, now: datetime) -> None:
+    def _safe_tick(self, now: datetime) -> bool:
+        """One tick; False when it failed (said in the log)."""
         try:
             changes = self.tick(now)
         except StoreError as exc:
             log.error("tick could not record its work, will retry: %s", exc)
-            return
+            return False
         except Exception:  # the engine thread must survive a bug in one tick; it logs it loudly
             log.exception("tick failed")
-            return
+            return False
         if changes and self.on_change is not None:
             self.on_change(changes)
+        return True
 
     def _sleep_for(self, now: datetime) -> float:
         wait = self.tick_s
@@ -381,14 +386,16 @@ class Engine:
     def _flush(self, now: datetime) -> None:
         if not self._writes and not self._inserts:
             return
-        insert_sql = self.store.insert_run_sql()
-        inserts: list[tuple[str, list[Sequence[Any]]]] = [
-            (insert_sql, [_values(r.row(now))]) for r in self._inserts]
+        rows: list[Sequence[Any]] = [_values(r.row(now)) for r in self._inserts]
+        inserts = [(self.store.insert_run_sql(), rows)] if rows else []
         counts = self.store.apply(inserts + self._writes)
         self._fired.clear()
-        for run, count in zip(self._inserts, counts, strict=False):
+        created: set[int] | None = None
+        if rows and counts[0] < len(rows):  # some were ignored: ask which (one executemany above)
+            created = self.store.runs_created([r.id for r in self._inserts], iso(now) or "")
+        for run in self._inserts:
             run.is_new = False
-            if count == 0:  # the occurrence exists already: never start it twice
+            if created is not None and run.id not in created:  # the occurrence exists already: never start it twice
                 log.warning("run for %s at %s exists already; not starting it again",
                             run.event, iso(run.scheduled_for))
                 self._runs.pop(run.id, None)
@@ -423,6 +430,7 @@ class Engine:
     # -- materialising due occurrences -----------------------------------------------------------
 
     def _materialise(self, now: datetime) -> None:
+        memo: dict[tuple[str, str, datetime], tuple[list[datetime], datetime | None]] = {}
         for row in self.store.due_events(now):
             if row["name"] in self._fired:
                 continue
@@ -434,20 +442,32 @@ class Engine:
                 continue
             due = parse_iso(row["next_fire_at"])
             assert due is not None
-            fires = [due] + schedules.fires_between(spec.schedule, due, now, spec.timezone,
-                                                    limit=MAX_CATCH_UP)
+            fires, nxt = self._fire_times(spec.schedule, spec.timezone, due, now, memo)
             late = (now - fires[-1]).total_seconds() > MISFIRE_GRACE_S or len(fires) > 1
             backlog = False
             for at, note in self._occurrences(spec, fires, late):
                 run = self._new_run(spec.name, Trigger.SCHEDULE, at, triggered_by=note, now=now,
                                     backlog=backlog)
                 backlog = backlog or run is not None
-            nxt = schedules.next_fire(spec.schedule, max(fires[-1], now), spec.timezone) \
-                if not schedules.is_interval(spec.schedule) else \
-                schedules.next_fire(spec.schedule, fires[-1], spec.timezone)
             self._write("UPDATE events SET next_fire_at = ? WHERE name = ?", iso(nxt), spec.name)
             self._fired.add(spec.name)
         self._next_due_stale = True
+
+    @staticmethod
+    def _fire_times(schedule: str, tz: str, due: datetime, now: datetime,
+                    memo: dict[tuple[str, str, datetime], tuple[list[datetime], datetime | None]],
+                    ) -> tuple[list[datetime], datetime | None]:
+        """(the fires from `due` up to now, the next fire after them); events that share a
+        schedule and a due time (a nightly batch) share the arithmetic through `memo`."""
+        key = (schedule, tz, due)
+        if key not in memo:
+            fires = [due] + schedules.fires_between(schedule, due, now, tz, limit=MAX_CATCH_UP)
+            nxt = schedules.next_fire(schedule, max(fires[-1], now), tz) \
+                if not schedules.is_interval(schedule) else \
+                schedules.next_fire(schedule, fires[-1], tz)
+            memo[key] = (fires, nxt)
+        fires, nxt = memo[key]
+        return list(fires), nxt
 
     def _occurrences(self, spec: EventSpec, fires: list[datetime],
                      late: bool) -> list[tuple[datetime, str | None]]:
@@ -488,7 +508,7 @@ class Engine:
         anchor = now if fresh_window else scheduled_for
         bounds = bounds_for(spec, anchor)
         run.window_open, run.due_by, run.late_at = bounds.open_at, bounds.due_by, bounds.late_at
-        run.log_path = str(self.executors.log_path(event, run.id))
+        run.log_path = self.executors.log_path_text(event, run.id)
         if trigger not in (Trigger.RETRY, Trigger.RESTART) and not backlog \
                 and not self._admit(spec, run, now):
             return None
@@ -842,26 +862,6 @@ def _local(at: datetime, spec: EventSpec, now: datetime) -> str:
     return local.strftime("%H:%M %Z" if same_day else "%Y-%m-%d %H:%M %Z")
 
 
-def _pid_alive(pid: int) -> bool:
-    """True while `pid` runs. A zombie counts as dead: under an init that does not reap
-    orphans (some containers) a dead engine's or command's pid stays a zombie for ever."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _find_unrecorded(run: ActiveRun) -> int | None:
     """The live command of `run` whose pid was never recorded: the session leader (each
     command starts a session) whose environment names this run, started near its start."""
@@ -905,7 +905,7 @@ def describe_runtime(seconds: float | None) -> str:
 
 def backoff_for(spec: EventSpec, attempt: int) -> timedelta:
     """Doubling from `backoff` for each attempt so far, capped at backoff_max."""
-    delay = spec.on_failure.backoff_s * (2 ** max(0, attempt - 1))
+    delay = spec.on_failure.backoff_s * (2 ** min(max(0, attempt - 1), 64))  # 2**64: past any cap, no overflow
     return timedelta(seconds=min(delay, spec.on_failure.backoff_max_s))
 
 
