@@ -1,0 +1,245 @@
+"""The main screen: every event, its state, next and last run, runtime, window and alerts."""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Final
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from console import views
+from console.screens.base import EvmanScreen, action_bindings
+from console.widgets.event_table import COLUMNS, EventTable
+from console.widgets.key_bar import KeyBar
+from console.widgets.status_bar import StatusBar
+
+SORTS: Final = ("name", "state", "next", "last", "runtime", "window", "alerts", "driver")
+"""`s` steps through these; a click on a column header sorts by it (again: reversed)."""
+RELOAD_DELAY_S: Final = 0.02
+"""Changes that arrive together (one tick, a burst of ticks) are read in one go."""
+
+
+class RowsLoaded(Message):
+    """Rows read by a worker: every event (`complete`), or the ones `asked` for."""
+
+    def __init__(self, rows: list[dict[str, Any]], *, complete: bool, asked: set[str] | None = None,
+                 elapsed_s: float = 0.0) -> None:
+        super().__init__()
+        self.rows = rows
+        self.complete = complete
+        self.asked = asked or set()
+        self.elapsed_s = elapsed_s
+
+
+class EventsScreen(EvmanScreen):
+    """Holds every event's row in memory; the table shows the filtered, sorted ones, and only
+    rows that changed (or are on screen, for relative times) are re-read or redrawn."""
+
+    BINDINGS: ClassVar[list[BindingType]] = action_bindings(
+        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"), back="Clear filter")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.filter_text = ""
+        self.sort_column = "name"
+        self.sort_reverse = False
+        self.loaded = False
+        self.last_refresh_s = 0.0
+        """How long the last partial re-read took in its worker (for the bench)."""
+        self._dirty: set[str] = set()
+        self._reload_pending = False
+        self._counts: dict[str, int] = {}
+        self._counted: dict[str, tuple[str, int]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield EventTable(id="events")
+        yield Static("", id="note")
+        yield Input(placeholder="filter: words match name, state or driver; state:failed driver:ops",
+                    id="filter")
+        yield KeyBar()
+
+    @property
+    def table(self) -> EventTable:
+        return self.query_one(EventTable)
+
+    def on_mount(self) -> None:
+        self.table.palette = self.evman.palette
+        self.query_one(StatusBar).palette = self.evman.palette
+        self.evman.show_status()
+        self.load_all()
+        self.set_interval(1.0, self._every_second)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="events-all")
+    def load_all(self) -> None:
+        import time
+        started = time.perf_counter()
+        with self.evman.reading() as store:
+            rows = views.console_event_rows(store)
+        if not get_current_worker().is_cancelled:
+            self.post_message(RowsLoaded(rows, complete=True, elapsed_s=time.perf_counter() - started))
+
+    @work(thread=True, exclusive=True, group="events-some")
+    def reload(self, events: set[str]) -> None:
+        import time
+        started = time.perf_counter()
+        with self.evman.reading() as store:
+            names = views.resolve_targets(store, events)
+            rows = views.console_event_rows(store, sorted(names))
+        if not get_current_worker().is_cancelled:
+            self.post_message(RowsLoaded(rows, complete=False, asked=set(events) | names,
+                                         elapsed_s=time.perf_counter() - started))
+
+    def changed(self, events: set[str], *, definitions: bool = False) -> None:
+        if definitions:
+            self.load_all()
+            return
+        self._dirty |= events
+        self._dirty |= set(self.table.visible_keys()) if self.evman.mode != "engine" else set()
+        if not self._reload_pending:
+            self._reload_pending = True
+            self.set_timer(RELOAD_DELAY_S, self._start_reload)
+
+    def _start_reload(self) -> None:
+        self._reload_pending = False
+        if self._dirty:
+            self.reload(set(self._dirty))
+
+    def on_rows_loaded(self, message: RowsLoaded) -> None:
+        if message.complete:
+            self._take_all(message.rows)
+        else:
+            self._take_some(message.rows, message.asked)
+            self.last_refresh_s = message.elapsed_s
+        self._show_counts()
+        self._show_note()
+
+    def _take_all(self, rows: list[dict[str, Any]]) -> None:
+        keep = self.table.selected_key()
+        self.rows = {r["name"]: r for r in rows}
+        self._counted = {}
+        self._counts = {}
+        for name, row in self.rows.items():
+            self._count(name, row)
+        self.loaded = True
+        self.table.show(self._order(), self._cells_of, keep=keep)
+
+    def _take_some(self, rows: list[dict[str, Any]], asked: set[str]) -> None:
+        self._dirty -= asked
+        found = {r["name"]: r for r in rows}
+        for name in asked:
+            if name in found or name in self.rows:
+                self._count(name, found.get(name))
+            if name in found:
+                is_new = name not in self.rows
+                self.rows[name] = found[name]
+                if is_new and views.matches_filter(found[name], self.filter_text):
+                    self.table.append(name)
+            elif name in self.rows:
+                del self.rows[name]  # retired by a new definitions file
+                self.table.drop(name)
+        self.table.update(found)
+
+    def _count(self, name: str, row: dict[str, Any] | None) -> None:
+        """Keep the header's counts by state without walking 10,000 rows per change."""
+        old = self._counted.pop(name, None)
+        if old is not None:
+            self._counts[old[0]] -= 1
+            self._counts["alerts"] = self._counts.get("alerts", 0) - old[1]
+        if row is not None:
+            state, alerts = views.shown_state(row), int(row.get("open_alerts") or 0)
+            self._counted[name] = (state, alerts)
+            self._counts[state] = self._counts.get(state, 0) + 1
+            self._counts["alerts"] = self._counts.get("alerts", 0) + alerts
+
+    def _cells_of(self, name: str) -> dict[str, tuple[str, str]]:
+        return views.event_cells(self.rows[name], self.evman.now())
+
+    def _every_second(self) -> None:
+        """Once a second: relative times and runtimes on screen move on; nothing is read."""
+        if self.loaded:
+            self.table.update(self.table.visible_keys())
+        self.evman.show_status()
+
+    # -- order: filter and sort --------------------------------------------------------------
+
+    def _order(self) -> list[str]:
+        now = self.evman.now()
+        names = [n for n, r in self.rows.items() if views.matches_filter(r, self.filter_text)] \
+            if self.filter_text else list(self.rows)
+        names.sort(key=lambda n: views.sort_key(self.sort_column, self.rows[n], now),
+                   reverse=self.sort_reverse)
+        return names
+
+    def action_sort(self) -> None:
+        at = SORTS.index(self.sort_column)
+        self._sort_by(SORTS[(at + 1) % len(SORTS)], reverse=False)
+
+    @on(EventTable.HeaderSelected)
+    def _header_clicked(self, event: EventTable.HeaderSelected) -> None:
+        column = event.column
+        self._sort_by(column, reverse=not self.sort_reverse if column == self.sort_column else False)
+
+    def _sort_by(self, column: str, *, reverse: bool) -> None:
+        self.sort_column, self.sort_reverse = column, reverse
+        for c in COLUMNS:
+            mark = (" ▼" if reverse else " ▲") if c.key == column else ""
+            self.table.set_label(c.key, c.label + mark)
+        self.table.reorder(self._order())
+        self.notify(f"Sorted by {column}{' (reversed)' if reverse else ''}.", timeout=2)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self._apply_filter(event.value.strip())
+
+    def _apply_filter(self, text: str) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("-shown")
+        self.filter_text = text
+        self.table.show(self._order(), self._cells_of, keep=self.table.selected_key())
+        self.table.focus()
+        self._show_counts()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown") or self.filter_text:
+            box.value = ""
+            self._apply_filter("")
+
+    # -- selection, header, note ---------------------------------------------------------------
+
+    def selected_event(self) -> str | None:
+        return self.table.selected_key()
+
+    @on(EventTable.RowSelected)
+    def _row_chosen(self, _event: EventTable.RowSelected) -> None:
+        self.action_details()
+
+    @on(EventTable.RowHighlighted)
+    def _row_highlighted(self, _event: EventTable.RowHighlighted) -> None:
+        self._show_note()
+
+    def _show_note(self) -> None:
+        name = self.table.selected_key()
+        row = self.rows.get(name) if name else None
+        note = views.event_note(row) if row else ("no events match the filter" if self.loaded else "")
+        self.query_one("#note", Static).update(Text(note, no_wrap=True, overflow="ellipsis"))
+
+    def _show_counts(self) -> None:
+        counts = {k: v for k, v in self._counts.items() if v or k == "alerts"}
+        shown = len(self.table.shown_names()) if self.filter_text else None
+        self.evman.update_status(counts=counts, filter=self.filter_text, shown=shown,
+                                 loading=not self.loaded)
