@@ -1,6 +1,7 @@
 """The tick loop: requests, due occurrences, starts, reaping, follow-ups, window checks."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -8,7 +9,7 @@ import queue
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -89,6 +90,13 @@ class ActiveRun:
             "pid": self.pid, "host": socket.gethostname() if self.started_at else None,
             "log_path": self.log_path, "flags": _flags_text(self.flags),
         }
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_condition(text: str) -> Condition:
+    """parse_condition, once per text: conditions are immutable, and events often share one
+    (a layer of a flow all waiting for the same upstreams)."""
+    return parse_condition(text)
 
 
 def _values(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -173,7 +181,8 @@ class Engine:
         self._held: dict[str, bool] = {}
         self._conditions: dict[str, Condition] = {}
         self._finished: dict[str, Finished | None] = {}
-        self._dependents: dict[str, list[str]] = {}
+        self._dependents: dict[str, list[str]] | None = None
+        """upstream -> events whose `requires` names it; None until read (once per definitions)."""
         self._open_kinds: dict[str, set[str]] | None = None
         """Open alert kinds per event, read once for the outcomes being reaped."""
         self._writes: list[tuple[str, list[Sequence[Any]]]] = []
@@ -347,7 +356,7 @@ class Engine:
         self._specs.clear()
         self._held.clear()
         self._conditions.clear()
-        self._dependents.clear()
+        self._dependents = None
         self._dirty = True
         due = self.store.next_due_at()
         self._next_due = parse_iso(due)
@@ -355,9 +364,16 @@ class Engine:
     def spec(self, name: str) -> EventSpec | None:
         if name not in self._specs:
             found = self.store.event_specs([name]).get(name)
-            self._specs[name] = None if found is None else spec_from_json(found[0])
+            self._specs[name] = None if found is None else self._placed(spec_from_json(found[0]))
             self._held[name] = bool(found and found[1])
         return self._specs[name]
+
+    def _placed(self, spec: EventSpec) -> EventSpec:
+        """A relative cwd (a database made to travel, like sample.db) is relative to the
+        database's folder; `load` itself stores absolute ones."""
+        if os.path.isabs(spec.cwd) or self.store.path is None:
+            return spec
+        return replace(spec, cwd=os.path.normpath(self.store.path.parent.absolute() / spec.cwd))
 
     def _is_held(self, name: str) -> bool:
         self.spec(name)
@@ -367,11 +383,11 @@ class Engine:
         if spec.requires is None:
             return None
         if spec.name not in self._conditions:
-            self._conditions[spec.name] = parse_condition(spec.requires)
+            self._conditions[spec.name] = _parse_condition(spec.requires)
         return self._conditions[spec.name]
 
     def _dependents_of(self, name: str) -> list[str]:
-        if not self._dependents:  # every edge in one read, not one SELECT per finished event
+        if self._dependents is None:  # every edge in one read, not one SELECT per finished event
             self._dependents = self.store.all_dependents()
         return self._dependents.get(name, [])
 

@@ -18,6 +18,7 @@ or take a run whose command beats the clock.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import re
@@ -108,8 +109,12 @@ def build(out: Path, *, scale: int = SCALE, hours: int = 24, examples: Path = HE
     for suffix in ("", "-wal", "-shm"):
         Path(f"{out}{suffix}").unlink(missing_ok=True)
     source = examples / "publishing.toml"
+    here = Path(os.path.relpath(examples, out.absolute().parent))
     defs = parse_definitions(stretched(source.read_text(encoding="utf-8"), scale),
-                             source=str(source), base_dir=examples)
+                             source=str(here / source.name), base_dir=examples)
+    # cwd relative to the database's folder (the engine resolves it there): works from any clone
+    defs = dataclasses.replace(defs, events=tuple(
+        dataclasses.replace(e, cwd=os.path.relpath(e.cwd, out.absolute().parent)) for e in defs.events))
     clock = FakeClock(DAY)
     store = Store(out)
     catalog.save(store, defs, now=clock.now())
@@ -130,6 +135,8 @@ def build(out: Path, *, scale: int = SCALE, hours: int = 24, examples: Path = HE
     finally:
         engine.shutdown()
         shutil.rmtree(logs, ignore_errors=True)
+    # the logs were temporary; the console then shows each run's stored output tail
+    store.conn.execute("UPDATE runs SET log_path = NULL")
     counts = {row[0]: row[1] for row in store.conn.execute("SELECT state, count(*) FROM runs GROUP BY state")}
     counts["alerts"] = store.conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
