@@ -177,6 +177,12 @@ class EvmanApp(App[int]):
         except StoreError as exc:
             self.post_message(EngineReady("none", note=f"could not start the engine: {exc}"))
             return
+        except Exception as exc:  # a bug must show, not leave the header saying "starting" forever
+            engine.executors.shutdown(wait_s=0)
+            log.exception("the engine failed to start")
+            self.post_message(EngineReady("none", note=f"the engine failed to start: "
+                                                       f"{type(exc).__name__}: {exc}"))
+            return
         if self.notify_alerts:
             self.notifier = _start_notifier(self.db_path, engine)
         self.post_message(EngineReady("engine", engine=engine))
