@@ -451,7 +451,7 @@ class Engine:
             if row["name"] in self._fired:
                 continue
             if row["name"] not in self._specs:  # the due row carries the spec: no SELECT per event
-                self._specs[row["name"]] = spec_from_json(row["spec"])
+                self._specs[row["name"]] = self._placed(spec_from_json(row["spec"]))
                 self._held[row["name"]] = bool(row["held"])
             spec = self.spec(row["name"])
             if spec is None or spec.schedule is None:
@@ -478,6 +478,9 @@ class Engine:
         key = (schedule, tz, due)
         if key not in memo:
             fires = [due] + schedules.fires_between(schedule, due, now, tz, limit=MAX_CATCH_UP)
+            if len(fires) > MAX_CATCH_UP:  # months of backlog: catch up to now, not 1000 fires on
+                last = schedules.latest_fire(schedule, due, now, tz)
+                fires += [last] if last > fires[-1] else []
             nxt = schedules.next_fire(schedule, max(fires[-1], now), tz) \
                 if not schedules.is_interval(schedule) else \
                 schedules.next_fire(schedule, fires[-1], tz)
@@ -639,28 +642,44 @@ class Engine:
 
     def _spawn_pending(self, now: datetime) -> None:
         spawn, self._to_spawn = self._to_spawn, []
+        processes: list[tuple[ActiveRun, Callable[[], int | None]]] = []
+        calls: list[tuple[ActiveRun, Callable[[], int | None]]] = []
         for run in spawn:
             spec = self.spec(run.event)
             if spec is None or run.id not in self._runs:
                 continue
-            env = run_env(run.event, run.id, run.attempt, iso(run.scheduled_for))
-            try:
-                if run.preparing:
-                    assert spec.on_failure.prepare is not None
-                    self.executors.prepare(run.id, spec.on_failure.prepare, spec, env)
-                    continue
-                pid = self.executors.start(run.id, spec, env, run.attempt, iso(run.scheduled_for) or "")
-            except SpawnError as exc:
+            is_process = run.preparing or spec.run is not None or spec.shell is not None
+            (processes if is_process else calls).append((run, self._starter(run, spec)))
+        # commands start several at once (a fork+exec holds its thread ~0.7 ms, mostly in the
+        # kernel); callables and HTTP calls are only handed to a worker, here
+        results = self.executors.start_all([start for _, start in processes]) + \
+            [Executors.attempt(start) for _, start in calls]
+        failure: BaseException | None = None
+        for (run, _), result in zip(processes + calls, results, strict=True):
+            if isinstance(result, SpawnError):
                 self._outcomes.put(Outcome(run.id, "prepare" if run.preparing else "main", None,
-                                           now, str(exc)))
+                                           now, str(result)))
                 self._wake.set()
-                continue
-            if pid is not None:
-                run.pid = pid
-                self._write("UPDATE runs SET pid = ? WHERE id = ?", pid, run.id)
+            elif isinstance(result, BaseException):
+                failure = failure or result
+            elif result is not None and not run.preparing:
+                run.pid = result
+                self._write("UPDATE runs SET pid = ? WHERE id = ?", result, run.id)
         # record the pids now, not at the next tick: an engine killed in between would leave
         # live commands that the next engine cannot find
         self._flush(now)
+        if failure is not None:
+            raise failure
+
+    def _starter(self, run: ActiveRun, spec: EventSpec) -> Callable[[], int | None]:
+        """What starts `run` (its prepare step while it is preparing); returns a pid or None."""
+        env = run_env(run.event, run.id, run.attempt, iso(run.scheduled_for))
+        if run.preparing:
+            assert spec.on_failure.prepare is not None
+            prepare = spec.on_failure.prepare
+            return lambda: self.executors.prepare(run.id, prepare, spec, env)
+        scheduled = iso(run.scheduled_for) or ""
+        return lambda: self.executors.start(run.id, spec, env, run.attempt, scheduled)
 
     # -- reaping ---------------------------------------------------------------------------------------
 

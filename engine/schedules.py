@@ -197,6 +197,13 @@ def _every(spec: str, lowered: str) -> _Elapsed | _Days | _AtTime:
     unit, at = match["unit"], match["at"]
     if n < 1:
         raise _bad(spec, "the interval must be at least 1")
+    try:
+        return _every_rule(spec, n, unit, at)
+    except OverflowError as e:
+        raise _bad(spec, f"an interval of {n} {unit} is too large to count") from e
+
+
+def _every_rule(spec: str, n: int, unit: str, at: str | None) -> _Elapsed | _Days | _AtTime:
     job = _schedule_job(spec, n, unit, at)
     if at is None:
         if job.start_day is not None:
@@ -420,3 +427,23 @@ def preview(spec: str, tz: str, after: datetime, n: int) -> list[Fire]:
         local = slot.at.astimezone(zone)
         fires.append(Fire(utc=slot.at, local=local, note=_note(slot, local)))
     return fires
+
+
+def latest_fire(spec: str, due: datetime, until: datetime, tz: str) -> datetime:
+    """The last fire time in [due, until] (`due` is a fire), cheaply even months later.
+
+    For catching up after a long stop: interval specs step by arithmetic from `due` (their
+    phase counts from the previous fire); others look back an hour, a day, a month, a year."""
+    if is_interval(spec):
+        step = (next_fire(spec, due, tz) or due) - due
+        if step.total_seconds() <= 0:
+            return due
+        return due + step * ((until - due) // step)
+    for back in (timedelta(hours=1), timedelta(days=1), timedelta(days=32), timedelta(days=400)):
+        start = max(due, until - back)
+        fires = fires_between(spec, start, until, tz, limit=1_000_000)
+        if fires:
+            return fires[-1]
+        if start == due:
+            break
+    return due
