@@ -463,8 +463,68 @@ def evaluate(cond: Condition, view: StateView, now: datetime) -> tuple[bool, str
 
     Short-circuits, so the view is asked only what the answer needs. Naive datetimes are UTC.
     """
-    holds, why = _evaluate(cond.tree, view, _utc(now))
+    now = _utc(now)
+    asked = _Asked(view)
+    if _holds(cond.tree, asked, now):  # the usual answer on the hot path: no reason to word
+        return True, None
+    holds, why = _evaluate(cond.tree, asked, now)
     return holds, None if holds else why
+
+
+class _Asked:
+    """The view, asking each question once: reasons are worded in a second pass, which
+    must see the answers the first one saw."""
+
+    def __init__(self, view: StateView) -> None:
+        self._view = view
+        self._finished: dict[str, Finished | None] = {}
+        self._running: dict[str, bool] = {}
+        self._exists: dict[str, bool] = {}
+
+    def last_finished(self, event: str) -> Finished | None:
+        if event not in self._finished:
+            self._finished[event] = self._view.last_finished(event)
+        return self._finished[event]
+
+    def is_running(self, event: str) -> bool:
+        if event not in self._running:
+            self._running[event] = self._view.is_running(event)
+        return self._running[event]
+
+    def path_exists(self, path: str) -> bool:
+        if path not in self._exists:
+            self._exists[path] = self._view.path_exists(path)
+        return self._exists[path]
+
+
+def _holds(node: Node, view: StateView, now: datetime) -> bool:
+    """_evaluate(node, ...)[0] without wording reasons (which cost ten times the answer)."""
+    match node:
+        case AllOf(items):
+            return all(_holds(item, view, now) for item in items)
+        case AnyOf(items):
+            return any(_holds(item, view, now) for item in items)
+        case Not(operand):
+            return not _holds(operand, view, now)
+        case Running(event, wanted):
+            return view.is_running(event) == wanted
+        case Exists(path):
+            return view.path_exists(path)
+        case Outcome() | ExitCode():
+            return _finished_holds(node, view.last_finished(node.event), now)
+    return False
+
+
+def _finished_holds(node: Outcome | ExitCode, last: Finished | None, now: datetime) -> bool:
+    if last is None:
+        return False
+    if isinstance(node, Outcome):
+        holds = last.state in _OUTCOME_STATES[node.test]
+    else:
+        holds = last.exit_code is not None and _COMPARE[node.op](last.exit_code, node.number)
+    if not holds:
+        return False
+    return node.lookback is None or max((now - _utc(last.ended_at)).total_seconds(), 0.0) <= node.lookback.seconds
 
 
 def _evaluate(node: Node, view: StateView, now: datetime) -> tuple[bool, str]:

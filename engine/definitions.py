@@ -15,7 +15,7 @@ import tomllib
 import types
 import typing
 import zoneinfo
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import time
@@ -940,6 +940,12 @@ def mask_url(url: str) -> str:
     return base + ("?" + "&".join(kept) if kept else "")
 
 
+def mask_password(url: str) -> str:
+    """`url` with the password of user:password@ masked, without Apprise: for the plain
+    http(s) URLs of `http` events, wherever they are shown or logged."""
+    return _mask_password(url)
+
+
 def _mask_password(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -1139,22 +1145,35 @@ def _field_types(cls: type[Any]) -> dict[str, Any]:
 
 def _from_plain(kind: Any, value: Any) -> Any:
     """`value` (from JSON) as an instance of the annotated type `kind`."""
-    if value is None:
-        return None
+    return _converter(kind)(value)
+
+
+@functools.cache
+def _converter(kind: Any) -> Callable[[Any], Any]:
+    """The function turning JSON for `kind` into a `kind` (None stays None), worked out once
+    per type: the engine decodes the spec of every event it runs, and reading the type hints
+    again for every field of every spec cost more than a no-op run."""
     origin = typing.get_origin(kind)
     if origin is types.UnionType or origin is typing.Union:
         (inner,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
-        return _from_plain(inner, value)
+        return _converter(inner)
     if origin is tuple:
-        return tuple(_from_plain(typing.get_args(kind)[0], item) for item in value)
+        item = _converter(typing.get_args(kind)[0])
+        return lambda value: None if value is None else tuple(item(v) for v in value)
     if origin in (Mapping, dict):
-        item_kind = typing.get_args(kind)[1]
-        return {key: _from_plain(item_kind, item) for key, item in value.items()}
+        item = _converter(typing.get_args(kind)[1])
+        return lambda value: None if value is None else {key: item(v) for key, v in value.items()}
     if isinstance(kind, type) and is_dataclass(kind):
         hints = _field_types(kind)
-        return kind(**{f.name: _from_plain(hints[f.name], value[f.name]) for f in fields(kind) if f.name in value})
+        plan = [(f.name, _converter(hints[f.name])) for f in fields(kind)]
+        return lambda value: None if value is None else kind(
+            **{name: convert(value[name]) for name, convert in plan if name in value})
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(value)
+        return lambda value: None if value is None else kind(value)
     if kind is float:
-        return float(value)
+        return lambda value: None if value is None else float(value)
+    return _same
+
+
+def _same(value: Any) -> Any:
     return value

@@ -17,6 +17,9 @@ class TimeOfDayError(ValueError):
 UNIT_SECONDS: Final[dict[str, float]] = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 """Largest first: a duration names its units in this order, each at most once."""
 
+MAX_SECONDS: Final = 36500 * 86400.0
+"""100 years: longer durations overflow the dates they are added to (timedelta, datetime)."""
+
 ACCEPTED_FORMS: Final = (
     "a number of seconds, or amounts with units d, h, m, s, ms written largest first, "
     "e.g. 90s, 5m, 2h30m, 1d2h, 500ms, 1.5s"
@@ -40,12 +43,15 @@ def parse_duration(text: str | int | float) -> float:
         raise DurationError(f"Invalid duration {text!r}: it is too large or not a number; expected {ACCEPTED_FORMS}.")
     if seconds < 0:
         raise DurationError(f"Invalid duration {text!r}: it must be zero or more; expected {ACCEPTED_FORMS}.")
+    if seconds > MAX_SECONDS:
+        raise DurationError(f"Invalid duration {text!r}: it is longer than 100 years (36500d), which no "
+                            f"clock or backoff here can hold; expected {ACCEPTED_FORMS}.")
     return seconds
 
 
 def _parse_text(text: str) -> float:
     if _BARE.fullmatch(text):
-        return float(text)
+        return float(text.strip())  # \s also matches what float() does not skip, such as \x1f
     total, pos, units = 0.0, 0, list(UNIT_SECONDS)
     for match in _PART.finditer(text):
         unit = match.group(2)

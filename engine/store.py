@@ -1,6 +1,7 @@
 """The SQLite file: schema, migrations and every SQL statement evman runs."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -12,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-
-import sqlite_utils
 
 from engine.clock import iso
 
@@ -214,8 +213,14 @@ class Store:
         self.busy_timeout_ms = busy_timeout_ms()
         self._lock = threading.RLock()
         self.conn = self._connect(create=create)
-        self.db = sqlite_utils.Database(self.conn)
         self._migrate()
+
+    @functools.cached_property
+    def db(self) -> Any:
+        """A sqlite_utils view of the connection, for ad-hoc use. Imported on first use:
+        sqlite_utils costs ~100 ms to import, most of `evman list`'s start-up."""
+        import sqlite_utils
+        return sqlite_utils.Database(self.conn)
 
     # -- opening ---------------------------------------------------------------
 
@@ -547,6 +552,16 @@ class Store:
                     conn.executemany(sql, rows)
                 changed.append(conn.total_changes - before)
         return changed
+
+    def runs_created(self, ids: Sequence[int], created_at: str) -> set[int]:
+        """Which of `ids` are runs created at `created_at` (the rest were not inserted)."""
+        out: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ",".join("?" for _ in chunk)
+            out.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM runs WHERE created_at = ? AND id IN ({marks})", (created_at, *chunk)))
+        return out
 
     def insert_run_sql(self) -> str:
         cols = ", ".join(RUN_COLUMNS)
