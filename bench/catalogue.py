@@ -1,0 +1,99 @@
+"""W3: the cost of a tick when the catalogue is huge, and 10 events are due."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.evman_side import BENCH_DIR
+from bench.stats import percentile
+from engine.clock import FakeClock, iso
+from engine.engine import Engine
+from engine.store import Store
+
+DUE_PER_TICK = 10
+SPREAD_S = 86_000.0
+"""Fire times spread over (base, base + SPREAD_S]: a day, less a margin, so the next fire of
+every materialised event (the schedule's 00:00 tomorrow) lies beyond all of them."""
+BASE = datetime(2026, 1, 5, 0, 0, 1, tzinfo=UTC)
+SCHEDULE = "0 0 * * *"
+
+
+def spec_json(name: str) -> str:
+    """The one spec every catalogue event shares, bar its name (missing keys take defaults)."""
+    return json.dumps({"name": name, "call": "bench.jobs:noop", "cwd": BENCH_DIR,
+                       "schedule": SCHEDULE, "timezone": "UTC"})
+
+
+def build(path: Path, n: int, base: datetime = BASE) -> list[datetime]:
+    """n events straight into the `events` table, DUE_PER_TICK sharing each fire instant;
+    returns the instants in order."""
+    slots = n // DUE_PER_TICK
+    step = SPREAD_S / slots
+    instants = [base + timedelta(seconds=step * (k + 1)) for k in range(slots)]
+    stamps = [iso(at) for at in instants]
+    template = spec_json("@NAME@")
+    created = iso(datetime.now(UTC))
+    store = Store(path)
+    rows = ((f"e{i:07d}", template.replace("@NAME@", f"e{i:07d}"), "call", SCHEDULE, "UTC",
+             stamps[i // DUE_PER_TICK], "bench", created, created) for i in range(slots * DUE_PER_TICK))
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO events (name, spec, kind, schedule, timezone, next_fire_at, source, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'defs_version'")
+    store.close()
+    return instants
+
+
+class TickTimes:
+    def __init__(self) -> None:
+        self.due: list[float] = []
+        self.reap: list[float] = []
+        self.idle: list[float] = []
+
+    def summary(self) -> dict[str, float]:
+        ms = 1000.0
+        return {"due_median": statistics.median(self.due) * ms, "due_p99": percentile(self.due, 99) * ms,
+                "reap_median": statistics.median(self.reap) * ms, "reap_p99": percentile(self.reap, 99) * ms,
+                "idle_median": statistics.median(self.idle) * ms, "idle_p99": percentile(self.idle, 99) * ms}
+
+
+def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> TickTimes:
+    """Drive a fresh engine on a fake clock through `ticks` fire instants from `first`:
+    time the tick that materialises and starts 10 runs, the tick that reaps them, and an idle tick."""
+    clock = FakeClock(instants[first] - timedelta(seconds=0.001))
+    store = Store(path)
+    engine = Engine(store, clock=clock, logs_dir=path.parent / f"{path.name}.logs")
+    engine.start()
+    times = TickTimes()
+    try:
+        engine.tick(clock.now())
+        for k in range(first, first + ticks):
+            clock.set(instants[k])
+            t0 = time.perf_counter()
+            engine.tick(instants[k])
+            times.due.append(time.perf_counter() - t0)
+            _wait_outcomes(engine, DUE_PER_TICK)
+            t0 = time.perf_counter()
+            engine.tick(instants[k])
+            times.reap.append(time.perf_counter() - t0)
+            if engine.active_runs():
+                raise RuntimeError(f"runs still active after the reaping tick: {engine.active_runs()}")
+            t0 = time.perf_counter()
+            engine.tick(instants[k])
+            times.idle.append(time.perf_counter() - t0)
+    finally:
+        engine.executors.shutdown(wait_s=0)
+        store.close()
+    return times
+
+
+def _wait_outcomes(engine: Engine, n: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while engine._outcomes.qsize() < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{n} callables did not finish in {timeout_s} s")
+        time.sleep(0.0005)

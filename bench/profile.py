@@ -1,0 +1,112 @@
+"""Where the engine's time goes in a workload:
+
+    uv run python -m bench.profile w1|w2|w4 [N] [--cprofile]
+
+By default it times the tick's phases and the hot helpers (wall clock, so time spent waiting
+for the GIL while worker threads run counts too) and prints, per phase, the total and the
+cost per run. --cprofile adds cProfile's top functions for the engine thread (slower, and
+its overhead inflates small functions). For all threads at once: py-spy record -f raw."""
+from __future__ import annotations
+
+import cProfile
+import functools
+import io
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import burst, flow
+from engine import engine as engine_module
+from engine.engine import Engine
+from engine.executors import Executors
+from engine.store import Store
+
+PHASES: tuple[tuple[Any, str], ...] = (
+    (Engine, "tick"), (Engine, "_materialise"), (Engine, "_reap"), (Engine, "_start_ready"),
+    (Engine, "_check_deadlines"), (Engine, "_flush"), (Engine, "_spawn_pending"),
+    (Engine, "_new_run"), (Engine, "_trigger_dependents"), (Engine, "_judge"), (Engine, "_finish"),
+    (Executors, "start"), (Store, "apply"), (engine_module, "spec_from_json"),
+    (engine_module, "evaluate"),
+)
+
+
+def _timed(times: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            times.setdefault(name, []).append(time.perf_counter() - started)
+    return timed
+
+
+def _run(workload: str, n: int, tmp: Path) -> tuple[str, int]:
+    if workload == "w1":
+        return repr(burst.evman_burst(tmp, n, "call")), n
+    if workload == "w2":
+        return repr(burst.evman_burst(tmp, n, "true")), n
+    if workload == "w4":
+        return f"due to last finished: {flow.evman_flow(tmp) * 1000:.1f} ms", flow.LAYERS * flow.WIDTH
+    raise SystemExit(f"unknown workload {workload!r}; choose w1, w2 or w4")
+
+
+def phases(workload: str, n: int) -> None:
+    times: dict[str, list[float]] = {}
+    saved = [(owner, name, getattr(owner, name)) for owner, name in PHASES]
+    for owner, name, fn in saved:
+        setattr(owner, name, _timed(times, name, fn))
+    try:
+        with tempfile.TemporaryDirectory(prefix="evman-profile-") as tmp:
+            result, runs = _run(workload, n, Path(tmp))
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    print(result)
+    print(f"{'phase':<22}{'calls':>7}{'total ms':>10}{'µs per run':>12}{'slowest ms':>12}")
+    for name, values in sorted(times.items(), key=lambda kv: -sum(kv[1])):
+        print(f"{name:<22}{len(values):>7}{sum(values) * 1000:>10.1f}{sum(values) / runs * 1e6:>12.1f}"
+              f"{max(values) * 1000:>12.2f}")
+
+
+def cprofiled(workload: str, n: int) -> None:
+    profiles: list[cProfile.Profile] = []
+    original = Engine.run
+
+    def run(self: Engine) -> None:
+        prof = cProfile.Profile()
+        profiles.append(prof)
+        prof.enable()
+        try:
+            original(self)
+        finally:
+            prof.disable()
+
+    Engine.run = run  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory(prefix="evman-profile-") as tmp:
+            print(_run(workload, n, Path(tmp))[0])
+    finally:
+        Engine.run = original  # type: ignore[method-assign]
+    for prof in profiles:
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue())
+
+
+def main(argv: list[str]) -> int:
+    args = [a for a in argv if not a.startswith("--")]
+    workload = args[0] if args else "w1"
+    n = int(args[1]) if len(args) > 1 else (2000 if workload == "w1" else 500)
+    phases(workload, n)
+    if "--cprofile" in argv:
+        cprofiled(workload, n)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

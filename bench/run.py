@@ -1,0 +1,422 @@
+"""Run every workload against evman and the peers, in the same run, and print one table."""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench import burst, catalogue, console_w5, evman_side, flow, footprint, limits, peers
+from bench.stats import Results, fmt, table, targets_table
+
+README = Path(__file__).resolve().parent / "README.md"
+START_MARK = "<!-- bench:results:start -->"
+END_MARK = "<!-- bench:results:end -->"
+
+EVMAN = "evman"
+APS_DEFAULT = "APScheduler+SQLA (defaults)"
+APS_WAL = "APScheduler+SQLA+WAL"
+HUEY = "Huey SqliteHuey"
+SCHEDULE = "schedule (memory)"
+MACHINE = "machine"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    burst_calls: int = 2000
+    burst_commands: int = 500
+    catalogues: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    ticks: int = 100
+    warm_ticks: int = 5
+    layers: int = 20
+    width: int = 10
+    footprint_events: int = 100_000
+    idle_s: float = 3.0
+    startup_runs: int = 7
+    commit_s: float = 1.5
+    spawns: int = 600
+    console_events: int | None = None
+    """None: console_bench.py's own sizes (10,000 events, 1,000,000 runs)."""
+    console_runs: int | None = None
+    lead_scale: float = 1.0
+    """Scales the set-up time allowed before a burst is due."""
+
+
+QUICK = Sizes(burst_calls=60, burst_commands=20, catalogues=(1_000, 3_000, 10_000), ticks=8,
+              warm_ticks=2, layers=4, width=3, footprint_events=2_000, idle_s=0.5, startup_runs=2,
+              commit_s=0.2, spawns=20, console_events=300, console_runs=30_000)
+
+SMOKE = Sizes(burst_calls=20, burst_commands=6, catalogues=(200, 500, 1_000), ticks=3, warm_ticks=1,
+              layers=3, width=2, footprint_events=500, idle_s=0.3, startup_runs=1, commit_s=0.1,
+              spawns=10, console_events=300, console_runs=3_000, lead_scale=0.2)
+"""For tests/test_bench_smoke.py: every workload runs, in seconds."""
+
+WORKLOADS = ("limits", "W1", "W2", "W3", "W4", "W5", "W6")
+
+
+T = TypeVar("T")
+
+
+def fresh_heap(measure: Callable[[], T]) -> T:
+    """Run one system's measurement with the heap so far frozen: all the systems share this
+    process, and a full garbage collection would otherwise walk every library loaded for the
+    others (SQLAlchemy, Huey...) in the middle of whichever one is running."""
+    gc.collect()
+    gc.freeze()
+    try:
+        return measure()
+    finally:
+        gc.unfreeze()
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
+                         "unknown")
+    except OSError:
+        pass
+    return {"nproc": str(os.cpu_count()), "cpu": model, "python": platform.python_version(),
+            "kernel": platform.release()}
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, reps: int, only: set[str], tmp: Path, quick: bool,
+                 say: Callable[[str], None], with_peers: bool | None = None) -> None:
+        self.sizes, self.reps, self.only, self.tmp, self.quick = sizes, reps, only, tmp, quick
+        self.say = say
+        self.results = Results()
+        self.with_peers = peers.has_peers() if with_peers is None else with_peers
+        self.catalogue_instants: dict[int, list[datetime]] = {}
+        self.w5_data: list[dict[str, Any]] = []
+
+    def wants(self, workload: str) -> bool:
+        return workload in self.only
+
+    def rep_dir(self, rep: int, name: str) -> Path:
+        path = self.tmp / f"rep{rep}" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- per repetition -----------------------------------------------------------------
+
+    def run(self) -> Results:
+        evman_side.LEAD["scale"] = self.sizes.lead_scale
+        if not self.with_peers:
+            self.results.note("peers not installed (run with --group bench): peer rows and ratios skipped")
+        if self.wants("W3"):
+            self.build_catalogues()
+        for rep in range(self.reps):
+            self.say(f"repetition {rep + 1} of {self.reps}")
+            if self.wants("limits"):
+                self.limits(rep)
+            if self.wants("W1"):
+                self.w1(rep)
+            if self.wants("W2"):
+                self.w2(rep)
+            if self.wants("W3"):
+                self.w3(rep)
+            if self.wants("W4"):
+                self.w4(rep)
+        if self.wants("W6"):
+            self.w6()
+        if self.wants("W5"):
+            self.w5()
+        self.judge()
+        return self.results
+
+    def limits(self, rep: int) -> None:
+        r = self.results
+        r.add(MACHINE, "sqlite", "commits, WAL+NORMAL", "/s",
+              limits.commit_rate(self.rep_dir(rep, "limits") / "commit.db", self.sizes.commit_s))
+
+    def _burst(self, workload: str, system: str, result: burst.Burst) -> None:
+        r = self.results
+        r.add(workload, system, "throughput", "/s", result.throughput)
+        r.add(workload, system, "lateness p50", "ms", result.late_p50_ms)
+        r.add(workload, system, "lateness p99", "ms", result.late_p99_ms)
+        r.add(workload, system, "lateness max", "ms", result.late_max_ms)
+        r.add(workload, system, "ran exactly once", "reps ok", float(result.exactly_once))
+        if result.seen_late_p99_ms is not None:
+            r.add(workload, system, "lateness p99 (callable's clock)", "ms", result.seen_late_p99_ms)
+
+    def w1(self, rep: int) -> None:
+        n, tmp = self.sizes.burst_calls, self.rep_dir(rep, "w1")
+        self.say(f"  W1 {n} callables: evman")
+        self._burst("W1", EVMAN, fresh_heap(lambda: burst.evman_burst(tmp, n, "call")))
+        if not self.with_peers:
+            return
+        for system, fn in ((APS_WAL, lambda: peers.aps_burst(tmp, n, wal=True)),
+                           (APS_DEFAULT, lambda: peers.aps_burst(tmp, n, wal=False)),
+                           (HUEY, lambda: peers.huey_burst(tmp, n)),
+                           (SCHEDULE, lambda: peers.schedule_burst(n))):
+            self.say(f"  W1 {n} callables: {system}")
+            self._burst("W1", system, fresh_heap(fn))
+
+    def w2(self, rep: int) -> None:
+        n, tmp = self.sizes.burst_commands, self.rep_dir(rep, "w2")
+        if self.wants("limits"):  # the limit W2 is judged against, measured just before it
+            self.results.add(MACHINE, "os", "spawn true, 2 at a time", "/s",
+                             limits.spawn_rate(self.sizes.spawns, 2))
+        self.say(f"  W2 {n} commands: evman")
+        self._burst("W2", EVMAN, fresh_heap(lambda: burst.evman_burst(tmp, n, "true")))
+        if not self.with_peers:
+            return
+        for system, fn in ((APS_WAL, lambda: peers.aps_burst(tmp, n, wal=True, kind="true")),
+                           (HUEY, lambda: peers.huey_burst(tmp, n, kind="true"))):
+            self.say(f"  W2 {n} commands: {system}")
+            self._burst("W2", system, fresh_heap(fn))
+
+    def build_catalogues(self) -> None:
+        for n in self.sizes.catalogues:
+            self.say(f"W3 building a catalogue of {n:,} events")
+            started = time.perf_counter()
+            self.catalogue_instants[n] = catalogue.build(self.tmp / f"catalogue-{n}.db", n)
+            self.results.note(f"W3: {n:,} events written in {time.perf_counter() - started:.1f} s")
+
+    def w3(self, rep: int) -> None:
+        s = self.sizes
+        for n in s.catalogues:
+            self.say(f"  W3 {n:,} events: {s.ticks} ticks")
+            instants = self.catalogue_instants[n]
+            first = rep * (s.ticks + s.warm_ticks)
+            catalogue.measure(self.tmp / f"catalogue-{n}.db", instants, first, s.warm_ticks)
+            times = catalogue.measure(self.tmp / f"catalogue-{n}.db", instants,
+                                      first + s.warm_ticks, s.ticks).summary()
+            label = f"{EVMAN} @{n:,}"
+            self.results.add("W3", label, "tick, 10 due: median", "ms", times["due_median"])
+            self.results.add("W3", label, "tick, 10 due: p99", "ms", times["due_p99"])
+            self.results.add("W3", label, "tick reaping 10: median", "ms", times["reap_median"])
+            self.results.add("W3", label, "idle tick: median", "ms", times["idle_median"])
+            self.results.add("W3", label, "idle tick: p99", "ms", times["idle_p99"])
+
+    def w4(self, rep: int) -> None:
+        s, tmp = self.sizes, self.rep_dir(rep, "w4")
+        shape = f"{s.layers}x{s.width}"
+        self.say(f"  W4 flow {shape}: evman")
+        self.results.add("W4", EVMAN, f"due to last finished, {shape}", "ms",
+                         fresh_heap(lambda: flow.evman_flow(tmp, s.layers, s.width)) * 1000)
+        if self.with_peers:
+            self.say(f"  W4 flow {shape}: Huey chords")
+            self.results.add("W4", f"{HUEY} chords", f"due to last finished, {shape}", "ms",
+                             fresh_heap(lambda: flow.huey_flow(tmp, s.layers, s.width)) * 1000)
+
+    def w5(self) -> None:
+        """The console bench once per repetition, on one database built by the first."""
+        db = self.tmp / "console.db"
+        events, runs = ((self.sizes.console_events, self.sizes.console_runs)
+                        if self.sizes.console_events else (None, None))
+        label = f"{EVMAN} console"
+        for rep in range(self.reps):
+            self.say(f"W5 console bench, repetition {rep + 1} (bench/console_bench.py)")
+            data = console_w5.run(db, events=events, runs=runs)
+            if "pending" in data:
+                self.results.note(f"W5 pending: {data['pending']}")
+                return
+            self.w5_data.append(data)
+            for name, ms, note in console_w5.metrics(data):
+                self.results.add("W5", label, name, "ms", ms, note)
+
+    def w6(self) -> None:
+        s = self.sizes
+        db = self.tmp / "footprint.db"
+        self.say(f"W6 footprint: engine process with {s.footprint_events:,} events")
+        footprint.build_live(db, s.footprint_events)
+        label = f"{EVMAN} @{s.footprint_events:,}"
+        for _ in range(self.reps):
+            rss, cpu = footprint.engine_idle(db, s.idle_s)
+            self.results.add("W6", label, "engine RSS", "MB", rss)
+            self.results.add("W6", label, "engine idle CPU", "%", cpu)
+        small = self.tmp / "startup.db"
+        catalogue.build(small, 10)
+        self.say("W6 `evman list` start-up")
+        for _ in range(self.reps):
+            list_s, base_s = footprint.startup(small, s.startup_runs)
+            self.results.add("W6", EVMAN, "`evman list` start-up", "ms", list_s * 1000)
+            self.results.add("W6", "python", "`python -c 'import sqlite3'`", "ms", base_s * 1000)
+        loaded = footprint.heavy_modules_loaded(small)
+        self.results.note("W6: `evman list` imports " + (", ".join(loaded) if loaded else
+                                                         "neither textual nor apprise"))
+
+    # -- targets ----------------------------------------------------------------------------
+
+    def ratio(self, a: tuple[str, str, str], b: tuple[str, str, str]) -> tuple[float, str] | None:
+        """The median over repetitions of a/b, each repetition's pair measured minutes apart at
+        most (so a busy spell hits both), and the spread of those ratios, as text."""
+        ma, mb = self.results.get(*a), self.results.get(*b)
+        if ma is None or mb is None or not ma.values or len(ma.values) != len(mb.values):
+            return None
+        ratios = [x / y for x, y in zip(ma.values, mb.values, strict=True) if y]
+        if not ratios:
+            return None
+        spread = f" (reps {min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+        return statistics.median(ratios), spread
+
+    def judge(self) -> None:
+        r = self.results
+        med = r.median
+        if self.wants("W1"):
+            thr = med("W1", EVMAN, "throughput")
+            found = self.ratio(("W1", EVMAN, "throughput"), ("W1", APS_WAL, "throughput"))
+            if found:
+                r.target("W1", "throughput >= 3x APScheduler+SQLA+WAL", f"{found[0]:.2f}x{found[1]}",
+                         found[0] >= 3)
+            # evman's "lateness p99" is started_at - scheduled_for, from the runs table
+            found = self.ratio(("W1", EVMAN, "lateness p99"), ("W1", APS_WAL, "lateness p99"))
+            if found:
+                r.target("W1", "p99 lateness <= 0.2x APScheduler+SQLA+WAL, evman's by runs.started_at",
+                         f"{found[0]:.3f}x{found[1]}", found[0] <= 0.2)
+            found = self.ratio(("W1", EVMAN, "lateness p99 (callable's clock)"), ("W1", APS_WAL, "lateness p99"))
+            if found:
+                r.target("W1", "p99 lateness <= 0.2x APScheduler+SQLA+WAL, evman's by the callable's "
+                         "own clock (as the peers')", f"{found[0]:.2f}x{found[1]}", found[0] <= 0.2)
+            once = r.get("W1", EVMAN, "ran exactly once")
+            if once:
+                r.target("W1", "each ran exactly once", f"{sum(once.values):.0f} of {len(once.values)} reps",
+                         all(v == 1 for v in once.values))
+            for peer in (APS_DEFAULT, HUEY, SCHEDULE):
+                peer_thr = med("W1", peer, "throughput")
+                if thr and peer_thr:
+                    r.note(f"W1: evman throughput is {thr / peer_thr:.2f}x {peer}'s")
+        if self.wants("W2") and self.wants("limits"):
+            found = self.ratio(("W2", EVMAN, "throughput"), (MACHINE, "os", "spawn true, 2 at a time"))
+            if found:
+                r.target("W2", "throughput >= 0.7x spawn rate (2 at a time, measured just before)",
+                         f"{found[0]:.2f}x{found[1]}", found[0] >= 0.7)
+        if self.wants("W3"):
+            self._judge_w3()
+        if self.wants("W4"):
+            shape = f"{self.sizes.layers}x{self.sizes.width}"
+            found = self.ratio(("W4", EVMAN, f"due to last finished, {shape}"),
+                               ("W4", f"{HUEY} chords", f"due to last finished, {shape}"))
+            if found:
+                r.target("W4", "end-to-end <= 0.25x Huey's chord DAG", f"{found[0]:.2f}x{found[1]}",
+                         found[0] <= 0.25)
+        if self.wants("W5") and self.w5_data:
+            self._judge_w5()
+        if self.wants("W6"):
+            label = f"{EVMAN} @{self.sizes.footprint_events:,}"
+            rss = med("W6", label, "engine RSS")
+            lst, base = med("W6", EVMAN, "`evman list` start-up"), med("W6", "python", "`python -c 'import sqlite3'`")
+            if rss is not None:
+                r.target("W6", "engine RSS < 150 MB", f"{rss:.0f} MB", rss < 150)
+            if lst is not None and base is not None:
+                limit = 1.5 * base + 100
+                r.target("W6", "`evman list` <= 1.5x `import sqlite3` + 100 ms",
+                         f"{lst:.0f} ms vs limit {limit:.0f} ms", lst <= limit)
+
+    def _judge_w5(self) -> None:
+        r = self.results
+        paint = r.median("W5", f"{EVMAN} console", console_w5.FIRST_PAINT)
+        if paint is not None:
+            r.target("W5", "first paint < 1 s", f"{paint:.0f} ms", paint < 1000)
+        worst: tuple[float, str] | None = None
+        for data in self.w5_data:
+            for key, (median, _high) in console_w5.key_medians(data).items():
+                if worst is None or median > worst[0]:
+                    worst = (median, key)
+        if worst is not None:
+            r.target("W5", "key press to updated screen < 100 ms (slowest key's median, worst rep)",
+                     f"{worst[0]:.0f} ms ({worst[1]})", worst[0] < 100)
+        waits = [w for d in self.w5_data if (w := console_w5.refresh_wait(d)) is not None]
+        if waits:
+            r.target("W5", "a live refresh never blocks input (worst input wait < 100 ms)",
+                     f"{max(waits):.0f} ms", max(waits) < 100)
+
+    def _judge_w3(self) -> None:
+        r, sizes = self.results, self.sizes.catalogues
+        due = {n: r.median("W3", f"{EVMAN} @{n:,}", "tick, 10 due: median") for n in sizes}
+        idle = {n: r.median("W3", f"{EVMAN} @{n:,}", "idle tick: median") for n in sizes}
+        middle = sizes[len(sizes) // 2]
+        if due[middle] is not None:
+            r.target("W3", f"tick with 10 due <= 2 ms at {middle:,} events", f"{fmt(due[middle])} ms",
+                     due[middle] <= 2.0)
+        lo, hi = due[sizes[0]], due[sizes[-1]]
+        if lo and hi:
+            ratio = hi / lo
+            r.target("W3", f"flat: tick at {sizes[-1]:,} within 1.5x of {sizes[0]:,}", f"{ratio:.2f}x",
+                     1 / 1.5 <= ratio <= 1.5)
+        worst_idle = max((v for v in idle.values() if v is not None), default=None)
+        if worst_idle is not None:
+            r.target("W3", "idle tick < 0.1 ms", f"{fmt(worst_idle)} ms (worst size)", worst_idle < 0.1)
+
+
+def report(results: Results, header: str) -> str:
+    order = {w: i for i, w in enumerate((MACHINE, *WORKLOADS))}
+    metrics = sorted(results.metrics.values(), key=lambda m: order.get(m.workload, len(order)))
+    targets = sorted(results.targets, key=lambda t: order.get(t.workload, len(order)))
+    parts = [header, "", table(metrics), "", "Targets (ratios from this run):", targets_table(targets)]
+    if results.notes:
+        parts += ["", "Notes:"] + [f"- {n}" for n in results.notes]
+    return "\n".join(parts)
+
+
+def write_readme(text: str) -> None:
+    block = f"{START_MARK}\n```\n{text}\n```\n{END_MARK}"
+    current = README.read_text() if README.exists() else f"# evman benchmarks\n\n{START_MARK}\n{END_MARK}\n"
+    if START_MARK in current and END_MARK in current:
+        before, rest = current.split(START_MARK, 1)
+        after = rest.split(END_MARK, 1)[1]
+        README.write_text(before + block + after)
+    else:
+        README.write_text(current.rstrip() + "\n\n" + block + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5; at least 3)")
+    parser.add_argument("--only", default=",".join(WORKLOADS),
+                        help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
+    parser.add_argument("--readme", action="store_true", help="put this run's table in bench/README.md")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (its path is printed)")
+    args = parser.parse_args(argv)
+    only = {w.strip() for w in args.only.split(",") if w.strip()}
+    unknown = only - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
+    sizes = QUICK if args.quick else Sizes()
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    tmp_obj = tempfile.TemporaryDirectory(prefix="evman-bench-")
+    tmp = Path(tmp_obj.name)
+    try:
+        results = Bench(sizes, args.reps, only, tmp, args.quick, say).run()
+    finally:
+        if args.keep:
+            say(f"kept {tmp}")
+        else:
+            tmp_obj.cleanup()
+    info = machine()
+    versions = peers.available()
+    header = "\n".join([
+        f"evman bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'quick' if args.quick else 'full'} sizes, "
+        f"{args.reps} repetition(s), {time.monotonic() - started:.0f} s",
+        f"machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, Linux {info['kernel']}",
+        "peers: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
+    ])
+    text = report(results, header)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "machine": info, "peers": versions, "sizes": asdict(sizes), "reps": args.reps,
+            "metrics": [vars(m) for m in results.metrics.values()],
+            "targets": [vars(t) for t in results.targets], "notes": results.notes}, indent=2))
+    if args.readme:
+        write_readme(text)
+    return 0

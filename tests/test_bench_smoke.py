@@ -1,0 +1,72 @@
+"""Every benchmark workload at a tiny size, so that bench/ cannot rot.
+
+The numbers are not checked (this machine is shared and tiny sizes say nothing); that each
+workload runs to the end, records what it should and keeps its own promises (every run ran
+exactly once) is. The peers need the bench dependency group (`uv run --group bench pytest
+tests/test_bench_smoke.py`); without it their part is skipped, evman's never is."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import console_w5, peers
+from bench.run import EVMAN, SMOKE, Bench, report
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _bench(tmp_path: Path, only: set[str], *, with_peers: bool) -> Bench:
+    bench = Bench(SMOKE, 1, only, tmp_path, quick=True, say=lambda _text: None, with_peers=with_peers)
+    bench.run()
+    return bench
+
+
+def test_evmans_own_workloads_run_at_a_tiny_size(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, {"limits", "W1", "W2", "W3", "W4", "W6"}, with_peers=False)
+    r = bench.results
+    assert r.median("machine", "sqlite", "commits, WAL+NORMAL") > 0
+    assert r.median("machine", "os", "spawn true, 2 at a time") > 0
+    for workload in ("W1", "W2"):
+        assert r.median(workload, EVMAN, "ran exactly once") == 1.0, workload
+        assert r.median(workload, EVMAN, "throughput") > 0, workload
+    assert r.median("W1", EVMAN, "lateness p99 (callable's clock)") is not None
+    for n in SMOKE.catalogues:
+        assert r.median("W3", f"{EVMAN} @{n:,}", "tick, 10 due: median") > 0
+        assert r.median("W3", f"{EVMAN} @{n:,}", "idle tick: median") > 0
+    assert r.median("W4", EVMAN, f"due to last finished, {SMOKE.layers}x{SMOKE.width}") > 0
+    assert r.median("W6", f"{EVMAN} @{SMOKE.footprint_events:,}", "engine RSS") > 0
+    assert r.median("W6", EVMAN, "`evman list` start-up") > 0
+    assert "W6: `evman list` imports neither textual nor apprise" in r.notes
+    judged = {(t.workload, t.text.split(" ")[0]) for t in r.targets}
+    assert {"W2", "W3", "W6"} <= {w for w, _ in judged}
+    text = report(r, "smoke")
+    assert "Targets (ratios from this run):" in text and "W4" in text
+
+
+@pytest.mark.skipif(not peers.has_peers(), reason="peers need the bench group: uv run --group bench")
+def test_the_peers_run_the_same_workloads(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, {"W1", "W2", "W4"}, with_peers=True)
+    r = bench.results
+    for system in ("APScheduler+SQLA+WAL", "APScheduler+SQLA (defaults)", "Huey SqliteHuey",
+                   "schedule (memory)"):
+        assert r.median("W1", system, "ran exactly once") == 1.0, system
+    for system in ("APScheduler+SQLA+WAL", "Huey SqliteHuey"):
+        assert r.median("W2", system, "ran exactly once") == 1.0, system
+    assert r.median("W4", "Huey SqliteHuey chords", f"due to last finished, {SMOKE.layers}x{SMOKE.width}") > 0
+    assert any(t.workload == "W1" and t.met is not None for t in r.targets)
+
+
+@pytest.mark.skipif(not console_w5.available(), reason="bench/console_bench.py is not written yet")
+def test_the_console_workload_runs(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, {"W5"}, with_peers=False)
+    assert not [n for n in bench.results.notes if n.startswith("W5 pending")], bench.results.notes
+    assert any(t.workload == "W5" and t.text.startswith("first paint") for t in bench.results.targets)
+
+
+def test_the_command_line_prints_the_table(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--reps", "1", "--only", "limits"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    assert "commits, WAL+NORMAL" in out.stdout and "min–max" in out.stdout
