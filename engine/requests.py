@@ -6,11 +6,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from engine.clock import iso
+from engine.clock import iso, parse_iso
 from engine.model import RunState, Trigger
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from engine.engine import ActiveRun, Engine
 
 VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
 RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
@@ -65,10 +65,15 @@ def _trigger(engine: Engine, target: str, args: dict[str, Any], who: str, now: d
     run = engine._new_run(name, Trigger.MANUAL, now, triggered_by=who, now=now, fresh_window=True)
     if run is None:
         raise RequestError(f"{name}: not started, another run is active (concurrency=skip)")
+    _apply_force(run, args)
+    return f"run {run.id}"
+
+
+def _apply_force(run: ActiveRun, args: dict[str, Any]) -> None:
+    """args {"force": true}: start regardless of window and requires."""
     if args.get("force"):
         run.flags.add("forced")
         run.window_open = run.due_by = run.late_at = None
-    return f"run {run.id}"
 
 
 def _restart(engine: Engine, target: str, args: dict[str, Any], who: str, now: datetime) -> str:
@@ -89,15 +94,12 @@ def _restart(engine: Engine, target: str, args: dict[str, Any], who: str, now: d
     if spec is None:
         raise RequestError(f"event {row['event']!r} is no longer defined")
     attempt = engine.store.max_attempt(row["event"], row["scheduled_for"]) + 1
-    from engine.clock import parse_iso
     scheduled = parse_iso(row["scheduled_for"]) or now
     run = engine._new_run(spec.name, Trigger.RESTART, scheduled, triggered_by=who, attempt=attempt,
                           repeats=row, needs_prepare=spec.on_failure.prepare is not None, now=now,
                           fresh_window=True)
     assert run is not None
-    if args.get("force"):
-        run.flags.add("forced")
-        run.window_open = run.due_by = run.late_at = None
+    _apply_force(run, args)
     return f"run {run.id} (attempt {attempt}) restarts run {row['id']}"
 
 
