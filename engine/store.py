@@ -74,6 +74,7 @@ CREATE TABLE runs (
     UNIQUE (event, scheduled_for, attempt)
 );
 CREATE INDEX runs_active ON runs(state) WHERE state IN ('waiting', 'running');
+CREATE INDEX runs_event_active ON runs(event, id) WHERE state IN ('waiting', 'running');
 CREATE INDEX runs_event ON runs(event, id);
 CREATE INDEX runs_event_ended ON runs(event, ended_at) WHERE ended_at IS NOT NULL;
 
@@ -165,6 +166,15 @@ RUN_COLUMNS: Final = (
     "needs_prepare", "started_at", "ended_at", "exit_code", "reason", "output_tail",
     "waiting_reason", "pid", "host", "log_path", "checks", "flags",
 )
+
+
+_SHOWN_RUN: Final = (
+    "coalesce((SELECT max(id) FROM runs INDEXED BY runs_event_active "
+    "WHERE event = e.name AND state IN ('waiting', 'running')), "
+    "(SELECT id FROM runs WHERE event = e.name AND state != 'skipped' ORDER BY id DESC LIMIT 1), "
+    "(SELECT max(id) FROM runs WHERE event = e.name))")
+"""The run an event's row shows: its active run, else its latest that was not skipped (a
+skipped occurrence says nothing of how the event is doing), else its latest."""
 
 
 class StoreError(RuntimeError):
@@ -775,7 +785,7 @@ class Store:
                    (SELECT count(*) FROM alerts a WHERE a.event = e.name AND a.status = 'open'
                         AND a.acknowledged_at IS NULL) AS open_alerts
             FROM events e
-            LEFT JOIN runs r ON r.id = (SELECT max(id) FROM runs WHERE event = e.name)
+            LEFT JOIN runs r ON r.id = {_SHOWN_RUN}
             {where} ORDER BY e.name {lim}"""
         return [dict(r) for r in self.conn.execute(sql, params)]
 
@@ -821,7 +831,7 @@ class Store:
                    (SELECT count(*) FROM alerts a WHERE a.event = e.name AND a.status = 'open'
                         AND a.acknowledged_at IS NULL) AS open_alerts
             FROM events e
-            LEFT JOIN runs r ON r.id = (SELECT max(id) FROM runs WHERE event = e.name)
+            LEFT JOIN runs r ON r.id = {_SHOWN_RUN}
             WHERE e.defined = 1 {where} ORDER BY e.name"""
         return [dict(r) for r in self.conn.execute(sql, tuple(params))]
 
