@@ -484,9 +484,11 @@ def _user_kwargs(user: str | None) -> dict[str, Any]:
 
 
 def _spawn_message(argv: list[str], spec: EventSpec, exc: OSError | ValueError) -> str:
+    if isinstance(exc, FileNotFoundError) and not Path(spec.cwd).is_dir():
+        return (f"working directory {spec.cwd} does not exist. Create it, or fix the event's cwd "
+                f"and load the definitions again.")
     if isinstance(exc, FileNotFoundError):
-        where = "cwd " + spec.cwd if not Path(spec.cwd).is_dir() else "PATH"
-        return f"command not found: {argv[0]!r} (looked in {where}). Check the event's run/cwd."
+        return f"command not found: {argv[0]!r} (looked in PATH). Check the event's run."
     if isinstance(exc, PermissionError):
         return f"permission denied running {argv[0]!r}: {exc.strerror}. Is it executable?"
     return f"could not start {argv[0]!r}: {exc}"
