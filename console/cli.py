@@ -5,7 +5,6 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path

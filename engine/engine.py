@@ -8,7 +8,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,10 +18,8 @@ from engine import schedules
 from engine.clock import Clock, SystemClock, iso, parse_iso
 from engine.conditions import Condition, Finished, evaluate, parse_condition
 from engine.definitions import spec_from_json
-from engine.durations import format_duration
 from engine.executors import Executors, Outcome, SpawnError, read_tail, run_env
 from engine.model import (
-    FAILED_STATES,
     Concurrency,
     EventSpec,
     Misfire,
@@ -964,14 +962,10 @@ def _started_near(pid: int, started_at: datetime | None) -> bool:
     return abs(started - started_at.timestamp()) < 120
 
 
-def describe_runtime(seconds: float | None) -> str:
-    return "-" if seconds is None else format_duration(seconds)
-
-
 def backoff_for(spec: EventSpec, attempt: int) -> timedelta:
     """Doubling from `backoff` for each attempt so far, capped at backoff_max."""
     delay = spec.on_failure.backoff_s * (2 ** min(max(0, attempt - 1), 64))  # 2**64: past any cap, no overflow
     return timedelta(seconds=min(delay, spec.on_failure.backoff_max_s))
 
 
-__all__ = ["Engine", "Change", "EngineBusy", "ActiveRun", "backoff_for", "Iterable"]
+__all__ = ["Engine", "Change", "EngineBusy", "ActiveRun", "backoff_for"]

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final, cast
 
-from engine.clock import Clock, iso
+from engine.clock import Clock
 from engine.definitions import mask_password
 from engine.model import EventSpec
 
@@ -499,4 +499,4 @@ def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) ->
             "EVMAN_SCHEDULED_FOR": scheduled_for or ""}
 
 
-__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "read_tail", "run_env", "iso"]
+__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "read_tail", "run_env"]
