@@ -392,7 +392,7 @@ def render(node: Node) -> str:
             return f"{test}({event}{_render_lookback(lookback)})"
         case ExitCode(event, op, number, lookback):
             return f"exitcode({event}{_render_lookback(lookback)}) {op} {number}"
-        case Running(event, _):
+        case Running(event, wanted):
             return f"{'running' if wanted else 'notrunning'}({event})"
         case Exists(path):
             return f"exists({_quote(path)})"
@@ -506,7 +506,7 @@ def _holds(node: Node, view: StateView, now: datetime) -> bool:
             return any(_holds(item, view, now) for item in items)
         case Not(operand):
             return not _holds(operand, view, now)
-        case Running(event, _):
+        case Running(event, wanted):
             return view.is_running(event) == wanted
         case Exists(path):
             return view.path_exists(path)
@@ -547,7 +547,7 @@ def _evaluate(node: Node, view: StateView, now: datetime) -> tuple[bool, str]:
         case Not(operand):
             holds, why = _evaluate(operand, view, now)
             return (False, why) if holds else (True, f"{render(node)} is true")
-        case Running(event, _):
+        case Running(event, wanted):
             return _evaluate_running(node, view.is_running(event))
         case Exists(path):
             if view.path_exists(path):
