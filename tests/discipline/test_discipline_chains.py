@@ -1,7 +1,7 @@
 """On completion: on_success chains, condition-started events, and what started every run."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from discipline_helpers import ask, evman, runs, trigger
@@ -152,7 +152,7 @@ def test_every_run_records_what_started_it(
     assert seen == {
         ("warm-cache", "reboot", "engine start"),
         ("hourly", "schedule", None),
-        ("upload", "trigger", f"dave (request 1)"),
+        ("upload", "trigger", "dave (request 1)"),
         ("upload", "retry", f"retry 1 of 1 after run {first['id']}"),
         ("upload", "restart", "erin (request 2)"),
     }

@@ -10,7 +10,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,9 @@ from typing import Any
 import pytest
 
 from discipline_helpers import EXAMPLES, ROOT
+from tests.outside import evman_argv, rows
 
-EVMAN = ROOT / ".venv" / "bin" / "evman"
 GENERATED = ("feeds", "site", "outbox", "state", "*.db", "*.db-*", "*.db.logs", "__pycache__")
-
-
-def evman_argv(*args: str) -> list[str]:
-    if EVMAN.exists():
-        return [str(EVMAN), *args]
-    return [sys.executable, "-c", "from console.cli import main; main()", *args]
 
 
 def test_the_example_validates() -> None:
@@ -36,21 +29,12 @@ def test_the_example_validates() -> None:
     assert "10 event(s)" in done.stdout and "all valid" in done.stdout
 
 
-def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql)]
-    finally:
-        conn.close()
-
-
 def _all_seen(db: Path) -> bool:
     if not db.exists():
         return False
     try:
-        done = {(r["event"], r["state"]) for r in _rows(db, "SELECT event, state FROM runs")}
-        retried = _rows(db, "SELECT 1 FROM runs WHERE event = 'sync-media' AND trigger = 'retry' "
+        done = {(r["event"], r["state"]) for r in rows(db, "SELECT event, state FROM runs")}
+        retried = rows(db, "SELECT 1 FROM runs WHERE event = 'sync-media' AND trigger = 'retry' "
                             "AND state = 'succeeded'")
     except sqlite3.OperationalError:
         return False
@@ -163,14 +147,14 @@ def test_make_sample_db_leaves_a_morning_of_history(
     db = tmp_path / "sample.db"
     counts = make_sample_db.build(db, hours=10, examples=workdir)
     assert counts["succeeded"] > 100 and counts["missed"] == 1
-    runs = _rows(db, "SELECT * FROM runs ORDER BY id")
-    kinds = {(a["kind"], a["event"], a["status"]) for a in _rows(db, "SELECT * FROM alerts")}
+    runs = rows(db, "SELECT * FROM runs ORDER BY id")
+    kinds = {(a["kind"], a["event"], a["status"]) for a in rows(db, "SELECT * FROM alerts")}
     assert ("missed", "announce-launch", "open") in kinds
     assert {("failed", "sync-media", "resolved"), ("recovered", "sync-media", "resolved")} <= kinds
     assert [r for r in runs if r["trigger"] == "retry" and r["state"] == "succeeded"]
     overnight = [r for r in runs if r["event"] == "promote-to-production"][0]
     assert overnight["started_at"].startswith("2026-03-02T06:00"), "waited for its window"
     assert any(r["ended_at"] > r["started_at"] for r in runs if r["started_at"]), "runs have durations"
-    (ack,) = _rows(db, "SELECT * FROM requests WHERE verb = 'ack'")
+    (ack,) = rows(db, "SELECT * FROM requests WHERE verb = 'ack'")
     assert (ack["requested_by"], ack["outcome"]) == ("ops-oncall", "ok")
-    assert _rows(db, "SELECT stopped_at FROM engine")[0]["stopped_at"] is not None
+    assert rows(db, "SELECT stopped_at FROM engine")[0]["stopped_at"] is not None

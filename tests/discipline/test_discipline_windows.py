@@ -1,7 +1,7 @@
 """Runtime windows: across midnight, late, overdue (once), missed."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from discipline_helpers import alerts, ask, runs, wait_running, wait_until
 from engine.clock import FakeClock, parse_iso

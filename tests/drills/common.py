@@ -6,24 +6,29 @@ sqlite3), so a drill judges evman from the outside.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import threading
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-EVMAN_SCRIPT = ROOT / ".venv" / "bin" / "evman"
-T = TypeVar("T")
+from tests.outside import (  # noqa: F401 (re-exported for the drills)
+    EVMAN_SCRIPT,
+    ROOT,
+    connect,
+    evman_argv,
+    is_zombie,
+    kill_group,
+    rows,
+    set_child_subreaper,
+    wait_until,
+)
+
 
 REPORTS: list[str] = []
 """Each drill's numbers, printed at the end of a pytest run (tests/drills/conftest.py)."""
@@ -39,13 +44,6 @@ if [ "$2" -gt 0 ] && [ $((EVMAN_RUN_ID % $2)) -eq 0 ]; then code=1; fi
 echo "$EVMAN_RUN_ID $EVMAN_EVENT end $(date +%s.%N) $code" >> "$LEDGER"
 exit $code
 """
-
-
-def evman_argv(*args: str) -> list[str]:
-    """The installed `evman` script, or the same entry point through this interpreter."""
-    if EVMAN_SCRIPT.exists():
-        return [str(EVMAN_SCRIPT), *args]
-    return [sys.executable, "-c", "from console.cli import main; main()", *args]
 
 
 def evman(*args: str, timeout: float = 60, env: dict[str, str] | None = None
@@ -81,21 +79,8 @@ def start_engine(db: Path, *extra: str, log: Path) -> subprocess.Popen[bytes]:
                                 stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def wait_until(check: Callable[[], T], *, timeout: float, interval: float = 0.1,
-               what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
-
-
 # ---------------------------------------------------------------- processes
 
-PR_SET_CHILD_SUBREAPER = 36
 
 
 class OrphanReaper:
@@ -112,7 +97,7 @@ class OrphanReaper:
         self._thread = threading.Thread(target=self._loop, name="orphan-reaper", daemon=True)
 
     def __enter__(self) -> OrphanReaper:
-        _prctl_subreaper(True)
+        set_child_subreaper(True)
         self._thread.start()
         return self
 
@@ -120,7 +105,7 @@ class OrphanReaper:
         self._stop.set()
         self._thread.join(2)
         self.reap_now()
-        _prctl_subreaper(False)
+        set_child_subreaper(False)
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
@@ -136,12 +121,6 @@ class OrphanReaper:
                 self.reaped += 1
             except ChildProcessError:
                 pass
-
-
-def _prctl_subreaper(on: bool) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -161,11 +140,6 @@ def _children_of(parent: int) -> list[int]:
     return found
 
 
-def is_zombie(pid: int) -> bool:
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] == "Z"
-
-
 def process_alive(pid: int | None) -> bool:
     """Alive in the sense that matters: it exists and is not a zombie."""
     if not pid:
@@ -174,30 +148,7 @@ def process_alive(pid: int | None) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
-def kill_group(pid: int | None) -> None:
-    if not pid:
-        return
-    try:
-        os.killpg(int(pid), signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 # ---------------------------------------------------------------- the database, from outside
-
-def connect(db: Path, timeout: float = 10.0) -> sqlite3.Connection:
-    conn = sqlite3.connect(db, timeout=timeout, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def rows(db: Path, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    conn = connect(db)
-    try:
-        return [dict(r) for r in conn.execute(query, params)]
-    finally:
-        conn.close()
-
 
 def scalar(db: Path, query: str, params: Sequence[Any] = ()) -> Any:
     conn = connect(db)

@@ -1,15 +1,11 @@
 """Helpers for the foundation tests: real files, real processes, plain sqlite3 for outside views."""
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,19 +17,21 @@ from engine import catalog
 from engine.definitions import parse_definitions
 from engine.engine import Engine
 from engine.store import Store
+from tests.outside import (  # noqa: F401 (re-exported for the foundation tests)
+    EVMAN_SCRIPT,
+    ROOT,
+    connect,
+    evman_argv,
+    is_zombie,
+    kill_group,
+    rows,
+    set_child_subreaper,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-EVMAN_SCRIPT = ROOT / ".venv" / "bin" / "evman"
 SETTLE_S = 60.0
 """Real seconds a settle may wait for child processes: generous, others load this machine too."""
 T = TypeVar("T")
-
-
-def evman_argv(*args: str) -> list[str]:
-    """The installed `evman` script, or the same entry point through this interpreter."""
-    if EVMAN_SCRIPT.exists():
-        return [str(EVMAN_SCRIPT), *args]
-    return [sys.executable, "-c", "from console.cli import main; main()", *args]
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
@@ -62,21 +60,6 @@ def load_defs(db: Path, text: str, base_dir: Path, now: datetime, *, prune: bool
         store.close()
 
 
-def connect(db: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(db, timeout=10, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def rows(db: Path, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """Read with the standard library only, as any other program could."""
-    conn = connect(db)
-    try:
-        return [dict(r) for r in conn.execute(query, params)]
-    finally:
-        conn.close()
-
-
 def runs(db: Path, event: str | None = None) -> list[dict[str, Any]]:
     if event is None:
         return rows(db, "SELECT * FROM runs ORDER BY id")
@@ -96,19 +79,6 @@ def insert_request(db: Path, verb: str, target: str, *, args: dict[str, Any] | N
         conn.close()
 
 
-def wait_until(check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05,
-               what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` real seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
 def tick_until(engine: Engine, check: Callable[[], T | None], *, now: datetime | None = None,
                timeout: float = 30.0, what: str = "condition") -> T:
     """Tick at `now` (the fake clock does not move) until `check` holds."""
@@ -126,15 +96,6 @@ def group_gone(pgid: int) -> bool:
     return False
 
 
-def kill_group(pgid: int | None) -> None:
-    if not pgid:
-        return
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def pids_in_group(pgid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -148,26 +109,6 @@ def pids_in_group(pgid: int) -> list[int]:
         if int(fields[2]) == pgid:
             found.append(int(entry.name))
     return found
-
-
-def is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
-
-
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def set_child_subreaper(on: bool) -> None:
-    """Make this process adopt orphaned descendants, as a reaping init would.
-
-    This sandbox's PID 1 never reaps orphans, so a killed command's grandchildren would stay
-    zombies in their process group for ever; as subreaper the test can reap them itself."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
 def reap(pids: Sequence[int]) -> None:

@@ -1,0 +1,78 @@
+"""evman as another program sees it: the command as a process, the database through plain
+sqlite3, processes through the kernel. Shared by the foundation, discipline and drill tests."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.procs import is_zombie
+
+ROOT = Path(__file__).resolve().parents[1]
+EVMAN_SCRIPT = ROOT / ".venv" / "bin" / "evman"
+PR_SET_CHILD_SUBREAPER = 36
+T = TypeVar("T")
+
+__all__ = ["ROOT", "EVMAN_SCRIPT", "evman_argv", "connect", "rows", "wait_until", "kill_group",
+           "is_zombie", "set_child_subreaper"]
+
+
+def evman_argv(*args: str) -> list[str]:
+    """The installed `evman` script, or the same entry point through this interpreter."""
+    if EVMAN_SCRIPT.exists():
+        return [str(EVMAN_SCRIPT), *args]
+    return [sys.executable, "-c", "from console.cli import main; main()", *args]
+
+
+def connect(db: Path, timeout: float = 10.0) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, timeout=timeout, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def rows(db: Path, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Read with the standard library only, as any other program could."""
+    conn = connect(db)
+    try:
+        return [dict(r) for r in conn.execute(query, params)]
+    finally:
+        conn.close()
+
+
+def wait_until(check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05,
+               what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail after `timeout` real seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def kill_group(pgid: int | None) -> None:
+    """SIGKILL a process group the test started; gone already is fine."""
+    if not pgid:
+        return
+    try:
+        os.killpg(int(pgid), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def set_child_subreaper(on: bool) -> None:
+    """Make this process adopt orphaned descendants, as a reaping init would.
+
+    This sandbox's PID 1 never reaps orphans, so a killed command's grandchildren would stay
+    zombies for ever; as subreaper the test can reap them itself."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
