@@ -61,7 +61,7 @@ def test_overdue_lists_what_is_late_most_late_first(snapshot_db: Path, clock: Fa
             await pilot.press("o")
             await wait_until(pilot, lambda: isinstance(app.screen, OverdueScreen) and app.screen.loaded,
                              "the overdue screen")
-            rows = [(r["kind"], r["event"], r["id"]) for r in app.screen.runs.values()]
+            rows = [(r["kind"], r["event"], r["id"]) for r in app.screen.rows.values()]
             assert rows == [("missed", "archive", 6), ("late", "publish", 5), ("overdue", "fetch-feeds", 4)]
             text = screen_text(app)
             assert "2h6m" in text or "2h" in text  # archive's window closed at 04:06
@@ -75,7 +75,7 @@ def test_alerts_ack_the_selected_alert(snapshot_db: Path, clock: FakeClock) -> N
         async with app.run_test(size=(100, 30)) as pilot:
             await loaded(pilot)
             await pilot.press("l")
-            await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.alerts,
+            await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.rows,
                              "the alerts")
             assert app.screen.query_one(LineTable).selected_key() == "2"  # newest unacked first
             await pilot.press("down", "a")
