@@ -280,7 +280,7 @@ async def measure(db: Path, size: tuple[int, int], events: int) -> dict[str, obj
 async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, events: int) -> dict[str, object]:
     """Another connection changes the latest run of 20 events (5 on screen); the engine's
     message arrives; time until the rows show it, the worker's read, and the input wait."""
-    from console.screens.base import EngineChanged
+    from console.screens.services import EngineChanged
     from engine.engine import Change
     writer = Store(db)
     visible = table.visible_keys()[:5]

@@ -21,9 +21,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from console.requests import engine_is_live
-from console.screens.base import DatabaseChanged, EngineChanged
+from console.screens import registry
+from console.screens.base import EvmanScreen
 from console.screens.commands import EvmanCommands
 from console.screens.events import EventsScreen
+from console.screens.services import DatabaseChanged, EngineChanged
 from console.widgets.status_bar import Status, StatusBar
 from console.widgets.tones import palette_for
 from engine.clock import Clock, SystemClock, parse_iso
@@ -87,7 +89,8 @@ class EvmanApp(App[int]):
     CSS_PATH = "evman.tcss"
     TITLE = "evman"
     COMMANDS = App.COMMANDS | {EvmanCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False),
+                                             *registry.bindings()]
 
     def __init__(self, db_path: str | Path, *, clock: Clock | None = None, tick_s: float = 1.0,
                  readonly: bool = False, operator: str = "operator", start_engine: bool = True,
@@ -153,6 +156,29 @@ class EvmanApp(App[int]):
                     restyle()
                 elif isinstance(widget, StatusBar):
                     widget.refresh()
+
+    # -- screens ------------------------------------------------------------------------------
+
+    def action_open(self, name: str) -> None:
+        self.open_screen(name)
+
+    def open_screen(self, name: str) -> None:
+        """The registry's screen `name`, for what the screen on top has selected."""
+        key, here = registry.opener(name), self.screen
+        if key is None or key.opens is None:
+            raise ValueError(f"no screen is registered as {name!r}; see console/screens/registry.py")
+        chosen = registry.Chosen(here.selected_event(), here.selected_run()) \
+            if isinstance(here, EvmanScreen) else registry.Chosen(None, None)
+        if key.needs_event and chosen.event is None:
+            self.notify("Select an event first.", severity="warning")
+            return
+        screen = key.opens(chosen)
+        if key.stacks or type(screen) is not type(here):
+            self.push_screen(screen)
+
+    def go_home(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     # -- who drives the database --------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Final
 from textual.binding import Binding, BindingType
 
 from console import views
-from console.screens.base import action_bindings
+from console.screens.base import back_keys
 from console.screens.listing import ListingScreen
 from console.widgets.line_table import Column
 from engine.store import Store
@@ -22,7 +22,7 @@ LIMIT: Final = 300
 
 
 class AlertsScreen(ListingScreen):
-    BINDINGS: ClassVar[list[BindingType]] = action_bindings(Binding("A", "ack_event", "Ack event"))
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("A", "ack_event", "Ack event"), *back_keys()]
     HEADING = f"Alerts, unacknowledged first (newest {LIMIT})"
     COLUMNS = COLUMNS
     TABLE_ID = "alerts"
@@ -31,7 +31,7 @@ class AlertsScreen(ListingScreen):
         return views.alert_list(store, event=None, open_only=False, limit=LIMIT)
 
     def cells(self, alert: dict[str, Any]) -> dict[str, tuple[str, str]]:
-        now = self.evman.now()
+        now = self.services.now()
         is_open = alert["status"] == "open"
         unacked = is_open and not alert["acknowledged_at"]
         tone = KIND_TONES.get(alert["kind"], "bad") if unacked else "muted"
@@ -57,7 +57,7 @@ class AlertsScreen(ListingScreen):
         if event is None:
             self.notify("Select an alert first.", severity="warning")
         else:
-            self.evman.send_request("ack", event)
+            self.services.send_request("ack", event)
 
     def restart_target(self) -> str | None:
         # an alert's run has usually long finished: `r` restarts the event's latest run

@@ -1,70 +1,29 @@
-"""What every console screen shares: the messages from the engine, the keys and their actions."""
+"""What every console screen shares: what is selected, the actions that ask the engine, the
+way back, and re-reading when the database changes. Screens reach the app only through
+`Services` (console/screens/services.py); the keys that open screens live in the registry."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 
-if TYPE_CHECKING:
-    from console.app import EvmanApp
-    from engine.engine import Change
+from console.screens.services import DatabaseChanged, EngineChanged, Services
 
 
-class EngineChanged(Message, bubble=False):
-    """The in-process engine finished a tick that changed something (posted from its thread)."""
-
-    def __init__(self, changes: list[Change]) -> None:
-        super().__init__()
-        self.changes = changes
-
-    @property
-    def events(self) -> set[str]:
-        """Event names, and run:N / alert:N request targets still to be resolved."""
-        return {c.event for c in self.changes}
-
-
-class DatabaseChanged(Message, bubble=False):
-    """Another connection committed (an attached console's view of a remote engine's work)."""
-
-    def __init__(self, events: set[str], *, definitions: bool = False) -> None:
-        super().__init__()
-        self.events = events
-        self.definitions = definitions
-
-
-ACTION_KEYS: tuple[tuple[str, str, str, str], ...] = (
-    # key, action, footer label, what it does (help screen and command palette)
-    ("enter", "details", "Details", "Run details and output of the selected event"),
-    ("d", "tree", "Tree", "Dependency tree: what it needs, what follows it"),
-    ("o", "overdue", "Overdue", "Runs that are late, overdue, missed or over their maximum"),
-    ("l", "alerts", "Alerts", "Alerts, unacknowledged first"),
-    ("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
-    ("r", "restart", "Restart", "Restart the selected run (or the event's latest run)"),
-    ("k", "kill", "Kill", "Kill the selected event's active run (asks first)"),
-    ("h", "hold", "Hold", "Hold the event: no new runs start"),
-    ("u", "release", "Release", "Release a held event"),
-    ("a", "ack", "Ack", "Acknowledge the selected alert, or the event's open alerts"),
-    ("question_mark", "help", "Help", "Every key"),
-    ("q", "quit", "Quit", "Quit (stops the engine this console started)"),
-)
-
-
-def action_bindings(*first: Binding, back: str = "Back") -> list[BindingType]:
-    """A screen's keys: its own `first` (shown first in the footer), then the shared actions.
-    Each screen lists them all itself: inherited bindings would always come first."""
-    return [*first, *(Binding(key, action, label, tooltip=what) for key, action, label, what in ACTION_KEYS),
-            Binding("escape", "back", back)]
+def back_keys(label: str = "Back") -> list[BindingType]:
+    """A screen above the events table: Escape goes back one."""
+    return [Binding("escape", "back", label)]
 
 
 class EvmanScreen(Screen[None]):
-    """A console screen. Subclasses say what is selected and set BINDINGS = action_bindings(...);
-    the actions here turn keys into `requests` rows (never into direct changes of run state)."""
+    """A console screen. Subclasses say what is selected; the actions here turn keys into
+    `requests` rows (never into direct changes of run state). The shared keys are the app's
+    (console/screens/registry.py); a screen binds only its own."""
 
     @property
-    def evman(self) -> EvmanApp:
-        return cast("EvmanApp", self.app)
+    def services(self) -> Services:
+        return cast("Services", self.app)
 
     # -- what is selected (subclasses override) -------------------------------------------
 
@@ -88,7 +47,7 @@ class EvmanScreen(Screen[None]):
     def _ask(self, verb: str) -> None:
         event = self._event_or_say()
         if event is not None:
-            self.evman.send_request(verb, event)
+            self.services.send_request(verb, event)
 
     def action_trigger(self) -> None:
         self._ask("trigger")
@@ -105,7 +64,7 @@ class EvmanScreen(Screen[None]):
         return f"run:{run}" if run is not None else self.selected_event()
 
     def kill_target(self) -> tuple[str, str] | None:
-        """What `k` kills, and how the question names it."""
+        """What `K` kills, and how the question names it."""
         run, event = self.selected_run(), self.selected_event()
         if run is not None:
             return f"run:{run}", f"run {run} of {event}"
@@ -116,12 +75,12 @@ class EvmanScreen(Screen[None]):
         if target is None:
             self.notify("Select an event first.", severity="warning")
         else:
-            self.evman.send_request("restart", target)
+            self.services.send_request("restart", target)
 
     def action_ack(self) -> None:
         alert = self.selected_alert()
         if alert is not None:
-            self.evman.send_request("ack", f"alert:{alert}")
+            self.services.send_request("ack", f"alert:{alert}")
         else:
             self._ask("ack")
 
@@ -132,12 +91,12 @@ class EvmanScreen(Screen[None]):
             self.notify("Select an event first.", severity="warning")
             return
         target, what = chosen
-        if self.evman.refuse_if_readonly("kill", target):
+        if self.services.refuse_if_readonly("kill", target):
             return
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self.evman.send_request("kill", target)
+                self.services.send_request("kill", target)
             else:
                 self.notify(f"Kill cancelled; {target} left alone.", timeout=3)
 
@@ -145,40 +104,21 @@ class EvmanScreen(Screen[None]):
             f"Kill {what}?", "TERM to its process group, then KILL; the engine records it as killed.",
             yes="Kill"), answered)
 
+    def action_quit(self) -> None:
+        self.services.quit_cleanly()
+
     # -- navigation ------------------------------------------------------------------------
-
-    def action_details(self) -> None:
-        from console.screens.run_detail import RunDetailScreen
-        event = self._event_or_say()
-        if event is not None:
-            self.app.push_screen(RunDetailScreen(event, run_id=self.selected_run()))
-
-    def action_tree(self) -> None:
-        from console.screens.tree import TreeScreen
-        event = self._event_or_say()
-        if event is not None:
-            self.app.push_screen(TreeScreen(event))
-
-    def action_overdue(self) -> None:
-        from console.screens.overdue import OverdueScreen
-        if not isinstance(self, OverdueScreen):
-            self.app.push_screen(OverdueScreen())
-
-    def action_alerts(self) -> None:
-        from console.screens.alerts import AlertsScreen
-        if not isinstance(self, AlertsScreen):
-            self.app.push_screen(AlertsScreen())
-
-    def action_help(self) -> None:
-        from console.screens.help import HelpScreen
-        self.app.push_screen(HelpScreen())
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
 
-    def action_quit(self) -> None:
-        self.evman.quit_cleanly()
+    def action_go_home(self) -> None:
+        self.services.go_home()
+
+    def open(self, name: str) -> None:
+        """Open a screen of the registry for this screen's selection (as its key would)."""
+        self.services.open_screen(name)
 
     # -- live data -----------------------------------------------------------------------------
 

@@ -6,26 +6,25 @@ from typing import Final
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.screens.base import ACTION_KEYS
+from console.screens.registry import KEYS
 
 EXTRA_COMMANDS: Final = (
-    ("filter", "Filter events", "/ on the events screen: name, state or driver"),
-    ("sort", "Sort events by the next column", "s on the events screen"),
-    ("back", "Back", "escape: the previous screen"),
-    ("ack_event", "Ack event: every open alert of the selected alert's event", "A on the alerts screen"),
+    ("screen.filter", "Filter events", "/ on the events screen: name, state or driver"),
+    ("screen.sort", "Sort events by the next column", "s on the events screen"),
+    ("screen.back", "Back", "escape: the previous screen"),
+    ("screen.ack_event", "Ack event: every open alert of the selected alert's event", "A on the alerts screen"),
 )
 
 
 def _commands() -> list[tuple[str, str, str]]:
-    """(action, title, help) for every action a key reaches."""
-    out = [(action, f"{label}: {what}", f"key {'?' if key == 'question_mark' else key}")
-           for key, action, label, what in ACTION_KEYS]
+    """(action as the app runs it, title, help) for every action a key reaches."""
+    out = [(k.binding_action, f"{k.label}: {k.what}", f"key {k.shown_key}") for k in KEYS]
     out += [(action, title, help_text) for action, title, help_text in EXTRA_COMMANDS]
     return out
 
 
 class EvmanCommands(Provider):
-    """Runs the action on the screen the palette was opened from, as its key would."""
+    """Runs the action for the screen the palette was opened from, as its key would."""
 
     async def discover(self) -> Hits:
         for action, title, help_text in _commands():
@@ -40,7 +39,12 @@ class EvmanCommands(Provider):
                 yield Hit(score, matcher.highlight(title), partial(self._run, action), help=help_text)
 
     def _available(self, action: str) -> bool:
-        return hasattr(self.screen, f"action_{action}")
+        if not action.startswith("screen."):
+            return True
+        return hasattr(self.screen, f"action_{action.removeprefix('screen.')}")
 
     async def _run(self, action: str) -> None:
-        await self.screen.run_action(action)
+        if action.startswith("screen."):  # the palette may still be on top: name the screen
+            await self.screen.run_action(action.removeprefix("screen."))
+        else:
+            await self.app.run_action(action)

@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from console import views
-from console.screens.base import EvmanScreen, action_bindings
+from console.screens.base import EvmanScreen
 from console.widgets.event_table import COLUMNS, EventTable
 from console.widgets.key_bar import KeyBar
 from console.widgets.status_bar import StatusBar
@@ -39,8 +39,9 @@ class EventsScreen(EvmanScreen):
     """Holds every event's row in memory; the table shows the filtered, sorted ones, and only
     rows that changed (or are on screen, for relative times) are re-read or redrawn."""
 
-    BINDINGS: ClassVar[list[BindingType]] = action_bindings(
-        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"), back="Clear filter")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"),
+        Binding("escape", "back", "Clear filter")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,9 +70,9 @@ class EventsScreen(EvmanScreen):
         return self.query_one(EventTable)
 
     def on_mount(self) -> None:
-        self.table.palette = self.evman.palette
-        self.query_one(StatusBar).palette = self.evman.palette
-        self.evman.show_status()
+        self.table.palette = self.services.palette
+        self.query_one(StatusBar).palette = self.services.palette
+        self.services.show_status()
         self.load_all()
         self.set_interval(1.0, self._every_second)
 
@@ -81,7 +82,7 @@ class EventsScreen(EvmanScreen):
     def load_all(self) -> None:
         import time
         started = time.perf_counter()
-        with self.evman.reading() as store:
+        with self.services.reading() as store:
             rows = views.console_event_rows(store)
         if not get_current_worker().is_cancelled:
             self.post_message(RowsLoaded(rows, complete=True, elapsed_s=time.perf_counter() - started))
@@ -90,7 +91,7 @@ class EventsScreen(EvmanScreen):
     def reload(self, events: set[str]) -> None:
         import time
         started = time.perf_counter()
-        with self.evman.reading() as store:
+        with self.services.reading() as store:
             names = views.resolve_targets(store, events)
             rows = views.console_event_rows(store, sorted(names))
         if not get_current_worker().is_cancelled:
@@ -102,7 +103,7 @@ class EventsScreen(EvmanScreen):
             self.load_all()
             return
         self._dirty |= events
-        self._dirty |= set(self.table.visible_keys()) if self.evman.mode != "engine" else set()
+        self._dirty |= set(self.table.visible_keys()) if self.services.mode != "engine" else set()
         if not self._reload_pending:
             self._reload_pending = True
             self.set_timer(RELOAD_DELAY_S, self._start_reload)
@@ -160,18 +161,18 @@ class EventsScreen(EvmanScreen):
             self._counts["alerts"] = self._counts.get("alerts", 0) + alerts
 
     def _cells_of(self, name: str) -> dict[str, tuple[str, str]]:
-        return views.event_cells(self.rows[name], self.evman.now())
+        return views.event_cells(self.rows[name], self.services.now())
 
     def _every_second(self) -> None:
         """Once a second: relative times and runtimes on screen move on; nothing is read."""
         if self.loaded:
             self.table.update(self.table.visible_keys())
-        self.evman.show_status()
+        self.services.show_status()
 
     # -- order: filter and sort --------------------------------------------------------------
 
     def _order(self) -> list[str]:
-        now = self.evman.now()
+        now = self.services.now()
         names = [n for n, r in self.rows.items() if views.matches_filter(r, self.filter_text)] \
             if self.filter_text else list(self.rows)
         names.sort(key=lambda n: views.sort_key(self.sort_column, self.rows[n], now),
@@ -226,7 +227,7 @@ class EventsScreen(EvmanScreen):
 
     @on(EventTable.RowSelected)
     def _row_chosen(self, _event: EventTable.RowSelected) -> None:
-        self.action_details()
+        self.open("details")
 
     @on(EventTable.RowHighlighted)
     def _row_highlighted(self, _event: EventTable.RowHighlighted) -> None:
@@ -241,5 +242,5 @@ class EventsScreen(EvmanScreen):
     def _show_counts(self) -> None:
         counts = {k: v for k, v in self._counts.items() if v or k == "alerts"}
         shown = len(self.table.shown_names()) if self.filter_text else None
-        self.evman.update_status(counts=counts, filter=self.filter_text, shown=shown,
+        self.services.update_status(counts=counts, filter=self.filter_text, shown=shown,
                                  loading=not self.loaded)

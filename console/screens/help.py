@@ -1,6 +1,7 @@
 """`?`: every key, what it does, and how the console talks to the engine."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.table import Table
@@ -10,8 +11,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
-
-from console.screens.base import ACTION_KEYS
 
 EXTRA_KEYS = (
     ("/", "Filter events: words match name, state or driver; state:failed, driver:ops, name:feed. "
@@ -29,17 +28,23 @@ ABOUT = (
 
 
 class HelpScreen(ModalScreen[None]):
+    """Shows the shared keys it is given (the registry's), then the screens' own keys."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close"),
         Binding("q", "close", "Close"),
     ]
 
+    def __init__(self, keys: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = list(keys)
+
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for key, _action, _label, what in ACTION_KEYS:
-            table.add_row("?" if key == "question_mark" else key, what)
+        for key, what in self.keys:
+            table.add_row(key, what)
         for key, what in EXTRA_KEYS:
             table.add_row(key, what)
         with VerticalScroll(id="help"):

@@ -45,11 +45,11 @@ class ListingScreen(EvmanScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.evman.show_status()
+        self.services.show_status()
         self.load()
         if self.REFRESH_EVERY_S is not None:
             self.set_interval(self.REFRESH_EVERY_S, self.load)
-        self.set_interval(1.0, self.evman.show_status)
+        self.set_interval(1.0, self.services.show_status)
 
     @property
     def table(self) -> LineTable:
@@ -66,7 +66,7 @@ class ListingScreen(EvmanScreen):
 
     @work(thread=True, exclusive=True, group="listing")
     def load(self) -> None:
-        with self.evman.reading() as store:
+        with self.services.reading() as store:
             rows = self.read(store)
         if not get_current_worker().is_cancelled:
             self.post_message(RowsLoaded(rows))
@@ -90,7 +90,7 @@ class ListingScreen(EvmanScreen):
 
     @on(LineTable.RowSelected)
     def _chosen(self, _event: LineTable.RowSelected) -> None:
-        self.action_details()
+        self.open("details")
 
     @on(LineTable.RowHighlighted)
     def _highlighted(self, _event: LineTable.RowHighlighted) -> None:

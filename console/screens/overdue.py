@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Final
 from textual.binding import BindingType
 
 from console import views
-from console.screens.base import action_bindings
+from console.screens.base import back_keys
 from console.screens.listing import ListingScreen
 from console.widgets.line_table import Column
 from engine.store import Store
@@ -23,19 +23,19 @@ REFRESH_EVERY_S: Final = 5.0
 class OverdueScreen(ListingScreen):
     """Most late first. Lateness grows with the clock, so it re-reads every few seconds too."""
 
-    BINDINGS: ClassVar[list[BindingType]] = action_bindings()
+    BINDINGS: ClassVar[list[BindingType]] = back_keys()
     HEADING = "Late, overdue, over their maximum, or missed in the last 24 h"
     COLUMNS = COLUMNS
     TABLE_ID = "overdue"
     REFRESH_EVERY_S = REFRESH_EVERY_S
 
     def read(self, store: Store) -> list[dict[str, Any]]:
-        return views.attention_list(store, self.evman.now())
+        return views.attention_list(store, self.services.now())
 
     def cells(self, run: dict[str, Any]) -> dict[str, tuple[str, str]]:
         tone = KIND_TONES.get(run["kind"], "plain")
         state = run["state"]
-        when = views.local_time(run["deadline"], self.evman.zone, self.evman.now())
+        when = views.local_time(run["deadline"], self.services.zone, self.services.now())
         why = _why(run)
         return {
             "kind": (run["kind"], tone), "how": (views.span(run["late_s"]), tone),

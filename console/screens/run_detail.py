@@ -20,7 +20,7 @@ from textual.widgets import Log, Static
 from textual.worker import get_current_worker
 
 from console import views
-from console.screens.base import EvmanScreen, action_bindings
+from console.screens.base import EvmanScreen, back_keys
 from console.widgets.line_table import Column, LineTable
 from console.widgets.key_bar import KeyBar
 from console.widgets.status_bar import StatusBar
@@ -54,7 +54,7 @@ class LogText(Message):
 
 
 class RunDetailScreen(EvmanScreen):
-    BINDINGS: ClassVar[list[BindingType]] = action_bindings()
+    BINDINGS: ClassVar[list[BindingType]] = back_keys()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
@@ -80,9 +80,9 @@ class RunDetailScreen(EvmanScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.evman.show_status()
+        self.services.show_status()
         self.load()
-        self.set_interval(1.0, self.evman.show_status)
+        self.set_interval(1.0, self.services.show_status)
 
     def on_unmount(self) -> None:
         self.following = None
@@ -95,7 +95,7 @@ class RunDetailScreen(EvmanScreen):
 
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
-        with self.evman.reading() as store:
+        with self.services.reading() as store:
             detail = views.event_detail(store, self.event)
             runs = views.run_list(store, self.event, RUNS_SHOWN)
         if not get_current_worker().is_cancelled:
@@ -124,7 +124,7 @@ class RunDetailScreen(EvmanScreen):
     # -- drawing ------------------------------------------------------------------------------
 
     def _show_event(self, d: dict[str, Any]) -> None:
-        p = self.evman.palette
+        p = self.services.palette
         title = Text.assemble(
             (d["name"], "bold"), "  ", styled(views.state_cell({**d, "run_state": d["state"]}), p),
             ("  (held)" if d["held"] else "", p.get("warn", "")))
@@ -136,14 +136,14 @@ class RunDetailScreen(EvmanScreen):
         grid.add_row("command", d["command"])
         grid.add_row("when", f"{d['schedule'] or 'no schedule'} ({d['timezone']})"
                      + (f" · requires {d['requires']}" if d["requires"] else "")
-                     + f" · next {views.until(d['next_fire_at'], self.evman.now())}")
+                     + f" · next {views.until(d['next_fire_at'], self.services.now())}")
         grid.add_row("bounds", _bounds_text(w, rt, s))
         if d.get("waiting_reason"):
             grid.add_row("waiting", d["waiting_reason"])
         self.query_one("#event-info", Static).update(grid)
 
     def _cells(self, run: dict[str, Any]) -> dict[str, tuple[str, str]]:
-        now, zone = self.evman.now(), self.evman.zone
+        now, zone = self.services.now(), self.services.zone
         state = run["state"]
         took = run["duration_s"]
         if state == "running" and run["started_at"]:
@@ -177,11 +177,11 @@ class RunDetailScreen(EvmanScreen):
             self.tail(run["id"], run.get("log_path"), run.get("output_tail"))
 
     def _log_title(self, run: dict[str, Any]) -> str:
-        where = _near(run.get("log_path"), self.evman.db_path) if run.get("log_path") else "stored tail"
+        where = _near(run.get("log_path"), self.services.db_path) if run.get("log_path") else "stored tail"
         return f"output of run:{run['id']} · {where}" + (" · following" if self.following == run["id"] else "")
 
     def _run_info(self, run: dict[str, Any]) -> Group:
-        p, now, zone = self.evman.palette, self.evman.now(), self.evman.zone
+        p, now, zone = self.services.palette, self.services.now(), self.services.zone
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style=p.get("muted", ""), no_wrap=True, min_width=7)
         grid.add_column(overflow="ellipsis", no_wrap=True)
@@ -274,9 +274,6 @@ class RunDetailScreen(EvmanScreen):
         if run and run["state"] in ("running", "waiting"):
             return f"run:{run['id']}", f"run {run['id']} of {self.event}"
         return self.event, f"the active run of {self.event}"
-
-    def action_details(self) -> None:
-        self.query_one("#log", Log).focus()
 
 
 def _bounds_text(window: dict[str, Any], runtime: dict[str, Any], stats: dict[str, Any]) -> str:

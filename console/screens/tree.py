@@ -13,7 +13,7 @@ from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
 from console import views
-from console.screens.base import EvmanScreen, action_bindings
+from console.screens.base import EvmanScreen, back_keys
 from console.widgets.key_bar import KeyBar
 from console.widgets.status_bar import StatusBar
 from console.widgets.tones import styled
@@ -33,7 +33,7 @@ class TreeScreen(EvmanScreen):
     triggers, events that require it). A diamond's second path shows the event once more,
     marked, without its subtree."""
 
-    BINDINGS: ClassVar[list[BindingType]] = action_bindings()
+    BINDINGS: ClassVar[list[BindingType]] = back_keys()
 
     def __init__(self, event: str) -> None:
         super().__init__()
@@ -52,9 +52,9 @@ class TreeScreen(EvmanScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.evman.show_status()
+        self.services.show_status()
         self.load()
-        self.set_interval(1.0, self.evman.show_status)
+        self.set_interval(1.0, self.services.show_status)
 
     @property
     def tree_widget(self) -> Tree[str]:
@@ -62,7 +62,7 @@ class TreeScreen(EvmanScreen):
 
     @work(thread=True, exclusive=True, group="tree")
     def load(self) -> None:
-        with self.evman.reading() as store:
+        with self.services.reading() as store:
             data = views.dependency_tree(store, self.event)
         if not get_current_worker().is_cancelled:
             self.post_message(TreeLoaded(data))
@@ -92,12 +92,12 @@ class TreeScreen(EvmanScreen):
         self._remember(root, {"name": self.event, "relation": None, "repeat": False})
         root.expand()
         needs = data["requires"] or "nothing (no requires)"
-        up = root.add(Text(f"needs: {needs}", style=self.evman.palette.get("muted", "")), expand=True)
+        up = root.add(Text(f"needs: {needs}", style=self.services.palette.get("muted", "")), expand=True)
         self._add(up, data["upstream"])
-        follows = root.add(Text("then", style=self.evman.palette.get("muted", "")), expand=True)
+        follows = root.add(Text("then", style=self.services.palette.get("muted", "")), expand=True)
         self._add(follows, data["downstream"])
         if not data["downstream"]:
-            follows.add_leaf(Text("nothing follows it", style=self.evman.palette.get("muted", "")))
+            follows.add_leaf(Text("nothing follows it", style=self.services.palette.get("muted", "")))
         if data["truncated"]:
             root.add_leaf(Text("… more (tree cut at 400 nodes)"))
         self._relabel(data)
@@ -122,10 +122,10 @@ class TreeScreen(EvmanScreen):
                 label = Text()
                 if node.get("relation") and node["relation"] != "requires":  # its branch says "needs"
                     relation = ", ".join(RELATION_TEXT.get(r, r) for r in node["relation"].split(", "))
-                    label.append(f"{relation}: ", style=self.evman.palette.get("muted", ""))
-                label.append_text(styled((text, tone), self.evman.palette))
+                    label.append(f"{relation}: ", style=self.services.palette.get("muted", ""))
+                label.append_text(styled((text, tone), self.services.palette))
                 if node.get("repeat"):
-                    label.append(REPEAT_MARK, style=self.evman.palette.get("warn", ""))
+                    label.append(REPEAT_MARK, style=self.services.palette.get("warn", ""))
                 tree_node.set_label(label)
 
     def restyle(self) -> None:
@@ -141,7 +141,7 @@ class TreeScreen(EvmanScreen):
     @on(Tree.NodeSelected)
     def _chosen(self, event: Tree.NodeSelected[str]) -> None:
         if event.node.data:
-            self.action_details()
+            self.open("details")
 
     @on(Tree.NodeHighlighted)
     def _highlighted(self, _event: Tree.NodeHighlighted[str]) -> None:

@@ -14,7 +14,8 @@ from console.widgets.tones import Palette
 
 
 class KeyBar(Widget):
-    """Shows the active bindings with `show=True`, in binding order; never reads the store."""
+    """Shows the active bindings with `show=True`: the focused widget's, the screen's, the
+    app's, then Back; never reads the store."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -33,9 +34,11 @@ class KeyBar(Widget):
         line = Text(no_wrap=True, overflow="ellipsis", end="")
         key_style = self.get_component_rich_style("key-bar--key")
         seen: set[str] = set()
-        for active in self.screen.active_bindings.values():
+        shown = [a for a in self.screen.active_bindings.values() if a.binding.show]
+        shown.sort(key=lambda a: a.binding.action == "back")  # the way out comes last
+        for active in shown:
             binding = active.binding
-            if not binding.show or binding.action in seen:
+            if binding.action in seen:
                 continue
             seen.add(binding.action)
             style = key_style if active.enabled else self.get_component_rich_style("key-bar--disabled")

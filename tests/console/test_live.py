@@ -14,7 +14,7 @@ import pytest
 
 from console.app import make_app
 from console.requests import engine_is_live
-from console.screens.base import EngineChanged
+from console.screens.services import EngineChanged
 from console_helpers import (
     cells,
     engine_running,

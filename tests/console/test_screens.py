@@ -175,3 +175,38 @@ def test_theme_switch_recolours_the_rows(snapshot_db: Path, clock: FakeClock) ->
             assert row[0].style == app.palette["ok"]
 
     run(scenario())
+
+
+def test_every_registered_screen_opens_by_its_key_and_is_listed(snapshot_db: Path, clock: FakeClock) -> None:
+    """The registry is the one way to a screen: each key opens what its line names, from the
+    events table and from a screen above it, and help and footer list every shared key."""
+    from console.screens.registry import KEYS, Chosen
+    from console.widgets.key_bar import KeyBar
+
+    openers = [k for k in KEYS if k.opens is not None]
+    assert {k.action for k in openers} >= {"details", "tree", "overdue", "alerts", "help"}
+
+    async def scenario() -> None:
+        app = make_app(snapshot_db, clock=clock, start_engine=False)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await loaded(pilot)
+            footer = app.screen.query_one(KeyBar).render().plain
+            assert all(f"{k.label} " in footer for k in KEYS if k.key != "enter"), footer
+            for key in openers:
+                for depth in (1, 2):
+                    await select(pilot, "fetch-feeds")
+                    if depth == 2:
+                        await pilot.press("d")
+                        await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen), "the tree")
+                    want = type(key.opens(Chosen("fetch-feeds", None)))
+                    await pilot.press(key.key)
+                    await wait_until(pilot, lambda: isinstance(app.screen, want),  # noqa: B023
+                                     f"{key.key} to open {want.__name__}")
+                    assert len(app.screen_stack) == depth + 1
+                    if want is HelpScreen:
+                        text = screen_text(app)
+                        assert all(k.what[:30] in text for k in KEYS), text
+                    while len(app.screen_stack) > 1:
+                        await pilot.press("escape")
+
+    run(scenario())

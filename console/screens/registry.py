@@ -1,0 +1,78 @@
+"""Every shared key of the console, in footer order: the keys that open a screen name its
+factory here, and nothing else opens one; the others are actions of the screen on top
+(console/screens/base.py). Adding a screen is its module plus one line in KEYS."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from console.screens.alerts import AlertsScreen
+from console.screens.help import HelpScreen
+from console.screens.overdue import OverdueScreen
+from console.screens.run_detail import RunDetailScreen
+from console.screens.tree import TreeScreen
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """What the screen a key was pressed on has selected."""
+    event: str | None
+    run: int | None
+
+
+Factory = Callable[[Chosen], Screen[Any]]
+
+
+@dataclass(frozen=True)
+class Key:
+    key: str
+    action: str
+    label: str
+    what: str
+    """What it does, for the help screen, the palette and the footer's tooltip."""
+    opens: Factory | None = None
+    """The screen it opens; None: `action` is an action of the screen on top."""
+    needs_event: bool = False
+    """Opens nothing until an event is selected (and says so)."""
+    stacks: bool = True
+    """False: pressed on the screen it opens, it opens no second one."""
+
+    @property
+    def binding_action(self) -> str:
+        return f"open('{self.action}')" if self.opens else f"screen.{self.action}"
+
+    @property
+    def shown_key(self) -> str:
+        return "?" if self.key == "question_mark" else self.key
+
+
+KEYS: Final[tuple[Key, ...]] = (
+    Key("enter", "details", "Details", "Run details and output of the selected event",
+        lambda c: RunDetailScreen(c.event or "", run_id=c.run), needs_event=True, stacks=False),
+    Key("d", "tree", "Tree", "Dependency tree: what it needs, what follows it",
+        lambda c: TreeScreen(c.event or ""), needs_event=True),
+    Key("o", "overdue", "Overdue", "Runs that are late, overdue, missed or over their maximum",
+        lambda c: OverdueScreen(), stacks=False),
+    Key("l", "alerts", "Alerts", "Alerts, unacknowledged first", lambda c: AlertsScreen(), stacks=False),
+    Key("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
+    Key("r", "restart", "Restart", "Restart the selected run (or the event's latest run)"),
+    Key("k", "kill", "Kill", "Kill the selected event's active run (asks first)"),
+    Key("h", "hold", "Hold", "Hold the event: no new runs start"),
+    Key("u", "release", "Release", "Release a held event"),
+    Key("a", "ack", "Ack", "Acknowledge the selected alert, or the event's open alerts"),
+    Key("question_mark", "help", "Help", "Every key", lambda c: HelpScreen([(k.shown_key, k.what) for k in KEYS]), stacks=False),
+    Key("q", "quit", "Quit", "Quit (stops the engine this console started)"),
+)
+
+
+def opener(action: str) -> Key | None:
+    return next((k for k in KEYS if k.opens is not None and k.action == action), None)
+
+
+def bindings() -> list[BindingType]:
+    """The app's bindings for every shared key (a screen's own keys come before them)."""
+    return [Binding(k.key, k.binding_action, k.label, tooltip=k.what) for k in KEYS]
