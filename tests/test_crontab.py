@@ -1,26 +1,22 @@
 """Crontab import: Debian cron's reading of system and user crontabs, and the refusals."""
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from engine import crontab
-from engine.crontab import CrontabError, CrontabImport, parse_crontab
+from engine.crontab import CrontabError, CrontabImport
+from engine.schedules import parse_schedule
 
 DATA = Path(__file__).parent / "data"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
-REAL_SCHEDULE_CHECK = crontab._external_schedule_check
-
-
-@pytest.fixture(autouse=True)
-def _local_validation_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep these tests about this module, whatever engine.schedules says today."""
-    monkeypatch.setattr(crontab, "_external_schedule_check", lambda: None)
+# Keep these tests about the crontab reader, whatever engine.schedules says today.
+parse_crontab = functools.partial(crontab.parse_crontab, check_schedule=None)
 
 
 def load(relative: str, **options: object) -> CrontabImport:
@@ -284,26 +280,21 @@ def test_bad_special_fields_are_reported() -> None:
     assert problems[4] == "day of month '?' is Quartz syntax, not cron's; write '*'"
 
 
-def test_schedule_parser_has_the_last_word_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schedule_parser_has_the_last_word_when_present() -> None:
     def refuse_weekends(spec: str) -> object:
         if spec.endswith("sat"):
             raise ValueError("no weekend work")
         return spec
 
-    checker: Callable[[], Callable[[str], object]] = lambda: refuse_weekends  # noqa: E731
-    monkeypatch.setattr(crontab, "_external_schedule_check", checker)
-    problems = problems_of("0 1 * * mon /bin/a\n0 1 * * sat /bin/b\n", system=False)
+    problems = problems_of("0 1 * * mon /bin/a\n0 1 * * sat /bin/b\n", system=False,
+                           check_schedule=refuse_weekends)
     assert problems == [(2, "schedule '0 1 * * sat': no weekend work")]
 
 
-def test_fixture_schedules_agree_with_the_real_schedule_parser(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("engine.schedules")
-    monkeypatch.setattr(crontab, "_external_schedule_check", REAL_SCHEDULE_CHECK)
-    assert crontab._external_schedule_check() is not None
+def test_fixture_schedules_agree_with_the_real_schedule_parser() -> None:
     for relative in ("cron.d/php", "cron.d/sysstat", "cron.d/certbot", "cron.d/local-jobs",
                      "crontabs/alice"):
-        assert load(relative).events
+        assert load(relative, check_schedule=parse_schedule).events
     specials = "0 9 L * * /bin/b\n0 9 15W * * /bin/c\n0 9 * * 5#2 /bin/d\n0 9 LW * 5L /bin/e\n"
     assert len(parse_crontab(specials, source="t", system=False).events) == 4
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from engine import definitions
 from engine.clock import FakeClock
 from engine.definitions import DefinitionsError, parse_definitions
 from engine.store import Store
@@ -285,7 +284,7 @@ def test_user_is_refused_at_load_when_not_root(monkeypatch: pytest.MonkeyPatch, 
     refused with a clear message; one's own name is fine."""
     import pwd
     nobody = pwd.getpwnam("nobody")
-    monkeypatch.setattr(definitions.os, "geteuid", lambda: nobody.pw_uid)
+    monkeypatch.setattr(os, "geteuid", lambda: nobody.pw_uid)
     with pytest.raises(DefinitionsError) as refused:
         parse_definitions(USER_DEFS.format(user="root"), source="defs.toml", base_dir=tmp_path)
     [problem] = refused.value.problems

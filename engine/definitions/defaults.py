@@ -1,0 +1,31 @@
+"""The [defaults] table."""
+from __future__ import annotations
+
+from typing import Final
+
+from engine.definitions.problems import Problems
+from engine.definitions.routes import check_route
+from engine.definitions.table import Table, describe, without_none
+from engine.definitions.zones import machine_timezone, read_timezone
+from engine.model import Defaults
+
+DEFAULTS_KEYS: Final = ("timezone", "driver", "repeat", "max_repeats")
+
+
+def read_defaults(raw: object, problems: Problems, route_names: frozenset[str] | None) -> Defaults:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.add("[defaults]", f"got {describe(raw)}; expected a table")
+        raw = {}
+    table = Table(raw, problems, "[defaults]")
+    table.check_keys(DEFAULTS_KEYS)
+    driver = table.string("driver", blank_ok=False)
+    if driver is not None:
+        check_route(table, "driver", driver, route_names)
+    return Defaults(**without_none({
+        "timezone": read_timezone(table) or machine_timezone(),
+        "driver": driver,
+        "repeat_s": table.duration("repeat", positive=True),
+        "max_repeats": table.integer("max_repeats"),
+    }))

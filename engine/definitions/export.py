@@ -1,0 +1,149 @@
+"""Definitions back out as TOML, with secrets masked unless asked for."""
+from __future__ import annotations
+
+import shlex
+from typing import Any, Final
+
+import tomli_w
+
+from engine.definitions.masking import MASK, mask_password, mask_url
+from engine.definitions.table import without_none
+from engine.durations import format_duration, parse_duration
+from engine.model import Concurrency, Defaults, Definitions, EventSpec, HttpCall, Misfire, OnFailure, OutputCheck, Route, Runtime
+
+_SECRET_HEADER_WORDS: Final = ("auth", "token", "secret", "key", "password", "cookie")
+
+
+def export_toml(definitions: Definitions, *, include_secrets: bool = False) -> str:
+    """Definitions as a TOML file that loads back into them. Secrets in URLs become ****
+    unless `include_secrets`. An event's timezone and driver are left out when they are the
+    defaults'."""
+    document: dict[str, Any] = {"defaults": _defaults_to_table(definitions.defaults)}
+    if definitions.routes:
+        document["routes"] = {name: route_to_table(route, include_secrets=include_secrets)
+                              for name, route in definitions.routes.items()}
+    if definitions.events:
+        document["event"] = [_event_for_export(spec, definitions.defaults, include_secrets)
+                             for spec in definitions.events]
+    header = "" if include_secrets else "# Secrets are shown as ****; export with secrets to keep them.\n\n"
+    return header + tomli_w.dumps(document)
+
+
+def _defaults_to_table(defaults: Defaults) -> dict[str, Any]:
+    return without_none({"timezone": defaults.timezone, "driver": defaults.driver,
+                          "repeat": duration_text(defaults.repeat_s), "max_repeats": defaults.max_repeats})
+
+
+def _event_for_export(spec: EventSpec, defaults: Defaults, include_secrets: bool) -> dict[str, Any]:
+    table = spec_to_table(spec)
+    if spec.timezone == defaults.timezone:
+        del table["timezone"]
+    if spec.driver is not None and spec.driver == defaults.driver:
+        del table["driver"]
+    if "http" in table and not include_secrets:
+        http = table["http"]
+        http["url"] = mask_password(http["url"])
+        if "headers" in http:
+            http["headers"] = {name: MASK if _is_secret_header(name) else value
+                               for name, value in http["headers"].items()}
+    return table
+
+
+def _is_secret_header(name: str) -> bool:
+    return any(word in name.lower() for word in _SECRET_HEADER_WORDS)
+
+
+def route_to_table(route: Route, *, include_secrets: bool) -> dict[str, Any] | list[str]:
+    """A route as written under [routes]: just its URL list when it has nothing else."""
+    urls = list(route.urls) if include_secrets else [mask_url(url) for url in route.urls]
+    config = route.config if include_secrets or route.config is None else mask_password(route.config)
+    quiet = without_none({"from": route.quiet_from, "to": route.quiet_to,
+                           "except": list(route.quiet_except) or None})
+    table = without_none({
+        "urls": urls or None, "config": config, "tags": list(route.tags) or None, "quiet": quiet or None,
+        "escalate_to": route.escalate_to, "escalate_after": _duration_or_none(route.escalate_after_s),
+    })
+    return urls if list(table) == ["urls"] else table
+
+
+def spec_to_table(spec: EventSpec) -> dict[str, Any]:
+    """The [[event]] table that loads back into `spec`; cwd stays absolute, values equal to
+    the model's defaults are left out."""
+    table: dict[str, Any] = {"name": spec.name, **_action_to_table(spec)}
+    if spec.description:
+        table["description"] = spec.description
+    table.update(without_none({
+        "cwd": spec.cwd, "env": dict(spec.env) or None, "user": spec.user, "stdin": spec.stdin,
+        "schedule": spec.schedule, "timezone": spec.timezone, "requires": spec.requires,
+        "window": without_none({"earliest": spec.window.earliest, "latest": spec.window.latest}) or None,
+        "late_after": spec.late_after, "runtime": _runtime_to_table(spec.runtime),
+        "timeout": _duration_or_none(spec.timeout_s),
+        "outputs": [_output_to_table(check) for check in spec.outputs] or None,
+        "on_success": list(spec.on_success) or None, "on_failure": _on_failure_to_table(spec.on_failure),
+        "driver": spec.driver,
+        "concurrency": None if spec.concurrency is Concurrency.SKIP else spec.concurrency.value,
+        "misfire": None if spec.misfire is Misfire.ONCE else spec.misfire.value,
+    }))
+    return table
+
+
+def _action_to_table(spec: EventSpec) -> dict[str, Any]:
+    if spec.run is not None:
+        return {"run": shlex.join(spec.run)}
+    if spec.shell is not None:
+        return {"shell": spec.shell}
+    if spec.call is not None:
+        return {"call": spec.call}
+    if spec.http is not None:
+        return {"http": _http_to_table(spec.http)}
+    return {}
+
+
+def _http_to_table(http: HttpCall) -> dict[str, Any]:
+    return without_none({
+        "url": http.url, "method": http.method, "expect": http.expect, "body": http.body,
+        "headers": dict(http.headers) or None, "timeout": duration_text(http.timeout_s),
+    })
+
+
+def _runtime_to_table(runtime: Runtime) -> dict[str, Any] | None:
+    table = without_none({"min": _duration_or_none(runtime.min_s), "max": _duration_or_none(runtime.max_s),
+                           "kill": runtime.kill or None})
+    return table or None
+
+
+def _output_to_table(check: OutputCheck) -> dict[str, Any]:
+    return without_none({
+        "path": check.path, "fresh": check.fresh or None, "min_size": check.min_size,
+        "max_age": _duration_or_none(check.max_age_s), "contains": check.contains, "json": check.json or None,
+    })
+
+
+def _on_failure_to_table(failure: OnFailure) -> dict[str, Any] | None:
+    default = OnFailure()
+    table = without_none({
+        "retries": failure.retries if failure.retries != default.retries else None,
+        "backoff": duration_text(failure.backoff_s) if failure.backoff_s != default.backoff_s else None,
+        "backoff_max": (duration_text(failure.backoff_max_s)
+                        if failure.backoff_max_s != default.backoff_max_s else None),
+        "prepare": failure.prepare, "trigger": list(failure.trigger) or None, "alert": failure.alert,
+    })
+    return table or None
+
+
+def _duration_or_none(seconds: float | None) -> str | float | None:
+    return None if seconds is None else duration_text(seconds)
+
+
+def duration_text(seconds: float) -> str | float:
+    """`seconds` as "5m"-style text that parses back to exactly `seconds`; the bare number
+    when no such text does (e.g. 0.0001)."""
+    candidates = [format_duration(seconds)]
+    whole = int(seconds)
+    if whole == seconds:
+        parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
+        candidates.append("".join(f"{amount}{unit}" for amount, unit in parts if amount) or "0s")
+    for text in candidates:
+        if parse_duration(text) == seconds:
+            return text
+    return seconds
