@@ -14,6 +14,8 @@ from engine.definitions import parse_definitions
 from engine.engine import Engine
 from engine.store import Store
 
+pytest_plugins = ["tests.pg_fixtures"]
+
 START = datetime(2026, 1, 5, 0, 0, 1, tzinfo=UTC)  # a Monday, just after midnight UTC
 
 
