@@ -27,7 +27,8 @@ from engine.model import (
     Trigger,
 )
 from engine.procs import pid_alive as _pid_alive
-from engine.store import RUN_COLUMNS, Store, StoreError
+from engine.store import RUN_COLUMNS, Batch, Store, StoreError
+from engine.store.engines import HEARTBEAT
 from engine.windows import bounds_for
 from engine.verify import first_failure, verify_outputs
 
@@ -431,11 +432,12 @@ class Engine:
         if not self._writes and not self._inserts:
             return
         rows: list[Sequence[Any]] = [_values(r.row(now)) for r in self._inserts]
-        inserts = [(self.store.insert_run_sql(), rows)] if rows else []
-        counts = self.store.apply(inserts + self._writes)
+        batch = Batch()
+        batch.runs, batch.writes = rows, self._writes
+        inserted = self.store.apply(batch)
         self._fired.clear()
         created: set[int] | None = None
-        if rows and counts[0] < len(rows):  # some were ignored: ask which (one executemany above)
+        if rows and inserted < len(rows):  # some were ignored: ask which (one executemany above)
             created = self.store.runs_created([r.id for r in self._inserts], iso(now) or "")
         for run in self._inserts:
             run.is_new = False
@@ -451,7 +453,7 @@ class Engine:
     def _heartbeat(self, now: datetime) -> None:
         if self._last_heartbeat is None or (now - self._last_heartbeat).total_seconds() >= HEARTBEAT_EVERY_S:
             self._last_heartbeat = now
-            self._write(self.store.heartbeat_sql(), iso(now), self.pid)
+            self._write(HEARTBEAT, iso(now), self.pid)
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -151,13 +151,13 @@ def snapshot_db(store: Store, clock: FakeClock, tmp_path: Path) -> Path:
         run.setdefault("created_at", run["scheduled_for"])
         run.setdefault("needs_prepare", 0)
     store.insert_runs([{c: r.get(c) for c in RUN_COLUMNS} for r in runs])
-    store.apply([(
+    store.apply_statements([(
         "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [("failed", "nightly-report", 3, "night", "nightly-report failed: exit code 3", at(3.9), at(3.9)),
          ("overdue", "fetch-feeds", 4, "ops", "fetch-feeds is overdue: still running at 06:00 UTC",
           at(0.5), at(0.5))])])
-    store.apply([("UPDATE events SET held = 1, held_by = 'alice (request 1)' WHERE name = ?",
+    store.apply_statements([("UPDATE events SET held = 1, held_by = 'alice (request 1)' WHERE name = ?",
                   [("archive",)])])
     assert store.path is not None
     return store.path

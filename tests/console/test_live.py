@@ -90,7 +90,7 @@ def test_filter_applies_on_enter_and_escape_clears_it(seed: Callable[..., Path],
 def test_sort_by_column_keeps_the_cursor_on_its_event(seed: Callable[..., Path], clock: FakeClock,
                                                       store: Store) -> None:
     db = seed()
-    store.apply([("UPDATE events SET held = 1 WHERE name = ?", [("publish",)])])
+    store.apply_statements([("UPDATE events SET held = 1 WHERE name = ?", [("publish",)])])
 
     async def scenario() -> None:
         app = make_app(db, clock=clock, start_engine=False)

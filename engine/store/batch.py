@@ -1,0 +1,126 @@
+"""The engine's writes as named operations, gathered over a tick and applied in one transaction.
+
+Stages never write SQL: they call these (run_started, run_ended, alert, ...), and the store
+runs them in order, a statement repeated for consecutive rows of the same kind (executemany)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from engine.store.alerts import UPSERT_ALERT
+from engine.store.engines import HEARTBEAT
+from engine.store.part import Part
+from engine.store.runs import insert_run_sql
+
+RESOLVED_BY_SUCCESS: Final = ("failed", "lost", "missed", "overdue", "overrun", "late")
+"""The open alert kinds that a later success of the event resolves."""
+
+_RUN_ENDED: Final = (
+    "UPDATE runs SET state = ?, ended_at = ?, exit_code = ?, reason = ?, output_tail = ?, "
+    "checks = ?, flags = ?, waiting_reason = NULL, pid = coalesce(?, pid) WHERE id = ?")
+_RUN_STARTED: Final = ("UPDATE runs SET state = 'running', started_at = ?, waiting_reason = NULL, "
+                       "host = ? WHERE id = ? AND state = 'waiting'")
+_RECOVERED: Final = (
+    "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at, status, resolved_at) "
+    "VALUES ('recovered', ?, ?, ?, ?, ?, ?, 'resolved', ?)")
+_RESOLVE: Final = ("UPDATE alerts SET status = 'resolved', resolved_at = ? WHERE event = ? AND "
+                   "status = 'open' AND kind IN (" + ", ".join(f"'{k}'" for k in RESOLVED_BY_SUCCESS) + ")")
+_ACK: Final = ("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, pending = 0 "
+               "WHERE id = ? AND acknowledged_at IS NULL")
+
+
+class Batch:
+    """What one flush writes: new run rows first, then every other write in the order made."""
+
+    def __init__(self) -> None:
+        self.runs: list[Sequence[Any]] = []
+        """New run rows, each the values of RUN_COLUMNS."""
+        self.writes: list[tuple[str, list[Sequence[Any]]]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.writes)
+
+    def _add(self, sql: str, *params: Any) -> None:
+        if self.writes and self.writes[-1][0] == sql:
+            self.writes[-1][1].append(params)
+        else:
+            self.writes.append((sql, [params]))
+
+    # -- runs ------------------------------------------------------------------
+
+    def insert_run(self, values: Sequence[Any]) -> None:
+        self.runs.append(values)
+
+    def run_pid(self, run_id: int, pid: int) -> None:
+        self._add("UPDATE runs SET pid = ? WHERE id = ?", pid, run_id)
+
+    def run_prepared(self, run_id: int) -> None:
+        self._add("UPDATE runs SET needs_prepare = 0, waiting_reason = NULL WHERE id = ?", run_id)
+
+    def run_waiting(self, run_id: int, reason: str | None) -> None:
+        self._add("UPDATE runs SET waiting_reason = ? WHERE id = ?", reason, run_id)
+
+    def run_started(self, run_id: int, at: str | None, host: str) -> None:
+        self._add(_RUN_STARTED, at, host, run_id)
+
+    def run_flags(self, run_id: int, flags: str | None) -> None:
+        self._add("UPDATE runs SET flags = ? WHERE id = ?", flags, run_id)
+
+    def run_ended(self, run_id: int, *, state: str, ended_at: str | None, exit_code: int | None,
+                  reason: str | None, output_tail: str | None, checks: str | None,
+                  flags: str | None, pid: int | None) -> None:
+        self._add(_RUN_ENDED, state, ended_at, exit_code, reason, output_tail, checks, flags, pid, run_id)
+
+    # -- events, requests, the engine row ---------------------------------------------
+
+    def next_fire(self, event: str, at: str | None) -> None:
+        self._add("UPDATE events SET next_fire_at = ? WHERE name = ?", at, event)
+
+    def held(self, event: str, held: bool, by: str | None) -> None:
+        self._add("UPDATE events SET held = ?, held_by = ? WHERE name = ?", int(held), by, event)
+
+    def request_handled(self, request_id: int, at: str | None, outcome: str, detail: str | None) -> None:
+        self._add("UPDATE requests SET handled_at = ?, outcome = ?, detail = ? WHERE id = ?",
+                  at, outcome, detail, request_id)
+
+    def heartbeat(self, at: str | None, pid: int) -> None:
+        self._add(HEARTBEAT, at, pid)
+
+    # -- alerts ------------------------------------------------------------------
+
+    def alert(self, kind: str, event: str, run_id: int | None, route: str | None, message: str,
+              at: str | None) -> None:
+        """Open an alert of (event, kind), or add to the open one."""
+        self._add(UPSERT_ALERT, kind, event, run_id, route, message, at, at)
+
+    def alerts_resolved_by_success(self, event: str, at: str | None) -> None:
+        self._add(_RESOLVE, at, event)
+
+    def alert_recovered(self, event: str, run_id: int, route: str | None, message: str,
+                        at: str | None) -> None:
+        self._add(_RECOVERED, event, run_id, route, message, at, at, at)
+
+    def alert_acked(self, alert_id: int, by: str, at: str | None) -> None:
+        self._add(_ACK, by, at, alert_id)
+
+
+class BatchPart(Part):
+
+    def apply(self, batch: Batch) -> int:
+        """Run `batch` in one transaction; returns how many of its new runs were inserted (an
+        occurrence that exists already is not inserted again)."""
+        with self.transaction():
+            inserted = self.execute_many(insert_run_sql(), batch.runs) if batch.runs else 0
+            for sql, rows in batch.writes:
+                if len(rows) == 1:
+                    self.execute(sql, rows[0])
+                else:
+                    self.execute_many(sql, rows)
+        return inserted
+
+    def apply_statements(self, writes: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Raw (statement, rows) pairs in one transaction: for tests and tools that seed a
+        database, never for the engine (whose writes are a Batch)."""
+        with self.transaction():
+            for sql, rows in writes:
+                self.execute_many(sql, rows)

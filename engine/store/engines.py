@@ -1,0 +1,51 @@
+"""The engine row: which process drives the database, its heartbeat, its stop."""
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.clock import iso
+from engine.store.part import Part
+
+HEARTBEAT: str = "UPDATE engine SET heartbeat_at = ? WHERE id = 1 AND pid = ?"
+
+_CLAIM = (
+    "INSERT INTO engine (id, pid, host, started_at, heartbeat_at, stopped_at, tick_s, version) "
+    "VALUES (1, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, "
+    "host = excluded.host, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+    "stopped_at = NULL, tick_s = excluded.tick_s, version = excluded.version")
+
+
+@dataclass(frozen=True)
+class EngineRow:
+    pid: int | None
+    host: str | None
+    started_at: str | None
+    heartbeat_at: str | None
+    stopped_at: str | None
+
+
+class EnginesPart(Part):
+
+    def engine_row(self) -> EngineRow | None:
+        row = self.row("SELECT pid, host, started_at, heartbeat_at, stopped_at FROM engine WHERE id = 1")
+        if row is None:
+            return None
+        return EngineRow(row[0], row[1], row[2], row[3], row[4])
+
+    def claim_engine(self, *, pid: int, now: datetime, tick_s: float, version: str,
+                     may_take: Callable[[EngineRow], bool]) -> EngineRow | None:
+        """Take the engine row if `may_take(current_row)` allows; returns the refusing row, else None."""
+        with self.transaction():
+            current = self.engine_row()
+            if current is not None and not may_take(current):
+                return current
+            self.execute(_CLAIM, (pid, socket.gethostname(), iso(now), iso(now), tick_s, version))
+        return None
+
+    def release_engine(self, *, pid: int, now: datetime) -> None:
+        with self.transaction():
+            self.execute("UPDATE engine SET stopped_at = ?, heartbeat_at = ? WHERE id = 1 AND pid = ?",
+                         (iso(now), iso(now), pid))

@@ -1,0 +1,143 @@
+"""The events, their dependency edges, routes and settings: what `load` writes and the tick reads."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from engine.clock import iso
+from engine.store.part import Part, Row
+
+_INSERT_EVENT = (
+    "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
+    "next_fire_at, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_UPDATE_EVENT = (
+    "UPDATE events SET spec = ?, kind = ?, schedule = ?, timezone = ?, driver = ?, "
+    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ? WHERE name = ?")
+
+
+class EventsPart(Part):
+
+    # -- settings --------------------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        value = self.value("SELECT value FROM settings WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    def defs_version(self) -> int:
+        return int(self.setting("defs_version") or 0)
+
+    def defaults_json(self) -> str | None:
+        return self.setting("defaults")
+
+    def routes_json(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.rows("SELECT name, spec FROM routes")}
+
+    # -- saving definitions ----------------------------------------------------
+
+    def save_definitions(self, events: Sequence[Mapping[str, Any]],
+                         deps: Iterable[tuple[str, str]], routes: Mapping[str, str],
+                         defaults_json: str, *, prune: bool, now: datetime) -> dict[str, list[str]]:
+        """Upsert events (a dict per event with the events columns), replace deps and routes.
+
+        A changed schedule takes effect from now on: the caller passes next_fire_at computed
+        from now for events whose schedule changed or which are new; unchanged events keep theirs.
+        Returns {"added": [...], "changed": [...], "unchanged": [...], "pruned": [...]}.
+        """
+        stamp = iso(now)
+        result: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": [], "pruned": []}
+        with self.transaction():
+            existing = {r["name"]: r for r in self.rows(
+                "SELECT name, spec, schedule, timezone, defined, next_fire_at FROM events")}
+            for ev in events:
+                self._upsert_event(ev, existing.get(str(ev["name"])), stamp, result)
+            names = [str(ev["name"]) for ev in events]
+            if prune:
+                result["pruned"] = self._prune(existing, set(names), stamp)
+            self._save_links(names, deps, routes, defaults_json)
+        return result
+
+    def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
+        gone = [n for n, r in existing.items() if n not in kept and r["defined"]]
+        self.execute_many(
+            "UPDATE events SET defined = 0, next_fire_at = NULL, updated_at = ? WHERE name = ?",
+            [(stamp, n) for n in gone])
+        return sorted(gone)
+
+    def _save_links(self, names: Sequence[str], deps: Iterable[tuple[str, str]],
+                    routes: Mapping[str, str], defaults_json: str) -> None:
+        self.execute_many("DELETE FROM event_deps WHERE event = ?", [(n,) for n in names])
+        self.execute_many("INSERT INTO event_deps (upstream, event) VALUES (?, ?) "
+                          "ON CONFLICT DO NOTHING", list(deps))
+        self.execute_many("INSERT INTO routes (name, spec) VALUES (?, ?) "
+                          "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec", list(routes.items()))
+        self.execute("INSERT INTO settings (key, value) VALUES ('defaults', ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (defaults_json,))
+        self.execute("UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+                     "WHERE key = 'defs_version'")
+
+    def _upsert_event(self, ev: Mapping[str, Any], old: Row | None, stamp: str | None,
+                      result: dict[str, list[str]]) -> None:
+        name = str(ev["name"])
+        if old is None:
+            self.execute(_INSERT_EVENT, (name, ev["spec"], ev["kind"], ev["schedule"], ev["timezone"],
+                                         ev["driver"], ev["requires"], ev["next_fire_at"], ev["source"],
+                                         stamp, stamp))
+            result["added"].append(name)
+            return
+        same_timing = old["schedule"] == ev["schedule"] and old["timezone"] == ev["timezone"]
+        if old["spec"] == ev["spec"] and old["defined"]:
+            result["unchanged"].append(name)
+            return
+        next_fire = old["next_fire_at"] if same_timing and old["defined"] else ev["next_fire_at"]
+        self.execute(_UPDATE_EVENT, (ev["spec"], ev["kind"], ev["schedule"], ev["timezone"], ev["driver"],
+                                     ev["requires"], next_fire, ev["source"], stamp, name))
+        result["changed"].append(name)
+
+    # -- reading events ----------------------------------------------------------
+
+    def event_names(self, *, defined_only: bool = True) -> set[str]:
+        sql = "SELECT name FROM events" + (" WHERE defined = 1" if defined_only else "")
+        return {r[0] for r in self.rows(sql)}
+
+    def event_row(self, name: str) -> dict[str, Any] | None:
+        return self.one_dict("SELECT * FROM events WHERE name = ?", (name,))
+
+    def event_specs(self, names: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """name -> (spec JSON, held) for the named events that are defined."""
+        out: dict[str, tuple[str, int]] = {}
+        for name in names:
+            row = self.row("SELECT spec, held FROM events WHERE name = ? AND defined = 1", (name,))
+            if row is not None:
+                out[name] = (row[0], int(row[1]))
+        return out
+
+    def dependents(self, upstream: str) -> list[str]:
+        return [r[0] for r in self.rows("SELECT event FROM event_deps WHERE upstream = ?", (upstream,))]
+
+    def all_dependents(self) -> dict[str, list[str]]:
+        """upstream -> the events whose `requires` names it, for every edge."""
+        out: dict[str, list[str]] = {}
+        for upstream, event in self.rows("SELECT upstream, event FROM event_deps ORDER BY upstream, event"):
+            out.setdefault(upstream, []).append(event)
+        return out
+
+    def upstreams(self, event: str) -> list[str]:
+        return [r[0] for r in self.rows("SELECT upstream FROM event_deps WHERE event = ?", (event,))]
+
+    # -- what is due ---------------------------------------------------------------
+
+    def due_events(self, now: datetime, limit: int = 10_000) -> list[Row]:
+        return self.rows(
+            "SELECT name, spec, held, next_fire_at FROM events "
+            "WHERE next_fire_at IS NOT NULL AND defined = 1 AND next_fire_at <= ? "
+            "ORDER BY next_fire_at LIMIT ?", (iso(now), limit))
+
+    def next_due_at(self) -> str | None:
+        value = self.value(
+            "SELECT min(next_fire_at) FROM events WHERE next_fire_at IS NOT NULL AND defined = 1")
+        return None if value is None else str(value)
+
+    def reboot_events(self) -> list[str]:
+        return [r[0] for r in self.rows(
+            "SELECT name FROM events WHERE schedule = '@reboot' AND defined = 1")]

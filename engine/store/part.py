@@ -1,0 +1,57 @@
+"""What every part of the store stands on: a connection, its dialect, its statements."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from engine.store.dialect import Dialect
+
+Row = Any
+"""A result row: indexable by position and by column name, and `dict(row)` gives its columns."""
+
+
+class Part:
+    """The base of the store's parts (events, runs, alerts, ...): each part holds the
+    statements of one table or concern, and runs them only through these methods, so that a
+    connection of another backend can run every part unchanged."""
+
+    dialect: Dialect
+    path: Path | None
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction: commit at the end, roll back on any error."""
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement (written with `?`); returns the driver's cursor."""
+        raise NotImplementedError
+
+    def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Run one statement per row; returns how many rows they changed in all."""
+        raise NotImplementedError
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self.execute(sql, params).fetchall())
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self.execute(sql, params).fetchone()
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        found = self.row(sql, params)
+        return None if found is None else found[0]
+
+    def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.rows(sql, params)]
+
+    def one_dict(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        found = self.row(sql, params)
+        return None if found is None else dict(found)
+
+
+def in_chunks(values: Sequence[Any], size: int = 500) -> Iterable[tuple[list[Any], str]]:
+    """(chunk, "?,?,...") pairs: an IN list of at most `size` values per statement."""
+    for start in range(0, len(values), size):
+        chunk = list(values[start:start + size])
+        yield chunk, ",".join("?" for _ in chunk)

@@ -1,0 +1,90 @@
+"""Runs: reading them (active, latest, history, durations) and inserting them."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.store.part import Part, Row, in_chunks
+from engine.store.schema import RUN_COLUMNS
+
+
+@functools.lru_cache(maxsize=1)
+def insert_run_sql() -> str:
+    """One run row with every column; an occurrence that exists already is left alone
+    (unique event + scheduled_for + attempt), so no occurrence is ever inserted twice."""
+    cols = ", ".join(RUN_COLUMNS)
+    marks = ", ".join("?" for _ in RUN_COLUMNS)
+    return f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+
+class RunsPart(Part):
+
+    def max_run_id(self) -> int:
+        return int(self.value("SELECT coalesce(max(id), 0) FROM runs"))
+
+    def active_runs(self) -> list[dict[str, Any]]:
+        return self.dicts("SELECT * FROM runs WHERE state IN ('waiting', 'running') ORDER BY id")
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        return self.one_dict("SELECT * FROM runs WHERE id = ?", (run_id,))
+
+    def last_finished(self, event: str) -> Row | None:
+        return self.row(
+            "SELECT id, state, ended_at, exit_code FROM runs "
+            "WHERE event = ? AND ended_at IS NOT NULL AND state != 'skipped' "
+            "ORDER BY ended_at DESC LIMIT 1", (event,))
+
+    def max_attempt(self, event: str, scheduled_for: str) -> int:
+        return int(self.value("SELECT coalesce(max(attempt), 0) FROM runs WHERE event = ? AND "
+                              "scheduled_for = ?", (event, scheduled_for)))
+
+    def latest_run(self, event: str) -> dict[str, Any] | None:
+        return self.one_dict("SELECT * FROM runs WHERE event = ? ORDER BY id DESC LIMIT 1", (event,))
+
+    def runs_of(self, event: str | None, limit: int = 50,
+                before_id: int | None = None) -> list[dict[str, Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if event is not None:
+            clauses.append("event = ?")
+            params.append(event)
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self.dicts(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", (*params, limit))
+
+    def duration_stats(self, event: str, last_n: int = 50) -> dict[str, Any]:
+        """count, p50, p90 and max duration (seconds) of the event's last N successful runs."""
+        took = self.dialect.seconds_between("started_at", "ended_at")
+        rows = self.rows(
+            f"SELECT {took} AS d FROM runs "
+            "WHERE event = ? AND ended_at IS NOT NULL AND state = 'succeeded' "
+            "AND started_at IS NOT NULL ORDER BY ended_at DESC LIMIT ?", (event, last_n))
+        durations = sorted(float(r[0]) for r in rows)
+        if not durations:
+            return {"count": 0, "p50_s": None, "p90_s": None, "max_s": None}
+
+        def pick(q: float) -> float:
+            return round(durations[min(len(durations) - 1, int(q * len(durations)))], 3)
+
+        return {"count": len(durations), "p50_s": pick(0.5), "p90_s": pick(0.9),
+                "max_s": round(durations[-1], 3)}
+
+    def runs_created(self, ids: Sequence[int], created_at: str) -> set[int]:
+        """Which of `ids` are runs created at `created_at` (the rest were not inserted)."""
+        out: set[int] = set()
+        for chunk, marks in in_chunks(ids):
+            out.update(r[0] for r in self.rows(
+                f"SELECT id FROM runs WHERE created_at = ? AND id IN ({marks})", (created_at, *chunk)))
+        return out
+
+    def insert_runs(self, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """Insert runs (each a mapping with RUN_COLUMNS keys) in one transaction; True per row created."""
+        created = []
+        with self.transaction():
+            for row in rows:
+                cur = self.execute(insert_run_sql(), tuple(row.get(c) for c in RUN_COLUMNS))
+                created.append(cur.rowcount == 1)
+        return created

@@ -1,0 +1,218 @@
+"""The SQLite file: opening it safely, WAL, transactions, migrations, errors in words."""
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from engine.store.dialect import SQLITE
+from engine.store.errors import StoreError
+from engine.store.part import Part
+from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS: Final = 10_000
+"""How long a statement waits for another writer's lock; EVMAN_BUSY_TIMEOUT_MS overrides it."""
+
+
+def busy_timeout_ms() -> int:
+    """EVMAN_BUSY_TIMEOUT_MS when it holds a whole number of 0 or more, else BUSY_TIMEOUT_MS."""
+    text = os.environ.get("EVMAN_BUSY_TIMEOUT_MS", "").strip()
+    return int(text) if text.isdigit() else BUSY_TIMEOUT_MS
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` with mode 0600 if it does not exist (SQLite gives -wal/-shm the same mode)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+
+
+def check_file_safety(path: Path) -> None:
+    """Refuse a database file that other users can write."""
+    mode = path.stat().st_mode
+    if mode & 0o022:
+        raise StoreError(
+            f"{path} can be written by other users (mode {mode & 0o777:o}); anyone could queue "
+            f"commands through it. Run: chmod 600 {path}"
+        )
+
+
+class SqliteConnection(Part):
+    """One connection to an evman SQLite file (or to memory). Not shared between threads
+    without care: give each thread its own Store (they are cheap)."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: str | Path | None = None, *, memory: bool = False,
+                 create: bool = True, readonly: bool = False) -> None:
+        self.path = None if memory or path is None else Path(path)
+        self.readonly = readonly
+        self.busy_timeout_ms = busy_timeout_ms()
+        self._lock = threading.RLock()
+        self.conn = self._connect(create=create)
+        self._migrate()
+
+    @property
+    def url(self) -> str:
+        """What --db names: the file's path, or ":memory:"."""
+        return str(self.path) if self.path is not None else ":memory:"
+
+    @functools.cached_property
+    def db(self) -> Any:
+        """A sqlite_utils view of the connection, for ad-hoc use. Imported on first use:
+        sqlite_utils costs ~100 ms to import, most of `evman list`'s start-up."""
+        import sqlite_utils
+        return sqlite_utils.Database(self.conn)
+
+    # -- running statements ----------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        before = self.conn.total_changes
+        self.conn.executemany(sql, rows)
+        return self.conn.total_changes - before
+
+    def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """The query plan's lines: the tests' proof that a statement scans no table."""
+        return [str(r[3]) for r in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap 'did anyone write?'."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- opening ---------------------------------------------------------------
+
+    def _connect(self, *, create: bool) -> sqlite3.Connection:
+        if self.path is None:
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            conn = self._connect_file(create=create)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(self._not_a_database(exc)) from exc
+        return conn
+
+    def _use_wal(self) -> None:
+        """WAL only once the file is known to be ours: switching writes the file header."""
+        if self.path is None or self.readonly:
+            return
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(self._locked_message(exc)) from exc
+
+    def _connect_file(self, *, create: bool) -> sqlite3.Connection:
+        assert self.path is not None
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a database. Use --db PATH to a file.")
+        if not self.path.exists():
+            if not create or self.readonly:
+                raise StoreError(
+                    f"{self.path} does not exist. Create it with: evman load DEFINITIONS.toml --db {self.path}"
+                )
+            try:
+                create_private_file(self.path)
+            except OSError as exc:
+                raise StoreError(f"Cannot create {self.path}: {exc.strerror}.") from exc
+        else:
+            check_file_safety(self.path)
+        if self.readonly or not os.access(self.path, os.W_OK):
+            self.readonly = True
+            uri = f"file:{self.path}?mode=ro"
+            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+    def _not_a_database(self, exc: BaseException) -> str:
+        return (f"{self.path or ':memory:'} is not an evman database ({exc}). "
+                f"Check the --db path; evman will not touch this file.")
+
+    def _migrate(self) -> None:
+        try:
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._not_a_database(exc)) from exc
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer evman (schema {version}; this one knows "
+                f"{SCHEMA_VERSION}). Upgrade evman; this database was left untouched."
+            )
+        if version == 0 and self._has_foreign_tables():
+            raise StoreError(
+                f"{self.path} is a SQLite database of another program (it has tables but no evman "
+                f"schema). Use --db PATH to choose another file; this one was left untouched."
+            )
+        self._use_wal()
+        if version == SCHEMA_VERSION:
+            return
+        if self.readonly:
+            raise StoreError(f"{self.path} needs a schema upgrade, but it is read-only.")
+        for step in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                self._run_script(self.dialect.ddl(MIGRATIONS[step]))
+                self.conn.execute(f"PRAGMA user_version = {step + 1}")
+
+    def _run_script(self, script: str) -> None:
+        for statement in script.split(";\n"):
+            if statement.strip():
+                self.conn.execute(statement)
+
+    def _has_foreign_tables(self) -> bool:
+        row = self.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchone()
+        return bool(row[0])
+
+    # -- transactions ----------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; rolls back on any error."""
+        with self._lock:
+            try:
+                self.conn.execute(self.dialect.begin_write)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(self._locked_message(exc)) from exc
+            try:
+                yield self.conn
+            except sqlite3.OperationalError as exc:  # read-only, disk full, locked: say it in words
+                self._rollback()
+                raise StoreError(self._locked_message(exc)) from exc
+            except BaseException:
+                self._rollback()
+                raise
+            else:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    self._rollback()
+                    raise StoreError(self._locked_message(exc)) from exc
+
+    def _rollback(self) -> None:
+        """ROLLBACK if a transaction is still open: after some errors (a full disk) SQLite has
+        rolled it back already, and a second ROLLBACK would hide the first error."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _locked_message(self, exc: sqlite3.OperationalError) -> str:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return (f"{self.path} stayed locked by another writer for {self.busy_timeout_ms / 1000:g} s. "
+                    f"Try again; if it persists, look for a stuck process holding it.")
+        if "readonly" in text or "read-only" in text:
+            return f"{self.path} is read-only; evman cannot record changes. Check its permissions."
+        if "full" in text:
+            return f"{self.path}: the disk or database is full ({text}). Free space; nothing was lost."
+        return f"{self.path}: {text}"
