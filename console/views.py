@@ -90,6 +90,20 @@ def event_detail(store: Store, name: str) -> dict[str, Any] | None:
     return data
 
 
+def resolved_bounds(store: Store, name: str, slot: str | None) -> dict[str, Any] | None:
+    """The window of `name`'s run scheduled for `slot` as times (UTC ISO): open_at, due_by,
+    late_at, and the slot itself; None without a slot or a definition."""
+    from engine.definitions import spec_from_json
+    from engine.windows import bounds_for
+    row = store.event_row(name)
+    at = _at(slot)
+    if row is None or at is None or not row.get("spec"):
+        return None
+    from engine.clock import iso
+    b = bounds_for(spec_from_json(row["spec"]), at)
+    return {"slot": slot, "open_at": iso(b.open_at), "due_by": iso(b.due_by), "late_at": iso(b.late_at)}
+
+
 def _command_text(spec: Any) -> str:
     if spec.run is not None:
         import shlex
@@ -125,9 +139,24 @@ def alert_list(store: Store, *, event: str | None, open_only: bool, limit: int) 
     return out
 
 
+NO_ROUTE = "no route"
+
+
+def delivery_cell(alert: dict[str, Any]) -> Cell:
+    """The console's Delivery cell: the outcome, short enough for its column."""
+    outcome = alert["outcome"]
+    if outcome.startswith("failing"):
+        return f"failing ×{len(alert['deliveries'])}", "warn"
+    return outcome, "warn" if outcome == NO_ROUTE else "muted"
+
+
 def _delivery_outcome(alert: dict[str, Any], attempts: list[dict[str, Any]]) -> str:
+    """delivered, no route (nothing to send to: not a delivery failure), failing (N attempt(s)),
+    pending or not sent."""
     if alert["delivered_at"]:
         return "delivered"
+    if attempts and all((a["error"] or "").startswith(NO_ROUTE) for a in attempts):
+        return NO_ROUTE
     if attempts:
         return f"failing ({len(attempts)} attempt(s))"
     return "pending" if alert["pending"] else "not sent"
@@ -282,6 +311,14 @@ def console_event_rows(store: Store, names: list[str] | None = None) -> list[dic
         r["last_started_at"] = (last or {}).get("started_at")
         r["last_ended_at"] = (last or {}).get("ended_at")
     return rows
+
+
+def has_active_run(store: Store, target: str) -> bool:
+    """Whether a kill of `target` (an event, or run:N) finds a waiting or running run."""
+    if target.startswith("run:"):
+        run = store.run(int(target.split(":", 1)[1]))
+        return run is not None and run["state"] in ACTIVE_STATES
+    return any(r["run_state"] in ACTIVE_STATES for r in store.console_events([target]))
 
 
 def shown_state(row: dict[str, Any]) -> str:
@@ -557,14 +594,22 @@ def attention_list(store: Store, now: datetime, *, missed_hours: float = 24.0) -
     `missed_hours`, each with `kind`, `late_s` (how late) and `deadline`, most late first."""
     from datetime import timedelta
     out = []
-    for run in store.attention_runs(now, missed_since=now - timedelta(hours=missed_hours)):
+    since = now - timedelta(hours=missed_hours)
+    for run in store.attention_runs(now, missed_since=since):
         found = _lateness(run, now)
-        if found is not None:
+        if found is not None and not (run["state"] == "missed" and _missed_before(run, since)):
             kind, late_s, deadline = found
             out.append({**run_json(run), "kind": kind, "late_s": late_s, "deadline": deadline,
                         "runtime_max_s": run.get("runtime_max_s")})
     out.sort(key=lambda r: (-r["late_s"], r["id"]))
     return out
+
+
+def _missed_before(run: dict[str, Any], since: datetime) -> bool:
+    """A missed run belongs to the time its window closed (due_by), not to when an engine
+    noticed it: a catch-up after months records old slots as missed now."""
+    closed = _at(run.get("due_by")) or _at(run.get("ended_at"))
+    return closed is not None and closed < since
 
 
 def _lateness(run: dict[str, Any], now: datetime) -> tuple[str, float, str | None] | None:
@@ -618,12 +663,13 @@ def resolve_targets(store: Store, tokens: set[str]) -> set[str]:
     return names
 
 
-def local_time(stamp: str | None, zone: Any, now: datetime | None = None) -> str:
-    """A stored UTC stamp in `zone`: "14:30:05" on `now`'s day, else "01-05 14:30"."""
+def local_time(stamp: str | None, zone: Any, now: datetime | None = None, *, exact: bool = False) -> str:
+    """A stored UTC stamp in `zone`: "14:30:05" on `now`'s day, else "01-05 14:30" (with
+    `exact`, "01-05 14:30:08" when the seconds are not zero)."""
     at = _at(stamp)
     if at is None:
         return "-"
     local = at.astimezone(zone)
     if now is not None and local.date() == now.astimezone(zone).date():
         return local.strftime("%H:%M:%S")
-    return local.strftime("%m-%d %H:%M")
+    return local.strftime("%m-%d %H:%M:%S" if exact and local.second else "%m-%d %H:%M")

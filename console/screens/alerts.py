@@ -41,7 +41,7 @@ class AlertsScreen(ListingScreen):
             "event": (alert["event"], "plain"), "raised": (views.since(alert["created_at"], now), "muted"),
             "count": (str(alert["count"]), "plain"),
             "ack": (ack.split(" (request")[0], "warn" if unacked else "muted"),
-            "delivery": (alert["outcome"], "muted"), "message": (alert["message"] or "", "plain"),
+            "delivery": views.delivery_cell(alert), "message": (alert["message"] or "", "plain"),
         }
 
     def selected_alert(self) -> int | None:
@@ -72,4 +72,8 @@ class AlertsScreen(ListingScreen):
             return "no alerts" if not self.rows else ""
         ack = (f"acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_at"]
                else "not acknowledged: a acknowledges it, A every open alert of its event")
-        return f"alert:{alert['id']} {alert['kind']} · {alert['status']} · {ack}"
+        route = ""
+        if alert["outcome"] == views.NO_ROUTE:  # first: it is what the driver must fix
+            why = alert["deliveries"][-1]["error"].split(" in the loaded definitions")[0]
+            route = f" · not sent: {why}; define it under [routes]"
+        return f"alert:{alert['id']} {alert['kind']}{route} · {alert['status']} · {ack}"

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from typing import cast
 
+from textual import work
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from console import views
 from console.screens.services import DatabaseChanged, EngineChanged, Services
 
 
 def back_keys(label: str = "Back") -> list[BindingType]:
-    """A screen above the events table: Escape goes back one."""
-    return [Binding("escape", "back", label)]
+    """A screen above the events table: Escape and q go back one, 0 and Home go home (Home
+    before the focused widget's own Home)."""
+    return [Binding("escape", "back", label), Binding("q", "back", label, show=False),
+            Binding("0", "go_home", "Events", show=False),
+            Binding("home", "go_home", "Events", show=False, priority=True)]
 
 
 class EvmanScreen(Screen[None]):
@@ -84,14 +89,37 @@ class EvmanScreen(Screen[None]):
         else:
             self._ask("ack")
 
+    def has_active_run(self, target: str) -> bool | None:
+        """Whether `target` (an event or run:N) has a waiting or running run, when this screen
+        knows without reading; None: read it."""
+        return None
+
     def action_kill(self) -> None:
-        from console.screens.confirm import ConfirmScreen
         chosen = self.kill_target()
         if chosen is None:
             self.notify("Select an event first.", severity="warning")
             return
         target, what = chosen
         if self.services.refuse_if_readonly("kill", target):
+            return
+        known = self.has_active_run(target)
+        if known is None:
+            self._read_then_ask_kill(target, what)
+        else:
+            self._ask_kill(target, what, known)
+
+    @work(thread=True, group="kill-check", exit_on_error=False)
+    def _read_then_ask_kill(self, target: str, what: str) -> None:
+        with self.services.reading() as store:
+            active = views.has_active_run(store, target)
+        self.app.call_from_thread(self._ask_kill, target, what, active)
+
+    def _ask_kill(self, target: str, what: str, active: bool) -> None:
+        """Ask before a kill; with nothing waiting or running, say so instead."""
+        from console.screens.confirm import ConfirmScreen
+        if not active:
+            why = "is not waiting or running" if target.startswith("run:") else "has no waiting or running run"
+            self.notify(f"{target} {why}; nothing to kill.", title="Kill", timeout=4)
             return
 
         def answered(ok: bool | None) -> None:

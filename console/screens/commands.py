@@ -11,7 +11,8 @@ from console.screens.registry import KEYS
 EXTRA_COMMANDS: Final = (
     ("screen.filter", "Filter events", "/ on the events screen: name, state or driver"),
     ("screen.sort", "Sort events by the next column", "s on the events screen"),
-    ("screen.back", "Back", "escape: the previous screen"),
+    ("screen.back", "Back", "escape or q: the previous screen"),
+    ("screen.go_home", "Events table", "0 or home: straight back to the events table"),
     ("screen.ack_event", "Ack event: every open alert of the selected alert's event", "A on the alerts screen"),
 )
 

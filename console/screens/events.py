@@ -225,6 +225,10 @@ class EventsScreen(EvmanScreen):
     def selected_event(self) -> str | None:
         return self.table.selected_key()
 
+    def has_active_run(self, target: str) -> bool | None:
+        row = self.rows.get(target)
+        return None if row is None else row["run_state"] in views.ACTIVE_STATES
+
     @on(EventTable.RowSelected)
     def _row_chosen(self, _event: EventTable.RowSelected) -> None:
         self.open("details")

@@ -16,7 +16,9 @@ EXTRA_KEYS = (
     ("/", "Filter events: words match name, state or driver; state:failed, driver:ops, name:feed. "
           "Enter applies, Escape clears"),
     ("s", "Sort by the next column (click a header to sort by it; again to reverse)"),
-    ("escape", "Back to the previous screen"),
+    ("j / k", "Down / up, like the arrows"),
+    ("escape, q", "Back to the previous screen (on the events table: Escape clears the filter, q quits)"),
+    ("0, home", "Straight back to the events table from any screen"),
     ("A", "(alerts screen) acknowledge every open alert of the selected alert's event"),
     ("ctrl+p", "Command palette: every action by name"),
 )

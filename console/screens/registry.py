@@ -60,7 +60,7 @@ KEYS: Final[tuple[Key, ...]] = (
     Key("l", "alerts", "Alerts", "Alerts, unacknowledged first", lambda c: AlertsScreen(), stacks=False),
     Key("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
     Key("r", "restart", "Restart", "Restart the selected run (or the event's latest run)"),
-    Key("k", "kill", "Kill", "Kill the selected event's active run (asks first)"),
+    Key("K", "kill", "Kill", "Kill the selected event's active run (asks first)"),
     Key("h", "hold", "Hold", "Hold the event: no new runs start"),
     Key("u", "release", "Release", "Release a held event"),
     Key("a", "ack", "Ack", "Acknowledge the selected alert, or the event's open alerts"),

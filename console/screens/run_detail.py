@@ -98,6 +98,9 @@ class RunDetailScreen(EvmanScreen):
         with self.services.reading() as store:
             detail = views.event_detail(store, self.event)
             runs = views.run_list(store, self.event, RUNS_SHOWN)
+            if detail is not None:  # the bounds as times, for the newest run (else the next one)
+                slot = runs[0]["scheduled_for"] if runs else detail.get("next_fire_at")
+                detail["resolved"] = views.resolved_bounds(store, self.event, slot)
         if not get_current_worker().is_cancelled:
             self.post_message(DetailLoaded(detail, runs))
 
@@ -137,10 +140,21 @@ class RunDetailScreen(EvmanScreen):
         grid.add_row("when", f"{d['schedule'] or 'no schedule'} ({d['timezone']})"
                      + (f" · requires {d['requires']}" if d["requires"] else "")
                      + f" · next {views.until(d['next_fire_at'], self.services.now())}")
-        grid.add_row("bounds", _bounds_text(w, rt, s))
+        grid.add_row("bounds", _bounds_text(w, rt, s, self._resolved(d)))
         if d.get("waiting_reason"):
             grid.add_row("waiting", d["waiting_reason"])
         self.query_one("#event-info", Static).update(grid)
+
+    def _resolved(self, d: dict[str, Any]) -> dict[str, str] | None:
+        """The window's times in the console's zone, and which slot they belong to."""
+        found = d.get("resolved")
+        if not found:
+            return None
+        now, zone = self.services.now(), self.services.zone
+        shown = {k: views.local_time(v, zone, now, exact=True) if v else "…" for k, v in found.items()}
+        newest = next(iter(self.runs.values()), None)
+        shown["of"] = f"run:{newest['id']}" if newest else "the next run"
+        return shown
 
     def _cells(self, run: dict[str, Any]) -> dict[str, tuple[str, str]]:
         now, zone = self.services.now(), self.services.zone
@@ -152,8 +166,8 @@ class RunDetailScreen(EvmanScreen):
             "id": (f"run:{run['id']}", "plain"),
             "state": (f"{views.STATE_SYMBOLS.get(state, ' ')} {state}", views.STATE_TONES.get(state, "plain")),
             "trigger": (run["trigger"], "plain"), "try": (str(run["attempt"]), "plain"),
-            "started": (views.local_time(run["started_at"] or run["scheduled_for"], zone, now),
-                        "plain" if run["started_at"] else "muted"),
+            "started": (views.local_time(run["started_at"], zone, now), "plain") if run["started_at"]
+            else ("not started", "muted"),
             "took": (views.span(took) if took is not None else "-", "plain"),
             "exit": ("-" if run["exit_code"] is None else str(run["exit_code"]), "plain"),
             "why": (run["reason"] or run["waiting_reason"] or "", "plain"),
@@ -191,10 +205,7 @@ class RunDetailScreen(EvmanScreen):
             f" · attempt {run['attempt']} · trigger {run['trigger']}"
             + (f" by {run['triggered_by']}" if run.get("triggered_by") else "")
             + (f", repeats run:{run['repeats_run_id']}" if run.get("repeats_run_id") else "")))
-        grid.add_row("times", f"scheduled {views.local_time(run['scheduled_for'], zone, now)}"
-                     f" · started {views.local_time(run['started_at'], zone, now)}"
-                     f" · ended {views.local_time(run['ended_at'], zone, now)}"
-                     + (f" · took {views.span(run['duration_s'])}" if run["duration_s"] is not None else ""))
+        grid.add_row("times", _times_text(run, zone, now))
         exit_text = "-" if run["exit_code"] is None else str(run["exit_code"])
         grid.add_row("exit", f"{exit_text}" + (f" · {run['reason']}" if run.get("reason") else "")
                      + (f" · waiting: {run['waiting_reason']}" if run.get("waiting_reason") else "")
@@ -269,6 +280,11 @@ class RunDetailScreen(EvmanScreen):
         run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
         return f"run:{run['id']}" if run and run["state"] in RESTARTABLE else self.event
 
+    def has_active_run(self, target: str) -> bool | None:
+        if target.startswith("run:") or not self.runs:
+            return None
+        return any(r["state"] in views.ACTIVE_STATES for r in self.runs.values())
+
     def kill_target(self) -> tuple[str, str] | None:
         run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
         if run and run["state"] in ("running", "waiting"):
@@ -276,12 +292,17 @@ class RunDetailScreen(EvmanScreen):
         return self.event, f"the active run of {self.event}"
 
 
-def _bounds_text(window: dict[str, Any], runtime: dict[str, Any], stats: dict[str, Any]) -> str:
+def _bounds_text(window: dict[str, Any], runtime: dict[str, Any], stats: dict[str, Any],
+                 resolved: dict[str, str] | None) -> str:
+    """Window and lateness as times of one slot (`resolved`), else as defined."""
     parts = []
     if window["earliest"] or window["latest"]:
-        parts.append(f"window {window['earliest'] or '…'}–{window['latest'] or '…'}")
+        parts.append(f"window {resolved['open_at']}–{resolved['due_by']}" if resolved
+                     else f"window {window['earliest'] or '…'}–{window['latest'] or '…'}")
     if window["late_after"]:
-        parts.append(f"late after {window['late_after']}")
+        parts.append(f"late after {resolved['late_at'] if resolved else window['late_after']}")
+    if resolved and (window["earliest"] or window["latest"] or window["late_after"]):
+        parts[-1] += f" (for {resolved['of']}, scheduled {resolved['slot']})"
     if runtime["min_s"] is not None or runtime["max_s"] is not None:
         low = views.span(runtime["min_s"]) if runtime["min_s"] is not None else "0s"
         high = views.span(runtime["max_s"]) if runtime["max_s"] is not None else "…"
@@ -290,6 +311,14 @@ def _bounds_text(window: dict[str, Any], runtime: dict[str, Any], stats: dict[st
         parts.append(f"observed p50 {views.span(stats['p50_s'])}, p90 {views.span(stats['p90_s'])}, "
                      f"max {views.span(stats['max_s'])} over {stats['count']} successful run(s)")
     return " · ".join(parts) or "no window, no runtime bounds, no successful run yet"
+
+
+def _times_text(run: dict[str, Any], zone: Any, now: Any) -> str:
+    """Scheduled, started, ended: a run that never started says so (as its Started cell does)."""
+    started = f"started {views.local_time(run['started_at'], zone, now)}" if run["started_at"] else "not started"
+    ended = f" · ended {views.local_time(run['ended_at'], zone, now)}"
+    took = f" · took {views.span(run['duration_s'])}" if run["duration_s"] is not None else ""
+    return f"scheduled {views.local_time(run['scheduled_for'], zone, now)} · {started}{ended}{took}"
 
 
 def _near(path: str | None, db_path: Path) -> str:

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
@@ -20,6 +20,13 @@ from console.widgets.tones import styled
 
 REPEAT_MARK = " ◆ shown above"
 RELATION_TEXT = {"requires it": "waits for it"}
+
+
+class EventTree(Tree[str]):
+    """Textual's Tree, with j/k beside the arrows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False), Binding("k", "cursor_up", "Up", show=False)]
 
 
 class TreeLoaded(Message):
@@ -45,7 +52,7 @@ class TreeScreen(EvmanScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield Static(Text(f"Dependencies of {self.event}", style="bold"), id="title")
-        tree: Tree[str] = Tree(self.event, data=self.event, id="tree")
+        tree = EventTree(self.event, data=self.event, id="tree")
         tree.auto_expand = False
         yield tree
         yield Static("", id="note")

@@ -110,14 +110,14 @@ def test_kill_asks_first_cancel_writes_nothing(seed: Callable[..., Path], clock:
             await select(pilot, "slow")
             await pilot.press("t")
             await wait_until(pilot, lambda: [r["state"] for r in _runs(db, "slow")] == ["running"], "slow to run")
-            await pilot.press("k")
+            await pilot.press("K")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
             await pilot.press("n")
             await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog to close")
             await pilot.pause(0.2)
             assert [r["verb"] for r in requests(db)] == ["trigger"]
             assert _runs(db, "slow")[0]["state"] == "running"
-            await pilot.press("k")
+            await pilot.press("K")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
             await pilot.press("y")
             await wait_until(pilot, lambda: _runs(db, "slow")[0]["state"] == "killed", "the kill")
@@ -127,15 +127,15 @@ def test_kill_asks_first_cancel_writes_nothing(seed: Callable[..., Path], clock:
     run(scenario())
 
 
-def test_escape_also_cancels_a_kill(seed: Callable[..., Path], clock: FakeClock) -> None:
-    db = seed()
+def test_escape_also_cancels_a_kill(snapshot_db: Path, clock: FakeClock) -> None:
+    db = snapshot_db
 
     async def scenario() -> None:
         app = make_app(db, clock=clock, start_engine=False)
         async with app.run_test(size=(100, 30)) as pilot:
             await loaded(pilot)
-            await select(pilot, "slow")
-            await pilot.press("k")
+            await select(pilot, "fetch-feeds")  # its run 4 is running
+            await pilot.press("K")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
             await pilot.press("escape")
             await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog to close")
@@ -153,7 +153,7 @@ def test_readonly_console_sends_nothing(seed: Callable[..., Path], clock: FakeCl
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             await loaded(pilot)
             await select(pilot, "fetch")
-            for key in "thuark":
+            for key in "thuarK":
                 await pilot.press(key)
             await pilot.pause(0.2)
             assert requests(db) == []
