@@ -57,6 +57,14 @@ class Misfire(enum.Enum):
     SKIP = "skip"
 
 
+class OnLost(enum.Enum):
+    """What becomes of a run that was `lost` (its engine died while it ran)."""
+    ALERT = "alert"
+    """It stays lost and pages (the default)."""
+    RERUN = "rerun"
+    """It pages, and a surviving engine starts it again."""
+
+
 class AlertKind(enum.Enum):
     FAILED = "failed"
     LATE = "late"
@@ -155,6 +163,16 @@ class EventSpec:
     stdin: str | None = None
     """Text fed to the command's stdin (crontab `%` lines)."""
     timeout_s: float | None = None
+    deadline: str | None = None
+    """Must have finished by: "HH:MM" in the event's timezone, or "+DURATION" after the
+    occurrence fell due (e.g. "+6h"). None: no deadline beyond the window's latest."""
+    expect_s: float | None = None
+    """Declared typical runtime, used while the run history is thin."""
+    on_lost: OnLost = OnLost.ALERT
+    hosts: tuple[str, ...] = ()
+    """Host names an engine must run on to start this event; () means any host."""
+    tags: tuple[str, ...] = ()
+    """Tags matched against the engines' --tags to choose where it runs; () means any engine."""
 
     @property
     def kind(self) -> str:
@@ -187,6 +205,8 @@ class Defaults:
     driver: str | None = None
     repeat_s: float = 1800.0
     max_repeats: int = 10
+    at_risk_margin_s: float = 600.0
+    """How long before its deadline a projected finish counts as at risk."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from engine.model import (
     HttpCall,
     Misfire,
     OnFailure,
+    OnLost,
     OutputCheck,
     Route,
     Runtime,
@@ -70,7 +71,8 @@ def parse_problems(text: str, tmp_path: Path) -> list[str]:
 
 def test_good_file_defaults_and_routes(good: Definitions) -> None:
     assert good.source == str(GOOD)
-    assert good.defaults == Defaults(timezone="Europe/London", driver="ops", repeat_s=2700.0, max_repeats=4)
+    assert good.defaults == Defaults(timezone="Europe/London", driver="ops", repeat_s=2700.0, max_repeats=4,
+                                     at_risk_margin_s=900.0)
     assert good.routes == {
         "ops": Route(name="ops", urls=("mailto://user:secret@example.com", "json://127.0.0.1:8025/")),
         "lead": Route(name="lead", urls=("json://localhost:9/",), config=str(DEFS / "apprise.yml"),
@@ -106,6 +108,11 @@ def test_good_file_event_with_every_key(good: Definitions) -> None:
         misfire=Misfire.ALL,
         user="root",
         stdin="line one\nline two\n",
+        deadline="07:30",
+        expect_s=90.0,
+        on_lost=OnLost.RERUN,
+        hosts=("web1", "web2.example.com"),
+        tags=("gpu", "big-mem"),
     )
 
 
@@ -115,7 +122,7 @@ def test_good_file_other_actions_take_the_defaults(good: Definitions) -> None:
                                 schedule="every day at 05:00", cwd=str(DEFS), timezone="Europe/London",
                                 driver="ops")
     assert publish == EventSpec(name="publish", call="reports.publish:main", cwd=str(DEFS),
-                                timezone="Europe/London", driver="ops")
+                                timezone="Europe/London", driver="ops", deadline="+6h")
     assert (promote.run, promote.concurrency, promote.misfire) == (
         ("cp", "-r", "feeds", "/srv/test feeds"), Concurrency.REPLACE, Misfire.SKIP)
     assert notify.http == HttpCall(
@@ -251,6 +258,27 @@ INLINE = [
     ('[[events]]\nname = "a"\n', "unknown top-level key 'events'; did you mean 'event'?"),
     ('[[event]]\nrun = "true"\n', "event #1: key 'name': missing"),
     (f'[[event]]\nname = "{"a" * 65}"\nrun = "true"\n', "at most 64 characters"),
+    # the keys of this round: deadline, expect, on_lost, hosts, tags, at_risk_margin
+    ('[[event]]\nname = "a"\nrun = "true"\ndeadline = "25:00"\n', "key 'deadline': "),
+    ('[[event]]\nname = "a"\nrun = "true"\ndeadline = 6\n', "key 'deadline': got the number 6; expected a time of day"),
+    ('[[event]]\nname = "a"\nrun = "true"\ndeadline = "+soon"\n', "key 'deadline': "),
+    ('[[event]]\nname = "a"\nrun = "true"\ndeadline = "+0s"\n', "key 'deadline': is +0s, which every run misses"),
+    ('[[event]]\nname = "a"\nrun = "true"\ndeadlin = "06:00"\n', "unknown key 'deadlin'; did you mean 'deadline'?"),
+    ('[[event]]\nname = "a"\nrun = "true"\nexpect = "0s"\n', "key 'expect': is zero"),
+    ('[[event]]\nname = "a"\nrun = "true"\nexpect = "a while"\n', "key 'expect': "),
+    ('[[event]]\nname = "a"\nrun = "true"\nexpect = "20m"\nruntime = { max = "10m" }\n',
+     "key 'expect': is longer than runtime.max (20m > 10m)"),
+    ('[[event]]\nname = "a"\nrun = "true"\nexpect = "1s"\nruntime = { min = "2s" }\n',
+     "key 'expect': is shorter than runtime.min (1s < 2s)"),
+    ('[[event]]\nname = "a"\nrun = "true"\non_lost = "retry"\n',
+     "key 'on_lost': got the string \"retry\"; expected \"alert\" or \"rerun\""),
+    ('[[event]]\nname = "a"\nrun = "true"\nhosts = "web1"\n', "key 'hosts': got the string \"web1\"; expected an array of strings"),
+    ('[[event]]\nname = "a"\nrun = "true"\nhosts = ["web 1"]\n', "key 'hosts[0]': 'web 1' is not usable; expected a host name"),
+    ('[[event]]\nname = "a"\nrun = "true"\nhosts = ["web1", "web1"]\n', "key 'hosts[1]': 'web1' is listed twice"),
+    ('[[event]]\nname = "a"\nrun = "true"\ntags = [""]\n', "key 'tags[0]': '' is not usable; expected a tag"),
+    ('[[event]]\nname = "a"\nrun = "true"\ntags = [3]\n', "key 'tags[0]': got the number 3; expected a string"),
+    ('[defaults]\nat_risk_margin = "soon"\n', "[defaults]: key 'at_risk_margin': "),
+    ('[defaults]\nat_risk_margn = "5m"\n', "[defaults]: unknown key 'at_risk_margn'; did you mean 'at_risk_margin'?"),
 ]
 
 
@@ -292,7 +320,7 @@ def test_export_masks_secrets(good: Definitions, tmp_path: Path) -> None:
 def test_export_leaves_out_what_the_defaults_say(good: Definitions) -> None:
     table = spec_to_table(good.events[2])
     assert table == {"name": "publish", "call": "reports.publish:main", "cwd": str(DEFS),
-                     "timezone": "Europe/London", "driver": "ops"}
+                     "timezone": "Europe/London", "driver": "ops", "deadline": "+6h"}
     exported = export_toml(good).split("[[event]]")[3]
     assert "timezone" not in exported and "driver" not in exported and 'name = "publish"' in exported
 
@@ -321,7 +349,36 @@ def test_json_round_trip(good: Definitions) -> None:
         assert spec_from_json(spec_to_json(spec)) == spec
     stored = json.loads(spec_to_json(good.events[0]))
     assert (stored["concurrency"], stored["misfire"], stored["run"][3]) == ("queue", "all", "feeds/to day.json")
+    assert (stored["on_lost"], stored["hosts"], stored["expect_s"]) == ("rerun", ["web1", "web2.example.com"], 90.0)
     assert stored["outputs"][0]["max_age_s"] == 7200.0
+
+
+def test_new_keys_take_their_defaults_when_absent(tmp_path: Path) -> None:
+    defs = parse('[[event]]\nname = "a"\nrun = "true"\n', tmp_path)
+    spec = defs.events[0]
+    assert (spec.deadline, spec.expect_s, spec.on_lost, spec.hosts, spec.tags) == (None, None, OnLost.ALERT, (), ())
+    assert defs.defaults.at_risk_margin_s == 600.0
+    assert "on_lost" not in spec_to_table(spec) and "hosts" not in spec_to_table(spec)
+
+
+def test_new_keys_export_and_load_back(good: Definitions, tmp_path: Path) -> None:
+    text = export_toml(good)
+    assert 'at_risk_margin = "15m"' in text
+    first = text.split("[[event]]")[1]
+    for line in ('deadline = "07:30"', 'expect = "1m30s"', 'on_lost = "rerun"', 'hosts = [', '"web2.example.com"',
+                 'tags = [', '"big-mem"'):
+        assert line in first
+    again = parse_definitions(text, source="again.toml", base_dir=tmp_path)
+    assert again.events[0] == good.events[0] and again.defaults == good.defaults
+
+
+def test_spec_stored_before_the_new_keys_still_decodes(good: Definitions) -> None:
+    """A spec JSON written by the previous release: every field but this round's."""
+    new = {"deadline", "expect_s", "on_lost", "hosts", "tags"}
+    old = {key: value for key, value in json.loads(spec_to_json(good.events[0])).items() if key not in new}
+    spec = spec_from_json(json.dumps(old))
+    assert (spec.deadline, spec.expect_s, spec.on_lost, spec.hosts, spec.tags) == (None, None, OnLost.ALERT, (), ())
+    assert spec.runtime == good.events[0].runtime and spec.on_failure == good.events[0].on_failure
 
 
 def test_json_tolerates_missing_and_unknown_keys() -> None:

@@ -9,7 +9,7 @@ from engine.definitions.table import Table, describe, without_none
 from engine.definitions.zones import machine_timezone, read_timezone
 from engine.model import Defaults
 
-DEFAULTS_KEYS: Final = ("timezone", "driver", "repeat", "max_repeats")
+DEFAULTS_KEYS: Final = ("timezone", "driver", "repeat", "max_repeats", "at_risk_margin")
 
 
 def read_defaults(raw: object, problems: Problems, route_names: frozenset[str] | None) -> Defaults:
@@ -28,4 +28,5 @@ def read_defaults(raw: object, problems: Problems, route_names: frozenset[str] |
         "driver": driver,
         "repeat_s": table.duration("repeat", positive=True),
         "max_repeats": table.integer("max_repeats"),
+        "at_risk_margin_s": table.duration("at_risk_margin"),
     }))

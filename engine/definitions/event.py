@@ -10,6 +10,7 @@ from typing import Any, Final
 from engine.definitions.action import ACTION_KEYS, read_action, read_string_table
 from engine.definitions.links import read_links
 from engine.definitions.outputs import read_outputs
+from engine.definitions.placement import read_placement
 from engine.definitions.table import Context, Table, without_none
 from engine.definitions.timing import read_timing
 from engine.model import EventSpec
@@ -19,7 +20,8 @@ NAME_MAX_LENGTH: Final = 64
 EVENT_KEYS: Final = (
     "name", *ACTION_KEYS, "cwd", "env", "schedule", "timezone", "requires", "window",
     "late_after", "runtime", "outputs", "on_success", "on_failure", "driver", "concurrency",
-    "misfire", "user", "description", "stdin", "timeout",
+    "misfire", "user", "description", "stdin", "timeout", "deadline", "expect", "on_lost",
+    "hosts", "tags",
 )
 
 
@@ -33,6 +35,7 @@ def read_event(table: Table, context: Context) -> EventSpec | None:
         **_read_surroundings(table, context),
         **read_timing(table, context),
         **read_links(table, context),
+        **read_placement(table),
         "outputs": read_outputs(table),
     }
     if len(table.problems.lines) > before:

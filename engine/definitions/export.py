@@ -9,7 +9,19 @@ import tomli_w
 from engine.definitions.masking import MASK, mask_password, mask_url
 from engine.definitions.table import without_none
 from engine.durations import format_duration, parse_duration
-from engine.model import Concurrency, Defaults, Definitions, EventSpec, HttpCall, Misfire, OnFailure, OutputCheck, Route, Runtime
+from engine.model import (
+    Concurrency,
+    Defaults,
+    Definitions,
+    EventSpec,
+    HttpCall,
+    Misfire,
+    OnFailure,
+    OnLost,
+    OutputCheck,
+    Route,
+    Runtime,
+)
 
 _SECRET_HEADER_WORDS: Final = ("auth", "token", "secret", "key", "password", "cookie")
 
@@ -31,7 +43,8 @@ def export_toml(definitions: Definitions, *, include_secrets: bool = False) -> s
 
 def _defaults_to_table(defaults: Defaults) -> dict[str, Any]:
     return without_none({"timezone": defaults.timezone, "driver": defaults.driver,
-                          "repeat": duration_text(defaults.repeat_s), "max_repeats": defaults.max_repeats})
+                         "repeat": duration_text(defaults.repeat_s), "max_repeats": defaults.max_repeats,
+                         "at_risk_margin": duration_text(defaults.at_risk_margin_s)})
 
 
 def _event_for_export(spec: EventSpec, defaults: Defaults, include_secrets: bool) -> dict[str, Any]:
@@ -76,13 +89,16 @@ def spec_to_table(spec: EventSpec) -> dict[str, Any]:
         "cwd": spec.cwd, "env": dict(spec.env) or None, "user": spec.user, "stdin": spec.stdin,
         "schedule": spec.schedule, "timezone": spec.timezone, "requires": spec.requires,
         "window": without_none({"earliest": spec.window.earliest, "latest": spec.window.latest}) or None,
-        "late_after": spec.late_after, "runtime": _runtime_to_table(spec.runtime),
+        "late_after": spec.late_after, "deadline": spec.deadline,
+        "runtime": _runtime_to_table(spec.runtime), "expect": _duration_or_none(spec.expect_s),
         "timeout": _duration_or_none(spec.timeout_s),
         "outputs": [_output_to_table(check) for check in spec.outputs] or None,
         "on_success": list(spec.on_success) or None, "on_failure": _on_failure_to_table(spec.on_failure),
         "driver": spec.driver,
         "concurrency": None if spec.concurrency is Concurrency.SKIP else spec.concurrency.value,
         "misfire": None if spec.misfire is Misfire.ONCE else spec.misfire.value,
+        "on_lost": None if spec.on_lost is OnLost.ALERT else spec.on_lost.value,
+        "hosts": list(spec.hosts) or None, "tags": list(spec.tags) or None,
     }))
     return table
 

@@ -1,11 +1,12 @@
-"""When an event runs and for how long: schedule, zone, window, runtime, concurrency, misfire."""
+"""When an event runs and for how long: schedule, zone, window, deadline, runtime, expect,
+concurrency, misfire."""
 from __future__ import annotations
 
 from typing import Any, Final
 
 from engine.definitions.table import Context, Table, without_none
 from engine.definitions.zones import read_timezone
-from engine.durations import format_duration
+from engine.durations import format_duration, parse_duration
 from engine.model import Concurrency, Misfire, Runtime, Window
 from engine.schedules import ScheduleError, parse_schedule
 
@@ -19,7 +20,8 @@ def read_timing(table: Table, context: Context) -> dict[str, Any]:
         "timezone": read_timezone(table) or context.defaults.timezone,
         "window": _read_window(table),
         "late_after": table.window_time("late_after"),
-        "runtime": _read_runtime(table),
+        "deadline": _read_deadline(table),
+        **_read_runtimes(table),
         "timeout_s": table.duration("timeout", positive=True),
         "concurrency": table.choice("concurrency", Concurrency),
         "misfire": table.choice("misfire", Misfire),
@@ -47,6 +49,30 @@ def _read_window(table: Table) -> Window | None:
         window.error("latest", f"equals earliest ({earliest}); expected a different time "
                                "(a latest before earliest spans midnight)")
     return Window(earliest=earliest, latest=latest)
+
+
+def _read_deadline(table: Table) -> str | None:
+    deadline = table.window_time("deadline")
+    if deadline is not None and deadline.startswith("+") and parse_duration(deadline[1:]) == 0:
+        table.error("deadline", f"is {deadline}, which every run misses; expected a time of day such as "
+                                '"06:00" or a time after the occurrence fell due such as "+6h"')
+        return None
+    return deadline
+
+
+def _read_runtimes(table: Table) -> dict[str, Any]:
+    """runtime = { min, max, kill } and expect: the typical runtime, within min and max."""
+    runtime = _read_runtime(table)
+    expect = table.duration("expect", positive=True)
+    if runtime is not None and expect is not None:
+        least, most = runtime.min_s, runtime.max_s
+        if most is not None and expect > most:
+            table.error("expect", f"is longer than runtime.max ({format_duration(expect)} > "
+                                  f"{format_duration(most)}); expected a typical runtime within runtime's bounds")
+        elif least is not None and expect < least:
+            table.error("expect", f"is shorter than runtime.min ({format_duration(expect)} < "
+                                  f"{format_duration(least)}); expected a typical runtime within runtime's bounds")
+    return {"runtime": runtime, "expect_s": expect}
 
 
 def _read_runtime(table: Table) -> Runtime | None:
