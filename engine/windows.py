@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from engine.durations import parse_duration
+from engine.durations import parse_duration, parse_time_of_day
 from engine.model import EventSpec
 
 
@@ -86,3 +86,25 @@ def _day_bounds(spec: EventSpec, scheduled_for: datetime) -> Bounds:
         if late_at < scheduled_for or (due_by is not None and late_at > due_by):
             late_at = None  # created after its late time, or late_after outside this window
     return Bounds(open_at, due_by, late_at)
+
+
+def resolve_deadline(text: str | None, spec: EventSpec, scheduled_for: datetime) -> datetime | None:
+    """The instant (UTC) by which the occurrence scheduled for `scheduled_for` must have finished.
+
+    `text` is the event's `deadline`: "+DURATION" counts from `scheduled_for` (when the
+    occurrence fell due); "HH:MM" is resolved to the occurrence's day: the day its window
+    opens (else the day it fell due), or the next day when that time of day comes before
+    the opening (so a 06:00 deadline of a 22:00 window is the next morning's). Without a
+    deadline the window's latest end is the deadline (None when there is neither)."""
+    bounds = bounds_for(spec, scheduled_for)
+    if text is None:
+        return bounds.due_by
+    if text.startswith("+"):
+        return scheduled_for + timedelta(seconds=parse_duration(text[1:]))
+    tz = ZoneInfo(spec.timezone)
+    anchor = bounds.open_at or scheduled_for
+    day = anchor.astimezone(tz).date()
+    hour, minute = parse_time_of_day(text)
+    hhmm = f"{hour:02d}:{minute:02d}"
+    deadline = _at(day, hhmm, tz)
+    return deadline if deadline >= anchor else _at(day + timedelta(days=1), hhmm, tz)

@@ -1,0 +1,17 @@
+"""Foresight: projected finishes, critical paths and the at-risk / projected-late rules.
+
+Pure: nothing here reads the store or the clock; the projection stage and `evman plan` feed it.
+"""
+from __future__ import annotations
+
+from engine.foresight.estimate import HISTORY_RUNS, MIN_SAMPLES, Estimate, estimate, nearest_rank
+from engine.foresight.graph import CycleError, Graph, build_graph
+from engine.foresight.projection import Occurrence, Plan, Projection, project
+from engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, judge
+from engine.foresight.whatif import WhatIf, WhatIfError, apply_what_ifs, parse_what_if, parse_what_ifs
+
+__all__ = [
+    "AT_RISK", "CycleError", "Estimate", "Graph", "HISTORY_RUNS", "MIN_SAMPLES", "Occurrence", "PROJECTED_LATE",
+    "Plan", "Projection", "Standing", "Verdict", "WhatIf", "WhatIfError", "apply_what_ifs", "build_graph",
+    "estimate", "judge", "nearest_rank", "parse_what_if", "parse_what_ifs", "project",
+]
