@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import burst, catalogue, console_w5, evman_side, flow, footprint, limits, peers
+from bench import burst, catalogue, console_w5, evman_side, flow, footprint, limits, peers, w7
 from bench.stats import Results, fmt, table, targets_table
 
 README = Path(__file__).resolve().parent / "README.md"
@@ -50,18 +50,19 @@ class Sizes:
     console_runs: int | None = None
     lead_scale: float = 1.0
     """Scales the set-up time allowed before a burst is due."""
+    w7: w7.Sizes = w7.FULL
 
 
 QUICK = Sizes(burst_calls=60, burst_commands=20, catalogues=(1_000, 3_000, 10_000), ticks=8,
               warm_ticks=2, layers=4, width=3, footprint_events=2_000, idle_s=0.5, startup_runs=2,
-              commit_s=0.2, spawns=20, console_events=300, console_runs=30_000)
+              commit_s=0.2, spawns=20, console_events=300, console_runs=30_000, w7=w7.QUICK)
 
 SMOKE = Sizes(burst_calls=20, burst_commands=6, catalogues=(200, 500, 1_000), ticks=3, warm_ticks=1,
               layers=3, width=2, footprint_events=500, idle_s=0.3, startup_runs=1, commit_s=0.1,
-              spawns=10, console_events=300, console_runs=3_000, lead_scale=0.2)
+              spawns=10, console_events=300, console_runs=3_000, lead_scale=0.2, w7=w7.SMOKE)
 """For tests/test_bench_smoke.py: every workload runs, in seconds."""
 
-WORKLOADS = ("limits", "W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("limits", "W1", "W2", "W3", "W4", "W5", "W6", "W7")
 
 
 T = TypeVar("T")
@@ -133,6 +134,8 @@ class Bench:
             self.w6()
         if self.wants("W5"):
             self.w5()
+        if self.wants("W7"):
+            w7.measure(self.results, self.sizes.w7, self.reps, self.say)
         self.judge()
         return self.results
 
@@ -305,6 +308,8 @@ class Bench:
                          found[0] <= 0.25)
         if self.wants("W5") and self.w5_data:
             self._judge_w5()
+        if self.wants("W7"):
+            w7.judge(self.results, self.sizes.w7)
         if self.wants("W6"):
             label = f"{EVMAN} @{self.sizes.footprint_events:,}"
             rss = med("W6", label, "engine RSS")
