@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from engine.foresight.estimate import HISTORY_RUNS, MIN_SAMPLES, Estimate, estimate, nearest_rank
 from engine.foresight.graph import CycleError, Graph, build_graph
-from engine.foresight.projection import Occurrence, Plan, Projection, project
+from engine.foresight.projection import Occurrence, Plan, Projection, occurrence, project
 from engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, judge
 from engine.foresight.whatif import WhatIf, WhatIfError, apply_what_ifs, parse_what_if, parse_what_ifs
 
 __all__ = [
     "AT_RISK", "CycleError", "Estimate", "Graph", "HISTORY_RUNS", "MIN_SAMPLES", "Occurrence", "PROJECTED_LATE",
-    "Plan", "Projection", "Standing", "Verdict", "WhatIf", "WhatIfError", "apply_what_ifs", "build_graph",
+    "Plan", "Projection", "Standing", "occurrence", "Verdict", "WhatIf", "WhatIfError", "apply_what_ifs", "build_graph",
     "estimate", "judge", "nearest_rank", "parse_what_if", "parse_what_ifs", "project",
 ]

@@ -17,30 +17,42 @@ from engine.model import RunState
 
 
 class Occurrence(NamedTuple):
-    """One event's current occurrence, as the projection needs it."""
+    """One event's current occurrence, as the projection needs it (build it with occurrence()).
+
+    Times are UTC epoch seconds: the stage builds an occurrence when its run changes and
+    reuses it for every recompute in between, so each time is converted once."""
     event: str
     state: RunState
     """WAITING also for an occurrence not created yet but expected (a follower in tonight's chain)."""
-    durations_s: Sequence[float] = ()
-    """Its last succeeded runs' durations, newest first (only the first 20 count)."""
-    expect_s: float | None = None
-    runtime_max_s: float | None = None
-    opens_at: datetime | None = None
+    estimate: Estimate
+    opens_ts: float | None = None
     """No start before this: when it falls due, its window opens or its retry's backoff ends."""
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
+    started_ts: float | None = None
+    ended_ts: float | None = None
     retries_left: int = 0
     backoff_s: float = 0.0
     """Wait before the next retry of a failed occurrence."""
     held: bool = False
-    deadline: datetime | None = None
-    """Must have finished by this (see engine.windows.deadline_for)."""
+    deadline_ts: float | None = None
+    """Must have finished by this (see engine.windows.resolve_deadline)."""
     factor: float = 1.0
     """What-if: its durations times this."""
     delay_s: float = 0.0
     """What-if: it starts (or, running, finishes) this much later."""
-    estimate: Estimate | None = None
-    """estimate(durations_s, ...) when the caller keeps it between recomputes; None: computed here."""
+
+
+def occurrence(event: str, state: RunState, durations_s: Sequence[float] = (), *,
+               expect_s: float | None = None, runtime_max_s: float | None = None,
+               opens_at: datetime | None = None, started_at: datetime | None = None,
+               ended_at: datetime | None = None, retries_left: int = 0, backoff_s: float = 0.0,
+               held: bool = False, deadline: datetime | None = None,
+               estimated: Estimate | None = None) -> Occurrence:
+    """An Occurrence from datetimes and the event's history: `durations_s` are its last
+    succeeded runs' durations, newest first (only the first 20 count); `estimated`, when
+    the caller already has it, stands for estimate(durations_s, expect_s, runtime_max_s)."""
+    est = estimated or estimate(durations_s, expect_s=expect_s, runtime_max_s=runtime_max_s)
+    return Occurrence(event, state, est, _ts(opens_at), _ts(started_at), _ts(ended_at), retries_left,
+                      backoff_s, held, _ts(deadline))
 
 
 def _ts(at: datetime | None) -> float | None:
@@ -177,14 +189,12 @@ def _latest(upstreams: Sequence[str], rows: Mapping[str, Projection]
 
 def _project_one(occ: Occurrence, upstreams: Sequence[str], rows: Mapping[str, Projection],
                  now_ts: float, tick_s: float) -> Projection:
-    est = occ.estimate or estimate(occ.durations_s, expect_s=occ.expect_s,
-                                   runtime_max_s=occ.runtime_max_s)
+    est = occ.estimate
     if occ.factor != 1.0:
         est = Estimate(est.p50_s * occ.factor, est.p90_s * occ.factor, est.samples, est.confidence)
     via, up50, up90, blocked = _latest(upstreams, rows) if upstreams else (None, None, None, False)
     start, p50, p90, elapsed = _times(occ, est, up50, up90, blocked, now_ts, tick_s)
-    deadline = None if occ.deadline is None else occ.deadline.timestamp()
-    return Projection(occ.event, occ.state, occ.held, est, start, p50, p90, deadline, via,
+    return Projection(occ.event, occ.state, occ.held, est, start, p50, p90, occ.deadline_ts, via,
                       elapsed, occ.retries_left)
 
 
@@ -196,16 +206,18 @@ def _times(occ: Occurrence, est: Estimate, up50: float | None, up90: float | Non
     """(start, p50 finish, p90 finish, elapsed) of one occurrence; None finishes: unbounded."""
     state = occ.state
     if state is RunState.SUCCEEDED:
-        end = _ts(occ.ended_at) or now_ts
-        return _ts(occ.started_at) or end, end, end, None
+        end = now_ts if occ.ended_ts is None else occ.ended_ts
+        return (end if occ.started_ts is None else occ.started_ts), end, end, None
     if state is RunState.RUNNING:
-        started = _ts(occ.started_at) or now_ts
-        elapsed = max(0.0, now_ts - started)
-        return (started, now_ts + max(est.p50_s - elapsed, tick_s) + occ.delay_s,
-                now_ts + max(est.p90_s - elapsed, tick_s) + occ.delay_s, elapsed)
+        started = now_ts if occ.started_ts is None else occ.started_ts
+        elapsed = now_ts - started if now_ts > started else 0.0
+        left50, left90 = est.p50_s - elapsed, est.p90_s - elapsed
+        return (started, now_ts + (left50 if left50 > tick_s else tick_s) + occ.delay_s,
+                now_ts + (left90 if left90 > tick_s else tick_s) + occ.delay_s, elapsed)
     if occ.held or blocked:
         return None, None, None, None
-    opens = (now_ts if occ.opens_at is None else max(now_ts, occ.opens_at.timestamp())) + occ.delay_s
+    opens = now_ts if occ.opens_ts is None or occ.opens_ts < now_ts else occ.opens_ts
+    opens += occ.delay_s
     if state is RunState.WAITING:
         start50 = opens if up50 is None or up50 < opens else up50
         start90 = opens if up90 is None or up90 < opens else up90

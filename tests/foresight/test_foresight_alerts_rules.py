@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.foresight import AT_RISK, PROJECTED_LATE, Occurrence, Standing, build_graph, judge, project
+from engine.foresight import AT_RISK, PROJECTED_LATE, Standing, build_graph, judge, occurrence, project
 from engine.foresight.projection import Plan
 from engine.foresight.rules import Verdict
 from engine.foresight.text import late_text, risk_text
@@ -21,10 +21,10 @@ def hist(p50_min: float, p90_min: float) -> tuple[float, ...]:
 
 def chain(now: datetime, *, build_elapsed_min: float, build_state: RunState = RunState.RUNNING) -> Plan:
     occs = [
-        Occurrence("fetch", RunState.SUCCEEDED, hist(20, 25), started_at=now - timedelta(hours=2),
+        occurrence("fetch", RunState.SUCCEEDED, hist(20, 25), started_at=now - timedelta(hours=2),
                    ended_at=now - timedelta(minutes=build_elapsed_min)),
-        Occurrence("build", build_state, hist(45, 50), started_at=now - timedelta(minutes=build_elapsed_min)),
-        Occurrence("publish", RunState.WAITING, hist(62, 76), deadline=DEADLINE),
+        occurrence("build", build_state, hist(45, 50), started_at=now - timedelta(minutes=build_elapsed_min)),
+        occurrence("publish", RunState.WAITING, hist(62, 76), deadline=DEADLINE),
     ]
     graph = build_graph([o.event for o in occs], {}, {"fetch": ["build"], "build": ["publish"]})
     return project(graph, {o.event: o for o in occs}, now, tick_s=1.0)
@@ -114,12 +114,12 @@ def test_it_resolves_after_two_on_time_evaluations_in_a_row() -> None:
 
 def test_finishing_in_time_resolves_and_finishing_late_opens_nothing() -> None:
     graph = build_graph(["publish"], {}, {})
-    done = Occurrence("publish", RunState.SUCCEEDED, hist(10, 10), deadline=DEADLINE,
+    done = occurrence("publish", RunState.SUCCEEDED, hist(10, 10), deadline=DEADLINE,
                       started_at=DEADLINE - timedelta(minutes=20), ended_at=DEADLINE - timedelta(minutes=1))
     open_ = {PROJECTED_LATE: Standing(PROJECTED_LATE, OCC, -3 * M), AT_RISK: Standing(AT_RISK, OCC, -3 * M)}
     verdicts, standings = judge(project(graph, {"publish": done}, DEADLINE)["publish"], OCC, MARGIN, open_)
     assert kinds(verdicts, "resolve") == {PROJECTED_LATE, AT_RISK} and standings == {}
-    late = done._replace(ended_at=DEADLINE + timedelta(minutes=5))
+    late = done._replace(ended_ts=(DEADLINE + timedelta(minutes=5)).timestamp())
     verdicts, standings = judge(project(graph, {"publish": late}, DEADLINE)["publish"], OCC, MARGIN, {})
     assert verdicts == [] and standings == {}
 

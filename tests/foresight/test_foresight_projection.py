@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.foresight import Occurrence, build_graph, estimate, nearest_rank, project
+from engine.foresight import Occurrence, build_graph, estimate, nearest_rank, occurrence, project
 from engine.foresight.graph import CycleError
 from engine.foresight.projection import Plan
 from engine.model import EventSpec, RunState, Window
@@ -55,9 +55,9 @@ def test_thin_history_is_low_confidence_with_its_fallbacks(kw: dict[str, float],
 
 def test_chain_adds_up_p50_and_p90_in_order() -> None:
     plan = plan_of([
-        Occurrence("fetch", W, hist(20, 30), opens_at=at(1, 30)),
-        Occurrence("build", W, hist(40, 50)),
-        Occurrence("publish", W, hist(10, 15), deadline=at(3, 0)),
+        occurrence("fetch", W, hist(20, 30), opens_at=at(1, 30)),
+        occurrence("build", W, hist(40, 50)),
+        occurrence("publish", W, hist(10, 15), deadline=at(3, 0)),
     ], on_success={"fetch": ["build"], "build": ["publish"]})
     fetch, build, publish = plan["fetch"], plan["build"], plan["publish"]
     assert (fetch.projected_start, fetch.finish_p50, fetch.finish_p90) == (at(1, 30), at(1, 50), at(2, 0))
@@ -70,10 +70,10 @@ def test_chain_adds_up_p50_and_p90_in_order() -> None:
 
 def test_diamond_waits_for_the_later_branch_and_names_it() -> None:
     plan = plan_of([
-        Occurrence("a", S, hist(10, 10), started_at=at(0, 30), ended_at=at(0, 50)),
-        Occurrence("b", W, hist(30, 60)),
-        Occurrence("c", W, hist(45, 50)),
-        Occurrence("d", W, hist(10, 20), deadline=at(2, 30)),
+        occurrence("a", S, hist(10, 10), started_at=at(0, 30), ended_at=at(0, 50)),
+        occurrence("b", W, hist(30, 60)),
+        occurrence("c", W, hist(45, 50)),
+        occurrence("d", W, hist(10, 20), deadline=at(2, 30)),
     ], edges={"b": ["a"], "c": ["a"], "d": ["b", "c"]})
     assert plan["a"].finish_p50 == at(0, 50)
     assert (plan["b"].finish_p50, plan["b"].finish_p90) == (at(1, 30), at(2, 0))
@@ -86,7 +86,7 @@ def test_diamond_waits_for_the_later_branch_and_names_it() -> None:
 
 
 def test_never_run_event_uses_expect_and_says_low_confidence() -> None:
-    plan = plan_of([Occurrence("new", W, (), expect_s=20 * M, deadline=at(2, 0))])
+    plan = plan_of([occurrence("new", W, (), expect_s=20 * M, deadline=at(2, 0))])
     new = plan["new"]
     assert (new.estimate.confidence, new.estimate.samples) == ("low", 0)
     assert (new.finish_p50, new.finish_p90) == (at(1, 20), at(2, 0))
@@ -95,8 +95,8 @@ def test_never_run_event_uses_expect_and_says_low_confidence() -> None:
 
 def test_running_overrun_has_one_tick_left_at_both_quantiles() -> None:
     plan = plan_of([
-        Occurrence("build", R, hist(30, 40), started_at=at(0, 0)),
-        Occurrence("publish", W, hist(10, 20), deadline=at(1, 15)),
+        occurrence("build", R, hist(30, 40), started_at=at(0, 0)),
+        occurrence("publish", W, hist(10, 20), deadline=at(1, 15)),
     ], on_success={"build": ["publish"]})
     build, publish = plan["build"], plan["publish"]
     assert build.elapsed_s == 60 * M
@@ -108,15 +108,15 @@ def test_running_overrun_has_one_tick_left_at_both_quantiles() -> None:
 
 
 def test_running_within_its_history_counts_down_from_p50_and_p90() -> None:
-    plan = plan_of([Occurrence("build", R, hist(30, 40), started_at=at(0, 45))])
+    plan = plan_of([occurrence("build", R, hist(30, 40), started_at=at(0, 45))])
     assert (plan["build"].finish_p50, plan["build"].finish_p90) == (at(1, 15), at(1, 25))
 
 
 def test_failed_upstream_with_retries_left_costs_backoff_plus_its_duration() -> None:
     plan = plan_of([
-        Occurrence("fetch", F, hist(20, 30), retries_left=2, backoff_s=5 * M,
+        occurrence("fetch", F, hist(20, 30), retries_left=2, backoff_s=5 * M,
                    started_at=at(0, 30), ended_at=at(0, 55)),
-        Occurrence("build", W, hist(10, 10), deadline=at(2, 0)),
+        occurrence("build", W, hist(10, 10), deadline=at(2, 0)),
     ], on_success={"fetch": ["build"]})
     assert (plan["fetch"].projected_start, plan["fetch"].finish_p50, plan["fetch"].finish_p90) == (
         at(1, 5), at(1, 25), at(1, 35))
@@ -126,10 +126,10 @@ def test_failed_upstream_with_retries_left_costs_backoff_plus_its_duration() -> 
 
 def test_failed_upstream_without_retries_makes_everything_after_it_unbounded() -> None:
     plan = plan_of([
-        Occurrence("fetch", F, hist(20, 30), retries_left=0, started_at=at(0, 30), ended_at=at(0, 55)),
-        Occurrence("build", W, hist(10, 10)),
-        Occurrence("publish", W, hist(10, 10), deadline=at(6, 0)),
-        Occurrence("other", W, hist(10, 10), deadline=at(6, 0)),
+        occurrence("fetch", F, hist(20, 30), retries_left=0, started_at=at(0, 30), ended_at=at(0, 55)),
+        occurrence("build", W, hist(10, 10)),
+        occurrence("publish", W, hist(10, 10), deadline=at(6, 0)),
+        occurrence("other", W, hist(10, 10), deadline=at(6, 0)),
     ], on_success={"fetch": ["build"], "build": ["publish"]})
     for name in ("fetch", "build", "publish"):
         row = plan[name]
@@ -141,15 +141,15 @@ def test_failed_upstream_without_retries_makes_everything_after_it_unbounded() -
 
 def test_held_event_is_unbounded_and_so_are_its_followers() -> None:
     plan = plan_of([
-        Occurrence("build", W, hist(10, 10), held=True),
-        Occurrence("publish", W, hist(10, 10), deadline=at(6, 0)),
+        occurrence("build", W, hist(10, 10), held=True),
+        occurrence("publish", W, hist(10, 10), deadline=at(6, 0)),
     ], edges={"publish": ["build"]})
     assert plan["build"].is_unbounded and plan["publish"].is_unbounded
     assert plan.critical_path("publish") == ("build", "publish")
 
 
 def test_a_held_event_that_is_already_running_still_finishes() -> None:
-    plan = plan_of([Occurrence("build", R, hist(30, 40), started_at=at(0, 50), held=True)])
+    plan = plan_of([occurrence("build", R, hist(30, 40), started_at=at(0, 50), held=True)])
     assert plan["build"].finish_p50 == at(1, 20)
 
 
@@ -159,8 +159,8 @@ def test_deadline_after_midnight_resolves_to_the_next_morning() -> None:
     deadline = resolve_deadline("02:00", spec, scheduled)
     assert deadline == at(2, 0, day=10)
     plan = plan_of([
-        Occurrence("build", R, hist(120, 150), started_at=at(22, 0, day=9)),
-        Occurrence("publish", W, hist(30, 40), deadline=deadline),
+        occurrence("build", R, hist(120, 150), started_at=at(22, 0, day=9)),
+        occurrence("publish", W, hist(30, 40), deadline=deadline),
     ], on_success={"build": ["publish"]}, now=at(23, 30, day=9))
     publish = plan["publish"]
     assert (publish.finish_p50, publish.finish_p90) == (at(0, 30), at(1, 10))
@@ -168,13 +168,13 @@ def test_deadline_after_midnight_resolves_to_the_next_morning() -> None:
 
 
 def test_a_waiting_event_does_not_start_before_it_opens() -> None:
-    plan = plan_of([Occurrence("x", W, hist(10, 20), opens_at=at(4, 0))])
+    plan = plan_of([occurrence("x", W, hist(10, 20), opens_at=at(4, 0))])
     assert (plan["x"].projected_start, plan["x"].finish_p50, plan["x"].finish_p90) == (at(4, 0), at(4, 10), at(4, 20))
 
 
 def test_events_without_an_occurrence_hold_nobody_up() -> None:
     graph = build_graph(["a", "b"], {"b": ["a"]}, {})
-    plan = project(graph, {"b": Occurrence("b", W, hist(10, 10))}, NOW)
+    plan = project(graph, {"b": occurrence("b", W, hist(10, 10))}, NOW)
     assert list(plan) == ["b"] and plan["b"].finish_p50 == at(1, 10)
     assert plan.critical_path("b") == ("b",)
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.foresight import (Occurrence, WhatIf, WhatIfError, apply_what_ifs, build_graph,
+from engine.foresight import (WhatIf, WhatIfError, apply_what_ifs, build_graph, occurrence,
                               parse_what_if, parse_what_ifs, project)
 from engine.model import RunState
 
@@ -48,8 +48,8 @@ def test_an_event_slowed_twice_is_refused_but_slowed_and_delayed_is_fine() -> No
 
 def test_what_ifs_change_the_projection_and_leave_the_input_alone() -> None:
     occs = {
-        "fetch": Occurrence("fetch", RunState.WAITING, (600.0,) * 20),
-        "build": Occurrence("build", RunState.RUNNING, (1200.0,) * 20, started_at=NOW),
+        "fetch": occurrence("fetch", RunState.WAITING, (600.0,) * 20),
+        "build": occurrence("build", RunState.RUNNING, (1200.0,) * 20, started_at=NOW),
     }
     graph = build_graph(occs, {}, {"fetch": ["build"]})
     changed = apply_what_ifs(occs, parse_what_ifs(["build=3x", "fetch=+30m"]))
