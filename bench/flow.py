@@ -59,10 +59,10 @@ def huey_flow(tmp: Path, layers: int = LAYERS, width: int = WIDTH) -> float:
     """The same DAG in Huey: each layer is a chord (group.then) whose callback, once all 10
     members finished, enqueues the next layer's chord. A chord's callback is one task, so a
     layer-to-layer "all of" needs this barrier task per layer; Huey has no many-to-many edge."""
-    from bench.peers import _huey, huey_consumer
+    from bench.peers import make_huey, huey_consumer
     from huey import group
 
-    huey = _huey(tmp / "huey-flow.db")
+    huey = make_huey(tmp / "huey-flow.db")
     done = threading.Event()
     finished: list[float] = []
 

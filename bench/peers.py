@@ -126,7 +126,7 @@ def _signals_kept() -> Iterator[None]:
                 signal.signal(getattr(signal, name), handler)
 
 
-def _huey(path: Path) -> Any:
+def make_huey(path: Path) -> Any:
     from huey import SqliteHuey
     return SqliteHuey(name="bench", filename=str(path))
 
@@ -159,7 +159,7 @@ def huey_consumer(huey: Any, workers: int = CALL_WORKERS) -> Iterator[Any]:
 
 def huey_burst(tmp: Path, n: int, kind: str = "call") -> Burst:
     from bench.evman_side import due_in
-    huey = _huey(tmp / f"huey-{kind}.db")
+    huey = make_huey(tmp / f"huey-{kind}.db")
     task = huey.task()(jobs.record if kind == "call" else run_true)
     when = due_in(1.0 + n / 4000)
     _enqueue_fast(huey, lambda: [task.schedule(args=(f"b{i:05d}",), eta=when) for i in range(n)])

@@ -1,0 +1,105 @@
+"""Stage 4: what follows the runs that ended: followers, retries, alerts, recoveries, and the
+unscheduled events whose `requires` a finished run may have made true."""
+from __future__ import annotations
+
+from typing import Final
+
+from engine import lifecycle
+from engine.clock import iso
+from engine.conditions import evaluate
+from engine.durations import format_duration
+from engine.model import AlertKind, EventSpec, RunState, Trigger
+from engine.policy import backoff_for
+from engine.readview import ConditionView, condition_of
+from engine.store import RESOLVED_BY_SUCCESS
+from engine.tick import Ended, Tick
+
+RECOVERY_WORTHY: Final = ("failed", "lost", "missed")
+
+
+def follow_up(tick: Tick) -> None:
+    """Act on every run in tick.ended (and on what acting on them ends in turn)."""
+    if not tick.ended:
+        return
+    tick.view.prefetch_open_alerts({e.run.event for e in tick.ended})
+    judged: list[Ended] = []
+    while tick.ended:
+        ended = tick.ended.pop(0)
+        spec = tick.view.spec(ended.run.event)
+        if spec is not None:
+            _after(tick, spec, ended)
+        if ended.judged:
+            judged.append(ended)
+    tick.view.forget_open_alerts()
+    _trigger_dependents(tick, judged)
+
+
+def _after(tick: Tick, spec: EventSpec, ended: Ended) -> None:
+    if ended.state is RunState.SUCCEEDED:
+        _succeeded(tick, spec, ended)
+    elif ended.state in (RunState.FAILED, RunState.LOST):
+        _failed(tick, spec, ended)
+
+
+def _succeeded(tick: Tick, spec: EventSpec, ended: Ended) -> None:
+    run, at = ended.run, ended.at
+    took = (at - run.started_at).total_seconds() if run.started_at else None
+    if spec.runtime.min_s is not None and took is not None and took < spec.runtime.min_s:
+        run.flags.add("too_fast")
+        tick.batch.run_flags(run.id, ",".join(sorted(run.flags)))
+        lifecycle.raise_alert(tick, spec, AlertKind.TOO_FAST, run,
+                              f"{spec.name} succeeded in {format_duration(took)}, faster than its normal "
+                              f"minimum of {format_duration(spec.runtime.min_s)}; check that it did its work.",
+                              at)
+    _resolve_alerts(tick, spec, ended)
+    for name in spec.on_success:
+        lifecycle.new_run(tick, name, Trigger.ON_SUCCESS, at, triggered_by=f"run:{run.id}")
+
+
+def _resolve_alerts(tick: Tick, spec: EventSpec, ended: Ended) -> None:
+    """A success resolves the event's open failure alerts, and says it recovered."""
+    open_kinds = tick.view.open_alert_kinds(spec.name)
+    if not open_kinds & set(RESOLVED_BY_SUCCESS):
+        return
+    tick.batch.alerts_resolved_by_success(spec.name, iso(ended.at))
+    recovered = open_kinds & set(RECOVERY_WORTHY)
+    if recovered:
+        message = (f"{spec.name} succeeded again (run {ended.run.id}) after "
+                   + ", ".join(sorted(recovered)) + "; its alerts are resolved.")
+        tick.batch.alert_recovered(spec.name, ended.run.id, spec.driver, message, iso(ended.at))
+        tick.change("alert", spec.name, ended.run.id, "recovered", message)
+
+
+def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
+    run, at, policy = ended.run, ended.at, spec.on_failure
+    if not ended.final and run.attempt <= policy.retries:
+        lifecycle.new_run(tick, spec.name, Trigger.RETRY, run.scheduled_for, attempt=run.attempt + 1,
+                          repeats=run, not_before=at + backoff_for(spec, run.attempt),
+                          needs_prepare=policy.prepare is not None,
+                          triggered_by=f"retry {run.attempt} of {policy.retries} after run {run.id}")
+        return
+    kind = AlertKind.LOST if ended.state is RunState.LOST else AlertKind.FAILED
+    tries = f" after {run.attempt} attempt(s)" if run.attempt > 1 else ""
+    lifecycle.raise_alert(tick, spec, kind, run,
+                          f"{spec.name} {ended.state.value}{tries}: {ended.reason or 'no reason recorded'}",
+                          at, route=policy.alert)
+    for name in policy.trigger:
+        lifecycle.new_run(tick, name, Trigger.ON_FAILURE, at, triggered_by=f"run:{run.id}")
+
+
+def _trigger_dependents(tick: Tick, judged: list[Ended]) -> None:
+    """Unscheduled events whose `requires` names a finished event start when it now holds."""
+    seen: set[str] = set()
+    for ended in judged:
+        for name in tick.view.dependents_of(ended.run.event):
+            if name in seen:
+                continue
+            seen.add(name)
+            spec = tick.view.spec(name)
+            if spec is None or spec.schedule is not None or spec.requires is None:
+                continue
+            if any(r.state is RunState.WAITING for r in tick.runs.of(name)):
+                continue
+            if evaluate(condition_of(spec.requires), ConditionView(tick.view, tick.runs, spec), tick.now)[0]:
+                lifecycle.new_run(tick, name, Trigger.CONDITION, tick.now,
+                                  triggered_by=f"run:{ended.run.id}")

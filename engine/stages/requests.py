@@ -1,0 +1,203 @@
+"""Stage 1: act on rows of the `requests` mailbox (trigger, restart, kill, hold, release, ack)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final
+
+from engine import lifecycle
+from engine.active import ActiveRun
+from engine.clock import iso, parse_iso
+from engine.model import RunState, Trigger
+from engine.tick import Tick
+
+VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
+RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
+
+
+class RequestError(ValueError):
+    pass
+
+
+def handle_requests(tick: Tick) -> None:
+    """Answer every open request in id order; each answer is written with this tick's writes."""
+    store = tick.view.store
+    for req in store.open_requests():
+        key = req["dedupe_key"]
+        earlier = store.dedupe_seen(key, int(req["id"])) if key else None
+        if earlier is not None:
+            outcome, detail = f"duplicate of request {earlier}; not acted on again", None
+        else:
+            outcome, detail = handle_request(tick, dict(req))
+        tick.batch.request_handled(int(req["id"]), iso(tick.now), outcome, detail)
+        tick.change("request", str(req["target"]), None, outcome, f"{req['verb']} #{req['id']}")
+
+
+def handle_request(tick: Tick, req: dict[str, Any]) -> tuple[str, str | None]:
+    """Act on one request row; returns (outcome, detail): outcome is "ok" or an error text."""
+    verb = str(req["verb"]).strip().lower()
+    handler = _HANDLERS.get(verb)
+    if handler is None:
+        return f"unknown verb {verb!r}; expected one of {', '.join(VERBS)}", None
+    try:
+        args = json.loads(req["args"]) if req.get("args") else {}
+        if not isinstance(args, dict):
+            raise RequestError("args must be a JSON object")
+        detail = handler(tick, str(req["target"]).strip(), args, _who(req))
+    except RequestError as exc:
+        return str(exc), None
+    except (ValueError, TypeError) as exc:
+        return f"bad request: {exc}", None
+    return "ok", detail
+
+
+def _who(req: dict[str, Any]) -> str:
+    by = req.get("requested_by") or "someone"
+    return f"{by} (request {req['id']})"
+
+
+def _event(tick: Tick, name: str) -> str:
+    if tick.view.spec(name) is None:
+        raise RequestError(f"unknown event {name!r}; `evman list` shows the defined events")
+    return name
+
+
+def _run_row(tick: Tick, target: str) -> dict[str, Any]:
+    try:
+        run_id = int(target.split(":", 1)[1])
+    except (IndexError, ValueError) as exc:
+        raise RequestError(f"bad run target {target!r}; expected run:N") from exc
+    row = tick.view.store.run(run_id)
+    if row is None:
+        raise RequestError(f"there is no run {run_id}; `evman history` lists runs")
+    return row
+
+
+def _trigger(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
+    name = _event(tick, target)
+    run = lifecycle.new_run(tick, name, Trigger.MANUAL, tick.now, triggered_by=who, fresh_window=True)
+    if run is None:
+        raise RequestError(f"{name}: not started, another run is active (concurrency=skip)")
+    _apply_force(run, args)
+    return f"run {run.id}"
+
+
+def _apply_force(run: ActiveRun, args: dict[str, Any]) -> None:
+    """args {"force": true}: start regardless of window and requires."""
+    if args.get("force"):
+        run.flags.add("forced")
+        run.window_open = run.due_by = run.late_at = None
+
+
+def _restart(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
+    row = _restartable(tick, target)
+    spec = tick.view.spec(row["event"])
+    if spec is None:
+        raise RequestError(f"event {row['event']!r} is no longer defined")
+    attempt = tick.view.store.max_attempt(row["event"], row["scheduled_for"]) + 1
+    scheduled = parse_iso(row["scheduled_for"]) or tick.now
+    run = lifecycle.new_run(tick, spec.name, Trigger.RESTART, scheduled, triggered_by=who, attempt=attempt,
+                            repeats=row, needs_prepare=spec.on_failure.prepare is not None,
+                            fresh_window=True)
+    assert run is not None
+    _apply_force(run, args)
+    return f"run {run.id} (attempt {attempt}) restarts run {row['id']}"
+
+
+def _restartable(tick: Tick, target: str) -> dict[str, Any]:
+    """The run a restart repeats: named, or the event's latest; refused while one is active."""
+    if target.startswith("run:"):
+        row = _run_row(tick, target)
+    else:
+        row = tick.view.store.latest_run(_event(tick, target)) or {}
+        if not row:
+            raise RequestError(f"{target} has no run to restart; use trigger to start it")
+    active = tick.runs.of(row["event"])
+    if active:
+        raise RequestError(f"run {active[0].id} of {row['event']!r} is still {active[0].state.value}; "
+                           f"kill it first, or wait")
+    if row["state"] not in RESTARTABLE:
+        raise RequestError(f"run {row['id']} of {row['event']!r} {row['state']}; only failed, killed, "
+                           f"lost, missed or skipped runs restart. Use trigger for a new run.")
+    return row
+
+
+def _kill(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
+    done = []
+    for run in _runs_to_kill(tick, target):
+        if run.state is RunState.RUNNING:
+            lifecycle.kill(tick, run, f"operator {who}")
+            done.append(f"run {run.id} signalled")
+        else:
+            if run.preparing:  # its prepare step runs: stop that too, or it outlives the run
+                lifecycle.kill(tick, run, f"operator {who}")
+            lifecycle.finish(tick, run, RunState.KILLED, tick.now, reason=f"killed before it started by {who}")
+            done.append(f"run {run.id} cancelled")
+    return "; ".join(done)
+
+
+def _runs_to_kill(tick: Tick, target: str) -> list[ActiveRun]:
+    if target.startswith("run:"):
+        row = _run_row(tick, target)
+        run = tick.runs.get(int(row["id"]))
+        if run is None:
+            raise RequestError(f"run {row['id']} of {row['event']!r} already finished ({row['state']}); "
+                               f"nothing to kill")
+        return [run]
+    name = _event(tick, target)
+    runs = tick.runs.of(name)
+    if not runs:
+        raise RequestError(f"{name} has no waiting or running run; nothing to kill")
+    return runs
+
+
+def _hold(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
+    return _set_held(tick, _event(tick, target), True, who)
+
+
+def _release(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
+    return _set_held(tick, _event(tick, target), False, who)
+
+
+def _set_held(tick: Tick, name: str, held: bool, who: str) -> str:
+    tick.batch.held(name, held, who if held else None)
+    tick.view.set_held(name, held)
+    return f"{name} {'held' if held else 'released'}"
+
+
+def _ack(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
+    ids = [_alert_to_ack(tick, target)] if target.startswith("alert:") else _event_alerts_to_ack(tick, target)
+    for alert_id in ids:
+        tick.acked[alert_id] = who
+        tick.batch.alert_acked(alert_id, who, iso(tick.now))
+    return "acknowledged " + ", ".join(f"alert:{i}" for i in ids)
+
+
+def _alert_to_ack(tick: Tick, target: str) -> int:
+    try:
+        alert_id = int(target.split(":", 1)[1])
+    except ValueError as exc:
+        raise RequestError(f"bad alert target {target!r}; expected alert:N") from exc
+    alert = tick.view.store.alert(alert_id)
+    if alert is None:
+        raise RequestError(f"there is no alert {alert_id}; `evman alerts` lists them")
+    by = alert["acknowledged_by"] or tick.acked.get(alert_id)
+    if alert["acknowledged_at"] or alert_id in tick.acked:
+        raise RequestError(f"alert {alert_id} was acknowledged already by {by}")
+    return alert_id
+
+
+def _event_alerts_to_ack(tick: Tick, target: str) -> list[int]:
+    name = _event(tick, target)
+    ids = [int(a["id"]) for a in tick.view.store.open_alerts_of(name)
+           if not a["acknowledged_at"] and a["id"] not in tick.acked]
+    if not ids:
+        raise RequestError(f"{name} has no unacknowledged open alert")
+    return ids
+
+
+_HANDLERS: Final[dict[str, Callable[[Tick, str, dict[str, Any], str], str]]] = {
+    "trigger": _trigger, "restart": _restart, "kill": _kill, "hold": _hold,
+    "release": _release, "ack": _ack,
+}

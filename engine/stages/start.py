@@ -1,0 +1,68 @@
+"""Stage 5: start the waiting runs whose hold, backoff, window, queue and `requires` allow."""
+from __future__ import annotations
+
+from engine import lifecycle
+from engine.active import ActiveRun
+from engine.clock import iso
+from engine.conditions import evaluate
+from engine.model import RunState
+from engine.readview import ConditionView, condition_of
+from engine.tick import Tick
+from engine.wording import local_text
+
+
+def start_ready(tick: Tick) -> None:
+    """Judge every waiting run, every tick: windows open, backoffs expire, files appear."""
+    for run in tick.runs.waiting():
+        if run.preparing:
+            continue
+        if run.due_by is not None and tick.now >= run.due_by:
+            continue  # its window closed (the engine was down, or the clock jumped): the
+            # deadline check of this tick marks it missed; it never starts after its window
+        reason = why_waiting(tick, run)
+        if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
+            reason = "ready; the engine stopped before it could start it"
+        if reason is None:
+            _begin(tick, run)
+        else:
+            lifecycle.note_waiting(tick, run, reason)
+
+
+def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
+    """Why `run` cannot start now, in words; None when it can."""
+    spec = tick.view.spec(run.event)
+    now = tick.now
+    if spec is None:
+        return "its event is no longer defined"
+    if tick.view.is_held(run.event):
+        return "held"
+    if run.not_before is not None and now < run.not_before:
+        return f"retry backoff until {local_text(run.not_before, spec, now)}"
+    if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
+        return f"window opens at {local_text(run.window_open, spec, now)}"
+    ahead = [r for r in tick.runs.of(run.event)
+             if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
+    if ahead:
+        return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
+    if spec.requires is not None and "forced" not in run.flags:
+        holds, why = evaluate(condition_of(spec.requires), ConditionView(tick.view, tick.runs, spec), now)
+        if not holds:
+            return why or f"requires {spec.requires} is false"
+    return None
+
+
+def _begin(tick: Tick, run: ActiveRun) -> None:
+    spec = tick.view.spec(run.event)
+    assert spec is not None
+    if run.needs_prepare and spec.on_failure.prepare:
+        run.preparing = True
+        lifecycle.note_waiting(tick, run, f"preparing: {spec.on_failure.prepare}")
+        tick.to_spawn.append(run)
+        return
+    run.state = RunState.RUNNING
+    run.started_at = tick.now
+    run.waiting_reason = None
+    if not run.is_new:
+        tick.batch.run_started(run.id, iso(tick.now), tick.host)
+    tick.to_spawn.append(run)
+    tick.change("run", run.event, run.id, RunState.RUNNING.value, run.trigger)
