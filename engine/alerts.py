@@ -4,68 +4,33 @@ The engine writes alert rows; the notifier, in its own thread with its own Store
 due ones (pending = 1 and next_attempt_at due), records every attempt in `deliveries`,
 retries failures with backoff, pages unacknowledged alerts again and escalates them, and
 sends what quiet hours held as one digest. The rules for all of that are engine/paging.py;
-this module reads, sends and writes. It is the only module that imports apprise.
+this module plans and sends; engine/sending.py talks to Apprise (its only importer) and
+engine/deliveries.py records what a round did.
 """
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote
 
-from engine.clock import Clock, SystemClock, iso, parse_iso
-from engine.definitions import MASK, mask_url, spec_from_json
+from engine.clock import Clock, SystemClock, parse_iso
+from engine.definitions import spec_from_json
+from engine.deliveries import Attempt, Send, record
 from engine.durations import format_duration
 from engine.model import EventSpec, Route
 from engine.notices import Notice, PageContext, compose, compose_digest
 from engine.paging import Page, Policy, Target, defaults_from_json, route_from_json
+from engine.sending import SCRUBBER, build_targets, masked, send_message
 from engine.store import Store, StoreError
 
 log = logging.getLogger("evman.alerts")
 
-EMAIL_SCHEMES: Final = frozenset({"mailto", "mailtos"})
 ERROR_CHARS: Final = 300
-
-
-def masked(url: str) -> str:
-    """`url` as it may be shown or logged: credentials and tokens replaced by ****."""
-    return mask_url(url)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One message to one target, as run_once reports it."""
-    alert_ids: tuple[int, ...]
-    route: str | None
-    target: str | None
-    """Masked; None when the route could not be resolved at all."""
-    outcome: str
-    """"sent", "failed" or "held" (quiet hours; not a deliveries row)."""
-    error: str | None
-    at: datetime
-    title: str
-    digest: bool = False
-
-
-@dataclass
-class _Send:
-    target: Target
-    title: str
-    body: str
-    notify_type: str
-    pages: list[Page]
-    held: bool = False
-    """It carries notices quiet hours held."""
-    digest: bool = False
-    ok: bool = False
-    error: str | None = None
 
 
 class Notifier:
@@ -170,7 +135,7 @@ class Notifier:
             pages = [self._plan(alert, now) for alert in self.store.due_alerts(now)]
             sends = self._messages(pages)
             self._deliver(sends)
-            return self._record(pages, sends, now)
+            return record(self, pages, sends, now)
 
     def _refresh(self) -> None:
         version = self.store.defs_version()
@@ -265,9 +230,9 @@ class Notifier:
             quiet=_quiet_text(page.route) if held else None)
         return compose(alert, run, self._spec(str(alert["event"])), context)
 
-    def _messages(self, pages: Sequence[Page]) -> list[_Send]:
+    def _messages(self, pages: Sequence[Page]) -> list[Send]:
         """One send per (page, target); notices held for quiet hours go as one digest per target."""
-        sends: list[_Send] = []
+        sends: list[Send] = []
         held: dict[tuple[str, str], list[tuple[Target, Page]]] = {}
         for page in pages:
             if page.targets:
@@ -283,16 +248,16 @@ class Notifier:
                 sends.append(self._digest(group))
         return sends
 
-    def _single(self, target: Target, page: Page, notice: Notice, *, held: bool = False) -> _Send:
-        return _Send(target, notice.title, notice.full if target.is_email else notice.short,
+    def _single(self, target: Target, page: Page, notice: Notice, *, held: bool = False) -> Send:
+        return Send(target, notice.title, notice.full if target.is_email else notice.short,
                      notice.notify_type, [page], held=held)
 
-    def _digest(self, group: list[tuple[Target, Page]]) -> _Send:
+    def _digest(self, group: list[tuple[Target, Page]]) -> Send:
         target = group[0][0]
         items = [(page.alert, self._notice(page, held=True)) for _, page in group]
         notice = compose_digest(items, route=target.route, quiet=_quiet_text(group[0][1].route),
                                 zone=self.policy.defaults.timezone)
-        return _Send(target, notice.title, notice.full if target.is_email else notice.short,
+        return Send(target, notice.title, notice.full if target.is_email else notice.short,
                      notice.notify_type, [page for _, page in group], held=True, digest=True)
 
     def ack_command(self, alert_id: int) -> str:
@@ -306,9 +271,9 @@ class Notifier:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _deliver(self, sends: Sequence[_Send]) -> None:
+    def _deliver(self, sends: Sequence[Send]) -> None:
         """Send everything, targets in parallel, each target's messages in order; bounded."""
-        queues: dict[tuple[str, str], list[_Send]] = {}
+        queues: dict[tuple[str, str], list[Send]] = {}
         for send in sorted(sends, key=lambda s: min(p.id for p in s.pages)):
             queues.setdefault(send.target.key, []).append(send)
         workers = []
@@ -326,208 +291,16 @@ class Notifier:
                 send.ok, send.error = done[index] if index < len(done) else (
                     False, f"no answer within {format_duration(self.attempt_cap_s)}; gave up on this attempt")
 
-    def _send_all(self, queue: Sequence[_Send], results: list[tuple[bool, str | None]]) -> None:
+    def _send_all(self, queue: Sequence[Send], results: list[tuple[bool, str | None]]) -> None:
         for send in queue:
             ok, error = send_message(send.target, send.title, send.body, send.notify_type, self.timeout_s,
                                      throttle_s=self.throttle_s)
             results.append((ok, None if error is None else self._scrubber.scrub(error)[:ERROR_CHARS]))
 
-    # -- recording -----------------------------------------------------------------------------
-
-    def _record(self, pages: Sequence[Page], sends: Sequence[_Send], now: datetime) -> list[Attempt]:
-        attempts = [self._sent(send, now) for send in sends]
-        for page in pages:
-            attempts += self._unsent(page, now)
-        self.store.record_attempts([(page.id, page.rows, self.policy.changes_after(page, now))
-                                    for page in pages])
-        for page in pages:
-            self._follow_up(page, now)
-        return attempts
-
-    def _sent(self, send: _Send, now: datetime) -> Attempt:
-        outcome = "sent" if send.ok else "failed"
-        for page in send.pages:
-            number = int(page.alert["pages"]) if send.held else page.number
-            page.rows.append({"attempted_at": iso(now), "route": send.target.route, "target": send.target.label,
-                              "outcome": outcome, "error": send.error, "page": max(1, number),
-                              "held": send.held})
-        ids = ", ".join(f"alert:{p.id}" for p in send.pages)
-        what = "digest" if send.digest else send.title
-        if send.ok:
-            log.info("%s %s sent to route %s at %s", ids, what, send.target.route, send.target.label)
-        else:
-            log.warning("%s %s not delivered to route %s at %s: %s", ids, what, send.target.route,
-                        send.target.label, send.error)
-        return Attempt(tuple(p.id for p in send.pages), send.target.route, send.target.label, outcome,
-                       send.error, now, send.title, send.digest)
-
-    def _unsent(self, page: Page, now: datetime) -> list[Attempt]:
-        """Routes that could not be resolved (failed attempts) and notices newly held."""
-        attempts = []
-        for route, problem in page.problems:
-            page.rows.append({"attempted_at": iso(now), "route": route, "target": None, "outcome": "failed",
-                              "error": problem, "page": page.number, "held": False})
-            attempts.append(Attempt((page.id,), route, None, "failed", problem, now, _title(page)))
-            log.warning("alert:%d %s of %s: %s", page.id, page.kind, page.alert["event"], problem)
-        old = set(page.held_keys())
-        for (route, label), until in page.held.items():
-            if (route, label) not in old:
-                attempts.append(Attempt((page.id,), route, label, "held", f"quiet hours until {iso(until)}",
-                                        now, _title(page)))
-                log.info("alert:%d %s held for route %s until %s (quiet hours)", page.id, _title(page),
-                         route, iso(until))
-        return attempts
-
-    def _follow_up(self, page: Page, now: datetime) -> None:
-        """Rounds that keep failing raise a `delivery` alert; once one gets through, it resolves."""
-        alert = page.alert
-        if alert["kind"] == "delivery":
-            return
-        failed = [row for row in page.rows if row["outcome"] == "failed"]
-        failures = int(alert["failures"]) + 1
-        if failed and failures == self.max_failures:
-            last = failed[-1]
-            where = f"route '{last['route']}'" if last["route"] else "its route"
-            message = (f"alert:{page.id} ({alert['kind']} of {alert['event']}) could not be delivered to "
-                       f"{where} after {failures} attempts: {last['error']}. evman keeps retrying it.")
-            self.store.raise_delivery_alert(str(alert["event"]), alert["run_id"],
-                                            self.policy.defaults.driver, message, now)
-            log.error("%s", message)
-        elif not failed and any(row["outcome"] == "sent" for row in page.rows) \
-                and int(alert["failures"]) >= self.max_failures:
-            self.store.resolve_alerts(str(alert["event"]), "delivery", now)
-
-
-def _title(page: Page) -> str:
-    return f"[evman] {page.kind}: {page.alert['event']}"
-
-
 def _quiet_text(route: Route | None) -> str | None:
     if route is None or route.quiet_from is None:
         return None
     return f"{route.quiet_from}-{route.quiet_to}"
-
-
-# ---------------------------------------------------------------- routes and Apprise
-
-def build_targets(route: Route) -> list[Target]:
-    """Fresh Apprise services for the route: one per URL, plus the config file's entries
-    (only those with one of the route's tags, when it names tags)."""
-    import apprise
-
-    targets = []
-    for url in route.urls:
-        plugin = apprise.Apprise.instantiate(url)
-        if plugin is None:
-            raise ValueError(f"Apprise cannot use {masked(url)}")
-        targets.append(_target(route.name, masked(url), plugin))
-    if route.config is not None:
-        config = apprise.AppriseConfig()
-        config.add(route.config)
-        bundle = apprise.Apprise()
-        bundle.add(config)
-        found: Iterable[Any] = bundle.find(tag=list(route.tags) if route.tags else apprise.common.MATCH_ALL_TAG)
-        for plugin in found:
-            targets.append(_target(route.name, str(plugin.url(privacy=True)).partition("?")[0], plugin))
-    return _unique_labels(targets)
-
-
-def _target(route: str, label: str, plugin: Any) -> Target:
-    scheme = label.partition("://")[0].lower()
-    return Target(route, label, plugin, scheme in EMAIL_SCHEMES, secrets_of(plugin))
-
-
-def _unique_labels(targets: list[Target]) -> list[Target]:
-    seen: dict[str, int] = {}
-    for target in targets:
-        seen[target.label] = seen.get(target.label, 0) + 1
-        if seen[target.label] > 1:
-            target.label = f"{target.label} #{seen[target.label]}"
-    return targets
-
-
-_TOKEN: Final = re.compile(r"[^/:@?&=#,;]+")
-
-
-def secrets_of(plugin: Any) -> tuple[str, ...]:
-    """The parts of the plugin's URL that its privacy form hides (passwords, tokens, keys)."""
-    full, private = str(plugin.url()), str(plugin.url(privacy=True))
-    shown = {unquote(t) for t in _TOKEN.findall(private)}
-    hidden = {unquote(t) for t in _TOKEN.findall(full)} - shown
-    password = getattr(plugin, "password", None)
-    if password:
-        hidden.add(str(password))
-    return tuple(sorted((s for s in hidden if len(s) >= 3 and s != MASK), key=len, reverse=True))
-
-
-def send_message(target: Target, title: str, body: str, notify_type: str, timeout_s: float, *,
-                 throttle_s: float | None = None) -> tuple[bool, str | None]:
-    """Send one message to one target: (delivered, why not). Never raises."""
-    import apprise
-
-    plugin = target.plugin
-    for attribute in ("socket_connect_timeout", "socket_read_timeout"):
-        if hasattr(plugin, attribute):
-            setattr(plugin, attribute, timeout_s)
-    if throttle_s is not None:
-        plugin.request_rate_per_sec = throttle_s
-    bundle = apprise.Apprise()
-    bundle.add(plugin)
-    try:
-        result = bundle.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type),
-                               body_format=apprise.NotifyFormat.TEXT)
-    except Exception as exc:  # noqa: BLE001 -- a plugin bug is a failed attempt, recorded with its text
-        return False, f"{type(exc).__name__}: {exc}"
-    if result:
-        return True, None
-    return False, _errors_of(result) or "Apprise reported a failure (details in the log)"
-
-
-def _errors_of(result: Any) -> str:
-    """Warnings Apprise captured for this call (Apprise 2 results carry them; older bools don't)."""
-    logs = getattr(result, "logs", None)
-    if not callable(logs):
-        return ""
-    messages = [str(entry.message) for entry in logs() if getattr(entry, "level", "") in
-                ("WARNING", "ERROR", "CRITICAL")]
-    return "; ".join(dict.fromkeys(messages))
-
-
-class SecretScrubber(logging.Filter):
-    """Replaces known secrets with **** in text and in log records of the logger it is
-    installed on. Secrets are every hidden part of every target this process has built."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, secrets: Iterable[str]) -> None:
-        with self._lock:
-            self._secrets.update(secrets)
-
-    def scrub(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, MASK)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = self.scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-    def install(self, logger: str = "apprise") -> SecretScrubber:
-        """Filter `logger`'s records (once; a logger keeps one copy of a filter)."""
-        logging.getLogger(logger).addFilter(self)
-        return self
-
-
-SCRUBBER: Final = SecretScrubber()
-"""One per process: Apprise logs through one logger, whichever notifier sends."""
 
 
 # ---------------------------------------------------------------- wiring
@@ -549,3 +322,4 @@ def start_notifier(path: str | Path, engine: Any, **options: Any) -> Notifier:
     return notifier.start()
 
 
+__all__ = ["Attempt", "Notifier", "masked", "start_notifier"]

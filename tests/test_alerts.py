@@ -275,7 +275,7 @@ def test_a_hanging_target_is_bounded_and_does_not_hold_up_the_others(
 
     started = time.monotonic()
     attempts = notifier.run_once(clock.now())
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0  # bounded by attempt_cap_s, not the target's 10 s hang
     assert sorted((a.target or "").split(":")[0] + " " + a.outcome for a in attempts) == [
         "json failed", "mailto sent"]
     assert len(smtp.messages) == 1

@@ -1,0 +1,121 @@
+"""What a round of sending leaves behind: a deliveries row per attempt, each alert's next
+state, and the `delivery` alert when a route keeps failing."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from engine.clock import iso
+from engine.paging import Page, Policy, Target
+from engine.store import Store
+
+log = logging.getLogger("evman.alerts")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One message to one target, as run_once reports it."""
+    alert_ids: tuple[int, ...]
+    route: str | None
+    target: str | None
+    """Masked; None when the route could not be resolved at all."""
+    outcome: str
+    """"sent", "failed" or "held" (quiet hours; not a deliveries row)."""
+    error: str | None
+    at: datetime
+    title: str
+    digest: bool = False
+
+
+@dataclass
+class Send:
+    """One message for one target, and how sending it went."""
+    target: Target
+    title: str
+    body: str
+    notify_type: str
+    pages: list[Page]
+    held: bool = False
+    """It carries notices quiet hours held."""
+    digest: bool = False
+    ok: bool = False
+    error: str | None = None
+
+
+class Recording(Protocol):
+    """What recording asks of the notifier."""
+    store: Store
+    policy: Policy
+    max_failures: int
+
+
+def title_of(page: Page) -> str:
+    return f"[evman] {page.kind}: {page.alert['event']}"
+
+
+def record(notifier: Recording, pages: Sequence[Page], sends: Sequence[Send], now: datetime) -> list[Attempt]:
+    """Record a round: a deliveries row per attempt, each alert's next state, delivery alerts."""
+    attempts = [_sent(send, now) for send in sends]
+    for page in pages:
+        attempts += _unsent(page, now)
+    notifier.store.record_attempts([(page.id, page.rows, notifier.policy.changes_after(page, now))
+                                for page in pages])
+    for page in pages:
+        _follow_up(notifier, page, now)
+    return attempts
+
+def _sent(send: Send, now: datetime) -> Attempt:
+    outcome = "sent" if send.ok else "failed"
+    for page in send.pages:
+        number = int(page.alert["pages"]) if send.held else page.number
+        page.rows.append({"attempted_at": iso(now), "route": send.target.route, "target": send.target.label,
+                          "outcome": outcome, "error": send.error, "page": max(1, number),
+                          "held": send.held})
+    ids = ", ".join(f"alert:{p.id}" for p in send.pages)
+    what = "digest" if send.digest else send.title
+    if send.ok:
+        log.info("%s %s sent to route %s at %s", ids, what, send.target.route, send.target.label)
+    else:
+        log.warning("%s %s not delivered to route %s at %s: %s", ids, what, send.target.route,
+                    send.target.label, send.error)
+    return Attempt(tuple(p.id for p in send.pages), send.target.route, send.target.label, outcome,
+                   send.error, now, send.title, send.digest)
+
+def _unsent(page: Page, now: datetime) -> list[Attempt]:
+    """Routes that could not be resolved (failed attempts) and notices newly held."""
+    attempts = []
+    for route, problem in page.problems:
+        page.rows.append({"attempted_at": iso(now), "route": route, "target": None, "outcome": "failed",
+                          "error": problem, "page": page.number, "held": False})
+        attempts.append(Attempt((page.id,), route, None, "failed", problem, now, title_of(page)))
+        log.warning("alert:%d %s of %s: %s", page.id, page.kind, page.alert["event"], problem)
+    old = set(page.held_keys())
+    for (route, label), until in page.held.items():
+        if (route, label) not in old:
+            attempts.append(Attempt((page.id,), route, label, "held", f"quiet hours until {iso(until)}",
+                                    now, title_of(page)))
+            log.info("alert:%d %s held for route %s until %s (quiet hours)", page.id, title_of(page),
+                     route, iso(until))
+    return attempts
+
+def _follow_up(notifier: Recording, page: Page, now: datetime) -> None:
+    """Rounds that keep failing raise a `delivery` alert; once one gets through, it resolves."""
+    alert = page.alert
+    if alert["kind"] == "delivery":
+        return
+    failed = [row for row in page.rows if row["outcome"] == "failed"]
+    failures = int(alert["failures"]) + 1
+    if failed and failures == notifier.max_failures:
+        last = failed[-1]
+        where = f"route '{last['route']}'" if last["route"] else "its route"
+        message = (f"alert:{page.id} ({alert['kind']} of {alert['event']}) could not be delivered to "
+                   f"{where} after {failures} attempts: {last['error']}. evman keeps retrying it.")
+        notifier.store.raise_delivery_alert(str(alert["event"]), alert["run_id"],
+                                        notifier.policy.defaults.driver, message, now)
+        log.error("%s", message)
+    elif not failed and any(row["outcome"] == "sent" for row in page.rows) \
+            and int(alert["failures"]) >= notifier.max_failures:
+        notifier.store.resolve_alerts(str(alert["event"]), "delivery", now)
