@@ -20,6 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.stats import percentile  # noqa: E402
 from engine import catalog  # noqa: E402
 from engine.clock import FakeClock, iso  # noqa: E402
 from engine.definitions import parse_definitions  # noqa: E402
@@ -124,8 +125,13 @@ def _run_row(roll: float, run_id: int, name: str, t: _StepTimes, *, last: bool) 
 
 # -- measuring through the real app ------------------------------------------------------------
 # Pilot.press() waits for the process to look idle (about 100 ms a key), so keys are sent to the
-# driver directly, and "on screen" means the first frame the compositor renders after the screen
-# shows what the key asked for (App._display is wrapped to timestamp frames).
+# driver directly, and "on screen" means the first frame the compositor renders while the app's
+# state shows what the key asked for: App._display is wrapped to timestamp frames and to test
+# the condition as each frame goes out (a poller would add its own wake-up delay).
+
+PRESSES = {"down": 30, "page": 20, "filter rounds": 3, "sort": 8, "screens": 10, "processes": 3}
+"""Presses per key and repetition (and evman processes started for the pty row): enough for
+a p99 (nearest rank) that is not just the max. --quick: a fifth of them, at least 2."""
 
 
 class LoopLag:
@@ -154,26 +160,39 @@ class LoopLag:
 
 
 class Frames:
-    """Timestamps of the frames the app renders."""
+    """Timestamps of the frames the app renders, and the first one shown while `watch` holds."""
 
     def __init__(self, app: Any) -> None:
         self.times: list[float] = []
+        self.watch: Callable[[], object] | None = None
+        self.hit: float | None = None
         original = app._display
 
         def display(screen: Any, renderable: Any) -> None:
             if renderable is not None:
-                self.times.append(time.perf_counter())
+                now = time.perf_counter()
+                self.times.append(now)
+                if self.watch is not None and self.hit is None and _holds(self.watch):
+                    self.hit = now
             original(screen, renderable)
 
         app._display = display
 
-    async def after(self, moment: float, timeout_s: float = 30.0) -> float:
-        deadline = time.monotonic() + timeout_s
-        while not self.times or self.times[-1] < moment:
-            if time.monotonic() > deadline:
-                raise TimeoutError("bench: no frame was rendered")
-            await asyncio.sleep(0.0005)
-        return next(t for t in self.times if t >= moment)
+    def arm(self, ready: Callable[[], object]) -> None:
+        self.watch, self.hit = ready, None
+
+    async def shown(self, what: str, timeout_s: float = 60.0) -> float:
+        await until(lambda: self.hit is not None, what, timeout_s)
+        assert self.hit is not None
+        self.watch = None
+        return self.hit
+
+
+def _holds(ready: Callable[[], object]) -> bool:
+    try:
+        return bool(ready())
+    except Exception:  # noqa: BLE001 - a screen half built: not shown yet
+        return False
 
 
 def send_key(app: Any, key: str) -> None:
@@ -189,92 +208,98 @@ async def until(ready: Callable[[], object], what: str, timeout_s: float = 60.0)
     while not ready():
         if time.monotonic() > deadline:
             raise TimeoutError(f"bench: {what} did not happen in {timeout_s} s")
-        await asyncio.sleep(0.0005)
+        await asyncio.sleep(0.001)
     return time.perf_counter()
 
 
 async def key_to_screen(app: Any, frames: Frames, key: str, ready: Callable[[], object]) -> float:
     """Milliseconds from the key to the first frame that shows its effect."""
+    frames.arm(ready)
     started = time.perf_counter()
     send_key(app, key)
-    shown = await until(ready, f"the screen after {key}")
-    return (await frames.after(shown) - started) * 1000
+    return (await frames.shown(f"the screen after {key}") - started) * 1000
 
 
 def _ms(values: list[float]) -> str:
-    return f"median {statistics.median(values):.1f} ms, max {max(values):.1f} ms"
+    return (f"median {statistics.median(values):.2f} ms, p99 {percentile(values, 99):.2f} ms, "
+            f"max {max(values):.2f} ms")
 
 
 async def measure(db: Path, size: tuple[int, int], events: int) -> dict[str, object]:
     """Open the console on `db` (no engine: the numbers are the console's) and time it."""
-    from textual.widgets import Input
-
     from console.app import make_app
     from console.screens.events import EventsScreen
-    from console.screens.run_detail import RunDetailScreen
     from console.widgets.event_table import EventTable
 
     out: dict[str, object] = {}
     app = make_app(db, clock=FakeClock(NOW), start_engine=False, operator="bench")
+    frames = Frames(app)
+
+    def table() -> EventTable:
+        return app.screen.query_one(EventTable)
+
+    frames.arm(lambda: isinstance(app.screen, EventsScreen) and table().row_count > 0)
     started = time.perf_counter()
     async with app.run_test(size=size) as pilot:
-        frames = Frames(app)
         lag = LoopLag().start()
-        screen = app.screen
-        assert isinstance(screen, EventsScreen)
-        table = screen.query_one(EventTable)
-        painted = await until(lambda: table.row_count > 0, "first rows")
-        out["first paint: rows on screen (ms from app start)"] = (await frames.after(painted) - started) * 1000
-        await until(lambda: not table.is_filling and table.row_count == events, "full table")
-        out["every row in the table (ms)"] = (time.perf_counter() - started) * 1000
+        painted = await frames.shown("first rows")
+        out["first paint: rows on screen (ms from app start)"] = (painted - started) * 1000
+        frames.arm(lambda: app.screen.loaded and table().row_count == events)
+        out["every row in the table (ms from app start)"] = (await frames.shown("full table") - started) * 1000
         out["worst input wait while loading (ms)"] = lag.stop()
         await pilot.pause(0.5)
+        screen = app.screen
+        assert isinstance(screen, EventsScreen)
+        out["key to screen"] = await _keys(app, frames, screen, table(), events)
+        out["live refresh"] = await _refresh(app, frames, screen, table(), db, events)
+    return out
 
-        timings: dict[str, list[float]] = {}
 
-        async def press(label: str, key: str, ready: Callable[[], object]) -> None:
-            timings.setdefault(label, []).append(await key_to_screen(app, frames, key, ready))
+async def _keys(app: Any, frames: Frames, screen: Any, table: Any, events: int) -> dict[str, str]:
+    """Every key of the events screen and the screens it opens, PRESSES times each."""
+    from textual.widgets import Input
 
-        def moved(past: int) -> Callable[[], bool]:
-            return lambda: table.cursor_row > past
+    from console.screens.run_detail import RunDetailScreen
+    timings: dict[str, list[float]] = {}
 
-        for _ in range(10):
-            await press("down arrow", "down", moved(table.cursor_row))
-        for _ in range(5):
-            await press("page down", "pagedown", moved(table.cursor_row + 1))
+    async def press(label: str, key: str, ready: Callable[[], object]) -> None:
+        timings.setdefault(label, []).append(await key_to_screen(app, frames, key, ready))
 
-        box = screen.query_one("#filter", Input)
-        filters: list[tuple[str, Callable[[], bool]]] = [
-            (f"job-{(events - 1) // 10:04d}", lambda: table.row_count == 10),
-            ("state:failed", lambda: 0 < table.row_count < events),
-            ("", lambda: table.row_count == events)]
-        for text, want in filters:
+    def moved(past: int) -> Callable[[], bool]:
+        return lambda: table.cursor_row > past
+
+    for _ in range(PRESSES["down"]):
+        await press("down arrow", "down", moved(table.cursor_row))
+    for _ in range(PRESSES["page"]):
+        if table.cursor_row + 2 * table.scrollable_content_region.height >= table.row_count:
+            table.action_first()  # a small database: back to the top (not timed)
+            await asyncio.sleep(0.05)
+        await press("page down", "pagedown", moved(table.cursor_row + 1))
+    box = screen.query_one("#filter", Input)
+    lag = LoopLag()
+    for _ in range(PRESSES["filter rounds"]):
+        for text, want in ((f"job-{(events - 1) // 10:04d}", lambda: table.row_count == 10),
+                           ("state:failed", lambda: 0 < table.row_count < events),
+                           ("", lambda: table.row_count == events)):
             await press("/ opens the filter", "slash", lambda: box.has_focus)
             box.value = text  # typing is the Input's business; the filter runs on Enter
             lag.start()
             await press(f"enter applies filter {text or '(cleared)'}", "enter",
                         lambda: want() and app.focused is table)  # noqa: B023 - awaited at once
-            await until(lambda: not table.is_filling, "the refill")
+            await asyncio.sleep(0.05)
             timings.setdefault("worst input wait while filtering (ms)", []).append(lag.stop())
-        def sorted_past(column: str) -> Callable[[], bool]:
-            return lambda: screen.sort_column != column
-
-        for _ in range(3):
-            await press("s: sort by the next column", "s", sorted_past(screen.sort_column))
-        for _ in range(3):
-            await press("enter: run details", "enter", lambda: isinstance(app.screen, RunDetailScreen)
-                        and app.screen.shown_run is not None)
+    for _ in range(PRESSES["sort"]):
+        column = screen.sort_column
+        await press("s: sort by the next column", "s", lambda: screen.sort_column != column)  # noqa: B023
+    for key, label, ready in (
+            ("enter", "enter: run details",
+             lambda: isinstance(app.screen, RunDetailScreen) and app.screen.shown_run is not None),
+            ("d", "d: dependency tree", lambda: getattr(app.screen, "tree_data", None) is not None),
+            ("o", "o: overdue view", lambda: app.screen is not screen and getattr(app.screen, "loaded", False))):
+        for _ in range(PRESSES["screens"]):
+            await press(label, key, ready)
             await press("escape: back to the events", "escape", lambda: app.screen is screen)
-        for _ in range(3):
-            await press("d: dependency tree", "d", lambda: getattr(app.screen, "tree_data", None) is not None)
-            await press("escape: back to the events", "escape", lambda: app.screen is screen)
-        for _ in range(3):
-            await press("o: overdue view", "o",
-                        lambda: app.screen is not screen and getattr(app.screen, "loaded", False))
-            await press("escape: back to the events", "escape", lambda: app.screen is screen)
-        out["key to screen"] = {k: _ms(v) for k, v in timings.items()}
-        out["live refresh"] = await _refresh(app, frames, screen, table, db, events)
-    return out
+    return {k: _ms(v) for k, v in timings.items()}
 
 
 async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, events: int) -> dict[str, object]:
@@ -289,17 +314,17 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
     reads: list[float] = []
     lags: list[float] = []
     fills = table.fills
-    for round_ in range(6):
+    for round_ in range(10):
         state = "failed" if round_ % 2 == 0 else "succeeded"
         with writer.transaction() as conn:
             conn.executemany("UPDATE runs SET state = ? WHERE id = (SELECT max(id) FROM runs WHERE event = ?)",
                              [(state, n) for n in names])
         lag = LoopLag().start()
+        frames.arm(lambda: all(screen.rows[n]["run_state"] == state for n in names)  # noqa: B023
+                   and all(table.row_texts(n)[0].plain.endswith(state) for n in visible))  # noqa: B023
         started = time.perf_counter()
         app.post_message(EngineChanged([Change("run", n, None, state) for n in names]))
-        done = await until(lambda: all(screen.rows[n]["run_state"] == state for n in names)
-                           and all(table.row_texts(n)[0].plain.endswith(state) for n in visible), "the refresh")
-        shown.append((await frames.after(done) - started) * 1000)
+        shown.append((await frames.shown("the refresh") - started) * 1000)
         reads.append(screen.last_refresh_s * 1000)
         await asyncio.sleep(0.2)
         lags.append(lag.stop())
@@ -311,33 +336,115 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
 
 
 def _store_costs(db: Path) -> dict[str, str]:
-    """The reads behind the screens, straight from the store."""
+    """The reads behind the screens, straight from the store (median and p99 of a few)."""
     from console import views
+    from console.screens.events import FIRST_PAGE, PAGE
     store = Store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)
 
-    def best(fn: Callable[[], object], n: int = 5) -> str:
+    def timed(fn: Callable[[], object], n: int = 9) -> str:
         times = []
         for _ in range(n):
             started = time.perf_counter()
             fn()
             times.append((time.perf_counter() - started) * 1000)
-        return f"{min(times):.1f} ms"
+        return _ms(times)
+
+    def paged() -> None:
+        rows: list[dict[str, Any]] = []
+        limit = FIRST_PAGE
+        while True:
+            page = views.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
+            rows += page
+            if len(page) < limit:
+                return
+            limit = PAGE
 
     marks = store.watch_marks()
     out = {
-        "console_event_rows, all events": best(lambda: views.console_event_rows(store), 3),
-        "console_event_rows, 20 names": best(lambda: views.console_event_rows(store, names)),
-        "watch_marks (attached viewer, per commit)": best(store.watch_marks),
-        "changed_events diff": best(lambda: views.changed_events(marks, store.watch_marks())),
-        "attention_list (o)": best(lambda: views.attention_list(store, NOW)),
-        "alert_list 300 (l)": best(lambda: views.alert_list(store, event=None, open_only=False, limit=300)),
-        "event_detail + 50 runs (enter)": best(lambda: (views.event_detail(store, "job-05000"),
-                                                       views.run_list(store, "job-05000", 50))),
-        "dependency_tree (d)": best(lambda: views.dependency_tree(store, "job-05001")),
+        f"console_event_rows, first page ({FIRST_PAGE} events, painted first)":
+            timed(lambda: views.console_event_rows(store, limit=FIRST_PAGE)),
+        f"console_event_rows, one page of {PAGE:,} (the store lock held at most this long)":
+            timed(lambda: views.console_event_rows(store, after="job-04000", limit=PAGE)),
+        "console_event_rows, all events in pages (whole load)": timed(paged, 3),
+        "console_event_rows, 20 names": timed(lambda: views.console_event_rows(store, names)),
+        "watch_marks (attached viewer, per commit)": timed(store.watch_marks),
+        "changed_events diff": timed(lambda: views.changed_events(marks, store.watch_marks())),
+        "attention_list (o)": timed(lambda: views.attention_list(store, NOW)),
+        "alert_list 300 (l)": timed(lambda: views.alert_list(store, event=None, open_only=False, limit=300)),
+        "event_detail + 50 runs (enter)": timed(lambda: (views.event_detail(store, "job-05000"),
+                                                        views.run_list(store, "job-05000", 50))),
+        "dependency_tree (d)": timed(lambda: views.dependency_tree(store, "job-05001")),
     }
     store.close()
     return out
+
+
+# -- first paint as a user sees it ---------------------------------------------------------------
+
+def process_first_paint(db: Path, size: tuple[int, int], *, first_name: str = "job-00000",
+                        runs: int = 3, timeout_s: float = 60.0) -> dict[str, str]:
+    """`evman --db DB --readonly` in a pseudo-terminal of `size`: milliseconds from the spawn
+    (interpreter start and imports included) until the terminal receives the first event's
+    name, i.e. the first frame with rows. --readonly: no engine, the database stays as built
+    (an engine would start in a worker thread and not delay the paint)."""
+    paint: list[float] = []
+    for _ in range(runs):
+        paint.append(_one_process_paint(db, size, first_name.encode(), timeout_s))
+    return {"first paint from process start (pty, imports included)": _ms(paint)}
+
+
+def _one_process_paint(db: Path, size: tuple[int, int], marker: bytes, timeout_s: float) -> float:
+    import fcntl
+    import os
+    import select
+    import struct
+    import subprocess
+    import termios
+    script = Path(sys.executable).parent / "evman"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "console.cli"]
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "EVMAN_OPERATOR": "bench"}
+    started = time.perf_counter()
+    proc = subprocess.Popen([*argv, "--db", str(db), "--readonly"], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, cwd=Path(__file__).resolve().parent.parent, start_new_session=True)
+    os.close(slave)
+    seen, shown = b"", None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while shown is None and time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                seen = (seen + os.read(master, 1 << 16))[-4096:]
+                if marker in seen:
+                    shown = time.perf_counter()
+        if shown is None:
+            raise TimeoutError(f"bench: evman showed no {marker.decode()} in {timeout_s:.0f} s: "
+                               f"{seen[-300:].decode(errors='replace')}")
+        os.write(master, b"\x11")  # ctrl+q
+        _drain(master, proc, 10.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # ours, by its pid
+            proc.wait()
+        os.close(master)
+    return (shown - started) * 1000
+
+
+def _drain(master: int, proc: Any, timeout_s: float) -> None:
+    """Read what the console still writes (its terminal reset) until it exits."""
+    import os
+    import select
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.05)
+        if ready:
+            try:
+                os.read(master, 1 << 16)
+            except OSError:
+                break
+    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
 def main() -> int:
@@ -347,8 +454,11 @@ def main() -> int:
     parser.add_argument("--db", type=Path, help="Reuse (or build once) this database.")
     parser.add_argument("--size", default="200x60", help="Terminal size, WxH (default 200x60).")
     parser.add_argument("--json", action="store_true", help="Print the numbers as JSON.")
+    parser.add_argument("--quick", action="store_true", help="Fewer presses per key (a smoke run).")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    if args.quick:
+        PRESSES.update({k: max(2, v // 5) for k, v in PRESSES.items()})
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "bench.db"
         if not db.exists():
@@ -358,7 +468,9 @@ def main() -> int:
                   f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
         results: dict[str, object] = {"events": args.events, "runs": args.runs, "terminal": args.size}
         results["store"] = _store_costs(db)
-        results["console"] = asyncio.run(measure(db, (width, height), args.events))
+        console = asyncio.run(measure(db, (width, height), args.events))
+        console["process"] = process_first_paint(db, (width, height), runs=PRESSES["processes"])
+        results["console"] = console
     if args.json:
         print(json.dumps(results, indent=2))
     else:

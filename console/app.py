@@ -1,6 +1,7 @@
 """The console app: wires the store, the engine thread (or a remote engine) and the screens."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
@@ -173,8 +174,25 @@ class EvmanApp(App[int]):
             self.notify("Select an event first.", severity="warning")
             return
         screen = key.opens(chosen)
-        if key.stacks or type(screen) is not type(here):
+        if not key.stacks and type(screen) is type(here):
+            return
+        if isinstance(screen, EvmanScreen) and screen.reads_first:
+            self._push_read(screen)
+        else:
             self.push_screen(screen)
+
+    @work(group="open", exclusive=True, exit_on_error=False)
+    async def _push_read(self, screen: EvmanScreen) -> None:
+        """Read what `screen` shows (in a thread, the event loop stays free), then push it:
+        its first frame is complete."""
+        def read() -> None:
+            with self.reading() as store:
+                screen.preload(store)
+        try:
+            await asyncio.to_thread(read)
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("could not read for %s: %s", type(screen).__name__, exc)  # it reads again on mount
+        self.push_screen(screen)
 
     def go_home(self) -> None:
         while len(self.screen_stack) > 1:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -296,10 +297,12 @@ TONE_RANK = {"bad": 0, "warn": 1, "active": 2, "wait": 3, "ok": 4, "plain": 5, "
 Cell = tuple[str, str]
 
 
-def console_event_rows(store: Store, names: list[str] | None = None) -> list[dict[str, Any]]:
+def console_event_rows(store: Store, names: list[str] | None = None, *,
+                       after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """The console's rows: events with their latest run and, when that run is still active,
-    the last finished one (`last_*` keys) for the "last run" column."""
-    rows = store.console_events(names)
+    the last finished one (`last_*` keys) for the "last run" column. `names`: only these;
+    `limit`: a page of up to `limit` events by name, those after `after`."""
+    rows = store.console_events_page(after, limit) if limit is not None else store.console_events(names)
     active = [r["name"] for r in rows if r["run_state"] in ACTIVE_STATES]
     finished = store.last_finished_runs(active) if active else {}
     for r in rows:
@@ -500,16 +503,26 @@ def _neg(stamp: str | None) -> str:
 def matches_filter(row: dict[str, Any], query: str) -> bool:
     """Every word must match: `state:failed`, `driver:ops`, `name:feed`, or plain words that
     match the name, the state (or "held") or the driver."""
-    state, driver, name = shown_state(row), (row.get("driver") or "").lower(), row["name"].lower()
+    return row_filter(query)(row)
+
+
+def row_filter(query: str) -> Callable[[dict[str, Any]], bool]:
+    """matches_filter with the query parsed once, for 10,000 rows."""
+    fields: list[tuple[str, str]] = []
+    words: list[str] = []
     for word in query.lower().split():
         key, sep, value = word.partition(":")
         if sep and key in ("state", "driver", "name"):
-            field = {"state": state, "driver": driver, "name": name}[key]
-            if value not in field:
-                return False
-        elif word not in name and not state.startswith(word) and word not in driver:
-            return False
-    return True
+            fields.append((key, value))
+        else:
+            words.append(word)
+
+    def keeps(row: dict[str, Any]) -> bool:
+        state, driver, name = shown_state(row), (row.get("driver") or "").lower(), row["name"].lower()
+        seen = {"state": state, "driver": driver, "name": name}
+        return all(value in seen[key] for key, value in fields) and all(
+            word in name or state.startswith(word) or word in driver for word in words)
+    return keeps
 
 
 def dependency_tree(store: Store, name: str, *, max_nodes: int = 400) -> dict[str, Any]:

@@ -7,10 +7,12 @@ from typing import cast
 
 from textual import work
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 
 from console import views
 from console.screens.services import DatabaseChanged, EngineChanged, Services
+from engine.store import Store
 
 
 def back_keys(label: str = "Back") -> list[BindingType]:
@@ -26,9 +28,31 @@ class EvmanScreen(Screen[None]):
     `requests` rows (never into direct changes of run state). The shared keys are the app's
     (console/screens/registry.py); a screen binds only its own."""
 
+    _preloaded: Message | None = None
+
     @property
     def services(self) -> Services:
         return cast("Services", self.app)
+
+    # -- what it shows first ----------------------------------------------------------------
+
+    def read_shown(self, store: Store) -> Message | None:
+        """What this screen shows, read from the store in a worker thread: the message its
+        load worker posts. None: it reads nothing."""
+        return None
+
+    @property
+    def reads_first(self) -> bool:
+        return type(self).read_shown is not EvmanScreen.read_shown
+
+    def preload(self, store: Store) -> None:
+        """Called (in a worker thread) before the screen is pushed, so that its first frame
+        is already complete: one full redraw for a key, not two."""
+        self._preloaded = self.read_shown(store)
+
+    def take_preloaded(self) -> Message | None:
+        found, self._preloaded = self._preloaded, None
+        return found
 
     # -- what is selected (subclasses override) -------------------------------------------
 

@@ -21,18 +21,24 @@ SORTS: Final = ("name", "state", "next", "last", "runtime", "window", "alerts", 
 """`s` steps through these; a click on a column header sorts by it (again: reversed)."""
 RELOAD_DELAY_S: Final = 0.02
 """Changes that arrive together (one tick, a burst of ticks) are read in one go."""
+FIRST_PAGE: Final = 120
+"""Events read (by name) and painted before the rest: more than a tall terminal shows."""
+PAGE: Final = 1000
+"""Then this many per read: the store's lock is free between pages for other screens' reads."""
 
 
 class RowsLoaded(Message):
-    """Rows read by a worker: every event (`complete`), or the ones `asked` for."""
+    """Rows read by a worker: every event (`complete`), the first page of them (`first`), or
+    the ones `asked` for."""
 
     def __init__(self, rows: list[dict[str, Any]], *, complete: bool, asked: set[str] | None = None,
-                 elapsed_s: float = 0.0) -> None:
+                 elapsed_s: float = 0.0, first: bool = False) -> None:
         super().__init__()
         self.rows = rows
         self.complete = complete
         self.asked = asked or set()
         self.elapsed_s = elapsed_s
+        self.first = first
 
 
 class EventsScreen(EvmanScreen):
@@ -56,6 +62,8 @@ class EventsScreen(EvmanScreen):
         self._reload_pending = False
         self._counts: dict[str, int] = {}
         self._counted: dict[str, tuple[str, int]] = {}
+        self._sorted: list[str] = []
+        """Every event in the sort order; a filter picks from it, clearing one shows it."""
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -80,11 +88,22 @@ class EventsScreen(EvmanScreen):
 
     @work(thread=True, exclusive=True, group="events-all")
     def load_all(self) -> None:
+        """Every event, a page at a time by name; before the first load is done, the first
+        page is painted at once."""
         import time
-        started = time.perf_counter()
-        with self.services.reading() as store:
-            rows = views.console_event_rows(store)
-        if not get_current_worker().is_cancelled:
+        started, worker = time.perf_counter(), get_current_worker()
+        rows: list[dict[str, Any]] = []
+        limit = FIRST_PAGE
+        while not worker.is_cancelled:
+            with self.services.reading() as store:
+                page = views.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
+            rows += page
+            if len(page) < limit:
+                break
+            if limit == FIRST_PAGE and not self.loaded:
+                self.post_message(RowsLoaded(list(rows), complete=False, first=True))
+            limit = PAGE
+        if not worker.is_cancelled:
             self.post_message(RowsLoaded(rows, complete=True, elapsed_s=time.perf_counter() - started))
 
     @work(thread=True, exclusive=True, group="events-some")
@@ -114,6 +133,9 @@ class EventsScreen(EvmanScreen):
             self.reload(set(self._dirty))
 
     def on_rows_loaded(self, message: RowsLoaded) -> None:
+        if message.first:
+            self._take_first(message.rows)
+            return
         if message.complete:
             self._take_all(message.rows)
         else:
@@ -121,6 +143,14 @@ class EventsScreen(EvmanScreen):
             self.last_refresh_s = message.elapsed_s
         self._show_counts()
         self._show_note()
+
+    def _take_first(self, rows: list[dict[str, Any]]) -> None:
+        """The first page, by name, while the rest is read: shown as it is (the header says
+        loading until every row is in)."""
+        if self.loaded or self.filter_text or self.sort_column != "name" or self.sort_reverse:
+            return
+        self.rows = {r["name"]: r for r in rows}
+        self.table.show(list(self.rows), self._cells_of, keep=self.table.selected_key())
 
     def _take_all(self, rows: list[dict[str, Any]]) -> None:
         keep = self.table.selected_key()
@@ -130,6 +160,7 @@ class EventsScreen(EvmanScreen):
         for name, row in self.rows.items():
             self._count(name, row)
         self.loaded = True
+        self._sort()
         self.table.show(self._order(), self._cells_of, keep=keep)
 
     def _take_some(self, rows: list[dict[str, Any]], asked: set[str]) -> None:
@@ -141,10 +172,13 @@ class EventsScreen(EvmanScreen):
             if name in found:
                 is_new = name not in self.rows
                 self.rows[name] = found[name]
+                if is_new:
+                    self._sorted.append(name)
                 if is_new and views.matches_filter(found[name], self.filter_text):
                     self.table.append(name)
             elif name in self.rows:
                 del self.rows[name]  # retired by a new definitions file
+                self._sorted.remove(name)
                 self.table.drop(name)
         self.table.update(found)
 
@@ -171,13 +205,19 @@ class EventsScreen(EvmanScreen):
 
     # -- order: filter and sort --------------------------------------------------------------
 
+    def _sort(self) -> None:
+        """Every event in the sort order (on a full load and a new sort only: a live update
+        changes cells, not places)."""
+        now, rows = self.services.now(), self.rows
+        self._sorted = sorted(rows, key=lambda n: views.sort_key(self.sort_column, rows[n], now),
+                              reverse=self.sort_reverse)
+
     def _order(self) -> list[str]:
-        now = self.services.now()
-        names = [n for n, r in self.rows.items() if views.matches_filter(r, self.filter_text)] \
-            if self.filter_text else list(self.rows)
-        names.sort(key=lambda n: views.sort_key(self.sort_column, self.rows[n], now),
-                   reverse=self.sort_reverse)
-        return names
+        """The events the table shows: the sorted ones the filter keeps."""
+        if not self.filter_text:
+            return self._sorted
+        keeps, rows = views.row_filter(self.filter_text), self.rows
+        return [n for n in self._sorted if keeps(rows[n])]
 
     def action_sort(self) -> None:
         at = SORTS.index(self.sort_column)
@@ -190,6 +230,7 @@ class EventsScreen(EvmanScreen):
 
     def _sort_by(self, column: str, *, reverse: bool) -> None:
         self.sort_column, self.sort_reverse = column, reverse
+        self._sort()
         for c in COLUMNS:
             mark = (" ▼" if reverse else " ▲") if c.key == column else ""
             self.table.set_label(c.key, c.label + mark)

@@ -46,7 +46,11 @@ class ListingScreen(EvmanScreen):
 
     def on_mount(self) -> None:
         self.services.show_status()
-        self.load()
+        first = self.take_preloaded()
+        if isinstance(first, RowsLoaded):
+            self.on_rows_loaded(first)
+        else:
+            self.load()
         if self.REFRESH_EVERY_S is not None:
             self.set_interval(self.REFRESH_EVERY_S, self.load)
         self.set_interval(1.0, self.services.show_status)
@@ -64,12 +68,15 @@ class ListingScreen(EvmanScreen):
     def note(self, row: dict[str, Any] | None) -> str:
         raise NotImplementedError
 
+    def read_shown(self, store: Store) -> RowsLoaded:
+        return RowsLoaded(self.read(store))
+
     @work(thread=True, exclusive=True, group="listing")
     def load(self) -> None:
         with self.services.reading() as store:
-            rows = self.read(store)
+            loaded = self.read_shown(store)
         if not get_current_worker().is_cancelled:
-            self.post_message(RowsLoaded(rows))
+            self.post_message(loaded)
 
     def changed(self, events: set[str], *, definitions: bool = False) -> None:
         self.load()

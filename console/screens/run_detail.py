@@ -25,6 +25,7 @@ from console.widgets.line_table import Column, LineTable
 from console.widgets.key_bar import KeyBar
 from console.widgets.status_bar import StatusBar
 from console.widgets.tones import styled
+from engine.store import Store
 
 COLUMNS: Final = (
     Column("id", "Run", 10), Column("state", "State", 11), Column("trigger", "Trigger", 10),
@@ -81,7 +82,11 @@ class RunDetailScreen(EvmanScreen):
 
     def on_mount(self) -> None:
         self.services.show_status()
-        self.load()
+        first = self.take_preloaded()
+        if isinstance(first, DetailLoaded):
+            self.on_detail_loaded(first)
+        else:
+            self.load()
         self.set_interval(1.0, self.services.show_status)
 
     def on_unmount(self) -> None:
@@ -93,16 +98,20 @@ class RunDetailScreen(EvmanScreen):
 
     # -- reading ---------------------------------------------------------------------------
 
+    def read_shown(self, store: Store) -> DetailLoaded:
+        detail = views.event_detail(store, self.event)
+        runs = views.run_list(store, self.event, RUNS_SHOWN)
+        if detail is not None:  # the bounds as times, for the newest run (else the next one)
+            slot = runs[0]["scheduled_for"] if runs else detail.get("next_fire_at")
+            detail["resolved"] = views.resolved_bounds(store, self.event, slot)
+        return DetailLoaded(detail, runs)
+
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
         with self.services.reading() as store:
-            detail = views.event_detail(store, self.event)
-            runs = views.run_list(store, self.event, RUNS_SHOWN)
-            if detail is not None:  # the bounds as times, for the newest run (else the next one)
-                slot = runs[0]["scheduled_for"] if runs else detail.get("next_fire_at")
-                detail["resolved"] = views.resolved_bounds(store, self.event, slot)
+            loaded = self.read_shown(store)
         if not get_current_worker().is_cancelled:
-            self.post_message(DetailLoaded(detail, runs))
+            self.post_message(loaded)
 
     def changed(self, events: set[str], *, definitions: bool = False) -> None:
         if definitions or self.event in events or any(

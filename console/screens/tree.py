@@ -17,6 +17,7 @@ from console.screens.base import EvmanScreen, back_keys
 from console.widgets.key_bar import KeyBar
 from console.widgets.status_bar import StatusBar
 from console.widgets.tones import styled
+from engine.store import Store
 
 REPEAT_MARK = " ◆ shown above"
 RELATION_TEXT = {"requires it": "waits for it"}
@@ -60,19 +61,26 @@ class TreeScreen(EvmanScreen):
 
     def on_mount(self) -> None:
         self.services.show_status()
-        self.load()
+        first = self.take_preloaded()
+        if isinstance(first, TreeLoaded):
+            self.on_tree_loaded(first)
+        else:
+            self.load()
         self.set_interval(1.0, self.services.show_status)
 
     @property
     def tree_widget(self) -> Tree[str]:
         return self.query_one("#tree", Tree)
 
+    def read_shown(self, store: Store) -> TreeLoaded:
+        return TreeLoaded(views.dependency_tree(store, self.event))
+
     @work(thread=True, exclusive=True, group="tree")
     def load(self) -> None:
         with self.services.reading() as store:
-            data = views.dependency_tree(store, self.event)
+            loaded = self.read_shown(store)
         if not get_current_worker().is_cancelled:
-            self.post_message(TreeLoaded(data))
+            self.post_message(loaded)
 
     def changed(self, events: set[str], *, definitions: bool = False) -> None:
         if self.tree_data is None or definitions or events & (set(self.tree_data["rows"]) | {self.event}) \

@@ -83,7 +83,14 @@ class ReadsPart(Part):
             out += self._console_events(f"AND e.name IN ({marks})", chunk)
         return out
 
-    def _console_events(self, where: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    def console_events_page(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """The console's rows of up to `limit` defined events whose names sort after `after`
+        (None: from the first), by name: a screen's worth first, the rest a page at a time."""
+        return self._console_events(f"AND e.name > ? ORDER BY e.name LIMIT {int(limit)}", (after or "",),
+                                    order="")
+
+    def _console_events(self, where: str, params: Sequence[Any], order: str = "ORDER BY e.name"
+                        ) -> list[dict[str, Any]]:
         runtime = self.dialect.json_number
         return self.dicts(f"""
             SELECT e.name, e.schedule, e.driver, e.requires, e.held, e.held_by, e.next_fire_at,
@@ -95,7 +102,7 @@ class ReadsPart(Part):
                         AND a.acknowledged_at IS NULL) AS open_alerts
             FROM events e
             LEFT JOIN runs r ON r.id = {self._shown_run()}
-            WHERE e.defined = 1 {where} ORDER BY e.name""", tuple(params))
+            WHERE e.defined = 1 {where} {order}""", tuple(params))
 
     def last_finished_runs(self, names: Iterable[str]) -> dict[str, dict[str, Any]]:
         """name -> its most recently ended run (not skipped), for events whose latest run is
