@@ -1,6 +1,7 @@
 """The main screen: every event, its state, next and last run, runtime, window and alerts."""
 from __future__ import annotations
 
+import gc
 from typing import Any, ClassVar, Final
 
 from rich.text import Text
@@ -162,6 +163,10 @@ class EventsScreen(EvmanScreen):
         self.loaded = True
         self._sort()
         self.table.show(self._order(), self._cells_of, keep=keep)
+        # 10,000 rows and the app's widgets live as long as the console: out of the cyclic
+        # collector's reach, a full collection no longer stalls keys by ~100 ms (refcounting
+        # still frees replaced rows)
+        gc.freeze()
 
     def _take_some(self, rows: list[dict[str, Any]], asked: set[str]) -> None:
         self._dirty -= asked
