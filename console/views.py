@@ -522,11 +522,17 @@ def row_filter(query: str) -> Callable[[dict[str, Any]], bool]:
         else:
             words.append(word)
 
+    def field(row: dict[str, Any], key: str) -> str:
+        return shown_state(row) if key == "state" else (row.get(key) or "").lower()
+
     def keeps(row: dict[str, Any]) -> bool:
+        for key, value in fields:
+            if value not in field(row, key):
+                return False
+        if not words:
+            return True
         state, driver, name = shown_state(row), (row.get("driver") or "").lower(), row["name"].lower()
-        seen = {"state": state, "driver": driver, "name": name}
-        return all(value in seen[key] for key, value in fields) and all(
-            word in name or state.startswith(word) or word in driver for word in words)
+        return all(word in name or state.startswith(word) or word in driver for word in words)
     return keeps
 
 
