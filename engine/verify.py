@@ -5,6 +5,8 @@ import glob
 import json
 import os
 import re
+import sys
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +15,22 @@ from typing import Any, Final
 from engine.model import OutputCheck
 
 READ_LIMIT: Final = 16 * 1024 * 1024
+WHOLE_SECONDS_SLACK_S: Final = 2.0
+"""File systems that keep whole (FAT: even) seconds: a file written in the same two seconds
+as the run started may carry a time before it."""
+
+
+def _kernel_tick_s() -> float:
+    """How far a file's time can lag the clock that stamped started_at: Linux stamps files
+    from its coarse clock (one scheduler tick: 4 ms at HZ=250), not the fine one."""
+    coarse = getattr(time, "CLOCK_REALTIME_COARSE", 5 if sys.platform == "linux" else None)
+    try:
+        return max(0.001, time.clock_getres(coarse)) if coarse is not None else 0.01
+    except OSError:
+        return 0.01
+
+
+FS_TICK_S: Final = _kernel_tick_s()
 
 
 @dataclass(frozen=True)
@@ -26,22 +44,42 @@ class CheckResult:
 
 
 def verify_outputs(checks: tuple[OutputCheck, ...], cwd: str, started_at: datetime | None,
-                   now: datetime) -> list[CheckResult]:
-    return [result for check in checks for result in _verify_one(check, cwd, started_at, now)]
+                   now: datetime, *, since_ns: int | None = None) -> list[CheckResult]:
+    """since_ns: the file-system time (st_mtime_ns of a file stamped just before the command
+    started) that `fresh` compares with; without it, started_at less the file system's tick."""
+    ref = _Reference(started_at, since_ns)
+    return [result for check in checks for result in _verify_one(check, cwd, ref, now)]
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """When the run started, for `fresh`: by the file system's own clock when known."""
+    started_at: datetime | None
+    since_ns: int | None
+
+    def is_stale(self, st: os.stat_result) -> bool:
+        whole_seconds = st.st_mtime_ns % 1_000_000_000 == 0
+        if self.since_ns is not None:
+            slack_ns = int(WHOLE_SECONDS_SLACK_S * 1e9) if whole_seconds else 0
+            return st.st_mtime_ns < self.since_ns - slack_ns
+        if self.started_at is None:
+            return False
+        slack = WHOLE_SECONDS_SLACK_S if whole_seconds else FS_TICK_S
+        return st.st_mtime < self.started_at.timestamp() - slack
 
 
 def first_failure(results: list[CheckResult]) -> CheckResult | None:
     return next((r for r in results if not r.ok), None)
 
 
-def _verify_one(check: OutputCheck, cwd: str, started_at: datetime | None,
+def _verify_one(check: OutputCheck, cwd: str, ref: _Reference,
                 now: datetime) -> list[CheckResult]:
     pattern = check.path if os.path.isabs(check.path) else str(Path(cwd) / check.path)
     matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else (
         [pattern] if os.path.exists(pattern) else [])
     if not matches:
         return [CheckResult(check.path, False, f"output {check.path} is missing")]
-    return [_check_file(check, m, _shown(check, m, cwd), started_at, now) for m in matches]
+    return [_check_file(check, m, _shown(check, m, cwd), ref, now) for m in matches]
 
 
 def _shown(check: OutputCheck, match: str, cwd: str) -> str:
@@ -51,13 +89,13 @@ def _shown(check: OutputCheck, match: str, cwd: str) -> str:
     return match if os.path.isabs(check.path) else os.path.relpath(match, cwd)
 
 
-def _check_file(check: OutputCheck, path: str, shown: str, started_at: datetime | None,
+def _check_file(check: OutputCheck, path: str, shown: str, ref: _Reference,
                 now: datetime) -> CheckResult:
     try:
         st = os.stat(path)
     except OSError as exc:
         return CheckResult(shown, False, f"output {shown} cannot be read: {exc.strerror}")
-    problem = (_metadata_problem(check, shown, st, started_at, now)
+    problem = (_metadata_problem(check, shown, st, ref, now)
                or _content_problem(check, path, shown))
     if problem:
         return CheckResult(shown, False, problem)
@@ -65,10 +103,11 @@ def _check_file(check: OutputCheck, path: str, shown: str, started_at: datetime 
 
 
 def _metadata_problem(check: OutputCheck, path: str, st: os.stat_result,
-                      started_at: datetime | None, now: datetime) -> str | None:
+                      ref: _Reference, now: datetime) -> str | None:
     """`path` is the name to show."""
-    if check.fresh and started_at is not None and st.st_mtime < started_at.timestamp() - 0.001:
-        mtime = datetime.fromtimestamp(st.st_mtime, started_at.tzinfo).isoformat(timespec="seconds")
+    if check.fresh and ref.is_stale(st):
+        zone = ref.started_at.tzinfo if ref.started_at else now.tzinfo
+        mtime = datetime.fromtimestamp(st.st_mtime, zone).isoformat(timespec="milliseconds")
         return f"output {path} is stale: modified {mtime}, before the run started"
     if check.min_size is not None and st.st_size < check.min_size:
         return f"output {path} is {st.st_size} bytes, expected at least {check.min_size}"
