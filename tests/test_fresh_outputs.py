@@ -6,12 +6,14 @@ brand-new file must pass (issue 13, item 1); a file older than the run must stil
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import load_text
+from engine import catalog
 from engine.clock import SystemClock
+from engine.definitions import parse_definitions
 from engine.engine import Engine
 from engine.model import OutputCheck
 from engine.store import Store
@@ -41,7 +43,9 @@ def _trigger(store: Store, names: list[str]) -> None:
 
 
 def _engine(store: Store, tmp_path: Path, text: str) -> Engine:
-    load_text(store, '[defaults]\ntimezone = "UTC"\n' + text, tmp_path, SystemClock().now())
+    defs = parse_definitions('[defaults]\ntimezone = "UTC"\n' + textwrap.dedent(text),
+                             source=str(tmp_path / "defs.toml"), base_dir=tmp_path)
+    catalog.save(store, defs, now=SystemClock().now())
     engine = Engine(store, clock=SystemClock(), logs_dir=tmp_path / "logs")
     engine.start()
     return engine
