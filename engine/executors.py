@@ -1,38 +1,33 @@
 """Starting runs (child processes, callables, HTTP calls) and reaping them into Outcomes."""
 from __future__ import annotations
 
+import errno
 import functools
-import importlib
-import io
-import inspect
 import logging
 import os
-import queue
 import selectors
 import signal
-import subprocess
-import sys
 import threading
-import traceback
-import urllib.error
-import urllib.request
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final, cast
+from typing import IO, Any, Final
 
 from engine.clock import Clock
-from engine.definitions import mask_password
+from engine.inprocess import (TAIL_BYTES, LazyLog, RunContext, Workers, call_http, resolve_callable,
+                              run_callable)
 from engine.model import EventSpec
+from engine.procs import parent_pid, pid_alive
+from engine.supervision import (ExitRecord, Refused, SpawnRequest, Started, SupervisorClient,
+                                SupervisorGone, read_exit)
 
 _log = logging.getLogger("evman.executors")
 
-TAIL_BYTES: Final = 64 * 1024
-SPAWN_THREADS: Final = 8
-"""Threads that start a burst of commands together (two or more scale on two cores)."""
 KILL_GRACE_S: Final = 5.0
+EXIT_FILE_WAIT_S: Final = 5.0
+"""How long an adopted command's end waits for its (live) supervisor's exit file."""
 
 
 @dataclass(frozen=True)
@@ -47,122 +42,35 @@ class Outcome:
     """Why it could not run or crashed, in words; None when it ran to an exit code."""
     killed_by: str | None = None
     """Who or what killed it (operator, runtime max), or None."""
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a callable is told about the run it serves, when it accepts an argument."""
-    event: str
-    run_id: int
-    attempt: int
-    scheduled_for: str
-    log: IO[str]
-    env: Mapping[str, str] = field(default_factory=dict)
+    since_ns: int | None = None
+    """A command's log mtime stamped just before it started: the file system's own clock,
+    which `fresh` output checks compare with (verify_outputs(since_ns=...))."""
+    record: ExitRecord | None = None
+    """What its supervisor wrote in the exit file (resource use, real start and end)."""
 
 
 class SpawnError(RuntimeError):
     pass
 
 
-class _LazyLog(io.RawIOBase):
-    """A callable's log, created at its first write: a callable that prints nothing leaves
-    no file and no folder behind (`read_tail` and the console read a missing log as no
-    output), which spares a burst of callables two file-system writes each."""
-
-    def __init__(self, open_log: Callable[[], IO[bytes]]) -> None:
-        super().__init__()
-        self._open_log = open_log
-        self._file: IO[bytes] | None = None
-        self.error: str | None = None
-        """Why the log could not be opened; its output was dropped and the run fails."""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        size = len(memoryview(data))
-        if self._file is None and self.error is None:
-            try:
-                self._file = self._open_log()
-            except OSError as exc:
-                self.error = f"cannot open its log {exc.filename}: {exc.strerror or exc}"
-        if self._file is None:
-            return size
-        return self._file.write(data) or 0
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        super().close()
-
-
 @dataclass
 class _Child:
     run_id: int
     phase: str
-    proc: subprocess.Popen[bytes] | None
-    """None for a process adopted from a previous engine: watched, but not our child."""
     pid: int
-    pidfd: int
-    log: IO[bytes] | None
+    pidfd: int | None
+    """Watched for its end: a process adopted from a previous engine. None for a command of
+    our supervisor, which tells us how it ended."""
+    log_path: str | None = None
+    """An adopted command's log: its supervisor's exit file lies beside it."""
+    writer: int | None = None
+    """An adopted command's supervisor (its parent when adopted), which writes the exit file."""
     killed_by: str | None = None
+    since_ns: int | None = None
 
 
-class _Workers:
-    """The threads that run callables and HTTP calls, fed through one queue of (function,
-    args). ThreadPoolExecutor's Futures cost the engine's tick about 15 µs a run, the
-    better part of a no-op callable's whole cost, and nothing here reads them."""
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = \
-            queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._idle = 0
-        self._closed = False
-
-    def submit(self, work: Callable[..., None], *args: Any) -> None:
-        if self._closed:
-            raise RuntimeError("the workers were shut down; no new work can start")
-        self._queue.put((work, args))
-        with self._lock:
-            grow = self._idle == 0 and len(self._threads) < self._size
-            if grow:  # like ThreadPoolExecutor: a new thread only while none is idle
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"{self._name}_{len(self._threads)}")
-                self._threads.append(thread)
-        if grow:
-            thread.start()
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                self._idle += 1
-            item = self._queue.get()
-            with self._lock:
-                self._idle -= 1
-            if item is None:
-                return
-            work, args = item
-            try:
-                work(*args)
-            except BaseException:  # the work reports its own failures; this is a bug in it
-                _log.exception("a worker's task failed")
-
-    def shutdown(self) -> None:
-        """Drop the work not started yet and let the threads end after what they are doing."""
-        self._closed = True
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        with self._lock:
-            count = len(self._threads)
-        for _ in range(count):
-            self._queue.put(None)
+class _Ticket(int):
+    """What `start` returns inside `start_all`: a place in the batch, sent at its end."""
 
 
 class Executors:
@@ -172,19 +80,33 @@ class Executors:
                  workers: int = 16) -> None:
         self.clock = clock
         self.logs_dir = logs_dir
-        self._logs_text = str(logs_dir)
+        self._logs_text = str(logs_dir.absolute())
         self.on_done = on_done
-        self._pool = _Workers(workers, "evman-call")
-        self._spawner: ThreadPoolExecutor | None = None
+        self._pool = Workers(workers, "evman-call")
         self._children: dict[tuple[int, str], _Child] = {}
         self._lock = threading.Lock()
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self.supervisor = SupervisorClient(logs_dir.absolute(), self._exited, self._supervisor_gone)
+        self._watched_sock: int | None = None
+        self._batch: list[SpawnRequest] | None = None
         self._stopping = False
         self._reaper = threading.Thread(target=self._reap_loop, name="evman-reaper", daemon=True)
         self._reaper.start()
+        self._start_supervisor()
+
+    def _start_supervisor(self) -> None:
+        """Start the supervisor now, not at the first command: it boots (a Python start, ~0.1 s
+        on a busy machine) on the other core while the engine does its first ticks, instead of
+        inside the tick that starts a burst."""
+        try:
+            self.supervisor.ensure_started()
+        except OSError as exc:  # said again, with the run, by the first command that needs it
+            _log.warning("the command supervisor could not start yet: %s", exc)
+            return
+        self._watch_supervisor()
 
     # -- logs --------------------------------------------------------------------
 
@@ -216,7 +138,7 @@ class Executors:
                                stdin=spec.stdin)
         if spec.call is not None:
             ctx_env = {**spec.env, **env_extra}
-            log = _LazyLog(functools.partial(self._open_log, spec.name, run_id))
+            log = LazyLog(functools.partial(self._open_log, spec.name, run_id))
             self._pool.submit(self._run_call, run_id, spec, log, attempt, scheduled_for, ctx_env)
         else:
             self._pool.submit(self._with_log, self._run_http, run_id, spec)
@@ -235,15 +157,20 @@ class Executors:
         work(run_id, spec, log, *args)
 
     def start_all(self, starts: list[Callable[[], int | None]]) -> list[int | None | BaseException]:
-        """Call each of `starts`, SPAWN_THREADS at a time; its pid (or None), or what it raised.
+        """Call each of `starts`; its pid (or None), or what it raised.
 
-        A fork+exec holds the calling thread for most of a millisecond, mostly in the kernel,
-        so on two cores several threads start a burst of commands about twice as fast."""
-        if len(starts) < 2:
-            return [self.attempt(start) for start in starts]
-        if self._spawner is None:
-            self._spawner = ThreadPoolExecutor(max_workers=SPAWN_THREADS, thread_name_prefix="evman-spawn")
-        return list(self._spawner.map(self.attempt, starts))
+        The commands among them go to the supervisor in one message and start one after
+        the other there (posix_spawn: ~0.2 ms each, while this thread waits idle)."""
+        self._batch = []
+        try:
+            results = [self.attempt(start) for start in starts]
+            batch = self._batch
+        finally:
+            self._batch = None
+        if not batch:
+            return results
+        answers = self._send_spawns(batch)
+        return [answers[r] if isinstance(r, _Ticket) else r for r in results]
 
     @staticmethod
     def attempt(start: Callable[[], int | None]) -> int | None | BaseException:
@@ -257,97 +184,101 @@ class Executors:
 
     def _spawn(self, run_id: int, phase: str, argv: list[str], spec: EventSpec,
                env_extra: Mapping[str, str], *, stdin: str | None) -> int:
-        log = self._open_log(spec.name, run_id)
-        if phase == "prepare":
-            log.write(f"--- prepare: {argv[-1]}\n".encode())
-        env = {**os.environ, **spec.env, **env_extra}
-        try:
-            proc = subprocess.Popen(
-                argv, cwd=spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                start_new_session=True, close_fds=True, **_user_kwargs(spec.user))
-        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv, cwd or env
-            log.close()
-            raise SpawnError(_spawn_message(argv, spec, exc)) from exc
-        if stdin is not None and proc.stdin is not None:
-            self._feed_stdin(proc.stdin, stdin)
-        self._watch(_Child(run_id, phase, proc, proc.pid, os.pidfd_open(proc.pid), log))
-        return proc.pid
+        request = SpawnRequest(run_id, phase, argv, spec.cwd, {**spec.env, **env_extra},
+                               self.log_path_text(spec.name, run_id), stdin,
+                               f"--- prepare: {argv[-1]}\n" if phase == "prepare" else None,
+                               _user_ids(spec.user))
+        if self._batch is not None:
+            self._batch.append(request)
+            return _Ticket(len(self._batch) - 1)
+        result = self._send_spawns([request])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
-    def adopt(self, run_id: int, pid: int) -> bool:
-        """Watch a process a previous engine started; its exit code cannot be known."""
+    def _send_spawns(self, batch: list[SpawnRequest]) -> list[int | BaseException]:
+        """Start `batch` through the supervisor: a pid, or the SpawnError, for each."""
+        for request in batch:  # registered first: a quick command's end may come before its pid
+            self._children[(request.run_id, request.phase)] = _Child(request.run_id, request.phase, 0, None)
+        try:
+            self.supervisor.ensure_started()
+            self._watch_supervisor()  # before asking: the reaper thread hears the answers
+            answers: list[Started | Refused] = self.supervisor.spawn_many(batch)
+        except (SupervisorGone, OSError) as exc:
+            answers = [Refused("exec", 0, str(exc))] * len(batch)
+        out: list[int | BaseException] = []
+        with self._lock:
+            for request, answer in zip(batch, answers, strict=True):
+                key = (request.run_id, request.phase)
+                child = self._children.get(key)
+                if isinstance(answer, Started):
+                    if child is not None:
+                        child.pid, child.since_ns = answer.pid, answer.since_ns
+                    out.append(answer.pid)
+                else:
+                    self._children.pop(key, None)
+                    out.append(SpawnError(_refusal_message(request, answer)))
+        return out
+
+    def _watch_supervisor(self) -> None:
+        fd = self.supervisor.fileno()
+        if fd is None or fd == self._watched_sock:
+            return
+        with self._lock:
+            self._selector.register(fd, selectors.EVENT_READ, self.supervisor)
+            self._watched_sock = fd
+        os.write(self._wake_w, b"x")
+
+    def _exited(self, record: ExitRecord) -> None:
+        """The supervisor says a command ended (in the reaper thread)."""
+        with self._lock:
+            child = self._children.pop((record.run_id, record.phase), None)
+        killed_by = child.killed_by if child is not None else None
+        self.on_done(_outcome(record, self.clock.now(), killed_by))
+
+    def _supervisor_gone(self, running: dict[tuple[int, str], int]) -> None:
+        """The supervisor died under its commands: watch them to their end, whose status is
+        lost with it (in the reaper thread)."""
+        with self._lock:
+            if self._watched_sock is not None:
+                self._selector.unregister(self._watched_sock)
+                self._watched_sock = None
+        for (run_id, phase), pid in running.items():
+            with self._lock:
+                self._children.pop((run_id, phase), None)
+            if not self._watch_pid(run_id, phase, pid, None, None):
+                self.on_done(Outcome(run_id, phase, None, self.clock.now(),
+                                     "exit status unknown: its supervisor died"))
+
+    def adopt(self, run_id: int, pid: int, *, log_path: str | None = None, phase: str = "main") -> bool:
+        """Watch a process a previous engine started. When it ends, its outcome is the exit
+        file its supervisor writes beside `log_path` (waited for while that supervisor
+        lives), or unknown without one. False when the process is gone already."""
+        writer = parent_pid(pid)
+        return self._watch_pid(run_id, phase, pid, log_path, writer)
+
+    def _watch_pid(self, run_id: int, phase: str, pid: int, log_path: str | None,
+                   writer: int | None) -> bool:
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
             return False
-        self._watch(_Child(run_id, "main", None, pid, pidfd, None))
-        return True
-
-    def _watch(self, child: _Child) -> None:
+        child = _Child(run_id, phase, pid, pidfd, log_path, writer)
         with self._lock:
-            self._children[(child.run_id, child.phase)] = child
-            self._selector.register(child.pidfd, selectors.EVENT_READ, child)
+            self._children[(run_id, phase)] = child
+            self._selector.register(pidfd, selectors.EVENT_READ, child)
         os.write(self._wake_w, b"x")
-
-    def _feed_stdin(self, pipe: IO[bytes], text: str) -> None:
-        def feed() -> None:
-            try:
-                pipe.write(text.encode())
-            except OSError:
-                pass  # the child closed its stdin early: nothing more to give it
-            finally:
-                pipe.close()
-        threading.Thread(target=feed, daemon=True).start()
+        return True
 
     # -- callables and HTTP ------------------------------------------------------------
 
-    def _run_call(self, run_id: int, spec: EventSpec, log: _LazyLog, attempt: int,
+    def _run_call(self, run_id: int, spec: EventSpec, log: LazyLog, attempt: int,
                   scheduled_for: str, env: Mapping[str, str]) -> None:
-        text = io.TextIOWrapper(cast(IO[bytes], log), encoding="utf-8", write_through=True)
-        code: int | None = 0
-        error: str | None = None
-        try:
-            func = resolve_callable(str(spec.call), spec.cwd)
-            ctx = RunContext(spec.name, run_id, attempt, scheduled_for, text, env)
-            result = func(ctx) if _accepts_argument(func) else func()
-            if result is not None:
-                text.write(f"returned: {result!r}\n")
-            if isinstance(result, bool) and result is False:
-                code, error = 1, "the callable returned False"
-            elif isinstance(result, int) and not isinstance(result, bool):
-                code = result
-        except BaseException as exc:  # a crash in user code is a failed run, never an engine crash
-            text.write(traceback.format_exc())
-            code, error = None, f"{type(exc).__name__}: {exc}"
-        finally:
-            text.close()
-        if log.error is not None:
-            code, error = None, f"{log.error}" + (f"; and {error}" if error else "")
+        code, error = run_callable(spec, run_id, log, attempt, scheduled_for, env)
         self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
 
     def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes]) -> None:
-        call = spec.http
-        assert call is not None
-        code: int | None = 0
-        error: str | None = None
-        data = call.body.encode() if call.body is not None else None
-        req = urllib.request.Request(call.url, data=data, method=call.method, headers=dict(call.headers))
-        status: int | None = None
-        try:
-            with urllib.request.urlopen(req, timeout=call.timeout_s) as resp:
-                status = int(resp.status)
-                log.write(f"HTTP {status}\n".encode() + resp.read(TAIL_BYTES))
-        except urllib.error.HTTPError as exc:
-            status = int(exc.code)
-            log.write(f"HTTP {status}\n".encode() + exc.read(TAIL_BYTES))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            shown = mask_password(call.url)  # the reason is shown and logged: no credentials in it
-            why = str(getattr(exc, "reason", exc)).replace(call.url, shown)
-            code, error = None, f"{call.method} {shown} failed: {why}"
-        finally:
-            log.close()
-        if status is not None and status != call.expect:
-            code, error = status, f"HTTP {status}, expected {call.expect}"
+        code, error = call_http(spec, log)
         self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
 
     # -- reaping -----------------------------------------------------------------------
@@ -357,32 +288,60 @@ class Executors:
             for key, _ in self._selector.select(timeout=1.0):
                 if key.data is None:
                     os.read(self._wake_r, 4096)
-                    continue
-                self._reap(key.data)
+                elif key.data is self.supervisor:
+                    if not self.supervisor.readable():
+                        self._unwatch_supervisor(key.fd)
+                else:
+                    self._reap_adopted(key.data)
 
-    def _reap(self, child: _Child) -> None:
-        code = child.proc.wait() if child.proc is not None else None
+    def _unwatch_supervisor(self, fd: int) -> None:
+        with self._lock:
+            if self._watched_sock == fd:
+                self._selector.unregister(fd)
+                self._watched_sock = None
+
+    def _reap_adopted(self, child: _Child) -> None:
+        assert child.pidfd is not None
         with self._lock:
             self._selector.unregister(child.pidfd)
             self._children.pop((child.run_id, child.phase), None)
         os.close(child.pidfd)
-        if child.log is not None:
-            child.log.close()
-        error = None
-        if code is None:
-            error = "exit status unknown: it ended while no engine was its parent"
-        elif code < 0:
-            error = f"ended by signal {signal.Signals(-code).name}"
-        self.on_done(Outcome(child.run_id, child.phase, code, self.clock.now(), error, child.killed_by))
+        record = self._await_exit_file(child)
+        if record is not None:
+            self.on_done(_outcome(record, self.clock.now(), child.killed_by))
+            return
+        self.on_done(Outcome(child.run_id, child.phase, None, self.clock.now(),
+                             "exit status unknown: it ended while no engine was its parent",
+                             child.killed_by))
+
+    def _await_exit_file(self, child: _Child) -> ExitRecord | None:
+        """The exit file of an adopted command that just ended: its supervisor writes it just
+        after reaping it, so wait while that supervisor lives (briefly; it is rare)."""
+        if child.log_path is None:
+            return None
+        deadline = time.monotonic() + EXIT_FILE_WAIT_S
+        while True:
+            record = read_exit(child.log_path, child.phase)
+            if record is not None and record.pid == child.pid:
+                return record
+            if child.writer is None or not pid_alive(child.writer) or time.monotonic() > deadline:
+                return None
+            time.sleep(0.002)
 
     # -- killing -------------------------------------------------------------------------
 
     def kill(self, run_id: int, *, by: str, grace_s: float = KILL_GRACE_S) -> bool:
         """TERM the run's whole process group, then KILL it after `grace_s`. False if not ours."""
         with self._lock:
-            children = [c for (rid, _), c in self._children.items() if rid == run_id]
+            children = [c for (rid, _), c in self._children.items() if rid == run_id and c.pid]
         for child in children:
             child.killed_by = by
+            if child.pidfd is None:  # our supervisor's: it signals, and escalates, even if we die
+                try:
+                    self.supervisor.kill(child.pid, grace_s)
+                    continue
+                except SupervisorGone:
+                    pass
             _signal_group(child.pid, signal.SIGTERM)
             timer = threading.Timer(grace_s, _signal_group, (child.pid, signal.SIGKILL))
             timer.daemon = True
@@ -408,13 +367,11 @@ class Executors:
         os.write(self._wake_w, b"x")
         self._reaper.join(timeout=2)
         self._pool.shutdown()
-        if self._spawner is not None:
-            self._spawner.shutdown(wait=False)
+        self.supervisor.close()  # it keeps what runs, and writes their exit files
         return left
 
     @staticmethod
     def clock_monotonic() -> float:
-        import time
         return time.monotonic()
 
 
@@ -441,57 +398,34 @@ def read_tail(path: str | Path | None, limit: int = TAIL_BYTES) -> str:
         return ""
 
 
-def resolve_callable(target: str, cwd: str) -> Callable[..., Any]:
-    module_name, _, attr = target.partition(":")
-    if cwd and cwd not in sys.path:
-        sys.path.append(cwd)
-    module = importlib.import_module(module_name)
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TypeError(f"{target} is not callable")
-    return obj  # type: ignore[no-any-return]
-
-
-def _accepts_argument(func: Callable[..., Any]) -> bool:
-    try:
-        return _accepts_argument_cached(func)
-    except TypeError:  # an unhashable callable object: ask each time
-        return _signature_accepts(func)
-
-
-@functools.lru_cache(maxsize=1024)
-def _accepts_argument_cached(func: Callable[..., Any]) -> bool:
-    """inspect.signature costs more than many a callable's whole run: once per function."""
-    return _signature_accepts(func)
-
-
-def _signature_accepts(func: Callable[..., Any]) -> bool:
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
-
-
-def _user_kwargs(user: str | None) -> dict[str, Any]:
+def _user_ids(user: str | None) -> tuple[int, int] | None:
     if user is None:
-        return {}
+        return None
     import pwd
     entry = pwd.getpwnam(user)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    return entry.pw_uid, entry.pw_gid
 
 
-def _spawn_message(argv: list[str], spec: EventSpec, exc: OSError | ValueError) -> str:
-    if isinstance(exc, FileNotFoundError) and not Path(spec.cwd).is_dir():
-        return (f"working directory {spec.cwd} does not exist. Create it, or fix the event's cwd "
+def _refusal_message(request: SpawnRequest, refused: Refused) -> str:
+    name = request.argv[0]
+    if refused.what == "cwd" and refused.errno == errno.ENOENT:
+        return (f"working directory {request.cwd} does not exist. Create it, or fix the event's cwd "
                 f"and load the definitions again.")
-    if isinstance(exc, FileNotFoundError):
-        return f"command not found: {argv[0]!r} (looked in PATH). Check the event's run."
-    if isinstance(exc, PermissionError):
-        return f"permission denied running {argv[0]!r}: {exc.strerror}. Is it executable?"
-    return f"could not start {argv[0]!r}: {exc}"
+    if refused.what == "cwd":
+        return f"cannot enter working directory {request.cwd}: {refused.error}"
+    if refused.what == "log":
+        return f"cannot open its log {request.log}: {refused.error}"
+    if refused.errno == errno.ENOENT:
+        return f"command not found: {name!r} (looked in PATH). Check the event's run."
+    if refused.errno == errno.EACCES:
+        return f"permission denied running {name!r}: {refused.error}. Is it executable?"
+    return f"could not start {name!r}: {refused.error}"
+
+
+def _outcome(record: ExitRecord, now: datetime, killed_by: str | None) -> Outcome:
+    code = record.exit_code
+    error = f"ended by signal {record.signal or -code}" if code < 0 else None
+    return Outcome(record.run_id, record.phase, code, now, error, killed_by, record.since_ns, record)
 
 
 def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) -> dict[str, str]:
@@ -499,4 +433,5 @@ def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) ->
             "EVMAN_SCHEDULED_FOR": scheduled_for or ""}
 
 
-__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "read_tail", "run_env"]
+__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "read_exit", "read_tail",
+           "resolve_callable", "run_env"]

@@ -67,3 +67,13 @@ def session_leaders_with(environ: set[bytes]) -> list[int]:
         if environ <= seen and pid_alive(pid):
             found.append(pid)
     return found
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of `pid` (None when it is gone, or its parent is init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return ppid if ppid > 1 else None
