@@ -1,6 +1,7 @@
 """W1 and W2: a burst of one-shot events due at the same instant, in evman and in the peers."""
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from bench.evman_side import (BENCH_DIR, EngineThread, at_schedule, due_in, load
                               wait_finished)
 from bench.stats import percentile
 from engine.model import EventSpec
+from engine.supervision import read_exit
 from engine.store import Store
 
 
@@ -74,9 +76,9 @@ def evman_burst(tmp: Path, n: int, kind: str = "call", lead_s: float = 1.5) -> B
     rows = [r for r in read_runs(path) if r.state == "succeeded"]
     due = when.timestamp()
     # runs.started_at is the tick's time for every run it starts, before any of them begins:
-    # it says nothing of lateness. A callable's lateness is its own clock's; a command's is
-    # not measured here (nothing of the child's own clock is recorded).
-    starts = [s for _, s, _ in jobs.calls] if kind == "call" else None
+    # it says nothing of lateness. A callable's lateness is its own clock's; a command's, when
+    # its supervisor saw it running (exec done), from the exit record beside its log.
+    starts = [s for _, s, _ in jobs.calls] if kind == "call" else _command_starts(path)
     result = summarise(due, n, starts, [r.ended_at.timestamp() for r in rows if r.ended_at],
                        [r.event for r in rows])
     if done < n:
@@ -85,6 +87,17 @@ def evman_burst(tmp: Path, n: int, kind: str = "call", lead_s: float = 1.5) -> B
         keys = [k for k, _, _ in jobs.calls]
         result.exactly_once = result.exactly_once and Counter(keys) == Counter(r.event for r in rows)
     return result
+
+
+def _command_starts(db: Path) -> list[float] | None:
+    """When each command really began, by its exit record; None if any run has none."""
+    conn = sqlite3.connect(db)
+    try:
+        logs = [row[0] for row in conn.execute("SELECT log_path FROM runs")]
+    finally:
+        conn.close()
+    records = [read_exit(log) for log in logs]
+    return [r.started_at for r in records if r is not None] if all(records) else None
 
 
 def wait_calls(expected: int, timeout_s: float, dropped: Callable[[], int] = lambda: 0) -> None:

@@ -52,10 +52,10 @@ def _timed(times: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> 
 
 
 def _run(workload: str, n: int, tmp: Path) -> tuple[str, int]:
-    if workload == "w1":
-        return repr(burst.evman_burst(tmp, n, "call")), n
-    if workload == "w2":
-        return repr(burst.evman_burst(tmp, n, "true")), n
+    if workload in ("w1", "w2"):
+        got = burst.evman_burst(tmp, n, "call" if workload == "w1" else "true")
+        return (f"{got.completed} of {got.expected} runs, {got.throughput:,.0f}/s, lateness p50 "
+                f"{got.late_p50_ms:.1f} ms, p99 {got.late_p99_ms:.1f} ms, exactly once: {got.exactly_once}"), n
     if workload == "w4":
         return f"due to last finished: {flow.evman_flow(tmp) * 1000:.1f} ms", flow.LAYERS * flow.WIDTH
     raise SystemExit(f"unknown workload {workload!r}; choose w1, w2 or w4")
