@@ -234,7 +234,7 @@ class Executors:
         with self._lock:
             child = self._children.pop((record.run_id, record.phase), None)
         killed_by = child.killed_by if child is not None else None
-        self.on_done(_outcome(record, self.clock.now(), killed_by))
+        self.on_done(outcome_of(record, self.clock.now(), killed_by))
 
     def _supervisor_gone(self, running: dict[tuple[int, str], int]) -> None:
         """The supervisor died under its commands: watch them to their end, whose status is
@@ -308,7 +308,7 @@ class Executors:
         os.close(child.pidfd)
         record = self._await_exit_file(child)
         if record is not None:
-            self.on_done(_outcome(record, self.clock.now(), child.killed_by))
+            self.on_done(outcome_of(record, self.clock.now(), child.killed_by))
             return
         self.on_done(Outcome(child.run_id, child.phase, None, self.clock.now(),
                              "exit status unknown: it ended while no engine was its parent",
@@ -422,7 +422,8 @@ def _refusal_message(request: SpawnRequest, refused: Refused) -> str:
     return f"could not start {name!r}: {refused.error}"
 
 
-def _outcome(record: ExitRecord, now: datetime, killed_by: str | None) -> Outcome:
+def outcome_of(record: ExitRecord, now: datetime, killed_by: str | None = None) -> Outcome:
+    """The Outcome a supervisor's exit record stands for (ended `now`, by the engine's clock)."""
     code = record.exit_code
     error = f"ended by signal {record.signal or -code}" if code < 0 else None
     return Outcome(record.run_id, record.phase, code, now, error, killed_by, record.since_ns, record)
@@ -433,5 +434,5 @@ def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) ->
             "EVMAN_SCHEDULED_FOR": scheduled_for or ""}
 
 
-__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "read_exit", "read_tail",
+__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "outcome_of", "read_exit", "read_tail",
            "resolve_callable", "run_env"]

@@ -72,7 +72,8 @@ def judge(tick: Tick, run: ActiveRun, outcome: Outcome) -> None:
 def _judge_outputs(tick: Tick, run: ActiveRun, outcome: Outcome) -> None:
     spec = tick.view.spec(run.event)
     ended = outcome.ended_at
-    checks = verify_outputs(spec.outputs, spec.cwd, run.started_at, ended) if spec else []
+    checks = verify_outputs(spec.outputs, spec.cwd, run.started_at, ended,
+                            since_ns=outcome.since_ns) if spec else []
     bad = first_failure(checks)
     if bad is not None:
         lifecycle.finish(tick, run, RunState.FAILED, ended, exit_code=0, reason=bad.detail, checks=checks,

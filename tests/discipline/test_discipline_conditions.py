@@ -154,8 +154,9 @@ def test_why_not_started_retry_backoff(engine_factory, clock: FakeClock, store: 
     engine.settle(clock.now())
     retry = runs(store, "fetch")[-1]
     assert retry["trigger"] == "retry"
-    assert retry["waiting_reason"] == "retry backoff until 00:02 UTC"
-    assert evman(db_path, "show", "fetch", "--json")["waiting_reason"] == "retry backoff until 00:02 UTC"
+    # within the next hour, with its seconds: "00:02" would read as if it were past at 00:02:00
+    assert retry["waiting_reason"] == "retry backoff until 00:02:01 UTC"
+    assert evman(db_path, "show", "fetch", "--json")["waiting_reason"] == "retry backoff until 00:02:01 UTC"
 
 
 def test_the_reason_follows_what_blocks_the_run_now(

@@ -182,6 +182,7 @@ def crash_loop(workdir: Path, *, kills: int, groups: int, seed: int = 7,
         _check_ledger(db, ledger, report)
         report.counts["orphaned commands reaped"] = reaper.reaped
         _check_engine_log(engine_log, report)
+        _count_adoptions(engine_log, report)
     return report
 
 
@@ -200,10 +201,50 @@ def _check_ledger(db: Path, ledger: Path, report: Report) -> None:
     report.counts["lost runs (engine died while they ran)"] = len(lost)
     report.counts["lost runs whose command had in fact finished"] = sum(
         1 for r in lost if r in ran and ran[r].end is not None)
+    finished_lost = [r for r in lost if r in ran and ran[r].end is not None]
+    report.check(not finished_lost, f"lost runs whose command had finished (its exit was knowable): "
+                 f"{finished_lost[:10]}")
     unrecorded = [r for r, reason in lost.items() if "before it recorded" in (reason or "")]
     report.counts["lost runs never recorded with a pid (killed between recording and spawning)"] = len(unrecorded)
     report.counts["  of which the command had started (it finished before the next engine looked)"] = sum(
         1 for r in unrecorded if r in ran)
+    _check_exit_codes(db, ledger, report)
+
+
+def _ledger_codes(ledger: Path) -> dict[int, int]:
+    """run id -> the exit code the command wrote on its own `end` line."""
+    codes = {}
+    for line in ledger.read_text().splitlines() if ledger.exists() else []:
+        parts = line.split()
+        if len(parts) == 5 and parts[0].isdigit() and parts[2] == "end":
+            codes[int(parts[0])] = int(parts[4])
+    return codes
+
+
+def _check_exit_codes(db: Path, ledger: Path, report: Report) -> None:
+    """Exactly once for what ran: every finished command's exit code as it said it, and no
+    command that succeeded run again (a retry or restart repeating it)."""
+    codes = _ledger_codes(ledger)
+    ended = {r["id"]: r for r in rows(db, "SELECT id, state, exit_code FROM runs "
+                                          "WHERE state IN ('succeeded', 'failed', 'killed')")}
+    wrong = [(i, codes[i], r["exit_code"]) for i, r in ended.items() if i in codes and r["exit_code"] != codes[i]]
+    report.check(not wrong, f"runs whose recorded exit code is not the command's own (run, said, recorded): "
+                 f"{wrong[:10]}")
+    repeated = {r["repeats_run_id"] for r in rows(db, "SELECT repeats_run_id FROM runs "
+                                                      "WHERE repeats_run_id IS NOT NULL")}
+    rerun = sorted(i for i, code in codes.items() if code == 0 and i in repeated)
+    report.check(not rerun, f"commands that succeeded and ran again: {rerun[:10]}")
+    report.counts["succeeded commands run again"] = len(rerun)
+    report.counts["finished runs whose exit code matches the command's own"] = \
+        sum(1 for i, r in ended.items() if i in codes and r["exit_code"] == codes[i])
+
+
+def _count_adoptions(log_path: Path, report: Report) -> None:
+    text = log_path.read_text(errors="replace")
+    report.counts["runs recorded from their exit record (ended while no engine ran)"] = \
+        text.count("ended while no engine ran")
+    report.counts["runs adopted (still running when the next engine started)"] = \
+        text.count("outlived the previous engine; watching it")
 
 
 def _pages_twice(db: Path, posts: list) -> str:

@@ -1,7 +1,8 @@
 """Graceful stop drill: SIGTERM while commands run. `evman --no-ui` exits 0; a command that
 ends within --grace is waited for and recorded; one that outlives it stays recorded as running
-with its pid, the next engine watches it, and it ends `lost` (its exit status went with its
-parent), never `running` for ever; one that died while no engine ran is `lost` at the next start."""
+with its pid, the next engine watches it, and it ends as it really ended (its supervisor kept
+its exit status), never `running` for ever; one that died while no engine ran is recorded at
+the next start with how it died."""
 from __future__ import annotations
 
 import signal
@@ -76,7 +77,7 @@ def _drill(tmp_path: Path, *, short_s: float, long_s: float, grace_s: float) -> 
         assert process_alive(outlives_pid)
         assert "left 1 run(s) running at stop" in log.read_text()
 
-        # the next engine watches it; when it ends, the run is lost (exit status unknowable)
+        # the next engine watches it; when it ends, its supervisor's exit record says how
         engine = start_engine(db, "--tick", "0.2", "--grace", str(grace_s), log=log)
         reaper.ours.add(engine.pid)
         wait_until(lambda: _run(db, "after-short").get("state") == "succeeded", timeout=15,
@@ -85,9 +86,9 @@ def _drill(tmp_path: Path, *, short_s: float, long_s: float, grace_s: float) -> 
         wait_until(lambda: _run(db, "outlives")["state"] != "running", timeout=long_s + 15,
                    what="the watched command's run to end")
         ended = _run(db, "outlives")
-        assert ended["state"] == "lost" and "exit status unknown" in ended["reason"], ended
+        assert (ended["state"], ended["exit_code"]) == ("succeeded", 0), ended
 
-        # a command that dies while no engine runs is lost at the next start
+        # a command that dies while no engine runs is recorded at the next start, as it died
         assert evman("trigger", "outlives", "--db", str(db)).returncode == 0
         wait_until(lambda: _run(db, "outlives")["state"] == "running" and _run(db, "outlives")["pid"],
                    timeout=15, what="a new run of outlives")
@@ -100,9 +101,9 @@ def _drill(tmp_path: Path, *, short_s: float, long_s: float, grace_s: float) -> 
         wait_until(lambda: not process_alive(int(orphan["pid"])), timeout=5, what="the command to die")
         engine = start_engine(db, "--tick", "0.2", log=log)
         reaper.ours.add(engine.pid)
-        wait_until(lambda: _run(db, "outlives")["state"] == "lost", timeout=15,
-                   what="the dead command's run to be lost")
-        assert "was gone when the engine restarted" in _run(db, "outlives")["reason"]
+        wait_until(lambda: _run(db, "outlives")["state"] == "failed", timeout=15,
+                   what="the dead command's run to be recorded")
+        assert _run(db, "outlives")["reason"] == "ended by signal SIGKILL"
         engine.send_signal(signal.SIGINT)  # SIGINT stops it cleanly too
         assert engine.wait(15) == 0
         assert rows(db, "SELECT count(*) AS n FROM runs WHERE state = 'running'")[0]["n"] == 0
@@ -110,7 +111,8 @@ def _drill(tmp_path: Path, *, short_s: float, long_s: float, grace_s: float) -> 
     assert "Traceback" not in log.read_text()
     REPORTS.append(f"graceful stop (--grace {grace_s:g}): exit 0 in {took:.1f} s with a {short_s:g} s and a "
                    f"{long_s:g} s command running; the short one recorded succeeded, the long one watched by "
-                   f"the next engine and recorded lost; a command dead while no engine ran: lost at start")
+                   f"the next engine and recorded succeeded from its exit record; a command killed while no engine ran: "
+                   f"recorded failed (SIGKILL) at start")
 
 
 def test_graceful_stop_short(tmp_path: Path) -> None:

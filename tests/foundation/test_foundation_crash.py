@@ -85,25 +85,84 @@ def assert_no_occurrence_twice(db: Path) -> None:
                     "GROUP BY event, scheduled_for, attempt HAVING n > 1") == []
 
 
-def test_engine_killed_and_command_gone_the_run_is_lost_and_retried(
+def supervisor_of(pid: int) -> int:
+    """The supervisor that started command `pid` (its parent)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_engine_killed_then_its_command_killed_the_real_end_is_recorded_and_retried(
         engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    """The command dies while no engine runs; its supervisor still saw how: the next engine
+    records that (failed, by SIGKILL), not `lost`, and the failure policy retries it."""
     pid = crash_while_running(engines, db_path, tmp_path)
-    kill_group(pid)  # the command dies with its engine
+    kill_group(pid)  # the command dies after its engine
     wait_until(lambda: is_zombie(pid) or not Path(f"/proc/{pid}").exists(), what="the command to die")
     second = start(engines, db_path)
-    wait_until(lambda: runs(db_path, "long")[0]["state"] == "lost", what="the run to be marked lost")
-    lost, retry = wait_until(lambda: runs(db_path, "long") if len(runs(db_path, "long")) == 2 else None,
-                             what="the retry run")
-    assert lost["reason"] == f"lost: its process (pid {pid}) was gone when the engine restarted"
-    assert lost["ended_at"] is not None
+    failed, retry = wait_until(lambda: runs(db_path, "long") if len(runs(db_path, "long")) == 2 else None,
+                               what="the failed run and its retry")
+    assert (failed["state"], failed["exit_code"], failed["reason"]) == ("failed", -9, "ended by signal SIGKILL")
+    assert failed["ended_at"] is not None
     assert (retry["trigger"], retry["attempt"], retry["repeats_run_id"], retry["state"]) == \
-        ("retry", 2, lost["id"], "waiting")
-    assert retry["scheduled_for"] == lost["scheduled_for"]
+        ("retry", 2, failed["id"], "waiting")
+    assert retry["scheduled_for"] == failed["scheduled_for"]
     not_before = parse_iso(retry["not_before"])
     assert not_before is not None and not_before > datetime.now(UTC) + timedelta(minutes=50)
     stop(second)
     assert len(runs(db_path, "long")) == 2  # nothing ran twice, nothing new started
     assert_no_occurrence_twice(db_path)
+
+
+def test_engine_and_supervisor_killed_and_command_gone_the_run_is_lost_and_retried(
+        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    """Nobody saw the end (the supervisor died too): only then is the run `lost`."""
+    pid = crash_while_running(engines, db_path, tmp_path)
+    os.kill(supervisor_of(pid), signal.SIGKILL)
+    kill_group(pid)
+    wait_until(lambda: is_zombie(pid) or not Path(f"/proc/{pid}").exists(), what="the command to die")
+    second = start(engines, db_path)
+    wait_until(lambda: runs(db_path, "long")[0]["state"] == "lost", what="the run to be marked lost")
+    lost, retry = wait_until(lambda: runs(db_path, "long") if len(runs(db_path, "long")) == 2 else None,
+                             what="the retry run")
+    assert lost["reason"] == (f"lost: its process (pid {pid}) was gone when the engine restarted, "
+                              "with no exit record")
+    assert (retry["trigger"], retry["attempt"], retry["repeats_run_id"]) == ("retry", 2, lost["id"])
+    stop(second)
+    assert_no_occurrence_twice(db_path)
+
+
+def test_a_command_that_finished_while_no_engine_ran_is_recorded_as_it_ended(
+        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    """SIGKILL the engine under a short command; it ends (exit 3) with no engine; the next
+    engine records exit 3 from its exit record, pages, and follows on_failure: no `lost`."""
+    load_defs(db_path, """
+        [defaults]
+        timezone = "UTC"
+        [[event]]
+        name = "short"
+        shell = "sleep 1; echo done; exit 3"
+        on_failure = { trigger = ["after"] }
+        [[event]]
+        name = "after"
+        run = "true"
+    """, tmp_path, datetime.now(UTC))
+    insert_request(db_path, "trigger", "short")
+    first = start(engines, db_path)
+    pid = wait_until(lambda: (r := runs(db_path, "short")) and r[0]["pid"], what="the command's pid")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists() or is_zombie(int(pid)), timeout=20,
+               what="the command to end by itself")
+    second = start(engines, db_path)
+    wait_until(lambda: [r["state"] for r in runs(db_path)] == ["failed", "succeeded"], timeout=30,
+               what="the real outcome and its on_failure follower")
+    (short,) = runs(db_path, "short")
+    assert (short["exit_code"], short["reason"]) == (3, "exit code 3")
+    assert "done" in (short["output_tail"] or "")
+    assert [a["kind"] for a in rows(db_path, "SELECT kind FROM alerts WHERE event = 'short'")] == ["failed"]
+    stop(second)
+    log = db_path.with_suffix(".engine.log").read_text()
+    assert f"(pid {pid}) ended while no engine ran (exit 3); recording it" in log
 
 
 def test_engine_killed_but_command_alive_the_run_is_adopted(
