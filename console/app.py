@@ -31,6 +31,7 @@ from console.widgets.status_bar import Status, StatusBar
 from console.widgets.tones import palette_for
 from engine.clock import Clock, SystemClock, parse_iso
 from engine.store import Store, StoreError
+from engine.store.targets import db_target, logs_dir, short_name
 
 if TYPE_CHECKING:
     from engine.engine import Change, Engine
@@ -98,7 +99,11 @@ class EvmanApp(App[int]):
                  zone: tzinfo | str | None = None, notify_alerts: bool = False,
                  stop_grace_s: float = 10.0) -> None:
         super().__init__()
-        self.db_path = Path(db_path)
+        self.db_target = db_target(db_path)
+        """What --db named: a file's Path or a postgresql:// URL."""
+        self.db_path = self.db_target if isinstance(self.db_target, Path) else \
+            Path.cwd() / short_name(self.db_target)
+        """A path that run log paths are shown relative to (the file, or the working directory)."""
         self.clock: Clock = clock or SystemClock()
         self.tick_s = tick_s
         self.readonly = readonly
@@ -107,12 +112,12 @@ class EvmanApp(App[int]):
         self.notify_alerts = notify_alerts
         self.stop_grace_s = stop_grace_s
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
-        self.store = Store(self.db_path, create=False, readonly=readonly)
+        self.store = Store(self.db_target, create=False, readonly=readonly)
         self._store_lock = threading.Lock()
         self.mode = "starting"
         self.engine: Engine | None = None
         self.notifier: Any = None
-        self.status = Status(db_name=self.db_path.name, readonly=readonly, operator=operator,
+        self.status = Status(db_name=short_name(self.db_target), readonly=readonly, operator=operator,
                              zone=self.zone, now=self.clock.now())
         self.palette = palette_for(self.get_css_variables())
         self._pending: dict[int, _Pending] = {}
@@ -211,8 +216,9 @@ class EvmanApp(App[int]):
             self.post_message(EngineReady("none"))
             return
         from engine.engine import Engine, EngineBusy
-        engine = Engine(Store(self.db_path, create=False), clock=self.clock, tick_s=self.tick_s,
-                        on_change=self._engine_changed, stop_grace_s=self.stop_grace_s)
+        engine = Engine(Store(self.db_target, create=False), clock=self.clock, tick_s=self.tick_s,
+                        on_change=self._engine_changed, stop_grace_s=self.stop_grace_s,
+                        logs_dir=logs_dir(self.db_target))
         try:
             engine.start()
         except EngineBusy as exc:
@@ -228,7 +234,7 @@ class EvmanApp(App[int]):
                                                        f"{type(exc).__name__}: {exc}"))
             return
         if self.notify_alerts:
-            self.notifier = _start_notifier(self.db_path, engine)
+            self.notifier = _start_notifier(self.db_target, engine)
         self.post_message(EngineReady("engine", engine=engine))
 
     def _engine_changed(self, changes: list[Change]) -> None:
@@ -406,7 +412,7 @@ class EvmanApp(App[int]):
                 bar.show(self.status)
 
 
-def _start_notifier(path: Path, engine: Engine) -> Any:
+def _start_notifier(path: Path | str, engine: Engine) -> Any:
     try:
         from engine.alerts import start_notifier
     except ImportError:
@@ -422,7 +428,7 @@ def make_app(db_path: str | Path, *, clock: Clock | None = None, start_engine: b
                     operator=operator, tick_s=tick_s, zone=zone, stop_grace_s=stop_grace_s)
 
 
-def run_console(path: Path, *, readonly: bool, tick_s: float, operator: str,
+def run_console(path: Path | str, *, readonly: bool, tick_s: float, operator: str,
                 clock: Clock | None = None) -> int:
     """`evman [--db PATH]`: the console, with the engine in a thread unless another drives
     the database. Returns the exit status."""
@@ -440,9 +446,9 @@ def run_console(path: Path, *, readonly: bool, tick_s: float, operator: str,
     return 0 if result is None else int(result)
 
 
-def _log_to_file(path: Path) -> None:
+def _log_to_file(path: Path | str) -> None:
     """The engine logs; in a full-screen app that goes to a file, never to the terminal."""
-    logs = path.parent / f"{path.name}.logs"
+    logs = logs_dir(db_target(path))
     try:
         logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         handler: logging.Handler = logging.FileHandler(logs / "console.log")

@@ -25,10 +25,13 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def _db_path(ctx: click.Context, value: str | None) -> Path:
+def _db_path(ctx: click.Context, value: str | None) -> Path | str:
+    """--db (before or after the verb), else $EVMAN_DB, else ./evman.db: a file's Path, or a
+    postgresql:// URL as text."""
+    from engine.store.targets import db_target
     root = ctx.find_root()
     chosen = value or (root.obj or {}).get("db") or os.environ.get("EVMAN_DB") or DEFAULT_DB
-    return Path(chosen)
+    return db_target(chosen)
 
 
 def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -39,8 +42,9 @@ def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> s
     return value
 
 
-db_option = click.option("--db", "db", metavar="PATH", expose_value=False, callback=_set_db,
-                         is_eager=True, help="Database file (default: $EVMAN_DB, else ./evman.db).")
+db_option = click.option("--db", "db", metavar="PATH|URL", expose_value=False, callback=_set_db,
+                         is_eager=True, help="Database file or postgresql://user@host/db URL "
+                                             "(default: $EVMAN_DB, else ./evman.db).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 
 
@@ -79,8 +83,9 @@ def _operator() -> str:
              epilog="Examples:\n\n  evman --db sample.db            open the console\n\n"
                     "  evman load defs.toml && evman --no-ui   run the engine headless\n\n"
                     "  evman history fetch-feeds --json")
-@click.option("--db", "db", metavar="PATH", envvar="EVMAN_DB", show_envvar=True,
-              help="Database file (default ./evman.db).")
+@click.option("--db", "db", metavar="PATH|URL", envvar="EVMAN_DB", show_envvar=True,
+              help="Database file (default ./evman.db), or postgresql://user@host/dbname "
+                   "(the postgres extra; several engines may share it).")
 @click.option("--no-ui", is_flag=True, help="Run the engine headless: log to stdout, stop on SIGTERM.")
 @click.option("--readonly", is_flag=True, help="Open a console that can look but not act.")
 @click.option("--tick", "tick_s", type=float, default=1.0, show_default=True, metavar="SECONDS",
@@ -155,7 +160,7 @@ def load(file: Path, prune: bool) -> None:
     except StoreError as exc:
         _fail(str(exc))
     parts = [f"{len(v)} {k}" for k, v in result.items() if v]
-    click.echo(f"loaded {file} into {store.path}: " + (", ".join(parts) or "nothing to change"))
+    click.echo(f"loaded {file} into {store.url}: " + (", ".join(parts) or "nothing to change"))
 
 
 @main.command(context_settings=CONTEXT)
@@ -257,6 +262,22 @@ def alerts(open_only: bool, event: str | None, limit: int, as_json: bool) -> Non
     store = open_store(readonly=True)
     _emit(views.alert_list(store, event=event, open_only=open_only, limit=limit), as_json,
           views.render_alert_list)
+
+
+@main.command(context_settings=CONTEXT)
+@json_option
+@db_option
+def engines(as_json: bool) -> None:
+    """Every engine of the database: id, host, pid, epoch, heartbeat, lease, what it runs now.
+
+    On PostgreSQL several engines share a database, each with a lease it renews every tick;
+    on a SQLite file there is at most one.
+
+    Example: evman engines --db postgresql://evman@db1/batch --json
+    """
+    from console.fleet import engine_list, render_engines
+    store = open_store(readonly=True)
+    _emit(engine_list(store), as_json, render_engines)
 
 
 @main.command("next", context_settings=CONTEXT)

@@ -9,9 +9,10 @@ from pathlib import Path
 from types import FrameType
 
 
-def run_headless(path: Path, *, tick_s: float, grace_s: float, verbose: bool) -> int:
+def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bool) -> int:
     from engine.engine import Change, Engine, EngineBusy
     from engine.store import Store, StoreError
+    from engine.store.targets import logs_dir
     logging.basicConfig(stream=sys.stdout, level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("evman")
@@ -40,7 +41,7 @@ def run_headless(path: Path, *, tick_s: float, grace_s: float, verbose: bool) ->
             log.info("%s %s%s %s%s", c.kind, c.event, run, c.state or "",
                      f" ({c.detail})" if c.detail else "")
 
-    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report)
+    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, logs_dir=logs_dir(path))
     try:
         engine.start()
     except (EngineBusy, StoreError) as exc:
@@ -50,7 +51,7 @@ def run_headless(path: Path, *, tick_s: float, grace_s: float, verbose: bool) ->
     if stopping.is_set():
         engine.stop()
     notifier = _start_notifier(path, engine)
-    log.info("engine started on %s (pid %d, tick %gs)", path, engine.pid, tick_s)
+    log.info("engine started on %s (pid %d, tick %gs)", store.url, engine.pid, tick_s)
     thread = threading.Thread(target=engine.run, name="evman-engine")
     thread.start()
     while thread.is_alive():
@@ -61,7 +62,7 @@ def run_headless(path: Path, *, tick_s: float, grace_s: float, verbose: bool) ->
     return 0
 
 
-def _start_notifier(path: Path, engine: object) -> object | None:
+def _start_notifier(path: Path | str, engine: object) -> object | None:
     try:
         from engine.alerts import start_notifier
     except ImportError:

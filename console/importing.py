@@ -48,7 +48,7 @@ def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, 
     except StoreError as exc:  # read-only, full or locked database: one line, no traceback
         click.echo(f"evman: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"imported {len(defs.events)} event(s) from {file} into {store.path}: "
+    click.echo(f"imported {len(defs.events)} event(s) from {file} into {store.url}: "
                + ", ".join(f"{len(v)} {k}" for k, v in result.items() if v))
 
 

@@ -29,8 +29,8 @@ def send_request(store: Store, verb: str, target: str, *, args: dict[str, Any] |
     """Queue a request and wait up to wait_s for the engine's outcome: (ok, message)."""
     request_id = store.add_request(verb, target, args=args, requested_by=requested_by)
     if not engine_is_live(store):
-        return True, (f"queued as request {request_id}; no engine is running on {store.path}, "
-                      f"it will act when one starts (evman --no-ui --db {store.path}).")
+        return True, (f"queued as request {request_id}; no engine is running on {store.url}, "
+                      f"it will act when one starts (evman --no-ui --db {store.url}).")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         row = store.request(request_id)

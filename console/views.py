@@ -60,7 +60,7 @@ def event_list(store: Store, *, name_like: str | None = None) -> list[dict[str, 
 def unknown_event(store: Store, name: str) -> str:
     close = difflib.get_close_matches(name, sorted(store.event_names()), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else " `evman list` shows the defined events."
-    return f"unknown event {name!r} in {store.path}.{hint}"
+    return f"unknown event {name!r} in {store.url}.{hint}"
 
 
 def event_detail(store: Store, name: str) -> dict[str, Any] | None:
@@ -189,7 +189,7 @@ def export_text(store: Store, *, include_secrets: bool) -> str:
         data = json.loads(text)
         routes[name] = Route(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
     specs = tuple(spec_from_json(r["spec"]) for r in store.list_events())
-    return export_toml(Definitions(defaults, routes, specs, str(store.path)),
+    return export_toml(Definitions(defaults, routes, specs, store.url),
                        include_secrets=include_secrets)
 
 

@@ -267,6 +267,8 @@ class Notifier:
         default = Path(os.environ.get("EVMAN_DB") or "evman.db")
         if path is not None and path.absolute() != default.absolute():
             command += f" --db {path}"
+        elif path is None and self.store.url.startswith("postgres"):
+            command += f" --db {self.store.url}"
         return command
 
     # -- sending -----------------------------------------------------------------------------

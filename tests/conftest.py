@@ -1,4 +1,5 @@
-"""Shared fixtures: a real SQLite file, a fake clock, an engine wired to both."""
+"""Shared fixtures: a real database (a SQLite file, or a PostgreSQL database for tests marked
+`backends`, which run once on each), a fake clock, an engine wired to both."""
 from __future__ import annotations
 
 import textwrap
@@ -24,8 +25,33 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends: run the test on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "sqlite_only: a test of the SQLite file itself, in a backends module")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker("backends") is not None
+    if marked and metafunc.definition.get_closest_marker("sqlite_only") is None \
+            and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
+def backend(request: pytest.FixtureRequest) -> str:
+    """"sqlite" unless the test is one of a `backends` module's pair."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Path:
+    """The database: a file in tmp_path, or (backend postgres) the URL of a fresh PostgreSQL
+    database, which every helper that takes a path also takes."""
+    if backend == "postgres":
+        return request.getfixturevalue("pg_dsn")  # type: ignore[no-any-return]
     return tmp_path / "evman.db"
 
 
@@ -50,6 +76,7 @@ def engine_factory(store: Store, clock: FakeClock, tmp_path: Path) -> Iterator[C
     def make(text: str | None = None, **kwargs: object) -> Engine:
         if text is not None:
             load_text(store, text, tmp_path, clock.now())
+        kwargs.setdefault("logs_dir", tmp_path / "evman.db.logs")
         engine = Engine(store, clock=clock, **kwargs)  # type: ignore[arg-type]
         engine.start()
         made.append(engine)

@@ -30,10 +30,29 @@ def evman_argv(*args: str) -> list[str]:
     return [sys.executable, "-c", "from console.cli import main; main()", *args]
 
 
-def connect(db: Path, timeout: float = 10.0) -> sqlite3.Connection:
+def connect(db: Path | str, timeout: float = 10.0) -> Any:
+    """A plain connection, as another program would open it: sqlite3 for a file, psycopg for a
+    postgresql:// URL (statements written with `?` either way; rows read by column name)."""
+    if str(db).startswith("postgresql://"):
+        return PgOutside(str(db))
     conn = sqlite3.connect(db, timeout=timeout, isolation_level=None)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+class PgOutside:
+    """psycopg, autocommit, `?` placeholders: the same statements as with sqlite3."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+        self.conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def rows(db: Path, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

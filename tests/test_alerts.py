@@ -25,6 +25,7 @@ from engine.engine import Engine
 from engine.paging import quiet_end
 from engine.store import Store
 
+
 HOOK_PASSWORD = "hook-s3cret"
 
 
@@ -74,18 +75,18 @@ def load(store: Store, tmp_path: Path, clock: FakeClock, text: str) -> None:
 def add_alert(store: Store, kind: str, event: str, at: datetime, *, route: str | None = None,
               message: str | None = None, status: str = "open") -> int:
     """An alert row as the engine writes it (followups.raise_alert)."""
-    with store.transaction() as conn:
-        cur = conn.execute(
+    with store.transaction():
+        alert_id = store.value(
             "INSERT INTO alerts (kind, event, route, message, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (kind, event, route, message or f"{event} {kind}.", status, iso(at), iso(at)))
-    return int(cur.lastrowid or 0)
+    return int(alert_id)
 
 
 def ask(engine: Engine, verb: str, target: str, *, by: str = "alice") -> dict[str, Any]:
     """A request written the way another program writes it (its own connection), then a tick."""
-    assert engine.store.path is not None
-    other = Store(engine.store.path)
+    assert engine.store.target is not None
+    other = Store(engine.store.target)
     try:
         request_id = other.add_request(verb, target, requested_by=by)
     finally:
@@ -98,7 +99,7 @@ def ask(engine: Engine, verb: str, target: str, *, by: str = "alice") -> dict[st
 
 def deliveries(store: Store, alert_id: int | None = None) -> list[dict[str, Any]]:
     sql = "SELECT * FROM deliveries" + (" WHERE alert_id = ?" if alert_id else "") + " ORDER BY id"
-    return [dict(r) for r in store.conn.execute(sql, (alert_id,) if alert_id else ())]
+    return store.dicts(sql, (alert_id,) if alert_id else ())
 
 
 def titles(receiver: HttpReceiver) -> list[str]:
@@ -164,7 +165,7 @@ def test_failed_run_reaches_each_receiver_once_with_title_and_body(
     body = text_of(mail)
     for part in ("nightly-report failed", "exit code 3", "2026-01-05 00:00:01 GMT",
                  "2026-01-05 00:00:01 UTC", "trigger: trigger", "normal 1s to 5m", "disk full",
-                 "step 2 of 2", f"evman ack alert:{alert['id']} --db {store.path}"):
+                 "step 2 of 2", f"evman ack alert:{alert['id']} --db {store.url}"):
         assert part in body, f"{part!r} not in the email:\n{body}"
     chat = post["message"]
     assert "exit code 3" in chat and "disk full" in chat and f"evman ack alert:{alert['id']}" in chat

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from engine import schedules
+
+pytestmark = pytest.mark.backends
 
 
 def test_latest_fire_of_an_interval_keeps_its_phase() -> None:

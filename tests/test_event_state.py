@@ -1,7 +1,11 @@
 """The state an event's row shows: its active run, else its latest run that was not skipped."""
 from __future__ import annotations
 
+import pytest
+
 from engine.store import Store
+
+pytestmark = pytest.mark.backends
 
 
 def _run(store: Store, event: str, state: str, n: int) -> None:

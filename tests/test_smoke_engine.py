@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from engine.clock import FakeClock
 from engine.store import Store
+
+pytestmark = pytest.mark.backends
 
 
 def test_quarter_hour_event_runs_exactly_at_its_time(engine_factory, clock: FakeClock, store: Store) -> None:

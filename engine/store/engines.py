@@ -5,6 +5,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from engine.clock import iso
 from engine.store.part import Part
@@ -49,3 +50,16 @@ class EnginesPart(Part):
         with self.transaction():
             self.execute("UPDATE engine SET stopped_at = ?, heartbeat_at = ? WHERE id = 1 AND pid = ?",
                          (iso(now), iso(now), pid))
+
+    def engines(self) -> list[dict[str, Any]]:
+        """The engine of a SQLite file (at most one) in the shape of PostgreSQL's `engines`
+        rows; `live` is left to the caller, which knows whether its pid still runs."""
+        row = self.engine_row()
+        if row is None:
+            return []
+        running = ",".join(str(r[0]) for r in self.rows(
+            "SELECT id FROM runs WHERE state = 'running' ORDER BY id"))
+        return [{"id": 1, "host": row.host, "pid": row.pid, "epoch": None, "tags": None,
+                 "state": "live" if row.stopped_at is None else "stopped", "live": None,
+                 "started_at": row.started_at, "heartbeat_at": row.heartbeat_at, "lease_until": None,
+                 "stopped_at": row.stopped_at, "taken_over_by": None, "reason": None, "running": running}]

@@ -19,6 +19,26 @@ class Part:
 
     dialect: Dialect
     path: Path | None
+    """The SQLite file; None for memory and for PostgreSQL (see `url`)."""
+    readonly: bool
+
+    @property
+    def url(self) -> str:
+        """What --db names: a file's path, ":memory:", or a PostgreSQL URL with its password masked."""
+        raise NotImplementedError
+
+    @property
+    def target(self) -> Path | str | None:
+        """What opens this database again in another connection: the file's path, the
+        PostgreSQL URL as given (password included), None for memory."""
+        return self.path
+
+    def data_version(self) -> int:
+        """A number that moves when another connection may have committed."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def transaction(self) -> AbstractContextManager[Any]:
         """A write transaction: commit at the end, roll back on any error."""

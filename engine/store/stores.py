@@ -1,10 +1,14 @@
 """The store: every part (events, runs, alerts, requests, engines, reads, writes) over one connection."""
 from __future__ import annotations
 
+from typing import Any
+
 from engine.store.alerts import AlertsPart
 from engine.store.batch import BatchPart
 from engine.store.engines import EnginesPart
 from engine.store.events import EventsPart
+from engine.store.fleet import FleetPart
+from engine.store.postgres import PgConnection, is_url
 from engine.store.reads import ReadsPart
 from engine.store.requests import RequestsPart
 from engine.store.runs import RunsPart
@@ -15,5 +19,20 @@ class Parts(EventsPart, RunsPart, AlertsPart, RequestsPart, EnginesPart, ReadsPa
     """Every statement evman runs, written once for every backend."""
 
 
-class Store(Parts, SqliteConnection):
-    """An evman SQLite database (a file, or memory with memory=True)."""
+class Store(Parts):
+    """An evman database. `Store(PATH)` (or `Store(memory=True)`) opens a SQLite file;
+    `Store("postgresql://...")` a PostgreSQL database (the postgres extra). Every caller opens
+    either the same way, and gets the backend's class, a Store."""
+
+    def __new__(cls, target: Any = None, *args: Any, **kwargs: Any) -> Store:
+        if cls is Store:
+            cls = PgStore if is_url(target) else SqliteStore
+        return super().__new__(cls)
+
+
+class SqliteStore(Store, SqliteConnection):
+    """An evman SQLite database (a file, or memory with memory=True): one engine at a time."""
+
+
+class PgStore(FleetPart, Store, PgConnection):
+    """An evman PostgreSQL database: several engines, each with a lease (see fleet.py)."""

@@ -8,6 +8,7 @@ from discipline_helpers import ask, evman, runs, trigger
 from engine.clock import FakeClock
 from engine.store import Store
 
+
 CHAIN = """
     [defaults]
     timezone = "UTC"

@@ -14,6 +14,7 @@ from engine.clock import FakeClock
 from engine.definitions import DefinitionsError, parse_definitions
 from engine.store import Store
 
+
 LOOKBACK = """
     [defaults]
     timezone = "UTC"

@@ -19,6 +19,8 @@ import pytest
 from discipline_helpers import EXAMPLES, ROOT
 from tests.outside import evman_argv, rows
 
+pytestmark = pytest.mark.backends
+
 GENERATED = ("feeds", "site", "outbox", "state", "*.db", "*.db-*", "*.db.logs", "__pycache__")
 
 

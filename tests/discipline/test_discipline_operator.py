@@ -9,6 +9,7 @@ from discipline_helpers import alerts, ask, evman, runs, trigger, wait_running, 
 from engine.clock import FakeClock
 from engine.store import Store
 
+
 DEFS = """
     [defaults]
     timezone = "UTC"

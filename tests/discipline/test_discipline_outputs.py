@@ -12,6 +12,7 @@ from discipline_helpers import alerts, runs, trigger
 from engine.clock import FakeClock
 from engine.store import Store
 
+
 CHECKED = """
     [defaults]
     timezone = "UTC"
@@ -25,9 +26,12 @@ CHECKED = """
 def _run(engine_factory, clock: FakeClock, store: Store, *, shell: str, check: str,  # type: ignore[no-untyped-def]
          path: str = "feeds/today.json", payload: str | None = None) -> dict:
     if payload is not None:  # the command copies it into place: no quoting inside TOML
-        (Path(str(store.path)).parent / "payload").write_text(payload)
         shell = "cp payload feeds/today.json"
     engine = engine_factory(CHECKED.format(shell=shell, path=path, check=check))
+    if payload is not None:
+        spec = engine.spec("fetch")
+        assert spec is not None
+        (Path(spec.cwd) / "payload").write_text(payload)
     trigger(engine, "fetch", now=clock.now())
     engine.settle(clock.now())
     (run,) = runs(store, "fetch")

@@ -9,6 +9,7 @@ from discipline_helpers import alerts, ask, runs, trigger
 from engine.clock import FakeClock, parse_iso
 from engine.store import Store
 
+
 FLAKY = """
     [defaults]
     timezone = "UTC"

@@ -7,6 +7,7 @@ from discipline_helpers import alerts, runs, trigger, wait_running
 from engine.clock import FakeClock
 from engine.store import Store
 
+
 SLOW = """
     [defaults]
     timezone = "UTC"

@@ -9,6 +9,7 @@ from engine.model import EventSpec, Window
 from engine.store import Store
 from engine.windows import bounds_for
 
+
 NIGHT = """
     [defaults]
     timezone = "UTC"

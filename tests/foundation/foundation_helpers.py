@@ -5,18 +5,20 @@ import json
 import os
 import sqlite3
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 
 from engine import catalog
 from engine.definitions import parse_definitions
 from engine.engine import Engine
-from engine.store import Store
+from engine.store import Store, StoreError
 from tests.outside import (  # noqa: F401 (re-exported for the foundation tests)
     EVMAN_SCRIPT,
     ROOT,
@@ -44,9 +46,20 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
 def start_engine_process(db: Path, *extra: str, env: dict[str, str] | None = None,
                          log: Path | None = None) -> subprocess.Popen[bytes]:
     """`evman --no-ui --db DB` as a real background process; output goes to `log`."""
-    out = open(log or db.with_suffix(".engine.log"), "ab")
+    out = open(log or log_of(db), "ab")
+    if not isinstance(db, Path):  # run logs beside the engine's log, not in the checkout
+        env = {"EVMAN_LOGS_DIR": str(log_of(db).with_suffix(".logs")), **(env or {})}
     return subprocess.Popen(evman_argv("--no-ui", "--db", str(db), *extra), stdout=out,
                             stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+def log_of(db: Path | str) -> Path:
+    """Where start_engine_process writes an engine's output: beside a file, or (PostgreSQL)
+    in the temporary folder, named after the database."""
+    if isinstance(db, Path):
+        return db.with_suffix(".engine.log")
+    from engine.store.targets import short_name
+    return Path(tempfile.gettempdir()) / f"{short_name(db)}.engine.log"
 
 
 def load_defs(db: Path, text: str, base_dir: Path, now: datetime, *, prune: bool = False) -> dict[str, list[str]]:
@@ -72,9 +85,9 @@ def insert_request(db: Path, verb: str, target: str, *, args: dict[str, Any] | N
     conn = connect(db)
     try:
         cur = conn.execute(
-            "INSERT INTO requests (verb, target, args, requested_by, dedupe_key) VALUES (?, ?, ?, ?, ?)",
-            (verb, target, None if args is None else json.dumps(args), requested_by, dedupe_key))
-        return int(cur.lastrowid or 0)
+            "INSERT INTO requests (verb, target, args, requested_by, dedupe_key) VALUES (?, ?, ?, ?, ?) "
+            "RETURNING id", (verb, target, None if args is None else json.dumps(args), requested_by, dedupe_key))
+        return int(cur.fetchone()["id"])
     finally:
         conn.close()
 
@@ -127,11 +140,11 @@ def kill_running_commands(db_path: Path) -> Iterator[None]:
     Test modules import it (a conftest.py here would shadow tests/conftest.py for the
     modules that `from conftest import ...`)."""
     yield
-    if not db_path.exists():
+    if isinstance(db_path, Path) and not db_path.exists():
         return
     try:
         left = rows(db_path, "SELECT pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")
-    except sqlite3.DatabaseError:  # some tests leave a file that is no database, on purpose
+    except (sqlite3.DatabaseError, StoreError, psycopg.Error):  # some tests leave a file that is no database, on purpose
         return
     for row in left:
         kill_group(int(row["pid"]))

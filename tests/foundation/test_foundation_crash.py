@@ -23,11 +23,14 @@ from foundation_helpers import (
     is_zombie,
     kill_group,
     load_defs,
+    log_of,
     rows,
     runs,
     start_engine_process,
     wait_until,
 )
+
+pytestmark = pytest.mark.backends
 
 DEFS = """
     [defaults]
@@ -82,7 +85,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def assert_no_occurrence_twice(db: Path) -> None:
     assert rows(db, "SELECT event, scheduled_for, attempt, count(*) AS n FROM runs "
-                    "GROUP BY event, scheduled_for, attempt HAVING n > 1") == []
+                    "GROUP BY event, scheduled_for, attempt HAVING count(*) > 1") == []
 
 
 def supervisor_of(pid: int) -> int:
@@ -170,7 +173,7 @@ def test_engine_killed_but_command_alive_the_run_is_adopted(
     pid = crash_while_running(engines, db_path, tmp_path)
     try:
         second = start(engines, db_path)
-        log = db_path.with_suffix(".engine.log")
+        log = log_of(db_path)
         wait_until(lambda: f"(pid {pid}) outlived the previous engine; watching it" in log.read_text(),
                    what="the new engine to adopt the command")
         assert [r["state"] for r in runs(db_path, "long")] == ["running"]
@@ -186,6 +189,7 @@ def test_engine_killed_but_command_alive_the_run_is_adopted(
     assert_no_occurrence_twice(db_path)
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL a second engine joins the first (tests/fleet)
 def test_a_second_engine_is_refused_while_the_first_is_live_and_sigterm_exits_0(
         engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
     load_defs(db_path, DEFS, tmp_path, datetime.now(UTC))
@@ -235,7 +239,7 @@ def test_sigterm_while_a_command_runs_exits_0_and_leaves_the_run_recorded(
         (run,) = runs(db_path, "long")
         assert (run["state"], run["pid"]) == ("running", pid)  # recorded for the next engine
         assert Path(f"/proc/{pid}").exists() and not is_zombie(pid)
-        log = db_path.with_suffix(".engine.log").read_text()
+        log = log_of(db_path).read_text()
         assert "SIGTERM received" in log
         assert f"left 1 run(s) running at stop (ids {run['id']}); the next engine reconciles them" in log
     finally:

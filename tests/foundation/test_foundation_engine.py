@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+pytestmark = pytest.mark.backends
+
 from engine.clock import FakeClock, iso
 from engine.engine import Engine
 from engine.store import Store
@@ -282,6 +284,7 @@ def test_prune_retires_events_and_keeps_their_history_readable(
     assert [e["name"] for e in listed] == ["keep"]
 
 
+@pytest.mark.sqlite_only  # SQLite's write lock held by another connection
 @pytest.mark.parametrize("policy", ["skip", "replace"])
 def test_a_locked_database_delays_the_tick_but_never_doubles_a_run(
         clock: FakeClock, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

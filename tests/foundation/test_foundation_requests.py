@@ -3,14 +3,14 @@ program would, and what the engine makes of them."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.clock import FakeClock
 from engine.engine import Engine
-from foundation_helpers import SETTLE_S, load_defs, rows, runs, tick_until
+from foundation_helpers import SETTLE_S, insert_request, load_defs, rows, runs, tick_until
 from foundation_helpers import kill_running_commands  # noqa: F401 (an autouse fixture)
+
 
 Make = Callable[..., Engine]
 
@@ -31,18 +31,11 @@ DEFS = """
 
 
 def mail(db: Path, *requests: tuple[str, str] | tuple[str, str, str | None, str | None]) -> list[int]:
-    """Insert (verb, target[, args JSON, dedupe_key]) rows with plain sqlite3; return their ids."""
-    conn = sqlite3.connect(db, timeout=10)
-    ids = []
-    with conn:
-        for req in requests:
-            verb, target, args, key = (*req, None, None)[:4]
-            cur = conn.execute(
-                "INSERT INTO requests (verb, target, args, requested_by, dedupe_key) "
-                "VALUES (?, ?, ?, 'some-script', ?)", (verb, target, args, key))
-            ids.append(int(cur.lastrowid or 0))
-    conn.close()
-    return ids
+    """Insert (verb, target[, args JSON, dedupe_key]) rows with plain sqlite3 (psycopg for a
+    PostgreSQL database), as any program would; return their ids."""
+    return [insert_request(db, verb, target, args=None if args is None else json.loads(args),
+                           requested_by="some-script", dedupe_key=key)
+            for verb, target, args, key in ((*req, None, None)[:4] for req in requests)]
 
 
 def outcomes(db: Path, ids: list[int]) -> list[str]:

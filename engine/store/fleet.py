@@ -1,0 +1,131 @@
+"""Several engines on one PostgreSQL database: the `engines` rows, leases on the database's
+clock, takeover of an engine whose lease ran out, and the claims that keep work single-owned.
+
+Every statement that changes what an engine owns is a compare-and-set; the caller checks the
+row count (see HACKING.md, "PostgreSQL and several engines")."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from engine.store.errors import Fenced
+from engine.store.part import Part
+
+LEASE_TICKS: Final = 3
+"""A lease lasts this many ticks: a survivor takes over at most 3 ticks + 1 after the last renewal."""
+
+
+def _at(seconds_param: str = "?") -> str:
+    """The database's time plus `seconds_param` seconds, as ISO text."""
+    return ("to_char((clock_timestamp() + make_interval(secs => " + seconds_param + ")) AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
+
+
+_NOW: Final = _at("0")
+
+_REGISTER: Final = (
+    "INSERT INTO engines (host, pid, epoch, tags, state, started_at, heartbeat_at, lease_until, "
+    f"lease_s, tick_s, version) VALUES (?, ?, nextval('engine_epoch'), ?, 'live', {_NOW}, {_NOW}, "
+    f"{_at('CAST(? AS double precision)')}, ?, ?, ?) RETURNING id, epoch")
+RENEW: Final = (
+    f"UPDATE engines SET heartbeat_at = {_NOW}, lease_until = {_at('lease_s')} "
+    f"WHERE id = ? AND epoch = ? AND state = 'live' AND lease_until > {_NOW}")
+"""The first statement of every write transaction of an engine: row count 0 means fenced."""
+_RELEASE: Final = (
+    f"UPDATE engines SET state = 'stopped', stopped_at = {_NOW}, heartbeat_at = {_NOW}, "
+    f"lease_until = {_NOW} WHERE id = ? AND epoch = ? AND state = 'live'")
+_FENCED: Final = (
+    f"UPDATE engines SET state = 'fenced', stopped_at = coalesce(stopped_at, {_NOW}), reason = ? "
+    "WHERE id = ? AND epoch = ?")
+_TAKE_ENGINES: Final = (
+    "WITH gone AS (SELECT id, state AS was FROM engines WHERE state IN ('live', 'stopped') "
+    f"AND taken_over_at IS NULL AND id <> ? AND lease_until < {_NOW} FOR UPDATE SKIP LOCKED) "
+    "UPDATE engines e SET state = CASE WHEN gone.was = 'live' THEN 'dead' ELSE e.state END, "
+    f"taken_over_by = ?, taken_over_at = {_NOW}, stopped_at = coalesce(e.stopped_at, {_NOW}), "
+    "reason = coalesce(e.reason, CASE WHEN gone.was = 'live' THEN 'lease expired at ' || e.lease_until "
+    "ELSE 'stopped' END) FROM gone WHERE e.id = gone.id RETURNING e.id, e.host, e.pid, e.epoch, gone.was")
+_TAKE_RUNS: Final = (
+    "UPDATE runs SET engine_id = ?, epoch = ? WHERE engine_id = ANY(?) AND state IN ('waiting', 'running') "
+    "RETURNING *")
+
+
+@dataclass(frozen=True)
+class Token:
+    """Who may write: an engine's id and the epoch it was given at its start."""
+    engine_id: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Gone:
+    """An engine taken over: its identity, and whether it had stopped cleanly."""
+    id: int
+    host: str
+    pid: int
+    epoch: int
+    was: str
+
+
+class FleetPart(Part):
+
+    def register_engine(self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float,
+                        version: str) -> Token:
+        with self.transaction():
+            row = self.row(_REGISTER, (host, pid, tags, lease_s, lease_s, tick_s, version))
+        assert row is not None
+        return Token(int(row[0]), int(row[1]))
+
+    def renew_lease(self, token: Token) -> None:
+        """In the caller's transaction: renew, or raise Fenced (the transaction must roll back)."""
+        if self.execute(RENEW, (token.engine_id, token.epoch)).rowcount != 1:
+            raise Fenced(self.fenced_why(token))
+
+    def fenced_why(self, token: Token) -> str:
+        row = self.one_dict("SELECT state, lease_until, taken_over_by, taken_over_at FROM engines "
+                            "WHERE id = ?", (token.engine_id,))
+        if row is None:
+            return f"engine {token.engine_id} has no row any more"
+        if row["taken_over_by"] is not None:
+            return (f"engine {token.engine_id} (epoch {token.epoch}) was taken over by engine "
+                    f"{row['taken_over_by']} at {row['taken_over_at']}: its lease ran out at {row['lease_until']}")
+        return (f"engine {token.engine_id} (epoch {token.epoch}) lost its lease at {row['lease_until']} "
+                f"(state {row['state']}); a lease that ran out is never renewed")
+
+    def mark_fenced(self, token: Token, reason: str) -> None:
+        with self.transaction():
+            self.execute(_FENCED, (reason, token.engine_id, token.epoch))
+
+    def release_lease(self, token: Token) -> None:
+        """A graceful stop: the lease ends now, and every engine listening hears of it."""
+        with self.transaction():
+            self.execute(_RELEASE, (token.engine_id, token.epoch))
+            self.execute("SELECT pg_notify('evman', ?)", (f"released {token.engine_id}",))
+
+    def take_over(self, token: Token) -> tuple[list[Gone], list[dict[str, Any]]]:
+        """Engines whose lease ran out, marked taken over by `token`'s engine, and their waiting
+        and running runs, now owned by it: one transaction, so two survivors never share one."""
+        with self.transaction():
+            self.renew_lease(token)
+            gone = [Gone(int(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
+                    for r in self.rows(_TAKE_ENGINES, (token.engine_id, token.engine_id))]
+            if not gone:
+                return [], []
+            runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone]))
+        return gone, sorted(runs, key=lambda r: int(r["id"]))
+
+    def engines(self, *, include_stopped: bool = True, limit: int = 100) -> list[dict[str, Any]]:
+        """Every engine row, live first, with what it runs now (its running run ids)."""
+        where = "" if include_stopped else "WHERE e.state = 'live'"
+        return self.dicts(
+            "SELECT e.*, (SELECT string_agg(CAST(r.id AS TEXT), ',' ORDER BY r.id) FROM runs r "
+            "WHERE r.engine_id = e.id AND r.state = 'running') AS running, "
+            f"e.state = 'live' AND e.lease_until > {_NOW} AS live FROM engines e {where} "
+            "ORDER BY (e.state = 'live') DESC, e.id DESC LIMIT ?", (limit,))
+
+    def live_engine_count(self) -> int:
+        return int(self.value(f"SELECT count(*) FROM engines WHERE state = 'live' AND lease_until > {_NOW}"))
+
+    def next_run_ids(self, count: int) -> list[int]:
+        """`count` run ids from the runs sequence, in one round trip."""
+        return [int(r[0]) for r in self.rows(
+            "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, ?)", (count,))]
