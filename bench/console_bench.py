@@ -337,7 +337,7 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
 
 def _store_costs(db: Path) -> dict[str, str]:
     """The reads behind the screens, straight from the store (median and p99 of a few)."""
-    from console import views
+    from console import showing, views
     from console.screens.events import FIRST_PAGE, PAGE
     store = Store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)
@@ -354,7 +354,7 @@ def _store_costs(db: Path) -> dict[str, str]:
         rows: list[dict[str, Any]] = []
         limit = FIRST_PAGE
         while True:
-            page = views.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
+            page = showing.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
             rows += page
             if len(page) < limit:
                 return
@@ -363,18 +363,18 @@ def _store_costs(db: Path) -> dict[str, str]:
     marks = store.watch_marks()
     out = {
         f"console_event_rows, first page ({FIRST_PAGE} events, painted first)":
-            timed(lambda: views.console_event_rows(store, limit=FIRST_PAGE)),
+            timed(lambda: showing.console_event_rows(store, limit=FIRST_PAGE)),
         f"console_event_rows, one page of {PAGE:,} (the store lock held at most this long)":
-            timed(lambda: views.console_event_rows(store, after="job-04000", limit=PAGE)),
+            timed(lambda: showing.console_event_rows(store, after="job-04000", limit=PAGE)),
         "console_event_rows, all events in pages (whole load)": timed(paged, 3),
-        "console_event_rows, 20 names": timed(lambda: views.console_event_rows(store, names)),
+        "console_event_rows, 20 names": timed(lambda: showing.console_event_rows(store, names)),
         "watch_marks (attached viewer, per commit)": timed(store.watch_marks),
-        "changed_events diff": timed(lambda: views.changed_events(marks, store.watch_marks())),
-        "attention_list (o)": timed(lambda: views.attention_list(store, NOW)),
+        "changed_events diff": timed(lambda: showing.changed_events(marks, store.watch_marks())),
+        "attention_list (o)": timed(lambda: showing.attention_list(store, NOW)),
         "alert_list 300 (l)": timed(lambda: views.alert_list(store, event=None, open_only=False, limit=300)),
         "event_detail + 50 runs (enter)": timed(lambda: (views.event_detail(store, "job-05000"),
                                                         views.run_list(store, "job-05000", 50))),
-        "dependency_tree (d)": timed(lambda: views.dependency_tree(store, "job-05001")),
+        "dependency_tree (d)": timed(lambda: showing.dependency_tree(store, "job-05001")),
     }
     store.close()
     return out

@@ -27,6 +27,7 @@ from console.screens.base import EvmanScreen
 from console.screens.commands import EvmanCommands
 from console.screens.events import EventsScreen
 from console.screens.services import DatabaseChanged, EngineChanged
+from console.watcher import EngineSeen, RequestAnswered, Watcher
 from console.widgets.status_bar import Status, StatusBar
 from console.widgets.tones import palette_for
 from engine.clock import Clock, SystemClock, parse_iso
@@ -40,8 +41,6 @@ log = logging.getLogger("evman.console")
 
 ANSWER_WAIT_S: Final = 15.0
 """How long a request waits for the engine's answer before the console says it is queued."""
-WATCH_EVERY_S: Final = 1.0
-WATCH_PENDING_EVERY_S: Final = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,27 +60,10 @@ class EngineReady(Message):
         self.note = note
 
 
-class EngineSeen(Message):
-    """The watcher's look at the engine row (once a second)."""
-
-    def __init__(self, pid: int | None, host: str | None, heartbeat_at: str | None, live: bool) -> None:
-        super().__init__()
-        self.pid, self.host, self.heartbeat_at, self.live = pid, host, heartbeat_at, live
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, EngineSeen)
-
-
 class RequestSent(Message):
     def __init__(self, request_id: int, verb: str, target: str) -> None:
         super().__init__()
         self.request_id, self.verb, self.target = request_id, verb, target
-
-
-class RequestAnswered(Message):
-    def __init__(self, row: dict[str, Any]) -> None:
-        super().__init__()
-        self.row = row
 
 
 class EvmanApp(App[int]):
@@ -123,7 +105,8 @@ class EvmanApp(App[int]):
         self._pending: dict[int, _Pending] = {}
         self._pending_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._wake_watch = threading.Event()
+        self.watcher = Watcher(self.reading, self.clock, self.post_message, self._pending_ids,
+                               engine_here=lambda: self.mode == "engine")
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -134,11 +117,11 @@ class EvmanApp(App[int]):
         self.palette.update(palette_for(self.get_css_variables()))  # the theme is final now
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.run_worker(self._connect, thread=True, group="connect", exit_on_error=False)
-        self.run_worker(self._watch, thread=True, group="watch", exit_on_error=False)
+        self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
 
     def on_unmount(self) -> None:
         self._stopping.set()
-        self._wake_watch.set()
+        self.watcher.stop()
         if self.engine is not None:
             self.engine.stop()
 
@@ -284,45 +267,11 @@ class EvmanApp(App[int]):
                         "the next engine watches any that outlive it.", title="Stopping", timeout=30)
         self.engine.stop()
 
-    # -- the watcher thread ---------------------------------------------------------------------
+    # -- what the watcher saw ---------------------------------------------------------------
 
-    def _watch(self) -> None:
-        """Once a second: the engine row, answers to our requests, and (when another engine
-        drives the database) what its commits changed."""
-        from console.views import changed_events
-        version: int | None = None
-        marks: dict[str, Any] | None = None
-        while not self._stopping.is_set():
-            try:
-                version, marks = self._look(version, marks, changed_events)
-            except (StoreError, sqlite3.Error) as exc:
-                log.warning("console watcher could not read the database: %s", exc)
-            with self._pending_lock:
-                waiting = bool(self._pending)
-            self._wake_watch.wait(WATCH_PENDING_EVERY_S if waiting else WATCH_EVERY_S)
-            self._wake_watch.clear()
-
-    def _look(self, version: int | None, marks: dict[str, Any] | None,
-              changed_events: Any) -> tuple[int, dict[str, Any] | None]:
+    def _pending_ids(self) -> list[int]:
         with self._pending_lock:
-            ids = list(self._pending)
-        with self.reading() as store:
-            row = store.engine_row()
-            live = engine_is_live(store, now=self.clock.now())
-            answered = store.pending_requests(ids)
-            now_version = store.data_version()
-            new_marks = marks
-            if now_version != version:
-                new_marks = store.watch_marks(full=self.mode != "engine")
-        self.post_message(EngineSeen(row.pid if row else None, row.host if row else None,
-                                     row.heartbeat_at if row else None, live))
-        for answer in answered:
-            self.post_message(RequestAnswered(answer))
-        if marks is not None and new_marks is not marks and new_marks is not None:
-            events, definitions = changed_events(marks, new_marks)
-            if events or definitions:
-                self.post_message(DatabaseChanged(events, definitions=definitions))
-        return now_version, new_marks
+            return list(self._pending)
 
     def on_engine_seen(self, message: EngineSeen) -> None:
         if self.mode in ("attached", "none", "silent"):
@@ -374,7 +323,7 @@ class EvmanApp(App[int]):
                                                          time.monotonic() + ANSWER_WAIT_S)
         if self.engine is not None:
             self.engine.wake()
-        self._wake_watch.set()
+        self.watcher.wake()
 
     def on_request_answered(self, message: RequestAnswered) -> None:
         row = message.row

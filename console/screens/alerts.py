@@ -5,7 +5,7 @@ from typing import Any, ClassVar, Final
 
 from textual.binding import Binding, BindingType
 
-from console import views
+from console import showing, views
 from console.screens.base import back_keys
 from console.screens.listing import ListingScreen
 from console.widgets.line_table import Column
@@ -38,10 +38,10 @@ class AlertsScreen(ListingScreen):
         ack = alert["acknowledged_by"] or ("-" if is_open else alert["status"])
         return {
             "id": (f"alert:{alert['id']}", "plain" if unacked else "muted"), "kind": (alert["kind"], tone),
-            "event": (alert["event"], "plain"), "raised": (views.since(alert["created_at"], now), "muted"),
+            "event": (alert["event"], "plain"), "raised": (showing.since(alert["created_at"], now), "muted"),
             "count": (str(alert["count"]), "plain"),
             "ack": (ack.split(" (request")[0], "warn" if unacked else "muted"),
-            "delivery": views.delivery_cell(alert), "message": (alert["message"] or "", "plain"),
+            "delivery": showing.delivery_cell(alert), "message": (alert["message"] or "", "plain"),
         }
 
     def selected_alert(self) -> int | None:
@@ -75,5 +75,7 @@ class AlertsScreen(ListingScreen):
         route = ""
         if alert["outcome"] == views.NO_ROUTE:  # first: it is what the driver must fix
             why = alert["deliveries"][-1]["error"].split(" in the loaded definitions")[0]
-            route = f" · not sent: {why}; define it under [routes]"
+            fix = ("give the event a driver (or [defaults] driver) and define its route under [routes]"
+                   if "has no driver" in why else "define it under [routes]")
+            route = f" · not sent: {why}; {fix}"
         return f"alert:{alert['id']} {alert['kind']}{route} · {alert['status']} · {ack}"

@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 
-from console import views
+from console import showing
 from console.screens.services import DatabaseChanged, EngineChanged, Services
 from engine.store import Store
 
@@ -135,7 +135,7 @@ class EvmanScreen(Screen[None]):
     @work(thread=True, group="kill-check", exit_on_error=False)
     def _read_then_ask_kill(self, target: str, what: str) -> None:
         with self.services.reading() as store:
-            active = views.has_active_run(store, target)
+            active = showing.has_active_run(store, target)
         self.app.call_from_thread(self._ask_kill, target, what, active)
 
     def _ask_kill(self, target: str, what: str, active: bool) -> None:

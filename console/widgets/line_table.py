@@ -3,14 +3,13 @@
 Why not DataTable: at 10,000 rows and 200x60, DataTable re-renders every visible cell through
 Rich after any update_cell (its caches are keyed by a global update counter) and measures every
 new cell on add_row: 100-300 ms a refresh, sort, filter or screen (bench/console_bench.py). Here a
-row is one Text, rendered once and cached until that row changes: a key costs a few ms."""
+row is one strip of segments (console/widgets/line_paint.py), made once and cached until that
+row changes: a key costs a few ms."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Final, TypeAlias
 
-from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -22,27 +21,58 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.widgets.line_paint import (
+    PAD,
+    Cells,
+    Column,
+    column_at,
+    fit_widths,
+    header_strip,
+    longest_value,
+    row_strip,
+)
 from console.widgets.tones import Palette, styled
 
-PAD: Final = 1
-"""Blank cells either side of every column."""
+__all__ = ["Cells", "Column", "HeaderSelected", "LineTable", "RowHighlighted", "RowSelected"]
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int
-    """Fixed width; for a `fit` column the least, for a `fill` column the least too."""
-    fit: int = 0
-    """Non-zero: grow to the longest value, up to this, while the terminal has room."""
-    fill: bool = False
-    """Take the room the other columns leave (the last column)."""
-    yields: bool = False
-    """May scroll off the right edge so that a `fit` column need not shrink."""
+MOTION_KEYS: Final = (
+    ("up", "cursor_up", "Up"), ("down", "cursor_down", "Down"), ("k", "cursor_up", "Up"),
+    ("j", "cursor_down", "Down"), ("pageup", "page_up", "Page up"), ("pagedown", "page_down", "Page down"),
+    ("home", "first", "First"), ("end", "last", "Last"), ("left", "scroll_left", "Left"),
+    ("right", "scroll_right", "Right"),
+)
+"""Keys that move the cursor or scroll (j/k as in vi, k9s, lazydocker); not in the footer."""
 
 
-Cells = Mapping[str, tuple[str, str]]
+class RowHighlighted(Message, namespace="line_table"):
+    """The cursor moved to the row `key` (None: the table is empty)."""
+
+    def __init__(self, table: LineTable, key: str | None) -> None:
+        super().__init__()
+        self.table = table
+        self.key = key
+
+    @property
+    def control(self) -> LineTable:
+        return self.table
+
+
+class RowSelected(RowHighlighted, namespace="line_table"):
+    """Enter (or a click) on a row."""
+
+
+class HeaderSelected(Message, namespace="line_table"):
+    """A click on the header of `column`."""
+
+    def __init__(self, table: LineTable, column: str) -> None:
+        super().__init__()
+        self.table = table
+        self.column = column
+
+    @property
+    def control(self) -> LineTable:
+        return self.table
 
 
 class LineTable(ScrollView, can_focus=True):
@@ -58,42 +88,13 @@ class LineTable(ScrollView, can_focus=True):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Details"),
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
-        Binding("left", "scroll_left", "Left", show=False),
-        Binding("right", "scroll_right", "Right", show=False),
-    ]
+        *(Binding(key, action, label, show=False) for key, action, label in MOTION_KEYS)]
 
     cursor_row: reactive[int] = reactive(0, always_update=False, init=False)
 
-    class RowHighlighted(Message):
-        def __init__(self, table: LineTable, key: str | None) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
-
-    class RowSelected(RowHighlighted):
-        """Enter (or a click) on a row."""
-
-    class HeaderSelected(Message):
-        def __init__(self, table: LineTable, column: str) -> None:
-            super().__init__()
-            self.table = table
-            self.column = column
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
+    RowHighlighted: TypeAlias = RowHighlighted
+    RowSelected: TypeAlias = RowSelected
+    HeaderSelected: TypeAlias = HeaderSelected
 
     def __init__(self, columns: Sequence[Column], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -120,11 +121,6 @@ class LineTable(ScrollView, can_focus=True):
     @property
     def row_count(self) -> int:
         return len(self._order)
-
-    @property
-    def is_filling(self) -> bool:
-        """Kept for callers that waited for a progressive fill: show() is immediate."""
-        return False
 
     def show(self, order: Sequence[str], render_row: Callable[[str], Cells], *,
              keep: str | None = None) -> None:
@@ -203,15 +199,7 @@ class LineTable(ScrollView, can_focus=True):
             self.update(order)
 
     def _longest_of(self, keys: Sequence[str]) -> int:
-        """The widest value of the `fit` column among these rows (their key when it is the
-        key column, which is the events table's case)."""
-        column = self._fit_column
-        if column is None or not keys:
-            return 0
-        if column.key == "name":
-            widths = self._key_cells
-            return max(widths.get(k) or widths.setdefault(k, cell_len(k)) for k in keys)
-        return max(cell_len(self._cells_of(k)[column.key][0]) for k in keys)
+        return longest_value(self._fit_column, keys, self._cells_of, self._key_cells)
 
     def restyle(self) -> None:
         """The theme changed: draw every row again in the new colours."""
@@ -299,7 +287,7 @@ class LineTable(ScrollView, can_focus=True):
         if offset is None:
             return
         if offset.y == 0:
-            column = self._column_at(offset.x + int(self.scroll_x))
+            column = column_at(self.columns, self._widths, offset.x + int(self.scroll_x))
             if column is not None:
                 self.post_message(self.HeaderSelected(self, column))
             return
@@ -308,15 +296,6 @@ class LineTable(ScrollView, can_focus=True):
             self.action_select_cursor()  # a click on the selected row opens it, as DataTable's does
         elif 0 <= index < len(self._order):
             self._set_cursor(index)
-
-    def _column_at(self, x: int) -> str | None:
-        left = 0
-        for column in self.columns:
-            right = left + self._widths[column.key] + 2 * PAD
-            if left <= x < right:
-                return column.key
-            left = right
-        return None
 
     def on_focus(self) -> None:
         self._refresh_row(self.cursor_row)
@@ -363,20 +342,7 @@ class LineTable(ScrollView, can_focus=True):
         return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
 
     def _row_strip(self, cells: Cells, base: Style) -> Strip:
-        """One row as segments, built directly (a Rich Text render per row cost ~0.2 ms,
-        a page of new rows most of a frame): padding in the base style, each cell in its tone."""
-        segments: list[Segment] = []
-        pad = Segment(" " * PAD, base)
-        for column in self.columns:
-            text, tone = cells[column.key]
-            text = _one_line(text)
-            width = self._widths[column.key]
-            size = cell_len(text)
-            if size > width:
-                text = set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
-                size = width
-            segments += [pad, Segment(text, self._style(base, tone)), Segment(" " * (width - size + PAD), base)]
-        return Strip(segments)
+        return row_strip(self.columns, self._widths, cells, base, self._style)
 
     def _style(self, base: Style, tone: str) -> Style:
         key = (base, tone)
@@ -386,12 +352,8 @@ class LineTable(ScrollView, can_focus=True):
         return found
 
     def _header(self) -> Strip:
-        style = self.get_component_rich_style("line-table--header")
-        line = Text(no_wrap=True, end="")
-        for column in self.columns:
-            label, width = self._labels[column.key], self._widths[column.key]
-            line.append(" " * PAD + label[:width].ljust(width) + " " * PAD)
-        return Strip(list(Segment.apply_style(line.render(self.app.console), style)))
+        return header_strip(self.columns, self._widths, self._labels,
+                            self.get_component_rich_style("line-table--header"), self.app.console)
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -399,22 +361,8 @@ class LineTable(ScrollView, can_focus=True):
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        """Fixed columns keep their width; the `fit` column grows to its longest value while
-        there is room (a `yields` column may scroll off instead); `fill` takes the rest."""
         room = self.scrollable_content_region.width or self.size.width
-        fixed = {c.key: c.width + 2 * PAD for c in self.columns if not c.fit and not c.fill}
-        widths = dict(self._widths)
-        fit = self._fit_column
-        if fit is not None:
-            want = min(max(self._longest, fit.width), fit.fit)
-            left = room - sum(fixed.values()) - 2 * PAD  # before the fill column's least width
-            if left < want:
-                left += sum(fixed[c.key] for c in self.columns if c.yields)
-            widths[fit.key] = max(fit.width, min(want, left))
-        for c in self.columns:
-            if c.fill:
-                others = sum(widths[o.key] + 2 * PAD for o in self.columns if o.key != c.key)
-                widths[c.key] = max(c.width, room - others - 2 * PAD)
+        widths = fit_widths(self.columns, self._widths, self._longest, room)
         if widths != self._widths:
             self._widths = widths
             self._strips.clear()
@@ -425,10 +373,3 @@ class LineTable(ScrollView, can_focus=True):
         width = sum(w + 2 * PAD for w in self._widths.values())
         self.virtual_size = Size(width, len(self._order) + 1)
 
-
-def _one_line(text: str) -> str:
-    """A cell is one line: line breaks and tabs in stored text become spaces."""
-    return text.translate(_FLAT) if ("\n" in text or "\t" in text or "\r" in text) else text
-
-
-_FLAT: Final = str.maketrans({"\n": " ", "\r": " ", "\t": " "})

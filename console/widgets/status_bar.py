@@ -8,7 +8,7 @@ from typing import Any, Final
 from rich.text import Text
 from textual.widget import Widget
 
-from console import views
+from console import showing
 from console.widgets.tones import Palette
 
 COUNT_ORDER: Final = ("running", "waiting", "failed", "killed", "lost", "missed", "held",
@@ -84,7 +84,7 @@ class StatusBar(Widget):
             where = f" on {s.host}" if s.mode != "engine" and s.host else ""
             line.append(f" (pid {s.pid}{where})", style=self._style("muted"))
         if s.heartbeat_at is not None and s.now is not None and s.mode != "none":
-            beat = views.age((s.now - s.heartbeat_at).total_seconds())
+            beat = showing.age((s.now - s.heartbeat_at).total_seconds())
             line.append(f" · beat {beat} ago", style=self._style("muted"))
         return line
 
@@ -109,9 +109,9 @@ class StatusBar(Widget):
         for state in COUNT_ORDER:
             count = s.counts.get(state)
             if count:
-                symbol = views.STATE_SYMBOLS.get(state, "")
+                symbol = showing.STATE_SYMBOLS.get(state, "")
                 words = f" {symbol}{count}" if compact else f" {symbol} {count} {state}"
-                line.append(words, style=self._style(views.STATE_TONES[state]))
+                line.append(words, style=self._style(showing.STATE_TONES[state]))
         alerts = s.counts.get("alerts", 0)
         if alerts:
             line.append(f"  ⚠{alerts} unacked" if compact else f"  ⚠ {alerts} unacked", style=self._style("bad"))

@@ -65,7 +65,7 @@ async def loaded(pilot: Pilot[Any], count: int | None = None) -> None:
             return False
         t = table(app)
         want = len(screen.rows) if count is None else count
-        return not t.is_filling and t.row_count == want
+        return t.row_count == want
 
     await wait_until(pilot, ready, "the events table to fill")
 

@@ -19,7 +19,7 @@ from console.screens.run_detail import RunDetailScreen
 from console.screens.tree import TreeScreen
 from console.widgets.key_bar import KeyBar
 from console.widgets.line_table import LineTable
-from console_helpers import cells, loaded, requests, run, screen_text, select, table, wait_until
+from console_helpers import loaded, requests, run, screen_text, select, table, wait_until
 from engine.alerts import Notifier
 from engine.clock import FakeClock, iso
 from engine.store import RUN_COLUMNS, Store
@@ -246,7 +246,7 @@ def test_a_failing_delivery_fits_its_column(snapshot_db: Path, store: Store, clo
         app = make_app(snapshot_db, clock=clock, start_engine=False)
         async with app.run_test(size=(120, 30)) as pilot:
             await loaded(pilot)
-            screen = await _open(pilot, "l", AlertsScreen, lambda s: s.rows)
+            await _open(pilot, "l", AlertsScreen, lambda s: s.rows)
             await pilot.pause(0.1)
             line = next(line for line in screen_text(app).splitlines() if "alert:1 " in line)
             assert "failing ×1" in line and "…" not in line.split("failing")[1][:4], line
