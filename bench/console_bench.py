@@ -308,14 +308,16 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
     from console.screens.services import EngineChanged
     from engine.engine import Change
     writer = Store(db)
-    visible = table.visible_keys()[:5]
-    names = visible + [f"job-{i:05d}" for i in range(events - 15, events)]
+    top = int(table.scroll_y)
+    visible = table.shown_names()[top:top + 5]  # on screen now: their change must be drawn
+    names = visible + [n for n in (f"job-{i:05d}" for i in range(events - 15, events)) if n not in visible]
+    first = "succeeded" if screen.rows[visible[0]]["run_state"] == "failed" else "failed"
     shown: list[float] = []
     reads: list[float] = []
     lags: list[float] = []
     fills = table.fills
     for round_ in range(10):
-        state = "failed" if round_ % 2 == 0 else "succeeded"
+        state = first if round_ % 2 == 0 else ("succeeded" if first == "failed" else "failed")
         with writer.transaction() as conn:
             conn.executemany("UPDATE runs SET state = ? WHERE id = (SELECT max(id) FROM runs WHERE event = ?)",
                              [(state, n) for n in names])
