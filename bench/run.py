@@ -230,8 +230,8 @@ class Bench:
                 self.results.note(f"W5 pending: {data['pending']}")
                 return
             self.w5_data.append(data)
-            for name, ms, note in console_w5.metrics(data):
-                self.results.add("W5", label, name, "ms", ms, note)
+            for name, ms, note, p99 in console_w5.metrics(data):
+                self.results.add("W5", label, name, "ms", ms, note, p99=p99)
 
     def w6(self) -> None:
         s = self.sizes

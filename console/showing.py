@@ -344,8 +344,10 @@ def attention_list(store: Store, now: datetime, *, missed_hours: float = 24.0) -
     out = []
     since = now - timedelta(hours=missed_hours)
     for run in store.attention_runs(now, missed_since=since):
+        if run["state"] == "missed" and _missed_before(run, since):
+            continue
         found = _lateness(run, now)
-        if found is not None and not (run["state"] == "missed" and _missed_before(run, since)):
+        if found is not None:
             kind, late_s, deadline = found
             out.append({**run_json(run), "kind": kind, "late_s": late_s, "deadline": deadline,
                         "runtime_max_s": run.get("runtime_max_s")})
@@ -361,10 +363,11 @@ def _missed_before(run: dict[str, Any], since: datetime) -> bool:
 
 
 def _lateness(run: dict[str, Any], now: datetime) -> tuple[str, float, str | None] | None:
-    flags = set((run.get("flags") or "").split(","))
-    due, late, start = _at(run.get("due_by")), _at(run.get("late_at")), _at(run.get("started_at"))
-    if run["state"] == "missed":
+    due = _at(run.get("due_by"))
+    if run["state"] == "missed":  # most of the list: parse no more than its deadline
         return "missed", (now - (due or _at(run.get("ended_at")) or now)).total_seconds(), run.get("due_by")
+    flags = set((run.get("flags") or "").split(","))
+    late, start = _at(run.get("late_at")), _at(run.get("started_at"))
     if run["state"] == "running":
         if due is not None and now >= due:
             return "overdue", (now - due).total_seconds(), run.get("due_by")
