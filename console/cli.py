@@ -314,6 +314,31 @@ def next_(event: str | None, spec: str | None, tz: str | None, count: int, after
     _emit(data, as_json, views.render_next)
 
 
+@main.command(context_settings=CONTEXT)
+@click.option("--at", "at", metavar="TIME", help="Project as if it were TIME (ISO, or HH:MM today; default: now).")
+@click.option("--what-if", "what_ifs", multiple=True, metavar="E=3x|E=+30m",
+              help="Slow an event by a factor or delay it (repeatable); nothing is written.")
+@json_option
+@db_option
+def plan(at: str | None, what_ifs: tuple[str, ...], as_json: bool) -> None:
+    """Projected starts and finishes (p50, p90), slack to each deadline and the critical path.
+
+    Examples:\n
+      evman plan\n
+      evman plan --json --what-if "build=3x" --what-if "fetch=+30m"
+    """
+    from console import plan as planning
+    store = open_store(readonly=True)
+    try:
+        view = planning.plan_view(store, planning.parse_at(at, _now()), what_ifs)
+    except planning.PlanError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        click.echo(json.dumps(planning.plan_json(view), indent=2))
+    else:
+        click.echo(planning.render_plan(view))
+
+
 def _parse_after(after: str | None) -> datetime:
     if after is None:
         return _now()

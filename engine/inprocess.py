@@ -89,21 +89,21 @@ class Workers:
             raise RuntimeError("the workers were shut down; no new work can start")
         self._queue.put((work, args))
         with self._lock:
-            grow = self._idle == 0 and len(self._threads) < self._size
-            if grow:  # like ThreadPoolExecutor: a new thread only while none is idle
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"{self._name}_{len(self._threads)}")
-                self._threads.append(thread)
-        if grow:
-            thread.start()
+            if self._idle > 0:
+                self._idle -= 1  # this work claims an idle thread: the next submit cannot count it too
+                return
+            if len(self._threads) >= self._size:
+                return
+            thread = threading.Thread(target=self._work, daemon=True,
+                                      name=f"{self._name}_{len(self._threads)}")
+            self._threads.append(thread)
+        thread.start()  # like ThreadPoolExecutor: a new thread only while none is idle
 
     def _work(self) -> None:
+        """Each thread is started for, or claimed by, the work it takes next; done, it counts
+        itself idle again."""
         while True:
-            with self._lock:
-                self._idle += 1
             item = self._queue.get()
-            with self._lock:
-                self._idle -= 1
             if item is None:
                 return
             work, args = item
@@ -111,6 +111,8 @@ class Workers:
                 work(*args)
             except BaseException:  # the work reports its own failures; this is a bug in it
                 _log.exception("a worker's task failed")
+            with self._lock:
+                self._idle += 1
 
     def shutdown(self) -> None:
         """Drop the work not started yet and let the threads end after what they are doing."""

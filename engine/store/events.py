@@ -103,6 +103,10 @@ class EventsPart(Part):
     def event_row(self, name: str) -> dict[str, Any] | None:
         return self.one_dict("SELECT * FROM events WHERE name = ?", (name,))
 
+    def defined_events(self) -> list[Row]:
+        """(name, spec, held, next_fire_at) of every defined event, by name."""
+        return self.rows("SELECT name, spec, held, next_fire_at FROM events WHERE defined = 1 ORDER BY name")
+
     def event_specs(self, names: Iterable[str]) -> dict[str, tuple[str, int]]:
         """name -> (spec JSON, held) for the named events that are defined."""
         out: dict[str, tuple[str, int]] = {}

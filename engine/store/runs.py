@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from engine.clock import iso
+from engine.foresight.estimate import HISTORY_RUNS, nearest_rank
 from engine.store.part import Part, Row, in_chunks
 from engine.store.schema import RUN_COLUMNS
 
@@ -55,22 +58,38 @@ class RunsPart(Part):
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self.dicts(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", (*params, limit))
 
-    def duration_stats(self, event: str, last_n: int = 50) -> dict[str, Any]:
-        """count, p50, p90 and max duration (seconds) of the event's last N successful runs."""
-        took = self.dialect.seconds_between("started_at", "ended_at")
-        rows = self.rows(
-            f"SELECT {took} AS d FROM runs "
-            "WHERE event = ? AND ended_at IS NOT NULL AND state = 'succeeded' "
-            "AND started_at IS NOT NULL ORDER BY ended_at DESC LIMIT ?", (event, last_n))
-        durations = sorted(float(r[0]) for r in rows)
+    def duration_stats(self, event: str, last_n: int = HISTORY_RUNS) -> dict[str, Any]:
+        """count, p50, p90 (nearest rank, as the projection takes them) and max duration
+        (seconds) of the event's last N successful runs."""
+        durations = sorted(self.succeeded_durations([event], last_n).get(event, []))
         if not durations:
             return {"count": 0, "p50_s": None, "p90_s": None, "max_s": None}
+        return {"count": len(durations), "p50_s": round(nearest_rank(durations, 0.5), 3),
+                "p90_s": round(nearest_rank(durations, 0.9), 3), "max_s": round(durations[-1], 3)}
 
-        def pick(q: float) -> float:
-            return round(durations[min(len(durations) - 1, int(q * len(durations)))], 3)
+    def succeeded_durations(self, events: Sequence[str], last_n: int = HISTORY_RUNS) -> dict[str, list[float]]:
+        """event -> the durations (seconds) of its last `last_n` succeeded runs, newest first;
+        every named event gets a list. One statement per 500 events, each event's runs found
+        through runs_event_ended (event, ended_at), newest first, stopping at `last_n`."""
+        out: dict[str, list[float]] = {name: [] for name in events}
+        took = self.dialect.seconds_between("r.started_at", "r.ended_at")
+        for chunk, marks in in_chunks(list(out)):
+            for event, seconds in self.rows(
+                    f"SELECT e.name, {took} FROM events e JOIN runs r ON r.id IN ("
+                    "SELECT x.id FROM runs x WHERE x.event = e.name AND x.ended_at IS NOT NULL "
+                    "AND x.state = 'succeeded' AND x.started_at IS NOT NULL ORDER BY x.ended_at DESC LIMIT ?) "
+                    f"WHERE e.name IN ({marks}) ORDER BY e.name, r.ended_at DESC", (last_n, *chunk)):
+                out[event].append(max(0.0, float(seconds)))
+        return out
 
-        return {"count": len(durations), "p50_s": pick(0.5), "p90_s": pick(0.9),
-                "max_s": round(durations[-1], 3)}
+    def runs_ended_since(self, events: Sequence[str], since: datetime) -> list[dict[str, Any]]:
+        """The named events' runs that ended at or after `since` (runs_event_ended), oldest first."""
+        out: list[dict[str, Any]] = []
+        for chunk, marks in in_chunks(list(events)):
+            out += self.dicts(
+                f"SELECT * FROM runs WHERE event IN ({marks}) AND ended_at IS NOT NULL AND ended_at >= ? "
+                "ORDER BY id", (*chunk, iso(since)))
+        return sorted(out, key=lambda r: int(r["id"]))
 
     def runs_created(self, ids: Sequence[int], created_at: str) -> set[int]:
         """Which of `ids` are runs created at `created_at` (the rest were not inserted)."""
