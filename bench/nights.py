@@ -243,7 +243,7 @@ class Nights:
             night.evaluations += 1
             for event, chain in chain_of.items():
                 row = plan[event]
-                verdicts, standings[event] = judge(row, str(row.deadline_ts), MARGIN_S, standings.get(event, {}))
+                verdicts, standings[event] = judge(row, str(row.deadline_ts), MARGIN_S, standings.get(event, {}), at_s)
                 night.pages += [Page(at_s, event, v.kind, v.action) for v in verdicts if v.action != "resolve"]
                 self._watch_crossing(night, timeline, estimates, chain, plan, at_s, last_on_time)
 

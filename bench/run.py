@@ -137,7 +137,7 @@ class Bench:
         if self.wants("W5"):
             self.w5()
         if self.wants("W7"):
-            w7.measure(self.results, self.sizes.w7, self.reps, self.say)
+            w7.measure(self.results, self.sizes.w7, self.reps, self.rep_dir(0, "w7"), self.say)
         self.judge()
         return self.results
 

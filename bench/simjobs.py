@@ -12,11 +12,11 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.clock import FakeClock, parse_iso
-from engine.engine import Engine
+from engine.engine import Change, Engine
 from engine.model import RunState
 
 Duration = Callable[[str, int], float]
@@ -32,6 +32,7 @@ class SimJobs:
         self.ends: dict[int, datetime | None] = {}
         """Running jobs by run id -> when they end (None: never)."""
         self.stopped = False
+        self.aborted: set[int] = set()
         self.cond = threading.Condition()
 
     def __enter__(self) -> SimJobs:
@@ -57,10 +58,20 @@ class SimJobs:
             end = None if math.isinf(took) else self.clock.now() + timedelta(seconds=took)
             self.ends[ctx.run_id] = end
             self.cond.notify_all()
-            while not self.stopped and (end is None or self.clock.now() < end):
+            while not self.stopped and ctx.run_id not in self.aborted and (end is None or self.clock.now() < end):
                 self.cond.wait(0.5)
             del self.ends[ctx.run_id]
             self.cond.notify_all()
+            if ctx.run_id in self.aborted:
+                raise RuntimeError("aborted by the simulation's driver")
+
+    def abort(self, run_ids: set[int]) -> None:
+        """Make these running jobs fail now (a hung job at the end of its night)."""
+        with self.cond:
+            self.aborted |= run_ids
+            self.cond.notify_all()
+            while run_ids & set(self.ends):
+                self.cond.wait(0.05)
 
     def next_end(self) -> datetime | None:
         with self.cond:
@@ -92,6 +103,8 @@ class Driver:
     def __init__(self, engine: Engine, sim: SimJobs, *, step_s: float | None = 60.0) -> None:
         self.engine, self.sim, self.step_s = engine, sim, step_s
         self.ticks = 0
+        self.alerts: list[tuple[datetime, Change]] = []
+        """Every alert change a tick returned, with the tick's time."""
 
     def run_until(self, end: datetime, on_tick: Callable[[datetime], None] | None = None) -> None:
         now = self.sim.clock.now()
@@ -113,21 +126,29 @@ class Driver:
         due = parse_iso(self.engine.store.next_due_at())
         if due is not None and due > now:
             candidates.append(due)
+        recompute = self.engine.foresight.next_recompute_ts()
+        if self.step_s is not None and recompute is not None and recompute > now.timestamp():
+            # a live engine ticks every second: foresight recomputes within one of this
+            candidates.append(datetime.fromtimestamp(recompute, UTC))
         return max(now + timedelta(microseconds=1), min(candidates))
 
     def _tick_until_reaped(self, now: datetime) -> None:
         """Tick at `now`; again while a run whose job has returned is still running (its
-        outcome reaches the engine just after the job returns), and while runs started by
-        this tick have not yet reported when they end."""
+        outcome reaches the engine just after the job returns), while runs started by this
+        tick have not yet reported when they end, and until a tick changes nothing (what one
+        tick starts or ends, the next judges: followers, foresight)."""
         deadline = time.monotonic() + 10
+        quiet = 0
         while True:
-            self.engine.tick(now)
+            changed = self.engine.tick(now)
             self.ticks += 1
+            self.alerts += [(now, c) for c in changed if c.kind == "alert"]
             with self.sim.cond:
                 running = {r.id for r in self.engine.active_runs() if r.state is RunState.RUNNING}
                 pending = running - set(self.sim.ends)
-            if not pending:
-                return
+            quiet = 0 if changed else quiet + 1
+            if not pending and quiet:
+                return  # the engine's next tick (within a second, on the system clock) came too
             if time.monotonic() > deadline:
                 raise TimeoutError(f"runs {sorted(pending)} neither ended nor reported their end")
             time.sleep(0.002)

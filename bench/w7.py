@@ -7,10 +7,11 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final
 
-from bench import nights
+from bench import nights, nights_engine
 from bench.stats import Results, percentile
 from engine.foresight import Graph, Occurrence, Standing, build_graph, occurrence, project
 from engine.foresight.rules import judge as judge_alerts
@@ -33,17 +34,21 @@ class Sizes:
 
 FULL: Final = Sizes()
 QUICK: Final = Sizes(nights.NightSizes(fault_free_nights=10, factors=(2.0, 4.0)), recompute_runs=100)
-SMOKE: Final = Sizes(nights.NightSizes(fault_free_nights=2, factors=(3.0,)), recompute_events=200,
-                     recompute_runs=10)
+SMOKE: Final = Sizes(nights.NightSizes(history_nights=5, fault_free_nights=1, factors=(3.0,)),
+                     recompute_events=200, recompute_runs=10)
 
 
-def measure(results: Results, sizes: Sizes, reps: int, say: Callable[[str], None]) -> None:
-    """The nights once (they are seeded: every repetition would give the same figures), the
-    recompute once per repetition."""
+def measure(results: Results, sizes: Sizes, reps: int, tmp: Path, say: Callable[[str], None]) -> None:
+    """The nights once, on the real engine (they are seeded: every repetition would give the
+    same figures), the recompute once per repetition."""
     n = sizes.nights
-    say(f"W7 foresight: {n.history_nights} nights of history, {n.fault_free_nights} fault-free nights, "
-        f"{len(n.factors) * len(nights.CHAINS) + n.hangs} with a fault")
-    simulated = nights.Nights(n).run(say)
+    say(f"W7 foresight on the engine: {n.history_nights} nights of history, {n.fault_free_nights} "
+        f"fault-free nights, {len(n.factors) * len(nights.CHAINS) + n.hangs} with a fault")
+    started = time.perf_counter()
+    driven = nights_engine.EngineNights(n, tmp)
+    simulated = driven.run(say)
+    results.note(f"W7: {len(simulated) + n.history_nights} nights on the engine in "
+                 f"{time.perf_counter() - started:.0f} s ({driven.ticks:,} ticks)")
     _nights_rows(results, simulated)
     for rep in range(reps):
         say(f"  W7 recompute of {sizes.recompute_events:,} events, repetition {rep + 1}")
@@ -97,15 +102,17 @@ def _judge_nights(results: Results, found: list[nights.Miss], pages: int, count:
 
 
 def judge(results: Results, sizes: Sizes) -> None:
-    """The recompute target (the nights' are judged as they are measured)."""
+    """The recompute targets (the nights' are judged as they are measured): its median and
+    its p99, each of CPU time (the wall clock of this shared machine also counts others' work;
+    it is printed beside it)."""
     label = f"{SYSTEM} @{sizes.recompute_events:,}"
-    cpu, wall = results.median("W7", label, "recompute CPU time: p99"), results.median("W7", label, "recompute: p99")
-    if cpu is None or wall is None:
-        return
-    median = results.median("W7", label, "recompute: p50")
-    results.target("W7", f"recompute of {sizes.recompute_events:,} events <= {RECOMPUTE_GOAL_MS:g} ms "
-                   f"(p99 of CPU time; wall clock shares 2 cores with other work)",
-                   f"CPU p99 {cpu:.2f} ms; wall p50 {median:.2f} ms, p99 {wall:.2f} ms", cpu <= RECOMPUTE_GOAL_MS)
+    for q in ("p50", "p99"):
+        cpu, wall = (results.median("W7", label, f"recompute CPU time: {q}"),
+                     results.median("W7", label, f"recompute: {q}"))
+        if cpu is None or wall is None:
+            continue
+        results.target("W7", f"recompute of {sizes.recompute_events:,} events <= {RECOMPUTE_GOAL_MS:g} ms, "
+                       f"{q} of CPU time", f"{cpu:.2f} ms (wall clock {wall:.2f} ms)", cpu <= RECOMPUTE_GOAL_MS)
 
 
 def recompute_times(events: int, runs: int, seed: int = 11) -> tuple[list[float], list[float]]:
@@ -119,12 +126,23 @@ def recompute_times(events: int, runs: int, seed: int = 11) -> tuple[list[float]
     deadlines = [n for n, o in occs.items() if o.deadline_ts is not None]
     wall, cpu = [], []
     gc.collect()
+    gc.freeze()  # as every other workload's measurement (bench/run.py fresh_heap): the heap so far is not walked
+    try:
+        return _timed(graph, occs, now, runs, standings, deadlines)
+    finally:
+        gc.unfreeze()
+
+
+def _timed(graph: Graph, occs: dict[str, Occurrence], now: datetime, runs: int,
+           standings: dict[str, dict[str, Standing]], deadlines: list[str]) -> tuple[list[float], list[float]]:
+    wall, cpu = [], []
     for i in range(runs):
         at = now + timedelta(seconds=60 * i)
         started, started_cpu = time.perf_counter(), time.thread_time()
         plan = project(graph, occs, at, nights.TICK_S)
         for event in deadlines:
-            _, standings[event] = judge_alerts(plan[event], "night", nights.MARGIN_S, standings.get(event, {}))
+            _, standings[event] = judge_alerts(plan[event], "night", nights.MARGIN_S, standings.get(event, {}),
+                                                plan.now_ts)
         cpu.append(time.thread_time() - started_cpu)
         wall.append(time.perf_counter() - started)
     return wall, cpu

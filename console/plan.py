@@ -41,6 +41,45 @@ def parse_at(text: str | None, now: datetime) -> datetime:
     return (value if value.tzinfo else value.astimezone()).astimezone(UTC)
 
 
+def axis_span(view: PlanView) -> tuple[float, float]:
+    """The time axis of the plan view: from now to the latest deadline or p90 finish (at
+    least an hour, at most the 12 h horizon)."""
+    now = view.plan.now_ts
+    ends = [t for row in view.plan.values() for t in (row.deadline_ts, row.p90_ts) if t is not None and t > now]
+    return now, min(now + 12 * 3600, max([now + 3600, *ends]))
+
+
+def axis(row: Projection, start: float, end: float, width: int) -> str:
+    """One row on the time axis: "│" now, "━" from the p50 to the p90 finish ("━…→" when
+    unbounded), "┃" the deadline, "·" the rest; times past the axis sit on its last cell."""
+    cells = ["·"] * width
+
+    def at(ts: float) -> int:
+        return max(0, min(width - 1, round((ts - start) / (end - start) * (width - 1))))
+
+    if row.p50_ts is None:
+        begin = at(row.start_ts) if row.start_ts is not None else 0
+        cells[begin:] = ["━"] * (width - begin)
+        cells[-1] = "→"
+    else:
+        for i in range(at(row.p50_ts), at(row.p90_ts if row.p90_ts is not None else row.p50_ts) + 1):
+            cells[i] = "━"
+    if row.deadline_ts is not None:
+        cells[at(row.deadline_ts)] = "┃"
+    cells[0] = "│"
+    return "".join(cells)
+
+
+def tone(row: Projection, margin_s: float) -> str:
+    """bad: projected late (or never); warn: at risk (p90 inside the margin); ok; muted: no deadline."""
+    if row.deadline_ts is None:
+        return "muted"
+    if row.slack_s is None or row.slack_s < 0:
+        return "bad"
+    p90 = row.slack_p90_s
+    return "warn" if p90 is None or p90 < margin_s else "ok"
+
+
 def plan_view(store: Store, at: datetime, what_if_texts: Sequence[str] = ()) -> PlanView:
     """The plan at `at` with the --what-if changes (refused with PlanError if one is bad)."""
     tonight = read_tonight(store, at)
@@ -118,3 +157,10 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
     lines = [header, "  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def slack_cells(view: PlanView) -> dict[str, tuple[str, str]]:
+    """The main table's slack column: (text, tone) for each event with a deadline (read with
+    read_tonight(scoped=True): only the events a deadline depends on)."""
+    return {row.event: (slack_text(row.slack_s, bounded=not row.is_unbounded), tone(row, view.margin_s))
+            for row in view.plan.values() if row.deadline_ts is not None}

@@ -175,9 +175,10 @@ def why_cell(row: dict[str, Any]) -> Cell:
     return "", "muted"
 
 
-def event_cells(row: dict[str, Any], now: datetime) -> dict[str, Cell]:
-    """Every column of the console's event table, keyed by column."""
+def event_cells(row: dict[str, Any], now: datetime, slack: Cell | None = None) -> dict[str, Cell]:
+    """Every column of the console's event table, keyed by column; `slack` from the plan."""
     return {
+        "slack": slack or ("", "muted"),
         "state": state_cell(row), "name": (row["name"], "plain"), "next": next_cell(row, now),
         "last": last_cell(row, now), "runtime": runtime_cell(row, now),
         "window": window_cell(row, now), "alerts": alerts_cell(row),

@@ -27,6 +27,7 @@ from engine.readview import ReadView
 from engine.stages.deadlines import check_deadlines
 from engine.stages.flush import flush, spawn
 from engine.stages.followups import follow_up
+from engine.stages.foresight import Foresight
 from engine.stages.materialise import materialise
 from engine.stages.reap import reap
 from engine.stages.recover import recover
@@ -66,6 +67,7 @@ class Engine:
         self._stop = threading.Event()
         self._runs = ActiveRuns()
         self._view = ReadView(store)
+        self.foresight = Foresight(tick_s)
         self._host = socket.gethostname()
         self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id,
                                self._host)
@@ -180,6 +182,7 @@ class Engine:
         start_ready(tick)
         check_deadlines(tick)
         follow_up(tick)
+        self.foresight.run(tick)
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
         self._view.prefetch(self._next_due, tick.now, self.tick_s)
@@ -216,6 +219,7 @@ class Engine:
     def _refresh_definitions(self) -> None:
         if self._view.refresh_definitions():
             self._next_due = parse_iso(self.store.next_due_at())
+            self.foresight.prepare(self.store)
 
     def _heartbeat(self, tick: Tick) -> None:
         last = self._last_heartbeat

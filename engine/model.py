@@ -75,6 +75,10 @@ class AlertKind(enum.Enum):
     LOST = "lost"
     RECOVERED = "recovered"
     DELIVERY = "delivery"
+    AT_RISK = "at_risk"
+    """The p90 finish is past deadline - at_risk_margin (engine/foresight)."""
+    PROJECTED_LATE = "projected_late"
+    """The p50 finish is past the deadline, or the path to it will not finish unless someone acts."""
 
 
 class Trigger(enum.Enum):

@@ -20,6 +20,7 @@ WAITING_KINDS: Final = frozenset({"late", "missed"})
 NOTIFY_TYPES: Final[Mapping[str, str]] = {
     "failed": "failure", "lost": "failure", "missed": "failure", "delivery": "failure",
     "late": "warning", "overdue": "warning", "overrun": "warning", "too_fast": "warning",
+    "at_risk": "warning", "projected_late": "failure",
     "recovered": "success",
 }
 """Apprise notify types (its colours and icons) by alert kind; anything else is "info"."""

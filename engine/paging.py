@@ -21,7 +21,7 @@ from engine.clock import iso, parse_iso
 from engine.durations import parse_time_of_day
 from engine.model import Defaults, Route
 
-REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost"})
+REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost", "at_risk", "projected_late"})
 """Kinds that page again until acknowledged, and escalate."""
 
 

@@ -26,6 +26,8 @@ FIRST_PAGE: Final = 120
 """Events read (by name) and painted before the rest: more than a tall terminal shows."""
 PAGE: Final = 1000
 """Then this many per read: the store's lock is free between pages for other screens' reads."""
+PLAN_EVERY_S: Final = 30.0
+"""The slack column is re-read this often (and when the definitions change)."""
 
 
 class RowsLoaded(Message):
@@ -40,6 +42,14 @@ class RowsLoaded(Message):
         self.asked = asked or set()
         self.elapsed_s = elapsed_s
         self.first = first
+
+
+class SlackRead(Message):
+    """Slack cells by event, for the events with a deadline."""
+
+    def __init__(self, cells: dict[str, tuple[str, str]]) -> None:
+        super().__init__()
+        self.cells = cells
 
 
 class EventsScreen(EvmanScreen):
@@ -65,6 +75,7 @@ class EventsScreen(EvmanScreen):
         self._counted: dict[str, tuple[str, int]] = {}
         self._sorted: list[str] = []
         """Every event in the sort order; a filter picks from it, clearing one shows it."""
+        self.slack: dict[str, tuple[str, str]] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -84,6 +95,7 @@ class EventsScreen(EvmanScreen):
         self.services.show_status()
         self.load_all()
         self.set_interval(1.0, self._every_second)
+        self.set_interval(PLAN_EVERY_S, self.load_slack)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -118,9 +130,28 @@ class EventsScreen(EvmanScreen):
             self.post_message(RowsLoaded(rows, complete=False, asked=set(events) | names,
                                          elapsed_s=time.perf_counter() - started))
 
+    @work(thread=True, exclusive=True, group="events-slack")
+    def load_slack(self) -> None:
+        """Only the events a deadline depends on are read and projected (engine/foresight)."""
+        from console import plan
+        from engine.foresight.reading import read_tonight
+        with self.services.reading() as store:
+            tonight = read_tonight(store, self.services.now(), scoped=True)
+        cells = plan.slack_cells(tonight.project())  # projected without holding the store
+        if not get_current_worker().is_cancelled:
+            self.post_message(SlackRead(cells))
+
+    def on_slack_read(self, message: SlackRead) -> None:
+        changed = set(message.cells) ^ set(self.slack) | {
+            n for n, c in message.cells.items() if self.slack.get(n) != c}
+        self.slack = message.cells
+        if self.loaded:
+            self.table.update([n for n in changed if n in self.rows])
+
     def changed(self, events: set[str], *, definitions: bool = False) -> None:
         if definitions:
             self.load_all()
+            self.load_slack()
             return
         self._dirty |= events
         self._dirty |= set(self.table.visible_keys()) if self.services.mode != "engine" else set()
@@ -154,6 +185,8 @@ class EventsScreen(EvmanScreen):
         self.table.show(list(self.rows), self._cells_of, keep=self.table.selected_key())
 
     def _take_all(self, rows: list[dict[str, Any]]) -> None:
+        if not self.loaded:
+            self.load_slack()  # once every row is in: the first paint does not wait for it
         keep = self.table.selected_key()
         self.rows = {r["name"]: r for r in rows}
         self._counted = {}
@@ -200,7 +233,7 @@ class EventsScreen(EvmanScreen):
             self._counts["alerts"] = self._counts.get("alerts", 0) + alerts
 
     def _cells_of(self, name: str) -> dict[str, tuple[str, str]]:
-        return showing.event_cells(self.rows[name], self.services.now())
+        return showing.event_cells(self.rows[name], self.services.now(), self.slack.get(name))
 
     def _every_second(self) -> None:
         """Once a second: relative times and runtimes on screen move on; nothing is read."""

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from console.screens.alerts import AlertsScreen
 from console.screens.help import HelpScreen
 from console.screens.overdue import OverdueScreen
+from console.screens.plan import PlanScreen
 from console.screens.run_detail import RunDetailScreen
 from console.screens.tree import TreeScreen
 
@@ -58,6 +59,8 @@ KEYS: Final[tuple[Key, ...]] = (
     Key("o", "overdue", "Overdue", "Runs that are late, overdue, missed or over their maximum",
         lambda c: OverdueScreen(), stacks=False),
     Key("l", "alerts", "Alerts", "Alerts, unacknowledged first", lambda c: AlertsScreen(), stacks=False),
+    Key("p", "plan", "Plan", "Projected finishes against deadlines, most urgent first", lambda c: PlanScreen(),
+        stacks=False),
     Key("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
     Key("r", "restart", "Restart", "Restart the selected run (or the event's latest run)"),
     Key("K", "kill", "Kill", "Kill the selected event's active run (asks first)"),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, NamedTuple
 
 from engine.clock import iso
-from engine.foresight.estimate import estimate
+from engine.foresight.estimate import Estimate, estimate
 from engine.foresight.graph import Graph, build_graph
 from engine.foresight.projection import Occurrence
 from engine.model import ACTIVE_STATES, EventSpec, RunState
@@ -46,6 +46,8 @@ class EventFacts:
     """Its active runs and those that ended within the horizon, oldest first."""
     durations_s: Sequence[float] = ()
     """Its last succeeded runs' durations, newest first."""
+    estimated: Estimate | None = None
+    """estimate() of the above, when the reader made it once (it is the same for every recompute)."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,22 @@ class Current:
         return str(iso(at))
 
 
-def graph_of(facts: Mapping[str, EventFacts], requires: Mapping[str, Iterable[str]]) -> Graph:
-    """The graph of `facts`' events: `requires` (event -> the events its condition names) and
-    each spec's on_success."""
-    return build_graph(facts, requires, {name: f.spec.on_success for name, f in facts.items()})
+def facts_of(spec: EventSpec, *, held: bool, next_fire_at: datetime | None, runs: Sequence[RunFacts],
+             durations_s: Sequence[float]) -> EventFacts:
+    """EventFacts with its estimate made once."""
+    est = estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
+    return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est)
+
+
+def has_deadline(spec: EventSpec) -> bool:
+    """A deadline of its own, or a window latest standing in for one."""
+    return spec.deadline is not None or spec.window.latest is not None
+
+
+def graph_of(specs: Mapping[str, EventSpec], requires: Mapping[str, Iterable[str]]) -> Graph:
+    """The graph of the events of `specs`: `requires` (event -> the events its condition
+    names) and each spec's on_success."""
+    return build_graph(specs, requires, {name: spec.on_success for name, spec in specs.items()})
 
 
 def current_occurrences(facts: Mapping[str, EventFacts], graph: Graph, now: datetime,
@@ -113,7 +127,7 @@ def _ts(at: datetime | None) -> float | None:
 def _occurrence(f: EventFacts, state: RunState, anchor: datetime, *, opens: datetime | None = None,
                 started: datetime | None = None, ended: datetime | None = None) -> Occurrence:
     spec = f.spec
-    est = estimate(f.durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
+    est = f.estimated or estimate(f.durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
     deadline = resolve_deadline(spec.deadline, spec, anchor)
     return Occurrence(spec.name, state, est, opens_ts=_ts(opens), started_ts=_ts(started),
                       ended_ts=_ts(ended), held=f.held, deadline_ts=_ts(deadline))

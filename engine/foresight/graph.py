@@ -42,3 +42,15 @@ def build_graph(events: Iterable[str], requires: Mapping[str, Iterable[str]],
         raise CycleError(f"events wait for each other in a cycle ({cycle}); "
                          f"fix their requires/on_success and load the definitions again") from exc
     return Graph(order, {name: tuple(sorted(ups)) for name, ups in waits.items() if ups})
+
+
+def ancestors(roots: Iterable[str], waits_for: Mapping[str, Iterable[str]]) -> set[str]:
+    """`roots` and every event they wait for, directly or not (each visited once)."""
+    seen = set(roots)
+    todo = list(seen)
+    while todo:
+        for upstream in waits_for.get(todo.pop(), ()):
+            if upstream not in seen:
+                seen.add(upstream)
+                todo.append(upstream)
+    return seen

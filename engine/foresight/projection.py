@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from engine.foresight.estimate import Estimate, estimate
 from engine.foresight.graph import Graph
@@ -160,12 +160,25 @@ def project(graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime,
     without an occurrence hold nobody up."""
     now_ts = now.timestamp()
     rows: dict[str, Projection] = {}
-    waits_for = graph.waits_for
+    occurrence_of, waits_for = occurrences.get, graph.waits_for.get
     for name in graph.order:
-        occ = occurrences.get(name)
-        if occ is not None:
-            rows[name] = _project_one(occ, waits_for.get(name, ()), rows, now_ts, tick_s)
+        occ = occurrence_of(name)
+        if occ is None:
+            continue
+        est = occ.estimate
+        if occ.factor != 1.0:
+            est = Estimate(est.p50_s * occ.factor, est.p90_s * occ.factor, est.samples, est.confidence)
+        upstreams = waits_for(name)
+        via, up50, up90, blocked = _latest(upstreams, rows) if upstreams else _NOTHING_BEFORE
+        start, p50, p90, elapsed = _times(occ, est, up50, up90, blocked, now_ts, tick_s)
+        # tuple.__new__ skips the NamedTuple's own __new__ frame: a tenth of a recompute
+        rows[name] = _new(Projection, (name, occ.state, occ.held, est, start, p50, p90, occ.deadline_ts,
+                                       via, elapsed, occ.retries_left))
     return Plan(rows, now_ts)
+
+
+_NOTHING_BEFORE: Final = (None, None, None, False)
+_new: Final = tuple.__new__
 
 
 def _latest(upstreams: Sequence[str], rows: Mapping[str, Projection]
@@ -185,17 +198,6 @@ def _latest(upstreams: Sequence[str], rows: Mapping[str, Projection]
         if p90 is None or row.p90_ts > p90:
             p90 = row.p90_ts
     return via, p50, p90, False
-
-
-def _project_one(occ: Occurrence, upstreams: Sequence[str], rows: Mapping[str, Projection],
-                 now_ts: float, tick_s: float) -> Projection:
-    est = occ.estimate
-    if occ.factor != 1.0:
-        est = Estimate(est.p50_s * occ.factor, est.p90_s * occ.factor, est.samples, est.confidence)
-    via, up50, up90, blocked = _latest(upstreams, rows) if upstreams else (None, None, None, False)
-    start, p50, p90, elapsed = _times(occ, est, up50, up90, blocked, now_ts, tick_s)
-    return Projection(occ.event, occ.state, occ.held, est, start, p50, p90, occ.deadline_ts, via,
-                      elapsed, occ.retries_left)
 
 
 _Times = tuple[float | None, float | None, float | None, float | None]

@@ -1,7 +1,8 @@
-"""The plan as the database holds it: facts read through the store, then the projection.
+"""Foresight's facts as the database holds them, read through the store in a few batched
+statements (events, recent and active runs, histories, edges), never one per event.
 
-For `evman plan` and the console's plan view (readers, not the engine): a handful of batched
-statements (events, active and recent runs, histories, edges), never one per event."""
+`evman plan` and the console read every event (`read_tonight`) or only the events with a
+deadline and what they wait for (`scoped=True`, as the engine's stage covers them)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,22 +12,14 @@ from typing import Any
 
 from engine.clock import parse_iso
 from engine.definitions import spec_from_json
-from engine.foresight.current import HORIZON, Current, EventFacts, RunFacts, current_occurrences, graph_of
-from engine.foresight.graph import Graph
+from engine.foresight.current import (HORIZON, Current, EventFacts, RunFacts, current_occurrences, facts_of,
+                                      graph_of, has_deadline)
+from engine.foresight.graph import Graph, ancestors
 from engine.foresight.projection import Plan, project
 from engine.foresight.whatif import WhatIf, apply_what_ifs
-from engine.model import RunState
+from engine.model import EventSpec, RunState
 from engine.paging import defaults_from_json
 from engine.store import Store
-
-
-@dataclass(frozen=True)
-class PlanView:
-    plan: Plan
-    current: Mapping[str, Current]
-    graph: Graph
-    margin_s: float
-    """[defaults] at_risk_margin."""
 
 
 def run_facts(row: Mapping[str, Any]) -> RunFacts:
@@ -36,10 +29,48 @@ def run_facts(row: Mapping[str, Any]) -> RunFacts:
                     parse_iso(row["ended_at"]), parse_iso(row["not_before"]), parse_iso(row["window_open"]))
 
 
-def read_facts(store: Store, now: datetime) -> tuple[dict[str, EventFacts], dict[str, list[str]]]:
-    """(event -> its facts, event -> the events its `requires` names) for every defined event."""
-    rows = store.defined_events()
-    names = [str(r["name"]) for r in rows]
+def requires_of(dependents: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """event -> the events its `requires` names, from all_dependents()' upstream -> events."""
+    out: dict[str, list[str]] = {}
+    for upstream, events in dependents.items():
+        for event in events:
+            out.setdefault(event, []).append(upstream)
+    return out
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The events with a deadline (or a window latest) and everything they wait for."""
+    specs: dict[str, EventSpec]
+    deadlines: frozenset[str]
+    requires: dict[str, list[str]]
+
+
+def deadline_scope(store: Store) -> Scope:
+    """Found without decoding every spec: one scan of the spec text for deadlines and
+    followers, the requires edges, then the specs of the events in between."""
+    found = {str(r["name"]): spec_from_json(r["spec"]) for r in store.foresight_candidates()}
+    requires = requires_of(store.all_dependents())
+    waits: dict[str, set[str]] = {event: set(ups) for event, ups in requires.items()}
+    for name, spec in found.items():
+        for follower in spec.on_success:
+            waits.setdefault(follower, set()).add(name)
+    deadlines = {name for name, spec in found.items() if has_deadline(spec)}
+    covered = ancestors(deadlines, waits)
+    specs = {name: found[name] for name in covered if name in found}
+    missing = sorted(covered - set(specs))
+    specs.update({str(r["name"]): spec_from_json(r["spec"]) for r in store.events_by_name(missing)})
+    return Scope(specs, frozenset(deadlines & set(specs)),
+                 {e: [u for u in ups if u in specs] for e, ups in requires.items() if e in specs})
+
+
+def read_facts(store: Store, now: datetime, specs: Mapping[str, EventSpec] | None = None
+               ) -> dict[str, EventFacts]:
+    """The facts of the events of `specs` (None: every defined event)."""
+    rows = store.defined_events() if specs is None else store.events_by_name(sorted(specs))
+    known = {str(r["name"]): (specs[str(r["name"])] if specs is not None else spec_from_json(r["spec"]))
+             for r in rows}
+    names = sorted(known)
     runs: dict[str, list[RunFacts]] = {name: [] for name in names}
     seen: set[int] = set()
     for row in [*store.runs_ended_since(names, now - HORIZON), *store.active_runs()]:
@@ -47,20 +78,18 @@ def read_facts(store: Store, now: datetime) -> tuple[dict[str, EventFacts], dict
             seen.add(int(row["id"]))
             runs[row["event"]].append(run_facts(row))
     durations = store.succeeded_durations(names)
-    facts = {}
-    for r in rows:
-        name = str(r["name"])
-        facts[name] = EventFacts(spec_from_json(r["spec"]), bool(r["held"]), parse_iso(r["next_fire_at"]),
-                                 tuple(sorted(runs[name], key=lambda x: x.id)), tuple(durations[name]))
-    return facts, _requires(store.all_dependents())
+    return {str(r["name"]): facts_of(known[str(r["name"])], held=bool(r["held"]),
+                                     next_fire_at=parse_iso(r["next_fire_at"]), runs=runs[str(r["name"])],
+                                     durations_s=durations[str(r["name"])]) for r in rows}
 
 
-def _requires(dependents: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for upstream, events in dependents.items():
-        for event in events:
-            out.setdefault(event, []).append(upstream)
-    return out
+@dataclass(frozen=True)
+class PlanView:
+    plan: Plan
+    current: Mapping[str, Current]
+    graph: Graph
+    margin_s: float
+    """[defaults] at_risk_margin."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +107,19 @@ class Tonight:
                         self.margin_s)
 
 
-def read_tonight(store: Store, now: datetime) -> Tonight:
-    facts, requires = read_facts(store, now)
-    graph = graph_of(facts, requires)
+def read_tonight(store: Store, now: datetime, *, scoped: bool = False) -> Tonight:
+    """Every event's current occurrence at `now` (scoped: only those a deadline depends on)."""
+    if scoped:
+        scope = deadline_scope(store)
+        facts, requires = read_facts(store, now, scope.specs), scope.requires
+    else:
+        facts, requires = read_facts(store, now), requires_of(store.all_dependents())
+    graph = graph_of({name: f.spec for name, f in facts.items()}, requires)
     margin = defaults_from_json(store.defaults_json()).at_risk_margin_s
     return Tonight(current_occurrences(facts, graph, now), graph, margin, now)
 
 
-def read_plan(store: Store, now: datetime, what_ifs: Sequence[WhatIf] = (), tick_s: float = 1.0) -> PlanView:
-    """Every event's current occurrence projected at `now`, with `what_ifs` applied (nothing is written)."""
-    return read_tonight(store, now).project(what_ifs, tick_s)
+def read_plan(store: Store, now: datetime, what_ifs: Sequence[WhatIf] = (), *, scoped: bool = False,
+              tick_s: float = 1.0) -> PlanView:
+    """The projection at `now`, with `what_ifs` applied (nothing is written)."""
+    return read_tonight(store, now, scoped=scoped).project(what_ifs, tick_s)

@@ -7,6 +7,8 @@
   by another margin since its last page (and it is not acknowledged).
 - It resolves when two evaluations in a row find it on time, when the event finishes in
   time, when the event's next occurrence takes over, or when the event no longer has a deadline.
+- Once the deadline has passed, nothing opens or pages again: the miss is no longer a
+  forecast (overdue and missed say it), and a late finish is history.
 """
 from __future__ import annotations
 
@@ -62,9 +64,9 @@ def slack_of(kind: str, row: Projection, margin_s: float) -> float | None:
     return UNBOUNDED_SLACK if row.p90_ts is None else row.deadline_ts - margin_s - row.p90_ts
 
 
-def judge(row: Projection, occurrence: str, margin_s: float,
-          standings: Mapping[str, Standing]) -> tuple[list[Verdict], dict[str, Standing]]:
-    """The verdicts of one evaluation of one event, and its standings after them (by kind)."""
+def judge(row: Projection, occurrence: str, margin_s: float, standings: Mapping[str, Standing],
+          now_ts: float) -> tuple[list[Verdict], dict[str, Standing]]:
+    """The verdicts of one evaluation of one event at `now_ts`, and its standings after them (by kind)."""
     verdicts: list[Verdict] = []
     kept: dict[str, Standing] = {}
     for kind, standing in standings.items():
@@ -78,8 +80,8 @@ def judge(row: Projection, occurrence: str, margin_s: float,
     for kind in KINDS:
         slack = slack_of(kind, row, margin_s)
         assert slack is not None
-        held_back = kind == AT_RISK and PROJECTED_LATE in kept
-        verdict, after = _judge_kind(kind, row, occurrence, slack, margin_s, kept.get(kind), held_back)
+        quiet = (kind == AT_RISK and PROJECTED_LATE in kept) or now_ts >= row.deadline_ts
+        verdict, after = _judge_kind(kind, row, occurrence, slack, margin_s, kept.get(kind), quiet)
         if verdict is not None:
             verdicts.append(verdict)
         if after is not None:
@@ -101,7 +103,8 @@ def _gone(row: Projection, occurrence: str, standing: Standing) -> str:
 
 
 def _judge_kind(kind: str, row: Projection, occurrence: str, slack: float, margin_s: float,
-                standing: Standing | None, held_back: bool) -> tuple[Verdict | None, Standing | None]:
+                standing: Standing | None, quiet: bool) -> tuple[Verdict | None, Standing | None]:
+    """`quiet`: it may not page now (held back by projected_late, or past the deadline)."""
     finished = row.state is RunState.SUCCEEDED
     if slack >= 0:
         if standing is None:
@@ -110,11 +113,11 @@ def _judge_kind(kind: str, row: Projection, occurrence: str, slack: float, margi
             return Verdict(kind, row.event, "resolve", slack, "on time in two evaluations in a row"), None
         return None, replace(standing, on_time=standing.on_time + 1)
     if standing is None:
-        if finished or held_back:  # finished late: the miss is history, not a forecast
+        if finished or quiet:  # finished late: the miss is history, not a forecast
             return None, None
         return Verdict(kind, row.event, "open", slack), Standing(kind, occurrence, slack)
     step = max(margin_s, MIN_REPAGE_STEP_S)
     worse = slack < standing.paged_slack_s and slack <= standing.paged_slack_s - step
-    if worse and not standing.is_acknowledged:
+    if worse and not standing.is_acknowledged and not quiet:
         return Verdict(kind, row.event, "page", slack), replace(standing, paged_slack_s=slack, on_time=0)
     return None, replace(standing, on_time=0)

@@ -25,6 +25,11 @@ _RECOVERED: Final = (
     "VALUES ('recovered', ?, ?, ?, ?, ?, ?, 'resolved', ?)")
 _RESOLVE: Final = ("UPDATE alerts SET status = 'resolved', resolved_at = ? WHERE event = ? AND "
                    "status = 'open' AND kind IN (" + ", ".join(f"'{k}'" for k in RESOLVED_BY_SUCCESS) + ")")
+_REPAGE: Final = ("UPDATE alerts SET message = ?, updated_at = ?, count = count + 1, run_id = coalesce(?, run_id), "
+                  "next_page_at = ?, next_attempt_at = ?, pending = 1 "
+                  "WHERE event = ? AND kind = ? AND status = 'open' AND acknowledged_at IS NULL")
+_RESOLVE_KIND: Final = ("UPDATE alerts SET status = 'resolved', resolved_at = ? "
+                        "WHERE event = ? AND kind = ? AND status = 'open'")
 _ACK: Final = ("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, pending = 0 "
                "WHERE id = ? AND acknowledged_at IS NULL")
 
@@ -99,6 +104,13 @@ class Batch:
     def alert_recovered(self, event: str, run_id: int, route: str | None, message: str,
                         at: str | None) -> None:
         self._add(_RECOVERED, event, run_id, route, message, at, at, at)
+
+    def alert_paged_again(self, event: str, kind: str, run_id: int | None, message: str, at: str | None) -> None:
+        """Page the open (event, kind) alert again now, with a new message (not once acknowledged)."""
+        self._add(_REPAGE, message, at, run_id, at, at, event, kind)
+
+    def alert_resolved(self, event: str, kind: str, at: str | None) -> None:
+        self._add(_RESOLVE_KIND, at, event, kind)
 
     def alert_acked(self, alert_id: int, by: str, at: str | None) -> None:
         self._add(_ACK, by, at, alert_id)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.clock import iso
-from engine.store.part import Part, Row
+from engine.store.part import Part, Row, in_chunks
 
 _INSERT_EVENT = (
     "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
@@ -102,6 +102,22 @@ class EventsPart(Part):
 
     def event_row(self, name: str) -> dict[str, Any] | None:
         return self.one_dict("SELECT * FROM events WHERE name = ?", (name,))
+
+    def foresight_candidates(self) -> list[Row]:
+        """(name, spec) of the defined events foresight may cover: those with a deadline (or a
+        window latest, its stand-in) and those that start others on success. One scan of the
+        spec text (stored by spec_to_json, json.dumps' separators), read once per definitions."""
+        return self.rows(
+            "SELECT name, spec FROM events WHERE defined = 1 AND (spec LIKE '%\"deadline\": \"%' "
+            "OR spec LIKE '%\"latest\": \"%' OR spec NOT LIKE '%\"on_success\": []%') ORDER BY name")
+
+    def events_by_name(self, names: Sequence[str]) -> list[Row]:
+        """(name, spec, held, next_fire_at) of the named defined events."""
+        out: list[Row] = []
+        for chunk, marks in in_chunks(list(names)):
+            out += self.rows(f"SELECT name, spec, held, next_fire_at FROM events WHERE defined = 1 "
+                             f"AND name IN ({marks})", chunk)
+        return out
 
     def defined_events(self) -> list[Row]:
         """(name, spec, held, next_fire_at) of every defined event, by name."""

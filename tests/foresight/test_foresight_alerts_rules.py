@@ -1,10 +1,11 @@
 """The at_risk / projected_late rules and their texts."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from engine.foresight import AT_RISK, PROJECTED_LATE, Standing, build_graph, judge, occurrence, project
-from engine.foresight.projection import Plan
+from engine.foresight.projection import Plan, Projection
 from engine.foresight.rules import Verdict
 from engine.foresight.text import late_text, risk_text
 from engine.model import RunState
@@ -52,40 +53,45 @@ def test_an_unbounded_path_says_who_must_act() -> None:
         "path: fetch ✓ → build failed, no retries left → publish")
 
 
+def judged(row: Projection, occurrence: str, standings: Mapping[str, Standing],
+           now: datetime = DEADLINE - timedelta(hours=1)) -> tuple[list[Verdict], dict[str, Standing]]:
+    return judge(row, occurrence, MARGIN, standings, now.timestamp())
+
+
 def kinds(verdicts: list[Verdict], action: str) -> set[str]:
     return {v.kind for v in verdicts if v.action == action}
 
 
 def test_on_time_opens_nothing() -> None:
     plan = chain(datetime(2026, 3, 10, 1, 0, tzinfo=UTC), build_elapsed_min=5)
-    verdicts, standings = judge(plan["publish"], OCC, MARGIN, {})
+    verdicts, standings = judged(plan["publish"], OCC, {})
     assert verdicts == [] and standings == {}
 
 
 def test_at_risk_opens_when_p90_passes_deadline_minus_margin() -> None:
     # p90 finish: now + 45 + 76 min; past 05:50 when now > 03:49
     plan = chain(datetime(2026, 3, 10, 3, 50, tzinfo=UTC), build_elapsed_min=5)
-    verdicts, standings = judge(plan["publish"], OCC, MARGIN, {})
+    verdicts, standings = judged(plan["publish"], OCC, {})
     assert kinds(verdicts, "open") == {AT_RISK} and set(standings) == {AT_RISK}
     assert verdicts[0].slack_s == -60.0
 
 
 def test_projected_late_holds_back_a_new_at_risk() -> None:
     plan = chain(datetime(2026, 3, 10, 5, 0, tzinfo=UTC), build_elapsed_min=35)
-    verdicts, standings = judge(plan["publish"], OCC, MARGIN, {})
+    verdicts, standings = judged(plan["publish"], OCC, {})
     assert kinds(verdicts, "open") == {PROJECTED_LATE} and set(standings) == {PROJECTED_LATE}
 
 
 def test_it_pages_again_only_when_the_slack_worsens_by_another_margin() -> None:
     now = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
-    _, standings = judge(chain(now, build_elapsed_min=35)["publish"], OCC, MARGIN, {})
+    _, standings = judged(chain(now, build_elapsed_min=35)["publish"], OCC, {})
     assert standings[PROJECTED_LATE].paged_slack_s == -12 * M
     # the build overruns: each minute past its p50 pushes publish a minute later
     later = now + timedelta(minutes=19)  # build at 54 min: p50 finish 05:19:01 + 62 min
-    verdicts, standings = judge(chain(later, build_elapsed_min=54)["publish"], OCC, MARGIN, standings)
+    verdicts, standings = judged(chain(later, build_elapsed_min=54)["publish"], OCC, standings)
     assert kinds(verdicts, "page") == set()
     later = now + timedelta(minutes=20, seconds=2)
-    verdicts, standings = judge(chain(later, build_elapsed_min=55)["publish"], OCC, MARGIN, standings)
+    verdicts, standings = judged(chain(later, build_elapsed_min=55)["publish"], OCC, standings)
     assert kinds(verdicts, "page") == {PROJECTED_LATE}
     assert standings[PROJECTED_LATE].paged_slack_s <= -22 * M
 
@@ -93,8 +99,8 @@ def test_it_pages_again_only_when_the_slack_worsens_by_another_margin() -> None:
 def test_an_acknowledged_alert_does_not_page_again() -> None:
     now = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
     acked = {PROJECTED_LATE: Standing(PROJECTED_LATE, OCC, -12 * M, is_acknowledged=True)}
-    verdicts, standings = judge(chain(now + timedelta(minutes=40), build_elapsed_min=75)["publish"],
-                                OCC, MARGIN, acked)
+    verdicts, standings = judged(chain(now + timedelta(minutes=40), build_elapsed_min=75)["publish"],
+                                OCC, acked)
     assert kinds(verdicts, "page") == set() and standings[PROJECTED_LATE].is_acknowledged
 
 
@@ -102,13 +108,13 @@ def test_it_resolves_after_two_on_time_evaluations_in_a_row() -> None:
     now = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
     open_ = {AT_RISK: Standing(AT_RISK, OCC, -5 * M)}
     on_time = chain(now, build_elapsed_min=5)["publish"]
-    verdicts, standings = judge(on_time, OCC, MARGIN, open_)
+    verdicts, standings = judged(on_time, OCC, open_)
     assert verdicts == [] and standings[AT_RISK].on_time == 1
     late = chain(datetime(2026, 3, 10, 3, 55, tzinfo=UTC), build_elapsed_min=5)["publish"]
-    verdicts, standings = judge(late, OCC, MARGIN, standings)
+    verdicts, standings = judged(late, OCC, standings)
     assert verdicts == [] and standings[AT_RISK].on_time == 0  # the streak starts over
-    _, standings = judge(on_time, OCC, MARGIN, standings)
-    verdicts, standings = judge(on_time, OCC, MARGIN, standings)
+    _, standings = judged(on_time, OCC, standings)
+    verdicts, standings = judged(on_time, OCC, standings)
     assert kinds(verdicts, "resolve") == {AT_RISK} and standings == {}
 
 
@@ -117,24 +123,33 @@ def test_finishing_in_time_resolves_and_finishing_late_opens_nothing() -> None:
     done = occurrence("publish", RunState.SUCCEEDED, hist(10, 10), deadline=DEADLINE,
                       started_at=DEADLINE - timedelta(minutes=20), ended_at=DEADLINE - timedelta(minutes=1))
     open_ = {PROJECTED_LATE: Standing(PROJECTED_LATE, OCC, -3 * M), AT_RISK: Standing(AT_RISK, OCC, -3 * M)}
-    verdicts, standings = judge(project(graph, {"publish": done}, DEADLINE)["publish"], OCC, MARGIN, open_)
+    verdicts, standings = judged(project(graph, {"publish": done}, DEADLINE)["publish"], OCC, open_)
     assert kinds(verdicts, "resolve") == {PROJECTED_LATE, AT_RISK} and standings == {}
     late = done._replace(ended_ts=(DEADLINE + timedelta(minutes=5)).timestamp())
-    verdicts, standings = judge(project(graph, {"publish": late}, DEADLINE)["publish"], OCC, MARGIN, {})
+    verdicts, standings = judged(project(graph, {"publish": late}, DEADLINE)["publish"], OCC, {})
     assert verdicts == [] and standings == {}
 
 
 def test_the_next_occurrence_takes_over_an_old_alert() -> None:
     plan = chain(datetime(2026, 3, 10, 1, 0, tzinfo=UTC), build_elapsed_min=5)
     old = {PROJECTED_LATE: Standing(PROJECTED_LATE, "2026-03-09T06:00:00+00:00", -30 * M)}
-    verdicts, standings = judge(plan["publish"], OCC, MARGIN, old)
+    verdicts, standings = judged(plan["publish"], OCC, old)
     assert [(v.kind, v.action) for v in verdicts] == [(PROJECTED_LATE, "resolve")] and standings == {}
 
 
 def test_an_unbounded_path_opens_projected_late_once() -> None:
     now = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
     row = chain(now, build_elapsed_min=5, build_state=RunState.FAILED)["publish"]
-    verdicts, standings = judge(row, OCC, MARGIN, {})
+    verdicts, standings = judged(row, OCC, {})
     assert kinds(verdicts, "open") == {PROJECTED_LATE}
-    verdicts, standings = judge(row, OCC, MARGIN, standings)
+    verdicts, standings = judged(row, OCC, standings)
     assert verdicts == []
+
+
+def test_past_the_deadline_nothing_opens_or_pages_again() -> None:
+    late = chain(datetime(2026, 3, 10, 5, 0, tzinfo=UTC), build_elapsed_min=35)["publish"]
+    verdicts, standings = judged(late, OCC, {}, now=DEADLINE)
+    assert verdicts == [] and standings == {}
+    paged = {PROJECTED_LATE: Standing(PROJECTED_LATE, OCC, 0.0)}
+    verdicts, standings = judged(late, OCC, paged, now=DEADLINE + timedelta(minutes=1))
+    assert verdicts == [] and standings[PROJECTED_LATE].paged_slack_s == 0.0

@@ -23,7 +23,7 @@ def at(day: int, hh: int, mm: int = 0) -> datetime:
 def current(facts: Sequence[EventFacts], requires: Mapping[str, Sequence[str]] | None = None,
             now: datetime = NOW) -> dict[str, Current]:
     by_name = {f.spec.name: f for f in facts}
-    return current_occurrences(by_name, graph_of(by_name, requires or {}), now)
+    return current_occurrences(by_name, graph_of({n: f.spec for n, f in by_name.items()}, requires or {}), now)
 
 
 def test_an_active_run_is_the_current_occurrence() -> None:

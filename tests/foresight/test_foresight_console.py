@@ -1,0 +1,94 @@
+"""The plan view (`p`) and the main table's slack column, driven with the Pilot on the
+nightly database (examples/make_nightly_db.py), the clock fixed at tonight's 01:55."""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from console.app import make_app
+from console.screens.plan import PlanScreen
+from console.screens.run_detail import RunDetailScreen
+from console.widgets.event_table import EventTable
+from console.widgets.line_table import LineTable
+from engine.clock import FakeClock
+from tests.outside import ROOT
+
+AT = datetime.fromisoformat("2026-03-21T01:55:00+00:00")
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import make_nightly_db
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    out = tmp_path_factory.mktemp("nightly-console") / "nightly.db"
+    make_nightly_db.build(out)
+    return out
+
+
+async def until(pilot: Pilot[Any], ready: Callable[[], Any], what: str, timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := ready()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+    return value
+
+
+def texts(table: LineTable, name: str) -> list[str]:
+    return [t.plain for t in table.row_texts(name)]
+
+
+def test_the_plan_view_sorts_by_slack_draws_the_axis_and_opens_the_event(nightly: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(nightly, clock=FakeClock(AT), start_engine=False)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, PlanScreen) and app.screen.loaded, "the plan")
+            screen = app.screen
+            table = screen.query_one(LineTable)
+            order = table.shown_names()
+            assert order[:4] == ["publish-reports", "new-report", "refresh-dashboards", "backup"]
+            publish = texts(table, "publish-reports")
+            assert publish[0] == "publish-reports" and publish[2] == "+8m" and publish[4] == "03:30"
+            bar = publish[3]
+            assert bar.startswith("│") and "━" in bar and "┃" in bar
+            assert bar.index("━") < bar.index("┃")  # p50 before the deadline...
+            assert bar.rstrip("·").endswith("┃")  # ...and p90 running up to it
+            assert screen.rows["publish-reports"]["tone"] == "warn"  # at risk, not late
+            assert screen.rows["backup"]["tone"] == "ok" and screen.rows["transform"]["tone"] == "muted"
+            assert "axis 01:55 to" in str(screen.query_one("#title").render())
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, RunDetailScreen), "the event's details")
+            assert app.screen.event == "publish-reports"
+
+    asyncio.run(scenario())
+
+
+def test_the_main_table_shows_the_slack_of_events_with_a_deadline(nightly: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(nightly, clock=FakeClock(AT), start_engine=False)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
+            screen = app.screen
+            await until(pilot, lambda: screen.slack, "the slack column")
+            assert screen.slack["publish-reports"] == ("+8m", "warn")
+            assert screen.slack["backup"][1] == "ok" and "transform" not in screen.slack
+            table = screen.query_one(EventTable)
+            labels = [c.label for c in table.columns]
+            row = dict(zip(labels, texts(table, "publish-reports"), strict=False))
+            assert row["Slack"] == "+8m" and row["Event"] == "publish-reports"
+            assert dict(zip(labels, texts(table, "transform"), strict=False))["Slack"] == ""
+
+    asyncio.run(scenario())
