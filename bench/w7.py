@@ -34,7 +34,7 @@ class Sizes:
 
 FULL: Final = Sizes()
 QUICK: Final = Sizes(nights.NightSizes(fault_free_nights=10, factors=(2.0, 4.0)), recompute_runs=100)
-SMOKE: Final = Sizes(nights.NightSizes(history_nights=5, fault_free_nights=1, factors=(3.0,)),
+SMOKE: Final = Sizes(nights.NightSizes(history_nights=6, fault_free_nights=1, factors=(3.0,)),
                      recompute_events=200, recompute_runs=10)
 
 
