@@ -1,0 +1,88 @@
+"""Foresight's statements on SQLite and on PostgreSQL: the last 20 successes of many events
+at once, recent runs, the events a deadline depends on, and its alert rows (opened, paged
+again, resolved) written by the engine's stage."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from bench.simjobs import Driver, SimJobs
+from engine.clock import FakeClock, parse_iso
+from engine.engine import Engine
+from engine.foresight.reading import deadline_scope, read_plan
+from engine.store import Store
+from tests.outside import ROOT
+
+pytestmark = pytest.mark.backends
+
+DEFS = f"""
+[defaults]
+timezone = "UTC"
+at_risk_margin = "10m"
+
+[[event]]
+name = "a"
+call = "bench.simjobs:job"
+cwd = "{ROOT}"
+schedule = "every day at 01:00"
+on_success = ["b"]
+
+[[event]]
+name = "b"
+call = "bench.simjobs:job"
+cwd = "{ROOT}"
+deadline = "02:30"
+
+[[event]]
+name = "c"
+call = "bench.simjobs:job"
+cwd = "{ROOT}"
+requires = "success(b)"
+window = {{ latest = "03:00" }}
+
+[[event]]
+name = "loner"
+call = "bench.simjobs:job"
+cwd = "{ROOT}"
+schedule = "every day at 12:00"
+"""
+
+
+def test_histories_scope_and_alert_rows(engine_factory: Callable[..., Engine], clock: FakeClock,
+                                        store: Store) -> None:
+    engine = engine_factory(DEFS)
+    took = {"a": 600.0, "b": 1200.0, "c": 1800.0, "loner": 60.0}
+    nights = 22
+    with SimJobs(clock, lambda event, _attempt: took[event] + nights_done[0]) as sim:
+        nights_done = [0]
+        driver = Driver(engine, sim, step_s=None)
+        for night in range(nights):
+            nights_done[0] = night
+            driver.run_until(clock.now() + timedelta(days=1))
+        durations = store.succeeded_durations(["a", "b", "c", "loner", "ghost"])
+        assert durations["ghost"] == []
+        # newest first; SQLite's julianday arithmetic is good to some microseconds
+        assert durations["a"] == pytest.approx([600.0 + n for n in range(nights - 1, nights - 21, -1)], abs=1e-3)
+        assert len(durations["c"]) == 20 and durations["c"][0] == pytest.approx(1800.0 + nights - 1, abs=1e-3)
+        scope = deadline_scope(store)
+        assert set(scope.specs) == {"a", "b", "c"} and scope.deadlines == {"b", "c"}
+        assert scope.requires == {"c": ["b"]}
+        recent = store.runs_ended_since(["a", "b"], clock.now() - timedelta(hours=30))
+        assert sorted(r["event"] for r in recent) == ["a", "b"]
+        # tonight b hangs: c (half an hour, after b; its window's end, 03:00, is its deadline)
+        # is at risk, then projected late from 02:30, paged again at 02:40 and 02:50
+        took["b"] = float("inf")
+        driver.step_s = 60.0
+        driver.run_until(clock.now().replace(hour=2, minute=58) + timedelta(days=1))
+        open_ = {r["kind"]: r for r in store.alerts(event="c", open_only=True)}
+        assert set(open_) == {"at_risk", "projected_late"}
+        late = open_["projected_late"]
+        assert late["count"] == 3 and late["pending"] == 1, late  # opened, then paged again twice
+        assert late["message"].startswith("c projected to miss 03:00 by 2") and "path: a ✓ → b running" in late["message"]
+        assert parse_iso(late["next_attempt_at"]) == parse_iso(late["updated_at"])
+        assert {r["kind"] for r in store.alerts(event="b", open_only=True)} == {"at_risk"}
+        plan = read_plan(store, clock.now(), scoped=True).plan
+        assert plan["c"].slack_s is not None and plan["c"].slack_s < -25 * 60
+        sim.stop()
