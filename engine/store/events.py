@@ -109,7 +109,7 @@ class EventsPart(Part):
         spec text (stored by spec_to_json, json.dumps' separators), read once per definitions."""
         return self.rows(
             "SELECT name, spec FROM events WHERE defined = 1 AND (spec LIKE '%\"deadline\": \"%' "
-            "OR spec LIKE '%\"latest\": \"%' OR spec NOT LIKE '%\"on_success\": []%') ORDER BY name")
+            "OR spec LIKE '%\"latest\": \"%' OR spec LIKE '%\"on_success\": [\"%') ORDER BY name")
 
     def events_by_name(self, names: Sequence[str]) -> list[Row]:
         """(name, spec, held, next_fire_at) of the named defined events."""

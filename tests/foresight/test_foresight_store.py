@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,7 @@ def test_histories_scope_and_alert_rows(engine_factory: Callable[..., Engine], c
         # newest first; SQLite's julianday arithmetic is good to some microseconds
         assert durations["a"] == pytest.approx([600.0 + n for n in range(nights - 1, nights - 21, -1)], abs=1e-3)
         assert len(durations["c"]) == 20 and durations["c"][0] == pytest.approx(1800.0 + nights - 1, abs=1e-3)
+        assert {r["name"] for r in store.foresight_candidates()} == {"a", "b", "c"}
         scope = deadline_scope(store)
         assert set(scope.specs) == {"a", "b", "c"} and scope.deadlines == {"b", "c"}
         assert scope.requires == {"c": ["b"]}
@@ -86,3 +88,18 @@ def test_histories_scope_and_alert_rows(engine_factory: Callable[..., Engine], c
         plan = read_plan(store, clock.now(), scoped=True).plan
         assert plan["c"].slack_s is not None and plan["c"].slack_s < -25 * 60
         sim.stop()
+
+
+@pytest.mark.sqlite_only
+def test_specs_without_deadline_or_followers_are_not_candidates(tmp_path: Path) -> None:
+    """Specs written by hand or by older tools leave keys out (bench/catalogue.py writes five);
+    none of them may be read, let alone decoded, when the engine starts."""
+    from bench import catalogue
+    db = tmp_path / "catalogue.db"
+    catalogue.build(db, 50)
+    store = Store(db)
+    try:
+        assert store.foresight_candidates() == []
+        assert deadline_scope(store).specs == {}
+    finally:
+        store.close()
