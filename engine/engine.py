@@ -20,7 +20,7 @@ from engine.clock import Clock, SystemClock, iso, parse_iso
 from engine.conditions import Finished
 from engine.executors import Executors, Outcome
 from engine.lifecycle import new_run
-from engine.model import Trigger
+from engine.model import EventSpec, Trigger
 from engine.policy import backoff_for
 from engine.procs import pid_alive
 from engine.readview import ReadView
@@ -251,6 +251,10 @@ class Engine:
 
     def active_runs(self) -> list[ActiveRun]:
         return list(self._runs.values())
+
+    def spec(self, name: str) -> EventSpec | None:
+        """An event's spec as the engine reads it (a relative cwd placed beside the database)."""
+        return self._view.spec(name)
 
     def last_finished(self, event: str) -> Finished | None:
         return self._view.last_finished(event)

@@ -164,7 +164,7 @@ def test_a_command_that_finished_while_no_engine_ran_is_recorded_as_it_ended(
     assert "done" in (short["output_tail"] or "")
     assert [a["kind"] for a in rows(db_path, "SELECT kind FROM alerts WHERE event = 'short'")] == ["failed"]
     stop(second)
-    log = db_path.with_suffix(".engine.log").read_text()
+    log = log_of(db_path).read_text()  # beside a file, or in the temp folder for PostgreSQL
     assert f"(pid {pid}) ended while no engine ran (exit 3); recording it" in log
 
 
