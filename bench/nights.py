@@ -9,7 +9,7 @@ Each finished night's successes join the history (the last 20 count).
 
 Measured: the lead (deadline - first page) of every injected fault that really missed its
 deadline, how long after the p50 finish first crossed the deadline projected_late paged
-(the crossing is found by bisection to 1 s between evaluations), the pages on fault-free
+(the crossing is found by bisection to 1 ms between evaluations), the pages on fault-free
 nights (all of them false: those chains finished in time), and the time of one recompute
 over 1,000 events.
 """
@@ -97,7 +97,7 @@ class Night:
     deadlines: dict[str, float] = field(default_factory=dict)
     pages: list[Page] = field(default_factory=list)
     crossings: dict[str, float] = field(default_factory=dict)
-    """chain -> when its p50 finish first passed the deadline (found to 1 s)."""
+    """chain -> when its p50 finish first passed the deadline (found to 1 ms)."""
     evaluations: int = 0
 
     def missed(self, chain: str) -> bool:
@@ -263,8 +263,9 @@ class Nights:
 
     def _bisect(self, timeline: Timeline, estimates: Mapping[str, Estimate], event: str,
                 lo: float, hi: float) -> float:
-        """The first second in (lo, hi] at which `event`'s p50 finish is past its deadline."""
-        while hi - lo > 1.0:
+        """The first moment in (lo, hi] (to a millisecond) at which `event`'s p50 finish is
+        past its deadline."""
+        while hi - lo > 0.001:
             mid = (lo + hi) / 2
             row = project(self.graph, timeline.occurrences(mid, estimates), _dt(mid), TICK_S)[event]
             if row.slack_s is None or row.slack_s < 0:
