@@ -37,6 +37,7 @@ def console_event_rows(store: Store, names: list[str] | None = None, *,
         r["last_state"] = (last or {}).get("state")
         r["last_started_at"] = (last or {}).get("started_at")
         r["last_ended_at"] = (last or {}).get("ended_at")
+        r["find_text"] = f"{r['name'].lower()}\t{(r.get('driver') or '').lower()}"  # for row_filter
     return rows
 
 
@@ -256,8 +257,9 @@ def row_filter(query: str) -> Callable[[dict[str, Any]], bool]:
                 return False
         if not words:
             return True
-        state, driver, name = shown_state(row), (row.get("driver") or "").lower(), row["name"].lower()
-        return all(word in name or state.startswith(word) or word in driver for word in words)
+        state = shown_state(row)
+        find = row.get("find_text") or f"{row['name'].lower()}\t{(row.get('driver') or '').lower()}"
+        return all(word in find or state.startswith(word) for word in words)
     return keeps
 
 
