@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from console import views
+from engine.model import Definitions
 
 DEFAULT_DB = "evman.db"
 WAIT_S = 5.0
@@ -118,6 +119,29 @@ def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s
 # -- definitions -----------------------------------------------------------------------------------
 
 
+def validate_then_open(validate: Callable[[set[str]], Definitions]) -> tuple[Definitions, Any]:
+    """`validate(names the database defines)`, then the database opened for writing. One that
+    does not exist yet is created only after validation passed: a refusal (every problem on
+    stderr, exit 2) leaves no file, -wal or -shm behind."""
+    from engine.definitions import DefinitionsError
+    existing = open_store(create=True) if _db_path(click.get_current_context(), None).exists() else None
+    try:
+        defs = validate(set() if existing is None else set(existing.event_names()))
+    except DefinitionsError as exc:
+        if existing is not None:
+            existing.close()
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    return defs, existing if existing is not None else open_store(create=True)
+
+
+def warn_if_no_events(file: Path, defs: Definitions) -> None:
+    if not defs.events:
+        click.echo(f"{file}: warning: it defines no events (no [[event]] table), so nothing will run; "
+                   "expected [[event]] tables, each with a name and one of run, shell, call or http",
+                   err=True)
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def validate(file: Path) -> None:
@@ -131,6 +155,7 @@ def validate(file: Path) -> None:
     except DefinitionsError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    warn_if_no_events(file, defs)
     click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s), all valid.")
 
 
@@ -147,14 +172,10 @@ def load(file: Path, prune: bool) -> None:
     Example: evman load examples/publishing.toml --db sample.db
     """
     from engine import catalog
-    from engine.definitions import DefinitionsError, load_definitions
+    from engine.definitions import load_definitions
     from engine.store import StoreError
-    store = open_store(create=True)
-    try:
-        defs = load_definitions(file, known_events=store.event_names())
-    except DefinitionsError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
+    warn_if_no_events(file, defs)
     try:
         result = catalog.save(store, defs, now=_now(), prune=prune)
     except StoreError as exc:
@@ -193,8 +214,7 @@ def import_crontab(file: Path, system: bool | None, skip_invalid: bool, prefix: 
     from engine.store import StoreError
     try:
         import_crontab_file(file, system=system, skip_invalid=skip_invalid, prefix=prefix,
-                            print_only=print_only, open_store=lambda: open_store(create=True),
-                            now=_now())
+                            print_only=print_only, validate_then_open=validate_then_open, now=_now())
     except StoreError as exc:
         _fail(str(exc))
 

@@ -10,12 +10,19 @@ from typing import Any
 import click
 import tomli_w
 
+from engine.model import Definitions
+
+Validate = Callable[[set[str]], Definitions]
+
 
 def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, prefix: str | None,
-                        print_only: bool, open_store: Callable[[], Any], now: datetime) -> None:
+                        print_only: bool, validate_then_open: Callable[[Validate], tuple[Definitions, Any]],
+                        now: datetime) -> None:
+    """`validate_then_open(validate)`: the definitions validated against the database's
+    events, and the database open for writing (created only after validation passed)."""
     from engine import catalog
     from engine.crontab import CrontabError, parse_crontab
-    from engine.definitions import DefinitionsError, parse_definitions
+    from engine.definitions import parse_definitions
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -35,13 +42,8 @@ def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, 
     if print_only:
         click.echo(toml_text, nl=False)
         return
-    store = open_store()
-    try:
-        defs = parse_definitions(toml_text, source=str(file), base_dir=file.parent.resolve(),
-                                 known_events=store.event_names())
-    except DefinitionsError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    defs, store = validate_then_open(lambda known: parse_definitions(
+        toml_text, source=str(file), base_dir=file.parent.resolve(), known_events=known))
     from engine.store import StoreError
     try:
         result = catalog.save(store, defs, now=now)
