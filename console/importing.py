@@ -34,6 +34,8 @@ def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, 
     except CrontabError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    for lineno, why in imported.warnings:
+        click.echo(f"{file}:{lineno}: warning: {why}" if lineno else f"{file}: warning: {why}", err=True)
     for lineno, why in imported.skipped:
         click.echo(f"{file}:{lineno}: skipped: {why}", err=True)
     for event in imported.events:

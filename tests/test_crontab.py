@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import functools
+import pwd
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from engine import crontab
 from engine.crontab import CrontabError, CrontabImport
+from engine.crontab.entries import KNOWN_COMMANDS, KNOWN_USERS
+from engine.crontab.system import COMMAND_ACCOUNTS
 from engine.schedules import parse_schedule
 
 DATA = Path(__file__).parent / "data"
@@ -22,6 +26,12 @@ parse_crontab = functools.partial(crontab.parse_crontab, check_schedule=None)
 def load(relative: str, **options: object) -> CrontabImport:
     path = DATA / relative
     return parse_crontab(path.read_text(), source=str(path), **options)  # type: ignore[arg-type]
+
+
+def problems_of_at(text: str, source: str) -> list[tuple[int, str]]:
+    with pytest.raises(CrontabError) as caught:
+        parse_crontab(text, source=source)
+    return caught.value.problems
 
 
 def problems_of(text: str, **options: object) -> list[tuple[int, str]]:
@@ -113,6 +123,75 @@ def test_undecidable_user_field_asks_to_be_told() -> None:
     assert problems[0][0] == 0
     assert "'deploy' could be a user or a command" in problems[0][1]
     assert "--system or --user" in problems[0][1]
+
+
+# -- the format comes from the content; the folder is a hint ---------------------------
+
+def test_a_system_crontab_copied_into_a_crontabs_folder_is_read_as_one_and_says_so() -> None:
+    imported = load("crontabs/nextcloud")
+    assert [(e["user"], str(e["shell"]).split()[0]) for e in imported.events] == [("www-data", "php")] * 2
+    [(lineno, warning)] = imported.warnings
+    assert lineno == 0 and warning.startswith("its folder (crontabs) holds user crontabs, but line 2 names "
+                                              "user 'www-data' after the schedule; read as a system crontab")
+    assert "say --user to read it as a user crontab" in warning
+
+
+def test_a_user_crontab_copied_into_cron_d_is_read_as_one_and_says_so() -> None:
+    text = (DATA / "crontabs" / "alice").read_text()
+    imported = parse_crontab(text, source=str(DATA / "cron.d" / "alice"))
+    assert [e.get("user") for e in imported.events] == [None] * 5
+    assert imported.events[0]["shell"] == "cd /home/alice/feeds && ./fetch.sh --quiet"
+    [(_, warning)] = imported.warnings
+    assert "its folder (cron.d) holds system crontabs, but line 13 runs 'cd' right after the schedule" in warning
+
+
+def test_a_user_of_this_host_after_the_schedule_makes_a_system_crontab() -> None:
+    known = KNOWN_USERS | KNOWN_COMMANDS | COMMAND_ACCOUNTS  # decided without asking the host
+    users = [u.pw_name for u in pwd.getpwall() if u.pw_name not in known and shutil.which(u.pw_name) is None
+             and re.fullmatch(r"[a-z_][a-z0-9_-]*", u.pw_name)]
+    if not users:
+        pytest.skip("this host has no user beyond the well-known system accounts")
+    [event] = parse_crontab(f"0 1 * * * {users[0]} /usr/local/bin/report\n", source="jobs").events
+    assert (event["user"], event["shell"]) == (users[0], "/usr/local/bin/report")
+
+
+def test_a_program_on_the_path_after_the_schedule_makes_a_user_crontab(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    program = tmp_path / "frobnicate"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    [event] = parse_crontab("0 1 * * * frobnicate /srv/data\n", source="jobs").events
+    assert ("user" not in event, event["shell"]) == (True, "frobnicate /srv/data")
+
+
+def test_the_same_word_on_every_line_is_a_user_column() -> None:
+    """amavisd-new's /etc/cron.d file: 'amavis' after every schedule, a user most hosts lack."""
+    in_cron_d = load("cron.d/amavisd-new")
+    assert [e["user"] for e in in_cron_d.events] == ["amavis", "amavis"] and in_cron_d.warnings == []
+    text = (DATA / "cron.d" / "amavisd-new").read_text()
+    elsewhere = parse_crontab(text, source="downloads/amavisd-new")
+    assert [e["user"] for e in elsewhere.events] == ["amavis", "amavis"]
+    [(_, warning)] = elsewhere.warnings
+    assert warning.startswith("read as a system crontab: every entry has 'amavis' after its schedule")
+    assert "if 'amavis' is the command, import with --user" in warning
+
+
+def test_a_user_column_in_a_crontabs_folder_is_refused_with_both_flags_offered() -> None:
+    with pytest.raises(CrontabError) as caught:
+        load("crontabs/amavisd-new")
+    [(lineno, problem)] = caught.value.problems
+    assert lineno == 0 and "every entry has 'amavis' after its schedule" in problem
+    assert "its folder holds user crontabs and this host has no user 'amavis'" in problem
+    assert "say --system if 'amavis' is the user, --user if it is the command" in problem
+    assert [e["user"] for e in load("crontabs/amavisd-new", system=True).events] == ["amavis", "amavis"]
+
+
+def test_a_user_and_a_command_after_the_schedule_is_refused_whatever_the_folder() -> None:
+    text = "0 1 * * * root /usr/sbin/logrotate /etc/logrotate.conf\n5 1 * * * /usr/local/bin/report\n"
+    for source in ("/var/spool/cron/crontabs/bob", "/etc/cron.d/jobs", "jobs"):
+        [(_, problem)] = problems_of_at(text, source)
+        assert "line 1 names user 'root' after the schedule, but on line 2 '/usr/local/bin/report'" in problem
 
 
 # -- user crontabs -------------------------------------------------------------------
@@ -326,3 +405,10 @@ def test_bad_and_repeated_name_directives_are_reported() -> None:
     assert "'Bad_Name' must match" in problems[1]
     assert problems[5] == "event name 'same' is already used on line 4"
     assert "not followed by a crontab entry" in problems[7]
+
+
+def test_a_base_account_that_is_also_a_program_proves_nothing() -> None:
+    """Debian has a user 'mail', and `mail` is a program: in a user crontab it is the command."""
+    text = "0 8 * * * mail alice < /tmp/report\n0 9 * * * /usr/local/bin/report\n"
+    first, _ = parse_crontab(text, source="jobs").events
+    assert ("user" not in first, first["shell"]) == (True, "mail alice < /tmp/report")

@@ -9,7 +9,7 @@ from engine.crontab.names import checked_prefix, named_events
 from engine.crontab.problems import CrontabError
 from engine.crontab.reader import Reader
 from engine.crontab.refusals import refuse_anacrontab, refuse_binary, refuse_other_formats
-from engine.crontab.system import detect_system
+from engine.crontab.system import decide_format
 from engine.schedules import parse_schedule
 
 
@@ -19,6 +19,9 @@ class CrontabImport:
     """Event tables: name, schedule, shell, and stdin/env/user/timezone when set, description."""
     skipped: list[tuple[int, str]] = field(default_factory=list)
     """Lines left out as invalid (line number, reason); only ever filled with skip_invalid."""
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    """What the caller should tell the user (line number, 0 for the file; what), e.g. that
+    the folder and the content disagree about the format."""
 
 
 def parse_crontab(text: str, *, source: str, system: bool | None = None,
@@ -27,7 +30,7 @@ def parse_crontab(text: str, *, source: str, system: bool | None = None,
     """Read a crontab the way Debian cron does and return one event table per entry.
 
     system=None detects a system crontab (user field after the schedule) from the
-    path, else from the lines. Any invalid line fails the whole import unless
+    lines, with the path as a hint (see system.decide_format). Any invalid line fails the whole import unless
     skip_invalid, which leaves such lines out and lists them in `skipped`; files
     that are no crontab fail either way. name_prefix goes in front of derived
     names, not of those set with `# evman: name=...`; a prefix that cannot start
@@ -45,7 +48,7 @@ def parse_crontab(text: str, *, source: str, system: bool | None = None,
     if not entries:
         raise CrontabError(source, [(0, "no crontab entries found (only comments, blank "
                                         "lines or variables); nothing to import")])
-    is_system = system if system is not None else detect_system(source, entries)
+    is_system, warnings = (system, []) if system is not None else decide_format(source, entries)
     reader = Reader(source, is_system, check_schedule)
     for lineno, kind, line in kinds:
         reader.feed(lineno, kind, line)
@@ -56,5 +59,5 @@ def parse_crontab(text: str, *, source: str, system: bool | None = None,
         raise CrontabError(source, problems)
     if not events:
         raise CrontabError(source, [*problems, (0, "no valid crontab entries found")])
-    return CrontabImport(events=events, skipped=problems)
+    return CrontabImport(events=events, skipped=problems, warnings=warnings)
 
