@@ -14,6 +14,7 @@ import click
 
 from console import views
 from engine.model import Definitions
+from engine.quoting import quoted
 
 DEFAULT_DB = "evman.db"
 WAIT_S = 5.0
@@ -365,7 +366,7 @@ def _parse_after(after: str | None) -> datetime:
     try:
         value = datetime.fromisoformat(after)
     except ValueError:
-        _fail(f"--after {after!r} is not an ISO time; example: 2026-03-07T12:00:00-05:00", 2)
+        _fail(f"--after {quoted(after)} is not an ISO time; example: 2026-03-07T12:00:00-05:00", 2)
     if value.tzinfo is None:
         value = value.astimezone()  # a naive time means the machine's local time
     return value

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.quoting import quoted
 from engine.store import Store
 
 RUN_KEYS = ("id", "event", "state", "trigger", "attempt", "scheduled_for", "started_at",
@@ -60,7 +61,7 @@ def event_list(store: Store, *, name_like: str | None = None) -> list[dict[str, 
 def unknown_event(store: Store, name: str) -> str:
     close = difflib.get_close_matches(name, sorted(store.event_names()), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else " `evman list` shows the defined events."
-    return f"unknown event {name!r} in {store.url}.{hint}"
+    return f"unknown event {quoted(name)} in {store.url}.{hint}"
 
 
 def event_detail(store: Store, name: str) -> dict[str, Any] | None:

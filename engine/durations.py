@@ -5,6 +5,8 @@ import math
 import re
 from typing import Final
 
+from engine.quoting import quoted
+
 
 class DurationError(ValueError):
     pass
@@ -34,17 +36,17 @@ _FORMAT_UNITS: Final = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
 def parse_duration(text: str | int | float) -> float:
     """Seconds in `text`; a bare number (or numeric string) is seconds. Zero is allowed."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise DurationError(f"Invalid duration {text!r}: expected {ACCEPTED_FORMS}.")
+        raise DurationError(f"Invalid duration {quoted(text)}: expected {ACCEPTED_FORMS}.")
     if isinstance(text, str):
         seconds = _parse_text(text)
     else:
         seconds = float(text)
     if not math.isfinite(seconds):
-        raise DurationError(f"Invalid duration {text!r}: it is too large or not a number; expected {ACCEPTED_FORMS}.")
+        raise DurationError(f"Invalid duration {quoted(text)}: it is too large or not a number; expected {ACCEPTED_FORMS}.")
     if seconds < 0:
-        raise DurationError(f"Invalid duration {text!r}: it must be zero or more; expected {ACCEPTED_FORMS}.")
+        raise DurationError(f"Invalid duration {quoted(text)}: it must be zero or more; expected {ACCEPTED_FORMS}.")
     if seconds > MAX_SECONDS:
-        raise DurationError(f"Invalid duration {text!r}: it is longer than 100 years (36500d), which no "
+        raise DurationError(f"Invalid duration {quoted(text)}: it is longer than 100 years (36500d), which no "
                             f"clock or backoff here can hold; expected {ACCEPTED_FORMS}.")
     return seconds
 
@@ -53,24 +55,24 @@ def _parse_text(text: str) -> float:
     if _BARE.fullmatch(text):
         return float(text.strip())  # \s also matches what float() does not skip, such as \x1f
     total, pos, units = 0.0, 0, list(UNIT_SECONDS)
-    for match in _PART.finditer(text):
+    while (match := _PART.match(text, pos)) is not None:  # anchored: finditer was quadratic on long digits
         unit = match.group(2)
-        if match.start() != pos or unit not in units:
+        if unit not in units:
             break
         units = units[units.index(unit) + 1:]
         total += float(match.group(1)) * UNIT_SECONDS[unit]
         pos = match.end()
     if text.strip().startswith("-"):
-        raise DurationError(f"Invalid duration {text!r}: it must be zero or more; expected {ACCEPTED_FORMS}.")
+        raise DurationError(f"Invalid duration {quoted(text)}: it must be zero or more; expected {ACCEPTED_FORMS}.")
     if pos == 0 or pos != len(text):
-        raise DurationError(f"Invalid duration {text!r}: expected {ACCEPTED_FORMS}.")
+        raise DurationError(f"Invalid duration {quoted(text)}: expected {ACCEPTED_FORMS}.")
     return total
 
 
 def format_duration(seconds: float) -> str:
     """Short human form: "350ms", "1.2s", "45s", "2h30m", "3d4h" (two largest units, rounded)."""
     if not math.isfinite(seconds) or seconds < 0:
-        raise DurationError(f"Cannot format duration {seconds!r}: it must be a finite number, zero or more.")
+        raise DurationError(f"Cannot format duration {quoted(seconds)}: it must be a finite number, zero or more.")
     if seconds == 0:
         return "0s"
     if round(seconds * 1000) < 1000:
@@ -96,11 +98,11 @@ def _format_whole(total: int) -> str:
 def parse_time_of_day(text: str) -> tuple[int, int]:
     """(hour, minute) of "HH:MM" or "H:MM", 00:00 to 23:59."""
     if not isinstance(text, str):
-        raise TimeOfDayError(f"Invalid time of day {text!r}: expected a quoted \"HH:MM\" such as \"06:30\".")
+        raise TimeOfDayError(f"Invalid time of day {quoted(text)}: expected a quoted \"HH:MM\" such as \"06:30\".")
     match = _TIME_OF_DAY.fullmatch(text.strip())
     if match is None:
-        raise TimeOfDayError(f"Invalid time of day {text!r}: expected \"HH:MM\" such as \"06:30\".")
+        raise TimeOfDayError(f"Invalid time of day {quoted(text)}: expected \"HH:MM\" such as \"06:30\".")
     hour, minute = int(match.group(1)), int(match.group(2))
     if hour > 23 or minute > 59:
-        raise TimeOfDayError(f"Invalid time of day {text!r}: hours run 00-23 and minutes 00-59.")
+        raise TimeOfDayError(f"Invalid time of day {quoted(text)}: hours run 00-23 and minutes 00-59.")
     return hour, minute

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import schedule
 from cronsim import CronSim, CronSimError
 
+from engine.quoting import quoted
+
 ACCEPTED: Final = (
     "a 5-field cron expression ('*/15 * * * *', '0 6 * * mon-fri', with L, W and #), "
     "a macro (@hourly @daily @midnight @weekly @monthly @yearly @annually @reboot), "
@@ -121,7 +123,7 @@ class _Slot:
 
 
 def _bad(spec: str, problem: str) -> ScheduleError:
-    return ScheduleError(f"Bad schedule {spec!r}: {problem}. Accepted forms: {ACCEPTED}.")
+    return ScheduleError(f"Bad schedule {quoted(spec)}: {problem}. Accepted forms: {ACCEPTED}.")
 
 
 # -- parsing -----------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def _compile(spec: str) -> tuple[str, _Rule]:
         return "reboot", _Reboot()
     if lowered.startswith("@"):
         if lowered not in MACROS:
-            raise _bad(spec, f"{text!r} is not a cron macro")
+            raise _bad(spec, f"{quoted(text)} is not a cron macro")
         return "cron", _cron(spec, MACROS[lowered])
     if lowered == "every" or lowered.startswith("every "):
         return "every", _every(spec, lowered)
@@ -167,7 +169,7 @@ def _split_nearest(spec: str, fields: list[str]) -> _Cron:
     terms = dom.split(",")
     nearest = {int(m.group(1)) for t in terms if (m := _NEAREST_WEEKDAY.fullmatch(t))}
     if any(not 1 <= n <= 31 for n in nearest):
-        raise _bad(spec, f"day-of-month field {dom!r}: nW needs a day from 1 to 31")
+        raise _bad(spec, f"day-of-month field {quoted(dom)}: nW needs a day from 1 to 31")
     plain = [t for t in terms if not _NEAREST_WEEKDAY.fullmatch(t)]
     return _Cron(
         expr=" ".join([minute, hour, ",".join(plain) or "1", month, dow]),
@@ -181,10 +183,10 @@ def _split_nearest(spec: str, fields: list[str]) -> _Cron:
 def _cron_problem(message: str, fields: list[str]) -> str:
     name = message.removeprefix("Bad ")
     if name not in CRON_FIELDS:
-        return f"cron says {message!r}"
+        return f"cron says {quoted(message)}"
     value = fields[CRON_FIELDS.index(name)]
     why = " or no month in the month field has that day" if name == "day-of-month" else ""
-    return (f"{name} field {value!r} is not valid{why} (use numbers in range, names like jan "
+    return (f"{name} field {quoted(value)} is not valid{why} (use numbers in range, names like jan "
             "or mon, a-b ranges, */n or a-b/n steps, a,b lists, L, W, #)")
 
 
@@ -238,7 +240,7 @@ def _once(spec: str, text: str) -> _Once:
     try:
         return _Once(datetime.fromisoformat(text))
     except ValueError as e:
-        raise _bad(spec, f"{text!r} is not an ISO date-time such as 2026-12-01T09:00 "
+        raise _bad(spec, f"{quoted(text)} is not an ISO date-time such as 2026-12-01T09:00 "
                          "or 2026-12-01T09:00+01:00") from e
 
 
@@ -283,8 +285,8 @@ def _cronsim(rule: _Cron, dt: datetime) -> CronSim:
 def _zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ScheduleError(f"Unknown time zone {tz!r}: use an IANA name such as "
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: a name too long for a path
+        raise ScheduleError(f"Unknown time zone {quoted(tz)}: use an IANA name such as "
                             "'Europe/London', 'America/New_York' or 'UTC'.") from e
 
 

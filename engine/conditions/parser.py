@@ -21,6 +21,7 @@ from engine.conditions.tree import (
     Running,
 )
 from engine.durations import DurationError, parse_duration
+from engine.quoting import clipped, quoted
 
 FUNCTIONS: Final = ("success", "failure", "done", "exitcode", "running", "notrunning", "exists")
 _LOOKBACK_FUNCTIONS: Final = frozenset({"success", "failure", "done", "exitcode"})
@@ -33,7 +34,7 @@ _EXAMPLE: Final = "write e.g. success(fetch-feeds)"
 def parse_condition(text: str) -> Condition:
     """Parse a `requires` expression; raise ConditionError saying what is wrong and where."""
     if not isinstance(text, str):
-        raise ConditionError(f"requires: expected a string such as \"success(fetch-feeds)\", got {text!r}")
+        raise ConditionError(f"requires: expected a string such as \"success(fetch-feeds)\", got {quoted(text)}")
     parser = _Parser(text)
     tree = parser.parse()
     return Condition(text, frozenset(parser.events), tuple(parser.paths), tree)
@@ -133,14 +134,14 @@ class _Parser:
         name = self.advance()
         self.check_function(name)
         if not self.at("("):
-            raise self.fail(f"expected '(' after '{name.text}'", self.token, found=True)
+            raise self.fail(f"expected '(' after {quoted(name.text)}", self.token, found=True)
         opening = self.advance()
         args = self.arguments(name.text, opening)
         lookback = self.lookback(args[1]) if len(args) > 1 else None
         if name.text == "exitcode":
             return self.comparison(args[0].text, lookback)
         if self.at("op"):
-            raise self.fail(f"unexpected '{self.token.text}'", self.token,
+            raise self.fail(f"unexpected {quoted(self.token.text)}", self.token,
                             "only exitcode() is compared with a number")
         if name.text == "exists":
             self.paths.setdefault(args[0].text, None)
@@ -159,13 +160,13 @@ class _Parser:
             raise self.fail("expected a condition", name, _EXAMPLE, found=True)
         expected = "expected one of " + ", ".join(FUNCTIONS)
         if "." in name.text:
-            raise self.fail(f"attribute access is not allowed ('{name.text}')", name, expected)
+            raise self.fail(f"attribute access is not allowed ({quoted(name.text)})", name, expected)
         if not self.at("("):
             raise self.fail("expected a condition", name, found=True,
-                            hint=f"to test an event write e.g. success({name.text}) or running({name.text})")
+                            hint=f"to test an event write e.g. success({clipped(name.text)}) or running({clipped(name.text)})")
         close = difflib.get_close_matches(name.text.lower(), FUNCTIONS, n=1)
         suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-        raise self.fail(f"unknown function '{name.text}'", name, expected + suggestion)
+        raise self.fail(f"unknown function {quoted(name.text)}", name, expected + suggestion)
 
     def arguments(self, function: str, opening: Token) -> list[Token]:
         args: list[Token] = []
@@ -212,10 +213,10 @@ class _Parser:
         try:
             seconds = parse_duration(token.text)
         except DurationError:
-            raise self.fail(f"bad lookback {token.text!r}", token,
+            raise self.fail(f"bad lookback {quoted(token.text)}", token,
                             'expected a duration such as "12h", "30m", "1d" or "2h30m"') from None
         if seconds <= 0:
-            raise self.fail(f"lookback {token.text!r} is zero", token, "use a duration longer than zero")
+            raise self.fail(f"lookback {quoted(token.text)} is zero", token, "use a duration longer than zero")
         return Lookback(seconds, token.text)
 
     def comparison(self, event: str, lookback: Lookback | None) -> ExitCode:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from engine.conditions.tree import WORD, ConditionError
+from engine.quoting import quoted
 
 NUMBER: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _OP: Final = re.compile(r"==|!=|<=|>=|<|>")
@@ -64,14 +65,14 @@ def tokenize(text: str) -> Iterator[Token]:
             yield Token("op" if match.re is _OP else "word", match.group(), pos)
             pos = match.end()
         else:
-            raise located_error(text, f"unexpected character {char!r}", pos, _CHAR_HINTS.get(char, _LANGUAGE))
+            raise located_error(text, f"unexpected character {quoted(char)}", pos, _CHAR_HINTS.get(char, _LANGUAGE))
 
 
 def describe_token(token: Token) -> str:
     if token.kind == "end":
         return "the end"
     if token.kind == "string":
-        return f"the string {token.text!r}"
+        return f"the string {quoted(token.text)}"
     if token.kind == "word" and NUMBER.fullmatch(token.text):
         return f"the number {token.text}"
-    return f"'{token.text}'"
+    return quoted(token.text)

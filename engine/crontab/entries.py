@@ -8,6 +8,7 @@ from typing import Final
 from engine.crontab.fields import MACROS, TIME_FIELD_RE, check_fields
 from engine.crontab.lines import split_percent, take
 from engine.crontab.problems import LineProblem
+from engine.quoting import quoted
 
 USER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}\$?")
 # Evidence for telling a system crontab (user after the schedule) from a user crontab.
@@ -44,7 +45,7 @@ def parse_entry(line: str, is_system: bool) -> tuple[str, str | None, str, str |
     time_count = 1 if is_macro else 5
     tokens, rest = take(line, time_count + (1 if is_system else 0))
     if is_macro and tokens[0] not in MACROS:
-        raise LineProblem(f"unknown schedule {tokens[0]!r}; cron knows "
+        raise LineProblem(f"unknown schedule {quoted(tokens[0])}; cron knows "
                           + ", ".join(sorted(MACROS)))
     if len(tokens) < time_count:
         raise LineProblem(f"expected 5 time fields and a command, found {len(tokens)} field"
@@ -59,7 +60,7 @@ def parse_entry(line: str, is_system: bool) -> tuple[str, str | None, str, str |
         raise LineProblem(f"missing command after the {where}")
     first_word = command.split(maxsplit=1)[0]
     if not is_macro and TIME_FIELD_RE.fullmatch(first_word):
-        raise LineProblem(f"the command starts with {first_word!r}: does this line have more "
+        raise LineProblem(f"the command starts with {quoted(first_word)}: does this line have more "
                           "than 5 time fields? cron uses exactly 5")
     return schedule, user, command, stdin
 
@@ -70,8 +71,8 @@ def _checked_user(tokens: list[str], time_count: int, rest: str) -> str:
                           "after the schedule)")
     user = tokens[time_count]
     if not USER_RE.fullmatch(user) or (user in KNOWN_COMMANDS and user not in KNOWN_USERS):
-        raise LineProblem(f"missing user field: {user!r} is not a user name (a system "
+        raise LineProblem(f"missing user field: {quoted(user)} is not a user name (a system "
                           "crontab names the user after the schedule, e.g. root)")
     if not rest.strip(" \t"):
-        raise LineProblem(f"missing command after the user field {user!r}")
+        raise LineProblem(f"missing command after the user field {quoted(user)}")
     return user

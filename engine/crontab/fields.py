@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from engine.crontab.problems import LineProblem
+from engine.quoting import quoted
 
 MACROS: Final = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily",
                            "@midnight", "@hourly", "@reboot"})
@@ -42,7 +43,7 @@ def check_fields(fields: list[str]) -> None:
 def _check_item(item: str, text: str, spec: _FieldSpec) -> None:
     upper = item.upper()
     if not item:
-        raise LineProblem(f"{spec.label} field {text!r} has an empty list item")
+        raise LineProblem(f"{spec.label} field {quoted(text)} has an empty list item")
     if spec is _DOM and upper in ("L", "LW"):
         return
     if spec is _DOM and re.fullmatch(r"[0-9]+W", upper):
@@ -51,20 +52,20 @@ def _check_item(item: str, text: str, spec: _FieldSpec) -> None:
     if spec is _DOW and (nth := re.fullmatch(r"(\w+)#(\w+)", item)):
         _value(nth[1], spec)
         if not re.fullmatch(r"[1-5]", nth[2]):
-            raise LineProblem(f"day of week {item!r}: the week number after '#' must be 1-5")
+            raise LineProblem(f"day of week {quoted(item)}: the week number after '#' must be 1-5")
         return
     if spec is _DOW and re.fullmatch(r"[0-9]+L", upper):
         _value(upper[:-1], spec)
         return
     base, slash, step = item.partition("/")
     if slash and not (re.fullmatch(r"[0-9]+", step) and int(step) > 0):
-        raise LineProblem(f"{spec.label} field {text!r}: step {step!r} must be a whole number "
+        raise LineProblem(f"{spec.label} field {quoted(text)}: step {quoted(step)} must be a whole number "
                           "of at least 1")
     if base == "*":
         return
     low, dash, high = base.partition("-")
     if dash and _value(low, spec) > _value(high, spec):
-        raise LineProblem(f"{spec.label} range {base!r} runs backwards; write it as two "
+        raise LineProblem(f"{spec.label} range {quoted(base)} runs backwards; write it as two "
                           "ranges, e.g. 22-23,0-2")
     if not dash:
         _value(base, spec)
@@ -75,7 +76,7 @@ def _value(token: str, spec: _FieldSpec) -> int:
         return spec.names.index(token.lower()) + spec.first_named
     if not re.fullmatch(r"[0-9]+", token):
         names = f" or a name ({spec.names[0]}-{spec.names[-1]})" if spec.names else ""
-        raise LineProblem(f"{spec.label} {token!r} is not a number{names}")
+        raise LineProblem(f"{spec.label} {quoted(token)} is not a number{names}")
     if not spec.low <= int(token) <= spec.high:
         raise LineProblem(f"{spec.label} {token} is out of range {spec.low}-{spec.high}")
     return int(token)

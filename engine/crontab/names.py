@@ -7,6 +7,7 @@ import shlex
 from typing import Final
 
 from engine.crontab.entries import Entry
+from engine.quoting import quoted
 
 NAME_MAX: Final = 64
 NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -27,7 +28,7 @@ def checked_prefix(name_prefix: str | None) -> str | None:
         return None
     prefix = _slug(name_prefix)
     if not prefix or len(prefix) > 32:
-        raise ValueError(f"name prefix {name_prefix!r} must give 1-32 characters of "
+        raise ValueError(f"name prefix {quoted(name_prefix)} must give 1-32 characters of "
                          "[a-z0-9._-] starting with a letter or digit")
     return prefix
 
@@ -40,7 +41,7 @@ def named_events(entries: list[Entry], prefix: str | None,
     kept: list[Entry] = []
     for entry in entries:
         if entry.name is not None and entry.name in taken:
-            problems.append((entry.name_lineno, f"event name {entry.name!r} is already used "
+            problems.append((entry.name_lineno, f"event name {quoted(entry.name)} is already used "
                                                 f"on line {taken[entry.name]}"))
             continue
         if entry.name is not None:

@@ -12,6 +12,7 @@ from engine.crontab.lines import ENV_RE, unquoted
 from engine.crontab.names import NAME_MAX, NAME_RE
 from engine.crontab.problems import LineProblem
 from engine.crontab.refusals import ANACRON_RE
+from engine.quoting import quoted
 
 _IDENT_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DIRECTIVE_RE: Final = re.compile(r"\s*#\s*evman:(?P<body>.*)")
@@ -65,9 +66,9 @@ class Reader:
         for item in directive["body"].replace(",", " ").split():
             key, _, value = item.partition("=")
             if key != "name":
-                raise LineProblem(f"unknown evman directive {item!r}; known: name=NAME")
+                raise LineProblem(f"unknown evman directive {quoted(item)}; known: name=NAME")
             if not (NAME_RE.fullmatch(value) and len(value) <= NAME_MAX):
-                raise LineProblem(f"event name {value!r} must match [a-z0-9][a-z0-9._-]* "
+                raise LineProblem(f"event name {quoted(value)} must match [a-z0-9][a-z0-9._-]* "
                                   f"and be at most {NAME_MAX} characters")
             self.pending_name = (lineno, value)
 
@@ -76,14 +77,14 @@ class Reader:
         assert match is not None
         name, value = unquoted(match["name"]), unquoted(match["value"].strip(" \t"))
         if name is None or value is None:
-            raise LineProblem(f"unterminated quote in variable line {line.strip()!r}")
+            raise LineProblem(f"unterminated quote in variable line {quoted(line.strip())}")
         if not _IDENT_RE.fullmatch(name):
-            raise LineProblem(f"{name!r} is not a variable name (letters, digits and _)")
+            raise LineProblem(f"{quoted(name)} is not a variable name (letters, digits and _)")
         if name in ("CRON_TZ", "TZ") and value:
             try:
                 ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise LineProblem(f"unknown time zone {value!r} in {name}; use a zoneinfo "
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+                raise LineProblem(f"unknown time zone {quoted(value)} in {name}; use a zoneinfo "
                                   "name such as Europe/London") from None
         if name in _NOT_ENV or name == "TZ":
             self.cron_vars[name] = value
@@ -96,7 +97,7 @@ class Reader:
             try:
                 self.check(schedule)
             except ValueError as error:
-                raise LineProblem(f"schedule {schedule!r}: {error}") from None
+                raise LineProblem(f"schedule {quoted(schedule)}: {error}") from None
         name_lineno, name = self.pending_name or (lineno, None)
         self.pending_name = None
         zone = self.cron_vars.get("CRON_TZ") or self.cron_vars.get("TZ") or None

@@ -7,6 +7,7 @@ from typing import Final
 
 from engine.crontab.lines import env_name
 from engine.crontab.problems import CrontabError
+from engine.quoting import clipped, quoted
 
 _SECTION_RE: Final = re.compile(r"\s*\[{1,2}[^\[\]=]+\]{1,2}\s*")
 ANACRON_RE: Final = re.compile(
@@ -45,7 +46,7 @@ def refuse_other_formats(source: str, text: str, lines: list[str]) -> None:
         if _SECTION_RE.fullmatch(line):
             hint = " (definitions files go to `evman load`)" if "event" in line else ""
             raise CrontabError(source, [(lineno, f"this looks like a TOML or INI file (section "
-                                                 f"{line.strip()}); evman imports crontabs "
+                                                 f"{clipped(line.strip())}); evman imports crontabs "
                                                  f"only{hint}")])
 
 
@@ -60,7 +61,7 @@ def refuse_anacrontab(source: str, kinds: list[tuple[int, str, str]],
     if shaped and (len(shaped) == len(entries) or "RANDOM_DELAY" in env_names):
         first_n, first = shaped[0]
         reason = reason or (first_n, f"period, delay and job identifier before the command: "
-                                     f"{' '.join(first.split())!r}")
+                                     f"{quoted(' '.join(first.split()))}")
     if reason is not None:
         raise CrontabError(source, [(reason[0], f"this looks like an anacrontab ({reason[1]}); "
                                                 "evman imports crontabs only")])

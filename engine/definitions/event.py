@@ -14,6 +14,7 @@ from engine.definitions.placement import read_placement
 from engine.definitions.table import Context, Table, without_none
 from engine.definitions.timing import read_timing
 from engine.model import EventSpec
+from engine.quoting import quoted
 
 NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")
 NAME_MAX_LENGTH: Final = 64
@@ -49,7 +50,7 @@ def _read_name(table: Table) -> str | None:
         return None
     name = table.string("name")
     if name is not None and (NAME_PATTERN.fullmatch(name) is None or len(name) > NAME_MAX_LENGTH):
-        table.error("name", f"'{name}' is not a valid event name; expected lowercase letters, digits, "
+        table.error("name", f"{quoted(name)} is not a valid event name; expected lowercase letters, digits, "
                             f"'.', '_' and '-', starting with a letter or digit, at most {NAME_MAX_LENGTH} characters")
         return None
     return name
@@ -72,7 +73,7 @@ def _read_cwd(table: Table, base_dir: Path) -> str | None:
     try:
         return os.path.normpath(base_dir / Path(value or ".").expanduser())
     except RuntimeError:  # "~someone" for a user this machine does not have
-        table.error("cwd", f"'{value}': no such user's home; expected a path, or ~ for your own home")
+        table.error("cwd", f"{quoted(value)}: no such user's home; expected a path, or ~ for your own home")
         return None
 
 
@@ -85,11 +86,11 @@ def _read_user(table: Table) -> str | None:
         try:
             pwd.getpwnam(user)
         except KeyError:
-            table.error("user", f"no user '{user}' on this machine; expected an existing user name")
+            table.error("user", f"no user {quoted(user)} on this machine; expected an existing user name")
             return None
     elif user != _user_name(euid):
         table.error("user", f"evman runs commands as another user only when it runs as root; "
-                            f"expected '{_user_name(euid)}' or no user key")
+                            f"expected {quoted(_user_name(euid))} or no user key")
         return None
     return user
 

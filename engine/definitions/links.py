@@ -11,6 +11,7 @@ from engine.definitions.routes import check_route
 from engine.definitions.table import Context, Table, without_none
 from engine.durations import format_duration
 from engine.model import EventSpec, OnFailure
+from engine.quoting import quoted
 
 ON_FAILURE_KEYS: Final = ("retries", "backoff", "backoff_max", "prepare", "trigger", "alert")
 
@@ -52,8 +53,8 @@ def _check_event(table: Table, key: str, name: str, context: Context) -> None:
     if context.events is None or name in context.events:
         return
     close = difflib.get_close_matches(name, sorted(context.events), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else "expected the name of an [[event]] in this file"
-    table.error(key, f"unknown event '{name}'; {hint}")
+    hint = f"did you mean {quoted(close[0])}?" if close else "expected the name of an [[event]] in this file"
+    table.error(key, f"unknown event {quoted(name)}; {hint}")
 
 
 def _read_on_failure(table: Table, context: Context) -> OnFailure | None:
@@ -89,7 +90,7 @@ def check_cycles(specs: Sequence[EventSpec], problems: Problems) -> None:
     first = by_name.get(cycle[0])
     event, key = ((cycle[0], "on_success") if first is not None and cycle[1] in first.on_success
                   else (cycle[1], "requires"))
-    problems.add(f"event '{event}'", f"key '{key}': dependency cycle {' -> '.join(cycle)} "
+    problems.add(f"event {quoted(event)}", f"key {quoted(key)}: dependency cycle {' -> '.join(cycle)} "
                                      "through requires and on_success; expected no cycle: remove one of these links")
 
 

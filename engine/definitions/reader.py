@@ -15,6 +15,7 @@ from engine.definitions.problems import DefinitionsError, Problems
 from engine.definitions.routes import read_route_names, read_routes
 from engine.definitions.table import Context, Table, describe
 from engine.model import Defaults, Definitions, EventSpec
+from engine.quoting import quoted
 
 TOP_KEYS: Final = ("defaults", "routes", "event")
 _TOML_POSITION: Final = re.compile(r"(?P<what>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)", re.S)
@@ -100,8 +101,8 @@ def _read_document(document: Mapping[str, Any], problems: Problems, base_dir: Pa
     for key in document:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "expected [defaults], [routes] and [[event]]"
-            problems.add("", f"unknown top-level key '{key}'; {hint}")
+            hint = f"did you mean {quoted(close[0])}?" if close else "expected [defaults], [routes] and [[event]]"
+            problems.add("", f"unknown top-level key {quoted(key)}; {hint}")
     route_names = read_route_names(document.get("routes"), problems)
     routes = read_routes(document.get("routes"), problems, base_dir)
     defaults = read_defaults(document.get("defaults"), problems, route_names)
@@ -131,7 +132,7 @@ def _event_tables(raw: object, problems: Problems) -> list[Mapping[str, Any]]:
 
 def event_where(table: Mapping[str, Any], number: int) -> str:
     name = table.get("name")
-    return f"event '{name}'" if isinstance(name, str) and name else f"event #{number}"
+    return f"event {quoted(name)}" if isinstance(name, str) and name else f"event #{number}"
 
 
 def _read_events(tables: Sequence[Mapping[str, Any]], problems: Problems, context: Context,

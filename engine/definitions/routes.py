@@ -11,6 +11,7 @@ from engine.definitions.masking import is_apprise_url
 from engine.definitions.problems import Problems
 from engine.definitions.table import EXPECT_TIME_OF_DAY, Table, describe, without_none
 from engine.model import AlertKind, Route
+from engine.quoting import clipped, quoted
 
 ROUTE_KEYS: Final = ("urls", "config", "tags", "quiet", "escalate_to", "escalate_after")
 QUIET_KEYS: Final = ("from", "to", "except")
@@ -39,7 +40,7 @@ def read_routes(raw: object, problems: Problems, base_dir: Path) -> dict[str, Ro
 
 def _read_route(name: str, value: object, problems: Problems, base_dir: Path,
                 names: frozenset[str]) -> Route | None:
-    where = f"[routes] '{name}'"
+    where = f"[routes] {quoted(name)}"
     if isinstance(value, list):
         value = {"urls": value}
     if not isinstance(value, dict):
@@ -76,10 +77,10 @@ def _read_config(table: Table, base_dir: Path) -> str | None:
     try:
         path = base_dir / Path(value).expanduser()
     except RuntimeError:  # "~someone" for a user this machine does not have
-        table.error("config", f"'{value}': no such user's home; expected a path, or ~ for your own home")
+        table.error("config", f"{quoted(value)}: no such user's home; expected a path, or ~ for your own home")
         return None
     if not path.is_file():
-        table.error("config", f"no such file '{value}' (looked for {path}); expected an Apprise config file")
+        table.error("config", f"no such file {quoted(value)} (looked for {quoted(str(path))}); expected an Apprise config file")
         return None
     return os.path.normpath(path)
 
@@ -96,7 +97,7 @@ def _read_quiet(table: Table) -> dict[str, Any]:
     allowed = [kind.value for kind in AlertKind]
     for kind in kinds or ():
         if kind not in allowed:
-            quiet.error("except", f"unknown alert kind '{kind}'; expected some of: " + ", ".join(allowed))
+            quiet.error("except", f"unknown alert kind {quoted(kind)}; expected some of: " + ", ".join(allowed))
     return {"quiet_from": start, "quiet_to": end, "quiet_except": kinds}
 
 
@@ -122,17 +123,22 @@ def _check_escalation_loops(routes: Mapping[str, Route], problems: Problems) -> 
             target = routes[target].escalate_to
         if target == start and frozenset(chain) not in reported and len(chain) > 1:
             reported.add(frozenset(chain))
-            problems.add(f"[routes] '{start}'", f"key 'escalate_to': escalation loop "
-                                                f"{' -> '.join([*chain, start])}; expected a chain that ends")
+            loop = " -> ".join(clipped(name) for name in [*chain, start])
+            problems.add(f"[routes] {quoted(start)}",
+                         f"key 'escalate_to': escalation loop {loop}; expected a chain that ends")
 
 
 def check_route(table: Table, key: str, name: str, route_names: frozenset[str] | None) -> None:
     if route_names is None or name in route_names:
         return
     close = difflib.get_close_matches(name, sorted(route_names), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"expected one of: {listing(route_names)}"
-    table.error(key, f"no route '{name}' in [routes]; {hint}")
+    hint = f"did you mean {quoted(close[0])}?" if close else f"expected one of: {listing(route_names)}"
+    table.error(key, f"no route {quoted(name)} in [routes]; {hint}")
 
 
-def listing(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names)) or "(none defined)"
+def listing(names: Iterable[str], most: int = 10) -> str:
+    """Route names for a message: each cut to its first 80 characters, at most `most` of them."""
+    ordered = sorted(names)
+    shown = ", ".join(clipped(name) for name in ordered[:most])
+    more = f" and {len(ordered) - most} more" if len(ordered) > most else ""
+    return shown + more or "(none defined)"

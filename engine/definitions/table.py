@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import difflib
 import enum
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
@@ -13,6 +12,7 @@ from typing import Any, Final, TypeVar
 from engine.definitions.problems import Problems
 from engine.durations import DurationError, parse_duration, parse_time_of_day
 from engine.model import Defaults
+from engine.quoting import quoted
 
 EXPECT_DURATION: Final = 'a duration such as "90s", "5m" or "2h30m"'
 NUL_PROBLEM: Final = "contains a NUL character (\\u0000), which no command, path or name can hold; expected text without it"
@@ -41,15 +41,15 @@ class Table:
         self.prefix = prefix
 
     def error(self, key: str, message: str) -> None:
-        self.problems.add(self.where, f"key '{self.prefix}{key}': {message}")
+        self.problems.add(self.where, f"key {quoted(self.prefix + key)}: {message}")
 
     def check_keys(self, allowed: Sequence[str]) -> None:
         for key in self.data:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
-                hint = (f"did you mean '{self.prefix}{close[0]}'?" if close
+                hint = (f"did you mean {quoted(self.prefix + close[0])}?" if close
                         else "expected one of: " + ", ".join(allowed))
-                self.problems.add(self.where, f"unknown key '{self.prefix}{key}'; {hint}")
+                self.problems.add(self.where, f"unknown key {quoted(self.prefix + key)}; {hint}")
 
     def get(self, key: str, kinds: tuple[type, ...], expected: str) -> Any:
         """The value at `key` if it is one of `kinds`; None when absent or of another type."""
@@ -163,7 +163,7 @@ def describe(value: object) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, str):
-        return "the string " + json.dumps(value if len(value) <= 40 else value[:37] + "...")
+        return "the string " + quoted(value, style="json")
     if isinstance(value, list):
         return "an array"
     if isinstance(value, dict):

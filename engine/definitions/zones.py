@@ -8,6 +8,7 @@ import zoneinfo
 from pathlib import Path
 
 from engine.definitions.table import Table
+from engine.quoting import quoted
 
 
 def machine_timezone() -> str:
@@ -54,8 +55,8 @@ def zone_problem(name: str) -> str | None:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             pass
     close = difflib.get_close_matches(name, sorted(_zone_names()), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else 'expected a zoneinfo name such as "Europe/London" or "UTC"'
-    return f"unknown timezone '{name}'; {hint}"
+    hint = f"did you mean {quoted(close[0])}?" if close else 'expected a zoneinfo name such as "Europe/London" or "UTC"'
+    return f"unknown timezone {quoted(name)}; {hint}"
 
 
 def read_timezone(table: Table) -> str | None:
