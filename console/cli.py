@@ -123,9 +123,11 @@ def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s
 def validate_then_open(validate: Callable[[set[str]], Definitions]) -> tuple[Definitions, Any]:
     """`validate(names the database defines)`, then the database opened for writing. One that
     does not exist yet is created only after validation passed: a refusal (every problem on
-    stderr, exit 2) leaves no file, -wal or -shm behind."""
+    stderr, exit 2) leaves no file, -wal or -shm behind. A postgresql:// database is opened first."""
     from engine.definitions import DefinitionsError
-    existing = open_store(create=True) if _db_path(click.get_current_context(), None).exists() else None
+    target = _db_path(click.get_current_context(), None)
+    is_new_file = isinstance(target, Path) and not target.exists()
+    existing = None if is_new_file else open_store(create=True)
     try:
         defs = validate(set() if existing is None else set(existing.event_names()))
     except DefinitionsError as exc:
