@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.definitions import (
     DefinitionsError,
@@ -20,6 +24,7 @@ from engine.definitions import (
     spec_to_table,
     validate_event_table,
 )
+from engine.definitions.positions import Positions
 from engine.durations import parse_duration
 from engine.model import (
     Concurrency,
@@ -163,31 +168,31 @@ def test_validate_event_table_alone(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- malformed files
 
 MALFORMED = [
-    # file, where, key, what the message says
-    ("unknown_key.toml", "event 'backup'", "key 'shedule'", "did you mean 'schedule'?"),
-    ("duplicate_name.toml", "event 'backup'", "key 'name'", "already the name of event #1"),
-    ("bad_name.toml", "event 'Nightly Backup'", "key 'name'", "not a valid event name"),
-    ("two_actions.toml", "event 'backup'", "key 'shell'", "given together with 'run'; expected exactly one of"),
-    ("no_action.toml", "event 'backup'", "key 'run'", "missing; expected exactly one of run, shell, call or http"),
-    ("bad_schedule.toml", "event 'backup'", "key 'schedule'", "'every blue moon'"),
-    ("bad_duration.toml", "event 'backup'", "key 'runtime.max'", "'5 parsecs'"),
-    ("bad_time.toml", "event 'backup'", "key 'window.earliest'", "'25:00'"),
-    ("unknown_requires.toml", "event 'backup'", "key 'requires'", "unknown event 'dump-database'"),
-    ("unknown_on_success.toml", "event 'backup'", "key 'on_success'", "unknown event 'upload'; did you mean 'uploads'?"),
-    ("cycle.toml", "event 'backup'", "key 'on_success'", "backup -> upload -> verify -> backup"),
-    ("bad_regex.toml", "event 'backup'", "key 'outputs[0].contains'", "not a valid regular expression"),
-    ("bad_route_url.toml", "[routes] 'ops'", "key 'urls'", "Apprise cannot use URL 2 of 2, nonsense://"),
-    ("unknown_driver.toml", "event 'backup'", "key 'driver'", "no route 'opps' in [routes]; did you mean 'ops'?"),
-    ("bad_timezone.toml", "event 'backup'", "key 'timezone'", "did you mean 'Europe/London'?"),
-    ("wrong_types.toml", "event 'backup'", "key 'on_failure.retries'", 'got the string "3"; expected an integer'),
+    # file, the line of the problem, where, key, what the message says
+    ("unknown_key.toml", 4, "event 'backup'", "key 'shedule'", "did you mean 'schedule'?"),
+    ("duplicate_name.toml", 6, "event 'backup'", "key 'name'", "already the name of event #1"),
+    ("bad_name.toml", 2, "event 'Nightly Backup'", "key 'name'", "not a valid event name"),
+    ("two_actions.toml", 4, "event 'backup'", "key 'shell'", "given together with 'run'; expected exactly one of"),
+    ("no_action.toml", 1, "event 'backup'", "key 'run'", "missing; expected exactly one of run, shell, call or http"),
+    ("bad_schedule.toml", 4, "event 'backup'", "key 'schedule'", "'every blue moon'"),
+    ("bad_duration.toml", 4, "event 'backup'", "key 'runtime.max'", "'5 parsecs'"),
+    ("bad_time.toml", 4, "event 'backup'", "key 'window.earliest'", "'25:00'"),
+    ("unknown_requires.toml", 4, "event 'backup'", "key 'requires'", "unknown event 'dump-database'"),
+    ("unknown_on_success.toml", 4, "event 'backup'", "key 'on_success'", "unknown event 'upload'; did you mean 'uploads'?"),
+    ("cycle.toml", 4, "event 'backup'", "key 'on_success'", "backup -> upload -> verify -> backup"),
+    ("bad_regex.toml", 4, "event 'backup'", "key 'outputs[0].contains'", "not a valid regular expression"),
+    ("bad_route_url.toml", 2, "[routes] 'ops'", "key 'urls'", "Apprise cannot use URL 2 of 2, nonsense://"),
+    ("unknown_driver.toml", 7, "event 'backup'", "key 'driver'", "no route 'opps' in [routes]; did you mean 'ops'?"),
+    ("bad_timezone.toml", 4, "event 'backup'", "key 'timezone'", "did you mean 'Europe/London'?"),
+    ("wrong_types.toml", 4, "event 'backup'", "key 'on_failure.retries'", 'got the string "3"; expected an integer'),
 ]
 
 
-@pytest.mark.parametrize(("name", "where", "key", "what"), MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_file_names_file_event_and_key(name: str, where: str, key: str, what: str) -> None:
+@pytest.mark.parametrize(("name", "line", "where", "key", "what"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_file_names_file_line_event_and_key(name: str, line: int, where: str, key: str, what: str) -> None:
     path = DEFS / name
     (problem,) = problems_of(path)
-    assert problem.startswith(f"{path}: {where}: ")
+    assert problem.startswith(f"{path}:{line}: {where}: ")
     assert name in problem and key in problem and what in problem
 
 
@@ -198,7 +203,7 @@ def test_route_url_problem_does_not_show_the_password() -> None:
 
 def test_toml_syntax_error_gives_line_and_column() -> None:
     (problem,) = problems_of(DEFS / "bad_toml.toml")
-    assert problem.startswith(f"{DEFS / 'bad_toml.toml'}: line 3, column ")
+    assert problem.startswith(f"{DEFS / 'bad_toml.toml'}:3:26: ")
     assert "TOML syntax" in problem
 
 
@@ -207,7 +212,7 @@ def test_every_problem_is_reported_together() -> None:
     problems = problems_of(path)
     assert len(problems) == 3
     assert [p.split(": key ")[0] for p in problems] == [
-        f"{path}: event 'backup'", f"{path}: event 'backup'", f"{path}: event 'upload'"]
+        f"{path}:5: event 'backup'", f"{path}:6: event 'backup'", f"{path}:11: event 'upload'"]
     assert "key 'schedule'" in problems[0] and "key 'concurrency'" in problems[1]
     assert "key 'on_failure.retries'" in problems[2]
     with pytest.raises(DefinitionsError) as caught:
@@ -221,7 +226,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     assert problems_of(tmp_path) == [f"{tmp_path}: is a directory; expected a TOML definitions file"]
     latin = tmp_path / "latin.toml"
     latin.write_bytes(b'[[event]]\nname = "caf\xe9"\n')
-    assert problems_of(latin) == [f"{latin}: line 2: not UTF-8 text (byte 0xe9); expected a TOML file saved as UTF-8"]
+    assert problems_of(latin) == [f"{latin}:2: not UTF-8 text (byte 0xe9); expected a TOML file saved as UTF-8"]
 
 
 INLINE = [
@@ -285,7 +290,8 @@ INLINE = [
 @pytest.mark.parametrize(("text", "what"), INLINE, ids=[f"inline-{i}" for i in range(len(INLINE))])
 def test_inline_mistakes(text: str, what: str, tmp_path: Path) -> None:
     (problem,) = parse_problems(text, tmp_path)
-    assert problem.startswith("inline.toml: ") and what in problem
+    line = re.match(r"inline\.toml:(\d+): ", problem)
+    assert line is not None and 1 <= int(line[1]) <= text.count("\n") and what in problem, problem
 
 
 def test_another_user_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -386,3 +392,95 @@ def test_json_tolerates_missing_and_unknown_keys() -> None:
     assert spec == EventSpec(name="a", shell="true")
     with pytest.raises(ValueError, match="not a JSON object"):
         spec_from_json("[]")
+
+
+# ---------------------------------------------------------------- the line of every problem
+
+LINES = '''# problems on the lines that hold them, through sub-tables, arrays and multi-line strings
+[defaults]
+repeat = "0s"
+
+[[event]]
+name = "first"
+run = "true"
+outputs = [
+    { path = "a" },
+    { path = "b", fresh = "yes" },
+]
+
+[[event]]
+name = "second"
+shell = "x"
+env = { A = true }
+[event.window]
+earliest = "06:00"
+latest = "06:00"
+
+[[event.outputs]]
+fresh = true
+
+[[event]]
+name = "third"
+run = "true"
+description = """
+driver = "a line of text, not a key"
+"""
+driver = "nobody"
+'''
+
+
+def test_every_problem_names_the_line_of_its_key(tmp_path: Path) -> None:
+    text = LINES.replace('driver = "nobody"', 'driver = "nobody"\nrequires = "success(third)"')
+    lines = text.splitlines()
+
+    def at(fragment: str, after: str = "") -> int:
+        start = lines.index(after) if after else 0
+        return next(n for n, line in enumerate(lines, start=1) if n > start and fragment in line)
+
+    problems = parse_problems(text, tmp_path)
+    fresh = at('fresh = "yes"')
+    assert problems == [
+        f"inline.toml:{at('repeat')}: [defaults]: key 'repeat': is zero; expected a duration such as \"90s\", "
+        "\"5m\" or \"2h30m\" greater than zero",
+        f"inline.toml:{fresh}: event 'first': key 'outputs[1].fresh': got the string \"yes\"; "
+        "expected true or false",
+        f"inline.toml:{at('env =')}: event 'second': key 'env.A': got the boolean true; expected a string",
+        f"inline.toml:{at('latest =')}: event 'second': key 'window.latest': equals earliest (06:00); expected a "
+        "different time (a latest before earliest spans midnight)",
+        f"inline.toml:{at('[[event.outputs]]')}: event 'second': key 'outputs[0].path': missing; expected the file "
+        "(or glob) to check",
+        f"inline.toml:{at('requires =')}: event 'third': key 'requires': dependency cycle third -> third through "
+        "requires and on_success; expected no cycle: remove one of these links",
+    ]
+
+
+keys = st.text(alphabet="abZ_-1 .", min_size=1, max_size=4)
+leaves = st.one_of(st.integers(), st.text(alphabet="x\n\"'", max_size=3), st.lists(st.integers(), max_size=2))
+documents = st.recursive(st.dictionaries(keys, leaves, max_size=3),
+                         lambda inner: st.dictionaries(keys, st.one_of(leaves, inner, st.lists(inner, min_size=1,
+                                                                                                 max_size=2)),
+                                                       max_size=3),
+                         max_leaves=12)
+
+
+def key_paths(value: object, path: tuple[str | int, ...] = ()) -> Iterable[tuple[str | int, ...]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, key)
+            yield from key_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from key_paths(item, (*path, index))
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents)
+def test_positions_find_every_key_tomli_w_writes(document: dict[str, object]) -> None:
+    text = tomli_w.dumps(document)
+    lines = text.splitlines()
+    positions = Positions(text)
+    for path in key_paths(document):
+        line = positions.line_of(path)
+        assert line is not None, (path, text)
+        key = str(path[-1])
+        assert key in lines[line - 1] or json.dumps(key) in lines[line - 1], (path, line, text)

@@ -16,9 +16,9 @@ def read_defaults(raw: object, problems: Problems, route_names: frozenset[str] |
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        problems.add("[defaults]", f"got {describe(raw)}; expected a table")
+        problems.add("[defaults]", f"got {describe(raw)}; expected a table", ("defaults",))
         raw = {}
-    table = Table(raw, problems, "[defaults]")
+    table = Table(raw, problems, "[defaults]", at=("defaults",))
     table.check_keys(DEFAULTS_KEYS)
     driver = table.string("driver", blank_ok=False)
     if driver is not None:

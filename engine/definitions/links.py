@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from engine.conditions import ConditionError, find_cycle, parse_condition
@@ -75,8 +75,9 @@ def _read_on_failure(table: Table, context: Context) -> OnFailure | None:
     }))
 
 
-def check_cycles(specs: Sequence[EventSpec], problems: Problems) -> None:
-    """A cycle through requires/on_success would wait on, or start, itself forever."""
+def check_cycles(specs: Sequence[EventSpec], problems: Problems, indexes: Mapping[str, int]) -> None:
+    """A cycle through requires/on_success would wait on, or start, itself forever.
+    `indexes`: each event's place in the file's [[event]] array (0-based), for its line."""
     graph: dict[str, set[str]] = {spec.name: set(spec.on_success) for spec in specs}
     for spec in specs:
         for needed in _required_events(spec):
@@ -91,7 +92,8 @@ def check_cycles(specs: Sequence[EventSpec], problems: Problems) -> None:
     event, key = ((cycle[0], "on_success") if first is not None and cycle[1] in first.on_success
                   else (cycle[1], "requires"))
     problems.add(f"event {quoted(event)}", f"key {quoted(key)}: dependency cycle {' -> '.join(cycle)} "
-                                     "through requires and on_success; expected no cycle: remove one of these links")
+                                          "through requires and on_success; expected no cycle: remove one of these links",
+                 ("event", indexes[event], key) if event in indexes else ())
 
 
 def _required_events(spec: EventSpec) -> frozenset[str]:

@@ -19,7 +19,8 @@ def read_outputs(table: Table) -> tuple[OutputCheck, ...] | None:
         if not isinstance(item, dict):
             table.error(f"outputs[{index}]", f"got {describe(item)}; expected a table {{ path = ... }}")
             continue
-        check = _read_output(Table(item, table.problems, table.where, f"outputs[{index}]."))
+        check = _read_output(Table(item, table.problems, table.where, f"outputs[{index}].",
+                                   (*table.at, "outputs", index)))
         if check is not None:
             checks.append(check)
     return tuple(checks)

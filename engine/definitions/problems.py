@@ -1,8 +1,11 @@
 """What is wrong with a definitions file: problems collected while reading, raised as one error."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from engine.definitions.positions import KeyPath, Positions
 
 
 class DefinitionsError(ValueError):
@@ -16,7 +19,17 @@ class DefinitionsError(ValueError):
 @dataclass
 class Problems:
     source: str
+    text: str | None = None
+    """The file's TOML, where each problem finds its line; None for a table with no file."""
     lines: list[str] = field(default_factory=list)
 
-    def add(self, where: str, message: str) -> None:
-        self.lines.append(f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}")
+    @functools.cached_property
+    def positions(self) -> Positions | None:
+        """Built at the first problem: a file without any costs nothing."""
+        return None if self.text is None else Positions(self.text)
+
+    def add(self, where: str, message: str, at: KeyPath = ()) -> None:
+        """Note a problem at `at`, the key it is about: "file:line: where: message"."""
+        line = self.positions.line_of(at) if at and self.positions is not None else None
+        place = self.source if line is None else f"{self.source}:{line}"
+        self.lines.append(f"{place}: {where}: {message}" if where else f"{place}: {message}")

@@ -47,7 +47,7 @@ def _read_text(path: Path, source: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise DefinitionsError([
-            f"{source}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+            f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
             "expected a TOML file saved as UTF-8"
         ]) from None
 
@@ -55,7 +55,7 @@ def _read_text(path: Path, source: str) -> str:
 def parse_definitions(text: str, *, source: str, base_dir: Path,
                       known_events: Iterable[str] = ()) -> Definitions:
     """Validate definitions TOML; relative paths resolve against `base_dir`. Writes nothing."""
-    problems = Problems(source)
+    problems = Problems(source, text)
     document = _parse_toml(text, source)
     definitions = _read_document(document, problems, Path(base_dir).absolute(), frozenset(known_events))
     if problems.lines:
@@ -88,12 +88,16 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = _TOML_POSITION.fullmatch(str(exc))
-        if match is None:
-            raise DefinitionsError([f"{source}: TOML syntax: {exc}"]) from None
-        raise DefinitionsError([
-            f"{source}: line {match['line']}, column {match['column']}: TOML syntax: {match['what']}"
-        ]) from None
+        raise DefinitionsError([f"{source}:{_syntax_problem(str(exc), text)}"]) from None
+
+
+def _syntax_problem(message: str, text: str) -> str:
+    """tomllib's message as "line:column: TOML syntax: what"."""
+    if match := _TOML_POSITION.fullmatch(message):
+        return f"{match['line']}:{match['column']}: TOML syntax: {match['what']}"
+    what = message.removesuffix(" (at end of document)")
+    last = text.rsplit("\n", 1)[-1]
+    return f"{text.count(chr(10)) + 1}:{len(last) + 1}: TOML syntax: {what} (at the end of the file)"
 
 
 def _read_document(document: Mapping[str, Any], problems: Problems, base_dir: Path,
@@ -102,31 +106,35 @@ def _read_document(document: Mapping[str, Any], problems: Problems, base_dir: Pa
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
             hint = f"did you mean {quoted(close[0])}?" if close else "expected [defaults], [routes] and [[event]]"
-            problems.add("", f"unknown top-level key {quoted(key)}; {hint}")
+            problems.add("", f"unknown top-level key {quoted(key)}; {hint}", (key,))
     route_names = read_route_names(document.get("routes"), problems)
     routes = read_routes(document.get("routes"), problems, base_dir)
     defaults = read_defaults(document.get("defaults"), problems, route_names)
     tables = _event_tables(document.get("event"), problems)
     events = _read_events(tables, problems, Context(defaults, base_dir, route_names, None), known_events)
-    check_cycles(events, problems)
+    indexes = {name: index for index, table in reversed(tables) if isinstance(name := table.get("name"), str)}
+    check_cycles(events, problems, indexes)
     return Definitions(defaults=defaults, routes=routes, events=tuple(events), source=problems.source)
 
 
-def _event_tables(raw: object, problems: Problems) -> list[Mapping[str, Any]]:
+def _event_tables(raw: object, problems: Problems) -> list[tuple[int, Mapping[str, Any]]]:
+    """The [[event]] tables, each with its index in the array (0-based)."""
     if raw is None:
         return []
     if isinstance(raw, dict):
-        problems.add("[event]", "is a single table; write [[event]] (double brackets) before each event")
+        problems.add("[event]", "is a single table; write [[event]] (double brackets) before each event",
+                     ("event",))
         return []
     if not isinstance(raw, list):
-        problems.add("key 'event'", f"got {describe(raw)}; expected [[event]] tables")
+        problems.add("key 'event'", f"got {describe(raw)}; expected [[event]] tables", ("event",))
         return []
-    tables: list[Mapping[str, Any]] = []
-    for number, item in enumerate(raw, start=1):
+    tables: list[tuple[int, Mapping[str, Any]]] = []
+    for index, item in enumerate(raw):
         if isinstance(item, dict):
-            tables.append(item)
+            tables.append((index, item))
         else:
-            problems.add(f"event #{number}", f"got {describe(item)}; expected an [[event]] table")
+            problems.add(f"event #{index + 1}", f"got {describe(item)}; expected an [[event]] table",
+                         ("event", index))
     return tables
 
 
@@ -135,17 +143,18 @@ def event_where(table: Mapping[str, Any], number: int) -> str:
     return f"event {quoted(name)}" if isinstance(name, str) and name else f"event #{number}"
 
 
-def _read_events(tables: Sequence[Mapping[str, Any]], problems: Problems, context: Context,
+def _read_events(tables: Sequence[tuple[int, Mapping[str, Any]]], problems: Problems, context: Context,
                  known_events: frozenset[str]) -> list[EventSpec]:
-    names = {t["name"] for t in tables if isinstance(t.get("name"), str)}
+    names = {t["name"] for _, t in tables if isinstance(t.get("name"), str)}
     context = Context(context.defaults, context.base_dir, context.routes, frozenset(names) | known_events)
     first_seen: dict[str, int] = {}
     specs = []
-    for number, raw in enumerate(tables, start=1):
-        table = Table(raw, problems, event_where(raw, number))
+    for index, raw in tables:
+        number = index + 1
+        table = Table(raw, problems, event_where(raw, number), at=("event", index))
         name = raw.get("name")
         if isinstance(name, str) and name in first_seen:
-            table.error("name", f"'{name}' is already the name of event #{first_seen[name]}; "
+            table.error("name", f"{quoted(name)} is already the name of event #{first_seen[name]}; "
                                 "expected a name no other event uses")
         elif isinstance(name, str):
             first_seen[name] = number

@@ -21,7 +21,7 @@ def read_route_names(raw: object, problems: Problems) -> frozenset[str] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        problems.add("[routes]", f"got {describe(raw)}; expected a table of route names to Apprise URLs")
+        problems.add("[routes]", f"got {describe(raw)}; expected a table of route names to Apprise URLs", ("routes",))
         return frozenset()
     return frozenset(raw)
 
@@ -44,10 +44,11 @@ def _read_route(name: str, value: object, problems: Problems, base_dir: Path,
     if isinstance(value, list):
         value = {"urls": value}
     if not isinstance(value, dict):
-        problems.add(where, f"got {describe(value)}; expected an array of Apprise URLs or a table with urls = [...]")
+        problems.add(where, f"got {describe(value)}; expected an array of Apprise URLs or a table with urls = [...]",
+                     ("routes", name))
         return None
     before = len(problems.lines)
-    table = Table(value, problems, where)
+    table = Table(value, problems, where, at=("routes", name))
     table.check_keys(ROUTE_KEYS)
     fields_ = {"name": name, "urls": _read_urls(table), "config": _read_config(table, base_dir),
                "tags": table.strings("tags"), **_read_quiet(table), **_read_escalation(table, name, names)}
@@ -125,7 +126,8 @@ def _check_escalation_loops(routes: Mapping[str, Route], problems: Problems) -> 
             reported.add(frozenset(chain))
             loop = " -> ".join(clipped(name) for name in [*chain, start])
             problems.add(f"[routes] {quoted(start)}",
-                         f"key 'escalate_to': escalation loop {loop}; expected a chain that ends")
+                         f"key 'escalate_to': escalation loop {loop}; expected a chain that ends",
+                         ("routes", start, "escalate_to"))
 
 
 def check_route(table: Table, key: str, name: str, route_names: frozenset[str] | None) -> None:

@@ -9,6 +9,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from engine.definitions.positions import KeyPath, key_path
 from engine.definitions.problems import Problems
 from engine.durations import DurationError, parse_duration, parse_time_of_day
 from engine.model import Defaults
@@ -34,14 +35,19 @@ class Context:
 class Table:
     """One TOML table being read: typed getters that note problems and return None."""
 
-    def __init__(self, data: Mapping[str, Any], problems: Problems, where: str, prefix: str = "") -> None:
+    def __init__(self, data: Mapping[str, Any], problems: Problems, where: str, prefix: str = "",
+                 at: KeyPath = ()) -> None:
         self.data = data
         self.problems = problems
         self.where = where
         self.prefix = prefix
+        """How keys are named in messages: "runtime." for the keys of runtime = { ... }."""
+        self.at = at
+        """Where the table is in the document, e.g. ("event", 2, "runtime"), for line numbers."""
 
     def error(self, key: str, message: str) -> None:
-        self.problems.add(self.where, f"key {quoted(self.prefix + key)}: {message}")
+        """A problem with `key` ("max", "outputs[0]", "env.HOME"), on the line that holds it."""
+        self.problems.add(self.where, f"key {quoted(self.prefix + key)}: {message}", (*self.at, *key_path(key)))
 
     def check_keys(self, allowed: Sequence[str]) -> None:
         for key in self.data:
@@ -49,7 +55,7 @@ class Table:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = (f"did you mean {quoted(self.prefix + close[0])}?" if close
                         else "expected one of: " + ", ".join(allowed))
-                self.problems.add(self.where, f"unknown key {quoted(self.prefix + key)}; {hint}")
+                self.problems.add(self.where, f"unknown key {quoted(self.prefix + key)}; {hint}", (*self.at, key))
 
     def get(self, key: str, kinds: tuple[type, ...], expected: str) -> Any:
         """The value at `key` if it is one of `kinds`; None when absent or of another type."""
@@ -152,7 +158,7 @@ class Table:
         value = self.get(key, (dict,), "a table { ... } with keys " + ", ".join(allowed))
         if value is None:
             return None
-        table = Table(value, self.problems, self.where, f"{self.prefix}{key}.")
+        table = Table(value, self.problems, self.where, f"{self.prefix}{key}.", (*self.at, key))
         table.check_keys(allowed)
         return table
 

@@ -288,7 +288,7 @@ def test_user_is_refused_at_load_when_not_root(monkeypatch: pytest.MonkeyPatch, 
     with pytest.raises(DefinitionsError) as refused:
         parse_definitions(USER_DEFS.format(user="root"), source="defs.toml", base_dir=tmp_path)
     [problem] = refused.value.problems
-    assert problem == ("defs.toml: event 'as-root': key 'user': evman runs commands as another user only "
+    assert problem == ("defs.toml:6: event 'as-root': key 'user': evman runs commands as another user only "
                        "when it runs as root; expected 'nobody' or no user key")
     parse_definitions(USER_DEFS.format(user="nobody"), source="defs.toml", base_dir=tmp_path)
 

@@ -97,7 +97,7 @@ def test_validate_names_file_event_and_key(tmp_path: Path, line: str, key: str, 
     assert result.exit_code == 2
     assert result.stdout == ""
     message = result.stderr
-    assert message.startswith(f"{defs}: event 'fetch': ")
+    assert message.startswith(f"{defs}:4: event 'fetch': ")  # the line of the key
     assert f"key '{key}'" in message or f"unknown key '{key}'" in message
     assert says in message
 
@@ -106,7 +106,7 @@ def test_validate_of_a_toml_syntax_error_and_of_a_cycle(tmp_path: Path) -> None:
     syntax = tmp_path / "syntax.toml"
     syntax.write_text('[[event]\nname = "a"\n')
     result = CliRunner().invoke(main, ["validate", str(syntax)])
-    assert result.exit_code == 2 and result.stderr.startswith(f"{syntax}: line 1, column 8: TOML syntax")
+    assert result.exit_code == 2 and result.stderr.startswith(f"{syntax}:1:8: TOML syntax")
     cycle = tmp_path / "cycle.toml"
     cycle.write_text('[[event]]\nname = "a"\nrun = "true"\nrequires = "success(b)"\n'
                      '[[event]]\nname = "b"\nrun = "true"\nrequires = "success(a)"\n')
