@@ -1,6 +1,7 @@
 """The machine's limits, measured in the same run: SQLite commit rate and process spawn rate."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import threading
@@ -36,6 +37,33 @@ def spawn_rate(total: int = 300, parallel: int = 2) -> float:
             subprocess.run(["true"], check=True)
 
     threads = [threading.Thread(target=spawn) for _ in range(parallel)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return per_thread * parallel / (time.perf_counter() - started)
+
+
+def spawn_rate_logged(folder: Path, total: int = 300, parallel: int = 2) -> float:
+    """As spawn_rate, each `true` with its output in a new log file in a new folder: the file
+    system work every evman command run of W2 needs (a fresh event's log folder, the run's
+    log). On ext4 both are inode allocations, which cost more than the spawn itself on a
+    busy machine."""
+    per_thread = total // parallel
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def spawn(k: int) -> None:
+        for i in range(per_thread):
+            where = folder / f"e{k}-{i}"
+            where.mkdir()
+            fd = os.open(where / "1.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                subprocess.run(["true"], stdout=fd, stderr=fd, check=True)
+            finally:
+                os.close(fd)
+
+    threads = [threading.Thread(target=spawn, args=(k,)) for k in range(parallel)]
     started = time.perf_counter()
     for t in threads:
         t.start()

@@ -31,6 +31,7 @@ APS_USER = "APScheduler+SQLA+WAL, as written"
 HUEY = "Huey SqliteHuey"
 SCHEDULE = "schedule (memory)"
 MACHINE = "machine"
+SPAWN_LOGGED = "spawn true + new log folder and file, 2 at a time"
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,12 @@ class Bench:
 
     def w2(self, rep: int) -> None:
         n, tmp = self.sizes.burst_commands, self.rep_dir(rep, "w2")
-        # the limit W2 is judged against, measured just before it in every repetition
+        # the limit W2 is judged against, measured just before it in every repetition; and
+        # the same with the file-system work a W2 run needs (a new log folder and log file)
         self.results.add(MACHINE, "os", "spawn true, 2 at a time", "/s",
                          limits.spawn_rate(self.sizes.spawns, 2))
+        self.results.add(MACHINE, "os", SPAWN_LOGGED, "/s",
+                         limits.spawn_rate_logged(tmp / "spawn-logs", self.sizes.spawns, 2))
         self.say(f"  W2 {n} commands: evman")
         self._burst("W2", EVMAN, fresh_heap(lambda: burst.evman_burst(tmp, n, "true")))
         if not self.with_peers:
@@ -282,6 +286,10 @@ class Bench:
             found = self.ratio(("W2", EVMAN, "throughput"), (MACHINE, "os", "spawn true, 2 at a time"))
             if found:
                 r.target("W2", "throughput >= 0.7x spawn rate (2 at a time, measured just before)",
+                         f"{found[0]:.2f}x{found[1]}", found[0] >= 0.7)
+            found = self.ratio(("W2", EVMAN, "throughput"), (MACHINE, "os", SPAWN_LOGGED))
+            if found:  # the machine's limit for what a run must do: output kept in its own log
+                r.target("W2", "throughput >= 0.7x spawn rate with a new log folder and file each",
                          f"{found[0]:.2f}x{found[1]}", found[0] >= 0.7)
         if self.wants("W3"):
             self._judge_w3()
