@@ -186,6 +186,8 @@ class Engine:
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
         self._view.prefetch(self._next_due, tick.now, self.tick_s)
+        if self._view.saw_command:
+            self.executors.expect_commands()
         return tick.changes
 
     def _begin_tick(self, now: datetime) -> Tick:

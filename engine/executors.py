@@ -95,12 +95,14 @@ class Executors:
         self._stopping = False
         self._reaper = threading.Thread(target=self._reap_loop, name="evman-reaper", daemon=True)
         self._reaper.start()
-        self._start_supervisor()
 
-    def _start_supervisor(self) -> None:
-        """Start the supervisor now, not at the first command: it boots (a Python start, ~0.1 s
-        on a busy machine) on the other core while the engine does its first ticks, instead of
-        inside the tick that starts a burst."""
+    def expect_commands(self) -> None:
+        """Commands are coming (their specs were read): start the supervisor now, not at the
+        first command. It boots (a Python start, 30 ms of CPU, ~0.1 s on a busy machine) while
+        the engine does its next ticks, instead of inside the tick that starts a burst. An
+        engine that only runs callables never starts one."""
+        if self.supervisor.fileno() is not None or self._stopping:
+            return
         try:
             self.supervisor.ensure_started()
         except OSError as exc:  # said again, with the run, by the first command that needs it
@@ -306,27 +308,13 @@ class Executors:
             self._selector.unregister(child.pidfd)
             self._children.pop((child.run_id, child.phase), None)
         os.close(child.pidfd)
-        record = self._await_exit_file(child)
+        record = _await_exit_record(child)
         if record is not None:
             self.on_done(outcome_of(record, self.clock.now(), child.killed_by))
             return
         self.on_done(Outcome(child.run_id, child.phase, None, self.clock.now(),
                              "exit status unknown: it ended while no engine was its parent",
                              child.killed_by))
-
-    def _await_exit_file(self, child: _Child) -> ExitRecord | None:
-        """The exit file of an adopted command that just ended: its supervisor writes it just
-        after reaping it, so wait while that supervisor lives (briefly; it is rare)."""
-        if child.log_path is None:
-            return None
-        deadline = time.monotonic() + EXIT_FILE_WAIT_S
-        while True:
-            record = read_exit(child.log_path, child.phase)
-            if record is not None and record.pid == child.pid:
-                return record
-            if child.writer is None or not pid_alive(child.writer) or time.monotonic() > deadline:
-                return None
-            time.sleep(0.002)
 
     # -- killing -------------------------------------------------------------------------
 
@@ -373,6 +361,21 @@ class Executors:
     @staticmethod
     def clock_monotonic() -> float:
         return time.monotonic()
+
+
+def _await_exit_record(child: _Child) -> ExitRecord | None:
+    """The exit file of an adopted command that just ended: its supervisor writes it just
+    after reaping it, so wait while that supervisor lives (briefly; it is rare)."""
+    if child.log_path is None:
+        return None
+    deadline = time.monotonic() + EXIT_FILE_WAIT_S
+    while True:
+        record = read_exit(child.log_path, child.phase)
+        if record is not None and record.pid == child.pid:
+            return record
+        if child.writer is None or not pid_alive(child.writer) or time.monotonic() > deadline:
+            return None
+        time.sleep(0.002)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -42,6 +42,9 @@ class ReadView:
         """Open alert kinds per event, read at once for a batch of ended runs."""
         self._defs_version = -1
         self._prefetched_for: datetime | None = None
+        self.saw_command = False
+        """A spec read so far starts a process (run, shell or a prepare step): the engine then
+        has its command supervisor started before the first one is due."""
 
     # -- definitions -------------------------------------------------------------
 
@@ -82,6 +85,8 @@ class ReadView:
     def _placed(self, spec: EventSpec) -> EventSpec:
         """A relative cwd (a database made to travel, like sample.db) is relative to the
         database's folder; `load` itself stores absolute ones."""
+        if spec.run is not None or spec.shell is not None or spec.on_failure.prepare:
+            self.saw_command = True
         if os.path.isabs(spec.cwd) or self.store.path is None:
             return spec
         return replace(spec, cwd=os.path.normpath(self.store.path.parent.absolute() / spec.cwd))
