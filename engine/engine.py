@@ -93,6 +93,8 @@ class Engine:
         self._last_heartbeat = now
         self._next_run_id = self.store.max_run_id()
         self._refresh_definitions()
+        if self.store.has_commands():  # it boots while the engine recovers and ticks
+            self.executors.expect_commands()
         tick = self._begin_tick(now)
         recover(tick, self.executors)
         for name in self.store.reboot_events():

@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from engine import catalog
 from engine.clock import FakeClock
+from engine.definitions import parse_definitions
 from engine.engine import Engine
 from engine.store import Store
 from engine.supervision import read_exit
@@ -28,6 +30,13 @@ CALLABLE = """
     name = "inside"
     call = "os:getpid"
 """
+
+
+def load_text(store: Store, text: str, base: Path, now: object) -> None:
+    import textwrap
+    defs = parse_definitions(textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base,
+                             known_events=store.event_names())
+    catalog.save(store, defs, now=now)  # type: ignore[arg-type]
 
 
 def _trigger(engine: Engine, name: str) -> None:
@@ -62,16 +71,24 @@ def test_an_engine_of_callables_starts_no_supervisor(engine_factory: Make, clock
     assert engine.executors.supervisor.pid is None
 
 
-def test_the_supervisor_starts_once_a_command_is_known(engine_factory: Make, clock: FakeClock) -> None:
+def test_the_supervisor_starts_with_an_engine_that_has_commands(engine_factory: Make) -> None:
     engine = engine_factory(COMMANDS)
-    assert engine.executors.supervisor.pid is None
-    _trigger(engine, "says")
-    engine.tick(clock.now())  # reads the spec: the supervisor boots while the run is recorded
     pid = engine.executors.supervisor.pid
     assert pid is not None and os.path.exists(f"/proc/{pid}")
     with open(f"/proc/{pid}/stat") as fh:
         assert int(fh.read().rsplit(")", 1)[1].split()[3]) == pid  # a session of its own
+
+
+def test_a_command_loaded_later_starts_it_once_its_spec_is_read(
+        engine_factory: Make, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine = engine_factory(CALLABLE)
+    assert engine.executors.supervisor.pid is None
+    load_text(store, CALLABLE + COMMANDS, tmp_path, clock.now())
+    _trigger(engine, "says")
+    engine.tick(clock.now())  # reads the spec: the supervisor boots while the run is recorded
+    assert engine.executors.supervisor.pid is not None
     engine.settle(clock.now(), timeout_s=60)
+    assert store.run(1)["exit_code"] == 4
 
 
 def test_sigterm_to_the_supervisor_reaches_the_commands(

@@ -158,6 +158,12 @@ class EventsPart(Part):
             "SELECT min(next_fire_at) FROM events WHERE next_fire_at IS NOT NULL AND defined = 1")
         return None if value is None else str(value)
 
+    def has_commands(self) -> bool:
+        """Whether any defined event runs a process (run, shell): the engine then starts its
+        command supervisor at once. Read at engine start, not per tick."""
+        return self.value("SELECT 1 FROM events WHERE defined = 1 AND kind IN ('run', 'shell') "
+                          "LIMIT 1") is not None
+
     def reboot_events(self) -> list[str]:
         return [r[0] for r in self.rows(
             "SELECT name FROM events WHERE schedule = '@reboot' AND defined = 1")]
