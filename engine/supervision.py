@@ -146,17 +146,17 @@ class SupervisorClient:
         if self._sock is not None:
             return self._sock
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.logs_dir.mkdir(exist_ok=True, mode=0o700)
-        err = os.open(self.logs_dir / "supervisor.stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             # its own session: a signal to the engine's process group (a terminal's ^C, a
-            # service manager's stop of the main process) leaves it and its commands running
+            # service manager's stop of the main process) leaves it and its commands running.
+            # Nothing is created for it: its complaints go to <logs>/supervisor.stderr, made
+            # at the first one
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", SUPERVISOR, str(theirs.fileno())],
+                [sys.executable, "-I", "-S", SUPERVISOR, str(theirs.fileno()),
+                 str(self.logs_dir / "supervisor.stderr")],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err, start_new_session=True, cwd="/")
+                stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
         finally:
-            os.close(err)
             theirs.close()
         self._sock = ours
         self._env_sent = None

@@ -2,7 +2,7 @@
 writes each one's exit status beside its log, so that a command outlives a crashed engine
 and its outcome is still known.
 
-    python -I -S engine/supervisor.py FD
+    python -I -S engine/supervisor.py FD [COMPLAINTS_FILE]
 
 FD is one end of a Unix stream socket whose other end the engine holds. Both speak lines of
 JSON. The engine sends {"op": "env", "env": {...}} (the base environment), {"op": "spawn",
@@ -269,7 +269,7 @@ class Supervisor:
         try:
             record_exit(child.log, child.key[1], json.dumps(record).encode())
         except OSError as exc:  # a full disk, a removed log: the engine still hears it, if there
-            print(f"evman supervisor: cannot record the exit of {child.log}: {exc}", file=sys.stderr)
+            complain(f"cannot record the exit of {child.log}: {exc}")
         self.reply({"op": "exit", "key": child.key, **record})
 
     # -- killing ------------------------------------------------------------------------------
@@ -351,9 +351,34 @@ def feed(pipe: IO[bytes], text: str) -> None:
     threading.Thread(target=write, daemon=True).start()
 
 
+COMPLAINTS: list[str] = []
+"""Where complaints go (argv[2]): made at the first, never at start."""
+
+
+def complain(text: str) -> None:
+    """Say something went wrong in <logs>/supervisor.stderr (created now if need be)."""
+    if not COMPLAINTS:
+        return
+    try:
+        os.makedirs(os.path.dirname(COMPLAINTS[0]), mode=0o700, exist_ok=True)
+        fd = os.open(COMPLAINTS[0], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} evman supervisor {os.getpid()}: {text}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # nowhere to say it
+
+
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
-    Supervisor(sock).run()
+    COMPLAINTS.extend(argv[2:3])
+    try:
+        Supervisor(sock).run()
+    except BaseException:
+        import traceback
+        complain(traceback.format_exc())
+        raise
     return 0
 
 
