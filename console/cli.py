@@ -165,8 +165,10 @@ def validate(file: Path) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--prune", is_flag=True, help="Retire events no longer in FILE (their history stays).")
+@click.option("--allow-empty", is_flag=True,
+              help="With --prune, let a FILE that defines no events retire every event.")
 @db_option
-def load(file: Path, prune: bool) -> None:
+def load(file: Path, prune: bool, allow_empty: bool) -> None:
     """Validate FILE and upsert its events into the database.
 
     A changed schedule takes effect from now on; history is kept. Nothing is written when
@@ -179,6 +181,10 @@ def load(file: Path, prune: bool) -> None:
     from engine.store import StoreError
     defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
     warn_if_no_events(file, defs)
+    if prune and not defs.events and not allow_empty and (defined := store.event_names()):
+        _fail(f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "
+              f"{store.url}. Nothing was changed. Check that FILE is the right file; to retire "
+              f"every event, add --allow-empty.", code=2)
     try:
         result = catalog.save(store, defs, now=_now(), prune=prune)
     except StoreError as exc:

@@ -10,6 +10,7 @@ from engine import lifecycle
 from engine.active import ActiveRun
 from engine.clock import iso, parse_iso
 from engine.model import RunState, Trigger
+from engine.quoting import quoted
 from engine.tick import Tick
 
 VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
@@ -39,7 +40,7 @@ def handle_request(tick: Tick, req: dict[str, Any]) -> tuple[str, str | None]:
     verb = str(req["verb"]).strip().lower()
     handler = _HANDLERS.get(verb)
     if handler is None:
-        return f"unknown verb {verb!r}; expected one of {', '.join(VERBS)}", None
+        return f"unknown verb {quoted(verb)}; expected one of {', '.join(VERBS)}", None
     try:
         args = json.loads(req["args"]) if req.get("args") else {}
         if not isinstance(args, dict):
@@ -59,7 +60,7 @@ def _who(req: dict[str, Any]) -> str:
 
 def _event(tick: Tick, name: str) -> str:
     if tick.view.spec(name) is None:
-        raise RequestError(f"unknown event {name!r}; `evman list` shows the defined events")
+        raise RequestError(f"unknown event {quoted(name)}; `evman list` shows the defined events")
     return name
 
 
@@ -67,7 +68,7 @@ def _run_row(tick: Tick, target: str) -> dict[str, Any]:
     try:
         run_id = int(target.split(":", 1)[1])
     except (IndexError, ValueError) as exc:
-        raise RequestError(f"bad run target {target!r}; expected run:N") from exc
+        raise RequestError(f"bad run target {quoted(target)}; expected run:N") from exc
     row = tick.view.store.run(run_id)
     if row is None:
         raise RequestError(f"there is no run {run_id}; `evman history` lists runs")
@@ -112,7 +113,7 @@ def _restartable(tick: Tick, target: str) -> dict[str, Any]:
     else:
         row = tick.view.store.latest_run(_event(tick, target)) or {}
         if not row:
-            raise RequestError(f"{target} has no run to restart; use trigger to start it")
+            raise RequestError(f"{quoted(target)} has no run to restart; use trigger to start it")
     active = tick.runs.of(row["event"])
     if active:
         raise RequestError(f"run {active[0].id} of {row['event']!r} is still {active[0].state.value}; "
@@ -178,7 +179,7 @@ def _alert_to_ack(tick: Tick, target: str) -> int:
     try:
         alert_id = int(target.split(":", 1)[1])
     except ValueError as exc:
-        raise RequestError(f"bad alert target {target!r}; expected alert:N") from exc
+        raise RequestError(f"bad alert target {quoted(target)}; expected alert:N") from exc
     alert = tick.view.store.alert(alert_id)
     if alert is None:
         raise RequestError(f"there is no alert {alert_id}; `evman alerts` lists them")

@@ -128,6 +128,21 @@ def test_a_malformed_load_writes_nothing(tmp_path: Path) -> None:
     assert rows(db, "SELECT name, spec FROM events") == before
 
 
+def test_an_empty_file_with_prune_retires_nothing_unless_asked(tmp_path: Path) -> None:
+    db = tmp_path / "evman.db"
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    assert evman("load", str(good), "--db", str(db)).returncode == 0
+    empty = tmp_path / "empty.toml"
+    empty.write_text("# nothing yet\n")
+    done = evman("load", str(empty), "--prune", "--db", str(db))
+    assert done.returncode == 2
+    assert "would retire all 1 event(s)" in done.stderr and "--allow-empty" in done.stderr
+    assert rows(db, "SELECT name, defined FROM events") == [{"name": "fetch", "defined": 1}]
+    assert evman("load", str(empty), "--prune", "--allow-empty", "--db", str(db)).returncode == 0
+    assert rows(db, "SELECT name, defined FROM events") == [{"name": "fetch", "defined": 0}]
+
+
 # -- load, --no-ui, history ---------------------------------------------------------------------
 
 

@@ -123,3 +123,15 @@ def test_requests_queued_before_any_engine_runs_are_handled_at_its_first_tick(
     assert got[0] == "ok"
     assert got[1] == "args must be a JSON object"
     assert [r["state"] for r in runs(db_path, "quick")] == ["succeeded"]
+
+
+def test_an_outcome_quotes_a_huge_target_cut_short(
+        engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
+    engine = engine_factory(DEFS)
+    huge = "x" * 100_000
+    ids = mail(db_path, ("trigger", huge), ("frobnicate" * 10_000, "quick"), ("kill", f"run:{huge}"))
+    engine.settle(clock.now(), timeout_s=SETTLE_S)
+    got = outcomes(db_path, ids)
+    assert all(len(text) < 300 for text in got), [len(t) for t in got]
+    assert got[0].startswith("unknown event 'xxxx") and "(100,000 characters)" in got[0]
+    assert "(100,000 characters)" in got[1] and "(100,004 characters)" in got[2]
