@@ -25,6 +25,8 @@ from engine.engine import Engine
 from engine.paging import quiet_end
 from engine.store import Store
 
+pytestmark = pytest.mark.backends
+
 
 HOOK_PASSWORD = "hook-s3cret"
 

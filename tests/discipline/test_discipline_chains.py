@@ -4,9 +4,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from discipline_helpers import ask, evman, runs, trigger
 from engine.clock import FakeClock
 from engine.store import Store
+
+pytestmark = pytest.mark.backends
 
 
 CHAIN = """

@@ -14,6 +14,8 @@ from engine.clock import FakeClock
 from engine.definitions import DefinitionsError, parse_definitions
 from engine.store import Store
 
+pytestmark = pytest.mark.backends
+
 
 LOOKBACK = """
     [defaults]

@@ -5,9 +5,13 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from discipline_helpers import alerts, ask, evman, runs, trigger, wait_running, wait_until
 from engine.clock import FakeClock
 from engine.store import Store
+
+pytestmark = pytest.mark.backends
 
 
 DEFS = """

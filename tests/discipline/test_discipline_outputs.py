@@ -12,6 +12,8 @@ from discipline_helpers import alerts, runs, trigger
 from engine.clock import FakeClock
 from engine.store import Store
 
+pytestmark = pytest.mark.backends
+
 
 CHECKED = """
     [defaults]

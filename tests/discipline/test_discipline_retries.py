@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from discipline_helpers import alerts, ask, runs, trigger
 from engine.clock import FakeClock, parse_iso
 from engine.store import Store
+
+pytestmark = pytest.mark.backends
 
 
 FLAKY = """

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from discipline_helpers import alerts, runs, trigger, wait_running
 from engine.clock import FakeClock
 from engine.store import Store
+
+pytestmark = pytest.mark.backends
 
 
 SLOW = """

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from discipline_helpers import alerts, ask, runs, wait_running, wait_until
 from engine.clock import FakeClock, parse_iso
 from engine.model import EventSpec, Window
 from engine.store import Store
 from engine.windows import bounds_for
+
+pytestmark = pytest.mark.backends
 
 
 NIGHT = """

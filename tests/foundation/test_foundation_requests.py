@@ -6,10 +6,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from engine.clock import FakeClock
 from engine.engine import Engine
 from foundation_helpers import SETTLE_S, insert_request, load_defs, rows, runs, tick_until
 from foundation_helpers import kill_running_commands  # noqa: F401 (an autouse fixture)
+
+pytestmark = pytest.mark.backends
 
 
 Make = Callable[..., Engine]
