@@ -277,7 +277,7 @@ class EvmanApp(App[int]):
         if self.mode in ("attached", "none", "silent"):
             self.mode = "attached" if message.live else ("silent" if self.mode == "attached" else self.mode)
         self.update_status(mode=self.mode, pid=message.pid, host=message.host,
-                           heartbeat_at=parse_iso(message.heartbeat_at))
+                           heartbeat_at=parse_iso(message.heartbeat_at), engines=message.engines)
         self._expire_requests()
 
     def on_engine_changed(self, message: EngineChanged) -> None:

@@ -94,11 +94,13 @@ def _operator() -> str:
               help="Engine tick interval.")
 @click.option("--grace", "grace_s", type=float, default=10.0, show_default=True, metavar="SECONDS",
               help="On stop, how long to wait for running commands before leaving them recorded.")
+@click.option("--tags", "tags", multiple=True, metavar="TAG[,TAG]",
+              help="What this engine offers events that ask for tags (several engines, PostgreSQL).")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
 @click.version_option("0.1.0", prog_name="evman")
 @click.pass_context
 def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s: float,
-         grace_s: float, verbose: bool) -> None:
+         grace_s: float, verbose: bool, tags: tuple[str, ...]) -> None:
     """evman: an event manager for batch work.
 
     With no verb, opens the console on the database (the engine runs inside it, unless
@@ -112,7 +114,8 @@ def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s
     path = _db_path(ctx, None)
     if no_ui:
         from console.headless import run_headless
-        sys.exit(run_headless(path, tick_s=tick_s, grace_s=grace_s, verbose=verbose))
+        from engine.fleet import parse_tags
+        sys.exit(run_headless(path, tick_s=tick_s, grace_s=grace_s, verbose=verbose, tags=parse_tags(tags)))
     from console.app import run_console
     sys.exit(run_console(path, readonly=readonly, tick_s=tick_s, operator=_operator()))
 

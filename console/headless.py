@@ -9,7 +9,8 @@ from pathlib import Path
 from types import FrameType
 
 
-def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bool) -> int:
+def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bool,
+                 tags: frozenset[str] = frozenset()) -> int:
     from engine.engine import Change, Engine, EngineBusy
     from engine.store import Store, StoreError
     from engine.store.targets import logs_dir
@@ -41,7 +42,8 @@ def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bo
             log.info("%s %s%s %s%s", c.kind, c.event, run, c.state or "",
                      f" ({c.detail})" if c.detail else "")
 
-    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, logs_dir=logs_dir(path))
+    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, logs_dir=logs_dir(path),
+                    tags=tags)
     try:
         engine.start()
     except (EngineBusy, StoreError) as exc:
@@ -58,6 +60,10 @@ def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bo
         thread.join(0.2)
     if notifier is not None:
         notifier.stop()
+    if engine.fenced is not None:
+        from engine.fleet import FENCED_EXIT
+        log.error("engine fenced: %s", engine.fenced)
+        return FENCED_EXIT
     log.info("engine stopped")
     return 0
 

@@ -14,6 +14,8 @@ LIVE_AFTER_S = 30.0
 
 
 def engine_is_live(store: Store, now: datetime | None = None) -> bool:
+    if store.several_engines:  # PostgreSQL: any engine whose lease is current
+        return bool(store.live_engine_count())  # type: ignore[attr-defined]
     row = store.engine_row()
     if row is None or row.stopped_at is not None or row.heartbeat_at is None:
         return False

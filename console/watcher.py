@@ -28,9 +28,12 @@ WATCH_PENDING_EVERY_S: Final = 0.1
 class EngineSeen(Message):
     """The watcher's look at the engine row (once a second)."""
 
-    def __init__(self, pid: int | None, host: str | None, heartbeat_at: str | None, live: bool) -> None:
+    def __init__(self, pid: int | None, host: str | None, heartbeat_at: str | None, live: bool,
+                 engines: int | None = None) -> None:
         super().__init__()
         self.pid, self.host, self.heartbeat_at, self.live = pid, host, heartbeat_at, live
+        self.engines = engines
+        """Live engines, where several share the database (PostgreSQL)."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, EngineSeen)
@@ -77,13 +80,14 @@ class Watcher:
         with self.reading() as store:
             row = store.engine_row()
             live = engine_is_live(store, now=self.clock.now())
+            engines = store.live_engine_count() if store.several_engines else None  # type: ignore[attr-defined]
             answered = store.pending_requests(ids)
             now_version = store.data_version()
             new_marks = marks
             if now_version != version:  # the marks of every event only for another engine's work
                 new_marks = store.watch_marks(full=not self.engine_here())
         self.post(EngineSeen(row.pid if row else None, row.host if row else None,
-                             row.heartbeat_at if row else None, live))
+                             row.heartbeat_at if row else None, live, engines))
         for answer in answered:
             self.post(RequestAnswered(answer))
         if marks is not None and new_marks is not marks and new_marks is not None:

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from engine.active import ActiveRun, ActiveRuns, Change
 from engine.clock import Clock, SystemClock, iso, parse_iso
 from engine.conditions import Finished
 from engine.executors import Executors, Outcome
+from engine.fleet import Membership, Seat
 from engine.lifecycle import new_run
 from engine.model import EventSpec, Trigger
 from engine.policy import backoff_for
@@ -33,7 +34,9 @@ from engine.stages.reap import reap
 from engine.stages.recover import recover
 from engine.stages.requests import handle_requests
 from engine.stages.start import start_ready
-from engine.store import EngineRow, Store, StoreError
+from engine.stages.takeover import take_over
+from engine.store import EngineRow, Fenced, Store, StoreError
+from engine.store.targets import logs_dir as default_logs_dir
 from engine.tick import Tick
 
 log = logging.getLogger("evman.engine")
@@ -51,16 +54,15 @@ class Engine:
     def __init__(self, store: Store, *, clock: Clock | None = None, tick_s: float = 1.0,
                  logs_dir: Path | None = None,
                  on_change: Callable[[list[Change]], None] | None = None,
-                 stop_grace_s: float = 10.0, pid: int | None = None) -> None:
+                 stop_grace_s: float = 10.0, pid: int | None = None,
+                 tags: frozenset[str] = frozenset()) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.tick_s = tick_s
         self.on_change = on_change
         self.stop_grace_s = stop_grace_s
         self.pid = pid if pid is not None else os.getpid()
-        base = store.path.parent if store.path else Path(".")
-        name = store.path.name if store.path else "memory"
-        self.logs_dir = logs_dir or base / f"{name}.logs"
+        self.logs_dir = logs_dir or default_logs_dir(store.target)
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived)
         self._wake = threading.Event()
@@ -69,6 +71,10 @@ class Engine:
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
         self._host = socket.gethostname()
+        self.fleet: Membership | None = None
+        """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
+        if store.several_engines:
+            self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)  # type: ignore[arg-type]
         self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id,
                                self._host)
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
@@ -83,6 +89,9 @@ class Engine:
     def start(self) -> None:
         """Claim the database, reconcile what a previous engine left, queue @reboot events."""
         now = self.clock.now()
+        if self.fleet is not None:
+            self._join(now)
+            return
         refusing = self.store.claim_engine(pid=self.pid, now=now, tick_s=self.tick_s,
                                            version=VERSION, may_take=self._may_take)
         if refusing is not None:
@@ -101,6 +110,21 @@ class Engine:
             new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
         follow_up(tick)
         self._end_tick(tick, spawning=False)
+        self.started = True
+
+    def _join(self, now: datetime) -> None:
+        """Several engines: join (no claim on the database), take over the engines whose lease
+        ran out, queue @reboot events, and listen for wake-ups."""
+        assert self.fleet is not None
+        self.fleet.join()
+        self._refresh_definitions()
+        tick = self._begin_tick(now)
+        take_over(tick, self.fleet, self.executors)
+        for name in self.store.reboot_events():
+            new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
+        follow_up(tick)
+        self._end_tick(tick, spawning=False)
+        self.fleet.listen(self.wake)
         self.started = True
 
     def _may_take(self, row: EngineRow) -> bool:
@@ -142,6 +166,20 @@ class Engine:
             self.on_change(changes)
         return True
 
+    def _fenced(self, why: str) -> None:
+        """Another engine owns this one's runs now: start nothing, kill our commands, stop."""
+        assert self.fleet is not None
+        self.store.drop_claims()
+        self._stop.set()
+        children = [(r.id, r.pid) for r in self._runs.values() if r.pid is not None]
+        self.fleet.fence(why, children)
+        self._runs.clear()
+
+    @property
+    def fenced(self) -> str | None:
+        """Why this engine was fenced (several engines), else None."""
+        return None if self.fleet is None else self.fleet.fenced
+
     def _sleep_for(self, now: datetime) -> float:
         wait = self.tick_s
         if self._next_due is not None:
@@ -158,11 +196,21 @@ class Engine:
     def shutdown(self) -> None:
         """Wait up to stop_grace_s for children; the rest stay recorded as running with their
         pid, and the next engine watches or reconciles them."""
+        if self.fenced is not None:
+            self.executors.shutdown(wait_s=0)
+            self.fleet.stop_listening()  # type: ignore[union-attr]
+            return
         left = self.executors.shutdown(wait_s=self.stop_grace_s)
         now = self.clock.now()
         try:
             self.tick(now)
-            self.store.release_engine(pid=self.pid, now=now)
+            if self.fleet is not None:
+                self.fleet.stop_listening()
+                self.fleet.leave()
+            else:
+                self.store.release_engine(pid=self.pid, now=now)
+        except Fenced as exc:
+            self._fenced(str(exc))
         except StoreError as exc:
             log.error("could not record the engine's stop: %s", exc)
         if left:
@@ -172,8 +220,20 @@ class Engine:
     # -- the tick ----------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> list[Change]:
-        """One pass of the stages at `now`; returns what changed."""
+        """One pass of the stages at `now`; returns what changed. An engine of several that
+        finds itself fenced stops here (see engine/fleet.py): nothing of the tick was written."""
+        if self.fenced is not None:
+            return []
+        try:
+            return self._tick(now)
+        except Fenced as exc:
+            self._fenced(str(exc))
+            return []
+
+    def _tick(self, now: datetime | None) -> list[Change]:
         tick = self._begin_tick(now or self.clock.now())
+        if self.fleet is not None and not tick.stopping:
+            take_over(tick, self.fleet, self.executors)
         if self._external_change():
             self._refresh_definitions()
             handle_requests(tick)
@@ -193,10 +253,11 @@ class Engine:
         return tick.changes
 
     def _begin_tick(self, now: datetime) -> Tick:
+        self.store.drop_claims()  # a tick that failed half-way left its claimed rows locked
         left = self._unflushed
         return Tick(now, self._runs, self._view, self.executors, self._new_id, self._host,
                     stopping=self._stop.is_set(), fired=left.fired, batch=left.batch,
-                    inserts=left.inserts, to_spawn=left.to_spawn)
+                    inserts=left.inserts, to_spawn=left.to_spawn, owner=self._owner())
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""
@@ -207,9 +268,14 @@ class Engine:
         if spawning:
             spawn(tick, self.store, self.executors, self._outcome_arrived)
         self._unflushed = Tick(tick.now, self._runs, self._view, self.executors, self._new_id,
-                               self._host, fired=tick.fired)
+                               self._host, fired=tick.fired, owner=self._owner())
+
+    def _owner(self) -> Any:
+        return None if self.fleet is None else self.fleet.token
 
     def _new_id(self) -> int:
+        if self.fleet is not None:
+            return self.fleet.next_id()
         self._next_run_id += 1
         return self._next_run_id
 
@@ -226,6 +292,9 @@ class Engine:
             self.foresight.prepare(self.store)
 
     def _heartbeat(self, tick: Tick) -> None:
+        if self.fleet is not None:
+            tick.batch.lease()  # every tick: the flush renews the lease (apply's first statement)
+            return
         last = self._last_heartbeat
         if last is None or (tick.now - last).total_seconds() >= HEARTBEAT_EVERY_S:
             self._last_heartbeat = tick.now

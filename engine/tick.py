@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.active import ActiveRun, ActiveRuns, Change
 from engine.model import RunState
@@ -55,6 +55,8 @@ class Tick:
     to_spawn: list[ActiveRun] = field(default_factory=list)
     acked: dict[int, str] = field(default_factory=dict)
     """alert id -> who acknowledged it in this tick's requests (their writes are not flushed yet)."""
+    owner: Any = None
+    """Several engines: this engine's fleet Token; every flush renews its lease and guards its writes."""
     next_due_moved: bool = False
     """Materialising moved some next_fire_at: the engine reads the next due time again."""
 

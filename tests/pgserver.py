@@ -52,7 +52,7 @@ def _version_key(folder: str) -> tuple[int, ...]:
 class PgServer:
     """One server in its own folder. start(), then dsn(dbname); stop() ends it by pid."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, options: str = "") -> None:
         self.bin = find_bin_dir()
         self.root = root or Path(tempfile.mkdtemp(prefix="evman-pg-"))
         self.data = self.root / "data"
@@ -60,6 +60,8 @@ class PgServer:
         self.log_file = self.root / "server.log"
         self.run_as = _unprivileged_user() if os.geteuid() == 0 else None
         self.pid: int | None = None
+        self.options = options
+        """More server settings (-c name=value ...), e.g. shared_preload_libraries for a bench."""
 
     # -- running as someone initdb accepts -------------------------------------------
 
@@ -95,7 +97,7 @@ class PgServer:
         return self
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
-        options = f"{SERVER_OPTIONS} -c unix_socket_directories='{self.socket_dir}'"
+        options = f"{SERVER_OPTIONS} -c unix_socket_directories='{self.socket_dir}' {self.options}"
         self._run(str(self.bin / "pg_ctl"), action, "-D", str(self.data), "-l", str(self.log_file),
                   "-w", "-t", "60", "-o", options, *extra)
 

@@ -40,6 +40,8 @@ class Status:
     filter: str = ""
     shown: int | None = None
     loading: bool = True
+    engines: int | None = None
+    """Live engines of a database several share (PostgreSQL); None on SQLite."""
 
     def but(self, **changes: Any) -> Status:
         return replace(self, **changes)
@@ -83,6 +85,8 @@ class StatusBar(Widget):
         if s.pid is not None and s.mode in ("engine", "attached", "silent"):
             where = f" on {s.host}" if s.mode != "engine" and s.host else ""
             line.append(f" (pid {s.pid}{where})", style=self._style("muted"))
+        if s.engines is not None:
+            line.append(f" · {s.engines} live engine{'s' if s.engines != 1 else ''}", style=self._style("muted"))
         if s.heartbeat_at is not None and s.now is not None and s.mode != "none":
             beat = showing.age((s.now - s.heartbeat_at).total_seconds())
             line.append(f" · beat {beat} ago", style=self._style("muted"))

@@ -27,7 +27,7 @@ def flush(tick: Tick, store: Store) -> None:
     for run in tick.inserts:
         tick.batch.insert_run(run.values(tick.now, tick.host))
     try:
-        inserted = store.apply(tick.batch)
+        inserted = store.apply(tick.batch, owner=tick.owner)
     except BaseException:
         tick.batch.runs.clear()  # they are made again from tick.inserts at the next try
         raise

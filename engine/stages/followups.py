@@ -8,7 +8,7 @@ from engine import lifecycle
 from engine.clock import iso
 from engine.conditions import evaluate
 from engine.durations import format_duration
-from engine.model import AlertKind, EventSpec, RunState, Trigger
+from engine.model import AlertKind, EventSpec, OnLost, RunState, Trigger
 from engine.policy import backoff_for
 from engine.readview import ConditionView, condition_of
 from engine.store import RESOLVED_BY_SUCCESS
@@ -72,6 +72,9 @@ def _resolve_alerts(tick: Tick, spec: EventSpec, ended: Ended) -> None:
 
 def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
     run, at, policy = ended.run, ended.at, spec.on_failure
+    if ended.state is RunState.LOST and spec.on_lost is OnLost.RERUN:
+        _rerun_lost(tick, spec, ended)
+        return
     if not ended.final and run.attempt <= policy.retries:
         lifecycle.new_run(tick, spec.name, Trigger.RETRY, run.scheduled_for, attempt=run.attempt + 1,
                           repeats=run, not_before=at + backoff_for(spec, run.attempt),
@@ -85,6 +88,17 @@ def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
                           at, route=policy.alert)
     for name in policy.trigger:
         lifecycle.new_run(tick, name, Trigger.ON_FAILURE, at, triggered_by=f"run:{run.id}")
+
+
+def _rerun_lost(tick: Tick, spec: EventSpec, ended: Ended) -> None:
+    """on_lost = "rerun": page (it was lost), and run it again at once as the next attempt."""
+    run = ended.run
+    lifecycle.raise_alert(tick, spec, AlertKind.LOST, run,
+                          f"{spec.name} lost: {ended.reason or 'no reason recorded'}; running it again "
+                          f"(on_lost = rerun)", ended.at, route=spec.on_failure.alert)
+    lifecycle.new_run(tick, spec.name, Trigger.RETRY, run.scheduled_for, attempt=run.attempt + 1,
+                      repeats=run, needs_prepare=spec.on_failure.prepare is not None,
+                      triggered_by=f"rerun of lost run {run.id} (on_lost = rerun)")
 
 
 def _trigger_dependents(tick: Tick, judged: list[Ended]) -> None:

@@ -6,6 +6,8 @@ end), or gone without a word (`lost`, and the follow-ups stage retries or pages 
 says)."""
 from __future__ import annotations
 
+from typing import Any
+
 from engine import adoption, lifecycle
 from engine.active import ActiveRun
 from engine.executors import Executors
@@ -14,8 +16,15 @@ from engine.tick import Tick
 
 
 def recover(tick: Tick, executors: Executors) -> None:
+    take_runs(tick, executors, tick.view.store.active_runs())
+
+
+def take_runs(tick: Tick, executors: Executors, rows: list[dict[str, Any]], *, final: bool = False) -> None:
+    """Make these waiting and running runs this engine's: waiting ones wait here, running ones
+    are judged by what their command left. final: a lost one is not retried (a takeover: only
+    `on_lost = "rerun"` runs it again)."""
     running: list[tuple[ActiveRun, bool]] = []
-    for row in tick.view.store.active_runs():
+    for row in rows:
         run = ActiveRun.from_row(row)
         if run.state is RunState.RUNNING:
             running.append((run, row.get("host") == tick.host))
@@ -31,4 +40,4 @@ def recover(tick: Tick, executors: Executors) -> None:
         if verdict.outcome is not None:
             executors.on_done(verdict.outcome)  # the reap stage judges it: checks, follow-ups
         elif verdict.lost is not None:
-            lifecycle.finish(tick, run, RunState.LOST, tick.now, reason=verdict.lost)
+            lifecycle.finish(tick, run, RunState.LOST, tick.now, reason=verdict.lost, final=final)

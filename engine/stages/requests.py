@@ -24,7 +24,7 @@ class RequestError(ValueError):
 def handle_requests(tick: Tick) -> None:
     """Answer every open request in id order; each answer is written with this tick's writes."""
     store = tick.view.store
-    for req in store.open_requests():
+    for req in store.claim_requests(tick.owner):  # several engines: each request to one
         key = req["dedupe_key"]
         earlier = store.dedupe_seen(key, int(req["id"])) if key else None
         if earlier is not None:

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from engine.store.alerts import UPSERT_ALERT
 from engine.store.engines import HEARTBEAT
+from engine.store.errors import Fenced
 from engine.store.part import Part
 from engine.store.runs import insert_run_sql
 
@@ -32,6 +33,23 @@ _RESOLVE_KIND: Final = ("UPDATE alerts SET status = 'resolved', resolved_at = ? 
                         "WHERE event = ? AND kind = ? AND status = 'open'")
 _ACK: Final = ("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, pending = 0 "
                "WHERE id = ? AND acknowledged_at IS NULL")
+_RUN_PID: Final = "UPDATE runs SET pid = ? WHERE id = ?"
+_RUN_PREPARED: Final = "UPDATE runs SET needs_prepare = 0, waiting_reason = NULL WHERE id = ?"
+_RUN_WAITING: Final = "UPDATE runs SET waiting_reason = ? WHERE id = ?"
+_RUN_FLAGS: Final = "UPDATE runs SET flags = ? WHERE id = ?"
+
+_OWNED: Final = " AND engine_id = ? AND epoch = ?"
+GUARDED: Final = {
+    _RUN_PID: _RUN_PID + " AND state = 'running'" + _OWNED,
+    _RUN_PREPARED: _RUN_PREPARED + " AND state = 'waiting'" + _OWNED,
+    _RUN_WAITING: _RUN_WAITING + " AND state = 'waiting'" + _OWNED,
+    _RUN_FLAGS: _RUN_FLAGS + _OWNED,  # not a state change: a finished run may gain too_fast
+    _RUN_STARTED: _RUN_STARTED + _OWNED,
+    _RUN_ENDED: _RUN_ENDED + " AND (state IN ('waiting', 'running') OR (state = 'skipped' AND "
+                             "ended_at IS NULL))" + _OWNED,
+}
+"""Each run write as a compare-and-set for an engine of several: (id, the state it expects,
+the owner engine, its epoch). Every statement ends with `WHERE id = ?` then the guards."""
 
 
 class Batch:
@@ -41,9 +59,15 @@ class Batch:
         self.runs: list[Sequence[Any]] = []
         """New run rows, each the values of RUN_COLUMNS."""
         self.writes: list[tuple[str, list[Sequence[Any]]]] = []
+        self.renew = False
+        """Several engines: this flush must happen even with nothing else to write (the lease)."""
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.writes)
+        return bool(self.runs or self.writes or self.renew)
+
+    def lease(self) -> None:
+        """Renew the engine's lease in this flush (applied with an owner, it always is)."""
+        self.renew = True
 
     def _add(self, sql: str, *params: Any) -> None:
         if self.writes and self.writes[-1][0] == sql:
@@ -57,19 +81,19 @@ class Batch:
         self.runs.append(values)
 
     def run_pid(self, run_id: int, pid: int) -> None:
-        self._add("UPDATE runs SET pid = ? WHERE id = ?", pid, run_id)
+        self._add(_RUN_PID, pid, run_id)
 
     def run_prepared(self, run_id: int) -> None:
-        self._add("UPDATE runs SET needs_prepare = 0, waiting_reason = NULL WHERE id = ?", run_id)
+        self._add(_RUN_PREPARED, run_id)
 
     def run_waiting(self, run_id: int, reason: str | None) -> None:
-        self._add("UPDATE runs SET waiting_reason = ? WHERE id = ?", reason, run_id)
+        self._add(_RUN_WAITING, reason, run_id)
 
     def run_started(self, run_id: int, at: str | None, host: str) -> None:
         self._add(_RUN_STARTED, at, host, run_id)
 
     def run_flags(self, run_id: int, flags: str | None) -> None:
-        self._add("UPDATE runs SET flags = ? WHERE id = ?", flags, run_id)
+        self._add(_RUN_FLAGS, flags, run_id)
 
     def run_ended(self, run_id: int, *, state: str, ended_at: str | None, exit_code: int | None,
                   reason: str | None, output_tail: str | None, checks: str | None,
@@ -118,9 +142,15 @@ class Batch:
 
 class BatchPart(Part):
 
-    def apply(self, batch: Batch) -> int:
+    def apply(self, batch: Batch, owner: Any = None) -> int:
         """Run `batch` in one transaction; returns how many of its new runs were inserted (an
-        occurrence that exists already is not inserted again)."""
+        occurrence that exists already is not inserted again).
+
+        owner (an engine of several, a fleet Token): the transaction first renews the owner's
+        lease, new runs are its own, and every run write is a compare-and-set on the owner; a
+        lease lost or a write refused raises Fenced and nothing of the batch is written."""
+        if owner is not None:
+            return self._apply_owned(batch, owner)
         with self.transaction():
             inserted = self.execute_many(insert_run_sql(), batch.runs) if batch.runs else 0
             for sql, rows in batch.writes:
@@ -129,6 +159,29 @@ class BatchPart(Part):
                 else:
                     self.execute_many(sql, rows)
         return inserted
+
+    def _apply_owned(self, batch: Batch, owner: Any) -> int:
+        token = (owner.engine_id, owner.epoch)
+        with self.transaction():
+            self.renew_lease(owner)
+            ignored = self._insert_owned(batch.runs, token)
+            for sql, rows in batch.writes:
+                guarded = GUARDED.get(sql)
+                if guarded is None:
+                    self.execute_many(sql, rows)
+                    continue
+                mine = [(*row, *token) for row in rows if row[-1] not in ignored]
+                if mine and self.execute_many(guarded, mine) != len(mine):
+                    raise Fenced(self.refused_why(owner, guarded, mine))
+        return len(batch.runs) - len(ignored)
+
+    def _insert_owned(self, runs: Sequence[Sequence[Any]], token: tuple[int, int]) -> set[int]:
+        """Insert the new runs as `token`'s; the ids of those whose occurrence existed already."""
+        if not runs:
+            return set()
+        inserted = set(self.inserted_ids(insert_run_sql(owned=True) + " RETURNING id",
+                                         [(*row, *token) for row in runs]))
+        return {int(row[0]) for row in runs} - inserted
 
     def apply_statements(self, writes: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """Raw (statement, rows) pairs in one transaction: for tests and tools that seed a

@@ -153,6 +153,14 @@ class EventsPart(Part):
             "WHERE next_fire_at IS NOT NULL AND defined = 1 AND next_fire_at <= ? "
             "ORDER BY next_fire_at LIMIT ?", (iso(now), limit))
 
+    def claim_due_events(self, now: datetime, limit: int = 1000) -> list[Row]:
+        """The due events this engine materialises: on PostgreSQL each is locked until the tick
+        commits the runs it made and its next fire time, and other engines skip it."""
+        return self.claim(
+            "SELECT name, spec, held, next_fire_at FROM events "
+            "WHERE next_fire_at IS NOT NULL AND defined = 1 AND next_fire_at <= ? "
+            "ORDER BY next_fire_at LIMIT ?", (iso(now), limit))
+
     def next_due_at(self) -> str | None:
         value = self.value(
             "SELECT min(next_fire_at) FROM events WHERE next_fire_at IS NOT NULL AND defined = 1")

@@ -6,6 +6,7 @@ row count (see HACKING.md, "PostgreSQL and several engines")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from engine.store.errors import Fenced
@@ -29,24 +30,32 @@ _REGISTER: Final = (
     f"{_at('CAST(? AS double precision)')}, ?, ?, ?) RETURNING id, epoch")
 RENEW: Final = (
     f"UPDATE engines SET heartbeat_at = {_NOW}, lease_until = {_at('lease_s')} "
-    f"WHERE id = ? AND epoch = ? AND state = 'live' AND lease_until > {_NOW}")
-"""The first statement of every write transaction of an engine: row count 0 means fenced."""
+    "WHERE id = ? AND epoch = ? AND state = 'live' AND taken_over_at IS NULL")
+"""The first statement of every write transaction of an engine: row count 0 means fenced.
+A lease that ran out but that nobody took yet may still be renewed: the renewal and a
+takeover both update this row, so PostgreSQL orders them, and the loser finds out."""
 _RELEASE: Final = (
     f"UPDATE engines SET state = 'stopped', stopped_at = {_NOW}, heartbeat_at = {_NOW}, "
     f"lease_until = {_NOW} WHERE id = ? AND epoch = ? AND state = 'live'")
 _FENCED: Final = (
     f"UPDATE engines SET state = 'fenced', stopped_at = coalesce(stopped_at, {_NOW}), reason = ? "
     "WHERE id = ? AND epoch = ?")
+_OTHERS: Final = (
+    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired FROM engines "
+    "WHERE state IN ('live', 'stopped') AND taken_over_at IS NULL AND id <> ?")
+_ORPHANS: Final = "SELECT count(*) FROM runs WHERE state IN ('waiting', 'running') AND engine_id IS NULL"
 _TAKE_ENGINES: Final = (
-    "WITH gone AS (SELECT id, state AS was FROM engines WHERE state IN ('live', 'stopped') "
-    f"AND taken_over_at IS NULL AND id <> ? AND lease_until < {_NOW} FOR UPDATE SKIP LOCKED) "
-    "UPDATE engines e SET state = CASE WHEN gone.was = 'live' THEN 'dead' ELSE e.state END, "
-    f"taken_over_by = ?, taken_over_at = {_NOW}, stopped_at = coalesce(e.stopped_at, {_NOW}), "
-    "reason = coalesce(e.reason, CASE WHEN gone.was = 'live' THEN 'lease expired at ' || e.lease_until "
-    "ELSE 'stopped' END) FROM gone WHERE e.id = gone.id RETURNING e.id, e.host, e.pid, e.epoch, gone.was")
+    "UPDATE engines SET state = CASE WHEN state = 'live' THEN 'dead' ELSE state END, "
+    f"taken_over_by = ?, taken_over_at = {_NOW}, stopped_at = coalesce(stopped_at, {_NOW}), "
+    "reason = coalesce(reason, CASE WHEN state = 'stopped' THEN 'stopped' WHEN id = ANY(?) "
+    "THEN 'its process was gone' ELSE 'lease expired at ' || lease_until END) "
+    "WHERE id = ANY(?) AND taken_over_at IS NULL AND state IN ('live', 'stopped') "
+    f"AND (state = 'stopped' OR lease_until < {_NOW} OR id = ANY(?)) "
+    "RETURNING id, host, pid, epoch, CASE WHEN state = 'dead' THEN 'live' ELSE state END")
+"""Re-checked under the row lock: an engine that renewed meanwhile is not taken."""
 _TAKE_RUNS: Final = (
-    "UPDATE runs SET engine_id = ?, epoch = ? WHERE engine_id = ANY(?) AND state IN ('waiting', 'running') "
-    "RETURNING *")
+    "UPDATE runs SET engine_id = ?, epoch = ? WHERE state IN ('waiting', 'running') "
+    "AND (engine_id = ANY(?) OR engine_id IS NULL) RETURNING *")
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class Gone:
 
 class FleetPart(Part):
 
+    several_engines = True
+
     def register_engine(self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float,
                         version: str) -> Token:
         with self.transaction():
@@ -88,8 +99,7 @@ class FleetPart(Part):
         if row["taken_over_by"] is not None:
             return (f"engine {token.engine_id} (epoch {token.epoch}) was taken over by engine "
                     f"{row['taken_over_by']} at {row['taken_over_at']}: its lease ran out at {row['lease_until']}")
-        return (f"engine {token.engine_id} (epoch {token.epoch}) lost its lease at {row['lease_until']} "
-                f"(state {row['state']}); a lease that ran out is never renewed")
+        return f"engine {token.engine_id} (epoch {token.epoch}) is {row['state']}, not live"
 
     def mark_fenced(self, token: Token, reason: str) -> None:
         with self.transaction():
@@ -101,17 +111,59 @@ class FleetPart(Part):
             self.execute(_RELEASE, (token.engine_id, token.epoch))
             self.execute("SELECT pg_notify('evman', ?)", (f"released {token.engine_id}",))
 
-    def take_over(self, token: Token) -> tuple[list[Gone], list[dict[str, Any]]]:
-        """Engines whose lease ran out, marked taken over by `token`'s engine, and their waiting
-        and running runs, now owned by it: one transaction, so two survivors never share one."""
+    def take_over(self, token: Token, host: str,
+                  is_alive: Callable[[int], bool]) -> tuple[list[Gone], list[dict[str, Any]]]:
+        """Engines whose lease ran out, that stopped, or (on `host`) whose process is gone,
+        marked taken over by `token`'s engine, and their waiting and running runs (and any run
+        no engine owns), now its own: one transaction, so two survivors never share one.
+        Two cheap reads when there is nothing to take."""
+        others = self.rows(_OTHERS, (token.engine_id,))
+        dead_here = [int(r[0]) for r in others if r[1] == host and r[3] == "live" and not is_alive(int(r[2]))]
+        due = [int(r[0]) for r in others if r[3] == "stopped" or r[4] or int(r[0]) in dead_here]
+        if not due and not int(self.value(_ORPHANS)):
+            return [], []
         with self.transaction():
             self.renew_lease(token)
             gone = [Gone(int(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
-                    for r in self.rows(_TAKE_ENGINES, (token.engine_id, token.engine_id))]
-            if not gone:
-                return [], []
+                    for r in self.rows(_TAKE_ENGINES, (token.engine_id, dead_here, due, dead_here))]
             runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone]))
         return gone, sorted(runs, key=lambda r: int(r["id"]))
+
+    def refused_why(self, owner: Any, sql: str, rows: Sequence[Sequence[Any]]) -> str:
+        """Which guarded run write was refused, for the fenced engine's last log line."""
+        ids = [int(r[-3]) for r in rows]
+        found = {int(r["id"]): r for r in self.dicts(
+            "SELECT id, state, engine_id, epoch FROM runs WHERE id = ANY(?)", (ids,))}
+        bad = [f"run {i} is {found[i]['state']} of engine {found[i]['engine_id']} (epoch {found[i]['epoch']})"
+               if i in found else f"run {i} does not exist" for i in ids
+               if i not in found or (found[i]["engine_id"], found[i]["epoch"]) != (owner.engine_id, owner.epoch)]
+        verb = sql.split(" WHERE ")[0]
+        return (f"engine {owner.engine_id} (epoch {owner.epoch}) was refused `{verb}`: "
+                + ("; ".join(bad[:5]) or "a run was not in the state the engine held it in"))
+
+    def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Any]:
+        if owner is None:
+            return self.claim("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
+        return self.claim("SELECT * FROM requests WHERE handled_at IS NULL AND (engine_id IS NULL OR "
+                          "engine_id = ?) ORDER BY id LIMIT ?", (owner.engine_id, limit))
+
+    def route_request(self, request_id: int, engine_id: int) -> None:
+        """Leave a request for the engine that owns what it names (it claims it next tick)."""
+        with self.transaction():
+            self.execute("UPDATE requests SET engine_id = ? WHERE id = ? AND handled_at IS NULL",
+                         (engine_id, request_id))
+
+    def owners_elsewhere(self, event: str, owner: Any) -> list[dict[str, Any]]:
+        """The waiting and running runs of `event` that other engines own (runs_event_active)."""
+        return self.dicts("SELECT id, state, engine_id FROM runs WHERE event = ? AND state IN "
+                          "('waiting', 'running') AND engine_id IS DISTINCT FROM ? ORDER BY id",
+                          (event, owner.engine_id))
+
+    def adopted_elsewhere(self, run_ids: list[int], token: Token) -> set[int]:
+        """Of these runs, those another engine (on this host) now watches while they run."""
+        return {int(r[0]) for r in self.rows(
+            "SELECT id FROM runs WHERE id = ANY(?) AND state = 'running' AND engine_id IS DISTINCT FROM ?",
+            (run_ids, token.engine_id))}
 
     def engines(self, *, include_stopped: bool = True, limit: int = 100) -> list[dict[str, Any]]:
         """Every engine row, live first, with what it runs now (its running run ids)."""

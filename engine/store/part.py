@@ -52,6 +52,28 @@ class Part:
         """Run one statement per row; returns how many rows they changed in all."""
         raise NotImplementedError
 
+    several_engines = False
+    """True where engines share the database (PostgreSQL): leases, owners, claims."""
+
+    def claim(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Rows of a SELECT that several engines may race for, each locked for this engine
+        (the others skip it) until its next write transaction commits; plain rows on SQLite."""
+        return self.rows(sql + self.dialect.skip_locked, params)
+
+    def drop_claims(self) -> None:
+        """Let go of the rows claimed since the last commit (a tick that failed half-way)."""
+
+    def renew_lease(self, owner: Any) -> None:
+        """Several engines: renew `owner`'s lease in this transaction, or raise Fenced (fleet.py)."""
+        raise NotImplementedError
+
+    def refused_why(self, owner: Any, sql: str, rows: Sequence[Sequence[Any]]) -> str:
+        raise NotImplementedError
+
+    def inserted_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """executemany of an INSERT ... RETURNING id: the ids it inserted."""
+        raise NotImplementedError
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())
 

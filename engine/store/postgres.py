@@ -139,6 +139,9 @@ class PgConnection(Part):
         self.listen = options.get("listen", "true").lower() not in ("false", "0", "no", "off")
         self.readonly = readonly
         self._lock = threading.RLock()
+        self._held = False
+        """A transaction opened by claim(), committed by the next transaction() block."""
+        self._in_txn = False
         self._psycopg = _psycopg()
         self.conn = self._connect()
         self._migrate(create=create)
@@ -173,6 +176,33 @@ class PgConnection(Part):
         except self._psycopg.Error as exc:
             raise self._in_words(exc) from exc
 
+    def inserted_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """executemany of an INSERT ... RETURNING id: the ids it inserted."""
+        conn = self._usable()
+        ids: list[int] = []
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(self.dialect.sql(sql), [tuple(r) for r in rows], returning=True)
+                while True:
+                    ids += [int(r[0]) for r in cur.fetchall()]
+                    if not cur.nextset():
+                        return ids
+        except self._psycopg.Error as exc:
+            raise self._in_words(exc) from exc
+
+    def claim(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            if not self._held:
+                self.execute(self.dialect.begin_write)
+                self._held = True
+                self._in_txn = False
+            return self.rows(sql + self.dialect.skip_locked, params)
+
+    def drop_claims(self) -> None:
+        if self._held:
+            self._held = False
+            self._rollback()
+
     def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
         return [str(r[0]) for r in self.execute("EXPLAIN " + sql, params).fetchall()]
 
@@ -206,9 +236,11 @@ class PgConnection(Part):
     def _usable(self) -> Any:
         """The connection, opened again if the server cut it (never inside a transaction)."""
         if self.conn.closed or self.conn.broken:
-            if self.conn.info.transaction_status == self._psycopg.pq.TransactionStatus.INTRANS:
-                raise StoreError(f"{self.url}: the connection was lost in a transaction; it was rolled back")
+            held, self._held = self._held or self._in_txn, False
             self.conn = self._connect()
+            if held:  # the transaction went with the old connection: never COMMIT on the new one
+                raise StoreError(f"{self.url}: the connection was lost in a transaction; it was "
+                                 f"rolled back, and evman retries at the next step.")
         return self.conn
 
     def _in_words(self, exc: BaseException) -> StoreError:
@@ -277,14 +309,19 @@ class PgConnection(Part):
         """BEGIN ... COMMIT; rolls back on any error (a cut connection rolls back by itself).
         Yields this connection, whose execute() takes statements written with `?`."""
         with self._lock:
-            self.execute(self.dialect.begin_write)
+            if self._held:  # the rows claimed this tick stay locked until this commit
+                self._held = False
+            else:
+                self.execute(self.dialect.begin_write)
+            self._in_txn = True
             try:
                 yield self
+                self.execute("COMMIT")
             except BaseException:
                 self._rollback()
                 raise
-            else:
-                self.execute("COMMIT")
+            finally:
+                self._in_txn = False
 
     def _rollback(self) -> None:
         if self.conn.closed or self.conn.broken:

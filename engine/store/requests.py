@@ -26,6 +26,11 @@ class RequestsPart(Part):
     def open_requests(self, limit: int = 1000) -> list[Row]:
         return self.rows("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
 
+    def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Row]:
+        """The open requests this engine answers, in id order (several engines: those routed to
+        it or to none, each locked for it until its tick commits)."""
+        return self.open_requests(limit)
+
     def request(self, request_id: int) -> dict[str, Any] | None:
         return self.one_dict("SELECT * FROM requests WHERE id = ?", (request_id,))
 

@@ -12,12 +12,13 @@ from engine.store.part import Part, Row, in_chunks
 from engine.store.schema import RUN_COLUMNS
 
 
-@functools.lru_cache(maxsize=1)
-def insert_run_sql() -> str:
+@functools.lru_cache(maxsize=2)
+def insert_run_sql(*, owned: bool = False) -> str:
     """One run row with every column; an occurrence that exists already is left alone
-    (unique event + scheduled_for + attempt), so no occurrence is ever inserted twice."""
-    cols = ", ".join(RUN_COLUMNS)
-    marks = ", ".join("?" for _ in RUN_COLUMNS)
+    (unique event + scheduled_for + attempt), so no occurrence is ever inserted twice.
+    owned: with the owner engine's id and epoch after the columns (several engines)."""
+    cols = ", ".join((*RUN_COLUMNS, "engine_id", "epoch") if owned else RUN_COLUMNS)
+    marks = ", ".join("?" for _ in range(len(RUN_COLUMNS) + (2 if owned else 0)))
     return f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
 

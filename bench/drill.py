@@ -1,0 +1,175 @@
+"""The several-engines drill: 3 engines on one PostgreSQL, second-level schedules and chains,
+and random faults; then what ran, what was lost, what was fenced, how fast work moved.
+
+    uv run python -m bench.drill --faults 200          # the long form (about 10 minutes)
+    uv run python -m bench.drill --faults 8 --quick    # a smoke run
+
+Faults, one at a time with the fleet running between them: SIGKILL an engine and start it
+again; SIGSTOP one past its lease, then SIGCONT (it must find itself fenced and exit 3);
+pg_terminate_backend on an engine's connections; `pg_ctl restart -m fast`; SIGTERM (a
+graceful stop, which must hand over within a tick) and start it again."""
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.drill_fleet import Fleet, Slot
+from bench.drill_report import Fault, Findings, judge, render
+
+FENCED_EXIT = 3
+LEASE_TICKS = 3
+FAULT_WEIGHTS = {"kill": 4, "stop": 2, "terminate": 2, "pg_restart": 1, "term": 2}
+
+
+@dataclass(frozen=True)
+class Plan:
+    faults: int = 200
+    engines: int = 3
+    tick_s: float = 0.5
+    roots: int = 6
+    chains: int = 3
+    every_s: int = 2
+    work_s: float = 0.3
+    gap_s: tuple[float, float] = (0.3, 1.5)
+    settle_s: float = 6.0
+    seed: int = 12
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Faults:
+    """Each fault as a function of the fleet and a slot; each records what it saw."""
+
+    def __init__(self, fleet: Fleet, plan: Plan) -> None:
+        self.fleet, self.plan = fleet, plan
+        self.lease_s = LEASE_TICKS * plan.tick_s
+        self.done: list[Fault] = []
+
+    def revive(self) -> None:
+        """Start again an engine that ended by itself (as a service manager would): one that
+        could not connect while the server restarted exits 1."""
+        for slot in self.fleet.slots:
+            if slot.proc is not None and slot.proc.poll() is not None:
+                self.done.append(Fault("revive", slot.name, slot.proc.pid, _now(), exit_code=slot.proc.returncode))
+                self.fleet.start_engine(slot)
+
+    def inject(self, kind: str, slot: Slot) -> None:
+        action: Callable[[Slot], Fault] = getattr(self, f"_{kind}")
+        self.done.append(action(slot))
+
+    def _pid(self, slot: Slot) -> int:
+        assert slot.proc is not None
+        return slot.proc.pid
+
+    def _kill(self, slot: Slot) -> Fault:
+        fault = Fault("kill", slot.name, self._pid(slot), _now())
+        self.fleet.signal(slot, signal.SIGKILL)
+        fault.exit_code = self.fleet.wait_exit(slot, 10)
+        self.fleet.start_engine(slot)
+        return fault
+
+    def _stop(self, slot: Slot) -> Fault:
+        fault = Fault("stop", slot.name, self._pid(slot), _now())
+        self.fleet.signal(slot, signal.SIGSTOP)
+        time.sleep(self.lease_s + 2 * self.plan.tick_s)
+        self.fleet.signal(slot, signal.SIGCONT)
+        fault.exit_code = self.fleet.wait_exit(slot, 5 + 4 * self.plan.tick_s)
+        if fault.exit_code is None:
+            row = self.fleet.query("SELECT id, state, taken_over_by, lease_until, heartbeat_at FROM engines "
+                                   "WHERE pid = %s", (fault.pid,))
+            waits = self.fleet.query("SELECT wait_event_type, wait_event, left(query, 80) FROM pg_stat_activity "
+                                     "WHERE application_name = %s", (f"evman pid {fault.pid}",))
+            fault.outcome = f"not fenced: still running after SIGCONT (engine row {row}, connections {waits})"
+            self.fleet.signal(slot, signal.SIGKILL)
+            self.fleet.wait_exit(slot, 10)
+        self.fleet.start_engine(slot)
+        return fault
+
+    def _terminate(self, slot: Slot) -> Fault:
+        pid = self._pid(slot)
+        fault = Fault("terminate", slot.name, pid, _now())
+        cut = self.fleet.query("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+                               "pg_stat_activity WHERE application_name = %s", (f"evman pid {pid}",))
+        fault.outcome = f"{cut[0][0]} connection(s) cut"
+        return fault
+
+    def _pg_restart(self, slot: Slot) -> Fault:
+        fault = Fault("pg_restart", None, None, _now())
+        self.fleet.server.restart()
+        return fault
+
+    def _term(self, slot: Slot) -> Fault:
+        fault = Fault("term", slot.name, self._pid(slot), _now())
+        self.fleet.signal(slot, signal.SIGTERM)
+        fault.exit_code = self.fleet.wait_exit(slot, self.fleet.grace_s + 10)
+        if fault.exit_code is None:
+            fault.outcome = "did not stop on SIGTERM"
+            self.fleet.signal(slot, signal.SIGKILL)
+            self.fleet.wait_exit(slot, 10)
+        self.fleet.start_engine(slot)
+        return fault
+
+
+def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> tuple[Findings, list[Fault]]:
+    rng = random.Random(plan.seed)
+    fleet = Fleet(root, engines=plan.engines, tick_s=plan.tick_s)
+    try:
+        fleet.start(roots=plan.roots, chains=plan.chains, every_s=plan.every_s, work_s=plan.work_s)
+        time.sleep(3 * plan.tick_s + plan.every_s)
+        started = _now()
+        faults = Faults(fleet, plan)
+        kinds, weights = zip(*FAULT_WEIGHTS.items(), strict=True)
+        for n in range(plan.faults):
+            faults.revive()
+            faults.inject(rng.choices(kinds, weights)[0], rng.choice(fleet.slots))
+            time.sleep(rng.uniform(*plan.gap_s))
+            if (n + 1) % 20 == 0:
+                say(f"  {n + 1} faults, {(_now() - started).total_seconds():.0f} s")
+        ended = _now()
+        faults.revive()
+        time.sleep(plan.settle_s)
+        codes = fleet.stop_all()
+        window = (started, ended - timedelta(seconds=plan.every_s + 4 * plan.tick_s))
+        found = judge(fleet, faults.done, roots=plan.roots, chains=plan.chains, every_s=plan.every_s,
+                      window=window, tick_s=plan.tick_s)
+        found.problems += [f"{name}: exit {code} on the final SIGTERM (expected 0)"
+                           for name, code in codes.items() if code != 0]
+        found.problems += [f"{f.kind} of pid {f.pid}: {f.outcome}" for f in faults.done
+                           if f.outcome.startswith(("not fenced", "did not stop"))]
+        return found, faults.done
+    finally:
+        fleet.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.drill", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--faults", type=int, default=200)
+    parser.add_argument("--engines", type=int, default=3)
+    parser.add_argument("--tick", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--keep", type=Path, help="Work in this folder and keep it (logs, database dump).")
+    args = parser.parse_args(argv)
+    plan = Plan(faults=args.faults, engines=args.engines, tick_s=args.tick, seed=args.seed)
+    root = args.keep or Path(tempfile.mkdtemp(prefix="evman-drill-"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"drill: {plan.engines} engines, tick {plan.tick_s} s (lease {LEASE_TICKS} ticks), "
+          f"{plan.faults} faults, in {root}")
+    found, faults = run_drill(plan, root)
+    print(render(found, faults, plan.tick_s))
+    bad = (found.missing or found.doubled or found.running_without_process or found.lost_without_alert
+           or found.fenced_writes_accepted or found.problems or found.stops_fenced < found.stops)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""What the drill found: executions per occurrence from the O_APPEND log, and the database's
+account of lost runs, alerts, fenced writes and takeovers."""
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from engine.clock import parse_iso
+from engine.procs import pid_alive
+
+
+@dataclass
+class Fault:
+    kind: str
+    """kill, stop, terminate, pg_restart, term."""
+    slot: str | None
+    pid: int | None
+    at: datetime
+    outcome: str = ""
+    exit_code: int | None = None
+
+
+@dataclass
+class Findings:
+    executions: Counter[int] = field(default_factory=Counter)
+    """How many occurrences ran 0, 1, 2, ... times."""
+    missing: list[str] = field(default_factory=list)
+    doubled: list[str] = field(default_factory=list)
+    running_without_process: int = 0
+    lost_runs: int = 0
+    lost_without_alert: int = 0
+    fenced_writes_accepted: int = 0
+    stops_fenced: int = 0
+    stops: int = 0
+    crash_takeover_s: list[float] = field(default_factory=list)
+    graceful_takeover_s: list[float] = field(default_factory=list)
+    states: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+def read_log(path: Path) -> list[tuple[str, str, int, int, int]]:
+    """(event, scheduled_for, run id, engine pid, command pid) per line."""
+    out = []
+    for line in path.read_text().splitlines():
+        parts = line.split(",")
+        if len(parts) == 5 and parts[2].isdigit():
+            out.append((parts[0], parts[1], int(parts[2]), int(parts[3]), int(parts[4])))
+    return out
+
+
+class Occurrences:
+    """Which occurrence each run belongs to: a scheduled run's own (event, time); a follower's
+    is its event with the root occurrence's time; a retry's is the run it repeats."""
+
+    def __init__(self, runs: dict[int, dict[str, Any]]) -> None:
+        self.runs = runs
+        self._memo: dict[int, tuple[str, str]] = {}
+
+    def of(self, run_id: int) -> tuple[str, str]:
+        if run_id not in self._memo:
+            self._memo[run_id] = self._find(self.runs[run_id])
+        return self._memo[run_id]
+
+    def _find(self, run: dict[str, Any]) -> tuple[str, str]:
+        if run["repeats_run_id"] is not None and run["repeats_run_id"] in self.runs:
+            return self.of(int(run["repeats_run_id"]))
+        parent = str(run["triggered_by"] or "")
+        if run["trigger"] != "schedule" and parent.startswith("run:") and int(parent[4:]) in self.runs:
+            return (run["event"], self.of(int(parent[4:]))[1])
+        return (run["event"], run["scheduled_for"])
+
+
+def judge(fleet: Any, faults: list[Fault], *, roots: int, chains: int, every_s: int,
+          window: tuple[datetime, datetime], tick_s: float) -> Findings:
+    found = Findings()
+    runs = _dicts(fleet, "SELECT * FROM runs")
+    by_id = {int(r["id"]): r for r in runs}
+    found.states = Counter(r["state"] for r in runs)
+    occurrences = Occurrences(by_id)
+    ran = Counter(occurrences.of(run_id) for _, _, run_id, _, _ in read_log(fleet.log) if run_id in by_id)
+    expected = _expected(by_id, occurrences, roots=roots, chains=chains, every_s=every_s, window=window)
+    for key in sorted(expected):
+        count = ran.get(key, 0)
+        found.executions[count] += 1
+        if count == 0:
+            found.missing.append(f"{key[0]} @ {key[1]}")
+        elif count > 1:
+            found.doubled.append(f"{key[0]} @ {key[1]} ran {count} times")
+    found.running_without_process = sum(
+        1 for r in runs if r["state"] == "running" and (r["pid"] is None or not pid_alive(int(r["pid"]))))
+    _lost(fleet, runs, found)
+    _fencing(fleet, faults, found, tick_s)
+    return found
+
+
+def _expected(runs: dict[int, dict[str, Any]], occurrences: Occurrences, *, roots: int, chains: int,
+              every_s: int, window: tuple[datetime, datetime]) -> set[tuple[str, str]]:
+    """Every root fire time inside the window (from each root's first occurrence, on its grid),
+    and a follower for every occurrence whose predecessor succeeded."""
+    from engine.clock import iso
+    expected: set[tuple[str, str]] = set()
+    start, end = window
+    for i in range(roots):
+        name = f"s{i}"
+        firsts = sorted(parse_iso(r["scheduled_for"]) for r in runs.values()  # type: ignore[type-var]
+                        if r["event"] == name and r["trigger"] == "schedule")
+        if not firsts:
+            continue
+        at = firsts[0]
+        while at is not None and at <= end:
+            if at >= start:
+                expected.add((name, iso(at) or ""))
+            at += timedelta(seconds=every_s)
+    for run in runs.values():
+        if run["state"] != "succeeded" or not _has_follower(run["event"], chains):
+            continue
+        root_time = occurrences.of(int(run["id"]))[1]
+        at = parse_iso(root_time)
+        if at is not None and start <= at <= end:
+            expected.add((_follower(run["event"]), root_time))
+    return expected
+
+
+def _has_follower(event: str, chains: int) -> bool:
+    if event.startswith("s"):
+        return int(event[1:]) < chains
+    return event.endswith("-1")
+
+
+def _follower(event: str) -> str:
+    return f"c{event[1:]}-1" if event.startswith("s") else event[:-2] + "-2"
+
+
+def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
+    lost = Counter(r["event"] for r in runs if r["state"] == "lost")
+    alerted = Counter[str]()
+    for event, count in fleet.query("SELECT event, sum(count) FROM alerts WHERE kind = 'lost' GROUP BY event"):
+        alerted[str(event)] = int(count)  # type: ignore[call-overload]
+    found.lost_runs = sum(lost.values())
+    found.lost_without_alert = sum(max(0, n - alerted[event]) for event, n in lost.items())
+
+
+def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) -> None:
+    engines = {int(e["pid"]): e for e in _dicts(fleet, "SELECT * FROM engines")}
+    for pid, engine in engines.items():
+        taken = engine.get("taken_over_at")
+        if taken is None:
+            continue
+        accepted = fleet.query("SELECT count(*) FROM drill_audit WHERE app = %s AND at > %s",
+                               (f"evman pid {pid}", taken))
+        found.fenced_writes_accepted += int(accepted[0][0])  # type: ignore[call-overload]
+    for fault in faults:
+        engine = engines.get(fault.pid or -1)
+        if fault.kind == "stop":
+            found.stops += 1
+            found.stops_fenced += int(fault.exit_code == 3)
+        if engine is None or engine.get("taken_over_at") is None:
+            if fault.kind in ("kill", "term"):
+                found.problems.append(f"{fault.kind} of pid {fault.pid}: its engine was never taken over")
+            continue
+        taken = parse_iso(engine["taken_over_at"])
+        assert taken is not None
+        if fault.kind == "kill":
+            found.crash_takeover_s.append((taken - fault.at).total_seconds())
+        elif fault.kind == "term" and engine.get("stopped_at"):
+            stopped = parse_iso(engine["stopped_at"])
+            assert stopped is not None
+            found.graceful_takeover_s.append((taken - stopped).total_seconds())
+
+
+def _dicts(fleet: Any, sql: str) -> list[dict[str, Any]]:
+    import psycopg
+    from psycopg.rows import dict_row
+    with psycopg.connect(fleet.dsn, autocommit=True, row_factory=dict_row) as conn:
+        return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+
+
+def render(found: Findings, faults: list[Fault], tick_s: float) -> str:
+    def ticks(values: list[float]) -> str:
+        if not values:
+            return "none measured"
+        p50 = statistics.median(values)
+        return (f"p50 {p50:.2f} s ({p50 / tick_s:.1f} ticks), max {max(values):.2f} s "
+                f"({max(values) / tick_s:.1f} ticks), n={len(values)}")
+
+    kinds = Counter(f.kind for f in faults)
+    rows = [
+        ("faults", ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + f" ({len(faults)} in all)"),
+        ("executions per occurrence", ", ".join(f"{n}x: {c}" for n, c in sorted(found.executions.items()))
+         + "   (goal: all 1x)"),
+        ("missing inside the misfire window", f"{len(found.missing)}   (goal 0)"),
+        ("run more than once", f"{len(found.doubled)}   (goal 0)"),
+        ("runs left running without a process", f"{found.running_without_process}   (goal 0)"),
+        ("lost runs / without an alert", f"{found.lost_runs} / {found.lost_without_alert}   (goal 0 without)"),
+        ("SIGSTOP past the lease: fenced (exit 3)", f"{found.stops_fenced} of {found.stops}"),
+        ("fenced writes accepted", f"{found.fenced_writes_accepted}   (goal 0)"),
+        ("crash takeover (SIGKILL -> taken over)", ticks(found.crash_takeover_s) + "   (goal <= 3 ticks + 1)"),
+        ("graceful takeover (released -> taken over)", ticks(found.graceful_takeover_s) + "   (goal <= 1 tick)"),
+        ("runs by state", ", ".join(f"{k} {v}" for k, v in sorted(found.states.items()))),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {name.ljust(width)}  {value}" for name, value in rows]
+    lines += [f"  problem: {p}" for p in found.problems[:20]]
+    lines += [f"  missing: {m}" for m in found.missing[:10]]
+    lines += [f"  doubled: {d}" for d in found.doubled[:10]]
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""One engine of several on a PostgreSQL database: its membership (the `engines` row and its
+lease), the run ids it hands out, its wake-ups, and what it does when it finds itself fenced.
+
+The protocol is in HACKING.md ("PostgreSQL and several engines"); the statements are in
+engine/store/fleet.py. Nothing here trusts memory or a clock for safety: the lease is renewed
+in the same transaction as every write, and a refused write fences the engine."""
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from engine.model import EventSpec
+from engine.procs import pid_alive, signal_group
+from engine.store.stores import PgStore
+from engine.store.fleet import LEASE_TICKS, Gone, Token
+
+log = logging.getLogger("evman.fleet")
+
+FENCED_EXIT: Final = 3
+"""The exit status of `evman --no-ui` when its engine was fenced."""
+MIN_LEASE_S: Final = 1.0
+ID_BLOCK: Final = 64
+
+
+@dataclass(frozen=True)
+class Seat:
+    """What an engine offers events that say where they run: its host and its --tags."""
+    host: str
+    tags: frozenset[str] = frozenset()
+
+    def fits(self, spec: EventSpec) -> bool:
+        """One of the event's hosts (if it names any; short names match), and all its tags."""
+        if spec.hosts and self.host not in spec.hosts and self.host.split(".", 1)[0] not in spec.hosts:
+            return False
+        return set(spec.tags) <= self.tags
+
+
+def parse_tags(values: Collection[str] | str | None) -> frozenset[str]:
+    """--tags gpu,big (or repeated): a set of lowercase words."""
+    if values is None:
+        return frozenset()
+    items = [values] if isinstance(values, str) else list(values)
+    return frozenset(w.strip().lower() for item in items for w in item.split(",") if w.strip())
+
+
+@dataclass
+class Membership:
+    """This engine's place among the engines of one database."""
+    store: PgStore
+    seat: Seat
+    pid: int
+    tick_s: float
+    version: str
+    token: Token | None = None
+    fenced: str | None = None
+    """Why the engine was fenced, once it was."""
+    _ids: list[int] = field(default_factory=list)
+    _listener: Any = None
+
+    @property
+    def lease_s(self) -> float:
+        return max(MIN_LEASE_S, LEASE_TICKS * self.tick_s)
+
+    def join(self) -> Token:
+        tags = ",".join(sorted(self.seat.tags)) or None
+        self.token = self.store.register_engine(host=self.seat.host, pid=self.pid, tags=tags,
+                                                lease_s=self.lease_s, tick_s=self.tick_s,
+                                                version=self.version)
+        log.info("joined as engine %s (epoch %s, lease %g s)", self.token.engine_id, self.token.epoch,
+                 self.lease_s)
+        return self.token
+
+    def next_id(self) -> int:
+        """A run id from the database's sequence, fetched in blocks: never one another engine has."""
+        if not self._ids:
+            self._ids = self.store.next_run_ids(ID_BLOCK)
+        return self._ids.pop(0)
+
+    def take_over(self) -> tuple[list[Gone], list[dict[str, Any]]]:
+        """Engines whose lease ran out (or that stopped), with their active runs, now ours."""
+        assert self.token is not None
+        gone, runs = self.store.take_over(self.token, self.seat.host, pid_alive)
+        for engine in gone:
+            how = "had stopped" if engine.was == "stopped" else "was gone or stopped renewing its lease"
+            log.warning("took over engine %s (pid %s on %s, epoch %s), which %s", engine.id, engine.pid,
+                        engine.host, engine.epoch, how)
+        if runs:
+            log.warning("%d run(s) are this engine's now: %s", len(runs),
+                        ", ".join(f"run:{r['id']} ({r['state']})" for r in runs[:20]))
+        return gone, runs
+
+    def leave(self) -> None:
+        """A graceful stop: the lease ends now; listening engines take over within a tick."""
+        if self.token is not None and self.fenced is None:
+            self.store.release_lease(self.token)
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        """Wake on NOTIFY evman (requests queued, an engine stopped), unless the URL says listen=false."""
+        if not getattr(self.store, "listen", False):
+            return
+        from engine.store.listen import Listener
+        self._listener = Listener(str(self.store.target), lambda _payload: wake()).start()
+
+    def stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+
+    def fence(self, why: str, children: Collection[tuple[int, int | None]]) -> None:
+        """Fenced: start nothing more, kill the commands this engine started (unless another
+        engine on this host adopted them), say why. The caller stops the loop; exit status 3."""
+        self.fenced = why
+        log.error("FENCED: %s. This engine stops starting work, kills the commands it started, "
+                  "and exits with status %d; another engine owns its runs now.", why, FENCED_EXIT)
+        adopted = self._adopted_elsewhere([run_id for run_id, _ in children])
+        for run_id, pid in children:
+            if pid is not None and run_id not in adopted and pid_alive(pid):
+                log.error("killing run %s (process group %s): this engine no longer owns it", run_id, pid)
+                signal_group(pid, signal.SIGKILL)
+        if self.token is not None:
+            try:
+                self.store.mark_fenced(self.token, why)
+            except Exception as exc:  # noqa: BLE001 - the row is a courtesy; the exit says it all
+                log.error("could not mark engine %s fenced: %s", self.token.engine_id, exc)
+
+    def _adopted_elsewhere(self, run_ids: list[int]) -> set[int]:
+        if not run_ids or self.token is None:
+            return set()
+        try:
+            return self.store.adopted_elsewhere(run_ids, self.token)
+        except Exception:  # noqa: BLE001 - cannot know: killing is the safe side
+            return set()

@@ -1,0 +1,22 @@
+"""Stage 0, with several engines: take over the engines whose lease ran out (or that stopped),
+and make their waiting and running runs this engine's (see engine/fleet.py)."""
+from __future__ import annotations
+
+from engine.executors import Executors
+from engine.fleet import Membership
+from engine.stages.recover import take_runs
+from engine.tick import Tick
+
+
+def take_over(tick: Tick, membership: Membership, executors: Executors) -> None:
+    """One indexed look for expired leases; a takeover moves the runs in its own transaction
+    (so two survivors never share one), then they are judged here as at a restart: a command
+    still running on this host is watched, one that ended is judged by its exit record, the
+    rest are lost and page (rerun only where the event says on_lost = "rerun")."""
+    gone, rows = membership.take_over()
+    if not gone and not rows:
+        return
+    for engine in gone:
+        tick.change("engine", f"engine {engine.id}", None, "taken over",
+                    f"pid {engine.pid} on {engine.host}, epoch {engine.epoch}, {engine.was}")
+    take_runs(tick, executors, rows, final=True)

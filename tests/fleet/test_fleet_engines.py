@@ -1,0 +1,194 @@
+"""Several engines on one PostgreSQL database: occurrences made once, leases, takeover, fencing,
+graceful hand-over, on_lost = "rerun", `evman engines`. Real engines, real PostgreSQL; the
+schedules run on a fake clock, the leases on the database's own clock (real seconds)."""
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine import catalog
+from engine.clock import FakeClock
+from engine.definitions import parse_definitions
+from engine.engine import Engine
+from engine.fleet import Seat
+from engine.model import EventSpec
+from engine.store import Store
+from tests.outside import rows, wait_until
+
+TICK_S = 0.2
+LEASE_S = 1.0  # engine.fleet.MIN_LEASE_S: 3 ticks of 0.2 s would be shorter
+
+Make = Callable[..., Engine]
+
+
+def load(dsn: str, text: str, base: Path, clock: FakeClock) -> None:
+    store = Store(dsn)
+    try:
+        defs = parse_definitions(textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base,
+                                 known_events=store.event_names())
+        catalog.save(store, defs, now=clock.now())
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Near the real time: adopting a command checks that it started near its run's start."""
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def make(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> Iterator[Make]:
+    """make() -> a started engine of its own (own connection) on the shared database."""
+    made: list[Engine] = []
+
+    def engine(**kwargs: object) -> Engine:
+        made.append(Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs",
+                           **kwargs))  # type: ignore[arg-type]
+        made[-1].start()
+        return made[-1]
+
+    yield engine
+    for e in made:
+        e.executors.shutdown(wait_s=0)
+        e.fleet.stop_listening()  # type: ignore[union-attr]
+
+
+EVERY = """
+[defaults]
+timezone = "UTC"
+[[event]]
+name = "tick"
+call = "builtins:len"
+schedule = "every 10 seconds"
+concurrency = "queue"
+"""
+
+
+def owners(dsn: str) -> Counter[int]:
+    return Counter(int(r["engine_id"]) for r in rows(dsn, "SELECT engine_id FROM runs"))
+
+
+def test_two_engines_make_each_occurrence_once(make: Make, pg_dsn: str, clock: FakeClock,
+                                               tmp_path: Path) -> None:
+    load(pg_dsn, EVERY, tmp_path, clock)
+    a, b = make(), make()
+    for n in range(30):
+        clock.advance(timedelta(seconds=10))
+        (first, second) = (a, b) if n % 2 else (b, a)
+        first.tick()
+        second.tick()
+    a.settle(clock.now())
+    b.settle(clock.now())
+    got = rows(pg_dsn, "SELECT scheduled_for, count(*) AS n FROM runs GROUP BY scheduled_for")
+    assert len(got) == 30 and {r["n"] for r in got} == {1}
+    assert set(owners(pg_dsn)) == {a.fleet.token.engine_id, b.fleet.token.engine_id}  # type: ignore[union-attr]
+    ids = [r["id"] for r in rows(pg_dsn, "SELECT id FROM runs")]
+    assert len(ids) == len(set(ids))
+
+
+def test_an_engine_that_stops_ticking_is_taken_over_and_then_fenced(make: Make, pg_dsn: str,
+                                                                     clock: FakeClock, tmp_path: Path) -> None:
+    load(pg_dsn, EVERY.replace('call = "builtins:len"', 'run = "sleep 30"'), tmp_path, clock)
+    a, b = make(), make()
+    clock.advance(timedelta(seconds=10))
+    a.tick()
+    (run,) = rows(pg_dsn, "SELECT * FROM runs")
+    assert run["state"] == "running" and run["engine_id"] == a.fleet.token.engine_id  # type: ignore[union-attr]
+    pid = int(run["pid"])
+    time.sleep(LEASE_S + 0.3)  # a wedged loop: no tick, no renewal
+    b.tick()
+    (engine_a,) = rows(pg_dsn, "SELECT * FROM engines WHERE id = %s" % a.fleet.token.engine_id)  # type: ignore[union-attr]
+    assert engine_a["state"] == "dead" and engine_a["taken_over_by"] == b.fleet.token.engine_id  # type: ignore[union-attr]
+    (run,) = rows(pg_dsn, "SELECT * FROM runs")
+    assert run["engine_id"] == b.fleet.token.engine_id  # type: ignore[union-attr]
+    assert run["state"] == "running"  # its command still runs on this host: b watches it now
+    a.tick()  # a wakes up: its lease is gone, its write is refused
+    assert a.fenced is not None and "taken over by engine" in a.fenced
+    assert rows(pg_dsn, "SELECT state FROM runs") == [{"state": "running"}]  # nothing of a's landed
+    b.executors.kill(int(run["id"]), by="test")
+    wait_until(lambda: b.tick() is not None and rows(pg_dsn, "SELECT state FROM runs")[0]["state"] != "running",
+               what="b to see the adopted command end")
+    assert pid > 0
+
+
+def test_a_graceful_stop_hands_over_waiting_runs_at_the_next_tick(make: Make, pg_dsn: str,
+                                                                   clock: FakeClock, tmp_path: Path) -> None:
+    load(pg_dsn, EVERY + 'requires = "success(never)"\n[[event]]\nname = "never"\nrun = "true"\n',
+         tmp_path, clock)
+    a, b = make(), make()
+    clock.advance(timedelta(seconds=10))
+    a.tick()
+    (run,) = rows(pg_dsn, "SELECT * FROM runs")
+    assert run["state"] == "waiting" and run["engine_id"] == a.fleet.token.engine_id  # type: ignore[union-attr]
+    a.stop()
+    a.shutdown()
+    released = rows(pg_dsn, "SELECT state, stopped_at FROM engines WHERE id = %s" % a.fleet.token.engine_id)  # type: ignore[union-attr]
+    assert released[0]["state"] == "stopped"
+    b.tick()
+    (run,) = rows(pg_dsn, "SELECT * FROM runs")
+    assert run["state"] == "waiting" and run["engine_id"] == b.fleet.token.engine_id  # type: ignore[union-attr]
+    assert a.fenced is None
+
+
+def test_a_lost_run_pages_and_runs_again_only_with_on_lost_rerun(make: Make, pg_dsn: str,
+                                                                 clock: FakeClock, tmp_path: Path) -> None:
+    load(pg_dsn, """
+        [defaults]
+        timezone = "UTC"
+        [[event]]
+        name = "plain"
+        call = "time:sleep"
+        on_failure = { retries = 3 }
+        [[event]]
+        name = "again"
+        call = "time:sleep"
+        on_lost = "rerun"
+    """, tmp_path, clock)
+    store = Store(pg_dsn)
+    for name in ("plain", "again"):  # running in an engine that died: callables die with it
+        store.apply_statements([("INSERT INTO runs (event, state, trigger, scheduled_for, created_at, "
+                                 "started_at, host) VALUES (?, 'running', 'trigger', ?, 'x', ?, 'elsewhere')",
+                                 [(name, f"2026-01-05T00:00:0{len(name)}+00:00", "2026-01-05T00:00:00+00:00")])])
+    store.close()
+    b = make()
+    b.tick()
+    got = {(r["event"], r["attempt"]): r["state"] for r in rows(pg_dsn, "SELECT * FROM runs")}
+    assert got.pop(("again", 2)) in ("waiting", "running")  # started at once, as a new attempt
+    assert got == {("plain", 1): "lost", ("again", 1): "lost"}  # no retry for "plain": lost is not failed
+    kinds = {(r["event"], r["kind"]) for r in rows(pg_dsn, "SELECT event, kind FROM alerts")}
+    assert kinds == {("plain", "lost"), ("again", "lost")}
+
+
+def test_evman_engines_lists_every_engine_with_its_lease(make: Make, pg_dsn: str, clock: FakeClock,
+                                                         tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from console.cli import main
+    load(pg_dsn, EVERY, tmp_path, clock)
+    a, b = make(), make()
+    a.stop()
+    a.shutdown()
+    done = CliRunner().invoke(main, ["engines", "--json", "--db", pg_dsn])
+    assert done.exit_code == 0, done.output
+    listed = json.loads(done.output)
+    assert [(e["id"], e["live"], e["state"]) for e in listed] == [
+        (b.fleet.token.engine_id, True, "live"), (a.fleet.token.engine_id, False, "stopped")]  # type: ignore[union-attr]
+    assert {"id", "host", "pid", "epoch", "heartbeat_at", "lease_until", "running"} <= set(listed[0])
+    text = CliRunner().invoke(main, ["engines", "--db", pg_dsn]).output
+    assert "1 live engine(s)" in text
+
+
+def test_placement_matches_hosts_and_tags() -> None:
+    gpu = Seat("web1.example.com", frozenset({"gpu"}))
+    assert gpu.fits(EventSpec(name="a", hosts=("web1",)))
+    assert gpu.fits(EventSpec(name="a", tags=("gpu",)))
+    assert not gpu.fits(EventSpec(name="a", hosts=("web2",)))
+    assert not gpu.fits(EventSpec(name="a", tags=("gpu", "big")))
