@@ -35,14 +35,15 @@ LINE = 'printf "%s,%s,%s,%s,%s\\n" "$EVMAN_EVENT" "$EVMAN_SCHEDULED_FOR" "$EVMAN
 
 def workload(log: Path, *, roots: int, chains: int, every_s: int, work_s: float) -> str:
     """`roots` events every `every_s` seconds; the first `chains` of them start a follower,
-    which starts another. Queued concurrency: an occurrence is never skipped for an earlier
-    one still recorded as running, so every occurrence must run."""
+    which starts another. Queued concurrency and misfire = "all": an occurrence is never
+    skipped for an earlier one still running, nor folded into a later one when it is made
+    late (a fault can hold a due event for a lease), so every occurrence must run."""
     out = ['[defaults]', 'timezone = "UTC"', '']
     command = f"{LINE} >> {log}; sleep {work_s}"
 
     def event(name: str, **keys: str) -> None:
         out.extend(["[[event]]", f'name = "{name}"', f"shell = '{command}'",
-                    'concurrency = "queue"', *(f"{k} = {v}" for k, v in keys.items()), ""])
+                    'concurrency = "queue"', 'misfire = "all"', *(f"{k} = {v}" for k, v in keys.items()), ""])
 
     for i in range(roots):
         follow = f'["c{i}-1"]' if i < chains else "[]"
@@ -68,7 +69,7 @@ class Fleet:
         self.root = root
         self.tick_s = tick_s
         self.grace_s = grace_s
-        self.server = PgServer(root / "pg")
+        self.server = PgServer()  # its own folder under /tmp: the server user must reach it
         self.slots = [Slot(f"e{i}") for i in range(engines)]
         self.log = root / "executions.log"
         self.engine_log = root / "engines.log"

@@ -39,6 +39,10 @@ class Findings:
     crash_takeover_s: list[float] = field(default_factory=list)
     graceful_takeover_s: list[float] = field(default_factory=list)
     states: Counter[str] = field(default_factory=Counter)
+    stop_exits: Counter[str] = field(default_factory=Counter)
+    """Exit statuses of the engines SIGSTOPped past their lease (3: fenced)."""
+    before_joining: int = 0
+    """Faults that hit an engine before it had joined (no engines row yet)."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -158,7 +162,12 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
         if fault.kind == "stop":
             found.stops += 1
             found.stops_fenced += int(fault.exit_code == 3)
-        if engine is None or engine.get("taken_over_at") is None:
+        if fault.kind == "stop":
+            found.stop_exits[str(fault.exit_code)] += 1
+        if engine is None:  # hit before it had joined: nothing of it to take over
+            found.before_joining += int(fault.kind in ("kill", "term", "stop"))
+            continue
+        if engine.get("taken_over_at") is None:
             if fault.kind in ("kill", "term"):
                 found.problems.append(f"{fault.kind} of pid {fault.pid}: its engine was never taken over")
             continue
@@ -196,7 +205,9 @@ def render(found: Findings, faults: list[Fault], tick_s: float) -> str:
         ("run more than once", f"{len(found.doubled)}   (goal 0)"),
         ("runs left running without a process", f"{found.running_without_process}   (goal 0)"),
         ("lost runs / without an alert", f"{found.lost_runs} / {found.lost_without_alert}   (goal 0 without)"),
-        ("SIGSTOP past the lease: fenced (exit 3)", f"{found.stops_fenced} of {found.stops}"),
+        ("SIGSTOP past the lease: fenced (exit 3)", f"{found.stops_fenced} of {found.stops} (exit statuses "
+         + ", ".join(f"{k}: {v}" for k, v in sorted(found.stop_exits.items())) + ")"),
+        ("faults that hit an engine before it joined", str(found.before_joining)),
         ("fenced writes accepted", f"{found.fenced_writes_accepted}   (goal 0)"),
         ("crash takeover (SIGKILL -> taken over)", ticks(found.crash_takeover_s) + "   (goal <= 3 ticks + 1)"),
         ("graceful takeover (released -> taken over)", ticks(found.graceful_takeover_s) + "   (goal <= 1 tick)"),
