@@ -65,7 +65,8 @@ def _spec(name: str, when: datetime, kind: str) -> EventSpec:
 def _sql(dsn: str, query: str) -> list[tuple[object, ...]]:
     import psycopg
     with psycopg.connect(dsn, autocommit=True, application_name="bench") as conn:
-        return list(conn.execute(query).fetchall())  # type: ignore[arg-type]
+        cur = conn.execute(query)  # type: ignore[arg-type]
+        return list(cur.fetchall()) if cur.description else []
 
 
 def measure(server: PgServer, root: Path, kind: str, engines: int, n: int) -> Row:
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = 200 if args.quick else args.events
     root = Path(tempfile.mkdtemp(prefix="evman-fleet-bench-"))
-    server = PgServer(root / "pg", options="-c shared_preload_libraries=pg_stat_statements "
+    server = PgServer(options="-c shared_preload_libraries=pg_stat_statements "
                                            "-c pg_stat_statements.track=all").start()
     try:
         server.create_database("stats")
