@@ -1,6 +1,6 @@
 """The drills: short forms run in every `uv run pytest`; the long forms only with
 
-    uv run pytest tests/drills -m long
+    uv run pytest tests/drills -m long -n 0
 
 which prints each drill's numbers (kills survived, requests written and handled, inputs tried)
 at the end of the run."""
@@ -14,7 +14,7 @@ import pytest
 
 from tests.drills.common import REPORTS, kill_group, rows
 
-LONG_HELP = "long form of a drill; runs only with `uv run pytest tests/drills -m long`"
+LONG_HELP = "long form of a drill; runs only with `uv run pytest tests/drills -m long -n 0`"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,7 +5,7 @@ and a message naming the place; never another exception. A refused `evman load` 
 database as it was.
 
 Short form: a few hundred inputs per parser in every `uv run pytest`; long form (thousands per
-parser): `uv run pytest tests/drills -m long`."""
+parser): `uv run pytest tests/drills -m long -n 0`."""
 from __future__ import annotations
 
 import tempfile
