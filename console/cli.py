@@ -8,13 +8,15 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from console import views
-from engine.model import Definitions
 from engine.quoting import quoted
+
+if TYPE_CHECKING:
+    from engine.model import Definitions
 
 DEFAULT_DB = "evman.db"
 WAIT_S = 5.0

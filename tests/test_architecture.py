@@ -123,6 +123,17 @@ def test_only_the_face_imports_the_engine_module() -> None:
     assert bad == [], "modules under engine/ import engine/engine.py; receive a Tick instead"
 
 
+STORE_MAY_IMPORT = ("engine.store", "engine.clock", "engine.ranks")
+"""The store stands on the ground floor: what it imports from the project, besides itself."""
+
+
+def test_the_store_imports_only_the_ground_floor() -> None:
+    bad = [f"{FILES[i.importer].relative_to(ROOT)}:{i.line} imports {i.imported}" for i in ALL_IMPORTS
+           if i.importer.startswith("engine.store") and i.imported.split(".")[0] in PACKAGES
+           and not i.imported.startswith(STORE_MAY_IMPORT)]
+    assert bad == [], "the store must not depend on what stands on it (nor cost `evman list` its imports)"
+
+
 def test_no_import_cycles() -> None:
     cycle = find_cycle(project_edges(ALL_IMPORTS))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

@@ -4,10 +4,11 @@ Pure: nothing here reads the store or the clock; the projection stage and `evman
 """
 from __future__ import annotations
 
-from engine.foresight.estimate import HISTORY_RUNS, MIN_SAMPLES, Estimate, estimate, nearest_rank
+from engine.foresight.estimate import MIN_SAMPLES, Estimate, estimate
 from engine.foresight.graph import CycleError, Graph, build_graph
 from engine.foresight.projection import Occurrence, Plan, Projection, occurrence, project
 from engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, judge
+from engine.ranks import HISTORY_RUNS, nearest_rank
 from engine.foresight.whatif import WhatIf, WhatIfError, apply_what_ifs, parse_what_if, parse_what_ifs
 
 __all__ = [

@@ -1,12 +1,11 @@
 """How long an event takes: p50 and p90 of its recent successes, or fallbacks while history is thin."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
-HISTORY_RUNS: Final = 20
-"""The last this many succeeded runs make an event's history."""
+from engine.ranks import HISTORY_RUNS, rank
+
 MIN_SAMPLES: Final = 5
 """Fewer succeeded runs than this is low confidence: the fallbacks below are used instead."""
 FALLBACK_P50_S: Final = 60.0
@@ -26,18 +25,8 @@ class Estimate(NamedTuple):
     """HISTORY or LOW."""
 
 
-def nearest_rank(ordered: Sequence[float], q: float) -> float:
-    """The nearest-rank q-quantile (0 < q <= 1) of sorted, non-empty `ordered`: the value at
-    rank ceil(q * n), counting from 1. p50 of 20 is the 10th, p90 of 20 the 18th."""
-    return ordered[_rank(len(ordered), q) - 1]
-
-
-def _rank(n: int, q: float) -> int:
-    return min(n, max(1, math.ceil(round(q * n, 9))))
-
-
-_P50_INDEX: Final = tuple(_rank(n, 0.5) - 1 for n in range(HISTORY_RUNS + 1))
-_P90_INDEX: Final = tuple(_rank(n, 0.9) - 1 for n in range(HISTORY_RUNS + 1))
+_P50_INDEX: Final = tuple(rank(n, 0.5) - 1 for n in range(HISTORY_RUNS + 1))
+_P90_INDEX: Final = tuple(rank(n, 0.9) - 1 for n in range(HISTORY_RUNS + 1))
 
 
 def estimate(durations_s: Sequence[float], *, expect_s: float | None = None,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.clock import iso
-from engine.foresight.estimate import HISTORY_RUNS, nearest_rank
+from engine.ranks import HISTORY_RUNS, nearest_rank
 from engine.store.part import Part, Row, in_chunks
 from engine.store.schema import RUN_COLUMNS
 
