@@ -79,21 +79,61 @@ class Faults:
         return fault
 
     def _stop(self, slot: Slot) -> Fault:
-        fault = Fault("stop", slot.name, self._pid(slot), _now())
+        """SIGSTOP past the lease, then SIGCONT. A joined engine that a survivor took over must
+        be fenced (exit 3); one that had not joined yet, or that nobody took over, must simply go
+        on (live, renewing); anything else hung. Meanwhile no survivor may stall past a lease."""
+        pid = self._pid(slot)
+        fault = Fault("stop", slot.name, pid, _now())
+        joined = bool(self.fleet.query("SELECT 1 FROM engines WHERE pid = %s", (pid,)))
         self.fleet.signal(slot, signal.SIGSTOP)
-        time.sleep(self.lease_s + 2 * self.plan.tick_s)
+        fault.stall_s = self._survivors_stall(pid, fault.at, self.lease_s + 2 * self.plan.tick_s)
         self.fleet.signal(slot, signal.SIGCONT)
         fault.exit_code = self.fleet.wait_exit(slot, 5 + 4 * self.plan.tick_s)
-        if fault.exit_code is None:
-            row = self.fleet.query("SELECT id, state, taken_over_by, lease_until, heartbeat_at FROM engines "
-                                   "WHERE pid = %s", (fault.pid,))
-            waits = self.fleet.query("SELECT wait_event_type, wait_event, left(query, 80) FROM pg_stat_activity "
-                                     "WHERE application_name = %s", (f"evman pid {fault.pid}",))
-            fault.outcome = f"not fenced: still running after SIGCONT (engine row {row}, connections {waits})"
-            self.fleet.signal(slot, signal.SIGKILL)
-            self.fleet.wait_exit(slot, 10)
+        if fault.exit_code is not None:
+            self.fleet.start_engine(slot)
+            return fault
+        row = self._engine(pid)
+        if self._renewing(pid) and row is not None and row[2] is None:
+            fault.outcome = "continued: " + ("it joined after SIGCONT" if not joined
+                                             else "no engine took it over while it was stopped")
+            return fault
+        waits = self.fleet.query("SELECT state, wait_event_type, wait_event, left(query, 80) FROM "
+                                 "pg_stat_activity WHERE application_name = %s", (f"evman pid {pid}",))
+        fault.outcome = f"hung: not fenced and not renewing after SIGCONT (engine row {row}, connections {waits})"
+        self.fleet.signal(slot, signal.SIGKILL)
+        self.fleet.wait_exit(slot, 10)
         self.fleet.start_engine(slot)
         return fault
+
+    def _engine(self, pid: int) -> tuple[object, ...] | None:
+        rows = self.fleet.query("SELECT id, state, taken_over_at, heartbeat_at FROM engines WHERE pid = %s "
+                                "ORDER BY id DESC LIMIT 1", (pid,))
+        return rows[0] if rows else None
+
+    def _renewing(self, pid: int) -> bool:
+        """Its heartbeat moves within two leases, and its row stays live."""
+        first = self._engine(pid)
+        deadline = time.monotonic() + 2 * self.lease_s
+        while time.monotonic() < deadline:
+            time.sleep(self.plan.tick_s / 2)
+            now = self._engine(pid)
+            if now is not None and now[1] == "live" and (first is None or now[3] != first[3]):
+                return True
+        return False
+
+    def _survivors_stall(self, pid: int, since: datetime, for_s: float) -> float:
+        """While `pid` is stopped: the oldest heartbeat among the other engines that had joined
+        before, sampled; a survivor waiting behind the stopped engine's locks shows here."""
+        worst = 0.0
+        deadline = time.monotonic() + for_s
+        while time.monotonic() < deadline:
+            age = self.fleet.query(
+                "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - CAST(heartbeat_at AS timestamptz))), 0) "
+                "FROM engines WHERE state = 'live' AND taken_over_at IS NULL AND pid <> %s AND started_at < %s",
+                (pid, since.isoformat()))
+            worst = max(worst, float(age[0][0]))  # type: ignore[arg-type]
+            time.sleep(0.1)
+        return worst
 
     def _terminate(self, slot: Slot) -> Fault:
         pid = self._pid(slot)
@@ -145,7 +185,7 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> tup
         found.problems += [f"{name}: exit {code} on the final SIGTERM (expected 0)"
                            for name, code in codes.items() if code != 0]
         found.problems += [f"{f.kind} of pid {f.pid}: {f.outcome}" for f in faults.done
-                           if f.outcome.startswith(("not fenced", "did not stop"))]
+                           if f.outcome.startswith(("hung", "did not stop"))]
         return found, faults.done
     finally:
         fleet.close()
@@ -167,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     found, faults = run_drill(plan, root)
     print(render(found, faults, plan.tick_s))
     bad = (found.missing or found.doubled or found.running_without_process or found.lost_without_alert
-           or found.fenced_writes_accepted or found.problems or found.stops_fenced < found.stops)
+           or found.fenced_writes_accepted or found.problems or found.stops_hung
+           or found.survivor_stall_s > LEASE_TICKS * plan.tick_s)
     return 1 if bad else 0
 
 

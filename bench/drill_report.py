@@ -22,6 +22,8 @@ class Fault:
     at: datetime
     outcome: str = ""
     exit_code: int | None = None
+    stall_s: float | None = None
+    """A stop: the oldest survivor heartbeat seen while this engine was stopped."""
 
 
 @dataclass
@@ -35,7 +37,12 @@ class Findings:
     lost_without_alert: int = 0
     fenced_writes_accepted: int = 0
     stops_fenced: int = 0
+    stops_continued: int = 0
+    """SIGSTOPped engines that went on after SIGCONT: not joined yet, or nobody took them over."""
+    stops_hung: int = 0
     stops: int = 0
+    survivor_stall_s: float = 0.0
+    """The oldest heartbeat of a survivor while another engine was stopped (goal: under a lease)."""
     crash_takeover_s: list[float] = field(default_factory=list)
     graceful_takeover_s: list[float] = field(default_factory=list)
     states: Counter[str] = field(default_factory=Counter)
@@ -162,7 +169,9 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
         if fault.kind == "stop":
             found.stops += 1
             found.stops_fenced += int(fault.exit_code == 3)
-        if fault.kind == "stop":
+            found.stops_continued += int(fault.outcome.startswith("continued"))
+            found.stops_hung += int(fault.outcome.startswith("hung"))
+            found.survivor_stall_s = max(found.survivor_stall_s, fault.stall_s or 0.0)
             found.stop_exits[str(fault.exit_code)] += 1
         if engine is None:  # hit before it had joined: nothing of it to take over
             found.before_joining += int(fault.kind in ("kill", "term", "stop"))
@@ -205,8 +214,11 @@ def render(found: Findings, faults: list[Fault], tick_s: float) -> str:
         ("run more than once", f"{len(found.doubled)}   (goal 0)"),
         ("runs left running without a process", f"{found.running_without_process}   (goal 0)"),
         ("lost runs / without an alert", f"{found.lost_runs} / {found.lost_without_alert}   (goal 0 without)"),
-        ("SIGSTOP past the lease: fenced (exit 3)", f"{found.stops_fenced} of {found.stops} (exit statuses "
-         + ", ".join(f"{k}: {v}" for k, v in sorted(found.stop_exits.items())) + ")"),
+        ("SIGSTOP past the lease, then SIGCONT", f"{found.stops}: fenced (exit 3) {found.stops_fenced}, "
+         f"went on {found.stops_continued} (not joined yet, or not taken over), hung {found.stops_hung}"
+         "   (goal 0 hung)"),
+        ("oldest survivor heartbeat during a stop", f"{found.survivor_stall_s:.2f} s ({found.survivor_stall_s / tick_s:.1f} ticks)"
+         f"   (goal under a lease, {3 * tick_s:g} s)"),
         ("faults that hit an engine before it joined", str(found.before_joining)),
         ("fenced writes accepted", f"{found.fenced_writes_accepted}   (goal 0)"),
         ("crash takeover (SIGKILL -> taken over)", ticks(found.crash_takeover_s) + "   (goal <= 3 ticks + 1)"),

@@ -311,6 +311,9 @@ def start_notifier(path: str | Path, engine: Any, **options: Any) -> Notifier:
     """Start a notifier on the database at `path` with the engine's clock, and have the engine
     wake it after any tick that raised an alert (chained onto engine.on_change as it is now)."""
     notifier = Notifier(path, getattr(engine, "clock", None), **options)
+    fleet = getattr(engine, "fleet", None)
+    if fleet is not None:  # the engine's limits: a stopped process never holds an alert row long
+        notifier.store.limit_sessions(**fleet.session_limits)
     previous: Callable[[list[Any]], None] | None = getattr(engine, "on_change", None)
 
     def on_change(changes: list[Any]) -> None:

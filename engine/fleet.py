@@ -23,6 +23,8 @@ FENCED_EXIT: Final = 3
 """The exit status of `evman --no-ui` when its engine was fenced."""
 MIN_LEASE_S: Final = 1.0
 ID_BLOCK: Final = 64
+STATEMENT_LIMIT_S: Final = 30.0
+"""No statement of an engine runs longer than this (or 10 leases, if more): none should come near."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,18 @@ class Membership:
     def lease_s(self) -> float:
         return max(MIN_LEASE_S, LEASE_TICKS * self.tick_s)
 
+    @property
+    def session_limits(self) -> dict[str, int]:
+        """What the server enforces on each session of this engine's process (ms). A process that
+        stops (SIGSTOP, a frozen VM) inside a transaction loses it after one lease, so the rows it
+        had claimed or written are free for the survivors; no engine waits behind a row lock for
+        more than half a lease (its tick fails and is tried again, it never hangs)."""
+        lease_ms = int(self.lease_s * 1000)
+        return {"idle_in_transaction_session_timeout": lease_ms, "lock_timeout": lease_ms // 2,
+                "statement_timeout": int(max(STATEMENT_LIMIT_S, 10 * self.lease_s) * 1000)}
+
     def join(self) -> Token:
+        self.store.limit_sessions(**self.session_limits)
         tags = ",".join(sorted(self.seat.tags)) or None
         self.token = self.store.register_engine(host=self.seat.host, pid=self.pid, tags=tags,
                                                 lease_s=self.lease_s, tick_s=self.tick_s,

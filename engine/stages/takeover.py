@@ -2,10 +2,15 @@
 and make their waiting and running runs this engine's (see engine/fleet.py)."""
 from __future__ import annotations
 
+import logging
+
 from engine.executors import Executors
 from engine.fleet import Membership
 from engine.stages.recover import take_runs
+from engine.store import Fenced, StoreError
 from engine.tick import Tick
+
+log = logging.getLogger("evman.fleet")
 
 
 def take_over(tick: Tick, membership: Membership, executors: Executors) -> None:
@@ -13,7 +18,13 @@ def take_over(tick: Tick, membership: Membership, executors: Executors) -> None:
     (so two survivors never share one), then they are judged here as at a restart: a command
     still running on this host is watched, one that ended is judged by its exit record, the
     rest are lost and page (rerun only where the event says on_lost = "rerun")."""
-    gone, rows = membership.take_over()
+    try:
+        gone, rows = membership.take_over()
+    except Fenced:
+        raise
+    except StoreError as exc:  # e.g. a lock held by a stopped engine: the tick goes on, next one retries
+        log.warning("could not take over engines this tick, will retry: %s", exc)
+        return
     if not gone and not rows:
         return
     for engine in gone:

@@ -49,10 +49,14 @@ _TAKE_ENGINES: Final = (
     f"taken_over_by = ?, taken_over_at = {_NOW}, stopped_at = coalesce(stopped_at, {_NOW}), "
     "reason = coalesce(reason, CASE WHEN state = 'stopped' THEN 'stopped' WHEN id = ANY(?) "
     "THEN 'its process was gone' ELSE 'lease expired at ' || lease_until END) "
-    "WHERE id = ANY(?) AND taken_over_at IS NULL AND state IN ('live', 'stopped') "
-    f"AND (state = 'stopped' OR lease_until < {_NOW} OR id = ANY(?)) "
+    "WHERE id IN (SELECT id FROM engines WHERE id = ANY(?) AND taken_over_at IS NULL "
+    f"AND state IN ('live', 'stopped') AND (state = 'stopped' OR lease_until < {_NOW} OR id = ANY(?)) "
+    "FOR UPDATE SKIP LOCKED) "
     "RETURNING id, host, pid, epoch, CASE WHEN state = 'dead' THEN 'live' ELSE state END")
-"""Re-checked under the row lock: an engine that renewed meanwhile is not taken."""
+"""Re-checked under the row lock: an engine that renewed meanwhile is not taken. A row locked
+now (its engine is inside a write, or stopped inside one) is skipped, never waited for: the
+server ends a stopped engine's transaction after a lease (Membership.session_limits), and the
+next tick takes it."""
 _TAKE_RUNS: Final = (
     "UPDATE runs SET engine_id = ?, epoch = ? WHERE state IN ('waiting', 'running') "
     "AND (engine_id = ANY(?) OR engine_id IS NULL) RETURNING *")

@@ -60,6 +60,9 @@ class Part:
         (the others skip it) until its next write transaction commits; plain rows on SQLite."""
         return self.rows(sql + self.dialect.skip_locked, params)
 
+    def limit_sessions(self, **limits_ms: int) -> None:
+        """Server-side time limits for this connection's sessions (PostgreSQL; nothing on SQLite)."""
+
     def drop_claims(self) -> None:
         """Let go of the rows claimed since the last commit (a tick that failed half-way)."""
 

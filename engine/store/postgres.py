@@ -142,6 +142,8 @@ class PgConnection(Part):
         self._held = False
         """A transaction opened by claim(), committed by the next transaction() block."""
         self._in_txn = False
+        self.limits: dict[str, int] = {}
+        """Server-side time limits (ms) of this connection's sessions: limit_sessions()."""
         self._psycopg = _psycopg()
         self.conn = self._connect()
         self._migrate(create=create)
@@ -198,6 +200,18 @@ class PgConnection(Part):
                 self._in_txn = False
             return self.rows(sql + self.dialect.skip_locked, params)
 
+    def limit_sessions(self, **limits_ms: int) -> None:
+        """Bound how long the server lets this connection's sessions hold what they hold, now and
+        after every reconnect: e.g. idle_in_transaction_session_timeout (a stopped process's open
+        transaction is ended, and its row locks with it), lock_timeout (never wait long behind
+        another's row lock), statement_timeout. Not behind a transaction pooler (listen=false),
+        where a session setting would reach other clients: set the pooler's own limits there."""
+        if not self.listen:
+            return
+        self.limits = dict(limits_ms)
+        for name, value in self.limits.items():
+            self.execute(f"SET {name} = {int(value)}")
+
     def drop_claims(self) -> None:
         if self._held:
             self._held = False
@@ -221,7 +235,8 @@ class PgConnection(Part):
     # -- connecting --------------------------------------------------------------
 
     def _connect(self) -> Any:
-        options = "-c default_transaction_read_only=on" if self.readonly else ""
+        options = " ".join([*(["-c default_transaction_read_only=on"] if self.readonly else []),
+                            *(f"-c {name}={int(value)}" for name, value in getattr(self, "limits", {}).items())])
         try:
             conn = self._psycopg.connect(
                 self.libpq_url, autocommit=True, row_factory=_row_factory, connect_timeout=10,

@@ -21,6 +21,8 @@ def test_faults_leave_every_occurrence_run_once_and_no_fenced_write(
     assert found.running_without_process == 0
     assert found.lost_without_alert == 0
     assert found.fenced_writes_accepted == 0
-    assert found.stops_fenced == found.stops
+    assert found.stops_hung == 0
+    assert found.stops_fenced + found.stops_continued == found.stops
+    assert found.survivor_stall_s < 3 * plan.tick_s, found.survivor_stall_s
     assert all(s <= 4 * plan.tick_s + 0.5 for s in found.crash_takeover_s), found.crash_takeover_s
     assert found.problems == []
