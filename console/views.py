@@ -149,8 +149,8 @@ def next_fires(spec: str, tz: str | None, after: datetime, count: int,
     zone = tz or machine_timezone()
     try:
         ZoneInfo(zone)
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {zone!r}; use an IANA name such as Europe/London") from exc
+    except (KeyError, ValueError, OSError) as exc:  # OSError: a folder of zones ('Europe'), a name too long
+        raise ValueError(f"unknown timezone {quoted(zone)}; use an IANA name such as Europe/London") from exc
     fires = schedules.preview(spec, zone, after, count)
     return {
         "event": event, "schedule": spec, "timezone": zone, "after": after.astimezone(UTC).isoformat(),

@@ -212,6 +212,14 @@ def test_next_for_every_specs() -> None:
         "2026-11-01T05:30:00+00:00", "2026-11-02T06:30:00+00:00"]
 
 
+@pytest.mark.parametrize("zone", ["Europe", "Mars/Olympus", "../../etc/passwd", "x" * 5000])
+def test_next_with_a_zone_that_is_not_one_says_so(zone: str) -> None:
+    done = evman("next", "--schedule", "0 1 * * *", "--tz", zone)  # in process: a traceback fails
+    assert done.returncode == 2
+    assert "unknown timezone" in done.stderr and "Europe/London" in done.stderr
+    assert len(done.stderr) < 300  # a huge name is cut, not echoed
+
+
 def test_next_for_an_event_uses_its_schedule_and_zone(tmp_path: Path) -> None:
     db = tmp_path / "evman.db"
     defs = tmp_path / "defs.toml"
