@@ -1,7 +1,8 @@
 """Paging the driver: the notifier thread that delivers alert rows through Apprise.
 
 The engine writes alert rows; the notifier, in its own thread with its own Store, sends the
-due ones (pending = 1 and next_attempt_at due), records every attempt in `deliveries`,
+due ones (pending = 1 and next_attempt_at due; with several engines each round claims them
+first, so each page attempt goes out once across them), records every attempt in `deliveries`,
 retries failures with backoff, pages unacknowledged alerts again and escalates them, and
 sends what quiet hours held as one digest. The rules for all of that are engine/paging.py;
 this module plans and sends; engine/sending.py talks to Apprise (its only importer) and
@@ -20,7 +21,7 @@ from typing import Any, Final
 
 from engine.clock import Clock, SystemClock, parse_iso
 from engine.definitions import spec_from_json
-from engine.deliveries import Attempt, Send, record
+from engine.deliveries import Attempt, Claim, Send, record
 from engine.durations import format_duration
 from engine.model import EventSpec, Route
 from engine.notices import Notice, PageContext, compose, compose_digest
@@ -39,12 +40,14 @@ class Notifier:
     def __init__(self, db: str | Path | Store, clock: Clock | None = None, *, poll_s: float = 1.0,
                  retry_base_s: float = 30.0, retry_max_s: float = 1800.0, max_failures: int = 5,
                  timeout_s: float = 10.0, attempt_cap_s: float = 30.0,
-                 throttle_s: float | None = None) -> None:
+                 throttle_s: float | None = None, claim_s: float = 60.0) -> None:
         """`timeout_s` bounds each connection and read of a target; `attempt_cap_s` one whole
         message to one target, whatever the plugin does. After `max_failures` rounds in a row
         with a failed attempt a `delivery` alert goes to [defaults].driver; retrying goes on.
         `throttle_s`: least seconds between two messages to one target in a round; None keeps
-        Apprise's per-service rate (5.5 s for most, e.g. email; none for json://)."""
+        Apprise's per-service rate (5.5 s for most, e.g. email; none for json://). `claim_s`:
+        with several notifiers on one database, how long a round holds the due alerts it took
+        (on this clock, renewed while it sends): one that dies is retried by another after it."""
         self._owns_store = not isinstance(db, Store)
         self.store = db if isinstance(db, Store) else Store(db, create=False)
         self.clock = clock or SystemClock()
@@ -53,6 +56,7 @@ class Notifier:
         self.timeout_s = timeout_s
         self.attempt_cap_s = attempt_cap_s
         self.throttle_s = throttle_s
+        self.claim_s = claim_s
         self.policy = Policy(defaults_from_json(None), {}, retry_base_s, retry_max_s)
         self._defs_version = -1
         self._specs: dict[str, EventSpec | None] = {}
@@ -132,9 +136,14 @@ class Notifier:
         with self._round:
             self._refresh()
             self._targets_now = {}
-            pages = [self._plan(alert, now) for alert in self.store.due_alerts(now)]
-            sends = self._messages(pages)
-            self._deliver(sends)
+            claim = Claim.take(self.store, self.clock, now, self.claim_s)
+            try:
+                pages = [self._plan(alert, now) for alert in claim.alerts]
+                sends = self._messages(pages)
+            except BaseException:
+                claim.release()
+                raise
+            self._deliver(sends, claim)
             return record(self, pages, sends, now)
 
     def _refresh(self) -> None:
@@ -273,7 +282,7 @@ class Notifier:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _deliver(self, sends: Sequence[Send]) -> None:
+    def _deliver(self, sends: Sequence[Send], claim: Claim) -> None:
         """Send everything, targets in parallel, each target's messages in order; bounded."""
         queues: dict[tuple[str, str], list[Send]] = {}
         for send in sorted(sends, key=lambda s: min(p.id for p in s.pages)):
@@ -287,7 +296,7 @@ class Notifier:
             workers.append((worker, queue, results))
         started = time.monotonic()
         for worker, queue, results in workers:
-            worker.join(max(0.0, started + self.attempt_cap_s * len(queue) - time.monotonic()))
+            claim.join(worker, started + self.attempt_cap_s * len(queue))
             done = list(results)
             for index, send in enumerate(queue):
                 send.ok, send.error = done[index] if index < len(done) else (

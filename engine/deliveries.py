@@ -1,16 +1,19 @@
-"""What a round of sending leaves behind: a deliveries row per attempt, each alert's next
-state, and the `delivery` alert when a route keeps failing."""
+"""A round of sending: the due alerts it claims (several notifiers on one database), and what
+it leaves behind: a deliveries row per attempt, each alert's next state, and the `delivery`
+alert when a route keeps failing."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from engine.clock import iso
+from engine.clock import Clock, iso
 from engine.paging import Page, Policy, Target
-from engine.store import Store
+from engine.store import Store, StoreError
 
 log = logging.getLogger("evman.alerts")
 
@@ -43,6 +46,63 @@ class Send:
     digest: bool = False
     ok: bool = False
     error: str | None = None
+
+
+@dataclass
+class Claim:
+    """The due alerts one round took. With several notifiers (PostgreSQL) each is held: its
+    next_attempt_at is `until`, a lease on the notifier's clock that the round renews while it
+    sends, so no other notifier sends it meanwhile; the round's record sets the real next time.
+    A notifier that dies leaves its claims due again when the lease ends, for any notifier.
+    With one (SQLite) nothing is held: `until` is None."""
+    store: Store
+    clock: Clock
+    lease_s: float
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    until: datetime | None = None
+    _renewed_at: float = 0.0
+
+    @classmethod
+    def take(cls, store: Store, clock: Clock, now: datetime, lease_s: float) -> Claim:
+        claim = cls(store, clock, lease_s)
+        if store.several_engines:
+            claim.until = now + timedelta(seconds=lease_s)
+        claim.alerts = store.claim_due_alerts(now, claim.until or now)
+        claim._renewed_at = time.monotonic()
+        return claim
+
+    def release(self) -> None:
+        """Give the alerts back as they were, at once: the round failed before it sent anything."""
+        if self.until is not None and self.alerts:
+            try:
+                self.store.release_alert_claims([(int(a["id"]), a["claimed_from"]) for a in self.alerts],
+                                                self.until)
+            except StoreError as exc:
+                log.error("could not give back %d claimed alert(s); they are due again at %s: %s",
+                          len(self.alerts), iso(self.until), exc)
+
+    def join(self, worker: threading.Thread, deadline: float) -> None:
+        """Wait for `worker` until `deadline` (time.monotonic()), renewing the lease every third of it."""
+        while worker.is_alive() and (left := deadline - time.monotonic()) > 0:
+            worker.join(min(left, max(0.01, self._renewed_at + self.lease_s / 3 - time.monotonic())))
+            if worker.is_alive() and time.monotonic() >= self._renewed_at + self.lease_s / 3:
+                self._renew()
+
+    def _renew(self) -> None:
+        self._renewed_at = time.monotonic()
+        if self.until is None or not self.alerts:
+            return
+        until = self.clock.now() + timedelta(seconds=self.lease_s)
+        try:
+            held = self.store.renew_alert_claims([int(a["id"]) for a in self.alerts], self.until, until)
+        except StoreError as exc:
+            log.error("could not renew the claim on %d alert(s) being sent: %s", len(self.alerts), exc)
+            return
+        if held < len(self.alerts):
+            log.warning("%d of %d alert(s) being sent changed meanwhile (acknowledged, paged again, or "
+                        "their claim ran out); another notifier may send them too", len(self.alerts) - held,
+                        len(self.alerts))
+        self.until = until
 
 
 class Recording(Protocol):

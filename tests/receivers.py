@@ -75,13 +75,16 @@ class Post:
 
 class HttpReceiver(_Recorder):
     """Records every POST. `status` is what it answers; `delay_s` makes it hang that long
-    before answering (stop() cuts the hang short)."""
+    before answering (stop() cuts the hang short). `gate`, when an Event, holds every POST
+    until it is set (or stop()); `arrived` counts POSTs as they come in, before any hold."""
 
     def __init__(self) -> None:
         super().__init__()
         self.port = 0
         self.status = 200
         self.delay_s = 0.0
+        self.gate: threading.Event | None = None
+        self.arrived = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -90,6 +93,28 @@ class HttpReceiver(_Recorder):
     def posts(self) -> list[Post]:
         with self._cond:
             return list(self._items)
+
+    def _arrive(self) -> bool:
+        """Count an arriving POST and hold it at the gate; False when stop() cut the hold short."""
+        with self._cond:
+            self.arrived += 1
+            self._cond.notify_all()
+        gate = self.gate
+        while gate is not None and not gate.wait(0.05):
+            if self._stopping.is_set():
+                return False
+        return True
+
+    def wait_arrived(self, count: int, timeout_s: float = 10.0) -> bool:
+        """True once `count` POSTs arrived (held or not); False after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self.arrived < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
 
     def url(self, path: str = "/", *, user: str | None = None, password: str | None = None,
             scheme: str = "json") -> str:
@@ -103,6 +128,8 @@ class HttpReceiver(_Recorder):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace")
+                if not receiver._arrive():
+                    return
                 if receiver.delay_s and receiver._stopping.wait(receiver.delay_s):
                     return
                 if 200 <= receiver.status < 300:

@@ -17,6 +17,13 @@ UPSERT_ALERT = (
 
 _INSERT_DELIVERY = ("INSERT INTO deliveries (alert_id, attempted_at, route, target, outcome, error, page) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_CLAIM_DUE = (
+    "WITH due AS (SELECT id, next_attempt_at FROM alerts WHERE pending = 1 AND (next_attempt_at IS NULL "
+    "OR next_attempt_at <= ?) ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) "
+    "UPDATE alerts SET next_attempt_at = ? FROM due WHERE alerts.id = due.id "
+    "RETURNING alerts.*, due.next_attempt_at AS claimed_from")
+"""Due alerts claimed in one statement (PostgreSQL): rows another notifier is claiming now are
+skipped, and a committed claim's next_attempt_at is in the future, so no other takes it."""
 
 
 class AlertsPart(Part):
@@ -66,6 +73,30 @@ class AlertsPart(Part):
         return self.dicts(
             "SELECT * FROM alerts WHERE pending = 1 AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
             "ORDER BY id LIMIT ?", (iso(now), limit))
+
+    def claim_due_alerts(self, now: datetime, until: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """Several notifiers: the due alerts, taken in one statement for this round. Each one's
+        next_attempt_at moves to `until` (the claim's lease; the others skip it until then) and
+        its row carries the value it had as `claimed_from`. Recording the round sets the real
+        next time; a notifier that dies leaves the alert due again at `until`. One notifier
+        (SQLite): due_alerts, nothing moved."""
+        if not self.several_engines:
+            return self.due_alerts(now, limit)
+        return sorted(self.dicts(_CLAIM_DUE, (iso(now), limit, iso(until))), key=lambda a: int(a["id"]))
+
+    def renew_alert_claims(self, ids: Sequence[int], held: datetime, until: datetime) -> int:
+        """Move the lease of the claims still held (next_attempt_at = `held`) to `until`; how many."""
+        count = 0
+        for chunk, marks in in_chunks(ids):
+            count += int(self.execute(f"UPDATE alerts SET next_attempt_at = ? WHERE id IN ({marks}) AND "
+                                      "pending = 1 AND next_attempt_at = ?",
+                                      (iso(until), *chunk, iso(held))).rowcount)
+        return count
+
+    def release_alert_claims(self, claims: Sequence[tuple[int, str | None]], held: datetime) -> None:
+        """Give claimed alerts back as they were (alert id, its claimed_from), unless changed since."""
+        self.execute_many("UPDATE alerts SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ?",
+                          [(was, alert_id, iso(held)) for alert_id, was in claims])
 
     def next_alert_at(self) -> str | None:
         value = self.value("SELECT min(coalesce(next_attempt_at, '')) FROM alerts WHERE pending = 1")
