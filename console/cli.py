@@ -268,7 +268,7 @@ def show(event: str, as_json: bool) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("event", required=False)
-@click.option("-n", "--limit", default=50, show_default=True, help="How many runs, newest first.")
+@click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many runs, newest first.")
 @json_option
 @db_option
 def history(event: str | None, limit: int, as_json: bool) -> None:
@@ -285,7 +285,7 @@ def history(event: str | None, limit: int, as_json: bool) -> None:
 @main.command(context_settings=CONTEXT)
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not yet resolved.")
 @click.option("--event", metavar="NAME", help="Only this event's alerts.")
-@click.option("-n", "--limit", default=100, show_default=True)
+@click.option("-n", "--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @json_option
 @db_option
 def alerts(open_only: bool, event: str | None, limit: int, as_json: bool) -> None:
@@ -318,7 +318,7 @@ def engines(as_json: bool) -> None:
 @click.argument("event", required=False)
 @click.option("--schedule", "spec", metavar="SPEC", help="Preview any schedule, no event needed.")
 @click.option("--tz", "tz", metavar="ZONE", help="Timezone for --schedule (default: the machine's).")
-@click.option("-n", "count", default=5, show_default=True, help="How many fire times.")
+@click.option("-n", "count", default=5, show_default=True, type=click.IntRange(min=1), help="How many fire times.")
 @click.option("--after", metavar="TIME", help="ISO time to count from (default: now).")
 @json_option
 @db_option

@@ -220,6 +220,12 @@ def test_next_with_a_zone_that_is_not_one_says_so(zone: str) -> None:
     assert len(done.stderr) < 300  # a huge name is cut, not echoed
 
 
+@pytest.mark.parametrize("verb", [["next", "--schedule", "0 1 * * *"], ["history"], ["alerts"]])
+def test_a_count_below_one_is_refused(verb: list[str], tmp_path: Path) -> None:
+    done = evman(*verb, "-n", "-3", "--db", str(tmp_path / "none.db"))
+    assert done.returncode == 2 and "-3 is not in the range x>=1" in done.stderr
+
+
 def test_next_for_an_event_uses_its_schedule_and_zone(tmp_path: Path) -> None:
     db = tmp_path / "evman.db"
     defs = tmp_path / "defs.toml"
