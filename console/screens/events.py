@@ -28,6 +28,9 @@ PAGE: Final = 1000
 """Then this many per read: the store's lock is free between pages for other screens' reads."""
 PLAN_EVERY_S: Final = 30.0
 """The slack column is re-read this often (and when the definitions change)."""
+SLACK_AFTER_CHANGE_S: Final = 2.0
+"""...and this long after a run or an event changed, while any event shows a slack (changes in
+one burst are projected once; a database without deadlines never projects on a change)."""
 
 
 class RowsLoaded(Message):
@@ -71,6 +74,7 @@ class EventsScreen(EvmanScreen):
         """How long the last partial re-read took in its worker (for the bench)."""
         self._dirty: set[str] = set()
         self._reload_pending = False
+        self._slack_pending = False
         self._counts: dict[str, int] = {}
         self._counted: dict[str, tuple[str, int]] = {}
         self._sorted: list[str] = []
@@ -158,6 +162,13 @@ class EventsScreen(EvmanScreen):
         if not self._reload_pending:
             self._reload_pending = True
             self.set_timer(RELOAD_DELAY_S, self._start_reload)
+        if self.slack and not self._slack_pending:
+            self._slack_pending = True
+            self.set_timer(SLACK_AFTER_CHANGE_S, self._slack_after_change)
+
+    def _slack_after_change(self) -> None:
+        self._slack_pending = False
+        self.load_slack()
 
     def _start_reload(self) -> None:
         self._reload_pending = False

@@ -3,6 +3,8 @@ nightly database (examples/make_nightly_db.py), the clock fixed at tonight's 01:
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from console import plan
 from console.app import make_app
 from console.screens.plan import PlanScreen
 from console.screens.run_detail import RunDetailScreen
@@ -90,5 +93,28 @@ def test_the_main_table_shows_the_slack_of_events_with_a_deadline(nightly: Path)
             row = dict(zip(labels, texts(table, "publish-reports"), strict=False))
             assert row["Slack"] == "+8m" and row["Event"] == "publish-reports"
             assert dict(zip(labels, texts(table, "transform"), strict=False))["Slack"] == ""
+
+    asyncio.run(scenario())
+
+
+def test_the_slack_column_follows_a_change_without_waiting_for_the_next_round(nightly: Path,
+                                                                            tmp_path: Path) -> None:
+    """A driver holds publish-reports from another program: within seconds (not the 30 s
+    round) its slack says it will not make it unless someone acts."""
+    db = tmp_path / "nightly.db"
+    shutil.copy(nightly, db)
+
+    async def scenario() -> None:
+        app = make_app(db, clock=FakeClock(AT), start_engine=False)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
+            screen = app.screen
+            await until(pilot, lambda: screen.slack, "the slack column")
+            assert screen.slack["publish-reports"] == ("+8m", "warn")
+            with sqlite3.connect(db) as conn:
+                conn.execute("UPDATE events SET held = 1 WHERE name = 'publish-reports'")
+            await until(pilot, lambda: screen.slack["publish-reports"] != ("+8m", "warn"),
+                        "the slack after the hold", timeout_s=15.0)
+            assert screen.slack["publish-reports"] == (plan.slack_text(None, bounded=False), "bad")
 
     asyncio.run(scenario())
