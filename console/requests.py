@@ -1,6 +1,7 @@
 """Asking the engine for something: a row in the `requests` mailbox, then its outcome."""
 from __future__ import annotations
 
+import re
 import socket
 import time
 from datetime import UTC, datetime
@@ -11,6 +12,8 @@ from engine.procs import pid_alive
 from engine.store import Store
 
 LIVE_AFTER_S = 30.0
+_ASKED = re.compile(r"asked in request (\d+)")
+"""How an engine's answer names a follow-on request it queued for another engine (several engines)."""
 
 
 def engine_is_live(store: Store, now: datetime | None = None) -> bool:
@@ -38,7 +41,22 @@ def send_request(store: Store, verb: str, target: str, *, args: dict[str, Any] |
         row = store.request(request_id)
         if row and row["handled_at"]:
             if row["outcome"] == "ok":
-                return True, f"{verb} {target}: ok" + (f" ({row['detail']})" if row["detail"] else "")
+                detail = _with_follow_ons(store, row["detail"], deadline)
+                return True, f"{verb} {target}: ok" + (f" ({detail})" if detail else "")
             return False, f"{verb} {target}: {row['outcome']}"
         time.sleep(0.05)
     return True, f"queued as request {request_id}; the engine has not answered within {wait_s:g} s."
+
+
+def _with_follow_ons(store: Store, detail: str | None, deadline: float) -> str | None:
+    """The answer with the outcome of each follow-on request it names (`kill E` with runs on
+    several engines: each owner answers for its own), waited for until `deadline`."""
+    asked = [int(i) for i in _ASKED.findall(detail or "")]
+    answers: dict[int, str] = {}
+    while asked and len(answers) < len(asked) and time.monotonic() < deadline:
+        for row in store.pending_requests([i for i in asked if i not in answers]):
+            answers[int(row["id"])] = str(row["outcome"]) + (f", {row['detail']}" if row["detail"] else "")
+        if len(answers) < len(asked):
+            time.sleep(0.05)
+    return _ASKED.sub(lambda m: f"{m.group(0)}: {answers.get(int(m.group(1)), 'not answered yet')}",
+                      detail) if asked and detail else detail

@@ -47,6 +47,9 @@ class ActiveRun:
     is_new: bool = False
     """Created in this flush: its row is inserted whole, so no UPDATE is written for it."""
     killed_by: str | None = None
+    behind: set[int] = field(default_factory=set)
+    """Several engines: runs of its event that other engines ran when it was made (queue,
+    replace); it starts once they ended. Not kept in the row: a takeover forgets it."""
 
     def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
         """The run's row, as the values of RUN_COLUMNS."""

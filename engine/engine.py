@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from engine.active import ActiveRun, ActiveRuns, Change
 from engine.clock import Clock, SystemClock, iso, parse_iso
+from engine.elsewhere import Elsewhere
 from engine.conditions import Finished
 from engine.executors import Executors, Outcome
 from engine.fleet import Membership, Seat
@@ -83,6 +84,9 @@ class Engine:
         self._next_run_id = 0
         self._last_heartbeat: datetime | None = None
         self.started = False
+        self.elsewhere_reads = 0
+        """Several engines: reads of the other engines' active runs so far (one per tick at most,
+        whatever the number of occurrences: see engine/elsewhere.py)."""
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -247,6 +251,7 @@ class Engine:
         self.foresight.run(tick)
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
+        self.elsewhere_reads += tick.elsewhere.reads
         self._view.prefetch(self._next_due, tick.now, self.tick_s)
         if self._view.saw_command:
             self.executors.expect_commands()
@@ -257,7 +262,8 @@ class Engine:
         left = self._unflushed
         return Tick(now, self._runs, self._view, self.executors, self._new_id, self._host,
                     stopping=self._stop.is_set(), fired=left.fired, batch=left.batch,
-                    inserts=left.inserts, to_spawn=left.to_spawn, owner=self._owner())
+                    inserts=left.inserts, to_spawn=left.to_spawn, owner=self._owner(),
+                    elsewhere=Elsewhere(self.store, self._owner()))
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""

@@ -7,6 +7,7 @@ import signal
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine import routing
 from engine.active import ActiveRun, flags_text
 from engine.clock import iso
 from engine.conditions import Finished
@@ -64,20 +65,28 @@ def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetim
 
 
 def _admit(tick: Tick, spec: EventSpec, run: ActiveRun) -> bool:
-    """Concurrency: what a new run does while another run of the event is active."""
+    """Concurrency: what a new run does while another run of the event is active, here or
+    (several engines) on another engine."""
     active = tick.runs.of(spec.name)
-    if not active or spec.concurrency is Concurrency.QUEUE:
+    remote = [] if active and spec.concurrency is Concurrency.SKIP else tick.elsewhere.of(spec.name)
+    if not active and not remote:
+        return True
+    if spec.concurrency is Concurrency.QUEUE:
+        run.behind = {r.id for r in remote}
         return True
     if spec.concurrency is Concurrency.REPLACE:
         for other in active:
             cancel(tick, other, by=f"replaced by run {run.id}")
+        routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run.id} replaces it",
+                            {"replaced_by": run.id})
+        run.behind = {r.id for r in remote}
         return True
-    other = active[-1]
+    busy = f"run {active[-1].id} is still {active[-1].state.value}" if active else \
+        f"run {remote[-1].id} is still {remote[-1].state.value} on {remote[-1].where}"
     run.state = RunState.SKIPPED
     run.waiting_reason = None
     tick.inserts.append(run)
-    write_end(tick, run, tick.now, RunState.SKIPPED,
-              f"skipped: run {other.id} is still {other.state.value} (concurrency=skip)")
+    write_end(tick, run, tick.now, RunState.SKIPPED, f"skipped: {busy} (concurrency=skip)")
     tick.change("run", spec.name, run.id, RunState.SKIPPED.value, "concurrency")
     return False
 

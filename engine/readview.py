@@ -14,6 +14,7 @@ from engine.active import ActiveRuns
 from engine.clock import parse_iso
 from engine.conditions import Condition, Finished, parse_condition
 from engine.definitions.spec_json import spec_from_json
+from engine.elsewhere import Elsewhere
 from engine.model import EventSpec, RunState
 from engine.store import Store
 
@@ -41,6 +42,7 @@ class ReadView:
         self._open_kinds: dict[str, set[str]] = {}
         """Open alert kinds per event, read at once for a batch of ended runs."""
         self._defs_version = -1
+        self._holds_version = -1
         self._prefetched_for: datetime | None = None
         self.saw_command = False
         """A spec read so far starts a process (run, shell or a prepare step): the engine then
@@ -49,8 +51,14 @@ class ReadView:
     # -- definitions -------------------------------------------------------------
 
     def refresh_definitions(self) -> bool:
-        """Forget every spec when `load` changed the definitions; True when it did."""
-        version = self.store.defs_version()
+        """Forget every spec when `load` changed the definitions; True when it did. Holds changed
+        by another engine (several engines) are read again, the specs kept."""
+        version, holds = self.store.versions()
+        if holds != self._holds_version:
+            self._holds_version = holds
+            if version == self._defs_version and self._held:
+                held = self.store.held_events()
+                self._held = {name: name in held for name in self._held}
         if version == self._defs_version:
             return False
         self._defs_version = version
@@ -133,16 +141,22 @@ class ReadView:
 class ConditionView:
     """What a `requires` condition sees: the engine's memory first, the store behind it."""
 
-    def __init__(self, view: ReadView, runs: ActiveRuns, spec: EventSpec) -> None:
+    def __init__(self, view: ReadView, runs: ActiveRuns, spec: EventSpec,
+                 elsewhere: Elsewhere | None = None) -> None:
         self.view = view
         self.runs = runs
         self.spec = spec
+        self.elsewhere = elsewhere
+        """Several engines: the runs the others own count too."""
 
     def last_finished(self, event: str) -> Finished | None:
         return self.view.last_finished(event)
 
     def is_running(self, event: str) -> bool:
-        return any(r.state is RunState.RUNNING for r in self.runs.of(event))
+        if any(r.state is RunState.RUNNING for r in self.runs.of(event)):
+            return True
+        return self.elsewhere is not None and any(r.state is RunState.RUNNING
+                                                  for r in self.elsewhere.of(event))
 
     def path_exists(self, path: str) -> bool:
         full = path if os.path.isabs(path) else os.path.join(self.spec.cwd, path)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from engine.active import ActiveRun, ActiveRuns, Change
+from engine.elsewhere import Elsewhere
 from engine.model import RunState
 from engine.readview import ReadView
 from engine.store import Batch
@@ -57,6 +58,8 @@ class Tick:
     """alert id -> who acknowledged it in this tick's requests (their writes are not flushed yet)."""
     owner: Any = None
     """Several engines: this engine's fleet Token; every flush renews its lease and guards its writes."""
+    elsewhere: Elsewhere = field(default_factory=Elsewhere)
+    """Several engines: the active runs the others own, read once this tick (engine/elsewhere.py)."""
     next_due_moved: bool = False
     """Materialising moved some next_fire_at: the engine reads the next due time again."""
 

@@ -104,6 +104,7 @@ def _rerun_lost(tick: Tick, spec: EventSpec, ended: Ended) -> None:
 def _trigger_dependents(tick: Tick, judged: list[Ended]) -> None:
     """Unscheduled events whose `requires` names a finished event start when it now holds."""
     seen: set[str] = set()
+    tick.elsewhere.want(name for ended in judged for name in tick.view.dependents_of(ended.run.event))
     for ended in judged:
         for name in tick.view.dependents_of(ended.run.event):
             if name in seen:
@@ -112,8 +113,10 @@ def _trigger_dependents(tick: Tick, judged: list[Ended]) -> None:
             spec = tick.view.spec(name)
             if spec is None or spec.schedule is not None or spec.requires is None:
                 continue
-            if any(r.state is RunState.WAITING for r in tick.runs.of(name)):
-                continue
-            if evaluate(condition_of(spec.requires), ConditionView(tick.view, tick.runs, spec), tick.now)[0]:
+            if any(r.state is RunState.WAITING for r in tick.runs.of(name)) or \
+                    any(r.state is RunState.WAITING for r in tick.elsewhere.of(name)):
+                continue  # one waits already, here or on another engine
+            view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
+            if evaluate(condition_of(spec.requires), view, tick.now)[0]:
                 lifecycle.new_run(tick, name, Trigger.CONDITION, tick.now,
                                   triggered_by=f"run:{ended.run.id}")

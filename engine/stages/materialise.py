@@ -18,7 +18,9 @@ _Memo = dict[tuple[str, str, datetime], tuple[list[datetime], datetime | None]]
 def materialise(tick: Tick) -> None:
     """A run per due occurrence of every event whose next_fire_at has come (events_due index)."""
     memo: _Memo = {}
-    for row in tick.view.store.claim_due_events(tick.now):  # several engines: each event to one
+    due_rows = tick.view.store.claim_due_events(tick.now)  # several engines: each event to one
+    tick.elsewhere.want(row["name"] for row in due_rows)  # their concurrency: one read for all
+    for row in due_rows:
         if row["name"] in tick.fired:
             continue
         tick.view.remember(row)  # the due row carries the spec: no SELECT per event

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from engine import lifecycle
+from engine import lifecycle, routing
 from engine.active import ActiveRun
 from engine.clock import iso, parse_iso
+from engine.elsewhere import Remote
 from engine.model import RunState, Trigger
 from engine.quoting import quoted
+from engine.routing import Routed
 from engine.tick import Tick
 
 VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
@@ -30,13 +32,25 @@ def handle_requests(tick: Tick) -> None:
         if earlier is not None:
             outcome, detail = f"duplicate of request {earlier}; not acted on again", None
         else:
-            outcome, detail = handle_request(tick, dict(req))
+            try:
+                outcome, detail = handle_request(tick, dict(req))
+            except Routed as routed:
+                _leave_open(tick, dict(req), routed)
+                continue
         tick.batch.request_handled(int(req["id"]), iso(tick.now), outcome, detail)
         tick.change("request", str(req["target"]), None, outcome, f"{req['verb']} #{req['id']}")
 
 
+def _leave_open(tick: Tick, req: dict[str, Any], routed: Routed) -> None:
+    """Several engines: not this engine's to answer; its owner claims it at its next tick."""
+    if routed.engine_id is not None and routed.engine_id != req.get("engine_id"):
+        tick.batch.request_routed(int(req["id"]), routed.engine_id)
+    tick.change("request", str(req["target"]), None, "routed", f"{req['verb']} #{req['id']}: {routed}")
+
+
 def handle_request(tick: Tick, req: dict[str, Any]) -> tuple[str, str | None]:
-    """Act on one request row; returns (outcome, detail): outcome is "ok" or an error text."""
+    """Act on one request row; returns (outcome, detail): outcome is "ok" or an error text.
+    Raises Routed when another engine owns what it names (several engines)."""
     verb = str(req["verb"]).strip().lower()
     handler = _HANDLERS.get(verb)
     if handler is None:
@@ -118,6 +132,9 @@ def _restartable(tick: Tick, target: str) -> dict[str, Any]:
     if active:
         raise RequestError(f"run {active[0].id} of {row['event']!r} is still {active[0].state.value}; "
                            f"kill it first, or wait")
+    remote = tick.elsewhere.of(row["event"])
+    if remote:  # its owner answers: it knows whether the run still runs
+        raise routing.route_to(_owned_first(remote), f"restart {target}")
     if row["state"] not in RESTARTABLE:
         raise RequestError(f"run {row['id']} of {row['event']!r} {row['state']}; only failed, killed, "
                            f"lost, missed or skipped runs restart. Use trigger for a new run.")
@@ -125,32 +142,53 @@ def _restartable(tick: Tick, target: str) -> dict[str, Any]:
 
 
 def _kill(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    done = []
-    for run in _runs_to_kill(tick, target):
-        if run.state is RunState.RUNNING:
-            lifecycle.kill(tick, run, f"operator {who}")
-            done.append(f"run {run.id} signalled")
-        else:
-            if run.preparing:  # its prepare step runs: stop that too, or it outlives the run
-                lifecycle.kill(tick, run, f"operator {who}")
-            lifecycle.finish(tick, run, RunState.KILLED, tick.now, reason=f"killed before it started by {who}")
-            done.append(f"run {run.id} cancelled")
+    """Kill (or cancel) this engine's runs; ask the other owners to kill theirs (several engines)."""
+    local, remote = _runs_to_kill(tick, target)
+    done = [_kill_one(tick, run, who, args.get("replaced_by")) for run in local]
+    asked = routing.ask_to_kill(tick, remote, f"{who} via {routing.me(tick)}")
+    done += [f"run {r.id} ({r.state.value} on {r.where}): asked in request {i}" for r, i in zip(remote, asked)]
     return "; ".join(done)
 
 
-def _runs_to_kill(tick: Tick, target: str) -> list[ActiveRun]:
+def _kill_one(tick: Tick, run: ActiveRun, who: str, replaced_by: Any) -> str:
+    if replaced_by is not None:  # another engine's run replaces this one (concurrency=replace)
+        was = "signalled" if run.state is RunState.RUNNING else "skipped"
+        lifecycle.cancel(tick, run, by=f"replaced by run {replaced_by}")
+        return f"run {run.id} {was} (replaced by run {replaced_by})"
+    if run.state is RunState.RUNNING:
+        lifecycle.kill(tick, run, f"operator {who}")
+        return f"run {run.id} signalled"
+    if run.preparing:  # its prepare step runs: stop that too, or it outlives the run
+        lifecycle.kill(tick, run, f"operator {who}")
+    lifecycle.finish(tick, run, RunState.KILLED, tick.now, reason=f"killed before it started by {who}")
+    return f"run {run.id} cancelled"
+
+
+def _runs_to_kill(tick: Tick, target: str) -> tuple[list[ActiveRun], list[Remote]]:
+    """(this engine's runs to kill, the other engines' active runs of the event)."""
     if target.startswith("run:"):
         row = _run_row(tick, target)
         run = tick.runs.get(int(row["id"]))
-        if run is None:
-            raise RequestError(f"run {row['id']} of {row['event']!r} already finished ({row['state']}); "
-                               f"nothing to kill")
-        return [run]
+        if run is not None:
+            return [run], []
+        owner = row.get("engine_id")
+        if row["state"] in ("waiting", "running") and tick.owner is not None and owner != tick.owner.engine_id:
+            raise Routed(owner, f"run {row['id']} is {row['state']} on "
+                                        + ("no engine yet" if owner is None else f"engine {owner}"))
+        raise RequestError(f"run {row['id']} of {row['event']!r} already finished ({row['state']}); "
+                           f"nothing to kill")
     name = _event(tick, target)
-    runs = tick.runs.of(name)
-    if not runs:
+    runs, remote = tick.runs.of(name), tick.elsewhere.of(name)
+    if not runs and not remote:
         raise RequestError(f"{name} has no waiting or running run; nothing to kill")
-    return runs
+    if not runs:  # all elsewhere: the first owner kills its own and asks the others
+        raise routing.route_to(_owned_first(remote), f"kill {name}")
+    return runs, remote
+
+
+def _owned_first(remote: list[Remote]) -> Remote:
+    """The first run that an engine owns (one no engine owns yet cannot answer)."""
+    return next((r for r in remote if r.engine_id is not None), remote[0])
 
 
 def _hold(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:

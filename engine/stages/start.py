@@ -13,7 +13,9 @@ from engine.wording import local_text
 
 def start_ready(tick: Tick) -> None:
     """Judge every waiting run, every tick: windows open, backoffs expire, files appear."""
-    for run in tick.runs.waiting():
+    waiting = tick.runs.waiting()
+    _want_elsewhere(tick, waiting)
+    for run in waiting:
         if run.preparing:
             continue
         if run.due_by is not None and tick.now >= run.due_by:
@@ -26,6 +28,19 @@ def start_ready(tick: Tick) -> None:
             _begin(tick, run)
         else:
             lifecycle.note_waiting(tick, run, reason)
+
+
+def _want_elsewhere(tick: Tick, waiting: list[ActiveRun]) -> None:
+    """Several engines: the events these runs will ask about (queued behind another engine's
+    run, or running(E) in `requires`), read together at the first question."""
+    if not tick.elsewhere.is_shared:
+        return
+    for run in waiting:
+        if run.behind:
+            tick.elsewhere.want([run.event])
+        spec = tick.view.spec(run.event)
+        if spec is not None and spec.requires is not None and "running(" in spec.requires:
+            tick.elsewhere.want(condition_of(spec.requires).events)
 
 
 def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
@@ -44,8 +59,14 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
              if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
     if ahead:
         return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
+    if run.behind:
+        still = [r for r in tick.elsewhere.of(run.event) if r.id in run.behind]
+        if still:
+            return f"queued behind run {still[0].id} ({still[0].state.value} on {still[0].where})"
+        run.behind = set()
     if spec.requires is not None and "forced" not in run.flags:
-        holds, why = evaluate(condition_of(spec.requires), ConditionView(tick.view, tick.runs, spec), now)
+        view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
+        holds, why = evaluate(condition_of(spec.requires), view, now)
         if not holds:
             return why or f"requires {spec.requires} is false"
     return None

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from engine.store.alerts import UPSERT_ALERT
 from engine.store.engines import HEARTBEAT
+from engine.store.events import BUMP_HOLDS
 from engine.store.errors import Fenced
 from engine.store.part import Part
 from engine.store.runs import insert_run_sql
@@ -106,11 +107,25 @@ class Batch:
         self._add("UPDATE events SET next_fire_at = ? WHERE name = ?", at, event)
 
     def held(self, event: str, held: bool, by: str | None) -> None:
+        """Hold or release `event`; holds_version moves with it, so every engine reads the holds
+        again (another engine may own the event's waiting runs)."""
         self._add("UPDATE events SET held = ?, held_by = ? WHERE name = ?", int(held), by, event)
+        self._add(BUMP_HOLDS)
 
     def request_handled(self, request_id: int, at: str | None, outcome: str, detail: str | None) -> None:
         self._add("UPDATE requests SET handled_at = ?, outcome = ?, detail = ? WHERE id = ?",
                   at, outcome, detail, request_id)
+
+    def request_routed(self, request_id: int, engine_id: int) -> None:
+        """Leave the request open for the engine that owns what it names (it claims it next)."""
+        self._add("UPDATE requests SET engine_id = ? WHERE id = ? AND handled_at IS NULL",
+                  engine_id, request_id)
+
+    def request_queued(self, request_id: int, verb: str, target: str, args: str | None,
+                       requested_by: str, at: str | None, engine_id: int | None) -> None:
+        """A follow-on request, for the engine that owns what it names (several engines)."""
+        self._add("INSERT INTO requests (id, verb, target, args, requested_by, requested_at, engine_id) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)", request_id, verb, target, args, requested_by, at, engine_id)
 
     def heartbeat(self, at: str | None, pid: int) -> None:
         self._add(HEARTBEAT, at, pid)

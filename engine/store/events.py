@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from engine.clock import iso
 from engine.store.part import Part, Row, in_chunks
@@ -16,6 +16,11 @@ _UPDATE_EVENT = (
     "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ? WHERE name = ?")
 
 
+BUMP_HOLDS: Final = ("INSERT INTO settings (key, value) VALUES ('holds_version', '1') ON CONFLICT(key) "
+                     "DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)")
+"""Written with every hold and release: an engine that caches holds reads them again."""
+
+
 class EventsPart(Part):
 
     # -- settings --------------------------------------------------------------
@@ -26,6 +31,15 @@ class EventsPart(Part):
 
     def defs_version(self) -> int:
         return int(self.setting("defs_version") or 0)
+
+    def versions(self) -> tuple[int, int]:
+        """(defs_version, holds_version) in one read: what a tick asks before it trusts its caches."""
+        found = {str(r[0]): int(r[1] or 0) for r in self.rows(
+            "SELECT key, value FROM settings WHERE key IN ('defs_version', 'holds_version')")}
+        return found.get("defs_version", 0), found.get("holds_version", 0)
+
+    def held_events(self) -> set[str]:
+        return {str(r[0]) for r in self.rows("SELECT name FROM events WHERE held = 1")}
 
     def defaults_json(self) -> str | None:
         return self.setting("defaults")

@@ -79,6 +79,15 @@ class Gone:
     was: str
 
 
+_CLAIM_REQUESTS: Final = (
+    "SELECT * FROM requests WHERE handled_at IS NULL AND (engine_id IS NULL OR engine_id = ? OR NOT EXISTS "
+    "(SELECT 1 FROM engines e WHERE e.id = requests.engine_id AND e.state = 'live' AND e.taken_over_at IS NULL)) "
+    "ORDER BY id LIMIT ?")
+"""The open requests routed to this engine or to none, and those routed to an engine that is no
+longer live (stopped, fenced, taken over): whoever claims one routes it again to the runs'
+owner now, so a request never waits on an engine that will not answer."""
+
+
 class FleetPart(Part):
 
     several_engines = True
@@ -148,20 +157,21 @@ class FleetPart(Part):
     def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Any]:
         if owner is None:
             return self.claim("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
-        return self.claim("SELECT * FROM requests WHERE handled_at IS NULL AND (engine_id IS NULL OR "
-                          "engine_id = ?) ORDER BY id LIMIT ?", (owner.engine_id, limit))
+        return self.claim(_CLAIM_REQUESTS, (owner.engine_id, limit))
 
-    def route_request(self, request_id: int, engine_id: int) -> None:
-        """Leave a request for the engine that owns what it names (it claims it next tick)."""
-        with self.transaction():
-            self.execute("UPDATE requests SET engine_id = ? WHERE id = ? AND handled_at IS NULL",
-                         (engine_id, request_id))
-
-    def owners_elsewhere(self, event: str, owner: Any) -> list[dict[str, Any]]:
-        """The waiting and running runs of `event` that other engines own (runs_event_active)."""
-        return self.dicts("SELECT id, state, engine_id FROM runs WHERE event = ? AND state IN "
+    def active_elsewhere(self, events: Sequence[str], owner: Any) -> list[dict[str, Any]]:
+        """The waiting and running runs of `events` that other engines own, or none does
+        (runs_event_active): what concurrency, running(E) and requests must count besides
+        this engine's own. One statement for a whole tick's events."""
+        return self.dicts("SELECT id, event, state, engine_id FROM runs WHERE event = ANY(?) AND state IN "
                           "('waiting', 'running') AND engine_id IS DISTINCT FROM ? ORDER BY id",
-                          (event, owner.engine_id))
+                          (list(events), owner.engine_id))
+
+    def next_request_ids(self, count: int) -> list[int]:
+        """`count` request ids from the requests sequence: a follow-on request an engine queues
+        for another is named by its id in the answer to the request it came from."""
+        return [int(r[0]) for r in self.rows(
+            "SELECT nextval(pg_get_serial_sequence('requests', 'id')) FROM generate_series(1, ?)", (count,))]
 
     def adopted_elsewhere(self, run_ids: list[int], token: Token) -> set[int]:
         """Of these runs, those another engine (on this host) now watches while they run."""

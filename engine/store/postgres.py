@@ -49,9 +49,12 @@ CREATE INDEX runs_unowned ON runs(id) WHERE state = 'waiting' AND engine_id IS N
 ALTER TABLE requests ADD COLUMN engine_id BIGINT;
 CREATE FUNCTION evman_requests_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('evman', 'requests'); RETURN NULL; END $$;
 CREATE TRIGGER requests_notify AFTER INSERT ON requests FOR EACH STATEMENT EXECUTE FUNCTION evman_requests_notify()
-""",)
+""", """
+CREATE TRIGGER requests_routed AFTER UPDATE OF engine_id ON requests FOR EACH STATEMENT EXECUTE FUNCTION evman_requests_notify()
+""")
 """PostgreSQL's own steps on top of the shared schema (settings.fleet_version): the engines of a
-fleet, who owns each run, where a request is routed, and a NOTIFY when a program queues one."""
+fleet, who owns each run, where a request is routed, and a NOTIFY when a program queues one
+(step 2: and when an engine routes one to another, so the owner wakes at once)."""
 
 NOW_ISO: Final = ("to_char(clock_timestamp() AT TIME ZONE 'UTC', "
                   "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
