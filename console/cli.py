@@ -97,7 +97,9 @@ def _operator() -> str:
 @click.option("--grace", "grace_s", type=float, default=10.0, show_default=True, metavar="SECONDS",
               help="On stop, how long to wait for running commands before leaving them recorded.")
 @click.option("--tags", "tags", multiple=True, metavar="TAG[,TAG]",
-              help="What this engine offers events that ask for tags (several engines, PostgreSQL).")
+              help="What this engine offers events that ask for tags (several engines, PostgreSQL): "
+                   "it runs only events whose tags it has all of (and whose hosts, if any, name "
+                   "its host); the others wait for an engine that fits. Ignored with SQLite.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
 @click.version_option("0.1.0", prog_name="evman")
 @click.pass_context
@@ -116,7 +118,7 @@ def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s
     path = _db_path(ctx, None)
     if no_ui:
         from console.headless import run_headless
-        from engine.fleet import parse_tags
+        from engine.placement import parse_tags
         sys.exit(run_headless(path, tick_s=tick_s, grace_s=grace_s, verbose=verbose, tags=parse_tags(tags)))
     from console.app import run_console
     sys.exit(run_console(path, readonly=readonly, tick_s=tick_s, operator=_operator()))
@@ -141,6 +143,16 @@ def validate_then_open(validate: Callable[[set[str]], Definitions]) -> tuple[Def
         click.echo(str(exc), err=True)
         sys.exit(2)
     return defs, existing if existing is not None else open_store(create=True)
+
+
+def warn_if_placed_on_sqlite(file: Path, defs: Definitions, store: Any) -> None:
+    """hosts/tags choose among several engines (PostgreSQL); one SQLite file has one engine."""
+    placed = [e.name for e in defs.events if e.hosts or e.tags]
+    if placed and not store.several_engines:
+        names = ", ".join(placed[:5]) + (f" and {len(placed) - 5} more" if len(placed) > 5 else "")
+        click.echo(f"{file}: warning: {names} say hosts/tags, but {store.url} is SQLite: its one engine "
+                   "runs every event wherever it is. hosts/tags choose among several engines on "
+                   "PostgreSQL (--db postgresql://...).", err=True)
 
 
 def warn_if_no_events(file: Path, defs: Definitions) -> None:
@@ -186,6 +198,7 @@ def load(file: Path, prune: bool, allow_empty: bool) -> None:
     from engine.store import StoreError
     defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
     warn_if_no_events(file, defs)
+    warn_if_placed_on_sqlite(file, defs, store)
     if prune and not defs.events and not allow_empty and (defined := store.event_names()):
         _fail(f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "
               f"{store.url}. Nothing was changed. Check that FILE is the right file; to retire "

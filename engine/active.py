@@ -50,6 +50,8 @@ class ActiveRun:
     behind: set[int] = field(default_factory=set)
     """Several engines: runs of its event that other engines ran when it was made (queue,
     replace); it starts once they ended. Not kept in the row: a takeover forgets it."""
+    owned: bool = True
+    """False: a new run inserted with no owner (several engines: no engine it fits holds it)."""
 
     def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
         """The run's row, as the values of RUN_COLUMNS."""

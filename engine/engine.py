@@ -56,7 +56,7 @@ class Engine:
                  logs_dir: Path | None = None,
                  on_change: Callable[[list[Change]], None] | None = None,
                  stop_grace_s: float = 10.0, pid: int | None = None,
-                 tags: frozenset[str] = frozenset()) -> None:
+                 tags: frozenset[str] = frozenset(), host: str | None = None) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.tick_s = tick_s
@@ -71,11 +71,15 @@ class Engine:
         self._runs = ActiveRuns()
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
-        self._host = socket.gethostname()
+        self._host = host or socket.gethostname()
+        """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
         """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
         if store.several_engines:
             self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)  # type: ignore[arg-type]
+        elif tags:
+            log.warning("--tags %s is ignored: %s is SQLite, one engine that runs every event "
+                        "(tags choose among several engines on PostgreSQL)", ",".join(sorted(tags)), store.url)
         self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id,
                                self._host)
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
@@ -124,8 +128,12 @@ class Engine:
         self._refresh_definitions()
         tick = self._begin_tick(now)
         take_over(tick, self.fleet, self.executors)
-        for name in self.store.reboot_events():
-            new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
+        if self.fleet.starts_fleet:  # @reboot: once when the fleet starts, not per engine
+            for name in self.store.reboot_events():
+                new_run(tick, name, Trigger.REBOOT, now, triggered_by="fleet start")
+        elif reboots := self.store.reboot_events():
+            log.info("not queuing @reboot event(s) %s: other engines are live (they run when "
+                     "the first engine of the fleet starts)", ", ".join(reboots))
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.fleet.listen(self.wake)
@@ -263,7 +271,7 @@ class Engine:
         return Tick(now, self._runs, self._view, self.executors, self._new_id, self._host,
                     stopping=self._stop.is_set(), fired=left.fired, batch=left.batch,
                     inserts=left.inserts, to_spawn=left.to_spawn, owner=self._owner(),
-                    elsewhere=Elsewhere(self.store, self._owner()))
+                    elsewhere=Elsewhere(self.store, self._owner()), placement=self.fleet)
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""
@@ -274,7 +282,7 @@ class Engine:
         if spawning:
             spawn(tick, self.store, self.executors, self._outcome_arrived)
         self._unflushed = Tick(tick.now, self._runs, self._view, self.executors, self._new_id,
-                               self._host, fired=tick.fired, owner=self._owner())
+                               self._host, fired=tick.fired, owner=self._owner(), placement=self.fleet)
 
     def _owner(self) -> Any:
         return None if self.fleet is None else self.fleet.token
@@ -296,6 +304,8 @@ class Engine:
         if self._view.refresh_definitions():
             self._next_due = parse_iso(self.store.next_due_at())
             self.foresight.prepare(self.store)
+            if self.fleet is not None:
+                self.fleet.place(self.store.placed_events())  # type: ignore[attr-defined]
 
     def _heartbeat(self, tick: Tick) -> None:
         if self.fleet is not None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from engine.model import EventSpec
+from engine.placement import Seat, waiting_reason
 from engine.procs import pid_alive, signal_group
 from engine.store.stores import PgStore
-from engine.store.fleet import LEASE_TICKS, Gone, Token
+from engine.store.fleet import LEASE_TICKS, Gone, OpenEngine, Token
 
 log = logging.getLogger("evman.fleet")
 
@@ -25,27 +26,6 @@ MIN_LEASE_S: Final = 1.0
 ID_BLOCK: Final = 64
 STATEMENT_LIMIT_S: Final = 30.0
 """No statement of an engine runs longer than this (or 10 leases, if more): none should come near."""
-
-
-@dataclass(frozen=True)
-class Seat:
-    """What an engine offers events that say where they run: its host and its --tags."""
-    host: str
-    tags: frozenset[str] = frozenset()
-
-    def fits(self, spec: EventSpec) -> bool:
-        """One of the event's hosts (if it names any; short names match), and all its tags."""
-        if spec.hosts and self.host not in spec.hosts and self.host.split(".", 1)[0] not in spec.hosts:
-            return False
-        return set(spec.tags) <= self.tags
-
-
-def parse_tags(values: Collection[str] | str | None) -> frozenset[str]:
-    """--tags gpu,big (or repeated): a set of lowercase words."""
-    if values is None:
-        return frozenset()
-    items = [values] if isinstance(values, str) else list(values)
-    return frozenset(w.strip().lower() for item in items for w in item.split(",") if w.strip())
 
 
 @dataclass
@@ -59,6 +39,12 @@ class Membership:
     token: Token | None = None
     fenced: str | None = None
     """Why the engine was fenced, once it was."""
+    starts_fleet: bool = False
+    """No other engine was live when this one joined: the fleet starts (@reboot events are queued)."""
+    unfit: list[str] = field(default_factory=list)
+    """The events whose hosts/tags this engine does not fit (read when the definitions change)."""
+    live: list[Seat] = field(default_factory=list)
+    """What the live engines offer, this one included (read at each tick's takeover look)."""
     _ids: list[int] = field(default_factory=list)
     _listener: Any = None
 
@@ -77,13 +63,18 @@ class Membership:
                 "statement_timeout": int(max(STATEMENT_LIMIT_S, 10 * self.lease_s) * 1000)}
 
     def join(self) -> Token:
+        """Insert this engine's row; `starts_fleet` tells whether any other engine was live then
+        (joins are serialised, so of engines starting together exactly one starts the fleet;
+        an engine on this host whose pid is gone does not count)."""
         self.store.limit_sessions(**self.session_limits)
         tags = ",".join(sorted(self.seat.tags)) or None
-        self.token = self.store.register_engine(host=self.seat.host, pid=self.pid, tags=tags,
-                                                lease_s=self.lease_s, tick_s=self.tick_s,
-                                                version=self.version)
-        log.info("joined as engine %s (epoch %s, lease %g s)", self.token.engine_id, self.token.epoch,
-                 self.lease_s)
+        self.token, others = self.store.register_engine(host=self.seat.host, pid=self.pid, tags=tags,
+                                                        lease_s=self.lease_s, tick_s=self.tick_s,
+                                                        version=self.version)
+        self.starts_fleet = not [e for e in others if e.host != self.seat.host or pid_alive(e.pid)]
+        self.live = [self.seat, *(Seat(e.host, e.tags) for e in others)]
+        log.info("joined as engine %s (epoch %s, lease %g s%s)", self.token.engine_id, self.token.epoch,
+                 self.lease_s, ", the first live engine" if self.starts_fleet else "")
         return self.token
 
     def next_id(self) -> int:
@@ -92,10 +83,27 @@ class Membership:
             self._ids = self.store.next_run_ids(ID_BLOCK)
         return self._ids.pop(0)
 
+    # -- placement ---------------------------------------------------------------------
+
+    def place(self, placed: dict[str, tuple[list[str], list[str]]]) -> None:
+        """The events that say where they run (name -> (hosts, tags)): remember those this
+        engine does not fit; it claims no unowned run of theirs and starts none."""
+        self.unfit = sorted(name for name, (hosts, tags) in placed.items()
+                            if not self.seat.fits_placement(hosts, tags))
+
+    def fits(self, spec: EventSpec) -> bool:
+        return self.seat.fits(spec)
+
+    def why_waiting(self, spec: EventSpec) -> str:
+        return waiting_reason(spec, self.live)
+
+    # -- takeover ----------------------------------------------------------------------
+
     def take_over(self) -> tuple[list[Gone], list[dict[str, Any]]]:
-        """Engines whose lease ran out (or that stopped), with their active runs, now ours."""
+        """Engines whose lease ran out (or that stopped), with their active runs, and the
+        unowned runs this engine fits: now ours."""
         assert self.token is not None
-        gone, runs = self.store.take_over(self.token, self.seat.host, pid_alive)
+        gone, runs = self.store.take_over(self.token, self.seat.host, pid_alive, self.unfit, self._saw)
         for engine in gone:
             how = "had stopped" if engine.was == "stopped" else "was gone or stopped renewing its lease"
             log.warning("took over engine %s (pid %s on %s, epoch %s), which %s", engine.id, engine.pid,
@@ -104,6 +112,9 @@ class Membership:
             log.warning("%d run(s) are this engine's now: %s", len(runs),
                         ", ".join(f"run:{r['id']} ({r['state']})" for r in runs[:20]))
         return gone, runs
+
+    def _saw(self, others: Iterable[OpenEngine]) -> None:
+        self.live = [self.seat, *(Seat(e.host, e.tags) for e in others if e.state == "live" and not e.expired)]
 
     def leave(self) -> None:
         """A graceful stop: the lease ends now; listening engines take over within a tick."""

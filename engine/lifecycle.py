@@ -27,6 +27,8 @@ def new_run(tick: Tick, event: str, trigger: Trigger, scheduled_for: datetime, *
             needs_prepare: bool = False, fresh_window: bool = False,
             backlog: bool = False) -> ActiveRun | None:
     """Create a waiting run (in memory, inserted at the next flush), applying concurrency.
+    Several engines: a run of an event this engine does not fit is inserted unowned, with why
+    it waits, for an engine that fits to claim (the takeover stage).
 
     backlog: a later catch-up of misfire=all; it queues behind the first, whatever the
     concurrency, or `all` would run one and skip the rest."""
@@ -48,7 +50,21 @@ def new_run(tick: Tick, event: str, trigger: Trigger, scheduled_for: datetime, *
     tick.runs[run.id] = run
     tick.inserts.append(run)
     tick.change("run", event, run.id, RunState.WAITING.value, trigger.value)
+    if tick.placement is not None and not tick.placement.fits(spec):
+        release(tick, run, tick.placement.why_waiting(spec))
     return run
+
+
+def release(tick: Tick, run: ActiveRun, reason: str) -> None:
+    """Several engines: hand a waiting run of an event this engine does not fit to no engine
+    (`engine_id` NULL, with `reason`); an engine that fits claims it at its next tick."""
+    tick.runs.pop(run.id, None)
+    run.waiting_reason = reason
+    if run.is_new:
+        run.owned = False
+    else:
+        tick.batch.run_released(run.id, reason)
+    tick.change("run", run.event, run.id, RunState.WAITING.value, reason)
 
 
 def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetime:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from engine.active import ActiveRun, ActiveRuns, Change
 from engine.elsewhere import Elsewhere
 from engine.model import RunState
+from engine.placement import Placement
 from engine.readview import ReadView
 from engine.store import Batch
 
@@ -60,6 +61,9 @@ class Tick:
     """Several engines: this engine's fleet Token; every flush renews its lease and guards its writes."""
     elsewhere: Elsewhere = field(default_factory=Elsewhere)
     """Several engines: the active runs the others own, read once this tick (engine/elsewhere.py)."""
+    placement: Placement | None = None
+    """Several engines: which events this engine may run, and why a run waits for another one.
+    None: every event is this engine's (SQLite)."""
     next_due_moved: bool = False
     """Materialising moved some next_fire_at: the engine reads the next due time again."""
 

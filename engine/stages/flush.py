@@ -25,11 +25,11 @@ def flush(tick: Tick, store: Store) -> None:
     if not tick.batch and not tick.inserts:
         return
     for run in tick.inserts:
-        tick.batch.insert_run(run.values(tick.now, tick.host))
+        tick.batch.insert_run(run.values(tick.now, tick.host), owned=run.owned)
     try:
         inserted = store.apply(tick.batch, owner=tick.owner)
     except BaseException:
-        tick.batch.runs.clear()  # they are made again from tick.inserts at the next try
+        tick.batch.clear_runs()  # they are made again from tick.inserts at the next try
         raise
     tick.fired.clear()
     created: set[int] | None = None

@@ -18,6 +18,8 @@ def start_ready(tick: Tick) -> None:
     for run in waiting:
         if run.preparing:
             continue
+        if _not_ours(tick, run):
+            continue
         if run.due_by is not None and tick.now >= run.due_by:
             continue  # its window closed (the engine was down, or the clock jumped): the
             # deadline check of this tick marks it missed; it never starts after its window
@@ -41,6 +43,16 @@ def _want_elsewhere(tick: Tick, waiting: list[ActiveRun]) -> None:
         spec = tick.view.spec(run.event)
         if spec is not None and spec.requires is not None and "running(" in spec.requires:
             tick.elsewhere.want(condition_of(spec.requires).events)
+
+
+def _not_ours(tick: Tick, run: ActiveRun) -> bool:
+    """Several engines: a waiting run of an event this engine does not fit (taken over from a
+    dead engine, or its event's hosts/tags changed) is handed on, never started here."""
+    spec = tick.view.spec(run.event)
+    if tick.placement is None or spec is None or tick.placement.fits(spec):
+        return False
+    lifecycle.release(tick, run, tick.placement.why_waiting(spec))
+    return True
 
 
 def why_waiting(tick: Tick, run: ActiveRun) -> str | None:

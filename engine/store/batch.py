@@ -38,12 +38,14 @@ _RUN_PID: Final = "UPDATE runs SET pid = ? WHERE id = ?"
 _RUN_PREPARED: Final = "UPDATE runs SET needs_prepare = 0, waiting_reason = NULL WHERE id = ?"
 _RUN_WAITING: Final = "UPDATE runs SET waiting_reason = ? WHERE id = ?"
 _RUN_FLAGS: Final = "UPDATE runs SET flags = ? WHERE id = ?"
+_RUN_RELEASED: Final = "UPDATE runs SET engine_id = NULL, epoch = NULL, waiting_reason = ? WHERE id = ?"
 
 _OWNED: Final = " AND engine_id = ? AND epoch = ?"
 GUARDED: Final = {
     _RUN_PID: _RUN_PID + " AND state = 'running'" + _OWNED,
     _RUN_PREPARED: _RUN_PREPARED + " AND state = 'waiting'" + _OWNED,
     _RUN_WAITING: _RUN_WAITING + " AND state = 'waiting'" + _OWNED,
+    _RUN_RELEASED: _RUN_RELEASED + " AND state = 'waiting'" + _OWNED,
     _RUN_FLAGS: _RUN_FLAGS + _OWNED,  # not a state change: a finished run may gain too_fast
     _RUN_STARTED: _RUN_STARTED + _OWNED,
     _RUN_ENDED: _RUN_ENDED + " AND (state IN ('waiting', 'running') OR (state = 'skipped' AND "
@@ -59,12 +61,14 @@ class Batch:
     def __init__(self) -> None:
         self.runs: list[Sequence[Any]] = []
         """New run rows, each the values of RUN_COLUMNS."""
+        self.unowned: list[Sequence[Any]] = []
+        """New run rows no engine owns (several engines: runs of events this one does not fit)."""
         self.writes: list[tuple[str, list[Sequence[Any]]]] = []
         self.renew = False
         """Several engines: this flush must happen even with nothing else to write (the lease)."""
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.writes or self.renew)
+        return bool(self.runs or self.unowned or self.writes or self.renew)
 
     def lease(self) -> None:
         """Renew the engine's lease in this flush (applied with an owner, it always is)."""
@@ -78,8 +82,12 @@ class Batch:
 
     # -- runs ------------------------------------------------------------------
 
-    def insert_run(self, values: Sequence[Any]) -> None:
-        self.runs.append(values)
+    def insert_run(self, values: Sequence[Any], *, owned: bool = True) -> None:
+        (self.runs if owned else self.unowned).append(values)
+
+    def clear_runs(self) -> None:
+        self.runs.clear()
+        self.unowned.clear()
 
     def run_pid(self, run_id: int, pid: int) -> None:
         self._add(_RUN_PID, pid, run_id)
@@ -95,6 +103,10 @@ class Batch:
 
     def run_flags(self, run_id: int, flags: str | None) -> None:
         self._add(_RUN_FLAGS, flags, run_id)
+
+    def run_released(self, run_id: int, reason: str) -> None:
+        """Several engines: this waiting run is no engine's now (one that fits it claims it)."""
+        self._add(_RUN_RELEASED, reason, run_id)
 
     def run_ended(self, run_id: int, *, state: str, ended_at: str | None, exit_code: int | None,
                   reason: str | None, output_tail: str | None, checks: str | None,
@@ -167,7 +179,8 @@ class BatchPart(Part):
         if owner is not None:
             return self._apply_owned(batch, owner)
         with self.transaction():
-            inserted = self.execute_many(insert_run_sql(), batch.runs) if batch.runs else 0
+            new = [*batch.runs, *batch.unowned]
+            inserted = self.execute_many(insert_run_sql(), new) if new else 0
             for sql, rows in batch.writes:
                 if len(rows) == 1:
                     self.execute(sql, rows[0])
@@ -179,7 +192,7 @@ class BatchPart(Part):
         token = (owner.engine_id, owner.epoch)
         with self.transaction():
             self.renew_lease(owner)
-            ignored = self._insert_owned(batch.runs, token)
+            ignored = self._insert_owned(batch.runs, token) | self._insert_owned(batch.unowned, None)
             for sql, rows in batch.writes:
                 guarded = GUARDED.get(sql)
                 if guarded is None:
@@ -188,14 +201,15 @@ class BatchPart(Part):
                 mine = [(*row, *token) for row in rows if row[-1] not in ignored]
                 if mine and self.execute_many(guarded, mine) != len(mine):
                     raise Fenced(self.refused_why(owner, guarded, mine))
-        return len(batch.runs) - len(ignored)
+        return len(batch.runs) + len(batch.unowned) - len(ignored)
 
-    def _insert_owned(self, runs: Sequence[Sequence[Any]], token: tuple[int, int]) -> set[int]:
-        """Insert the new runs as `token`'s; the ids of those whose occurrence existed already."""
+    def _insert_owned(self, runs: Sequence[Sequence[Any]], token: tuple[int, int] | None) -> set[int]:
+        """Insert the new runs as `token`'s (None: no engine's); the ids of those whose
+        occurrence existed already."""
         if not runs:
             return set()
-        inserted = set(self.inserted_ids(insert_run_sql(owned=True) + " RETURNING id",
-                                         [(*row, *token) for row in runs]))
+        inserted = set(self.inserted_ids(insert_run_sql(owned=token is not None) + " RETURNING id",
+                                         [(*row, *token) for row in runs] if token else list(runs)))
         return {int(row[0]) for row in runs} - inserted
 
     def apply_statements(self, writes: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:

@@ -41,9 +41,31 @@ _FENCED: Final = (
     f"UPDATE engines SET state = 'fenced', stopped_at = coalesce(stopped_at, {_NOW}), reason = ? "
     "WHERE id = ? AND epoch = ?")
 _OTHERS: Final = (
-    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired FROM engines "
+    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags FROM engines "
     "WHERE state IN ('live', 'stopped') AND taken_over_at IS NULL AND id <> ?")
-_ORPHANS: Final = "SELECT count(*) FROM runs WHERE state IN ('waiting', 'running') AND engine_id IS NULL"
+_LIVE_OTHERS: Final = (
+    f"SELECT id, host, pid, state, false AS expired, tags FROM engines WHERE state = 'live' "
+    f"AND taken_over_at IS NULL AND lease_until > {_NOW} AND id <> ?")
+_JOIN_LOCK: Final = 0x65766D616F
+"""Held while an engine joins: of engines starting together, each sees those that joined before."""
+_UNOWNED_FIT: Final = (
+    "FROM runs WHERE state IN ('waiting', 'running') AND engine_id IS NULL "
+    "AND (state = 'running' OR event <> ALL(?))")
+"""Runs no engine owns that this one may take: any running one (to judge it), and the waiting
+ones of events it fits (the parameter: the events it does not fit). Found through
+runs_engine_active (engine_id IS NULL is an index condition there)."""
+_ORPHANS: Final = "SELECT id " + _UNOWNED_FIT + " LIMIT 1"
+_CLAIM_UNOWNED: Final = (
+    "UPDATE runs SET engine_id = ?, epoch = ? WHERE engine_id IS NULL AND id IN (SELECT id "
+    + _UNOWNED_FIT + " ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING *")
+"""A compare-and-set under the row lock: a run another engine claimed meanwhile is not taken,
+and one it is claiming now (locked) is skipped, never waited for."""
+CLAIM_LIMIT: Final = 1000
+_PLACED: Final = (
+    "SELECT name, spec::jsonb -> 'hosts', spec::jsonb -> 'tags' FROM events WHERE defined = 1 AND "
+    "(CASE WHEN jsonb_typeof(spec::jsonb -> 'hosts') = 'array' THEN jsonb_array_length(spec::jsonb -> 'hosts') "
+    "ELSE 0 END > 0 OR CASE WHEN jsonb_typeof(spec::jsonb -> 'tags') = 'array' "
+    "THEN jsonb_array_length(spec::jsonb -> 'tags') ELSE 0 END > 0)")
 _TAKE_ENGINES: Final = (
     "UPDATE engines SET state = CASE WHEN state = 'live' THEN 'dead' ELSE state END, "
     f"taken_over_by = ?, taken_over_at = {_NOW}, stopped_at = coalesce(stopped_at, {_NOW}), "
@@ -59,7 +81,9 @@ server ends a stopped engine's transaction after a lease (Membership.session_lim
 next tick takes it."""
 _TAKE_RUNS: Final = (
     "UPDATE runs SET engine_id = ?, epoch = ? WHERE state IN ('waiting', 'running') "
-    "AND (engine_id = ANY(?) OR engine_id IS NULL) RETURNING *")
+    "AND engine_id = ANY(?) RETURNING *")
+"""Every active run of the engines taken over: the running ones are judged by the taker, and
+its waiting ones it does not fit it hands on at once (unowned, lifecycle.release)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,22 @@ class Token:
     """Who may write: an engine's id and the epoch it was given at its start."""
     engine_id: int
     epoch: int
+
+
+@dataclass(frozen=True)
+class OpenEngine:
+    """Another engine that has not been taken over: live (its lease may have run out) or stopped."""
+    id: int
+    host: str
+    pid: int
+    state: str
+    expired: bool
+    tags: frozenset[str]
+
+
+def _open_engine(row: Any) -> OpenEngine:
+    tags = frozenset(t for t in (row[5] or "").split(",") if t)
+    return OpenEngine(int(row[0]), str(row[1]), int(row[2]), str(row[3]), bool(row[4]), tags)
 
 
 @dataclass(frozen=True)
@@ -93,11 +133,14 @@ class FleetPart(Part):
     several_engines = True
 
     def register_engine(self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float,
-                        version: str) -> Token:
+                        version: str) -> tuple[Token, list[OpenEngine]]:
+        """This engine's row, and the other engines live when it joined (joins take turns)."""
         with self.transaction():
+            self.execute("SELECT pg_advisory_xact_lock(?)", (_JOIN_LOCK,))
             row = self.row(_REGISTER, (host, pid, tags, lease_s, lease_s, tick_s, version))
-        assert row is not None
-        return Token(int(row[0]), int(row[1]))
+            assert row is not None
+            live = [_open_engine(r) for r in self.rows(_LIVE_OTHERS, (int(row[0]),))]
+        return Token(int(row[0]), int(row[1])), live
 
     def renew_lease(self, token: Token) -> None:
         """In the caller's transaction: renew, or raise Fenced (the transaction must roll back)."""
@@ -124,23 +167,32 @@ class FleetPart(Part):
             self.execute(_RELEASE, (token.engine_id, token.epoch))
             self.execute("SELECT pg_notify('evman', ?)", (f"released {token.engine_id}",))
 
-    def take_over(self, token: Token, host: str,
-                  is_alive: Callable[[int], bool]) -> tuple[list[Gone], list[dict[str, Any]]]:
+    def take_over(self, token: Token, host: str, is_alive: Callable[[int], bool], unfit: Sequence[str],
+                  saw: Callable[[list[OpenEngine]], None]) -> tuple[list[Gone], list[dict[str, Any]]]:
         """Engines whose lease ran out, that stopped, or (on `host`) whose process is gone,
-        marked taken over by `token`'s engine, and their waiting and running runs (and any run
-        no engine owns), now its own: one transaction, so two survivors never share one.
-        Two cheap reads when there is nothing to take."""
-        others = self.rows(_OTHERS, (token.engine_id,))
-        dead_here = [int(r[0]) for r in others if r[1] == host and r[3] == "live" and not is_alive(int(r[2]))]
-        due = [int(r[0]) for r in others if r[3] == "stopped" or r[4] or int(r[0]) in dead_here]
-        if not due and not int(self.value(_ORPHANS)):
+        marked taken over by `token`'s engine, and their waiting and running runs, now its own,
+        with the unowned runs it fits (any running one; waiting ones of events not in `unfit`):
+        one transaction, so two survivors never share one. `saw` hears the other open engines.
+        Two cheap reads when there is nothing to take (an unowned run of an event in `unfit`
+        is not something to take)."""
+        others = [_open_engine(r) for r in self.rows(_OTHERS, (token.engine_id,))]
+        saw(others)
+        dead_here = [e.id for e in others if e.host == host and e.state == "live" and not is_alive(e.pid)]
+        due = [e.id for e in others if e.state == "stopped" or e.expired or e.id in dead_here]
+        unfit = list(unfit)
+        if not due and self.row(_ORPHANS, (unfit,)) is None:
             return [], []
         with self.transaction():
             self.renew_lease(token)
             gone = [Gone(int(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
-                    for r in self.rows(_TAKE_ENGINES, (token.engine_id, dead_here, due, dead_here))]
-            runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone]))
+                    for r in self.rows(_TAKE_ENGINES, (token.engine_id, dead_here, due, dead_here))] if due else []
+            runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone])) if gone else []
+            runs += self.dicts(_CLAIM_UNOWNED, (token.engine_id, token.epoch, unfit, CLAIM_LIMIT))
         return gone, sorted(runs, key=lambda r: int(r["id"]))
+
+    def placed_events(self) -> dict[str, tuple[list[str], list[str]]]:
+        """name -> (hosts, tags) of the defined events that say where they run."""
+        return {str(r[0]): (list(r[1] or []), list(r[2] or [])) for r in self.rows(_PLACED)}
 
     def refused_why(self, owner: Any, sql: str, rows: Sequence[Sequence[Any]]) -> str:
         """Which guarded run write was refused, for the fenced engine's last log line."""
