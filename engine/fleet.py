@@ -99,11 +99,11 @@ class Membership:
 
     # -- takeover ----------------------------------------------------------------------
 
-    def take_over(self) -> tuple[list[Gone], list[dict[str, Any]]]:
+    def take_over(self, now: str) -> tuple[list[Gone], list[dict[str, Any]]]:
         """Engines whose lease ran out (or that stopped), with their active runs, and the
-        unowned runs this engine fits: now ours."""
+        unowned runs this engine fits or must judge (late, window closed) at `now`: now ours."""
         assert self.token is not None
-        gone, runs = self.store.take_over(self.token, self.seat.host, pid_alive, self.unfit, self._saw)
+        gone, runs = self.store.take_over(self.token, self.seat.host, pid_alive, self.unfit, now, self._saw)
         for engine in gone:
             how = "had stopped" if engine.was == "stopped" else "was gone or stopped renewing its lease"
             log.warning("took over engine %s (pid %s on %s, epoch %s), which %s", engine.id, engine.pid,

@@ -18,11 +18,11 @@ def start_ready(tick: Tick) -> None:
     for run in waiting:
         if run.preparing:
             continue
-        if _not_ours(tick, run):
-            continue
         if run.due_by is not None and tick.now >= run.due_by:
             continue  # its window closed (the engine was down, or the clock jumped): the
             # deadline check of this tick marks it missed; it never starts after its window
+        if _not_ours(tick, run):
+            continue
         reason = why_waiting(tick, run)
         if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
             reason = "ready; the engine stopped before it could start it"
@@ -47,11 +47,13 @@ def _want_elsewhere(tick: Tick, waiting: list[ActiveRun]) -> None:
 
 def _not_ours(tick: Tick, run: ActiveRun) -> bool:
     """Several engines: a waiting run of an event this engine does not fit (taken over from a
-    dead engine, or its event's hosts/tags changed) is handed on, never started here."""
+    dead engine, claimed to be judged late, or its event's hosts/tags changed) is handed on,
+    never started here; one late and not yet said to be stays a tick, for the deadline check."""
     spec = tick.view.spec(run.event)
     if tick.placement is None or spec is None or tick.placement.fits(spec):
         return False
-    lifecycle.release(tick, run, tick.placement.why_waiting(spec))
+    if run.late_at is None or tick.now < run.late_at or "late" in run.flags:
+        lifecycle.release(tick, run, tick.placement.why_waiting(spec))
     return True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from engine.clock import iso
 from engine.executors import Executors
 from engine.fleet import Membership
 from engine.stages.recover import take_runs
@@ -19,7 +20,7 @@ def take_over(tick: Tick, membership: Membership, executors: Executors) -> None:
     still running on this host is watched, one that ended is judged by its exit record, the
     rest are lost and page (rerun only where the event says on_lost = "rerun")."""
     try:
-        gone, rows = membership.take_over()
+        gone, rows = membership.take_over(iso(tick.now) or "")
     except Fenced:
         raise
     except StoreError as exc:  # e.g. a lock held by a stopped engine: the tick goes on, next one retries

@@ -49,11 +49,13 @@ _LIVE_OTHERS: Final = (
 _JOIN_LOCK: Final = 0x65766D616F
 """Held while an engine joins: of engines starting together, each sees those that joined before."""
 _UNOWNED_FIT: Final = (
-    "FROM runs WHERE state IN ('waiting', 'running') AND engine_id IS NULL "
-    "AND (state = 'running' OR event <> ALL(?))")
-"""Runs no engine owns that this one may take: any running one (to judge it), and the waiting
-ones of events it fits (the parameter: the events it does not fit). Found through
-runs_engine_active (engine_id IS NULL is an index condition there)."""
+    "FROM runs WHERE state IN ('waiting', 'running') AND engine_id IS NULL AND (state = 'running' "
+    "OR event <> ALL(?) OR due_by <= ? OR (late_at <= ? AND coalesce(flags, '') NOT LIKE '%late%'))")
+"""Runs no engine owns that this one may take: any running one (to judge it), the waiting ones
+of events it fits (the first parameter: the events it does not fit), and, whatever their
+event, those whose window closed or that are late and not yet said to be (then: now), to judge
+them (missed, late) and hand them on. Found through runs_engine_active (engine_id IS NULL is an
+index condition there); none of these: nothing to take."""
 _ORPHANS: Final = "SELECT id " + _UNOWNED_FIT + " LIMIT 1"
 _CLAIM_UNOWNED: Final = (
     "UPDATE runs SET engine_id = ?, epoch = ? WHERE engine_id IS NULL AND id IN (SELECT id "
@@ -168,7 +170,7 @@ class FleetPart(Part):
             self.execute("SELECT pg_notify('evman', ?)", (f"released {token.engine_id}",))
 
     def take_over(self, token: Token, host: str, is_alive: Callable[[int], bool], unfit: Sequence[str],
-                  saw: Callable[[list[OpenEngine]], None]) -> tuple[list[Gone], list[dict[str, Any]]]:
+                  now: str, saw: Callable[[list[OpenEngine]], None]) -> tuple[list[Gone], list[dict[str, Any]]]:
         """Engines whose lease ran out, that stopped, or (on `host`) whose process is gone,
         marked taken over by `token`'s engine, and their waiting and running runs, now its own,
         with the unowned runs it fits (any running one; waiting ones of events not in `unfit`):
@@ -179,15 +181,15 @@ class FleetPart(Part):
         saw(others)
         dead_here = [e.id for e in others if e.host == host and e.state == "live" and not is_alive(e.pid)]
         due = [e.id for e in others if e.state == "stopped" or e.expired or e.id in dead_here]
-        unfit = list(unfit)
-        if not due and self.row(_ORPHANS, (unfit,)) is None:
+        fit = (list(unfit), now, now)
+        if not due and self.row(_ORPHANS, fit) is None:
             return [], []
         with self.transaction():
             self.renew_lease(token)
             gone = [Gone(int(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
                     for r in self.rows(_TAKE_ENGINES, (token.engine_id, dead_here, due, dead_here))] if due else []
             runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone])) if gone else []
-            runs += self.dicts(_CLAIM_UNOWNED, (token.engine_id, token.epoch, unfit, CLAIM_LIMIT))
+            runs += self.dicts(_CLAIM_UNOWNED, (token.engine_id, token.epoch, *fit, CLAIM_LIMIT))
         return gone, sorted(runs, key=lambda r: int(r["id"]))
 
     def placed_events(self) -> dict[str, tuple[list[str], list[str]]]:

@@ -77,7 +77,7 @@ def test_a_gpu_event_runs_only_on_an_engine_with_gpu(make: Make, pg_dsn: str, cl
     assert waiting["waiting_reason"] == "waiting for an engine with tags [gpu] (live engines offer: app1 [big])"
     assert [r["state"] for r in runs_of(pg_dsn, "plain")] == ["succeeded"]
     before = heartbeat(pg_dsn, plain)
-    assert plain.fleet.take_over() == ([], [])  # type: ignore[union-attr]
+    assert plain.fleet.take_over(str(waiting["created_at"])) == ([], [])  # type: ignore[union-attr]
     assert heartbeat(pg_dsn, plain) == before  # an unowned run it does not fit opens no transaction
     gpu = make(host="app2", tags=frozenset({"gpu"}))  # its join claims the waiting run
     for _ in range(3):
@@ -236,3 +236,28 @@ def test_a_change_of_tags_hands_on_the_runs_an_engine_holds(make: Make, pg_dsn: 
     assert (train["state"], train["engine_id"]) == ("waiting", None)
     assert "with tags [gpu]" in train["waiting_reason"]
     assert [r.event for r in a.active_runs()] == ["plain"]
+
+
+def test_a_run_no_engine_fits_is_still_said_late_and_missed(make: Make, pg_dsn: str, clock: FakeClock,
+                                                          tmp_path: Path) -> None:
+    load(pg_dsn, GPU.replace('tags = ["gpu"]', 'tags = ["gpu"]\nlate_after = "+1m"\n'
+                             'window = { latest = "+5m" }'), tmp_path, clock)
+    a, b = make(host="app1"), make(host="app2")
+    clock.advance(timedelta(seconds=10))
+    a.tick()
+    b.tick()
+    first = runs_of(pg_dsn, "train")[0]
+    assert (first["state"], first["engine_id"]) == ("waiting", None)
+    clock.advance(timedelta(minutes=1))
+    for e in (a, b, a, b):
+        e.tick()
+    first = runs_of(pg_dsn, "train")[0]
+    assert (first["state"], first["engine_id"], first["flags"]) == ("waiting", None, "late")
+    assert "waiting for an engine with tags [gpu]" in first["waiting_reason"]
+    clock.advance(timedelta(minutes=5))
+    for e in (a, b, a, b):
+        e.tick()
+    first = runs_of(pg_dsn, "train")[0]
+    assert first["state"] == "missed" and "waiting for an engine with tags [gpu]" in first["reason"]
+    alerts = rows(pg_dsn, "SELECT * FROM alerts WHERE event = 'train' ORDER BY id")
+    assert {"late", "missed"} <= {a["kind"] for a in alerts}  # (foresight says at_risk too)
