@@ -150,9 +150,9 @@ def warn_if_placed_on_sqlite(file: Path, defs: Definitions, store: Any) -> None:
     placed = [e.name for e in defs.events if e.hosts or e.tags]
     if placed and not store.several_engines:
         names = ", ".join(placed[:5]) + (f" and {len(placed) - 5} more" if len(placed) > 5 else "")
-        click.echo(f"{file}: warning: {names} say hosts/tags, but {store.url} is SQLite: its one engine "
-                   "runs every event wherever it is. hosts/tags choose among several engines on "
-                   "PostgreSQL (--db postgresql://...).", err=True)
+        click.echo(f"{file}: warning: the hosts/tags of {names} are ignored: {store.url} is SQLite, "
+                   "whose one engine runs every event wherever it is; hosts/tags choose among several "
+                   "engines on PostgreSQL (--db postgresql://...).", err=True)
 
 
 def warn_if_no_events(file: Path, defs: Definitions) -> None:

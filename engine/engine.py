@@ -130,7 +130,7 @@ class Engine:
         take_over(tick, self.fleet, self.executors)
         if self.fleet.starts_fleet:  # @reboot: once when the fleet starts, not per engine
             for name in self.store.reboot_events():
-                new_run(tick, name, Trigger.REBOOT, now, triggered_by="fleet start")
+                new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
         elif reboots := self.store.reboot_events():
             log.info("not queuing @reboot event(s) %s: other engines are live (they run when "
                      "the first engine of the fleet starts)", ", ".join(reboots))

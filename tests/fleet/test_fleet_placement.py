@@ -172,7 +172,7 @@ def test_reboot_runs_once_per_fleet_start(make: Make, pg_dsn: str, clock: FakeCl
     assert a.fleet.starts_fleet and not b.fleet.starts_fleet  # type: ignore[union-attr]
     a.settle(clock.now())
     b.settle(clock.now())
-    assert [(r["state"], r["triggered_by"]) for r in runs_of(pg_dsn, "warm")] == [("succeeded", "fleet start")]
+    assert [(r["state"], r["triggered_by"]) for r in runs_of(pg_dsn, "warm")] == [("succeeded", "engine start")]
     a.stop()
     a.shutdown()
     clock.advance(timedelta(seconds=1))
@@ -261,3 +261,24 @@ def test_a_run_no_engine_fits_is_still_said_late_and_missed(make: Make, pg_dsn: 
     assert first["state"] == "missed" and "waiting for an engine with tags [gpu]" in first["reason"]
     alerts = rows(pg_dsn, "SELECT * FROM alerts WHERE event = 'train' ORDER BY id")
     assert {"late", "missed"} <= {a["kind"] for a in alerts}  # (foresight says at_risk too)
+
+
+def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock: FakeClock) -> None:  # noqa: F811
+    from click.testing import CliRunner
+
+    from console.cli import main
+    defs, db = tmp_path / "defs.toml", tmp_path / "evman.db"
+    defs.write_text(GPU.replace('tags = ["gpu"]', 'tags = ["gpu"]\nhosts = ["web9"]'))
+    done = CliRunner().invoke(main, ["load", str(defs), "--db", str(db)])
+    assert done.exit_code == 0, done.output
+    assert "warning: the hosts/tags of train are ignored" in done.stderr
+    assert "one engine runs every event" in done.stderr
+    engine = Engine(Store(db), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", host="app1")
+    engine.start()
+    try:
+        clock.advance(timedelta(seconds=15))  # load used the real clock
+        engine.settle(clock.now())
+        states = {r["event"]: r["state"] for r in rows(str(db), "SELECT event, state FROM runs")}
+    finally:
+        engine.executors.shutdown(wait_s=0)
+    assert states == {"train": "succeeded", "plain": "succeeded"}
