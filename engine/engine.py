@@ -20,7 +20,8 @@ from engine.clock import Clock, SystemClock, iso, parse_iso
 from engine.elsewhere import Elsewhere
 from engine.conditions import Finished
 from engine.executors import Executors, Outcome
-from engine.fleet import Membership, Seat
+from engine.fleet import Membership
+from engine.placement import Seat
 from engine.lifecycle import new_run
 from engine.model import EventSpec, Trigger
 from engine.policy import backoff_for

@@ -16,7 +16,7 @@ class Seat:
     tags: frozenset[str] = frozenset()
 
     def fits(self, spec: EventSpec) -> bool:
-        return self.fits_placement(spec.hosts, spec.tags)
+        return (not spec.hosts and not spec.tags) or self.fits_placement(spec.hosts, spec.tags)
 
     def fits_placement(self, hosts: Iterable[str], tags: Iterable[str]) -> bool:
         """One of the hosts (if any is named; a short name matches the engine's full one, case

@@ -17,7 +17,7 @@ from engine import catalog
 from engine.clock import FakeClock
 from engine.definitions import parse_definitions
 from engine.engine import Engine
-from engine.fleet import Seat
+from engine.placement import Seat
 from engine.model import EventSpec
 from engine.store import Store
 from tests.outside import rows, wait_until

@@ -282,3 +282,15 @@ def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock
     finally:
         engine.executors.shutdown(wait_s=0)
     assert states == {"train": "succeeded", "plain": "succeeded"}
+
+
+def test_placement_ignores_case_and_says_what_it_needs() -> None:
+    from engine.model import EventSpec
+    from engine.placement import Seat, waiting_reason
+    seat = Seat("Web1.Example.com", frozenset({"gpu"}))
+    assert seat.fits(EventSpec(name="a", hosts=("web1",), tags=("GPU",)))
+    assert not seat.fits(EventSpec(name="a", hosts=("web2", "web3")))
+    spec = EventSpec(name="a", hosts=("web2", "web3"), tags=("gpu", "big"))
+    assert waiting_reason(spec, [seat, Seat("app2")]) == (
+        "waiting for an engine on one of hosts web2, web3 with tags [gpu, big] "
+        "(live engines offer: Web1.Example.com [gpu], app2 [])")
