@@ -48,14 +48,18 @@ _LIVE_OTHERS: Final = (
     f"AND taken_over_at IS NULL AND lease_until > {_NOW} AND id <> ?")
 _JOIN_LOCK: Final = 0x65766D616F
 """Held while an engine joins: of engines starting together, each sees those that joined before."""
+_KILLS: Final = "SELECT trim(target) FROM requests WHERE handled_at IS NULL AND lower(trim(verb)) = 'kill'"
+"""What the open kill requests name (run:N or an event): hashed once per look, not per row."""
 _UNOWNED_FIT: Final = (
     "FROM runs WHERE state IN ('waiting', 'running') AND engine_id IS NULL AND (state = 'running' "
-    "OR event <> ALL(?) OR due_by <= ? OR (late_at <= ? AND coalesce(flags, '') NOT LIKE '%late%'))")
+    "OR event <> ALL(?) OR due_by <= ? OR (late_at <= ? AND coalesce(flags, '') NOT LIKE '%late%') "
+    f"OR event IN ({_KILLS}) OR 'run:' || id IN ({_KILLS}))")
 """Runs no engine owns that this one may take: any running one (to judge it), the waiting ones
 of events it fits (the first parameter: the events it does not fit), and, whatever their
-event, those whose window closed or that are late and not yet said to be (then: now), to judge
-them (missed, late) and hand them on. Found through runs_engine_active (engine_id IS NULL is an
-index condition there); none of these: nothing to take."""
+event, those whose window closed or that are late and not yet said to be (then: now), or that
+an open kill request names, to judge them (missed, late, killed) and hand on what is left.
+Found through runs_engine_active (engine_id IS NULL is an index condition there); none of
+these: nothing to take."""
 _ORPHANS: Final = "SELECT id " + _UNOWNED_FIT + " LIMIT 1"
 _CLAIM_UNOWNED: Final = (
     "UPDATE runs SET engine_id = ?, epoch = ? WHERE engine_id IS NULL AND id IN (SELECT id "

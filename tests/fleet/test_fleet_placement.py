@@ -294,3 +294,33 @@ def test_placement_ignores_case_and_says_what_it_needs() -> None:
     assert waiting_reason(spec, [seat, Seat("app2")]) == (
         "waiting for an engine on one of hosts web2, web3 with tags [gpu, big] "
         "(live engines offer: Web1.Example.com [gpu], app2 [])")
+
+
+def ask(dsn: str, verb: str, target: str) -> int:
+    from tests.outside import connect
+    conn = connect(dsn)
+    try:
+        return int(conn.execute("INSERT INTO requests (verb, target, requested_by) VALUES (?, ?, 'test') "
+                                "RETURNING id", (verb, target)).fetchall()[0]["id"])
+    finally:
+        conn.close()
+
+
+def test_a_run_no_engine_fits_is_skipped_behind_and_can_be_killed(make: Make, pg_dsn: str, clock: FakeClock,
+                                                                 tmp_path: Path) -> None:
+    load(pg_dsn, GPU.replace('concurrency = "queue"\ntags', 'tags'), tmp_path, clock)  # skip, the default
+    a, b = make(host="app1"), make(host="app2")
+    for _ in range(2):
+        clock.advance(timedelta(seconds=10))
+        for e in (a, b):
+            e.tick()
+    first, second = runs_of(pg_dsn, "train")
+    assert (first["state"], first["engine_id"]) == ("waiting", None)
+    assert second["state"] == "skipped" and "on no engine yet" in second["reason"]
+    by_run, by_event = ask(pg_dsn, "kill", f"run:{first['id']}"), ask(pg_dsn, "kill", "train")
+    for e in (b, a, b):
+        e.tick()
+    assert runs_of(pg_dsn, "train")[0]["state"] == "killed"
+    answers = {r["id"]: r["outcome"] for r in rows(pg_dsn, "SELECT id, outcome FROM requests")}
+    assert answers[by_run] == "ok"
+    assert answers[by_event] is not None  # answered too ("nothing to kill" once the first did)
