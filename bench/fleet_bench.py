@@ -4,6 +4,7 @@ per occurrence as the server counted them (pg_stat_statements).
 
     uv run python -m bench.fleet_bench              # 2,000 occurrences per row
     uv run python -m bench.fleet_bench --quick      # 200 per row, a smoke run
+    uv run python -m bench.fleet_bench --top 15     # and each row's 15 most frequent statements
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ class Row:
     statements: float
     once: bool
     spread: str
+    top: list[tuple[int, str]]
+    """The statements the server ran most often: (calls, text)."""
 
 
 def _spec(name: str, when: datetime, kind: str) -> EventSpec:
@@ -88,9 +91,7 @@ def measure(server: PgServer, root: Path, kind: str, engines: int, n: int) -> Ro
               60 + n / 50)
         ended = _sql(dsn, "/* bench */ SELECT max(ended_at), count(*) FROM runs")
         owners = Counter(int(r[0] or 0) for r in _sql(dsn, "/* bench */ SELECT engine_id FROM runs"))
-        calls = _sql(server.dsn("stats"), "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d "
-                          f"ON d.oid = s.dbid WHERE d.datname = '{name}' AND s.query NOT LIKE '%%bench%%' "
-                          "AND s.query NOT LIKE '%%pg_stat_statements%%'")
+        top = [(int(c), " ".join(str(q).split())) for c, q in _sql(server.dsn("stats"), _STATEMENTS.format(name=name))]
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -109,8 +110,13 @@ def measure(server: PgServer, root: Path, kind: str, engines: int, n: int) -> Ro
     once = done == n and (kind != "call" or (len(seen) == n and set(seen.values()) == {1}))
     return Row(kind, engines, n, done, done / span if span > 0 else float("inf"),
                percentile(late, 50) if late else None, percentile(late, 99) if late else None,
-               int(calls[0][0]) / n, once,  # type: ignore[call-overload]
-               "/".join(str(c) for _, c in sorted(owners.items())))
+               sum(c for c, _ in top) / n, once,
+               "/".join(str(c) for _, c in sorted(owners.items())), top)
+
+
+_STATEMENTS = ("SELECT calls, query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+               "WHERE d.datname = '{name}' AND s.query NOT LIKE '%%bench%%' "
+               "AND s.query NOT LIKE '%%pg_stat_statements%%' ORDER BY calls DESC")
 
 
 def _wait(check: object, timeout_s: float) -> None:
@@ -128,15 +134,25 @@ def render(rows: list[Row]) -> str:
         late = "n/a (`true`)" if r.late_p50_ms is None else f"{r.late_p50_ms:.0f} / {r.late_p99_ms:.0f} ms"
         lines.append(f"| {r.kind} | {r.engines} | {r.per_s:,.0f} | {late} | {r.statements:.2f} | {r.spread} | "
                      f"{'yes' if r.once else 'NO'} |")
-    calls3 = [r for r in rows if r.kind == "call" and r.engines == 3]
-    if calls3:
-        best = calls3[0]
-        lines.append("")
-        lines.append(f"goal >= {GOAL_OCC_PER_S:,.0f} noop occurrences/s across 3 engines: "
-                     f"{best.per_s:,.0f} ({'MET' if best.per_s >= GOAL_OCC_PER_S else 'NOT MET'}); "
-                     f"goal <= {GOAL_STATEMENTS:g} statements per occurrence: worst "
-                     f"{max(r.statements for r in rows):.2f} "
-                     f"({'MET' if max(r.statements for r in rows) <= GOAL_STATEMENTS else 'NOT MET'})")
+    lines += ["", verdict(rows)]
+    return "\n".join(lines)
+
+
+def verdict(rows: list[Row]) -> str:
+    """The goals, judged from the measured rows (a goal without its row is NOT MET)."""
+    calls3 = [r.per_s for r in rows if r.kind == "call" and r.engines == 3]
+    worst = max((r.statements for r in rows), default=float("inf"))
+    rate = f"{calls3[0]:,.0f}" if calls3 else "not measured"
+    return (f"goal >= {GOAL_OCC_PER_S:,.0f} noop occurrences/s across 3 engines: {rate} "
+            f"({'MET' if calls3 and calls3[0] >= GOAL_OCC_PER_S else 'NOT MET'}); "
+            f"goal <= {GOAL_STATEMENTS:g} statements per occurrence: worst {worst:.2f} "
+            f"({'MET' if worst <= GOAL_STATEMENTS else 'NOT MET'})")
+
+
+def render_top(row: Row, count: int) -> str:
+    """The statements a row's server ran most, per occurrence: where the count comes from."""
+    lines = [f"{row.kind} x{row.engines}: {row.statements:.2f} statements per occurrence"]
+    lines += [f"  {calls / row.occurrences:6.3f}  {calls:6d}  {text[:150]}" for calls, text in row.top[:count]]
     return "\n".join(lines)
 
 
@@ -144,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet_bench")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--top", type=int, default=0, metavar="N",
+                        help="also print each row's N most frequent statements (per occurrence, calls, text)")
     args = parser.parse_args(argv)
     n = 200 if args.quick else args.events
     root = Path(tempfile.mkdtemp(prefix="evman-fleet-bench-"))
@@ -157,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             for engines in (1, 3):
                 rows.append(measure(server, root, kind, engines, n))
                 print(f"  {kind} x{engines}: {rows[-1].per_s:,.0f}/s", flush=True)
+        for row in rows if args.top else []:
+            print(render_top(row, args.top))
         print(render(rows))
     finally:
         server.stop()

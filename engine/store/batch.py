@@ -5,6 +5,7 @@ runs them in order, a statement repeated for consecutive rows of the same kind (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from engine.store.alerts import UPSERT_ALERT
@@ -39,6 +40,7 @@ _RUN_PREPARED: Final = "UPDATE runs SET needs_prepare = 0, waiting_reason = NULL
 _RUN_WAITING: Final = "UPDATE runs SET waiting_reason = ? WHERE id = ?"
 _RUN_FLAGS: Final = "UPDATE runs SET flags = ? WHERE id = ?"
 _RUN_RELEASED: Final = "UPDATE runs SET engine_id = NULL, epoch = NULL, waiting_reason = ? WHERE id = ?"
+_NEXT_FIRE: Final = "UPDATE events SET next_fire_at = ? WHERE name = ?"
 
 _OWNED: Final = " AND engine_id = ? AND epoch = ?"
 GUARDED: Final = {
@@ -53,6 +55,52 @@ GUARDED: Final = {
 }
 """Each run write as a compare-and-set for an engine of several: (id, the state it expects,
 the owner engine, its epoch). Every statement ends with `WHERE id = ?` then the guards."""
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """One statement for many rows of another (PostgreSQL): the rows' leading columns as one
+    array each (`unnest`), the rest (the owner's guards) once. It runs one server statement
+    where executemany runs one per row, and changes the same rows as they would."""
+    sql: str
+    types: tuple[str, ...]
+    """The array type of each leading column."""
+    key: int
+    """The column that names the row (run id, event name): unique within one statement."""
+
+    def params(self, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...] | None:
+        """The statement's parameters, or None when the rows cannot share one (a key twice:
+        executemany applies both in order; a join over arrays would apply one)."""
+        width = len(self.types)
+        if len({row[self.key] for row in rows}) < len(rows) or len({tuple(r[width:]) for r in rows}) > 1:
+            return None
+        return (*([row[i] for row in rows] for i in range(width)), *rows[0][width:])
+
+
+def _over(*columns: str) -> str:
+    """unnest(CAST(? AS type[]), ...) AS v(name, ...) for (name, type) pairs written "name type"."""
+    pairs = [c.split() for c in columns]
+    return (f"unnest({', '.join(f'CAST(? AS {t}[])' for _, t in pairs)}) AS v({', '.join(n for n, _ in pairs)})")
+
+
+_ENDED_COLUMNS: Final = ("state text", "ended_at text", "exit_code bigint", "reason text", "output_tail text",
+                         "checks text", "flags text", "pid bigint", "id bigint")
+ARRAYS: Final = {
+    GUARDED[_RUN_ENDED]: Arrays(
+        "UPDATE runs SET state = v.state, ended_at = v.ended_at, exit_code = v.exit_code, reason = v.reason, "
+        "output_tail = v.output_tail, checks = v.checks, flags = v.flags, waiting_reason = NULL, "
+        f"pid = coalesce(v.pid, runs.pid) FROM {_over(*_ENDED_COLUMNS)} WHERE runs.id = v.id AND "
+        "(runs.state IN ('waiting', 'running') OR (runs.state = 'skipped' AND runs.ended_at IS NULL)) "
+        "AND runs.engine_id = ? AND runs.epoch = ?", tuple(c.split()[1] for c in _ENDED_COLUMNS), 8),
+    GUARDED[_RUN_PID]: Arrays(
+        f"UPDATE runs SET pid = v.pid FROM {_over('pid bigint', 'id bigint')} WHERE runs.id = v.id "
+        "AND runs.state = 'running' AND runs.engine_id = ? AND runs.epoch = ?", ("bigint", "bigint"), 1),
+    _NEXT_FIRE: Arrays(
+        f"UPDATE events SET next_fire_at = v.at FROM {_over('at text', 'name text')} WHERE events.name = v.name",
+        ("text", "text"), 1),
+}
+"""The writes a tick makes once per occurrence, as one statement per tick on PostgreSQL. Each
+keeps its statement's guards (a run write stays a compare-and-set, counted the same way)."""
 
 
 class Batch:
@@ -116,7 +164,7 @@ class Batch:
     # -- events, requests, the engine row ---------------------------------------------
 
     def next_fire(self, event: str, at: str | None) -> None:
-        self._add("UPDATE events SET next_fire_at = ? WHERE name = ?", at, event)
+        self._add(_NEXT_FIRE, at, event)
 
     def held(self, event: str, held: bool, by: str | None) -> None:
         """Hold or release `event`; holds_version moves with it, so every engine reads the holds
@@ -190,18 +238,30 @@ class BatchPart(Part):
 
     def _apply_owned(self, batch: Batch, owner: Any) -> int:
         token = (owner.engine_id, owner.epoch)
+        if not batch.runs and not batch.unowned and not batch.writes and not self.holds_claims:
+            self.renew_lease(owner)  # nothing else to write: the renewal alone, no BEGIN/COMMIT
+            return 0
         with self.transaction():
             self.renew_lease(owner)
             ignored = self._insert_owned(batch.runs, token) | self._insert_owned(batch.unowned, None)
             for sql, rows in batch.writes:
                 guarded = GUARDED.get(sql)
                 if guarded is None:
-                    self.execute_many(sql, rows)
+                    self._write_many(sql, rows)
                     continue
                 mine = [(*row, *token) for row in rows if row[-1] not in ignored]
-                if mine and self.execute_many(guarded, mine) != len(mine):
+                if mine and self._write_many(guarded, mine) != len(mine):
                     raise Fenced(self.refused_why(owner, guarded, mine))
         return len(batch.runs) + len(batch.unowned) - len(ignored)
+
+    def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """executemany, or one statement over arrays where the dialect and the rows allow it;
+        how many rows changed."""
+        arrays = ARRAYS.get(sql) if self.dialect.arrays and len(rows) > 1 else None
+        params = arrays.params(rows) if arrays is not None else None
+        if arrays is None or params is None:
+            return self.execute_many(sql, rows)
+        return int(self.execute(arrays.sql, params).rowcount)
 
     def _insert_owned(self, runs: Sequence[Sequence[Any]], token: tuple[int, int] | None) -> set[int]:
         """Insert the new runs as `token`'s (None: no engine's); the ids of those whose

@@ -29,6 +29,8 @@ class Dialect:
     """Appended to CREATE TABLE of small key tables (SQLite: WITHOUT ROWID)."""
     hints: bool = False
     """Whether `INDEXED BY` hints are understood."""
+    arrays: bool = False
+    """Whether a statement may take a column of many rows as one array parameter (`unnest`)."""
 
     def sql(self, statement: str) -> str:
         """`statement` in this backend's placeholder style."""

@@ -214,8 +214,9 @@ class FleetPart(Part):
 
     def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Any]:
         if owner is None:
-            return self.claim("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
-        return self.claim(_CLAIM_REQUESTS, (owner.engine_id, limit))
+            return self.claim("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,),
+                              look_first=True)
+        return self.claim(_CLAIM_REQUESTS, (owner.engine_id, limit), look_first=True)
 
     def active_elsewhere(self, events: Sequence[str], owner: Any) -> list[dict[str, Any]]:
         """The waiting and running runs of `events` that other engines own, or none does

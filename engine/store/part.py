@@ -55,10 +55,17 @@ class Part:
     several_engines = False
     """True where engines share the database (PostgreSQL): leases, owners, claims."""
 
-    def claim(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def claim(self, sql: str, params: Sequence[Any] = (), *, look_first: bool = False) -> list[Row]:
         """Rows of a SELECT that several engines may race for, each locked for this engine
-        (the others skip it) until its next write transaction commits; plain rows on SQLite."""
+        (the others skip it) until its next write transaction commits; plain rows on SQLite.
+        look_first: where it would open the transaction, look without one first and open none
+        when nothing is there (a claim that is mostly empty, e.g. the mailbox every tick)."""
         return self.rows(sql + self.dialect.skip_locked, params)
+
+    @property
+    def holds_claims(self) -> bool:
+        """A claim() left a transaction open, for the next write transaction to commit."""
+        return False
 
     def limit_sessions(self, **limits_ms: int) -> None:
         """Server-side time limits for this connection's sessions (PostgreSQL; nothing on SQLite)."""

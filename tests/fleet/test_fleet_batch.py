@@ -1,0 +1,111 @@
+"""An engine's flush on PostgreSQL: the writes made once per occurrence (a run's end, a
+command's pid, an event's next fire time) go as one statement over arrays for a whole tick,
+and stay what they were one row at a time: each run write a compare-and-set on (id, state,
+owner, epoch), a batch whose count falls short refused whole (Fenced), every value kept as
+given (NULLs, quotes, backslashes, newlines, non-ASCII). Real PostgreSQL."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from engine.store import Batch, Store
+from engine.store.batch import ARRAYS, GUARDED
+from engine.store.errors import Fenced
+from engine.store.fleet import Token
+from engine.store.schema import RUN_COLUMNS
+from tests.outside import rows
+
+pytest.importorskip("psycopg")
+
+AT = "2026-01-05T00:00:01+00:00"
+
+
+@pytest.fixture
+def store(pg_dsn: str) -> Iterator[Store]:
+    s = Store(pg_dsn)
+    with s.transaction():
+        s.execute_many("INSERT INTO events (name, spec, kind, timezone, next_fire_at, created_at, updated_at) "
+                       "VALUES (?, '{}', 'command', 'UTC', ?, ?, ?)", [(f"e{i}", AT, AT, AT) for i in range(4)])
+    yield s
+    s.close()
+
+
+def join(store: Store) -> Token:
+    return store.register_engine(host="here", pid=1, tags=None, lease_s=30.0, tick_s=1.0, version="test")
+
+
+def run_row(run_id: int, event: str) -> list[Any]:
+    values: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
+    values.update(id=run_id, event=event, state="running", trigger="schedule", attempt=1, scheduled_for=AT,
+                  created_at=AT, needs_prepare=0, started_at=AT)
+    return [values[c] for c in RUN_COLUMNS]
+
+
+def started(store: Store, token: Token, count: int) -> None:
+    batch = Batch()
+    for i in range(count):
+        batch.insert_run(run_row(i + 1, f"e{i}"))
+    assert store.apply(batch, owner=token) == count
+
+
+TEXTS = [None, "it's \"quoted\"", "back\\slash\nnew line, {braces}", "ünïcode ✓"]
+
+
+def ends(batch: Batch, count: int) -> None:
+    for i in range(count):
+        batch.run_ended(i + 1, state="succeeded" if i % 2 else "failed", ended_at=AT, exit_code=None if i == 0 else i,
+                        reason=TEXTS[i], output_tail=TEXTS[-1 - i], checks=None, flags=TEXTS[i], pid=None if i < 2 else 100 + i)
+
+
+def test_a_ticks_ends_pids_and_fire_times_are_one_statement_each_and_keep_every_value(store: Store, pg_dsn: str) -> None:
+    token = join(store)
+    started(store, token, 4)
+    batch = Batch()
+    for i in range(4):
+        batch.run_pid(i + 1, 500 + i)
+    for i in range(4):
+        batch.next_fire(f"e{i}", None if i % 2 else f"2026-01-06T00:00:0{i}+00:00")
+    ends(batch, 4)
+    for sql, group in batch.writes:  # each group goes over arrays (one statement), not row by row
+        owned = [(*row, token.engine_id, token.epoch) for row in group] if sql in GUARDED else group
+        assert ARRAYS[GUARDED.get(sql, sql)].params(owned) is not None
+    store.apply(batch, owner=token)
+    got = rows(pg_dsn, "SELECT id, state, exit_code, reason, output_tail, flags, pid FROM runs ORDER BY id")
+    assert got == [{"id": i + 1, "state": "succeeded" if i % 2 else "failed", "exit_code": None if i == 0 else i,
+                    "reason": TEXTS[i], "output_tail": TEXTS[-1 - i], "flags": TEXTS[i],
+                    "pid": 500 + i if i < 2 else 100 + i} for i in range(4)]
+    fires = rows(pg_dsn, "SELECT name, next_fire_at FROM events ORDER BY name")
+    assert [r["next_fire_at"] for r in fires] == [None if i % 2 else f"2026-01-06T00:00:0{i}+00:00" for i in range(4)]
+
+
+def test_a_run_another_engine_owns_refuses_the_whole_batch(store: Store, pg_dsn: str) -> None:
+    mine, other = join(store), join(store)
+    started(store, mine, 3)
+    with store.transaction():
+        store.execute("UPDATE runs SET engine_id = ?, epoch = ? WHERE id = 2", (other.engine_id, other.epoch))
+    batch = Batch()
+    ends(batch, 3)
+    with pytest.raises(Fenced, match="run 2 is running of engine"):
+        store.apply(batch, owner=mine)
+    assert {r["state"] for r in rows(pg_dsn, "SELECT state FROM runs")} == {"running"}
+    batch = Batch()
+    for i in (0, 2):
+        batch.run_pid(i + 1, 700)
+    batch.run_pid(2, 700)
+    with pytest.raises(Fenced):
+        store.apply(batch, owner=mine)
+    assert {r["pid"] for r in rows(pg_dsn, "SELECT pid FROM runs")} == {None}
+
+
+def test_a_key_twice_in_one_group_goes_row_by_row_in_order(store: Store, pg_dsn: str) -> None:
+    token = join(store)
+    batch = Batch()
+    batch.next_fire("e0", "2026-01-06T00:00:00+00:00")
+    batch.next_fire("e0", "2026-01-07T00:00:00+00:00")
+    (group,) = [g for _, g in batch.writes]
+    assert ARRAYS[batch.writes[0][0]].params(group) is None
+    store.apply(batch, owner=token)
+    assert rows(pg_dsn, "SELECT next_fire_at FROM events WHERE name = 'e0'") == [
+        {"next_fire_at": "2026-01-07T00:00:00+00:00"}]
