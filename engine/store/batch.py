@@ -116,7 +116,12 @@ class Batch:
         """Several engines: this flush must happen even with nothing else to write (the lease)."""
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.unowned or self.writes or self.renew)
+        return self.renew or self.has_writes
+
+    @property
+    def has_writes(self) -> bool:
+        """Anything to write besides the lease (every new kind of write must count here)."""
+        return bool(self.runs or self.unowned or self.writes)
 
     def lease(self) -> None:
         """Renew the engine's lease in this flush (applied with an owner, it always is)."""
@@ -238,7 +243,7 @@ class BatchPart(Part):
 
     def _apply_owned(self, batch: Batch, owner: Any) -> int:
         token = (owner.engine_id, owner.epoch)
-        if not batch.runs and not batch.unowned and not batch.writes and not self.holds_claims:
+        if not batch.has_writes and not self.holds_claims:
             self.renew_lease(owner)  # nothing else to write: the renewal alone, no BEGIN/COMMIT
             return 0
         with self.transaction():

@@ -2,7 +2,9 @@
 command's pid, an event's next fire time) go as one statement over arrays for a whole tick,
 and stay what they were one row at a time: each run write a compare-and-set on (id, state,
 owner, epoch), a batch whose count falls short refused whole (Fenced), every value kept as
-given (NULLs, quotes, backslashes, newlines, non-ASCII). Real PostgreSQL."""
+given (NULLs, quotes, backslashes, newlines, non-ASCII). A flush with only the lease is the
+renewal alone, and the requests claim opens no transaction when nothing is queued. Real
+PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -109,3 +111,39 @@ def test_a_key_twice_in_one_group_goes_row_by_row_in_order(store: Store, pg_dsn:
     store.apply(batch, owner=token)
     assert rows(pg_dsn, "SELECT next_fire_at FROM events WHERE name = 'e0'") == [
         {"next_fire_at": "2026-01-07T00:00:00+00:00"}]
+
+
+def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fenced(
+        store: Store, pg_dsn: str) -> None:
+    token = join(store)
+    before = rows(pg_dsn, "SELECT lease_until FROM engines")[0]["lease_until"]
+    lease = Batch()
+    lease.lease()
+    assert lease and not lease.has_writes
+    store.apply(lease, owner=token)
+    assert not store.holds_claims
+    assert rows(pg_dsn, "SELECT lease_until FROM engines")[0]["lease_until"] > before
+    with store.transaction():
+        store.execute("UPDATE engines SET state = 'dead', taken_over_by = 99, taken_over_at = ? WHERE id = ?",
+                      (AT, token.engine_id))
+    with pytest.raises(Fenced, match="taken over by engine 99"):
+        store.apply(lease, owner=token)
+
+
+def test_the_requests_claim_opens_a_transaction_only_when_something_is_queued(store: Store) -> None:
+    token = join(store)
+    assert store.claim_requests(token) == [] and not store.holds_claims
+    other = Store(store.target)
+    try:
+        request_id = other.add_request("ack", "e0", requested_by="test")
+    finally:
+        other.close()
+    assert [int(r["id"]) for r in store.claim_requests(token)] == [request_id] and store.holds_claims
+    second = Store(store.target)
+    try:  # another engine skips the claimed row meanwhile
+        assert second.claim_requests(join(second)) == [] and second.holds_claims
+        second.drop_claims()
+    finally:
+        second.close()
+    store.drop_claims()
+    assert not store.holds_claims
