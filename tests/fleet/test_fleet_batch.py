@@ -35,7 +35,8 @@ def store(pg_dsn: str) -> Iterator[Store]:
 
 
 def join(store: Store) -> Token:
-    return store.register_engine(host="here", pid=1, tags=None, lease_s=30.0, tick_s=1.0, version="test")
+    token, _live = store.register_engine(host="here", pid=1, tags=None, lease_s=30.0, tick_s=1.0, version="test")
+    return token
 
 
 def run_row(run_id: int, event: str) -> list[Any]:
@@ -120,6 +121,9 @@ def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fe
     lease = Batch()
     lease.lease()
     assert lease and not lease.has_writes
+    unowned = Batch()
+    unowned.insert_run(run_row(9, "e0"), owned=False)
+    assert unowned.has_writes  # a run no engine owns is a write: the flush inserts it
     store.apply(lease, owner=token)
     assert not store.holds_claims
     assert rows(pg_dsn, "SELECT lease_until FROM engines")[0]["lease_until"] > before
