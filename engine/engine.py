@@ -46,6 +46,9 @@ log = logging.getLogger("evman.engine")
 VERSION: Final = "0.1.0"
 HEARTBEAT_EVERY_S: Final = 5.0
 STALE_AFTER_S: Final = 30.0
+DUE_ELSEWHERE_WAIT_S: Final = 0.05
+"""Several engines: a due event that another engine is materialising (its row locked until it
+commits) stays due here; look again after this long instead of ticking in a tight loop."""
 
 
 class EngineBusy(RuntimeError):
@@ -86,6 +89,7 @@ class Engine:
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
         self._data_version = -1
         self._next_due: datetime | None = None
+        self._due_elsewhere = False
         self._next_run_id = 0
         self._last_heartbeat: datetime | None = None
         self.started = False
@@ -197,6 +201,8 @@ class Engine:
         wait = self.tick_s
         if self._next_due is not None:
             wait = min(wait, max(0.0, (self._next_due - now).total_seconds()))
+            if wait == 0.0 and self._due_elsewhere:
+                wait = min(self.tick_s, DUE_ELSEWHERE_WAIT_S)
         return wait
 
     def stop(self) -> None:
@@ -250,8 +256,10 @@ class Engine:
         if self._external_change():
             self._refresh_definitions()
             handle_requests(tick)
+        self._due_elsewhere = False
         if self._next_due is not None and tick.now >= self._next_due:
             materialise(tick)
+            self._due_elsewhere = not tick.fired  # all it saw due was locked by other engines
         reap(tick, self._outcomes)
         follow_up(tick)
         start_ready(tick)

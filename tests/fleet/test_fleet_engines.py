@@ -192,3 +192,42 @@ def test_placement_matches_hosts_and_tags() -> None:
     assert gpu.fits(EventSpec(name="a", tags=("gpu",)))
     assert not gpu.fits(EventSpec(name="a", hosts=("web2",)))
     assert not gpu.fits(EventSpec(name="a", tags=("gpu", "big")))
+
+
+def test_an_engine_does_not_spin_on_a_due_event_another_engine_is_materialising(
+        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    """While one engine holds a due event's row (its tick between claim and commit), the other
+    finds it due but locked: it looks again every DUE_ELSEWHERE_WAIT_S, not in a tight loop,
+    and makes the occurrence once the row is free."""
+    import threading
+
+    from engine.engine import DUE_ELSEWHERE_WAIT_S
+
+    load(pg_dsn, EVERY, tmp_path, clock)
+    holder, looker = make(), make()
+    clock.advance(timedelta(seconds=10))
+    assert [r["name"] for r in holder.store.claim_due_events(clock.now())] == ["tick"]  # locked
+    ticks: list[float] = []
+    original = looker.tick
+
+    def counted(now: datetime | None = None) -> object:
+        ticks.append(time.monotonic())
+        return original(now)
+
+    looker.tick = counted  # type: ignore[method-assign]
+    loop = threading.Thread(target=looker.run)
+    loop.start()
+    try:
+        time.sleep(0.5)
+        while_locked = len(ticks)
+        assert rows(pg_dsn, "SELECT count(*) AS n FROM runs")[0]["n"] == 0
+        holder.store.drop_claims()  # the holder's tick ends without making it: the row is free
+        wait_until(lambda: rows(pg_dsn, "SELECT engine_id FROM runs"), what="the occurrence")
+    finally:
+        looker.stop()
+        loop.join(10)
+    # a tight loop ticks hundreds of times in half a second; one that waits between looks at
+    # most 0.5 / DUE_ELSEWHERE_WAIT_S (10), and fewer when the machine is busy
+    assert 2 <= while_locked <= 0.5 / DUE_ELSEWHERE_WAIT_S + 3, while_locked
+    made = rows(pg_dsn, "SELECT engine_id FROM runs")
+    assert [r["engine_id"] for r in made] == [looker.fleet.token.engine_id]  # type: ignore[union-attr]
