@@ -17,7 +17,7 @@ def run(scenario: Awaitable[Any]) -> Any:
     return asyncio.run(scenario)  # type: ignore[arg-type]
 
 
-async def wait_until(pilot: Pilot[Any], ready: Callable[[], Any], what: str, timeout_s: float = 8.0) -> Any:
+async def wait_until(pilot: Pilot[Any], ready: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         value = ready()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +37,14 @@ def test_the_header_counts_the_live_engines(pg_dsn: str, tmp_path: Path, monkeyp
     catalog.save(store, defs, now=datetime.now(UTC))
     clock = FakeClock(datetime.now(UTC))
     other = Engine(Store(pg_dsn), clock=clock, tick_s=0.2, logs_dir=tmp_path / "logs")
+    loop = threading.Thread(target=other.run)
 
     async def scenario() -> str:
         app = make_app(pg_dsn, clock=clock, start_engine=True)
         async with app.run_test(size=(120, 30)) as pilot:
             await _until(pilot, lambda: app.status.engines == 1, "the console's own engine")
-            other.start()
+            other.start()  # and its loop, which keeps renewing its lease while the console looks
+            loop.start()
             await _until(pilot, lambda: app.status.engines == 2, "the second engine to be counted")
             bar = app.screen.query_one(StatusBar)
             return str(bar.render())
@@ -49,7 +52,9 @@ def test_the_header_counts_the_live_engines(pg_dsn: str, tmp_path: Path, monkeyp
     try:
         header = asyncio.run(scenario())
     finally:
+        other.stop()
+        if loop.is_alive():
+            loop.join(10)
         other.executors.shutdown(wait_s=0)
-        other.fleet.stop_listening()  # type: ignore[union-attr]
         store.close()
     assert "2 live engines" in header
