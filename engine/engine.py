@@ -51,6 +51,15 @@ DUE_ELSEWHERE_WAIT_S: Final = 0.05
 commits) stays due here; look again after this long instead of ticking in a tight loop."""
 
 
+def next_wait(tick_s: float, next_due: datetime | None, now: datetime, due_elsewhere: bool) -> float:
+    """How long the loop sleeps after a tick: a tick, or until the next due occurrence; not 0
+    when all that is due was locked by another engine (see DUE_ELSEWHERE_WAIT_S)."""
+    if next_due is None:
+        return tick_s
+    wait = min(tick_s, max(0.0, (next_due - now).total_seconds()))
+    return min(tick_s, DUE_ELSEWHERE_WAIT_S) if wait == 0.0 and due_elsewhere else wait
+
+
 class EngineBusy(RuntimeError):
     """Another live engine drives this database."""
 
@@ -165,7 +174,8 @@ class Engine:
                 # after a failed tick wait a whole tick: an occurrence still due (its next fire
                 # time could not be recorded) would otherwise make the loop spin, and flood the log
                 # the wait counts from the tick's end: a long tick must not make the next one late
-                self._wake.wait(self._sleep_for(self.clock.now()) if ticked else self.tick_s)
+                self._wake.wait(next_wait(self.tick_s, self._next_due, self.clock.now(), self._due_elsewhere)
+                                if ticked else self.tick_s)
         finally:
             self.shutdown()
 
@@ -196,14 +206,6 @@ class Engine:
     def fenced(self) -> str | None:
         """Why this engine was fenced (several engines), else None."""
         return None if self.fleet is None else self.fleet.fenced
-
-    def _sleep_for(self, now: datetime) -> float:
-        wait = self.tick_s
-        if self._next_due is not None:
-            wait = min(wait, max(0.0, (self._next_due - now).total_seconds()))
-            if wait == 0.0 and self._due_elsewhere:
-                wait = min(self.tick_s, DUE_ELSEWHERE_WAIT_S)
-        return wait
 
     def stop(self) -> None:
         self._stop.set()
