@@ -19,6 +19,8 @@ _UPDATE_EVENT = (
 BUMP_HOLDS: Final = ("INSERT INTO settings (key, value) VALUES ('holds_version', '1') ON CONFLICT(key) "
                      "DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)")
 """Written with every hold and release: an engine that caches holds reads them again."""
+DUE_CLAIM_ONE: Final = 10_000
+DUE_CLAIM_SEVERAL: Final = 1000
 
 
 class EventsPart(Part):
@@ -167,9 +169,13 @@ class EventsPart(Part):
             "WHERE next_fire_at IS NOT NULL AND defined = 1 AND next_fire_at <= ? "
             "ORDER BY next_fire_at LIMIT ?", (iso(now), limit))
 
-    def claim_due_events(self, now: datetime, limit: int = 1000) -> list[Row]:
+    def claim_due_events(self, now: datetime, limit: int | None = None) -> list[Row]:
         """The due events this engine materialises: on PostgreSQL each is locked until the tick
-        commits the runs it made and its next fire time, and other engines skip it."""
+        commits the runs it made and its next fire time, and other engines skip it. At most
+        DUE_CLAIM_ONE (one engine: a burst is one tick, not two) or DUE_CLAIM_SEVERAL per tick
+        (several engines: a burst is shared among them)."""
+        if limit is None:
+            limit = DUE_CLAIM_SEVERAL if self.several_engines else DUE_CLAIM_ONE
         return self.claim(
             "SELECT name, spec, held, next_fire_at FROM events "
             "WHERE next_fire_at IS NOT NULL AND defined = 1 AND next_fire_at <= ? "
