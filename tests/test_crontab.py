@@ -412,3 +412,16 @@ def test_a_base_account_that_is_also_a_program_proves_nothing() -> None:
     text = "0 8 * * * mail alice < /tmp/report\n0 9 * * * /usr/local/bin/report\n"
     first, _ = parse_crontab(text, source="jobs").events
     assert ("user" not in first, first["shell"]) == (True, "mail alice < /tmp/report")
+
+
+@pytest.mark.parametrize("blank", ["\x0c", "\x0b", "\u00a0", "\u2003 \t"])
+@pytest.mark.parametrize("system", [False, True])
+def test_a_command_of_blanks_only_is_missing_not_a_crash(blank: str, system: bool) -> None:
+    """Found by the long hostile-input drill: `@daily \\x0c` raised IndexError."""
+    user = " root" if system else ""
+    with pytest.raises(CrontabError) as caught:
+        parse_crontab(f"@daily{user} {blank}\n0 1 * * *{user} {blank}\n", source="t", system=system)
+    where = "user field" if system else "schedule"
+    assert dict(caught.value.problems)[1] == f"missing command after the {where}"
+    assert dict(caught.value.problems)[2] == ("missing command after the user field" if system
+                                               else "missing command after the 5 time fields")

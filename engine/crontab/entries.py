@@ -55,10 +55,11 @@ def parse_entry(line: str, is_system: bool) -> tuple[str, str | None, str, str |
     schedule = " ".join(tokens[:time_count])
     user = _checked_user(tokens, time_count, rest) if is_system else None
     command, stdin = split_percent(rest)
-    if not command.strip(" \t"):
+    words = command.split(maxsplit=1)
+    if not words:  # nothing but blanks (a form feed, a vertical tab, Unicode spaces count too)
         where = "user field" if is_system else "schedule" if is_macro else "5 time fields"
         raise LineProblem(f"missing command after the {where}")
-    first_word = command.split(maxsplit=1)[0]
+    first_word = words[0]
     if not is_macro and TIME_FIELD_RE.fullmatch(first_word):
         raise LineProblem(f"the command starts with {quoted(first_word)}: does this line have more "
                           "than 5 time fields? cron uses exactly 5")
