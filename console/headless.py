@@ -7,6 +7,11 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.alerts import Notifier
+    from engine.engine import Engine
 
 
 def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bool,
@@ -68,7 +73,7 @@ def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bo
     return 0
 
 
-def _start_notifier(path: Path | str, engine: object) -> object | None:
+def _start_notifier(path: Path | str, engine: Engine) -> Notifier | None:
     try:
         from engine.alerts import start_notifier
     except ImportError:

@@ -166,7 +166,8 @@ def export_text(store: Store, *, include_secrets: bool) -> str:
     routes = {}
     for name, text in store.routes_json().items():
         data = json.loads(text)
-        routes[name] = Route(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        routes[name] = Route(**values)
     specs = tuple(spec_from_json(r["spec"]) for r in store.list_events())
     return export_toml(Definitions(defaults, routes, specs, store.url),
                        include_secrets=include_secrets)
