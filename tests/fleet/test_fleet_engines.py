@@ -4,62 +4,17 @@ schedules run on a fake clock, the leases on the database's own clock (real seco
 from __future__ import annotations
 
 import json
-import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from engine import catalog
 from engine.clock import FakeClock
-from engine.definitions import parse_definitions
-from engine.engine import Engine
 from engine.placement import Seat
 from engine.model import EventSpec
 from engine.store import Store
+from tests.fleet.common import LEASE_S, Make, load
 from tests.outside import rows, wait_until
-
-TICK_S = 0.2
-LEASE_S = 1.0  # engine.fleet.MIN_LEASE_S: 3 ticks of 0.2 s would be shorter
-
-Make = Callable[..., Engine]
-
-
-def load(dsn: str, text: str, base: Path, clock: FakeClock) -> None:
-    store = Store(dsn)
-    try:
-        defs = parse_definitions(textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base,
-                                 known_events=store.event_names())
-        catalog.save(store, defs, now=clock.now())
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """Near the real time: adopting a command checks that it started near its run's start."""
-    return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def make(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> Iterator[Make]:
-    """make() -> a started engine of its own (own connection) on the shared database."""
-    made: list[Engine] = []
-
-    def engine(**kwargs: object) -> Engine:
-        made.append(Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs",
-                           **kwargs))  # type: ignore[arg-type]
-        made[-1].start()
-        return made[-1]
-
-    yield engine
-    for e in made:
-        e.executors.shutdown(wait_s=0)
-        e.fleet.stop_listening()  # type: ignore[union-attr]
-
 
 EVERY = """
 [defaults]

@@ -5,20 +5,16 @@ fleet start. Real engines, real PostgreSQL, a fake clock for the schedules."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from engine.clock import FakeClock
 from engine.engine import Engine
 from engine.store import Store
-from tests.fleet.test_fleet_engines import TICK_S, clock, load  # noqa: F401 - clock is a fixture
+from tests.fleet.common import TICK_S, Make, load
 from tests.outside import rows
 
-Make = Callable[..., Engine]
 
 GPU = """
 [defaults]
@@ -35,22 +31,6 @@ call = "os:getcwd"
 schedule = "every 10 seconds"
 concurrency = "queue"
 """
-
-
-@pytest.fixture
-def make(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> Iterator[Make]:  # noqa: F811
-    """make(tags=..., host=...) -> a started engine on the shared database."""
-    made: list[Engine] = []
-
-    def engine(**kwargs: Any) -> Engine:
-        made.append(Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", **kwargs))
-        made[-1].start()
-        return made[-1]
-
-    yield engine
-    for e in made:
-        e.executors.shutdown(wait_s=0)
-        e.fleet.stop_listening()  # type: ignore[union-attr]
 
 
 def engine_id(e: Engine) -> int:

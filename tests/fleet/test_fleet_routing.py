@@ -19,8 +19,7 @@ from engine.clock import FakeClock
 from engine.engine import Engine
 from engine.procs import pid_alive
 from engine.store import Store
-from tests.fleet.test_fleet_engines import LEASE_S, TICK_S, Make, load
-from tests.fleet.test_fleet_engines import clock as clock  # noqa: F401 - fixture
+from tests.fleet.common import LEASE_S, Make, load
 from tests.outside import connect, rows, wait_until
 
 pytest.importorskip("psycopg")
@@ -46,25 +45,6 @@ name = "watch"
 call = "builtins:len"
 requires = "notrunning(slow)"
 """
-
-
-@pytest.fixture
-def make(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> Iterator[Make]:  # noqa: F811
-    """make() -> a started engine on the shared database; its children are killed at the end."""
-    made: list[Engine] = []
-
-    def engine(**kwargs: object) -> Engine:
-        made.append(Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs",
-                           **kwargs))  # type: ignore[arg-type]
-        made[-1].start()
-        return made[-1]
-
-    yield engine
-    for e in made:
-        for run in e.active_runs():
-            e.executors.kill(run.id, by="test end")
-        e.executors.shutdown(wait_s=0)
-        e.fleet.stop_listening()  # type: ignore[union-attr]
 
 
 def ask(dsn: str, verb: str, target: str) -> int:

@@ -52,6 +52,14 @@ def texts(table: LineTable, name: str) -> list[str]:
     return [t.plain for t in table.row_texts(name)]
 
 
+async def slack_shown(pilot: Pilot[Any], app: Any) -> Any:
+    """The events screen, once its rows and its slack column are in."""
+    await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
+    screen = app.screen
+    await until(pilot, lambda: screen.slack, "the slack column")
+    return screen
+
+
 def test_the_plan_view_sorts_by_slack_draws_the_axis_and_opens_the_event(nightly: Path) -> None:
     async def scenario() -> None:
         app = make_app(nightly, clock=FakeClock(AT), start_engine=False)
@@ -83,9 +91,7 @@ def test_the_main_table_shows_the_slack_of_events_with_a_deadline(nightly: Path)
     async def scenario() -> None:
         app = make_app(nightly, clock=FakeClock(AT), start_engine=False)
         async with app.run_test(size=(160, 30)) as pilot:
-            await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
-            screen = app.screen
-            await until(pilot, lambda: screen.slack, "the slack column")
+            screen = await slack_shown(pilot, app)
             assert screen.slack["publish-reports"] == ("+8m", "warn")
             assert screen.slack["backup"][1] == "ok" and "transform" not in screen.slack
             table = screen.query_one(EventTable)
@@ -107,9 +113,7 @@ def test_the_slack_column_follows_a_change_without_waiting_for_the_next_round(ni
     async def scenario() -> None:
         app = make_app(db, clock=FakeClock(AT), start_engine=False)
         async with app.run_test(size=(160, 30)) as pilot:
-            await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
-            screen = app.screen
-            await until(pilot, lambda: screen.slack, "the slack column")
+            screen = await slack_shown(pilot, app)
             assert screen.slack["publish-reports"] == ("+8m", "warn")
             with sqlite3.connect(db) as conn:
                 conn.execute("UPDATE events SET held = 1 WHERE name = 'publish-reports'")

@@ -1,0 +1,28 @@
+"""What the fleet tests share: their tick and lease, and loading definitions into the shared
+PostgreSQL database (the fixtures `clock` and `make` are in conftest.py)."""
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+from engine import catalog
+from engine.clock import FakeClock
+from engine.definitions import parse_definitions
+from engine.engine import Engine
+from engine.store import Store
+
+TICK_S = 0.2
+LEASE_S = 1.0  # engine.fleet.MIN_LEASE_S: 3 ticks of 0.2 s would be shorter
+
+Make = Callable[..., Engine]
+
+
+def load(dsn: str, text: str, base: Path, clock: FakeClock) -> None:
+    store = Store(dsn)
+    try:
+        defs = parse_definitions(textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base,
+                                 known_events=store.event_names())
+        catalog.save(store, defs, now=clock.now())
+    finally:
+        store.close()
