@@ -49,8 +49,10 @@ def _not_ours(tick: Tick, run: ActiveRun) -> bool:
     """Several engines: a waiting run of an event this engine does not fit (taken over from a
     dead engine, claimed to be judged late, or its event's hosts/tags changed) is handed on,
     never started here; one late and not yet said to be stays a tick, for the deadline check."""
+    if tick.placement is None:  # one engine (SQLite): every run is ours, no spec to look up
+        return False
     spec = tick.view.spec(run.event)
-    if tick.placement is None or spec is None or tick.placement.fits(spec):
+    if spec is None or tick.placement.fits(spec):
         return False
     if run.late_at is None or tick.now < run.late_at or "late" in run.flags:
         lifecycle.release(tick, run, tick.placement.why_waiting(spec))
