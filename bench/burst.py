@@ -13,9 +13,9 @@ from bench import jobs
 from bench.evman_side import (BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs,
                               wait_finished)
 from bench.stats import percentile
-from engine.model import EventSpec
-from engine.supervision import read_exit
-from engine.store import Store
+from evman.engine.model import EventSpec
+from evman.engine.running.supervisor_client import read_exit
+from evman.engine.store import Store
 
 
 @dataclass

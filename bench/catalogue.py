@@ -9,9 +9,9 @@ from pathlib import Path
 
 from bench.evman_side import BENCH_DIR
 from bench.stats import percentile
-from engine.clock import FakeClock, iso
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.clock import FakeClock, iso
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 
 DUE_PER_TICK = 10
 SPREAD_S = 86_000.0

@@ -21,10 +21,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stats import percentile  # noqa: E402
-from engine import catalog  # noqa: E402
-from engine.clock import FakeClock, iso  # noqa: E402
-from engine.definitions import parse_definitions  # noqa: E402
-from engine.store import RUN_COLUMNS, Store  # noqa: E402
+from evman.engine.definitions import catalog  # noqa: E402
+from evman.engine.clock import FakeClock, iso  # noqa: E402
+from evman.engine.definitions import parse_definitions  # noqa: E402
+from evman.engine.store import RUN_COLUMNS, Store  # noqa: E402
 
 NOW = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
 DRIVERS = ("ops", "night", "lead")
@@ -227,9 +227,9 @@ def _ms(values: list[float]) -> str:
 
 async def measure(db: Path, size: tuple[int, int], events: int) -> dict[str, object]:
     """Open the console on `db` (no engine: the numbers are the console's) and time it."""
-    from console.app import make_app
-    from console.screens.events import EventsScreen
-    from console.widgets.event_table import EventTable
+    from evman.console.app.evman_app import make_app
+    from evman.console.screens.events import EventsScreen
+    from evman.console.widgets.event_table import EventTable
 
     out: dict[str, object] = {}
     app = make_app(db, clock=FakeClock(NOW), start_engine=False, operator="bench")
@@ -259,7 +259,7 @@ async def _keys(app: Any, frames: Frames, screen: Any, table: Any, events: int) 
     """Every key of the events screen and the screens it opens, PRESSES times each."""
     from textual.widgets import Input
 
-    from console.screens.run_detail import RunDetailScreen
+    from evman.console.screens.run_detail import RunDetailScreen
     timings: dict[str, list[float]] = {}
 
     async def press(label: str, key: str, ready: Callable[[], object]) -> None:
@@ -305,8 +305,8 @@ async def _keys(app: Any, frames: Frames, screen: Any, table: Any, events: int) 
 async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, events: int) -> dict[str, object]:
     """Another connection changes the latest run of 20 events (5 on screen); the engine's
     message arrives; time until the rows show it, the worker's read, and the input wait."""
-    from console.screens.services import EngineChanged
-    from engine.engine import Change
+    from evman.console.screens.services import EngineChanged
+    from evman.engine.engine import Change
     writer = Store(db)
     top = int(table.scroll_y)
     visible = table.shown_names()[top:top + 5]  # on screen now: their change must be drawn
@@ -339,8 +339,8 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
 
 def _store_costs(db: Path) -> dict[str, str]:
     """The reads behind the screens, straight from the store (median and p99 of a few)."""
-    from console import showing, views
-    from console.screens.events import FIRST_PAGE, PAGE
+    from evman.console.views import screen_rows, contract
+    from evman.console.screens.events import FIRST_PAGE, PAGE
     store = Store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)
 
@@ -356,7 +356,7 @@ def _store_costs(db: Path) -> dict[str, str]:
         rows: list[dict[str, Any]] = []
         limit = FIRST_PAGE
         while True:
-            page = showing.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
+            page = screen_rows.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
             rows += page
             if len(page) < limit:
                 return
@@ -365,18 +365,18 @@ def _store_costs(db: Path) -> dict[str, str]:
     marks = store.watch_marks()
     out = {
         f"console_event_rows, first page ({FIRST_PAGE} events, painted first)":
-            timed(lambda: showing.console_event_rows(store, limit=FIRST_PAGE)),
+            timed(lambda: screen_rows.console_event_rows(store, limit=FIRST_PAGE)),
         f"console_event_rows, one page of {PAGE:,} (the store lock held at most this long)":
-            timed(lambda: showing.console_event_rows(store, after="job-04000", limit=PAGE)),
+            timed(lambda: screen_rows.console_event_rows(store, after="job-04000", limit=PAGE)),
         "console_event_rows, all events in pages (whole load)": timed(paged, 3),
-        "console_event_rows, 20 names": timed(lambda: showing.console_event_rows(store, names)),
+        "console_event_rows, 20 names": timed(lambda: screen_rows.console_event_rows(store, names)),
         "watch_marks (attached viewer, per commit)": timed(store.watch_marks),
-        "changed_events diff": timed(lambda: showing.changed_events(marks, store.watch_marks())),
-        "attention_list (o)": timed(lambda: showing.attention_list(store, NOW)),
-        "alert_list 300 (l)": timed(lambda: views.alert_list(store, event=None, open_only=False, limit=300)),
-        "event_detail + 50 runs (enter)": timed(lambda: (views.event_detail(store, "job-05000"),
-                                                        views.run_list(store, "job-05000", 50))),
-        "dependency_tree (d)": timed(lambda: showing.dependency_tree(store, "job-05001")),
+        "changed_events diff": timed(lambda: screen_rows.changed_events(marks, store.watch_marks())),
+        "attention_list (o)": timed(lambda: screen_rows.attention_list(store, NOW)),
+        "alert_list 300 (l)": timed(lambda: contract.alert_list(store, event=None, open_only=False, limit=300)),
+        "event_detail + 50 runs (enter)": timed(lambda: (contract.event_detail(store, "job-05000"),
+                                                        contract.run_list(store, "job-05000", 50))),
+        "dependency_tree (d)": timed(lambda: screen_rows.dependency_tree(store, "job-05001")),
     }
     store.close()
     return out
@@ -396,11 +396,11 @@ def process_first_paint(db: Path, size: tuple[int, int], *, first_name: str = "j
     for _ in range(runs):
         paint.append(_one_process_paint(db, size, first_name.encode(), timeout_s))
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import console.app"], check=True, timeout=timeout_s,
+        subprocess.run([sys.executable, "-c", "import evman.console.app.evman_app"], check=True, timeout=timeout_s,
                        cwd=Path(__file__).resolve().parent.parent)
         imports.append((time.perf_counter() - started) * 1000)
     return {"first paint from process start (pty, imports included)": _ms(paint),
-            "of which: python -c 'import console.app' (interpreter and imports alone)": _ms(imports)}
+            "of which: python -c 'import evman.console.app.evman_app' (interpreter and imports alone)": _ms(imports)}
 
 
 def _one_process_paint(db: Path, size: tuple[int, int], marker: bytes, timeout_s: float) -> float:
@@ -411,7 +411,7 @@ def _one_process_paint(db: Path, size: tuple[int, int], marker: bytes, timeout_s
     import subprocess
     import termios
     script = Path(sys.executable).parent / "evman"
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "console.cli"]
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "evman.console.cli"]
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "EVMAN_OPERATOR": "bench"}

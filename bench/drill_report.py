@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.clock import parse_iso
-from engine.procs import pid_alive
+from evman.engine.clock import parse_iso
+from evman.engine.running.procs import pid_alive
 
 
 @dataclass
@@ -112,7 +112,7 @@ def _expected(runs: dict[int, dict[str, Any]], occurrences: Occurrences, *, root
               every_s: int, window: tuple[datetime, datetime]) -> set[tuple[str, str]]:
     """Every root fire time inside the window (from each root's first occurrence, on its grid),
     and a follower for every occurrence whose predecessor succeeded."""
-    from engine.clock import iso
+    from evman.engine.clock import iso
     expected: set[tuple[str, str]] = set()
     start, end = window
     for i in range(roots):

@@ -9,8 +9,8 @@ from types import FrameType
 
 
 def main(path: str) -> int:
-    from engine.engine import Engine
-    from engine.store import Store
+    from evman.engine.engine import Engine
+    from evman.engine.store import Store
     engine = Engine(Store(Path(path)), tick_s=1.0, stop_grace_s=1.0)
     engine.start()
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine import catalog
-from engine.clock import SystemClock, parse_iso
-from engine.engine import Engine
-from engine.model import Defaults, Definitions, EventSpec
-from engine.store import Store
+from evman.engine.definitions import catalog
+from evman.engine.clock import SystemClock, parse_iso
+from evman.engine.engine import Engine
+from evman.engine.model import Defaults, Definitions, EventSpec
+from evman.engine.store import Store
 
 BENCH_DIR = str(Path(__file__).resolve().parent.parent)
 """cwd of the benchmark's events: the repository, so `bench.jobs` imports."""

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from bench.evman_side import BENCH_DIR, at_schedule
 from bench.stats import percentile
-from engine import catalog
-from engine.model import Defaults, Definitions, EventSpec
-from engine.store import Store
+from evman.engine.definitions import catalog
+from evman.engine.model import Defaults, Definitions, EventSpec
+from evman.engine.store import Store
 from tests.outside import ROOT, evman_argv
 from tests.pgserver import PgServer
 

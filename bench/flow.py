@@ -9,8 +9,8 @@ from typing import Any
 from bench import jobs
 from bench.evman_side import (BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs,
                               wait_finished)
-from engine.model import EventSpec
-from engine.store import Store
+from evman.engine.model import EventSpec
+from evman.engine.store import Store
 
 LAYERS = 20
 WIDTH = 10

@@ -83,7 +83,7 @@ def startup(db: Path, runs: int = 7) -> tuple[float, float]:
     after one warm-up run, with bytecode cached in a folder next to `db`."""
     evman = str(Path(_python()).parent / "evman")
     if not os.path.exists(evman):
-        evman_argv = [_python(), "-m", "console.cli"]
+        evman_argv = [_python(), "-m", "evman.console.cli"]
     else:
         evman_argv = [evman]
     env = _installed_env(db.parent / "pycache")
@@ -95,7 +95,7 @@ def startup(db: Path, runs: int = 7) -> tuple[float, float]:
 def heavy_modules_loaded(db: Path) -> list[str]:
     """Which of textual and apprise `evman list` imports (it should import neither)."""
     code = ("import sys, io, contextlib\n"
-            "from console.cli import main\n"
+            "from evman.console.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n"
             f"        main(['--db', {str(db)!r}, 'list'])\n"

@@ -22,9 +22,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from engine.foresight import (PROJECTED_LATE, Estimate, Graph, Occurrence, Plan, Standing, build_graph,
-                              estimate, judge, project)
-from engine.model import RunState
+from evman.engine.foresight import (
+    PROJECTED_LATE,
+    Estimate,
+    Graph,
+    Occurrence,
+    Plan,
+    Standing,
+    build_graph,
+    estimate,
+    judge,
+    project,
+)
+from evman.engine.model import RunState
 
 SIGMA: Final = 0.1
 """Spread of each event's run time (lognormal sigma): a run is within +-13 % of its median 80 % of nights."""

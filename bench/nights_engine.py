@@ -17,14 +17,14 @@ from typing import Final
 
 from bench import nights
 from bench.simjobs import Driver, SimJobs
-from engine import catalog
-from engine.clock import FakeClock, parse_iso
-from engine.definitions import parse_definitions
-from engine.engine import Engine
-from engine.foresight import estimate
-from engine.foresight.rules import KINDS
-from engine.model import RunState
-from engine.store import Store
+from evman.engine.definitions import catalog
+from evman.engine.clock import FakeClock, parse_iso
+from evman.engine.definitions import parse_definitions
+from evman.engine.engine import Engine
+from evman.engine.foresight import estimate
+from evman.engine.foresight.rules import KINDS
+from evman.engine.model import RunState
+from evman.engine.store import Store
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 NIGHT_END_S: Final = max(c.deadline_s for c in nights.CHAINS) + 1800

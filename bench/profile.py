@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import burst, flow
-from engine import engine as engine_module
-from engine import lifecycle, readview
-from engine.engine import Engine
-from engine.executors import Executors
-from engine.stages import followups as followups_stage
-from engine.stages import reap as reap_stage
-from engine.stages import start as start_stage
-from engine.store import Store
+from evman.engine import engine as engine_module
+from evman.engine.tick import lifecycle, readview
+from evman.engine.engine import Engine
+from evman.engine.running.executors import Executors
+from evman.engine.stages import followups as followups_stage
+from evman.engine.stages import reap as reap_stage
+from evman.engine.stages import start as start_stage
+from evman.engine.store import Store
 
 PHASES: tuple[tuple[Any, str], ...] = (
     (Engine, "tick"), (engine_module, "materialise"), (engine_module, "reap"),

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.clock import FakeClock, parse_iso
-from engine.engine import Change, Engine
-from engine.model import RunState
+from evman.engine.clock import FakeClock, parse_iso
+from evman.engine.engine import Change, Engine
+from evman.engine.model import RunState
 
 Duration = Callable[[str, int], float]
 """(event, attempt) -> seconds the run takes; math.inf: it never finishes by itself."""

@@ -13,9 +13,9 @@ from typing import Final
 
 from bench import nights, nights_engine
 from bench.stats import Results
-from engine.foresight import Graph, Occurrence, Standing, build_graph, occurrence, project
-from engine.foresight.rules import judge as judge_alerts
-from engine.model import RunState
+from evman.engine.foresight import Graph, Occurrence, Standing, build_graph, occurrence, project
+from evman.engine.foresight.rules import judge as judge_alerts
+from evman.engine.model import RunState
 
 SYSTEM: Final = "evman foresight"
 LEAD_GOAL_MIN: Final = 60.0

@@ -15,31 +15,31 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from engine.active import ActiveRun, ActiveRuns, Change
-from engine.clock import Clock, SystemClock, iso, parse_iso
-from engine.elsewhere import Elsewhere
-from engine.conditions import Finished
-from engine.executors import Executors, Outcome
-from engine.fleet import Membership
-from engine.placement import Seat
-from engine.lifecycle import new_run
-from engine.model import EventSpec, Trigger
-from engine.policy import backoff_for
-from engine.procs import pid_alive
-from engine.readview import ReadView
-from engine.stages.deadlines import check_deadlines
-from engine.stages.flush import flush, spawn
-from engine.stages.followups import follow_up
-from engine.stages.foresight import Foresight
-from engine.stages.materialise import materialise
-from engine.stages.reap import reap
-from engine.stages.recover import recover
-from engine.stages.requests import handle_requests
-from engine.stages.start import start_ready
-from engine.stages.takeover import take_over
-from engine.store import EngineRow, Fenced, Store, StoreError
-from engine.store.targets import logs_dir as default_logs_dir
-from engine.tick import Tick
+from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
+from evman.engine.clock import Clock, SystemClock, iso, parse_iso
+from evman.engine.fleet.elsewhere import Elsewhere
+from evman.engine.conditions import Finished
+from evman.engine.running.executors import Executors, Outcome
+from evman.engine.fleet.membership import Membership
+from evman.engine.fleet.placement import Seat
+from evman.engine.tick.lifecycle import new_run
+from evman.engine.model import EventSpec, Trigger
+from evman.engine.timing.backoff import backoff_for
+from evman.engine.running.procs import pid_alive
+from evman.engine.tick.readview import ReadView
+from evman.engine.stages.deadlines import check_deadlines
+from evman.engine.stages.flush import flush, spawn
+from evman.engine.stages.followups import follow_up
+from evman.engine.stages.foresight import Foresight
+from evman.engine.stages.materialise import materialise
+from evman.engine.stages.reap import reap
+from evman.engine.stages.recover import recover
+from evman.engine.stages.requests import handle_requests
+from evman.engine.stages.start import start_ready
+from evman.engine.stages.takeover import take_over
+from evman.engine.store import EngineRow, Fenced, Store, StoreError
+from evman.engine.store.targets import logs_dir as default_logs_dir
+from evman.engine.tick.context import Tick
 
 log = logging.getLogger("evman.engine")
 
@@ -104,7 +104,7 @@ class Engine:
         self.started = False
         self.elsewhere_reads = 0
         """Several engines: reads of the other engines' active runs so far (one per tick at most,
-        whatever the number of occurrences: see engine/elsewhere.py)."""
+        whatever the number of occurrences: see engine/fleet/elsewhere.py)."""
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -242,7 +242,7 @@ class Engine:
 
     def tick(self, now: datetime | None = None) -> list[Change]:
         """One pass of the stages at `now`; returns what changed. An engine of several that
-        finds itself fenced stops here (see engine/fleet.py): nothing of the tick was written."""
+        finds itself fenced stops here (see engine/fleet/membership.py): nothing of the tick was written."""
         if self.fenced is not None:
             return []
         try:

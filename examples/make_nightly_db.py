@@ -30,12 +30,12 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.simjobs import Driver, SimJobs  # noqa: E402
-from engine import catalog  # noqa: E402
-from engine.clock import FakeClock  # noqa: E402
-from engine.definitions import parse_definitions  # noqa: E402
-from engine.engine import Engine  # noqa: E402
-from engine.model import Definitions  # noqa: E402
-from engine.store import Store  # noqa: E402
+from evman.engine.definitions import catalog  # noqa: E402
+from evman.engine.clock import FakeClock  # noqa: E402
+from evman.engine.definitions import parse_definitions  # noqa: E402
+from evman.engine.engine import Engine  # noqa: E402
+from evman.engine.model import Definitions  # noqa: E402
+from evman.engine.store import Store  # noqa: E402
 
 ZONE = ZoneInfo("Europe/London")
 TONIGHT = datetime(2026, 3, 20, 22, 0, tzinfo=ZONE)

@@ -35,12 +35,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import catalog  # noqa: E402
-from engine.clock import FakeClock  # noqa: E402
-from engine.definitions import duration_text, parse_definitions  # noqa: E402
-from engine.engine import Engine  # noqa: E402
-from engine.model import RunState  # noqa: E402
-from engine.store import Store  # noqa: E402
+from evman.engine.definitions import catalog  # noqa: E402
+from evman.engine.clock import FakeClock  # noqa: E402
+from evman.engine.definitions import duration_text, parse_definitions  # noqa: E402
+from evman.engine.engine import Engine  # noqa: E402
+from evman.engine.model import RunState  # noqa: E402
+from evman.engine.store import Store  # noqa: E402
 
 SCALE = 200
 ZONE = "Europe/London"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import catalog
-from engine.clock import FakeClock
-from engine.definitions import parse_definitions
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.definitions import catalog
+from evman.engine.clock import FakeClock
+from evman.engine.definitions import parse_definitions
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 
 pytest_plugins = ["tests.pg_fixtures"]
 

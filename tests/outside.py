@@ -1,5 +1,5 @@
 """evman as another program sees it: the command as a process, the database through plain
-sqlite3, processes through the kernel. Shared by the foundation, discipline and drill tests."""
+sqlite3, processes through the kernel. Shared by the store, running, stage, CLI and drill tests."""
 from __future__ import annotations
 
 import ctypes
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.procs import is_zombie
+from evman.engine.running.procs import is_zombie
 
 ROOT = Path(__file__).resolve().parents[1]
 EVMAN_SCRIPT = ROOT / ".venv" / "bin" / "evman"
@@ -27,7 +27,7 @@ def evman_argv(*args: str) -> list[str]:
     """The installed `evman` script, or the same entry point through this interpreter."""
     if EVMAN_SCRIPT.exists():
         return [str(EVMAN_SCRIPT), *args]
-    return [sys.executable, "-c", "from console.cli import main; main()", *args]
+    return [sys.executable, "-c", "from evman.console.cli import main; main()", *args]
 
 
 def connect(db: Path | str, timeout: float = 10.0) -> Any:

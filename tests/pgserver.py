@@ -158,7 +158,7 @@ def _unprivileged_user() -> pwd.struct_passwd:
 
 
 def _alive(pid: int) -> bool:
-    from engine.procs import pid_alive
+    from evman.engine.running.procs import pid_alive
     return pid_alive(pid)
 
 

@@ -12,7 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "console", "bench")
-ENGINE_FACES = {"engine", "engine.engine"}
+"""The folders of the repository whose modules the rules read; engine/ and console/ are installed
+as evman.engine and evman.console, so their modules are named with that prefix."""
+INSTALLED = ("engine", "console")
+ALSO_SCANNED = ("tests", "examples")
+"""Read only for bare imports: the tests and examples must import evman.* too."""
+ENGINE_FACES = {"evman.engine", "evman.engine.engine"}
 """Who under engine/ may import engine/engine.py: the package face, and the module itself."""
 MAX_FILE_LINES = 500
 MAX_CLASS_LINES = 300
@@ -35,6 +40,8 @@ def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts[0] in INSTALLED:
+        parts.insert(0, "evman")
     return ".".join(parts)
 
 
@@ -43,6 +50,7 @@ def project_files() -> dict[str, Path]:
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             files[module_name(path)] = path
+    files["evman"] = ROOT / "evman" / "__init__.py"
     return files
 
 
@@ -109,29 +117,126 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def _is_engine(module: str) -> bool:
+    return module == "evman.engine" or module.startswith("evman.engine.")
+
+
+def textual_or_console_in_engine(imports: list[Import]) -> list[str]:
+    return [f"{i.importer}:{i.line} imports {i.imported}" for i in imports if _is_engine(i.importer)
+            and (i.imported.split(".")[0] == "textual" or i.imported.startswith("evman.console"))]
+
+
 def test_engine_never_imports_textual_or_console() -> None:
-    bad = [f"{FILES[i.importer].relative_to(ROOT)}:{i.line} imports {i.imported}"
-           for i in ALL_IMPORTS if i.importer.split(".")[0] == "engine"
-           and i.imported.split(".")[0] in ("textual", "console")]
-    assert bad == []
+    assert textual_or_console_in_engine(ALL_IMPORTS) == []
+
+
+def engine_module_imports(imports: list[Import]) -> list[str]:
+    return [f"{i.importer}:{i.line}" for i in imports if _is_engine(i.importer)
+            and i.importer not in ENGINE_FACES and i.imported == "evman.engine.engine"]
 
 
 def test_only_the_face_imports_the_engine_module() -> None:
-    bad = [f"{FILES[i.importer].relative_to(ROOT)}:{i.line}" for i in ALL_IMPORTS
-           if i.importer.split(".")[0] == "engine" and i.importer not in ENGINE_FACES
-           and i.imported == "engine.engine"]
-    assert bad == [], "modules under engine/ import engine/engine.py; receive a Tick instead"
+    assert engine_module_imports(ALL_IMPORTS) == [], \
+        "modules under engine/ import engine/engine.py; receive a Tick instead"
 
 
-STORE_MAY_IMPORT = ("engine.store", "engine.clock", "engine.ranks")
+BARE = ("engine", "console")
+"""The folders' own names: installed, they are evman.engine and evman.console. In an editable
+install the bare names still resolve (the checkout is on sys.path), so they could creep back and
+load a second copy of every module (two RunState enums that never compare equal)."""
+
+
+def bare_imports(name: str, tree: ast.AST) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found = [node.module]
+        elif isinstance(node, ast.Import):
+            found = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in found:
+            if module.split(".")[0] in BARE:
+                yield f"{name}:{node.lineno} imports {module} (write evman.{module})"
+
+
+def _scanned_trees() -> dict[str, ast.AST]:
+    extra = {str(path.relative_to(ROOT)): ast.parse(path.read_text(), str(path))
+             for folder in ALSO_SCANNED for path in sorted((ROOT / folder).rglob("*.py"))}
+    return {**TREES, **extra}
+
+
+def test_no_bare_engine_or_console_import() -> None:
+    bad = [use for name, tree in _scanned_trees().items() for use in bare_imports(name, tree)]
+    assert bad == []
+
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("evman.engine.model", "evman.engine.clock", "evman.engine.ranks", "evman.engine.quoting"),
+    ("evman.engine.timing", "evman.engine.store"),
+    ("evman.engine.conditions", "evman.engine.crontab"),
+    ("evman.engine.definitions",),
+    ("evman.engine.paging", "evman.engine.running"),
+    ("evman.engine.foresight", "evman.engine.fleet"),
+    ("evman.engine.tick",),
+    ("evman.engine.stages",),
+    ("evman.engine.engine", "evman.engine"),
+    ("evman.console.views", "evman.console.mailbox"),
+    ("evman.console.widgets",),
+    ("evman.console.screens",),
+    ("evman.console.app",),
+    ("evman.console.cli", "evman.console"),
+    ("evman",),
+)
+"""The floors of HACKING.md, from the ground up: a room imports only rooms on lower floors, and
+itself. A room is a sub-package (every module in it) or a module at a package's top."""
+
+
+def room_of(module: str) -> str | None:
+    """The room a project module stands in (the longest LAYERS name that holds it), or None."""
+    best = None
+    for floor in LAYERS:
+        for room in floor:
+            if (module == room or module.startswith(room + ".")) and len(room) > len(best or ""):
+                best = room
+    return best
+
+
+FLOOR_OF = {room: n for n, floor in enumerate(LAYERS) for room in floor}
+
+
+def floor_breaches(imports: list[Import]) -> list[str]:
+    bad = []
+    for imp in imports:
+        mine, theirs = room_of(imp.importer), room_of(imp.imported)
+        if mine is None or theirs is None or mine == theirs:
+            continue
+        if FLOOR_OF[theirs] >= FLOOR_OF[mine]:
+            bad.append(f"{imp.importer}:{imp.line} ({mine}) imports {imp.imported} ({theirs})")
+    return bad
+
+
+def test_every_module_stands_in_a_room() -> None:
+    homeless = [name for name in FILES if name.startswith("evman") and room_of(name) is None]
+    assert homeless == [], "add the new room to LAYERS (and HACKING.md)"
+
+
+def test_rooms_import_only_lower_floors() -> None:
+    assert floor_breaches(ALL_IMPORTS) == []
+
+
+STORE_MAY_IMPORT = ("evman.engine.store", "evman.engine.clock", "evman.engine.ranks")
 """The store stands on the ground floor: what it imports from the project, besides itself."""
 
 
+def store_breaches(imports: list[Import]) -> list[str]:
+    return [f"{i.importer}:{i.line} imports {i.imported}" for i in imports
+            if i.importer.startswith("evman.engine.store") and i.imported.startswith("evman")
+            and not i.imported.startswith(STORE_MAY_IMPORT)]
+
+
 def test_the_store_imports_only_the_ground_floor() -> None:
-    bad = [f"{FILES[i.importer].relative_to(ROOT)}:{i.line} imports {i.imported}" for i in ALL_IMPORTS
-           if i.importer.startswith("engine.store") and i.imported.split(".")[0] in PACKAGES
-           and not i.imported.startswith(STORE_MAY_IMPORT)]
-    assert bad == [], "the store must not depend on what stands on it (nor cost `evman list` its imports)"
+    assert store_breaches(ALL_IMPORTS) == [], \
+        "the store must not depend on what stands on it (nor cost `evman list` its imports)"
 
 
 def test_no_import_cycles() -> None:
@@ -178,7 +283,7 @@ def test_no_module_uses_another_modules_private_names() -> None:
 
 
 def _source_files() -> list[Path]:
-    return [p for name, p in FILES.items() if name.split(".")[0] in ("engine", "console")]
+    return [p for name, p in FILES.items() if name.startswith(("evman.engine", "evman.console"))]
 
 
 def _big_files() -> dict[str, int]:
@@ -217,16 +322,51 @@ def test_functions_are_short() -> None:
     assert statistics.median(lengths) <= MAX_MEDIAN_FUNCTION_LINES
 
 
-@pytest.mark.parametrize("rule", ["cycle", "engine face", "private name"])
+BREACHES = {
+    "cycle": "evman.engine.store.part: import evman.engine.tick.lifecycle",
+    "engine face": "evman.engine.stages.start: from evman.engine.engine import Engine",
+    "private name": "evman.engine.stages.start: from evman.engine.stages.flush import _starter",
+    "textual in engine": "evman.engine.tick.lifecycle: from textual.app import App",
+    "console in engine": "evman.engine.tick.lifecycle: from evman.console.mailbox import send_request",
+    "store upward": "evman.engine.store.runs: from evman.engine.timing.schedules import parse_schedule",
+    "floor": "evman.engine.timing.windows: from evman.engine.tick.active import ActiveRun",
+    "bare import": "evman.engine.stages.start: from engine.model import RunState",
+    "bare module import": "evman.engine.stages.start: import console.mailbox",
+}
+"""One planted breach per rule, written as each module would write it (with the evman prefix:
+under a wrong prefix a rule would pass without checking anything)."""
+
+
+def _planted(breach: str) -> tuple[str, ast.AST, list[Import]]:
+    importer, _, code = breach.partition(": ")
+    assert importer in FILES, f"the planted breach names a module that does not exist: {importer}"
+    tree = ast.parse(code + "\n")
+    return importer, tree, list(imports_of(importer, tree))
+
+
+@pytest.mark.parametrize("rule", sorted(BREACHES))
 def test_the_rules_catch_a_breach(rule: str) -> None:
-    """Each rule fails on code that breaks it (a module of the real tree, rewritten in memory)."""
-    if rule == "cycle":
-        extra = Import("engine.store.part", "engine.lifecycle", (), 1)  # the store importing upward
-        assert find_cycle(project_edges(ALL_IMPORTS + [extra])) is not None
-    elif rule == "engine face":
-        tree = ast.parse("from engine.engine import Engine\n")
-        found = [i for i in imports_of("engine.stages.start", tree) if i.imported == "engine.engine"]
-        assert found
-    else:
-        tree = ast.parse("from engine.stages.flush import _starter\n")
-        assert list(private_uses("engine.stages.start", tree))
+    """Each rule fails on code that breaks it: a real module, given one more import in memory."""
+    importer, tree, extra = _planted(BREACHES[rule])
+    caught = {
+        "cycle": lambda: find_cycle(project_edges(ALL_IMPORTS + extra)) is not None,
+        "engine face": lambda: bool(engine_module_imports(extra)),
+        "private name": lambda: bool(list(private_uses(importer, tree))),
+        "textual in engine": lambda: bool(textual_or_console_in_engine(extra)),
+        "console in engine": lambda: bool(textual_or_console_in_engine(extra)),
+        "store upward": lambda: bool(store_breaches(extra)),
+        "floor": lambda: bool(floor_breaches(extra)),
+        "bare import": lambda: bool(list(bare_imports(importer, tree))),
+        "bare module import": lambda: bool(list(bare_imports(importer, tree))),
+    }[rule]
+    assert caught()
+    assert all(target in FILES or not target.startswith("evman") for target in
+               (i.imported for i in extra)), "the planted import names a module that does not exist"
+
+
+def test_the_real_tree_passes_each_rule_it_is_planted_in() -> None:
+    """The planted modules are clean without the plant, so each catch above is the plant's."""
+    for breach in BREACHES.values():
+        importer = breach.partition(": ")[0]
+        own = [i for i in ALL_IMPORTS if i.importer == importer]
+        assert not floor_breaches(own) and not store_breaches(own) and not engine_module_imports(own)

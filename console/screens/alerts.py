@@ -5,11 +5,11 @@ from typing import Any, ClassVar, Final
 
 from textual.binding import Binding, BindingType
 
-from console import showing, views
-from console.screens.base import back_keys
-from console.screens.listing import ListingScreen
-from console.widgets.line_table import Column
-from engine.store import Store
+from evman.console.views import screen_rows, contract
+from evman.console.screens.base import back_keys
+from evman.console.screens.listing import ListingScreen
+from evman.console.widgets.line_table import Column
+from evman.engine.store import Store
 
 COLUMNS: Final = (
     Column("id", "Alert", 11), Column("kind", "Kind", 9), Column("event", "Event", 12, fit=40),
@@ -28,7 +28,7 @@ class AlertsScreen(ListingScreen):
     TABLE_ID = "alerts"
 
     def read(self, store: Store) -> list[dict[str, Any]]:
-        return views.alert_list(store, event=None, open_only=False, limit=LIMIT)
+        return contract.alert_list(store, event=None, open_only=False, limit=LIMIT)
 
     def cells(self, alert: dict[str, Any]) -> dict[str, tuple[str, str]]:
         now = self.services.now()
@@ -38,10 +38,10 @@ class AlertsScreen(ListingScreen):
         ack = alert["acknowledged_by"] or ("-" if is_open else alert["status"])
         return {
             "id": (f"alert:{alert['id']}", "plain" if unacked else "muted"), "kind": (alert["kind"], tone),
-            "event": (alert["event"], "plain"), "raised": (showing.since(alert["created_at"], now), "muted"),
+            "event": (alert["event"], "plain"), "raised": (screen_rows.since(alert["created_at"], now), "muted"),
             "count": (str(alert["count"]), "plain"),
             "ack": (ack.split(" (request")[0], "warn" if unacked else "muted"),
-            "delivery": showing.delivery_cell(alert), "message": (alert["message"] or "", "plain"),
+            "delivery": screen_rows.delivery_cell(alert), "message": (alert["message"] or "", "plain"),
         }
 
     def selected_alert(self) -> int | None:
@@ -73,7 +73,7 @@ class AlertsScreen(ListingScreen):
         ack = (f"acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_at"]
                else "not acknowledged: a acknowledges it, A every open alert of its event")
         route = ""
-        if alert["outcome"] == views.NO_ROUTE:  # first: it is what the driver must fix
+        if alert["outcome"] == contract.NO_ROUTE:  # first: it is what the driver must fix
             why = alert["deliveries"][-1]["error"].split(" in the loaded definitions")[0]
             fix = ("give the event a driver (or [defaults] driver) and define its route under [routes]"
                    if "has no driver" in why else "define it under [routes]")

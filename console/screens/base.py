@@ -10,9 +10,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 
-from console import showing
-from console.screens.services import DatabaseChanged, EngineChanged, Services
-from engine.store import Store
+from evman.console.views import screen_rows
+from evman.console.screens.services import DatabaseChanged, EngineChanged, Services
+from evman.engine.store import Store
 
 
 def back_keys(label: str = "Back") -> list[BindingType]:
@@ -135,12 +135,12 @@ class EvmanScreen(Screen[None]):
     @work(thread=True, group="kill-check", exit_on_error=False)
     def _read_then_ask_kill(self, target: str, what: str) -> None:
         with self.services.reading() as store:
-            active = showing.has_active_run(store, target)
+            active = screen_rows.has_active_run(store, target)
         self.app.call_from_thread(self._ask_kill, target, what, active)
 
     def _ask_kill(self, target: str, what: str, active: bool) -> None:
         """Ask before a kill; with nothing waiting or running, say so instead."""
-        from console.screens.confirm import ConfirmScreen
+        from evman.console.screens.confirm import ConfirmScreen
         if not active:
             why = "is not waiting or running" if target.startswith("run:") else "has no waiting or running run"
             self.notify(f"{target} {why}; nothing to kill.", title="Kill", timeout=4)

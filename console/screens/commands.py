@@ -6,7 +6,7 @@ from typing import Final
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.screens.registry import KEYS
+from evman.console.screens.registry import KEYS
 
 EXTRA_COMMANDS: Final = (
     ("screen.filter", "Filter events", "/ on the events screen: name, state or driver"),

@@ -12,11 +12,11 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from console import showing
-from console.screens.base import EvmanScreen
-from console.widgets.event_table import COLUMNS, EventTable
-from console.widgets.key_bar import KeyBar
-from console.widgets.status_bar import StatusBar
+from evman.console.views import screen_rows
+from evman.console.screens.base import EvmanScreen
+from evman.console.widgets.event_table import COLUMNS, EventTable
+from evman.console.widgets.key_bar import KeyBar
+from evman.console.widgets.status_bar import StatusBar
 
 SORTS: Final = ("name", "state", "next", "last", "runtime", "window", "alerts", "driver")
 """`s` steps through these; a click on a column header sorts by it (again: reversed)."""
@@ -113,7 +113,7 @@ class EventsScreen(EvmanScreen):
         limit = FIRST_PAGE
         while not worker.is_cancelled:
             with self.services.reading() as store:
-                page = showing.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
+                page = screen_rows.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
             rows += page
             if len(page) < limit:
                 break
@@ -128,8 +128,8 @@ class EventsScreen(EvmanScreen):
         import time
         started = time.perf_counter()
         with self.services.reading() as store:
-            names = showing.resolve_targets(store, events)
-            rows = showing.console_event_rows(store, sorted(names))
+            names = screen_rows.resolve_targets(store, events)
+            rows = screen_rows.console_event_rows(store, sorted(names))
         if not get_current_worker().is_cancelled:
             self.post_message(RowsLoaded(rows, complete=False, asked=set(events) | names,
                                          elapsed_s=time.perf_counter() - started))
@@ -137,8 +137,8 @@ class EventsScreen(EvmanScreen):
     @work(thread=True, exclusive=True, group="events-slack")
     def load_slack(self) -> None:
         """Only the events a deadline depends on are read and projected (engine/foresight)."""
-        from console import plan
-        from engine.foresight.reading import read_tonight
+        from evman.console.views import plan
+        from evman.engine.foresight.reading import read_tonight
         with self.services.reading() as store:
             tonight = read_tonight(store, self.services.now(), scoped=True)
         cells = plan.slack_cells(tonight.project())  # projected without holding the store
@@ -223,7 +223,7 @@ class EventsScreen(EvmanScreen):
                 self.rows[name] = found[name]
                 if is_new:
                     self._sorted.append(name)
-                if is_new and showing.matches_filter(found[name], self.filter_text):
+                if is_new and screen_rows.matches_filter(found[name], self.filter_text):
                     self.table.append(name)
             elif name in self.rows:
                 del self.rows[name]  # retired by a new definitions file
@@ -238,13 +238,13 @@ class EventsScreen(EvmanScreen):
             self._counts[old[0]] -= 1
             self._counts["alerts"] = self._counts.get("alerts", 0) - old[1]
         if row is not None:
-            state, alerts = showing.shown_state(row), int(row.get("open_alerts") or 0)
+            state, alerts = screen_rows.shown_state(row), int(row.get("open_alerts") or 0)
             self._counted[name] = (state, alerts)
             self._counts[state] = self._counts.get(state, 0) + 1
             self._counts["alerts"] = self._counts.get("alerts", 0) + alerts
 
     def _cells_of(self, name: str) -> dict[str, tuple[str, str]]:
-        return showing.event_cells(self.rows[name], self.services.now(), self.slack.get(name))
+        return screen_rows.event_cells(self.rows[name], self.services.now(), self.slack.get(name))
 
     def _every_second(self) -> None:
         """Once a second: relative times and runtimes on screen move on; nothing is read."""
@@ -258,14 +258,14 @@ class EventsScreen(EvmanScreen):
         """Every event in the sort order (on a full load and a new sort only: a live update
         changes cells, not places)."""
         now, rows = self.services.now(), self.rows
-        self._sorted = sorted(rows, key=lambda n: showing.sort_key(self.sort_column, rows[n], now),
+        self._sorted = sorted(rows, key=lambda n: screen_rows.sort_key(self.sort_column, rows[n], now),
                               reverse=self.sort_reverse)
 
     def _order(self) -> list[str]:
         """The events the table shows: the sorted ones the filter keeps."""
         if not self.filter_text:
             return self._sorted
-        keeps, rows = showing.row_filter(self.filter_text), self.rows
+        keeps, rows = screen_rows.row_filter(self.filter_text), self.rows
         return [n for n in self._sorted if keeps(rows[n])]
 
     def action_sort(self) -> None:
@@ -317,7 +317,7 @@ class EventsScreen(EvmanScreen):
 
     def has_active_run(self, target: str) -> bool | None:
         row = self.rows.get(target)
-        return None if row is None else row["run_state"] in showing.ACTIVE_STATES
+        return None if row is None else row["run_state"] in screen_rows.ACTIVE_STATES
 
     @on(EventTable.RowSelected)
     def _row_chosen(self, _event: EventTable.RowSelected) -> None:
@@ -330,7 +330,7 @@ class EventsScreen(EvmanScreen):
     def _show_note(self) -> None:
         name = self.table.selected_key()
         row = self.rows.get(name) if name else None
-        note = showing.event_note(row) if row else ("no events match the filter" if self.loaded else "")
+        note = screen_rows.event_note(row) if row else ("no events match the filter" if self.loaded else "")
         self.query_one("#note", Static).update(Text(note, no_wrap=True, overflow="ellipsis"))
 
     def _show_counts(self) -> None:

@@ -10,11 +10,11 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from console.screens.base import EvmanScreen
-from console.widgets.key_bar import KeyBar
-from console.widgets.line_table import Column, LineTable
-from console.widgets.status_bar import StatusBar
-from engine.store import Store
+from evman.console.screens.base import EvmanScreen
+from evman.console.widgets.key_bar import KeyBar
+from evman.console.widgets.line_table import Column, LineTable
+from evman.console.widgets.status_bar import StatusBar
+from evman.engine.store import Store
 
 
 class RowsLoaded(Message):

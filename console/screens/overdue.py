@@ -5,11 +5,11 @@ from typing import Any, ClassVar, Final
 
 from textual.binding import BindingType
 
-from console import showing
-from console.screens.base import back_keys
-from console.screens.listing import ListingScreen
-from console.widgets.line_table import Column
-from engine.store import Store
+from evman.console.views import screen_rows
+from evman.console.screens.base import back_keys
+from evman.console.screens.listing import ListingScreen
+from evman.console.widgets.line_table import Column
+from evman.engine.store import Store
 
 COLUMNS: Final = (
     Column("kind", "Kind", 7), Column("how", "How late", 8), Column("event", "Event", 12, fit=40),
@@ -30,17 +30,17 @@ class OverdueScreen(ListingScreen):
     REFRESH_EVERY_S = REFRESH_EVERY_S
 
     def read(self, store: Store) -> list[dict[str, Any]]:
-        return showing.attention_list(store, self.services.now())
+        return screen_rows.attention_list(store, self.services.now())
 
     def cells(self, run: dict[str, Any]) -> dict[str, tuple[str, str]]:
         tone = KIND_TONES.get(run["kind"], "plain")
         state = run["state"]
-        when = showing.local_time(run["deadline"], self.services.zone, self.services.now())
+        when = screen_rows.local_time(run["deadline"], self.services.zone, self.services.now())
         why = _why(run)
         return {
-            "kind": (run["kind"], tone), "how": (showing.span(run["late_s"]), tone),
+            "kind": (run["kind"], tone), "how": (screen_rows.span(run["late_s"]), tone),
             "event": (run["event"], "plain"), "run": (f"run:{run['id']}", "plain"),
-            "state": (f"{showing.STATE_SYMBOLS.get(state, ' ')} {state}", showing.STATE_TONES.get(state, "plain")),
+            "state": (f"{screen_rows.STATE_SYMBOLS.get(state, ' ')} {state}", screen_rows.STATE_TONES.get(state, "plain")),
             "deadline": (when, "muted"), "why": (why, "plain"),
         }
 
@@ -51,13 +51,13 @@ class OverdueScreen(ListingScreen):
     def note(self, run: dict[str, Any] | None) -> str:
         if run is None:
             return "nothing is late, overdue or missed" if self.loaded and not self.rows else ""
-        return (f"run {run['id']} of {run['event']}: {run['kind']} by {showing.span(run['late_s'])}"
+        return (f"run {run['id']} of {run['event']}: {run['kind']} by {screen_rows.span(run['late_s'])}"
                 f" · trigger {run['trigger']}" + (f" · {run['waiting_reason']}" if run.get("waiting_reason") else ""))
 
 
 def _why(run: dict[str, Any]) -> str:
     if run["kind"] == "overrun" and run.get("runtime_max_s") is not None:
-        return f"running longer than its normal maximum of {showing.span(run['runtime_max_s'])}"
+        return f"running longer than its normal maximum of {screen_rows.span(run['runtime_max_s'])}"
     if run["kind"] == "overdue":
         return "still running after its window closed"
     return str(run.get("waiting_reason") or run.get("reason") or "")

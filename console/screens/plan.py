@@ -9,11 +9,11 @@ from rich.text import Text
 from textual.binding import BindingType
 from textual.widgets import Static
 
-from console import plan as planning
-from console.screens.base import back_keys
-from console.screens.listing import ListingScreen, RowsLoaded
-from console.widgets.line_table import Column
-from engine.store import Store
+from evman.console.views import plan as planning
+from evman.console.screens.base import back_keys
+from evman.console.screens.listing import ListingScreen, RowsLoaded
+from evman.console.widgets.line_table import Column
+from evman.engine.store import Store
 
 AXIS_WIDTH: Final = 48
 COLUMNS: Final = (
@@ -40,7 +40,7 @@ class PlanScreen(ListingScreen):
     def read(self, store: Store) -> list[dict[str, Any]]:
         view = planning.plan_view(store, self.services.now())
         start, end = planning.axis_span(view)
-        from engine.foresight.text import path_text
+        from evman.engine.foresight.text import path_text
         out = []
         for row in planning.ordered(view):
             out.append({**planning.row_json(view, row), "id": row.event, "held": row.held,

@@ -10,12 +10,12 @@ from typing import Any, Final
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from console.screens.alerts import AlertsScreen
-from console.screens.help import HelpScreen
-from console.screens.overdue import OverdueScreen
-from console.screens.plan import PlanScreen
-from console.screens.run_detail import RunDetailScreen
-from console.screens.tree import TreeScreen
+from evman.console.screens.alerts import AlertsScreen
+from evman.console.screens.help import HelpScreen
+from evman.console.screens.overdue import OverdueScreen
+from evman.console.screens.plan import PlanScreen
+from evman.console.screens.run_detail import RunDetailScreen
+from evman.console.screens.tree import TreeScreen
 
 
 @dataclass(frozen=True)

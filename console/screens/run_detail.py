@@ -19,13 +19,13 @@ from textual.message import Message
 from textual.widgets import Log, Static
 from textual.worker import get_current_worker
 
-from console import showing, views
-from console.screens.base import EvmanScreen, back_keys
-from console.widgets.line_table import Column, LineTable
-from console.widgets.key_bar import KeyBar
-from console.widgets.status_bar import StatusBar
-from console.widgets.tones import styled
-from engine.store import Store
+from evman.console.views import screen_rows, contract
+from evman.console.screens.base import EvmanScreen, back_keys
+from evman.console.widgets.line_table import Column, LineTable
+from evman.console.widgets.key_bar import KeyBar
+from evman.console.widgets.status_bar import StatusBar
+from evman.console.widgets.tones import styled
+from evman.engine.store import Store
 
 COLUMNS: Final = (
     Column("id", "Run", 10), Column("state", "State", 11), Column("trigger", "Trigger", 10),
@@ -99,11 +99,11 @@ class RunDetailScreen(EvmanScreen):
     # -- reading ---------------------------------------------------------------------------
 
     def read_shown(self, store: Store) -> DetailLoaded:
-        detail = views.event_detail(store, self.event)
-        runs = views.run_list(store, self.event, RUNS_SHOWN)
+        detail = contract.event_detail(store, self.event)
+        runs = contract.run_list(store, self.event, RUNS_SHOWN)
         if detail is not None:  # the bounds as times, for the newest run (else the next one)
             slot = runs[0]["scheduled_for"] if runs else detail.get("next_fire_at")
-            detail["resolved"] = showing.resolved_bounds(store, self.event, slot)
+            detail["resolved"] = screen_rows.resolved_bounds(store, self.event, slot)
         return DetailLoaded(detail, runs)
 
     @work(thread=True, exclusive=True, group="detail")
@@ -138,7 +138,7 @@ class RunDetailScreen(EvmanScreen):
     def _show_event(self, d: dict[str, Any]) -> None:
         p = self.services.palette
         title = Text.assemble(
-            (d["name"], "bold"), "  ", styled(showing.state_cell({**d, "run_state": d["state"]}), p),
+            (d["name"], "bold"), "  ", styled(screen_rows.state_cell({**d, "run_state": d["state"]}), p),
             ("  (held)" if d["held"] else "", p.get("warn", "")))
         self.query_one("#title", Static).update(title)
         s, w, rt = d["stats"], d["window"], d["runtime"]
@@ -148,7 +148,7 @@ class RunDetailScreen(EvmanScreen):
         grid.add_row("command", d["command"])
         grid.add_row("when", f"{d['schedule'] or 'no schedule'} ({d['timezone']})"
                      + (f" · requires {d['requires']}" if d["requires"] else "")
-                     + f" · next {showing.until(d['next_fire_at'], self.services.now())}")
+                     + f" · next {screen_rows.until(d['next_fire_at'], self.services.now())}")
         grid.add_row("bounds", _bounds_text(w, rt, s, self._resolved(d)))
         if d.get("waiting_reason"):
             grid.add_row("waiting", d["waiting_reason"])
@@ -160,7 +160,7 @@ class RunDetailScreen(EvmanScreen):
         if not found:
             return None
         now, zone = self.services.now(), self.services.zone
-        shown = {k: showing.local_time(v, zone, now, exact=True) if v else "…" for k, v in found.items()}
+        shown = {k: screen_rows.local_time(v, zone, now, exact=True) if v else "…" for k, v in found.items()}
         newest = next(iter(self.runs.values()), None)
         shown["of"] = f"run:{newest['id']}" if newest else "the next run"
         return shown
@@ -170,14 +170,14 @@ class RunDetailScreen(EvmanScreen):
         state = run["state"]
         took = run["duration_s"]
         if state == "running" and run["started_at"]:
-            took = showing.seconds_since(run["started_at"], now)
+            took = screen_rows.seconds_since(run["started_at"], now)
         return {
             "id": (f"run:{run['id']}", "plain"),
-            "state": (f"{showing.STATE_SYMBOLS.get(state, ' ')} {state}", showing.STATE_TONES.get(state, "plain")),
+            "state": (f"{screen_rows.STATE_SYMBOLS.get(state, ' ')} {state}", screen_rows.STATE_TONES.get(state, "plain")),
             "trigger": (run["trigger"], "plain"), "try": (str(run["attempt"]), "plain"),
-            "started": (showing.local_time(run["started_at"], zone, now), "plain") if run["started_at"]
+            "started": (screen_rows.local_time(run["started_at"], zone, now), "plain") if run["started_at"]
             else ("not started", "muted"),
-            "took": (showing.span(took) if took is not None else "-", "plain"),
+            "took": (screen_rows.span(took) if took is not None else "-", "plain"),
             "exit": ("-" if run["exit_code"] is None else str(run["exit_code"]), "plain"),
             "why": (run["reason"] or run["waiting_reason"] or "", "plain"),
         }
@@ -210,7 +210,7 @@ class RunDetailScreen(EvmanScreen):
         grid.add_column(overflow="ellipsis", no_wrap=True)
         state = run["state"]
         grid.add_row("run", Text.assemble(
-            f"run:{run['id']} ", styled((state, showing.STATE_TONES.get(state, "plain")), p),
+            f"run:{run['id']} ", styled((state, screen_rows.STATE_TONES.get(state, "plain")), p),
             f" · attempt {run['attempt']} · trigger {run['trigger']}"
             + (f" by {run['triggered_by']}" if run.get("triggered_by") else "")
             + (f", repeats run:{run['repeats_run_id']}" if run.get("repeats_run_id") else "")))
@@ -292,7 +292,7 @@ class RunDetailScreen(EvmanScreen):
     def has_active_run(self, target: str) -> bool | None:
         if target.startswith("run:") or not self.runs:
             return None
-        return any(r["state"] in showing.ACTIVE_STATES for r in self.runs.values())
+        return any(r["state"] in screen_rows.ACTIVE_STATES for r in self.runs.values())
 
     def kill_target(self) -> tuple[str, str] | None:
         run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
@@ -313,21 +313,21 @@ def _bounds_text(window: dict[str, Any], runtime: dict[str, Any], stats: dict[st
     if resolved and (window["earliest"] or window["latest"] or window["late_after"]):
         parts[-1] += f" (for {resolved['of']}, scheduled {resolved['slot']})"
     if runtime["min_s"] is not None or runtime["max_s"] is not None:
-        low = showing.span(runtime["min_s"]) if runtime["min_s"] is not None else "0s"
-        high = showing.span(runtime["max_s"]) if runtime["max_s"] is not None else "…"
+        low = screen_rows.span(runtime["min_s"]) if runtime["min_s"] is not None else "0s"
+        high = screen_rows.span(runtime["max_s"]) if runtime["max_s"] is not None else "…"
         parts.append(f"runtime {low}–{high}" + (" (kills)" if runtime["kill"] else ""))
     if stats["count"]:
-        parts.append(f"observed p50 {showing.span(stats['p50_s'])}, p90 {showing.span(stats['p90_s'])}, "
-                     f"max {showing.span(stats['max_s'])} over {stats['count']} successful run(s)")
+        parts.append(f"observed p50 {screen_rows.span(stats['p50_s'])}, p90 {screen_rows.span(stats['p90_s'])}, "
+                     f"max {screen_rows.span(stats['max_s'])} over {stats['count']} successful run(s)")
     return " · ".join(parts) or "no window, no runtime bounds, no successful run yet"
 
 
 def _times_text(run: dict[str, Any], zone: Any, now: Any) -> str:
     """Scheduled, started, ended: a run that never started says so (as its Started cell does)."""
-    started = f"started {showing.local_time(run['started_at'], zone, now)}" if run["started_at"] else "not started"
-    ended = f" · ended {showing.local_time(run['ended_at'], zone, now)}"
-    took = f" · took {showing.span(run['duration_s'])}" if run["duration_s"] is not None else ""
-    return f"scheduled {showing.local_time(run['scheduled_for'], zone, now)} · {started}{ended}{took}"
+    started = f"started {screen_rows.local_time(run['started_at'], zone, now)}" if run["started_at"] else "not started"
+    ended = f" · ended {screen_rows.local_time(run['ended_at'], zone, now)}"
+    took = f" · took {screen_rows.span(run['duration_s'])}" if run["duration_s"] is not None else ""
+    return f"scheduled {screen_rows.local_time(run['scheduled_for'], zone, now)} · {started}{ended}{took}"
 
 
 def _near(path: str | None, db_path: Path) -> str:

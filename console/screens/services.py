@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.message import Message
 
-from console.widgets.tones import Palette
-from engine.store import Store
+from evman.console.widgets.tones import Palette
+from evman.engine.store import Store
 
 if TYPE_CHECKING:
-    from engine.engine import Change
+    from evman.engine.engine import Change
 
 
 class Services(Protocol):
-    """The console app as its screens see it (console/app.py's EvmanApp provides it)."""
+    """The console app as its screens see it (console/app/evman_app.py's EvmanApp provides it)."""
 
     palette: Palette
     zone: tzinfo

@@ -12,12 +12,12 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from console import showing
-from console.screens.base import EvmanScreen, back_keys
-from console.widgets.key_bar import KeyBar
-from console.widgets.status_bar import StatusBar
-from console.widgets.tones import styled
-from engine.store import Store
+from evman.console.views import screen_rows
+from evman.console.screens.base import EvmanScreen, back_keys
+from evman.console.widgets.key_bar import KeyBar
+from evman.console.widgets.status_bar import StatusBar
+from evman.console.widgets.tones import styled
+from evman.engine.store import Store
 
 REPEAT_MARK = " ◆ shown above"
 RELATION_TEXT = {"requires it": "waits for it"}
@@ -73,7 +73,7 @@ class TreeScreen(EvmanScreen):
         return self.query_one("#tree", Tree)
 
     def read_shown(self, store: Store) -> TreeLoaded:
-        return TreeLoaded(showing.dependency_tree(store, self.event))
+        return TreeLoaded(screen_rows.dependency_tree(store, self.event))
 
     @work(thread=True, exclusive=True, group="tree")
     def load(self) -> None:
@@ -132,7 +132,7 @@ class TreeScreen(EvmanScreen):
 
     def _relabel(self, data: dict[str, Any]) -> None:
         for name, placed in self._placed.items():
-            text, tone = showing.tree_label(data["rows"].get(name), name)
+            text, tone = screen_rows.tree_label(data["rows"].get(name), name)
             for tree_node, node in placed:
                 label = Text()
                 if node.get("relation") and node["relation"] != "requires":  # its branch says "needs"
@@ -166,7 +166,7 @@ class TreeScreen(EvmanScreen):
         name = self.selected_event()
         row = (self.tree_data or {}).get("rows", {}).get(name) if name else None
         self.query_one("#note", Static).update(
-            Text(showing.event_note(row) if row else "", no_wrap=True, overflow="ellipsis"))
+            Text(screen_rows.event_note(row) if row else "", no_wrap=True, overflow="ellipsis"))
 
 
 def _shape(data: dict[str, Any]) -> Any:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from console.widgets.line_table import Column, LineTable
+from evman.console.widgets.line_table import Column, LineTable
 
 COLUMNS: Final = (
     Column("state", "State", 11), Column("name", "Event", 12, fit=40), Column("next", "Next", 7),

@@ -10,7 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from console.widgets.tones import Palette
+from evman.console.widgets.tones import Palette
 
 
 class KeyBar(Widget):

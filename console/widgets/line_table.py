@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.widgets.line_paint import (
+from evman.console.widgets.line_paint import (
     PAD,
     Cells,
     Column,
@@ -31,7 +31,7 @@ from console.widgets.line_paint import (
     longest_value,
     row_strip,
 )
-from console.widgets.tones import Palette, styled
+from evman.console.widgets.tones import Palette, styled
 
 __all__ = ["Cells", "Column", "HeaderSelected", "LineTable", "RowHighlighted", "RowSelected"]
 

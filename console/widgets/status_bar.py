@@ -8,8 +8,8 @@ from typing import Any, Final
 from rich.text import Text
 from textual.widget import Widget
 
-from console import showing
-from console.widgets.tones import Palette
+from evman.console.views import screen_rows
+from evman.console.widgets.tones import Palette
 
 COUNT_ORDER: Final = ("running", "waiting", "failed", "killed", "lost", "missed", "held",
                       "succeeded", "skipped", "idle")
@@ -88,7 +88,7 @@ class StatusBar(Widget):
         if s.engines is not None:
             line.append(f" · {s.engines} live engine{'s' if s.engines != 1 else ''}", style=self._style("muted"))
         if s.heartbeat_at is not None and s.now is not None and s.mode != "none":
-            beat = showing.age((s.now - s.heartbeat_at).total_seconds())
+            beat = screen_rows.age((s.now - s.heartbeat_at).total_seconds())
             line.append(f" · beat {beat} ago", style=self._style("muted"))
         return line
 
@@ -113,9 +113,9 @@ class StatusBar(Widget):
         for state in COUNT_ORDER:
             count = s.counts.get(state)
             if count:
-                symbol = showing.STATE_SYMBOLS.get(state, "")
+                symbol = screen_rows.STATE_SYMBOLS.get(state, "")
                 words = f" {symbol}{count}" if compact else f" {symbol} {count} {state}"
-                line.append(words, style=self._style(showing.STATE_TONES[state]))
+                line.append(words, style=self._style(screen_rows.STATE_TONES[state]))
         alerts = s.counts.get("alerts", 0)
         if alerts:
             line.append(f"  ⚠{alerts} unacked" if compact else f"  ⚠ {alerts} unacked", style=self._style("bad"))

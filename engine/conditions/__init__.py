@@ -4,10 +4,10 @@ The rooms: `tree` (nodes, rendering), `tokens`, `parser`, `evaluate`, `cycles`.
 """
 from __future__ import annotations
 
-from engine.conditions.cycles import find_cycle
-from engine.conditions.evaluate import Finished, StateView, evaluate
-from engine.conditions.parser import FUNCTIONS, parse_condition
-from engine.conditions.tree import (
+from evman.engine.conditions.cycles import find_cycle
+from evman.engine.conditions.evaluate import Finished, StateView, evaluate
+from evman.engine.conditions.parser import FUNCTIONS, parse_condition
+from evman.engine.conditions.tree import (
     AllOf,
     AnyOf,
     Condition,

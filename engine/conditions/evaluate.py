@@ -7,9 +7,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from engine.conditions.tree import AllOf, AnyOf, Condition, Exists, ExitCode, Node, Not, Outcome, Running, render
-from engine.durations import format_duration
-from engine.model import FAILED_STATES, RunState
+from evman.engine.conditions.tree import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Exists,
+    ExitCode,
+    Node,
+    Not,
+    Outcome,
+    Running,
+    render,
+)
+from evman.engine.timing.durations import format_duration
+from evman.engine.model import FAILED_STATES, RunState
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Final, Literal
 
-from engine.conditions.tokens import NUMBER, Token, describe_token, located_error, tokenize, where
-from engine.conditions.tree import (
+from evman.engine.conditions.tokens import NUMBER, Token, describe_token, located_error, tokenize, where
+from evman.engine.conditions.tree import (
     AllOf,
     AnyOf,
     Condition,
@@ -20,8 +20,8 @@ from engine.conditions.tree import (
     Outcome,
     Running,
 )
-from engine.durations import DurationError, parse_duration
-from engine.quoting import clipped, quoted
+from evman.engine.timing.durations import DurationError, parse_duration
+from evman.engine.quoting import clipped, quoted
 
 FUNCTIONS: Final = ("success", "failure", "done", "exitcode", "running", "notrunning", "exists")
 _LOOKBACK_FUNCTIONS: Final = frozenset({"success", "failure", "done", "exitcode"})

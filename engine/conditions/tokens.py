@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from engine.conditions.tree import WORD, ConditionError
-from engine.quoting import quoted
+from evman.engine.conditions.tree import WORD, ConditionError
+from evman.engine.quoting import quoted
 
 NUMBER: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _OP: Final = re.compile(r"==|!=|<=|>=|<|>")

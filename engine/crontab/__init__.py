@@ -6,9 +6,9 @@ The rooms: `parse` (the whole import), `refusals` (files that are no crontab), `
 """
 from __future__ import annotations
 
-from engine.crontab.fields import MACROS
-from engine.crontab.names import NAME_MAX
-from engine.crontab.parse import CrontabImport, parse_crontab
-from engine.crontab.problems import CrontabError
+from evman.engine.crontab.fields import MACROS
+from evman.engine.crontab.names import NAME_MAX
+from evman.engine.crontab.parse import CrontabImport, parse_crontab
+from evman.engine.crontab.problems import CrontabError
 
 __all__ = ["MACROS", "NAME_MAX", "CrontabError", "CrontabImport", "parse_crontab"]

@@ -5,10 +5,10 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from engine.crontab.fields import MACROS, TIME_FIELD_RE, check_fields
-from engine.crontab.lines import split_percent, take
-from engine.crontab.problems import LineProblem
-from engine.quoting import quoted
+from evman.engine.crontab.fields import MACROS, TIME_FIELD_RE, check_fields
+from evman.engine.crontab.lines import split_percent, take
+from evman.engine.crontab.problems import LineProblem
+from evman.engine.quoting import quoted
 
 USER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}\$?")
 # Evidence for telling a system crontab (user after the schedule) from a user crontab.

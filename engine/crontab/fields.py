@@ -5,8 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from engine.crontab.problems import LineProblem
-from engine.quoting import quoted
+from evman.engine.crontab.problems import LineProblem
+from evman.engine.quoting import quoted
 
 MACROS: Final = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily",
                            "@midnight", "@hourly", "@reboot"})

@@ -6,8 +6,8 @@ import re
 import shlex
 from typing import Final
 
-from engine.crontab.entries import Entry
-from engine.quoting import quoted
+from evman.engine.crontab.entries import Entry
+from evman.engine.quoting import quoted
 
 NAME_MAX: Final = 64
 NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")

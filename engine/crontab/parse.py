@@ -4,13 +4,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.crontab.lines import line_kind
-from engine.crontab.names import checked_prefix, named_events
-from engine.crontab.problems import CrontabError
-from engine.crontab.reader import Reader
-from engine.crontab.refusals import refuse_anacrontab, refuse_binary, refuse_other_formats
-from engine.crontab.system import decide_format
-from engine.schedules import parse_schedule
+from evman.engine.crontab.lines import line_kind
+from evman.engine.crontab.names import checked_prefix, named_events
+from evman.engine.crontab.problems import CrontabError
+from evman.engine.crontab.reader import Reader
+from evman.engine.crontab.refusals import refuse_anacrontab, refuse_binary, refuse_other_formats
+from evman.engine.crontab.system import decide_format
+from evman.engine.timing.schedules import parse_schedule
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.crontab.entries import Entry, parse_entry
-from engine.crontab.fields import MACROS, has_valid_fields
-from engine.crontab.lines import ENV_RE, unquoted
-from engine.crontab.names import NAME_MAX, NAME_RE
-from engine.crontab.problems import LineProblem
-from engine.crontab.refusals import ANACRON_RE
-from engine.quoting import quoted
+from evman.engine.crontab.entries import Entry, parse_entry
+from evman.engine.crontab.fields import MACROS, has_valid_fields
+from evman.engine.crontab.lines import ENV_RE, unquoted
+from evman.engine.crontab.names import NAME_MAX, NAME_RE
+from evman.engine.crontab.problems import LineProblem
+from evman.engine.crontab.refusals import ANACRON_RE
+from evman.engine.quoting import quoted
 
 _IDENT_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DIRECTIVE_RE: Final = re.compile(r"\s*#\s*evman:(?P<body>.*)")

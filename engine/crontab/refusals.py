@@ -5,9 +5,9 @@ import json
 import re
 from typing import Final
 
-from engine.crontab.lines import env_name
-from engine.crontab.problems import CrontabError
-from engine.quoting import clipped, quoted
+from evman.engine.crontab.lines import env_name
+from evman.engine.crontab.problems import CrontabError
+from evman.engine.quoting import clipped, quoted
 
 _SECTION_RE: Final = re.compile(r"\s*\[{1,2}[^\[\]=]+\]{1,2}\s*")
 ANACRON_RE: Final = re.compile(

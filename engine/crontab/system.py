@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Final, Literal, NoReturn
 
-from engine.crontab.entries import KNOWN_COMMANDS, KNOWN_USERS, USER_RE
-from engine.crontab.fields import MACROS, has_valid_fields
-from engine.crontab.lines import take
-from engine.crontab.problems import CrontabError
-from engine.quoting import quoted
+from evman.engine.crontab.entries import KNOWN_COMMANDS, KNOWN_USERS, USER_RE
+from evman.engine.crontab.fields import MACROS, has_valid_fields
+from evman.engine.crontab.lines import take
+from evman.engine.crontab.problems import CrontabError
+from evman.engine.quoting import quoted
 
 _SCRIPT_RE: Final = re.compile(r".+\.(?:sh|bash|py|pl|rb|php)$", re.IGNORECASE)
 COMMAND_ACCOUNTS: Final = frozenset({"mail", "mailx", "sync", "man", "backup", "list", "irc"})

@@ -6,8 +6,8 @@ import shlex
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from engine.definitions.table import NUL_PROBLEM, Table, describe, without_none
-from engine.model import HttpCall
+from evman.engine.definitions.table import NUL_PROBLEM, Table, describe, without_none
+from evman.engine.model import HttpCall
 
 ACTION_KEYS: Final = ("run", "shell", "call", "http")
 HTTP_KEYS: Final = ("url", "method", "expect", "body", "headers", "timeout")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from engine.definitions.problems import Problems
-from engine.definitions.routes import check_route
-from engine.definitions.table import Table, describe, without_none
-from engine.definitions.zones import machine_timezone, read_timezone
-from engine.model import Defaults
+from evman.engine.definitions.problems import Problems
+from evman.engine.definitions.routes import check_route
+from evman.engine.definitions.table import Table, describe, without_none
+from evman.engine.definitions.zones import machine_timezone, read_timezone
+from evman.engine.model import Defaults
 
 DEFAULTS_KEYS: Final = ("timezone", "driver", "repeat", "max_repeats", "at_risk_margin")
 

@@ -7,14 +7,14 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-from engine.definitions.action import ACTION_KEYS, read_action, read_string_table
-from engine.definitions.links import read_links
-from engine.definitions.outputs import read_outputs
-from engine.definitions.placement import read_placement
-from engine.definitions.table import Context, Table, without_none
-from engine.definitions.timing import read_timing
-from engine.model import EventSpec
-from engine.quoting import quoted
+from evman.engine.definitions.action import ACTION_KEYS, read_action, read_string_table
+from evman.engine.definitions.links import read_links
+from evman.engine.definitions.outputs import read_outputs
+from evman.engine.definitions.placement import read_placement
+from evman.engine.definitions.table import Context, Table, without_none
+from evman.engine.definitions.timing import read_timing
+from evman.engine.model import EventSpec
+from evman.engine.quoting import quoted
 
 NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")
 NAME_MAX_LENGTH: Final = 64

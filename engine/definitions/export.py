@@ -6,10 +6,10 @@ from typing import Any, Final
 
 import tomli_w
 
-from engine.definitions.masking import MASK, mask_password, mask_url
-from engine.definitions.table import without_none
-from engine.durations import format_duration, parse_duration
-from engine.model import (
+from evman.engine.definitions.masking import MASK, mask_password, mask_url
+from evman.engine.definitions.table import without_none
+from evman.engine.timing.durations import format_duration, parse_duration
+from evman.engine.model import (
     Concurrency,
     Defaults,
     Definitions,

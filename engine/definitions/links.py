@@ -5,13 +5,13 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from engine.conditions import ConditionError, find_cycle, parse_condition
-from engine.definitions.problems import Problems
-from engine.definitions.routes import check_route
-from engine.definitions.table import Context, Table, without_none
-from engine.durations import format_duration
-from engine.model import EventSpec, OnFailure
-from engine.quoting import quoted
+from evman.engine.conditions import ConditionError, find_cycle, parse_condition
+from evman.engine.definitions.problems import Problems
+from evman.engine.definitions.routes import check_route
+from evman.engine.definitions.table import Context, Table, without_none
+from evman.engine.timing.durations import format_duration
+from evman.engine.model import EventSpec, OnFailure
+from evman.engine.quoting import quoted
 
 ON_FAILURE_KEYS: Final = ("retries", "backoff", "backoff_max", "prepare", "trigger", "alert")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from engine.definitions.table import Table, describe, without_none
-from engine.model import OutputCheck
+from evman.engine.definitions.table import Table, describe, without_none
+from evman.engine.model import OutputCheck
 
 OUTPUT_KEYS: Final = ("path", "fresh", "min_size", "max_age", "contains", "json")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from engine.definitions.table import Table
-from engine.model import OnLost
-from engine.quoting import quoted
+from evman.engine.definitions.table import Table
+from evman.engine.model import OnLost
+from evman.engine.quoting import quoted
 
 HOST_PATTERN: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 HOST_MAX_LENGTH: Final = 253

@@ -5,7 +5,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from engine.definitions.positions import KeyPath, Positions
+from evman.engine.definitions.positions import KeyPath, Positions
 
 
 class DefinitionsError(ValueError):

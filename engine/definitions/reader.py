@@ -8,14 +8,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from engine.definitions.defaults import read_defaults
-from engine.definitions.event import read_event
-from engine.definitions.links import check_cycles
-from engine.definitions.problems import DefinitionsError, Problems
-from engine.definitions.routes import read_route_names, read_routes
-from engine.definitions.table import Context, Table, describe
-from engine.model import Defaults, Definitions, EventSpec
-from engine.quoting import quoted
+from evman.engine.definitions.defaults import read_defaults
+from evman.engine.definitions.event import read_event
+from evman.engine.definitions.links import check_cycles
+from evman.engine.definitions.problems import DefinitionsError, Problems
+from evman.engine.definitions.routes import read_route_names, read_routes
+from evman.engine.definitions.table import Context, Table, describe
+from evman.engine.model import Defaults, Definitions, EventSpec
+from evman.engine.quoting import quoted
 
 TOP_KEYS: Final = ("defaults", "routes", "event")
 _TOML_POSITION: Final = re.compile(r"(?P<what>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)", re.S)

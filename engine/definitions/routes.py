@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from engine.definitions.masking import is_apprise_url
-from engine.definitions.problems import Problems
-from engine.definitions.table import EXPECT_TIME_OF_DAY, Table, describe, without_none
-from engine.model import AlertKind, Route
-from engine.quoting import clipped, quoted
+from evman.engine.definitions.masking import is_apprise_url
+from evman.engine.definitions.problems import Problems
+from evman.engine.definitions.table import EXPECT_TIME_OF_DAY, Table, describe, without_none
+from evman.engine.model import AlertKind, Route
+from evman.engine.quoting import clipped, quoted
 
 ROUTE_KEYS: Final = ("urls", "config", "tags", "quiet", "escalate_to", "escalate_after")
 QUIET_KEYS: Final = ("from", "to", "except")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from engine.model import EventSpec
+from evman.engine.model import EventSpec
 
 
 def spec_to_json(spec: EventSpec) -> str:

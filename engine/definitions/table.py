@@ -9,11 +9,11 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from engine.definitions.positions import KeyPath, key_path
-from engine.definitions.problems import Problems
-from engine.durations import DurationError, parse_duration, parse_time_of_day
-from engine.model import Defaults
-from engine.quoting import quoted
+from evman.engine.definitions.positions import KeyPath, key_path
+from evman.engine.definitions.problems import Problems
+from evman.engine.timing.durations import DurationError, parse_duration, parse_time_of_day
+from evman.engine.model import Defaults
+from evman.engine.quoting import quoted
 
 EXPECT_DURATION: Final = 'a duration such as "90s", "5m" or "2h30m"'
 NUL_PROBLEM: Final = "contains a NUL character (\\u0000), which no command, path or name can hold; expected text without it"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from engine.definitions.table import Context, Table, without_none
-from engine.definitions.zones import read_timezone
-from engine.durations import format_duration, parse_duration
-from engine.model import Concurrency, Misfire, Runtime, Window
-from engine.schedules import ScheduleError, parse_schedule
+from evman.engine.definitions.table import Context, Table, without_none
+from evman.engine.definitions.zones import read_timezone
+from evman.engine.timing.durations import format_duration, parse_duration
+from evman.engine.model import Concurrency, Misfire, Runtime, Window
+from evman.engine.timing.schedules import ScheduleError, parse_schedule
 
 WINDOW_KEYS: Final = ("earliest", "latest")
 RUNTIME_KEYS: Final = ("min", "max", "kill")

@@ -7,8 +7,8 @@ import os
 import zoneinfo
 from pathlib import Path
 
-from engine.definitions.table import Table
-from engine.quoting import quoted
+from evman.engine.definitions.table import Table
+from evman.engine.quoting import quoted
 
 
 def machine_timezone() -> str:

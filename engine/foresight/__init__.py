@@ -4,12 +4,12 @@ Pure: nothing here reads the store or the clock; the projection stage and `evman
 """
 from __future__ import annotations
 
-from engine.foresight.estimate import MIN_SAMPLES, Estimate, estimate
-from engine.foresight.graph import CycleError, Graph, build_graph
-from engine.foresight.projection import Occurrence, Plan, Projection, occurrence, project
-from engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, judge
-from engine.ranks import HISTORY_RUNS, nearest_rank
-from engine.foresight.whatif import WhatIf, WhatIfError, apply_what_ifs, parse_what_if, parse_what_ifs
+from evman.engine.foresight.estimate import MIN_SAMPLES, Estimate, estimate
+from evman.engine.foresight.graph import CycleError, Graph, build_graph
+from evman.engine.foresight.projection import Occurrence, Plan, Projection, occurrence, project
+from evman.engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, judge
+from evman.engine.ranks import HISTORY_RUNS, nearest_rank
+from evman.engine.foresight.whatif import WhatIf, WhatIfError, apply_what_ifs, parse_what_if, parse_what_ifs
 
 __all__ = [
     "AT_RISK", "CycleError", "Estimate", "Graph", "HISTORY_RUNS", "MIN_SAMPLES", "Occurrence", "PROJECTED_LATE",

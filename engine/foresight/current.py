@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, NamedTuple
 
-from engine.clock import iso
-from engine.foresight.estimate import Estimate, estimate
-from engine.foresight.graph import Graph, build_graph
-from engine.foresight.projection import Occurrence
-from engine.model import ACTIVE_STATES, EventSpec, RunState
-from engine.windows import bounds_for, resolve_deadline
+from evman.engine.clock import iso
+from evman.engine.foresight.estimate import Estimate, estimate
+from evman.engine.foresight.graph import Graph, build_graph
+from evman.engine.foresight.projection import Occurrence
+from evman.engine.model import ACTIVE_STATES, EventSpec, RunState
+from evman.engine.timing.windows import bounds_for, resolve_deadline
 
 HORIZON: Final = timedelta(hours=12)
 

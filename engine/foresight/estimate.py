@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
-from engine.ranks import HISTORY_RUNS, rank
+from evman.engine.ranks import HISTORY_RUNS, rank
 
 MIN_SAMPLES: Final = 5
 """Fewer succeeded runs than this is low confidence: the fallbacks below are used instead."""

@@ -11,9 +11,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-from engine.foresight.estimate import Estimate, estimate
-from engine.foresight.graph import Graph
-from engine.model import RunState
+from evman.engine.foresight.estimate import Estimate, estimate
+from evman.engine.foresight.graph import Graph
+from evman.engine.model import RunState
 
 
 class Occurrence(NamedTuple):

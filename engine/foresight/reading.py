@@ -10,16 +10,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.clock import parse_iso
-from engine.definitions import spec_from_json
-from engine.foresight.current import (HORIZON, Current, EventFacts, RunFacts, current_occurrences, facts_of,
-                                      graph_of, has_deadline)
-from engine.foresight.graph import Graph, ancestors
-from engine.foresight.projection import Plan, project
-from engine.foresight.whatif import WhatIf, apply_what_ifs
-from engine.model import EventSpec, RunState
-from engine.paging import defaults_from_json
-from engine.store import Store
+from evman.engine.clock import parse_iso
+from evman.engine.definitions import spec_from_json
+from evman.engine.foresight.current import (
+    HORIZON,
+    Current,
+    EventFacts,
+    RunFacts,
+    current_occurrences,
+    facts_of,
+    graph_of,
+    has_deadline,
+)
+from evman.engine.foresight.graph import Graph, ancestors
+from evman.engine.foresight.projection import Plan, project
+from evman.engine.foresight.whatif import WhatIf, apply_what_ifs
+from evman.engine.model import EventSpec, RunState
+from evman.engine.paging.rules import defaults_from_json
+from evman.engine.store import Store
 
 
 def run_facts(row: Mapping[str, Any]) -> RunFacts:

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
-from engine.foresight.projection import Projection
-from engine.model import RunState
+from evman.engine.foresight.projection import Projection
+from evman.engine.model import RunState
 
 AT_RISK: Final = "at_risk"
 PROJECTED_LATE: Final = "projected_late"

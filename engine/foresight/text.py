@@ -5,8 +5,8 @@ import math
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from engine.foresight.projection import Plan, Projection
-from engine.model import RunState
+from evman.engine.foresight.projection import Plan, Projection
+from evman.engine.model import RunState
 
 
 def minutes(seconds: float) -> int:

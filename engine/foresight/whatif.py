@@ -6,8 +6,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from engine.durations import DurationError, parse_duration
-from engine.foresight.projection import Occurrence
+from evman.engine.timing.durations import DurationError, parse_duration
+from evman.engine.foresight.projection import Occurrence
 
 FORMS: Final = "EVENT=FACTORx (slowed, e.g. build=3x or build=1.5x) or EVENT=+DURATION (delayed, e.g. fetch=+30m)"
 _FACTOR: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*[xX×]")

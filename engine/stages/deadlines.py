@@ -1,12 +1,12 @@
 """Stage 6: window and runtime checks over the active runs: late, missed, overdue, timeout, overrun."""
 from __future__ import annotations
 
-from engine import lifecycle
-from engine.active import ActiveRun
-from engine.durations import format_duration
-from engine.model import AlertKind, EventSpec, RunState
-from engine.tick import Tick
-from engine.wording import local_text
+from evman.engine.tick import lifecycle
+from evman.engine.tick.active import ActiveRun
+from evman.engine.timing.durations import format_duration
+from evman.engine.model import AlertKind, EventSpec, RunState
+from evman.engine.tick.context import Tick
+from evman.engine.timing.wording import local_text
 
 
 def check_deadlines(tick: Tick) -> None:

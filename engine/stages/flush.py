@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from engine.active import ActiveRun
-from engine.clock import iso
-from engine.executors import Executors, Outcome, SpawnError, run_env
-from engine.model import EventSpec
-from engine.store import Batch, Store
-from engine.tick import Tick
+from evman.engine.tick.active import ActiveRun
+from evman.engine.clock import iso
+from evman.engine.running.executors import Executors, Outcome, SpawnError, run_env
+from evman.engine.model import EventSpec
+from evman.engine.store import Batch, Store
+from evman.engine.tick.context import Tick
 
 log = logging.getLogger("evman.engine")
 

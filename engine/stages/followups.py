@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from engine import lifecycle
-from engine.clock import iso
-from engine.conditions import evaluate
-from engine.durations import format_duration
-from engine.model import AlertKind, EventSpec, OnLost, RunState, Trigger
-from engine.policy import backoff_for
-from engine.readview import ConditionView, condition_of
-from engine.store import RESOLVED_BY_SUCCESS
-from engine.tick import Ended, Tick
+from evman.engine.tick import lifecycle
+from evman.engine.clock import iso
+from evman.engine.conditions import evaluate
+from evman.engine.timing.durations import format_duration
+from evman.engine.model import AlertKind, EventSpec, OnLost, RunState, Trigger
+from evman.engine.timing.backoff import backoff_for
+from evman.engine.tick.readview import ConditionView, condition_of
+from evman.engine.store import RESOLVED_BY_SUCCESS
+from evman.engine.tick.context import Ended, Tick
 
 RECOVERY_WORTHY: Final = ("failed", "lost", "missed")
 

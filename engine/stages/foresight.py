@@ -13,19 +13,26 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final
 
-from engine.active import ActiveRun
-from engine.clock import iso, parse_iso
-from engine.foresight.current import (HORIZON, Current, EventFacts, RunFacts, current_occurrences, facts_of,
-                                      graph_of)
-from engine.foresight.graph import Graph
-from engine.foresight.projection import Plan, Projection, project
-from engine.foresight.reading import deadline_scope, run_facts
-from engine.foresight.rules import AT_RISK, KINDS, Standing, Verdict, judge, slack_of
-from engine.foresight.text import late_text, risk_text
-from engine.model import EventSpec
-from engine.paging import defaults_from_json
-from engine.store import Store
-from engine.tick import Tick
+from evman.engine.tick.active import ActiveRun
+from evman.engine.clock import iso, parse_iso
+from evman.engine.foresight.current import (
+    HORIZON,
+    Current,
+    EventFacts,
+    RunFacts,
+    current_occurrences,
+    facts_of,
+    graph_of,
+)
+from evman.engine.foresight.graph import Graph
+from evman.engine.foresight.projection import Plan, Projection, project
+from evman.engine.foresight.reading import deadline_scope, run_facts
+from evman.engine.foresight.rules import AT_RISK, KINDS, Standing, Verdict, judge, slack_of
+from evman.engine.foresight.text import late_text, risk_text
+from evman.engine.model import EventSpec
+from evman.engine.paging.rules import defaults_from_json
+from evman.engine.store import Store
+from evman.engine.tick.context import Tick
 
 RECOMPUTE_EVERY_S: Final = 60.0
 ADOPTED: Final = ""

@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from engine import lifecycle, schedules
-from engine.clock import iso, parse_iso
-from engine.model import EventSpec, Misfire, Trigger
-from engine.tick import Tick
+from evman.engine.tick import lifecycle
+from evman.engine.timing import schedules
+from evman.engine.clock import iso, parse_iso
+from evman.engine.model import EventSpec, Misfire, Trigger
+from evman.engine.tick.context import Tick
 
 MISFIRE_GRACE_S: Final = 60.0
 MAX_CATCH_UP: Final = 1000

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import queue
 
-from engine import lifecycle
-from engine.active import ActiveRun
-from engine.executors import Outcome
-from engine.model import RunState
-from engine.tick import Tick
-from engine.verify import first_failure, verify_outputs
+from evman.engine.tick import lifecycle
+from evman.engine.tick.active import ActiveRun
+from evman.engine.running.executors import Outcome
+from evman.engine.model import RunState
+from evman.engine.tick.context import Tick
+from evman.engine.running.output_checks import first_failure, verify_outputs
 
 
 def reap(tick: Tick, outcomes: queue.SimpleQueue[Outcome]) -> None:

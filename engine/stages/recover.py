@@ -1,6 +1,6 @@
 """At engine start: take over the runs a previous engine left waiting or running.
 
-A running run is judged by what its command left (engine/adoption.py): ended while no engine
+A running run is judged by what its command left (engine/tick/adoption.py): ended while no engine
 ran (its exit record: judged by the reap stage as if watched), still running (watched to its
 end), or gone without a word (`lost`, and the follow-ups stage retries or pages as its policy
 says)."""
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import adoption, lifecycle
-from engine.active import ActiveRun
-from engine.executors import Executors
-from engine.model import RunState
-from engine.tick import Tick
+from evman.engine.tick import adoption
+from evman.engine.tick import lifecycle
+from evman.engine.tick.active import ActiveRun
+from evman.engine.running.executors import Executors
+from evman.engine.model import RunState
+from evman.engine.tick.context import Tick
 
 
 def recover(tick: Tick, executors: Executors) -> None:

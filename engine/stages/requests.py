@@ -6,14 +6,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from engine import lifecycle, routing
-from engine.active import ActiveRun
-from engine.clock import iso, parse_iso
-from engine.elsewhere import Remote
-from engine.model import RunState, Trigger
-from engine.quoting import quoted
-from engine.routing import Routed
-from engine.tick import Tick
+from evman.engine.tick import lifecycle
+from evman.engine.tick import routing
+from evman.engine.tick.active import ActiveRun
+from evman.engine.clock import iso, parse_iso
+from evman.engine.fleet.elsewhere import Remote
+from evman.engine.model import RunState, Trigger
+from evman.engine.quoting import quoted
+from evman.engine.tick.routing import Routed
+from evman.engine.tick.context import Tick
 
 VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
 RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})

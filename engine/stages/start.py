@@ -1,14 +1,14 @@
 """Stage 5: start the waiting runs whose hold, backoff, window, queue and `requires` allow."""
 from __future__ import annotations
 
-from engine import lifecycle
-from engine.active import ActiveRun
-from engine.clock import iso
-from engine.conditions import evaluate
-from engine.model import RunState
-from engine.readview import ConditionView, condition_of
-from engine.tick import Tick
-from engine.wording import local_text
+from evman.engine.tick import lifecycle
+from evman.engine.tick.active import ActiveRun
+from evman.engine.clock import iso
+from evman.engine.conditions import evaluate
+from evman.engine.model import RunState
+from evman.engine.tick.readview import ConditionView, condition_of
+from evman.engine.tick.context import Tick
+from evman.engine.timing.wording import local_text
 
 
 def start_ready(tick: Tick) -> None:

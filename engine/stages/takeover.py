@@ -1,15 +1,15 @@
 """Stage 0, with several engines: take over the engines whose lease ran out (or that stopped),
-and make their waiting and running runs this engine's (see engine/fleet.py)."""
+and make their waiting and running runs this engine's (see engine/fleet/membership.py)."""
 from __future__ import annotations
 
 import logging
 
-from engine.clock import iso
-from engine.executors import Executors
-from engine.fleet import Membership
-from engine.stages.recover import take_runs
-from engine.store import Fenced, StoreError
-from engine.tick import Tick
+from evman.engine.clock import iso
+from evman.engine.running.executors import Executors
+from evman.engine.fleet.membership import Membership
+from evman.engine.stages.recover import take_runs
+from evman.engine.store import Fenced, StoreError
+from evman.engine.tick.context import Tick
 
 log = logging.getLogger("evman.fleet")
 

@@ -5,8 +5,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from engine.clock import iso
-from engine.store.part import Part, Row, in_chunks
+from evman.engine.clock import iso
+from evman.engine.store.part import Part, Row, in_chunks
 
 UPSERT_ALERT = (
     "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at) "

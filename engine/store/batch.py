@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from engine.store.alerts import UPSERT_ALERT
-from engine.store.engines import HEARTBEAT
-from engine.store.events import BUMP_HOLDS
-from engine.store.errors import Fenced
-from engine.store.part import Part
-from engine.store.runs import insert_run_sql
+from evman.engine.store.alerts import UPSERT_ALERT
+from evman.engine.store.engines import HEARTBEAT
+from evman.engine.store.events import BUMP_HOLDS
+from evman.engine.store.errors import Fenced
+from evman.engine.store.part import Part
+from evman.engine.store.runs import insert_run_sql
 
 RESOLVED_BY_SUCCESS: Final = ("failed", "lost", "missed", "overdue", "overrun", "late")
 """The open alert kinds that a later success of the event resolves."""

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.clock import iso
-from engine.store.part import Part
+from evman.engine.clock import iso
+from evman.engine.store.part import Part
 
 HEARTBEAT: str = "UPDATE engine SET heartbeat_at = ? WHERE id = 1 AND pid = ?"
 

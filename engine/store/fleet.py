@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from engine.store.errors import Fenced
-from engine.store.part import Part
+from evman.engine.store.errors import Fenced
+from evman.engine.store.part import Part
 
 LEASE_TICKS: Final = 3
 """A lease lasts this many ticks: a survivor takes over at most 3 ticks + 1 after the last renewal."""

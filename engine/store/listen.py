@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from engine.store.postgres import split_url
+from evman.engine.store.postgres import split_url
 
 CHANNEL: Final = "evman"
 RETRY_S: Final = (0.2, 0.5, 1.0, 2.0, 5.0)

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from engine.store.dialect import Dialect
+from evman.engine.store.dialect import Dialect
 
 Row = Any
 """A result row: indexable by position and by column name, and `dict(row)` gives its columns."""

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from engine.store.dialect import Dialect
-from engine.store.errors import StoreError
-from engine.store.part import Part
-from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+from evman.engine.store.dialect import Dialect
+from evman.engine.store.errors import StoreError
+from evman.engine.store.part import Part
+from evman.engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 URL_SCHEMES: Final = ("postgresql://", "postgres://")
 EXTRA_HINT: Final = ("--db postgresql://... needs the postgres extra (psycopg 3): "

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from engine.clock import iso
-from engine.store.part import Part, in_chunks
+from evman.engine.clock import iso
+from evman.engine.store.part import Part, in_chunks
 
 
 class ReadsPart(Part):
@@ -69,7 +69,7 @@ class ReadsPart(Part):
             return None if value is None else str(value)
         return target
 
-    # -- the console (see console/app.py) ------------------------------------------------
+    # -- the console (see console/app/evman_app.py) ------------------------------------------------
 
     def console_events(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """One row per defined event for the console's table, by name: the event, its latest

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from engine.clock import iso
-from engine.store.part import Part, Row, in_chunks
+from evman.engine.clock import iso
+from evman.engine.store.part import Part, Row, in_chunks
 
 
 class RequestsPart(Part):

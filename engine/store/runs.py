@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from engine.clock import iso
-from engine.ranks import HISTORY_RUNS, nearest_rank
-from engine.store.part import Part, Row, in_chunks
-from engine.store.schema import RUN_COLUMNS
+from evman.engine.clock import iso
+from evman.engine.ranks import HISTORY_RUNS, nearest_rank
+from evman.engine.store.part import Part, Row, in_chunks
+from evman.engine.store.schema import RUN_COLUMNS
 
 
 @functools.lru_cache(maxsize=2)

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from engine.store.dialect import SQLITE
-from engine.store.errors import StoreError
-from engine.store.part import Part
-from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+from evman.engine.store.dialect import SQLITE
+from evman.engine.store.errors import StoreError
+from evman.engine.store.part import Part
+from evman.engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS: Final = 10_000
 """How long a statement waits for another writer's lock; EVMAN_BUSY_TIMEOUT_MS overrides it."""

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.store.alerts import AlertsPart
-from engine.store.batch import BatchPart
-from engine.store.engines import EnginesPart
-from engine.store.events import EventsPart
-from engine.store.fleet import FleetPart
-from engine.store.postgres import PgConnection, is_url
-from engine.store.reads import ReadsPart
-from engine.store.requests import RequestsPart
-from engine.store.runs import RunsPart
-from engine.store.sqlite import SqliteConnection
+from evman.engine.store.alerts import AlertsPart
+from evman.engine.store.batch import BatchPart
+from evman.engine.store.engines import EnginesPart
+from evman.engine.store.events import EventsPart
+from evman.engine.store.fleet import FleetPart
+from evman.engine.store.postgres import PgConnection, is_url
+from evman.engine.store.reads import ReadsPart
+from evman.engine.store.requests import RequestsPart
+from evman.engine.store.runs import RunsPart
+from evman.engine.store.sqlite import SqliteConnection
 
 
 class Parts(EventsPart, RunsPart, AlertsPart, RequestsPart, EnginesPart, ReadsPart, BatchPart):

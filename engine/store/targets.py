@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from engine.store.postgres import is_url, masked
+from evman.engine.store.postgres import is_url, masked
 
 Target = Path | str
 """A SQLite file's Path, or a PostgreSQL URL (str)."""

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from engine import catalog
-from engine.clock import FakeClock, iso
-from engine.definitions import parse_definitions
-from engine.store import RUN_COLUMNS, Store
+from evman.engine.definitions import catalog
+from evman.engine.clock import FakeClock, iso
+from evman.engine.definitions import parse_definitions
+from evman.engine.store import RUN_COLUMNS, Store
 
 
 def load_text(store: Store, text: str, base_dir: Path, now: datetime) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from console.widgets.event_table import EventTable
+from evman.console.widgets.event_table import EventTable
 
 
 def run(scenario: Awaitable[Any]) -> Any:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from console.app import make_app
-from console.screens.confirm import ConfirmScreen
+from evman.console.app.evman_app import make_app
+from evman.console.screens.confirm import ConfirmScreen
 from console_helpers import (
     cells,
     engine_running,
@@ -16,7 +16,7 @@ from console_helpers import (
     select,
     wait_until,
 )
-from engine.clock import FakeClock
+from evman.engine.clock import FakeClock
 
 
 def _event_row(db: Path, name: str) -> dict:

@@ -9,20 +9,20 @@ from typing import Any
 
 from textual.widgets import Tree
 
-from console.app import make_app
-from console.screens.alerts import AlertsScreen
-from console.screens.confirm import ConfirmScreen
-from console.screens.events import EventsScreen
-from console.screens.help import HelpScreen
-from console.screens.overdue import OverdueScreen
-from console.screens.run_detail import RunDetailScreen
-from console.screens.tree import TreeScreen
-from console.widgets.key_bar import KeyBar
-from console.widgets.line_table import LineTable
+from evman.console.app.evman_app import make_app
+from evman.console.screens.alerts import AlertsScreen
+from evman.console.screens.confirm import ConfirmScreen
+from evman.console.screens.events import EventsScreen
+from evman.console.screens.help import HelpScreen
+from evman.console.screens.overdue import OverdueScreen
+from evman.console.screens.run_detail import RunDetailScreen
+from evman.console.screens.tree import TreeScreen
+from evman.console.widgets.key_bar import KeyBar
+from evman.console.widgets.line_table import LineTable
 from console_helpers import loaded, requests, run, screen_text, select, table, wait_until
-from engine.alerts import Notifier
-from engine.clock import FakeClock, iso
-from engine.store import RUN_COLUMNS, Store
+from evman.engine.paging.notifier import Notifier
+from evman.engine.clock import FakeClock, iso
+from evman.engine.store import RUN_COLUMNS, Store
 
 
 async def _open(pilot: Any, key: str, screen: type, ready: Callable[[Any], object] = lambda s: True) -> Any:
@@ -221,19 +221,19 @@ def test_alert_delivery_without_a_route_says_no_route(snapshot_db: Path, store: 
             assert "failing" not in screen_text(app)
 
     run(scenario())
-    from console import views
-    rows = views.alert_list(store, event=None, open_only=False, limit=10)
-    text = views.render_alert_list(rows)
+    from evman.console.views import contract
+    rows = contract.alert_list(store, event=None, open_only=False, limit=10)
+    text = contract.render_alert_list(rows)
     assert "no route" in text and "failing" not in text
     assert set(rows[0]) >= {"outcome", "deliveries", "route"}
 
 
 def test_a_failing_delivery_fits_its_column(snapshot_db: Path, store: Store, clock: FakeClock) -> None:
     """A route whose target refuses (port 9 on 127.0.0.1, nothing listens) fails for real."""
-    from console import views
-    from engine import catalog
-    from engine.definitions import parse_definitions
-    text = views.export_text(store, include_secrets=True) + "\n[routes]\n" + "".join(
+    from evman.console.views import contract
+    from evman.engine.definitions import catalog
+    from evman.engine.definitions import parse_definitions
+    text = contract.export_text(store, include_secrets=True) + "\n[routes]\n" + "".join(
         f'{d} = ["json://127.0.0.1:9/"]\n' for d in ("ops", "night", "lead"))
     catalog.save(store, parse_definitions(text, source="defs.toml", base_dir=snapshot_db.parent,
                                           known_events=store.event_names()), now=clock.now())

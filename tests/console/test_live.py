@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from console.app import make_app
-from console.requests import engine_is_live
-from console.screens.services import EngineChanged
+from evman.console.app.evman_app import make_app
+from evman.console.mailbox import engine_is_live
+from evman.console.screens.services import EngineChanged
 from console_helpers import (
     cells,
     engine_running,
@@ -28,9 +28,9 @@ from console_helpers import (
     table,
     wait_until,
 )
-from engine.clock import FakeClock
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,7 +120,7 @@ def test_engine_busy_makes_the_console_a_viewer(seed: Callable[..., Path], clock
         looks.append(True)
         return len(looks) > 1 and engine_is_live(store, now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("console.app.engine_is_live", stale_at_first)
+    monkeypatch.setattr("evman.console.app.evman_app.engine_is_live", stale_at_first)
 
     async def scenario() -> None:
         app = make_app(db, clock=clock, operator="carol")
@@ -157,7 +157,7 @@ def headless(seed: Callable[..., Path]) -> Iterator[tuple[Path, subprocess.Popen
         run = "true"
         requires = "success(ping)"
     """)
-    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "--no-ui", "--db", str(db), "--tick", "0.1"],
+    proc = subprocess.Popen([sys.executable, "-m", "evman.console.cli", "--no-ui", "--db", str(db), "--tick", "0.1"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15

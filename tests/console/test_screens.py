@@ -6,16 +6,16 @@ from pathlib import Path
 
 from textual.widgets import Log, Tree
 
-from console.app import make_app
-from console.screens.alerts import AlertsScreen
-from console.screens.events import EventsScreen
-from console.screens.help import HelpScreen
-from console.screens.overdue import OverdueScreen
-from console.screens.run_detail import RunDetailScreen
-from console.screens.tree import REPEAT_MARK, TreeScreen
-from console.widgets.line_table import LineTable
+from evman.console.app.evman_app import make_app
+from evman.console.screens.alerts import AlertsScreen
+from evman.console.screens.events import EventsScreen
+from evman.console.screens.help import HelpScreen
+from evman.console.screens.overdue import OverdueScreen
+from evman.console.screens.run_detail import RunDetailScreen
+from evman.console.screens.tree import REPEAT_MARK, TreeScreen
+from evman.console.widgets.line_table import LineTable
 from console_helpers import engine_running, loaded, query, requests, run, screen_text, select, wait_until
-from engine.clock import FakeClock
+from evman.engine.clock import FakeClock
 
 
 def _labels(tree: Tree[str]) -> list[str]:
@@ -180,8 +180,8 @@ def test_theme_switch_recolours_the_rows(snapshot_db: Path, clock: FakeClock) ->
 def test_every_registered_screen_opens_by_its_key_and_is_listed(snapshot_db: Path, clock: FakeClock) -> None:
     """The registry is the one way to a screen: each key opens what its line names, from the
     events table and from a screen above it, and help and footer list every shared key."""
-    from console.screens.registry import KEYS, Chosen
-    from console.widgets.key_bar import KeyBar
+    from evman.console.screens.registry import KEYS, Chosen
+    from evman.console.widgets.key_bar import KeyBar
 
     openers = [k for k in KEYS if k.opens is not None]
     assert {k.action for k in openers} >= {"details", "tree", "overdue", "alerts", "help"}

@@ -8,12 +8,12 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from console.app import EvmanApp, make_app
-from console.screens.overdue import OverdueScreen
-from console.screens.run_detail import RunDetailScreen
-from console.screens.tree import TreeScreen
+from evman.console.app.evman_app import EvmanApp, make_app
+from evman.console.screens.overdue import OverdueScreen
+from evman.console.screens.run_detail import RunDetailScreen
+from evman.console.screens.tree import TreeScreen
 from console_helpers import loaded, select, wait_until
-from engine.clock import FakeClock
+from evman.engine.clock import FakeClock
 
 SnapCompare = Callable[..., bool]
 

@@ -61,7 +61,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
     from click.testing import CliRunner
 
-    from console.cli import main
+    from evman.console.cli.main import main
     result = CliRunner().invoke(main, list(args), catch_exceptions=True)
     stderr = result.stderr
     code = result.exit_code

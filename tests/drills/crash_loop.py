@@ -178,7 +178,7 @@ def crash_loop(workdir: Path, *, kills: int, groups: int, seed: int = 7,
             report.counts["alerts received more than once (killed between sending and recording)"] = \
                 _pages_twice(db, receiver.posts)
         else:
-            report.counts["deliveries"] = "not checked: engine/alerts.py does not exist yet"
+            report.counts["deliveries"] = "not checked: engine/paging/notifier.py does not exist yet"
         _check_ledger(db, ledger, report)
         report.counts["orphaned commands reaped"] = reaper.reaped
         _check_engine_log(engine_log, report)

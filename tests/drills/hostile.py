@@ -18,27 +18,27 @@ from typing import Any
 import tomli_w
 from hypothesis import strategies as st
 
-from engine import catalog
-from engine.conditions import ConditionError, Finished, evaluate, parse_condition, render
-from engine.crontab import CrontabError, parse_crontab
-from engine.definitions import (
+from evman.engine.definitions import catalog
+from evman.engine.conditions import ConditionError, Finished, evaluate, parse_condition, render
+from evman.engine.crontab import CrontabError, parse_crontab
+from evman.engine.definitions import (
     DefinitionsError,
     export_toml,
     parse_definitions,
     spec_from_json,
     spec_to_json,
 )
-from engine.durations import (
+from evman.engine.timing.durations import (
     DurationError,
     TimeOfDayError,
     format_duration,
     parse_duration,
     parse_time_of_day,
 )
-from engine.model import RunState
-from engine.quoting import quoted
-from engine.schedules import ScheduleError, fires_between, next_fire, parse_schedule, preview
-from engine.store import Store
+from evman.engine.model import RunState
+from evman.engine.quoting import quoted
+from evman.engine.timing.schedules import ScheduleError, fires_between, next_fire, parse_schedule, preview
+from evman.engine.store import Store
 
 TRIED: Counter[str] = Counter()
 """Inputs each check has seen, for the drill's numbers."""

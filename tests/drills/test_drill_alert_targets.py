@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from engine.clock import FakeClock
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.store import Store
 from tests.drills.common import REPORTS, rows
 from tests.receivers import HttpReceiver
 
@@ -81,7 +81,7 @@ def _event_of(body: str) -> str | None:
 
 
 def _drill(engine_factory, store: Store, clock: FakeClock, db_path: Path, *, dead_minutes: int) -> None:
-    from engine.alerts import Notifier
+    from evman.engine.paging.notifier import Notifier
 
     good, hanging, error500 = HttpReceiver().start(), HttpReceiver(), HttpReceiver()
     hanging.delay_s = 3.0  # longer than the notifier's timeout: each attempt times out

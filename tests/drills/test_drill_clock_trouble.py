@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.clock import FakeClock
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 from tests.drills.common import REPORTS, connect, insert_request
 
 DEFS = """

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.clock import iso
+from evman.engine.clock import iso
 from tests.drills.common import cli, evman
 
 DEFS = """

@@ -132,8 +132,8 @@ def test_inputs_the_drill_found(check: Callable[..., None], args: tuple) -> None
 
 
 def test_many_retries_do_not_overflow_the_backoff() -> None:
-    from engine.engine import backoff_for
-    from engine.model import EventSpec, OnFailure
+    from evman.engine.engine import backoff_for
+    from evman.engine.model import EventSpec, OnFailure
     spec = EventSpec(name="a", run=("true",), on_failure=OnFailure(retries=5000, backoff_s=30, backoff_max_s=600))
     assert backoff_for(spec, 4999).total_seconds() == 600
 

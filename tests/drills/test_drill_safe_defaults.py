@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.clock import FakeClock
-from engine.definitions import DefinitionsError, parse_definitions
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.definitions import DefinitionsError, parse_definitions
+from evman.engine.store import Store
 from tests.drills.common import cli, connect, evman, insert_request, rows, start_engine, wait_until
 from tests.receivers import HttpReceiver
 
@@ -120,7 +120,7 @@ def test_crontab_values_are_never_spliced_into_a_shell(engine_factory, store: St
 
 
 def test_a_system_crontab_user_field_becomes_user_not_su(tmp_path: Path) -> None:
-    from engine.crontab import parse_crontab
+    from evman.engine.crontab import parse_crontab
     imported = parse_crontab("17 * * * * nobody echo $(id -u) >/tmp/x\n", source="/etc/cron.d/x", system=True)
     [event] = imported.events
     assert event["user"] == "nobody" and event["shell"] == "echo $(id -u) >/tmp/x"

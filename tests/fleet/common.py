@@ -6,11 +6,11 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import catalog
-from engine.clock import FakeClock
-from engine.definitions import parse_definitions
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.definitions import catalog
+from evman.engine.clock import FakeClock
+from evman.engine.definitions import parse_definitions
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 
 TICK_S = 0.2
 LEASE_S = 1.0  # engine.fleet.MIN_LEASE_S: 3 ticks of 0.2 s would be shorter

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from engine.clock import FakeClock
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 from tests.fleet.common import TICK_S, Make
 
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from engine import catalog
-from engine.alerts import Attempt, Notifier
-from engine.clock import FakeClock, iso
-from engine.definitions import parse_definitions
-from engine.store import Store
+from evman.engine.definitions import catalog
+from evman.engine.paging.notifier import Attempt, Notifier
+from evman.engine.clock import FakeClock, iso
+from evman.engine.definitions import parse_definitions
+from evman.engine.store import Store
 from tests.outside import ROOT, rows, wait_until
 from tests.receivers import HttpReceiver
 
@@ -152,8 +152,8 @@ def test_a_retry_after_a_failed_delivery_goes_out_once(
 
 DYING = """
 import sys
-from engine.alerts import Notifier
-from engine.clock import FakeClock, parse_iso
+from evman.engine.paging.notifier import Notifier
+from evman.engine.clock import FakeClock, parse_iso
 clock = FakeClock(parse_iso(sys.argv[2]))
 Notifier(sys.argv[1], clock, timeout_s=60, attempt_cap_s=60, throttle_s=0, claim_s=float(sys.argv[3])).run_once(clock.now())
 """

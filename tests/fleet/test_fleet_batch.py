@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from engine.store import Batch, Store
-from engine.store.batch import ARRAYS, GUARDED
-from engine.store.errors import Fenced
-from engine.store.fleet import Token
-from engine.store.schema import RUN_COLUMNS
+from evman.engine.store import Batch, Store
+from evman.engine.store.batch import ARRAYS, GUARDED
+from evman.engine.store.errors import Fenced
+from evman.engine.store.fleet import Token
+from evman.engine.store.schema import RUN_COLUMNS
 from tests.outside import rows
 
 pytest.importorskip("psycopg")

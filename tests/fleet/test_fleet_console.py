@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from console.app import make_app
-from console.widgets.status_bar import StatusBar
-from engine import catalog
-from engine.clock import FakeClock
-from engine.definitions import parse_definitions
-from engine.engine import Engine
-from engine.store import Store
+from evman.console.app.evman_app import make_app
+from evman.console.widgets.status_bar import StatusBar
+from evman.engine.definitions import catalog
+from evman.engine.clock import FakeClock
+from evman.engine.definitions import parse_definitions
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 
 
 async def _until(pilot: Any, ready: Any, what: str, timeout_s: float = 15.0) -> None:

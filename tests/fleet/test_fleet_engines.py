@@ -9,10 +9,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from engine.clock import FakeClock
-from engine.placement import Seat
-from engine.model import EventSpec
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.fleet.placement import Seat
+from evman.engine.model import EventSpec
+from evman.engine.store import Store
 from tests.fleet.common import LEASE_S, Make, load
 from tests.outside import rows, wait_until
 
@@ -126,7 +126,7 @@ def test_evman_engines_lists_every_engine_with_its_lease(make: Make, pg_dsn: str
                                                          tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from console.cli import main
+    from evman.console.cli.main import main
     load(pg_dsn, EVERY, tmp_path, clock)
     a, b = make(), make()
     a.stop()
@@ -156,7 +156,7 @@ def test_an_engine_does_not_spin_on_a_due_event_another_engine_is_materialising(
     and makes the occurrence once the row is free."""
     import threading
 
-    from engine.engine import DUE_ELSEWHERE_WAIT_S
+    from evman.engine.engine import DUE_ELSEWHERE_WAIT_S
 
     load(pg_dsn, EVERY, tmp_path, clock)
     holder, looker = make(), make()

@@ -9,9 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.clock import FakeClock
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 from tests.fleet.common import TICK_S, Make, load
 from tests.outside import rows
 
@@ -246,7 +246,7 @@ def test_a_run_no_engine_fits_is_still_said_late_and_missed(make: Make, pg_dsn: 
 def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock: FakeClock) -> None:  # noqa: F811
     from click.testing import CliRunner
 
-    from console.cli import main
+    from evman.console.cli.main import main
     defs, db = tmp_path / "defs.toml", tmp_path / "evman.db"
     defs.write_text(GPU.replace('tags = ["gpu"]', 'tags = ["gpu"]\nhosts = ["web9"]'))
     done = CliRunner().invoke(main, ["load", str(defs), "--db", str(db)])
@@ -265,8 +265,8 @@ def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock
 
 
 def test_placement_ignores_case_and_says_what_it_needs() -> None:
-    from engine.model import EventSpec
-    from engine.placement import Seat, waiting_reason
+    from evman.engine.model import EventSpec
+    from evman.engine.fleet.placement import Seat, waiting_reason
     seat = Seat("Web1.Example.com", frozenset({"gpu"}))
     assert seat.fits(EventSpec(name="a", hosts=("web1",), tags=("GPU",)))
     assert not seat.fits(EventSpec(name="a", hosts=("web2", "web3")))

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from engine.clock import FakeClock
-from engine.engine import Engine
-from engine.procs import pid_alive
-from engine.store import Store
+from evman.engine.clock import FakeClock
+from evman.engine.engine import Engine
+from evman.engine.running.procs import pid_alive
+from evman.engine.store import Store
 from tests.fleet.common import LEASE_S, Make, load
 from tests.outside import connect, rows, wait_until
 
@@ -257,7 +257,7 @@ def test_concurrency_of_a_burst_costs_one_read_of_the_other_engines_runs(
 
 def test_evman_kill_of_an_event_on_two_engines_prints_each_owners_answer(
         make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
-    from console.requests import send_request
+    from evman.console.mailbox import send_request
     load(pg_dsn, LONG, tmp_path, clock)
     a, b = make(), make()
     ask(pg_dsn, "trigger", "long")

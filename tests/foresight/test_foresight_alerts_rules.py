@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from engine.foresight import AT_RISK, PROJECTED_LATE, Standing, build_graph, judge, occurrence, project
-from engine.foresight.projection import Plan, Projection
-from engine.foresight.rules import Verdict
-from engine.foresight.text import late_text, risk_text
-from engine.model import RunState
+from evman.engine.foresight import AT_RISK, PROJECTED_LATE, Standing, build_graph, judge, occurrence, project
+from evman.engine.foresight.projection import Plan, Projection
+from evman.engine.foresight.rules import Verdict
+from evman.engine.foresight.text import late_text, risk_text
+from evman.engine.model import RunState
 
 M = 60.0
 MARGIN = 10 * M

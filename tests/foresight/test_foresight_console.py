@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from console import plan
-from console.app import make_app
-from console.screens.plan import PlanScreen
-from console.screens.run_detail import RunDetailScreen
-from console.widgets.event_table import EventTable
-from console.widgets.line_table import LineTable
-from engine.clock import FakeClock
+from evman.console.views import plan
+from evman.console.app.evman_app import make_app
+from evman.console.screens.plan import PlanScreen
+from evman.console.screens.run_detail import RunDetailScreen
+from evman.console.widgets.event_table import EventTable
+from evman.console.widgets.line_table import LineTable
+from evman.engine.clock import FakeClock
 from tests.outside import ROOT
 
 AT = datetime.fromisoformat("2026-03-21T01:55:00+00:00")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from engine.foresight.current import Current, EventFacts, RunFacts, current_occurrences, graph_of
-from engine.model import EventSpec, RunState, Window
+from evman.engine.foresight.current import Current, EventFacts, RunFacts, current_occurrences, graph_of
+from evman.engine.model import EventSpec, RunState, Window
 
 NOW = datetime(2026, 3, 21, 1, 30, tzinfo=UTC)
 W, R, S, F = RunState.WAITING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.durations import TimeOfDayError
-from engine.model import EventSpec, Window
-from engine.windows import resolve_deadline
+from evman.engine.timing.durations import TimeOfDayError
+from evman.engine.model import EventSpec, Window
+from evman.engine.timing.windows import resolve_deadline
 
 
 def spec(**kw: object) -> EventSpec:

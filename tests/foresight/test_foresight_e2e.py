@@ -14,12 +14,12 @@ import pytest
 from receivers import HttpReceiver
 
 from bench.simjobs import Driver, SimJobs
-from engine import catalog
-from engine.alerts import Notifier
-from engine.clock import FakeClock, parse_iso
-from engine.definitions import parse_definitions
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.definitions import catalog
+from evman.engine.paging.notifier import Notifier
+from evman.engine.clock import FakeClock, parse_iso
+from evman.engine.definitions import parse_definitions
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 from tests.outside import ROOT
 
 TONIGHT = datetime(2026, 3, 10, 22, 0, tzinfo=UTC)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from console.plan import KEYS
-from engine.clock import parse_iso
-from engine.foresight import nearest_rank
+from evman.console.views.plan import KEYS
+from evman.engine.clock import parse_iso
+from evman.engine.foresight import nearest_rank
 from tests.outside import ROOT, evman_argv, rows
 
 AT = "2026-03-21T01:55:00+00:00"

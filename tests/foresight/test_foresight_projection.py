@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.foresight import Occurrence, build_graph, estimate, nearest_rank, occurrence, project
-from engine.foresight.graph import CycleError
-from engine.foresight.projection import Plan
-from engine.model import EventSpec, RunState, Window
-from engine.windows import resolve_deadline
+from evman.engine.foresight import Occurrence, build_graph, estimate, nearest_rank, occurrence, project
+from evman.engine.foresight.graph import CycleError
+from evman.engine.foresight.projection import Plan
+from evman.engine.model import EventSpec, RunState, Window
+from evman.engine.timing.windows import resolve_deadline
 
 NOW = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
 M = 60.0

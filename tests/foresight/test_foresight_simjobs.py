@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.simjobs import Driver, SimJobs
-from engine.clock import FakeClock, parse_iso
-from engine.engine import Engine
-from engine.store import Store
+from evman.engine.clock import FakeClock, parse_iso
+from evman.engine.engine import Engine
+from evman.engine.store import Store
 
 
 def store_states(store: Store) -> list[str]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bench.simjobs import Driver, SimJobs
-from engine.clock import FakeClock, parse_iso
-from engine.engine import Engine
-from engine.foresight.reading import deadline_scope, read_plan
-from engine.store import Store
+from evman.engine.clock import FakeClock, parse_iso
+from evman.engine.engine import Engine
+from evman.engine.foresight.reading import deadline_scope, read_plan
+from evman.engine.store import Store
 from tests.outside import ROOT
 
 pytestmark = pytest.mark.backends

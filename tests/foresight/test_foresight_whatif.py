@@ -5,9 +5,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.foresight import (WhatIf, WhatIfError, apply_what_ifs, build_graph, occurrence,
-                              parse_what_if, parse_what_ifs, project)
-from engine.model import RunState
+from evman.engine.foresight import (
+    WhatIf,
+    WhatIfError,
+    apply_what_ifs,
+    build_graph,
+    occurrence,
+    parse_what_if,
+    parse_what_ifs,
+    project,
+)
+from evman.engine.model import RunState
 
 NOW = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
 EVENTS = {"fetch", "build", "publish"}

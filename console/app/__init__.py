@@ -1,0 +1,1 @@
+"""The Textual app: the engine worker or attached viewer, live refresh, the watcher thread."""

@@ -1,0 +1,409 @@
+"""The console app: wires the store, the engine thread (or a remote engine) and the screens."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+from zoneinfo import ZoneInfo
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from evman.console.mailbox import engine_is_live
+from evman.console.screens import registry
+from evman.console.screens.base import EvmanScreen
+from evman.console.screens.commands import EvmanCommands
+from evman.console.screens.events import EventsScreen
+from evman.console.screens.services import DatabaseChanged, EngineChanged
+from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
+from evman.console.widgets.status_bar import Status, StatusBar
+from evman.console.widgets.tones import palette_for
+from evman.engine.clock import Clock, SystemClock, parse_iso
+from evman.engine.store import Store, StoreError
+from evman.engine.store.targets import db_target, logs_dir, short_name
+
+if TYPE_CHECKING:
+    from evman.engine.engine import Change, Engine
+
+log = logging.getLogger("evman.console")
+
+ANSWER_WAIT_S: Final = 15.0
+"""How long a request waits for the engine's answer before the console says it is queued."""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    verb: str
+    target: str
+    deadline: float
+
+
+class EngineReady(Message):
+    """The console knows who drives the database: `mode` is engine, attached or none."""
+
+    def __init__(self, mode: str, engine: Engine | None = None, note: str | None = None) -> None:
+        super().__init__()
+        self.mode = mode
+        self.engine = engine
+        self.note = note
+
+
+class RequestSent(Message):
+    def __init__(self, request_id: int, verb: str, target: str) -> None:
+        super().__init__()
+        self.request_id, self.verb, self.target = request_id, verb, target
+
+
+class EvmanApp(App[int]):
+    """The operator console. One Store (under a lock) serves every worker thread; the engine,
+    when this console runs it, has its own Store in its own thread."""
+
+    CSS_PATH = "evman.tcss"
+    TITLE = "evman"
+    COMMANDS = App.COMMANDS | {EvmanCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False),
+                                             *registry.bindings()]
+
+    def __init__(self, db_path: str | Path, *, clock: Clock | None = None, tick_s: float = 1.0,
+                 readonly: bool = False, operator: str = "operator", start_engine: bool = True,
+                 zone: tzinfo | str | None = None, notify_alerts: bool = False,
+                 stop_grace_s: float = 10.0) -> None:
+        super().__init__()
+        self.db_target = db_target(db_path)
+        """What --db named: a file's Path or a postgresql:// URL."""
+        self.db_path = self.db_target if isinstance(self.db_target, Path) else \
+            Path.cwd() / short_name(self.db_target)
+        """A path that run log paths are shown relative to (the file, or the working directory)."""
+        self.clock: Clock = clock or SystemClock()
+        self.tick_s = tick_s
+        self.readonly = readonly
+        self.operator = operator
+        self.start_engine = start_engine
+        self.notify_alerts = notify_alerts
+        self.stop_grace_s = stop_grace_s
+        self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
+        self.store = Store(self.db_target, create=False, readonly=readonly)
+        self._store_lock = threading.Lock()
+        self.mode = "starting"
+        self.engine: Engine | None = None
+        self.notifier: Any = None
+        self.status = Status(db_name=short_name(self.db_target), readonly=readonly, operator=operator,
+                             zone=self.zone, now=self.clock.now())
+        self.palette = palette_for(self.get_css_variables())
+        self._pending: dict[int, _Pending] = {}
+        self._pending_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.watcher = Watcher(self.reading, self.clock, self.post_message, self._pending_ids,
+                               engine_here=lambda: self.mode == "engine")
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        return EventsScreen()
+
+    def on_mount(self) -> None:
+        self.palette.update(palette_for(self.get_css_variables()))  # the theme is final now
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.run_worker(self._connect, thread=True, group="connect", exit_on_error=False)
+        self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        self._stopping.set()
+        self.watcher.stop()
+        if self.engine is not None:
+            self.engine.stop()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """The console's Store, for one worker thread at a time (a sqlite3 connection must not
+        be used by two threads at once)."""
+        with self._store_lock:
+            yield self.store
+
+    def _theme_changed(self, _theme: Any) -> None:
+        self.palette.clear()
+        self.palette.update(palette_for(self.get_css_variables()))
+        for screen in self.screen_stack:
+            for widget in [screen, *screen.query("*")]:
+                restyle = getattr(widget, "restyle", None)
+                if callable(restyle):
+                    restyle()
+                elif isinstance(widget, StatusBar):
+                    widget.refresh()
+
+    # -- screens ------------------------------------------------------------------------------
+
+    def action_open(self, name: str) -> None:
+        self.open_screen(name)
+
+    def open_screen(self, name: str) -> None:
+        """The registry's screen `name`, for what the screen on top has selected."""
+        key, here = registry.opener(name), self.screen
+        if key is None or key.opens is None:
+            raise ValueError(f"no screen is registered as {name!r}; see console/screens/registry.py")
+        chosen = registry.Chosen(here.selected_event(), here.selected_run()) \
+            if isinstance(here, EvmanScreen) else registry.Chosen(None, None)
+        if key.needs_event and chosen.event is None:
+            self.notify("Select an event first.", severity="warning")
+            return
+        screen = key.opens(chosen)
+        if not key.stacks and type(screen) is type(here):
+            return
+        if isinstance(screen, EvmanScreen) and screen.reads_first:
+            self._push_read(screen)
+        else:
+            self.push_screen(screen)
+
+    @work(group="open", exclusive=True, exit_on_error=False)
+    async def _push_read(self, screen: EvmanScreen) -> None:
+        """Read what `screen` shows (in a thread, the event loop stays free), then push it:
+        its first frame is complete."""
+        def read() -> None:
+            with self.reading() as store:
+                screen.preload(store)
+        try:
+            await asyncio.to_thread(read)
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("could not read for %s: %s", type(screen).__name__, exc)  # it reads again on mount
+        self.push_screen(screen)
+
+    def go_home(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    # -- who drives the database --------------------------------------------------------------
+
+    def _connect(self) -> None:
+        """Attach to a live engine, or start ours (in this worker; run() gets its own)."""
+        with self.reading() as store:
+            live = engine_is_live(store, now=self.clock.now())
+        if live:
+            self.post_message(EngineReady("attached"))
+            return
+        if not self.start_engine or self.readonly:
+            self.post_message(EngineReady("none"))
+            return
+        from evman.engine.engine import Engine, EngineBusy
+        engine = Engine(Store(self.db_target, create=False), clock=self.clock, tick_s=self.tick_s,
+                        on_change=self._engine_changed, stop_grace_s=self.stop_grace_s,
+                        logs_dir=logs_dir(self.db_target))
+        try:
+            engine.start()
+        except EngineBusy as exc:
+            self.post_message(EngineReady("attached", note=str(exc)))
+            return
+        except StoreError as exc:
+            self.post_message(EngineReady("none", note=f"could not start the engine: {exc}"))
+            return
+        except Exception as exc:  # a bug must show, not leave the header saying "starting" forever
+            engine.executors.shutdown(wait_s=0)
+            log.exception("the engine failed to start")
+            self.post_message(EngineReady("none", note=f"the engine failed to start: "
+                                                       f"{type(exc).__name__}: {exc}"))
+            return
+        if self.notify_alerts:
+            self.notifier = _start_notifier(self.db_target, engine)
+        self.post_message(EngineReady("engine", engine=engine))
+
+    def _engine_changed(self, changes: list[Change]) -> None:
+        """Called in the engine thread after a tick that changed something."""
+        self.post_message(EngineChanged(changes))
+
+    def on_engine_ready(self, message: EngineReady) -> None:
+        self.mode = message.mode
+        if message.engine is not None:
+            self.engine = message.engine
+            if self._stopping.is_set():
+                message.engine.stop()
+            self.run_worker(message.engine.run, thread=True, group="engine", exit_on_error=False)
+        if message.mode == "attached":
+            self.notify(message.note or f"Another engine drives {self.db_path.name}: this console "
+                        "watches it and sends your actions as requests.", title="Attached", timeout=6)
+        elif message.note:
+            self.notify(message.note, title="No engine", severity="error", timeout=10)
+        self.update_status(mode=self.mode)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "engine" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        if event.state is WorkerState.ERROR:
+            self.notify(f"The engine stopped: {event.worker.error}", title="Engine", severity="error")
+        if self.mode == "stopping":
+            self.exit(0)
+        elif not self._stopping.is_set():
+            self.mode = "stopped"
+            self.update_status(mode="stopped")
+
+    async def action_quit(self) -> None:
+        self.quit_cleanly()
+
+    def quit_cleanly(self) -> None:
+        """`q`: stop our engine first (it waits for running commands, up to its grace), with
+        the console still on screen saying so; then leave."""
+        if self.engine is None or self.mode != "engine":  # a second q while stopping: leave now
+            self.exit(0)
+            return
+        running = self.engine.executors.running_count()
+        self.mode = "stopping"
+        self.update_status(mode="stopping")
+        if running:
+            self.notify(f"Waiting up to {self.stop_grace_s:g} s for {running} running command(s); "
+                        "the next engine watches any that outlive it.", title="Stopping", timeout=30)
+        self.engine.stop()
+
+    # -- what the watcher saw ---------------------------------------------------------------
+
+    def _pending_ids(self) -> list[int]:
+        with self._pending_lock:
+            return list(self._pending)
+
+    def on_engine_seen(self, message: EngineSeen) -> None:
+        if self.mode in ("attached", "none", "silent"):
+            self.mode = "attached" if message.live else ("silent" if self.mode == "attached" else self.mode)
+        self.update_status(mode=self.mode, pid=message.pid, host=message.host,
+                           heartbeat_at=parse_iso(message.heartbeat_at), engines=message.engines)
+        self._expire_requests()
+
+    def on_engine_changed(self, message: EngineChanged) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(EngineChanged(message.changes))
+
+    def on_database_changed(self, message: DatabaseChanged) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(DatabaseChanged(message.events, definitions=message.definitions))
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def refuse_if_readonly(self, verb: str, target: str) -> bool:
+        if self.readonly:
+            self.notify(f"This console is read-only (--readonly): {verb} {target} was not sent. "
+                        "Open evman without --readonly to act.", title="Read-only", severity="warning")
+        return self.readonly
+
+    def send_request(self, verb: str, target: str, args: dict[str, Any] | None = None) -> None:
+        """Write a `requests` row signed with the operator's name; the engine acts on it."""
+        if not self.refuse_if_readonly(verb, target):
+            self._write_request(verb, target, args)
+
+    @work(thread=True, group="requests", exit_on_error=False)
+    def _write_request(self, verb: str, target: str, args: dict[str, Any] | None) -> None:
+        try:
+            with self.reading() as store:
+                request_id = store.add_request(verb, target, args=args, requested_by=self.operator)
+        except StoreError as exc:
+            self.call_from_thread(self.notify, f"{verb} {target} was not sent: {exc}",
+                                  title="Request", severity="error")
+            return
+        self.post_message(RequestSent(request_id, verb, target))
+
+    def on_request_sent(self, message: RequestSent) -> None:
+        if self.mode in ("none", "silent", "stopped"):
+            self.notify(f"{message.verb} {message.target}: queued as request {message.request_id}. "
+                        f"No engine is running on {self.db_path.name}; it acts when one starts.",
+                        title="Queued", severity="warning", timeout=6)
+            return
+        with self._pending_lock:
+            self._pending[message.request_id] = _Pending(message.verb, message.target,
+                                                         time.monotonic() + ANSWER_WAIT_S)
+        if self.engine is not None:
+            self.engine.wake()
+        self.watcher.wake()
+
+    def on_request_answered(self, message: RequestAnswered) -> None:
+        row = message.row
+        with self._pending_lock:
+            if self._pending.pop(int(row["id"]), None) is None:
+                return
+        what = f"{row['verb']} {row['target']}"
+        if row["outcome"] == "ok":
+            detail = f": {row['detail']}" if row.get("detail") else ": ok"
+            self.notify(what + detail, title="Done", timeout=4)
+        else:
+            self.notify(f"{what}: {row['outcome']}", title="Refused", severity="error", timeout=8)
+
+    def _expire_requests(self) -> None:
+        now = time.monotonic()
+        with self._pending_lock:
+            late = {i: p for i, p in self._pending.items() if p.deadline < now}
+            for request_id in late:
+                del self._pending[request_id]
+        for request_id, p in late.items():
+            self.notify(f"{p.verb} {p.target}: queued as request {request_id}; the engine has not "
+                        f"answered in {ANSWER_WAIT_S:g} s.", title="Waiting", severity="warning")
+
+    # -- the header ------------------------------------------------------------------------------
+
+    def update_status(self, **changes: Any) -> None:
+        self.status = self.status.but(**changes)
+        self.show_status()
+
+    def show_status(self) -> None:
+        self.status = self.status.but(now=self.clock.now())
+        for screen in self.screen_stack:
+            for bar in screen.query(StatusBar):
+                bar.palette = self.palette
+                bar.show(self.status)
+
+
+def _start_notifier(path: Path | str, engine: Engine) -> Any:
+    try:
+        from evman.engine.paging.notifier import start_notifier
+    except ImportError:
+        return None
+    return start_notifier(path, engine)
+
+
+def make_app(db_path: str | Path, *, clock: Clock | None = None, start_engine: bool = True,
+             readonly: bool = False, operator: str = "test", tick_s: float = 0.05,
+             zone: tzinfo | str | None = "UTC", stop_grace_s: float = 2.0) -> EvmanApp:
+    """The console as tests drive it: no alert delivery, a quick tick, UTC on screen."""
+    return EvmanApp(db_path, clock=clock, start_engine=start_engine, readonly=readonly,
+                    operator=operator, tick_s=tick_s, zone=zone, stop_grace_s=stop_grace_s)
+
+
+def run_console(path: Path | str, *, readonly: bool, tick_s: float, operator: str,
+                clock: Clock | None = None) -> int:
+    """`evman [--db PATH]`: the console, with the engine in a thread unless another drives
+    the database. Returns the exit status."""
+    import sys
+    try:
+        app = EvmanApp(path, clock=clock, tick_s=tick_s, readonly=readonly, operator=operator,
+                       notify_alerts=True)
+    except StoreError as exc:
+        print(f"evman: {exc}", file=sys.stderr)
+        return 1
+    _log_to_file(path)
+    result = app.run()
+    if app.notifier is not None:
+        app.notifier.stop()
+    return 0 if result is None else int(result)
+
+
+def _log_to_file(path: Path | str) -> None:
+    """The engine logs; in a full-screen app that goes to a file, never to the terminal."""
+    logs = logs_dir(db_target(path))
+    try:
+        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler: logging.Handler = logging.FileHandler(logs / "console.log")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)

@@ -1,0 +1,1 @@
+"""What people and programs are shown: rows as the JSON contract, the screens' rows, the plan."""

@@ -1,0 +1,1 @@
+"""Several engines on PostgreSQL: membership and leases, placement, routing, the others' runs."""

@@ -1,0 +1,66 @@
+"""The active runs other engines own (several engines on PostgreSQL), as one tick sees them.
+
+An engine holds only its own waiting and running runs in memory; concurrency, running(E) and
+requests must count the others' too. Stages say which events they will ask about (`want`),
+and the first question reads them all in one indexed statement (runs_event_active): one
+read per tick, not one per occurrence. With one engine per database (SQLite) there is no
+one else, and nothing is read."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from evman.engine.model import RunState
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A waiting or running run of another engine (engine_id None: no engine owns it yet)."""
+    id: int
+    event: str
+    state: RunState
+    engine_id: int | None
+
+    @property
+    def where(self) -> str:
+        return "no engine yet" if self.engine_id is None else f"engine {self.engine_id}"
+
+
+class Elsewhere:
+    """Per tick: event -> the active runs of it that this engine does not own, committed."""
+
+    def __init__(self, store: Any = None, owner: Any = None) -> None:
+        self._store = store
+        self._owner = owner
+        self._known: dict[str, list[Remote]] = {}
+        self._wanted: set[str] = set()
+        self.reads = 0
+        """Statements this tick spent (for tests: one per tick, not one per occurrence)."""
+
+    @property
+    def is_shared(self) -> bool:
+        """Whether other engines may own runs here (several engines)."""
+        return self._owner is not None
+
+    def want(self, events: Iterable[str]) -> None:
+        """These events will be asked about this tick: read them with the first question."""
+        if self._owner is not None:
+            self._wanted.update(e for e in events if e not in self._known)
+
+    def of(self, event: str) -> list[Remote]:
+        """The active runs of `event` that other engines own, oldest id first."""
+        if self._owner is None:
+            return []
+        if event not in self._known:
+            self._read({event} | self._wanted)
+        return self._known[event]
+
+    def _read(self, events: set[str]) -> None:
+        self.reads += 1
+        found: dict[str, list[Remote]] = {e: [] for e in events}
+        for row in self._store.active_elsewhere(sorted(events), self._owner):
+            found[row["event"]].append(Remote(int(row["id"]), str(row["event"]), RunState(row["state"]),
+                                              None if row["engine_id"] is None else int(row["engine_id"])))
+        self._known.update(found)
+        self._wanted.clear()

@@ -1,0 +1,1 @@
+"""Paging the driver: alert rules, notice text, rounds of sending, the notifier thread, Apprise."""

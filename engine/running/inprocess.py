@@ -1,0 +1,246 @@
+"""Work that runs inside the engine's process: callables and HTTP calls, in worker threads.
+
+They cannot outlive the engine: an engine that dies while one runs leaves the run `lost`."""
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import io
+import logging
+import queue
+import sys
+import threading
+import traceback
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Final, cast
+
+from evman.engine.definitions import mask_password
+from evman.engine.model import EventSpec
+
+_log = logging.getLogger("evman.executors")
+
+TAIL_BYTES: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a callable is told about the run it serves, when it accepts an argument."""
+    event: str
+    run_id: int
+    attempt: int
+    scheduled_for: str
+    log: IO[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class LazyLog(io.RawIOBase):
+    """A callable's log, created at its first write: a callable that prints nothing leaves
+    no file and no folder behind (`read_tail` and the console read a missing log as no
+    output), which spares a burst of callables two file-system writes each."""
+
+    def __init__(self, open_log: Callable[[], IO[bytes]]) -> None:
+        super().__init__()
+        self._open_log = open_log
+        self._file: IO[bytes] | None = None
+        self.error: str | None = None
+        """Why the log could not be opened; its output was dropped and the run fails."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data))
+        if self._file is None and self.error is None:
+            try:
+                self._file = self._open_log()
+            except OSError as exc:
+                self.error = f"cannot open its log {exc.filename}: {exc.strerror or exc}"
+        if self._file is None:
+            return size
+        return self._file.write(data) or 0
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
+
+
+class TextLog(io.TextIOBase):
+    """A callable's log as text (what RunContext.log is): each write goes, UTF-8 encoded,
+    straight to the lazy log below it. Lighter than io.TextIOWrapper, whose making and
+    closing were a third of a no-op callable's cost."""
+
+    encoding = "utf-8"
+
+    def __init__(self, raw: LazyLog) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._raw.write(text.encode("utf-8", "replace"))
+        return len(text)
+
+
+class Workers:
+    """The threads that run callables and HTTP calls, fed through one queue of (function,
+    args). ThreadPoolExecutor's Futures cost the engine's tick about 15 µs a run, the
+    better part of a no-op callable's whole cost, and nothing here reads them."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = \
+            queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, work: Callable[..., None], *args: Any) -> None:
+        if self._closed:
+            raise RuntimeError("the workers were shut down; no new work can start")
+        self._queue.put((work, args))
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1  # this work claims an idle thread: the next submit cannot count it too
+                return
+            if len(self._threads) >= self._size:
+                return
+            thread = threading.Thread(target=self._work, daemon=True,
+                                      name=f"{self._name}_{len(self._threads)}")
+            self._threads.append(thread)
+        thread.start()  # like ThreadPoolExecutor: a new thread only while none is idle
+
+    def _work(self) -> None:
+        """Each thread is started for, or claimed by, the work it takes next; done, it counts
+        itself idle again."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            work, args = item
+            try:
+                work(*args)
+            except BaseException:  # the work reports its own failures; this is a bug in it
+                _log.exception("a worker's task failed")
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        """Drop the work not started yet and let the threads end after what they are doing."""
+        self._closed = True
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        with self._lock:
+            count = len(self._threads)
+        for _ in range(count):
+            self._queue.put(None)
+
+
+def run_callable(spec: EventSpec, run_id: int, log: LazyLog, attempt: int, scheduled_for: str,
+                 env: Mapping[str, str]) -> tuple[int | None, str | None]:
+    """Run a `call` event's callable in this thread: (exit code, error in words)."""
+    text = TextLog(log)
+    code: int | None = 0
+    error: str | None = None
+    try:
+        func = resolve_callable(str(spec.call), spec.cwd)
+        ctx = RunContext(spec.name, run_id, attempt, scheduled_for, cast(IO[str], text), env)
+        result = func(ctx) if _accepts_argument(func) else func()
+        if result is not None:
+            text.write(f"returned: {result!r}\n")
+        if isinstance(result, bool) and result is False:
+            code, error = 1, "the callable returned False"
+        elif isinstance(result, int) and not isinstance(result, bool):
+            code = result
+    except BaseException as exc:  # a crash in user code is a failed run, never an engine crash
+        text.write(traceback.format_exc())
+        code, error = None, f"{type(exc).__name__}: {exc}"
+    finally:
+        log.close()
+    if log.error is not None:
+        code, error = None, f"{log.error}" + (f"; and {error}" if error else "")
+    return code, error
+
+
+def call_http(spec: EventSpec, log: IO[bytes]) -> tuple[int | None, str | None]:
+    """Make an `http` event's request in this thread: (status or None, error in words)."""
+    call = spec.http
+    assert call is not None
+    code: int | None = 0
+    error: str | None = None
+    data = call.body.encode() if call.body is not None else None
+    req = urllib.request.Request(call.url, data=data, method=call.method, headers=dict(call.headers))
+    status: int | None = None
+    try:
+        with urllib.request.urlopen(req, timeout=call.timeout_s) as resp:
+            status = int(resp.status)
+            log.write(f"HTTP {status}\n".encode() + resp.read(TAIL_BYTES))
+    except urllib.error.HTTPError as exc:
+        status = int(exc.code)
+        log.write(f"HTTP {status}\n".encode() + exc.read(TAIL_BYTES))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        shown = mask_password(call.url)  # the reason is shown and logged: no credentials in it
+        why = str(getattr(exc, "reason", exc)).replace(call.url, shown)
+        code, error = None, f"{call.method} {shown} failed: {why}"
+    finally:
+        log.close()
+    if status is not None and status != call.expect:
+        code, error = status, f"HTTP {status}, expected {call.expect}"
+    return code, error
+
+
+_resolved: dict[tuple[str, str], Callable[..., Any]] = {}
+
+
+def resolve_callable(target: str, cwd: str) -> Callable[..., Any]:
+    """The function `target` ("module:attr.path") names, importing it from `cwd`; remembered
+    (a module is imported once anyway: a burst of callables looked it up again each time)."""
+    found = _resolved.get((target, cwd))
+    if found is None:
+        found = _resolved[(target, cwd)] = _resolve(target, cwd)
+    return found
+
+
+def _resolve(target: str, cwd: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    if cwd and cwd not in sys.path:
+        sys.path.append(cwd)
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{target} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def _accepts_argument(func: Callable[..., Any]) -> bool:
+    try:
+        return _accepts_argument_cached(func)
+    except TypeError:  # an unhashable callable object: ask each time
+        return _signature_accepts(func)
+
+
+@functools.lru_cache(maxsize=1024)
+def _accepts_argument_cached(func: Callable[..., Any]) -> bool:
+    """inspect.signature costs more than many a callable's whole run: once per function."""
+    return _signature_accepts(func)
+
+
+def _signature_accepts(func: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)

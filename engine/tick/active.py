@@ -1,0 +1,151 @@
+"""The runs a tick works on: waiting and running runs in memory, and what a tick changed."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from evman.engine.clock import iso, parse_iso
+from evman.engine.model import RunState
+from evman.engine.store import RUN_COLUMNS
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing a tick changed, for the console and for tests."""
+    kind: str
+    """"run" (a run changed state), "alert", "request", "event"."""
+    event: str
+    run_id: int | None = None
+    state: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class ActiveRun:
+    """A waiting or running run, as the engine holds it in memory."""
+    id: int
+    event: str
+    state: RunState
+    trigger: str
+    attempt: int
+    scheduled_for: datetime
+    triggered_by: str | None = None
+    repeats_run_id: int | None = None
+    not_before: datetime | None = None
+    window_open: datetime | None = None
+    due_by: datetime | None = None
+    late_at: datetime | None = None
+    needs_prepare: bool = False
+    started_at: datetime | None = None
+    pid: int | None = None
+    log_path: str | None = None
+    waiting_reason: str | None = None
+    flags: set[str] = field(default_factory=set)
+    preparing: bool = False
+    is_new: bool = False
+    """Created in this flush: its row is inserted whole, so no UPDATE is written for it."""
+    killed_by: str | None = None
+    behind: set[int] = field(default_factory=set)
+    """Several engines: runs of its event that other engines ran when it was made (queue,
+    replace); it starts once they ended. Not kept in the row: a takeover forgets it."""
+    owned: bool = True
+    """False: a new run inserted with no owner (several engines: no engine it fits holds it)."""
+
+    def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
+        """The run's row, as the values of RUN_COLUMNS."""
+        row = {
+            "id": self.id, "event": self.event, "state": self.state.value, "trigger": self.trigger,
+            "triggered_by": self.triggered_by, "attempt": self.attempt,
+            "repeats_run_id": self.repeats_run_id, "scheduled_for": iso_cached(self.scheduled_for),
+            "created_at": iso_cached(created_at), "not_before": iso_cached(self.not_before),
+            "window_open": iso_cached(self.window_open), "due_by": iso_cached(self.due_by),
+            "late_at": iso_cached(self.late_at), "needs_prepare": int(self.needs_prepare),
+            "started_at": iso_cached(self.started_at), "waiting_reason": self.waiting_reason,
+            "pid": self.pid, "host": host if self.started_at else None,
+            "log_path": self.log_path, "flags": flags_text(self.flags),
+        }
+        return tuple(row.get(c) for c in RUN_COLUMNS)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ActiveRun:
+        return cls(
+            id=int(row["id"]), event=row["event"], state=RunState(row["state"]), trigger=row["trigger"],
+            attempt=int(row["attempt"]), scheduled_for=parse_iso(row["scheduled_for"]),  # type: ignore[arg-type]
+            triggered_by=row["triggered_by"], repeats_run_id=row["repeats_run_id"],
+            not_before=parse_iso(row["not_before"]), window_open=parse_iso(row["window_open"]),
+            due_by=parse_iso(row["due_by"]), late_at=parse_iso(row["late_at"]),
+            needs_prepare=bool(row["needs_prepare"]), started_at=parse_iso(row["started_at"]),
+            pid=row["pid"], log_path=row["log_path"], waiting_reason=row["waiting_reason"],
+            flags=set((row["flags"] or "").split(",")) - {""})
+
+
+def iso_cached(at: datetime | None) -> str | None:
+    """iso(), remembered for aware times: a burst's runs share their scheduled, created and
+    started times, and formatting them again was a tenth of inserting a run."""
+    return iso(at) if at is None or at.tzinfo is None else _iso_aware(at)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_aware(at: datetime) -> str | None:
+    return iso(at)
+
+
+def flags_text(flags: set[str]) -> str | None:
+    return ",".join(sorted(flags)) if flags else None
+
+
+class ActiveRuns(dict[int, ActiveRun]):
+    """The waiting and running runs by id, also indexed by event: "which runs of E are
+    active?" is asked for every run on the hot path, and scanning all active runs for it
+    made a burst of n runs cost n² steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_event: dict[str, dict[int, ActiveRun]] = {}
+
+    def __setitem__(self, run_id: int, run: ActiveRun) -> None:
+        old = self.get(run_id)
+        if old is not None and old.event != run.event:
+            self._drop(old)
+        super().__setitem__(run_id, run)
+        self._by_event.setdefault(run.event, {})[run_id] = run
+
+    def __delitem__(self, run_id: int) -> None:
+        run = self[run_id]
+        super().__delitem__(run_id)
+        self._drop(run)
+
+    def pop(self, run_id: int, *default: Any) -> Any:
+        if run_id not in self:
+            if default:
+                return default[0]
+            raise KeyError(run_id)
+        run = super().pop(run_id)
+        self._drop(run)
+        return run
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_event.clear()
+
+    def _drop(self, run: ActiveRun) -> None:
+        runs = self._by_event.get(run.event)
+        if runs is not None:
+            runs.pop(run.id, None)
+            if not runs:
+                del self._by_event[run.event]
+
+    def of(self, event: str) -> list[ActiveRun]:
+        """The active runs of `event`, oldest first."""
+        runs = self._by_event.get(event)
+        return list(runs.values()) if runs else []
+
+    def waiting(self) -> list[ActiveRun]:
+        """The waiting runs, oldest first."""
+        return sorted((r for r in self.values() if r.state is RunState.WAITING), key=lambda r: r.id)
+
+    def in_flight(self) -> bool:
+        """Whether a run or a prepare step is executing."""
+        return any(r.state is RunState.RUNNING or r.preparing for r in self.values())

@@ -1,0 +1,163 @@
+"""The store as a tick reads it: specs, holds, conditions, last outcomes and dependency edges,
+each read once and remembered until the definitions (or the fact) change."""
+from __future__ import annotations
+
+import functools
+import glob
+import os
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from evman.engine.tick.active import ActiveRuns
+from evman.engine.clock import parse_iso
+from evman.engine.conditions import Condition, Finished, parse_condition
+from evman.engine.definitions.spec_json import spec_from_json
+from evman.engine.fleet.elsewhere import Elsewhere
+from evman.engine.model import EventSpec, RunState
+from evman.engine.store import Store
+
+PREFETCH_MAX = 5000
+"""At most this many specs decoded ahead of a burst (a bound on that idle tick's length)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def condition_of(text: str) -> Condition:
+    """parse_condition, once per text: conditions are immutable, and events often share one
+    (a layer of a flow all waiting for the same upstreams)."""
+    return parse_condition(text)
+
+
+class ReadView:
+    """What the stages read from the store, through caches the engine keeps between ticks."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._specs: dict[str, EventSpec | None] = {}
+        self._held: dict[str, bool] = {}
+        self._finished: dict[str, Finished | None] = {}
+        self._dependents: dict[str, list[str]] | None = None
+        """upstream -> events whose `requires` names it; None until read (once per definitions)."""
+        self._open_kinds: dict[str, set[str]] = {}
+        """Open alert kinds per event, read at once for a batch of ended runs."""
+        self._defs_version = -1
+        self._holds_version = -1
+        self._prefetched_for: datetime | None = None
+        self.saw_command = False
+        """A spec read so far starts a process (run, shell or a prepare step): the engine then
+        has its command supervisor started before the first one is due."""
+
+    # -- definitions -------------------------------------------------------------
+
+    def refresh_definitions(self) -> bool:
+        """Forget every spec when `load` changed the definitions; True when it did. Holds changed
+        by another engine (several engines) are read again, the specs kept."""
+        version, holds = self.store.versions()
+        if holds != self._holds_version:
+            self._holds_version = holds
+            if version == self._defs_version and self._held:
+                held = self.store.held_events()
+                self._held = {name: name in held for name in self._held}
+        if version == self._defs_version:
+            return False
+        self._defs_version = version
+        self._specs.clear()
+        self._held.clear()
+        self._dependents = None
+        self._prefetched_for = None
+        return True
+
+    def spec(self, name: str) -> EventSpec | None:
+        if name not in self._specs:
+            found = self.store.event_specs([name]).get(name)
+            self._specs[name] = None if found is None else self._placed(spec_from_json(found[0]))
+            self._held[name] = bool(found and found[1])
+        return self._specs[name]
+
+    def remember(self, row: Any) -> None:
+        """Take the spec a due-events row carries, so materialising reads no spec itself."""
+        if row["name"] not in self._specs:
+            self._specs[row["name"]] = self._placed(spec_from_json(row["spec"]))
+            self._held[row["name"]] = bool(row["held"])
+
+    def prefetch(self, due: datetime | None, now: datetime, tick_s: float) -> None:
+        """Decode the specs of the events due within the next tick ahead of time, so that
+        the tick that materialises a burst only makes runs: decoding was a fifth of it."""
+        if due is None or due == self._prefetched_for or (due - now).total_seconds() > tick_s:
+            return
+        self._prefetched_for = due
+        for row in self.store.due_events(now + timedelta(seconds=tick_s), limit=PREFETCH_MAX):
+            self.remember(row)
+
+    def _placed(self, spec: EventSpec) -> EventSpec:
+        """A relative cwd (a database made to travel, like sample.db) is relative to the
+        database's folder; `load` itself stores absolute ones."""
+        if spec.run is not None or spec.shell is not None or spec.on_failure.prepare:
+            self.saw_command = True
+        if os.path.isabs(spec.cwd) or self.store.path is None:
+            return spec
+        return replace(spec, cwd=os.path.normpath(self.store.path.parent.absolute() / spec.cwd))
+
+    def is_held(self, name: str) -> bool:
+        self.spec(name)
+        return self._held.get(name, False)
+
+    def set_held(self, name: str, held: bool) -> None:
+        self._held[name] = held
+
+    def dependents_of(self, name: str) -> list[str]:
+        if self._dependents is None:  # every edge in one read, not one SELECT per finished event
+            self._dependents = self.store.all_dependents()
+        return self._dependents.get(name, [])
+
+    # -- outcomes ------------------------------------------------------------------
+
+    def last_finished(self, event: str) -> Finished | None:
+        if event not in self._finished:
+            row = self.store.last_finished(event)
+            self._finished[event] = None if row is None else Finished(
+                RunState(row["state"]), parse_iso(row["ended_at"]), row["exit_code"])  # type: ignore[arg-type]
+        return self._finished[event]
+
+    def set_finished(self, event: str, finished: Finished) -> None:
+        self._finished[event] = finished
+
+    def prefetch_open_alerts(self, events: Iterable[str]) -> None:
+        """Read the open alert kinds of many events at once: a success asks for them (to
+        resolve them), and one SELECT per run was most of a burst's reads."""
+        self._open_kinds = self.store.open_alert_kinds(events)
+
+    def open_alert_kinds(self, event: str) -> set[str]:
+        """Kinds of the open alerts of `event`, as committed (this tick's writes not included)."""
+        if event in self._open_kinds:
+            return self._open_kinds[event]
+        return {a["kind"] for a in self.store.open_alerts_of(event)}
+
+    def forget_open_alerts(self) -> None:
+        self._open_kinds = {}
+
+
+class ConditionView:
+    """What a `requires` condition sees: the engine's memory first, the store behind it."""
+
+    def __init__(self, view: ReadView, runs: ActiveRuns, spec: EventSpec,
+                 elsewhere: Elsewhere | None = None) -> None:
+        self.view = view
+        self.runs = runs
+        self.spec = spec
+        self.elsewhere = elsewhere
+        """Several engines: the runs the others own count too."""
+
+    def last_finished(self, event: str) -> Finished | None:
+        return self.view.last_finished(event)
+
+    def is_running(self, event: str) -> bool:
+        if any(r.state is RunState.RUNNING for r in self.runs.of(event)):
+            return True
+        return self.elsewhere is not None and any(r.state is RunState.RUNNING
+                                                  for r in self.elsewhere.of(event))
+
+    def path_exists(self, path: str) -> bool:
+        full = path if os.path.isabs(path) else os.path.join(self.spec.cwd, path)
+        return bool(glob.glob(full)) if glob.has_magic(full) else os.path.exists(full)

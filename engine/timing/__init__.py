@@ -1,0 +1,1 @@
+"""Time as definitions write it: durations, schedules, windows, retry backoff, how times read."""

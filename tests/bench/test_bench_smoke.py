@@ -1,0 +1,91 @@
+"""Every benchmark workload at a tiny size, so that bench/ cannot rot.
+
+The numbers are not checked (this machine is shared and tiny sizes say nothing); that each
+workload runs to the end, records what it should and keeps its own promises (every run ran
+exactly once) is. The peers need the bench dependency group (`uv run --group bench pytest
+tests/test_bench_smoke.py`); without it their part is skipped, evman's never is."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import console_w5, peers
+from bench.run import APS_USER, APS_WAL, EVMAN, SMOKE, Bench, report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench(tmp_path: Path, only: set[str], *, with_peers: bool) -> Bench:
+    bench = Bench(SMOKE, 1, only, tmp_path, quick=True, say=lambda _text: None, with_peers=with_peers)
+    bench.run()
+    return bench
+
+
+def test_evmans_own_workloads_run_at_a_tiny_size(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, {"limits", "W1", "W2", "W3", "W4", "W6"}, with_peers=False)
+    r = bench.results
+    assert r.median("machine", "sqlite", "commits, WAL+NORMAL") > 0
+    assert r.median("machine", "os", "spawn true, 2 at a time") > 0
+    for workload in ("W1", "W2"):
+        assert r.median(workload, EVMAN, "ran exactly once") == 1.0, workload
+        assert r.median(workload, EVMAN, "throughput") > 0, workload
+    assert r.p99("W1", EVMAN, "lateness, job's own clock") is not None
+    # a command's lateness: when its supervisor saw it start, never the tick's runs.started_at
+    assert r.p99("W2", EVMAN, "lateness, job's own clock") is not None
+    for n in SMOKE.catalogues:
+        for name in ("tick, 10 due", "tick reaping 10", "idle tick"):
+            assert r.median("W3", f"{EVMAN} @{n:,}", name) > 0, name
+            assert r.p99("W3", f"{EVMAN} @{n:,}", name) >= r.median("W3", f"{EVMAN} @{n:,}", name)
+    assert r.median("W4", EVMAN, f"due to last finished, {SMOKE.layers}x{SMOKE.width}") > 0
+    assert r.median("W6", f"{EVMAN} @{SMOKE.footprint_events:,}", "engine RSS") > 0
+    assert r.median("W6", EVMAN, "`evman list` start-up") > 0
+    assert "W6: `evman list` imports neither textual nor apprise" in r.notes
+    judged = {(t.workload, t.text.split(" ")[0]) for t in r.targets}
+    assert {"W2", "W3", "W6"} <= {w for w, _ in judged}
+    text = report(r, "smoke")
+    assert "Targets (ratios from this run):" in text and "W4" in text
+
+
+@pytest.mark.skipif(not peers.has_peers(), reason="peers need the bench group: uv run --group bench")
+def test_the_peers_run_the_same_workloads(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, {"W1", "W2", "W4"}, with_peers=True)
+    r = bench.results
+    for system in (APS_WAL, APS_USER, "Huey SqliteHuey", "schedule (memory)"):
+        assert r.median("W1", system, "ran exactly once") == 1.0, system
+        assert r.p99("W1", system, "lateness, job's own clock") is not None, system
+    for system in (APS_WAL, "Huey SqliteHuey"):
+        assert r.median("W2", system, "ran exactly once") == 1.0, system
+    assert r.median("W4", "Huey SqliteHuey chords", f"due to last finished, {SMOKE.layers}x{SMOKE.width}") > 0
+    judged = [t.text for t in r.targets if t.workload == "W1" and t.met is not None]
+    for peer in (APS_WAL, APS_USER):  # both setups, throughput and lateness
+        assert sum(peer in text for text in judged) == 2, (peer, judged)
+
+
+@pytest.mark.skipif(not console_w5.available(), reason="bench/console_bench.py is not written yet")
+def test_the_console_workload_runs(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, {"W5"}, with_peers=False)
+    assert not [n for n in bench.results.notes if n.startswith("W5 pending")], bench.results.notes
+    assert any(t.workload == "W5" and t.text.startswith("first paint") for t in bench.results.targets)
+
+
+def test_the_command_line_prints_the_table(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--reps", "1", "--only", "limits"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    assert "commits, WAL+NORMAL" in out.stdout and "min–max" in out.stdout
+
+
+def test_the_foresight_workload_runs_and_judges_every_row(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, {"W7"}, with_peers=False)
+    r = bench.results
+    w7 = [t for t in r.targets if t.workload == "W7"]
+    assert len(w7) == 5 and all(t.met is not None for t in w7), w7
+    # the nights are seeded and run on a fake clock, not timed: these verdicts hold on any
+    # machine (false pages are judged per 30 nights: at this size one would read as 30)
+    nights = {t.text.split(" ")[0]: t.met for t in w7}
+    assert nights["misses"] and nights["projected_late"], w7
+    assert r.median("W7", "evman foresight", "lead: deadline - first page, per injected miss") > 60
+    assert r.get("W7", "evman foresight @200", "recompute, CPU time").p99 > 0
+    assert any(n.startswith("W7 leads (min): ") for n in r.notes)
