@@ -1,4 +1,5 @@
 """W1 and W2: a burst of one-shot events due at the same instant, in evman and in the peers."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -10,8 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench import jobs
-from bench.evman_side import (BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs,
-                              wait_finished)
+from bench.evman_side import BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs, wait_finished
 from bench.stats import percentile
 from evman.engine.model import EventSpec
 from evman.engine.running.supervisor_client import read_exit
@@ -40,8 +40,9 @@ class Burst:
         return percentile(self.late_ms, 99) if self.late_ms else float("nan")
 
 
-def summarise(due: float, expected: int, starts: Sequence[float] | None, ends: Sequence[float],
-              keys: Sequence[str]) -> Burst:
+def summarise(
+    due: float, expected: int, starts: Sequence[float] | None, ends: Sequence[float], keys: Sequence[str]
+) -> Burst:
     """`starts`: when each job really began, by its own clock; None when nothing says."""
     counts = Counter(keys)
     once = len(counts) == expected and all(c == 1 for c in counts.values())
@@ -79,8 +80,7 @@ def evman_burst(tmp: Path, n: int, kind: str = "call", lead_s: float = 1.5) -> B
     # it says nothing of lateness. A callable's lateness is its own clock's; a command's, when
     # its supervisor saw it running (exec done), from the exit record beside its log.
     starts = [s for _, s, _ in jobs.calls] if kind == "call" else _command_starts(path)
-    result = summarise(due, n, starts, [r.ended_at.timestamp() for r in rows if r.ended_at],
-                       [r.event for r in rows])
+    result = summarise(due, n, starts, [r.ended_at.timestamp() for r in rows if r.ended_at], [r.event for r in rows])
     if done < n:
         result.exactly_once = False
     if kind == "call":
@@ -109,7 +109,6 @@ def wait_calls(expected: int, timeout_s: float, dropped: Callable[[], int] = lam
 
 def from_calls(due: float, expected: int, dropped: int = 0) -> Burst:
     calls = list(jobs.calls)
-    result = summarise(due, expected, [s for _, s, _ in calls], [e for _, _, e in calls],
-                       [k for k, _, _ in calls])
+    result = summarise(due, expected, [s for _, s, _ in calls], [e for _, _, e in calls], [k for k, _, _ in calls])
     result.dropped = dropped
     return result

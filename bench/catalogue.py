@@ -1,4 +1,5 @@
 """W3: the cost of a tick when the catalogue is huge, and 10 events are due."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ SCHEDULE = "0 0 * * *"
 
 def spec_json(name: str) -> str:
     """The one spec every catalogue event shares, bar its name (missing keys take defaults)."""
-    return json.dumps({"name": name, "call": "bench.jobs:noop", "cwd": BENCH_DIR,
-                       "schedule": SCHEDULE, "timezone": "UTC"})
+    return json.dumps(
+        {"name": name, "call": "bench.jobs:noop", "cwd": BENCH_DIR, "schedule": SCHEDULE, "timezone": "UTC"}
+    )
 
 
 def build(path: Path, n: int, base: datetime = BASE) -> list[datetime]:
@@ -37,12 +39,26 @@ def build(path: Path, n: int, base: datetime = BASE) -> list[datetime]:
     template = spec_json("@NAME@")
     created = iso(datetime.now(UTC))
     store = Store(path)
-    rows = ((f"e{i:07d}", template.replace("@NAME@", f"e{i:07d}"), "call", SCHEDULE, "UTC",
-             stamps[i // DUE_PER_TICK], "bench", created, created) for i in range(slots * DUE_PER_TICK))
+    rows = (
+        (
+            f"e{i:07d}",
+            template.replace("@NAME@", f"e{i:07d}"),
+            "call",
+            SCHEDULE,
+            "UTC",
+            stamps[i // DUE_PER_TICK],
+            "bench",
+            created,
+            created,
+        )
+        for i in range(slots * DUE_PER_TICK)
+    )
     with store.transaction() as conn:
         conn.executemany(
             "INSERT INTO events (name, spec, kind, schedule, timezone, next_fire_at, source, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         conn.execute("UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'defs_version'")
     store.close()
     return instants
@@ -56,9 +72,14 @@ class TickTimes:
 
     def summary(self) -> dict[str, float]:
         ms = 1000.0
-        return {"due_median": statistics.median(self.due) * ms, "due_p99": percentile(self.due, 99) * ms,
-                "reap_median": statistics.median(self.reap) * ms, "reap_p99": percentile(self.reap, 99) * ms,
-                "idle_median": statistics.median(self.idle) * ms, "idle_p99": percentile(self.idle, 99) * ms}
+        return {
+            "due_median": statistics.median(self.due) * ms,
+            "due_p99": percentile(self.due, 99) * ms,
+            "reap_median": statistics.median(self.reap) * ms,
+            "reap_p99": percentile(self.reap, 99) * ms,
+            "idle_median": statistics.median(self.idle) * ms,
+            "idle_p99": percentile(self.idle, 99) * ms,
+        }
 
 
 def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> TickTimes:

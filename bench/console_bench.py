@@ -3,6 +3,7 @@ and live-refresh cost measured through the real app, headless.
 
     uv run python bench/console_bench.py [--events 10000] [--runs 1000000] [--db PATH] [--keep]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,11 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stats import percentile  # noqa: E402
-from evman.engine.definitions import catalog  # noqa: E402
-from evman.engine.clock import FakeClock, iso  # noqa: E402
-from evman.engine.definitions import parse_definitions  # noqa: E402
-from evman.engine.store import RUN_COLUMNS, Store  # noqa: E402
+from bench.stats import percentile
+from evman.engine.clock import FakeClock, iso
+from evman.engine.definitions import catalog, parse_definitions
+from evman.engine.store import RUN_COLUMNS, Store
 
 NOW = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
 DRIVERS = ("ops", "night", "lead")
@@ -71,12 +71,17 @@ def build_database(path: Path, *, events: int, runs: int, seed: int = 7) -> None
             rows.append(_run_row(rnd.random(), run_id, name, times, last=step == per_event - 1))
     marks = ", ".join("?" for _ in RUN_COLUMNS)
     store.conn.execute("PRAGMA cache_size = -600000")  # 600 MB: keeps the run indexes in memory
-    indexes = [r[0] for r in store.conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL")]
+    indexes = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL"
+        )
+    ]
     with store.transaction() as conn:
         # building the secondary indexes once, after the rows, is several times faster
-        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
-                                    "AND tbl_name = 'runs' AND sql IS NOT NULL").fetchall():
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL"
+        ).fetchall():
             conn.execute(f"DROP INDEX {name}")
         conn.executemany(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({marks})", rows)
         for sql in indexes:
@@ -84,7 +89,8 @@ def build_database(path: Path, *, events: int, runs: int, seed: int = 7) -> None
         conn.executemany(
             "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at) "
             "VALUES ('failed', ?, NULL, 'ops', ?, ?, ?)",
-            [(n, f"{n} failed: exit code 1", iso(NOW), iso(NOW)) for n in names[::25]])
+            [(n, f"{n} failed: exit code 1", iso(NOW), iso(NOW)) for n in names[::25]],
+        )
     store.close()
 
 
@@ -108,15 +114,22 @@ def _run_row(roll: float, run_id: int, name: str, t: _StepTimes, *, last: bool) 
         state = "waiting"
     row: list[object] = [None] * len(RUN_COLUMNS)
     started = None if state in ("waiting", "missed") else t.at
-    ended = None if state in ("waiting", "running") else (
-        t.ends[run_id % len(t.ends)] if started else t.due)
+    ended = None if state in ("waiting", "running") else (t.ends[run_id % len(t.ends)] if started else t.due)
     values = {
-        "id": run_id, "event": name, "state": state, "trigger": "schedule", "attempt": 1,
-        "scheduled_for": t.at, "created_at": t.at, "started_at": started, "ended_at": ended,
+        "id": run_id,
+        "event": name,
+        "state": state,
+        "trigger": "schedule",
+        "attempt": 1,
+        "scheduled_for": t.at,
+        "created_at": t.at,
+        "started_at": started,
+        "ended_at": ended,
         "exit_code": {"succeeded": 0, "failed": 1}.get(state),
         "reason": {"failed": "exit code 1", "missed": "missed: window closed"}.get(state),
         "waiting_reason": "requires success(job-00000) is false" if state == "waiting" else None,
-        "due_by": t.due, "needs_prepare": 0,
+        "due_by": t.due,
+        "needs_prepare": 0,
     }
     for key, value in values.items():
         row[_INDEX[key]] = value
@@ -191,12 +204,13 @@ class Frames:
 def _holds(ready: Callable[[], object]) -> bool:
     try:
         return bool(ready())
-    except Exception:  # noqa: BLE001 - a screen half built: not shown yet
+    except Exception:
         return False
 
 
 def send_key(app: Any, key: str) -> None:
     from textual import events
+
     char = {"slash": "/", "enter": "\r", "escape": "\x1b"}.get(key, key if len(key) == 1 else None)
     event = events.Key(key, char)
     event.set_sender(app)
@@ -221,8 +235,7 @@ async def key_to_screen(app: Any, frames: Frames, key: str, ready: Callable[[], 
 
 
 def _ms(values: list[float]) -> str:
-    return (f"median {statistics.median(values):.2f} ms, p99 {percentile(values, 99):.2f} ms, "
-            f"max {max(values):.2f} ms")
+    return f"median {statistics.median(values):.2f} ms, p99 {percentile(values, 99):.2f} ms, max {max(values):.2f} ms"
 
 
 async def measure(db: Path, size: tuple[int, int], events: int) -> dict[str, object]:
@@ -260,6 +273,7 @@ async def _keys(app: Any, frames: Frames, screen: Any, table: Any, events: int) 
     from textual.widgets import Input
 
     from evman.console.screens.run_detail import RunDetailScreen
+
     timings: dict[str, list[float]] = {}
 
     async def press(label: str, key: str, ready: Callable[[], object]) -> None:
@@ -278,24 +292,29 @@ async def _keys(app: Any, frames: Frames, screen: Any, table: Any, events: int) 
     box = screen.query_one("#filter", Input)
     lag = LoopLag()
     for _ in range(PRESSES["filter rounds"]):
-        for text, want in ((f"job-{(events - 1) // 10:04d}", lambda: table.row_count == 10),
-                           ("state:failed", lambda: 0 < table.row_count < events),
-                           ("", lambda: table.row_count == events)):
+        for text, want in (
+            (f"job-{(events - 1) // 10:04d}", lambda: table.row_count == 10),
+            ("state:failed", lambda: 0 < table.row_count < events),
+            ("", lambda: table.row_count == events),
+        ):
             await press("/ opens the filter", "slash", lambda: box.has_focus)
             box.value = text  # typing is the Input's business; the filter runs on Enter
             lag.start()
-            await press(f"enter applies filter {text or '(cleared)'}", "enter",
-                        lambda: want() and app.focused is table)  # noqa: B023 - awaited at once
+            await press(f"enter applies filter {text or '(cleared)'}", "enter", lambda: want() and app.focused is table)  # noqa: B023 - awaited at once
             await asyncio.sleep(0.05)
             timings.setdefault("worst input wait while filtering (ms)", []).append(lag.stop())
     for _ in range(PRESSES["sort"]):
         column = screen.sort_column
         await press("s: sort by the next column", "s", lambda: screen.sort_column != column)  # noqa: B023
     for key, label, ready in (
-            ("enter", "enter: run details",
-             lambda: isinstance(app.screen, RunDetailScreen) and app.screen.shown_run is not None),
-            ("d", "d: dependency tree", lambda: getattr(app.screen, "tree_data", None) is not None),
-            ("o", "o: overdue view", lambda: app.screen is not screen and getattr(app.screen, "loaded", False))):
+        (
+            "enter",
+            "enter: run details",
+            lambda: isinstance(app.screen, RunDetailScreen) and app.screen.shown_run is not None,
+        ),
+        ("d", "d: dependency tree", lambda: getattr(app.screen, "tree_data", None) is not None),
+        ("o", "o: overdue view", lambda: app.screen is not screen and getattr(app.screen, "loaded", False)),
+    ):
         for _ in range(PRESSES["screens"]):
             await press(label, key, ready)
             await press("escape: back to the events", "escape", lambda: app.screen is screen)
@@ -307,9 +326,10 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
     message arrives; time until the rows show it, the worker's read, and the input wait."""
     from evman.console.screens.services import EngineChanged
     from evman.engine.engine import Change
+
     writer = Store(db)
     top = int(table.scroll_y)
-    visible = table.shown_names()[top:top + 5]  # on screen now: their change must be drawn
+    visible = table.shown_names()[top : top + 5]  # on screen now: their change must be drawn
     names = visible + [n for n in (f"job-{i:05d}" for i in range(events - 15, events)) if n not in visible]
     first = "succeeded" if screen.rows[visible[0]]["run_state"] == "failed" else "failed"
     shown: list[float] = []
@@ -319,11 +339,17 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
     for round_ in range(10):
         state = first if round_ % 2 == 0 else ("succeeded" if first == "failed" else "failed")
         with writer.transaction() as conn:
-            conn.executemany("UPDATE runs SET state = ? WHERE id = (SELECT max(id) FROM runs WHERE event = ?)",
-                             [(state, n) for n in names])
+            conn.executemany(
+                "UPDATE runs SET state = ? WHERE id = (SELECT max(id) FROM runs WHERE event = ?)",
+                [(state, n) for n in names],
+            )
         lag = LoopLag().start()
-        frames.arm(lambda: all(screen.rows[n]["run_state"] == state for n in names)  # noqa: B023
-                   and all(table.row_texts(n)[0].plain.endswith(state) for n in visible))  # noqa: B023
+        frames.arm(
+            lambda state=state: (  # type: ignore[misc]
+                all(screen.rows[n]["run_state"] == state for n in names)
+                and all(table.row_texts(n)[0].plain.endswith(state) for n in visible)
+            )
+        )
         started = time.perf_counter()
         app.post_message(EngineChanged([Change("run", n, None, state) for n in names]))
         shown.append((await frames.shown("the refresh") - started) * 1000)
@@ -331,16 +357,19 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
         await asyncio.sleep(0.2)
         lags.append(lag.stop())
     writer.close()
-    return {"20 changed rows: engine message to frame": _ms(shown),
-            "their re-read in the worker thread": _ms(reads),
-            "worst input wait during a refresh (ms)": _ms(lags),
-            "table refills caused": table.fills - fills}
+    return {
+        "20 changed rows: engine message to frame": _ms(shown),
+        "their re-read in the worker thread": _ms(reads),
+        "worst input wait during a refresh (ms)": _ms(lags),
+        "table refills caused": table.fills - fills,
+    }
 
 
 def _store_costs(db: Path) -> dict[str, str]:
     """The reads behind the screens, straight from the store (median and p99 of a few)."""
-    from evman.console.views import screen_rows, contract
     from evman.console.screens.events import FIRST_PAGE, PAGE
+    from evman.console.views import contract, screen_rows
+
     store = Store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)
 
@@ -364,18 +393,21 @@ def _store_costs(db: Path) -> dict[str, str]:
 
     marks = store.watch_marks()
     out = {
-        f"console_event_rows, first page ({FIRST_PAGE} events, painted first)":
-            timed(lambda: screen_rows.console_event_rows(store, limit=FIRST_PAGE)),
-        f"console_event_rows, one page of {PAGE:,} (the store lock held at most this long)":
-            timed(lambda: screen_rows.console_event_rows(store, after="job-04000", limit=PAGE)),
+        f"console_event_rows, first page ({FIRST_PAGE} events, painted first)": timed(
+            lambda: screen_rows.console_event_rows(store, limit=FIRST_PAGE)
+        ),
+        f"console_event_rows, one page of {PAGE:,} (the store lock held at most this long)": timed(
+            lambda: screen_rows.console_event_rows(store, after="job-04000", limit=PAGE)
+        ),
         "console_event_rows, all events in pages (whole load)": timed(paged, 3),
         "console_event_rows, 20 names": timed(lambda: screen_rows.console_event_rows(store, names)),
         "watch_marks (attached viewer, per commit)": timed(store.watch_marks),
         "changed_events diff": timed(lambda: screen_rows.changed_events(marks, store.watch_marks())),
         "attention_list (o)": timed(lambda: screen_rows.attention_list(store, NOW)),
         "alert_list 300 (l)": timed(lambda: contract.alert_list(store, event=None, open_only=False, limit=300)),
-        "event_detail + 50 runs (enter)": timed(lambda: (contract.event_detail(store, "job-05000"),
-                                                        contract.run_list(store, "job-05000", 50))),
+        "event_detail + 50 runs (enter)": timed(
+            lambda: (contract.event_detail(store, "job-05000"), contract.run_list(store, "job-05000", 50))
+        ),
         "dependency_tree (d)": timed(lambda: screen_rows.dependency_tree(store, "job-05001")),
     }
     store.close()
@@ -384,23 +416,32 @@ def _store_costs(db: Path) -> dict[str, str]:
 
 # -- first paint as a user sees it ---------------------------------------------------------------
 
-def process_first_paint(db: Path, size: tuple[int, int], *, first_name: str = "job-00000",
-                        runs: int = 3, timeout_s: float = 60.0) -> dict[str, str]:
+
+def process_first_paint(
+    db: Path, size: tuple[int, int], *, first_name: str = "job-00000", runs: int = 3, timeout_s: float = 60.0
+) -> dict[str, str]:
     """`evman --db DB --readonly` in a pseudo-terminal of `size`: milliseconds from the spawn
     (interpreter start and imports included) until the terminal receives the first event's
     name, i.e. the first frame with rows. --readonly: no engine, the database stays as built
     (an engine would start in a worker thread and not delay the paint)."""
     import subprocess
+
     paint: list[float] = []
     imports: list[float] = []
     for _ in range(runs):
         paint.append(_one_process_paint(db, size, first_name.encode(), timeout_s))
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import evman.console.app.evman_app"], check=True, timeout=timeout_s,
-                       cwd=Path(__file__).resolve().parent.parent)
+        subprocess.run(
+            [sys.executable, "-c", "import evman.console.app.evman_app"],
+            check=True,
+            timeout=timeout_s,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         imports.append((time.perf_counter() - started) * 1000)
-    return {"first paint from process start (pty, imports included)": _ms(paint),
-            "of which: python -c 'import evman.console.app.evman_app' (interpreter and imports alone)": _ms(imports)}
+    return {
+        "first paint from process start (pty, imports included)": _ms(paint),
+        "of which: python -c 'import evman.console.app.evman_app' (interpreter and imports alone)": _ms(imports),
+    }
 
 
 def _one_process_paint(db: Path, size: tuple[int, int], marker: bytes, timeout_s: float) -> float:
@@ -410,14 +451,22 @@ def _one_process_paint(db: Path, size: tuple[int, int], marker: bytes, timeout_s
     import struct
     import subprocess
     import termios
+
     script = Path(sys.executable).parent / "evman"
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "evman.console.cli"]
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "EVMAN_OPERATOR": "bench"}
     started = time.perf_counter()
-    proc = subprocess.Popen([*argv, "--db", str(db), "--readonly"], stdin=slave, stdout=slave, stderr=slave,
-                            env=env, cwd=Path(__file__).resolve().parent.parent, start_new_session=True)
+    proc = subprocess.Popen(
+        [*argv, "--db", str(db), "--readonly"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        start_new_session=True,
+    )
     os.close(slave)
     seen, shown = b"", None
     try:
@@ -429,8 +478,9 @@ def _one_process_paint(db: Path, size: tuple[int, int], marker: bytes, timeout_s
                 if marker in seen:
                     shown = time.perf_counter()
         if shown is None:
-            raise TimeoutError(f"bench: evman showed no {marker.decode()} in {timeout_s:.0f} s: "
-                               f"{seen[-300:].decode(errors='replace')}")
+            raise TimeoutError(
+                f"bench: evman showed no {marker.decode()} in {timeout_s:.0f} s: {seen[-300:].decode(errors='replace')}"
+            )
         os.write(master, b"\x11")  # ctrl+q
         _drain(master, proc, 10.0)
     finally:
@@ -445,6 +495,7 @@ def _drain(master: int, proc: Any, timeout_s: float) -> None:
     """Read what the console still writes (its terminal reset) until it exits."""
     import os
     import select
+
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None and time.monotonic() < deadline:
         ready, _, _ = select.select([master], [], [], 0.05)
@@ -473,8 +524,10 @@ def main() -> int:
         if not db.exists():
             started = time.perf_counter()
             build_database(db, events=args.events, runs=args.runs)
-            print(f"built {db}: {args.events} events, {args.runs} runs in "
-                  f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+            print(
+                f"built {db}: {args.events} events, {args.runs} runs in {time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+            )
         results: dict[str, object] = {"events": args.events, "runs": args.runs, "terminal": args.size}
         results["store"] = _store_costs(db)
         console = asyncio.run(measure(db, (width, height), args.events))

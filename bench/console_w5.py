@@ -5,6 +5,7 @@ console_bench.py builds a database of `--events` events and `--runs` runs (10,00
 1,000,000 by default), opens the real app headless and prints its numbers with `--json`:
 {"console": {"first paint: ...": ms, "key to screen": {key: "median X ms, max Y ms"},
 "live refresh": {...}}, "store": {...}}. Here they become table rows and targets."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def available() -> bool:
     return SCRIPT.exists()
 
 
-def run(db: Path, *, events: int | None = None, runs: int | None = None, quick: bool = False,
-        timeout_s: float = 400.0) -> dict[str, Any]:
+def run(
+    db: Path, *, events: int | None = None, runs: int | None = None, quick: bool = False, timeout_s: float = 400.0
+) -> dict[str, Any]:
     """One run of the console bench on `db` (built on the first call, reused after);
     its JSON, or {"pending": why}."""
     if not available():
@@ -114,11 +116,16 @@ def judge(results: Any, runs: list[dict[str, Any]], system: str) -> None:
     if paint is not None:
         results.target("W5", "first paint < 1 s (app start)", f"{paint:.0f} ms", paint < 1000)
     if paint is not None and every is not None:
-        results.target("W5", "rows on screen before every row is loaded (paint the visible rows first)",
-                       f"{paint:.0f} ms vs {every:.0f} ms", paint < every)
+        results.target(
+            "W5",
+            "rows on screen before every row is loaded (paint the visible rows first)",
+            f"{paint:.0f} ms vs {every:.0f} ms",
+            paint < every,
+        )
     if process is not None:
-        results.target("W5", "first paint from process start < 2 s (pty, imports included)",
-                       f"{process:.0f} ms", process < 2000)
+        results.target(
+            "W5", "first paint from process start < 2 s (pty, imports included)", f"{process:.0f} ms", process < 2000
+        )
     worst: tuple[float, float, str] | None = None
     for data in runs:
         for key, (key_median, key_p99) in key_spreads(data).items():
@@ -126,11 +133,17 @@ def judge(results: Any, runs: list[dict[str, Any]], system: str) -> None:
                 worst = (key_median, key_p99, key)
     if worst is not None:
         tail = max(p99 for d in runs for _m, p99 in key_spreads(d).values())
-        results.target("W5", f"key press to updated screen < {KEY_TARGET_MS:.0f} ms (slowest key's median, "
-                       "worst rep; p99 within 2x)",
-                       f"{worst[0]:.0f} ms ({worst[2]}, its p99 {worst[1]:.0f} ms; worst p99 of any key "
-                       f"{tail:.0f} ms)", worst[0] < KEY_TARGET_MS and tail < 2 * KEY_TARGET_MS)
+        results.target(
+            "W5",
+            f"key press to updated screen < {KEY_TARGET_MS:.0f} ms (slowest key's median, worst rep; p99 within 2x)",
+            f"{worst[0]:.0f} ms ({worst[2]}, its p99 {worst[1]:.0f} ms; worst p99 of any key {tail:.0f} ms)",
+            worst[0] < KEY_TARGET_MS and tail < 2 * KEY_TARGET_MS,
+        )
     waits = [w for d in runs if (w := refresh_wait(d)) is not None]
     if waits:
-        results.target("W5", "a live refresh never blocks input (worst input wait < 100 ms)",
-                       f"{max(waits):.0f} ms", max(waits) < 100)
+        results.target(
+            "W5",
+            "a live refresh never blocks input (worst input wait < 100 ms)",
+            f"{max(waits):.0f} ms",
+            max(waits) < 100,
+        )

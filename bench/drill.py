@@ -8,6 +8,7 @@ Faults, one at a time with the fleet running between them: SIGKILL an engine and
 again; SIGSTOP one past its lease, then SIGCONT (it must find itself fenced and exit 3);
 pg_terminate_backend on an engine's connections; `pg_ctl restart -m fast`; SIGTERM (a
 graceful stop, which must hand over within a tick) and start it again."""
+
 from __future__ import annotations
 
 import argparse
@@ -94,11 +95,15 @@ class Faults:
             return fault
         row = self._engine(pid)
         if self._renewing(pid) and row is not None and row[2] is None:
-            fault.outcome = "continued: " + ("it joined after SIGCONT" if not joined
-                                             else "no engine took it over while it was stopped")
+            fault.outcome = "continued: " + (
+                "it joined after SIGCONT" if not joined else "no engine took it over while it was stopped"
+            )
             return fault
-        waits = self.fleet.query("SELECT state, wait_event_type, wait_event, left(query, 80) FROM "
-                                 "pg_stat_activity WHERE application_name = %s", (f"evman pid {pid}",))
+        waits = self.fleet.query(
+            "SELECT state, wait_event_type, wait_event, left(query, 80) FROM "
+            "pg_stat_activity WHERE application_name = %s",
+            (f"evman pid {pid}",),
+        )
         fault.outcome = f"hung: not fenced and not renewing after SIGCONT (engine row {row}, connections {waits})"
         self.fleet.signal(slot, signal.SIGKILL)
         self.fleet.wait_exit(slot, 10)
@@ -106,8 +111,9 @@ class Faults:
         return fault
 
     def _engine(self, pid: int) -> tuple[object, ...] | None:
-        rows = self.fleet.query("SELECT id, state, taken_over_at, heartbeat_at FROM engines WHERE pid = %s "
-                                "ORDER BY id DESC LIMIT 1", (pid,))
+        rows = self.fleet.query(
+            "SELECT id, state, taken_over_at, heartbeat_at FROM engines WHERE pid = %s ORDER BY id DESC LIMIT 1", (pid,)
+        )
         return rows[0] if rows else None
 
     def _renewing(self, pid: int) -> bool:
@@ -130,7 +136,8 @@ class Faults:
             age = self.fleet.query(
                 "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - CAST(heartbeat_at AS timestamptz))), 0) "
                 "FROM engines WHERE state = 'live' AND taken_over_at IS NULL AND pid <> %s AND started_at < %s",
-                (pid, since.isoformat()))
+                (pid, since.isoformat()),
+            )
             worst = max(worst, float(age[0][0]))  # type: ignore[arg-type]
             time.sleep(0.1)
         return worst
@@ -138,8 +145,11 @@ class Faults:
     def _terminate(self, slot: Slot) -> Fault:
         pid = self._pid(slot)
         fault = Fault("terminate", slot.name, pid, _now())
-        cut = self.fleet.query("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
-                               "pg_stat_activity WHERE application_name = %s", (f"evman pid {pid}",))
+        cut = self.fleet.query(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+            "pg_stat_activity WHERE application_name = %s",
+            (f"evman pid {pid}",),
+        )
         fault.outcome = f"{cut[0][0]} connection(s) cut"
         return fault
 
@@ -180,12 +190,23 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> tup
         time.sleep(plan.settle_s)
         codes = fleet.stop_all()
         window = (started, ended - timedelta(seconds=plan.every_s + 4 * plan.tick_s))
-        found = judge(fleet, faults.done, roots=plan.roots, chains=plan.chains, every_s=plan.every_s,
-                      window=window, tick_s=plan.tick_s)
-        found.problems += [f"{name}: exit {code} on the final SIGTERM (expected 0)"
-                           for name, code in codes.items() if code != 0]
-        found.problems += [f"{f.kind} of pid {f.pid}: {f.outcome}" for f in faults.done
-                           if f.outcome.startswith(("hung", "did not stop"))]
+        found = judge(
+            fleet,
+            faults.done,
+            roots=plan.roots,
+            chains=plan.chains,
+            every_s=plan.every_s,
+            window=window,
+            tick_s=plan.tick_s,
+        )
+        found.problems += [
+            f"{name}: exit {code} on the final SIGTERM (expected 0)" for name, code in codes.items() if code != 0
+        ]
+        found.problems += [
+            f"{f.kind} of pid {f.pid}: {f.outcome}"
+            for f in faults.done
+            if f.outcome.startswith(("hung", "did not stop"))
+        ]
         return found, faults.done
     finally:
         fleet.close()
@@ -202,13 +223,22 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(faults=args.faults, engines=args.engines, tick_s=args.tick, seed=args.seed)
     root = args.keep or Path(tempfile.mkdtemp(prefix="evman-drill-"))
     root.mkdir(parents=True, exist_ok=True)
-    print(f"drill: {plan.engines} engines, tick {plan.tick_s} s (lease {LEASE_TICKS} ticks), "
-          f"{plan.faults} faults, in {root}")
+    print(
+        f"drill: {plan.engines} engines, tick {plan.tick_s} s (lease {LEASE_TICKS} ticks), "
+        f"{plan.faults} faults, in {root}"
+    )
     found, faults = run_drill(plan, root)
     print(render(found, faults, plan.tick_s))
-    bad = (found.missing or found.doubled or found.running_without_process or found.lost_without_alert
-           or found.fenced_writes_accepted or found.problems or found.stops_hung
-           or found.survivor_stall_s > LEASE_TICKS * plan.tick_s)
+    bad = (
+        found.missing
+        or found.doubled
+        or found.running_without_process
+        or found.lost_without_alert
+        or found.fenced_writes_accepted
+        or found.problems
+        or found.stops_hung
+        or found.survivor_stall_s > LEASE_TICKS * plan.tick_s
+    )
     return 1 if bad else 0
 
 

@@ -2,6 +2,7 @@
 
 Every command of the workload appends `event,occurrence,run,engine,pid` to one log opened with
 O_APPEND (the shell's >>), so the drill sees what really ran, whatever the database says."""
+
 from __future__ import annotations
 
 import os
@@ -38,12 +39,21 @@ def workload(log: Path, *, roots: int, chains: int, every_s: int, work_s: float)
     which starts another. Queued concurrency and misfire = "all": an occurrence is never
     skipped for an earlier one still running, nor folded into a later one when it is made
     late (a fault can hold a due event for a lease), so every occurrence must run."""
-    out = ['[defaults]', 'timezone = "UTC"', '']
+    out = ["[defaults]", 'timezone = "UTC"', ""]
     command = f"{LINE} >> {log}; sleep {work_s}"
 
     def event(name: str, **keys: str) -> None:
-        out.extend(["[[event]]", f'name = "{name}"', f"shell = '{command}'",
-                    'concurrency = "queue"', 'misfire = "all"', *(f"{k} = {v}" for k, v in keys.items()), ""])
+        out.extend(
+            [
+                "[[event]]",
+                f'name = "{name}"',
+                f"shell = '{command}'",
+                'concurrency = "queue"',
+                'misfire = "all"',
+                *(f"{k} = {v}" for k, v in keys.items()),
+                "",
+            ]
+        )
 
     for i in range(roots):
         follow = f'["c{i}-1"]' if i < chains else "[]"
@@ -57,6 +67,7 @@ def workload(log: Path, *, roots: int, chains: int, every_s: int, work_s: float)
 @dataclass
 class Slot:
     """One engine place: the process in it now, and the pids it had."""
+
     name: str
     proc: subprocess.Popen[bytes] | None = None
     pids: list[int] = field(default_factory=list)
@@ -81,8 +92,9 @@ class Fleet:
         defs = self.root / "drill.toml"
         defs.write_text(workload(self.log, roots=roots, chains=chains, every_s=every_s, work_s=work_s))
         self.log.touch()
-        done = subprocess.run(evman_argv("load", str(defs), "--db", self.dsn), capture_output=True,
-                              text=True, cwd=ROOT, timeout=120)
+        done = subprocess.run(
+            evman_argv("load", str(defs), "--db", self.dsn), capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
         if done.returncode != 0:
             raise RuntimeError(f"evman load failed: {done.stderr.strip()}")
         self.sql(AUDIT_SQL)
@@ -91,19 +103,20 @@ class Fleet:
 
     def sql(self, script: str) -> None:
         import psycopg
+
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(script)  # type: ignore[arg-type]
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         import psycopg
+
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
 
     # -- engines ------------------------------------------------------------------
 
     def start_engine(self, slot: Slot) -> None:
-        argv = evman_argv("--no-ui", "--db", self.dsn, "--tick", str(self.tick_s),
-                          "--grace", str(self.grace_s))
+        argv = evman_argv("--no-ui", "--db", self.dsn, "--tick", str(self.tick_s), "--grace", str(self.grace_s))
         with open(self.engine_log, "ab") as out:
             slot.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.root)
         slot.pids.append(slot.proc.pid)

@@ -1,5 +1,6 @@
 """What the drill found: executions per occurrence from the O_APPEND log, and the database's
 account of lost runs, alerts, fenced writes and takeovers."""
+
 from __future__ import annotations
 
 import statistics
@@ -85,8 +86,16 @@ class Occurrences:
         return (run["event"], run["scheduled_for"])
 
 
-def judge(fleet: Any, faults: list[Fault], *, roots: int, chains: int, every_s: int,
-          window: tuple[datetime, datetime], tick_s: float) -> Findings:
+def judge(
+    fleet: Any,
+    faults: list[Fault],
+    *,
+    roots: int,
+    chains: int,
+    every_s: int,
+    window: tuple[datetime, datetime],
+    tick_s: float,
+) -> Findings:
     found = Findings()
     runs = _dicts(fleet, "SELECT * FROM runs")
     by_id = {int(r["id"]): r for r in runs}
@@ -102,23 +111,35 @@ def judge(fleet: Any, faults: list[Fault], *, roots: int, chains: int, every_s: 
         elif count > 1:
             found.doubled.append(f"{key[0]} @ {key[1]} ran {count} times")
     found.running_without_process = sum(
-        1 for r in runs if r["state"] == "running" and (r["pid"] is None or not pid_alive(int(r["pid"]))))
+        1 for r in runs if r["state"] == "running" and (r["pid"] is None or not pid_alive(int(r["pid"])))
+    )
     _lost(fleet, runs, found)
     _fencing(fleet, faults, found, tick_s)
     return found
 
 
-def _expected(runs: dict[int, dict[str, Any]], occurrences: Occurrences, *, roots: int, chains: int,
-              every_s: int, window: tuple[datetime, datetime]) -> set[tuple[str, str]]:
+def _expected(
+    runs: dict[int, dict[str, Any]],
+    occurrences: Occurrences,
+    *,
+    roots: int,
+    chains: int,
+    every_s: int,
+    window: tuple[datetime, datetime],
+) -> set[tuple[str, str]]:
     """Every root fire time inside the window (from each root's first occurrence, on its grid),
     and a follower for every occurrence whose predecessor succeeded."""
     from evman.engine.clock import iso
+
     expected: set[tuple[str, str]] = set()
     start, end = window
     for i in range(roots):
         name = f"s{i}"
-        firsts = sorted(parse_iso(r["scheduled_for"]) for r in runs.values()  # type: ignore[type-var]
-                        if r["event"] == name and r["trigger"] == "schedule")
+        firsts = sorted(
+            parse_iso(r["scheduled_for"])
+            for r in runs.values()  # type: ignore[type-var]
+            if r["event"] == name and r["trigger"] == "schedule"
+        )
         if not firsts:
             continue
         at = firsts[0]
@@ -161,8 +182,9 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
         taken = engine.get("taken_over_at")
         if taken is None:
             continue
-        accepted = fleet.query("SELECT count(*) FROM drill_audit WHERE app = %s AND at > %s",
-                               (f"evman pid {pid}", taken))
+        accepted = fleet.query(
+            "SELECT count(*) FROM drill_audit WHERE app = %s AND at > %s", (f"evman pid {pid}", taken)
+        )
         found.fenced_writes_accepted += int(accepted[0][0])  # type: ignore[call-overload]
     for fault in faults:
         engine = engines.get(fault.pid or -1)
@@ -193,6 +215,7 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
 def _dicts(fleet: Any, sql: str) -> list[dict[str, Any]]:
     import psycopg
     from psycopg.rows import dict_row
+
     with psycopg.connect(fleet.dsn, autocommit=True, row_factory=dict_row) as conn:
         return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
 
@@ -202,23 +225,33 @@ def render(found: Findings, faults: list[Fault], tick_s: float) -> str:
         if not values:
             return "none measured"
         p50 = statistics.median(values)
-        return (f"p50 {p50:.2f} s ({p50 / tick_s:.1f} ticks), max {max(values):.2f} s "
-                f"({max(values) / tick_s:.1f} ticks), n={len(values)}")
+        return (
+            f"p50 {p50:.2f} s ({p50 / tick_s:.1f} ticks), max {max(values):.2f} s "
+            f"({max(values) / tick_s:.1f} ticks), n={len(values)}"
+        )
 
     kinds = Counter(f.kind for f in faults)
     rows = [
         ("faults", ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + f" ({len(faults)} in all)"),
-        ("executions per occurrence", ", ".join(f"{n}x: {c}" for n, c in sorted(found.executions.items()))
-         + "   (goal: all 1x)"),
+        (
+            "executions per occurrence",
+            ", ".join(f"{n}x: {c}" for n, c in sorted(found.executions.items())) + "   (goal: all 1x)",
+        ),
         ("missing inside the misfire window", f"{len(found.missing)}   (goal 0)"),
         ("run more than once", f"{len(found.doubled)}   (goal 0)"),
         ("runs left running without a process", f"{found.running_without_process}   (goal 0)"),
         ("lost runs / without an alert", f"{found.lost_runs} / {found.lost_without_alert}   (goal 0 without)"),
-        ("SIGSTOP past the lease, then SIGCONT", f"{found.stops}: fenced (exit 3) {found.stops_fenced}, "
-         f"went on {found.stops_continued} (not joined yet, or not taken over), hung {found.stops_hung}"
-         "   (goal 0 hung)"),
-        ("oldest survivor heartbeat during a stop", f"{found.survivor_stall_s:.2f} s ({found.survivor_stall_s / tick_s:.1f} ticks)"
-         f"   (goal under a lease, {3 * tick_s:g} s)"),
+        (
+            "SIGSTOP past the lease, then SIGCONT",
+            f"{found.stops}: fenced (exit 3) {found.stops_fenced}, "
+            f"went on {found.stops_continued} (not joined yet, or not taken over), hung {found.stops_hung}"
+            "   (goal 0 hung)",
+        ),
+        (
+            "oldest survivor heartbeat during a stop",
+            f"{found.survivor_stall_s:.2f} s ({found.survivor_stall_s / tick_s:.1f} ticks)"
+            f"   (goal under a lease, {3 * tick_s:g} s)",
+        ),
         ("faults that hit an engine before it joined", str(found.before_joining)),
         ("fenced writes accepted", f"{found.fenced_writes_accepted}   (goal 0)"),
         ("crash takeover (SIGKILL -> taken over)", ticks(found.crash_takeover_s) + "   (goal <= 3 ticks + 1)"),

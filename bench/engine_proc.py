@@ -1,4 +1,5 @@
 """An engine process for W6: `python -m bench.engine_proc DB` ticks on DB until SIGTERM."""
+
 from __future__ import annotations
 
 import signal
@@ -11,6 +12,7 @@ from types import FrameType
 def main(path: str) -> int:
     from evman.engine.engine import Engine
     from evman.engine.store import Store
+
     engine = Engine(Store(Path(path)), tick_s=1.0, stop_grace_s=1.0)
     engine.start()
 

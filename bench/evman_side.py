@@ -1,4 +1,5 @@
 """Driving evman for the benchmarks: definitions in, a real Engine thread, runs read back."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evman.engine.definitions import catalog
 from evman.engine.clock import SystemClock, parse_iso
+from evman.engine.definitions import catalog
 from evman.engine.engine import Engine
 from evman.engine.model import Defaults, Definitions, EventSpec
 from evman.engine.store import Store
@@ -52,8 +53,13 @@ class EngineThread:
 
     def __init__(self, path: Path, tick_s: float = 1.0) -> None:
         self.store = Store(path)
-        self.engine = Engine(self.store, clock=SystemClock(), tick_s=tick_s,
-                             logs_dir=path.parent / (path.name + ".logs"), stop_grace_s=5.0)
+        self.engine = Engine(
+            self.store,
+            clock=SystemClock(),
+            tick_s=tick_s,
+            logs_dir=path.parent / (path.name + ".logs"),
+            stop_grace_s=5.0,
+        )
         self.thread = threading.Thread(target=self.engine.run, name="bench-engine", daemon=True)
 
     def start(self) -> None:

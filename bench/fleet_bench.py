@@ -6,6 +6,7 @@ per occurrence as the server counted them (pg_stat_statements).
     uv run python -m bench.fleet_bench --quick      # 200 per row, a smoke run
     uv run python -m bench.fleet_bench --top 15     # and each row's 15 most frequent statements
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,6 +68,7 @@ def _spec(name: str, when: datetime, kind: str) -> EventSpec:
 
 def _sql(dsn: str, query: str) -> list[tuple[object, ...]]:
     import psycopg
+
     with psycopg.connect(dsn, autocommit=True, application_name="bench") as conn:
         cur = conn.execute(query)  # type: ignore[arg-type]
         return list(cur.fetchall()) if cur.description else []
@@ -77,18 +79,33 @@ def measure(server: PgServer, root: Path, kind: str, engines: int, n: int) -> Ro
     dsn = server.create_database(name)
     store = Store(dsn)
     when = (datetime.now(UTC) + timedelta(seconds=6 + n / 2000)).replace(microsecond=0) + timedelta(seconds=1)
-    catalog.save(store, Definitions(Defaults(timezone="UTC"), {}, tuple(
-        _spec(f"e{i:05d}", when, kind) for i in range(n)), source="bench"), now=datetime.now(UTC))
+    catalog.save(
+        store,
+        Definitions(
+            Defaults(timezone="UTC"), {}, tuple(_spec(f"e{i:05d}", when, kind) for i in range(n)), source="bench"
+        ),
+        now=datetime.now(UTC),
+    )
     store.close()
     stamps = root / f"{name}.stamps"
     env = {**os.environ, STAMPS_ENV: str(stamps), "EVMAN_LOGS_DIR": str(root / f"{name}.logs")}
-    procs = [subprocess.Popen(evman_argv("--no-ui", "--db", dsn, "--tick", "1"), cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(engines)]
+    procs = [
+        subprocess.Popen(
+            evman_argv("--no-ui", "--db", dsn, "--tick", "1"),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(engines)
+    ]
     try:
         _wait(lambda: int(_sql(dsn, "SELECT count(*) FROM engines WHERE state = 'live'")[0][0]) == engines, 30)
         _sql(server.dsn("stats"), "SELECT pg_stat_statements_reset()")
-        _wait(lambda: int(_sql(dsn, "/* bench */ SELECT count(*) FROM runs WHERE ended_at IS NOT NULL")[0][0]) >= n,
-              60 + n / 50)
+        _wait(
+            lambda: int(_sql(dsn, "/* bench */ SELECT count(*) FROM runs WHERE ended_at IS NOT NULL")[0][0]) >= n,
+            60 + n / 50,
+        )
         ended = _sql(dsn, "/* bench */ SELECT max(ended_at), count(*) FROM runs")
         owners = Counter(int(r[0] or 0) for r in _sql(dsn, "/* bench */ SELECT engine_id FROM runs"))
         top = [(int(c), " ".join(str(q).split())) for c, q in _sql(server.dsn("stats"), _STATEMENTS.format(name=name))]
@@ -108,15 +125,26 @@ def measure(server: PgServer, root: Path, kind: str, engines: int, n: int) -> Ro
     span = (last - when).total_seconds()
     done = int(ended[0][1])
     once = done == n and (kind != "call" or (len(seen) == n and set(seen.values()) == {1}))
-    return Row(kind, engines, n, done, done / span if span > 0 else float("inf"),
-               percentile(late, 50) if late else None, percentile(late, 99) if late else None,
-               sum(c for c, _ in top) / n, once,
-               "/".join(str(c) for _, c in sorted(owners.items())), top)
+    return Row(
+        kind,
+        engines,
+        n,
+        done,
+        done / span if span > 0 else float("inf"),
+        percentile(late, 50) if late else None,
+        percentile(late, 99) if late else None,
+        sum(c for c, _ in top) / n,
+        once,
+        "/".join(str(c) for _, c in sorted(owners.items())),
+        top,
+    )
 
 
-_STATEMENTS = ("SELECT calls, query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-               "WHERE d.datname = '{name}' AND s.query NOT LIKE '%%bench%%' "
-               "AND s.query NOT LIKE '%%pg_stat_statements%%' ORDER BY calls DESC")
+_STATEMENTS = (
+    "SELECT calls, query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+    "WHERE d.datname = '{name}' AND s.query NOT LIKE '%%bench%%' "
+    "AND s.query NOT LIKE '%%pg_stat_statements%%' ORDER BY calls DESC"
+)
 
 
 def _wait(check: object, timeout_s: float) -> None:
@@ -128,12 +156,16 @@ def _wait(check: object, timeout_s: float) -> None:
 
 
 def render(rows: list[Row]) -> str:
-    lines = ["| work | engines | occurrences/s | due->start p50 / p99 (callable's clock) | SQL statements per occurrence | runs per engine | exactly once |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| work | engines | occurrences/s | due->start p50 / p99 (callable's clock) | SQL statements per occurrence | runs per engine | exactly once |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         late = "n/a (`true`)" if r.late_p50_ms is None else f"{r.late_p50_ms:.0f} / {r.late_p99_ms:.0f} ms"
-        lines.append(f"| {r.kind} | {r.engines} | {r.per_s:,.0f} | {late} | {r.statements:.2f} | {r.spread} | "
-                     f"{'yes' if r.once else 'NO'} |")
+        lines.append(
+            f"| {r.kind} | {r.engines} | {r.per_s:,.0f} | {late} | {r.statements:.2f} | {r.spread} | "
+            f"{'yes' if r.once else 'NO'} |"
+        )
     lines += ["", verdict(rows)]
     return "\n".join(lines)
 
@@ -143,10 +175,12 @@ def verdict(rows: list[Row]) -> str:
     calls3 = [r.per_s for r in rows if r.kind == "call" and r.engines == 3]
     worst = max((r.statements for r in rows), default=float("inf"))
     rate = f"{calls3[0]:,.0f}" if calls3 else "not measured"
-    return (f"goal >= {GOAL_OCC_PER_S:,.0f} noop occurrences/s across 3 engines: {rate} "
-            f"({'MET' if calls3 and calls3[0] >= GOAL_OCC_PER_S else 'NOT MET'}); "
-            f"goal <= {GOAL_STATEMENTS:g} statements per occurrence: worst {worst:.2f} "
-            f"({'MET' if worst <= GOAL_STATEMENTS else 'NOT MET'})")
+    return (
+        f"goal >= {GOAL_OCC_PER_S:,.0f} noop occurrences/s across 3 engines: {rate} "
+        f"({'MET' if calls3 and calls3[0] >= GOAL_OCC_PER_S else 'NOT MET'}); "
+        f"goal <= {GOAL_STATEMENTS:g} statements per occurrence: worst {worst:.2f} "
+        f"({'MET' if worst <= GOAL_STATEMENTS else 'NOT MET'})"
+    )
 
 
 def render_top(row: Row, count: int) -> str:
@@ -160,13 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet_bench")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--top", type=int, default=0, metavar="N",
-                        help="also print each row's N most frequent statements (per occurrence, calls, text)")
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print each row's N most frequent statements (per occurrence, calls, text)",
+    )
     args = parser.parse_args(argv)
     n = 200 if args.quick else args.events
     root = Path(tempfile.mkdtemp(prefix="evman-fleet-bench-"))
-    server = PgServer(options="-c shared_preload_libraries=pg_stat_statements "
-                                           "-c pg_stat_statements.track=all").start()
+    server = PgServer(options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all").start()
     try:
         server.create_database("stats")
         _sql(server.dsn("stats"), "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

@@ -1,4 +1,5 @@
 """W4: 20 layers of 10 no-op events, each layer requiring all of the previous one."""
+
 from __future__ import annotations
 
 import threading
@@ -7,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import jobs
-from bench.evman_side import (BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs,
-                              wait_finished)
+from bench.evman_side import BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs, wait_finished
 from evman.engine.model import EventSpec
 from evman.engine.store import Store
 
@@ -25,12 +25,10 @@ def flow_specs(layers: int, width: int, when_iso: str) -> list[EventSpec]:
     for layer in range(layers):
         for name in names(layer, width):
             if layer == 0:
-                specs.append(EventSpec(name=name, call="bench.jobs:noop", cwd=BENCH_DIR,
-                                       schedule=when_iso))
+                specs.append(EventSpec(name=name, call="bench.jobs:noop", cwd=BENCH_DIR, schedule=when_iso))
             else:
                 requires = " and ".join(f"success({up})" for up in names(layer - 1, width))
-                specs.append(EventSpec(name=name, call="bench.jobs:noop", cwd=BENCH_DIR,
-                                       requires=requires))
+                specs.append(EventSpec(name=name, call="bench.jobs:noop", cwd=BENCH_DIR, requires=requires))
     return specs
 
 
@@ -59,8 +57,9 @@ def huey_flow(tmp: Path, layers: int = LAYERS, width: int = WIDTH) -> float:
     """The same DAG in Huey: each layer is a chord (group.then) whose callback, once all 10
     members finished, enqueues the next layer's chord. A chord's callback is one task, so a
     layer-to-layer "all of" needs this barrier task per layer; Huey has no many-to-many edge."""
-    from bench.peers import make_huey, huey_consumer
     from huey import group
+
+    from bench.peers import huey_consumer, make_huey
 
     huey = make_huey(tmp / "huey-flow.db")
     done = threading.Event()

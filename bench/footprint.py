@@ -1,4 +1,5 @@
 """W6: the engine's memory and idle CPU with 100,000 events, and `evman list` start-up time."""
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,13 @@ def build_live(path: Path, n: int) -> None:
 
 def engine_idle(path: Path, idle_s: float = 4.0) -> tuple[float, float]:
     """Start `evman --no-ui`-like engine process on `path`; (RSS MB, idle CPU %) after it settles."""
-    proc = subprocess.Popen([_python(), "-m", "bench.engine_proc", str(path)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [_python(), "-m", "bench.engine_proc", str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -67,13 +73,13 @@ def _installed_env(pycache: Path) -> dict[str, str]:
 
 
 def _time_command(argv: list[str], runs: int, env: dict[str, str]) -> float:
-    subprocess.run(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                   env=env)  # warm: writes the bytecode, fills the page cache
+    subprocess.run(
+        argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env
+    )  # warm: writes the bytecode, fills the page cache
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                       env=env)
+        subprocess.run(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -94,13 +100,15 @@ def startup(db: Path, runs: int = 7) -> tuple[float, float]:
 
 def heavy_modules_loaded(db: Path) -> list[str]:
     """Which of textual and apprise `evman list` imports (it should import neither)."""
-    code = ("import sys, io, contextlib\n"
-            "from evman.console.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    try:\n"
-            f"        main(['--db', {str(db)!r}, 'list'])\n"
-            "    except SystemExit:\n"
-            "        pass\n"
-            "print(','.join(m for m in ('textual', 'apprise') if m in sys.modules))\n")
+    code = (
+        "import sys, io, contextlib\n"
+        "from evman.console.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        main(['--db', {str(db)!r}, 'list'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(','.join(m for m in ('textual', 'apprise') if m in sys.modules))\n"
+    )
     out = subprocess.run([_python(), "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     return [m for m in out.stdout.strip().split(",") if m]

@@ -1,4 +1,5 @@
 """The work the benchmarks schedule: it notes that it ran, and does nothing else."""
+
 from __future__ import annotations
 
 import time

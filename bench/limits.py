@@ -1,4 +1,5 @@
 """The machine's limits, measured in the same run: SQLite commit rate and process spawn rate."""
+
 from __future__ import annotations
 
 import os

@@ -13,8 +13,10 @@ deadline, how long after the p50 finish first crossed the deadline projected_lat
 nights (all of them false: those chains finished in time), and the time of one recompute
 over 1,000 events.
 """
+
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -126,6 +128,7 @@ def _last_event(chain: str) -> str:
 @dataclass
 class Timeline:
     """One night's actual runs: event -> (start, end) in epoch seconds (end inf: hung)."""
+
     runs: dict[str, tuple[float, float]]
     opens: dict[str, float]
     deadlines: dict[str, float]
@@ -136,13 +139,11 @@ class Timeline:
         for name, (start, end) in self.runs.items():
             est, deadline = estimates[name], self.deadlines.get(name)
             if end <= at_s:
-                occ = Occurrence(name, RunState.SUCCEEDED, est, started_ts=start, ended_ts=end,
-                                 deadline_ts=deadline)
+                occ = Occurrence(name, RunState.SUCCEEDED, est, started_ts=start, ended_ts=end, deadline_ts=deadline)
             elif start <= at_s:
                 occ = Occurrence(name, RunState.RUNNING, est, started_ts=start, deadline_ts=deadline)
             else:
-                occ = Occurrence(name, RunState.WAITING, est, opens_ts=self.opens.get(name),
-                                 deadline_ts=deadline)
+                occ = Occurrence(name, RunState.WAITING, est, opens_ts=self.opens.get(name), deadline_ts=deadline)
             out[name] = occ
         return out
 
@@ -156,7 +157,7 @@ def workload_graph() -> Graph:
     for chain in CHAINS:
         events = chain.events()
         names += events
-        on_success.update({a: [b] for a, b in zip(events, events[1:])})
+        on_success.update({a: [b] for a, b in itertools.pairwise(events)})
     return build_graph(names, {}, on_success)
 
 
@@ -197,7 +198,7 @@ class Nights:
         lost time exceeds the chain's median slack (a fault that cannot miss is not a miss
         to foresee)."""
         slack_min = (chain.deadline_s - chain.start_s) / 60 - sum(chain.medians_min)
-        half = chain.medians_min[:len(chain.medians_min) // 2]
+        half = chain.medians_min[: len(chain.medians_min) // 2]
         able = [i for i, m in enumerate(half) if (factor - 1) * m > slack_min + 10]
         return self.rng.choice(able or [max(range(len(half)), key=half.__getitem__)])
 
@@ -211,7 +212,7 @@ class Nights:
             events = chain.events()
             opens[events[0]] = at
             deadlines[events[-1]] = base + chain.deadline_s
-            for i, (name, median) in enumerate(zip(events, chain.medians_min)):
+            for i, (name, median) in enumerate(zip(events, chain.medians_min, strict=True)):
                 took = self.rng.lognormvariate(math.log(median * 60), SIGMA)
                 if fault is not None and fault.chain == chain.name and fault.position == i:
                     took *= fault.factor
@@ -257,8 +258,16 @@ class Nights:
                 night.pages += [Page(at_s, event, v.kind, v.action) for v in verdicts if v.action != "resolve"]
                 self._watch_crossing(night, timeline, estimates, chain, plan, at_s, last_on_time)
 
-    def _watch_crossing(self, night: Night, timeline: Timeline, estimates: Mapping[str, Estimate],
-                        chain: str, plan: Plan, at_s: float, last_on_time: dict[str, float]) -> None:
+    def _watch_crossing(
+        self,
+        night: Night,
+        timeline: Timeline,
+        estimates: Mapping[str, Estimate],
+        chain: str,
+        plan: Plan,
+        at_s: float,
+        last_on_time: dict[str, float],
+    ) -> None:
         if chain in night.crossings:
             return
         row = plan[_last_event(chain)]
@@ -271,8 +280,7 @@ class Nights:
         lo = last_on_time.get(chain, at_s)
         night.crossings[chain] = self._bisect(timeline, estimates, _last_event(chain), lo, at_s)
 
-    def _bisect(self, timeline: Timeline, estimates: Mapping[str, Estimate], event: str,
-                lo: float, hi: float) -> float:
+    def _bisect(self, timeline: Timeline, estimates: Mapping[str, Estimate], event: str, lo: float, hi: float) -> float:
         """The first moment in (lo, hi] (to a millisecond) at which `event`'s p50 finish is
         past its deadline."""
         while hi - lo > 0.001:
@@ -332,4 +340,3 @@ def false_pages(nights: Iterable[Night]) -> tuple[int, int, int]:
             else:
                 pages += len(night.pages_of(chain.name))
     return pages, count, real_misses
-

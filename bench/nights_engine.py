@@ -6,6 +6,7 @@ live engine would tick (every second) as far as foresight can tell.
 A night's pages are the at_risk / projected_late alert changes its ticks returned (opened
 or paged again). The moment the p50 finish first crossed the deadline is found as in
 bench/nights.py: the pure projection over the night's runs as the database recorded them."""
+
 from __future__ import annotations
 
 import math
@@ -17,9 +18,8 @@ from typing import Final
 
 from bench import nights
 from bench.simjobs import Driver, SimJobs
-from evman.engine.definitions import catalog
 from evman.engine.clock import FakeClock, parse_iso
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.foresight import estimate
 from evman.engine.foresight.rules import KINDS
@@ -65,8 +65,7 @@ class EngineNights(nights.Nights):
         db = self.tmp / "w7-engine.db"
         clock = FakeClock(nights.FIRST_NIGHT - timedelta(hours=1))
         store = Store(db)
-        defs = parse_definitions(textwrap.dedent(definitions()), source=str(self.tmp / "w7.toml"),
-                                 base_dir=self.tmp)
+        defs = parse_definitions(textwrap.dedent(definitions()), source=str(self.tmp / "w7.toml"), base_dir=self.tmp)
         catalog.save(store, defs, now=clock.now())
         engine = Engine(store, clock=clock, logs_dir=self.tmp / "w7-logs")
         engine.start()
@@ -102,9 +101,14 @@ class EngineNights(nights.Nights):
         mark = len(driver.alerts)
         driver.step_s = nights.STEP_S
         driver.run_until(start + timedelta(seconds=NIGHT_END_S))
-        hung = {r.id for r in driver.engine.active_runs() if r.state is RunState.RUNNING
-                and fault is not None and fault.factor == nights.HANG
-                and r.event == f"{fault.chain}{fault.position:02d}"}
+        hung = {
+            r.id
+            for r in driver.engine.active_runs()
+            if r.state is RunState.RUNNING
+            and fault is not None
+            and fault.factor == nights.HANG
+            and r.event == f"{fault.chain}{fault.position:02d}"
+        }
         if hung:  # the hang: fail it, so that the next night's chain runs (slow ones finish)
             driver.sim.abort(hung)
         driver.step_s = None
@@ -115,9 +119,11 @@ class EngineNights(nights.Nights):
             last = chain.events()[-1]
             night.finishes[chain.name] = recorded.runs[last][1]
             night.deadlines[chain.name] = recorded.deadlines[last]
-        night.pages = [nights.Page(at.timestamp(), c.event, str(c.state), "page")
-                       for at, c in driver.alerts[mark:]
-                       if c.state in KINDS and not (c.detail or "").startswith("resolved")]
+        night.pages = [
+            nights.Page(at.timestamp(), c.event, str(c.state), "page")
+            for at, c in driver.alerts[mark:]
+            if c.state in KINDS and not (c.detail or "").startswith("resolved")
+        ]
         self._find_crossings(night, recorded, estimates)
         self._remember(timeline)
         return night
@@ -131,12 +137,13 @@ class EngineNights(nights.Nights):
                 continue
             end = ended.timestamp() if row["state"] == RunState.SUCCEEDED.value else math.inf
             runs[row["event"]] = (began.timestamp(), end)
-        for name, (begin, _end) in planned.runs.items():
+        for name in planned.runs:
             runs.setdefault(name, (math.inf, math.inf))  # never started (after a hang)
         return nights.Timeline(runs, planned.opens, planned.deadlines)
 
-    def _find_crossings(self, night: nights.Night, timeline: nights.Timeline,
-                        estimates: dict[str, nights.Estimate]) -> None:
+    def _find_crossings(
+        self, night: nights.Night, timeline: nights.Timeline, estimates: dict[str, nights.Estimate]
+    ) -> None:
         last_on_time: dict[str, float] = {}
         for at_s in self._moments(timeline):
             occurrences = timeline.occurrences(at_s, estimates)

@@ -1,5 +1,6 @@
 """The schedulers a user would pick instead: APScheduler 3 (SQLAlchemy job store on SQLite),
 Huey (SqliteHuey, consumer threads in-process) and `schedule` (in memory, the ceiling)."""
+
 from __future__ import annotations
 
 import logging
@@ -38,15 +39,19 @@ def has_peers() -> bool:
 
 # -- APScheduler ----------------------------------------------------------------------------
 
+
 def _aps_engine(path: Path, wal: bool) -> Any:
     from sqlalchemy import create_engine, event
+
     eng = create_engine(f"sqlite:///{path}")
     if wal:
+
         def pragmas(conn: Any, _record: Any) -> None:
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.close()
+
         event.listen(eng, "connect", pragmas)
     return eng
 
@@ -55,32 +60,53 @@ def _aps_scheduler(path: Path, wal: bool) -> tuple[Any, Any]:
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
+
     store = SQLAlchemyJobStore(engine=_aps_engine(path, wal))
     # misfire_grace_time=None: with the default 1 s grace, APScheduler drops (never runs)
     # the tail of a 2,000-job burst, and "each ran exactly once" would fail outright.
-    scheduler = BackgroundScheduler(jobstores={"default": store},
-                                    executors={"default": ThreadPoolExecutor(CALL_WORKERS)},
-                                    job_defaults={"misfire_grace_time": None, "coalesce": True},
-                                    timezone=UTC)
+    scheduler = BackgroundScheduler(
+        jobstores={"default": store},
+        executors={"default": ThreadPoolExecutor(CALL_WORKERS)},
+        job_defaults={"misfire_grace_time": None, "coalesce": True},
+        timezone=UTC,
+    )
     return scheduler, store
 
 
-def _aps_bulk_add(scheduler: Any, store: Any, when: datetime, n: int, func: str,
-                  arg: Callable[[int], tuple[Any, ...]]) -> None:
+def _aps_bulk_add(
+    scheduler: Any, store: Any, when: datetime, n: int, func: str, arg: Callable[[int], tuple[Any, ...]]
+) -> None:
     """Put n date-triggered jobs in the job store in one transaction (setup, not measured:
     add_job commits once per job, which at defaults takes longer than the burst itself)."""
     from apscheduler.job import Job
     from apscheduler.triggers.date import DateTrigger
     from apscheduler.util import datetime_to_utc_timestamp
+
     store.jobs_t.create(store.engine, checkfirst=True)
     trigger = DateTrigger(run_date=when, timezone=UTC)
     rows = []
     for i in range(n):
-        job = Job(scheduler, id=f"b{i:05d}", func=func, args=arg(i), kwargs={}, trigger=trigger,
-                  executor="default", name=f"b{i:05d}", misfire_grace_time=None, coalesce=True,
-                  max_instances=1, next_run_time=when)
-        rows.append({"id": job.id, "next_run_time": datetime_to_utc_timestamp(when),
-                     "job_state": pickle.dumps(job.__getstate__(), store.pickle_protocol)})
+        job = Job(
+            scheduler,
+            id=f"b{i:05d}",
+            func=func,
+            args=arg(i),
+            kwargs={},
+            trigger=trigger,
+            executor="default",
+            name=f"b{i:05d}",
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=when,
+        )
+        rows.append(
+            {
+                "id": job.id,
+                "next_run_time": datetime_to_utc_timestamp(when),
+                "job_state": pickle.dumps(job.__getstate__(), store.pickle_protocol),
+            }
+        )
     with store.engine.begin() as conn:
         conn.execute(store.jobs_t.insert(), rows)
 
@@ -92,7 +118,9 @@ def aps_user_burst(tmp: Path, n: int, kind: str = "call") -> Burst:
     from apscheduler.events import EVENT_JOB_MISSED
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
+
     from bench.evman_side import due_in
+
     path = tmp / f"aps-user-{kind}.db"
     store = SQLAlchemyJobStore(engine=_aps_engine(path, wal=True))
     scheduler = BackgroundScheduler(jobstores={"default": store}, timezone=UTC)
@@ -120,6 +148,7 @@ def aps_burst(tmp: Path, n: int, *, wal: bool, kind: str = "call") -> Burst:
     """APScheduler tuned for the burst: jobs bulk-inserted in one transaction, 16 pool
     threads, coalesce on, no misfire grace time."""
     from bench.evman_side import due_in
+
     path = tmp / f"aps-{'wal' if wal else 'default'}-{kind}.db"
     scheduler, store = _aps_scheduler(path, wal)
     when = due_in(1.5)
@@ -140,12 +169,14 @@ def aps_burst(tmp: Path, n: int, *, wal: bool, kind: str = "call") -> Burst:
 def run_true(key: str) -> None:
     """A peer's command job: `true` with its output captured, as evman captures it."""
     import subprocess
+
     started = time.time()
     subprocess.run(["true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     jobs.calls.append((key, started, time.time()))
 
 
 # -- Huey ------------------------------------------------------------------------------------
+
 
 @contextmanager
 def _signals_kept() -> Iterator[None]:
@@ -162,6 +193,7 @@ def _signals_kept() -> Iterator[None]:
 
 def make_huey(path: Path) -> Any:
     from huey import SqliteHuey
+
     return SqliteHuey(name="bench", filename=str(path))
 
 
@@ -176,9 +208,9 @@ def _enqueue_fast(huey: Any, enqueue: Callable[[], object]) -> None:
 @contextmanager
 def huey_consumer(huey: Any, workers: int = CALL_WORKERS) -> Iterator[Any]:
     import logging
+
     logging.getLogger("huey").setLevel(logging.WARNING)
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=False,
-                                    check_worker_health=False)
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=False, check_worker_health=False)
     with _signals_kept():
         if threading.current_thread() is threading.main_thread():
             consumer.start()
@@ -193,6 +225,7 @@ def huey_consumer(huey: Any, workers: int = CALL_WORKERS) -> Iterator[Any]:
 
 def huey_burst(tmp: Path, n: int, kind: str = "call") -> Burst:
     from bench.evman_side import due_in
+
     huey = make_huey(tmp / f"huey-{kind}.db")
     task = huey.task()(jobs.record if kind == "call" else run_true)
     when = due_in(1.0 + n / 4000)
@@ -208,10 +241,13 @@ def huey_burst(tmp: Path, n: int, kind: str = "call") -> Burst:
 
 # -- schedule (in memory) ----------------------------------------------------------------------
 
+
 def schedule_burst(n: int) -> Burst:
     """The in-memory ceiling: one thread runs due jobs inline, nothing is recorded anywhere."""
     import schedule
+
     from bench.evman_side import due_in
+
     when = due_in(1.0)
     local = when.astimezone().replace(tzinfo=None)
     scheduler = schedule.Scheduler()

@@ -6,6 +6,7 @@ By default it times the tick's phases and the hot helpers (wall clock, so time s
 for the GIL while worker threads run counts too) and prints, per phase, the total and the
 cost per run. --cprofile adds cProfile's top functions for the engine thread (slower, and
 its overhead inflates small functions). For all threads at once: py-spy record -f raw."""
+
 from __future__ import annotations
 
 import cProfile
@@ -21,20 +22,31 @@ from typing import Any
 
 from bench import burst, flow
 from evman.engine import engine as engine_module
-from evman.engine.tick import lifecycle, readview
 from evman.engine.engine import Engine
 from evman.engine.running.executors import Executors
 from evman.engine.stages import followups as followups_stage
 from evman.engine.stages import reap as reap_stage
 from evman.engine.stages import start as start_stage
 from evman.engine.store import Store
+from evman.engine.tick import lifecycle, readview
 
 PHASES: tuple[tuple[Any, str], ...] = (
-    (Engine, "tick"), (engine_module, "materialise"), (engine_module, "reap"),
-    (engine_module, "follow_up"), (engine_module, "start_ready"), (engine_module, "check_deadlines"),
-    (engine_module, "flush"), (engine_module, "spawn"), (lifecycle, "new_run"), (lifecycle, "finish"),
-    (reap_stage, "judge"), (Executors, "start"), (Store, "apply"), (readview, "spec_from_json"),
-    (start_stage, "evaluate"), (followups_stage, "evaluate"),
+    (Engine, "tick"),
+    (engine_module, "materialise"),
+    (engine_module, "reap"),
+    (engine_module, "follow_up"),
+    (engine_module, "start_ready"),
+    (engine_module, "check_deadlines"),
+    (engine_module, "flush"),
+    (engine_module, "spawn"),
+    (lifecycle, "new_run"),
+    (lifecycle, "finish"),
+    (reap_stage, "judge"),
+    (Executors, "start"),
+    (Store, "apply"),
+    (readview, "spec_from_json"),
+    (start_stage, "evaluate"),
+    (followups_stage, "evaluate"),
 )
 """(owner, name) of what is timed: the stages as the engine calls them, and the hot helpers
 where their callers look them up."""
@@ -48,14 +60,17 @@ def _timed(times: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> 
             return fn(*args, **kwargs)
         finally:
             times.setdefault(name, []).append(time.perf_counter() - started)
+
     return timed
 
 
 def _run(workload: str, n: int, tmp: Path) -> tuple[str, int]:
     if workload in ("w1", "w2"):
         got = burst.evman_burst(tmp, n, "call" if workload == "w1" else "true")
-        return (f"{got.completed} of {got.expected} runs, {got.throughput:,.0f}/s, lateness p50 "
-                f"{got.late_p50_ms:.1f} ms, p99 {got.late_p99_ms:.1f} ms, exactly once: {got.exactly_once}"), n
+        return (
+            f"{got.completed} of {got.expected} runs, {got.throughput:,.0f}/s, lateness p50 "
+            f"{got.late_p50_ms:.1f} ms, p99 {got.late_p99_ms:.1f} ms, exactly once: {got.exactly_once}"
+        ), n
     if workload == "w4":
         return f"due to last finished: {flow.evman_flow(tmp) * 1000:.1f} ms", flow.LAYERS * flow.WIDTH
     raise SystemExit(f"unknown workload {workload!r}; choose w1, w2 or w4")
@@ -75,8 +90,10 @@ def phases(workload: str, n: int) -> None:
     print(result)
     print(f"{'phase':<22}{'calls':>7}{'total ms':>10}{'µs per run':>12}{'slowest ms':>12}")
     for name, values in sorted(times.items(), key=lambda kv: -sum(kv[1])):
-        print(f"{name:<22}{len(values):>7}{sum(values) * 1000:>10.1f}{sum(values) / runs * 1e6:>12.1f}"
-              f"{max(values) * 1000:>12.2f}")
+        print(
+            f"{name:<22}{len(values):>7}{sum(values) * 1000:>10.1f}{sum(values) / runs * 1e6:>12.1f}"
+            f"{max(values) * 1000:>12.2f}"
+        )
 
 
 def cprofiled(workload: str, n: int) -> None:

@@ -1,4 +1,5 @@
 """Run every workload against evman and the peers, in the same run, and print one table."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,13 +57,42 @@ class Sizes:
     w7: w7.Sizes = w7.FULL
 
 
-QUICK = Sizes(burst_calls=60, burst_commands=20, catalogues=(1_000, 3_000, 10_000), ticks=8,
-              warm_ticks=2, layers=4, width=3, footprint_events=2_000, idle_s=0.5, startup_runs=2,
-              commit_s=0.2, spawns=20, console_events=300, console_runs=30_000, w7=w7.QUICK)
+QUICK = Sizes(
+    burst_calls=60,
+    burst_commands=20,
+    catalogues=(1_000, 3_000, 10_000),
+    ticks=8,
+    warm_ticks=2,
+    layers=4,
+    width=3,
+    footprint_events=2_000,
+    idle_s=0.5,
+    startup_runs=2,
+    commit_s=0.2,
+    spawns=20,
+    console_events=300,
+    console_runs=30_000,
+    w7=w7.QUICK,
+)
 
-SMOKE = Sizes(burst_calls=20, burst_commands=6, catalogues=(200, 500, 1_000), ticks=3, warm_ticks=1,
-              layers=3, width=2, footprint_events=500, idle_s=0.3, startup_runs=1, commit_s=0.1,
-              spawns=10, console_events=300, console_runs=3_000, lead_scale=0.2, w7=w7.SMOKE)
+SMOKE = Sizes(
+    burst_calls=20,
+    burst_commands=6,
+    catalogues=(200, 500, 1_000),
+    ticks=3,
+    warm_ticks=1,
+    layers=3,
+    width=2,
+    footprint_events=500,
+    idle_s=0.3,
+    startup_runs=1,
+    commit_s=0.1,
+    spawns=10,
+    console_events=300,
+    console_runs=3_000,
+    lead_scale=0.2,
+    w7=w7.SMOKE,
+)
 """For tests/test_bench_smoke.py: every workload runs, in seconds."""
 
 WORKLOADS = ("limits", "W1", "W2", "W3", "W4", "W5", "W6", "W7")
@@ -87,17 +117,28 @@ def machine() -> dict[str, str]:
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as fh:
-            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
-                         "unknown")
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "unknown")
     except OSError:
         pass
-    return {"nproc": str(os.cpu_count()), "cpu": model, "python": platform.python_version(),
-            "kernel": platform.release()}
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, reps: int, only: set[str], tmp: Path, quick: bool,
-                 say: Callable[[str], None], with_peers: bool | None = None) -> None:
+    def __init__(
+        self,
+        sizes: Sizes,
+        reps: int,
+        only: set[str],
+        tmp: Path,
+        quick: bool,
+        say: Callable[[str], None],
+        with_peers: bool | None = None,
+    ) -> None:
         self.sizes, self.reps, self.only, self.tmp, self.quick = sizes, reps, only, tmp, quick
         self.say = say
         self.results = Results()
@@ -144,8 +185,13 @@ class Bench:
 
     def limits(self, rep: int) -> None:
         r = self.results
-        r.add(MACHINE, "sqlite", "commits, WAL+NORMAL", "/s",
-              limits.commit_rate(self.rep_dir(rep, "limits") / "commit.db", self.sizes.commit_s))
+        r.add(
+            MACHINE,
+            "sqlite",
+            "commits, WAL+NORMAL",
+            "/s",
+            limits.commit_rate(self.rep_dir(rep, "limits") / "commit.db", self.sizes.commit_s),
+        )
 
     def _burst(self, workload: str, system: str, result: burst.Burst) -> None:
         r = self.results
@@ -155,8 +201,10 @@ class Bench:
             r.add(workload, system, "lateness max", "ms", max(result.late_ms))
         r.add(workload, system, "ran exactly once", "reps ok", float(result.exactly_once))
         if result.dropped:
-            r.note(f"{workload}: {system} dropped {result.dropped} of {result.expected} jobs "
-                   f"(missed their misfire grace time)")
+            r.note(
+                f"{workload}: {system} dropped {result.dropped} of {result.expected} jobs "
+                f"(missed their misfire grace time)"
+            )
 
     def w1(self, rep: int) -> None:
         n, tmp = self.sizes.burst_calls, self.rep_dir(rep, "w1")
@@ -164,10 +212,12 @@ class Bench:
         self._burst("W1", EVMAN, fresh_heap(lambda: burst.evman_burst(tmp, n, "call")))
         if not self.with_peers:
             return
-        for system, fn in ((APS_WAL, lambda: peers.aps_burst(tmp, n, wal=True)),
-                           (APS_USER, lambda: peers.aps_user_burst(tmp, n)),
-                           (HUEY, lambda: peers.huey_burst(tmp, n)),
-                           (SCHEDULE, lambda: peers.schedule_burst(n))):
+        for system, fn in (
+            (APS_WAL, lambda: peers.aps_burst(tmp, n, wal=True)),
+            (APS_USER, lambda: peers.aps_user_burst(tmp, n)),
+            (HUEY, lambda: peers.huey_burst(tmp, n)),
+            (SCHEDULE, lambda: peers.schedule_burst(n)),
+        ):
             self.say(f"  W1 {n} callables: {system}")
             self._burst("W1", system, fresh_heap(fn))
 
@@ -175,16 +225,18 @@ class Bench:
         n, tmp = self.sizes.burst_commands, self.rep_dir(rep, "w2")
         # the limit W2 is judged against, measured just before it in every repetition; and
         # the same with the file-system work a W2 run needs (a new log folder and log file)
-        self.results.add(MACHINE, "os", "spawn true, 2 at a time", "/s",
-                         limits.spawn_rate(self.sizes.spawns, 2))
-        self.results.add(MACHINE, "os", SPAWN_LOGGED, "/s",
-                         limits.spawn_rate_logged(tmp / "spawn-logs", self.sizes.spawns, 2))
+        self.results.add(MACHINE, "os", "spawn true, 2 at a time", "/s", limits.spawn_rate(self.sizes.spawns, 2))
+        self.results.add(
+            MACHINE, "os", SPAWN_LOGGED, "/s", limits.spawn_rate_logged(tmp / "spawn-logs", self.sizes.spawns, 2)
+        )
         self.say(f"  W2 {n} commands: evman")
         self._burst("W2", EVMAN, fresh_heap(lambda: burst.evman_burst(tmp, n, "true")))
         if not self.with_peers:
             return
-        for system, fn in ((APS_WAL, lambda: peers.aps_burst(tmp, n, wal=True, kind="true")),
-                           (HUEY, lambda: peers.huey_burst(tmp, n, kind="true"))):
+        for system, fn in (
+            (APS_WAL, lambda: peers.aps_burst(tmp, n, wal=True, kind="true")),
+            (HUEY, lambda: peers.huey_burst(tmp, n, kind="true")),
+        ):
             self.say(f"  W2 {n} commands: {system}")
             self._burst("W2", system, fresh_heap(fn))
 
@@ -202,30 +254,39 @@ class Bench:
             instants = self.catalogue_instants[n]
             first = rep * (s.ticks + s.warm_ticks)
             catalogue.measure(self.tmp / f"catalogue-{n}.db", instants, first, s.warm_ticks)
-            times = catalogue.measure(self.tmp / f"catalogue-{n}.db", instants,
-                                      first + s.warm_ticks, s.ticks).summary()
+            times = catalogue.measure(self.tmp / f"catalogue-{n}.db", instants, first + s.warm_ticks, s.ticks).summary()
             label = f"{EVMAN} @{n:,}"
             self.results.add("W3", label, "tick, 10 due", "ms", times["due_median"], p99=times["due_p99"])
-            self.results.add("W3", label, "tick reaping 10", "ms", times["reap_median"],
-                             p99=times["reap_p99"])
+            self.results.add("W3", label, "tick reaping 10", "ms", times["reap_median"], p99=times["reap_p99"])
             self.results.add("W3", label, "idle tick", "ms", times["idle_median"], p99=times["idle_p99"])
 
     def w4(self, rep: int) -> None:
         s, tmp = self.sizes, self.rep_dir(rep, "w4")
         shape = f"{s.layers}x{s.width}"
         self.say(f"  W4 flow {shape}: evman")
-        self.results.add("W4", EVMAN, f"due to last finished, {shape}", "ms",
-                         fresh_heap(lambda: flow.evman_flow(tmp, s.layers, s.width)) * 1000)
+        self.results.add(
+            "W4",
+            EVMAN,
+            f"due to last finished, {shape}",
+            "ms",
+            fresh_heap(lambda: flow.evman_flow(tmp, s.layers, s.width)) * 1000,
+        )
         if self.with_peers:
             self.say(f"  W4 flow {shape}: Huey chords")
-            self.results.add("W4", f"{HUEY} chords", f"due to last finished, {shape}", "ms",
-                             fresh_heap(lambda: flow.huey_flow(tmp, s.layers, s.width)) * 1000)
+            self.results.add(
+                "W4",
+                f"{HUEY} chords",
+                f"due to last finished, {shape}",
+                "ms",
+                fresh_heap(lambda: flow.huey_flow(tmp, s.layers, s.width)) * 1000,
+            )
 
     def w5(self) -> None:
         """The console bench once per repetition, on one database built by the first."""
         db = self.tmp / "console.db"
-        events, runs = ((self.sizes.console_events, self.sizes.console_runs)
-                        if self.sizes.console_events else (None, None))
+        events, runs = (
+            (self.sizes.console_events, self.sizes.console_runs) if self.sizes.console_events else (None, None)
+        )
         label = f"{EVMAN} console"
         for rep in range(self.reps):
             self.say(f"W5 console bench, repetition {rep + 1} (bench/console_bench.py)")
@@ -255,13 +316,13 @@ class Bench:
             self.results.add("W6", EVMAN, "`evman list` start-up", "ms", list_s * 1000)
             self.results.add("W6", "python", "`python -c 'import sqlite3'`", "ms", base_s * 1000)
         loaded = footprint.heavy_modules_loaded(small)
-        self.results.note("W6: `evman list` imports " + (", ".join(loaded) if loaded else
-                                                         "neither textual nor apprise"))
+        self.results.note(
+            "W6: `evman list` imports " + (", ".join(loaded) if loaded else "neither textual nor apprise")
+        )
 
     # -- targets ----------------------------------------------------------------------------
 
-    def ratio(self, a: tuple[str, str, str], b: tuple[str, str, str],
-              p99: bool = False) -> tuple[float, str] | None:
+    def ratio(self, a: tuple[str, str, str], b: tuple[str, str, str], p99: bool = False) -> tuple[float, str] | None:
         """The median over repetitions of a/b (of their p99s with `p99`), each repetition's
         pair measured minutes apart at most (so a busy spell hits both), and the spread of
         those ratios, as text."""
@@ -285,21 +346,30 @@ class Bench:
         if self.wants("W2"):
             found = self.ratio(("W2", EVMAN, "throughput"), (MACHINE, "os", "spawn true, 2 at a time"))
             if found:
-                r.target("W2", "throughput >= 0.7x spawn rate (2 at a time, measured just before)",
-                         f"{found[0]:.2f}x{found[1]}", found[0] >= 0.7)
+                r.target(
+                    "W2",
+                    "throughput >= 0.7x spawn rate (2 at a time, measured just before)",
+                    f"{found[0]:.2f}x{found[1]}",
+                    found[0] >= 0.7,
+                )
             found = self.ratio(("W2", EVMAN, "throughput"), (MACHINE, "os", SPAWN_LOGGED))
             if found:  # the machine's limit for what a run must do: output kept in its own log
-                r.target("W2", "throughput >= 0.7x spawn rate with a new log folder and file each",
-                         f"{found[0]:.2f}x{found[1]}", found[0] >= 0.7)
+                r.target(
+                    "W2",
+                    "throughput >= 0.7x spawn rate with a new log folder and file each",
+                    f"{found[0]:.2f}x{found[1]}",
+                    found[0] >= 0.7,
+                )
         if self.wants("W3"):
             self._judge_w3()
         if self.wants("W4"):
             shape = f"{self.sizes.layers}x{self.sizes.width}"
-            found = self.ratio(("W4", EVMAN, f"due to last finished, {shape}"),
-                               ("W4", f"{HUEY} chords", f"due to last finished, {shape}"))
+            found = self.ratio(
+                ("W4", EVMAN, f"due to last finished, {shape}"),
+                ("W4", f"{HUEY} chords", f"due to last finished, {shape}"),
+            )
             if found:
-                r.target("W4", "end-to-end <= 0.25x Huey's chord DAG", f"{found[0]:.2f}x{found[1]}",
-                         found[0] <= 0.25)
+                r.target("W4", "end-to-end <= 0.25x Huey's chord DAG", f"{found[0]:.2f}x{found[1]}", found[0] <= 0.25)
         if self.wants("W5") and self.w5_data:
             self._judge_w5()
         if self.wants("W7"):
@@ -312,8 +382,12 @@ class Bench:
                 r.target("W6", "engine RSS < 150 MB", f"{rss:.0f} MB", rss < 150)
             if lst is not None and base is not None:
                 limit = 1.5 * base + 100
-                r.target("W6", "`evman list` <= 1.5x `import sqlite3` + 100 ms",
-                         f"{lst:.0f} ms vs limit {limit:.0f} ms", lst <= limit)
+                r.target(
+                    "W6",
+                    "`evman list` <= 1.5x `import sqlite3` + 100 ms",
+                    f"{lst:.0f} ms vs limit {limit:.0f} ms",
+                    lst <= limit,
+                )
 
     def _judge_w1(self) -> None:
         r = self.results
@@ -325,12 +399,20 @@ class Bench:
         for peer in (APS_WAL, APS_USER):
             found = self.ratio(("W1", EVMAN, late), ("W1", peer, late), p99=True)
             if found:
-                r.target("W1", f"p99 lateness <= 0.2x that of {peer} (each by the job's own clock)",
-                         f"{found[0]:.2f}x{found[1]}", found[0] <= 0.2)
+                r.target(
+                    "W1",
+                    f"p99 lateness <= 0.2x that of {peer} (each by the job's own clock)",
+                    f"{found[0]:.2f}x{found[1]}",
+                    found[0] <= 0.2,
+                )
         once = r.get("W1", EVMAN, "ran exactly once")
         if once:
-            r.target("W1", "each ran exactly once", f"{sum(once.values):.0f} of {len(once.values)} reps",
-                     all(v == 1 for v in once.values))
+            r.target(
+                "W1",
+                "each ran exactly once",
+                f"{sum(once.values):.0f} of {len(once.values)} reps",
+                all(v == 1 for v in once.values),
+            )
         thr = r.median("W1", EVMAN, "throughput")
         for peer in (HUEY, SCHEDULE):
             peer_thr = r.median("W1", peer, "throughput")
@@ -346,14 +428,21 @@ class Bench:
         idle = [m for n in sizes if (m := r.get("W3", f"{EVMAN} @{n:,}", "idle tick")) is not None]
         middle = due[sizes[len(sizes) // 2]]
         if middle is not None:
-            r.target("W3", f"tick with 10 due <= 2 ms at {sizes[len(sizes) // 2]:,} events "
-                     "(median; p99 <= 5x)", *_bounded(middle, 2.0))
+            r.target(
+                "W3",
+                f"tick with 10 due <= 2 ms at {sizes[len(sizes) // 2]:,} events (median; p99 <= 5x)",
+                *_bounded(middle, 2.0),
+            )
         lo, hi = due[sizes[0]], due[sizes[-1]]
         if lo is not None and hi is not None and lo.values and hi.values:
             ratio = hi.median / lo.median
             tail = f", p99 {hi.p99 / lo.p99:.2f}x" if hi.p99 and lo.p99 else ""
-            r.target("W3", f"flat: tick at {sizes[-1]:,} within 1.5x of {sizes[0]:,} (medians)",
-                     f"{ratio:.2f}x{tail}", 1 / 1.5 <= ratio <= 1.5)
+            r.target(
+                "W3",
+                f"flat: tick at {sizes[-1]:,} within 1.5x of {sizes[0]:,} (medians)",
+                f"{ratio:.2f}x{tail}",
+                1 / 1.5 <= ratio <= 1.5,
+            )
         if idle:
             worst = max(idle, key=lambda m: m.median)
             r.target("W3", "idle tick < 0.1 ms (median, worst size; p99 <= 5x)", *_bounded(worst, 0.1))
@@ -373,8 +462,7 @@ def report(results: Results, header: str) -> str:
     order = {w: i for i, w in enumerate((MACHINE, *WORKLOADS))}
     metrics = sorted(results.metrics.values(), key=lambda m: order.get(m.workload, len(order)))
     targets = sorted(results.targets, key=lambda t: order.get(t.workload, len(order)))
-    parts = [header, "", table(metrics), TABLE_LEGEND, "", "Targets (ratios from this run):",
-             targets_table(targets)]
+    parts = [header, "", table(metrics), TABLE_LEGEND, "", "Targets (ratios from this run):", targets_table(targets)]
     if results.notes:
         parts += ["", "Notes:"] + [f"- {n}" for n in results.notes]
     return "\n".join(parts)
@@ -395,8 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
     parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5; at least 3)")
-    parser.add_argument("--only", default=",".join(WORKLOADS),
-                        help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
     parser.add_argument("--readme", action="store_true", help="put this run's table in bench/README.md")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (its path is printed)")
@@ -422,19 +509,31 @@ def main(argv: list[str] | None = None) -> int:
             tmp_obj.cleanup()
     info = machine()
     versions = peers.available()
-    header = "\n".join([
-        f"evman bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'quick' if args.quick else 'full'} sizes, "
-        f"{args.reps} repetition(s), {time.monotonic() - started:.0f} s",
-        f"machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, Linux {info['kernel']}",
-        "peers: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
-    ])
+    header = "\n".join(
+        [
+            f"evman bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'quick' if args.quick else 'full'} sizes, "
+            f"{args.reps} repetition(s), {time.monotonic() - started:.0f} s",
+            f"machine: {info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, Linux {info['kernel']}",
+            "peers: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in versions.items()),
+        ]
+    )
     text = report(results, header)
     print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "machine": info, "peers": versions, "sizes": asdict(sizes), "reps": args.reps,
-            "metrics": [vars(m) for m in results.metrics.values()],
-            "targets": [vars(t) for t in results.targets], "notes": results.notes}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "peers": versions,
+                    "sizes": asdict(sizes),
+                    "reps": args.reps,
+                    "metrics": [vars(m) for m in results.metrics.values()],
+                    "targets": [vars(t) for t in results.targets],
+                    "notes": results.notes,
+                },
+                indent=2,
+            )
+        )
     if args.readme:
         write_readme(text)
     return 0

@@ -6,6 +6,7 @@ takes (inf: it hangs), and returns once the FakeClock has reached its end. The d
 the clock from one thing to the next (a job's end, an occurrence falling due, the next step)
 and ticks the engine at each, so a night of runs takes a second of real time, and every run's
 started_at and ended_at are exactly the simulated ones."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Series of measurements, their medians and spreads, and the printed table."""
+
 from __future__ import annotations
 
 import statistics
@@ -16,6 +17,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 @dataclass
 class Metric:
     """One measured quantity of one system in one workload, one value per repetition."""
+
     workload: str
     system: str
     name: str
@@ -48,6 +50,7 @@ class Metric:
 @dataclass
 class Target:
     """A target from the issue, judged on ratios measured in the same run."""
+
     workload: str
     text: str
     measured: str
@@ -61,8 +64,9 @@ class Results:
         self.notes: list[str] = []
         self.targets: list[Target] = []
 
-    def add(self, workload: str, system: str, name: str, unit: str, value: float, note: str = "",
-            p99: float | None = None) -> None:
+    def add(
+        self, workload: str, system: str, name: str, unit: str, value: float, note: str = "", p99: float | None = None
+    ) -> None:
         """One repetition's value; for a quantity sampled many times in it, `value` is the
         samples' median and `p99` their 99th percentile (printed beside every median)."""
         key = (workload, system, name)
@@ -72,11 +76,11 @@ class Results:
         if p99 is not None:
             self.metrics[key].p99s.append(p99)
 
-    def add_samples(self, workload: str, system: str, name: str, unit: str,
-                    samples: Sequence[float], note: str = "") -> None:
+    def add_samples(
+        self, workload: str, system: str, name: str, unit: str, samples: Sequence[float], note: str = ""
+    ) -> None:
         """One repetition's samples: their median and p99."""
-        self.add(workload, system, name, unit, statistics.median(samples), note,
-                 p99=percentile(samples, 99))
+        self.add(workload, system, name, unit, statistics.median(samples), note, p99=percentile(samples, 99))
 
     def get(self, workload: str, system: str, name: str) -> Metric | None:
         return self.metrics.get((workload, system, name))
@@ -113,9 +117,11 @@ def fmt(value: float) -> str:
     return f"{value:.4f}"
 
 
-TABLE_LEGEND = ("median and p99: of a repetition's samples (its ticks, its runs' lateness), "
-                "then the median over repetitions; min–max: the repetitions' medians. "
-                "A quantity measured once per repetition (a throughput) has no p99 (-).")
+TABLE_LEGEND = (
+    "median and p99: of a repetition's samples (its ticks, its runs' lateness), "
+    "then the median over repetitions; min–max: the repetitions' medians. "
+    "A quantity measured once per repetition (a throughput) has no p99 (-)."
+)
 
 
 def table(metrics: Iterable[Metric]) -> str:
@@ -123,13 +129,16 @@ def table(metrics: Iterable[Metric]) -> str:
     for m in metrics:
         spread = f"{fmt(m.low)}–{fmt(m.high)}" if len(m.values) > 1 else ""
         p99 = fmt(m.p99) if m.p99 is not None else "-"
-        rows.append((m.workload, m.system, f"{m.name} ({m.unit})", fmt(m.median), p99, spread,
-                     str(len(m.values))))
+        rows.append((m.workload, m.system, f"{m.name} ({m.unit})", fmt(m.median), p99, spread, str(len(m.values))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for i, r in enumerate(rows):
-        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
-                 *(r[k].rjust(widths[k]) for k in range(3, len(r)))]
+        cells = [
+            r[0].ljust(widths[0]),
+            r[1].ljust(widths[1]),
+            r[2].ljust(widths[2]),
+            *(r[k].rjust(widths[k]) for k in range(3, len(r))),
+        ]
         lines.append("  ".join(cells).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))

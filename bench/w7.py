@@ -1,7 +1,9 @@
 """W7 in the bench table: the simulated nights' figures, the recompute cost, and their targets."""
+
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import random
 import time
@@ -34,21 +36,26 @@ class Sizes:
 
 FULL: Final = Sizes()
 QUICK: Final = Sizes(nights.NightSizes(fault_free_nights=10, factors=(2.0, 4.0)), recompute_runs=100)
-SMOKE: Final = Sizes(nights.NightSizes(history_nights=6, fault_free_nights=1, factors=(3.0,)),
-                     recompute_events=200, recompute_runs=10)
+SMOKE: Final = Sizes(
+    nights.NightSizes(history_nights=6, fault_free_nights=1, factors=(3.0,)), recompute_events=200, recompute_runs=10
+)
 
 
 def measure(results: Results, sizes: Sizes, reps: int, tmp: Path, say: Callable[[str], None]) -> None:
     """The nights once, on the real engine (they are seeded: every repetition would give the
     same figures), the recompute once per repetition."""
     n = sizes.nights
-    say(f"W7 foresight on the engine: {n.history_nights} nights of history, {n.fault_free_nights} "
-        f"fault-free nights, {len(n.factors) * len(nights.CHAINS) + n.hangs} with a fault")
+    say(
+        f"W7 foresight on the engine: {n.history_nights} nights of history, {n.fault_free_nights} "
+        f"fault-free nights, {len(n.factors) * len(nights.CHAINS) + n.hangs} with a fault"
+    )
     started = time.perf_counter()
     driven = nights_engine.EngineNights(n, tmp)
     simulated = driven.run(say)
-    results.note(f"W7: {len(simulated) + n.history_nights} nights on the engine in "
-                 f"{time.perf_counter() - started:.0f} s ({driven.ticks:,} ticks)")
+    results.note(
+        f"W7: {len(simulated) + n.history_nights} nights on the engine in "
+        f"{time.perf_counter() - started:.0f} s ({driven.ticks:,} ticks)"
+    )
     _nights_rows(results, simulated)
     for rep in range(reps):
         say(f"  W7 recompute of {sizes.recompute_events:,} events, repetition {rep + 1}")
@@ -68,13 +75,20 @@ def _nights_rows(results: Results, simulated: list[nights.Night]) -> None:
         results.add("W7", SYSTEM, "pages per injected miss (none acknowledged)", "pages", float(miss.pages))
     pages, count, real = nights.false_pages(simulated)
     results.add("W7", SYSTEM, f"pages on {count} fault-free nights", "pages", float(pages))
-    results.note("W7 leads (min): " + (", ".join(
-        f"{m.fault} {'never paged' if m.lead_min is None else f'{m.lead_min:.0f}'}" for m in found) or "no misses"))
+    results.note(
+        "W7 leads (min): "
+        + (
+            ", ".join(f"{m.fault} {'never paged' if m.lead_min is None else f'{m.lead_min:.0f}'}" for m in found)
+            or "no misses"
+        )
+    )
     unmissed = nights.unmissed_faults(simulated)
     if unmissed:
         results.note(f"W7: injected but finished in time anyway (not counted as misses): {', '.join(unmissed)}")
     if real:
-        results.note(f"W7: {real} chain(s) of fault-free nights missed on their own; their pages are not counted as false")
+        results.note(
+            f"W7: {real} chain(s) of fault-free nights missed on their own; their pages are not counted as false"
+        )
     _judge_nights(results, found, pages, count)
 
 
@@ -85,18 +99,35 @@ def _judge_nights(results: Results, found: list[nights.Miss], pages: int, count:
     r.add("W7", SYSTEM, f"misses paged >= {LEAD_GOAL_MIN:.0f} min ahead", "%", share)
     leads = [m.lead_min for m in found if m.lead_min is not None]
     spread = f"; leads {min(leads):.0f}–{max(leads):.0f} min" if leads else ""
-    r.target("W7", f"misses paged >= {LEAD_GOAL_MIN:.0f} min before the deadline >= {SHARE_GOAL:.0f} %",
-             f"{share:.0f} % ({len(ahead)} of {len(found)}{spread})", bool(found) and share >= SHARE_GOAL)
+    r.target(
+        "W7",
+        f"misses paged >= {LEAD_GOAL_MIN:.0f} min before the deadline >= {SHARE_GOAL:.0f} %",
+        f"{share:.0f} % ({len(ahead)} of {len(found)}{spread})",
+        bool(found) and share >= SHARE_GOAL,
+    )
     delays = [m.delay_s for m in found]
     worst = max((d for d in delays if d is not None), default=None)
     never = sum(d is None for d in delays)
-    text = ("no misses" if not found else f"{worst:.0f} s (worst of {len(found)})" if never == 0
-            else f"{never} of {len(found)} never paged projected_late")
-    r.target("W7", f"projected_late <= {DELAY_GOAL_S:.0f} s after the p50 finish crossed the deadline", text,
-             bool(found) and never == 0 and worst is not None and worst <= DELAY_GOAL_S)
+    text = (
+        "no misses"
+        if not found
+        else f"{worst:.0f} s (worst of {len(found)})"
+        if never == 0
+        else f"{never} of {len(found)} never paged projected_late"
+    )
+    r.target(
+        "W7",
+        f"projected_late <= {DELAY_GOAL_S:.0f} s after the p50 finish crossed the deadline",
+        text,
+        bool(found) and never == 0 and worst is not None and worst <= DELAY_GOAL_S,
+    )
     per_30 = pages * 30 / count if count else math.inf
-    r.target("W7", f"false pages <= {FALSE_GOAL_PER_30:g} per 30 fault-free nights",
-             f"{pages} in {count} nights ({per_30:.1f} per 30)", count > 0 and per_30 <= FALSE_GOAL_PER_30)
+    r.target(
+        "W7",
+        f"false pages <= {FALSE_GOAL_PER_30:g} per 30 fault-free nights",
+        f"{pages} in {count} nights ({per_30:.1f} per 30)",
+        count > 0 and per_30 <= FALSE_GOAL_PER_30,
+    )
 
 
 def judge(results: Results, sizes: Sizes) -> None:
@@ -110,8 +141,12 @@ def judge(results: Results, sizes: Sizes) -> None:
     for q, mine, theirs in (("median", cpu.median, wall.median), ("p99", cpu.p99, wall.p99)):
         if mine is None or theirs is None:
             continue
-        results.target("W7", f"recompute of {sizes.recompute_events:,} events <= {RECOMPUTE_GOAL_MS:g} ms, "
-                       f"{q} of CPU time", f"{mine:.2f} ms (wall clock {theirs:.2f} ms)", mine <= RECOMPUTE_GOAL_MS)
+        results.target(
+            "W7",
+            f"recompute of {sizes.recompute_events:,} events <= {RECOMPUTE_GOAL_MS:g} ms, {q} of CPU time",
+            f"{mine:.2f} ms (wall clock {theirs:.2f} ms)",
+            mine <= RECOMPUTE_GOAL_MS,
+        )
 
 
 def recompute_times(events: int, runs: int, seed: int = 11) -> tuple[list[float], list[float]]:
@@ -123,7 +158,6 @@ def recompute_times(events: int, runs: int, seed: int = 11) -> tuple[list[float]
     now = nights.FIRST_NIGHT + timedelta(hours=2)
     standings: dict[str, dict[str, Standing]] = {}
     deadlines = [n for n, o in occs.items() if o.deadline_ts is not None]
-    wall, cpu = [], []
     gc.collect()
     gc.freeze()  # as every other workload's measurement (bench/run.py fresh_heap): the heap so far is not walked
     try:
@@ -132,16 +166,23 @@ def recompute_times(events: int, runs: int, seed: int = 11) -> tuple[list[float]
         gc.unfreeze()
 
 
-def _timed(graph: Graph, occs: dict[str, Occurrence], now: datetime, runs: int,
-           standings: dict[str, dict[str, Standing]], deadlines: list[str]) -> tuple[list[float], list[float]]:
+def _timed(
+    graph: Graph,
+    occs: dict[str, Occurrence],
+    now: datetime,
+    runs: int,
+    standings: dict[str, dict[str, Standing]],
+    deadlines: list[str],
+) -> tuple[list[float], list[float]]:
     wall, cpu = [], []
     for i in range(runs):
         at = now + timedelta(seconds=60 * i)
         started, started_cpu = time.perf_counter(), time.thread_time()
         plan = project(graph, occs, at, nights.TICK_S)
         for event in deadlines:
-            _, standings[event] = judge_alerts(plan[event], "night", nights.MARGIN_S, standings.get(event, {}),
-                                                plan.now_ts)
+            _, standings[event] = judge_alerts(
+                plan[event], "night", nights.MARGIN_S, standings.get(event, {}), plan.now_ts
+            )
         cpu.append(time.thread_time() - started_cpu)
         wall.append(time.perf_counter() - started)
     return wall, cpu
@@ -151,7 +192,7 @@ def big_plan(events: int, seed: int) -> tuple[Graph, dict[str, Occurrence]]:
     rng = random.Random(seed)
     now = nights.FIRST_NIGHT + timedelta(hours=2)
     names = [f"e{i:05d}" for i in range(events)]
-    on_success = {a: [b] for i, (a, b) in enumerate(zip(names, names[1:])) if (i + 1) % 10}
+    on_success = {a: [b] for i, (a, b) in enumerate(itertools.pairwise(names)) if (i + 1) % 10}
     graph = build_graph(names, {}, on_success)
     occs = {}
     for i, name in enumerate(names):
@@ -160,7 +201,11 @@ def big_plan(events: int, seed: int) -> tuple[Graph, dict[str, Occurrence]]:
         state = RunState.SUCCEEDED if place < 3 else RunState.RUNNING if place == 3 else RunState.WAITING
         started = now - timedelta(minutes=40 if state is RunState.SUCCEEDED else 10)
         occs[name] = occurrence(
-            name, state, history, started_at=None if state is RunState.WAITING else started,
+            name,
+            state,
+            history,
+            started_at=None if state is RunState.WAITING else started,
             ended_at=now - timedelta(minutes=10) if state is RunState.SUCCEEDED else None,
-            deadline=now + timedelta(hours=4) if place == 9 else None)
+            deadline=now + timedelta(hours=4) if place == 9 else None,
+        )
     return graph, occs

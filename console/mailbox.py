@@ -1,4 +1,5 @@
 """Asking the engine for something: a row in the `requests` mailbox, then its outcome."""
+
 from __future__ import annotations
 
 import re
@@ -29,13 +30,16 @@ def engine_is_live(store: Store, now: datetime | None = None) -> bool:
     return beat is not None and (now - beat).total_seconds() < LIVE_AFTER_S
 
 
-def send_request(store: Store, verb: str, target: str, *, args: dict[str, Any] | None = None,
-                 requested_by: str, wait_s: float = 5.0) -> tuple[bool, str]:
+def send_request(
+    store: Store, verb: str, target: str, *, args: dict[str, Any] | None = None, requested_by: str, wait_s: float = 5.0
+) -> tuple[bool, str]:
     """Queue a request and wait up to wait_s for the engine's outcome: (ok, message)."""
     request_id = store.add_request(verb, target, args=args, requested_by=requested_by)
     if not engine_is_live(store):
-        return True, (f"queued as request {request_id}; no engine is running on {store.url}, "
-                      f"it will act when one starts (evman --no-ui --db {store.url}).")
+        return True, (
+            f"queued as request {request_id}; no engine is running on {store.url}, "
+            f"it will act when one starts (evman --no-ui --db {store.url})."
+        )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         row = store.request(request_id)
@@ -58,5 +62,8 @@ def _with_follow_ons(store: Store, detail: str | None, deadline: float) -> str |
             answers[int(row["id"])] = str(row["outcome"]) + (f", {row['detail']}" if row["detail"] else "")
         if len(answers) < len(asked):
             time.sleep(0.05)
-    return _ASKED.sub(lambda m: f"{m.group(0)}: {answers.get(int(m.group(1)), 'not answered yet')}",
-                      detail) if asked and detail else detail
+    return (
+        _ASKED.sub(lambda m: f"{m.group(0)}: {answers.get(int(m.group(1)), 'not answered yet')}", detail)
+        if asked and detail
+        else detail
+    )

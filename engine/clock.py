@@ -1,4 +1,5 @@
 """Where the engine reads the time: the system clock, or a fake one tests can step."""
+
 from __future__ import annotations
 
 import threading

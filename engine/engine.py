@@ -2,6 +2,7 @@
 
 The stages (engine/stages/) do the work; this module only orders them, keeps what lives
 between ticks (the active runs, the read view, the writes not yet flushed) and the lifecycle."""
+
 from __future__ import annotations
 
 import logging
@@ -15,18 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.clock import Clock, SystemClock, iso, parse_iso
-from evman.engine.fleet.elsewhere import Elsewhere
 from evman.engine.conditions import Finished
-from evman.engine.running.executors import Executors, Outcome
+from evman.engine.fleet.elsewhere import Elsewhere
 from evman.engine.fleet.membership import Membership
 from evman.engine.fleet.placement import Seat
-from evman.engine.tick.lifecycle import new_run
 from evman.engine.model import EventSpec, Trigger
-from evman.engine.timing.backoff import backoff_for
+from evman.engine.running.executors import Executors, Outcome
 from evman.engine.running.procs import pid_alive
-from evman.engine.tick.readview import ReadView
 from evman.engine.stages.deadlines import check_deadlines
 from evman.engine.stages.flush import flush, spawn
 from evman.engine.stages.followups import follow_up
@@ -39,7 +36,11 @@ from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
 from evman.engine.store import EngineRow, Fenced, Store, StoreError
 from evman.engine.store.targets import logs_dir as default_logs_dir
+from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
+from evman.engine.tick.lifecycle import new_run
+from evman.engine.tick.readview import ReadView
+from evman.engine.timing.backoff import backoff_for
 
 log = logging.getLogger("evman.engine")
 
@@ -65,11 +66,19 @@ class EngineBusy(RuntimeError):
 
 
 class Engine:
-    def __init__(self, store: Store, *, clock: Clock | None = None, tick_s: float = 1.0,
-                 logs_dir: Path | None = None,
-                 on_change: Callable[[list[Change]], None] | None = None,
-                 stop_grace_s: float = 10.0, pid: int | None = None,
-                 tags: frozenset[str] = frozenset(), host: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        tick_s: float = 1.0,
+        logs_dir: Path | None = None,
+        on_change: Callable[[list[Change]], None] | None = None,
+        stop_grace_s: float = 10.0,
+        pid: int | None = None,
+        tags: frozenset[str] = frozenset(),
+        host: str | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.tick_s = tick_s
@@ -91,10 +100,13 @@ class Engine:
         if store.several_engines:
             self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)  # type: ignore[arg-type]
         elif tags:
-            log.warning("--tags %s is ignored: %s is SQLite, one engine that runs every event "
-                        "(tags choose among several engines on PostgreSQL)", ",".join(sorted(tags)), store.url)
-        self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id,
-                               self._host)
+            log.warning(
+                "--tags %s is ignored: %s is SQLite, one engine that runs every event "
+                "(tags choose among several engines on PostgreSQL)",
+                ",".join(sorted(tags)),
+                store.url,
+            )
+        self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host)
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
         self._data_version = -1
         self._next_due: datetime | None = None
@@ -114,13 +126,15 @@ class Engine:
         if self.fleet is not None:
             self._join(now)
             return
-        refusing = self.store.claim_engine(pid=self.pid, now=now, tick_s=self.tick_s,
-                                           version=VERSION, may_take=self._may_take)
+        refusing = self.store.claim_engine(
+            pid=self.pid, now=now, tick_s=self.tick_s, version=VERSION, may_take=self._may_take
+        )
         if refusing is not None:
             age = (now - (parse_iso(refusing.heartbeat_at) or now)).total_seconds()
             raise EngineBusy(
                 f"{self.store.path} is driven by another engine (pid {refusing.pid} on "
-                f"{refusing.host}, heartbeat {age:.0f} s ago). Stop it, or use --db PATH.")
+                f"{refusing.host}, heartbeat {age:.0f} s ago). Stop it, or use --db PATH."
+            )
         self._last_heartbeat = now
         self._next_run_id = self.store.max_run_id()
         self._refresh_definitions()
@@ -146,8 +160,11 @@ class Engine:
             for name in self.store.reboot_events():
                 new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
         elif reboots := self.store.reboot_events():
-            log.info("not queuing @reboot event(s) %s: other engines are live (they run when "
-                     "the first engine of the fleet starts)", ", ".join(reboots))
+            log.info(
+                "not queuing @reboot event(s) %s: other engines are live (they run when "
+                "the first engine of the fleet starts)",
+                ", ".join(reboots),
+            )
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.fleet.listen(self.wake)
@@ -174,8 +191,11 @@ class Engine:
                 # after a failed tick wait a whole tick: an occurrence still due (its next fire
                 # time could not be recorded) would otherwise make the loop spin, and flood the log
                 # the wait counts from the tick's end: a long tick must not make the next one late
-                self._wake.wait(next_wait(self.tick_s, self._next_due, self.clock.now(), self._due_elsewhere)
-                                if ticked else self.tick_s)
+                self._wake.wait(
+                    next_wait(self.tick_s, self._next_due, self.clock.now(), self._due_elsewhere)
+                    if ticked
+                    else self.tick_s
+                )
         finally:
             self.shutdown()
 
@@ -235,8 +255,11 @@ class Engine:
         except StoreError as exc:
             log.error("could not record the engine's stop: %s", exc)
         if left:
-            log.warning("left %d run(s) running at stop (ids %s); the next engine reconciles them",
-                        len(left), ", ".join(map(str, left)))
+            log.warning(
+                "left %d run(s) running at stop (ids %s); the next engine reconciles them",
+                len(left),
+                ", ".join(map(str, left)),
+            )
 
     # -- the tick ----------------------------------------------------------------------
 
@@ -279,10 +302,22 @@ class Engine:
     def _begin_tick(self, now: datetime) -> Tick:
         self.store.drop_claims()  # a tick that failed half-way left its claimed rows locked
         left = self._unflushed
-        return Tick(now, self._runs, self._view, self.executors, self._new_id, self._host,
-                    stopping=self._stop.is_set(), fired=left.fired, batch=left.batch,
-                    inserts=left.inserts, to_spawn=left.to_spawn, owner=self._owner(),
-                    elsewhere=Elsewhere(self.store, self._owner()), placement=self.fleet)
+        return Tick(
+            now,
+            self._runs,
+            self._view,
+            self.executors,
+            self._new_id,
+            self._host,
+            stopping=self._stop.is_set(),
+            fired=left.fired,
+            batch=left.batch,
+            inserts=left.inserts,
+            to_spawn=left.to_spawn,
+            owner=self._owner(),
+            elsewhere=Elsewhere(self.store, self._owner()),
+            placement=self.fleet,
+        )
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""
@@ -292,8 +327,17 @@ class Engine:
             self._next_due = parse_iso(self.store.next_due_at())
         if spawning:
             spawn(tick, self.store, self.executors, self._outcome_arrived)
-        self._unflushed = Tick(tick.now, self._runs, self._view, self.executors, self._new_id,
-                               self._host, fired=tick.fired, owner=self._owner(), placement=self.fleet)
+        self._unflushed = Tick(
+            tick.now,
+            self._runs,
+            self._view,
+            self.executors,
+            self._new_id,
+            self._host,
+            fired=tick.fired,
+            owner=self._owner(),
+            placement=self.fleet,
+        )
 
     def _owner(self) -> Any:
         return None if self.fleet is None else self.fleet.token
@@ -345,8 +389,9 @@ class Engine:
             if not self._runs.in_flight() and self._outcomes.empty():
                 return changes
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"runs still in flight after {timeout_s} s: "
-                                   + ", ".join(str(r.id) for r in self._runs.values()))
+                raise TimeoutError(
+                    f"runs still in flight after {timeout_s} s: " + ", ".join(str(r.id) for r in self._runs.values())
+                )
             self._wake.wait(0.05)
 
     def active_runs(self) -> list[ActiveRun]:

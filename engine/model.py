@@ -1,4 +1,5 @@
 """The records evman keeps: event specs, runs, states and which state may follow which."""
+
 from __future__ import annotations
 
 import enum
@@ -27,10 +28,10 @@ ACTIVE_STATES: Final = frozenset({RunState.WAITING, RunState.RUNNING})
 FAILED_STATES: Final = frozenset({RunState.FAILED, RunState.KILLED, RunState.LOST})
 
 TRANSITIONS: Final[Mapping[RunState, frozenset[RunState]]] = {
-    RunState.WAITING: frozenset({RunState.RUNNING, RunState.MISSED, RunState.SKIPPED,
-                                 RunState.FAILED, RunState.KILLED}),
-    RunState.RUNNING: frozenset({RunState.SUCCEEDED, RunState.FAILED,
-                                 RunState.KILLED, RunState.LOST}),
+    RunState.WAITING: frozenset(
+        {RunState.RUNNING, RunState.MISSED, RunState.SKIPPED, RunState.FAILED, RunState.KILLED}
+    ),
+    RunState.RUNNING: frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.KILLED, RunState.LOST}),
     RunState.SUCCEEDED: frozenset(),
     RunState.FAILED: frozenset(),
     RunState.KILLED: frozenset(),
@@ -59,6 +60,7 @@ class Misfire(enum.Enum):
 
 class OnLost(enum.Enum):
     """What becomes of a run that was `lost` (its engine died while it ran)."""
+
     ALERT = "alert"
     """It stays lost and pages (the default)."""
     RERUN = "rerun"
@@ -83,6 +85,7 @@ class AlertKind(enum.Enum):
 
 class Trigger(enum.Enum):
     """What started a run; stored in runs.trigger."""
+
     SCHEDULE = "schedule"
     MANUAL = "trigger"
     ON_SUCCESS = "on_success"
@@ -142,6 +145,7 @@ class HttpCall:
 @dataclass(frozen=True)
 class EventSpec:
     """One validated `[[event]]` table. Exactly one of run, shell, call, http is set."""
+
     name: str
     run: tuple[str, ...] | None = None
     shell: str | None = None
@@ -242,8 +246,7 @@ def transition(run: Run, to: RunState, at: datetime, **changes: Any) -> Run:
     if to not in allowed:
         names = ", ".join(sorted(s.value for s in allowed)) or "none (it has finished)"
         raise InvalidTransition(
-            f"Run {run.id} of {run.event!r} cannot go from {run.state.value} to {to.value}; "
-            f"allowed: {names}."
+            f"Run {run.id} of {run.event!r} cannot go from {run.state.value} to {to.value}; allowed: {names}."
         )
     if to is RunState.RUNNING:
         changes.setdefault("started_at", at)

@@ -1,4 +1,5 @@
 """Quoting user values in messages: short ones whole, long ones cut, so no error echoes huge input."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Nearest-rank quantiles of run durations: the one rule `evman show`, the store and the
 projection share."""
+
 from __future__ import annotations
 
 import math

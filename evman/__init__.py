@@ -1,5 +1,6 @@
 """evman: an event manager for batch work. The engine is `evman.engine`, the console and the
 `evman` command are `evman.console`; this package only names them and carries the version."""
+
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version

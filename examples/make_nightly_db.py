@@ -11,6 +11,7 @@ when the fake clock gets there, so every started_at and ended_at is the simulate
 low confidence). The database is left as it was at --stop: transform still running. Takes a
 few seconds; the same seed gives the same database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.simjobs import Driver, SimJobs  # noqa: E402
-from evman.engine.definitions import catalog  # noqa: E402
 from evman.engine.clock import FakeClock  # noqa: E402
-from evman.engine.definitions import parse_definitions  # noqa: E402
+from evman.engine.definitions import catalog, parse_definitions  # noqa: E402
 from evman.engine.engine import Engine  # noqa: E402
 from evman.engine.model import Definitions  # noqa: E402
 from evman.engine.store import Store  # noqa: E402
@@ -40,8 +40,15 @@ from evman.engine.store import Store  # noqa: E402
 ZONE = ZoneInfo("Europe/London")
 TONIGHT = datetime(2026, 3, 20, 22, 0, tzinfo=ZONE)
 """Friday 20 March 2026 (London is on GMT until the 29th: local times read as UTC)."""
-MEDIAN_MIN = {"extract": 40, "transform": 120, "load-warehouse": 60, "publish-reports": 25,
-              "refresh-dashboards": 15, "backup": 30, "new-report": 8}
+MEDIAN_MIN = {
+    "extract": 40,
+    "transform": 120,
+    "load-warehouse": 60,
+    "publish-reports": 25,
+    "refresh-dashboards": 15,
+    "backup": 30,
+    "new-report": 8,
+}
 TONIGHT_FACTOR = {"transform": 2.5}
 NEW_TONIGHT = "new-report"
 SIGMA = 0.1
@@ -55,8 +62,9 @@ def simulated(defs: Definitions, *, tonight: bool) -> Definitions:
         if not tonight and e.name == NEW_TONIGHT:
             continue
         on_success = e.on_success if tonight else tuple(n for n in e.on_success if n != NEW_TONIGHT)
-        events.append(dataclasses.replace(e, run=None, shell=None, call="bench.simjobs:job", cwd=str(ROOT),
-                                          on_success=on_success))
+        events.append(
+            dataclasses.replace(e, run=None, shell=None, call="bench.simjobs:job", cwd=str(ROOT), on_success=on_success)
+        )
     return dataclasses.replace(defs, events=tuple(events))
 
 

@@ -15,6 +15,7 @@ waiting overnight for their 06:00 window, a hold and release, acknowledgements a
 manual trigger. Takes well under 30 s; run ids and times come out the same each time, give
 or take a run whose command beats the clock.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from evman.engine.definitions import catalog  # noqa: E402
 from evman.engine.clock import FakeClock  # noqa: E402
-from evman.engine.definitions import duration_text, parse_definitions  # noqa: E402
+from evman.engine.definitions import catalog, duration_text, parse_definitions  # noqa: E402
 from evman.engine.engine import Engine  # noqa: E402
 from evman.engine.model import RunState  # noqa: E402
 from evman.engine.store import Store  # noqa: E402
@@ -62,6 +62,7 @@ OPERATOR: dict[tuple[int, int], tuple[str, str, str]] = {
 
 def stretched(text: str, scale: int) -> str:
     """The definitions with every seconds duration `scale` times longer."""
+
     def every(match: re.Match[str]) -> str:
         seconds = int(match[1]) * scale
         return f"every {seconds // 60} minutes" if seconds % 60 == 0 else f"every {seconds} seconds"
@@ -110,11 +111,14 @@ def build(out: Path, *, scale: int = SCALE, hours: int = 24, examples: Path = HE
         Path(f"{out}{suffix}").unlink(missing_ok=True)
     source = examples / "publishing.toml"
     here = Path(os.path.relpath(examples, out.absolute().parent))
-    defs = parse_definitions(stretched(source.read_text(encoding="utf-8"), scale),
-                             source=str(here / source.name), base_dir=examples)
+    defs = parse_definitions(
+        stretched(source.read_text(encoding="utf-8"), scale), source=str(here / source.name), base_dir=examples
+    )
     # cwd relative to the database's folder (the engine resolves it there): works from any clone
-    defs = dataclasses.replace(defs, events=tuple(
-        dataclasses.replace(e, cwd=os.path.relpath(e.cwd, out.absolute().parent)) for e in defs.events))
+    defs = dataclasses.replace(
+        defs,
+        events=tuple(dataclasses.replace(e, cwd=os.path.relpath(e.cwd, out.absolute().parent)) for e in defs.events),
+    )
     clock = FakeClock(DAY)
     store = Store(out)
     catalog.save(store, defs, now=clock.now())

@@ -1,5 +1,6 @@
 """Shared fixtures: a real database (a SQLite file, or a PostgreSQL database for tests marked
 `backends`, which run once on each), a fake clock, an engine wired to both."""
+
 from __future__ import annotations
 
 import textwrap
@@ -9,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evman.engine.definitions import catalog
 from evman.engine.clock import FakeClock
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.store import Store
 
@@ -35,14 +35,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marked = metafunc.definition.get_closest_marker("backends") is not None
-    if marked and metafunc.definition.get_closest_marker("sqlite_only") is None \
-            and "backend" in metafunc.fixturenames:
+    if marked and metafunc.definition.get_closest_marker("sqlite_only") is None and "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """"sqlite" unless the test is one of a `backends` module's pair."""
+    """ "sqlite" unless the test is one of a `backends` module's pair."""
     return str(getattr(request, "param", "sqlite"))
 
 
@@ -63,8 +62,9 @@ def store(db_path: Path) -> Iterator[Store]:
 
 
 def load_text(store: Store, text: str, base_dir: Path, now: datetime, *, prune: bool = False) -> None:
-    defs = parse_definitions(textwrap.dedent(text), source=str(base_dir / "defs.toml"),
-                             base_dir=base_dir, known_events=store.event_names())
+    defs = parse_definitions(
+        textwrap.dedent(text), source=str(base_dir / "defs.toml"), base_dir=base_dir, known_events=store.event_names()
+    )
     catalog.save(store, defs, now=now, prune=prune)
 
 

@@ -1,4 +1,5 @@
 """Helpers for tests that run evman as users do: real files, real processes, plain sqlite3 for outside views."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from evman.engine.definitions import catalog
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.store import Store, StoreError
 from tests.outside import (  # noqa: F401 (re-exported for the tests that use this module)
@@ -36,21 +36,34 @@ SETTLE_S = 60.0
 T = TypeVar("T")
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `evman ARGS` as a real process and return what it did."""
-    return subprocess.run(evman_argv(*args), capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
+    return subprocess.run(
+        evman_argv(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or ROOT,
+    )
 
 
-def start_engine_process(db: Path, *extra: str, env: dict[str, str] | None = None,
-                         log: Path | None = None) -> subprocess.Popen[bytes]:
+def start_engine_process(
+    db: Path, *extra: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     """`evman --no-ui --db DB` as a real background process; output goes to `log`."""
     out = open(log or log_of(db), "ab")
     if not isinstance(db, Path):  # run logs beside the engine's log, not in the checkout
         env = {"EVMAN_LOGS_DIR": str(log_of(db).with_suffix(".logs")), **(env or {})}
-    return subprocess.Popen(evman_argv("--no-ui", "--db", str(db), *extra), stdout=out,
-                            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT)
+    return subprocess.Popen(
+        evman_argv("--no-ui", "--db", str(db), *extra),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
 
 
 def log_of(db: Path | str) -> Path:
@@ -59,6 +72,7 @@ def log_of(db: Path | str) -> Path:
     if isinstance(db, Path):
         return db.with_suffix(".engine.log")
     from evman.engine.store.targets import short_name
+
     return Path(tempfile.gettempdir()) / f"{short_name(db)}.engine.log"
 
 
@@ -66,8 +80,12 @@ def load_defs(db: Path, text: str, base_dir: Path, now: datetime, *, prune: bool
     """Load definitions through a connection of its own, as `evman load` would."""
     store = Store(db)
     try:
-        defs = parse_definitions(textwrap.dedent(text), source=str(base_dir / "defs.toml"),
-                                 base_dir=base_dir, known_events=store.event_names())
+        defs = parse_definitions(
+            textwrap.dedent(text),
+            source=str(base_dir / "defs.toml"),
+            base_dir=base_dir,
+            known_events=store.event_names(),
+        )
         return catalog.save(store, defs, now=now, prune=prune)
     finally:
         store.close()
@@ -79,25 +97,41 @@ def runs(db: Path, event: str | None = None) -> list[dict[str, Any]]:
     return rows(db, "SELECT * FROM runs WHERE event = ? ORDER BY id", (event,))
 
 
-def insert_request(db: Path, verb: str, target: str, *, args: dict[str, Any] | None = None,
-                   requested_by: str = "pytest", dedupe_key: str | None = None) -> int:
+def insert_request(
+    db: Path,
+    verb: str,
+    target: str,
+    *,
+    args: dict[str, Any] | None = None,
+    requested_by: str = "pytest",
+    dedupe_key: str | None = None,
+) -> int:
     """A request row written with plain sqlite3, as a program without evman would."""
     conn = connect(db)
     try:
         cur = conn.execute(
-            "INSERT INTO requests (verb, target, args, requested_by, dedupe_key) VALUES (?, ?, ?, ?, ?) "
-            "RETURNING id", (verb, target, None if args is None else json.dumps(args), requested_by, dedupe_key))
+            "INSERT INTO requests (verb, target, args, requested_by, dedupe_key) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (verb, target, None if args is None else json.dumps(args), requested_by, dedupe_key),
+        )
         return int(cur.fetchone()["id"])
     finally:
         conn.close()
 
 
-def tick_until(engine: Engine, check: Callable[[], T | None], *, now: datetime | None = None,
-               timeout: float = 30.0, what: str = "condition") -> T:
+def tick_until(
+    engine: Engine,
+    check: Callable[[], T | None],
+    *,
+    now: datetime | None = None,
+    timeout: float = 30.0,
+    what: str = "condition",
+) -> T:
     """Tick at `now` (the fake clock does not move) until `check` holds."""
+
     def step() -> T | None:
         engine.tick(now)
         return check()
+
     return wait_until(step, timeout=timeout, interval=0.02, what=what)
 
 
@@ -144,7 +178,11 @@ def kill_running_commands(db_path: Path) -> Iterator[None]:
         return
     try:
         left = rows(db_path, "SELECT pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")
-    except (sqlite3.DatabaseError, StoreError, psycopg.Error):  # some tests leave a file that is no database, on purpose
+    except (
+        sqlite3.DatabaseError,
+        StoreError,
+        psycopg.Error,
+    ):  # some tests leave a file that is no database, on purpose
         return
     for row in left:
         kill_group(int(row["pid"]))

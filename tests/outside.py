@@ -1,5 +1,6 @@
 """evman as another program sees it: the command as a process, the database through plain
 sqlite3, processes through the kernel. Shared by the store, running, stage, CLI and drill tests."""
+
 from __future__ import annotations
 
 import ctypes
@@ -19,8 +20,17 @@ EVMAN_SCRIPT = ROOT / ".venv" / "bin" / "evman"
 PR_SET_CHILD_SUBREAPER = 36
 T = TypeVar("T")
 
-__all__ = ["ROOT", "EVMAN_SCRIPT", "evman_argv", "connect", "rows", "wait_until", "kill_group",
-           "is_zombie", "set_child_subreaper"]
+__all__ = [
+    "ROOT",
+    "EVMAN_SCRIPT",
+    "evman_argv",
+    "connect",
+    "rows",
+    "wait_until",
+    "kill_group",
+    "is_zombie",
+    "set_child_subreaper",
+]
 
 
 def evman_argv(*args: str) -> list[str]:
@@ -46,6 +56,7 @@ class PgOutside:
     def __init__(self, url: str) -> None:
         import psycopg
         from psycopg.rows import dict_row
+
         self.conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -64,8 +75,9 @@ def rows(db: Path, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any
         conn.close()
 
 
-def wait_until(check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05,
-               what: str = "condition") -> T:
+def wait_until(
+    check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> T:
     """Poll `check` until it returns something truthy; fail after `timeout` real seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -2,6 +2,7 @@
 
 Without PostgreSQL (or psycopg) on a developer's machine the PostgreSQL tests are skipped
 with the reason; under CI (CI set) they fail instead, so a CI run always exercises them."""
+
 from __future__ import annotations
 
 import itertools
@@ -27,8 +28,10 @@ def pg_server() -> Iterator[PgServer]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        unavailable("psycopg is not installed (the postgres extra): run `uv sync`, or "
-                    "`uv sync --extra postgres` without the dev group")
+        unavailable(
+            "psycopg is not installed (the postgres extra): run `uv sync`, or "
+            "`uv sync --extra postgres` without the dev group"
+        )
     try:
         server = PgServer().start()
     except PgMissing as exc:

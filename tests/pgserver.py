@@ -3,6 +3,7 @@ reachable only through a Unix socket there (no TCP port), fsync off, stopped by 
 
 As root (CI, this sandbox) the server runs as `nobody`: initdb refuses to run as root.
 Used by the test suite's `pg_server` fixture and by the drill in bench/."""
+
 from __future__ import annotations
 
 import glob
@@ -39,9 +40,11 @@ def find_bin_dir() -> Path:
     for folder in candidates:
         if folder and (Path(folder) / "pg_ctl").exists() and (Path(folder) / "initdb").exists():
             return Path(folder)
-    raise PgMissing("PostgreSQL is not installed (no pg_ctl and initdb on PATH, in $PG_BIN or under "
-                    "/usr/lib/postgresql/*/bin); `apt-get install postgresql` runs the PostgreSQL "
-                    "half of the suite")
+    raise PgMissing(
+        "PostgreSQL is not installed (no pg_ctl and initdb on PATH, in $PG_BIN or under "
+        "/usr/lib/postgresql/*/bin); `apt-get install postgresql` runs the PostgreSQL "
+        "half of the suite"
+    )
 
 
 def _version_key(folder: str) -> tuple[int, ...]:
@@ -69,11 +72,21 @@ class PgServer:
         kwargs: dict[str, object] = {}
         if self.run_as is not None:
             kwargs = {"user": self.run_as.pw_uid, "group": self.run_as.pw_gid, "extra_groups": []}
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, cwd=self.root, check=False, **kwargs)  # type: ignore[call-overload]
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            cwd=self.root,
+            check=False,
+            **kwargs,
+        )  # type: ignore[call-overload]
         if check and done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed (exit {done.returncode}): "
-                               f"{done.stderr.strip() or done.stdout.strip()}\n{self.log_tail()}")
+            raise RuntimeError(
+                f"{' '.join(argv)} failed (exit {done.returncode}): "
+                f"{done.stderr.strip() or done.stdout.strip()}\n{self.log_tail()}"
+            )
         return done  # type: ignore[no-any-return]
 
     def _own(self, *paths: Path) -> None:
@@ -90,16 +103,37 @@ class PgServer:
         self.socket_dir.mkdir(exist_ok=True)
         self._own(self.root, self.socket_dir)
         if not (self.data / "PG_VERSION").exists():
-            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
-                      "--no-locale", "--encoding=UTF8", "--no-sync")
+            self._run(
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--no-locale",
+                "--encoding=UTF8",
+                "--no-sync",
+            )
         self._pg_ctl("start")
         self.pid = self._read_pid()
         return self
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
         options = f"{SERVER_OPTIONS} -c unix_socket_directories='{self.socket_dir}' {self.options}"
-        self._run(str(self.bin / "pg_ctl"), action, "-D", str(self.data), "-l", str(self.log_file),
-                  "-w", "-t", "60", "-o", options, *extra)
+        self._run(
+            str(self.bin / "pg_ctl"),
+            action,
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            *extra,
+        )
 
     def restart(self) -> None:
         """`pg_ctl restart -m fast`: every connection is cut, the server comes back on the same socket."""
@@ -137,6 +171,7 @@ class PgServer:
     def admin(self, sql: str) -> None:
         """Run one statement outside a transaction (CREATE/DROP DATABASE) as the superuser."""
         import psycopg
+
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
 
@@ -153,12 +188,15 @@ def _unprivileged_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError as exc:
-        raise PgMissing(f"running as root, the test server needs an unprivileged user to run as; "
-                        f"user {name!r} does not exist (set EVMAN_PG_USER to one that does)") from exc
+        raise PgMissing(
+            f"running as root, the test server needs an unprivileged user to run as; "
+            f"user {name!r} does not exist (set EVMAN_PG_USER to one that does)"
+        ) from exc
 
 
 def _alive(pid: int) -> bool:
     from evman.engine.running.procs import pid_alive
+
     return pid_alive(pid)
 
 

@@ -7,6 +7,7 @@ started again on the same port, to play a target that goes away and comes back.
         ...
         assert http.wait_for(1) and smtp.wait_for(1)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -62,6 +63,7 @@ class _Recorder:
 
 # ---------------------------------------------------------------- HTTP
 
+
 @dataclass(frozen=True)
 class Post:
     path: str
@@ -116,8 +118,9 @@ class HttpReceiver(_Recorder):
                 self._cond.wait(left)
             return True
 
-    def url(self, path: str = "/", *, user: str | None = None, password: str | None = None,
-            scheme: str = "json") -> str:
+    def url(
+        self, path: str = "/", *, user: str | None = None, password: str | None = None, scheme: str = "json"
+    ) -> str:
         auth = "" if user is None else f"{user}:{password}@" if password is not None else f"{user}@"
         return f"{scheme}://{auth}{HOST}:{self.port}{path}"
 
@@ -125,7 +128,7 @@ class HttpReceiver(_Recorder):
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace")
                 if not receiver._arrive():
@@ -150,8 +153,9 @@ class HttpReceiver(_Recorder):
         server.daemon_threads = True
         server.server_activate()
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"http-receiver-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"http-receiver-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -174,6 +178,7 @@ class HttpReceiver(_Recorder):
 
 # ---------------------------------------------------------------- SMTP
 
+
 class SmtpReceiver(_Recorder):
     """An SMTP server without TLS that accepts AUTH with `user`/`password` (and only those)
     and records each message as an EmailMessage."""
@@ -195,8 +200,7 @@ class SmtpReceiver(_Recorder):
 
     def url(self, to: str = "driver@example.com", *, sender: str = "evman@example.com") -> str:
         """A mailto:// URL for Apprise: plain SMTP (mailto, not mailtos, means no TLS), with login."""
-        return (f"mailto://{self.user}:{self.password}@{HOST}:{self.port}/"
-                f"?from={sender}&to={to}")
+        return f"mailto://{self.user}:{self.password}@{HOST}:{self.port}/?from={sender}&to={to}"
 
     def start(self) -> SmtpReceiver:
         from aiosmtpd.smtp import SMTP
@@ -207,26 +211,27 @@ class SmtpReceiver(_Recorder):
         self.port = sock.getsockname()[1]
 
         def factory() -> SMTP:
-            return SMTP(self, hostname=HOST, auth_require_tls=False, authenticator=self._authenticate,
-                        loop=loop)
+            return SMTP(self, hostname=HOST, auth_require_tls=False, authenticator=self._authenticate, loop=loop)
 
         self._server = loop.run_until_complete(loop.create_server(factory, sock=sock))
         self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name=f"smtp-receiver-{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=loop.run_forever, name=f"smtp-receiver-{self.port}", daemon=True)
         self._thread.start()
         return self
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> Any:
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
         from aiosmtpd.smtp import AuthResult, LoginPassword
-        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.user
-              and auth_data.password.decode() == self.password)
+
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.user
+            and auth_data.password.decode() == self.password
+        )
         if ok:
             self.logins.append(self.user)
         return AuthResult(success=ok)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
         message = email.message_from_bytes(raw, policy=email.policy.default)
         self._record(message)

@@ -1,4 +1,5 @@
 """What each side imports: `engine` never Textual; plain CLI verbs neither Textual nor Apprise."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,7 @@ print(json.dumps({"codes": codes, "heavy": heavy}), file=sys.stderr)
 
 
 def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
 def test_importing_every_engine_module_does_not_import_textual() -> None:
@@ -52,10 +52,16 @@ def test_list_and_other_plain_verbs_import_neither_textual_nor_apprise(tmp_path:
     defs = tmp_path / "defs.toml"
     defs.write_text('[[event]]\nname = "a"\nrun = "true"\nschedule = "@daily"\n')
     assert cli("load", str(defs), "--db", str(db)).returncode == 0
-    verbs = [["list"], ["list", "--json"], ["history", "--json"], ["show", "a"], ["alerts"],
-             ["next", "a", "-n", "1"], ["export"]]
-    done = python(RUN_VERBS, json.dumps([[*verb, "--db", str(db)] for verb in verbs]
-                                        + [["validate", str(defs)]]))
+    verbs = [
+        ["list"],
+        ["list", "--json"],
+        ["history", "--json"],
+        ["show", "a"],
+        ["alerts"],
+        ["next", "a", "-n", "1"],
+        ["export"],
+    ]
+    done = python(RUN_VERBS, json.dumps([[*verb, "--db", str(db)] for verb in verbs] + [["validate", str(defs)]]))
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report == {"codes": [0] * (len(verbs) + 1), "heavy": []}, done.stderr
 
@@ -63,12 +69,25 @@ def test_list_and_other_plain_verbs_import_neither_textual_nor_apprise(tmp_path:
 def test_importtime_of_evman_list_shows_no_textual(tmp_path: Path) -> None:
     db = tmp_path / "evman.db"
     Store(db).close()
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                           "import sys; from evman.console.cli import main; sys.argv = ['evman', 'list', "
-                           f"'--db', {str(db)!r}]; main()"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
-                if line.startswith("import time:")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; from evman.console.cli import main; sys.argv = ['evman', 'list', "
+            f"'--db', {str(db)!r}]; main()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert done.returncode == 0, done.stderr[-2000:]
     assert {"click", "sqlite3"} <= imported  # the import-time report did come
     assert not imported & {"textual", "apprise"}

@@ -1,4 +1,5 @@
 """The console app: wires the store, the engine thread (or a remote engine) and the screens."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,13 +22,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
 from evman.console.mailbox import engine_is_live
 from evman.console.screens import registry
 from evman.console.screens.base import EvmanScreen
 from evman.console.screens.commands import EvmanCommands
 from evman.console.screens.events import EventsScreen
 from evman.console.screens.services import DatabaseChanged, EngineChanged
-from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
 from evman.console.widgets.status_bar import Status, StatusBar
 from evman.console.widgets.tones import palette_for
 from evman.engine.clock import Clock, SystemClock, parse_iso
@@ -73,18 +74,25 @@ class EvmanApp(App[int]):
     CSS_PATH = "evman.tcss"
     TITLE = "evman"
     COMMANDS = App.COMMANDS | {EvmanCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False),
-                                             *registry.bindings()]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False), *registry.bindings()]
 
-    def __init__(self, db_path: str | Path, *, clock: Clock | None = None, tick_s: float = 1.0,
-                 readonly: bool = False, operator: str = "operator", start_engine: bool = True,
-                 zone: tzinfo | str | None = None, notify_alerts: bool = False,
-                 stop_grace_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        clock: Clock | None = None,
+        tick_s: float = 1.0,
+        readonly: bool = False,
+        operator: str = "operator",
+        start_engine: bool = True,
+        zone: tzinfo | str | None = None,
+        notify_alerts: bool = False,
+        stop_grace_s: float = 10.0,
+    ) -> None:
         super().__init__()
         self.db_target = db_target(db_path)
         """What --db named: a file's Path or a postgresql:// URL."""
-        self.db_path = self.db_target if isinstance(self.db_target, Path) else \
-            Path.cwd() / short_name(self.db_target)
+        self.db_path = self.db_target if isinstance(self.db_target, Path) else Path.cwd() / short_name(self.db_target)
         """A path that run log paths are shown relative to (the file, or the working directory)."""
         self.clock: Clock = clock or SystemClock()
         self.tick_s = tick_s
@@ -99,14 +107,20 @@ class EvmanApp(App[int]):
         self.mode = "starting"
         self.engine: Engine | None = None
         self.notifier: Any = None
-        self.status = Status(db_name=short_name(self.db_target), readonly=readonly, operator=operator,
-                             zone=self.zone, now=self.clock.now())
+        self.status = Status(
+            db_name=short_name(self.db_target),
+            readonly=readonly,
+            operator=operator,
+            zone=self.zone,
+            now=self.clock.now(),
+        )
         self.palette = palette_for(self.get_css_variables())
         self._pending: dict[int, _Pending] = {}
         self._pending_lock = threading.Lock()
         self._stopping = threading.Event()
-        self.watcher = Watcher(self.reading, self.clock, self.post_message, self._pending_ids,
-                               engine_here=lambda: self.mode == "engine")
+        self.watcher = Watcher(
+            self.reading, self.clock, self.post_message, self._pending_ids, engine_here=lambda: self.mode == "engine"
+        )
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -156,8 +170,11 @@ class EvmanApp(App[int]):
         key, here = registry.opener(name), self.screen
         if key is None or key.opens is None:
             raise ValueError(f"no screen is registered as {name!r}; see console/screens/registry.py")
-        chosen = registry.Chosen(here.selected_event(), here.selected_run()) \
-            if isinstance(here, EvmanScreen) else registry.Chosen(None, None)
+        chosen = (
+            registry.Chosen(here.selected_event(), here.selected_run())
+            if isinstance(here, EvmanScreen)
+            else registry.Chosen(None, None)
+        )
         if key.needs_event and chosen.event is None:
             self.notify("Select an event first.", severity="warning")
             return
@@ -173,9 +190,11 @@ class EvmanApp(App[int]):
     async def _push_read(self, screen: EvmanScreen) -> None:
         """Read what `screen` shows (in a thread, the event loop stays free), then push it:
         its first frame is complete."""
+
         def read() -> None:
             with self.reading() as store:
                 screen.preload(store)
+
         try:
             await asyncio.to_thread(read)
         except (StoreError, sqlite3.Error) as exc:
@@ -199,9 +218,15 @@ class EvmanApp(App[int]):
             self.post_message(EngineReady("none"))
             return
         from evman.engine.engine import Engine, EngineBusy
-        engine = Engine(Store(self.db_target, create=False), clock=self.clock, tick_s=self.tick_s,
-                        on_change=self._engine_changed, stop_grace_s=self.stop_grace_s,
-                        logs_dir=logs_dir(self.db_target))
+
+        engine = Engine(
+            Store(self.db_target, create=False),
+            clock=self.clock,
+            tick_s=self.tick_s,
+            on_change=self._engine_changed,
+            stop_grace_s=self.stop_grace_s,
+            logs_dir=logs_dir(self.db_target),
+        )
         try:
             engine.start()
         except EngineBusy as exc:
@@ -213,8 +238,7 @@ class EvmanApp(App[int]):
         except Exception as exc:  # a bug must show, not leave the header saying "starting" forever
             engine.executors.shutdown(wait_s=0)
             log.exception("the engine failed to start")
-            self.post_message(EngineReady("none", note=f"the engine failed to start: "
-                                                       f"{type(exc).__name__}: {exc}"))
+            self.post_message(EngineReady("none", note=f"the engine failed to start: {type(exc).__name__}: {exc}"))
             return
         if self.notify_alerts:
             self.notifier = _start_notifier(self.db_target, engine)
@@ -232,8 +256,13 @@ class EvmanApp(App[int]):
                 message.engine.stop()
             self.run_worker(message.engine.run, thread=True, group="engine", exit_on_error=False)
         if message.mode == "attached":
-            self.notify(message.note or f"Another engine drives {self.db_path.name}: this console "
-                        "watches it and sends your actions as requests.", title="Attached", timeout=6)
+            self.notify(
+                message.note
+                or f"Another engine drives {self.db_path.name}: this console "
+                "watches it and sends your actions as requests.",
+                title="Attached",
+                timeout=6,
+            )
         elif message.note:
             self.notify(message.note, title="No engine", severity="error", timeout=10)
         self.update_status(mode=self.mode)
@@ -263,8 +292,12 @@ class EvmanApp(App[int]):
         self.mode = "stopping"
         self.update_status(mode="stopping")
         if running:
-            self.notify(f"Waiting up to {self.stop_grace_s:g} s for {running} running command(s); "
-                        "the next engine watches any that outlive it.", title="Stopping", timeout=30)
+            self.notify(
+                f"Waiting up to {self.stop_grace_s:g} s for {running} running command(s); "
+                "the next engine watches any that outlive it.",
+                title="Stopping",
+                timeout=30,
+            )
         self.engine.stop()
 
     # -- what the watcher saw ---------------------------------------------------------------
@@ -276,8 +309,13 @@ class EvmanApp(App[int]):
     def on_engine_seen(self, message: EngineSeen) -> None:
         if self.mode in ("attached", "none", "silent"):
             self.mode = "attached" if message.live else ("silent" if self.mode == "attached" else self.mode)
-        self.update_status(mode=self.mode, pid=message.pid, host=message.host,
-                           heartbeat_at=parse_iso(message.heartbeat_at), engines=message.engines)
+        self.update_status(
+            mode=self.mode,
+            pid=message.pid,
+            host=message.host,
+            heartbeat_at=parse_iso(message.heartbeat_at),
+            engines=message.engines,
+        )
         self._expire_requests()
 
     def on_engine_changed(self, message: EngineChanged) -> None:
@@ -292,8 +330,12 @@ class EvmanApp(App[int]):
 
     def refuse_if_readonly(self, verb: str, target: str) -> bool:
         if self.readonly:
-            self.notify(f"This console is read-only (--readonly): {verb} {target} was not sent. "
-                        "Open evman without --readonly to act.", title="Read-only", severity="warning")
+            self.notify(
+                f"This console is read-only (--readonly): {verb} {target} was not sent. "
+                "Open evman without --readonly to act.",
+                title="Read-only",
+                severity="warning",
+            )
         return self.readonly
 
     def send_request(self, verb: str, target: str, args: dict[str, Any] | None = None) -> None:
@@ -307,20 +349,24 @@ class EvmanApp(App[int]):
             with self.reading() as store:
                 request_id = store.add_request(verb, target, args=args, requested_by=self.operator)
         except StoreError as exc:
-            self.call_from_thread(self.notify, f"{verb} {target} was not sent: {exc}",
-                                  title="Request", severity="error")
+            self.call_from_thread(
+                self.notify, f"{verb} {target} was not sent: {exc}", title="Request", severity="error"
+            )
             return
         self.post_message(RequestSent(request_id, verb, target))
 
     def on_request_sent(self, message: RequestSent) -> None:
         if self.mode in ("none", "silent", "stopped"):
-            self.notify(f"{message.verb} {message.target}: queued as request {message.request_id}. "
-                        f"No engine is running on {self.db_path.name}; it acts when one starts.",
-                        title="Queued", severity="warning", timeout=6)
+            self.notify(
+                f"{message.verb} {message.target}: queued as request {message.request_id}. "
+                f"No engine is running on {self.db_path.name}; it acts when one starts.",
+                title="Queued",
+                severity="warning",
+                timeout=6,
+            )
             return
         with self._pending_lock:
-            self._pending[message.request_id] = _Pending(message.verb, message.target,
-                                                         time.monotonic() + ANSWER_WAIT_S)
+            self._pending[message.request_id] = _Pending(message.verb, message.target, time.monotonic() + ANSWER_WAIT_S)
         if self.engine is not None:
             self.engine.wake()
         self.watcher.wake()
@@ -344,8 +390,12 @@ class EvmanApp(App[int]):
             for request_id in late:
                 del self._pending[request_id]
         for request_id, p in late.items():
-            self.notify(f"{p.verb} {p.target}: queued as request {request_id}; the engine has not "
-                        f"answered in {ANSWER_WAIT_S:g} s.", title="Waiting", severity="warning")
+            self.notify(
+                f"{p.verb} {p.target}: queued as request {request_id}; the engine has not "
+                f"answered in {ANSWER_WAIT_S:g} s.",
+                title="Waiting",
+                severity="warning",
+            )
 
     # -- the header ------------------------------------------------------------------------------
 
@@ -369,22 +419,37 @@ def _start_notifier(path: Path | str, engine: Engine) -> Any:
     return start_notifier(path, engine)
 
 
-def make_app(db_path: str | Path, *, clock: Clock | None = None, start_engine: bool = True,
-             readonly: bool = False, operator: str = "test", tick_s: float = 0.05,
-             zone: tzinfo | str | None = "UTC", stop_grace_s: float = 2.0) -> EvmanApp:
+def make_app(
+    db_path: str | Path,
+    *,
+    clock: Clock | None = None,
+    start_engine: bool = True,
+    readonly: bool = False,
+    operator: str = "test",
+    tick_s: float = 0.05,
+    zone: tzinfo | str | None = "UTC",
+    stop_grace_s: float = 2.0,
+) -> EvmanApp:
     """The console as tests drive it: no alert delivery, a quick tick, UTC on screen."""
-    return EvmanApp(db_path, clock=clock, start_engine=start_engine, readonly=readonly,
-                    operator=operator, tick_s=tick_s, zone=zone, stop_grace_s=stop_grace_s)
+    return EvmanApp(
+        db_path,
+        clock=clock,
+        start_engine=start_engine,
+        readonly=readonly,
+        operator=operator,
+        tick_s=tick_s,
+        zone=zone,
+        stop_grace_s=stop_grace_s,
+    )
 
 
-def run_console(path: Path | str, *, readonly: bool, tick_s: float, operator: str,
-                clock: Clock | None = None) -> int:
+def run_console(path: Path | str, *, readonly: bool, tick_s: float, operator: str, clock: Clock | None = None) -> int:
     """`evman [--db PATH]`: the console, with the engine in a thread unless another drives
     the database. Returns the exit status."""
     import sys
+
     try:
-        app = EvmanApp(path, clock=clock, tick_s=tick_s, readonly=readonly, operator=operator,
-                       notify_alerts=True)
+        app = EvmanApp(path, clock=clock, tick_s=tick_s, readonly=readonly, operator=operator, notify_alerts=True)
     except StoreError as exc:
         print(f"evman: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 their answers) it looks at the engine row, the answers to the console's requests and, when
 another engine drives the database, what that engine's commits changed; it tells the app
 with messages."""
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,9 @@ WATCH_PENDING_EVERY_S: Final = 0.1
 class EngineSeen(Message):
     """The watcher's look at the engine row (once a second)."""
 
-    def __init__(self, pid: int | None, host: str | None, heartbeat_at: str | None, live: bool,
-                 engines: int | None = None) -> None:
+    def __init__(
+        self, pid: int | None, host: str | None, heartbeat_at: str | None, live: bool, engines: int | None = None
+    ) -> None:
         super().__init__()
         self.pid, self.host, self.heartbeat_at, self.live = pid, host, heartbeat_at, live
         self.engines = engines
@@ -48,9 +50,15 @@ class RequestAnswered(Message):
 class Watcher:
     """`run()` is the thread's body; `wake()` looks again at once (a request was sent)."""
 
-    def __init__(self, reading: Callable[[], AbstractContextManager[Store]], clock: Clock,
-                 post: Callable[[Message], object], pending_ids: Callable[[], list[int]], *,
-                 engine_here: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        reading: Callable[[], AbstractContextManager[Store]],
+        clock: Clock,
+        post: Callable[[Message], object],
+        pending_ids: Callable[[], list[int]],
+        *,
+        engine_here: Callable[[], bool],
+    ) -> None:
         self.reading, self.clock, self.post = reading, clock, post
         self.pending_ids, self.engine_here = pending_ids, engine_here
         self._stopping = threading.Event()
@@ -86,8 +94,11 @@ class Watcher:
             new_marks = marks
             if now_version != version:  # the marks of every event only for another engine's work
                 new_marks = store.watch_marks(full=not self.engine_here())
-        self.post(EngineSeen(row.pid if row else None, row.host if row else None,
-                             row.heartbeat_at if row else None, live, engines))
+        self.post(
+            EngineSeen(
+                row.pid if row else None, row.host if row else None, row.heartbeat_at if row else None, live, engines
+            )
+        )
         for answer in answered:
             self.post(RequestAnswered(answer))
         if marks is not None and new_marks is not marks and new_marks is not None:
@@ -95,5 +106,3 @@ class Watcher:
             if events or definitions:
                 self.post(DatabaseChanged(events, definitions=definitions))
         return now_version, new_marks
-
-

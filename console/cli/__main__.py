@@ -1,4 +1,5 @@
 """`python -m evman.console.cli`: the `evman` command."""
+
 from __future__ import annotations
 
 from evman.console.cli.main import main

@@ -1,4 +1,5 @@
 """`evman --no-ui`: the engine in the foreground, logging to stdout, stopping cleanly on a signal."""
+
 from __future__ import annotations
 
 import logging
@@ -10,24 +11,28 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evman.engine.paging.notifier import Notifier
     from evman.engine.engine import Engine
+    from evman.engine.paging.notifier import Notifier
 
 
-def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bool,
-                 tags: frozenset[str] = frozenset()) -> int:
+def run_headless(
+    path: Path | str, *, tick_s: float, grace_s: float, verbose: bool, tags: frozenset[str] = frozenset()
+) -> int:
     from evman.engine.engine import Change, Engine, EngineBusy
     from evman.engine.store import Store, StoreError
     from evman.engine.store.targets import logs_dir
-    logging.basicConfig(stream=sys.stdout, level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     log = logging.getLogger("evman")
     stopping = threading.Event()
     engines: list[Engine] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received; stopping (waiting up to %gs for running commands)",
-                 signal.Signals(signum).name, grace_s)
+        log.info("%s received; stopping (waiting up to %gs for running commands)", signal.Signals(signum).name, grace_s)
         stopping.set()
         for running in engines:
             running.stop()
@@ -44,11 +49,9 @@ def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bo
     def report(changes: list[Change]) -> None:
         for c in changes:
             run = f" run {c.run_id}" if c.run_id is not None else ""
-            log.info("%s %s%s %s%s", c.kind, c.event, run, c.state or "",
-                     f" ({c.detail})" if c.detail else "")
+            log.info("%s %s%s %s%s", c.kind, c.event, run, c.state or "", f" ({c.detail})" if c.detail else "")
 
-    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, logs_dir=logs_dir(path),
-                    tags=tags)
+    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, logs_dir=logs_dir(path), tags=tags)
     try:
         engine.start()
     except (EngineBusy, StoreError) as exc:
@@ -67,6 +70,7 @@ def run_headless(path: Path | str, *, tick_s: float, grace_s: float, verbose: bo
         notifier.stop()
     if engine.fenced is not None:
         from evman.engine.fleet.membership import FENCED_EXIT
+
         log.error("engine fenced: %s", engine.fenced)
         return FENCED_EXIT
     log.info("engine stopped")

@@ -1,4 +1,5 @@
 """`evman import-crontab`: crontab lines to validated events in the database."""
+
 from __future__ import annotations
 
 import sys
@@ -15,22 +16,28 @@ from evman.engine.model import Definitions
 Validate = Callable[[set[str]], Definitions]
 
 
-def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, prefix: str | None,
-                        print_only: bool, validate_then_open: Callable[[Validate], tuple[Definitions, Any]],
-                        now: datetime) -> None:
+def import_crontab_file(
+    file: Path,
+    *,
+    system: bool | None,
+    skip_invalid: bool,
+    prefix: str | None,
+    print_only: bool,
+    validate_then_open: Callable[[Validate], tuple[Definitions, Any]],
+    now: datetime,
+) -> None:
     """`validate_then_open(validate)`: the definitions validated against the database's
     events, and the database open for writing (created only after validation passed)."""
-    from evman.engine.definitions import catalog
     from evman.engine.crontab import CrontabError, parse_crontab
-    from evman.engine.definitions import parse_definitions
+    from evman.engine.definitions import catalog, parse_definitions
+
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         click.echo(f"evman: cannot read {file}: {exc}", err=True)
         sys.exit(2)
     try:
-        imported = parse_crontab(text, source=str(file), system=system, skip_invalid=skip_invalid,
-                                 name_prefix=prefix)
+        imported = parse_crontab(text, source=str(file), system=system, skip_invalid=skip_invalid, name_prefix=prefix)
     except CrontabError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -44,22 +51,27 @@ def import_crontab_file(file: Path, *, system: bool | None, skip_invalid: bool, 
     if print_only:
         click.echo(toml_text, nl=False)
         return
-    defs, store = validate_then_open(lambda known: parse_definitions(
-        toml_text, source=str(file), base_dir=file.parent.resolve(), known_events=known))
+    defs, store = validate_then_open(
+        lambda known: parse_definitions(toml_text, source=str(file), base_dir=file.parent.resolve(), known_events=known)
+    )
     from evman.engine.store import StoreError
+
     try:
         result = catalog.save(store, defs, now=now)
     except StoreError as exc:  # read-only, full or locked database: one line, no traceback
         click.echo(f"evman: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"imported {len(defs.events)} event(s) from {file} into {store.url}: "
-               + ", ".join(f"{len(v)} {k}" for k, v in result.items() if v))
+    click.echo(
+        f"imported {len(defs.events)} event(s) from {file} into {store.url}: "
+        + ", ".join(f"{len(v)} {k}" for k, v in result.items() if v)
+    )
 
 
 def _cron_home(event: dict[str, Any]) -> str:
     """Where cron would run the job: HOME from the crontab, else the user's home directory."""
     import os
     import pwd
+
     env = event.get("env")
     if isinstance(env, dict) and env.get("HOME"):
         return str(env["HOME"])

@@ -1,4 +1,5 @@
 """The `evman` command: the console, the headless engine, and the verbs other programs script."""
+
 from __future__ import annotations
 
 import getpass
@@ -33,6 +34,7 @@ def _db_path(ctx: click.Context, value: str | None) -> Path | str:
     """--db (before or after the verb), else $EVMAN_DB, else ./evman.db: a file's Path, or a
     postgresql:// URL as text."""
     from evman.engine.store.targets import db_target
+
     root = ctx.find_root()
     chosen = value or (root.obj or {}).get("db") or os.environ.get("EVMAN_DB") or DEFAULT_DB
     return db_target(chosen)
@@ -46,14 +48,21 @@ def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> s
     return value
 
 
-db_option = click.option("--db", "db", metavar="PATH|URL", expose_value=False, callback=_set_db,
-                         is_eager=True, help="Database file or postgresql://user@host/db URL "
-                                             "(default: $EVMAN_DB, else ./evman.db).")
+db_option = click.option(
+    "--db",
+    "db",
+    metavar="PATH|URL",
+    expose_value=False,
+    callback=_set_db,
+    is_eager=True,
+    help="Database file or postgresql://user@host/db URL (default: $EVMAN_DB, else ./evman.db).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 
 
 def open_store(*, create: bool = False, readonly: bool = False) -> Any:
     from evman.engine.store import Store, StoreError
+
     ctx = click.get_current_context()
     path = _db_path(ctx, None)
     try:
@@ -83,28 +92,58 @@ def _operator() -> str:
 # -- the group ------------------------------------------------------------------------------
 
 
-@click.group(invoke_without_command=True, context_settings=CONTEXT,
-             epilog="Examples:\n\n  evman --db sample.db            open the console\n\n"
-                    "  evman load defs.toml && evman --no-ui   run the engine headless\n\n"
-                    "  evman history fetch-feeds --json")
-@click.option("--db", "db", metavar="PATH|URL", envvar="EVMAN_DB", show_envvar=True,
-              help="Database file (default ./evman.db), or postgresql://user@host/dbname "
-                   "(the postgres extra; several engines may share it).")
+@click.group(
+    invoke_without_command=True,
+    context_settings=CONTEXT,
+    epilog="Examples:\n\n  evman --db sample.db            open the console\n\n"
+    "  evman load defs.toml && evman --no-ui   run the engine headless\n\n"
+    "  evman history fetch-feeds --json",
+)
+@click.option(
+    "--db",
+    "db",
+    metavar="PATH|URL",
+    envvar="EVMAN_DB",
+    show_envvar=True,
+    help="Database file (default ./evman.db), or postgresql://user@host/dbname "
+    "(the postgres extra; several engines may share it).",
+)
 @click.option("--no-ui", is_flag=True, help="Run the engine headless: log to stdout, stop on SIGTERM.")
 @click.option("--readonly", is_flag=True, help="Open a console that can look but not act.")
-@click.option("--tick", "tick_s", type=float, default=1.0, show_default=True, metavar="SECONDS",
-              help="Engine tick interval.")
-@click.option("--grace", "grace_s", type=float, default=10.0, show_default=True, metavar="SECONDS",
-              help="On stop, how long to wait for running commands before leaving them recorded.")
-@click.option("--tags", "tags", multiple=True, metavar="TAG[,TAG]",
-              help="What this engine offers events that ask for tags (several engines, PostgreSQL): "
-                   "it runs only events whose tags it has all of (and whose hosts, if any, name "
-                   "its host); the others wait for an engine that fits. Ignored with SQLite.")
+@click.option(
+    "--tick", "tick_s", type=float, default=1.0, show_default=True, metavar="SECONDS", help="Engine tick interval."
+)
+@click.option(
+    "--grace",
+    "grace_s",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On stop, how long to wait for running commands before leaving them recorded.",
+)
+@click.option(
+    "--tags",
+    "tags",
+    multiple=True,
+    metavar="TAG[,TAG]",
+    help="What this engine offers events that ask for tags (several engines, PostgreSQL): "
+    "it runs only events whose tags it has all of (and whose hosts, if any, name "
+    "its host); the others wait for an engine that fits. Ignored with SQLite.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
 @click.version_option("0.1.0", prog_name="evman")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s: float,
-         grace_s: float, verbose: bool, tags: tuple[str, ...]) -> None:
+def main(
+    ctx: click.Context,
+    db: str | None,
+    no_ui: bool,
+    readonly: bool,
+    tick_s: float,
+    grace_s: float,
+    verbose: bool,
+    tags: tuple[str, ...],
+) -> None:
     """evman: an event manager for batch work.
 
     With no verb, opens the console on the database (the engine runs inside it, unless
@@ -119,8 +158,10 @@ def main(ctx: click.Context, db: str | None, no_ui: bool, readonly: bool, tick_s
     if no_ui:
         from evman.console.cli.headless import run_headless
         from evman.engine.fleet.placement import parse_tags
+
         sys.exit(run_headless(path, tick_s=tick_s, grace_s=grace_s, verbose=verbose, tags=parse_tags(tags)))
     from evman.console.app.evman_app import run_console
+
     sys.exit(run_console(path, readonly=readonly, tick_s=tick_s, operator=_operator()))
 
 
@@ -132,6 +173,7 @@ def validate_then_open(validate: Callable[[set[str]], Definitions]) -> tuple[Def
     does not exist yet is created only after validation passed: a refusal (every problem on
     stderr, exit 2) leaves no file, -wal or -shm behind. A postgresql:// database is opened first."""
     from evman.engine.definitions import DefinitionsError
+
     target = _db_path(click.get_current_context(), None)
     is_new_file = isinstance(target, Path) and not target.exists()
     existing = None if is_new_file else open_store(create=True)
@@ -150,16 +192,21 @@ def warn_if_placed_on_sqlite(file: Path, defs: Definitions, store: Any) -> None:
     placed = [e.name for e in defs.events if e.hosts or e.tags]
     if placed and not store.several_engines:
         names = ", ".join(placed[:5]) + (f" and {len(placed) - 5} more" if len(placed) > 5 else "")
-        click.echo(f"{file}: warning: the hosts/tags of {names} are ignored: {store.url} is SQLite, "
-                   "whose one engine runs every event wherever it is; hosts/tags choose among several "
-                   "engines on PostgreSQL (--db postgresql://...).", err=True)
+        click.echo(
+            f"{file}: warning: the hosts/tags of {names} are ignored: {store.url} is SQLite, "
+            "whose one engine runs every event wherever it is; hosts/tags choose among several "
+            "engines on PostgreSQL (--db postgresql://...).",
+            err=True,
+        )
 
 
 def warn_if_no_events(file: Path, defs: Definitions) -> None:
     if not defs.events:
-        click.echo(f"{file}: warning: it defines no events (no [[event]] table), so nothing will run; "
-                   "expected [[event]] tables, each with a name and one of run, shell, call or http",
-                   err=True)
+        click.echo(
+            f"{file}: warning: it defines no events (no [[event]] table), so nothing will run; "
+            "expected [[event]] tables, each with a name and one of run, shell, call or http",
+            err=True,
+        )
 
 
 @main.command(context_settings=CONTEXT)
@@ -170,6 +217,7 @@ def validate(file: Path) -> None:
     Example: evman validate examples/publishing.toml
     """
     from evman.engine.definitions import DefinitionsError, load_definitions
+
     try:
         defs = load_definitions(file)
     except DefinitionsError as exc:
@@ -182,8 +230,7 @@ def validate(file: Path) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--prune", is_flag=True, help="Retire events no longer in FILE (their history stays).")
-@click.option("--allow-empty", is_flag=True,
-              help="With --prune, let a FILE that defines no events retire every event.")
+@click.option("--allow-empty", is_flag=True, help="With --prune, let a FILE that defines no events retire every event.")
 @db_option
 def load(file: Path, prune: bool, allow_empty: bool) -> None:
     """Validate FILE and upsert its events into the database.
@@ -193,16 +240,19 @@ def load(file: Path, prune: bool, allow_empty: bool) -> None:
 
     Example: evman load examples/publishing.toml --db sample.db
     """
-    from evman.engine.definitions import catalog
-    from evman.engine.definitions import load_definitions
+    from evman.engine.definitions import catalog, load_definitions
     from evman.engine.store import StoreError
+
     defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
     warn_if_no_events(file, defs)
     warn_if_placed_on_sqlite(file, defs, store)
     if prune and not defs.events and not allow_empty and (defined := store.event_names()):
-        _fail(f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "
-              f"{store.url}. Nothing was changed. Check that FILE is the right file; to retire "
-              f"every event, add --allow-empty.", code=2)
+        _fail(
+            f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "
+            f"{store.url}. Nothing was changed. Check that FILE is the right file; to retire "
+            f"every event, add --allow-empty.",
+            code=2,
+        )
     try:
         result = catalog.save(store, defs, now=_now(), prune=prune)
     except StoreError as exc:
@@ -225,23 +275,34 @@ def export(include_secrets: bool) -> None:
 
 @main.command("import-crontab", context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--system/--user", "system", default=None,
-              help="Force the format: /etc/cron.d style (with a user field) or a user crontab.")
+@click.option(
+    "--system/--user",
+    "system",
+    default=None,
+    help="Force the format: /etc/cron.d style (with a user field) or a user crontab.",
+)
 @click.option("--skip-invalid", is_flag=True, help="Import the valid lines, report the others.")
 @click.option("--prefix", metavar="NAME", help="Prefix for the generated event names.")
 @click.option("--print", "print_only", is_flag=True, help="Print the events as TOML; load nothing.")
 @db_option
-def import_crontab(file: Path, system: bool | None, skip_invalid: bool, prefix: str | None,
-                   print_only: bool) -> None:
+def import_crontab(file: Path, system: bool | None, skip_invalid: bool, prefix: str | None, print_only: bool) -> None:
     """Turn crontab lines into events (shell commands, as cron runs them).
 
     Example: evman import-crontab /etc/cron.d/backup --prefix backup
     """
     from evman.console.cli.import_crontab import import_crontab_file
     from evman.engine.store import StoreError
+
     try:
-        import_crontab_file(file, system=system, skip_invalid=skip_invalid, prefix=prefix,
-                            print_only=print_only, validate_then_open=validate_then_open, now=_now())
+        import_crontab_file(
+            file,
+            system=system,
+            skip_invalid=skip_invalid,
+            prefix=prefix,
+            print_only=print_only,
+            validate_then_open=validate_then_open,
+            now=_now(),
+        )
     except StoreError as exc:
         _fail(str(exc))
 
@@ -281,7 +342,9 @@ def show(event: str, as_json: bool) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("event", required=False)
-@click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many runs, newest first.")
+@click.option(
+    "-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many runs, newest first."
+)
 @json_option
 @db_option
 def history(event: str | None, limit: int, as_json: bool) -> None:
@@ -307,8 +370,9 @@ def alerts(open_only: bool, event: str | None, limit: int, as_json: bool) -> Non
     Example: evman alerts --open --json
     """
     store = open_store(readonly=True)
-    _emit(contract.alert_list(store, event=event, open_only=open_only, limit=limit), as_json,
-          contract.render_alert_list)
+    _emit(
+        contract.alert_list(store, event=event, open_only=open_only, limit=limit), as_json, contract.render_alert_list
+    )
 
 
 @main.command(context_settings=CONTEXT)
@@ -323,6 +387,7 @@ def engines(as_json: bool) -> None:
     Example: evman engines --db postgresql://evman@db1/batch --json
     """
     from evman.console.cli.engines import engine_list, render_engines
+
     store = open_store(readonly=True)
     _emit(engine_list(store), as_json, render_engines)
 
@@ -335,8 +400,7 @@ def engines(as_json: bool) -> None:
 @click.option("--after", metavar="TIME", help="ISO time to count from (default: now).")
 @json_option
 @db_option
-def next_(event: str | None, spec: str | None, tz: str | None, count: int, after: str | None,
-          as_json: bool) -> None:
+def next_(event: str | None, spec: str | None, tz: str | None, count: int, after: str | None, as_json: bool) -> None:
     """Next fire times, local and UTC, with DST gaps and repeats flagged.
 
     Examples:\n
@@ -363,8 +427,13 @@ def next_(event: str | None, spec: str | None, tz: str | None, count: int, after
 
 @main.command(context_settings=CONTEXT)
 @click.option("--at", "at", metavar="TIME", help="Project as if it were TIME (ISO, or HH:MM today; default: now).")
-@click.option("--what-if", "what_ifs", multiple=True, metavar="E=3x|E=+30m",
-              help="Slow an event by a factor or delay it (repeatable); nothing is written.")
+@click.option(
+    "--what-if",
+    "what_ifs",
+    multiple=True,
+    metavar="E=3x|E=+30m",
+    help="Slow an event by a factor or delay it (repeatable); nothing is written.",
+)
 @json_option
 @db_option
 def plan(at: str | None, what_ifs: tuple[str, ...], as_json: bool) -> None:
@@ -375,6 +444,7 @@ def plan(at: str | None, what_ifs: tuple[str, ...], as_json: bool) -> None:
       evman plan --json --what-if "build=3x" --what-if "fetch=+30m"
     """
     from evman.console.views import plan as planning
+
     store = open_store(readonly=True)
     try:
         view = planning.plan_view(store, planning.parse_at(at, _now()), what_ifs)
@@ -404,14 +474,14 @@ def _parse_after(after: str | None) -> datetime:
 def _act(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> None:
     from evman.console.mailbox import send_request
     from evman.engine.store import StoreError
+
     store = open_store()
     if ":" not in target:
         row = store.event_row(target)
         if row is None or not row["defined"]:
             _fail(contract.unknown_event(store, target))  # say so now, not when an engine next runs
     try:
-        ok, message = send_request(store, verb, target, args=args, requested_by=_operator(),
-                                   wait_s=wait_s)
+        ok, message = send_request(store, verb, target, args=args, requested_by=_operator(), wait_s=wait_s)
     except StoreError as exc:
         _fail(str(exc))
     if ok:
@@ -422,30 +492,43 @@ def _act(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> 
 
 def _verb(name: str, summary: str, example: str, *, force: bool = False) -> None:
     @click.argument("target")
-    @click.option("--wait", "wait_s", type=float, default=WAIT_S, show_default=True, metavar="SECONDS",
-                  help="How long to wait for the engine's answer.")
+    @click.option(
+        "--wait",
+        "wait_s",
+        type=float,
+        default=WAIT_S,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long to wait for the engine's answer.",
+    )
     @db_option
     def command(target: str, wait_s: float, force: bool = False) -> None:
         _act(name, target, {"force": True} if force else None, wait_s)
 
     command.__doc__ = f"{summary}\n\nExample: {example}"
     if force:
-        command = click.option("--force", is_flag=True,
-                               help="Start now, ignoring its window and requires.")(command)
+        command = click.option("--force", is_flag=True, help="Start now, ignoring its window and requires.")(command)
     main.command(name, context_settings=CONTEXT)(command)
 
 
-_verb("trigger", "Start a new run of EVENT now (it still obeys its requires and window).",
-      "evman trigger fetch-feeds", force=True)
-_verb("restart", "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), "
-      "after running its prepare step.", "evman restart run:12", force=True)
-_verb("kill", "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.",
-      "evman kill publish")
-_verb("hold", "Hold EVENT: no new runs start; waiting ones wait with reason 'held'.",
-      "evman hold promote-to-production")
+_verb(
+    "trigger",
+    "Start a new run of EVENT now (it still obeys its requires and window).",
+    "evman trigger fetch-feeds",
+    force=True,
+)
+_verb(
+    "restart",
+    "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), after running its prepare step.",
+    "evman restart run:12",
+    force=True,
+)
+_verb("kill", "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.", "evman kill publish")
+_verb(
+    "hold", "Hold EVENT: no new runs start; waiting ones wait with reason 'held'.", "evman hold promote-to-production"
+)
 _verb("release", "Release a held EVENT.", "evman release promote-to-production")
-_verb("ack", "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.",
-      "evman ack alert:7")
+_verb("ack", "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.", "evman ack alert:7")
 
 
 if __name__ == "__main__":

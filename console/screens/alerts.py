@@ -1,23 +1,28 @@
 """`l`: alerts, unacknowledged first; `a` acknowledges one, `A` every open one of its event."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
 from textual.binding import Binding, BindingType
 
-from evman.console.views import screen_rows, contract
 from evman.console.screens.base import back_keys
 from evman.console.screens.listing import ListingScreen
+from evman.console.views import contract, screen_rows
 from evman.console.widgets.line_table import Column
 from evman.engine.store import Store
 
 COLUMNS: Final = (
-    Column("id", "Alert", 11), Column("kind", "Kind", 9), Column("event", "Event", 12, fit=40),
-    Column("raised", "Raised", 9), Column("count", "×", 3), Column("ack", "Ack", 12),
-    Column("delivery", "Delivery", 12), Column("message", "Message", 12, fill=True),
+    Column("id", "Alert", 11),
+    Column("kind", "Kind", 9),
+    Column("event", "Event", 12, fit=40),
+    Column("raised", "Raised", 9),
+    Column("count", "×", 3),
+    Column("ack", "Ack", 12),
+    Column("delivery", "Delivery", 12),
+    Column("message", "Message", 12, fill=True),
 )
-KIND_TONES: Final = {"recovered": "ok", "late": "warn", "overrun": "warn", "too_fast": "warn",
-                     "delivery": "warn"}
+KIND_TONES: Final = {"recovered": "ok", "late": "warn", "overrun": "warn", "too_fast": "warn", "delivery": "warn"}
 LIMIT: Final = 300
 
 
@@ -37,11 +42,14 @@ class AlertsScreen(ListingScreen):
         tone = KIND_TONES.get(alert["kind"], "bad") if unacked else "muted"
         ack = alert["acknowledged_by"] or ("-" if is_open else alert["status"])
         return {
-            "id": (f"alert:{alert['id']}", "plain" if unacked else "muted"), "kind": (alert["kind"], tone),
-            "event": (alert["event"], "plain"), "raised": (screen_rows.since(alert["created_at"], now), "muted"),
+            "id": (f"alert:{alert['id']}", "plain" if unacked else "muted"),
+            "kind": (alert["kind"], tone),
+            "event": (alert["event"], "plain"),
+            "raised": (screen_rows.since(alert["created_at"], now), "muted"),
             "count": (str(alert["count"]), "plain"),
             "ack": (ack.split(" (request")[0], "warn" if unacked else "muted"),
-            "delivery": screen_rows.delivery_cell(alert), "message": (alert["message"] or "", "plain"),
+            "delivery": screen_rows.delivery_cell(alert),
+            "message": (alert["message"] or "", "plain"),
         }
 
     def selected_alert(self) -> int | None:
@@ -70,12 +78,18 @@ class AlertsScreen(ListingScreen):
     def note(self, alert: dict[str, Any] | None) -> str:
         if alert is None:
             return "no alerts" if not self.rows else ""
-        ack = (f"acknowledged by {alert['acknowledged_by']}" if alert["acknowledged_at"]
-               else "not acknowledged: a acknowledges it, A every open alert of its event")
+        ack = (
+            f"acknowledged by {alert['acknowledged_by']}"
+            if alert["acknowledged_at"]
+            else "not acknowledged: a acknowledges it, A every open alert of its event"
+        )
         route = ""
         if alert["outcome"] == contract.NO_ROUTE:  # first: it is what the driver must fix
             why = alert["deliveries"][-1]["error"].split(" in the loaded definitions")[0]
-            fix = ("give the event a driver (or [defaults] driver) and define its route under [routes]"
-                   if "has no driver" in why else "define it under [routes]")
+            fix = (
+                "give the event a driver (or [defaults] driver) and define its route under [routes]"
+                if "has no driver" in why
+                else "define it under [routes]"
+            )
             route = f" · not sent: {why}; {fix}"
         return f"alert:{alert['id']} {alert['kind']}{route} · {alert['status']} · {ack}"

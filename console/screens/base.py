@@ -1,6 +1,7 @@
 """What every console screen shares: what is selected, the actions that ask the engine, the
 way back, and re-reading when the database changes. Screens reach the app only through
 `Services` (console/screens/services.py); the keys that open screens live in the registry."""
+
 from __future__ import annotations
 
 from typing import cast
@@ -10,17 +11,20 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 
-from evman.console.views import screen_rows
 from evman.console.screens.services import DatabaseChanged, EngineChanged, Services
+from evman.console.views import screen_rows
 from evman.engine.store import Store
 
 
 def back_keys(label: str = "Back") -> list[BindingType]:
     """A screen above the events table: Escape and q go back one, 0 and Home go home (Home
     before the focused widget's own Home)."""
-    return [Binding("escape", "back", label), Binding("q", "back", label, show=False),
-            Binding("0", "go_home", "Events", show=False),
-            Binding("home", "go_home", "Events", show=False, priority=True)]
+    return [
+        Binding("escape", "back", label),
+        Binding("q", "back", label, show=False),
+        Binding("0", "go_home", "Events", show=False),
+        Binding("home", "go_home", "Events", show=False, priority=True),
+    ]
 
 
 class EvmanScreen(Screen[None]):
@@ -141,6 +145,7 @@ class EvmanScreen(Screen[None]):
     def _ask_kill(self, target: str, what: str, active: bool) -> None:
         """Ask before a kill; with nothing waiting or running, say so instead."""
         from evman.console.screens.confirm import ConfirmScreen
+
         if not active:
             why = "is not waiting or running" if target.startswith("run:") else "has no waiting or running run"
             self.notify(f"{target} {why}; nothing to kill.", title="Kill", timeout=4)
@@ -152,9 +157,12 @@ class EvmanScreen(Screen[None]):
             else:
                 self.notify(f"Kill cancelled; {target} left alone.", timeout=3)
 
-        self.app.push_screen(ConfirmScreen(
-            f"Kill {what}?", "TERM to its process group, then KILL; the engine records it as killed.",
-            yes="Kill"), answered)
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Kill {what}?", "TERM to its process group, then KILL; the engine records it as killed.", yes="Kill"
+            ),
+            answered,
+        )
 
     def action_quit(self) -> None:
         self.services.quit_cleanly()

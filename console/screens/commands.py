@@ -1,4 +1,5 @@
 """The command palette's evman commands: every console action, by name."""
+
 from __future__ import annotations
 
 from functools import partial

@@ -1,4 +1,5 @@
 """A yes/no question for destructive keys: ModalScreen[bool], No is the default."""
+
 from __future__ import annotations
 
 from typing import ClassVar

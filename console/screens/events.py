@@ -1,4 +1,5 @@
 """The main screen: every event, its state, next and last run, runtime, window and alerts."""
+
 from __future__ import annotations
 
 import gc
@@ -12,8 +13,8 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from evman.console.views import screen_rows
 from evman.console.screens.base import EvmanScreen
+from evman.console.views import screen_rows
 from evman.console.widgets.event_table import COLUMNS, EventTable
 from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.status_bar import StatusBar
@@ -37,8 +38,15 @@ class RowsLoaded(Message):
     """Rows read by a worker: every event (`complete`), the first page of them (`first`), or
     the ones `asked` for."""
 
-    def __init__(self, rows: list[dict[str, Any]], *, complete: bool, asked: set[str] | None = None,
-                 elapsed_s: float = 0.0, first: bool = False) -> None:
+    def __init__(
+        self,
+        rows: list[dict[str, Any]],
+        *,
+        complete: bool,
+        asked: set[str] | None = None,
+        elapsed_s: float = 0.0,
+        first: bool = False,
+    ) -> None:
         super().__init__()
         self.rows = rows
         self.complete = complete
@@ -60,8 +68,10 @@ class EventsScreen(EvmanScreen):
     rows that changed (or are on screen, for relative times) are re-read or redrawn."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"), Binding("s", "sort", "Sort"),
-        Binding("escape", "back", "Clear filter")]
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("escape", "back", "Clear filter"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,8 +95,7 @@ class EventsScreen(EvmanScreen):
         yield StatusBar(id="status")
         yield EventTable(id="events")
         yield Static("", id="note")
-        yield Input(placeholder="filter: words match name, state or driver; state:failed driver:ops",
-                    id="filter")
+        yield Input(placeholder="filter: words match name, state or driver; state:failed driver:ops", id="filter")
         yield KeyBar()
 
     @property
@@ -108,6 +117,7 @@ class EventsScreen(EvmanScreen):
         """Every event, a page at a time by name; before the first load is done, the first
         page is painted at once."""
         import time
+
         started, worker = time.perf_counter(), get_current_worker()
         rows: list[dict[str, Any]] = []
         limit = FIRST_PAGE
@@ -126,19 +136,22 @@ class EventsScreen(EvmanScreen):
     @work(thread=True, exclusive=True, group="events-some")
     def reload(self, events: set[str]) -> None:
         import time
+
         started = time.perf_counter()
         with self.services.reading() as store:
             names = screen_rows.resolve_targets(store, events)
             rows = screen_rows.console_event_rows(store, sorted(names))
         if not get_current_worker().is_cancelled:
-            self.post_message(RowsLoaded(rows, complete=False, asked=set(events) | names,
-                                         elapsed_s=time.perf_counter() - started))
+            self.post_message(
+                RowsLoaded(rows, complete=False, asked=set(events) | names, elapsed_s=time.perf_counter() - started)
+            )
 
     @work(thread=True, exclusive=True, group="events-slack")
     def load_slack(self) -> None:
         """Only the events a deadline depends on are read and projected (engine/foresight)."""
         from evman.console.views import plan
         from evman.engine.foresight.reading import read_tonight
+
         with self.services.reading() as store:
             tonight = read_tonight(store, self.services.now(), scoped=True)
         cells = plan.slack_cells(tonight.project())  # projected without holding the store
@@ -146,8 +159,7 @@ class EventsScreen(EvmanScreen):
             self.post_message(SlackRead(cells))
 
     def on_slack_read(self, message: SlackRead) -> None:
-        changed = set(message.cells) ^ set(self.slack) | {
-            n for n, c in message.cells.items() if self.slack.get(n) != c}
+        changed = set(message.cells) ^ set(self.slack) | {n for n, c in message.cells.items() if self.slack.get(n) != c}
         self.slack = message.cells
         if self.loaded:
             self.table.update([n for n in changed if n in self.rows])
@@ -258,8 +270,9 @@ class EventsScreen(EvmanScreen):
         """Every event in the sort order (on a full load and a new sort only: a live update
         changes cells, not places)."""
         now, rows = self.services.now(), self.rows
-        self._sorted = sorted(rows, key=lambda n: screen_rows.sort_key(self.sort_column, rows[n], now),
-                              reverse=self.sort_reverse)
+        self._sorted = sorted(
+            rows, key=lambda n: screen_rows.sort_key(self.sort_column, rows[n], now), reverse=self.sort_reverse
+        )
 
     def _order(self) -> list[str]:
         """The events the table shows: the sorted ones the filter keeps."""
@@ -336,5 +349,4 @@ class EventsScreen(EvmanScreen):
     def _show_counts(self) -> None:
         counts = {k: v for k, v in self._counts.items() if v or k == "alerts"}
         shown = len(self.table.shown_names()) if self.filter_text else None
-        self.services.update_status(counts=counts, filter=self.filter_text, shown=shown,
-                                 loading=not self.loaded)
+        self.services.update_status(counts=counts, filter=self.filter_text, shown=shown, loading=not self.loaded)

@@ -1,4 +1,5 @@
 """`?`: every key, what it does, and how the console talks to the engine."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,8 +14,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 EXTRA_KEYS = (
-    ("/", "Filter events: words match name, state or driver; state:failed, driver:ops, name:feed. "
-          "Enter applies, Escape clears"),
+    (
+        "/",
+        "Filter events: words match name, state or driver; state:failed, driver:ops, name:feed. "
+        "Enter applies, Escape clears",
+    ),
     ("s", "Sort by the next column (click a header to sort by it; again to reverse)"),
     ("j / k", "Down / up, like the arrows"),
     ("escape, q", "Back to the previous screen (on the events table: Escape clears the filter, q quits)"),
@@ -33,7 +37,8 @@ class HelpScreen(ModalScreen[None]):
     """Shows the shared keys it is given (the registry's), then the screens' own keys."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close"),
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close"),
         Binding("q", "close", "Close"),
     ]
 

@@ -1,4 +1,5 @@
 """A screen that lists rows (alerts, late runs): a title, a table, a note on the selected row."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

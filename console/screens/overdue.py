@@ -1,19 +1,24 @@
 """`o`: every run that is late, overdue, over its normal maximum, or recently missed."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
 from textual.binding import BindingType
 
-from evman.console.views import screen_rows
 from evman.console.screens.base import back_keys
 from evman.console.screens.listing import ListingScreen
+from evman.console.views import screen_rows
 from evman.console.widgets.line_table import Column
 from evman.engine.store import Store
 
 COLUMNS: Final = (
-    Column("kind", "Kind", 7), Column("how", "How late", 8), Column("event", "Event", 12, fit=40),
-    Column("run", "Run", 10), Column("state", "State", 11), Column("deadline", "Deadline", 11),
+    Column("kind", "Kind", 7),
+    Column("how", "How late", 8),
+    Column("event", "Event", 12, fit=40),
+    Column("run", "Run", 10),
+    Column("state", "State", 11),
+    Column("deadline", "Deadline", 11),
     Column("why", "Why", 12, fill=True),
 )
 KIND_TONES: Final = {"missed": "bad", "overdue": "bad", "overrun": "warn", "late": "warn"}
@@ -38,10 +43,16 @@ class OverdueScreen(ListingScreen):
         when = screen_rows.local_time(run["deadline"], self.services.zone, self.services.now())
         why = _why(run)
         return {
-            "kind": (run["kind"], tone), "how": (screen_rows.span(run["late_s"]), tone),
-            "event": (run["event"], "plain"), "run": (f"run:{run['id']}", "plain"),
-            "state": (f"{screen_rows.STATE_SYMBOLS.get(state, ' ')} {state}", screen_rows.STATE_TONES.get(state, "plain")),
-            "deadline": (when, "muted"), "why": (why, "plain"),
+            "kind": (run["kind"], tone),
+            "how": (screen_rows.span(run["late_s"]), tone),
+            "event": (run["event"], "plain"),
+            "run": (f"run:{run['id']}", "plain"),
+            "state": (
+                f"{screen_rows.STATE_SYMBOLS.get(state, ' ')} {state}",
+                screen_rows.STATE_TONES.get(state, "plain"),
+            ),
+            "deadline": (when, "muted"),
+            "why": (why, "plain"),
         }
 
     def selected_run(self) -> int | None:
@@ -51,8 +62,10 @@ class OverdueScreen(ListingScreen):
     def note(self, run: dict[str, Any] | None) -> str:
         if run is None:
             return "nothing is late, overdue or missed" if self.loaded and not self.rows else ""
-        return (f"run {run['id']} of {run['event']}: {run['kind']} by {screen_rows.span(run['late_s'])}"
-                f" · trigger {run['trigger']}" + (f" · {run['waiting_reason']}" if run.get("waiting_reason") else ""))
+        return (
+            f"run {run['id']} of {run['event']}: {run['kind']} by {screen_rows.span(run['late_s'])}"
+            f" · trigger {run['trigger']}" + (f" · {run['waiting_reason']}" if run.get("waiting_reason") else "")
+        )
 
 
 def _why(run: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """Every shared key of the console, in footer order: the keys that open a screen name its
 factory here, and nothing else opens one; the others are actions of the screen on top
 (console/screens/base.py). Adding a screen is its module plus one line in KEYS."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from evman.console.screens.tree import TreeScreen
 @dataclass(frozen=True)
 class Chosen:
     """What the screen a key was pressed on has selected."""
+
     event: str | None
     run: int | None
 
@@ -52,22 +54,54 @@ class Key:
 
 
 KEYS: Final[tuple[Key, ...]] = (
-    Key("enter", "details", "Details", "Run details and output of the selected event",
-        lambda c: RunDetailScreen(c.event or "", run_id=c.run), needs_event=True, stacks=False),
-    Key("d", "tree", "Tree", "Dependency tree: what it needs, what follows it",
-        lambda c: TreeScreen(c.event or ""), needs_event=True),
-    Key("o", "overdue", "Overdue", "Runs that are late, overdue, missed or over their maximum",
-        lambda c: OverdueScreen(), stacks=False),
+    Key(
+        "enter",
+        "details",
+        "Details",
+        "Run details and output of the selected event",
+        lambda c: RunDetailScreen(c.event or "", run_id=c.run),
+        needs_event=True,
+        stacks=False,
+    ),
+    Key(
+        "d",
+        "tree",
+        "Tree",
+        "Dependency tree: what it needs, what follows it",
+        lambda c: TreeScreen(c.event or ""),
+        needs_event=True,
+    ),
+    Key(
+        "o",
+        "overdue",
+        "Overdue",
+        "Runs that are late, overdue, missed or over their maximum",
+        lambda c: OverdueScreen(),
+        stacks=False,
+    ),
     Key("l", "alerts", "Alerts", "Alerts, unacknowledged first", lambda c: AlertsScreen(), stacks=False),
-    Key("p", "plan", "Plan", "Projected finishes against deadlines, most urgent first", lambda c: PlanScreen(),
-        stacks=False),
+    Key(
+        "p",
+        "plan",
+        "Plan",
+        "Projected finishes against deadlines, most urgent first",
+        lambda c: PlanScreen(),
+        stacks=False,
+    ),
     Key("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
     Key("r", "restart", "Restart", "Restart the selected run (or the event's latest run)"),
     Key("K", "kill", "Kill", "Kill the selected event's active run (asks first)"),
     Key("h", "hold", "Hold", "Hold the event: no new runs start"),
     Key("u", "release", "Release", "Release a held event"),
     Key("a", "ack", "Ack", "Acknowledge the selected alert, or the event's open alerts"),
-    Key("question_mark", "help", "Help", "Every key", lambda c: HelpScreen([(k.shown_key, k.what) for k in KEYS]), stacks=False),
+    Key(
+        "question_mark",
+        "help",
+        "Help",
+        "Every key",
+        lambda c: HelpScreen([(k.shown_key, k.what) for k in KEYS]),
+        stacks=False,
+    ),
     Key("q", "quit", "Quit", "Quit (stops the engine this console started)"),
 )
 

@@ -1,5 +1,6 @@
 """`enter`: one event's recent runs; for the selected run its trigger, times, exit code,
 reason, output checks, and its log, followed live while the command runs."""
+
 from __future__ import annotations
 
 import codecs
@@ -19,18 +20,23 @@ from textual.message import Message
 from textual.widgets import Log, Static
 from textual.worker import get_current_worker
 
-from evman.console.views import screen_rows, contract
 from evman.console.screens.base import EvmanScreen, back_keys
-from evman.console.widgets.line_table import Column, LineTable
+from evman.console.views import contract, screen_rows
 from evman.console.widgets.key_bar import KeyBar
+from evman.console.widgets.line_table import Column, LineTable
 from evman.console.widgets.status_bar import StatusBar
 from evman.console.widgets.tones import styled
 from evman.engine.store import Store
 
 COLUMNS: Final = (
-    Column("id", "Run", 10), Column("state", "State", 11), Column("trigger", "Trigger", 10),
-    Column("try", "Try", 3), Column("started", "Started", 11), Column("took", "Took", 7),
-    Column("exit", "Exit", 4), Column("why", "Reason", 12, fill=True),
+    Column("id", "Run", 10),
+    Column("state", "State", 11),
+    Column("trigger", "Trigger", 10),
+    Column("try", "Try", 3),
+    Column("started", "Started", 11),
+    Column("took", "Took", 7),
+    Column("exit", "Exit", 4),
+    Column("why", "Reason", 12, fill=True),
 )
 RUNS_SHOWN: Final = 50
 TAIL_FIRST_BYTES: Final = 256 * 1024
@@ -114,8 +120,7 @@ class RunDetailScreen(EvmanScreen):
             self.post_message(loaded)
 
     def changed(self, events: set[str], *, definitions: bool = False) -> None:
-        if definitions or self.event in events or any(
-                e.startswith(("run:", "alert:", "runs-after:")) for e in events):
+        if definitions or self.event in events or any(e.startswith(("run:", "alert:", "runs-after:")) for e in events):
             self.load()
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
@@ -138,17 +143,23 @@ class RunDetailScreen(EvmanScreen):
     def _show_event(self, d: dict[str, Any]) -> None:
         p = self.services.palette
         title = Text.assemble(
-            (d["name"], "bold"), "  ", styled(screen_rows.state_cell({**d, "run_state": d["state"]}), p),
-            ("  (held)" if d["held"] else "", p.get("warn", "")))
+            (d["name"], "bold"),
+            "  ",
+            styled(screen_rows.state_cell({**d, "run_state": d["state"]}), p),
+            ("  (held)" if d["held"] else "", p.get("warn", "")),
+        )
         self.query_one("#title", Static).update(title)
         s, w, rt = d["stats"], d["window"], d["runtime"]
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style=p.get("muted", ""), no_wrap=True, min_width=7)
         grid.add_column(overflow="ellipsis", no_wrap=True)
         grid.add_row("command", d["command"])
-        grid.add_row("when", f"{d['schedule'] or 'no schedule'} ({d['timezone']})"
-                     + (f" · requires {d['requires']}" if d["requires"] else "")
-                     + f" · next {screen_rows.until(d['next_fire_at'], self.services.now())}")
+        grid.add_row(
+            "when",
+            f"{d['schedule'] or 'no schedule'} ({d['timezone']})"
+            + (f" · requires {d['requires']}" if d["requires"] else "")
+            + f" · next {screen_rows.until(d['next_fire_at'], self.services.now())}",
+        )
         grid.add_row("bounds", _bounds_text(w, rt, s, self._resolved(d)))
         if d.get("waiting_reason"):
             grid.add_row("waiting", d["waiting_reason"])
@@ -173,9 +184,14 @@ class RunDetailScreen(EvmanScreen):
             took = screen_rows.seconds_since(run["started_at"], now)
         return {
             "id": (f"run:{run['id']}", "plain"),
-            "state": (f"{screen_rows.STATE_SYMBOLS.get(state, ' ')} {state}", screen_rows.STATE_TONES.get(state, "plain")),
-            "trigger": (run["trigger"], "plain"), "try": (str(run["attempt"]), "plain"),
-            "started": (screen_rows.local_time(run["started_at"], zone, now), "plain") if run["started_at"]
+            "state": (
+                f"{screen_rows.STATE_SYMBOLS.get(state, ' ')} {state}",
+                screen_rows.STATE_TONES.get(state, "plain"),
+            ),
+            "trigger": (run["trigger"], "plain"),
+            "try": (str(run["attempt"]), "plain"),
+            "started": (screen_rows.local_time(run["started_at"], zone, now), "plain")
+            if run["started_at"]
             else ("not started", "muted"),
             "took": (screen_rows.span(took) if took is not None else "-", "plain"),
             "exit": ("-" if run["exit_code"] is None else str(run["exit_code"]), "plain"),
@@ -209,23 +225,31 @@ class RunDetailScreen(EvmanScreen):
         grid.add_column(style=p.get("muted", ""), no_wrap=True, min_width=7)
         grid.add_column(overflow="ellipsis", no_wrap=True)
         state = run["state"]
-        grid.add_row("run", Text.assemble(
-            f"run:{run['id']} ", styled((state, screen_rows.STATE_TONES.get(state, "plain")), p),
-            f" · attempt {run['attempt']} · trigger {run['trigger']}"
-            + (f" by {run['triggered_by']}" if run.get("triggered_by") else "")
-            + (f", repeats run:{run['repeats_run_id']}" if run.get("repeats_run_id") else "")))
+        grid.add_row(
+            "run",
+            Text.assemble(
+                f"run:{run['id']} ",
+                styled((state, screen_rows.STATE_TONES.get(state, "plain")), p),
+                f" · attempt {run['attempt']} · trigger {run['trigger']}"
+                + (f" by {run['triggered_by']}" if run.get("triggered_by") else "")
+                + (f", repeats run:{run['repeats_run_id']}" if run.get("repeats_run_id") else ""),
+            ),
+        )
         grid.add_row("times", _times_text(run, zone, now))
         exit_text = "-" if run["exit_code"] is None else str(run["exit_code"])
-        grid.add_row("exit", f"{exit_text}" + (f" · {run['reason']}" if run.get("reason") else "")
-                     + (f" · waiting: {run['waiting_reason']}" if run.get("waiting_reason") else "")
-                     + (f" · flags {run['flags']}" if run.get("flags") else ""))
+        grid.add_row(
+            "exit",
+            f"{exit_text}"
+            + (f" · {run['reason']}" if run.get("reason") else "")
+            + (f" · waiting: {run['waiting_reason']}" if run.get("waiting_reason") else "")
+            + (f" · flags {run['flags']}" if run.get("flags") else ""),
+        )
         for check in run["checks"]:
             mark = ("✔", "ok") if check.get("ok") else ("✘", "bad")
             grid.add_row("output", Text.assemble(styled(mark, p), f" {check.get('path')}: {check.get('detail')}"))
         if not run["checks"]:
             grid.add_row("output", Text("no output checks ran", style=p.get("muted", "")))
         return Group(grid)
-
 
     # -- the log ------------------------------------------------------------------------------------
 
@@ -301,13 +325,17 @@ class RunDetailScreen(EvmanScreen):
         return self.event, f"the active run of {self.event}"
 
 
-def _bounds_text(window: dict[str, Any], runtime: dict[str, Any], stats: dict[str, Any],
-                 resolved: dict[str, str] | None) -> str:
+def _bounds_text(
+    window: dict[str, Any], runtime: dict[str, Any], stats: dict[str, Any], resolved: dict[str, str] | None
+) -> str:
     """Window and lateness as times of one slot (`resolved`), else as defined."""
     parts = []
     if window["earliest"] or window["latest"]:
-        parts.append(f"window {resolved['open_at']}–{resolved['due_by']}" if resolved
-                     else f"window {window['earliest'] or '…'}–{window['latest'] or '…'}")
+        parts.append(
+            f"window {resolved['open_at']}–{resolved['due_by']}"
+            if resolved
+            else f"window {window['earliest'] or '…'}–{window['latest'] or '…'}"
+        )
     if window["late_after"]:
         parts.append(f"late after {resolved['late_at'] if resolved else window['late_after']}")
     if resolved and (window["earliest"] or window["latest"] or window["late_after"]):
@@ -317,8 +345,10 @@ def _bounds_text(window: dict[str, Any], runtime: dict[str, Any], stats: dict[st
         high = screen_rows.span(runtime["max_s"]) if runtime["max_s"] is not None else "…"
         parts.append(f"runtime {low}–{high}" + (" (kills)" if runtime["kill"] else ""))
     if stats["count"]:
-        parts.append(f"observed p50 {screen_rows.span(stats['p50_s'])}, p90 {screen_rows.span(stats['p90_s'])}, "
-                     f"max {screen_rows.span(stats['max_s'])} over {stats['count']} successful run(s)")
+        parts.append(
+            f"observed p50 {screen_rows.span(stats['p50_s'])}, p90 {screen_rows.span(stats['p90_s'])}, "
+            f"max {screen_rows.span(stats['max_s'])} over {stats['count']} successful run(s)"
+        )
     return " · ".join(parts) or "no window, no runtime bounds, no successful run yet"
 
 

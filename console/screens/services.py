@@ -1,6 +1,7 @@
 """The seam between the screens and the app: what a screen may ask of the console (`Services`),
 and the messages the app sends every screen when the database changes. Nothing here imports
 the app or a screen."""
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager

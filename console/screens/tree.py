@@ -1,4 +1,5 @@
 """`d`: the selected event's dependency tree, what it needs and what follows it, live."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -12,8 +13,8 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from evman.console.views import screen_rows
 from evman.console.screens.base import EvmanScreen, back_keys
+from evman.console.views import screen_rows
 from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.status_bar import StatusBar
 from evman.console.widgets.tones import styled
@@ -27,7 +28,9 @@ class EventTree(Tree[str]):
     """Textual's Tree, with j/k beside the arrows."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False), Binding("k", "cursor_up", "Up", show=False)]
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
 
 
 class TreeLoaded(Message):
@@ -83,8 +86,12 @@ class TreeScreen(EvmanScreen):
             self.post_message(loaded)
 
     def changed(self, events: set[str], *, definitions: bool = False) -> None:
-        if self.tree_data is None or definitions or events & (set(self.tree_data["rows"]) | {self.event}) \
-                or any(e.startswith(("run:", "alert:", "runs-after:")) for e in events):
+        if (
+            self.tree_data is None
+            or definitions
+            or events & (set(self.tree_data["rows"]) | {self.event})
+            or any(e.startswith(("run:", "alert:", "runs-after:")) for e in events)
+        ):
             self.load()
 
     def on_tree_loaded(self, message: TreeLoaded) -> None:
@@ -166,10 +173,12 @@ class TreeScreen(EvmanScreen):
         name = self.selected_event()
         row = (self.tree_data or {}).get("rows", {}).get(name) if name else None
         self.query_one("#note", Static).update(
-            Text(screen_rows.event_note(row) if row else "", no_wrap=True, overflow="ellipsis"))
+            Text(screen_rows.event_note(row) if row else "", no_wrap=True, overflow="ellipsis")
+        )
 
 
 def _shape(data: dict[str, Any]) -> Any:
     def walk(nodes: list[dict[str, Any]]) -> tuple[Any, ...]:
         return tuple((n["name"], n["relation"], n["repeat"], walk(n["children"])) for n in nodes)
+
     return data["requires"], walk(data["upstream"]), walk(data["downstream"]), data["truncated"]

@@ -1,5 +1,6 @@
 """What the CLI shows: rows from the store shaped as the JSON contract, and as text (the
 console's own rows and cells are console/views/screen_rows.py)."""
+
 from __future__ import annotations
 
 import difflib
@@ -11,13 +12,31 @@ from zoneinfo import ZoneInfo
 from evman.engine.quoting import quoted
 from evman.engine.store import Store
 
-RUN_KEYS = ("id", "event", "state", "trigger", "attempt", "scheduled_for", "started_at",
-            "ended_at", "exit_code", "reason", "output_tail")
-RUN_EXTRA = ("triggered_by", "repeats_run_id", "waiting_reason", "flags", "log_path", "due_by",
-             "late_at", "pid")
+RUN_KEYS = (
+    "id",
+    "event",
+    "state",
+    "trigger",
+    "attempt",
+    "scheduled_for",
+    "started_at",
+    "ended_at",
+    "exit_code",
+    "reason",
+    "output_tail",
+)
+RUN_EXTRA = ("triggered_by", "repeats_run_id", "waiting_reason", "flags", "log_path", "due_by", "late_at", "pid")
 STATE_SYMBOLS = {
-    "waiting": "◷", "running": "▶", "succeeded": "✔", "failed": "✘", "killed": "☠",
-    "missed": "⊘", "skipped": "↷", "lost": "?", "idle": "·", "held": "‖",
+    "waiting": "◷",
+    "running": "▶",
+    "succeeded": "✔",
+    "failed": "✘",
+    "killed": "☠",
+    "missed": "⊘",
+    "skipped": "↷",
+    "lost": "?",
+    "idle": "·",
+    "held": "‖",
 }
 
 
@@ -44,13 +63,25 @@ def event_state(row: dict[str, Any]) -> str:
 def event_json(row: dict[str, Any]) -> dict[str, Any]:
     last = None
     if row.get("run_id"):
-        last = {"id": row["run_id"], "state": row["run_state"], "started_at": row["started_at"],
-                "ended_at": row["ended_at"], "exit_code": row["exit_code"]}
+        last = {
+            "id": row["run_id"],
+            "state": row["run_state"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "exit_code": row["exit_code"],
+        }
     return {
-        "name": row["name"], "state": event_state(row), "schedule": row["schedule"],
-        "next_fire_at": row["next_fire_at"], "held": bool(row["held"]), "kind": row["kind"],
-        "driver": row["driver"], "timezone": row["timezone"], "requires": row["requires"],
-        "open_alerts": row.get("open_alerts", 0), "last_run": last,
+        "name": row["name"],
+        "state": event_state(row),
+        "schedule": row["schedule"],
+        "next_fire_at": row["next_fire_at"],
+        "held": bool(row["held"]),
+        "kind": row["kind"],
+        "driver": row["driver"],
+        "timezone": row["timezone"],
+        "requires": row["requires"],
+        "open_alerts": row.get("open_alerts", 0),
+        "last_run": last,
     }
 
 
@@ -66,6 +97,7 @@ def unknown_event(store: Store, name: str) -> str:
 
 def event_detail(store: Store, name: str) -> dict[str, Any] | None:
     from evman.engine.definitions import spec_from_json
+
     rows = store.list_events(name=name, include_pruned=True)
     if not rows:
         return None
@@ -76,14 +108,17 @@ def event_detail(store: Store, name: str) -> dict[str, Any] | None:
     data = event_json(row)
     data.update(
         waiting_reason=(waiting or {}).get("waiting_reason"),
-        window={"earliest": spec.window.earliest, "latest": spec.window.latest,
-                "late_after": spec.late_after},
+        window={"earliest": spec.window.earliest, "latest": spec.window.latest, "late_after": spec.late_after},
         runtime={"min_s": spec.runtime.min_s, "max_s": spec.runtime.max_s, "kill": spec.runtime.kill},
         stats=store.duration_stats(name),
         runs=[run_json(r) for r in runs],
         on_success=list(spec.on_success),
-        on_failure={"retries": spec.on_failure.retries, "backoff_s": spec.on_failure.backoff_s,
-                    "prepare": spec.on_failure.prepare, "trigger": list(spec.on_failure.trigger)},
+        on_failure={
+            "retries": spec.on_failure.retries,
+            "backoff_s": spec.on_failure.backoff_s,
+            "prepare": spec.on_failure.prepare,
+            "trigger": list(spec.on_failure.trigger),
+        },
         outputs=[o.path for o in spec.outputs],
         command=_command_text(spec),
         held_by=(store.event_row(name) or {}).get("held_by"),
@@ -95,12 +130,14 @@ def event_detail(store: Store, name: str) -> dict[str, Any] | None:
 def _command_text(spec: Any) -> str:
     if spec.run is not None:
         import shlex
+
         return shlex.join(spec.run)
     if spec.shell is not None:
         return f"sh -c {spec.shell!r}"
     if spec.call is not None:
         return f"call {spec.call}"
     from evman.engine.definitions import mask_password
+
     return f"{spec.http.method} {mask_password(spec.http.url)}"
 
 
@@ -114,16 +151,33 @@ def alert_list(store: Store, *, event: str | None, open_only: bool, limit: int) 
     out = []
     for r in rows:
         attempts = deliveries.get(int(r["id"]), [])
-        out.append({
-            "id": r["id"], "kind": r["kind"], "event": r["event"], "run_id": r["run_id"],
-            "created_at": r["created_at"], "deliveries": [
-                {"attempted_at": d["attempted_at"], "route": d["route"], "target": d["target"],
-                 "outcome": d["outcome"], "error": d["error"]} for d in attempts],
-            "acknowledged_by": r["acknowledged_by"], "acknowledged_at": r["acknowledged_at"],
-            "status": r["status"], "count": r["count"], "message": r["message"], "route": r["route"],
-            "delivered_at": r["delivered_at"],
-            "outcome": _delivery_outcome(r, attempts),
-        })
+        out.append(
+            {
+                "id": r["id"],
+                "kind": r["kind"],
+                "event": r["event"],
+                "run_id": r["run_id"],
+                "created_at": r["created_at"],
+                "deliveries": [
+                    {
+                        "attempted_at": d["attempted_at"],
+                        "route": d["route"],
+                        "target": d["target"],
+                        "outcome": d["outcome"],
+                        "error": d["error"],
+                    }
+                    for d in attempts
+                ],
+                "acknowledged_by": r["acknowledged_by"],
+                "acknowledged_at": r["acknowledged_at"],
+                "status": r["status"],
+                "count": r["count"],
+                "message": r["message"],
+                "route": r["route"],
+                "delivered_at": r["delivered_at"],
+                "outcome": _delivery_outcome(r, attempts),
+            }
+        )
     return out
 
 
@@ -142,10 +196,10 @@ def _delivery_outcome(alert: dict[str, Any], attempts: list[dict[str, Any]]) -> 
     return "pending" if alert["pending"] else "not sent"
 
 
-def next_fires(spec: str, tz: str | None, after: datetime, count: int,
-               event: str | None = None) -> dict[str, Any]:
-    from evman.engine.timing import schedules
+def next_fires(spec: str, tz: str | None, after: datetime, count: int, event: str | None = None) -> dict[str, Any]:
     from evman.engine.definitions import machine_timezone
+    from evman.engine.timing import schedules
+
     zone = tz or machine_timezone()
     try:
         ZoneInfo(zone)
@@ -153,15 +207,20 @@ def next_fires(spec: str, tz: str | None, after: datetime, count: int,
         raise ValueError(f"unknown timezone {quoted(zone)}; use an IANA name such as Europe/London") from exc
     fires = schedules.preview(spec, zone, after, count)
     return {
-        "event": event, "schedule": spec, "timezone": zone, "after": after.astimezone(UTC).isoformat(),
-        "fires": [{"local": f.local.isoformat(), "utc": f.utc.astimezone(UTC).isoformat(),
-                   "note": f.note} for f in fires],
+        "event": event,
+        "schedule": spec,
+        "timezone": zone,
+        "after": after.astimezone(UTC).isoformat(),
+        "fires": [
+            {"local": f.local.isoformat(), "utc": f.utc.astimezone(UTC).isoformat(), "note": f.note} for f in fires
+        ],
     }
 
 
 def export_text(store: Store, *, include_secrets: bool) -> str:
     from evman.engine.definitions import export_toml, spec_from_json
     from evman.engine.model import Defaults, Definitions, Route
+
     defaults = Defaults(**json.loads(store.defaults_json() or "{}"))
     routes = {}
     for name, text in store.routes_json().items():
@@ -169,8 +228,7 @@ def export_text(store: Store, *, include_secrets: bool) -> str:
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         routes[name] = Route(**values)
     specs = tuple(spec_from_json(r["spec"]) for r in store.list_events())
-    return export_toml(Definitions(defaults, routes, specs, store.url),
-                       include_secrets=include_secrets)
+    return export_toml(Definitions(defaults, routes, specs, store.url), include_secrets=include_secrets)
 
 
 # -- text rendering ------------------------------------------------------------------------------
@@ -198,9 +256,16 @@ def render_event_list(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         last = r["last_run"] or {}
         state = r["state"] + (" (held)" if r["held"] else "")
-        table.append([r["name"], f"{STATE_SYMBOLS.get(r['state'], ' ')} {state}", r["schedule"] or "-",
-                      short_time(r["next_fire_at"]), short_time(last.get("ended_at") or last.get("started_at")),
-                      str(r["open_alerts"] or "")])
+        table.append(
+            [
+                r["name"],
+                f"{STATE_SYMBOLS.get(r['state'], ' ')} {state}",
+                r["schedule"] or "-",
+                short_time(r["next_fire_at"]),
+                short_time(last.get("ended_at") or last.get("started_at")),
+                str(r["open_alerts"] or ""),
+            ]
+        )
     return _table(["EVENT", "STATE", "SCHEDULE", "NEXT", "LAST", "ALERTS"], table)
 
 
@@ -209,9 +274,19 @@ def render_run_list(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         took = "-" if r["duration_s"] is None else f"{r['duration_s']:.1f}s"
         why = r["reason"] or r["waiting_reason"] or ""
-        table.append([str(r["id"]), r["event"], r["state"], r["trigger"], str(r["attempt"]),
-                      short_time(r["started_at"] or r["scheduled_for"]), took,
-                      "-" if r["exit_code"] is None else str(r["exit_code"]), why[:60]])
+        table.append(
+            [
+                str(r["id"]),
+                r["event"],
+                r["state"],
+                r["trigger"],
+                str(r["attempt"]),
+                short_time(r["started_at"] or r["scheduled_for"]),
+                took,
+                "-" if r["exit_code"] is None else str(r["exit_code"]),
+                why[:60],
+            ]
+        )
     return _table(["RUN", "EVENT", "STATE", "TRIGGER", "TRY", "STARTED", "TOOK", "EXIT", "REASON"], table)
 
 
@@ -219,8 +294,18 @@ def render_alert_list(rows: list[dict[str, Any]]) -> str:
     table = []
     for r in rows:
         ack = r["acknowledged_by"] or ("-" if r["status"] == "open" else r["status"])
-        table.append([f"alert:{r['id']}", r["kind"], r["event"], short_time(r["created_at"]),
-                      str(r["count"]), r["outcome"], ack, (r["message"] or "")[:60]])
+        table.append(
+            [
+                f"alert:{r['id']}",
+                r["kind"],
+                r["event"],
+                short_time(r["created_at"]),
+                str(r["count"]),
+                r["outcome"],
+                ack,
+                (r["message"] or "")[:60],
+            ]
+        )
     return _table(["ALERT", "KIND", "EVENT", "CREATED", "COUNT", "DELIVERY", "ACK", "MESSAGE"], table)
 
 

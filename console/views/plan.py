@@ -1,4 +1,5 @@
 """`evman plan`: every current occurrence's projected start and finish, slack and critical path."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,18 @@ from evman.engine.foresight.text import path_text
 from evman.engine.foresight.whatif import parse_what_ifs
 from evman.engine.store import Store
 
-KEYS = ("event", "state", "deadline", "projected_start", "finish_p50", "finish_p90", "slack_s",
-        "confidence", "samples", "critical_path")
+KEYS = (
+    "event",
+    "state",
+    "deadline",
+    "projected_start",
+    "finish_p50",
+    "finish_p90",
+    "slack_s",
+    "confidence",
+    "samples",
+    "critical_path",
+)
 """The JSON keys of a plan row, in order (DESIGN.md)."""
 _CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
@@ -31,13 +42,15 @@ def parse_at(text: str | None, now: datetime) -> datetime:
     match = _CLOCK.fullmatch(text.strip())
     if match is not None and int(match.group(1)) < 24 and int(match.group(2)) < 60:
         local = now.astimezone()
-        return local.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0,
-                             microsecond=0).astimezone(UTC)
+        return local.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0).astimezone(
+            UTC
+        )
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise PlanError(f"--at {text[:80]!r} is neither an ISO time nor HH:MM; examples: --at 01:30, "
-                        f"--at 2026-03-10T01:30:00+00:00") from None
+        raise PlanError(
+            f"--at {text[:80]!r} is neither an ISO time nor HH:MM; examples: --at 01:30, --at 2026-03-10T01:30:00+00:00"
+        ) from None
     return (value if value.tzinfo else value.astimezone()).astimezone(UTC)
 
 
@@ -105,10 +118,15 @@ def ordered(view: PlanView) -> list[Projection]:
 def row_json(view: PlanView, row: Projection) -> dict[str, Any]:
     slack = row.slack_s
     return {
-        "event": row.event, "state": row.state.value, "deadline": iso(row.deadline),
-        "projected_start": iso(row.projected_start), "finish_p50": iso(row.finish_p50),
-        "finish_p90": iso(row.finish_p90), "slack_s": None if slack is None else round(slack, 3),
-        "confidence": row.estimate.confidence, "samples": row.estimate.samples,
+        "event": row.event,
+        "state": row.state.value,
+        "deadline": iso(row.deadline),
+        "projected_start": iso(row.projected_start),
+        "finish_p50": iso(row.finish_p50),
+        "finish_p90": iso(row.finish_p90),
+        "slack_s": None if slack is None else round(slack, 3),
+        "confidence": row.estimate.confidence,
+        "samples": row.estimate.samples,
         "critical_path": list(view.plan.critical_path(row.event)),
     }
 
@@ -126,7 +144,7 @@ def clock(ts: float | None, zone: tzinfo | None, now_ts: float) -> str:
 
 
 def slack_text(seconds: float | None, *, bounded: bool = True) -> str:
-    """"+1h05m", "-12m", "0m"; "never" for an unbounded path with a deadline."""
+    """ "+1h05m", "-12m", "0m"; "never" for an unbounded path with a deadline."""
     if not bounded:
         return "never"
     if seconds is None:
@@ -140,16 +158,26 @@ def slack_text(seconds: float | None, *, bounded: bool = True) -> str:
 def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
     """The plan as a text table, most urgent first, times in `zone` (default: the machine's)."""
     now_ts = view.plan.now_ts
-    header = (f"plan at {datetime.fromtimestamp(now_ts, UTC).astimezone(zone):%Y-%m-%d %H:%M %Z}; "
-              f"at_risk margin {round(view.margin_s / 60)} min; times are local")
+    header = (
+        f"plan at {datetime.fromtimestamp(now_ts, UTC).astimezone(zone):%Y-%m-%d %H:%M %Z}; "
+        f"at_risk margin {round(view.margin_s / 60)} min; times are local"
+    )
     rows = []
     for row in ordered(view):
         bounded = not (row.is_unbounded and row.deadline_ts is not None)
-        rows.append([row.event, row.state.value + (" (held)" if row.held else ""),
-                     clock(row.deadline_ts, zone, now_ts), clock(row.start_ts, zone, now_ts),
-                     clock(row.p50_ts, zone, now_ts), clock(row.p90_ts, zone, now_ts),
-                     slack_text(row.slack_s, bounded=bounded),
-                     f"{row.estimate.confidence} ({row.estimate.samples})", path_text(view.plan, row.event)])
+        rows.append(
+            [
+                row.event,
+                row.state.value + (" (held)" if row.held else ""),
+                clock(row.deadline_ts, zone, now_ts),
+                clock(row.start_ts, zone, now_ts),
+                clock(row.p50_ts, zone, now_ts),
+                clock(row.p90_ts, zone, now_ts),
+                slack_text(row.slack_s, bounded=bounded),
+                f"{row.estimate.confidence} ({row.estimate.samples})",
+                path_text(view.plan, row.event),
+            ]
+        )
     heads = ["EVENT", "STATE", "DEADLINE", "START", "P50", "P90", "SLACK", "CONFIDENCE", "CRITICAL PATH"]
     if not rows:
         return header + "\nnothing falls due within 12 hours of then, and nothing is running"
@@ -162,5 +190,8 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
 def slack_cells(view: PlanView) -> dict[str, tuple[str, str]]:
     """The main table's slack column: (text, tone) for each event with a deadline (read with
     read_tonight(scoped=True): only the events a deadline depends on)."""
-    return {row.event: (slack_text(row.slack_s, bounded=not row.is_unbounded), tone(row, view.margin_s))
-            for row in view.plan.values() if row.deadline_ts is not None}
+    return {
+        row.event: (slack_text(row.slack_s, bounded=not row.is_unbounded), tone(row, view.margin_s))
+        for row in view.plan.values()
+        if row.deadline_ts is not None
+    }

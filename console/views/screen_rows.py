@@ -1,6 +1,7 @@
 """What the console's screens show: its rows read from the store (events a page at a time,
 late runs, trees, what changed), and their cells, order and filters. The CLI's JSON and text
 are console/views/contract.py; this module is the console's alone."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,15 +15,24 @@ from evman.engine.store import Store
 ACTIVE_STATES = frozenset({"waiting", "running"})
 BAD_STATES = frozenset({"failed", "killed", "lost", "missed"})
 STATE_TONES = {
-    "waiting": "wait", "running": "active", "succeeded": "ok", "failed": "bad", "killed": "bad",
-    "missed": "bad", "lost": "bad", "skipped": "muted", "idle": "muted", "held": "warn",
+    "waiting": "wait",
+    "running": "active",
+    "succeeded": "ok",
+    "failed": "bad",
+    "killed": "bad",
+    "missed": "bad",
+    "lost": "bad",
+    "skipped": "muted",
+    "idle": "muted",
+    "held": "warn",
 }
 TONE_RANK = {"bad": 0, "warn": 1, "active": 2, "wait": 3, "ok": 4, "plain": 5, "muted": 6}
 Cell = tuple[str, str]
 
 
-def console_event_rows(store: Store, names: list[str] | None = None, *,
-                       after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def console_event_rows(
+    store: Store, names: list[str] | None = None, *, after: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     """The console's rows: events with their latest run and, when that run is still active,
     the last finished one (`last_*` keys) for the "last run" column. `names`: only these;
     `limit`: a page of up to `limit` events by name, those after `after`."""
@@ -30,9 +40,21 @@ def console_event_rows(store: Store, names: list[str] | None = None, *,
     active = [r["name"] for r in rows if r["run_state"] in ACTIVE_STATES]
     finished = store.last_finished_runs(active) if active else {}
     for r in rows:
-        last = finished.get(r["name"]) if r["run_state"] in ACTIVE_STATES else (
-            {"id": r["run_id"], "state": r["run_state"], "started_at": r["started_at"],
-             "ended_at": r["ended_at"], "exit_code": r["exit_code"]} if r["run_id"] else None)
+        last = (
+            finished.get(r["name"])
+            if r["run_state"] in ACTIVE_STATES
+            else (
+                {
+                    "id": r["run_id"],
+                    "state": r["run_state"],
+                    "started_at": r["started_at"],
+                    "ended_at": r["ended_at"],
+                    "exit_code": r["exit_code"],
+                }
+                if r["run_id"]
+                else None
+            )
+        )
         r["last_id"] = (last or {}).get("id")
         r["last_state"] = (last or {}).get("state")
         r["last_started_at"] = (last or {}).get("started_at")
@@ -93,6 +115,7 @@ def until(stamp: str | None, now: datetime) -> str:
 
 def span(seconds: float | None) -> str:
     from evman.engine.timing.durations import format_duration
+
     return "-" if seconds is None else format_duration(max(0.0, seconds))
 
 
@@ -180,9 +203,13 @@ def event_cells(row: dict[str, Any], now: datetime, slack: Cell | None = None) -
     """Every column of the console's event table, keyed by column; `slack` from the plan."""
     return {
         "slack": slack or ("", "muted"),
-        "state": state_cell(row), "name": (row["name"], "plain"), "next": next_cell(row, now),
-        "last": last_cell(row, now), "runtime": runtime_cell(row, now),
-        "window": window_cell(row, now), "alerts": alerts_cell(row),
+        "state": state_cell(row),
+        "name": (row["name"], "plain"),
+        "next": next_cell(row, now),
+        "last": last_cell(row, now),
+        "runtime": runtime_cell(row, now),
+        "window": window_cell(row, now),
+        "alerts": alerts_cell(row),
         "driver": (row.get("driver") or "-", "muted" if not row.get("driver") else "plain"),
         "why": why_cell(row),
     }
@@ -260,6 +287,7 @@ def row_filter(query: str) -> Callable[[dict[str, Any]], bool]:
         state = shown_state(row)
         find = row.get("find_text") or f"{row['name'].lower()}\t{(row.get('driver') or '').lower()}"
         return all(word in find or state.startswith(word) for word in words)
+
     return keeps
 
 
@@ -268,6 +296,7 @@ def dependency_tree(store: Store, name: str, *, max_nodes: int = 400) -> dict[st
     (on_success, on_failure triggers, events whose `requires` names it). An event met a second
     time in the same direction is a leaf with `repeat` set: a diamond is drawn once."""
     from evman.engine.definitions import spec_from_json
+
     specs: dict[str, Any] = {}
 
     def spec(event: str) -> Any:
@@ -295,9 +324,14 @@ def dependency_tree(store: Store, name: str, *, max_nodes: int = 400) -> dict[st
     names = {name} | _names_in(upstream) | _names_in(downstream)
     rows = {r["name"]: r for r in console_event_rows(store, sorted(names))}
     root_spec = spec(name)
-    return {"name": name, "requires": root_spec.requires if root_spec else None,
-            "upstream": upstream, "downstream": downstream, "rows": rows,
-            "truncated": budget[0] <= 0}
+    return {
+        "name": name,
+        "requires": root_spec.requires if root_spec else None,
+        "upstream": upstream,
+        "downstream": downstream,
+        "rows": rows,
+        "truncated": budget[0] <= 0,
+    }
 
 
 def _grow(event: str, edges: Any, seen: set[str], budget: list[int]) -> list[dict[str, Any]]:
@@ -306,8 +340,7 @@ def _grow(event: str, edges: Any, seen: set[str], budget: list[int]) -> list[dic
         if budget[0] <= 0:
             break
         budget[0] -= 1
-        node: dict[str, Any] = {"name": child, "relation": relation, "repeat": child in seen,
-                                "children": []}
+        node: dict[str, Any] = {"name": child, "relation": relation, "repeat": child in seen, "children": []}
         nodes.append(node)
         if not node["repeat"]:
             seen.add(child)
@@ -344,6 +377,7 @@ def attention_list(store: Store, now: datetime, *, missed_hours: float = 24.0) -
     """Runs that are late, overdue, over their normal maximum, or missed in the last
     `missed_hours`, each with `kind`, `late_s` (how late) and `deadline`, most late first."""
     from datetime import timedelta
+
     out = []
     since = now - timedelta(hours=missed_hours)
     for run in store.attention_runs(now, missed_since=since):
@@ -352,8 +386,15 @@ def attention_list(store: Store, now: datetime, *, missed_hours: float = 24.0) -
         found = _lateness(run, now)
         if found is not None:
             kind, late_s, deadline = found
-            out.append({**run_json(run), "kind": kind, "late_s": late_s, "deadline": deadline,
-                        "runtime_max_s": run.get("runtime_max_s")})
+            out.append(
+                {
+                    **run_json(run),
+                    "kind": kind,
+                    "late_s": late_s,
+                    "deadline": deadline,
+                    "runtime_max_s": run.get("runtime_max_s"),
+                }
+            )
     out.sort(key=lambda r: (-r["late_s"], r["id"]))
     return out
 
@@ -434,11 +475,13 @@ def resolved_bounds(store: Store, name: str, slot: str | None) -> dict[str, Any]
     late_at, and the slot itself; None without a slot or a definition."""
     from evman.engine.definitions import spec_from_json
     from evman.engine.timing.windows import bounds_for
+
     row = store.event_row(name)
     at = _at(slot)
     if row is None or at is None or not row.get("spec"):
         return None
     from evman.engine.clock import iso
+
     b = bounds_for(spec_from_json(row["spec"]), at)
     return {"slot": slot, "open_at": iso(b.open_at), "due_by": iso(b.due_by), "late_at": iso(b.late_at)}
 

@@ -3,6 +3,7 @@
 Textual's Footer mounts a widget per key; on every screen switch that recomposition cost
 about 100 ms at 200x60 (bench/console_bench.py), more than the rest of the switch. This draws
 the same bindings as one Text."""
+
 from __future__ import annotations
 
 from typing import Any

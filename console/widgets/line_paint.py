@@ -1,5 +1,6 @@
 """How a LineTable draws (console/widgets/line_table.py): a row and the header as strips, and
 how the columns share the terminal's width. Pure functions of the columns and widths."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -33,8 +34,13 @@ class Column:
 Cells = Mapping[str, tuple[str, str]]
 
 
-def row_strip(columns: Sequence[Column], widths: Mapping[str, int], cells: Cells, base: Style,
-              style_of: Callable[[Style, str], Style]) -> Strip:
+def row_strip(
+    columns: Sequence[Column],
+    widths: Mapping[str, int],
+    cells: Cells,
+    base: Style,
+    style_of: Callable[[Style, str], Style],
+) -> Strip:
     """One row as segments, built directly (a Rich Text render per row cost ~0.2 ms, a page
     of new rows most of a frame): padding in the base style, each cell in its tone's style."""
     segments: list[Segment] = []
@@ -51,8 +57,9 @@ def row_strip(columns: Sequence[Column], widths: Mapping[str, int], cells: Cells
     return Strip(segments)
 
 
-def header_strip(columns: Sequence[Column], widths: Mapping[str, int], labels: Mapping[str, str],
-                 style: Style, console: Any) -> Strip:
+def header_strip(
+    columns: Sequence[Column], widths: Mapping[str, int], labels: Mapping[str, str], style: Style, console: Any
+) -> Strip:
     line = Text(no_wrap=True, end="")
     for column in columns:
         label, width = labels[column.key], widths[column.key]
@@ -79,8 +86,9 @@ def fit_widths(columns: Sequence[Column], widths: Mapping[str, int], longest: in
     return out
 
 
-def longest_value(column: Column | None, keys: Sequence[str], cells_of: Callable[[str], Cells],
-                  key_cells: dict[str, int]) -> int:
+def longest_value(
+    column: Column | None, keys: Sequence[str], cells_of: Callable[[str], Cells], key_cells: dict[str, int]
+) -> int:
     """The widest value of the `fit` column among these rows: their key when it is the key
     column (the events table's names, measured once each into `key_cells`)."""
     if column is None or not keys:

@@ -5,6 +5,7 @@ Rich after any update_cell (its caches are keyed by a global update counter) and
 new cell on add_row: 100-300 ms a refresh, sort, filter or screen (bench/console_bench.py). Here a
 row is one strip of segments (console/widgets/line_paint.py), made once and cached until that
 row changes: a key costs a few ms."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
@@ -37,9 +38,15 @@ __all__ = ["Cells", "Column", "HeaderSelected", "LineTable", "RowHighlighted", "
 
 
 MOTION_KEYS: Final = (
-    ("up", "cursor_up", "Up"), ("down", "cursor_down", "Down"), ("k", "cursor_up", "Up"),
-    ("j", "cursor_down", "Down"), ("pageup", "page_up", "Page up"), ("pagedown", "page_down", "Page down"),
-    ("home", "first", "First"), ("end", "last", "Last"), ("left", "scroll_left", "Left"),
+    ("up", "cursor_up", "Up"),
+    ("down", "cursor_down", "Down"),
+    ("k", "cursor_up", "Up"),
+    ("j", "cursor_down", "Down"),
+    ("pageup", "page_up", "Page up"),
+    ("pagedown", "page_down", "Page down"),
+    ("home", "first", "First"),
+    ("end", "last", "Last"),
+    ("left", "scroll_left", "Left"),
     ("right", "scroll_right", "Right"),
 )
 """Keys that move the cursor or scroll (j/k as in vi, k9s, lazydocker); not in the footer."""
@@ -83,12 +90,11 @@ class LineTable(ScrollView, can_focus=True):
     sorts them; `sync()` takes a whole small table at once. The cursor stays on its key through
     all of them, and the scroll position through updates."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "line-table--header", "line-table--cursor", "line-table--cursor-blurred",
-    }
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"line-table--header", "line-table--cursor", "line-table--cursor-blurred"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Details"),
-        *(Binding(key, action, label, show=False) for key, action, label in MOTION_KEYS)]
+        *(Binding(key, action, label, show=False) for key, action, label in MOTION_KEYS),
+    ]
 
     cursor_row: reactive[int] = reactive(0, always_update=False, init=False)
 
@@ -122,8 +128,7 @@ class LineTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self._order)
 
-    def show(self, order: Sequence[str], render_row: Callable[[str], Cells], *,
-             keep: str | None = None) -> None:
+    def show(self, order: Sequence[str], render_row: Callable[[str], Cells], *, keep: str | None = None) -> None:
         """Replace the rows with `order` (event names), drawn by `render_row(name)` when seen."""
         self.fills += 1
         self._render_row = render_row
@@ -226,7 +231,7 @@ class LineTable(ScrollView, can_focus=True):
     def visible_keys(self) -> list[str]:
         """The events on screen now (plus a few either side), for refreshes."""
         top, bottom = self._visible_range()
-        return self._order[max(0, top - 5):bottom + 5]
+        return self._order[max(0, top - 5) : bottom + 5]
 
     def shown_names(self) -> list[str]:
         return list(self._order)
@@ -336,7 +341,8 @@ class LineTable(ScrollView, can_focus=True):
             strip = self._strips[name] = self._row_strip(self._cells_of(name), base)
         if index == self.cursor_row:
             cursor = self.get_component_rich_style(
-                "line-table--cursor" if self.has_focus else "line-table--cursor-blurred")
+                "line-table--cursor" if self.has_focus else "line-table--cursor-blurred"
+            )
             strip = strip.extend_cell_length(self.virtual_size.width, base)
             strip = Strip(list(Segment.apply_style(strip, post_style=cursor)), strip.cell_length)
         return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
@@ -352,8 +358,13 @@ class LineTable(ScrollView, can_focus=True):
         return found
 
     def _header(self) -> Strip:
-        return header_strip(self.columns, self._widths, self._labels,
-                            self.get_component_rich_style("line-table--header"), self.app.console)
+        return header_strip(
+            self.columns,
+            self._widths,
+            self._labels,
+            self.get_component_rich_style("line-table--header"),
+            self.app.console,
+        )
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -372,4 +383,3 @@ class LineTable(ScrollView, can_focus=True):
     def _update_virtual_size(self) -> None:
         width = sum(w + 2 * PAD for w in self._widths.values())
         self.virtual_size = Size(width, len(self._order) + 1)
-

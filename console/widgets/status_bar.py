@@ -1,4 +1,5 @@
 """The header: which engine drives the database, how fresh it is, counts by state, the time."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -11,8 +12,18 @@ from textual.widget import Widget
 from evman.console.views import screen_rows
 from evman.console.widgets.tones import Palette
 
-COUNT_ORDER: Final = ("running", "waiting", "failed", "killed", "lost", "missed", "held",
-                      "succeeded", "skipped", "idle")
+COUNT_ORDER: Final = (
+    "running",
+    "waiting",
+    "failed",
+    "killed",
+    "lost",
+    "missed",
+    "held",
+    "succeeded",
+    "skipped",
+    "idle",
+)
 MODE_TEXT: Final = {
     "starting": ("… starting engine", "muted"),
     "engine": ("● engine here", "ok"),
@@ -27,6 +38,7 @@ MODE_TEXT: Final = {
 @dataclass(frozen=True)
 class Status:
     """Everything the header shows; the app and the screen replace parts of it."""
+
     db_name: str = ""
     mode: str = "starting"
     pid: int | None = None
@@ -67,8 +79,9 @@ class StatusBar(Widget):
             counts = self._counts_line(compact=True)
             if counts.cell_len + right.cell_len > width and not self.status.filter:
                 right = Text("")
-        return Text("\n").join([self._fit(self._engine_line(), self._clock_line(), width),
-                                self._fit(counts, right, width)])
+        return Text("\n").join(
+            [self._fit(self._engine_line(), self._clock_line(), width), self._fit(counts, right, width)]
+        )
 
     def _style(self, tone: str) -> Any:
         return self.palette.get(tone, "")

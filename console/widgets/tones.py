@@ -1,4 +1,5 @@
 """Tones to theme colours: views say "ok", "bad", "warn"...; this turns them into Rich styles."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -9,7 +10,10 @@ from rich.text import Text
 from textual.color import Color, ColorParseError
 
 TONE_VARIABLES: Final = {
-    "ok": "text-success", "bad": "text-error", "warn": "text-warning", "active": "text-primary",
+    "ok": "text-success",
+    "bad": "text-error",
+    "warn": "text-warning",
+    "active": "text-primary",
     "wait": "text-secondary",
 }
 """Tone -> theme variable; "plain" keeps the widget's own colour, "muted" fades it."""

@@ -2,6 +2,7 @@
 
 The rooms: `tree` (nodes, rendering), `tokens`, `parser`, `evaluate`, `cycles`.
 """
+
 from __future__ import annotations
 
 from evman.engine.conditions.cycles import find_cycle
@@ -23,7 +24,22 @@ from evman.engine.conditions.tree import (
 )
 
 __all__ = [
-    "FUNCTIONS", "AllOf", "AnyOf", "Condition", "ConditionError", "Exists", "ExitCode", "Finished",
-    "Lookback", "Node", "Not", "Outcome", "Running", "StateView", "evaluate", "find_cycle",
-    "parse_condition", "render",
+    "FUNCTIONS",
+    "AllOf",
+    "AnyOf",
+    "Condition",
+    "ConditionError",
+    "Exists",
+    "ExitCode",
+    "Finished",
+    "Lookback",
+    "Node",
+    "Not",
+    "Outcome",
+    "Running",
+    "StateView",
+    "evaluate",
+    "find_cycle",
+    "parse_condition",
+    "render",
 ]

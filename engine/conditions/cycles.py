@@ -1,4 +1,5 @@
 """Cycles in a dependency graph."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,7 +25,7 @@ def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
                 del on_path[done]
                 finished.add(done)
             elif target in on_path:
-                return path[on_path[target]:] + [target]
+                return path[on_path[target] :] + [target]
             elif target not in finished:
                 on_path[target] = len(path)
                 path.append(target)

@@ -1,4 +1,5 @@
 """Evaluating a Condition against run state: whether it holds, and if not, why."""
+
 from __future__ import annotations
 
 import operator
@@ -7,25 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from evman.engine.conditions.tree import (
-    AllOf,
-    AnyOf,
-    Condition,
-    Exists,
-    ExitCode,
-    Node,
-    Not,
-    Outcome,
-    Running,
-    render,
-)
-from evman.engine.timing.durations import format_duration
+from evman.engine.conditions.tree import AllOf, AnyOf, Condition, Exists, ExitCode, Node, Not, Outcome, Running, render
 from evman.engine.model import FAILED_STATES, RunState
+from evman.engine.timing.durations import format_duration
 
 
 @dataclass(frozen=True)
 class Finished:
     """The most recent finished run of an event."""
+
     state: RunState
     ended_at: datetime
     exit_code: int | None
@@ -50,13 +41,22 @@ _OUTCOME_STATES: Final[Mapping[str, frozenset[RunState]]] = {
 }
 _OUTCOME_NOUNS: Final[Mapping[str, str]] = {"success": "success", "failure": "failure", "done": "run"}
 _STATE_WORDS: Final[Mapping[RunState, str]] = {
-    RunState.SUCCEEDED: "succeeded", RunState.FAILED: "failed", RunState.KILLED: "was killed",
-    RunState.LOST: "was lost", RunState.MISSED: "was missed", RunState.SKIPPED: "was skipped",
-    RunState.WAITING: "was waiting", RunState.RUNNING: "was running",
+    RunState.SUCCEEDED: "succeeded",
+    RunState.FAILED: "failed",
+    RunState.KILLED: "was killed",
+    RunState.LOST: "was lost",
+    RunState.MISSED: "was missed",
+    RunState.SKIPPED: "was skipped",
+    RunState.WAITING: "was waiting",
+    RunState.RUNNING: "was running",
 }
 _COMPARE: Final[Mapping[str, Callable[[int, int], bool]]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    ">": operator.gt, "<=": operator.le, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
 }
 
 
@@ -149,7 +149,7 @@ def _evaluate(node: Node, view: StateView, now: datetime) -> tuple[bool, str]:
         case Not(operand):
             holds, why = _evaluate(operand, view, now)
             return (False, why) if holds else (True, f"{render(node)} is true")
-        case Running(event, wanted):
+        case Running(event, _):
             return _evaluate_running(node, view.is_running(event))
         case Exists(path):
             if view.path_exists(path):

@@ -1,4 +1,5 @@
 """Parsing `requires`: recursive descent over the tokens into a Condition."""
+
 from __future__ import annotations
 
 import difflib
@@ -20,8 +21,8 @@ from evman.engine.conditions.tree import (
     Outcome,
     Running,
 )
-from evman.engine.timing.durations import DurationError, parse_duration
 from evman.engine.quoting import clipped, quoted
+from evman.engine.timing.durations import DurationError, parse_duration
 
 FUNCTIONS: Final = ("success", "failure", "done", "exitcode", "running", "notrunning", "exists")
 _LOOKBACK_FUNCTIONS: Final = frozenset({"success", "failure", "done", "exitcode"})
@@ -34,7 +35,7 @@ _EXAMPLE: Final = "write e.g. success(fetch-feeds)"
 def parse_condition(text: str) -> Condition:
     """Parse a `requires` expression; raise ConditionError saying what is wrong and where."""
     if not isinstance(text, str):
-        raise ConditionError(f"requires: expected a string such as \"success(fetch-feeds)\", got {quoted(text)}")
+        raise ConditionError(f'requires: expected a string such as "success(fetch-feeds)", got {quoted(text)}')
     parser = _Parser(text)
     tree = parser.parse()
     return Condition(text, frozenset(parser.events), tuple(parser.paths), tree)
@@ -141,8 +142,9 @@ class _Parser:
         if name.text == "exitcode":
             return self.comparison(args[0].text, lookback)
         if self.at("op"):
-            raise self.fail(f"unexpected {quoted(self.token.text)}", self.token,
-                            "only exitcode() is compared with a number")
+            raise self.fail(
+                f"unexpected {quoted(self.token.text)}", self.token, "only exitcode() is compared with a number"
+            )
         if name.text == "exists":
             self.paths.setdefault(args[0].text, None)
             return Exists(args[0].text)
@@ -150,7 +152,8 @@ class _Parser:
         if name.text in ("running", "notrunning"):
             return Running(args[0].text, name.text == "running")
         test: Literal["success", "failure", "done"] = (
-            "success" if name.text == "success" else "failure" if name.text == "failure" else "done")
+            "success" if name.text == "success" else "failure" if name.text == "failure" else "done"
+        )
         return Outcome(test, args[0].text, lookback)
 
     def check_function(self, name: Token) -> None:
@@ -162,8 +165,12 @@ class _Parser:
         if "." in name.text:
             raise self.fail(f"attribute access is not allowed ({quoted(name.text)})", name, expected)
         if not self.at("("):
-            raise self.fail("expected a condition", name, found=True,
-                            hint=f"to test an event write e.g. success({clipped(name.text)}) or running({clipped(name.text)})")
+            raise self.fail(
+                "expected a condition",
+                name,
+                found=True,
+                hint=f"to test an event write e.g. success({clipped(name.text)}) or running({clipped(name.text)})",
+            )
         close = difflib.get_close_matches(name.text.lower(), FUNCTIONS, n=1)
         suggestion = f" (did you mean '{close[0]}'?)" if close else ""
         raise self.fail(f"unknown function {quoted(name.text)}", name, expected + suggestion)
@@ -191,8 +198,11 @@ class _Parser:
         if self.at("end"):
             raise self.fail("missing ')'", self.token, f"'{function}(' at {opened} is not closed")
         if self.at("("):
-            raise self.fail(f"calls cannot be nested ('(' inside '{function}(')", self.token,
-                            "combine conditions with 'and', 'or' and 'not'")
+            raise self.fail(
+                f"calls cannot be nested ('(' inside '{function}(')",
+                self.token,
+                "combine conditions with 'and', 'or' and 'not'",
+            )
         raise self.fail("expected ',' or ')'", self.token, found=True)
 
     def check_argument(self, function: str, index: int, token: Token) -> None:
@@ -205,16 +215,19 @@ class _Parser:
             if token.kind != "string" or not token.text:
                 raise self.fail("exists() takes a quoted, non-empty path", token, _ARGUMENT_EXAMPLE["exists"])
         elif not _EVENT_NAME.fullmatch(token.text):
-            raise self.fail(f"{describe_token(token)} is not an event name", token,
-                            "names use lowercase letters, digits, '.', '_' and '-', "
-                            "and start with a letter or digit")
+            raise self.fail(
+                f"{describe_token(token)} is not an event name",
+                token,
+                "names use lowercase letters, digits, '.', '_' and '-', and start with a letter or digit",
+            )
 
     def lookback(self, token: Token) -> Lookback:
         try:
             seconds = parse_duration(token.text)
         except DurationError:
-            raise self.fail(f"bad lookback {quoted(token.text)}", token,
-                            'expected a duration such as "12h", "30m", "1d" or "2h30m"') from None
+            raise self.fail(
+                f"bad lookback {quoted(token.text)}", token, 'expected a duration such as "12h", "30m", "1d" or "2h30m"'
+            ) from None
         if seconds <= 0:
             raise self.fail(f"lookback {quoted(token.text)} is zero", token, "use a duration longer than zero")
         return Lookback(seconds, token.text)
@@ -222,8 +235,9 @@ class _Parser:
     def comparison(self, event: str, lookback: Lookback | None) -> ExitCode:
         self.events.add(event)
         if not self.at("op"):
-            raise self.fail(f"exitcode({event}) must be compared with a number", self.token,
-                            f"e.g. exitcode({event}) == 0")
+            raise self.fail(
+                f"exitcode({event}) must be compared with a number", self.token, f"e.g. exitcode({event}) == 0"
+            )
         op = self.advance()
         number = self.token
         if number.kind != "word" or not _INTEGER.fullmatch(number.text):
@@ -232,15 +246,15 @@ class _Parser:
         return ExitCode(event, op.text, int(number.text), lookback)
 
 
-_ARGUMENT: Final[Mapping[str, str]] = {
-    **{name: "an event name" for name in FUNCTIONS}, "exists": "a quoted path",
-}
+_ARGUMENT: Final[Mapping[str, str]] = {**{name: "an event name" for name in FUNCTIONS}, "exists": "a quoted path"}
 _ARGUMENT_EXAMPLE: Final[Mapping[str, str]] = {
     **{name: f"e.g. {name}(fetch-feeds)" for name in FUNCTIONS},
-    "exitcode": "e.g. exitcode(fetch-feeds) == 0", "exists": 'e.g. exists("feeds/today.json")',
+    "exitcode": "e.g. exitcode(fetch-feeds) == 0",
+    "exists": 'e.g. exists("feeds/today.json")',
 }
 _ARITY: Final[Mapping[str, str]] = {
     **{name: 'an event name and an optional lookback such as "12h"' for name in _LOOKBACK_FUNCTIONS},
-    "running": "exactly one event name", "notrunning": "exactly one event name",
+    "running": "exactly one event name",
+    "notrunning": "exactly one event name",
     "exists": "exactly one quoted path",
 }

@@ -1,4 +1,5 @@
 """The `requires` tokens, and errors that say where in the text they are."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,7 @@ from evman.engine.quoting import quoted
 NUMBER: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _OP: Final = re.compile(r"==|!=|<=|>=|<|>")
 _PUNCTUATION: Final[Mapping[str, Literal["(", ")", ","]]] = {"(": "(", ")": ")", ",": ","}
-_CHAR_HINTS: Final[Mapping[str, str]] = {
-    "!": "use 'not'", "&": "use 'and'", "|": "use 'or'", "=": "compare with '=='",
-}
+_CHAR_HINTS: Final[Mapping[str, str]] = {"!": "use 'not'", "&": "use 'and'", "|": "use 'or'", "=": "compare with '=='"}
 _LANGUAGE: Final = (
     "conditions use success(), failure(), done(), exitcode(), running(), notrunning(), "
     "exists(), 'and', 'or', 'not' and parentheses"
@@ -59,7 +58,7 @@ def tokenize(text: str) -> Iterator[Token]:
             end = text.find(char, pos + 1)
             if end < 0:
                 raise located_error(text, "unterminated string", pos, f"close it with {char}")
-            yield Token("string", text[pos + 1:end], pos)
+            yield Token("string", text[pos + 1 : end], pos)
             pos = end + 1
         elif match := _OP.match(text, pos) or WORD.match(text, pos):
             yield Token("op" if match.re is _OP else "word", match.group(), pos)

@@ -1,4 +1,5 @@
 """A parsed `requires` expression: its nodes, and each clause as a user would write it."""
+
 from __future__ import annotations
 
 import re
@@ -25,6 +26,7 @@ class Lookback:
 @dataclass(frozen=True)
 class Outcome:
     """success(E) / failure(E) / done(E), optionally within a lookback."""
+
     test: Literal["success", "failure", "done"]
     event: str
     lookback: Lookback | None = None

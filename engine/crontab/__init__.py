@@ -4,6 +4,7 @@ The rooms: `parse` (the whole import), `refusals` (files that are no crontab), `
 (line kinds, tokens, '%'), `fields` (the time fields), `entries` (one entry line),
 `reader` (the lines in order), `system` (system or user crontab), `names` (event names).
 """
+
 from __future__ import annotations
 
 from evman.engine.crontab.fields import MACROS

@@ -1,4 +1,5 @@
 """The five time fields and the @ macros, checked as Debian cron reads them."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,7 @@ from typing import Final
 from evman.engine.crontab.problems import LineProblem
 from evman.engine.quoting import quoted
 
-MACROS: Final = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily",
-                           "@midnight", "@hourly", "@reboot"})
+MACROS: Final = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@reboot"})
 TIME_FIELD_RE: Final = re.compile(r"[0-9*?][0-9*?,/LW#-]*")
 
 
@@ -25,15 +25,15 @@ class _FieldSpec:
 _MINUTE: Final = _FieldSpec("minute", 0, 59)
 _HOUR: Final = _FieldSpec("hour", 0, 23)
 _DOM: Final = _FieldSpec("day of month", 1, 31)
-_MONTH: Final = _FieldSpec("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul",
-                                            "aug", "sep", "oct", "nov", "dec"), 1)
-_DOW: Final = _FieldSpec("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri",
-                                               "sat"), 0)
+_MONTH: Final = _FieldSpec(
+    "month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+)
+_DOW: Final = _FieldSpec("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat"), 0)
 _FIELDS: Final = (_MINUTE, _HOUR, _DOM, _MONTH, _DOW)
 
 
 def check_fields(fields: list[str]) -> None:
-    for text, spec in zip(fields, _FIELDS):
+    for text, spec in zip(fields, _FIELDS, strict=False):
         if text == "?":
             raise LineProblem(f"{spec.label} '?' is Quartz syntax, not cron's; write '*'")
         for item in text.split(","):
@@ -59,14 +59,14 @@ def _check_item(item: str, text: str, spec: _FieldSpec) -> None:
         return
     base, slash, step = item.partition("/")
     if slash and not (re.fullmatch(r"[0-9]+", step) and int(step) > 0):
-        raise LineProblem(f"{spec.label} field {quoted(text)}: step {quoted(step)} must be a whole number "
-                          "of at least 1")
+        raise LineProblem(
+            f"{spec.label} field {quoted(text)}: step {quoted(step)} must be a whole number of at least 1"
+        )
     if base == "*":
         return
     low, dash, high = base.partition("-")
     if dash and _value(low, spec) > _value(high, spec):
-        raise LineProblem(f"{spec.label} range {quoted(base)} runs backwards; write it as two "
-                          "ranges, e.g. 22-23,0-2")
+        raise LineProblem(f"{spec.label} range {quoted(base)} runs backwards; write it as two ranges, e.g. 22-23,0-2")
     if not dash:
         _value(base, spec)
 

@@ -1,4 +1,5 @@
 """Crontab lines: what kind each is, its blank-separated tokens, variables, and cron's '%'."""
+
 from __future__ import annotations
 
 import re
@@ -56,7 +57,7 @@ def split_percent(rest: str) -> tuple[str, str | None]:
         elif ch == "\\":
             escaped = True
         elif ch == "%":
-            return "".join(command), _stdin(rest[index + 1:])
+            return "".join(command), _stdin(rest[index + 1 :])
         command.append(ch)
     return "".join(command), None
 

@@ -1,4 +1,5 @@
 """Event names for crontab entries: `# evman: name=...`, else derived from what the line runs."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,13 +15,33 @@ NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _SCRIPT_SUFFIX_RE: Final = re.compile(r"\.(?:sh|bash|py|pl|rb|php)$", re.IGNORECASE)
 # What a derived name skips over to find the word that says what a line does.
 _SEPARATORS: Final = frozenset({"&&", "||", ";", "|", "&", "(", ")", ";;", "|&"})
-_KEYWORDS: Final = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!",
-                              "{", "}", "time", "exec", "fi", "done"})
-_GUARDS: Final = frozenset({"test", "[", "[[", "cd", "command", "true", ":", "sleep",
-                            "which", "type", "pushd", "export"})
-_WRAPPERS: Final = frozenset({"nice", "ionice", "nohup", "timeout", "flock", "env", "sudo",
-                              "su", "chronic", "cronic", "run-one", "run-parts", "setlock",
-                              "systemd-cat", "sh", "bash", "dash"})
+_KEYWORDS: Final = frozenset(
+    {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "time", "exec", "fi", "done"}
+)
+_GUARDS: Final = frozenset(
+    {"test", "[", "[[", "cd", "command", "true", ":", "sleep", "which", "type", "pushd", "export"}
+)
+_WRAPPERS: Final = frozenset(
+    {
+        "nice",
+        "ionice",
+        "nohup",
+        "timeout",
+        "flock",
+        "env",
+        "sudo",
+        "su",
+        "chronic",
+        "cronic",
+        "run-one",
+        "run-parts",
+        "setlock",
+        "systemd-cat",
+        "sh",
+        "bash",
+        "dash",
+    }
+)
 
 
 def checked_prefix(name_prefix: str | None) -> str | None:
@@ -28,21 +49,23 @@ def checked_prefix(name_prefix: str | None) -> str | None:
         return None
     prefix = _slug(name_prefix)
     if not prefix or len(prefix) > 32:
-        raise ValueError(f"name prefix {quoted(name_prefix)} must give 1-32 characters of "
-                         "[a-z0-9._-] starting with a letter or digit")
+        raise ValueError(
+            f"name prefix {quoted(name_prefix)} must give 1-32 characters of "
+            "[a-z0-9._-] starting with a letter or digit"
+        )
     return prefix
 
 
-def named_events(entries: list[Entry], prefix: str | None,
-                 ) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
+def named_events(entries: list[Entry], prefix: str | None) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
     """Explicit names first (a repeat is a problem), then derived ones around them."""
     taken: dict[str, int] = {}
     problems: list[tuple[int, str]] = []
     kept: list[Entry] = []
     for entry in entries:
         if entry.name is not None and entry.name in taken:
-            problems.append((entry.name_lineno, f"event name {quoted(entry.name)} is already used "
-                                                f"on line {taken[entry.name]}"))
+            problems.append(
+                (entry.name_lineno, f"event name {quoted(entry.name)} is already used on line {taken[entry.name]}")
+            )
             continue
         if entry.name is not None:
             taken[entry.name] = entry.lineno
@@ -56,8 +79,7 @@ def named_events(entries: list[Entry], prefix: str | None,
 
 
 def _event(entry: Entry, name: str) -> dict[str, object]:
-    event: dict[str, object] = {"name": name, "schedule": entry.schedule,
-                                "shell": entry.command}
+    event: dict[str, object] = {"name": name, "schedule": entry.schedule, "shell": entry.command}
     if entry.stdin is not None:
         event["stdin"] = entry.stdin
     if entry.env:

@@ -1,4 +1,5 @@
 """parse_crontab: crontab text to event tables, refusing what is no crontab."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,9 +25,15 @@ class CrontabImport:
     the folder and the content disagree about the format."""
 
 
-def parse_crontab(text: str, *, source: str, system: bool | None = None,
-                  skip_invalid: bool = False, name_prefix: str | None = None,
-                  check_schedule: Callable[[str], object] | None = parse_schedule) -> CrontabImport:
+def parse_crontab(
+    text: str,
+    *,
+    source: str,
+    system: bool | None = None,
+    skip_invalid: bool = False,
+    name_prefix: str | None = None,
+    check_schedule: Callable[[str], object] | None = parse_schedule,
+) -> CrontabImport:
     """Read a crontab the way Debian cron does and return one event table per entry.
 
     system=None detects a system crontab (user field after the schedule) from the
@@ -46,8 +53,9 @@ def parse_crontab(text: str, *, source: str, system: bool | None = None,
     entries = [(n, line) for n, kind, line in kinds if kind == "entry"]
     refuse_anacrontab(source, kinds, entries)
     if not entries:
-        raise CrontabError(source, [(0, "no crontab entries found (only comments, blank "
-                                        "lines or variables); nothing to import")])
+        raise CrontabError(
+            source, [(0, "no crontab entries found (only comments, blank lines or variables); nothing to import")]
+        )
     is_system, warnings = (system, []) if system is not None else decide_format(source, entries)
     reader = Reader(source, is_system, check_schedule)
     for lineno, kind, line in kinds:
@@ -60,4 +68,3 @@ def parse_crontab(text: str, *, source: str, system: bool | None = None,
     if not events:
         raise CrontabError(source, [*problems, (0, "no valid crontab entries found")])
     return CrontabImport(events=events, skipped=problems, warnings=warnings)
-

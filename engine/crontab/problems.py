@@ -1,4 +1,5 @@
 """What is wrong with a crontab: the error for a whole import, and the one for a line."""
+
 from __future__ import annotations
 
 

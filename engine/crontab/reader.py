@@ -1,4 +1,5 @@
 """Walking a crontab's lines in order, with the variables and comments in force."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,7 @@ _PLAIN_SHELLS: Final = frozenset({"/bin/sh", "/usr/bin/sh"})
 class Reader:
     """Walks the lines in order, carrying the variables and comments in force."""
 
-    def __init__(self, source: str, is_system: bool,
-                 check: Callable[[str], object] | None) -> None:
+    def __init__(self, source: str, is_system: bool, check: Callable[[str], object] | None) -> None:
         self.source = source
         self.is_system = is_system
         self.check = check
@@ -54,8 +54,7 @@ class Reader:
 
     def finish(self) -> None:
         if self.pending_name is not None:
-            self.problems.append((self.pending_name[0], "'# evman: name=...' is not followed "
-                                                        "by a crontab entry"))
+            self.problems.append((self.pending_name[0], "'# evman: name=...' is not followed by a crontab entry"))
 
     def _comment(self, lineno: int, line: str) -> None:
         directive = _DIRECTIVE_RE.fullmatch(line)
@@ -68,8 +67,9 @@ class Reader:
             if key != "name":
                 raise LineProblem(f"unknown evman directive {quoted(item)}; known: name=NAME")
             if not (NAME_RE.fullmatch(value) and len(value) <= NAME_MAX):
-                raise LineProblem(f"event name {quoted(value)} must match [a-z0-9][a-z0-9._-]* "
-                                  f"and be at most {NAME_MAX} characters")
+                raise LineProblem(
+                    f"event name {quoted(value)} must match [a-z0-9][a-z0-9._-]* and be at most {NAME_MAX} characters"
+                )
             self.pending_name = (lineno, value)
 
     def _variable(self, line: str) -> None:
@@ -84,8 +84,9 @@ class Reader:
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
-                raise LineProblem(f"unknown time zone {quoted(value)} in {name}; use a zoneinfo "
-                                  "name such as Europe/London") from None
+                raise LineProblem(
+                    f"unknown time zone {quoted(value)} in {name}; use a zoneinfo name such as Europe/London"
+                ) from None
         if name in _NOT_ENV or name == "TZ":
             self.cron_vars[name] = value
         if name not in _NOT_ENV:
@@ -101,23 +102,32 @@ class Reader:
         name_lineno, name = self.pending_name or (lineno, None)
         self.pending_name = None
         zone = self.cron_vars.get("CRON_TZ") or self.cron_vars.get("TZ") or None
-        self.entries.append(Entry(lineno, line.strip(" \t"), schedule, user, command, stdin,
-                                  dict(self.env), zone, self._description(lineno), name,
-                                  name_lineno))
+        self.entries.append(
+            Entry(
+                lineno,
+                line.strip(" \t"),
+                schedule,
+                user,
+                command,
+                stdin,
+                dict(self.env),
+                zone,
+                self._description(lineno),
+                name,
+                name_lineno,
+            )
+        )
 
     def _description(self, lineno: int) -> str:
         parts = [self.comment.rstrip(".") + "."] if self.comment else []
         parts.append(f"Imported from {self.source} line {lineno}.")
         if mailto := self.cron_vars.get("MAILTO"):
-            parts.append(f"Cron mailed its output to {mailto} (MAILTO); evman alerts "
-                         "through its routes instead.")
+            parts.append(f"Cron mailed its output to {mailto} (MAILTO); evman alerts through its routes instead.")
         shell = self.env.get("SHELL")
         if shell and shell not in _PLAIN_SHELLS:
-            parts.append(f"The crontab set SHELL={shell}; evman runs shell commands with "
-                         "/bin/sh.")
+            parts.append(f"The crontab set SHELL={shell}; evman runs shell commands with /bin/sh.")
         if delay := self.cron_vars.get("RANDOM_DELAY"):
-            parts.append(f"Cron delayed it by up to {delay} random minutes (RANDOM_DELAY); "
-                         "evman does not.")
+            parts.append(f"Cron delayed it by up to {delay} random minutes (RANDOM_DELAY); evman does not.")
         return " ".join(parts)
 
 

@@ -1,4 +1,5 @@
 """System crontab (a user after the schedule) or user crontab: from the lines, the folder a hint."""
+
 from __future__ import annotations
 
 import pwd
@@ -24,6 +25,7 @@ _FLAGS: Final = {True: "--system", False: "--user"}
 @dataclass(frozen=True)
 class Evidence:
     """What the word after an entry's schedule says about the file's format."""
+
     lineno: int
     word: str
     reads_as: Literal["user", "command", "either"]
@@ -99,45 +101,66 @@ def _from_lines(source: str, evidence: list[Evidence]) -> _Verdict:
     users = [e for e in evidence if e.reads_as == "user"]
     commands = [e for e in evidence if e.reads_as == "command"]
     if users and commands:
-        _refuse(source, f"line {users[0].lineno} names user {quoted(users[0].word)} after the schedule, "
-                        f"but on line {commands[0].lineno} {quoted(commands[0].word)} is not a user name")
+        _refuse(
+            source,
+            f"line {users[0].lineno} names user {quoted(users[0].word)} after the schedule, "
+            f"but on line {commands[0].lineno} {quoted(commands[0].word)} is not a user name",
+        )
     if users:
         return _Verdict(True, f"line {users[0].lineno} names user {quoted(users[0].word)} after the schedule")
     if commands:
-        return _Verdict(False, f"line {commands[0].lineno} runs {quoted(commands[0].word)} right after the "
-                               "schedule")
+        return _Verdict(False, f"line {commands[0].lineno} runs {quoted(commands[0].word)} right after the schedule")
     words = {e.word for e in evidence}
     if len(evidence) > 1 and len(words) == 1:
-        return _Verdict(True, f"every entry has {quoted(evidence[0].word)} after its schedule, as a "
-                              "system crontab names its user", is_weak=True)
-    return _Verdict(None, f"on line {evidence[0].lineno}, {quoted(evidence[0].word)} could be a user "
-                          "or a command")
+        return _Verdict(
+            True,
+            f"every entry has {quoted(evidence[0].word)} after its schedule, as a system crontab names its user",
+            is_weak=True,
+        )
+    return _Verdict(None, f"on line {evidence[0].lineno}, {quoted(evidence[0].word)} could be a user or a command")
 
 
-def _weak(source: str, verdict: _Verdict, folder: bool | None,
-          word: str) -> tuple[bool, list[tuple[int, str]]]:
+def _weak(source: str, verdict: _Verdict, folder: bool | None, word: str) -> tuple[bool, list[tuple[int, str]]]:
     """A uniform unknown word: a system crontab unless its folder holds user crontabs."""
     if folder is True:
         return True, []
     no_user = f"this host has no user {quoted(word)}"
     if folder is False:
-        _refuse(source, f"{verdict.why}, but its folder holds user crontabs and {no_user}; say --system "
-                        f"if {quoted(word)} is the user, --user if it is the command")
-    return True, [(0, f"read as a system crontab: {verdict.why} ({no_user}); if {quoted(word)} is "
-                      "the command, import with --user")]
+        _refuse(
+            source,
+            f"{verdict.why}, but its folder holds user crontabs and {no_user}; say --system "
+            f"if {quoted(word)} is the user, --user if it is the command",
+        )
+    return True, [
+        (
+            0,
+            f"read as a system crontab: {verdict.why} ({no_user}); if {quoted(word)} is "
+            "the command, import with --user",
+        )
+    ]
 
 
 def _disagreement(source: str, folder: bool, verdict: _Verdict) -> str:
     assert verdict.is_system is not None
-    return (f"its folder ({PurePath(source).parent.name}) holds {_KINDS[folder]}s, but {verdict.why}; "
-            f"read as a {_KINDS[verdict.is_system]} (say {_FLAGS[folder]} to read it as a "
-            f"{_KINDS[folder]})")
+    return (
+        f"its folder ({PurePath(source).parent.name}) holds {_KINDS[folder]}s, but {verdict.why}; "
+        f"read as a {_KINDS[verdict.is_system]} (say {_FLAGS[folder]} to read it as a "
+        f"{_KINDS[folder]})"
+    )
 
 
 def _refuse(source: str, detail: str) -> NoReturn:
-    raise CrontabError(source, [(0, "cannot tell whether this is a system crontab (a user after the "
-                                    f"schedule) or a user crontab: {detail}; say which it is with "
-                                    "--system or --user")])
+    raise CrontabError(
+        source,
+        [
+            (
+                0,
+                "cannot tell whether this is a system crontab (a user after the "
+                f"schedule) or a user crontab: {detail}; say which it is with "
+                "--system or --user",
+            )
+        ],
+    )
 
 
 def _system_from_path(source: str) -> bool | None:

@@ -1,4 +1,5 @@
 """What an event does: exactly one of run, shell, call and http."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,12 @@ def read_action(table: Table) -> dict[str, Any]:
         table.error("run", "missing; expected exactly one of run, shell, call or http to say what the event does")
     for extra in given[1:]:
         table.error(extra, f"given together with '{given[0]}'; expected exactly one of run, shell, call or http")
-    return {"run": _read_run(table), "shell": table.string("shell", blank_ok=False),
-            "call": _read_call(table), "http": _read_http(table)}
+    return {
+        "run": _read_run(table),
+        "shell": table.string("shell", blank_ok=False),
+        "call": _read_call(table),
+        "http": _read_http(table),
+    }
 
 
 def _read_run(table: Table) -> tuple[str, ...] | None:
@@ -37,8 +42,10 @@ def _read_run(table: Table) -> tuple[str, ...] | None:
     try:
         argv = shlex.split(value)
     except ValueError as exc:
-        table.error("run", f"cannot split it into arguments ({exc}); expected balanced quotes, "
-                           "or use shell = ... for shell syntax")
+        table.error(
+            "run",
+            f"cannot split it into arguments ({exc}); expected balanced quotes, or use shell = ... for shell syntax",
+        )
         return None
     return tuple(argv) if argv else _empty_run(table)
 
@@ -51,7 +58,7 @@ def _empty_run(table: Table) -> tuple[str, ...] | None:
 def _read_call(table: Table) -> str | None:
     value = table.string("call")
     if value is not None and CALL_PATTERN.fullmatch(value.strip()) is None:
-        table.error("call", f"got {describe(value)}; expected \"package.module:function\"")
+        table.error("call", f'got {describe(value)}; expected "package.module:function"')
         return None
     return None if value is None else value.strip()
 
@@ -71,16 +78,23 @@ def _read_http(table: Table) -> HttpCall | None:
     expect = http.integer("expect", minimum=100)
     if expect is not None and expect > 599:
         http.error("expect", f"is {expect}; expected an HTTP status code, 100 to 599")
-    return HttpCall(**without_none({
-        "url": url or "", "method": None if method is None else method.upper(), "expect": expect,
-        "body": http.string("body"), "headers": read_string_table(http, "headers"),
-        "timeout_s": http.duration("timeout", positive=True),
-    }))
+    return HttpCall(
+        **without_none(
+            {
+                "url": url or "",
+                "method": None if method is None else method.upper(),
+                "expect": expect,
+                "body": http.string("body"),
+                "headers": read_string_table(http, "headers"),
+                "timeout_s": http.duration("timeout", positive=True),
+            }
+        )
+    )
 
 
 def read_string_table(table: Table, key: str) -> dict[str, str] | None:
     """A table of strings; numbers become their text (env = { PORT = 8080 })."""
-    raw = table.get(key, (dict,), "a table of strings such as { NAME = \"value\" }")
+    raw = table.get(key, (dict,), 'a table of strings such as { NAME = "value" }')
     if raw is None:
         return None
     result = {}

@@ -1,4 +1,5 @@
 """Putting validated definitions into the store: rows, first fire times, dependency edges."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from evman.engine.timing import schedules
 from evman.engine.clock import iso
 from evman.engine.conditions import parse_condition
 from evman.engine.definitions import spec_to_json
 from evman.engine.model import Definitions, EventSpec
 from evman.engine.store import Store
+from evman.engine.timing import schedules
 
 
 def event_row(spec: EventSpec, now: datetime, source: str) -> dict[str, Any]:
@@ -19,9 +20,15 @@ def event_row(spec: EventSpec, now: datetime, source: str) -> dict[str, Any]:
     if spec.schedule is not None and spec.schedule != "@reboot":
         nxt = schedules.next_fire(spec.schedule, now, spec.timezone)
     return {
-        "name": spec.name, "spec": spec_to_json(spec), "kind": spec.kind, "schedule": spec.schedule,
-        "timezone": spec.timezone, "driver": spec.driver, "requires": spec.requires,
-        "next_fire_at": iso(nxt), "source": source,
+        "name": spec.name,
+        "spec": spec_to_json(spec),
+        "kind": spec.kind,
+        "schedule": spec.schedule,
+        "timezone": spec.timezone,
+        "driver": spec.driver,
+        "requires": spec.requires,
+        "next_fire_at": iso(nxt),
+        "source": source,
     }
 
 
@@ -37,5 +44,4 @@ def save(store: Store, defs: Definitions, *, now: datetime, prune: bool = False)
     rows = [event_row(spec, now, defs.source) for spec in defs.events]
     edges = [edge for spec in defs.events for edge in dependency_edges(spec)]
     routes = {name: json.dumps(asdict(route)) for name, route in defs.routes.items()}
-    return store.save_definitions(rows, edges, routes, json.dumps(asdict(defs.defaults)),
-                                  prune=prune, now=now)
+    return store.save_definitions(rows, edges, routes, json.dumps(asdict(defs.defaults)), prune=prune, now=now)

@@ -1,4 +1,5 @@
 """The [defaults] table."""
+
 from __future__ import annotations
 
 from typing import Final
@@ -23,10 +24,14 @@ def read_defaults(raw: object, problems: Problems, route_names: frozenset[str] |
     driver = table.string("driver", blank_ok=False)
     if driver is not None:
         check_route(table, "driver", driver, route_names)
-    return Defaults(**without_none({
-        "timezone": read_timezone(table) or machine_timezone(),
-        "driver": driver,
-        "repeat_s": table.duration("repeat", positive=True),
-        "max_repeats": table.integer("max_repeats"),
-        "at_risk_margin_s": table.duration("at_risk_margin"),
-    }))
+    return Defaults(
+        **without_none(
+            {
+                "timezone": read_timezone(table) or machine_timezone(),
+                "driver": driver,
+                "repeat_s": table.duration("repeat", positive=True),
+                "max_repeats": table.integer("max_repeats"),
+                "at_risk_margin_s": table.duration("at_risk_margin"),
+            }
+        )
+    )

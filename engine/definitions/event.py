@@ -1,4 +1,5 @@
 """One [[event]] table: its name and surroundings, with the sections read by their own modules."""
+
 from __future__ import annotations
 
 import os
@@ -19,10 +20,31 @@ from evman.engine.quoting import quoted
 NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")
 NAME_MAX_LENGTH: Final = 64
 EVENT_KEYS: Final = (
-    "name", *ACTION_KEYS, "cwd", "env", "schedule", "timezone", "requires", "window",
-    "late_after", "runtime", "outputs", "on_success", "on_failure", "driver", "concurrency",
-    "misfire", "user", "description", "stdin", "timeout", "deadline", "expect", "on_lost",
-    "hosts", "tags",
+    "name",
+    *ACTION_KEYS,
+    "cwd",
+    "env",
+    "schedule",
+    "timezone",
+    "requires",
+    "window",
+    "late_after",
+    "runtime",
+    "outputs",
+    "on_success",
+    "on_failure",
+    "driver",
+    "concurrency",
+    "misfire",
+    "user",
+    "description",
+    "stdin",
+    "timeout",
+    "deadline",
+    "expect",
+    "on_lost",
+    "hosts",
+    "tags",
 )
 
 
@@ -50,8 +72,11 @@ def _read_name(table: Table) -> str | None:
         return None
     name = table.string("name")
     if name is not None and (NAME_PATTERN.fullmatch(name) is None or len(name) > NAME_MAX_LENGTH):
-        table.error("name", f"{quoted(name)} is not a valid event name; expected lowercase letters, digits, "
-                            f"'.', '_' and '-', starting with a letter or digit, at most {NAME_MAX_LENGTH} characters")
+        table.error(
+            "name",
+            f"{quoted(name)} is not a valid event name; expected lowercase letters, digits, "
+            f"'.', '_' and '-', starting with a letter or digit, at most {NAME_MAX_LENGTH} characters",
+        )
         return None
     return name
 
@@ -89,8 +114,11 @@ def _read_user(table: Table) -> str | None:
             table.error("user", f"no user {quoted(user)} on this machine; expected an existing user name")
             return None
     elif user != _user_name(euid):
-        table.error("user", f"evman runs commands as another user only when it runs as root; "
-                            f"expected {quoted(_user_name(euid))} or no user key")
+        table.error(
+            "user",
+            f"evman runs commands as another user only when it runs as root; "
+            f"expected {quoted(_user_name(euid))} or no user key",
+        )
         return None
     return user
 

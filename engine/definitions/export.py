@@ -1,4 +1,5 @@
 """Definitions back out as TOML, with secrets masked unless asked for."""
+
 from __future__ import annotations
 
 import shlex
@@ -8,7 +9,6 @@ import tomli_w
 
 from evman.engine.definitions.masking import MASK, mask_password, mask_url
 from evman.engine.definitions.table import without_none
-from evman.engine.timing.durations import format_duration, parse_duration
 from evman.engine.model import (
     Concurrency,
     Defaults,
@@ -22,6 +22,7 @@ from evman.engine.model import (
     Route,
     Runtime,
 )
+from evman.engine.timing.durations import format_duration, parse_duration
 
 _SECRET_HEADER_WORDS: Final = ("auth", "token", "secret", "key", "password", "cookie")
 
@@ -32,19 +33,27 @@ def export_toml(definitions: Definitions, *, include_secrets: bool = False) -> s
     defaults'."""
     document: dict[str, Any] = {"defaults": _defaults_to_table(definitions.defaults)}
     if definitions.routes:
-        document["routes"] = {name: route_to_table(route, include_secrets=include_secrets)
-                              for name, route in definitions.routes.items()}
+        document["routes"] = {
+            name: route_to_table(route, include_secrets=include_secrets) for name, route in definitions.routes.items()
+        }
     if definitions.events:
-        document["event"] = [_event_for_export(spec, definitions.defaults, include_secrets)
-                             for spec in definitions.events]
+        document["event"] = [
+            _event_for_export(spec, definitions.defaults, include_secrets) for spec in definitions.events
+        ]
     header = "" if include_secrets else "# Secrets are shown as ****; export with secrets to keep them.\n\n"
     return header + tomli_w.dumps(document)
 
 
 def _defaults_to_table(defaults: Defaults) -> dict[str, Any]:
-    return without_none({"timezone": defaults.timezone, "driver": defaults.driver,
-                         "repeat": duration_text(defaults.repeat_s), "max_repeats": defaults.max_repeats,
-                         "at_risk_margin": duration_text(defaults.at_risk_margin_s)})
+    return without_none(
+        {
+            "timezone": defaults.timezone,
+            "driver": defaults.driver,
+            "repeat": duration_text(defaults.repeat_s),
+            "max_repeats": defaults.max_repeats,
+            "at_risk_margin": duration_text(defaults.at_risk_margin_s),
+        }
+    )
 
 
 def _event_for_export(spec: EventSpec, defaults: Defaults, include_secrets: bool) -> dict[str, Any]:
@@ -57,8 +66,9 @@ def _event_for_export(spec: EventSpec, defaults: Defaults, include_secrets: bool
         http = table["http"]
         http["url"] = mask_password(http["url"])
         if "headers" in http:
-            http["headers"] = {name: MASK if _is_secret_header(name) else value
-                               for name, value in http["headers"].items()}
+            http["headers"] = {
+                name: MASK if _is_secret_header(name) else value for name, value in http["headers"].items()
+            }
     return table
 
 
@@ -70,12 +80,17 @@ def route_to_table(route: Route, *, include_secrets: bool) -> dict[str, Any] | l
     """A route as written under [routes]: just its URL list when it has nothing else."""
     urls = list(route.urls) if include_secrets else [mask_url(url) for url in route.urls]
     config = route.config if include_secrets or route.config is None else mask_password(route.config)
-    quiet = without_none({"from": route.quiet_from, "to": route.quiet_to,
-                           "except": list(route.quiet_except) or None})
-    table = without_none({
-        "urls": urls or None, "config": config, "tags": list(route.tags) or None, "quiet": quiet or None,
-        "escalate_to": route.escalate_to, "escalate_after": _duration_or_none(route.escalate_after_s),
-    })
+    quiet = without_none({"from": route.quiet_from, "to": route.quiet_to, "except": list(route.quiet_except) or None})
+    table = without_none(
+        {
+            "urls": urls or None,
+            "config": config,
+            "tags": list(route.tags) or None,
+            "quiet": quiet or None,
+            "escalate_to": route.escalate_to,
+            "escalate_after": _duration_or_none(route.escalate_after_s),
+        }
+    )
     return urls if list(table) == ["urls"] else table
 
 
@@ -85,21 +100,34 @@ def spec_to_table(spec: EventSpec) -> dict[str, Any]:
     table: dict[str, Any] = {"name": spec.name, **_action_to_table(spec)}
     if spec.description:
         table["description"] = spec.description
-    table.update(without_none({
-        "cwd": spec.cwd, "env": dict(spec.env) or None, "user": spec.user, "stdin": spec.stdin,
-        "schedule": spec.schedule, "timezone": spec.timezone, "requires": spec.requires,
-        "window": without_none({"earliest": spec.window.earliest, "latest": spec.window.latest}) or None,
-        "late_after": spec.late_after, "deadline": spec.deadline,
-        "runtime": _runtime_to_table(spec.runtime), "expect": _duration_or_none(spec.expect_s),
-        "timeout": _duration_or_none(spec.timeout_s),
-        "outputs": [_output_to_table(check) for check in spec.outputs] or None,
-        "on_success": list(spec.on_success) or None, "on_failure": _on_failure_to_table(spec.on_failure),
-        "driver": spec.driver,
-        "concurrency": None if spec.concurrency is Concurrency.SKIP else spec.concurrency.value,
-        "misfire": None if spec.misfire is Misfire.ONCE else spec.misfire.value,
-        "on_lost": None if spec.on_lost is OnLost.ALERT else spec.on_lost.value,
-        "hosts": list(spec.hosts) or None, "tags": list(spec.tags) or None,
-    }))
+    table.update(
+        without_none(
+            {
+                "cwd": spec.cwd,
+                "env": dict(spec.env) or None,
+                "user": spec.user,
+                "stdin": spec.stdin,
+                "schedule": spec.schedule,
+                "timezone": spec.timezone,
+                "requires": spec.requires,
+                "window": without_none({"earliest": spec.window.earliest, "latest": spec.window.latest}) or None,
+                "late_after": spec.late_after,
+                "deadline": spec.deadline,
+                "runtime": _runtime_to_table(spec.runtime),
+                "expect": _duration_or_none(spec.expect_s),
+                "timeout": _duration_or_none(spec.timeout_s),
+                "outputs": [_output_to_table(check) for check in spec.outputs] or None,
+                "on_success": list(spec.on_success) or None,
+                "on_failure": _on_failure_to_table(spec.on_failure),
+                "driver": spec.driver,
+                "concurrency": None if spec.concurrency is Concurrency.SKIP else spec.concurrency.value,
+                "misfire": None if spec.misfire is Misfire.ONCE else spec.misfire.value,
+                "on_lost": None if spec.on_lost is OnLost.ALERT else spec.on_lost.value,
+                "hosts": list(spec.hosts) or None,
+                "tags": list(spec.tags) or None,
+            }
+        )
+    )
     return table
 
 
@@ -116,34 +144,52 @@ def _action_to_table(spec: EventSpec) -> dict[str, Any]:
 
 
 def _http_to_table(http: HttpCall) -> dict[str, Any]:
-    return without_none({
-        "url": http.url, "method": http.method, "expect": http.expect, "body": http.body,
-        "headers": dict(http.headers) or None, "timeout": duration_text(http.timeout_s),
-    })
+    return without_none(
+        {
+            "url": http.url,
+            "method": http.method,
+            "expect": http.expect,
+            "body": http.body,
+            "headers": dict(http.headers) or None,
+            "timeout": duration_text(http.timeout_s),
+        }
+    )
 
 
 def _runtime_to_table(runtime: Runtime) -> dict[str, Any] | None:
-    table = without_none({"min": _duration_or_none(runtime.min_s), "max": _duration_or_none(runtime.max_s),
-                           "kill": runtime.kill or None})
+    table = without_none(
+        {"min": _duration_or_none(runtime.min_s), "max": _duration_or_none(runtime.max_s), "kill": runtime.kill or None}
+    )
     return table or None
 
 
 def _output_to_table(check: OutputCheck) -> dict[str, Any]:
-    return without_none({
-        "path": check.path, "fresh": check.fresh or None, "min_size": check.min_size,
-        "max_age": _duration_or_none(check.max_age_s), "contains": check.contains, "json": check.json or None,
-    })
+    return without_none(
+        {
+            "path": check.path,
+            "fresh": check.fresh or None,
+            "min_size": check.min_size,
+            "max_age": _duration_or_none(check.max_age_s),
+            "contains": check.contains,
+            "json": check.json or None,
+        }
+    )
 
 
 def _on_failure_to_table(failure: OnFailure) -> dict[str, Any] | None:
     default = OnFailure()
-    table = without_none({
-        "retries": failure.retries if failure.retries != default.retries else None,
-        "backoff": duration_text(failure.backoff_s) if failure.backoff_s != default.backoff_s else None,
-        "backoff_max": (duration_text(failure.backoff_max_s)
-                        if failure.backoff_max_s != default.backoff_max_s else None),
-        "prepare": failure.prepare, "trigger": list(failure.trigger) or None, "alert": failure.alert,
-    })
+    table = without_none(
+        {
+            "retries": failure.retries if failure.retries != default.retries else None,
+            "backoff": duration_text(failure.backoff_s) if failure.backoff_s != default.backoff_s else None,
+            "backoff_max": (
+                duration_text(failure.backoff_max_s) if failure.backoff_max_s != default.backoff_max_s else None
+            ),
+            "prepare": failure.prepare,
+            "trigger": list(failure.trigger) or None,
+            "alert": failure.alert,
+        }
+    )
     return table or None
 
 

@@ -1,4 +1,5 @@
 """How events link: requires, on_success, on_failure, driver, and no cycles through them."""
+
 from __future__ import annotations
 
 import difflib
@@ -9,9 +10,9 @@ from evman.engine.conditions import ConditionError, find_cycle, parse_condition
 from evman.engine.definitions.problems import Problems
 from evman.engine.definitions.routes import check_route
 from evman.engine.definitions.table import Context, Table, without_none
-from evman.engine.timing.durations import format_duration
 from evman.engine.model import EventSpec, OnFailure
 from evman.engine.quoting import quoted
+from evman.engine.timing.durations import format_duration
 
 ON_FAILURE_KEYS: Final = ("retries", "backoff", "backoff_max", "prepare", "trigger", "alert")
 
@@ -63,16 +64,26 @@ def _read_on_failure(table: Table, context: Context) -> OnFailure | None:
         return None
     backoff, most = failure.duration("backoff"), failure.duration("backoff_max")
     if backoff is not None and most is not None and backoff > most:
-        failure.error("backoff", f"is longer than backoff_max ({format_duration(backoff)} > "
-                                 f"{format_duration(most)}); expected backoff <= backoff_max")
+        failure.error(
+            "backoff",
+            f"is longer than backoff_max ({format_duration(backoff)} > "
+            f"{format_duration(most)}); expected backoff <= backoff_max",
+        )
     alert = failure.string("alert", blank_ok=False)
     if alert is not None:
         check_route(failure, "alert", alert, context.routes)
-    return OnFailure(**without_none({
-        "retries": failure.integer("retries"), "backoff_s": backoff, "backoff_max_s": most,
-        "prepare": failure.string("prepare", blank_ok=False),
-        "trigger": _read_event_names(failure, "trigger", context), "alert": alert,
-    }))
+    return OnFailure(
+        **without_none(
+            {
+                "retries": failure.integer("retries"),
+                "backoff_s": backoff,
+                "backoff_max_s": most,
+                "prepare": failure.string("prepare", blank_ok=False),
+                "trigger": _read_event_names(failure, "trigger", context),
+                "alert": alert,
+            }
+        )
+    )
 
 
 def check_cycles(specs: Sequence[EventSpec], problems: Problems, indexes: Mapping[str, int]) -> None:
@@ -89,11 +100,15 @@ def check_cycles(specs: Sequence[EventSpec], problems: Problems, indexes: Mappin
         cycle = [*cycle, cycle[0]]
     by_name = {spec.name: spec for spec in specs}
     first = by_name.get(cycle[0])
-    event, key = ((cycle[0], "on_success") if first is not None and cycle[1] in first.on_success
-                  else (cycle[1], "requires"))
-    problems.add(f"event {quoted(event)}", f"key {quoted(key)}: dependency cycle {' -> '.join(cycle)} "
-                                          "through requires and on_success; expected no cycle: remove one of these links",
-                 ("event", indexes[event], key) if event in indexes else ())
+    event, key = (
+        (cycle[0], "on_success") if first is not None and cycle[1] in first.on_success else (cycle[1], "requires")
+    )
+    problems.add(
+        f"event {quoted(event)}",
+        f"key {quoted(key)}: dependency cycle {' -> '.join(cycle)} "
+        "through requires and on_success; expected no cycle: remove one of these links",
+        ("event", indexes[event], key) if event in indexes else (),
+    )
 
 
 def _required_events(spec: EventSpec) -> frozenset[str]:

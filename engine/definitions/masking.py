@@ -1,4 +1,5 @@
 """Alert and HTTP URLs: whether Apprise can use them, and their secrets masked for showing."""
+
 from __future__ import annotations
 
 import logging

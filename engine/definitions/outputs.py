@@ -1,4 +1,5 @@
 """An event's output checks: the outputs array."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,9 @@ def read_outputs(table: Table) -> tuple[OutputCheck, ...] | None:
         if not isinstance(item, dict):
             table.error(f"outputs[{index}]", f"got {describe(item)}; expected a table {{ path = ... }}")
             continue
-        check = _read_output(Table(item, table.problems, table.where, f"outputs[{index}].",
-                                   (*table.at, "outputs", index)))
+        check = _read_output(
+            Table(item, table.problems, table.where, f"outputs[{index}].", (*table.at, "outputs", index))
+        )
         if check is not None:
             checks.append(check)
     return tuple(checks)
@@ -39,7 +41,15 @@ def _read_output(table: Table) -> OutputCheck | None:
             table.error("contains", f"is not a valid regular expression ({exc}); expected a Python regex")
     if path is None:
         return None
-    return OutputCheck(**without_none({
-        "path": path, "fresh": table.boolean("fresh"), "min_size": table.integer("min_size"),
-        "max_age_s": table.duration("max_age"), "contains": contains, "json": table.boolean("json"),
-    }))
+    return OutputCheck(
+        **without_none(
+            {
+                "path": path,
+                "fresh": table.boolean("fresh"),
+                "min_size": table.integer("min_size"),
+                "max_age_s": table.duration("max_age"),
+                "contains": contains,
+                "json": table.boolean("json"),
+            }
+        )
+    )

@@ -1,5 +1,6 @@
 """Where each table and key of a TOML text starts: tomllib keeps no positions, so problems
 find their line here. Reads only text tomllib has already accepted."""
+
 from __future__ import annotations
 
 import re
@@ -153,7 +154,7 @@ class _Scanner:
         if self.peek() in ("'", '"'):
             start = self.pos
             self.string()
-            raw = self.text[start:self.pos]
+            raw = self.text[start : self.pos]
             return str(tomllib.loads(f"k = {raw}")["k"])
         match = _BARE_KEY.match(self.text, self.pos)
         if match is None:

@@ -1,4 +1,5 @@
 """What is wrong with a definitions file: problems collected while reading, raised as one error."""
+
 from __future__ import annotations
 
 import functools

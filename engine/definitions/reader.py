@@ -1,4 +1,5 @@
 """Reading a definitions file: the text, the TOML, and the document's tables in order."""
+
 from __future__ import annotations
 
 import difflib
@@ -29,8 +30,7 @@ def load_definitions(path: str | Path, *, known_events: Iterable[str] = ()) -> D
     """
     source = str(path)
     text = _read_text(Path(path), source)
-    return parse_definitions(text, source=source, base_dir=Path(path).absolute().parent,
-                             known_events=known_events)
+    return parse_definitions(text, source=source, base_dir=Path(path).absolute().parent, known_events=known_events)
 
 
 def _read_text(path: Path, source: str) -> str:
@@ -45,15 +45,13 @@ def _read_text(path: Path, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise DefinitionsError([
-            f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-            "expected a TOML file saved as UTF-8"
-        ]) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise DefinitionsError(
+            [f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); expected a TOML file saved as UTF-8"]
+        ) from None
 
 
-def parse_definitions(text: str, *, source: str, base_dir: Path,
-                      known_events: Iterable[str] = ()) -> Definitions:
+def parse_definitions(text: str, *, source: str, base_dir: Path, known_events: Iterable[str] = ()) -> Definitions:
     """Validate definitions TOML; relative paths resolve against `base_dir`. Writes nothing."""
     problems = Problems(source, text)
     document = _parse_toml(text, source)
@@ -63,9 +61,15 @@ def parse_definitions(text: str, *, source: str, base_dir: Path,
     return definitions
 
 
-def validate_event_table(table: Mapping[str, Any], *, source: str, defaults: Defaults, base_dir: Path,
-                         routes: Collection[str] | None,
-                         known_events: Collection[str] | None = None) -> EventSpec:
+def validate_event_table(
+    table: Mapping[str, Any],
+    *,
+    source: str,
+    defaults: Defaults,
+    base_dir: Path,
+    routes: Collection[str] | None,
+    known_events: Collection[str] | None = None,
+) -> EventSpec:
     """One `[[event]]` table as an EventSpec, or DefinitionsError.
 
     `routes`: the route names there are (a Mapping of routes will do); None when the file has
@@ -100,8 +104,9 @@ def _syntax_problem(message: str, text: str) -> str:
     return f"{text.count(chr(10)) + 1}:{len(last) + 1}: TOML syntax: {what} (at the end of the file)"
 
 
-def _read_document(document: Mapping[str, Any], problems: Problems, base_dir: Path,
-                   known_events: frozenset[str]) -> Definitions:
+def _read_document(
+    document: Mapping[str, Any], problems: Problems, base_dir: Path, known_events: frozenset[str]
+) -> Definitions:
     for key in document:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
@@ -122,8 +127,7 @@ def _event_tables(raw: object, problems: Problems) -> list[tuple[int, Mapping[st
     if raw is None:
         return []
     if isinstance(raw, dict):
-        problems.add("[event]", "is a single table; write [[event]] (double brackets) before each event",
-                     ("event",))
+        problems.add("[event]", "is a single table; write [[event]] (double brackets) before each event", ("event",))
         return []
     if not isinstance(raw, list):
         problems.add("key 'event'", f"got {describe(raw)}; expected [[event]] tables", ("event",))
@@ -133,8 +137,7 @@ def _event_tables(raw: object, problems: Problems) -> list[tuple[int, Mapping[st
         if isinstance(item, dict):
             tables.append((index, item))
         else:
-            problems.add(f"event #{index + 1}", f"got {describe(item)}; expected an [[event]] table",
-                         ("event", index))
+            problems.add(f"event #{index + 1}", f"got {describe(item)}; expected an [[event]] table", ("event", index))
     return tables
 
 
@@ -143,8 +146,9 @@ def event_where(table: Mapping[str, Any], number: int) -> str:
     return f"event {quoted(name)}" if isinstance(name, str) and name else f"event #{number}"
 
 
-def _read_events(tables: Sequence[tuple[int, Mapping[str, Any]]], problems: Problems, context: Context,
-                 known_events: frozenset[str]) -> list[EventSpec]:
+def _read_events(
+    tables: Sequence[tuple[int, Mapping[str, Any]]], problems: Problems, context: Context, known_events: frozenset[str]
+) -> list[EventSpec]:
     names = {t["name"] for _, t in tables if isinstance(t.get("name"), str)}
     context = Context(context.defaults, context.base_dir, context.routes, frozenset(names) | known_events)
     first_seen: dict[str, int] = {}
@@ -154,8 +158,10 @@ def _read_events(tables: Sequence[tuple[int, Mapping[str, Any]]], problems: Prob
         table = Table(raw, problems, event_where(raw, number), at=("event", index))
         name = raw.get("name")
         if isinstance(name, str) and name in first_seen:
-            table.error("name", f"{quoted(name)} is already the name of event #{first_seen[name]}; "
-                                "expected a name no other event uses")
+            table.error(
+                "name",
+                f"{quoted(name)} is already the name of event #{first_seen[name]}; expected a name no other event uses",
+            )
         elif isinstance(name, str):
             first_seen[name] = number
         spec = read_event(table, context)

@@ -1,4 +1,5 @@
 """The [routes] table: alert routes, their quiet hours and escalation."""
+
 from __future__ import annotations
 
 import difflib
@@ -38,20 +39,28 @@ def read_routes(raw: object, problems: Problems, base_dir: Path) -> dict[str, Ro
     return routes
 
 
-def _read_route(name: str, value: object, problems: Problems, base_dir: Path,
-                names: frozenset[str]) -> Route | None:
+def _read_route(name: str, value: object, problems: Problems, base_dir: Path, names: frozenset[str]) -> Route | None:
     where = f"[routes] {quoted(name)}"
     if isinstance(value, list):
         value = {"urls": value}
     if not isinstance(value, dict):
-        problems.add(where, f"got {describe(value)}; expected an array of Apprise URLs or a table with urls = [...]",
-                     ("routes", name))
+        problems.add(
+            where,
+            f"got {describe(value)}; expected an array of Apprise URLs or a table with urls = [...]",
+            ("routes", name),
+        )
         return None
     before = len(problems.lines)
     table = Table(value, problems, where, at=("routes", name))
     table.check_keys(ROUTE_KEYS)
-    fields_ = {"name": name, "urls": _read_urls(table), "config": _read_config(table, base_dir),
-               "tags": table.strings("tags"), **_read_quiet(table), **_read_escalation(table, name, names)}
+    fields_ = {
+        "name": name,
+        "urls": _read_urls(table),
+        "config": _read_config(table, base_dir),
+        "tags": table.strings("tags"),
+        **_read_quiet(table),
+        **_read_escalation(table, name, names),
+    }
     if "urls" not in value and "config" not in value:
         table.error("urls", "missing; expected at least one Apprise URL (or a config file)")
     elif value.get("urls") == [] and "config" not in value:
@@ -66,8 +75,11 @@ def _read_urls(table: Table) -> tuple[str, ...] | None:
     for number, url in enumerate(urls, start=1):
         if not is_apprise_url(url):
             shown = url.split("://", 1)[0] + "://..." if "://" in url else "(no scheme://)"
-            table.error("urls", f"Apprise cannot use URL {number} of {len(urls)}, {shown}; expected a URL "
-                                "Apprise knows, see https://github.com/caronc/apprise/wiki")
+            table.error(
+                "urls",
+                f"Apprise cannot use URL {number} of {len(urls)}, {shown}; expected a URL "
+                "Apprise knows, see https://github.com/caronc/apprise/wiki",
+            )
     return urls
 
 
@@ -81,7 +93,9 @@ def _read_config(table: Table, base_dir: Path) -> str | None:
         table.error("config", f"{quoted(value)}: no such user's home; expected a path, or ~ for your own home")
         return None
     if not path.is_file():
-        table.error("config", f"no such file {quoted(value)} (looked for {quoted(str(path))}); expected an Apprise config file")
+        table.error(
+            "config", f"no such file {quoted(value)} (looked for {quoted(str(path))}); expected an Apprise config file"
+        )
         return None
     return os.path.normpath(path)
 
@@ -106,7 +120,9 @@ def _read_escalation(table: Table, name: str, names: frozenset[str]) -> dict[str
     target = table.string("escalate_to", blank_ok=False)
     after = table.duration("escalate_after")
     if target is not None and target == name:
-        table.error("escalate_to", f"names this route itself; expected another route, one of: {listing(names - {name})}")
+        table.error(
+            "escalate_to", f"names this route itself; expected another route, one of: {listing(names - {name})}"
+        )
     elif target is not None:
         check_route(table, "escalate_to", target, names)
     if "escalate_after" in table.data and "escalate_to" not in table.data:
@@ -125,9 +141,11 @@ def _check_escalation_loops(routes: Mapping[str, Route], problems: Problems) -> 
         if target == start and frozenset(chain) not in reported and len(chain) > 1:
             reported.add(frozenset(chain))
             loop = " -> ".join(clipped(name) for name in [*chain, start])
-            problems.add(f"[routes] {quoted(start)}",
-                         f"key 'escalate_to': escalation loop {loop}; expected a chain that ends",
-                         ("routes", start, "escalate_to"))
+            problems.add(
+                f"[routes] {quoted(start)}",
+                f"key 'escalate_to': escalation loop {loop}; expected a chain that ends",
+                ("routes", start, "escalate_to"),
+            )
 
 
 def check_route(table: Table, key: str, name: str, route_names: frozenset[str] | None) -> None:

@@ -1,4 +1,5 @@
 """EventSpec to JSON and back, as the store keeps it."""
+
 from __future__ import annotations
 
 import enum
@@ -23,8 +24,9 @@ def spec_from_json(text: str) -> EventSpec:
     (from another evman version) are ignored."""
     data = json.loads(text)
     if not isinstance(data, dict):
-        raise ValueError(f"Stored event spec is {type(data).__name__}, not a JSON object; "
-                         "reload the definitions file to rewrite it.")
+        raise ValueError(
+            f"Stored event spec is {type(data).__name__}, not a JSON object; reload the definitions file to rewrite it."
+        )
     spec: EventSpec = _from_plain(EventSpec, data)
     return spec
 
@@ -69,8 +71,9 @@ def _converter(kind: Any) -> Callable[[Any], Any]:
     if isinstance(kind, type) and is_dataclass(kind):
         hints = _field_types(kind)
         plan = [(f.name, _converter(hints[f.name])) for f in fields(kind)]
-        return lambda value: None if value is None else kind(
-            **{name: convert(value[name]) for name, convert in plan if name in value})
+        return lambda value: (
+            None if value is None else kind(**{name: convert(value[name]) for name, convert in plan if name in value})
+        )
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return lambda value: None if value is None else kind(value)
     if kind is float:

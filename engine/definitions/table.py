@@ -1,4 +1,5 @@
 """Reading one TOML table: typed getters that note what is wrong and return None."""
+
 from __future__ import annotations
 
 import difflib
@@ -11,12 +12,14 @@ from typing import Any, Final, TypeVar
 
 from evman.engine.definitions.positions import KeyPath, key_path
 from evman.engine.definitions.problems import Problems
-from evman.engine.timing.durations import DurationError, parse_duration, parse_time_of_day
 from evman.engine.model import Defaults
 from evman.engine.quoting import quoted
+from evman.engine.timing.durations import DurationError, parse_duration, parse_time_of_day
 
 EXPECT_DURATION: Final = 'a duration such as "90s", "5m" or "2h30m"'
-NUL_PROBLEM: Final = "contains a NUL character (\\u0000), which no command, path or name can hold; expected text without it"
+NUL_PROBLEM: Final = (
+    "contains a NUL character (\\u0000), which no command, path or name can hold; expected text without it"
+)
 EXPECT_TIME_OF_DAY: Final = 'a time of day such as "06:30"'
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -24,6 +27,7 @@ _E = TypeVar("_E", bound=enum.Enum)
 @dataclass(frozen=True)
 class Context:
     """What an event's validation needs from the rest of the file."""
+
     defaults: Defaults
     base_dir: Path
     routes: frozenset[str] | None
@@ -35,8 +39,9 @@ class Context:
 class Table:
     """One TOML table being read: typed getters that note problems and return None."""
 
-    def __init__(self, data: Mapping[str, Any], problems: Problems, where: str, prefix: str = "",
-                 at: KeyPath = ()) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], problems: Problems, where: str, prefix: str = "", at: KeyPath = ()
+    ) -> None:
         self.data = data
         self.problems = problems
         self.where = where
@@ -53,8 +58,11 @@ class Table:
         for key in self.data:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
-                hint = (f"did you mean {quoted(self.prefix + close[0])}?" if close
-                        else "expected one of: " + ", ".join(allowed))
+                hint = (
+                    f"did you mean {quoted(self.prefix + close[0])}?"
+                    if close
+                    else "expected one of: " + ", ".join(allowed)
+                )
                 self.problems.add(self.where, f"unknown key {quoted(self.prefix + key)}; {hint}", (*self.at, key))
 
     def get(self, key: str, kinds: tuple[type, ...], expected: str) -> Any:
@@ -126,7 +134,7 @@ class Table:
         try:
             parse_duration(value.strip()[1:])
         except DurationError as exc:
-            self.error(key, f"{exc}; expected {EXPECT_TIME_OF_DAY} or a relative time such as \"+20m\"")
+            self.error(key, f'{exc}; expected {EXPECT_TIME_OF_DAY} or a relative time such as "+20m"')
             return None
         return value.strip()
 

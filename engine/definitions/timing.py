@@ -1,13 +1,14 @@
 """When an event runs and for how long: schedule, zone, window, deadline, runtime, expect,
 concurrency, misfire."""
+
 from __future__ import annotations
 
 from typing import Any, Final
 
 from evman.engine.definitions.table import Context, Table, without_none
 from evman.engine.definitions.zones import read_timezone
-from evman.engine.timing.durations import format_duration, parse_duration
 from evman.engine.model import Concurrency, Misfire, Runtime, Window
+from evman.engine.timing.durations import format_duration, parse_duration
 from evman.engine.timing.schedules import ScheduleError, parse_schedule
 
 WINDOW_KEYS: Final = ("earliest", "latest")
@@ -46,16 +47,21 @@ def _read_window(table: Table) -> Window | None:
         return None
     earliest, latest = window.window_time("earliest"), window.window_time("latest")
     if earliest is not None and earliest == latest:
-        window.error("latest", f"equals earliest ({earliest}); expected a different time "
-                               "(a latest before earliest spans midnight)")
+        window.error(
+            "latest",
+            f"equals earliest ({earliest}); expected a different time (a latest before earliest spans midnight)",
+        )
     return Window(earliest=earliest, latest=latest)
 
 
 def _read_deadline(table: Table) -> str | None:
     deadline = table.window_time("deadline")
     if deadline is not None and deadline.startswith("+") and parse_duration(deadline[1:]) == 0:
-        table.error("deadline", f"is {deadline}, which every run misses; expected a time of day such as "
-                                '"06:00" or a time after the occurrence fell due such as "+6h"')
+        table.error(
+            "deadline",
+            f"is {deadline}, which every run misses; expected a time of day such as "
+            '"06:00" or a time after the occurrence fell due such as "+6h"',
+        )
         return None
     return deadline
 
@@ -67,11 +73,17 @@ def _read_runtimes(table: Table) -> dict[str, Any]:
     if runtime is not None and expect is not None:
         least, most = runtime.min_s, runtime.max_s
         if most is not None and expect > most:
-            table.error("expect", f"is longer than runtime.max ({format_duration(expect)} > "
-                                  f"{format_duration(most)}); expected a typical runtime within runtime's bounds")
+            table.error(
+                "expect",
+                f"is longer than runtime.max ({format_duration(expect)} > "
+                f"{format_duration(most)}); expected a typical runtime within runtime's bounds",
+            )
         elif least is not None and expect < least:
-            table.error("expect", f"is shorter than runtime.min ({format_duration(expect)} < "
-                                  f"{format_duration(least)}); expected a typical runtime within runtime's bounds")
+            table.error(
+                "expect",
+                f"is shorter than runtime.min ({format_duration(expect)} < "
+                f"{format_duration(least)}); expected a typical runtime within runtime's bounds",
+            )
     return {"runtime": runtime, "expect_s": expect}
 
 
@@ -82,8 +94,9 @@ def _read_runtime(table: Table) -> Runtime | None:
     least, most = runtime.duration("min"), runtime.duration("max")
     kill = runtime.boolean("kill")
     if least is not None and most is not None and least > most:
-        runtime.error("min", f"is longer than max ({format_duration(least)} > {format_duration(most)}); "
-                             "expected min <= max")
+        runtime.error(
+            "min", f"is longer than max ({format_duration(least)} > {format_duration(most)}); expected min <= max"
+        )
     if kill and "max" not in runtime.data:
         runtime.error("kill", "is true but there is no max; expected a max to kill at")
     return Runtime(**without_none({"min_s": least, "max_s": most, "kill": kill}))

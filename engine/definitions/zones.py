@@ -1,4 +1,5 @@
 """Time zones: the machine's own, and checking the names a file gives."""
+
 from __future__ import annotations
 
 import difflib

@@ -5,6 +5,7 @@ requests must count the others' too. Stages say which events they will ask about
 and the first question reads them all in one indexed statement (runs_event_active): one
 read per tick, not one per occurrence. With one engine per database (SQLite) there is no
 one else, and nothing is read."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from evman.engine.model import RunState
 @dataclass(frozen=True)
 class Remote:
     """A waiting or running run of another engine (engine_id None: no engine owns it yet)."""
+
     id: int
     event: str
     state: RunState
@@ -60,7 +62,13 @@ class Elsewhere:
         self.reads += 1
         found: dict[str, list[Remote]] = {e: [] for e in events}
         for row in self._store.active_elsewhere(sorted(events), self._owner):
-            found[row["event"]].append(Remote(int(row["id"]), str(row["event"]), RunState(row["state"]),
-                                              None if row["engine_id"] is None else int(row["engine_id"])))
+            found[row["event"]].append(
+                Remote(
+                    int(row["id"]),
+                    str(row["event"]),
+                    RunState(row["state"]),
+                    None if row["engine_id"] is None else int(row["engine_id"]),
+                )
+            )
         self._known.update(found)
         self._wanted.clear()

@@ -4,6 +4,7 @@ lease), the run ids it hands out, its wake-ups, and what it does when it finds i
 The protocol is in HACKING.md ("PostgreSQL and several engines"); the statements are in
 engine/store/fleet.py. Nothing here trusts memory or a clock for safety: the lease is renewed
 in the same transaction as every write, and a refused write fences the engine."""
+
 from __future__ import annotations
 
 import logging
@@ -12,11 +13,11 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from evman.engine.model import EventSpec
 from evman.engine.fleet.placement import Seat, waiting_reason
+from evman.engine.model import EventSpec
 from evman.engine.running.procs import pid_alive, signal_group
-from evman.engine.store.stores import PgStore
 from evman.engine.store.fleet import LEASE_TICKS, Gone, OpenEngine, Token
+from evman.engine.store.stores import PgStore
 
 log = logging.getLogger("evman.fleet")
 
@@ -31,6 +32,7 @@ STATEMENT_LIMIT_S: Final = 30.0
 @dataclass
 class Membership:
     """This engine's place among the engines of one database."""
+
     store: PgStore
     seat: Seat
     pid: int
@@ -59,8 +61,11 @@ class Membership:
         had claimed or written are free for the survivors; no engine waits behind a row lock for
         more than half a lease (its tick fails and is tried again, it never hangs)."""
         lease_ms = int(self.lease_s * 1000)
-        return {"idle_in_transaction_session_timeout": lease_ms, "lock_timeout": lease_ms // 2,
-                "statement_timeout": int(max(STATEMENT_LIMIT_S, 10 * self.lease_s) * 1000)}
+        return {
+            "idle_in_transaction_session_timeout": lease_ms,
+            "lock_timeout": lease_ms // 2,
+            "statement_timeout": int(max(STATEMENT_LIMIT_S, 10 * self.lease_s) * 1000),
+        }
 
     def join(self) -> Token:
         """Insert this engine's row; `starts_fleet` tells whether any other engine was live then
@@ -68,13 +73,18 @@ class Membership:
         an engine on this host whose pid is gone does not count)."""
         self.store.limit_sessions(**self.session_limits)
         tags = ",".join(sorted(self.seat.tags)) or None
-        self.token, others = self.store.register_engine(host=self.seat.host, pid=self.pid, tags=tags,
-                                                        lease_s=self.lease_s, tick_s=self.tick_s,
-                                                        version=self.version)
+        self.token, others = self.store.register_engine(
+            host=self.seat.host, pid=self.pid, tags=tags, lease_s=self.lease_s, tick_s=self.tick_s, version=self.version
+        )
         self.starts_fleet = not [e for e in others if e.host != self.seat.host or pid_alive(e.pid)]
         self.live = [self.seat, *(Seat(e.host, e.tags) for e in others)]
-        log.info("joined as engine %s (epoch %s, lease %g s%s)", self.token.engine_id, self.token.epoch,
-                 self.lease_s, ", the first live engine" if self.starts_fleet else "")
+        log.info(
+            "joined as engine %s (epoch %s, lease %g s%s)",
+            self.token.engine_id,
+            self.token.epoch,
+            self.lease_s,
+            ", the first live engine" if self.starts_fleet else "",
+        )
         return self.token
 
     def next_id(self) -> int:
@@ -88,8 +98,7 @@ class Membership:
     def place(self, placed: dict[str, tuple[list[str], list[str]]]) -> None:
         """The events that say where they run (name -> (hosts, tags)): remember those this
         engine does not fit; it claims no unowned run of theirs and starts none."""
-        self.unfit = sorted(name for name, (hosts, tags) in placed.items()
-                            if not self.seat.fits_placement(hosts, tags))
+        self.unfit = sorted(name for name, (hosts, tags) in placed.items() if not self.seat.fits_placement(hosts, tags))
 
     def fits(self, spec: EventSpec) -> bool:
         return self.seat.fits(spec)
@@ -106,11 +115,20 @@ class Membership:
         gone, runs = self.store.take_over(self.token, self.seat.host, pid_alive, self.unfit, now, self._saw)
         for engine in gone:
             how = "had stopped" if engine.was == "stopped" else "was gone or stopped renewing its lease"
-            log.warning("took over engine %s (pid %s on %s, epoch %s), which %s", engine.id, engine.pid,
-                        engine.host, engine.epoch, how)
+            log.warning(
+                "took over engine %s (pid %s on %s, epoch %s), which %s",
+                engine.id,
+                engine.pid,
+                engine.host,
+                engine.epoch,
+                how,
+            )
         if runs:
-            log.warning("%d run(s) are this engine's now: %s", len(runs),
-                        ", ".join(f"run:{r['id']} ({r['state']})" for r in runs[:20]))
+            log.warning(
+                "%d run(s) are this engine's now: %s",
+                len(runs),
+                ", ".join(f"run:{r['id']} ({r['state']})" for r in runs[:20]),
+            )
         return gone, runs
 
     def _saw(self, others: Iterable[OpenEngine]) -> None:
@@ -126,6 +144,7 @@ class Membership:
         if not getattr(self.store, "listen", False):
             return
         from evman.engine.store.listen import Listener
+
         self._listener = Listener(str(self.store.target), lambda _payload: wake()).start()
 
     def stop_listening(self) -> None:
@@ -137,8 +156,12 @@ class Membership:
         """Fenced: start nothing more, kill the commands this engine started (unless another
         engine on this host adopted them), say why. The caller stops the loop; exit status 3."""
         self.fenced = why
-        log.error("FENCED: %s. This engine stops starting work, kills the commands it started, "
-                  "and exits with status %d; another engine owns its runs now.", why, FENCED_EXIT)
+        log.error(
+            "FENCED: %s. This engine stops starting work, kills the commands it started, "
+            "and exits with status %d; another engine owns its runs now.",
+            why,
+            FENCED_EXIT,
+        )
         adopted = self._adopted_elsewhere([run_id for run_id, _ in children])
         for run_id, pid in children:
             if pid is not None and run_id not in adopted and pid_alive(pid):
@@ -147,7 +170,7 @@ class Membership:
         if self.token is not None:
             try:
                 self.store.mark_fenced(self.token, why)
-            except Exception as exc:  # noqa: BLE001 - the row is a courtesy; the exit says it all
+            except Exception as exc:
                 log.error("could not mark engine %s fenced: %s", self.token.engine_id, exc)
 
     def _adopted_elsewhere(self, run_ids: list[int]) -> set[int]:
@@ -155,5 +178,5 @@ class Membership:
             return set()
         try:
             return self.store.adopted_elsewhere(run_ids, self.token)
-        except Exception:  # noqa: BLE001 - cannot know: killing is the safe side
+        except Exception:
             return set()

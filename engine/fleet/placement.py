@@ -1,5 +1,6 @@
 """Where an event may run (several engines, PostgreSQL): what an engine offers (its host and
 its --tags), whether an event fits it, and the words a driver reads while a run waits for one."""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
@@ -12,6 +13,7 @@ from evman.engine.model import EventSpec
 @dataclass(frozen=True)
 class Seat:
     """What an engine offers events that say where they run: its host and its --tags."""
+
     host: str
     tags: frozenset[str] = frozenset()
 

@@ -2,17 +2,38 @@
 
 Pure: nothing here reads the store or the clock; the projection stage and `evman plan` feed it.
 """
+
 from __future__ import annotations
 
 from evman.engine.foresight.estimate import MIN_SAMPLES, Estimate, estimate
 from evman.engine.foresight.graph import CycleError, Graph, build_graph
 from evman.engine.foresight.projection import Occurrence, Plan, Projection, occurrence, project
 from evman.engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, judge
-from evman.engine.ranks import HISTORY_RUNS, nearest_rank
 from evman.engine.foresight.whatif import WhatIf, WhatIfError, apply_what_ifs, parse_what_if, parse_what_ifs
+from evman.engine.ranks import HISTORY_RUNS, nearest_rank
 
 __all__ = [
-    "AT_RISK", "CycleError", "Estimate", "Graph", "HISTORY_RUNS", "MIN_SAMPLES", "Occurrence", "PROJECTED_LATE",
-    "Plan", "Projection", "Standing", "occurrence", "Verdict", "WhatIf", "WhatIfError", "apply_what_ifs", "build_graph",
-    "estimate", "judge", "nearest_rank", "parse_what_if", "parse_what_ifs", "project",
+    "AT_RISK",
+    "CycleError",
+    "Estimate",
+    "Graph",
+    "HISTORY_RUNS",
+    "MIN_SAMPLES",
+    "Occurrence",
+    "PROJECTED_LATE",
+    "Plan",
+    "Projection",
+    "Standing",
+    "occurrence",
+    "Verdict",
+    "WhatIf",
+    "WhatIfError",
+    "apply_what_ifs",
+    "build_graph",
+    "estimate",
+    "judge",
+    "nearest_rank",
+    "parse_what_if",
+    "parse_what_ifs",
+    "project",
 ]

@@ -10,6 +10,7 @@
 Each occurrence has an anchor, when it fell (or falls) due: deadlines resolve from it, and
 an expected follower takes its chain's anchor (the latest of what it waits for).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,8 +68,14 @@ class Current:
         return str(iso(at))
 
 
-def facts_of(spec: EventSpec, *, held: bool, next_fire_at: datetime | None, runs: Sequence[RunFacts],
-             durations_s: Sequence[float]) -> EventFacts:
+def facts_of(
+    spec: EventSpec,
+    *,
+    held: bool,
+    next_fire_at: datetime | None,
+    runs: Sequence[RunFacts],
+    durations_s: Sequence[float],
+) -> EventFacts:
     """EventFacts with its estimate made once."""
     est = estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
     return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est)
@@ -85,8 +92,9 @@ def graph_of(specs: Mapping[str, EventSpec], requires: Mapping[str, Iterable[str
     return build_graph(specs, requires, {name: spec.on_success for name, spec in specs.items()})
 
 
-def current_occurrences(facts: Mapping[str, EventFacts], graph: Graph, now: datetime,
-                        horizon: timedelta = HORIZON) -> dict[str, Current]:
+def current_occurrences(
+    facts: Mapping[str, EventFacts], graph: Graph, now: datetime, horizon: timedelta = HORIZON
+) -> dict[str, Current]:
     """The current occurrence of every event of `facts` that has one, in the graph's order."""
     out: dict[str, Current] = {}
     for name in graph.order:
@@ -124,19 +132,40 @@ def _ts(at: datetime | None) -> float | None:
     return None if at is None else at.timestamp()
 
 
-def _occurrence(f: EventFacts, state: RunState, anchor: datetime, *, opens: datetime | None = None,
-                started: datetime | None = None, ended: datetime | None = None) -> Occurrence:
+def _occurrence(
+    f: EventFacts,
+    state: RunState,
+    anchor: datetime,
+    *,
+    opens: datetime | None = None,
+    started: datetime | None = None,
+    ended: datetime | None = None,
+) -> Occurrence:
     spec = f.spec
     est = f.estimated or estimate(f.durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
     deadline = resolve_deadline(spec.deadline, spec, anchor)
-    return Occurrence(spec.name, state, est, opens_ts=_ts(opens), started_ts=_ts(started),
-                      ended_ts=_ts(ended), held=f.held, deadline_ts=_ts(deadline))
+    return Occurrence(
+        spec.name,
+        state,
+        est,
+        opens_ts=_ts(opens),
+        started_ts=_ts(started),
+        ended_ts=_ts(ended),
+        held=f.held,
+        deadline_ts=_ts(deadline),
+    )
 
 
 def _from_run(f: EventFacts, run: RunFacts) -> Current:
     opens = max((t for t in (run.not_before, run.window_open) if t is not None), default=None)
-    occ = _occurrence(f, run.state, run.scheduled_for, opens=opens if run.state is RunState.WAITING else None,
-                      started=run.started_at, ended=run.ended_at)
+    occ = _occurrence(
+        f,
+        run.state,
+        run.scheduled_for,
+        opens=opens if run.state is RunState.WAITING else None,
+        started=run.started_at,
+        ended=run.ended_at,
+    )
     return Current(occ, run.scheduled_for, run.id, f.spec.timezone)
 
 

@@ -1,4 +1,5 @@
 """How long an event takes: p50 and p90 of its recent successes, or fallbacks while history is thin."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ LOW: Final = "low"
 class Estimate(NamedTuple):
     """An event's typical durations. A NamedTuple, not a frozen dataclass: a recompute builds
     one per event, and a frozen dataclass costs four times as much to build."""
+
     p50_s: float
     p90_s: float
     samples: int
@@ -29,8 +31,9 @@ _P50_INDEX: Final = tuple(rank(n, 0.5) - 1 for n in range(HISTORY_RUNS + 1))
 _P90_INDEX: Final = tuple(rank(n, 0.9) - 1 for n in range(HISTORY_RUNS + 1))
 
 
-def estimate(durations_s: Sequence[float], *, expect_s: float | None = None,
-             runtime_max_s: float | None = None) -> Estimate:
+def estimate(
+    durations_s: Sequence[float], *, expect_s: float | None = None, runtime_max_s: float | None = None
+) -> Estimate:
     """p50 and p90 from the latest HISTORY_RUNS of `durations_s` (newest first).
 
     Below MIN_SAMPLES: p50 = expect, else runtime.max / 2, else 60 s; p90 = runtime.max,

@@ -1,4 +1,5 @@
 """The order events finish in: who waits for whom through `requires` and `on_success`."""
+
 from __future__ import annotations
 
 import graphlib
@@ -18,8 +19,9 @@ class Graph:
     """event -> the events it waits for (sorted), only for events that wait for something."""
 
 
-def build_graph(events: Iterable[str], requires: Mapping[str, Iterable[str]],
-                on_success: Mapping[str, Iterable[str]]) -> Graph:
+def build_graph(
+    events: Iterable[str], requires: Mapping[str, Iterable[str]], on_success: Mapping[str, Iterable[str]]
+) -> Graph:
     """`requires`: event -> the events its condition names; `on_success`: event -> the events
     it starts when it succeeds. Names outside `events` are left out.
 
@@ -39,8 +41,10 @@ def build_graph(events: Iterable[str], requires: Mapping[str, Iterable[str]],
         order = tuple(graphlib.TopologicalSorter(waits).static_order())
     except graphlib.CycleError as exc:
         cycle = " -> ".join(exc.args[1])
-        raise CycleError(f"events wait for each other in a cycle ({cycle}); "
-                         f"fix their requires/on_success and load the definitions again") from exc
+        raise CycleError(
+            f"events wait for each other in a cycle ({cycle}); "
+            f"fix their requires/on_success and load the definitions again"
+        ) from exc
     return Graph(order, {name: tuple(sorted(ups)) for name, ups in waits.items() if ups})
 
 

@@ -5,6 +5,7 @@ epoch seconds inside (a recompute of 1,000 events must take under 5 ms, and date
 arithmetic was a third of it); the rows give datetimes on demand. The records are
 NamedTuples, not frozen dataclasses, for the same reason: one is built per event per
 recompute, and a frozen dataclass costs four times as much to build."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ class Occurrence(NamedTuple):
 
     Times are UTC epoch seconds: the stage builds an occurrence when its run changes and
     reuses it for every recompute in between, so each time is converted once."""
+
     event: str
     state: RunState
     """WAITING also for an occurrence not created yet but expected (a follower in tonight's chain)."""
@@ -41,18 +43,29 @@ class Occurrence(NamedTuple):
     """What-if: it starts (or, running, finishes) this much later."""
 
 
-def occurrence(event: str, state: RunState, durations_s: Sequence[float] = (), *,
-               expect_s: float | None = None, runtime_max_s: float | None = None,
-               opens_at: datetime | None = None, started_at: datetime | None = None,
-               ended_at: datetime | None = None, retries_left: int = 0, backoff_s: float = 0.0,
-               held: bool = False, deadline: datetime | None = None,
-               estimated: Estimate | None = None) -> Occurrence:
+def occurrence(
+    event: str,
+    state: RunState,
+    durations_s: Sequence[float] = (),
+    *,
+    expect_s: float | None = None,
+    runtime_max_s: float | None = None,
+    opens_at: datetime | None = None,
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+    retries_left: int = 0,
+    backoff_s: float = 0.0,
+    held: bool = False,
+    deadline: datetime | None = None,
+    estimated: Estimate | None = None,
+) -> Occurrence:
     """An Occurrence from datetimes and the event's history: `durations_s` are its last
     succeeded runs' durations, newest first (only the first 20 count); `estimated`, when
     the caller already has it, stands for estimate(durations_s, expect_s, runtime_max_s)."""
     est = estimated or estimate(durations_s, expect_s=expect_s, runtime_max_s=runtime_max_s)
-    return Occurrence(event, state, est, _ts(opens_at), _ts(started_at), _ts(ended_at), retries_left,
-                      backoff_s, held, _ts(deadline))
+    return Occurrence(
+        event, state, est, _ts(opens_at), _ts(started_at), _ts(ended_at), retries_left, backoff_s, held, _ts(deadline)
+    )
 
 
 def _ts(at: datetime | None) -> float | None:
@@ -65,6 +78,7 @@ def _dt(ts: float | None) -> datetime | None:
 
 class Projection(NamedTuple):
     """One event's row of the plan. *_ts are UTC epoch seconds; None is unbounded (or no deadline)."""
+
     event: str
     state: RunState
     held: bool
@@ -149,8 +163,7 @@ class Plan(Mapping[str, Projection]):
         return tuple(reversed(path))
 
 
-def project(graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime,
-            tick_s: float = 1.0) -> Plan:
+def project(graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime, tick_s: float = 1.0) -> Plan:
     """Projected start and finishes of every occurrence, in `graph`'s order.
 
     Remaining time, once with p50 and once with p90: finished 0; running max(p - elapsed,
@@ -172,8 +185,10 @@ def project(graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime,
         via, up50, up90, blocked = _latest(upstreams, rows) if upstreams else _NOTHING_BEFORE
         start, p50, p90, elapsed = _times(occ, est, up50, up90, blocked, now_ts, tick_s)
         # tuple.__new__ skips the NamedTuple's own __new__ frame: a tenth of a recompute
-        rows[name] = _new(Projection, (name, occ.state, occ.held, est, start, p50, p90, occ.deadline_ts,
-                                       via, elapsed, occ.retries_left))
+        rows[name] = _new(
+            Projection,
+            (name, occ.state, occ.held, est, start, p50, p90, occ.deadline_ts, via, elapsed, occ.retries_left),
+        )
     return Plan(rows, now_ts)
 
 
@@ -181,8 +196,9 @@ _NOTHING_BEFORE: Final = (None, None, None, False)
 _new: Final = tuple.__new__
 
 
-def _latest(upstreams: Sequence[str], rows: Mapping[str, Projection]
-            ) -> tuple[str | None, float | None, float | None, bool]:
+def _latest(
+    upstreams: Sequence[str], rows: Mapping[str, Projection]
+) -> tuple[str | None, float | None, float | None, bool]:
     """(the upstream finishing last at p50, latest p50 finish, latest p90 finish, any unbounded)."""
     via: str | None = None
     p50: float | None = None
@@ -203,8 +219,9 @@ def _latest(upstreams: Sequence[str], rows: Mapping[str, Projection]
 _Times = tuple[float | None, float | None, float | None, float | None]
 
 
-def _times(occ: Occurrence, est: Estimate, up50: float | None, up90: float | None, blocked: bool,
-           now_ts: float, tick_s: float) -> _Times:
+def _times(
+    occ: Occurrence, est: Estimate, up50: float | None, up90: float | None, blocked: bool, now_ts: float, tick_s: float
+) -> _Times:
     """(start, p50 finish, p90 finish, elapsed) of one occurrence; None finishes: unbounded."""
     state = occ.state
     if state is RunState.SUCCEEDED:
@@ -214,8 +231,12 @@ def _times(occ: Occurrence, est: Estimate, up50: float | None, up90: float | Non
         started = now_ts if occ.started_ts is None else occ.started_ts
         elapsed = now_ts - started if now_ts > started else 0.0
         left50, left90 = est.p50_s - elapsed, est.p90_s - elapsed
-        return (started, now_ts + (left50 if left50 > tick_s else tick_s) + occ.delay_s,
-                now_ts + (left90 if left90 > tick_s else tick_s) + occ.delay_s, elapsed)
+        return (
+            started,
+            now_ts + (left50 if left50 > tick_s else tick_s) + occ.delay_s,
+            now_ts + (left90 if left90 > tick_s else tick_s) + occ.delay_s,
+            elapsed,
+        )
     if occ.held or blocked:
         return None, None, None, None
     opens = now_ts if occ.opens_ts is None or occ.opens_ts < now_ts else occ.opens_ts

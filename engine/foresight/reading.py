@@ -3,6 +3,7 @@ statements (events, recent and active runs, histories, edges), never one per eve
 
 `evman plan` and the console read every event (`read_tonight`) or only the events with a
 deadline and what they wait for (`scoped=True`, as the engine's stage covers them)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,8 +34,15 @@ from evman.engine.store import Store
 def run_facts(row: Mapping[str, Any]) -> RunFacts:
     scheduled = parse_iso(row["scheduled_for"])
     assert scheduled is not None
-    return RunFacts(int(row["id"]), RunState(row["state"]), scheduled, parse_iso(row["started_at"]),
-                    parse_iso(row["ended_at"]), parse_iso(row["not_before"]), parse_iso(row["window_open"]))
+    return RunFacts(
+        int(row["id"]),
+        RunState(row["state"]),
+        scheduled,
+        parse_iso(row["started_at"]),
+        parse_iso(row["ended_at"]),
+        parse_iso(row["not_before"]),
+        parse_iso(row["window_open"]),
+    )
 
 
 def requires_of(dependents: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
@@ -49,6 +57,7 @@ def requires_of(dependents: Mapping[str, Iterable[str]]) -> dict[str, list[str]]
 @dataclass(frozen=True)
 class Scope:
     """The events with a deadline (or a window latest) and everything they wait for."""
+
     specs: dict[str, EventSpec]
     deadlines: frozenset[str]
     requires: dict[str, list[str]]
@@ -68,16 +77,17 @@ def deadline_scope(store: Store) -> Scope:
     specs = {name: found[name] for name in covered if name in found}
     missing = sorted(covered - set(specs))
     specs.update({str(r["name"]): spec_from_json(r["spec"]) for r in store.events_by_name(missing)})
-    return Scope(specs, frozenset(deadlines & set(specs)),
-                 {e: [u for u in ups if u in specs] for e, ups in requires.items() if e in specs})
+    return Scope(
+        specs,
+        frozenset(deadlines & set(specs)),
+        {e: [u for u in ups if u in specs] for e, ups in requires.items() if e in specs},
+    )
 
 
-def read_facts(store: Store, now: datetime, specs: Mapping[str, EventSpec] | None = None
-               ) -> dict[str, EventFacts]:
+def read_facts(store: Store, now: datetime, specs: Mapping[str, EventSpec] | None = None) -> dict[str, EventFacts]:
     """The facts of the events of `specs` (None: every defined event)."""
     rows = store.defined_events() if specs is None else store.events_by_name(sorted(specs))
-    known = {str(r["name"]): (specs[str(r["name"])] if specs is not None else spec_from_json(r["spec"]))
-             for r in rows}
+    known = {str(r["name"]): (specs[str(r["name"])] if specs is not None else spec_from_json(r["spec"])) for r in rows}
     names = sorted(known)
     runs: dict[str, list[RunFacts]] = {name: [] for name in names}
     seen: set[int] = set()
@@ -86,9 +96,16 @@ def read_facts(store: Store, now: datetime, specs: Mapping[str, EventSpec] | Non
             seen.add(int(row["id"]))
             runs[row["event"]].append(run_facts(row))
     durations = store.succeeded_durations(names)
-    return {str(r["name"]): facts_of(known[str(r["name"])], held=bool(r["held"]),
-                                     next_fire_at=parse_iso(r["next_fire_at"]), runs=runs[str(r["name"])],
-                                     durations_s=durations[str(r["name"])]) for r in rows}
+    return {
+        str(r["name"]): facts_of(
+            known[str(r["name"])],
+            held=bool(r["held"]),
+            next_fire_at=parse_iso(r["next_fire_at"]),
+            runs=runs[str(r["name"])],
+            durations_s=durations[str(r["name"])],
+        )
+        for r in rows
+    }
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,7 @@ class PlanView:
 @dataclass(frozen=True)
 class Tonight:
     """The current occurrences as read, before any projection."""
+
     current: Mapping[str, Current]
     graph: Graph
     margin_s: float
@@ -111,8 +129,7 @@ class Tonight:
     def project(self, what_ifs: Sequence[WhatIf] = (), tick_s: float = 1.0) -> PlanView:
         """The plan with `what_ifs` applied (nothing is written)."""
         occurrences = apply_what_ifs({n: c.occurrence for n, c in self.current.items()}, what_ifs)
-        return PlanView(project(self.graph, occurrences, self.now, tick_s), self.current, self.graph,
-                        self.margin_s)
+        return PlanView(project(self.graph, occurrences, self.now, tick_s), self.current, self.graph, self.margin_s)
 
 
 def read_tonight(store: Store, now: datetime, *, scoped: bool = False) -> Tonight:
@@ -127,7 +144,8 @@ def read_tonight(store: Store, now: datetime, *, scoped: bool = False) -> Tonigh
     return Tonight(current_occurrences(facts, graph, now), graph, margin, now)
 
 
-def read_plan(store: Store, now: datetime, what_ifs: Sequence[WhatIf] = (), *, scoped: bool = False,
-              tick_s: float = 1.0) -> PlanView:
+def read_plan(
+    store: Store, now: datetime, what_ifs: Sequence[WhatIf] = (), *, scoped: bool = False, tick_s: float = 1.0
+) -> PlanView:
     """The projection at `now`, with `what_ifs` applied (nothing is written)."""
     return read_tonight(store, now, scoped=scoped).project(what_ifs, tick_s)

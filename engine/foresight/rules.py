@@ -10,6 +10,7 @@
 - Once the deadline has passed, nothing opens or pages again: the miss is no longer a
   forecast (overdue and missed say it), and a late finish is history.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,6 +34,7 @@ UNBOUNDED_SLACK: Final = -math.inf
 @dataclass(frozen=True)
 class Standing:
     """An open foresight alert of one event, as the rules remember it between evaluations."""
+
     kind: str
     occurrence: str
     """Which occurrence it is about (the stage uses its deadline, as ISO text)."""
@@ -64,8 +66,9 @@ def slack_of(kind: str, row: Projection, margin_s: float) -> float | None:
     return UNBOUNDED_SLACK if row.p90_ts is None else row.deadline_ts - margin_s - row.p90_ts
 
 
-def judge(row: Projection, occurrence: str, margin_s: float, standings: Mapping[str, Standing],
-          now_ts: float) -> tuple[list[Verdict], dict[str, Standing]]:
+def judge(
+    row: Projection, occurrence: str, margin_s: float, standings: Mapping[str, Standing], now_ts: float
+) -> tuple[list[Verdict], dict[str, Standing]]:
     """The verdicts of one evaluation of one event at `now_ts`, and its standings after them (by kind)."""
     verdicts: list[Verdict] = []
     kept: dict[str, Standing] = {}
@@ -102,8 +105,9 @@ def _gone(row: Projection, occurrence: str, standing: Standing) -> str:
     return ""
 
 
-def _judge_kind(kind: str, row: Projection, occurrence: str, slack: float, margin_s: float,
-                standing: Standing | None, quiet: bool) -> tuple[Verdict | None, Standing | None]:
+def _judge_kind(
+    kind: str, row: Projection, occurrence: str, slack: float, margin_s: float, standing: Standing | None, quiet: bool
+) -> tuple[Verdict | None, Standing | None]:
     """`quiet`: it may not page now (held back by projected_late, or past the deadline)."""
     finished = row.state is RunState.SUCCEEDED
     if slack >= 0:

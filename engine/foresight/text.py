@@ -1,4 +1,5 @@
 """Foresight in words: the critical path and the at-risk / projected-late alert texts."""
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,10 @@ def late_text(plan: Plan, event: str, timezone: str) -> str:
         return f"{event} will miss {deadline} unless someone acts: {why}; path: {path}"
     by = minutes(row.p50_ts - row.deadline_ts)
     p90 = row.p90_ts - row.deadline_ts
-    return (f"{event} projected to miss {deadline} by {by} min (p50; p90 {'+' if p90 >= 0 else '-'}"
-            f"{minutes(p90)} min); path: {path}")
+    return (
+        f"{event} projected to miss {deadline} by {by} min (p50; p90 {'+' if p90 >= 0 else '-'}"
+        f"{minutes(p90)} min); path: {path}"
+    )
 
 
 def risk_text(plan: Plan, event: str, timezone: str, margin_s: float) -> str:
@@ -87,6 +90,8 @@ def risk_text(plan: Plan, event: str, timezone: str, margin_s: float) -> str:
     where = f"{minutes(gap)} min before it" if gap >= 0 else f"{minutes(gap)} min after it"
     spare = row.deadline_ts - row.p50_ts
     p50 = f"{minutes(spare)} min to spare" if spare >= 0 else f"{minutes(spare)} min late"
-    return (f"{event} at risk of missing {deadline}: p90 finish "
-            f"{clock_time(row.p90_ts, timezone, plan.now_ts)}, {where} (margin {minutes(margin_s)} min; "
-            f"p50 {clock_time(row.p50_ts, timezone, plan.now_ts)}, {p50}); path: {path}")
+    return (
+        f"{event} at risk of missing {deadline}: p90 finish "
+        f"{clock_time(row.p90_ts, timezone, plan.now_ts)}, {where} (margin {minutes(margin_s)} min; "
+        f"p50 {clock_time(row.p50_ts, timezone, plan.now_ts)}, {p50}); path: {path}"
+    )

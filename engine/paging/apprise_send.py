@@ -1,5 +1,6 @@
 """Sending through Apprise: a route's targets, one message to one target, and secrets kept
 out of every text and log line. The only module that imports apprise."""
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +72,9 @@ def secrets_of(plugin: Any) -> tuple[str, ...]:
     return tuple(sorted((s for s in hidden if len(s) >= 3 and s != MASK), key=len, reverse=True))
 
 
-def send_message(target: Target, title: str, body: str, notify_type: str, timeout_s: float, *,
-                 throttle_s: float | None = None) -> tuple[bool, str | None]:
+def send_message(
+    target: Target, title: str, body: str, notify_type: str, timeout_s: float, *, throttle_s: float | None = None
+) -> tuple[bool, str | None]:
     """Send one message to one target: (delivered, why not). Never raises."""
     import apprise
 
@@ -85,9 +87,10 @@ def send_message(target: Target, title: str, body: str, notify_type: str, timeou
     bundle = apprise.Apprise()
     bundle.add(plugin)
     try:
-        result = bundle.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type),
-                               body_format=apprise.NotifyFormat.TEXT)
-    except Exception as exc:  # noqa: BLE001 -- a plugin bug is a failed attempt, recorded with its text
+        result = bundle.notify(
+            body=body, title=title, notify_type=apprise.NotifyType(notify_type), body_format=apprise.NotifyFormat.TEXT
+        )
+    except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"
     if result:
         return True, None
@@ -99,8 +102,9 @@ def _errors_of(result: Any) -> str:
     logs = getattr(result, "logs", None)
     if not callable(logs):
         return ""
-    messages = [str(entry.message) for entry in logs() if getattr(entry, "level", "") in
-                ("WARNING", "ERROR", "CRITICAL")]
+    messages = [
+        str(entry.message) for entry in logs() if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL")
+    ]
     return "; ".join(dict.fromkeys(messages))
 
 

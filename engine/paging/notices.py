@@ -1,4 +1,5 @@
 """What a page says: titles and bodies of alert notices (full for email, short for chat) and digests."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -8,8 +9,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from evman.engine.clock import parse_iso
-from evman.engine.timing.durations import format_duration
 from evman.engine.model import EventSpec
+from evman.engine.timing.durations import format_duration
 
 EMAIL_TAIL_LINES: Final = 15
 CHAT_TAIL_LINES: Final = 3
@@ -18,9 +19,16 @@ UTC_NAMES: Final = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Z
 MANUAL_TRIGGERS: Final = frozenset({"trigger", "restart"})
 WAITING_KINDS: Final = frozenset({"late", "missed"})
 NOTIFY_TYPES: Final[Mapping[str, str]] = {
-    "failed": "failure", "lost": "failure", "missed": "failure", "delivery": "failure",
-    "late": "warning", "overdue": "warning", "overrun": "warning", "too_fast": "warning",
-    "at_risk": "warning", "projected_late": "failure",
+    "failed": "failure",
+    "lost": "failure",
+    "missed": "failure",
+    "delivery": "failure",
+    "late": "warning",
+    "overdue": "warning",
+    "overrun": "warning",
+    "too_fast": "warning",
+    "at_risk": "warning",
+    "projected_late": "failure",
     "recovered": "success",
 }
 """Apprise notify types (its colours and icons) by alert kind; anything else is "info"."""
@@ -39,6 +47,7 @@ class Notice:
 @dataclass(frozen=True)
 class PageContext:
     """What the notifier knows about this page beyond the alert row."""
+
     zone: str
     ack_command: str
     page: int = 1
@@ -53,8 +62,9 @@ def title_of(alert: Mapping[str, Any]) -> str:
     return f"[evman] {alert['kind']}: {alert['event']}"
 
 
-def compose(alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: EventSpec | None,
-            ctx: PageContext) -> Notice:
+def compose(
+    alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: EventSpec | None, ctx: PageContext
+) -> Notice:
     """The notice for one alert; `run` is its runs row, `spec` its event (None when gone)."""
     zone = spec.timezone if spec is not None else ctx.zone
     full = [str(alert["message"]), ""]
@@ -63,16 +73,22 @@ def compose(alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: Event
     if tail:
         full += ["", f"Last {len(tail)} line(s) of output:", *("    " + line for line in tail)]
     full += ["", *_ack_lines(alert, ctx, indent="    ")]
-    return Notice(title_of(alert), "\n".join(full).rstrip() + "\n", _short(alert, run, spec, zone, ctx),
-                  NOTIFY_TYPES.get(str(alert["kind"]), "info"))
+    return Notice(
+        title_of(alert),
+        "\n".join(full).rstrip() + "\n",
+        _short(alert, run, spec, zone, ctx),
+        NOTIFY_TYPES.get(str(alert["kind"]), "info"),
+    )
 
 
-def compose_digest(items: Sequence[tuple[Mapping[str, Any], Notice]], *, route: str, quiet: str | None,
-                   zone: str) -> Notice:
+def compose_digest(
+    items: Sequence[tuple[Mapping[str, Any], Notice]], *, route: str, quiet: str | None, zone: str
+) -> Notice:
     """One message for the notices a route held during quiet hours."""
     title = f"[evman] digest: {len(items)} notices held during quiet hours"
     head = f"These notices for route '{route}' were held during quiet hours" + (
-        f" ({quiet}, {zone})." if quiet else ".")
+        f" ({quiet}, {zone})." if quiet else "."
+    )
     full, short = [head, ""], [head]
     for alert, notice in items:
         when = _local(parse_iso(str(alert["created_at"])), zone)
@@ -81,8 +97,9 @@ def compose_digest(items: Sequence[tuple[Mapping[str, Any], Notice]], *, route: 
     return Notice(title, "\n".join(full).rstrip() + "\n", "\n".join(short) + "\n", "warning")
 
 
-def _facts(alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: EventSpec | None,
-           zone: str, ctx: PageContext) -> list[tuple[str, str]]:
+def _facts(
+    alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: EventSpec | None, zone: str, ctx: PageContext
+) -> list[tuple[str, str]]:
     facts = [("When", _when(alert, zone))]
     if run is not None:
         facts.append(("Run", f"{run['id']} of {alert['event']}, trigger: {_trigger(run)}"))
@@ -95,8 +112,9 @@ def _facts(alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: EventS
         if alert["kind"] in WAITING_KINDS and run.get("waiting_reason"):
             facts.append(("Waiting", str(run["waiting_reason"])))
     if spec is not None and (spec.window.earliest or spec.window.latest):
-        facts.append(("Window", f"{spec.window.earliest or 'any time'} to {spec.window.latest or 'any time'} "
-                                f"({spec.timezone})"))
+        facts.append(
+            ("Window", f"{spec.window.earliest or 'any time'} to {spec.window.latest or 'any time'} ({spec.timezone})")
+        )
     facts += _paging_facts(alert, ctx)
     return facts
 
@@ -114,8 +132,9 @@ def _paging_facts(alert: Mapping[str, Any], ctx: PageContext) -> list[tuple[str,
     return facts
 
 
-def _short(alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: EventSpec | None,
-           zone: str, ctx: PageContext) -> str:
+def _short(
+    alert: Mapping[str, Any], run: Mapping[str, Any] | None, spec: EventSpec | None, zone: str, ctx: PageContext
+) -> str:
     bits = [_when(alert, zone, brief=True)]
     if run is not None:
         bits.append(f"run {run['id']} ({_trigger(run)})")

@@ -8,6 +8,7 @@ sends what quiet hours held as one digest. The rules for all of that are engine/
 this module plans and sends; engine/paging/apprise_send.py talks to Apprise (its only importer) and
 engine/paging/rounds.py records what a round did.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,13 +22,13 @@ from typing import Any, Final
 
 from evman.engine.clock import Clock, SystemClock, parse_iso
 from evman.engine.definitions import spec_from_json
-from evman.engine.paging.rounds import Attempt, Claim, Send, record
-from evman.engine.timing.durations import format_duration
 from evman.engine.model import EventSpec, Route
-from evman.engine.paging.notices import Notice, PageContext, compose, compose_digest
-from evman.engine.paging.rules import Page, Policy, Target, defaults_from_json, route_from_json
 from evman.engine.paging.apprise_send import SCRUBBER, build_targets, masked, send_message
+from evman.engine.paging.notices import Notice, PageContext, compose, compose_digest
+from evman.engine.paging.rounds import Attempt, Claim, Send, record
+from evman.engine.paging.rules import Page, Policy, Target, defaults_from_json, route_from_json
 from evman.engine.store import Store, StoreError
+from evman.engine.timing.durations import format_duration
 
 log = logging.getLogger("evman.alerts")
 
@@ -37,10 +38,20 @@ ERROR_CHARS: Final = 300
 class Notifier:
     """Delivers alerts in its own thread. Tests call run_once(now) with a FakeClock instead."""
 
-    def __init__(self, db: str | Path | Store, clock: Clock | None = None, *, poll_s: float = 1.0,
-                 retry_base_s: float = 30.0, retry_max_s: float = 1800.0, max_failures: int = 5,
-                 timeout_s: float = 10.0, attempt_cap_s: float = 30.0,
-                 throttle_s: float | None = None, claim_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        db: str | Path | Store,
+        clock: Clock | None = None,
+        *,
+        poll_s: float = 1.0,
+        retry_base_s: float = 30.0,
+        retry_max_s: float = 1800.0,
+        max_failures: int = 5,
+        timeout_s: float = 10.0,
+        attempt_cap_s: float = 30.0,
+        throttle_s: float | None = None,
+        claim_s: float = 60.0,
+    ) -> None:
         """`timeout_s` bounds each connection and read of a target; `attempt_cap_s` one whole
         message to one target, whatever the plugin does. After `max_failures` rounds in a row
         with a failed attempt a `delivery` alert goes to [defaults].driver; retrying goes on.
@@ -153,8 +164,9 @@ class Notifier:
         self._defs_version = version
         self._specs.clear()
         routes = {name: route_from_json(text) for name, text in self.store.routes_json().items()}
-        self.policy = Policy(defaults_from_json(self.store.defaults_json()), routes,
-                             self.policy.retry_base_s, self.policy.retry_max_s)
+        self.policy = Policy(
+            defaults_from_json(self.store.defaults_json()), routes, self.policy.retry_base_s, self.policy.retry_max_s
+        )
 
     def _spec(self, name: str) -> EventSpec | None:
         if name not in self._specs:
@@ -196,8 +208,9 @@ class Notifier:
             targets = self._targets(name)
             target = next((t for t in targets if t.label == label), None) if isinstance(targets, list) else None
             if target is None:
-                log.warning("alert:%d: held notice for %s in route %s dropped: the route no longer has it",
-                            page.id, label, name)
+                log.warning(
+                    "alert:%d: held notice for %s in route %s dropped: the route no longer has it", page.id, label, name
+                )
                 continue
             until = self.policy.quiet_until(name, page.kind, now)
             if until is None:
@@ -219,7 +232,7 @@ class Notifier:
             return f"no route '{name}' in the loaded definitions"
         try:
             targets = build_targets(route)
-        except Exception as exc:  # noqa: BLE001 -- a bad config file is a failed attempt, said in words
+        except Exception as exc:
             return f"route '{name}' could not be built: {self._scrubber.scrub(str(exc))}"
         self._scrubber.add(s for t in targets for s in t.secrets)
         return targets or f"route '{name}' has no targets (tags {list(route.tags)} matched nothing)"
@@ -229,14 +242,16 @@ class Notifier:
     def _notice(self, page: Page, *, held: bool = False) -> Notice:
         alert = page.alert
         run = self.store.run(int(alert["run_id"])) if alert["run_id"] is not None else None
-        escalated_to = page.escalated_to or (page.route.escalate_to if page.route and alert["escalated_at"]
-                                             else None)
+        escalated_to = page.escalated_to or (page.route.escalate_to if page.route and alert["escalated_at"] else None)
         context = PageContext(
-            zone=self.policy.defaults.timezone, ack_command=self.ack_command(page.id),
-            page=1 if held else page.number, escalated_to=escalated_to,
+            zone=self.policy.defaults.timezone,
+            ack_command=self.ack_command(page.id),
+            page=1 if held else page.number,
+            escalated_to=escalated_to,
             escalate_after_s=page.route.escalate_after_s if page.route else None,
             held_since=parse_iso(alert["held_since"]) if held else None,
-            quiet=_quiet_text(page.route) if held else None)
+            quiet=_quiet_text(page.route) if held else None,
+        )
         return compose(alert, run, self._spec(str(alert["event"])), context)
 
     def _messages(self, pages: Sequence[Page]) -> list[Send]:
@@ -258,16 +273,30 @@ class Notifier:
         return sends
 
     def _single(self, target: Target, page: Page, notice: Notice, *, held: bool = False) -> Send:
-        return Send(target, notice.title, notice.full if target.is_email else notice.short,
-                     notice.notify_type, [page], held=held)
+        return Send(
+            target,
+            notice.title,
+            notice.full if target.is_email else notice.short,
+            notice.notify_type,
+            [page],
+            held=held,
+        )
 
     def _digest(self, group: list[tuple[Target, Page]]) -> Send:
         target = group[0][0]
         items = [(page.alert, self._notice(page, held=True)) for _, page in group]
-        notice = compose_digest(items, route=target.route, quiet=_quiet_text(group[0][1].route),
-                                zone=self.policy.defaults.timezone)
-        return Send(target, notice.title, notice.full if target.is_email else notice.short,
-                     notice.notify_type, [page for _, page in group], held=True, digest=True)
+        notice = compose_digest(
+            items, route=target.route, quiet=_quiet_text(group[0][1].route), zone=self.policy.defaults.timezone
+        )
+        return Send(
+            target,
+            notice.title,
+            notice.full if target.is_email else notice.short,
+            notice.notify_type,
+            [page for _, page in group],
+            held=True,
+            digest=True,
+        )
 
     def ack_command(self, alert_id: int) -> str:
         """The exact command that acknowledges the alert, with --db unless it is the default."""
@@ -290,8 +319,9 @@ class Notifier:
         workers = []
         for queue in queues.values():
             results: list[tuple[bool, str | None]] = []
-            worker = threading.Thread(target=self._send_all, args=(queue, results), daemon=True,
-                                      name=f"evman-send-{queue[0].target.route}")
+            worker = threading.Thread(
+                target=self._send_all, args=(queue, results), daemon=True, name=f"evman-send-{queue[0].target.route}"
+            )
             worker.start()
             workers.append((worker, queue, results))
         started = time.monotonic()
@@ -299,14 +329,19 @@ class Notifier:
             claim.join(worker, started + self.attempt_cap_s * len(queue))
             done = list(results)
             for index, send in enumerate(queue):
-                send.ok, send.error = done[index] if index < len(done) else (
-                    False, f"no answer within {format_duration(self.attempt_cap_s)}; gave up on this attempt")
+                send.ok, send.error = (
+                    done[index]
+                    if index < len(done)
+                    else (False, f"no answer within {format_duration(self.attempt_cap_s)}; gave up on this attempt")
+                )
 
     def _send_all(self, queue: Sequence[Send], results: list[tuple[bool, str | None]]) -> None:
         for send in queue:
-            ok, error = send_message(send.target, send.title, send.body, send.notify_type, self.timeout_s,
-                                     throttle_s=self.throttle_s)
+            ok, error = send_message(
+                send.target, send.title, send.body, send.notify_type, self.timeout_s, throttle_s=self.throttle_s
+            )
             results.append((ok, None if error is None else self._scrubber.scrub(error)[:ERROR_CHARS]))
+
 
 def _quiet_text(route: Route | None) -> str | None:
     if route is None or route.quiet_from is None:
@@ -315,6 +350,7 @@ def _quiet_text(route: Route | None) -> str | None:
 
 
 # ---------------------------------------------------------------- wiring
+
 
 def start_notifier(path: str | Path, engine: Any, **options: Any) -> Notifier:
     """Start a notifier on the database at `path` with the engine's clock, and have the engine

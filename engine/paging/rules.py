@@ -8,6 +8,7 @@ partly failed is retried on the failed targets only, so a target that works neve
 same page twice. A notice a route's quiet hours hold waits in `held` ([route, target] pairs)
 and goes out, as a digest, when they end; holding does not hold up the other targets.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from evman.engine.clock import iso, parse_iso
-from evman.engine.timing.durations import parse_time_of_day
 from evman.engine.model import Defaults, Route
+from evman.engine.timing.durations import parse_time_of_day
 
 REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost", "at_risk", "projected_late"})
 """Kinds that page again until acknowledged, and escalate."""
@@ -28,6 +29,7 @@ REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost", "at_risk", 
 @dataclass
 class Target:
     """One notification service of a route, as the notifier built it for one round."""
+
     route: str
     label: str
     """Masked URL, unique within the route: what deliveries.target holds."""
@@ -43,6 +45,7 @@ class Target:
 @dataclass
 class Page:
     """One alert's work in one round: its current page (if due) and its held notices."""
+
     alert: Mapping[str, Any]
     route: Route | None
     is_due: bool = False
@@ -75,8 +78,7 @@ class Page:
     @property
     def is_stopped(self) -> bool:
         """Acknowledged or resolved after its first page: no more pages (held notices still go)."""
-        return int(self.alert["pages"]) >= 1 and (self.alert["status"] != "open"
-                                                  or bool(self.alert["acknowledged_at"]))
+        return int(self.alert["pages"]) >= 1 and (self.alert["status"] != "open" or bool(self.alert["acknowledged_at"]))
 
     @property
     def is_open(self) -> bool:
@@ -89,6 +91,7 @@ class Page:
 @dataclass(frozen=True)
 class Policy:
     """[defaults], [routes] and the notifier's retry settings."""
+
     defaults: Defaults
     routes: Mapping[str, Route]
     retry_base_s: float = 30.0
@@ -125,8 +128,13 @@ class Policy:
 
     def escalation_at(self, page: Page) -> datetime | None:
         """When a not yet escalated alert escalates: escalate_after (default: repeat) after it was raised."""
-        if page.route is None or self.escalation_route(page) is None or page.alert["escalated_at"] \
-                or page.escalate_now or not page.is_open:
+        if (
+            page.route is None
+            or self.escalation_route(page) is None
+            or page.alert["escalated_at"]
+            or page.escalate_now
+            or not page.is_open
+        ):
             return None
         created = parse_iso(str(page.alert["created_at"]))
         assert created is not None
@@ -219,8 +227,11 @@ def quiet_end(start: str, end: str, now: datetime, zone: str) -> datetime | None
 
 def route_from_json(text: str) -> Route:
     """A route as catalog.save stored it (dataclasses.asdict)."""
-    data: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(text).items()
-                            if k in Route.__dataclass_fields__}
+    data: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in json.loads(text).items()
+        if k in Route.__dataclass_fields__
+    }
     return Route(**data)
 
 

@@ -1,4 +1,5 @@
 """Starting runs (child processes, callables, HTTP calls) and reaping them into Outcomes."""
+
 from __future__ import annotations
 
 import errno
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from evman.engine.clock import Clock
+from evman.engine.model import EventSpec
 from evman.engine.running.inprocess import (
     TAIL_BYTES,
     LazyLog,
@@ -25,7 +27,6 @@ from evman.engine.running.inprocess import (
     resolve_callable,
     run_callable,
 )
-from evman.engine.model import EventSpec
 from evman.engine.running.procs import parent_pid, pid_alive
 from evman.engine.running.supervisor_client import (
     ExitRecord,
@@ -47,6 +48,7 @@ EXIT_FILE_WAIT_S: Final = 5.0
 @dataclass(frozen=True)
 class Outcome:
     """How a run (or its `prepare` step) ended."""
+
     run_id: int
     phase: str
     """"main" or "prepare"."""
@@ -90,8 +92,7 @@ class _Ticket(int):
 class Executors:
     """Owns every child process, worker thread and log file of a running engine."""
 
-    def __init__(self, clock: Clock, logs_dir: Path, on_done: Callable[[Outcome], None],
-                 workers: int = 16) -> None:
+    def __init__(self, clock: Clock, logs_dir: Path, on_done: Callable[[Outcome], None], workers: int = 16) -> None:
         self.clock = clock
         self.logs_dir = logs_dir
         self._logs_text = str(logs_dir.absolute())
@@ -144,14 +145,14 @@ class Executors:
 
     # -- starting ------------------------------------------------------------------
 
-    def start(self, run_id: int, spec: EventSpec, env_extra: Mapping[str, str],
-              attempt: int, scheduled_for: str) -> int | None:
+    def start(
+        self, run_id: int, spec: EventSpec, env_extra: Mapping[str, str], attempt: int, scheduled_for: str
+    ) -> int | None:
         """Start the run; returns the child's pid (None for callables and HTTP). Raises SpawnError."""
         if spec.run is not None:
             return self._spawn(run_id, "main", list(spec.run), spec, env_extra, stdin=spec.stdin)
         if spec.shell is not None:
-            return self._spawn(run_id, "main", ["/bin/sh", "-c", spec.shell], spec, env_extra,
-                               stdin=spec.stdin)
+            return self._spawn(run_id, "main", ["/bin/sh", "-c", spec.shell], spec, env_extra, stdin=spec.stdin)
         if spec.call is not None:
             ctx_env = {**spec.env, **env_extra}
             log = LazyLog(functools.partial(self._open_log, spec.name, run_id))
@@ -166,9 +167,15 @@ class Executors:
         try:
             log = self._open_log(spec.name, run_id)
         except OSError as exc:
-            self.on_done(Outcome(run_id, "main", None, self.clock.now(),
-                                 f"cannot open its log {self.log_path(spec.name, run_id)}: "
-                                 f"{exc.strerror or exc}"))
+            self.on_done(
+                Outcome(
+                    run_id,
+                    "main",
+                    None,
+                    self.clock.now(),
+                    f"cannot open its log {self.log_path(spec.name, run_id)}: {exc.strerror or exc}",
+                )
+            )
             return
         work(run_id, spec, log, *args)
 
@@ -198,12 +205,27 @@ class Executors:
     def prepare(self, run_id: int, command: str, spec: EventSpec, env_extra: Mapping[str, str]) -> int:
         return self._spawn(run_id, "prepare", ["/bin/sh", "-c", command], spec, env_extra, stdin=None)
 
-    def _spawn(self, run_id: int, phase: str, argv: list[str], spec: EventSpec,
-               env_extra: Mapping[str, str], *, stdin: str | None) -> int:
-        request = SpawnRequest(run_id, phase, argv, spec.cwd, {**spec.env, **env_extra},
-                               self.log_path_text(spec.name, run_id), stdin,
-                               f"--- prepare: {argv[-1]}\n" if phase == "prepare" else None,
-                               _user_ids(spec.user))
+    def _spawn(
+        self,
+        run_id: int,
+        phase: str,
+        argv: list[str],
+        spec: EventSpec,
+        env_extra: Mapping[str, str],
+        *,
+        stdin: str | None,
+    ) -> int:
+        request = SpawnRequest(
+            run_id,
+            phase,
+            argv,
+            spec.cwd,
+            {**spec.env, **env_extra},
+            self.log_path_text(spec.name, run_id),
+            stdin,
+            f"--- prepare: {argv[-1]}\n" if phase == "prepare" else None,
+            _user_ids(spec.user),
+        )
         if self._batch is not None:
             self._batch.append(request)
             return _Ticket(len(self._batch) - 1)
@@ -263,8 +285,7 @@ class Executors:
             with self._lock:
                 self._children.pop((run_id, phase), None)
             if not self._watch_pid(run_id, phase, pid, None, None):
-                self.on_done(Outcome(run_id, phase, None, self.clock.now(),
-                                     "exit status unknown: its supervisor died"))
+                self.on_done(Outcome(run_id, phase, None, self.clock.now(), "exit status unknown: its supervisor died"))
 
     def adopt(self, run_id: int, pid: int, *, log_path: str | None = None, phase: str = "main") -> bool:
         """Watch a process a previous engine started. When it ends, its outcome is the exit
@@ -273,8 +294,7 @@ class Executors:
         writer = parent_pid(pid)
         return self._watch_pid(run_id, phase, pid, log_path, writer)
 
-    def _watch_pid(self, run_id: int, phase: str, pid: int, log_path: str | None,
-                   writer: int | None) -> bool:
+    def _watch_pid(self, run_id: int, phase: str, pid: int, log_path: str | None, writer: int | None) -> bool:
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
@@ -288,8 +308,9 @@ class Executors:
 
     # -- callables and HTTP ------------------------------------------------------------
 
-    def _run_call(self, run_id: int, spec: EventSpec, log: LazyLog, attempt: int,
-                  scheduled_for: str, env: Mapping[str, str]) -> None:
+    def _run_call(
+        self, run_id: int, spec: EventSpec, log: LazyLog, attempt: int, scheduled_for: str, env: Mapping[str, str]
+    ) -> None:
         code, error = run_callable(spec, run_id, log, attempt, scheduled_for, env)
         self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
 
@@ -326,9 +347,16 @@ class Executors:
         if record is not None:
             self.on_done(outcome_of(record, self.clock.now(), child.killed_by))
             return
-        self.on_done(Outcome(child.run_id, child.phase, None, self.clock.now(),
-                             "exit status unknown: it ended while no engine was its parent",
-                             child.killed_by))
+        self.on_done(
+            Outcome(
+                child.run_id,
+                child.phase,
+                None,
+                self.clock.now(),
+                "exit status unknown: it ended while no engine was its parent",
+                child.killed_by,
+            )
+        )
 
     # -- killing -------------------------------------------------------------------------
 
@@ -419,6 +447,7 @@ def _user_ids(user: str | None) -> tuple[int, int] | None:
     if user is None:
         return None
     import pwd
+
     entry = pwd.getpwnam(user)
     return entry.pw_uid, entry.pw_gid
 
@@ -426,8 +455,10 @@ def _user_ids(user: str | None) -> tuple[int, int] | None:
 def _refusal_message(request: SpawnRequest, refused: Refused) -> str:
     name = request.argv[0]
     if refused.what == "cwd" and refused.errno == errno.ENOENT:
-        return (f"working directory {request.cwd} does not exist. Create it, or fix the event's cwd "
-                f"and load the definitions again.")
+        return (
+            f"working directory {request.cwd} does not exist. Create it, or fix the event's cwd "
+            f"and load the definitions again."
+        )
     if refused.what == "cwd":
         return f"cannot enter working directory {request.cwd}: {refused.error}"
     if refused.what == "log":
@@ -447,9 +478,22 @@ def outcome_of(record: ExitRecord, now: datetime, killed_by: str | None = None) 
 
 
 def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) -> dict[str, str]:
-    return {"EVMAN_EVENT": event, "EVMAN_RUN_ID": str(run_id), "EVMAN_ATTEMPT": str(attempt),
-            "EVMAN_SCHEDULED_FOR": scheduled_for or ""}
+    return {
+        "EVMAN_EVENT": event,
+        "EVMAN_RUN_ID": str(run_id),
+        "EVMAN_ATTEMPT": str(attempt),
+        "EVMAN_SCHEDULED_FOR": scheduled_for or "",
+    }
 
 
-__all__ = ["Executors", "Outcome", "RunContext", "SpawnError", "outcome_of", "read_exit", "read_tail",
-           "resolve_callable", "run_env"]
+__all__ = [
+    "Executors",
+    "Outcome",
+    "RunContext",
+    "SpawnError",
+    "outcome_of",
+    "read_exit",
+    "read_tail",
+    "resolve_callable",
+    "run_env",
+]

@@ -1,6 +1,7 @@
 """Work that runs inside the engine's process: callables and HTTP calls, in worker threads.
 
 They cannot outlive the engine: an engine that dies while one runs leaves the run `lost`."""
+
 from __future__ import annotations
 
 import functools
@@ -29,6 +30,7 @@ TAIL_BYTES: Final = 64 * 1024
 @dataclass(frozen=True)
 class RunContext:
     """What a callable is told about the run it serves, when it accepts an argument."""
+
     event: str
     run_id: int
     attempt: int
@@ -96,8 +98,7 @@ class Workers:
     def __init__(self, size: int, name: str) -> None:
         self._size = size
         self._name = name
-        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = \
-            queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._idle = 0
@@ -113,8 +114,7 @@ class Workers:
                 return
             if len(self._threads) >= self._size:
                 return
-            thread = threading.Thread(target=self._work, daemon=True,
-                                      name=f"{self._name}_{len(self._threads)}")
+            thread = threading.Thread(target=self._work, daemon=True, name=f"{self._name}_{len(self._threads)}")
             self._threads.append(thread)
         thread.start()  # like ThreadPoolExecutor: a new thread only while none is idle
 
@@ -147,8 +147,9 @@ class Workers:
             self._queue.put(None)
 
 
-def run_callable(spec: EventSpec, run_id: int, log: LazyLog, attempt: int, scheduled_for: str,
-                 env: Mapping[str, str]) -> tuple[int | None, str | None]:
+def run_callable(
+    spec: EventSpec, run_id: int, log: LazyLog, attempt: int, scheduled_for: str, env: Mapping[str, str]
+) -> tuple[int | None, str | None]:
     """Run a `call` event's callable in this thread: (exit code, error in words)."""
     text = TextLog(log)
     code: int | None = 0

@@ -1,4 +1,5 @@
 """Output checks: a run only succeeds when the files it should make exist, are current and look right."""
+
 from __future__ import annotations
 
 import glob
@@ -43,8 +44,14 @@ class CheckResult:
         return asdict(self)
 
 
-def verify_outputs(checks: tuple[OutputCheck, ...], cwd: str, started_at: datetime | None,
-                   now: datetime, *, since_ns: int | None = None) -> list[CheckResult]:
+def verify_outputs(
+    checks: tuple[OutputCheck, ...],
+    cwd: str,
+    started_at: datetime | None,
+    now: datetime,
+    *,
+    since_ns: int | None = None,
+) -> list[CheckResult]:
     """since_ns: the file-system time (st_mtime_ns of a file stamped just before the command
     started) that `fresh` compares with; without it, started_at less the file system's tick."""
     ref = _Reference(started_at, since_ns)
@@ -54,6 +61,7 @@ def verify_outputs(checks: tuple[OutputCheck, ...], cwd: str, started_at: dateti
 @dataclass(frozen=True)
 class _Reference:
     """When the run started, for `fresh`: by the file system's own clock when known."""
+
     started_at: datetime | None
     since_ns: int | None
 
@@ -72,11 +80,9 @@ def first_failure(results: list[CheckResult]) -> CheckResult | None:
     return next((r for r in results if not r.ok), None)
 
 
-def _verify_one(check: OutputCheck, cwd: str, ref: _Reference,
-                now: datetime) -> list[CheckResult]:
+def _verify_one(check: OutputCheck, cwd: str, ref: _Reference, now: datetime) -> list[CheckResult]:
     pattern = check.path if os.path.isabs(check.path) else str(Path(cwd) / check.path)
-    matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else (
-        [pattern] if os.path.exists(pattern) else [])
+    matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else ([pattern] if os.path.exists(pattern) else [])
     if not matches:
         return [CheckResult(check.path, False, f"output {check.path} is missing")]
     return [_check_file(check, m, _shown(check, m, cwd), ref, now) for m in matches]
@@ -89,21 +95,18 @@ def _shown(check: OutputCheck, match: str, cwd: str) -> str:
     return match if os.path.isabs(check.path) else os.path.relpath(match, cwd)
 
 
-def _check_file(check: OutputCheck, path: str, shown: str, ref: _Reference,
-                now: datetime) -> CheckResult:
+def _check_file(check: OutputCheck, path: str, shown: str, ref: _Reference, now: datetime) -> CheckResult:
     try:
         st = os.stat(path)
     except OSError as exc:
         return CheckResult(shown, False, f"output {shown} cannot be read: {exc.strerror}")
-    problem = (_metadata_problem(check, shown, st, ref, now)
-               or _content_problem(check, path, shown))
+    problem = _metadata_problem(check, shown, st, ref, now) or _content_problem(check, path, shown)
     if problem:
         return CheckResult(shown, False, problem)
     return CheckResult(shown, True, f"{st.st_size} bytes, checks passed")
 
 
-def _metadata_problem(check: OutputCheck, path: str, st: os.stat_result,
-                      ref: _Reference, now: datetime) -> str | None:
+def _metadata_problem(check: OutputCheck, path: str, st: os.stat_result, ref: _Reference, now: datetime) -> str | None:
     """`path` is the name to show."""
     if check.fresh and ref.is_stale(st):
         zone = ref.started_at.tzinfo if ref.started_at else now.tzinfo

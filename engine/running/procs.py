@@ -1,4 +1,5 @@
 """Facts about processes on this host, read from the kernel."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """The engine's side of the command supervisor (engine/running/supervisor_process.py): starting it, asking it
 to start and kill commands, hearing how they ended, and reading the exit records it leaves
 beside the logs for an engine that was not there to hear."""
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ def exit_attribute(phase: str = "main") -> str:
 @dataclass(frozen=True)
 class ExitRecord:
     """How a supervised command ended, as the supervisor saw it (times: Unix seconds)."""
+
     run_id: int
     phase: str
     pid: int
@@ -53,11 +55,20 @@ class ExitRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExitRecord:
-        return cls(int(data["run_id"]), str(data["phase"]), int(data["pid"]), int(data["exit_code"]),
-                   data.get("signal"), float(data["started_at"]), float(data["ended_at"]),
-                   data.get("since_ns"), float(data.get("utime_s", 0.0)),
-                   float(data.get("stime_s", 0.0)), int(data.get("maxrss_kb", 0)),
-                   data.get("supervisor"))
+        return cls(
+            int(data["run_id"]),
+            str(data["phase"]),
+            int(data["pid"]),
+            int(data["exit_code"]),
+            data.get("signal"),
+            float(data["started_at"]),
+            float(data["ended_at"]),
+            data.get("since_ns"),
+            float(data.get("utime_s", 0.0)),
+            float(data.get("stime_s", 0.0)),
+            int(data.get("maxrss_kb", 0)),
+            data.get("supervisor"),
+        )
 
 
 def read_exit(log_path: str | None, phase: str = "main") -> ExitRecord | None:
@@ -97,9 +108,17 @@ class SpawnRequest:
     user: tuple[int, int] | None = None
 
     def message(self) -> dict[str, Any]:
-        return {"op": "spawn", "key": [self.run_id, self.phase], "argv": list(self.argv),
-                "cwd": self.cwd, "env": dict(self.env), "log": self.log, "stdin": self.stdin,
-                "header": self.header, "user": list(self.user) if self.user else None}
+        return {
+            "op": "spawn",
+            "key": [self.run_id, self.phase],
+            "argv": list(self.argv),
+            "cwd": self.cwd,
+            "env": dict(self.env),
+            "log": self.log,
+            "stdin": self.stdin,
+            "header": self.header,
+            "user": list(self.user) if self.user else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -125,8 +144,9 @@ class SupervisorClient:
     thread that calls `readable()` (the executors' reaper); `on_gone(keys)` too, with the
     commands whose end will not be heard because the supervisor died."""
 
-    def __init__(self, logs_dir: Path, on_exit: Callable[[ExitRecord], None],
-                 on_gone: Callable[[dict[Key, int]], None]) -> None:
+    def __init__(
+        self, logs_dir: Path, on_exit: Callable[[ExitRecord], None], on_gone: Callable[[dict[Key, int]], None]
+    ) -> None:
         self.logs_dir = logs_dir
         self.on_exit = on_exit
         self.on_gone = on_gone
@@ -152,10 +172,21 @@ class SupervisorClient:
             # Nothing is created for it: its complaints go to <logs>/supervisor.stderr, made
             # at the first one
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", SUPERVISOR, str(theirs.fileno()),
-                 str(self.logs_dir / "supervisor.stderr")],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    SUPERVISOR,
+                    str(theirs.fileno()),
+                    str(self.logs_dir / "supervisor.stderr"),
+                ],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd="/",
+            )
         finally:
             theirs.close()
         self._sock = ours
@@ -179,8 +210,7 @@ class SupervisorClient:
             self._waiting.update(keys)
         self._send(b"".join(line for line in lines if line))
         with self._answered:
-            if not self._answered.wait_for(lambda: all(k in self._answers for k in keys),
-                                           timeout=START_TIMEOUT_S):
+            if not self._answered.wait_for(lambda: all(k in self._answers for k in keys), timeout=START_TIMEOUT_S):
                 self._waiting.difference_update(keys)
                 raise SupervisorGone(f"the command supervisor did not answer in {START_TIMEOUT_S:.0f} s")
             answers = [self._answers.pop(k) for k in keys]
@@ -278,5 +308,14 @@ def _line(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-__all__ = ["ExitRecord", "Refused", "SpawnRequest", "Started", "SupervisorClient", "SupervisorGone",
-           "exit_attribute", "exit_path", "read_exit"]
+__all__ = [
+    "ExitRecord",
+    "Refused",
+    "SpawnRequest",
+    "Started",
+    "SupervisorClient",
+    "SupervisorGone",
+    "exit_attribute",
+    "exit_path",
+    "read_exit",
+]

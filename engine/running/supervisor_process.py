@@ -26,6 +26,7 @@ after the grace), and it stops accepting commands. It imports the standard libra
 (the engine starts it with -I -S: no site-packages, a start in a few milliseconds), and
 starts commands with subprocess, which forks with vfork: no copy of this process's memory
 per command."""
+
 from __future__ import annotations
 
 import errno
@@ -48,8 +49,7 @@ SPAWN_THREADS = 8
 class Child:
     __slots__ = ("key", "pid", "log", "started_at", "since_ns", "proc", "pidfd")
 
-    def __init__(self, key: list[Any], pid: int, log: str, started_at: float,
-                 since_ns: int, proc: Any = None) -> None:
+    def __init__(self, key: list[Any], pid: int, log: str, started_at: float, since_ns: int, proc: Any = None) -> None:
         self.key, self.pid, self.log = key, pid, log
         self.started_at, self.since_ns, self.proc = started_at, since_ns, proc
         self.pidfd: int | None = None
@@ -193,8 +193,13 @@ class Supervisor:
     def spawn(self, msg: dict[str, Any]) -> tuple[Child | None, dict[str, Any]]:
         key = msg["key"]
         if self.stopping:
-            return None, {"op": "refused", "key": key, "what": "stopping", "errno": 0,
-                          "error": "the supervisor is stopping (SIGTERM)"}
+            return None, {
+                "op": "refused",
+                "key": key,
+                "what": "stopping",
+                "errno": 0,
+                "error": "the supervisor is stopping (SIGTERM)",
+            }
         try:
             fd = self.open_log(msg["log"])
         except OSError as exc:
@@ -214,10 +219,17 @@ class Supervisor:
         user = msg.get("user") or (None, None)
         try:
             proc = subprocess.Popen(
-                msg["argv"], cwd=msg["cwd"], env=env, stdout=fd, stderr=fd,
+                msg["argv"],
+                cwd=msg["cwd"],
+                env=env,
+                stdout=fd,
+                stderr=fd,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                start_new_session=True, user=user[0], group=user[1],
-                extra_groups=[] if user[0] is not None else None)
+                start_new_session=True,
+                user=user[0],
+                group=user[1],
+                extra_groups=[] if user[0] is not None else None,
+            )
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv, cwd or env
             missing_cwd = isinstance(exc, OSError) and exc.filename == msg["cwd"]
             return None, refusal(key, "cwd" if missing_cwd else "exec", exc)
@@ -260,12 +272,20 @@ class Supervisor:
         code = os.waitstatus_to_exitcode(status)
         if child.proc is not None:
             child.proc.returncode = code  # reaped here: subprocess must not wait for it again
-        record = {"run_id": child.key[0], "phase": child.key[1], "pid": child.pid,
-                  "exit_code": code, "signal": signal.Signals(-code).name if code < 0 else None,
-                  "started_at": child.started_at, "ended_at": time.time(),
-                  "since_ns": child.since_ns, "utime_s": round(usage.ru_utime, 6),
-                  "stime_s": round(usage.ru_stime, 6), "maxrss_kb": usage.ru_maxrss,
-                  "supervisor": os.getpid()}
+        record = {
+            "run_id": child.key[0],
+            "phase": child.key[1],
+            "pid": child.pid,
+            "exit_code": code,
+            "signal": signal.Signals(-code).name if code < 0 else None,
+            "started_at": child.started_at,
+            "ended_at": time.time(),
+            "since_ns": child.since_ns,
+            "utime_s": round(usage.ru_utime, 6),
+            "stime_s": round(usage.ru_stime, 6),
+            "maxrss_kb": usage.ru_maxrss,
+            "supervisor": os.getpid(),
+        }
         try:
             record_exit(child.log, child.key[1], json.dumps(record).encode())
         except OSError as exc:  # a full disk, a removed log: the engine still hears it, if there
@@ -292,8 +312,13 @@ class Supervisor:
 
 
 def refusal(key: list[Any], what: str, exc: BaseException) -> dict[str, Any]:
-    return {"op": "refused", "key": key, "what": what, "errno": getattr(exc, "errno", None) or 0,
-            "error": getattr(exc, "strerror", None) or str(exc)}
+    return {
+        "op": "refused",
+        "key": key,
+        "what": what,
+        "errno": getattr(exc, "errno", None) or 0,
+        "error": getattr(exc, "strerror", None) or str(exc),
+    }
 
 
 def signal_group(pid: int, sig: int) -> None:
@@ -337,6 +362,7 @@ def write_atomically(path: str, data: bytes) -> None:
 def feed(pipe: IO[bytes], text: str) -> None:
     """Give a command its stdin text from a thread: a command that reads late must not stall
     the others' starts and reaping."""
+
     def write() -> None:
         try:
             pipe.write(text.encode())
@@ -377,6 +403,7 @@ def main(argv: list[str]) -> int:
         Supervisor(sock).run()
     except BaseException:
         import traceback
+
         complain(traceback.format_exc())
         raise
     return 0

@@ -2,16 +2,17 @@
 
 A run is committed as `running` before its process starts, so a crash between the two leaves a
 run `running` with no pid (the next engine marks it lost): never a double start."""
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from evman.engine.tick.active import ActiveRun
 from evman.engine.clock import iso
-from evman.engine.running.executors import Executors, Outcome, SpawnError, run_env
 from evman.engine.model import EventSpec
+from evman.engine.running.executors import Executors, Outcome, SpawnError, run_env
 from evman.engine.store import Batch, Store
+from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
 
 log = logging.getLogger("evman.engine")
@@ -64,17 +65,19 @@ def spawn(tick: Tick, store: Store, executors: Executors, report: Callable[[Outc
         (processes if is_process else calls).append((run, _starter(executors, run, spec)))
     # commands start several at once (a fork+exec holds its thread ~0.7 ms, mostly in the
     # kernel); callables and HTTP calls are only handed to a worker, here
-    results = executors.start_all([start for _, start in processes]) + \
-        [Executors.attempt(start) for _, start in calls]
+    results = executors.start_all([start for _, start in processes]) + [Executors.attempt(start) for _, start in calls]
     failure = _record_started(tick, processes + calls, results, report)
     flush(tick, store)
     if failure is not None:
         raise failure
 
 
-def _record_started(tick: Tick, started: list[tuple[ActiveRun, _Start]],
-                    results: list[int | None | BaseException],
-                    report: Callable[[Outcome], None]) -> BaseException | None:
+def _record_started(
+    tick: Tick,
+    started: list[tuple[ActiveRun, _Start]],
+    results: list[int | None | BaseException],
+    report: Callable[[Outcome], None],
+) -> BaseException | None:
     failure: BaseException | None = None
     for (run, _), result in zip(started, results, strict=True):
         if isinstance(result, SpawnError):

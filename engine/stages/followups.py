@@ -1,18 +1,19 @@
 """Stage 4: what follows the runs that ended: followers, retries, alerts, recoveries, and the
 unscheduled events whose `requires` a finished run may have made true."""
+
 from __future__ import annotations
 
 from typing import Final
 
-from evman.engine.tick import lifecycle
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
-from evman.engine.timing.durations import format_duration
 from evman.engine.model import AlertKind, EventSpec, OnLost, RunState, Trigger
-from evman.engine.timing.backoff import backoff_for
-from evman.engine.tick.readview import ConditionView, condition_of
 from evman.engine.store import RESOLVED_BY_SUCCESS
+from evman.engine.tick import lifecycle
 from evman.engine.tick.context import Ended, Tick
+from evman.engine.tick.readview import ConditionView, condition_of
+from evman.engine.timing.backoff import backoff_for
+from evman.engine.timing.durations import format_duration
 
 RECOVERY_WORTHY: Final = ("failed", "lost", "missed")
 
@@ -47,10 +48,15 @@ def _succeeded(tick: Tick, spec: EventSpec, ended: Ended) -> None:
     if spec.runtime.min_s is not None and took is not None and took < spec.runtime.min_s:
         run.flags.add("too_fast")
         tick.batch.run_flags(run.id, ",".join(sorted(run.flags)))
-        lifecycle.raise_alert(tick, spec, AlertKind.TOO_FAST, run,
-                              f"{spec.name} succeeded in {format_duration(took)}, faster than its normal "
-                              f"minimum of {format_duration(spec.runtime.min_s)}; check that it did its work.",
-                              at)
+        lifecycle.raise_alert(
+            tick,
+            spec,
+            AlertKind.TOO_FAST,
+            run,
+            f"{spec.name} succeeded in {format_duration(took)}, faster than its normal "
+            f"minimum of {format_duration(spec.runtime.min_s)}; check that it did its work.",
+            at,
+        )
     _resolve_alerts(tick, spec, ended)
     for name in spec.on_success:
         lifecycle.new_run(tick, name, Trigger.ON_SUCCESS, at, triggered_by=f"run:{run.id}")
@@ -64,8 +70,11 @@ def _resolve_alerts(tick: Tick, spec: EventSpec, ended: Ended) -> None:
     tick.batch.alerts_resolved_by_success(spec.name, iso(ended.at))
     recovered = open_kinds & set(RECOVERY_WORTHY)
     if recovered:
-        message = (f"{spec.name} succeeded again (run {ended.run.id}) after "
-                   + ", ".join(sorted(recovered)) + "; its alerts are resolved.")
+        message = (
+            f"{spec.name} succeeded again (run {ended.run.id}) after "
+            + ", ".join(sorted(recovered))
+            + "; its alerts are resolved."
+        )
         tick.batch.alert_recovered(spec.name, ended.run.id, spec.driver, message, iso(ended.at))
         tick.change("alert", spec.name, ended.run.id, "recovered", message)
 
@@ -76,16 +85,29 @@ def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
         _rerun_lost(tick, spec, ended)
         return
     if not ended.final and run.attempt <= policy.retries:
-        lifecycle.new_run(tick, spec.name, Trigger.RETRY, run.scheduled_for, attempt=run.attempt + 1,
-                          repeats=run, not_before=at + backoff_for(spec, run.attempt),
-                          needs_prepare=policy.prepare is not None,
-                          triggered_by=f"retry {run.attempt} of {policy.retries} after run {run.id}")
+        lifecycle.new_run(
+            tick,
+            spec.name,
+            Trigger.RETRY,
+            run.scheduled_for,
+            attempt=run.attempt + 1,
+            repeats=run,
+            not_before=at + backoff_for(spec, run.attempt),
+            needs_prepare=policy.prepare is not None,
+            triggered_by=f"retry {run.attempt} of {policy.retries} after run {run.id}",
+        )
         return
     kind = AlertKind.LOST if ended.state is RunState.LOST else AlertKind.FAILED
     tries = f" after {run.attempt} attempt(s)" if run.attempt > 1 else ""
-    lifecycle.raise_alert(tick, spec, kind, run,
-                          f"{spec.name} {ended.state.value}{tries}: {ended.reason or 'no reason recorded'}",
-                          at, route=policy.alert)
+    lifecycle.raise_alert(
+        tick,
+        spec,
+        kind,
+        run,
+        f"{spec.name} {ended.state.value}{tries}: {ended.reason or 'no reason recorded'}",
+        at,
+        route=policy.alert,
+    )
     for name in policy.trigger:
         lifecycle.new_run(tick, name, Trigger.ON_FAILURE, at, triggered_by=f"run:{run.id}")
 
@@ -93,12 +115,25 @@ def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
 def _rerun_lost(tick: Tick, spec: EventSpec, ended: Ended) -> None:
     """on_lost = "rerun": page (it was lost), and run it again at once as the next attempt."""
     run = ended.run
-    lifecycle.raise_alert(tick, spec, AlertKind.LOST, run,
-                          f"{spec.name} lost: {ended.reason or 'no reason recorded'}; running it again "
-                          f"(on_lost = rerun)", ended.at, route=spec.on_failure.alert)
-    lifecycle.new_run(tick, spec.name, Trigger.RETRY, run.scheduled_for, attempt=run.attempt + 1,
-                      repeats=run, needs_prepare=spec.on_failure.prepare is not None,
-                      triggered_by=f"rerun of lost run {run.id} (on_lost = rerun)")
+    lifecycle.raise_alert(
+        tick,
+        spec,
+        AlertKind.LOST,
+        run,
+        f"{spec.name} lost: {ended.reason or 'no reason recorded'}; running it again (on_lost = rerun)",
+        ended.at,
+        route=spec.on_failure.alert,
+    )
+    lifecycle.new_run(
+        tick,
+        spec.name,
+        Trigger.RETRY,
+        run.scheduled_for,
+        attempt=run.attempt + 1,
+        repeats=run,
+        needs_prepare=spec.on_failure.prepare is not None,
+        triggered_by=f"rerun of lost run {run.id} (on_lost = rerun)",
+    )
 
 
 def _trigger_dependents(tick: Tick, judged: list[Ended]) -> None:
@@ -113,10 +148,10 @@ def _trigger_dependents(tick: Tick, judged: list[Ended]) -> None:
             spec = tick.view.spec(name)
             if spec is None or spec.schedule is not None or spec.requires is None:
                 continue
-            if any(r.state is RunState.WAITING for r in tick.runs.of(name)) or \
-                    any(r.state is RunState.WAITING for r in tick.elsewhere.of(name)):
+            if any(r.state is RunState.WAITING for r in tick.runs.of(name)) or any(
+                r.state is RunState.WAITING for r in tick.elsewhere.of(name)
+            ):
                 continue  # one waits already, here or on another engine
             view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
             if evaluate(condition_of(spec.requires), view, tick.now)[0]:
-                lifecycle.new_run(tick, name, Trigger.CONDITION, tick.now,
-                                  triggered_by=f"run:{ended.run.id}")
+                lifecycle.new_run(tick, name, Trigger.CONDITION, tick.now, triggered_by=f"run:{ended.run.id}")

@@ -8,12 +8,12 @@ part of taking in a new definitions file), never in an ordinary tick. It recompu
 are held, released or fall due, when the definitions change, and every 60 s otherwise,
 never on a tick when nothing changed. A tick that changed one of them is judged on the next
 tick, from what this one commits (its own writes are not in the store yet)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Final
 
-from evman.engine.tick.active import ActiveRun
 from evman.engine.clock import iso, parse_iso
 from evman.engine.foresight.current import (
     HORIZON,
@@ -32,6 +32,7 @@ from evman.engine.foresight.text import late_text, risk_text
 from evman.engine.model import EventSpec
 from evman.engine.paging.rules import defaults_from_json
 from evman.engine.store import Store
+from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
 
 RECOMPUTE_EVERY_S: Final = 60.0
@@ -108,8 +109,11 @@ class Foresight:
         """Open foresight alerts left by a previous engine stay open, as standings of now."""
         assert self.scope is not None
         kinds = store.open_alert_kinds(sorted(self.scope.deadlines))
-        self.standings = {event: {k: Standing(k, ADOPTED, 0.0) for k in found if k in KINDS}
-                          for event, found in kinds.items() if found & set(KINDS)}
+        self.standings = {
+            event: {k: Standing(k, ADOPTED, 0.0) for k in found if k in KINDS}
+            for event, found in kinds.items()
+            if found & set(KINDS)
+        }
 
     def _read(self, store: Store, tick: Tick) -> None:
         """Facts of the stale events (timing, finished runs, history) from the store; active
@@ -126,9 +130,12 @@ class Foresight:
             for name in stale:
                 event = timing.get(name)
                 self.facts[name] = facts_of(
-                    self.scope.specs[name], held=bool(event and event["held"]),
-                    next_fire_at=parse_iso(event["next_fire_at"]) if event else None, runs=ended[name],
-                    durations_s=durations[name])
+                    self.scope.specs[name],
+                    held=bool(event and event["held"]),
+                    next_fire_at=parse_iso(event["next_fire_at"]) if event else None,
+                    runs=ended[name],
+                    durations_s=durations[name],
+                )
         for name, f in self.facts.items():
             active = [_active_facts(r) for r in tick.runs.of(name)]
             done = [r for r in f.runs if r.ended_at is not None]
@@ -155,9 +162,12 @@ class Foresight:
     def _adopted(self, event: str, found: Current, row: Projection) -> dict[str, Standing]:
         assert self.scope is not None
         standings = self.standings.get(event, {})
-        return {k: s if s.occurrence != ADOPTED else
-                replace(s, occurrence=found.key, paged_slack_s=slack_of(k, row, self.scope.margin_s) or 0.0)
-                for k, s in standings.items()}
+        return {
+            k: s
+            if s.occurrence != ADOPTED
+            else replace(s, occurrence=found.key, paged_slack_s=slack_of(k, row, self.scope.margin_s) or 0.0)
+            for k, s in standings.items()
+        }
 
     def _drop(self, tick: Tick, event: str) -> None:
         """An event with no occurrence in view any more: its foresight alerts are over."""
@@ -171,8 +181,11 @@ class Foresight:
             tick.batch.alert_resolved(verdict.event, verdict.kind, at)
             tick.change("alert", verdict.event, found.run_id, verdict.kind, f"resolved: {verdict.why}")
             return
-        message = (risk_text(plan, verdict.event, spec.timezone, self.scope.margin_s) if verdict.kind == AT_RISK
-                   else late_text(plan, verdict.event, spec.timezone))
+        message = (
+            risk_text(plan, verdict.event, spec.timezone, self.scope.margin_s)
+            if verdict.kind == AT_RISK
+            else late_text(plan, verdict.event, spec.timezone)
+        )
         if verdict.action == "open":
             tick.batch.alert(verdict.kind, verdict.event, found.run_id, spec.driver, message, at)
         else:

@@ -1,14 +1,15 @@
 """Stage 2: turn due schedule fires into waiting runs, applying `misfire` to a backlog."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Final
 
-from evman.engine.tick import lifecycle
-from evman.engine.timing import schedules
 from evman.engine.clock import iso, parse_iso
 from evman.engine.model import EventSpec, Misfire, Trigger
+from evman.engine.tick import lifecycle
 from evman.engine.tick.context import Tick
+from evman.engine.timing import schedules
 
 MISFIRE_GRACE_S: Final = 60.0
 MAX_CATCH_UP: Final = 1000
@@ -45,8 +46,9 @@ def _materialise_event(tick: Tick, spec: EventSpec, fires: list[datetime]) -> No
         backlog = backlog or run is not None
 
 
-def _fire_times(schedule: str, tz: str, due: datetime, now: datetime,
-                memo: _Memo) -> tuple[list[datetime], datetime | None]:
+def _fire_times(
+    schedule: str, tz: str, due: datetime, now: datetime, memo: _Memo
+) -> tuple[list[datetime], datetime | None]:
     """(the fires from `due` up to now, the next fire after them); events that share a
     schedule and a due time (a nightly batch) share the arithmetic through `memo`."""
     key = (schedule, tz, due)
@@ -55,16 +57,17 @@ def _fire_times(schedule: str, tz: str, due: datetime, now: datetime,
         if len(fires) > MAX_CATCH_UP:  # months of backlog: catch up to now, not 1000 fires on
             last = schedules.latest_fire(schedule, due, now, tz)
             fires += [last] if last > fires[-1] else []
-        nxt = schedules.next_fire(schedule, max(fires[-1], now), tz) \
-            if not schedules.is_interval(schedule) else \
-            schedules.next_fire(schedule, fires[-1], tz)
+        nxt = (
+            schedules.next_fire(schedule, max(fires[-1], now), tz)
+            if not schedules.is_interval(schedule)
+            else schedules.next_fire(schedule, fires[-1], tz)
+        )
         memo[key] = (fires, nxt)
     fires, nxt = memo[key]
     return list(fires), nxt
 
 
-def _occurrences(tick: Tick, spec: EventSpec, fires: list[datetime],
-                 late: bool) -> list[tuple[datetime, str | None]]:
+def _occurrences(tick: Tick, spec: EventSpec, fires: list[datetime], late: bool) -> list[tuple[datetime, str | None]]:
     if not late:
         return [(fires[-1], None)]
     missed = len(fires)
@@ -72,6 +75,5 @@ def _occurrences(tick: Tick, spec: EventSpec, fires: list[datetime],
         return [(f, f"catch-up ({missed} missed while no engine ran)") for f in fires]
     if spec.misfire is Misfire.ONCE:
         return [(fires[-1], f"catch-up once for {missed} missed occurrence(s)")]
-    tick.change("event", spec.name, None, None,
-                f"{missed} occurrence(s) missed while no engine ran (misfire=skip)")
+    tick.change("event", spec.name, None, None, f"{missed} occurrence(s) missed while no engine ran (misfire=skip)")
     return []

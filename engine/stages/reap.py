@@ -1,14 +1,15 @@
 """Stage 3: judge the outcomes the executors queued: exit code, kills, output checks."""
+
 from __future__ import annotations
 
 import queue
 
+from evman.engine.model import RunState
+from evman.engine.running.executors import Outcome
+from evman.engine.running.output_checks import first_failure, verify_outputs
 from evman.engine.tick import lifecycle
 from evman.engine.tick.active import ActiveRun
-from evman.engine.running.executors import Outcome
-from evman.engine.model import RunState
 from evman.engine.tick.context import Tick
-from evman.engine.running.output_checks import first_failure, verify_outputs
 
 
 def reap(tick: Tick, outcomes: queue.SimpleQueue[Outcome]) -> None:
@@ -43,8 +44,15 @@ def _prepared(tick: Tick, run: ActiveRun, outcome: Outcome) -> None:
         tick.batch.run_prepared(run.id)
         return
     why = outcome.error or f"exit {outcome.exit_code}"
-    lifecycle.finish(tick, run, RunState.FAILED, tick.now, exit_code=outcome.exit_code,
-                     reason=f"prepare failed ({why}); retries stopped", final=True)
+    lifecycle.finish(
+        tick,
+        run,
+        RunState.FAILED,
+        tick.now,
+        exit_code=outcome.exit_code,
+        reason=f"prepare failed ({why}); retries stopped",
+        final=True,
+    )
 
 
 def judge(tick: Tick, run: ActiveRun, outcome: Outcome) -> None:
@@ -54,17 +62,21 @@ def judge(tick: Tick, run: ActiveRun, outcome: Outcome) -> None:
     if killed_by is not None:
         # the engine's own kills (runtime max, timeout) are failures; an operator's are kills
         state = RunState.FAILED if killed_by.startswith(("runtime max", "timeout")) else RunState.KILLED
-        lifecycle.finish(tick, run, state, ended, exit_code=outcome.exit_code,
-                         reason=f"killed: {killed_by}", judged=True)
+        lifecycle.finish(
+            tick, run, state, ended, exit_code=outcome.exit_code, reason=f"killed: {killed_by}", judged=True
+        )
         return
-    if outcome.error is not None and outcome.exit_code is None and run.state is RunState.RUNNING \
-            and outcome.error.startswith("exit status unknown"):
+    if (
+        outcome.error is not None
+        and outcome.exit_code is None
+        and run.state is RunState.RUNNING
+        and outcome.error.startswith("exit status unknown")
+    ):
         lifecycle.finish(tick, run, RunState.LOST, ended, reason=f"lost: {outcome.error}", judged=True)
         return
     if outcome.error is not None or outcome.exit_code != 0:
         reason = outcome.error or f"exit code {outcome.exit_code}"
-        lifecycle.finish(tick, run, RunState.FAILED, ended, exit_code=outcome.exit_code, reason=reason,
-                         judged=True)
+        lifecycle.finish(tick, run, RunState.FAILED, ended, exit_code=outcome.exit_code, reason=reason, judged=True)
         return
     _judge_outputs(tick, run, outcome)
 
@@ -72,11 +84,9 @@ def judge(tick: Tick, run: ActiveRun, outcome: Outcome) -> None:
 def _judge_outputs(tick: Tick, run: ActiveRun, outcome: Outcome) -> None:
     spec = tick.view.spec(run.event)
     ended = outcome.ended_at
-    checks = verify_outputs(spec.outputs, spec.cwd, run.started_at, ended,
-                            since_ns=outcome.since_ns) if spec else []
+    checks = verify_outputs(spec.outputs, spec.cwd, run.started_at, ended, since_ns=outcome.since_ns) if spec else []
     bad = first_failure(checks)
     if bad is not None:
-        lifecycle.finish(tick, run, RunState.FAILED, ended, exit_code=0, reason=bad.detail, checks=checks,
-                         judged=True)
+        lifecycle.finish(tick, run, RunState.FAILED, ended, exit_code=0, reason=bad.detail, checks=checks, judged=True)
     else:
         lifecycle.finish(tick, run, RunState.SUCCEEDED, ended, exit_code=0, checks=checks, judged=True)

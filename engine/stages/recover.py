@@ -4,15 +4,15 @@ A running run is judged by what its command left (engine/tick/adoption.py): ende
 ran (its exit record: judged by the reap stage as if watched), still running (watched to its
 end), or gone without a word (`lost`, and the follow-ups stage retries or pages as its policy
 says)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from evman.engine.tick import adoption
-from evman.engine.tick import lifecycle
-from evman.engine.tick.active import ActiveRun
-from evman.engine.running.executors import Executors
 from evman.engine.model import RunState
+from evman.engine.running.executors import Executors
+from evman.engine.tick import adoption, lifecycle
+from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
 
 

@@ -1,20 +1,19 @@
 """Stage 1: act on rows of the `requests` mailbox (trigger, restart, kill, hold, release, ack)."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Final
 
-from evman.engine.tick import lifecycle
-from evman.engine.tick import routing
-from evman.engine.tick.active import ActiveRun
 from evman.engine.clock import iso, parse_iso
 from evman.engine.fleet.elsewhere import Remote
 from evman.engine.model import RunState, Trigger
 from evman.engine.quoting import quoted
-from evman.engine.tick.routing import Routed
+from evman.engine.tick import lifecycle, routing
+from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
+from evman.engine.tick.routing import Routed
 
 VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
 RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
@@ -113,9 +112,17 @@ def _restart(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
         raise RequestError(f"event {row['event']!r} is no longer defined")
     attempt = tick.view.store.max_attempt(row["event"], row["scheduled_for"]) + 1
     scheduled = parse_iso(row["scheduled_for"]) or tick.now
-    run = lifecycle.new_run(tick, spec.name, Trigger.RESTART, scheduled, triggered_by=who, attempt=attempt,
-                            repeats=row, needs_prepare=spec.on_failure.prepare is not None,
-                            fresh_window=True)
+    run = lifecycle.new_run(
+        tick,
+        spec.name,
+        Trigger.RESTART,
+        scheduled,
+        triggered_by=who,
+        attempt=attempt,
+        repeats=row,
+        needs_prepare=spec.on_failure.prepare is not None,
+        fresh_window=True,
+    )
     assert run is not None
     _apply_force(run, args)
     return f"run {run.id} (attempt {attempt}) restarts run {row['id']}"
@@ -131,14 +138,17 @@ def _restartable(tick: Tick, target: str) -> dict[str, Any]:
             raise RequestError(f"{quoted(target)} has no run to restart; use trigger to start it")
     active = tick.runs.of(row["event"])
     if active:
-        raise RequestError(f"run {active[0].id} of {row['event']!r} is still {active[0].state.value}; "
-                           f"kill it first, or wait")
+        raise RequestError(
+            f"run {active[0].id} of {row['event']!r} is still {active[0].state.value}; kill it first, or wait"
+        )
     remote = tick.elsewhere.of(row["event"])
     if remote:  # its owner answers: it knows whether the run still runs
         raise routing.route_to(_owned_first(remote), f"restart {target}")
     if row["state"] not in RESTARTABLE:
-        raise RequestError(f"run {row['id']} of {row['event']!r} {row['state']}; only failed, killed, "
-                           f"lost, missed or skipped runs restart. Use trigger for a new run.")
+        raise RequestError(
+            f"run {row['id']} of {row['event']!r} {row['state']}; only failed, killed, "
+            f"lost, missed or skipped runs restart. Use trigger for a new run."
+        )
     return row
 
 
@@ -147,7 +157,9 @@ def _kill(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
     local, remote = _runs_to_kill(tick, target)
     done = [_kill_one(tick, run, who, args.get("replaced_by")) for run in local]
     asked = routing.ask_to_kill(tick, remote, f"{who} via {routing.me(tick)}")
-    done += [f"run {r.id} ({r.state.value} on {r.where}): asked in request {i}" for r, i in zip(remote, asked)]
+    done += [
+        f"run {r.id} ({r.state.value} on {r.where}): asked in request {i}" for r, i in zip(remote, asked, strict=True)
+    ]
     return "; ".join(done)
 
 
@@ -174,10 +186,11 @@ def _runs_to_kill(tick: Tick, target: str) -> tuple[list[ActiveRun], list[Remote
             return [run], []
         owner = row.get("engine_id")
         if row["state"] in ("waiting", "running") and tick.owner is not None and owner != tick.owner.engine_id:
-            raise Routed(owner, f"run {row['id']} is {row['state']} on "
-                                        + ("no engine yet" if owner is None else f"engine {owner}"))
-        raise RequestError(f"run {row['id']} of {row['event']!r} already finished ({row['state']}); "
-                           f"nothing to kill")
+            raise Routed(
+                owner,
+                f"run {row['id']} is {row['state']} on " + ("no engine yet" if owner is None else f"engine {owner}"),
+            )
+        raise RequestError(f"run {row['id']} of {row['event']!r} already finished ({row['state']}); nothing to kill")
     name = _event(tick, target)
     runs, remote = tick.runs.of(name), tick.elsewhere.of(name)
     if not runs and not remote:
@@ -230,14 +243,21 @@ def _alert_to_ack(tick: Tick, target: str) -> int:
 
 def _event_alerts_to_ack(tick: Tick, target: str) -> list[int]:
     name = _event(tick, target)
-    ids = [int(a["id"]) for a in tick.view.store.open_alerts_of(name)
-           if not a["acknowledged_at"] and a["id"] not in tick.acked]
+    ids = [
+        int(a["id"])
+        for a in tick.view.store.open_alerts_of(name)
+        if not a["acknowledged_at"] and a["id"] not in tick.acked
+    ]
     if not ids:
         raise RequestError(f"{name} has no unacknowledged open alert")
     return ids
 
 
 _HANDLERS: Final[dict[str, Callable[[Tick, str, dict[str, Any], str], str]]] = {
-    "trigger": _trigger, "restart": _restart, "kill": _kill, "hold": _hold,
-    "release": _release, "ack": _ack,
+    "trigger": _trigger,
+    "restart": _restart,
+    "kill": _kill,
+    "hold": _hold,
+    "release": _release,
+    "ack": _ack,
 }

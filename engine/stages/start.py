@@ -1,13 +1,14 @@
 """Stage 5: start the waiting runs whose hold, backoff, window, queue and `requires` allow."""
+
 from __future__ import annotations
 
-from evman.engine.tick import lifecycle
-from evman.engine.tick.active import ActiveRun
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
 from evman.engine.model import RunState
-from evman.engine.tick.readview import ConditionView, condition_of
+from evman.engine.tick import lifecycle
+from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
+from evman.engine.tick.readview import ConditionView, condition_of
 from evman.engine.timing.wording import local_text
 
 
@@ -71,8 +72,7 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         return f"retry backoff until {local_text(run.not_before, spec, now)}"
     if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
         return f"window opens at {local_text(run.window_open, spec, now)}"
-    ahead = [r for r in tick.runs.of(run.event)
-             if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
+    ahead = [r for r in tick.runs.of(run.event) if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
     if ahead:
         return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
     if run.behind:

@@ -1,12 +1,13 @@
 """Stage 0, with several engines: take over the engines whose lease ran out (or that stopped),
 and make their waiting and running runs this engine's (see engine/fleet/membership.py)."""
+
 from __future__ import annotations
 
 import logging
 
 from evman.engine.clock import iso
-from evman.engine.running.executors import Executors
 from evman.engine.fleet.membership import Membership
+from evman.engine.running.executors import Executors
 from evman.engine.stages.recover import take_runs
 from evman.engine.store import Fenced, StoreError
 from evman.engine.tick.context import Tick
@@ -29,6 +30,11 @@ def take_over(tick: Tick, membership: Membership, executors: Executors) -> None:
     if not gone and not rows:
         return
     for engine in gone:
-        tick.change("engine", f"engine {engine.id}", None, "taken over",
-                    f"pid {engine.pid} on {engine.host}, epoch {engine.epoch}, {engine.was}")
+        tick.change(
+            "engine",
+            f"engine {engine.id}",
+            None,
+            "taken over",
+            f"pid {engine.pid} on {engine.host}, epoch {engine.epoch}, {engine.was}",
+        )
     take_runs(tick, executors, rows, final=True)

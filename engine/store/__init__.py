@@ -1,4 +1,5 @@
 """The store: every SQL statement evman runs, behind a dialect (see HACKING.md)."""
+
 from evman.engine.store.batch import RESOLVED_BY_SUCCESS, Batch
 from evman.engine.store.dialect import SQLITE, Dialect
 from evman.engine.store.engines import EngineRow
@@ -8,7 +9,19 @@ from evman.engine.store.sqlite import BUSY_TIMEOUT_MS, busy_timeout_ms, check_fi
 from evman.engine.store.stores import Store
 
 __all__ = [
-    "BUSY_TIMEOUT_MS", "Batch", "Dialect", "EngineRow", "Fenced", "MIGRATIONS", "RESOLVED_BY_SUCCESS",
-    "RUN_COLUMNS", "SCHEMA_VERSION", "SQLITE", "Store", "StoreError", "busy_timeout_ms",
-    "check_file_safety", "create_private_file",
+    "BUSY_TIMEOUT_MS",
+    "Batch",
+    "Dialect",
+    "EngineRow",
+    "Fenced",
+    "MIGRATIONS",
+    "RESOLVED_BY_SUCCESS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "SQLITE",
+    "Store",
+    "StoreError",
+    "busy_timeout_ms",
+    "check_file_safety",
+    "create_private_file",
 ]

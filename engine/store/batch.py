@@ -2,6 +2,7 @@
 
 Stages never write SQL: they call these (run_started, run_ended, alert, ...), and the store
 runs them in order, a statement repeated for consecutive rows of the same kind (executemany)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,8 +11,8 @@ from typing import Any, Final
 
 from evman.engine.store.alerts import UPSERT_ALERT
 from evman.engine.store.engines import HEARTBEAT
-from evman.engine.store.events import BUMP_HOLDS
 from evman.engine.store.errors import Fenced
+from evman.engine.store.events import BUMP_HOLDS
 from evman.engine.store.part import Part
 from evman.engine.store.runs import insert_run_sql
 
@@ -20,21 +21,31 @@ RESOLVED_BY_SUCCESS: Final = ("failed", "lost", "missed", "overdue", "overrun", 
 
 _RUN_ENDED: Final = (
     "UPDATE runs SET state = ?, ended_at = ?, exit_code = ?, reason = ?, output_tail = ?, "
-    "checks = ?, flags = ?, waiting_reason = NULL, pid = coalesce(?, pid) WHERE id = ?")
-_RUN_STARTED: Final = ("UPDATE runs SET state = 'running', started_at = ?, waiting_reason = NULL, "
-                       "host = ? WHERE id = ? AND state = 'waiting'")
+    "checks = ?, flags = ?, waiting_reason = NULL, pid = coalesce(?, pid) WHERE id = ?"
+)
+_RUN_STARTED: Final = (
+    "UPDATE runs SET state = 'running', started_at = ?, waiting_reason = NULL, "
+    "host = ? WHERE id = ? AND state = 'waiting'"
+)
 _RECOVERED: Final = (
     "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at, status, resolved_at) "
-    "VALUES ('recovered', ?, ?, ?, ?, ?, ?, 'resolved', ?)")
-_RESOLVE: Final = ("UPDATE alerts SET status = 'resolved', resolved_at = ? WHERE event = ? AND "
-                   "status = 'open' AND kind IN (" + ", ".join(f"'{k}'" for k in RESOLVED_BY_SUCCESS) + ")")
-_REPAGE: Final = ("UPDATE alerts SET message = ?, updated_at = ?, count = count + 1, run_id = coalesce(?, run_id), "
-                  "next_page_at = ?, next_attempt_at = ?, pending = 1 "
-                  "WHERE event = ? AND kind = ? AND status = 'open' AND acknowledged_at IS NULL")
-_RESOLVE_KIND: Final = ("UPDATE alerts SET status = 'resolved', resolved_at = ? "
-                        "WHERE event = ? AND kind = ? AND status = 'open'")
-_ACK: Final = ("UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, pending = 0 "
-               "WHERE id = ? AND acknowledged_at IS NULL")
+    "VALUES ('recovered', ?, ?, ?, ?, ?, ?, 'resolved', ?)"
+)
+_RESOLVE: Final = (
+    "UPDATE alerts SET status = 'resolved', resolved_at = ? WHERE event = ? AND "
+    "status = 'open' AND kind IN (" + ", ".join(f"'{k}'" for k in RESOLVED_BY_SUCCESS) + ")"
+)
+_REPAGE: Final = (
+    "UPDATE alerts SET message = ?, updated_at = ?, count = count + 1, run_id = coalesce(?, run_id), "
+    "next_page_at = ?, next_attempt_at = ?, pending = 1 "
+    "WHERE event = ? AND kind = ? AND status = 'open' AND acknowledged_at IS NULL"
+)
+_RESOLVE_KIND: Final = (
+    "UPDATE alerts SET status = 'resolved', resolved_at = ? WHERE event = ? AND kind = ? AND status = 'open'"
+)
+_ACK: Final = (
+    "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ?, pending = 0 WHERE id = ? AND acknowledged_at IS NULL"
+)
 _RUN_PID: Final = "UPDATE runs SET pid = ? WHERE id = ?"
 _RUN_PREPARED: Final = "UPDATE runs SET needs_prepare = 0, waiting_reason = NULL WHERE id = ?"
 _RUN_WAITING: Final = "UPDATE runs SET waiting_reason = ? WHERE id = ?"
@@ -51,7 +62,7 @@ GUARDED: Final = {
     _RUN_FLAGS: _RUN_FLAGS + _OWNED,  # not a state change: a finished run may gain too_fast
     _RUN_STARTED: _RUN_STARTED + _OWNED,
     _RUN_ENDED: _RUN_ENDED + " AND (state IN ('waiting', 'running') OR (state = 'skipped' AND "
-                             "ended_at IS NULL))" + _OWNED,
+    "ended_at IS NULL))" + _OWNED,
 }
 """Each run write as a compare-and-set for an engine of several: (id, the state it expects,
 the owner engine, its epoch). Every statement ends with `WHERE id = ?` then the guards."""
@@ -62,6 +73,7 @@ class Arrays:
     """One statement for many rows of another (PostgreSQL): the rows' leading columns as one
     array each (`unnest`), the rest (the owner's guards) once. It runs one server statement
     where executemany runs one per row, and changes the same rows as they would."""
+
     sql: str
     types: tuple[str, ...]
     """The array type of each leading column."""
@@ -80,24 +92,41 @@ class Arrays:
 def _over(*columns: str) -> str:
     """unnest(CAST(? AS type[]), ...) AS v(name, ...) for (name, type) pairs written "name type"."""
     pairs = [c.split() for c in columns]
-    return (f"unnest({', '.join(f'CAST(? AS {t}[])' for _, t in pairs)}) AS v({', '.join(n for n, _ in pairs)})")
+    return f"unnest({', '.join(f'CAST(? AS {t}[])' for _, t in pairs)}) AS v({', '.join(n for n, _ in pairs)})"
 
 
-_ENDED_COLUMNS: Final = ("state text", "ended_at text", "exit_code bigint", "reason text", "output_tail text",
-                         "checks text", "flags text", "pid bigint", "id bigint")
+_ENDED_COLUMNS: Final = (
+    "state text",
+    "ended_at text",
+    "exit_code bigint",
+    "reason text",
+    "output_tail text",
+    "checks text",
+    "flags text",
+    "pid bigint",
+    "id bigint",
+)
 ARRAYS: Final = {
     GUARDED[_RUN_ENDED]: Arrays(
         "UPDATE runs SET state = v.state, ended_at = v.ended_at, exit_code = v.exit_code, reason = v.reason, "
         "output_tail = v.output_tail, checks = v.checks, flags = v.flags, waiting_reason = NULL, "
         f"pid = coalesce(v.pid, runs.pid) FROM {_over(*_ENDED_COLUMNS)} WHERE runs.id = v.id AND "
         "(runs.state IN ('waiting', 'running') OR (runs.state = 'skipped' AND runs.ended_at IS NULL)) "
-        "AND runs.engine_id = ? AND runs.epoch = ?", tuple(c.split()[1] for c in _ENDED_COLUMNS), 8),
+        "AND runs.engine_id = ? AND runs.epoch = ?",
+        tuple(c.split()[1] for c in _ENDED_COLUMNS),
+        8,
+    ),
     GUARDED[_RUN_PID]: Arrays(
         f"UPDATE runs SET pid = v.pid FROM {_over('pid bigint', 'id bigint')} WHERE runs.id = v.id "
-        "AND runs.state = 'running' AND runs.engine_id = ? AND runs.epoch = ?", ("bigint", "bigint"), 1),
+        "AND runs.state = 'running' AND runs.engine_id = ? AND runs.epoch = ?",
+        ("bigint", "bigint"),
+        1,
+    ),
     _NEXT_FIRE: Arrays(
         f"UPDATE events SET next_fire_at = v.at FROM {_over('at text', 'name text')} WHERE events.name = v.name",
-        ("text", "text"), 1),
+        ("text", "text"),
+        1,
+    ),
 }
 """The writes a tick makes once per occurrence, as one statement per tick on PostgreSQL. Each
 keeps its statement's guards (a run write stays a compare-and-set, counted the same way)."""
@@ -161,9 +190,19 @@ class Batch:
         """Several engines: this waiting run is no engine's now (one that fits it claims it)."""
         self._add(_RUN_RELEASED, reason, run_id)
 
-    def run_ended(self, run_id: int, *, state: str, ended_at: str | None, exit_code: int | None,
-                  reason: str | None, output_tail: str | None, checks: str | None,
-                  flags: str | None, pid: int | None) -> None:
+    def run_ended(
+        self,
+        run_id: int,
+        *,
+        state: str,
+        ended_at: str | None,
+        exit_code: int | None,
+        reason: str | None,
+        output_tail: str | None,
+        checks: str | None,
+        flags: str | None,
+        pid: int | None,
+    ) -> None:
         self._add(_RUN_ENDED, state, ended_at, exit_code, reason, output_tail, checks, flags, pid, run_id)
 
     # -- events, requests, the engine row ---------------------------------------------
@@ -178,35 +217,50 @@ class Batch:
         self._add(BUMP_HOLDS)
 
     def request_handled(self, request_id: int, at: str | None, outcome: str, detail: str | None) -> None:
-        self._add("UPDATE requests SET handled_at = ?, outcome = ?, detail = ? WHERE id = ?",
-                  at, outcome, detail, request_id)
+        self._add(
+            "UPDATE requests SET handled_at = ?, outcome = ?, detail = ? WHERE id = ?", at, outcome, detail, request_id
+        )
 
     def request_routed(self, request_id: int, engine_id: int) -> None:
         """Leave the request open for the engine that owns what it names (it claims it next)."""
-        self._add("UPDATE requests SET engine_id = ? WHERE id = ? AND handled_at IS NULL",
-                  engine_id, request_id)
+        self._add("UPDATE requests SET engine_id = ? WHERE id = ? AND handled_at IS NULL", engine_id, request_id)
 
-    def request_queued(self, request_id: int, verb: str, target: str, args: str | None,
-                       requested_by: str, at: str | None, engine_id: int | None) -> None:
+    def request_queued(
+        self,
+        request_id: int,
+        verb: str,
+        target: str,
+        args: str | None,
+        requested_by: str,
+        at: str | None,
+        engine_id: int | None,
+    ) -> None:
         """A follow-on request, for the engine that owns what it names (several engines)."""
-        self._add("INSERT INTO requests (id, verb, target, args, requested_by, requested_at, engine_id) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?)", request_id, verb, target, args, requested_by, at, engine_id)
+        self._add(
+            "INSERT INTO requests (id, verb, target, args, requested_by, requested_at, engine_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            request_id,
+            verb,
+            target,
+            args,
+            requested_by,
+            at,
+            engine_id,
+        )
 
     def heartbeat(self, at: str | None, pid: int) -> None:
         self._add(HEARTBEAT, at, pid)
 
     # -- alerts ------------------------------------------------------------------
 
-    def alert(self, kind: str, event: str, run_id: int | None, route: str | None, message: str,
-              at: str | None) -> None:
+    def alert(self, kind: str, event: str, run_id: int | None, route: str | None, message: str, at: str | None) -> None:
         """Open an alert of (event, kind), or add to the open one."""
         self._add(UPSERT_ALERT, kind, event, run_id, route, message, at, at)
 
     def alerts_resolved_by_success(self, event: str, at: str | None) -> None:
         self._add(_RESOLVE, at, event)
 
-    def alert_recovered(self, event: str, run_id: int, route: str | None, message: str,
-                        at: str | None) -> None:
+    def alert_recovered(self, event: str, run_id: int, route: str | None, message: str, at: str | None) -> None:
         self._add(_RECOVERED, event, run_id, route, message, at, at, at)
 
     def alert_paged_again(self, event: str, kind: str, run_id: int | None, message: str, at: str | None) -> None:
@@ -221,7 +275,6 @@ class Batch:
 
 
 class BatchPart(Part):
-
     def apply(self, batch: Batch, owner: Any = None) -> int:
         """Run `batch` in one transaction; returns how many of its new runs were inserted (an
         occurrence that exists already is not inserted again).
@@ -273,8 +326,12 @@ class BatchPart(Part):
         occurrence existed already."""
         if not runs:
             return set()
-        inserted = set(self.inserted_ids(insert_run_sql(owned=token is not None) + " RETURNING id",
-                                         [(*row, *token) for row in runs] if token else list(runs)))
+        inserted = set(
+            self.inserted_ids(
+                insert_run_sql(owned=token is not None) + " RETURNING id",
+                [(*row, *token) for row in runs] if token else list(runs),
+            )
+        )
         return {int(row[0]) for row in runs} - inserted
 
     def apply_statements(self, writes: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:

@@ -4,6 +4,7 @@ Statements under engine/store/ are written once, in `?` style with portable SQL
 (`INSERT ... ON CONFLICT DO NOTHING`, `RETURNING`); a dialect turns them into what its
 backend runs and fills the few places that cannot be portable (the DDL's types, the
 current time as ISO text, JSON and time arithmetic, index hints, row locks)."""
+
 from __future__ import annotations
 
 import functools
@@ -76,7 +77,12 @@ def _to_format_style(statement: str) -> str:
 
 
 SQLITE: Final = Dialect(
-    name="sqlite", paramstyle="?", begin_write="BEGIN IMMEDIATE", skip_locked="",
+    name="sqlite",
+    paramstyle="?",
+    begin_write="BEGIN IMMEDIATE",
+    skip_locked="",
     types={"id": "INTEGER PRIMARY KEY", "int": "INTEGER", "real": "REAL", "text": "TEXT"},
-    now_iso="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", table_options=" WITHOUT ROWID", hints=True,
+    now_iso="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    table_options=" WITHOUT ROWID",
+    hints=True,
 )

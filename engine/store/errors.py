@@ -1,4 +1,5 @@
 """The one error the store raises: a database problem said in words a user can act on."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """The events, their dependency edges, routes and settings: what `load` writes and the tick reads."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -10,21 +11,24 @@ from evman.engine.store.part import Part, Row, in_chunks
 
 _INSERT_EVENT = (
     "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
-    "next_fire_at, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+    "next_fire_at, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
 _UPDATE_EVENT = (
     "UPDATE events SET spec = ?, kind = ?, schedule = ?, timezone = ?, driver = ?, "
-    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ? WHERE name = ?")
+    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ? WHERE name = ?"
+)
 
 
-BUMP_HOLDS: Final = ("INSERT INTO settings (key, value) VALUES ('holds_version', '1') ON CONFLICT(key) "
-                     "DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)")
+BUMP_HOLDS: Final = (
+    "INSERT INTO settings (key, value) VALUES ('holds_version', '1') ON CONFLICT(key) "
+    "DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
+)
 """Written with every hold and release: an engine that caches holds reads them again."""
 DUE_CLAIM_ONE: Final = 10_000
 DUE_CLAIM_SEVERAL: Final = 1000
 
 
 class EventsPart(Part):
-
     # -- settings --------------------------------------------------------------
 
     def setting(self, key: str) -> str | None:
@@ -36,8 +40,10 @@ class EventsPart(Part):
 
     def versions(self) -> tuple[int, int]:
         """(defs_version, holds_version) in one read: what a tick asks before it trusts its caches."""
-        found = {str(r[0]): int(r[1] or 0) for r in self.rows(
-            "SELECT key, value FROM settings WHERE key IN ('defs_version', 'holds_version')")}
+        found = {
+            str(r[0]): int(r[1] or 0)
+            for r in self.rows("SELECT key, value FROM settings WHERE key IN ('defs_version', 'holds_version')")
+        }
         return found.get("defs_version", 0), found.get("holds_version", 0)
 
     def held_events(self) -> set[str]:
@@ -51,9 +57,16 @@ class EventsPart(Part):
 
     # -- saving definitions ----------------------------------------------------
 
-    def save_definitions(self, events: Sequence[Mapping[str, Any]],
-                         deps: Iterable[tuple[str, str]], routes: Mapping[str, str],
-                         defaults_json: str, *, prune: bool, now: datetime) -> dict[str, list[str]]:
+    def save_definitions(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        deps: Iterable[tuple[str, str]],
+        routes: Mapping[str, str],
+        defaults_json: str,
+        *,
+        prune: bool,
+        now: datetime,
+    ) -> dict[str, list[str]]:
         """Upsert events (a dict per event with the events columns), replace deps and routes.
 
         A changed schedule takes effect from now on: the caller passes next_fire_at computed
@@ -63,8 +76,10 @@ class EventsPart(Part):
         stamp = iso(now)
         result: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": [], "pruned": []}
         with self.transaction():
-            existing = {r["name"]: r for r in self.rows(
-                "SELECT name, spec, schedule, timezone, defined, next_fire_at FROM events")}
+            existing = {
+                r["name"]: r
+                for r in self.rows("SELECT name, spec, schedule, timezone, defined, next_fire_at FROM events")
+            }
             for ev in events:
                 self._upsert_event(ev, existing.get(str(ev["name"])), stamp, result)
             names = [str(ev["name"]) for ev in events]
@@ -77,28 +92,47 @@ class EventsPart(Part):
         gone = [n for n, r in existing.items() if n not in kept and r["defined"]]
         self.execute_many(
             "UPDATE events SET defined = 0, next_fire_at = NULL, updated_at = ? WHERE name = ?",
-            [(stamp, n) for n in gone])
+            [(stamp, n) for n in gone],
+        )
         return sorted(gone)
 
-    def _save_links(self, names: Sequence[str], deps: Iterable[tuple[str, str]],
-                    routes: Mapping[str, str], defaults_json: str) -> None:
+    def _save_links(
+        self, names: Sequence[str], deps: Iterable[tuple[str, str]], routes: Mapping[str, str], defaults_json: str
+    ) -> None:
         self.execute_many("DELETE FROM event_deps WHERE event = ?", [(n,) for n in names])
-        self.execute_many("INSERT INTO event_deps (upstream, event) VALUES (?, ?) "
-                          "ON CONFLICT DO NOTHING", list(deps))
-        self.execute_many("INSERT INTO routes (name, spec) VALUES (?, ?) "
-                          "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec", list(routes.items()))
-        self.execute("INSERT INTO settings (key, value) VALUES ('defaults', ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (defaults_json,))
-        self.execute("UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
-                     "WHERE key = 'defs_version'")
+        self.execute_many("INSERT INTO event_deps (upstream, event) VALUES (?, ?) ON CONFLICT DO NOTHING", list(deps))
+        self.execute_many(
+            "INSERT INTO routes (name, spec) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec",
+            list(routes.items()),
+        )
+        self.execute(
+            "INSERT INTO settings (key, value) VALUES ('defaults', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (defaults_json,),
+        )
+        self.execute("UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'defs_version'")
 
-    def _upsert_event(self, ev: Mapping[str, Any], old: Row | None, stamp: str | None,
-                      result: dict[str, list[str]]) -> None:
+    def _upsert_event(
+        self, ev: Mapping[str, Any], old: Row | None, stamp: str | None, result: dict[str, list[str]]
+    ) -> None:
         name = str(ev["name"])
         if old is None:
-            self.execute(_INSERT_EVENT, (name, ev["spec"], ev["kind"], ev["schedule"], ev["timezone"],
-                                         ev["driver"], ev["requires"], ev["next_fire_at"], ev["source"],
-                                         stamp, stamp))
+            self.execute(
+                _INSERT_EVENT,
+                (
+                    name,
+                    ev["spec"],
+                    ev["kind"],
+                    ev["schedule"],
+                    ev["timezone"],
+                    ev["driver"],
+                    ev["requires"],
+                    ev["next_fire_at"],
+                    ev["source"],
+                    stamp,
+                    stamp,
+                ),
+            )
             result["added"].append(name)
             return
         same_timing = old["schedule"] == ev["schedule"] and old["timezone"] == ev["timezone"]
@@ -106,8 +140,21 @@ class EventsPart(Part):
             result["unchanged"].append(name)
             return
         next_fire = old["next_fire_at"] if same_timing and old["defined"] else ev["next_fire_at"]
-        self.execute(_UPDATE_EVENT, (ev["spec"], ev["kind"], ev["schedule"], ev["timezone"], ev["driver"],
-                                     ev["requires"], next_fire, ev["source"], stamp, name))
+        self.execute(
+            _UPDATE_EVENT,
+            (
+                ev["spec"],
+                ev["kind"],
+                ev["schedule"],
+                ev["timezone"],
+                ev["driver"],
+                ev["requires"],
+                next_fire,
+                ev["source"],
+                stamp,
+                name,
+            ),
+        )
         result["changed"].append(name)
 
     # -- reading events ----------------------------------------------------------
@@ -124,15 +171,17 @@ class EventsPart(Part):
         window latest, its stand-in) and those that start others on success. One scan of the
         spec text (stored by spec_to_json, json.dumps' separators), read once per definitions."""
         return self.rows(
-            "SELECT name, spec FROM events WHERE defined = 1 AND (spec LIKE '%\"deadline\": \"%' "
-            "OR spec LIKE '%\"latest\": \"%' OR spec LIKE '%\"on_success\": [\"%') ORDER BY name")
+            'SELECT name, spec FROM events WHERE defined = 1 AND (spec LIKE \'%"deadline": "%\' '
+            'OR spec LIKE \'%"latest": "%\' OR spec LIKE \'%"on_success": ["%\') ORDER BY name'
+        )
 
     def events_by_name(self, names: Sequence[str]) -> list[Row]:
         """(name, spec, held, next_fire_at) of the named defined events."""
         out: list[Row] = []
         for chunk, marks in in_chunks(list(names)):
-            out += self.rows(f"SELECT name, spec, held, next_fire_at FROM events WHERE defined = 1 "
-                             f"AND name IN ({marks})", chunk)
+            out += self.rows(
+                f"SELECT name, spec, held, next_fire_at FROM events WHERE defined = 1 AND name IN ({marks})", chunk
+            )
         return out
 
     def defined_events(self) -> list[Row]:
@@ -167,7 +216,9 @@ class EventsPart(Part):
         return self.rows(
             "SELECT name, spec, held, next_fire_at FROM events "
             "WHERE next_fire_at IS NOT NULL AND defined = 1 AND next_fire_at <= ? "
-            "ORDER BY next_fire_at LIMIT ?", (iso(now), limit))
+            "ORDER BY next_fire_at LIMIT ?",
+            (iso(now), limit),
+        )
 
     def claim_due_events(self, now: datetime, limit: int | None = None) -> list[Row]:
         """The due events this engine materialises: on PostgreSQL each is locked until the tick
@@ -179,19 +230,18 @@ class EventsPart(Part):
         return self.claim(
             "SELECT name, spec, held, next_fire_at FROM events "
             "WHERE next_fire_at IS NOT NULL AND defined = 1 AND next_fire_at <= ? "
-            "ORDER BY next_fire_at LIMIT ?", (iso(now), limit))
+            "ORDER BY next_fire_at LIMIT ?",
+            (iso(now), limit),
+        )
 
     def next_due_at(self) -> str | None:
-        value = self.value(
-            "SELECT min(next_fire_at) FROM events WHERE next_fire_at IS NOT NULL AND defined = 1")
+        value = self.value("SELECT min(next_fire_at) FROM events WHERE next_fire_at IS NOT NULL AND defined = 1")
         return None if value is None else str(value)
 
     def has_commands(self) -> bool:
         """Whether any defined event runs a process (run, shell): the engine then starts its
         command supervisor at once. Read at engine start, not per tick."""
-        return self.value("SELECT 1 FROM events WHERE defined = 1 AND kind IN ('run', 'shell') "
-                          "LIMIT 1") is not None
+        return self.value("SELECT 1 FROM events WHERE defined = 1 AND kind IN ('run', 'shell') LIMIT 1") is not None
 
     def reboot_events(self) -> list[str]:
-        return [r[0] for r in self.rows(
-            "SELECT name FROM events WHERE schedule = '@reboot' AND defined = 1")]
+        return [r[0] for r in self.rows("SELECT name FROM events WHERE schedule = '@reboot' AND defined = 1")]

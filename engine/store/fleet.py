@@ -3,10 +3,11 @@ clock, takeover of an engine whose lease ran out, and the claims that keep work 
 
 Every statement that changes what an engine owns is a compare-and-set; the caller checks the
 row count (see HACKING.md, "PostgreSQL and several engines")."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from evman.engine.store.errors import Fenced
@@ -18,8 +19,10 @@ LEASE_TICKS: Final = 3
 
 def _at(seconds_param: str = "?") -> str:
     """The database's time plus `seconds_param` seconds, as ISO text."""
-    return ("to_char((clock_timestamp() + make_interval(secs => " + seconds_param + ")) AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
+    return (
+        "to_char((clock_timestamp() + make_interval(secs => " + seconds_param + ")) AT TIME ZONE 'UTC', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\')'
+    )
 
 
 _NOW: Final = _at("0")
@@ -27,25 +30,31 @@ _NOW: Final = _at("0")
 _REGISTER: Final = (
     "INSERT INTO engines (host, pid, epoch, tags, state, started_at, heartbeat_at, lease_until, "
     f"lease_s, tick_s, version) VALUES (?, ?, nextval('engine_epoch'), ?, 'live', {_NOW}, {_NOW}, "
-    f"{_at('CAST(? AS double precision)')}, ?, ?, ?) RETURNING id, epoch")
+    f"{_at('CAST(? AS double precision)')}, ?, ?, ?) RETURNING id, epoch"
+)
 RENEW: Final = (
     f"UPDATE engines SET heartbeat_at = {_NOW}, lease_until = {_at('lease_s')} "
-    "WHERE id = ? AND epoch = ? AND state = 'live' AND taken_over_at IS NULL")
+    "WHERE id = ? AND epoch = ? AND state = 'live' AND taken_over_at IS NULL"
+)
 """The first statement of every write transaction of an engine: row count 0 means fenced.
 A lease that ran out but that nobody took yet may still be renewed: the renewal and a
 takeover both update this row, so PostgreSQL orders them, and the loser finds out."""
 _RELEASE: Final = (
     f"UPDATE engines SET state = 'stopped', stopped_at = {_NOW}, heartbeat_at = {_NOW}, "
-    f"lease_until = {_NOW} WHERE id = ? AND epoch = ? AND state = 'live'")
+    f"lease_until = {_NOW} WHERE id = ? AND epoch = ? AND state = 'live'"
+)
 _FENCED: Final = (
     f"UPDATE engines SET state = 'fenced', stopped_at = coalesce(stopped_at, {_NOW}), reason = ? "
-    "WHERE id = ? AND epoch = ?")
+    "WHERE id = ? AND epoch = ?"
+)
 _OTHERS: Final = (
     f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags FROM engines "
-    "WHERE state IN ('live', 'stopped') AND taken_over_at IS NULL AND id <> ?")
+    "WHERE state IN ('live', 'stopped') AND taken_over_at IS NULL AND id <> ?"
+)
 _LIVE_OTHERS: Final = (
     f"SELECT id, host, pid, state, false AS expired, tags FROM engines WHERE state = 'live' "
-    f"AND taken_over_at IS NULL AND lease_until > {_NOW} AND id <> ?")
+    f"AND taken_over_at IS NULL AND lease_until > {_NOW} AND id <> ?"
+)
 _JOIN_LOCK: Final = 0x65766D616F
 """Held while an engine joins: of engines starting together, each sees those that joined before."""
 _KILLS: Final = "SELECT trim(target) FROM requests WHERE handled_at IS NULL AND lower(trim(verb)) = 'kill'"
@@ -53,7 +62,8 @@ _KILLS: Final = "SELECT trim(target) FROM requests WHERE handled_at IS NULL AND 
 _UNOWNED_FIT: Final = (
     "FROM runs WHERE state IN ('waiting', 'running') AND engine_id IS NULL AND (state = 'running' "
     "OR event <> ALL(?) OR due_by <= ? OR (late_at <= ? AND coalesce(flags, '') NOT LIKE '%late%') "
-    f"OR event IN ({_KILLS}) OR 'run:' || id IN ({_KILLS}))")
+    f"OR event IN ({_KILLS}) OR 'run:' || id IN ({_KILLS}))"
+)
 """Runs no engine owns that this one may take: any running one (to judge it), the waiting ones
 of events it fits (the first parameter: the events it does not fit), and, whatever their
 event, those whose window closed or that are late and not yet said to be (then: now), or that
@@ -63,7 +73,9 @@ these: nothing to take."""
 _ORPHANS: Final = "SELECT id " + _UNOWNED_FIT + " LIMIT 1"
 _CLAIM_UNOWNED: Final = (
     "UPDATE runs SET engine_id = ?, epoch = ? WHERE engine_id IS NULL AND id IN (SELECT id "
-    + _UNOWNED_FIT + " ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING *")
+    + _UNOWNED_FIT
+    + " ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING *"
+)
 """A compare-and-set under the row lock: a run another engine claimed meanwhile is not taken,
 and one it is claiming now (locked) is skipped, never waited for."""
 CLAIM_LIMIT: Final = 1000
@@ -71,7 +83,8 @@ _PLACED: Final = (
     "SELECT name, spec::jsonb -> 'hosts', spec::jsonb -> 'tags' FROM events WHERE defined = 1 AND "
     "(CASE WHEN jsonb_typeof(spec::jsonb -> 'hosts') = 'array' THEN jsonb_array_length(spec::jsonb -> 'hosts') "
     "ELSE 0 END > 0 OR CASE WHEN jsonb_typeof(spec::jsonb -> 'tags') = 'array' "
-    "THEN jsonb_array_length(spec::jsonb -> 'tags') ELSE 0 END > 0)")
+    "THEN jsonb_array_length(spec::jsonb -> 'tags') ELSE 0 END > 0)"
+)
 _TAKE_ENGINES: Final = (
     "UPDATE engines SET state = CASE WHEN state = 'live' THEN 'dead' ELSE state END, "
     f"taken_over_by = ?, taken_over_at = {_NOW}, stopped_at = coalesce(stopped_at, {_NOW}), "
@@ -80,14 +93,15 @@ _TAKE_ENGINES: Final = (
     "WHERE id IN (SELECT id FROM engines WHERE id = ANY(?) AND taken_over_at IS NULL "
     f"AND state IN ('live', 'stopped') AND (state = 'stopped' OR lease_until < {_NOW} OR id = ANY(?)) "
     "FOR UPDATE SKIP LOCKED) "
-    "RETURNING id, host, pid, epoch, CASE WHEN state = 'dead' THEN 'live' ELSE state END")
+    "RETURNING id, host, pid, epoch, CASE WHEN state = 'dead' THEN 'live' ELSE state END"
+)
 """Re-checked under the row lock: an engine that renewed meanwhile is not taken. A row locked
 now (its engine is inside a write, or stopped inside one) is skipped, never waited for: the
 server ends a stopped engine's transaction after a lease (Membership.session_limits), and the
 next tick takes it."""
 _TAKE_RUNS: Final = (
-    "UPDATE runs SET engine_id = ?, epoch = ? WHERE state IN ('waiting', 'running') "
-    "AND engine_id = ANY(?) RETURNING *")
+    "UPDATE runs SET engine_id = ?, epoch = ? WHERE state IN ('waiting', 'running') AND engine_id = ANY(?) RETURNING *"
+)
 """Every active run of the engines taken over: the running ones are judged by the taker, and
 its waiting ones it does not fit it hands on at once (unowned, lifecycle.release)."""
 
@@ -95,6 +109,7 @@ its waiting ones it does not fit it hands on at once (unowned, lifecycle.release
 @dataclass(frozen=True)
 class Token:
     """Who may write: an engine's id and the epoch it was given at its start."""
+
     engine_id: int
     epoch: int
 
@@ -102,6 +117,7 @@ class Token:
 @dataclass(frozen=True)
 class OpenEngine:
     """Another engine that has not been taken over: live (its lease may have run out) or stopped."""
+
     id: int
     host: str
     pid: int
@@ -118,6 +134,7 @@ def _open_engine(row: Any) -> OpenEngine:
 @dataclass(frozen=True)
 class Gone:
     """An engine taken over: its identity, and whether it had stopped cleanly."""
+
     id: int
     host: str
     pid: int
@@ -128,18 +145,19 @@ class Gone:
 _CLAIM_REQUESTS: Final = (
     "SELECT * FROM requests WHERE handled_at IS NULL AND (engine_id IS NULL OR engine_id = ? OR NOT EXISTS "
     "(SELECT 1 FROM engines e WHERE e.id = requests.engine_id AND e.state = 'live' AND e.taken_over_at IS NULL)) "
-    "ORDER BY id LIMIT ?")
+    "ORDER BY id LIMIT ?"
+)
 """The open requests routed to this engine or to none, and those routed to an engine that is no
 longer live (stopped, fenced, taken over): whoever claims one routes it again to the runs'
 owner now, so a request never waits on an engine that will not answer."""
 
 
 class FleetPart(Part):
-
     several_engines = True
 
-    def register_engine(self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float,
-                        version: str) -> tuple[Token, list[OpenEngine]]:
+    def register_engine(
+        self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float, version: str
+    ) -> tuple[Token, list[OpenEngine]]:
         """This engine's row, and the other engines live when it joined (joins take turns)."""
         with self.transaction():
             self.execute("SELECT pg_advisory_xact_lock(?)", (_JOIN_LOCK,))
@@ -154,13 +172,16 @@ class FleetPart(Part):
             raise Fenced(self.fenced_why(token))
 
     def fenced_why(self, token: Token) -> str:
-        row = self.one_dict("SELECT state, lease_until, taken_over_by, taken_over_at FROM engines "
-                            "WHERE id = ?", (token.engine_id,))
+        row = self.one_dict(
+            "SELECT state, lease_until, taken_over_by, taken_over_at FROM engines WHERE id = ?", (token.engine_id,)
+        )
         if row is None:
             return f"engine {token.engine_id} has no row any more"
         if row["taken_over_by"] is not None:
-            return (f"engine {token.engine_id} (epoch {token.epoch}) was taken over by engine "
-                    f"{row['taken_over_by']} at {row['taken_over_at']}: its lease ran out at {row['lease_until']}")
+            return (
+                f"engine {token.engine_id} (epoch {token.epoch}) was taken over by engine "
+                f"{row['taken_over_by']} at {row['taken_over_at']}: its lease ran out at {row['lease_until']}"
+            )
         return f"engine {token.engine_id} (epoch {token.epoch}) is {row['state']}, not live"
 
     def mark_fenced(self, token: Token, reason: str) -> None:
@@ -173,8 +194,15 @@ class FleetPart(Part):
             self.execute(_RELEASE, (token.engine_id, token.epoch))
             self.execute("SELECT pg_notify('evman', ?)", (f"released {token.engine_id}",))
 
-    def take_over(self, token: Token, host: str, is_alive: Callable[[int], bool], unfit: Sequence[str],
-                  now: str, saw: Callable[[list[OpenEngine]], None]) -> tuple[list[Gone], list[dict[str, Any]]]:
+    def take_over(
+        self,
+        token: Token,
+        host: str,
+        is_alive: Callable[[int], bool],
+        unfit: Sequence[str],
+        now: str,
+        saw: Callable[[list[OpenEngine]], None],
+    ) -> tuple[list[Gone], list[dict[str, Any]]]:
         """Engines whose lease ran out, that stopped, or (on `host`) whose process is gone,
         marked taken over by `token`'s engine, and their waiting and running runs, now its own,
         with the unowned runs it fits (any running one; waiting ones of events not in `unfit`):
@@ -190,8 +218,14 @@ class FleetPart(Part):
             return [], []
         with self.transaction():
             self.renew_lease(token)
-            gone = [Gone(int(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
-                    for r in self.rows(_TAKE_ENGINES, (token.engine_id, dead_here, due, dead_here))] if due else []
+            gone = (
+                [
+                    Gone(int(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
+                    for r in self.rows(_TAKE_ENGINES, (token.engine_id, dead_here, due, dead_here))
+                ]
+                if due
+                else []
+            )
             runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone])) if gone else []
             runs += self.dicts(_CLAIM_UNOWNED, (token.engine_id, token.epoch, *fit, CLAIM_LIMIT))
         return gone, sorted(runs, key=lambda r: int(r["id"]))
@@ -203,40 +237,58 @@ class FleetPart(Part):
     def refused_why(self, owner: Any, sql: str, rows: Sequence[Sequence[Any]]) -> str:
         """Which guarded run write was refused, for the fenced engine's last log line."""
         ids = [int(r[-3]) for r in rows]
-        found = {int(r["id"]): r for r in self.dicts(
-            "SELECT id, state, engine_id, epoch FROM runs WHERE id = ANY(?)", (ids,))}
-        bad = [f"run {i} is {found[i]['state']} of engine {found[i]['engine_id']} (epoch {found[i]['epoch']})"
-               if i in found else f"run {i} does not exist" for i in ids
-               if i not in found or (found[i]["engine_id"], found[i]["epoch"]) != (owner.engine_id, owner.epoch)]
+        found = {
+            int(r["id"]): r
+            for r in self.dicts("SELECT id, state, engine_id, epoch FROM runs WHERE id = ANY(?)", (ids,))
+        }
+        bad = [
+            f"run {i} is {found[i]['state']} of engine {found[i]['engine_id']} (epoch {found[i]['epoch']})"
+            if i in found
+            else f"run {i} does not exist"
+            for i in ids
+            if i not in found or (found[i]["engine_id"], found[i]["epoch"]) != (owner.engine_id, owner.epoch)
+        ]
         verb = sql.split(" WHERE ")[0]
-        return (f"engine {owner.engine_id} (epoch {owner.epoch}) was refused `{verb}`: "
-                + ("; ".join(bad[:5]) or "a run was not in the state the engine held it in"))
+        return f"engine {owner.engine_id} (epoch {owner.epoch}) was refused `{verb}`: " + (
+            "; ".join(bad[:5]) or "a run was not in the state the engine held it in"
+        )
 
     def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Any]:
         if owner is None:
-            return self.claim("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,),
-                              look_first=True)
+            return self.claim(
+                "SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,), look_first=True
+            )
         return self.claim(_CLAIM_REQUESTS, (owner.engine_id, limit), look_first=True)
 
     def active_elsewhere(self, events: Sequence[str], owner: Any) -> list[dict[str, Any]]:
         """The waiting and running runs of `events` that other engines own, or none does
         (runs_event_active): what concurrency, running(E) and requests must count besides
         this engine's own. One statement for a whole tick's events."""
-        return self.dicts("SELECT id, event, state, engine_id FROM runs WHERE event = ANY(?) AND state IN "
-                          "('waiting', 'running') AND engine_id IS DISTINCT FROM ? ORDER BY id",
-                          (list(events), owner.engine_id))
+        return self.dicts(
+            "SELECT id, event, state, engine_id FROM runs WHERE event = ANY(?) AND state IN "
+            "('waiting', 'running') AND engine_id IS DISTINCT FROM ? ORDER BY id",
+            (list(events), owner.engine_id),
+        )
 
     def next_request_ids(self, count: int) -> list[int]:
         """`count` request ids from the requests sequence: a follow-on request an engine queues
         for another is named by its id in the answer to the request it came from."""
-        return [int(r[0]) for r in self.rows(
-            "SELECT nextval(pg_get_serial_sequence('requests', 'id')) FROM generate_series(1, ?)", (count,))]
+        return [
+            int(r[0])
+            for r in self.rows(
+                "SELECT nextval(pg_get_serial_sequence('requests', 'id')) FROM generate_series(1, ?)", (count,)
+            )
+        ]
 
     def adopted_elsewhere(self, run_ids: list[int], token: Token) -> set[int]:
         """Of these runs, those another engine (on this host) now watches while they run."""
-        return {int(r[0]) for r in self.rows(
-            "SELECT id FROM runs WHERE id = ANY(?) AND state = 'running' AND engine_id IS DISTINCT FROM ?",
-            (run_ids, token.engine_id))}
+        return {
+            int(r[0])
+            for r in self.rows(
+                "SELECT id FROM runs WHERE id = ANY(?) AND state = 'running' AND engine_id IS DISTINCT FROM ?",
+                (run_ids, token.engine_id),
+            )
+        }
 
     def engines(self, *, include_stopped: bool = True, limit: int = 100) -> list[dict[str, Any]]:
         """Every engine row, live first, with what it runs now (its running run ids)."""
@@ -245,12 +297,18 @@ class FleetPart(Part):
             "SELECT e.*, (SELECT string_agg(CAST(r.id AS TEXT), ',' ORDER BY r.id) FROM runs r "
             "WHERE r.engine_id = e.id AND r.state = 'running') AS running, "
             f"e.state = 'live' AND e.lease_until > {_NOW} AS live FROM engines e {where} "
-            "ORDER BY (e.state = 'live') DESC, e.id DESC LIMIT ?", (limit,))
+            "ORDER BY (e.state = 'live') DESC, e.id DESC LIMIT ?",
+            (limit,),
+        )
 
     def live_engine_count(self) -> int:
         return int(self.value(f"SELECT count(*) FROM engines WHERE state = 'live' AND lease_until > {_NOW}"))
 
     def next_run_ids(self, count: int) -> list[int]:
         """`count` run ids from the runs sequence, in one round trip."""
-        return [int(r[0]) for r in self.rows(
-            "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, ?)", (count,))]
+        return [
+            int(r[0])
+            for r in self.rows(
+                "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, ?)", (count,)
+            )
+        ]

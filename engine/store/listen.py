@@ -1,6 +1,7 @@
 """LISTEN on PostgreSQL: a thread with a connection of its own that wakes its owner on each
 NOTIFY evman. Only a hint: every engine and console also polls, so a lost notification, a
 reconnect or `listen=false` (a transaction pooler) delays nothing past one tick."""
+
 from __future__ import annotations
 
 import logging
@@ -37,11 +38,13 @@ class Listener:
 
     def _loop(self) -> None:
         import psycopg
+
         failures = 0
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5,
-                                     application_name="evman listen") as conn:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=5, application_name="evman listen"
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     failures = 0
                     self.on_notice("listening")  # anything missed while (re)connecting: look now

@@ -1,4 +1,5 @@
 """What every part of the store stands on: a connection, its dialect, its statements."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -105,5 +106,5 @@ class Part:
 def in_chunks(values: Sequence[Any], size: int = 500) -> Iterable[tuple[list[Any], str]]:
     """(chunk, "?,?,...") pairs: an IN list of at most `size` values per statement."""
     for start in range(0, len(values), size):
-        chunk = list(values[start:start + size])
+        chunk = list(values[start : start + size])
         yield chunk, ",".join("?" for _ in chunk)

@@ -1,4 +1,5 @@
 """The `requests` mailbox: rows other programs insert and the engine answers."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,22 @@ from evman.engine.store.part import Part, Row, in_chunks
 
 
 class RequestsPart(Part):
-
-    def add_request(self, verb: str, target: str, *, args: Mapping[str, Any] | None = None,
-                    requested_by: str | None = None, dedupe_key: str | None = None,
-                    now: datetime | None = None) -> int:
+    def add_request(
+        self,
+        verb: str,
+        target: str,
+        *,
+        args: Mapping[str, Any] | None = None,
+        requested_by: str | None = None,
+        dedupe_key: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
         with self.transaction():
             cur = self.execute(
                 "INSERT INTO requests (verb, target, args, requested_by, dedupe_key, requested_at) "
                 f"VALUES (?, ?, ?, ?, ?, coalesce(?, {self.dialect.now_iso})) RETURNING id",
-                (verb, target, None if args is None else json.dumps(args), requested_by,
-                 dedupe_key, iso(now)))
+                (verb, target, None if args is None else json.dumps(args), requested_by, dedupe_key, iso(now)),
+            )
             return int(cur.fetchall()[0][0])
 
     def open_requests(self, limit: int = 1000) -> list[Row]:
@@ -35,14 +42,18 @@ class RequestsPart(Part):
         return self.one_dict("SELECT * FROM requests WHERE id = ?", (request_id,))
 
     def dedupe_seen(self, key: str, before_id: int) -> int | None:
-        value = self.value("SELECT id FROM requests WHERE dedupe_key = ? AND id < ? ORDER BY id LIMIT 1",
-                           (key, before_id))
+        value = self.value(
+            "SELECT id FROM requests WHERE dedupe_key = ? AND id < ? ORDER BY id LIMIT 1", (key, before_id)
+        )
         return None if value is None else int(value)
 
     def pending_requests(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """The named requests that the engine has answered (handled_at set)."""
         out: list[dict[str, Any]] = []
         for chunk, marks in in_chunks(ids):
-            out += self.dicts(f"SELECT id, verb, target, handled_at, outcome, detail FROM requests "
-                              f"WHERE id IN ({marks}) AND handled_at IS NOT NULL", chunk)
+            out += self.dicts(
+                f"SELECT id, verb, target, handled_at, outcome, detail FROM requests "
+                f"WHERE id IN ({marks}) AND handled_at IS NOT NULL",
+                chunk,
+            )
         return out

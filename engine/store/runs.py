@@ -1,4 +1,5 @@
 """Runs: reading them (active, latest, history, durations) and inserting them."""
+
 from __future__ import annotations
 
 import functools
@@ -23,7 +24,6 @@ def insert_run_sql(*, owned: bool = False) -> str:
 
 
 class RunsPart(Part):
-
     def max_run_id(self) -> int:
         return int(self.value("SELECT coalesce(max(id), 0) FROM runs"))
 
@@ -37,17 +37,22 @@ class RunsPart(Part):
         return self.row(
             "SELECT id, state, ended_at, exit_code FROM runs "
             "WHERE event = ? AND ended_at IS NOT NULL AND state != 'skipped' "
-            "ORDER BY ended_at DESC LIMIT 1", (event,))
+            "ORDER BY ended_at DESC LIMIT 1",
+            (event,),
+        )
 
     def max_attempt(self, event: str, scheduled_for: str) -> int:
-        return int(self.value("SELECT coalesce(max(attempt), 0) FROM runs WHERE event = ? AND "
-                              "scheduled_for = ?", (event, scheduled_for)))
+        return int(
+            self.value(
+                "SELECT coalesce(max(attempt), 0) FROM runs WHERE event = ? AND scheduled_for = ?",
+                (event, scheduled_for),
+            )
+        )
 
     def latest_run(self, event: str) -> dict[str, Any] | None:
         return self.one_dict("SELECT * FROM runs WHERE event = ? ORDER BY id DESC LIMIT 1", (event,))
 
-    def runs_of(self, event: str | None, limit: int = 50,
-                before_id: int | None = None) -> list[dict[str, Any]]:
+    def runs_of(self, event: str | None, limit: int = 50, before_id: int | None = None) -> list[dict[str, Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if event is not None:
@@ -65,8 +70,12 @@ class RunsPart(Part):
         durations = sorted(self.succeeded_durations([event], last_n).get(event, []))
         if not durations:
             return {"count": 0, "p50_s": None, "p90_s": None, "max_s": None}
-        return {"count": len(durations), "p50_s": round(nearest_rank(durations, 0.5), 3),
-                "p90_s": round(nearest_rank(durations, 0.9), 3), "max_s": round(durations[-1], 3)}
+        return {
+            "count": len(durations),
+            "p50_s": round(nearest_rank(durations, 0.5), 3),
+            "p90_s": round(nearest_rank(durations, 0.9), 3),
+            "max_s": round(durations[-1], 3),
+        }
 
     def succeeded_durations(self, events: Sequence[str], last_n: int = HISTORY_RUNS) -> dict[str, list[float]]:
         """event -> the durations (seconds) of its last `last_n` succeeded runs, newest first;
@@ -76,10 +85,12 @@ class RunsPart(Part):
         took = self.dialect.seconds_between("r.started_at", "r.ended_at")
         for chunk, marks in in_chunks(list(out)):
             for event, seconds in self.rows(
-                    f"SELECT e.name, {took} FROM events e JOIN runs r ON r.id IN ("
-                    "SELECT x.id FROM runs x WHERE x.event = e.name AND x.ended_at IS NOT NULL "
-                    "AND x.state = 'succeeded' AND x.started_at IS NOT NULL ORDER BY x.ended_at DESC LIMIT ?) "
-                    f"WHERE e.name IN ({marks}) ORDER BY e.name, r.ended_at DESC", (last_n, *chunk)):
+                f"SELECT e.name, {took} FROM events e JOIN runs r ON r.id IN ("
+                "SELECT x.id FROM runs x WHERE x.event = e.name AND x.ended_at IS NOT NULL "
+                "AND x.state = 'succeeded' AND x.started_at IS NOT NULL ORDER BY x.ended_at DESC LIMIT ?) "
+                f"WHERE e.name IN ({marks}) ORDER BY e.name, r.ended_at DESC",
+                (last_n, *chunk),
+            ):
                 out[event].append(max(0.0, float(seconds)))
         return out
 
@@ -88,16 +99,21 @@ class RunsPart(Part):
         out: list[dict[str, Any]] = []
         for chunk, marks in in_chunks(list(events)):
             out += self.dicts(
-                f"SELECT * FROM runs WHERE event IN ({marks}) AND ended_at IS NOT NULL AND ended_at >= ? "
-                "ORDER BY id", (*chunk, iso(since)))
+                f"SELECT * FROM runs WHERE event IN ({marks}) AND ended_at IS NOT NULL AND ended_at >= ? ORDER BY id",
+                (*chunk, iso(since)),
+            )
         return sorted(out, key=lambda r: int(r["id"]))
 
     def runs_created(self, ids: Sequence[int], created_at: str) -> set[int]:
         """Which of `ids` are runs created at `created_at` (the rest were not inserted)."""
         out: set[int] = set()
         for chunk, marks in in_chunks(ids):
-            out.update(r[0] for r in self.rows(
-                f"SELECT id FROM runs WHERE created_at = ? AND id IN ({marks})", (created_at, *chunk)))
+            out.update(
+                r[0]
+                for r in self.rows(
+                    f"SELECT id FROM runs WHERE created_at = ? AND id IN ({marks})", (created_at, *chunk)
+                )
+            )
         return out
 
     def insert_runs(self, rows: Sequence[Mapping[str, Any]]) -> list[bool]:

@@ -1,4 +1,5 @@
 """The tables: DDL written once for every dialect, and the migrations between versions."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -149,8 +150,29 @@ MIGRATIONS: Final[Sequence[str]] = (_V1,)
 current UTC time as ISO text, {options} the options of a small key table."""
 
 RUN_COLUMNS: Final = (
-    "id", "event", "state", "trigger", "triggered_by", "attempt", "repeats_run_id",
-    "scheduled_for", "created_at", "not_before", "window_open", "due_by", "late_at",
-    "needs_prepare", "started_at", "ended_at", "exit_code", "reason", "output_tail",
-    "waiting_reason", "pid", "host", "log_path", "checks", "flags",
+    "id",
+    "event",
+    "state",
+    "trigger",
+    "triggered_by",
+    "attempt",
+    "repeats_run_id",
+    "scheduled_for",
+    "created_at",
+    "not_before",
+    "window_open",
+    "due_by",
+    "late_at",
+    "needs_prepare",
+    "started_at",
+    "ended_at",
+    "exit_code",
+    "reason",
+    "output_tail",
+    "waiting_reason",
+    "pid",
+    "host",
+    "log_path",
+    "checks",
+    "flags",
 )

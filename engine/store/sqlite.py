@@ -1,4 +1,5 @@
 """The SQLite file: opening it safely, WAL, transactions, migrations, errors in words."""
+
 from __future__ import annotations
 
 import functools
@@ -47,8 +48,9 @@ class SqliteConnection(Part):
 
     dialect = SQLITE
 
-    def __init__(self, path: str | Path | None = None, *, memory: bool = False,
-                 create: bool = True, readonly: bool = False) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, memory: bool = False, create: bool = True, readonly: bool = False
+    ) -> None:
         self.path = None if memory or path is None else Path(path)
         self.readonly = readonly
         self.busy_timeout_ms = busy_timeout_ms()
@@ -66,6 +68,7 @@ class SqliteConnection(Part):
         """A sqlite_utils view of the connection, for ad-hoc use. Imported on first use:
         sqlite_utils costs ~100 ms to import, most of `evman list`'s start-up."""
         import sqlite_utils
+
         return sqlite_utils.Database(self.conn)
 
     # -- running statements ----------------------------------------------------
@@ -136,8 +139,10 @@ class SqliteConnection(Part):
         return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
 
     def _not_a_database(self, exc: BaseException) -> str:
-        return (f"{self.path or ':memory:'} is not an evman database ({exc}). "
-                f"Check the --db path; evman will not touch this file.")
+        return (
+            f"{self.path or ':memory:'} is not an evman database ({exc}). "
+            f"Check the --db path; evman will not touch this file."
+        )
 
     def _migrate(self) -> None:
         try:
@@ -209,8 +214,10 @@ class SqliteConnection(Part):
     def _locked_message(self, exc: sqlite3.OperationalError) -> str:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            return (f"{self.path} stayed locked by another writer for {self.busy_timeout_ms / 1000:g} s. "
-                    f"Try again; if it persists, look for a stuck process holding it.")
+            return (
+                f"{self.path} stayed locked by another writer for {self.busy_timeout_ms / 1000:g} s. "
+                f"Try again; if it persists, look for a stuck process holding it."
+            )
         if "readonly" in text or "read-only" in text:
             return f"{self.path} is read-only; evman cannot record changes. Check its permissions."
         if "full" in text:

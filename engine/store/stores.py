@@ -1,4 +1,5 @@
 """The store: every part (events, runs, alerts, requests, engines, reads, writes) over one connection."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """What --db names: a SQLite file's path or a postgresql:// URL, and what follows from it
 (a short name for titles, where run logs go)."""
+
 from __future__ import annotations
 
 import os

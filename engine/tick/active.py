@@ -1,4 +1,5 @@
 """The runs a tick works on: waiting and running runs in memory, and what a tick changed."""
+
 from __future__ import annotations
 
 import functools
@@ -14,6 +15,7 @@ from evman.engine.store import RUN_COLUMNS
 @dataclass(frozen=True)
 class Change:
     """One thing a tick changed, for the console and for tests."""
+
     kind: str
     """"run" (a run changed state), "alert", "request", "event"."""
     event: str
@@ -25,6 +27,7 @@ class Change:
 @dataclass
 class ActiveRun:
     """A waiting or running run, as the engine holds it in memory."""
+
     id: int
     event: str
     state: RunState
@@ -56,29 +59,51 @@ class ActiveRun:
     def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
         """The run's row, as the values of RUN_COLUMNS."""
         row = {
-            "id": self.id, "event": self.event, "state": self.state.value, "trigger": self.trigger,
-            "triggered_by": self.triggered_by, "attempt": self.attempt,
-            "repeats_run_id": self.repeats_run_id, "scheduled_for": iso_cached(self.scheduled_for),
-            "created_at": iso_cached(created_at), "not_before": iso_cached(self.not_before),
-            "window_open": iso_cached(self.window_open), "due_by": iso_cached(self.due_by),
-            "late_at": iso_cached(self.late_at), "needs_prepare": int(self.needs_prepare),
-            "started_at": iso_cached(self.started_at), "waiting_reason": self.waiting_reason,
-            "pid": self.pid, "host": host if self.started_at else None,
-            "log_path": self.log_path, "flags": flags_text(self.flags),
+            "id": self.id,
+            "event": self.event,
+            "state": self.state.value,
+            "trigger": self.trigger,
+            "triggered_by": self.triggered_by,
+            "attempt": self.attempt,
+            "repeats_run_id": self.repeats_run_id,
+            "scheduled_for": iso_cached(self.scheduled_for),
+            "created_at": iso_cached(created_at),
+            "not_before": iso_cached(self.not_before),
+            "window_open": iso_cached(self.window_open),
+            "due_by": iso_cached(self.due_by),
+            "late_at": iso_cached(self.late_at),
+            "needs_prepare": int(self.needs_prepare),
+            "started_at": iso_cached(self.started_at),
+            "waiting_reason": self.waiting_reason,
+            "pid": self.pid,
+            "host": host if self.started_at else None,
+            "log_path": self.log_path,
+            "flags": flags_text(self.flags),
         }
         return tuple(row.get(c) for c in RUN_COLUMNS)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ActiveRun:
         return cls(
-            id=int(row["id"]), event=row["event"], state=RunState(row["state"]), trigger=row["trigger"],
-            attempt=int(row["attempt"]), scheduled_for=parse_iso(row["scheduled_for"]),  # type: ignore[arg-type]
-            triggered_by=row["triggered_by"], repeats_run_id=row["repeats_run_id"],
-            not_before=parse_iso(row["not_before"]), window_open=parse_iso(row["window_open"]),
-            due_by=parse_iso(row["due_by"]), late_at=parse_iso(row["late_at"]),
-            needs_prepare=bool(row["needs_prepare"]), started_at=parse_iso(row["started_at"]),
-            pid=row["pid"], log_path=row["log_path"], waiting_reason=row["waiting_reason"],
-            flags=set((row["flags"] or "").split(",")) - {""})
+            id=int(row["id"]),
+            event=row["event"],
+            state=RunState(row["state"]),
+            trigger=row["trigger"],
+            attempt=int(row["attempt"]),
+            scheduled_for=parse_iso(row["scheduled_for"]),  # type: ignore[arg-type]
+            triggered_by=row["triggered_by"],
+            repeats_run_id=row["repeats_run_id"],
+            not_before=parse_iso(row["not_before"]),
+            window_open=parse_iso(row["window_open"]),
+            due_by=parse_iso(row["due_by"]),
+            late_at=parse_iso(row["late_at"]),
+            needs_prepare=bool(row["needs_prepare"]),
+            started_at=parse_iso(row["started_at"]),
+            pid=row["pid"],
+            log_path=row["log_path"],
+            waiting_reason=row["waiting_reason"],
+            flags=set((row["flags"] or "").split(",")) - {""},
+        )
 
 
 def iso_cached(at: datetime | None) -> str | None:

@@ -1,5 +1,6 @@
 """The context every stage of a tick receives: the time, the active runs, the store's read view,
 and the lists it appends its decisions to (writes, changes, ended runs, runs to spawn)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.fleet.elsewhere import Elsewhere
-from evman.engine.model import RunState
 from evman.engine.fleet.placement import Placement
-from evman.engine.tick.readview import ReadView
+from evman.engine.model import RunState
 from evman.engine.store import Batch
+from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
+from evman.engine.tick.readview import ReadView
 
 
 class Runner(Protocol):
@@ -26,6 +27,7 @@ class Runner(Protocol):
 @dataclass
 class Ended:
     """A run that ended in this tick, for the follow-ups stage."""
+
     run: ActiveRun
     state: RunState
     at: datetime
@@ -67,6 +69,7 @@ class Tick:
     next_due_moved: bool = False
     """Materialising moved some next_fire_at: the engine reads the next due time again."""
 
-    def change(self, kind: str, event: str, run_id: int | None = None, state: str | None = None,
-               detail: str | None = None) -> None:
+    def change(
+        self, kind: str, event: str, run_id: int | None = None, state: str | None = None, detail: str | None = None
+    ) -> None:
         self.changes.append(Change(kind, event, run_id, state, detail))

@@ -1,5 +1,6 @@
 """What every stage may do to a run: create it (with concurrency), end it, kill it, flag it,
 and raise an alert about it. Each appends its writes and changes to the Tick."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,13 @@ import signal
 from datetime import datetime, timedelta
 from typing import Any
 
-from evman.engine.tick import routing
-from evman.engine.tick.active import ActiveRun, flags_text
 from evman.engine.clock import iso
 from evman.engine.conditions import Finished
-from evman.engine.running.executors import read_tail
 from evman.engine.model import AlertKind, Concurrency, EventSpec, RunState, Trigger
+from evman.engine.running.executors import read_tail
 from evman.engine.running.procs import pid_alive, signal_group
+from evman.engine.tick import routing
+from evman.engine.tick.active import ActiveRun, flags_text
 from evman.engine.tick.context import Ended, Tick
 from evman.engine.timing.windows import bounds_for
 
@@ -21,11 +22,20 @@ _ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART)
 """Triggers whose run keeps the instant it is for (the others take the first free one)."""
 
 
-def new_run(tick: Tick, event: str, trigger: Trigger, scheduled_for: datetime, *,
-            triggered_by: str | None = None, attempt: int = 1,
-            repeats: ActiveRun | dict[str, Any] | None = None, not_before: datetime | None = None,
-            needs_prepare: bool = False, fresh_window: bool = False,
-            backlog: bool = False) -> ActiveRun | None:
+def new_run(
+    tick: Tick,
+    event: str,
+    trigger: Trigger,
+    scheduled_for: datetime,
+    *,
+    triggered_by: str | None = None,
+    attempt: int = 1,
+    repeats: ActiveRun | dict[str, Any] | None = None,
+    not_before: datetime | None = None,
+    needs_prepare: bool = False,
+    fresh_window: bool = False,
+    backlog: bool = False,
+) -> ActiveRun | None:
     """Create a waiting run (in memory, inserted at the next flush), applying concurrency.
     Several engines: a run of an event this engine does not fit is inserted unowned, with why
     it waits, for an engine that fits to claim (the takeover stage).
@@ -37,9 +47,18 @@ def new_run(tick: Tick, event: str, trigger: Trigger, scheduled_for: datetime, *
         return None
     if trigger not in _ANY_INSTANT:
         scheduled_for = _free_instant(tick, event, scheduled_for, attempt)
-    run = ActiveRun(tick.next_id(), event, RunState.WAITING, trigger.value, attempt, scheduled_for,
-                    triggered_by=triggered_by, not_before=not_before, needs_prepare=needs_prepare,
-                    is_new=True)
+    run = ActiveRun(
+        tick.next_id(),
+        event,
+        RunState.WAITING,
+        trigger.value,
+        attempt,
+        scheduled_for,
+        triggered_by=triggered_by,
+        not_before=not_before,
+        needs_prepare=needs_prepare,
+        is_new=True,
+    )
     if repeats is not None:
         run.repeats_run_id = repeats.id if isinstance(repeats, ActiveRun) else int(repeats["id"])
     bounds = bounds_for(spec, tick.now if fresh_window else scheduled_for)
@@ -73,8 +92,9 @@ def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetim
     (event, scheduled_for, attempt) is unique so that one schedule occurrence makes one
     run; a run asked for otherwise (trigger, on_success, condition, @reboot) at the same
     instant as another (one tick, or a fake clock) is a second run, not a duplicate."""
-    taken = {r.scheduled_for for r in (*tick.runs.of(event), *tick.inserts)
-             if r.event == event and r.attempt == attempt}
+    taken = {
+        r.scheduled_for for r in (*tick.runs.of(event), *tick.inserts) if r.event == event and r.attempt == attempt
+    }
     while at in taken or tick.view.store.max_attempt(event, iso(at) or "") >= attempt:
         at += timedelta(microseconds=1)
     return at
@@ -93,12 +113,14 @@ def _admit(tick: Tick, spec: EventSpec, run: ActiveRun) -> bool:
     if spec.concurrency is Concurrency.REPLACE:
         for other in active:
             cancel(tick, other, by=f"replaced by run {run.id}")
-        routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run.id} replaces it",
-                            {"replaced_by": run.id})
+        routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run.id} replaces it", {"replaced_by": run.id})
         run.behind = {r.id for r in remote}
         return True
-    busy = f"run {active[-1].id} is still {active[-1].state.value}" if active else \
-        f"run {remote[-1].id} is still {remote[-1].state.value} on {remote[-1].where}"
+    busy = (
+        f"run {active[-1].id} is still {active[-1].state.value}"
+        if active
+        else f"run {remote[-1].id} is still {remote[-1].state.value} on {remote[-1].where}"
+    )
     run.state = RunState.SKIPPED
     run.waiting_reason = None
     tick.inserts.append(run)
@@ -117,9 +139,18 @@ def cancel(tick: Tick, run: ActiveRun, *, by: str) -> None:
     finish(tick, run, RunState.SKIPPED, tick.now, reason=f"skipped: {by}")
 
 
-def finish(tick: Tick, run: ActiveRun, state: RunState, at: datetime, *, exit_code: int | None = None,
-           reason: str | None = None, checks: list[Any] | None = None, final: bool = False,
-           judged: bool = False) -> None:
+def finish(
+    tick: Tick,
+    run: ActiveRun,
+    state: RunState,
+    at: datetime,
+    *,
+    exit_code: int | None = None,
+    reason: str | None = None,
+    checks: list[Any] | None = None,
+    final: bool = False,
+    judged: bool = False,
+) -> None:
     """Record the end of `run`; the follow-ups stage acts on it (followers, retries, alerts)."""
     tick.runs.pop(run.id, None)
     run.state = state
@@ -130,13 +161,28 @@ def finish(tick: Tick, run: ActiveRun, state: RunState, at: datetime, *, exit_co
     tick.ended.append(Ended(run, state, at, reason, final=final, judged=judged))
 
 
-def write_end(tick: Tick, run: ActiveRun, at: datetime, state: RunState, reason: str | None, *,
-              exit_code: int | None = None, checks: list[Any] | None = None) -> None:
+def write_end(
+    tick: Tick,
+    run: ActiveRun,
+    at: datetime,
+    state: RunState,
+    reason: str | None,
+    *,
+    exit_code: int | None = None,
+    checks: list[Any] | None = None,
+) -> None:
     tail = read_tail(run.log_path) if run.started_at is not None else ""
     tick.batch.run_ended(
-        run.id, state=state.value, ended_at=iso(at), exit_code=exit_code, reason=reason,
-        output_tail=tail or None, checks=json.dumps([c.to_json() for c in checks]) if checks else None,
-        flags=flags_text(run.flags), pid=run.pid)
+        run.id,
+        state=state.value,
+        ended_at=iso(at),
+        exit_code=exit_code,
+        reason=reason,
+        output_tail=tail or None,
+        checks=json.dumps([c.to_json() for c in checks]) if checks else None,
+        flags=flags_text(run.flags),
+        pid=run.pid,
+    )
 
 
 def kill(tick: Tick, run: ActiveRun, by: str) -> bool:
@@ -169,8 +215,9 @@ def note_waiting(tick: Tick, run: ActiveRun, reason: str | None) -> None:
         tick.batch.run_waiting(run.id, reason)
 
 
-def raise_alert(tick: Tick, spec: EventSpec, kind: AlertKind, run: ActiveRun, message: str,
-                at: datetime, route: str | None = None) -> None:
+def raise_alert(
+    tick: Tick, spec: EventSpec, kind: AlertKind, run: ActiveRun, message: str, at: datetime, route: str | None = None
+) -> None:
     """Write an alert row; while one of (event, kind) is open, add to it instead of paging anew."""
     tick.batch.alert(kind.value, spec.name, run.id, route or spec.driver, message, iso(at))
     tick.change("alert", spec.name, run.id, kind.value, message)

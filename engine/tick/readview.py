@@ -1,5 +1,6 @@
 """The store as a tick reads it: specs, holds, conditions, last outcomes and dependency edges,
 each read once and remembered until the definitions (or the fact) change."""
+
 from __future__ import annotations
 
 import functools
@@ -10,13 +11,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from evman.engine.tick.active import ActiveRuns
 from evman.engine.clock import parse_iso
 from evman.engine.conditions import Condition, Finished, parse_condition
 from evman.engine.definitions.spec_json import spec_from_json
 from evman.engine.fleet.elsewhere import Elsewhere
 from evman.engine.model import EventSpec, RunState
 from evman.engine.store import Store
+from evman.engine.tick.active import ActiveRuns
 
 PREFETCH_MAX = 5000
 """At most this many specs decoded ahead of a burst (a bound on that idle tick's length)."""
@@ -116,8 +117,10 @@ class ReadView:
     def last_finished(self, event: str) -> Finished | None:
         if event not in self._finished:
             row = self.store.last_finished(event)
-            self._finished[event] = None if row is None else Finished(
-                RunState(row["state"]), parse_iso(row["ended_at"]), row["exit_code"])  # type: ignore[arg-type]
+            ended = None if row is None else parse_iso(row["ended_at"])
+            self._finished[event] = (
+                None if row is None or ended is None else Finished(RunState(row["state"]), ended, row["exit_code"])
+            )
         return self._finished[event]
 
     def set_finished(self, event: str, finished: Finished) -> None:
@@ -141,8 +144,7 @@ class ReadView:
 class ConditionView:
     """What a `requires` condition sees: the engine's memory first, the store behind it."""
 
-    def __init__(self, view: ReadView, runs: ActiveRuns, spec: EventSpec,
-                 elsewhere: Elsewhere | None = None) -> None:
+    def __init__(self, view: ReadView, runs: ActiveRuns, spec: EventSpec, elsewhere: Elsewhere | None = None) -> None:
         self.view = view
         self.runs = runs
         self.spec = spec
@@ -155,8 +157,7 @@ class ConditionView:
     def is_running(self, event: str) -> bool:
         if any(r.state is RunState.RUNNING for r in self.runs.of(event)):
             return True
-        return self.elsewhere is not None and any(r.state is RunState.RUNNING
-                                                  for r in self.elsewhere.of(event))
+        return self.elsewhere is not None and any(r.state is RunState.RUNNING for r in self.elsewhere.of(event))
 
     def path_exists(self, path: str) -> bool:
         full = path if os.path.isabs(path) else os.path.join(self.spec.cwd, path)

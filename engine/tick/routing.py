@@ -4,6 +4,7 @@ another engine to kill a run of its own (a follow-on request, routed to it).
 Only the owner of a run may write it (every run write is a compare-and-set on its owner), so
 an engine never kills another's run itself: it asks, through the mailbox, and the owner
 answers at its next tick (NOTIFY wakes it; its polling is what correctness relies on)."""
+
 from __future__ import annotations
 
 import json
@@ -29,18 +30,24 @@ def route_to(remote: Remote, why: str) -> Routed:
     return Routed(remote.engine_id, f"{why}: run {remote.id} is {remote.state.value} on {remote.where}")
 
 
-def ask_to_kill(tick: Tick, remotes: Sequence[Remote], requested_by: str,
-                args: dict[str, Any] | None = None) -> list[int]:
+def ask_to_kill(
+    tick: Tick, remotes: Sequence[Remote], requested_by: str, args: dict[str, Any] | None = None
+) -> list[int]:
     """Queue `kill run:N` for each run's owner, written with this tick's writes; their request ids."""
     if not remotes:
         return []
     ids = tick.view.store.next_request_ids(len(remotes))  # type: ignore[attr-defined]
-    for request_id, remote in zip(ids, remotes):
-        tick.batch.request_queued(int(request_id), "kill", f"run:{remote.id}",
-                                  json.dumps(args) if args else None, requested_by, iso(tick.now),
-                                  remote.engine_id)
-        tick.change("request", remote.event, remote.id, "routed",
-                    f"kill #{request_id} to {remote.where}")
+    for request_id, remote in zip(ids, remotes, strict=True):
+        tick.batch.request_queued(
+            int(request_id),
+            "kill",
+            f"run:{remote.id}",
+            json.dumps(args) if args else None,
+            requested_by,
+            iso(tick.now),
+            remote.engine_id,
+        )
+        tick.change("request", remote.event, remote.id, "routed", f"kill #{request_id} to {remote.where}")
     return [int(i) for i in ids]
 
 

@@ -1,4 +1,5 @@
 """The rules of an event's policy that more than one stage asks: retry backoff."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """Durations ("2h30m", "500ms") and times of day ("06:30") as written in definitions."""
+
 from __future__ import annotations
 
 import math
@@ -42,12 +43,16 @@ def parse_duration(text: str | int | float) -> float:
     else:
         seconds = float(text)
     if not math.isfinite(seconds):
-        raise DurationError(f"Invalid duration {quoted(text)}: it is too large or not a number; expected {ACCEPTED_FORMS}.")
+        raise DurationError(
+            f"Invalid duration {quoted(text)}: it is too large or not a number; expected {ACCEPTED_FORMS}."
+        )
     if seconds < 0:
         raise DurationError(f"Invalid duration {quoted(text)}: it must be zero or more; expected {ACCEPTED_FORMS}.")
     if seconds > MAX_SECONDS:
-        raise DurationError(f"Invalid duration {quoted(text)}: it is longer than 100 years (36500d), which no "
-                            f"clock or backoff here can hold; expected {ACCEPTED_FORMS}.")
+        raise DurationError(
+            f"Invalid duration {quoted(text)}: it is longer than 100 years (36500d), which no "
+            f"clock or backoff here can hold; expected {ACCEPTED_FORMS}."
+        )
     return seconds
 
 
@@ -59,7 +64,7 @@ def _parse_text(text: str) -> float:
         unit = match.group(2)
         if unit not in units:
             break
-        units = units[units.index(unit) + 1:]
+        units = units[units.index(unit) + 1 :]
         total += float(match.group(1)) * UNIT_SECONDS[unit]
         pos = match.end()
     if text.strip().startswith("-"):
@@ -98,10 +103,10 @@ def _format_whole(total: int) -> str:
 def parse_time_of_day(text: str) -> tuple[int, int]:
     """(hour, minute) of "HH:MM" or "H:MM", 00:00 to 23:59."""
     if not isinstance(text, str):
-        raise TimeOfDayError(f"Invalid time of day {quoted(text)}: expected a quoted \"HH:MM\" such as \"06:30\".")
+        raise TimeOfDayError(f'Invalid time of day {quoted(text)}: expected a quoted "HH:MM" such as "06:30".')
     match = _TIME_OF_DAY.fullmatch(text.strip())
     if match is None:
-        raise TimeOfDayError(f"Invalid time of day {quoted(text)}: expected \"HH:MM\" such as \"06:30\".")
+        raise TimeOfDayError(f'Invalid time of day {quoted(text)}: expected "HH:MM" such as "06:30".')
     hour, minute = int(match.group(1)), int(match.group(2))
     if hour > 23 or minute > 59:
         raise TimeOfDayError(f"Invalid time of day {quoted(text)}: hours run 00-23 and minutes 00-59.")

@@ -1,4 +1,5 @@
 """Schedule specs: parse them once, and say when each fires next (cron, every, at, @reboot)."""
+
 from __future__ import annotations
 
 import calendar
@@ -42,8 +43,11 @@ _EVERY: Final = re.compile(
     + r")(?: at (?P<at>\S+))?"
 )
 _NEAREST_WEEKDAY: Final = re.compile(r"(\d{1,2})W", re.IGNORECASE)
-_CRON_FIELD: Final = re.compile(r"[\d*?/,LW#-]+|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
-                                r"|sun|mon|tue|wed|thu|fri|sat", re.IGNORECASE)
+_CRON_FIELD: Final = re.compile(
+    r"[\d*?/,LW#-]+|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+    r"|sun|mon|tue|wed|thu|fri|sat",
+    re.IGNORECASE,
+)
 
 
 class ScheduleError(ValueError):
@@ -68,6 +72,7 @@ class Fire:
 
 
 # -- parsed forms ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Cron:
@@ -128,6 +133,7 @@ def _bad(spec: str, problem: str) -> ScheduleError:
 
 # -- parsing -----------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=4096)
 def _compile(spec: str) -> tuple[str, _Rule]:
     text = " ".join(spec.split())
@@ -186,15 +192,18 @@ def _cron_problem(message: str, fields: list[str]) -> str:
         return f"cron says {quoted(message)}"
     value = fields[CRON_FIELDS.index(name)]
     why = " or no month in the month field has that day" if name == "day-of-month" else ""
-    return (f"{name} field {quoted(value)} is not valid{why} (use numbers in range, names like jan "
-            "or mon, a-b ranges, */n or a-b/n steps, a,b lists, L, W, #)")
+    return (
+        f"{name} field {quoted(value)} is not valid{why} (use numbers in range, names like jan "
+        "or mon, a-b ranges, */n or a-b/n steps, a,b lists, L, W, #)"
+    )
 
 
 def _every(spec: str, lowered: str) -> _Elapsed | _Days | _AtTime:
     match = _EVERY.fullmatch(lowered)
     if match is None:
-        raise _bad(spec, "an 'every' schedule reads 'every 15 minutes', 'every day at 06:30' "
-                         "or 'every monday at 09:00'")
+        raise _bad(
+            spec, "an 'every' schedule reads 'every 15 minutes', 'every day at 06:30' or 'every monday at 09:00'"
+        )
     n = int(match["n"] or 1)
     unit, at = match["unit"], match["at"]
     if n < 1:
@@ -216,8 +225,11 @@ def _every_rule(spec: str, n: int, unit: str, at: str | None) -> _Elapsed | _Day
             return _Days(n)
         return _Elapsed(timedelta(**{str(job.unit): n}))
     if job.start_day is None and (job.unit != "days" or n != 1):
-        raise _bad(spec, "'at' goes with 'every day' or a weekday only; for other offsets use "
-                         "cron, e.g. '30 * * * *' or '30 6 */2 * *'")
+        raise _bad(
+            spec,
+            "'at' goes with 'every day' or a weekday only; for other offsets use "
+            "cron, e.g. '30 * * * *' or '30 6 */2 * *'",
+        )
     assert job.at_time is not None
     weekday = None if job.start_day is None else WEEKDAYS.index(job.start_day)
     return _AtTime(at=job.at_time, weekday=weekday)
@@ -240,11 +252,13 @@ def _once(spec: str, text: str) -> _Once:
     try:
         return _Once(datetime.fromisoformat(text))
     except ValueError as e:
-        raise _bad(spec, f"{quoted(text)} is not an ISO date-time such as 2026-12-01T09:00 "
-                         "or 2026-12-01T09:00+01:00") from e
+        raise _bad(
+            spec, f"{quoted(text)} is not an ISO date-time such as 2026-12-01T09:00 or 2026-12-01T09:00+01:00"
+        ) from e
 
 
 # -- evaluation --------------------------------------------------------------------------
+
 
 class _NearestWeekdayCronSim(CronSim):
     """cronsim plus nW in day-of-month (15W: the weekday nearest the 15th, within its month)."""
@@ -286,8 +300,9 @@ def _zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: a name too long for a path
-        raise ScheduleError(f"Unknown time zone {quoted(tz)}: use an IANA name such as "
-                            "'Europe/London', 'America/New_York' or 'UTC'.") from e
+        raise ScheduleError(
+            f"Unknown time zone {quoted(tz)}: use an IANA name such as 'Europe/London', 'America/New_York' or 'UTC'."
+        ) from e
 
 
 def _slots(rule: _Rule, after: datetime, zone: ZoneInfo) -> Iterator[_Slot]:
@@ -395,6 +410,7 @@ def _clock(wall: datetime) -> str:
 
 # -- public API --------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=4096)
 def parse_schedule(spec: str) -> Schedule:
     """Validate `spec`; raises ScheduleError naming it and the accepted forms."""
@@ -414,8 +430,7 @@ def next_fire(spec: str, after: datetime, tz: str) -> datetime | None:
     return None if slot is None else slot.at
 
 
-def fires_between(spec: str, after: datetime, until: datetime, tz: str,
-                  limit: int = 1000) -> list[datetime]:
+def fires_between(spec: str, after: datetime, until: datetime, tz: str, limit: int = 1000) -> list[datetime]:
     """Fires in (after, until], in UTC, at most `limit` of them (for misfire=all)."""
     slots = takewhile(lambda slot: slot.at <= until, _slots(_compile(spec)[1], after, _zone(tz)))
     return [slot.at for slot in islice(slots, max(limit, 0))]

@@ -1,12 +1,13 @@
 """Runtime windows: when a run may start, when it must have finished, when it is late."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from evman.engine.timing.durations import parse_duration, parse_time_of_day
 from evman.engine.model import EventSpec
+from evman.engine.timing.durations import parse_duration, parse_time_of_day
 
 
 def _clock(text: str | None) -> str | None:
@@ -41,8 +42,11 @@ def bounds_for(spec: EventSpec, scheduled_for: datetime) -> Bounds:
 
     "+DURATION" bounds count from the scheduled time; time-of-day bounds follow
     `_day_bounds`."""
-    earliest, latest, late = (_relative_s(spec.window.earliest), _relative_s(spec.window.latest),
-                              _relative_s(spec.late_after))
+    earliest, latest, late = (
+        _relative_s(spec.window.earliest),
+        _relative_s(spec.window.latest),
+        _relative_s(spec.late_after),
+    )
     if earliest is None and latest is None and late is None:
         return _day_bounds(spec, scheduled_for)
     day = _day_bounds(spec, scheduled_for)

@@ -1,4 +1,5 @@
 """How times read in reasons and alerts: in the event's zone, the date only when not today."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

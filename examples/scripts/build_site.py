@@ -1,4 +1,5 @@
 """Build the site from feeds/today.json into site/builds/RUN/, then make it the develop site."""
+
 from __future__ import annotations
 
 import html
@@ -15,7 +16,8 @@ def main() -> int:
     build.mkdir(parents=True, exist_ok=True)
     rows = "\n".join(
         f'  <li><a href="{html.escape(i["url"])}">{html.escape(i["title"])}</a> ({html.escape(i["source"])})</li>'
-        for i in feed["items"])
+        for i in feed["items"]
+    )
     page = f"<!doctype html>\n<title>Today</title>\n<h1>Today</h1>\n<ul>\n{rows}\n</ul>\n"
     (build / "index.html").write_text(page, encoding="utf-8")
     develop = Path("site/develop")

@@ -4,6 +4,7 @@ The numbers are not checked (this machine is shared and tiny sizes say nothing);
 workload runs to the end, records what it should and keeps its own promises (every run ran
 exactly once) is. The peers need the bench dependency group (`uv run --group bench pytest
 tests/test_bench_smoke.py`); without it their part is skipped, evman's never is."""
+
 from __future__ import annotations
 
 import subprocess
@@ -72,8 +73,14 @@ def test_the_console_workload_runs(tmp_path: Path) -> None:
 
 
 def test_the_command_line_prints_the_table(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--reps", "1", "--only", "limits"],
-                         cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--reps", "1", "--only", "limits"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert "commits, WAL+NORMAL" in out.stdout and "min–max" in out.stdout
 
 

@@ -1,5 +1,6 @@
 """bench/fleet_bench.py judges its goals from what it measured: a row over 3 statements per
 occurrence, or a missing 3-engine row, reads NOT MET."""
+
 from __future__ import annotations
 
 from bench.fleet_bench import Row, verdict

@@ -1,4 +1,5 @@
 """The `evman` command as users and programs meet it: real processes, real files."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,16 @@ from click.testing import CliRunner
 from evman.console.cli.main import main
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from tests.engine_cli import ROOT, SETTLE_S, cli, rows, runs, start_engine_process, wait_until
-from tests.engine_cli import kill_running_commands  # noqa: F401 (an autouse fixture)
+from tests.engine_cli import (
+    ROOT,
+    SETTLE_S,
+    cli,
+    kill_running_commands,  # noqa: F401 (an autouse fixture)
+    rows,
+    runs,
+    start_engine_process,
+    wait_until,
+)
 
 Make = Callable[..., Engine]
 
@@ -75,9 +84,9 @@ MALFORMED = [
     ('requires = "success(fetch"', "requires", "missing ')'"),
     ('requires = "success(ghost)"', "requires", "unknown event 'ghost'"),
     ('window = { earliest = "25:00" }', "window.earliest", "Invalid time of day '25:00'"),
-    ('on_failure = { retries = -1 }', "on_failure.retries", "expected an integer of 0 or more"),
+    ("on_failure = { retries = -1 }", "on_failure.retries", "expected an integer of 0 or more"),
     ("outputs = [ { fresh = true } ]", "outputs[0].path", "missing; expected the file"),
-    ('env = { FLAG = true }', "env.FLAG", "expected a string"),
+    ("env = { FLAG = true }", "env.FLAG", "expected a string"),
 ]
 
 
@@ -108,8 +117,10 @@ def test_validate_of_a_toml_syntax_error_and_of_a_cycle(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(syntax)])
     assert result.exit_code == 2 and result.stderr.startswith(f"{syntax}:1:8: TOML syntax")
     cycle = tmp_path / "cycle.toml"
-    cycle.write_text('[[event]]\nname = "a"\nrun = "true"\nrequires = "success(b)"\n'
-                     '[[event]]\nname = "b"\nrun = "true"\nrequires = "success(a)"\n')
+    cycle.write_text(
+        '[[event]]\nname = "a"\nrun = "true"\nrequires = "success(b)"\n'
+        '[[event]]\nname = "b"\nrun = "true"\nrequires = "success(a)"\n'
+    )
     result = CliRunner().invoke(main, ["validate", str(cycle)])
     assert result.exit_code == 2 and "dependency cycle" in result.stderr and "key 'requires'" in result.stderr
 
@@ -121,8 +132,12 @@ def test_a_malformed_load_writes_nothing(tmp_path: Path) -> None:
     assert evman("load", str(good), "--db", str(db)).returncode == 0
     before = rows(db, "SELECT name, spec FROM events")
     bad = tmp_path / "bad.toml"
-    bad.write_text(GOOD.replace('schedule = "every 2 seconds"', 'schedule = "every 2 seconds"\n'
-                                '[[event]]\nname = "new"\nrun = "true"\nschedule = "61 * * * *"'))
+    bad.write_text(
+        GOOD.replace(
+            'schedule = "every 2 seconds"',
+            'schedule = "every 2 seconds"\n[[event]]\nname = "new"\nrun = "true"\nschedule = "61 * * * *"',
+        )
+    )
     done = evman("load", str(bad), "--db", str(db))
     assert done.returncode == 2 and "event 'new': key 'schedule'" in done.stderr
     assert rows(db, "SELECT name, spec FROM events") == before
@@ -155,8 +170,9 @@ def test_load_then_headless_engine_runs_every_2_seconds_and_history_shows_it(tmp
     log = tmp_path / "engine.log"
     engine = start_engine_process(db, log=log)
     try:
-        wait_until(lambda: len([r for r in runs(db) if r["state"] == "succeeded"]) >= 2,
-                   timeout=30, what="two finished runs")
+        wait_until(
+            lambda: len([r for r in runs(db) if r["state"] == "succeeded"]) >= 2, timeout=30, what="two finished runs"
+        )
     finally:
         engine.send_signal(signal.SIGTERM)
         assert engine.wait(timeout=30) == 0
@@ -191,25 +207,33 @@ def test_next_for_a_cron_schedule_across_the_spring_gap() -> None:
     fires = data["fires"]
     assert [f["utc"] for f in fires] == NY_FIRES
     assert [f["local"] for f in fires] == [
-        "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"]
+        "2026-03-08T03:00:00-04:00",
+        "2026-03-09T02:30:00-04:00",
+        "2026-03-10T02:30:00-04:00",
+    ]
     assert "DST gap" in str(fires[0]["note"]) and fires[1]["note"] is None
-    text = evman("next", "--schedule", "30 2 * * *", "--tz", "America/New_York", "--after", AFTER,
-                 "-n", "3", subprocess=True)
+    text = evman(
+        "next", "--schedule", "30 2 * * *", "--tz", "America/New_York", "--after", AFTER, "-n", "3", subprocess=True
+    )
     assert "shifted past DST gap (02:30 does not exist)" in text.stdout
 
 
 def test_next_for_every_specs() -> None:
-    daily = next_json("--schedule", "every day at 02:30", "--tz", "America/New_York",
-                      "--after", AFTER, "-n", "3")
+    daily = next_json("--schedule", "every day at 02:30", "--tz", "America/New_York", "--after", AFTER, "-n", "3")
     assert [f["utc"] for f in daily["fires"]] == NY_FIRES
-    hours = next_json("--schedule", "every 2 hours", "--tz", "UTC", "--after", "2026-01-05T10:15:00+00:00",
-                      "-n", "2")
-    assert [f["utc"] for f in hours["fires"]] == [
-        "2026-01-05T12:15:00+00:00", "2026-01-05T14:15:00+00:00"]
-    fall = next_json("--schedule", "every day at 01:30", "--tz", "America/New_York",
-                     "--after", "2026-10-31T12:00:00-04:00", "-n", "2")
-    assert [f["utc"] for f in fall["fires"]] == [
-        "2026-11-01T05:30:00+00:00", "2026-11-02T06:30:00+00:00"]
+    hours = next_json("--schedule", "every 2 hours", "--tz", "UTC", "--after", "2026-01-05T10:15:00+00:00", "-n", "2")
+    assert [f["utc"] for f in hours["fires"]] == ["2026-01-05T12:15:00+00:00", "2026-01-05T14:15:00+00:00"]
+    fall = next_json(
+        "--schedule",
+        "every day at 01:30",
+        "--tz",
+        "America/New_York",
+        "--after",
+        "2026-10-31T12:00:00-04:00",
+        "-n",
+        "2",
+    )
+    assert [f["utc"] for f in fall["fires"]] == ["2026-11-01T05:30:00+00:00", "2026-11-02T06:30:00+00:00"]
 
 
 @pytest.mark.parametrize("zone", ["Europe", "Mars/Olympus", "../../etc/passwd", "x" * 5000])
@@ -229,8 +253,9 @@ def test_a_count_below_one_is_refused(verb: list[str], tmp_path: Path) -> None:
 def test_next_for_an_event_uses_its_schedule_and_zone(tmp_path: Path) -> None:
     db = tmp_path / "evman.db"
     defs = tmp_path / "defs.toml"
-    defs.write_text('[[event]]\nname = "nightly"\nrun = "true"\nschedule = "30 2 * * *"\n'
-                    'timezone = "America/New_York"\n')
+    defs.write_text(
+        '[[event]]\nname = "nightly"\nrun = "true"\nschedule = "30 2 * * *"\ntimezone = "America/New_York"\n'
+    )
     assert evman("load", str(defs), "--db", str(db)).returncode == 0
     data = next_json("nightly", "--after", AFTER, "-n", "3", "--db", str(db))
     assert data["event"] == "nightly" and data["timezone"] == "America/New_York"
@@ -249,16 +274,18 @@ def loaded_db(tmp_path: Path) -> Path:
     return db
 
 
-@pytest.mark.parametrize("verb", [["show", "fecth"], ["history", "fecth"], ["next", "fecth"],
-                                  ["trigger", "fecth"], ["hold", "fecth"]])
+@pytest.mark.parametrize(
+    "verb", [["show", "fecth"], ["history", "fecth"], ["next", "fecth"], ["trigger", "fecth"], ["hold", "fecth"]]
+)
 def test_unknown_event_is_one_line(loaded_db: Path, verb: list[str]) -> None:
     line = one_line_error(evman(*verb, "--db", str(loaded_db), subprocess=verb[0] == "show"))
     assert "unknown event 'fecth'" in line and "Did you mean 'fetch'?" in line
     assert rows(loaded_db, "SELECT count(*) AS n FROM requests")[0]["n"] == 0
 
 
-@pytest.mark.parametrize("verb", [["list"], ["show", "fetch"], ["history"], ["alerts"],
-                                  ["trigger", "fetch"], ["export"], ["--no-ui"]])
+@pytest.mark.parametrize(
+    "verb", [["list"], ["show", "fetch"], ["history"], ["alerts"], ["trigger", "fetch"], ["export"], ["--no-ui"]]
+)
 def test_missing_database_file_is_one_line(tmp_path: Path, verb: list[str]) -> None:
     missing = tmp_path / "nowhere.db"
     line = one_line_error(evman(*verb, "--db", str(missing), subprocess=verb[0] in ("list", "--no-ui")))
@@ -271,15 +298,23 @@ def test_database_from_evman_db_variable(loaded_db: Path) -> None:
     assert done.returncode == 0 and json.loads(done.stdout)[0]["name"] == "fetch"
 
 
-@pytest.mark.parametrize("verb", [["trigger", "fetch"], ["load", "{defs}"], ["hold", "fetch"],
-                                  ["import-crontab", str(ROOT / "tests/data/cron.d/php")]])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["trigger", "fetch"],
+        ["load", "{defs}"],
+        ["hold", "fetch"],
+        ["import-crontab", str(ROOT / "tests/data/cron.d/php")],
+    ],
+)
 def test_locked_database_is_one_line(loaded_db: Path, verb: list[str]) -> None:
     args = [a.replace("{defs}", str(loaded_db.parent / "defs.toml")) for a in verb]
     holder = sqlite3.connect(loaded_db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        done = evman(*args, "--db", str(loaded_db), env={"EVMAN_BUSY_TIMEOUT_MS": "200"},
-                     subprocess=verb[0] == "trigger")
+        done = evman(
+            *args, "--db", str(loaded_db), env={"EVMAN_BUSY_TIMEOUT_MS": "200"}, subprocess=verb[0] == "trigger"
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -289,17 +324,28 @@ def test_locked_database_is_one_line(loaded_db: Path, verb: list[str]) -> None:
 
 # -- --json shapes ------------------------------------------------------------------------------
 
-RUN_KEYS = {"id", "event", "state", "trigger", "attempt", "scheduled_for", "started_at", "ended_at",
-            "exit_code", "reason", "output_tail"}
-ALERT_KEYS = {"id", "kind", "event", "run_id", "created_at", "deliveries", "acknowledged_by",
-              "acknowledged_at"}
+RUN_KEYS = {
+    "id",
+    "event",
+    "state",
+    "trigger",
+    "attempt",
+    "scheduled_for",
+    "started_at",
+    "ended_at",
+    "exit_code",
+    "reason",
+    "output_tail",
+}
+ALERT_KEYS = {"id", "kind", "event", "run_id", "created_at", "deliveries", "acknowledged_by", "acknowledged_at"}
 EVENT_KEYS = {"name", "state", "schedule", "next_fire_at", "held"}
 SHOW_KEYS = EVENT_KEYS | {"waiting_reason", "window", "runtime", "stats", "runs"}
 STATES = {"waiting", "running", "succeeded", "failed", "killed", "missed", "skipped", "lost", "idle"}
 
 
 def test_json_of_list_show_history_alerts_has_the_design_keys(
-        engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path
+) -> None:
     engine = engine_factory("""
         [[event]]
         name = "good"

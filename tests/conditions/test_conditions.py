@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -148,87 +149,151 @@ def test_render_is_the_canonical_form() -> None:
 MALFORMED = [
     ("", "requires: the expression is empty; write e.g. success(fetch-feeds)", None),
     ("   ", "requires: the expression is empty; write e.g. success(fetch-feeds)", None),
-    ("sucess(a)",
-     "requires: unknown function 'sucess' at column 1; expected one of success, failure, done, "
-     "exitcode, running, notrunning, exists (did you mean 'success'?)", 1),
-    ("frobnicate(a)",
-     "requires: unknown function 'frobnicate' at column 1; expected one of success, failure, done, "
-     "exitcode, running, notrunning, exists", 1),
-    ('__import__("os")',
-     "requires: unknown function '__import__' at column 1; expected one of success, failure, done, "
-     "exitcode, running, notrunning, exists", 1),
-    ('os.system("ls")',
-     "requires: attribute access is not allowed ('os.system') at column 1; expected one of success, "
-     "failure, done, exitcode, running, notrunning, exists", 1),
-    ("success(a).real",
-     "requires: unexpected '.real' at column 11; attribute access is not allowed; "
-     "expected 'and', 'or' or the end", 11),
+    (
+        "sucess(a)",
+        "requires: unknown function 'sucess' at column 1; expected one of success, failure, done, "
+        "exitcode, running, notrunning, exists (did you mean 'success'?)",
+        1,
+    ),
+    (
+        "frobnicate(a)",
+        "requires: unknown function 'frobnicate' at column 1; expected one of success, failure, done, "
+        "exitcode, running, notrunning, exists",
+        1,
+    ),
+    (
+        '__import__("os")',
+        "requires: unknown function '__import__' at column 1; expected one of success, failure, done, "
+        "exitcode, running, notrunning, exists",
+        1,
+    ),
+    (
+        'os.system("ls")',
+        "requires: attribute access is not allowed ('os.system') at column 1; expected one of success, "
+        "failure, done, exitcode, running, notrunning, exists",
+        1,
+    ),
+    (
+        "success(a).real",
+        "requires: unexpected '.real' at column 11; attribute access is not allowed; expected 'and', 'or' or the end",
+        11,
+    ),
     ("success(a", "requires: missing ')' at column 10; 'success(' at column 8 is not closed", 10),
     ("(success(a)", "requires: missing ')' at column 12; the '(' at column 1 is not closed", 12),
-    ("(success(a) success(b))",
-     "requires: expected 'and', 'or' or ')' at column 13, found 'success'; the '(' at column 1 is still open", 13),
+    (
+        "(success(a) success(b))",
+        "requires: expected 'and', 'or' or ')' at column 13, found 'success'; the '(' at column 1 is still open",
+        13,
+    ),
     ("success(a))", "requires: unexpected ')' at column 11; no '(' is open", 11),
     ("success()", "requires: success() needs an event name at column 9; e.g. success(fetch-feeds)", 9),
     ("exists()", 'requires: exists() needs a quoted path at column 8; e.g. exists("feeds/today.json")', 8),
-    ('running(a, "1h")',
-     "requires: too many arguments to running() at column 12; running() takes exactly one event name", 12),
-    ('success(a, "1h", b)',
-     'requires: too many arguments to success() at column 18; success() takes an event name and an '
-     'optional lookback such as "12h"', 18),
-    ('success(a, "12x")',
-     "requires: bad lookback '12x' at column 12; expected a duration such as \"12h\", \"30m\", \"1d\" or \"2h30m\"",
-     12),
-    ("success(a, -1h)",
-     "requires: bad lookback '-1h' at column 12; expected a duration such as \"12h\", \"30m\", \"1d\" or \"2h30m\"",
-     12),
+    (
+        'running(a, "1h")',
+        "requires: too many arguments to running() at column 12; running() takes exactly one event name",
+        12,
+    ),
+    (
+        'success(a, "1h", b)',
+        "requires: too many arguments to success() at column 18; success() takes an event name and an "
+        'optional lookback such as "12h"',
+        18,
+    ),
+    (
+        'success(a, "12x")',
+        'requires: bad lookback \'12x\' at column 12; expected a duration such as "12h", "30m", "1d" or "2h30m"',
+        12,
+    ),
+    (
+        "success(a, -1h)",
+        'requires: bad lookback \'-1h\' at column 12; expected a duration such as "12h", "30m", "1d" or "2h30m"',
+        12,
+    ),
     ("success(a, 0s)", "requires: lookback '0s' is zero at column 12; use a duration longer than zero", 12),
     ("42", "requires: expected a condition at column 1, found the number 42; write e.g. success(fetch-feeds)", 1),
-    ("success(a) and 1.5",
-     "requires: expected a condition at column 16, found the number 1.5; write e.g. success(fetch-feeds)", 16),
-    ("success(-1)",
-     "requires: the number -1 is not an event name at column 9; names use lowercase letters, digits, "
-     "'.', '_' and '-', and start with a letter or digit", 9),
-    ("success(Fetch)",
-     "requires: 'Fetch' is not an event name at column 9; names use lowercase letters, digits, "
-     "'.', '_' and '-', and start with a letter or digit", 9),
+    (
+        "success(a) and 1.5",
+        "requires: expected a condition at column 16, found the number 1.5; write e.g. success(fetch-feeds)",
+        16,
+    ),
+    (
+        "success(-1)",
+        "requires: the number -1 is not an event name at column 9; names use lowercase letters, digits, "
+        "'.', '_' and '-', and start with a letter or digit",
+        9,
+    ),
+    (
+        "success(Fetch)",
+        "requires: 'Fetch' is not an event name at column 9; names use lowercase letters, digits, "
+        "'.', '_' and '-', and start with a letter or digit",
+        9,
+    ),
     ("exitcode(a) == b", "requires: expected a whole number after '==' at column 16, found 'b'", 16),
     ("exitcode(a) == 1.5", "requires: expected a whole number after '==' at column 16, found the number 1.5", 16),
     ("exitcode(a)", "requires: exitcode(a) must be compared with a number at column 12; e.g. exitcode(a) == 0", 12),
     ("exitcode(a) = 0", "requires: unexpected character '=' at column 13; compare with '=='", 13),
     ("success(a) == 0", "requires: unexpected '==' at column 12; only exitcode() is compared with a number", 12),
     ("success(a) success(b)", "requires: unexpected 'success' at column 12; expected 'and', 'or' or the end", 12),
-    ("success(a) AND success(b)",
-     "requires: unexpected 'AND' at column 12; expected 'and', 'or' or the end; keywords are lowercase", 12),
+    (
+        "success(a) AND success(b)",
+        "requires: unexpected 'AND' at column 12; expected 'and', 'or' or the end; keywords are lowercase",
+        12,
+    ),
     ("success(a) && success(b)", "requires: unexpected character '&' at column 12; use 'and'", 12),
     ("success(a) || success(b)", "requires: unexpected character '|' at column 12; use 'or'", 12),
     ("!success(a)", "requires: unexpected character '!' at column 1; use 'not'", 1),
-    ("success(a) and", "requires: expected a condition at column 15, found the end; write e.g. success(fetch-feeds)", 15),
+    (
+        "success(a) and",
+        "requires: expected a condition at column 15, found the end; write e.g. success(fetch-feeds)",
+        15,
+    ),
     ("and success(a)", "requires: expected a condition at column 1, found 'and'; write e.g. success(fetch-feeds)", 1),
     ("not", "requires: expected a condition at column 4, found the end; write e.g. success(fetch-feeds)", 4),
-    ("fetch",
-     "requires: expected a condition at column 1, found 'fetch'; to test an event write e.g. "
-     "success(fetch) or running(fetch)", 1),
+    (
+        "fetch",
+        "requires: expected a condition at column 1, found 'fetch'; to test an event write e.g. "
+        "success(fetch) or running(fetch)",
+        1,
+    ),
     ("success a", "requires: expected '(' after 'success' at column 9, found 'a'", 9),
-    ("success(running(a))",
-     "requires: calls cannot be nested ('(' inside 'success(') at column 16; combine conditions with "
-     "'and', 'or' and 'not'", 16),
+    (
+        "success(running(a))",
+        "requires: calls cannot be nested ('(' inside 'success(') at column 16; combine conditions with "
+        "'and', 'or' and 'not'",
+        16,
+    ),
     ("success(a b)", "requires: expected ',' or ')' at column 11, found 'b'", 11),
     ("success(a,)", "requires: expected an argument to success() at column 11, found ')'", 11),
-    ("exists(feeds)",
-     'requires: exists() takes a quoted, non-empty path at column 8; e.g. exists("feeds/today.json")', 8),
+    (
+        "exists(feeds)",
+        'requires: exists() takes a quoted, non-empty path at column 8; e.g. exists("feeds/today.json")',
+        8,
+    ),
     ('exists("")', 'requires: exists() takes a quoted, non-empty path at column 8; e.g. exists("feeds/today.json")', 8),
     ('success("a', 'requires: unterminated string at column 9; close it with "', 9),
-    ("lambda: 1",
-     "requires: unexpected character ':' at column 7; conditions use success(), failure(), done(), "
-     "exitcode(), running(), notrunning(), exists(), 'and', 'or', 'not' and parentheses", 7),
-    ("success(a)[0]",
-     "requires: unexpected character '[' at column 11; conditions use success(), failure(), done(), "
-     "exitcode(), running(), notrunning(), exists(), 'and', 'or', 'not' and parentheses", 11),
-    ("success(a) and\n  sucess(b)",
-     "requires: unknown function 'sucess' at line 2, column 3; expected one of success, failure, done, "
-     "exitcode, running, notrunning, exists (did you mean 'success'?)", 3),
-    ("(" * 60 + "success(a)" + ")" * 60,
-     "requires: parentheses nest more than 50 deep at column 51; simplify the expression", 51),
+    (
+        "lambda: 1",
+        "requires: unexpected character ':' at column 7; conditions use success(), failure(), done(), "
+        "exitcode(), running(), notrunning(), exists(), 'and', 'or', 'not' and parentheses",
+        7,
+    ),
+    (
+        "success(a)[0]",
+        "requires: unexpected character '[' at column 11; conditions use success(), failure(), done(), "
+        "exitcode(), running(), notrunning(), exists(), 'and', 'or', 'not' and parentheses",
+        11,
+    ),
+    (
+        "success(a) and\n  sucess(b)",
+        "requires: unknown function 'sucess' at line 2, column 3; expected one of success, failure, done, "
+        "exitcode, running, notrunning, exists (did you mean 'success'?)",
+        3,
+    ),
+    (
+        "(" * 60 + "success(a)" + ")" * 60,
+        "requires: parentheses nest more than 50 deep at column 51; simplify the expression",
+        51,
+    ),
 ]
 
 
@@ -293,12 +358,18 @@ def test_a_skipped_run_does_not_hide_the_one_before() -> None:
 @pytest.mark.parametrize(
     ("text", "holds"),
     [
-        ("exitcode(e) == 2", True), ("exitcode(e) == 0", False),
-        ("exitcode(e) != 0", True), ("exitcode(e) != 2", False),
-        ("exitcode(e) < 3", True), ("exitcode(e) < 2", False),
-        ("exitcode(e) > 1", True), ("exitcode(e) > 2", False),
-        ("exitcode(e) <= 2", True), ("exitcode(e) <= 1", False),
-        ("exitcode(e) >= 2", True), ("exitcode(e) >= 3", False),
+        ("exitcode(e) == 2", True),
+        ("exitcode(e) == 0", False),
+        ("exitcode(e) != 0", True),
+        ("exitcode(e) != 2", False),
+        ("exitcode(e) < 3", True),
+        ("exitcode(e) < 2", False),
+        ("exitcode(e) > 1", True),
+        ("exitcode(e) > 2", False),
+        ("exitcode(e) <= 2", True),
+        ("exitcode(e) <= 1", False),
+        ("exitcode(e) >= 2", True),
+        ("exitcode(e) >= 3", False),
     ],
 )
 def test_exitcode_comparisons(text: str, holds: bool) -> None:
@@ -311,14 +382,19 @@ def test_exitcode_comparisons(text: str, holds: bool) -> None:
 def test_a_missing_exit_code_never_compares(text: str) -> None:
     view = MemoryView()
     view.finish("e", RunState.KILLED, datetime(2026, 1, 1, 6, 0, tzinfo=UTC), exit_code=None)
-    assert check(text, view) == (False, f"{text} is false: its last run was killed at 2026-01-01T06:00Z without an exit code")
+    assert check(text, view) == (
+        False,
+        f"{text} is false: its last run was killed at 2026-01-01T06:00Z without an exit code",
+    )
 
 
 def test_exitcode_reason_names_the_code() -> None:
     view = MemoryView()
     view.finish("e", RunState.FAILED, datetime(2026, 1, 1, 6, 0, 30, tzinfo=UTC), exit_code=3)
     assert check("exitcode(e) == 0", view) == (
-        False, "exitcode(e) == 0 is false: its last run exited with 3 at 2026-01-01T06:00:30Z")
+        False,
+        "exitcode(e) == 0 is false: its last run exited with 3 at 2026-01-01T06:00:30Z",
+    )
 
 
 def test_running_and_notrunning() -> None:
@@ -341,13 +417,11 @@ def test_exists_asks_the_view_with_the_path_as_written() -> None:
 def test_reason_for_a_failed_last_run() -> None:
     view = MemoryView()
     view.finish("fetch", RunState.FAILED, datetime(2026, 1, 1, 6, 0, tzinfo=UTC), exit_code=1)
-    assert check("success(fetch)", view) == (
-        False, "success(fetch) is false: its last run failed at 2026-01-01T06:00Z")
+    assert check("success(fetch)", view) == (False, "success(fetch) is false: its last run failed at 2026-01-01T06:00Z")
 
 
 @pytest.mark.parametrize(
-    ("state", "words"),
-    [(RunState.KILLED, "was killed"), (RunState.LOST, "was lost"), (RunState.MISSED, "was missed")],
+    ("state", "words"), [(RunState.KILLED, "was killed"), (RunState.LOST, "was lost"), (RunState.MISSED, "was missed")]
 )
 def test_reason_words_for_other_endings(state: RunState, words: str) -> None:
     view = MemoryView()
@@ -359,7 +433,9 @@ def test_reason_for_failure_when_it_succeeded() -> None:
     view = MemoryView()
     view.finish("fetch", RunState.SUCCEEDED, datetime(2026, 1, 1, 6, 0, tzinfo=UTC))
     assert check("failure(fetch)", view) == (
-        False, "failure(fetch) is false: its last run succeeded at 2026-01-01T06:00Z")
+        False,
+        "failure(fetch) is false: its last run succeeded at 2026-01-01T06:00Z",
+    )
 
 
 # ---------------------------------------------------------------- lookback
@@ -387,14 +463,17 @@ def test_lookback_boundary_is_inclusive() -> None:
     view.finish("fetch", RunState.SUCCEEDED, hours_ago(12))
     assert check("success(fetch, 12h)", view)[0] is True
     assert check("success(fetch, 12h)", view, NOW + timedelta(seconds=1)) == (
-        False, "success(fetch, 12h) is false: last success ended 12h ago")
+        False,
+        "success(fetch, 12h) is false: last success ended 12h ago",
+    )
 
 
 def test_lookback_reports_the_failure_before_the_age() -> None:
     view = MemoryView()
     view.finish("fetch", RunState.FAILED, datetime(2025, 12, 1, tzinfo=UTC))
     assert check("success(fetch, 12h)", view)[1] == (
-        "success(fetch, 12h) is false: its last run failed at 2025-12-01T00:00Z")
+        "success(fetch, 12h) is false: its last run failed at 2025-12-01T00:00Z"
+    )
 
 
 def test_exitcode_lookback() -> None:
@@ -418,14 +497,15 @@ def test_and_names_the_first_false_clause() -> None:
     view = MemoryView()
     view.finish("a", RunState.SUCCEEDED, hours_ago(1))
     view.running.add("p")
-    assert check("success(a) and not running(p) and success(b)", view) == (
-        False, "running(p) is true: it is running")
+    assert check("success(a) and not running(p) and success(b)", view) == (False, "running(p) is true: it is running")
 
 
 def test_or_names_every_false_clause() -> None:
     view = MemoryView()
     assert check('running(x) or exists("f")', view) == (
-        False, 'running(x) is false; exists("f") is false: no such file')
+        False,
+        'running(x) is false; exists("f") is false: no such file',
+    )
 
 
 def test_not_says_what_held() -> None:
@@ -434,20 +514,19 @@ def test_not_says_what_held() -> None:
     assert check("not success(a)", view) == (False, "success(a) is true: its last run succeeded at 2026-01-01T06:00Z")
     view.finish("b", RunState.SUCCEEDED, hours_ago(1))
     assert check("not (success(a) and success(b))", view) == (False, "(success(a) and success(b)) is true")
-    assert check("not (failure(a) or not running(c))", view) == (
-        False, "not running(c) is true")
+    assert check("not (failure(a) or not running(c))", view) == (False, "not running(c) is true")
 
 
 def test_and_stops_at_the_first_false_clause() -> None:
     view = MemoryView()
-    check("success(a) and running(b) and exists(\"c\")", view)
+    check('success(a) and running(b) and exists("c")', view)
     assert view.asked == ["last_finished(a)"]
 
 
 def test_or_stops_at_the_first_true_clause() -> None:
     view = MemoryView()
     view.running.add("a")
-    assert check("running(a) or success(b) or exists(\"c\")", view) == (True, None)
+    assert check('running(a) or success(b) or exists("c")', view) == (True, None)
     assert view.asked == ["is_running(a)"]
 
 
@@ -473,7 +552,7 @@ def test_a_condition_is_immutable_and_reusable() -> None:
 
 
 def is_cycle_in(cycle: list[str], graph: dict[str, list[str]]) -> bool:
-    return cycle[0] == cycle[-1] and all(b in graph.get(a, []) for a, b in zip(cycle, cycle[1:]))
+    return cycle[0] == cycle[-1] and all(b in graph.get(a, []) for a, b in itertools.pairwise(cycle))
 
 
 @pytest.mark.parametrize(

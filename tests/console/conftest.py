@@ -1,4 +1,5 @@
 """Console fixtures: databases seeded through the real loader, and a fixed one for snapshots."""
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,18 @@ from typing import Any
 
 import pytest
 
-from evman.engine.definitions import catalog
 from evman.engine.clock import FakeClock, iso
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.store import RUN_COLUMNS, Store
 
 
 def load_text(store: Store, text: str, base_dir: Path, now: datetime) -> None:
     """Definitions TOML into the store through the real loader (validation, catalog)."""
-    defs = parse_definitions(textwrap.dedent(text), source=str(base_dir / "defs.toml"),
-                             base_dir=base_dir, known_events=store.event_names())
+    defs = parse_definitions(
+        textwrap.dedent(text), source=str(base_dir / "defs.toml"), base_dir=base_dir, known_events=store.event_names()
+    )
     catalog.save(store, defs, now=now)
+
 
 CHAIN = """
     [defaults]
@@ -58,10 +60,12 @@ CHAIN = """
 @pytest.fixture
 def seed(store: Store, clock: FakeClock, tmp_path: Path) -> Callable[[str], Path]:
     """seed(definitions) -> the database path, loaded through the real loader."""
+
     def seed(text: str = CHAIN) -> Path:
         load_text(store, text, tmp_path, clock.now())
         assert store.path is not None
         return store.path
+
     return seed
 
 
@@ -131,19 +135,65 @@ def snapshot_db(store: Store, clock: FakeClock, tmp_path: Path) -> Path:
         return iso(now - timedelta(hours=hours))
 
     runs: list[dict[str, Any]] = [
-        dict(id=1, event="collect-garbage", state="succeeded", scheduled_for=at(5.5), started_at=at(5.5),
-             ended_at=at(5.49), exit_code=0),
-        dict(id=2, event="fetch-feeds", state="succeeded", scheduled_for=at(5.25), started_at=at(5.25),
-             ended_at=at(5.2), exit_code=0,
-             checks=json.dumps([{"path": "feeds/today.json", "ok": True, "detail": "2048 bytes, checks passed"}])),
-        dict(id=3, event="nightly-report", state="failed", scheduled_for=at(4), started_at=at(4),
-             ended_at=at(3.9), exit_code=3, reason="exit code 3", output_tail="report: no data\n"),
-        dict(id=4, event="fetch-feeds", state="running", scheduled_for=at(1), started_at=at(0.75),
-             due_by=at(0.5), flags="overdue", log_path=str(logs / "4.log"), pid=None),
-        dict(id=5, event="publish", state="waiting", scheduled_for=at(2), late_at=at(1.5),
-             waiting_reason="success(promote-to-test) is false: it has not run yet", flags="late"),
-        dict(id=6, event="archive", state="missed", scheduled_for=at(2.5), due_by=at(2.4), ended_at=at(2.4),
-             reason="missed: window closed at 04:06 UTC while waiting (held)"),
+        dict(
+            id=1,
+            event="collect-garbage",
+            state="succeeded",
+            scheduled_for=at(5.5),
+            started_at=at(5.5),
+            ended_at=at(5.49),
+            exit_code=0,
+        ),
+        dict(
+            id=2,
+            event="fetch-feeds",
+            state="succeeded",
+            scheduled_for=at(5.25),
+            started_at=at(5.25),
+            ended_at=at(5.2),
+            exit_code=0,
+            checks=json.dumps([{"path": "feeds/today.json", "ok": True, "detail": "2048 bytes, checks passed"}]),
+        ),
+        dict(
+            id=3,
+            event="nightly-report",
+            state="failed",
+            scheduled_for=at(4),
+            started_at=at(4),
+            ended_at=at(3.9),
+            exit_code=3,
+            reason="exit code 3",
+            output_tail="report: no data\n",
+        ),
+        dict(
+            id=4,
+            event="fetch-feeds",
+            state="running",
+            scheduled_for=at(1),
+            started_at=at(0.75),
+            due_by=at(0.5),
+            flags="overdue",
+            log_path=str(logs / "4.log"),
+            pid=None,
+        ),
+        dict(
+            id=5,
+            event="publish",
+            state="waiting",
+            scheduled_for=at(2),
+            late_at=at(1.5),
+            waiting_reason="success(promote-to-test) is false: it has not run yet",
+            flags="late",
+        ),
+        dict(
+            id=6,
+            event="archive",
+            state="missed",
+            scheduled_for=at(2.5),
+            due_by=at(2.4),
+            ended_at=at(2.4),
+            reason="missed: window closed at 04:06 UTC while waiting (held)",
+        ),
     ]
     for run in runs:
         run.setdefault("trigger", "schedule")
@@ -151,13 +201,28 @@ def snapshot_db(store: Store, clock: FakeClock, tmp_path: Path) -> Path:
         run.setdefault("created_at", run["scheduled_for"])
         run.setdefault("needs_prepare", 0)
     store.insert_runs([{c: r.get(c) for c in RUN_COLUMNS} for r in runs])
-    store.apply_statements([(
-        "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [("failed", "nightly-report", 3, "night", "nightly-report failed: exit code 3", at(3.9), at(3.9)),
-         ("overdue", "fetch-feeds", 4, "ops", "fetch-feeds is overdue: still running at 06:00 UTC",
-          at(0.5), at(0.5))])])
-    store.apply_statements([("UPDATE events SET held = 1, held_by = 'alice (request 1)' WHERE name = ?",
-                  [("archive",)])])
+    store.apply_statements(
+        [
+            (
+                "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    ("failed", "nightly-report", 3, "night", "nightly-report failed: exit code 3", at(3.9), at(3.9)),
+                    (
+                        "overdue",
+                        "fetch-feeds",
+                        4,
+                        "ops",
+                        "fetch-feeds is overdue: still running at 06:00 UTC",
+                        at(0.5),
+                        at(0.5),
+                    ),
+                ],
+            )
+        ]
+    )
+    store.apply_statements(
+        [("UPDATE events SET held = 1, held_by = 'alice (request 1)' WHERE name = ?", [("archive",)])]
+    )
     assert store.path is not None
     return store.path

@@ -1,4 +1,5 @@
 """Driving the console in tests: run a scenario, wait for a condition, read the database."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,21 +1,14 @@
 """Every console key writes the right request row, and the in-process engine acts on it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from console_helpers import cells, engine_running, loaded, query, requests, run, select, wait_until
+
 from evman.console.app.evman_app import make_app
 from evman.console.screens.confirm import ConfirmScreen
-from console_helpers import (
-    cells,
-    engine_running,
-    loaded,
-    query,
-    requests,
-    run,
-    select,
-    wait_until,
-)
 from evman.engine.clock import FakeClock
 
 
@@ -61,14 +54,18 @@ def test_trigger_starts_a_run_that_appears_live(seed: Callable[..., Path], clock
             await engine_running(pilot)
             await select(pilot, "broken")
             await pilot.press("t")
-            await wait_until(pilot, lambda: [r["state"] for r in _runs(db, "broken")] == ["failed"],
-                             "broken to run and fail")
+            await wait_until(
+                pilot, lambda: [r["state"] for r in _runs(db, "broken")] == ["failed"], "broken to run and fail"
+            )
             [req] = requests(db)
             assert (req["verb"], req["target"], req["requested_by"]) == ("trigger", "broken", "test")
             await wait_until(pilot, lambda: cells(app, "broken")[0] == "✘ failed", "the row to show failed")
             assert cells(app, "broken")[6] == "⚠ 1"
-            await wait_until(pilot, lambda: any("trigger broken" in n.message for n in app._notifications),
-                             "the outcome notification")
+            await wait_until(
+                pilot,
+                lambda: any("trigger broken" in n.message for n in app._notifications),
+                "the outcome notification",
+            )
 
     run(scenario())
 
@@ -85,14 +82,23 @@ def test_restart_and_ack_after_a_failure(seed: Callable[..., Path], clock: FakeC
             await pilot.press("t")
             await wait_until(pilot, lambda: len(query(db, "SELECT * FROM alerts")) == 1, "the failure alert")
             await pilot.press("r")
-            await wait_until(pilot, lambda: len(_runs(db, "broken")) == 2
-                             and _runs(db, "broken")[1]["state"] == "failed", "the restart to run")
+            await wait_until(
+                pilot,
+                lambda: len(_runs(db, "broken")) == 2 and _runs(db, "broken")[1]["state"] == "failed",
+                "the restart to run",
+            )
             assert _runs(db, "broken")[1]["trigger"] == "restart"
             await pilot.press("a")
-            await wait_until(pilot, lambda: query(db, "SELECT acknowledged_by FROM alerts")[0]["acknowledged_by"],
-                             "the acknowledgement")
+            await wait_until(
+                pilot,
+                lambda: query(db, "SELECT acknowledged_by FROM alerts")[0]["acknowledged_by"],
+                "the acknowledgement",
+            )
             assert [(r["verb"], r["target"]) for r in requests(db)] == [
-                ("trigger", "broken"), ("restart", "broken"), ("ack", "broken")]
+                ("trigger", "broken"),
+                ("restart", "broken"),
+                ("ack", "broken"),
+            ]
             assert query(db, "SELECT acknowledged_by FROM alerts")[0]["acknowledged_by"].startswith("bob")
             await wait_until(pilot, lambda: cells(app, "broken")[6] == "", "the alerts column to clear")
 
@@ -196,6 +202,7 @@ def test_quit_stops_the_engine_after_its_running_command(seed: Callable[..., Pat
 
     async def scenario() -> None:
         import asyncio
+
         app = make_app(db, clock=clock)
         async with app.run_test(size=(100, 30)) as pilot:
             await loaded(pilot)

@@ -1,5 +1,6 @@
 """Console habits and details a new user hit (issue 13, items 6 and 7): vi keys, Kill on K,
 the way back from any depth, and screens that agree with each other and with the clock."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from console_helpers import loaded, requests, run, screen_text, select, table, wait_until
 from textual.widgets import Tree
 
 from evman.console.app.evman_app import make_app
@@ -19,16 +21,18 @@ from evman.console.screens.run_detail import RunDetailScreen
 from evman.console.screens.tree import TreeScreen
 from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.line_table import LineTable
-from console_helpers import loaded, requests, run, screen_text, select, table, wait_until
-from evman.engine.paging.notifier import Notifier
 from evman.engine.clock import FakeClock, iso
+from evman.engine.paging.notifier import Notifier
 from evman.engine.store import RUN_COLUMNS, Store
 
 
 async def _open(pilot: Any, key: str, screen: type, ready: Callable[[Any], object] = lambda s: True) -> Any:
     await pilot.press(key)
-    return await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen) and ready(pilot.app.screen)
-                            and pilot.app.screen, f"{screen.__name__} after {key}")
+    return await wait_until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, screen) and ready(pilot.app.screen) and pilot.app.screen,
+        f"{screen.__name__} after {key}",
+    )
 
 
 def _messages(app: Any) -> list[str]:
@@ -97,8 +101,11 @@ def test_kill_with_nothing_running_says_so_without_asking(snapshot_db: Path, clo
             await select(pilot, "nightly-report")  # its only run failed
             detail = await _open(pilot, "enter", RunDetailScreen, lambda s: s.shown_run == 3)
             await pilot.press("K")
-            await wait_until(pilot, lambda: sum("nothing to kill" in m for m in _messages(app)) == 2,
-                             "the answer on the details screen")
+            await wait_until(
+                pilot,
+                lambda: sum("nothing to kill" in m for m in _messages(app)) == 2,
+                "the answer on the details screen",
+            )
             assert app.screen is detail
             await pilot.pause(0.1)
             assert requests(snapshot_db) == []
@@ -158,9 +165,19 @@ def test_the_bounds_line_shows_resolved_times(seed: Callable[..., Path], store: 
     """)
     clock.set(clock.now().replace(hour=12))
     slot = clock.now() - timedelta(hours=1)
-    row = dict(id=1, event="announce", state="missed", trigger="schedule", attempt=1, scheduled_for=iso(slot),
-               created_at=iso(slot), due_by=iso(slot + timedelta(seconds=8)),
-               ended_at=iso(slot + timedelta(seconds=8)), reason="missed: window closed", needs_prepare=0)
+    row = dict(
+        id=1,
+        event="announce",
+        state="missed",
+        trigger="schedule",
+        attempt=1,
+        scheduled_for=iso(slot),
+        created_at=iso(slot),
+        due_by=iso(slot + timedelta(seconds=8)),
+        ended_at=iso(slot + timedelta(seconds=8)),
+        reason="missed: window closed",
+        needs_prepare=0,
+    )
     store.insert_runs([{c: row.get(c) for c in RUN_COLUMNS}])
     due = (slot + timedelta(seconds=8)).strftime("%H:%M:%S")
     late = (slot + timedelta(seconds=3)).strftime("%H:%M:%S")
@@ -178,13 +195,22 @@ def test_the_bounds_line_shows_resolved_times(seed: Callable[..., Path], store: 
     run(scenario())
 
 
-def test_overdue_lists_only_what_was_missed_in_the_last_24_h(snapshot_db: Path, store: Store,
-                                                            clock: FakeClock) -> None:
+def test_overdue_lists_only_what_was_missed_in_the_last_24_h(snapshot_db: Path, store: Store, clock: FakeClock) -> None:
     now = clock.now()
     long_ago = now - timedelta(days=273)
-    row = dict(id=7, event="nightly-report", state="missed", trigger="schedule", attempt=1,
-               scheduled_for=iso(long_ago), created_at=iso(long_ago), due_by=iso(long_ago + timedelta(minutes=30)),
-               ended_at=iso(now - timedelta(minutes=5)), reason="missed: window closed", needs_prepare=0)
+    row = dict(
+        id=7,
+        event="nightly-report",
+        state="missed",
+        trigger="schedule",
+        attempt=1,
+        scheduled_for=iso(long_ago),
+        created_at=iso(long_ago),
+        due_by=iso(long_ago + timedelta(minutes=30)),
+        ended_at=iso(now - timedelta(minutes=5)),
+        reason="missed: window closed",
+        needs_prepare=0,
+    )
     store.insert_runs([{c: row.get(c) for c in RUN_COLUMNS}])  # noticed 5 min ago, due 273 days ago
 
     async def scenario() -> None:
@@ -222,6 +248,7 @@ def test_alert_delivery_without_a_route_says_no_route(snapshot_db: Path, store: 
 
     run(scenario())
     from evman.console.views import contract
+
     rows = contract.alert_list(store, event=None, open_only=False, limit=10)
     text = contract.render_alert_list(rows)
     assert "no route" in text and "failing" not in text
@@ -231,12 +258,18 @@ def test_alert_delivery_without_a_route_says_no_route(snapshot_db: Path, store: 
 def test_a_failing_delivery_fits_its_column(snapshot_db: Path, store: Store, clock: FakeClock) -> None:
     """A route whose target refuses (port 9 on 127.0.0.1, nothing listens) fails for real."""
     from evman.console.views import contract
-    from evman.engine.definitions import catalog
-    from evman.engine.definitions import parse_definitions
-    text = contract.export_text(store, include_secrets=True) + "\n[routes]\n" + "".join(
-        f'{d} = ["json://127.0.0.1:9/"]\n' for d in ("ops", "night", "lead"))
-    catalog.save(store, parse_definitions(text, source="defs.toml", base_dir=snapshot_db.parent,
-                                          known_events=store.event_names()), now=clock.now())
+    from evman.engine.definitions import catalog, parse_definitions
+
+    text = (
+        contract.export_text(store, include_secrets=True)
+        + "\n[routes]\n"
+        + "".join(f'{d} = ["json://127.0.0.1:9/"]\n' for d in ("ops", "night", "lead"))
+    )
+    catalog.save(
+        store,
+        parse_definitions(text, source="defs.toml", base_dir=snapshot_db.parent, known_events=store.event_names()),
+        now=clock.now(),
+    )
     notifier = Notifier(store, clock, retry_base_s=1, timeout_s=2)
     notifier.run_once(clock.now())
     attempts = store.deliveries_of([1])[1]

@@ -1,4 +1,5 @@
 """Live updates, filtering and sorting, and attaching to an engine that runs elsewhere."""
+
 from __future__ import annotations
 
 import os
@@ -11,10 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from evman.console.app.evman_app import make_app
-from evman.console.mailbox import engine_is_live
-from evman.console.screens.services import EngineChanged
 from console_helpers import (
     cells,
     engine_running,
@@ -28,6 +25,10 @@ from console_helpers import (
     table,
     wait_until,
 )
+
+from evman.console.app.evman_app import make_app
+from evman.console.mailbox import engine_is_live
+from evman.console.screens.services import EngineChanged
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.store import Store
@@ -58,7 +59,10 @@ def test_schedule_fires_and_rows_update_in_place(seed: Callable[..., Path], cloc
             assert table(app).fills == 1, "live updates change cells; they never refill the table"
             assert any(isinstance(m, EngineChanged) for m in seen)
             assert [r["state"] for r in query(db, "SELECT state FROM runs ORDER BY id")] == [
-                "succeeded", "succeeded", "succeeded"]
+                "succeeded",
+                "succeeded",
+                "succeeded",
+            ]
 
     run(scenario())
 
@@ -87,8 +91,9 @@ def test_filter_applies_on_enter_and_escape_clears_it(seed: Callable[..., Path],
     run(scenario())
 
 
-def test_sort_by_column_keeps_the_cursor_on_its_event(seed: Callable[..., Path], clock: FakeClock,
-                                                      store: Store) -> None:
+def test_sort_by_column_keeps_the_cursor_on_its_event(
+    seed: Callable[..., Path], clock: FakeClock, store: Store
+) -> None:
     db = seed()
     store.apply_statements([("UPDATE events SET held = 1 WHERE name = ?", [("publish",)])])
 
@@ -107,8 +112,9 @@ def test_sort_by_column_keeps_the_cursor_on_its_event(seed: Callable[..., Path],
     run(scenario())
 
 
-def test_engine_busy_makes_the_console_a_viewer(seed: Callable[..., Path], clock: FakeClock,
-                                                store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_busy_makes_the_console_a_viewer(
+    seed: Callable[..., Path], clock: FakeClock, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Another engine holds the database (a live pid on this host) but its heartbeat looked
     stale to the first check: Engine.start refuses, and the console attaches instead."""
     db = seed()
@@ -132,10 +138,12 @@ def test_engine_busy_makes_the_console_a_viewer(seed: Callable[..., Path], clock
             await pilot.press("h")
             await wait_until(pilot, lambda: requests(db), "the hold request")
             assert [(r["verb"], r["target"], r["requested_by"], r["handled_at"]) for r in requests(db)] == [
-                ("hold", "fetch", "carol", None)]
+                ("hold", "fetch", "carol", None)
+            ]
             other.tick(clock.now())
-            await wait_until(pilot, lambda: cells(app, "fetch")[0] == "‖ held",
-                             "the viewer to see the other engine's change")
+            await wait_until(
+                pilot, lambda: cells(app, "fetch")[0] == "‖ held", "the viewer to see the other engine's change"
+            )
 
     try:
         run(scenario())
@@ -157,8 +165,12 @@ def headless(seed: Callable[..., Path]) -> Iterator[tuple[Path, subprocess.Popen
         run = "true"
         requires = "success(ping)"
     """)
-    proc = subprocess.Popen([sys.executable, "-m", "evman.console.cli", "--no-ui", "--db", str(db), "--tick", "0.1"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evman.console.cli", "--no-ui", "--db", str(db), "--tick", "0.1"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 15
         while not engine_is_live(Store(db)):
@@ -188,14 +200,22 @@ def test_attaches_to_a_running_headless_engine(headless: tuple[Path, subprocess.
             assert f"pid {proc.pid}" in screen_text(app)
             await select(pilot, "ping")
             await pilot.press("t")
-            await wait_until(pilot, lambda: query(db, "SELECT state FROM runs WHERE event = 'pong'"),
-                             "the remote engine to run ping, then pong")
+            await wait_until(
+                pilot,
+                lambda: query(db, "SELECT state FROM runs WHERE event = 'pong'"),
+                "the remote engine to run ping, then pong",
+            )
             await select(pilot, "pong")
             await pilot.press("h")
-            await wait_until(pilot, lambda: query(db, "SELECT held FROM events WHERE name = 'pong'")[0]["held"],
-                             "the remote engine to hold pong")
+            await wait_until(
+                pilot,
+                lambda: query(db, "SELECT held FROM events WHERE name = 'pong'")[0]["held"],
+                "the remote engine to hold pong",
+            )
             assert [(r["verb"], r["target"], r["requested_by"], r["outcome"]) for r in requests(db)] == [
-                ("trigger", "ping", "dave", "ok"), ("hold", "pong", "dave", "ok")]
+                ("trigger", "ping", "dave", "ok"),
+                ("hold", "pong", "dave", "ok"),
+            ]
             await wait_until(pilot, lambda: cells(app, "pong")[0] == "‖ held", "the held row")
             await wait_until(pilot, lambda: cells(app, "ping")[0] == "✔ succeeded", "ping's row")
 

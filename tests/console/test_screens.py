@@ -1,9 +1,11 @@
 """The other screens: tree, overdue, alerts, run details (with a live log), help."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from console_helpers import engine_running, loaded, query, requests, run, screen_text, select, wait_until
 from textual.widgets import Log, Tree
 
 from evman.console.app.evman_app import make_app
@@ -14,7 +16,6 @@ from evman.console.screens.overdue import OverdueScreen
 from evman.console.screens.run_detail import RunDetailScreen
 from evman.console.screens.tree import REPEAT_MARK, TreeScreen
 from evman.console.widgets.line_table import LineTable
-from console_helpers import engine_running, loaded, query, requests, run, screen_text, select, wait_until
 from evman.engine.clock import FakeClock
 
 
@@ -37,8 +38,7 @@ def test_tree_shows_upstream_downstream_and_a_diamond_once(snapshot_db: Path, cl
             await loaded(pilot)
             await select(pilot, "fetch-feeds")
             await pilot.press("d")
-            await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen) and app.screen.tree_data,
-                             "the tree")
+            await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen) and app.screen.tree_data, "the tree")
             labels = _labels(app.screen.query_one(Tree))
             assert labels[0].startswith("▶ fetch-feeds  running")
             assert labels[1] == "needs: success(collect-garbage)"
@@ -59,8 +59,9 @@ def test_overdue_lists_what_is_late_most_late_first(snapshot_db: Path, clock: Fa
         async with app.run_test(size=(100, 30)) as pilot:
             await loaded(pilot)
             await pilot.press("o")
-            await wait_until(pilot, lambda: isinstance(app.screen, OverdueScreen) and app.screen.loaded,
-                             "the overdue screen")
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, OverdueScreen) and app.screen.loaded, "the overdue screen"
+            )
             rows = [(r["kind"], r["event"], r["id"]) for r in app.screen.rows.values()]
             assert rows == [("missed", "archive", 6), ("late", "publish", 5), ("overdue", "fetch-feeds", 4)]
             text = screen_text(app)
@@ -75,15 +76,16 @@ def test_alerts_ack_the_selected_alert(snapshot_db: Path, clock: FakeClock) -> N
         async with app.run_test(size=(100, 30)) as pilot:
             await loaded(pilot)
             await pilot.press("l")
-            await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.rows,
-                             "the alerts")
+            await wait_until(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.rows, "the alerts")
             assert app.screen.query_one(LineTable).selected_key() == "2"  # newest unacked first
             await pilot.press("down", "a")
             await wait_until(pilot, lambda: requests(snapshot_db), "the ack request")
             await pilot.press("A")
             await wait_until(pilot, lambda: len(requests(snapshot_db)) == 2, "the ack-all request")
             assert [(r["verb"], r["target"], r["requested_by"]) for r in requests(snapshot_db)] == [
-                ("ack", "alert:1", "erin"), ("ack", "nightly-report", "erin")]
+                ("ack", "alert:1", "erin"),
+                ("ack", "nightly-report", "erin"),
+            ]
 
     run(scenario())
 
@@ -104,8 +106,9 @@ def test_details_follow_a_running_commands_output(seed: Callable[..., Path], clo
             await engine_running(pilot)
             await select(pilot, "chatty")
             await pilot.press("t")
-            await wait_until(pilot, lambda: query(db, "SELECT state FROM runs WHERE state = 'running'"),
-                             "chatty to start")
+            await wait_until(
+                pilot, lambda: query(db, "SELECT state FROM runs WHERE state = 'running'"), "chatty to start"
+            )
             await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen), "the details")
             log = app.screen.query_one(Log)
@@ -127,8 +130,9 @@ def test_details_of_a_finished_run_show_checks_and_stored_output(snapshot_db: Pa
             await loaded(pilot)
             await select(pilot, "nightly-report")
             await pilot.press("enter")
-            await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.shown_run,
-                             "the details")
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.shown_run, "the details"
+            )
             text = screen_text(app)
             assert "3 · exit code 3" in text
             log = app.screen.query_one(Log)
@@ -136,8 +140,11 @@ def test_details_of_a_finished_run_show_checks_and_stored_output(snapshot_db: Pa
             await pilot.press("escape")
             await select(pilot, "fetch-feeds")
             await pilot.press("enter")
-            await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.shown_run == 4,
-                             "fetch-feeds' running run")
+            await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, RunDetailScreen) and app.screen.shown_run == 4,
+                "fetch-feeds' running run",
+            )
             await pilot.press("down")
             await wait_until(pilot, lambda: "✔ feeds/today.json" in screen_text(app), "run 2's output check")
 
@@ -200,8 +207,11 @@ def test_every_registered_screen_opens_by_its_key_and_is_listed(snapshot_db: Pat
                         await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen), "the tree")
                     want = type(key.opens(Chosen("fetch-feeds", None)))
                     await pilot.press(key.key)
-                    await wait_until(pilot, lambda: isinstance(app.screen, want),  # noqa: B023
-                                     f"{key.key} to open {want.__name__}")
+                    await wait_until(
+                        pilot,
+                        lambda: isinstance(app.screen, want),  # noqa: B023
+                        f"{key.key} to open {want.__name__}",
+                    )
                     assert len(app.screen_stack) == depth + 1
                     if want is HelpScreen:
                         text = screen_text(app)

@@ -1,4 +1,5 @@
 """Crontab import: Debian cron's reading of system and user crontabs, and the refusals."""
+
 from __future__ import annotations
 
 import functools
@@ -42,12 +43,14 @@ def problems_of(text: str, **options: object) -> list[tuple[int, str]]:
 
 # -- system crontabs (/etc/cron.d) ---------------------------------------------------
 
+
 def test_php_cron_d_file_keeps_user_schedule_and_command_verbatim() -> None:
     [event] = load("cron.d/php").events
     assert event["user"] == "root"
     assert event["schedule"] == "09,39 * * * *"
-    assert event["shell"] == ("[ -x /usr/lib/php/sessionclean ] && if [ ! -d /run/systemd/system ];"
-                              " then /usr/lib/php/sessionclean; fi")
+    assert event["shell"] == (
+        "[ -x /usr/lib/php/sessionclean ] && if [ ! -d /run/systemd/system ]; then /usr/lib/php/sessionclean; fi"
+    )
     assert str(event["name"]).startswith("sessionclean-")
     assert "Look for and purge old sessions every 30 minutes." in str(event["description"])
     assert "line 14" in str(event["description"])
@@ -66,8 +69,7 @@ def test_sysstat_lines_get_distinct_names_and_the_path_in_force() -> None:
 
 def test_certbot_line_keeps_shell_and_path_and_is_named_after_certbot() -> None:
     [event] = load("cron.d/certbot").events
-    assert event["env"] == {"SHELL": "/bin/sh",
-                            "PATH": "/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin"}
+    assert event["env"] == {"SHELL": "/bin/sh", "PATH": "/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin"}
     assert str(event["name"]).startswith("certbot-")  # past `test -x` and the random sleep
     assert str(event["shell"]).endswith("&& certbot -q renew")
     assert "SHELL=" not in str(event["description"])  # /bin/sh is what evman uses anyway
@@ -127,12 +129,15 @@ def test_undecidable_user_field_asks_to_be_told() -> None:
 
 # -- the format comes from the content; the folder is a hint ---------------------------
 
+
 def test_a_system_crontab_copied_into_a_crontabs_folder_is_read_as_one_and_says_so() -> None:
     imported = load("crontabs/nextcloud")
     assert [(e["user"], str(e["shell"]).split()[0]) for e in imported.events] == [("www-data", "php")] * 2
     [(lineno, warning)] = imported.warnings
-    assert lineno == 0 and warning.startswith("its folder (crontabs) holds user crontabs, but line 2 names "
-                                              "user 'www-data' after the schedule; read as a system crontab")
+    assert lineno == 0 and warning.startswith(
+        "its folder (crontabs) holds user crontabs, but line 2 names "
+        "user 'www-data' after the schedule; read as a system crontab"
+    )
     assert "say --user to read it as a user crontab" in warning
 
 
@@ -147,8 +152,11 @@ def test_a_user_crontab_copied_into_cron_d_is_read_as_one_and_says_so() -> None:
 
 def test_a_user_of_this_host_after_the_schedule_makes_a_system_crontab() -> None:
     known = KNOWN_USERS | KNOWN_COMMANDS | COMMAND_ACCOUNTS  # decided without asking the host
-    users = [u.pw_name for u in pwd.getpwall() if u.pw_name not in known and shutil.which(u.pw_name) is None
-             and re.fullmatch(r"[a-z_][a-z0-9_-]*", u.pw_name)]
+    users = [
+        u.pw_name
+        for u in pwd.getpwall()
+        if u.pw_name not in known and shutil.which(u.pw_name) is None and re.fullmatch(r"[a-z_][a-z0-9_-]*", u.pw_name)
+    ]
     if not users:
         pytest.skip("this host has no user beyond the well-known system accounts")
     [event] = parse_crontab(f"0 1 * * * {users[0]} /usr/local/bin/report\n", source="jobs").events
@@ -156,7 +164,8 @@ def test_a_user_of_this_host_after_the_schedule_makes_a_system_crontab() -> None
 
 
 def test_a_program_on_the_path_after_the_schedule_makes_a_user_crontab(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     program = tmp_path / "frobnicate"
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
@@ -196,12 +205,16 @@ def test_a_user_and_a_command_after_the_schedule_is_refused_whatever_the_folder(
 
 # -- user crontabs -------------------------------------------------------------------
 
+
 def test_user_crontab_env_in_force_at_each_line() -> None:
     fetch, backup, *_ = load("crontabs/alice").events
     assert "user" not in fetch
     assert fetch["env"] == {"SHELL": "/bin/bash", "PATH": "/home/alice/bin:/usr/local/bin:/usr/bin:/bin"}
-    assert backup["env"] == {"SHELL": "/bin/bash", "PATH": "/home/alice/bin:/usr/local/bin:/usr/bin:/bin",
-                             "BACKUP_DIR": "/srv/backup/alice"}  # quotes and blanks around '=' gone
+    assert backup["env"] == {
+        "SHELL": "/bin/bash",
+        "PATH": "/home/alice/bin:/usr/local/bin:/usr/bin:/bin",
+        "BACKUP_DIR": "/srv/backup/alice",
+    }  # quotes and blanks around '=' gone
     assert fetch["timezone"] == backup["timezone"] == "Europe/London"  # from CRON_TZ
     assert str(fetch["name"]).startswith("fetch-")
     assert str(fetch["description"]).startswith("Fetch feeds during working hours.")
@@ -223,11 +236,11 @@ def test_variable_changed_midway_applies_from_its_line_on() -> None:
 
 def test_unknown_time_zone_is_reported_on_its_line() -> None:
     problems = problems_of("CRON_TZ=Mars/Olympus\n0 1 * * * /bin/true\n", system=False)
-    assert problems == [(1, "unknown time zone 'Mars/Olympus' in CRON_TZ; use a zoneinfo name "
-                            "such as Europe/London")]
+    assert problems == [(1, "unknown time zone 'Mars/Olympus' in CRON_TZ; use a zoneinfo name such as Europe/London")]
 
 
 # -- % and \% ------------------------------------------------------------------------
+
 
 def test_percent_starts_stdin_and_further_percents_are_newlines() -> None:
     mail = load("crontabs/alice").events[2]
@@ -241,13 +254,16 @@ def test_escaped_percent_in_the_command_loses_its_backslash() -> None:
     assert "stdin" not in tar
 
 
-@pytest.mark.parametrize(("rest", "command", "stdin"), [
-    (r"echo a\b", r"echo a\b", None),             # other backslashes stay
-    (r"echo \\%x", "echo \\\\", "x"),             # an escaped backslash does not escape '%'
-    (r"cat%a\%b%c\d", "cat", "a%b\nc\\d"),        # in stdin: \% -> %, % -> newline
-    ("cat%", "cat", ""),                          # a bare '%' gives empty stdin
-    ("cat%end\\", "cat", "end\\"),                # a trailing backslash is kept
-])
+@pytest.mark.parametrize(
+    ("rest", "command", "stdin"),
+    [
+        (r"echo a\b", r"echo a\b", None),  # other backslashes stay
+        (r"echo \\%x", "echo \\\\", "x"),  # an escaped backslash does not escape '%'
+        (r"cat%a\%b%c\d", "cat", "a%b\nc\\d"),  # in stdin: \% -> %, % -> newline
+        ("cat%", "cat", ""),  # a bare '%' gives empty stdin
+        ("cat%end\\", "cat", "end\\"),  # a trailing backslash is kept
+    ],
+)
 def test_percent_rules_match_cron(rest: str, command: str, stdin: str | None) -> None:
     [event] = parse_crontab(f"0 1 * * * {rest}\n", source="t", system=False).events
     assert event["shell"] == command
@@ -255,6 +271,7 @@ def test_percent_rules_match_cron(rest: str, command: str, stdin: str | None) ->
 
 
 # -- refusals ------------------------------------------------------------------------
+
 
 def test_anacrontab_is_refused() -> None:
     with pytest.raises(CrontabError) as caught:
@@ -278,14 +295,17 @@ def test_cronie_random_delay_alone_is_a_note_not_a_refusal() -> None:
     assert "env" not in event
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('[defaults]\ntimezone = "UTC"\n\n[[event]]\nname = "a"\n', "TOML or INI file (section [defaults])"),
-    ('[[event]]\nname = "a"\nshell = "true"\n', "evman load"),
-    ('{"event": [{"name": "a"}]}\n', "JSON file"),
-    ("\x7fELF\x02\x01\x01\x00\x00\x00\x00", "not a text file"),
-    ("", "no crontab entries found"),
-    ("# just a comment\nMAILTO=root\n\n", "no crontab entries found"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[defaults]\ntimezone = "UTC"\n\n[[event]]\nname = "a"\n', "TOML or INI file (section [defaults])"),
+        ('[[event]]\nname = "a"\nshell = "true"\n', "evman load"),
+        ('{"event": [{"name": "a"}]}\n', "JSON file"),
+        ("\x7fELF\x02\x01\x01\x00\x00\x00\x00", "not a text file"),
+        ("", "no crontab entries found"),
+        ("# just a comment\nMAILTO=root\n\n", "no crontab entries found"),
+    ],
+)
 def test_files_that_are_not_crontabs_are_refused(text: str, expected: str) -> None:
     with pytest.raises(CrontabError) as caught:
         parse_crontab(text, source="defs.toml", skip_invalid=True)
@@ -337,22 +357,25 @@ def test_skip_invalid_keeps_the_good_lines_and_lists_the_rest() -> None:
 
 def test_skip_invalid_with_nothing_valid_still_fails() -> None:
     problems = problems_of("61 1 * * * /bin/x\n", system=False, skip_invalid=True)
-    assert problems == [(1, "minute 61 is out of range 0-59"),
-                        (0, "no valid crontab entries found")]
+    assert problems == [(1, "minute 61 is out of range 0-59"), (0, "no valid crontab entries found")]
 
 
 def test_names_l_w_and_hash_are_accepted() -> None:
-    text = ("0 9 * jan-mar,DEC Mon-Fri /bin/a\n0 9 L * * /bin/b\n0 9 15W * * /bin/c\n"
-            "0 9 * * 5#2 /bin/d\n0 9 * * 5L /bin/e\n0 9 LW * 7 /bin/f\n")
+    text = (
+        "0 9 * jan-mar,DEC Mon-Fri /bin/a\n0 9 L * * /bin/b\n0 9 15W * * /bin/c\n"
+        "0 9 * * 5#2 /bin/d\n0 9 * * 5L /bin/e\n0 9 LW * 7 /bin/f\n"
+    )
     result = parse_crontab(text, source="t", system=False)
-    assert [e["schedule"] for e in result.events][:3] == [
-        "0 9 * jan-mar,DEC Mon-Fri", "0 9 L * *", "0 9 15W * *"]
+    assert [e["schedule"] for e in result.events][:3] == ["0 9 * jan-mar,DEC Mon-Fri", "0 9 L * *", "0 9 15W * *"]
     assert len(result.events) == 6
 
 
 def test_bad_special_fields_are_reported() -> None:
-    problems = dict(problems_of("0 9 * * 5#6 /bin/a\n0 9 32W * * /bin/b\n0 9 * * fri-xyz /bin/c\n"
-                                "0 9 ? * mon /bin/d\n", system=False))
+    problems = dict(
+        problems_of(
+            "0 9 * * 5#6 /bin/a\n0 9 32W * * /bin/b\n0 9 * * fri-xyz /bin/c\n0 9 ? * mon /bin/d\n", system=False
+        )
+    )
     assert "week number after '#' must be 1-5" in problems[1]
     assert problems[2] == "day of month 32 is out of range 1-31"
     assert problems[3] == "day of week 'xyz' is not a number or a name (sun-sat)"
@@ -365,20 +388,19 @@ def test_schedule_parser_has_the_last_word_when_present() -> None:
             raise ValueError("no weekend work")
         return spec
 
-    problems = problems_of("0 1 * * mon /bin/a\n0 1 * * sat /bin/b\n", system=False,
-                           check_schedule=refuse_weekends)
+    problems = problems_of("0 1 * * mon /bin/a\n0 1 * * sat /bin/b\n", system=False, check_schedule=refuse_weekends)
     assert problems == [(2, "schedule '0 1 * * sat': no weekend work")]
 
 
 def test_fixture_schedules_agree_with_the_real_schedule_parser() -> None:
-    for relative in ("cron.d/php", "cron.d/sysstat", "cron.d/certbot", "cron.d/local-jobs",
-                     "crontabs/alice"):
+    for relative in ("cron.d/php", "cron.d/sysstat", "cron.d/certbot", "cron.d/local-jobs", "crontabs/alice"):
         assert load(relative, check_schedule=parse_schedule).events
     specials = "0 9 L * * /bin/b\n0 9 15W * * /bin/c\n0 9 * * 5#2 /bin/d\n0 9 LW * 5L /bin/e\n"
     assert len(parse_crontab(specials, source="t", system=False).events) == 4
 
 
 # -- names ---------------------------------------------------------------------------
+
 
 def test_names_are_valid_unique_and_stable() -> None:
     long_word = "/opt/" + "very-long-program-name" * 5 + ".sh"
@@ -399,8 +421,10 @@ def test_name_prefix_goes_in_front_of_derived_names_only() -> None:
 
 
 def test_bad_and_repeated_name_directives_are_reported() -> None:
-    text = ("# evman: name=Bad_Name\n0 1 * * * /bin/a\n# evman: name=same\n0 2 * * * /bin/b\n"
-            "# evman: name=same\n0 3 * * * /bin/c\n# evman: name=dangling\n")
+    text = (
+        "# evman: name=Bad_Name\n0 1 * * * /bin/a\n# evman: name=same\n0 2 * * * /bin/b\n"
+        "# evman: name=same\n0 3 * * * /bin/c\n# evman: name=dangling\n"
+    )
     problems = dict(problems_of(text, system=False))
     assert "'Bad_Name' must match" in problems[1]
     assert problems[5] == "event name 'same' is already used on line 4"
@@ -423,5 +447,6 @@ def test_a_command_of_blanks_only_is_missing_not_a_crash(blank: str, system: boo
         parse_crontab(f"@daily{user} {blank}\n0 1 * * *{user} {blank}\n", source="t", system=system)
     where = "user field" if system else "schedule"
     assert dict(caught.value.problems)[1] == f"missing command after the {where}"
-    assert dict(caught.value.problems)[2] == ("missing command after the user field" if system
-                                               else "missing command after the 5 time fields")
+    assert dict(caught.value.problems)[2] == (
+        "missing command after the user field" if system else "missing command after the 5 time fields"
+    )

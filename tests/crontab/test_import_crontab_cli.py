@@ -1,4 +1,5 @@
 """`evman import-crontab` as a process: how it tells the format, what it warns about, what it refuses."""
+
 from __future__ import annotations
 
 import subprocess
@@ -19,8 +20,10 @@ def test_a_system_crontab_in_a_crontabs_folder_is_imported_as_one_with_a_warning
     assert done.returncode == 0, done.stderr
     events = tomllib.loads(done.stdout)["event"]
     assert [(e["user"], e["shell"].split()[0]) for e in events] == [("www-data", "php")] * 2
-    assert done.stderr.startswith(f"{source}: warning: its folder (crontabs) holds user crontabs, but line 2 "
-                                  "names user 'www-data' after the schedule")
+    assert done.stderr.startswith(
+        f"{source}: warning: its folder (crontabs) holds user crontabs, but line 2 "
+        "names user 'www-data' after the schedule"
+    )
     forced = evman("import-crontab", str(source), "--print", "--user")
     assert forced.returncode == 0 and forced.stderr == ""
     assert [e["shell"].split()[0] for e in tomllib.loads(forced.stdout)["event"]] == ["www-data"] * 2

@@ -1,4 +1,5 @@
 """Definitions files: loading, the problems each kind of mistake reports, export and JSON."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,6 @@ from evman.engine.definitions import (
     validate_event_table,
 )
 from evman.engine.definitions.positions import Positions
-from evman.engine.timing.durations import parse_duration
 from evman.engine.model import (
     Concurrency,
     Defaults,
@@ -40,6 +40,7 @@ from evman.engine.model import (
     Runtime,
     Window,
 )
+from evman.engine.timing.durations import parse_duration
 
 DEFS = Path(__file__).parent.parent / "data" / "defs"
 GOOD = DEFS / "good.toml"
@@ -74,14 +75,23 @@ def parse_problems(text: str, tmp_path: Path) -> list[str]:
 
 # ---------------------------------------------------------------- a good file
 
+
 def test_good_file_defaults_and_routes(good: Definitions) -> None:
     assert good.source == str(GOOD)
-    assert good.defaults == Defaults(timezone="Europe/London", driver="ops", repeat_s=2700.0, max_repeats=4,
-                                     at_risk_margin_s=900.0)
+    assert good.defaults == Defaults(
+        timezone="Europe/London", driver="ops", repeat_s=2700.0, max_repeats=4, at_risk_margin_s=900.0
+    )
     assert good.routes == {
         "ops": Route(name="ops", urls=("mailto://user:secret@example.com", "json://127.0.0.1:8025/")),
-        "lead": Route(name="lead", urls=("json://localhost:9/",), config=str(DEFS / "apprise.yml"),
-                      tags=("night",), quiet_from="22:00", quiet_to="07:00", quiet_except=("failed", "lost")),
+        "lead": Route(
+            name="lead",
+            urls=("json://localhost:9/",),
+            config=str(DEFS / "apprise.yml"),
+            tags=("night",),
+            quiet_from="22:00",
+            quiet_to="07:00",
+            quiet_except=("failed", "lost"),
+        ),
         "day": Route(name="day", urls=("json://localhost:10/",), escalate_to="lead", escalate_after_s=1200.0),
     }
 
@@ -101,13 +111,20 @@ def test_good_file_event_with_every_key(good: Definitions) -> None:
         runtime=Runtime(min_s=2.0, max_s=300.0, kill=True),
         timeout_s=3600.0,
         outputs=(
-            OutputCheck(path="feeds/today.json", fresh=True, min_size=1, max_age_s=7200.0,
-                        contains=r"items\s*:", json=True),
+            OutputCheck(
+                path="feeds/today.json", fresh=True, min_size=1, max_age_s=7200.0, contains=r"items\s*:", json=True
+            ),
             OutputCheck(path="logs/*.log"),
         ),
         on_success=("promote",),
-        on_failure=OnFailure(retries=3, backoff_s=30.0, backoff_max_s=600.0, prepare="rm -f feeds/.lock",
-                             trigger=("notify-maintainers",), alert="lead"),
+        on_failure=OnFailure(
+            retries=3,
+            backoff_s=30.0,
+            backoff_max_s=600.0,
+            prepare="rm -f feeds/.lock",
+            trigger=("notify-maintainers",),
+            alert="lead",
+        ),
         driver="day",
         concurrency=Concurrency.QUEUE,
         misfire=Misfire.ALL,
@@ -123,16 +140,35 @@ def test_good_file_event_with_every_key(good: Definitions) -> None:
 
 def test_good_file_other_actions_take_the_defaults(good: Definitions) -> None:
     garbage, publish, promote, notify = good.events[1:]
-    assert garbage == EventSpec(name="collect-garbage", shell="find tmp -mtime +7 -delete | wc -l",
-                                schedule="every day at 05:00", cwd=str(DEFS), timezone="Europe/London",
-                                driver="ops")
-    assert publish == EventSpec(name="publish", call="reports.publish:main", cwd=str(DEFS),
-                                timezone="Europe/London", driver="ops", deadline="+6h")
+    assert garbage == EventSpec(
+        name="collect-garbage",
+        shell="find tmp -mtime +7 -delete | wc -l",
+        schedule="every day at 05:00",
+        cwd=str(DEFS),
+        timezone="Europe/London",
+        driver="ops",
+    )
+    assert publish == EventSpec(
+        name="publish",
+        call="reports.publish:main",
+        cwd=str(DEFS),
+        timezone="Europe/London",
+        driver="ops",
+        deadline="+6h",
+    )
     assert (promote.run, promote.concurrency, promote.misfire) == (
-        ("cp", "-r", "feeds", "/srv/test feeds"), Concurrency.REPLACE, Misfire.SKIP)
+        ("cp", "-r", "feeds", "/srv/test feeds"),
+        Concurrency.REPLACE,
+        Misfire.SKIP,
+    )
     assert notify.http == HttpCall(
-        url="https://hooks.example.com/evman", method="POST", expect=204, body='{"text": "fetch failed"}',
-        headers={"Authorization": "Bearer abc123", "Content-Type": "application/json"}, timeout_s=10.0)
+        url="https://hooks.example.com/evman",
+        method="POST",
+        expect=204,
+        body='{"text": "fetch failed"}',
+        headers={"Authorization": "Bearer abc123", "Content-Type": "application/json"},
+        timeout_s=10.0,
+    )
     assert [spec.kind for spec in good.events] == ["run", "shell", "call", "run", "http"]
 
 
@@ -158,8 +194,9 @@ def test_without_routes_any_driver_name_goes(tmp_path: Path) -> None:
 
 def test_validate_event_table_alone(tmp_path: Path) -> None:
     table = {"name": "solo", "shell": "echo hi", "driver": "ops", "on_success": ["next"]}
-    spec = validate_event_table(table, source="db", defaults=Defaults(timezone="UTC"), base_dir=tmp_path,
-                                routes={"ops"}, known_events={"next"})
+    spec = validate_event_table(
+        table, source="db", defaults=Defaults(timezone="UTC"), base_dir=tmp_path, routes={"ops"}, known_events={"next"}
+    )
     assert (spec.shell, spec.driver, spec.on_success, spec.cwd) == ("echo hi", "ops", ("next",), str(tmp_path))
     with pytest.raises(DefinitionsError, match=r"db: event 'solo': key 'driver': no route 'ops'"):
         validate_event_table(table, source="db", defaults=Defaults(), base_dir=tmp_path, routes=set())
@@ -178,7 +215,13 @@ MALFORMED = [
     ("bad_duration.toml", 4, "event 'backup'", "key 'runtime.max'", "'5 parsecs'"),
     ("bad_time.toml", 4, "event 'backup'", "key 'window.earliest'", "'25:00'"),
     ("unknown_requires.toml", 4, "event 'backup'", "key 'requires'", "unknown event 'dump-database'"),
-    ("unknown_on_success.toml", 4, "event 'backup'", "key 'on_success'", "unknown event 'upload'; did you mean 'uploads'?"),
+    (
+        "unknown_on_success.toml",
+        4,
+        "event 'backup'",
+        "key 'on_success'",
+        "unknown event 'upload'; did you mean 'uploads'?",
+    ),
     ("cycle.toml", 4, "event 'backup'", "key 'on_success'", "backup -> upload -> verify -> backup"),
     ("bad_regex.toml", 4, "event 'backup'", "key 'outputs[0].contains'", "not a valid regular expression"),
     ("bad_route_url.toml", 2, "[routes] 'ops'", "key 'urls'", "Apprise cannot use URL 2 of 2, nonsense://"),
@@ -212,7 +255,10 @@ def test_every_problem_is_reported_together() -> None:
     problems = problems_of(path)
     assert len(problems) == 3
     assert [p.split(": key ")[0] for p in problems] == [
-        f"{path}:5: event 'backup'", f"{path}:6: event 'backup'", f"{path}:11: event 'upload'"]
+        f"{path}:5: event 'backup'",
+        f"{path}:6: event 'backup'",
+        f"{path}:11: event 'upload'",
+    ]
     assert "key 'schedule'" in problems[0] and "key 'concurrency'" in problems[1]
     assert "key 'on_failure.retries'" in problems[2]
     with pytest.raises(DefinitionsError) as caught:
@@ -231,34 +277,85 @@ def test_unreadable_files(tmp_path: Path) -> None:
 
 INLINE = [
     # (TOML, a fragment the one problem contains)
-    ('[[event]]\nname = "a"\ncall = "not a path"\n', "key 'call': got the string \"not a path\"; expected \"package.module:function\""),
+    (
+        '[[event]]\nname = "a"\ncall = "not a path"\n',
+        'key \'call\': got the string "not a path"; expected "package.module:function"',
+    ),
     ('[[event]]\nname = "a"\nrun = "echo \'oops"\n', "key 'run': cannot split it into arguments"),
     ('[[event]]\nname = "a"\nrun = []\n', "key 'run': is empty"),
     ('[[event]]\nname = "a"\nrun = "true"\nrequires = "success(a"\n', "key 'requires': missing ')'"),
     ('[[event]]\nname = "a"\nrun = "true"\nrequires = "not done(a)"\n', "key 'requires': dependency cycle a -> a"),
     ('[[event]]\nname = "a"\nrun = "true"\nruntime = "5m"\n', "key 'runtime': got the string \"5m\"; expected a table"),
-    ('[[event]]\nname = "a"\nrun = "true"\nruntime = { min = "5m", max = "1m" }\n', "key 'runtime.min': is longer than max"),
-    ('[[event]]\nname = "a"\nrun = "true"\nruntime = { kill = true }\n', "key 'runtime.kill': is true but there is no max"),
-    ('[[event]]\nname = "a"\nrun = "true"\nwindow = { earliest = "06:00", latest = "06:00" }\n', "key 'window.latest': equals earliest"),
-    ('[[event]]\nname = "a"\nrun = "true"\nmisfire = "never"\n', "key 'misfire': got the string \"never\"; expected \"once\" or \"all\" or \"skip\""),
-    ('[[event]]\nname = "a"\nrun = "true"\nenv = { X = true }\n', "key 'env.X': got the boolean true; expected a string"),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nruntime = { min = "5m", max = "1m" }\n',
+        "key 'runtime.min': is longer than max",
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nruntime = { kill = true }\n',
+        "key 'runtime.kill': is true but there is no max",
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nwindow = { earliest = "06:00", latest = "06:00" }\n',
+        "key 'window.latest': equals earliest",
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nmisfire = "never"\n',
+        'key \'misfire\': got the string "never"; expected "once" or "all" or "skip"',
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nenv = { X = true }\n',
+        "key 'env.X': got the boolean true; expected a string",
+    ),
     ('[[event]]\nname = "a"\nrun = "true"\nouputs = []\n', "unknown key 'ouputs'; did you mean 'outputs'?"),
-    ('[[event]]\nname = "a"\nrun = "true"\nruntime = { mn = "5m" }\n', "unknown key 'runtime.mn'; did you mean 'runtime.min'?"),
-    ('[[event]]\nname = "a"\nhttp = { url = "ftp://x/" }\n', "key 'http.url': got the string \"ftp://x/\"; expected an http"),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nruntime = { mn = "5m" }\n',
+        "unknown key 'runtime.mn'; did you mean 'runtime.min'?",
+    ),
+    (
+        '[[event]]\nname = "a"\nhttp = { url = "ftp://x/" }\n',
+        "key 'http.url': got the string \"ftp://x/\"; expected an http",
+    ),
     ('[[event]]\nname = "a"\nhttp = { url = "http://x/", expect = 700 }\n', "key 'http.expect': is 700"),
-    ('[[event]]\nname = "a"\nrun = "true"\non_failure = { backoff = "1h", backoff_max = "1m" }\n', "key 'on_failure.backoff': is longer than backoff_max"),
-    ('[[event]]\nname = "a"\nrun = "true"\non_failure = { trigger = ["b"] }\n', "key 'on_failure.trigger': unknown event 'b'"),
-    ('[routes]\nops = ["json://h/"]\n[[event]]\nname = "a"\nrun = "true"\non_failure = { alert = "lead" }\n', "key 'on_failure.alert': no route 'lead'"),
-    ('[routes]\nops = ["json://h/"]\n[defaults]\ndriver = "opz"\n', "[defaults]: key 'driver': no route 'opz' in [routes]; did you mean 'ops'?"),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\non_failure = { backoff = "1h", backoff_max = "1m" }\n',
+        "key 'on_failure.backoff': is longer than backoff_max",
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\non_failure = { trigger = ["b"] }\n',
+        "key 'on_failure.trigger': unknown event 'b'",
+    ),
+    (
+        '[routes]\nops = ["json://h/"]\n[[event]]\nname = "a"\nrun = "true"\non_failure = { alert = "lead" }\n',
+        "key 'on_failure.alert': no route 'lead'",
+    ),
+    (
+        '[routes]\nops = ["json://h/"]\n[defaults]\ndriver = "opz"\n',
+        "[defaults]: key 'driver': no route 'opz' in [routes]; did you mean 'ops'?",
+    ),
     ('[defaults]\ntimezone = "Mars/Olympus"\n', "[defaults]: key 'timezone': unknown timezone 'Mars/Olympus'"),
     ('[defaults]\nrepeat = "0s"\n', "[defaults]: key 'repeat': is zero"),
-    ('[routes]\nops = { urls = ["json://h/"], escalate_to = "ops" }\n', "[routes] 'ops': key 'escalate_to': names this route itself"),
-    ('[routes]\na = { urls = ["json://h/"], escalate_to = "b" }\nb = { urls = ["json://h/"], escalate_to = "a" }\n', "[routes] 'a': key 'escalate_to': escalation loop a -> b -> a"),
-    ('[routes]\nops = { urls = ["json://h/"], escalate_after = "5m" }\n', "[routes] 'ops': key 'escalate_after': given without escalate_to"),
-    ('[routes]\nops = { urls = ["json://h/"], quiet = { from = "22:00" } }\n', "[routes] 'ops': key 'quiet.to': missing"),
-    ('[routes]\nops = { urls = ["json://h/"], quiet = { from = "22:00", to = "06:00", except = ["late", "loud"] } }\n', "key 'quiet.except': unknown alert kind 'loud'"),
+    (
+        '[routes]\nops = { urls = ["json://h/"], escalate_to = "ops" }\n',
+        "[routes] 'ops': key 'escalate_to': names this route itself",
+    ),
+    (
+        '[routes]\na = { urls = ["json://h/"], escalate_to = "b" }\nb = { urls = ["json://h/"], escalate_to = "a" }\n',
+        "[routes] 'a': key 'escalate_to': escalation loop a -> b -> a",
+    ),
+    (
+        '[routes]\nops = { urls = ["json://h/"], escalate_after = "5m" }\n',
+        "[routes] 'ops': key 'escalate_after': given without escalate_to",
+    ),
+    (
+        '[routes]\nops = { urls = ["json://h/"], quiet = { from = "22:00" } }\n',
+        "[routes] 'ops': key 'quiet.to': missing",
+    ),
+    (
+        '[routes]\nops = { urls = ["json://h/"], quiet = { from = "22:00", to = "06:00", except = ["late", "loud"] } }\n',
+        "key 'quiet.except': unknown alert kind 'loud'",
+    ),
     ('[routes]\nops = { config = "missing.yml" }\n', "[routes] 'ops': key 'config': no such file 'missing.yml'"),
-    ('[routes]\nops = []\n', "[routes] 'ops': key 'urls': is empty"),
+    ("[routes]\nops = []\n", "[routes] 'ops': key 'urls': is empty"),
     ('[event]\nname = "a"\n', "[event]: is a single table; write [[event]]"),
     ('[[events]]\nname = "a"\n', "unknown top-level key 'events'; did you mean 'event'?"),
     ('[[event]]\nrun = "true"\n', "event #1: key 'name': missing"),
@@ -271,14 +368,26 @@ INLINE = [
     ('[[event]]\nname = "a"\nrun = "true"\ndeadlin = "06:00"\n', "unknown key 'deadlin'; did you mean 'deadline'?"),
     ('[[event]]\nname = "a"\nrun = "true"\nexpect = "0s"\n', "key 'expect': is zero"),
     ('[[event]]\nname = "a"\nrun = "true"\nexpect = "a while"\n', "key 'expect': "),
-    ('[[event]]\nname = "a"\nrun = "true"\nexpect = "20m"\nruntime = { max = "10m" }\n',
-     "key 'expect': is longer than runtime.max (20m > 10m)"),
-    ('[[event]]\nname = "a"\nrun = "true"\nexpect = "1s"\nruntime = { min = "2s" }\n',
-     "key 'expect': is shorter than runtime.min (1s < 2s)"),
-    ('[[event]]\nname = "a"\nrun = "true"\non_lost = "retry"\n',
-     "key 'on_lost': got the string \"retry\"; expected \"alert\" or \"rerun\""),
-    ('[[event]]\nname = "a"\nrun = "true"\nhosts = "web1"\n', "key 'hosts': got the string \"web1\"; expected an array of strings"),
-    ('[[event]]\nname = "a"\nrun = "true"\nhosts = ["web 1"]\n', "key 'hosts[0]': 'web 1' is not usable; expected a host name"),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nexpect = "20m"\nruntime = { max = "10m" }\n',
+        "key 'expect': is longer than runtime.max (20m > 10m)",
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nexpect = "1s"\nruntime = { min = "2s" }\n',
+        "key 'expect': is shorter than runtime.min (1s < 2s)",
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\non_lost = "retry"\n',
+        'key \'on_lost\': got the string "retry"; expected "alert" or "rerun"',
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nhosts = "web1"\n',
+        "key 'hosts': got the string \"web1\"; expected an array of strings",
+    ),
+    (
+        '[[event]]\nname = "a"\nrun = "true"\nhosts = ["web 1"]\n',
+        "key 'hosts[0]': 'web 1' is not usable; expected a host name",
+    ),
     ('[[event]]\nname = "a"\nrun = "true"\nhosts = ["web1", "web1"]\n', "key 'hosts[1]': 'web1' is listed twice"),
     ('[[event]]\nname = "a"\nrun = "true"\ntags = [""]\n', "key 'tags[0]': '' is not usable; expected a tag"),
     ('[[event]]\nname = "a"\nrun = "true"\ntags = [3]\n', "key 'tags[0]': got the number 3; expected a string"),
@@ -307,6 +416,7 @@ def test_another_user_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 # ---------------------------------------------------------------- export
 
+
 def test_export_round_trips(good: Definitions, tmp_path: Path) -> None:
     text = export_toml(good, include_secrets=True)
     assert parse_definitions(text, source=good.source, base_dir=tmp_path) == good
@@ -325,8 +435,14 @@ def test_export_masks_secrets(good: Definitions, tmp_path: Path) -> None:
 
 def test_export_leaves_out_what_the_defaults_say(good: Definitions) -> None:
     table = spec_to_table(good.events[2])
-    assert table == {"name": "publish", "call": "reports.publish:main", "cwd": str(DEFS),
-                     "timezone": "Europe/London", "driver": "ops", "deadline": "+6h"}
+    assert table == {
+        "name": "publish",
+        "call": "reports.publish:main",
+        "cwd": str(DEFS),
+        "timezone": "Europe/London",
+        "driver": "ops",
+        "deadline": "+6h",
+    }
     exported = export_toml(good).split("[[event]]")[3]
     assert "timezone" not in exported and "driver" not in exported and 'name = "publish"' in exported
 
@@ -350,6 +466,7 @@ def test_duration_text_reads_like_the_docs() -> None:
 
 # ---------------------------------------------------------------- JSON for the store
 
+
 def test_json_round_trip(good: Definitions) -> None:
     for spec in good.events:
         assert spec_from_json(spec_to_json(spec)) == spec
@@ -371,8 +488,15 @@ def test_new_keys_export_and_load_back(good: Definitions, tmp_path: Path) -> Non
     text = export_toml(good)
     assert 'at_risk_margin = "15m"' in text
     first = text.split("[[event]]")[1]
-    for line in ('deadline = "07:30"', 'expect = "1m30s"', 'on_lost = "rerun"', 'hosts = [', '"web2.example.com"',
-                 'tags = [', '"big-mem"'):
+    for line in (
+        'deadline = "07:30"',
+        'expect = "1m30s"',
+        'on_lost = "rerun"',
+        "hosts = [",
+        '"web2.example.com"',
+        "tags = [",
+        '"big-mem"',
+    ):
         assert line in first
     again = parse_definitions(text, source="again.toml", base_dir=tmp_path)
     assert again.events[0] == good.events[0] and again.defaults == good.defaults
@@ -441,9 +565,8 @@ def test_every_problem_names_the_line_of_its_key(tmp_path: Path) -> None:
     fresh = at('fresh = "yes"')
     assert problems == [
         f"inline.toml:{at('repeat')}: [defaults]: key 'repeat': is zero; expected a duration such as \"90s\", "
-        "\"5m\" or \"2h30m\" greater than zero",
-        f"inline.toml:{fresh}: event 'first': key 'outputs[1].fresh': got the string \"yes\"; "
-        "expected true or false",
+        '"5m" or "2h30m" greater than zero',
+        f"inline.toml:{fresh}: event 'first': key 'outputs[1].fresh': got the string \"yes\"; expected true or false",
         f"inline.toml:{at('env =')}: event 'second': key 'env.A': got the boolean true; expected a string",
         f"inline.toml:{at('latest =')}: event 'second': key 'window.latest': equals earliest (06:00); expected a "
         "different time (a latest before earliest spans midnight)",
@@ -456,11 +579,11 @@ def test_every_problem_names_the_line_of_its_key(tmp_path: Path) -> None:
 
 keys = st.text(alphabet="abZ_-1 .", min_size=1, max_size=4)
 leaves = st.one_of(st.integers(), st.text(alphabet="x\n\"'", max_size=3), st.lists(st.integers(), max_size=2))
-documents = st.recursive(st.dictionaries(keys, leaves, max_size=3),
-                         lambda inner: st.dictionaries(keys, st.one_of(leaves, inner, st.lists(inner, min_size=1,
-                                                                                                 max_size=2)),
-                                                       max_size=3),
-                         max_leaves=12)
+documents = st.recursive(
+    st.dictionaries(keys, leaves, max_size=3),
+    lambda inner: st.dictionaries(keys, st.one_of(leaves, inner, st.lists(inner, min_size=1, max_size=2)), max_size=3),
+    max_leaves=12,
+)
 
 
 def key_paths(value: object, path: tuple[str | int, ...] = ()) -> Iterable[tuple[str | int, ...]]:

@@ -1,4 +1,5 @@
 """A refused `evman load` or `import-crontab` leaves nothing behind, and an empty file says so."""
+
 from __future__ import annotations
 
 import hashlib

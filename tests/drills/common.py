@@ -4,6 +4,7 @@ database, and the invariants every drill checks afterwards.
 Everything here reads the database the way any other program would (the standard library's
 sqlite3), so a drill judges evman from the outside.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,6 @@ from tests.outside import (  # noqa: F401 (re-exported for the drills)
     wait_until,
 )
 
-
 REPORTS: list[str] = []
 """Each drill's numbers, printed at the end of a pytest run (tests/drills/conftest.py)."""
 
@@ -46,11 +46,11 @@ exit $code
 """
 
 
-def evman(*args: str, timeout: float = 60, env: dict[str, str] | None = None
-          ) -> subprocess.CompletedProcess[str]:
+def evman(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `evman ARGS` as a real process."""
-    return subprocess.run(evman_argv(*args), capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        evman_argv(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,12 +62,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     from click.testing import CliRunner
 
     from evman.console.cli.main import main
+
     result = CliRunner().invoke(main, list(args), catch_exceptions=True)
     stderr = result.stderr
     code = result.exit_code
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        stderr += "Traceback (most recent call last):\n" + "".join(
-            traceback.format_exception(result.exception))
+        stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(result.exception))
         code = 99
     return subprocess.CompletedProcess(list(args), code, result.stdout, stderr)
 
@@ -75,12 +75,12 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def start_engine(db: Path, *extra: str, log: Path) -> subprocess.Popen[bytes]:
     """`evman --no-ui --db DB` in the background, its output appended to `log`."""
     with open(log, "ab") as out:
-        return subprocess.Popen(evman_argv("--no-ui", "--db", str(db), *extra), stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
+        return subprocess.Popen(
+            evman_argv("--no-ui", "--db", str(db), *extra), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+        )
 
 
 # ---------------------------------------------------------------- processes
-
 
 
 class OrphanReaper:
@@ -150,6 +150,7 @@ def process_alive(pid: int | None) -> bool:
 
 # ---------------------------------------------------------------- the database, from outside
 
+
 def scalar(db: Path, query: str, params: Sequence[Any] = ()) -> Any:
     conn = connect(db)
     try:
@@ -158,19 +159,28 @@ def scalar(db: Path, query: str, params: Sequence[Any] = ()) -> Any:
         conn.close()
 
 
-def insert_request(conn: sqlite3.Connection, verb: str, target: str, *, by: str,
-                   dedupe_key: str | None = None, args: dict[str, Any] | None = None) -> int:
+def insert_request(
+    conn: sqlite3.Connection,
+    verb: str,
+    target: str,
+    *,
+    by: str,
+    dedupe_key: str | None = None,
+    args: dict[str, Any] | None = None,
+) -> int:
     """A request row written with plain sqlite3, as the README shows other programs doing it."""
     with conn:
         cur = conn.execute(
             "INSERT INTO requests (verb, target, args, requested_by, dedupe_key) VALUES (?, ?, ?, ?, ?)",
-            (verb, target, None if args is None else json.dumps(args), by, dedupe_key))
+            (verb, target, None if args is None else json.dumps(args), by, dedupe_key),
+        )
     return int(cur.lastrowid or 0)
 
 
 def content_digest(db: Path) -> str:
     """The database's content (schema and rows) as text: equal digests, same content."""
     import hashlib
+
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
@@ -180,9 +190,11 @@ def content_digest(db: Path) -> str:
 
 # ---------------------------------------------------------------- invariants
 
+
 @dataclass
 class Report:
     """What a drill counted, and what it found wrong (empty when all is well)."""
+
     name: str
     counts: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -209,14 +221,20 @@ def check_database(db: Path, report: Report, *, retries: dict[str, int] | None =
     `running` without a live process, an alert row for every failure that should page, every
     request handled once."""
     report.check(scalar(db, "PRAGMA integrity_check") == "ok", "PRAGMA integrity_check is not ok")
-    runs = rows(db, "SELECT id, event, state, trigger, attempt, repeats_run_id, scheduled_for, pid, "
-                    "triggered_by, reason FROM runs ORDER BY id")
+    runs = rows(
+        db,
+        "SELECT id, event, state, trigger, attempt, repeats_run_id, scheduled_for, pid, "
+        "triggered_by, reason FROM runs ORDER BY id",
+    )
     by_id = {r["id"]: r for r in runs}
     report.counts["runs"] = len(runs)
     report.counts["runs by state"] = dict(sorted(Counter(r["state"] for r in runs).items()))
 
-    dupes = rows(db, "SELECT event, scheduled_for, attempt, count(*) AS n FROM runs "
-                     "GROUP BY event, scheduled_for, attempt HAVING n > 1")
+    dupes = rows(
+        db,
+        "SELECT event, scheduled_for, attempt, count(*) AS n FROM runs "
+        "GROUP BY event, scheduled_for, attempt HAVING n > 1",
+    )
     report.check(not dupes, f"duplicate (event, scheduled_for, attempt): {dupes[:5]}")
 
     chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -232,11 +250,12 @@ def check_database(db: Path, report: Report, *, retries: dict[str, int] | None =
             continue
         for prev, nxt in zip(chain, chain[1:], strict=False):
             if nxt["repeats_run_id"] != prev["id"]:
-                report.problems.append(f"{event} @ {at}: attempt {nxt['attempt']} (run {nxt['id']}) "
-                                       f"repeats run {nxt['repeats_run_id']}, not run {prev['id']}")
+                report.problems.append(
+                    f"{event} @ {at}: attempt {nxt['attempt']} (run {nxt['id']}) "
+                    f"repeats run {nxt['repeats_run_id']}, not run {prev['id']}"
+                )
             if prev["state"] not in RESTARTABLE:
-                report.problems.append(f"{event} @ {at}: run {prev['id']} was repeated although it "
-                                       f"{prev['state']}")
+                report.problems.append(f"{event} @ {at}: run {prev['id']} was repeated although it {prev['state']}")
         last = chain[-1]
         if last["state"] in RETRYABLE:
             final_failures[(event, last["state"])] += 1
@@ -246,8 +265,11 @@ def check_database(db: Path, report: Report, *, retries: dict[str, int] | None =
     running = [r for r in runs if r["state"] == "running"]
     dead = [r for r in running if not process_alive(r["pid"])]
     report.counts["left running (with a live process)"] = len(running) - len(dead)
-    report.check(not dead, f"{len(dead)} run(s) left running without a live process: "
-                           + ", ".join(f"run {r['id']} pid {r['pid']}" for r in dead[:10]))
+    report.check(
+        not dead,
+        f"{len(dead)} run(s) left running without a live process: "
+        + ", ".join(f"run {r['id']} pid {r['pid']}" for r in dead[:10]),
+    )
 
     # every chain that ended in failure pages: alert counts fold repeats of one open alert
     alerted: Counter[tuple[str, str]] = Counter()
@@ -255,8 +277,9 @@ def check_database(db: Path, report: Report, *, retries: dict[str, int] | None =
         alerted[(a["event"], "failed" if a["kind"] == "failed" else "lost")] += int(a["count"])
     for key in sorted(set(final_failures) | set(alerted)):
         if final_failures[key] != alerted[key]:
-            report.problems.append(f"{key[0]}: {final_failures[key]} chain(s) ended {key[1]}, but its "
-                                   f"{key[1]} alerts count {alerted[key]}")
+            report.problems.append(
+                f"{key[0]}: {final_failures[key]} chain(s) ended {key[1]}, but its {key[1]} alerts count {alerted[key]}"
+            )
     report.counts["chains ended failed/lost (should page)"] = sum(final_failures.values())
     report.counts["alert rows"] = scalar(db, "SELECT count(*) FROM alerts")
 
@@ -264,17 +287,23 @@ def check_database(db: Path, report: Report, *, retries: dict[str, int] | None =
     report.counts["requests"] = scalar(db, "SELECT count(*) FROM requests")
     report.check(open_requests == 0, f"{open_requests} request row(s) never handled")
     # a request acts at most once: no two runs name the same request
-    by_request = Counter(r["triggered_by"].rsplit("(request ", 1)[1] for r in runs
-                         if r["triggered_by"] and "(request " in r["triggered_by"])
+    by_request = Counter(
+        r["triggered_by"].rsplit("(request ", 1)[1]
+        for r in runs
+        if r["triggered_by"] and "(request " in r["triggered_by"]
+    )
     twice = [k for k, n in by_request.items() if n > 1]
     report.check(not twice, f"requests acted on twice: {twice[:10]}")
 
 
 def check_deliveries(db: Path, report: Report) -> None:
     """Every failed/lost alert row has a delivery attempt that was sent."""
-    undelivered = rows(db, "SELECT a.id, a.event, a.kind FROM alerts a WHERE a.kind IN ('failed', 'lost') "
-                           "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id "
-                           "AND d.outcome = 'sent')")
+    undelivered = rows(
+        db,
+        "SELECT a.id, a.event, a.kind FROM alerts a WHERE a.kind IN ('failed', 'lost') "
+        "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id "
+        "AND d.outcome = 'sent')",
+    )
     report.counts["deliveries sent"] = scalar(db, "SELECT count(*) FROM deliveries WHERE outcome = 'sent'")
     report.check(not undelivered, f"{len(undelivered)} alert(s) without a sent delivery: {undelivered[:5]}")
 
@@ -286,6 +315,7 @@ def notifier_exists() -> bool:
 @dataclass(frozen=True)
 class Execution:
     """One command as the ledger saw it run."""
+
     run_id: int
     event: str
     start: float

@@ -6,6 +6,7 @@ definition change takes effect at the engine's next tick.
     uv run python -m tests.drills.concurrent_writers --seconds 60      # the long form
     uv run python -m tests.drills.concurrent_writers --seconds 5       # about the short form
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ TARGETS = 8
 def definitions(gen: int) -> str:
     """Generation `gen` of the definitions: the marker echoes it; a busy event's schedule and
     an extra event change with it."""
-    out = ['[defaults]', 'timezone = "UTC"', '']
+    out = ["[defaults]", 'timezone = "UTC"', ""]
     for i in range(20):
         every = 2 if (i == 0 and gen % 2) else 3
         out += ["[[event]]", f'name = "busy-{i:02d}"', 'run = "true"', f'schedule = "every {every} seconds"', ""]
@@ -59,15 +60,22 @@ def writer(db: Path, index: int, seconds: float, out: Path) -> int:
     errors: list[str] = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        verb, target = rng.choice([("trigger", f"target-{rng.randrange(TARGETS)}")] * 4
-                                  + [("hold", f"target-{rng.randrange(TARGETS)}"),
-                                     ("release", f"target-{rng.randrange(TARGETS)}"),
-                                     ("trigger", "no-such-event"), ("ack", "busy-00")])
+        verb, target = rng.choice(
+            [("trigger", f"target-{rng.randrange(TARGETS)}")] * 4
+            + [
+                ("hold", f"target-{rng.randrange(TARGETS)}"),
+                ("release", f"target-{rng.randrange(TARGETS)}"),
+                ("trigger", "no-such-event"),
+                ("ack", "busy-00"),
+            ]
+        )
         key = f"dup-{int(time.time() * 2)}" if rng.random() < 0.25 else None  # shared across writers
         try:
             with conn:
-                cur = conn.execute("INSERT INTO requests (verb, target, requested_by, dedupe_key) "
-                                   "VALUES (?, ?, ?, ?)", (verb, target, f"writer-{index}", key))
+                cur = conn.execute(
+                    "INSERT INTO requests (verb, target, requested_by, dedupe_key) VALUES (?, ?, ?, ?)",
+                    (verb, target, f"writer-{index}", key),
+                )
             written.append({"id": cur.lastrowid, "key": key})
         except sqlite3.Error as exc:
             errors.append(str(exc))
@@ -89,13 +97,27 @@ def concurrent_writers(workdir: Path, *, seconds: float, log=print) -> Report:
     with OrphanReaper() as reaper:
         engine = start_engine(db, "--tick", str(TICK_S), log=engine_log)
         reaper.ours.add(engine.pid)
-        wait_until(lambda: scalar(db, "SELECT count(*) FROM runs WHERE event = 'marker'") > 0, timeout=20,
-                   what="the engine to run")
+        wait_until(
+            lambda: scalar(db, "SELECT count(*) FROM runs WHERE event = 'marker'") > 0,
+            timeout=20,
+            what="the engine to run",
+        )
         started = time.monotonic()
         writers = []
         for i in range(WRITERS):
-            proc = subprocess.Popen([sys.executable, "-m", "tests.drills.concurrent_writers", "writer", str(db),
-                                     str(i), str(seconds), str(workdir / f"writer-{i}.json")], cwd=ROOT)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.drills.concurrent_writers",
+                    "writer",
+                    str(db),
+                    str(i),
+                    str(seconds),
+                    str(workdir / f"writer-{i}.json"),
+                ],
+                cwd=ROOT,
+            )
             reaper.ours.add(proc.pid)
             writers.append(proc)
         loads: list[tuple[int, float, float]] = []  # generation, load started, load done (epoch)
@@ -107,9 +129,11 @@ def concurrent_writers(workdir: Path, *, seconds: float, log=print) -> Report:
             began = time.time()
             done = evman("load", str(defs), "--prune", "--db", str(db))
             loads.append((gen, began, time.time()))
-            for what, result in (("load", done), ("trigger", evman("trigger", "target-0", "--db", str(db),
-                                                                     "--wait", "0")),
-                                 ("list", evman("list", "--json", "--db", str(db)))):
+            for what, result in (
+                ("load", done),
+                ("trigger", evman("trigger", "target-0", "--db", str(db), "--wait", "0")),
+                ("list", evman("list", "--json", "--db", str(db))),
+            ):
                 if result.returncode != 0 or "locked" in result.stderr:
                     cli_errors.append(f"evman {what}: exit {result.returncode}: {result.stderr.strip()}")
             time.sleep(0.2)
@@ -118,8 +142,11 @@ def concurrent_writers(workdir: Path, *, seconds: float, log=print) -> Report:
             reaper.ours.discard(proc.pid)
         log(f"  writers done after {time.monotonic() - started:.0f} s; {gen} loads")
         try:
-            wait_until(lambda: scalar(db, "SELECT count(*) FROM requests WHERE handled_at IS NULL") == 0,
-                       timeout=120, what="the engine to handle every request")
+            wait_until(
+                lambda: scalar(db, "SELECT count(*) FROM requests WHERE handled_at IS NULL") == 0,
+                timeout=120,
+                what="the engine to handle every request",
+            )
         except AssertionError as exc:
             report.problems.append(str(exc))
         time.sleep(2 * TICK_S)
@@ -151,8 +178,10 @@ def _check_requests(db: Path, workdir: Path, report: Report) -> None:
     report.check(not errors, f"writers saw {len(errors)} error(s), e.g. {errors[:3]}")
     stored = {r["id"]: r for r in rows(db, "SELECT * FROM requests WHERE requested_by LIKE 'writer-%'")}
     lost = [w["id"] for w in written if w["id"] not in stored]
-    report.check(not lost and len(stored) == len(written),
-                 f"{len(lost)} request(s) written but not in the table; {len(stored)} stored for {len(written)}")
+    report.check(
+        not lost and len(stored) == len(written),
+        f"{len(lost)} request(s) written but not in the table; {len(stored)} stored for {len(written)}",
+    )
     handled = [r for r in stored.values() if r["handled_at"]]
     report.counts["requests handled"] = len(handled)
     report.counts["outcomes"] = dict(Counter(_outcome_kind(r["outcome"]) for r in handled).most_common())
@@ -164,8 +193,9 @@ def _check_requests(db: Path, workdir: Path, report: Report) -> None:
         group.sort(key=lambda r: r["id"])
         acted = [r for r in group if not (r["outcome"] or "").startswith("duplicate of")]
         if len(acted) != 1 or acted[0]["id"] != group[0]["id"]:
-            report.problems.append(f"dedupe key {key}: acted on {[r['id'] for r in acted]}, expected "
-                                   f"only the first, {group[0]['id']}")
+            report.problems.append(
+                f"dedupe key {key}: acted on {[r['id'] for r in acted]}, expected only the first, {group[0]['id']}"
+            )
     report.counts["dedupe keys shared between writers"] = sum(1 for g in by_key.values() if len(g) > 1)
 
 
@@ -178,8 +208,10 @@ def _check_generations(db: Path, loads: list[tuple[int, float, float]], report: 
     """Each marker run echoes the definitions generation it ran under; one that started more
     than a tick (and a margin for a loaded machine) after a load finished ran that load's."""
     from datetime import datetime
-    runs = rows(db, "SELECT id, started_at, output_tail FROM runs WHERE event = 'marker' AND "
-                    "state = 'succeeded' ORDER BY id")
+
+    runs = rows(
+        db, "SELECT id, started_at, output_tail FROM runs WHERE event = 'marker' AND state = 'succeeded' ORDER BY id"
+    )
     margin = TICK_S + 1.0
     late: list[str] = []
     started: list[tuple[float, int]] = []
@@ -193,11 +225,15 @@ def _check_generations(db: Path, loads: list[tuple[int, float, float]], report: 
         expected = max((g for g, _, done in loads if done + margin < start), default=0)
         if gen < expected:
             done_at = next(d for g, _, d in loads if g == expected)
-            late.append(f"run {run['id']} ran generation {gen}, {expected} was loaded "
-                        f"{start - done_at:.1f} s before it started")
+            late.append(
+                f"run {run['id']} ran generation {gen}, {expected} was loaded {start - done_at:.1f} s before it started"
+            )
     # how long each change took to show: its load's end to the first run under it (or newer)
-    delays = [min(s for s, g in started if g >= gen) - done for gen, _, done in loads
-              if any(g >= gen and s > done for s, g in started)]
+    delays = [
+        min(s for s, g in started if g >= gen) - done
+        for gen, _, done in loads
+        if any(g >= gen and s > done for s, g in started)
+    ]
     report.counts["marker runs checked"] = len(started)
     if delays:
         report.counts["slowest definition change to show in a run (s)"] = round(max(delays), 2)
@@ -214,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path)
     args = parser.parse_args(argv)
     import tempfile
+
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="evman-writers-"))
     print(f"concurrent writers in {workdir}", flush=True)
     report = concurrent_writers(workdir, seconds=args.seconds, log=lambda s: print(s, flush=True))

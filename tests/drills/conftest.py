@@ -4,6 +4,7 @@
 
 which prints each drill's numbers (kills survived, requests written and handled, inputs tried)
 at the end of the run."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -11,6 +11,7 @@ pages; `slow` takes 1.5 s, so kills often land while it runs. Alerts go to an HT
 127.0.0.1. Meanwhile a writer queues trigger, hold and release requests with plain sqlite3.
 Every command notes its start and end in a ledger, so the drill also sees what really ran.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,7 @@ from tests.drills.common import (
 
 
 def workload(groups: int, job: Path, ledger: Path, alert_url: str) -> str:
-    out = ['[defaults]', 'timezone = "UTC"', 'driver = "local"', '', '[routes]',
-           f'local = ["{alert_url}"]', '']
+    out = ["[defaults]", 'timezone = "UTC"', 'driver = "local"', "", "[routes]", f'local = ["{alert_url}"]', ""]
 
     def event(name: str, **keys: str) -> None:
         out.append("[[event]]")
@@ -60,16 +60,18 @@ def workload(groups: int, job: Path, ledger: Path, alert_url: str) -> str:
     for g in range(groups):
         p = f"g{g:03d}"
         every = 2 + g % 4
-        event(f"{p}-root", run=run(0.1, 0), schedule=f'"every {every} seconds"',
-              on_success=f'["{p}-mid"]')
-        event(f"{p}-mid", run=run(0.2, 3), on_success=f'["{p}-tail"]',
-              on_failure='{ retries = 1, backoff = "1s" }')
+        event(f"{p}-root", run=run(0.1, 0), schedule=f'"every {every} seconds"', on_success=f'["{p}-mid"]')
+        event(f"{p}-mid", run=run(0.2, 3), on_success=f'["{p}-tail"]', on_failure='{ retries = 1, backoff = "1s" }')
         event(f"{p}-tail", run=run(0.05, 0))
         event(f"{p}-cond", run=run(0.05, 0), requires=f'"success({p}-tail) and notrunning({p}-slow)"')
-        event(f"{p}-flaky", run=run(0.1, 1), schedule=f'"every {every + 2} seconds"', concurrency='"queue"',
-              on_failure='{ retries = 1, backoff = "1s", prepare = "true" }')
-        event(f"{p}-slow", run=run(1.5, 5), schedule='"every 5 seconds"',
-              on_failure='{ retries = 2, backoff = "1s" }')
+        event(
+            f"{p}-flaky",
+            run=run(0.1, 1),
+            schedule=f'"every {every + 2} seconds"',
+            concurrency='"queue"',
+            on_failure='{ retries = 1, backoff = "1s", prepare = "true" }',
+        )
+        event(f"{p}-slow", run=run(1.5, 5), schedule='"every 5 seconds"', on_failure='{ retries = 2, backoff = "1s" }')
     return "\n".join(out)
 
 
@@ -89,9 +91,15 @@ class RequestWriter(threading.Thread):
         try:
             while not self.stop.wait(self.rng.uniform(0.05, 0.4)):
                 g = f"g{self.rng.randrange(self.groups):03d}"
-                verb, target = self.rng.choice([("trigger", f"{g}-tail"), ("trigger", f"{g}-cond"),
-                                                ("hold", f"{g}-slow"), ("release", f"{g}-slow"),
-                                                ("trigger", "no-such-event")])
+                verb, target = self.rng.choice(
+                    [
+                        ("trigger", f"{g}-tail"),
+                        ("trigger", f"{g}-cond"),
+                        ("hold", f"{g}-slow"),
+                        ("release", f"{g}-slow"),
+                        ("trigger", "no-such-event"),
+                    ]
+                )
                 key = f"k{self.rng.randrange(40)}" if self.rng.random() < 0.2 else None
                 try:
                     insert_request(conn, verb, target, by="crash-drill", dedupe_key=key)
@@ -102,8 +110,9 @@ class RequestWriter(threading.Thread):
             conn.close()
 
 
-def crash_loop(workdir: Path, *, kills: int, groups: int, seed: int = 7,
-               min_up_s: float = 0.3, max_up_s: float = 3.0, log=print) -> Report:
+def crash_loop(
+    workdir: Path, *, kills: int, groups: int, seed: int = 7, min_up_s: float = 0.3, max_up_s: float = 3.0, log=print
+) -> Report:
     """Run the drill in `workdir`; returns the report (problems empty when all held)."""
     from tests.receivers import HttpReceiver
 
@@ -137,8 +146,10 @@ def crash_loop(workdir: Path, *, kills: int, groups: int, seed: int = 7,
                 proc.wait()
             reaper.ours.discard(proc.pid)
             if (n + 1) % 10 == 0:
-                log(f"  {n + 1} kills, {time.monotonic() - started:.0f} s, "
-                    f"{scalar(db, 'SELECT count(*) FROM runs')} runs so far")
+                log(
+                    f"  {n + 1} kills, {time.monotonic() - started:.0f} s, "
+                    f"{scalar(db, 'SELECT count(*) FROM runs')} runs so far"
+                )
         writer.stop.set()
         writer.join()
 
@@ -146,13 +157,25 @@ def crash_loop(workdir: Path, *, kills: int, groups: int, seed: int = 7,
         proc = start_engine(db, *engine_args, log=engine_log)
         reaper.ours.add(proc.pid)
         try:
-            wait_until(lambda: scalar(db, "SELECT count(*) FROM requests WHERE handled_at IS NULL") == 0,
-                       timeout=60, what="the last engine to handle every request")
+            wait_until(
+                lambda: scalar(db, "SELECT count(*) FROM requests WHERE handled_at IS NULL") == 0,
+                timeout=60,
+                what="the last engine to handle every request",
+            )
             if notifier_exists():
-                wait_until(lambda: scalar(db, "SELECT count(*) FROM alerts a WHERE kind IN ('failed', 'lost') "
-                                              "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
-                                              "d.alert_id = a.id AND d.outcome = 'sent')") == 0,
-                           timeout=60, what="every alert to be delivered")
+                wait_until(
+                    lambda: (
+                        scalar(
+                            db,
+                            "SELECT count(*) FROM alerts a WHERE kind IN ('failed', 'lost') "
+                            "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+                            "d.alert_id = a.id AND d.outcome = 'sent')",
+                        )
+                        == 0
+                    ),
+                    timeout=60,
+                    what="every alert to be delivered",
+                )
             time.sleep(1.0)
         except AssertionError as exc:
             report.problems.append(str(exc))
@@ -175,8 +198,9 @@ def crash_loop(workdir: Path, *, kills: int, groups: int, seed: int = 7,
         if notifier_exists():
             check_deliveries(db, report)
             report.counts["alert POSTs received"] = len(receiver.posts)
-            report.counts["alerts received more than once (killed between sending and recording)"] = \
-                _pages_twice(db, receiver.posts)
+            report.counts["alerts received more than once (killed between sending and recording)"] = _pages_twice(
+                db, receiver.posts
+            )
         else:
             report.counts["deliveries"] = "not checked: engine/paging/notifier.py does not exist yet"
         _check_ledger(db, ledger, report)
@@ -194,20 +218,26 @@ def _check_ledger(db: Path, ledger: Path, report: Report) -> None:
     report.check(not twice, f"run ids whose command started more than once: {twice[:10]}")
     report.counts["commands started (ledger)"] = sum(starts.values())
     pairs = overlapping(execs, time.time())
-    report.check(not pairs, f"{len(pairs)} time(s) one event ran twice at once: "
-                 + ", ".join(f"{a.event} runs {a.run_id} and {b.run_id}" for a, b in pairs[:5]))
+    report.check(
+        not pairs,
+        f"{len(pairs)} time(s) one event ran twice at once: "
+        + ", ".join(f"{a.event} runs {a.run_id} and {b.run_id}" for a, b in pairs[:5]),
+    )
     lost = {r["id"]: r["reason"] for r in rows(db, "SELECT id, reason FROM runs WHERE state = 'lost'")}
     ran = {e.run_id: e for e in execs}
     report.counts["lost runs (engine died while they ran)"] = len(lost)
     report.counts["lost runs whose command had in fact finished"] = sum(
-        1 for r in lost if r in ran and ran[r].end is not None)
+        1 for r in lost if r in ran and ran[r].end is not None
+    )
     finished_lost = [r for r in lost if r in ran and ran[r].end is not None]
-    report.check(not finished_lost, f"lost runs whose command had finished (its exit was knowable): "
-                 f"{finished_lost[:10]}")
+    report.check(
+        not finished_lost, f"lost runs whose command had finished (its exit was knowable): {finished_lost[:10]}"
+    )
     unrecorded = [r for r, reason in lost.items() if "before it recorded" in (reason or "")]
     report.counts["lost runs never recorded with a pid (killed between recording and spawning)"] = len(unrecorded)
     report.counts["  of which the command had started (it finished before the next engine looked)"] = sum(
-        1 for r in unrecorded if r in ran)
+        1 for r in unrecorded if r in ran
+    )
     _check_exit_codes(db, ledger, report)
 
 
@@ -225,26 +255,33 @@ def _check_exit_codes(db: Path, ledger: Path, report: Report) -> None:
     """Exactly once for what ran: every finished command's exit code as it said it, and no
     command that succeeded run again (a retry or restart repeating it)."""
     codes = _ledger_codes(ledger)
-    ended = {r["id"]: r for r in rows(db, "SELECT id, state, exit_code FROM runs "
-                                          "WHERE state IN ('succeeded', 'failed', 'killed')")}
+    ended = {
+        r["id"]: r
+        for r in rows(db, "SELECT id, state, exit_code FROM runs WHERE state IN ('succeeded', 'failed', 'killed')")
+    }
     wrong = [(i, codes[i], r["exit_code"]) for i, r in ended.items() if i in codes and r["exit_code"] != codes[i]]
-    report.check(not wrong, f"runs whose recorded exit code is not the command's own (run, said, recorded): "
-                 f"{wrong[:10]}")
-    repeated = {r["repeats_run_id"] for r in rows(db, "SELECT repeats_run_id FROM runs "
-                                                      "WHERE repeats_run_id IS NOT NULL")}
+    report.check(
+        not wrong, f"runs whose recorded exit code is not the command's own (run, said, recorded): {wrong[:10]}"
+    )
+    repeated = {
+        r["repeats_run_id"] for r in rows(db, "SELECT repeats_run_id FROM runs WHERE repeats_run_id IS NOT NULL")
+    }
     rerun = sorted(i for i, code in codes.items() if code == 0 and i in repeated)
     report.check(not rerun, f"commands that succeeded and ran again: {rerun[:10]}")
     report.counts["succeeded commands run again"] = len(rerun)
-    report.counts["finished runs whose exit code matches the command's own"] = \
-        sum(1 for i, r in ended.items() if i in codes and r["exit_code"] == codes[i])
+    report.counts["finished runs whose exit code matches the command's own"] = sum(
+        1 for i, r in ended.items() if i in codes and r["exit_code"] == codes[i]
+    )
 
 
 def _count_adoptions(log_path: Path, report: Report) -> None:
     text = log_path.read_text(errors="replace")
-    report.counts["runs recorded from their exit record (ended while no engine ran)"] = \
-        text.count("ended while no engine ran")
-    report.counts["runs adopted (still running when the next engine started)"] = \
-        text.count("outlived the previous engine; watching it")
+    report.counts["runs recorded from their exit record (ended while no engine ran)"] = text.count(
+        "ended while no engine ran"
+    )
+    report.counts["runs adopted (still running when the next engine started)"] = text.count(
+        "outlived the previous engine; watching it"
+    )
 
 
 def _pages_twice(db: Path, posts: list) -> str:
@@ -252,6 +289,7 @@ def _pages_twice(db: Path, posts: list) -> str:
     killed after a send and before recording it, and the next engine sent it again (delivery
     is at least once)."""
     import re
+
     received = Counter(int(m.group(1)) for p in posts for m in [re.search(r"alert:(\d+)", p.body)] if m)
     sent = Counter(r["alert_id"] for r in rows(db, "SELECT alert_id FROM deliveries WHERE outcome = 'sent'"))
     extra = sum(n - sent[alert_id] for alert_id, n in received.items() if n > sent[alert_id])
@@ -273,10 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-up", type=float, default=3.0, help="longest life of an engine, seconds")
     args = parser.parse_args(argv)
     import tempfile
+
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="evman-crash-"))
     print(f"crash loop in {workdir}", flush=True)
-    report = crash_loop(workdir, kills=args.kills, groups=args.groups, seed=args.seed,
-                        max_up_s=args.max_up, log=lambda s: print(s, flush=True))
+    report = crash_loop(
+        workdir,
+        kills=args.kills,
+        groups=args.groups,
+        seed=args.seed,
+        max_up_s=args.max_up,
+        log=lambda s: print(s, flush=True),
+    )
     print(report.text())
     return 1 if report.problems else 0
 

@@ -3,6 +3,7 @@ server that hangs, and to one that answers 500, for several minutes of simulated
 FakeClock). The engine's tick keeps its pace meanwhile; every attempt is recorded; once the
 targets come back every alert is delivered; and no alert is sent twice for an attempt that
 succeeded."""
+
 from __future__ import annotations
 
 import socket
@@ -73,6 +74,7 @@ def _timed(method: Callable[..., Any], took: list[float]) -> Callable[..., Any]:
             return method(*args, **kwargs)
         finally:
             took.append(time.monotonic() - start)
+
     return wrapper
 
 
@@ -90,14 +92,31 @@ def _drill(engine_factory, store: Store, clock: FakeClock, db_path: Path, *, dea
     error500.start()
     refused = HttpReceiver()
     refused.port = _free_port()  # nothing listens there until the target "comes back"
-    engine = engine_factory(textwrap.dedent(DEFS.format(
-        good=good.url("/good"), refused=refused.url("/refused"), hanging=hanging.url("/hanging"),
-        error500=error500.url("/error500"))), tick_s=0.05)
+    engine = engine_factory(
+        textwrap.dedent(
+            DEFS.format(
+                good=good.url("/good"),
+                refused=refused.url("/refused"),
+                hanging=hanging.url("/hanging"),
+                error500=error500.url("/error500"),
+            )
+        ),
+        tick_s=0.05,
+    )
     ticks: list[float] = []
     engine.tick = _timed(engine.tick, ticks)  # type: ignore[method-assign]
     thread = threading.Thread(target=engine.run, name="engine-under-drill", daemon=True)
-    notifier = Notifier(db_path, clock, poll_s=0.05, retry_base_s=10, retry_max_s=60, timeout_s=1.0,
-                        attempt_cap_s=2.0, throttle_s=0.0, max_failures=3)
+    notifier = Notifier(
+        db_path,
+        clock,
+        poll_s=0.05,
+        retry_base_s=10,
+        retry_max_s=60,
+        timeout_s=1.0,
+        attempt_cap_s=2.0,
+        throttle_s=0.0,
+        max_failures=3,
+    )
     thread.start()
     slow_rounds: list[tuple[float, int]] = []  # (seconds a notifier round took, engine ticks meanwhile)
 
@@ -116,8 +135,11 @@ def _drill(engine_factory, store: Store, clock: FakeClock, db_path: Path, *, dea
 
     try:
         minutes(dead_minutes)
-        dead = rows(db_path, "SELECT a.event, d.outcome, d.error FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-                             "WHERE a.kind = 'failed'")
+        dead = rows(
+            db_path,
+            "SELECT a.event, d.outcome, d.error FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE a.kind = 'failed'",
+        )
         failed = Counter(r["event"] for r in dead if r["outcome"] == "failed")
         for event in EVENTS:
             assert failed[event] >= 3, f"{event}: only {failed[event]} failed attempt(s) recorded"
@@ -162,8 +184,9 @@ def _drill(engine_factory, store: Store, clock: FakeClock, db_path: Path, *, dea
     for receiver, events in ((refused, ("to-refused", "late-to-refused")), (error500, ("to-500",))):
         got = Counter(_event_of(p.body) for p in receiver.posts)
         for event in events:
-            pages = sum(n for (aid, _, _, _), n in sent.items()
-                        if any(a["id"] == aid and a["event"] == event for a in alerts))
+            pages = sum(
+                n for (aid, _, _, _), n in sent.items() if any(a["id"] == aid and a["event"] == event for a in alerts)
+            )
             assert got[event] == pages, (event, got[event], pages)
     resolved = rows(db_path, "SELECT status FROM alerts WHERE kind = 'delivery'")
     assert resolved and all(r["status"] == "resolved" for r in resolved), resolved
@@ -177,11 +200,13 @@ def _drill(engine_factory, store: Store, clock: FakeClock, db_path: Path, *, dea
         f"median {statistics.median(pace) * 1000:.1f} ms, slowest {slowest * 1000:.0f} ms, "
         f"{sum(n for _, n in slow_rounds)} of them during {len(slow_rounds)} notifier rounds stuck on a target; "
         f"{sum(1 for d in deliveries if d['outcome'] == 'failed')} failed attempts recorded, "
-        f"{sum(sent.values())} sent, all {len(alerts)} failure alerts delivered, none twice")
+        f"{sum(sent.values())} sent, all {len(alerts)} failure alerts delivered, none twice"
+    )
 
 
 def _request(db: Path, event: str) -> None:
     from tests.drills.common import connect, insert_request
+
     conn = connect(db)
     insert_request(conn, "trigger", event, by="drill")
     conn.close()

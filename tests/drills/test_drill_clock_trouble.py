@@ -1,6 +1,7 @@
 """Clock trouble drill: the wall clock jumps forward an hour, then back ten minutes (a fake
 clock, as a badly set NTP step would). No burst of duplicate runs, each event's misfire policy
 applied once, windows judged on the right side of the jump."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -77,8 +78,9 @@ def _at(hhmm: str) -> datetime:
 
 
 @pytest.mark.parametrize("ticks_after_jump", [1, 20])
-def test_the_clock_jumps_forward_an_hour_then_back_ten_minutes(engine_factory, store: Store, clock: FakeClock,
-                                                               db_path: Path, ticks_after_jump: int) -> None:
+def test_the_clock_jumps_forward_an_hour_then_back_ten_minutes(
+    engine_factory, store: Store, clock: FakeClock, db_path: Path, ticks_after_jump: int
+) -> None:
     engine = engine_factory(DEFS)
     _walk(engine, clock, _at("00:20"))
     before = _runs(store)
@@ -125,8 +127,9 @@ def test_the_clock_jumps_forward_an_hour_then_back_ten_minutes(engine_factory, s
     for event in ("once", "all", "skip"):
         assert made[event] == 0, f"{event}: the ten minutes lived twice must not fire again"
     interval_fires = sorted(r["scheduled_for"] for r in replay if r["event"] == "interval")
-    assert all(f > "2026-01-05T01:20:00" for f in interval_fires), \
+    assert all(f > "2026-01-05T01:20:00" for f in interval_fires), (
         f"interval occurrences before the last one again: {interval_fires}"
+    )
     assert store.run(windowed["id"])["state"] == "missed"
     assert [r["state"] for r in _runs(store) if r["event"] == "tomorrow"] == ["waiting"]
 
@@ -141,13 +144,15 @@ def test_the_clock_jumps_forward_an_hour_then_back_ten_minutes(engine_factory, s
         REPORTS.append(
             f"clock trouble: forward 1 h then back 10 min, {ticks_after_jump} ticks at each new time: "
             f"{len(final)} runs in all; catch-up runs once=1 all=12 skip=0; "
-            f"0 runs repeated for the ten minutes lived twice; 1 missed alert")
+            f"0 runs repeated for the ten minutes lived twice; 1 missed alert"
+        )
 
 
-def test_a_window_that_closed_while_no_engine_ran_is_missed_not_started(engine_factory, store: Store,
-                                                                         clock: FakeClock) -> None:
+def test_a_window_that_closed_while_no_engine_ran_is_missed_not_started(
+    engine_factory, store: Store, clock: FakeClock
+) -> None:
     """The first tick of a restarted engine judges a waiting run's window before starting it."""
-    first = engine_factory(DEFS, pid=2 ** 22 + 11)  # a pid that is not alive: the next engine takes over
+    first = engine_factory(DEFS, pid=2**22 + 11)  # a pid that is not alive: the next engine takes over
     _walk(first, clock, _at("00:10"))
     waiting = [r for r in _runs(store) if r["event"] == "windowed"]
     assert [r["state"] for r in waiting] == ["waiting"]

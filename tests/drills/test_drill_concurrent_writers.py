@@ -1,6 +1,7 @@
 """Concurrent writers drill: ten plain-sqlite3 writers and an `evman load` loop beside a busy
 engine; no `database is locked` reaches them, no request is lost or handled twice, definition
 changes take effect at the next tick. Runs in a process of its own (it reaps orphans)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,8 +14,13 @@ from tests.drills.common import REPORTS, ROOT
 
 
 def _drill(tmp_path: Path, seconds: float, timeout: float) -> None:
-    done = subprocess.run([sys.executable, "-m", "tests.drills.concurrent_writers", "--dir", str(tmp_path),
-                           "--seconds", str(seconds)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.drills.concurrent_writers", "--dir", str(tmp_path), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     REPORTS.append(done.stdout.strip())
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -2,6 +2,7 @@
 run chain per occurrence, nothing left running, every failure paged, every request handled.
 The drill runs in a process of its own (it makes itself a child subreaper to reap the
 orphaned commands of the killed engines, as init would)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,8 +15,13 @@ from tests.drills.common import REPORTS, ROOT
 
 
 def _drill(tmp_path: Path, *args: str, timeout: float) -> None:
-    done = subprocess.run([sys.executable, "-m", "tests.drills.crash_loop", "--dir", str(tmp_path), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.drills.crash_loop", "--dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     REPORTS.append(done.stdout.strip())
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -51,8 +57,9 @@ def test_a_command_whose_pid_was_never_recorded_is_found_and_watched(engine_fact
     from datetime import UTC, datetime
 
     from tests.drills.common import kill_group
+
     clock.set(datetime.now(UTC))  # the command's real start time must match the run's
-    first = engine_factory(DEFS, pid=2 ** 22 + 7)  # a pid that is not alive: the next engine may take over
+    first = engine_factory(DEFS, pid=2**22 + 7)  # a pid that is not alive: the next engine may take over
     store.add_request("trigger", "long", requested_by="drill")
     first.tick(clock.now())
     row = store.run(1)

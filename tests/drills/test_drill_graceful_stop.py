@@ -3,6 +3,7 @@ ends within --grace is waited for and recorded; one that outlives it stays recor
 with its pid, the next engine watches it, and it ends as it really ended (its supervisor kept
 its exit status), never `running` for ever; one that died while no engine ran is recorded at
 the next start with how it died."""
+
 from __future__ import annotations
 
 import signal
@@ -11,15 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.drills.common import (
-    REPORTS,
-    OrphanReaper,
-    evman,
-    process_alive,
-    rows,
-    start_engine,
-    wait_until,
-)
+from tests.drills.common import REPORTS, OrphanReaper, evman, process_alive, rows, start_engine, wait_until
 
 DEFS = """
 [defaults]
@@ -55,8 +48,11 @@ def _drill(tmp_path: Path, *, short_s: float, long_s: float, grace_s: float) -> 
         reaper.ours.add(engine.pid)
         for event in ("short", "outlives"):
             assert evman("trigger", event, "--db", str(db)).returncode == 0
-        wait_until(lambda: _run(db, "short").get("pid") and _run(db, "outlives").get("pid"),
-                   timeout=15, what="both commands to run")
+        wait_until(
+            lambda: _run(db, "short").get("pid") and _run(db, "outlives").get("pid"),
+            timeout=15,
+            what="both commands to run",
+        )
         outlives_pid = int(_run(db, "outlives")["pid"])
 
         stop_at = time.monotonic()
@@ -80,39 +76,52 @@ def _drill(tmp_path: Path, *, short_s: float, long_s: float, grace_s: float) -> 
         # the next engine watches it; when it ends, its supervisor's exit record says how
         engine = start_engine(db, "--tick", "0.2", "--grace", str(grace_s), log=log)
         reaper.ours.add(engine.pid)
-        wait_until(lambda: _run(db, "after-short").get("state") == "succeeded", timeout=15,
-                   what="the next engine to start the follower")
+        wait_until(
+            lambda: _run(db, "after-short").get("state") == "succeeded",
+            timeout=15,
+            what="the next engine to start the follower",
+        )
         assert _run(db, "outlives")["state"] in ("running", "succeeded")  # a slow machine: ended already
-        wait_until(lambda: _run(db, "outlives")["state"] != "running", timeout=long_s + 15,
-                   what="the watched command's run to end")
+        wait_until(
+            lambda: _run(db, "outlives")["state"] != "running",
+            timeout=long_s + 15,
+            what="the watched command's run to end",
+        )
         ended = _run(db, "outlives")
         assert (ended["state"], ended["exit_code"]) == ("succeeded", 0), ended
 
         # a command that dies while no engine runs is recorded at the next start, as it died
         assert evman("trigger", "outlives", "--db", str(db)).returncode == 0
-        wait_until(lambda: _run(db, "outlives")["state"] == "running" and _run(db, "outlives")["pid"],
-                   timeout=15, what="a new run of outlives")
+        wait_until(
+            lambda: _run(db, "outlives")["state"] == "running" and _run(db, "outlives")["pid"],
+            timeout=15,
+            what="a new run of outlives",
+        )
         engine.send_signal(signal.SIGTERM)
         assert engine.wait(grace_s + 15) == 0
         orphan = _run(db, "outlives")
         assert orphan["state"] == "running"
         import os
+
         os.killpg(int(orphan["pid"]), signal.SIGKILL)
         wait_until(lambda: not process_alive(int(orphan["pid"])), timeout=5, what="the command to die")
         engine = start_engine(db, "--tick", "0.2", log=log)
         reaper.ours.add(engine.pid)
-        wait_until(lambda: _run(db, "outlives")["state"] == "failed", timeout=15,
-                   what="the dead command's run to be recorded")
+        wait_until(
+            lambda: _run(db, "outlives")["state"] == "failed", timeout=15, what="the dead command's run to be recorded"
+        )
         assert _run(db, "outlives")["reason"] == "ended by signal SIGKILL"
         engine.send_signal(signal.SIGINT)  # SIGINT stops it cleanly too
         assert engine.wait(15) == 0
         assert rows(db, "SELECT count(*) AS n FROM runs WHERE state = 'running'")[0]["n"] == 0
         assert rows(db, "SELECT stopped_at FROM engine")[0]["stopped_at"] is not None
     assert "Traceback" not in log.read_text()
-    REPORTS.append(f"graceful stop (--grace {grace_s:g}): exit 0 in {took:.1f} s with a {short_s:g} s and a "
-                   f"{long_s:g} s command running; the short one recorded succeeded, the long one watched by "
-                   f"the next engine and recorded succeeded from its exit record; a command killed while no engine ran: "
-                   f"recorded failed (SIGKILL) at start")
+    REPORTS.append(
+        f"graceful stop (--grace {grace_s:g}): exit 0 in {took:.1f} s with a {short_s:g} s and a "
+        f"{long_s:g} s command running; the short one recorded succeeded, the long one watched by "
+        f"the next engine and recorded succeeded from its exit record; a command killed while no engine ran: "
+        f"recorded failed (SIGKILL) at start"
+    )
 
 
 def test_graceful_stop_short(tmp_path: Path) -> None:

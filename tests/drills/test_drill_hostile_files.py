@@ -2,6 +2,7 @@
 of another program, a database from a newer evman, a read-only database file, and a disk that
 fills up under a running engine. Each is refused (or borne) with one clear line, never a
 traceback, and the file is left as it was."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,10 +34,23 @@ schedule = "every 1 minutes"
 
 CRONTAB = "* * * * * echo hi\n"
 
-READS = (("list",), ("list", "--json"), ("show", "a", "--json"), ("history", "--json"),
-         ("alerts", "--json"), ("export",), ("next", "a"))
-WRITES = (("trigger", "a"), ("hold", "a"), ("ack", "a"), ("load", "{defs}"),
-          ("import-crontab", "{crontab}"), ("--no-ui",))
+READS = (
+    ("list",),
+    ("list", "--json"),
+    ("show", "a", "--json"),
+    ("history", "--json"),
+    ("alerts", "--json"),
+    ("export",),
+    ("next", "a"),
+)
+WRITES = (
+    ("trigger", "a"),
+    ("hold", "a"),
+    ("ack", "a"),
+    ("load", "{defs}"),
+    ("import-crontab", "{crontab}"),
+    ("--no-ui",),
+)
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:
@@ -55,8 +69,11 @@ def _snapshot(folder: Path) -> dict[str, str]:
     -shm index may appear beside a WAL database that is read; a -wal must stay empty."""
     for wal in folder.glob("*-wal"):
         assert wal.stat().st_size == 0, f"{wal} holds writes"
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 def _refused(argv: list[str], *words: str) -> str:
@@ -72,11 +89,15 @@ def _refused(argv: list[str], *words: str) -> str:
     return line
 
 
-@pytest.mark.parametrize("content", [
-    b"hello, I am a text file\n" * 10,
-    bytes(range(256)) * 20,
-    b"SQLite format 3\x00" + b"\xff" * 200,  # the right magic, then garbage
-], ids=["text", "binary", "bad-sqlite-header"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"hello, I am a text file\n" * 10,
+        bytes(range(256)) * 20,
+        b"SQLite format 3\x00" + b"\xff" * 200,  # the right magic, then garbage
+    ],
+    ids=["text", "binary", "bad-sqlite-header"],
+)
 def test_a_file_that_is_no_database_is_refused_and_left_untouched(tmp_path: Path, content: bytes) -> None:
     defs, crontab = _files(tmp_path)
     data = tmp_path / "data"
@@ -176,14 +197,16 @@ FULL_DEFS = """
 def _runs(db: Path) -> list[tuple]:
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT id, event, state, scheduled_for, exit_code, output_tail FROM runs "
-                            "ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT id, event, state, scheduled_for, exit_code, output_tail FROM runs ORDER BY id"
+        ).fetchall()
     finally:
         conn.close()
 
 
-def test_a_full_disk_is_borne_said_and_recovered_from(engine_factory, store, clock, db_path: Path,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_a_full_disk_is_borne_said_and_recovered_from(
+    engine_factory, store, clock, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The database cannot grow (PRAGMA max_page_count): the engine keeps ticking, logs that the
     disk is full, keeps what it recorded before, and records what happened meanwhile once space
     returns."""
@@ -213,19 +236,21 @@ def test_a_full_disk_is_borne_said_and_recovered_from(engine_factory, store, clo
             # about one line a tick (6 x 0.25 s at a 20 ms tick): it says so, it does not spin
             assert len(said) < 300, f"{len(said)} log lines in 1.5 s: the engine spins on a full disk"
             during = _runs(db_path)
-            assert during[:len(before)] == before, "a full disk lost earlier state"
+            assert during[: len(before)] == before, "a full disk lost earlier state"
         outage_ended = clock.now()
         store.conn.execute("PRAGMA max_page_count = 1073741823")  # space returns
         minutes(2)
-        _wait(lambda: any(r[2] == "succeeded" and r[3] > iso(outage_ended) for r in _runs(db_path)),
-              "runs after the outage to be recorded")
+        _wait(
+            lambda: any(r[2] == "succeeded" and r[3] > iso(outage_ended) for r in _runs(db_path)),
+            "runs after the outage to be recorded",
+        )
         after = _runs(db_path)
-        assert after[:len(before)] == before, "earlier state changed"
+        assert after[: len(before)] == before, "earlier state changed"
         scheduled = [r[3] for r in after]
         assert len(scheduled) == len(set(scheduled)), "an occurrence was recorded twice"
         # the run in flight when the disk filled is recorded; the occurrences the engine could
         # not record are folded by the misfire policy (once) into one catch-up run
-        new = after[len(before):]
+        new = after[len(before) :]
         assert new and all(r[2] in ("succeeded", "waiting", "running") for r in new), new
         catch_up = store.conn.execute("SELECT count(*) FROM runs WHERE triggered_by LIKE 'catch-up%'").fetchone()[0]
         assert catch_up >= 1

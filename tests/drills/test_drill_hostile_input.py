@@ -6,6 +6,7 @@ database as it was.
 
 Short form: a few hundred inputs per parser in every `uv run pytest`; long form (thousands per
 parser): `uv run pytest tests/drills -m long -n 0`."""
+
 from __future__ import annotations
 
 import tempfile
@@ -25,8 +26,9 @@ LONG = 5000
 
 
 def _settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None, print_blob=True,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples, deadline=None, database=None, print_blob=True, suppress_health_check=list(HealthCheck)
+    )
 
 
 def _conditions(n: int) -> None:
@@ -34,6 +36,7 @@ def _conditions(n: int) -> None:
     @given(hostile.conditions, st.integers(0, 7))
     def run(text: str, seed: int) -> None:
         hostile.check_condition(text, seed)
+
     run()
 
 
@@ -42,6 +45,7 @@ def _durations(n: int) -> None:
     @given(hostile.durations)
     def run(value: object) -> None:
         hostile.check_duration(value)
+
     run()
 
 
@@ -50,40 +54,53 @@ def _times_of_day(n: int) -> None:
     @given(hostile.times_of_day)
     def run(value: object) -> None:
         hostile.check_time_of_day(value)
+
     run()
 
 
 def _schedules(n: int) -> None:
     @_settings(n)
-    @given(hostile.schedule_specs,
-           st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)),
-           st.sampled_from(hostile.ZONES + hostile.BAD_ZONES), st.integers(0, 24 * 800))
+    @given(
+        hostile.schedule_specs,
+        st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)),
+        st.sampled_from(hostile.ZONES + hostile.BAD_ZONES),
+        st.integers(0, 24 * 800),
+    )
     def run(spec: str, after: datetime, zone: str, span_h: int) -> None:
         hostile.check_schedule(spec, after, zone, span_h)
+
     run()
 
 
 def _crontabs(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+
         @_settings(n)
         @given(hostile.crontab_texts, st.sampled_from([None, True, False]), st.booleans())
         def run(text: str, system: bool | None, skip_invalid: bool) -> None:
             hostile.check_crontab(text, system, skip_invalid, Path(tmp))
+
         run()
 
 
 def _definitions(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+
         @_settings(n)
         @given(hostile.definition_texts)
         def run(text: str) -> None:
             hostile.check_definitions(text, Path(tmp))
+
         run()
 
 
 PARSERS: dict[str, Callable[[int], None]] = {
-    "conditions": _conditions, "durations": _durations, "times-of-day": _times_of_day,
-    "schedules": _schedules, "crontabs": _crontabs, "definitions": _definitions,
+    "conditions": _conditions,
+    "durations": _durations,
+    "times-of-day": _times_of_day,
+    "schedules": _schedules,
+    "crontabs": _crontabs,
+    "definitions": _definitions,
 }
 
 
@@ -115,18 +132,35 @@ def report_numbers(request: pytest.FixtureRequest):  # type: ignore[no-untyped-d
 
 # -- what the long form found, kept as plain examples ---------------------------------------------
 
-@pytest.mark.parametrize("check, args", [
-    (hostile.check_duration, ("0\x1f",)),  # \s matched it, float() did not: ValueError
-    (hostile.check_duration, (1.797693134862316e+305,)),  # finite, then format/timedelta overflowed
-    (hostile.check_duration, ("100000000000000000000s",)),
-    (hostile.check_schedule, ("every 9999999999999999999 hours", datetime(2030, 1, 1, tzinfo=UTC), "UTC", 24)),
-    (hostile.check_condition, ('success(a, "99999999999999d")',)),
-    (hostile.check_definitions, ('[[event]]\nname = "a"\nrun = "true"\ncwd = "~no-such-user-zz/x"\n', Path("/"))),
-    (hostile.check_definitions, ('[[event]]\nname = "a"\nrun = "echo a\\u0000b"\n', Path("/"))),
-    (hostile.check_definitions, ('[[event]]\nname = "a"\nshell = "true"\ncwd = "x\\u0000y"\n', Path("/"))),
-    (hostile.check_definitions, ('[[event]]\nname = "a"\nrun = "true"\non_failure = { retries = 5000 }\n', Path("/"))),
-], ids=["duration-0x1f", "duration-1e305", "duration-1e20s", "every-huge", "lookback-huge", "cwd-unknown-user",
-        "run-nul", "cwd-nul", "many-retries"])
+
+@pytest.mark.parametrize(
+    "check, args",
+    [
+        (hostile.check_duration, ("0\x1f",)),  # \s matched it, float() did not: ValueError
+        (hostile.check_duration, (1.797693134862316e305,)),  # finite, then format/timedelta overflowed
+        (hostile.check_duration, ("100000000000000000000s",)),
+        (hostile.check_schedule, ("every 9999999999999999999 hours", datetime(2030, 1, 1, tzinfo=UTC), "UTC", 24)),
+        (hostile.check_condition, ('success(a, "99999999999999d")',)),
+        (hostile.check_definitions, ('[[event]]\nname = "a"\nrun = "true"\ncwd = "~no-such-user-zz/x"\n', Path("/"))),
+        (hostile.check_definitions, ('[[event]]\nname = "a"\nrun = "echo a\\u0000b"\n', Path("/"))),
+        (hostile.check_definitions, ('[[event]]\nname = "a"\nshell = "true"\ncwd = "x\\u0000y"\n', Path("/"))),
+        (
+            hostile.check_definitions,
+            ('[[event]]\nname = "a"\nrun = "true"\non_failure = { retries = 5000 }\n', Path("/")),
+        ),
+    ],
+    ids=[
+        "duration-0x1f",
+        "duration-1e305",
+        "duration-1e20s",
+        "every-huge",
+        "lookback-huge",
+        "cwd-unknown-user",
+        "run-nul",
+        "cwd-nul",
+        "many-retries",
+    ],
+)
 def test_inputs_the_drill_found(check: Callable[..., None], args: tuple) -> None:
     check(*args)
 
@@ -134,6 +168,7 @@ def test_inputs_the_drill_found(check: Callable[..., None], args: tuple) -> None
 def test_many_retries_do_not_overflow_the_backoff() -> None:
     from evman.engine.engine import backoff_for
     from evman.engine.model import EventSpec, OnFailure
+
     spec = EventSpec(name="a", run=("true",), on_failure=OnFailure(retries=5000, backoff_s=30, backoff_max_s=600))
     assert backoff_for(spec, 4999).total_seconds() == 600
 
@@ -180,6 +215,7 @@ def _refused_load_leaves_the_database(n: int, tmp_path: Path) -> None:
     def reset_if_loaded() -> None:
         if content_digest(db) != before:
             pytest.fail("a valid load slipped in: the property run must restore the base")
+
     run()
     reset_if_loaded()
     assert refused > n // 4, f"only {refused} of {n} files were refused: the generator lost its teeth"
@@ -200,10 +236,15 @@ def test_a_refused_load_leaves_the_database_as_it_was_long(tmp_path: Path, monke
 def _only_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the generated files refused: every one gets an event with a broken key appended,
     so the drill measures refusals (a valid file would change the database, rightly)."""
-    broken = st.tuples(hostile.definition_texts, st.sampled_from([
-        '\n[[event]]\nname = "zz-broken"\nrun = "true"\nschedule = "0 25 * * *"\n',
-        '\n[[event]]\nname = "zz-broken"\nrun = ""\n',
-        '\nnot toml at all = = =\n',
-        '\n[[event]]\nname = "Bad Name"\nrun = "true"\n',
-    ])).map("".join)
+    broken = st.tuples(
+        hostile.definition_texts,
+        st.sampled_from(
+            [
+                '\n[[event]]\nname = "zz-broken"\nrun = "true"\nschedule = "0 25 * * *"\n',
+                '\n[[event]]\nname = "zz-broken"\nrun = ""\n',
+                "\nnot toml at all = = =\n",
+                '\n[[event]]\nname = "Bad Name"\nrun = "true"\n',
+            ]
+        ),
+    ).map("".join)
     monkeypatch.setattr(hostile, "definition_texts", broken)

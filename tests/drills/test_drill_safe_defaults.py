@@ -3,6 +3,7 @@ never spliced into a shell string; the database and logs are private (0600, logs
 `<db>.logs/`); a database others can write is refused; URLs with credentials are masked
 wherever they are shown or logged, and written as given only by `export --include-secrets`;
 `user` is refused at load unless evman runs as root."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,9 @@ def _no_pwned(*folders: Path) -> None:
 
 
 def _tail(store: Store, event: str) -> str:
-    row = store.conn.execute("SELECT output_tail, state FROM runs WHERE event = ? ORDER BY id DESC LIMIT 1",
-                             (event,)).fetchone()
+    row = store.conn.execute(
+        "SELECT output_tail, state FROM runs WHERE event = ? ORDER BY id DESC LIMIT 1", (event,)
+    ).fetchone()
     assert row is not None, f"no run of {event}"
     return str(row["output_tail"] or "")
 
@@ -43,8 +45,9 @@ def _trigger_and_settle(engine, db_path: Path, clock: FakeClock, *events: str, b
     engine.settle(clock.now())
 
 
-def test_run_is_argv_never_a_shell(engine_factory, store: Store, clock: FakeClock, tmp_path: Path,
-                                   db_path: Path) -> None:
+def test_run_is_argv_never_a_shell(
+    engine_factory, store: Store, clock: FakeClock, tmp_path: Path, db_path: Path
+) -> None:
     line = "echo a; touch PWNED1 $(touch PWNED2) `touch PWNED3` | cat > PWNED4 && touch PWNED5"
     engine = engine_factory(f"""
         [defaults]
@@ -66,8 +69,9 @@ def test_run_is_argv_never_a_shell(engine_factory, store: Store, clock: FakeCloc
     _no_pwned(tmp_path)
 
 
-def test_request_values_are_never_spliced_into_a_shell(engine_factory, store: Store, clock: FakeClock,
-                                                       tmp_path: Path, db_path: Path) -> None:
+def test_request_values_are_never_spliced_into_a_shell(
+    engine_factory, store: Store, clock: FakeClock, tmp_path: Path, db_path: Path
+) -> None:
     engine = engine_factory("""
         [defaults]
         timezone = "UTC"
@@ -79,14 +83,22 @@ def test_request_values_are_never_spliced_into_a_shell(engine_factory, store: St
     conn = connect(db_path)
     hostile = "$(touch PWNED1); touch PWNED2 `touch PWNED3`"
     insert_request(conn, "trigger", "show-env; touch PWNED4", by=hostile)
-    insert_request(conn, "trigger", "show-env", by=hostile, dedupe_key="$(touch PWNED5)",
-                   args={"force": True, "note": "$(touch PWNED6)"})
+    insert_request(
+        conn,
+        "trigger",
+        "show-env",
+        by=hostile,
+        dedupe_key="$(touch PWNED5)",
+        args={"force": True, "note": "$(touch PWNED6)"},
+    )
     insert_request(conn, "hold", "$(touch PWNED7)", by=hostile)
     insert_request(conn, "restart", "run:1; touch PWNED8", by=hostile)
     insert_request(conn, "ack", "alert:`touch PWNED9`", by=hostile)
     with conn:
-        conn.execute("INSERT INTO requests (verb, target, requested_by) VALUES (?, ?, ?)",
-                     ("trigger$(touch PWNED10)", "show-env", hostile))
+        conn.execute(
+            "INSERT INTO requests (verb, target, requested_by) VALUES (?, ?, ?)",
+            ("trigger$(touch PWNED10)", "show-env", hostile),
+        )
     conn.close()
     engine.settle(clock.now())
     outcomes = [r["outcome"] for r in rows(db_path, "SELECT outcome FROM requests ORDER BY id")]
@@ -97,14 +109,17 @@ def test_request_values_are_never_spliced_into_a_shell(engine_factory, store: St
     _no_pwned(tmp_path)
 
 
-def test_crontab_values_are_never_spliced_into_a_shell(engine_factory, store: Store, clock: FakeClock,
-                                                       tmp_path: Path, db_path: Path) -> None:
+def test_crontab_values_are_never_spliced_into_a_shell(
+    engine_factory, store: Store, clock: FakeClock, tmp_path: Path, db_path: Path
+) -> None:
     crontab = tmp_path / "jobs.cron"
-    crontab.write_text(textwrap.dedent("""\
+    crontab.write_text(
+        textwrap.dedent("""\
         GREETING=$(touch PWNED1) `touch PWNED2`
         # evman: name=say
         * * * * * printf '\\%s|' "$GREETING"; cat%$(touch PWNED3)%`touch PWNED4`
-        """))
+        """)
+    )
     engine = engine_factory()
     done = cli("import-crontab", str(crontab), "--db", str(db_path))
     assert done.returncode == 0, done.stderr
@@ -121,12 +136,14 @@ def test_crontab_values_are_never_spliced_into_a_shell(engine_factory, store: St
 
 def test_a_system_crontab_user_field_becomes_user_not_su(tmp_path: Path) -> None:
     from evman.engine.crontab import parse_crontab
+
     imported = parse_crontab("17 * * * * nobody echo $(id -u) >/tmp/x\n", source="/etc/cron.d/x", system=True)
     [event] = imported.events
     assert event["user"] == "nobody" and event["shell"] == "echo $(id -u) >/tmp/x"
 
 
 # -- files ---------------------------------------------------------------------------------------------
+
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -143,8 +160,15 @@ def test_database_and_logs_are_private_whatever_the_umask(tmp_path: Path) -> Non
         engine = start_engine(db, "--tick", "0.2", log=tmp_path / "engine.log")
         try:
             assert evman("trigger", "hello", "--db", str(db)).returncode == 0
-            wait_until(lambda: rows(db, "SELECT state FROM runs")[0]["state"] == "succeeded"
-                       if rows(db, "SELECT state FROM runs") else False, timeout=15, what="the run")
+            wait_until(
+                lambda: (
+                    rows(db, "SELECT state FROM runs")[0]["state"] == "succeeded"
+                    if rows(db, "SELECT state FROM runs")
+                    else False
+                ),
+                timeout=15,
+                what="the run",
+            )
             files = {p.name: _mode(p) for p in db.parent.iterdir() if p.is_file()}
             assert files["private.db"] == 0o600
             for side in ("private.db-wal", "private.db-shm"):
@@ -219,8 +243,10 @@ def test_credentials_are_masked_wherever_shown_and_kept_by_include_secrets(tmp_p
     db = tmp_path / "secrets.db"
     loaded = cli("load", str(defs), "--db", str(db))
     assert loaded.returncode == 0, loaded.stderr
-    shown = [cli(*argv, "--db", str(db)) for argv in (("export",), ("list", "--json"), ("show", "hook", "--json"),
-                                                       ("show", "hook"), ("list",))]
+    shown = [
+        cli(*argv, "--db", str(db))
+        for argv in (("export",), ("list", "--json"), ("show", "hook", "--json"), ("show", "hook"), ("list",))
+    ]
     for done in shown:
         assert done.returncode == 0, done.stderr
         for secret in SECRETS:
@@ -239,8 +265,7 @@ def test_credentials_are_masked_wherever_shown_and_kept_by_include_secrets(tmp_p
 
 def test_a_bad_url_with_credentials_is_refused_without_showing_them(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[routes]\nops = ["nosuchscheme://user:pa55word@host/"]\n'
-                   '[[event]]\nname = "a"\nrun = "true"\n')
+    bad.write_text('[routes]\nops = ["nosuchscheme://user:pa55word@host/"]\n[[event]]\nname = "a"\nrun = "true"\n')
     done = cli("validate", str(bad))
     assert done.returncode == 2 and "route" in done.stderr.lower()
     assert "pa55word" not in done.stderr
@@ -257,18 +282,30 @@ def test_credentials_never_reach_the_logs_or_the_tables(tmp_path: Path) -> None:
         engine = start_engine(db, "--tick", "0.2", log=log)
         try:
             assert cli("trigger", "hook", "--db", str(db)).returncode == 0  # one alert: Apprise
-            wait_until(lambda: rows(db, "SELECT 1 FROM runs WHERE state = 'failed'"),  # throttles a second
-                       timeout=20, what="the HTTP call to fail")
-            wait_until(lambda: rows(db, "SELECT 1 FROM deliveries WHERE outcome = 'sent'"), timeout=20,
-                       what="an alert to be delivered")
+            wait_until(
+                lambda: rows(db, "SELECT 1 FROM runs WHERE state = 'failed'"),  # throttles a second
+                timeout=20,
+                what="the HTTP call to fail",
+            )
+            wait_until(
+                lambda: rows(db, "SELECT 1 FROM deliveries WHERE outcome = 'sent'"),
+                timeout=20,
+                what="an alert to be delivered",
+            )
             assert receiver.wait_for(1)
         finally:
             engine.send_signal(signal.SIGTERM)
             engine.wait(15)
-    seen = "\n".join([log.read_text(), json.dumps(rows(db, "SELECT * FROM runs")),
-                      json.dumps(rows(db, "SELECT * FROM deliveries")), json.dumps(rows(db, "SELECT * FROM alerts")),
-                      cli("history", "--json", "--db", str(db)).stdout,
-                      cli("alerts", "--json", "--db", str(db)).stdout])
+    seen = "\n".join(
+        [
+            log.read_text(),
+            json.dumps(rows(db, "SELECT * FROM runs")),
+            json.dumps(rows(db, "SELECT * FROM deliveries")),
+            json.dumps(rows(db, "SELECT * FROM alerts")),
+            cli("history", "--json", "--db", str(db)).stdout,
+            cli("alerts", "--json", "--db", str(db)).stdout,
+        ]
+    )
     for secret in SECRETS:
         assert secret not in seen, secret
     assert "alerts:****@" in seen or "****" in seen
@@ -283,13 +320,16 @@ def test_user_is_refused_at_load_when_not_root(monkeypatch: pytest.MonkeyPatch, 
     """As nobody (the validation asks os.geteuid, which this test answers), another user is
     refused with a clear message; one's own name is fine."""
     import pwd
+
     nobody = pwd.getpwnam("nobody")
     monkeypatch.setattr(os, "geteuid", lambda: nobody.pw_uid)
     with pytest.raises(DefinitionsError) as refused:
         parse_definitions(USER_DEFS.format(user="root"), source="defs.toml", base_dir=tmp_path)
     [problem] = refused.value.problems
-    assert problem == ("defs.toml:6: event 'as-root': key 'user': evman runs commands as another user only "
-                       "when it runs as root; expected 'nobody' or no user key")
+    assert problem == (
+        "defs.toml:6: event 'as-root': key 'user': evman runs commands as another user only "
+        "when it runs as root; expected 'nobody' or no user key"
+    )
     parse_definitions(USER_DEFS.format(user="nobody"), source="defs.toml", base_dir=tmp_path)
 
 
@@ -297,6 +337,7 @@ def test_user_is_refused_at_load_when_not_root(monkeypatch: pytest.MonkeyPatch, 
 def test_user_is_refused_at_load_by_a_process_that_really_is_not_root(tmp_path: Path) -> None:
     """The same, in a forked child that really drops to nobody before validating."""
     import pwd
+
     nobody = pwd.getpwnam("nobody")
     parse_definitions(USER_DEFS.format(user="nobody"), source="warm.toml", base_dir=tmp_path)  # warm caches
     read, write = os.pipe()
@@ -311,7 +352,7 @@ def test_user_is_refused_at_load_by_a_process_that_really_is_not_root(tmp_path: 
                 answer = "accepted"
             except DefinitionsError as exc:
                 answer = str(exc)
-        except BaseException as exc:  # noqa: BLE001 - the child must always answer and exit
+        except BaseException as exc:
             answer = f"child failed: {exc!r}"
         os.write(write, answer.encode())
         os._exit(0)
@@ -328,7 +369,7 @@ def test_user_is_refused_at_load_by_a_process_that_really_is_not_root(tmp_path: 
 @pytest.mark.skipif(os.geteuid() != 0, reason="running as another user needs root")
 def test_as_root_a_command_runs_as_its_user(engine_factory, store: Store, clock: FakeClock, db_path: Path) -> None:
     import pwd
+
     engine = engine_factory(USER_DEFS.format(user="nobody"))
     _trigger_and_settle(engine, db_path, clock, "as-nobody")
     assert _tail(store, "as-nobody").strip() == str(pwd.getpwnam("nobody").pw_uid)
-

@@ -1,14 +1,14 @@
 """What the fleet tests share: their tick and lease, and loading definitions into the shared
 PostgreSQL database (the fixtures `clock` and `make` are in conftest.py)."""
+
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from evman.engine.definitions import catalog
 from evman.engine.clock import FakeClock
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.store import Store
 
@@ -21,8 +21,9 @@ Make = Callable[..., Engine]
 def load(dsn: str, text: str, base: Path, clock: FakeClock) -> None:
     store = Store(dsn)
     try:
-        defs = parse_definitions(textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base,
-                                 known_events=store.event_names())
+        defs = parse_definitions(
+            textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base, known_events=store.event_names()
+        )
         catalog.save(store, defs, now=clock.now())
     finally:
         store.close()

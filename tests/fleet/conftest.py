@@ -1,4 +1,5 @@
 """Fixtures of the fleet tests: a clock near the real time, and engines on the shared database."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -5,6 +5,7 @@ owner, epoch), a batch whose count falls short refused whole (Fenced), every val
 given (NULLs, quotes, backslashes, newlines, non-ASCII). A flush with only the lease is the
 renewal alone, and the requests claim opens no transaction when nothing is queued. Real
 PostgreSQL."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -28,8 +29,11 @@ AT = "2026-01-05T00:00:01+00:00"
 def store(pg_dsn: str) -> Iterator[Store]:
     s = Store(pg_dsn)
     with s.transaction():
-        s.execute_many("INSERT INTO events (name, spec, kind, timezone, next_fire_at, created_at, updated_at) "
-                       "VALUES (?, '{}', 'command', 'UTC', ?, ?, ?)", [(f"e{i}", AT, AT, AT) for i in range(4)])
+        s.execute_many(
+            "INSERT INTO events (name, spec, kind, timezone, next_fire_at, created_at, updated_at) "
+            "VALUES (?, '{}', 'command', 'UTC', ?, ?, ?)",
+            [(f"e{i}", AT, AT, AT) for i in range(4)],
+        )
     yield s
     s.close()
 
@@ -41,8 +45,17 @@ def join(store: Store) -> Token:
 
 def run_row(run_id: int, event: str) -> list[Any]:
     values: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
-    values.update(id=run_id, event=event, state="running", trigger="schedule", attempt=1, scheduled_for=AT,
-                  created_at=AT, needs_prepare=0, started_at=AT)
+    values.update(
+        id=run_id,
+        event=event,
+        state="running",
+        trigger="schedule",
+        attempt=1,
+        scheduled_for=AT,
+        created_at=AT,
+        needs_prepare=0,
+        started_at=AT,
+    )
     return [values[c] for c in RUN_COLUMNS]
 
 
@@ -53,16 +66,27 @@ def started(store: Store, token: Token, count: int) -> None:
     assert store.apply(batch, owner=token) == count
 
 
-TEXTS = [None, "it's \"quoted\"", "back\\slash\nnew line, {braces}", "ünïcode ✓"]
+TEXTS = [None, 'it\'s "quoted"', "back\\slash\nnew line, {braces}", "ünïcode ✓"]
 
 
 def ends(batch: Batch, count: int) -> None:
     for i in range(count):
-        batch.run_ended(i + 1, state="succeeded" if i % 2 else "failed", ended_at=AT, exit_code=None if i == 0 else i,
-                        reason=TEXTS[i], output_tail=TEXTS[-1 - i], checks=None, flags=TEXTS[i], pid=None if i < 2 else 100 + i)
+        batch.run_ended(
+            i + 1,
+            state="succeeded" if i % 2 else "failed",
+            ended_at=AT,
+            exit_code=None if i == 0 else i,
+            reason=TEXTS[i],
+            output_tail=TEXTS[-1 - i],
+            checks=None,
+            flags=TEXTS[i],
+            pid=None if i < 2 else 100 + i,
+        )
 
 
-def test_a_ticks_ends_pids_and_fire_times_are_one_statement_each_and_keep_every_value(store: Store, pg_dsn: str) -> None:
+def test_a_ticks_ends_pids_and_fire_times_are_one_statement_each_and_keep_every_value(
+    store: Store, pg_dsn: str
+) -> None:
     token = join(store)
     started(store, token, 4)
     batch = Batch()
@@ -76,9 +100,18 @@ def test_a_ticks_ends_pids_and_fire_times_are_one_statement_each_and_keep_every_
         assert ARRAYS[GUARDED.get(sql, sql)].params(owned) is not None
     store.apply(batch, owner=token)
     got = rows(pg_dsn, "SELECT id, state, exit_code, reason, output_tail, flags, pid FROM runs ORDER BY id")
-    assert got == [{"id": i + 1, "state": "succeeded" if i % 2 else "failed", "exit_code": None if i == 0 else i,
-                    "reason": TEXTS[i], "output_tail": TEXTS[-1 - i], "flags": TEXTS[i],
-                    "pid": 500 + i if i < 2 else 100 + i} for i in range(4)]
+    assert got == [
+        {
+            "id": i + 1,
+            "state": "succeeded" if i % 2 else "failed",
+            "exit_code": None if i == 0 else i,
+            "reason": TEXTS[i],
+            "output_tail": TEXTS[-1 - i],
+            "flags": TEXTS[i],
+            "pid": 500 + i if i < 2 else 100 + i,
+        }
+        for i in range(4)
+    ]
     fires = rows(pg_dsn, "SELECT name, next_fire_at FROM events ORDER BY name")
     assert [r["next_fire_at"] for r in fires] == [None if i % 2 else f"2026-01-06T00:00:0{i}+00:00" for i in range(4)]
 
@@ -111,11 +144,11 @@ def test_a_key_twice_in_one_group_goes_row_by_row_in_order(store: Store, pg_dsn:
     assert ARRAYS[batch.writes[0][0]].params(group) is None
     store.apply(batch, owner=token)
     assert rows(pg_dsn, "SELECT next_fire_at FROM events WHERE name = 'e0'") == [
-        {"next_fire_at": "2026-01-07T00:00:00+00:00"}]
+        {"next_fire_at": "2026-01-07T00:00:00+00:00"}
+    ]
 
 
-def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fenced(
-        store: Store, pg_dsn: str) -> None:
+def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fenced(store: Store, pg_dsn: str) -> None:
     token = join(store)
     before = rows(pg_dsn, "SELECT lease_until FROM engines")[0]["lease_until"]
     lease = Batch()
@@ -128,8 +161,10 @@ def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fe
     assert not store.holds_claims
     assert rows(pg_dsn, "SELECT lease_until FROM engines")[0]["lease_until"] > before
     with store.transaction():
-        store.execute("UPDATE engines SET state = 'dead', taken_over_by = 99, taken_over_at = ? WHERE id = ?",
-                      (AT, token.engine_id))
+        store.execute(
+            "UPDATE engines SET state = 'dead', taken_over_by = 99, taken_over_at = ? WHERE id = ?",
+            (AT, token.engine_id),
+        )
     with pytest.raises(Fenced, match="taken over by engine 99"):
         store.apply(lease, owner=token)
 

@@ -1,5 +1,6 @@
 """The console on a PostgreSQL database: its engine joins the fleet, the header counts the live
 engines, and a second engine that joins shows up in the count."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,9 +15,8 @@ import pytest
 
 from evman.console.app.evman_app import make_app
 from evman.console.widgets.status_bar import StatusBar
-from evman.engine.definitions import catalog
 from evman.engine.clock import FakeClock
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.store import Store
 
@@ -32,8 +32,12 @@ async def _until(pilot: Any, ready: Any, what: str, timeout_s: float = 15.0) -> 
 def test_the_header_counts_the_live_engines(pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVMAN_LOGS_DIR", str(tmp_path / "console-logs"))  # not in the checkout
     store = Store(pg_dsn)
-    defs = parse_definitions(textwrap.dedent('[[event]]\nname = "a"\nrun = "true"\n'),
-                             source=str(tmp_path / "d.toml"), base_dir=tmp_path, known_events=set())
+    defs = parse_definitions(
+        textwrap.dedent('[[event]]\nname = "a"\nrun = "true"\n'),
+        source=str(tmp_path / "d.toml"),
+        base_dir=tmp_path,
+        known_events=set(),
+    )
     catalog.save(store, defs, now=datetime.now(UTC))
     clock = FakeClock(datetime.now(UTC))
     other = Engine(Store(pg_dsn), clock=clock, tick_s=0.2, logs_dir=tmp_path / "logs")

@@ -1,5 +1,6 @@
 """The several-engines drill at 30 seconds (the long form: `python -m bench.drill --faults 200`):
 3 engines as real processes on one PostgreSQL, second-level schedules and chains, faults."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,7 @@ from bench.drill import Plan, run_drill
 pytest.importorskip("psycopg")
 
 
-def test_faults_leave_every_occurrence_run_once_and_no_fenced_write(
-        pg_server: object, tmp_path: Path) -> None:
+def test_faults_leave_every_occurrence_run_once_and_no_fenced_write(pg_server: object, tmp_path: Path) -> None:
     plan = Plan(faults=8, seed=5, gap_s=(0.3, 0.8), settle_s=4.0)
     found, faults = run_drill(plan, tmp_path, say=lambda _text: None)
     assert len([f for f in faults if f.kind != "revive"]) == 8

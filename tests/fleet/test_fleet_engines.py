@@ -1,6 +1,7 @@
 """Several engines on one PostgreSQL database: occurrences made once, leases, takeover, fencing,
 graceful hand-over, on_lost = "rerun", `evman engines`. Real engines, real PostgreSQL; the
 schedules run on a fake clock, the leases on the database's own clock (real seconds)."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,7 @@ def owners(dsn: str) -> Counter[int]:
     return Counter(int(r["engine_id"]) for r in rows(dsn, "SELECT engine_id FROM runs"))
 
 
-def test_two_engines_make_each_occurrence_once(make: Make, pg_dsn: str, clock: FakeClock,
-                                               tmp_path: Path) -> None:
+def test_two_engines_make_each_occurrence_once(make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
     load(pg_dsn, EVERY, tmp_path, clock)
     a, b = make(), make()
     for n in range(30):
@@ -49,8 +49,9 @@ def test_two_engines_make_each_occurrence_once(make: Make, pg_dsn: str, clock: F
     assert len(ids) == len(set(ids))
 
 
-def test_an_engine_that_stops_ticking_is_taken_over_and_then_fenced(make: Make, pg_dsn: str,
-                                                                     clock: FakeClock, tmp_path: Path) -> None:
+def test_an_engine_that_stops_ticking_is_taken_over_and_then_fenced(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, EVERY.replace('call = "builtins:len"', 'run = "sleep 30"'), tmp_path, clock)
     a, b = make(), make()
     clock.advance(timedelta(seconds=10))
@@ -60,7 +61,7 @@ def test_an_engine_that_stops_ticking_is_taken_over_and_then_fenced(make: Make, 
     pid = int(run["pid"])
     time.sleep(LEASE_S + 0.3)  # a wedged loop: no tick, no renewal
     b.tick()
-    (engine_a,) = rows(pg_dsn, "SELECT * FROM engines WHERE id = %s" % a.fleet.token.engine_id)  # type: ignore[union-attr]
+    (engine_a,) = rows(pg_dsn, f"SELECT * FROM engines WHERE id = {a.fleet.token.engine_id}")  # type: ignore[union-attr]
     assert engine_a["state"] == "dead" and engine_a["taken_over_by"] == b.fleet.token.engine_id  # type: ignore[union-attr]
     (run,) = rows(pg_dsn, "SELECT * FROM runs")
     assert run["engine_id"] == b.fleet.token.engine_id  # type: ignore[union-attr]
@@ -69,15 +70,17 @@ def test_an_engine_that_stops_ticking_is_taken_over_and_then_fenced(make: Make, 
     assert a.fenced is not None and "taken over by engine" in a.fenced
     assert rows(pg_dsn, "SELECT state FROM runs") == [{"state": "running"}]  # nothing of a's landed
     b.executors.kill(int(run["id"]), by="test")
-    wait_until(lambda: b.tick() is not None and rows(pg_dsn, "SELECT state FROM runs")[0]["state"] != "running",
-               what="b to see the adopted command end")
+    wait_until(
+        lambda: b.tick() is not None and rows(pg_dsn, "SELECT state FROM runs")[0]["state"] != "running",
+        what="b to see the adopted command end",
+    )
     assert pid > 0
 
 
-def test_a_graceful_stop_hands_over_waiting_runs_at_the_next_tick(make: Make, pg_dsn: str,
-                                                                   clock: FakeClock, tmp_path: Path) -> None:
-    load(pg_dsn, EVERY + 'requires = "success(never)"\n[[event]]\nname = "never"\nrun = "true"\n',
-         tmp_path, clock)
+def test_a_graceful_stop_hands_over_waiting_runs_at_the_next_tick(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    load(pg_dsn, EVERY + 'requires = "success(never)"\n[[event]]\nname = "never"\nrun = "true"\n', tmp_path, clock)
     a, b = make(), make()
     clock.advance(timedelta(seconds=10))
     a.tick()
@@ -85,7 +88,7 @@ def test_a_graceful_stop_hands_over_waiting_runs_at_the_next_tick(make: Make, pg
     assert run["state"] == "waiting" and run["engine_id"] == a.fleet.token.engine_id  # type: ignore[union-attr]
     a.stop()
     a.shutdown()
-    released = rows(pg_dsn, "SELECT state, stopped_at FROM engines WHERE id = %s" % a.fleet.token.engine_id)  # type: ignore[union-attr]
+    released = rows(pg_dsn, f"SELECT state, stopped_at FROM engines WHERE id = {a.fleet.token.engine_id}")  # type: ignore[union-attr]
     assert released[0]["state"] == "stopped"
     b.tick()
     (run,) = rows(pg_dsn, "SELECT * FROM runs")
@@ -93,9 +96,12 @@ def test_a_graceful_stop_hands_over_waiting_runs_at_the_next_tick(make: Make, pg
     assert a.fenced is None
 
 
-def test_a_lost_run_pages_and_runs_again_only_with_on_lost_rerun(make: Make, pg_dsn: str,
-                                                                 clock: FakeClock, tmp_path: Path) -> None:
-    load(pg_dsn, """
+def test_a_lost_run_pages_and_runs_again_only_with_on_lost_rerun(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    load(
+        pg_dsn,
+        """
         [defaults]
         timezone = "UTC"
         [[event]]
@@ -106,12 +112,21 @@ def test_a_lost_run_pages_and_runs_again_only_with_on_lost_rerun(make: Make, pg_
         name = "again"
         call = "time:sleep"
         on_lost = "rerun"
-    """, tmp_path, clock)
+    """,
+        tmp_path,
+        clock,
+    )
     store = Store(pg_dsn)
     for name in ("plain", "again"):  # running in an engine that died: callables die with it
-        store.apply_statements([("INSERT INTO runs (event, state, trigger, scheduled_for, created_at, "
-                                 "started_at, host) VALUES (?, 'running', 'trigger', ?, 'x', ?, 'elsewhere')",
-                                 [(name, f"2026-01-05T00:00:0{len(name)}+00:00", "2026-01-05T00:00:00+00:00")])])
+        store.apply_statements(
+            [
+                (
+                    "INSERT INTO runs (event, state, trigger, scheduled_for, created_at, "
+                    "started_at, host) VALUES (?, 'running', 'trigger', ?, 'x', ?, 'elsewhere')",
+                    [(name, f"2026-01-05T00:00:0{len(name)}+00:00", "2026-01-05T00:00:00+00:00")],
+                )
+            ]
+        )
     store.close()
     b = make()
     b.tick()
@@ -122,11 +137,13 @@ def test_a_lost_run_pages_and_runs_again_only_with_on_lost_rerun(make: Make, pg_
     assert kinds == {("plain", "lost"), ("again", "lost")}
 
 
-def test_evman_engines_lists_every_engine_with_its_lease(make: Make, pg_dsn: str, clock: FakeClock,
-                                                         tmp_path: Path) -> None:
+def test_evman_engines_lists_every_engine_with_its_lease(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     from click.testing import CliRunner
 
     from evman.console.cli.main import main
+
     load(pg_dsn, EVERY, tmp_path, clock)
     a, b = make(), make()
     a.stop()
@@ -135,7 +152,9 @@ def test_evman_engines_lists_every_engine_with_its_lease(make: Make, pg_dsn: str
     assert done.exit_code == 0, done.output
     listed = json.loads(done.output)
     assert [(e["id"], e["live"], e["state"]) for e in listed] == [
-        (b.fleet.token.engine_id, True, "live"), (a.fleet.token.engine_id, False, "stopped")]  # type: ignore[union-attr]
+        (b.fleet.token.engine_id, True, "live"),
+        (a.fleet.token.engine_id, False, "stopped"),
+    ]  # type: ignore[union-attr]
     assert {"id", "host", "pid", "epoch", "heartbeat_at", "lease_until", "running"} <= set(listed[0])
     text = CliRunner().invoke(main, ["engines", "--db", pg_dsn]).output
     assert "1 live engine(s)" in text
@@ -150,7 +169,8 @@ def test_placement_matches_hosts_and_tags() -> None:
 
 
 def test_an_engine_does_not_spin_on_a_due_event_another_engine_is_materialising(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     """While one engine holds a due event's row (its tick between claim and commit), the other
     finds it due but locked: it looks again every DUE_ELSEWHERE_WAIT_S, not in a tight loop,
     and makes the occurrence once the row is free."""

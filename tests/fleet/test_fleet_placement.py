@@ -2,6 +2,7 @@
 only on an engine that fits it; the others leave its runs unowned, with why they wait, for one
 that fits to claim; a takeover hands on what the survivor does not fit; @reboot runs once per
 fleet start. Real engines, real PostgreSQL, a fake clock for the schedules."""
+
 from __future__ import annotations
 
 import threading
@@ -14,7 +15,6 @@ from evman.engine.engine import Engine
 from evman.engine.store import Store
 from tests.fleet.common import TICK_S, Make, load
 from tests.outside import rows
-
 
 GPU = """
 [defaults]
@@ -39,15 +39,14 @@ def engine_id(e: Engine) -> int:
 
 
 def runs_of(dsn: str, event: str) -> list[dict[str, Any]]:
-    return rows(dsn, "SELECT * FROM runs WHERE event = '%s' ORDER BY id" % event)
+    return rows(dsn, f"SELECT * FROM runs WHERE event = '{event}' ORDER BY id")
 
 
 def heartbeat(dsn: str, e: Engine) -> str:
-    return str(rows(dsn, "SELECT heartbeat_at FROM engines WHERE id = %d" % engine_id(e))[0]["heartbeat_at"])
+    return str(rows(dsn, "SELECT heartbeat_at FROM engines WHERE id = ?", (engine_id(e),))[0]["heartbeat_at"])
 
 
-def test_a_gpu_event_runs_only_on_an_engine_with_gpu(make: Make, pg_dsn: str, clock: FakeClock,
-                                                     tmp_path: Path) -> None:
+def test_a_gpu_event_runs_only_on_an_engine_with_gpu(make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
     load(pg_dsn, GPU, tmp_path, clock)
     plain = make(host="app1", tags=frozenset({"big"}))
     clock.advance(timedelta(seconds=10))
@@ -71,7 +70,8 @@ def test_a_gpu_event_runs_only_on_an_engine_with_gpu(make: Make, pg_dsn: str, cl
 
 
 def test_an_event_for_a_host_waits_with_its_reason_until_an_engine_there_joins(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, GPU.replace('tags = ["gpu"]', 'hosts = ["web1"]'), tmp_path, clock)
     a, b = make(host="app1"), make(host="app2", tags=frozenset({"gpu"}))
     clock.advance(timedelta(seconds=10))
@@ -81,28 +81,37 @@ def test_an_event_for_a_host_waits_with_its_reason_until_an_engine_there_joins(
     assert (waiting["state"], waiting["engine_id"]) == ("waiting", None)
     assert waiting["waiting_reason"] in (
         "waiting for an engine on host web1 (live engines offer: app1 [], app2 [gpu])",
-        "waiting for an engine on host web1 (live engines offer: app2 [gpu], app1 [])")
+        "waiting for an engine on host web1 (live engines offer: app2 [gpu], app1 [])",
+    )
     web1 = make(host="web1.example.com")  # a short name matches the engine's full one
     web1.settle(clock.now())
     (ran,) = runs_of(pg_dsn, "train")
     assert (ran["state"], ran["engine_id"], ran["host"]) == ("succeeded", engine_id(web1), "web1.example.com")
 
 
-WAITS = GPU.replace('schedule = "every 10 seconds"\nconcurrency = "queue"\ntags',
-                    'schedule = "every 10 seconds"\nconcurrency = "queue"\nrequires = "success(never)"\ntags') \
-    .replace('name = "plain"\ncall = "os:getcwd"\nschedule = "every 10 seconds"\n',
-             'name = "plain"\ncall = "os:getcwd"\nschedule = "every 10 seconds"\nrequires = "success(never)"\n') \
+WAITS = (
+    GPU.replace(
+        'schedule = "every 10 seconds"\nconcurrency = "queue"\ntags',
+        'schedule = "every 10 seconds"\nconcurrency = "queue"\nrequires = "success(never)"\ntags',
+    ).replace(
+        'name = "plain"\ncall = "os:getcwd"\nschedule = "every 10 seconds"\n',
+        'name = "plain"\ncall = "os:getcwd"\nschedule = "every 10 seconds"\nrequires = "success(never)"\n',
+    )
     + '[[event]]\nname = "never"\nrun = "true"\n'
+)
 
 
-def test_a_takeover_hands_waiting_runs_only_to_engines_that_fit(make: Make, pg_dsn: str, clock: FakeClock,
-                                                                 tmp_path: Path) -> None:
+def test_a_takeover_hands_waiting_runs_only_to_engines_that_fit(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, WAITS, tmp_path, clock)
     first = make(host="app1", tags=frozenset({"gpu"}))
     clock.advance(timedelta(seconds=10))
     first.tick()
     assert {(r["event"], r["state"], r["engine_id"]) for r in rows(pg_dsn, "SELECT * FROM runs")} == {
-        ("train", "waiting", engine_id(first)), ("plain", "waiting", engine_id(first))}
+        ("train", "waiting", engine_id(first)),
+        ("plain", "waiting", engine_id(first)),
+    }
     survivor = make(host="app2")
     first.stop()
     first.shutdown()  # a graceful stop: the survivor takes over at its next tick
@@ -121,14 +130,27 @@ def test_a_takeover_hands_waiting_runs_only_to_engines_that_fit(make: Make, pg_d
 
 
 def test_a_running_run_of_a_dead_engine_is_judged_by_the_survivor_whatever_its_tags(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
-    load(pg_dsn, GPU.replace('call = "os:getcwd"\nschedule = "every 10 seconds"\nconcurrency = "queue"\ntags',
-                             'call = "time:sleep"\nschedule = "every 10 seconds"\nconcurrency = "queue"\n'
-                             'on_lost = "rerun"\ntags'), tmp_path, clock)
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    load(
+        pg_dsn,
+        GPU.replace(
+            'call = "os:getcwd"\nschedule = "every 10 seconds"\nconcurrency = "queue"\ntags',
+            'call = "time:sleep"\nschedule = "every 10 seconds"\nconcurrency = "queue"\non_lost = "rerun"\ntags',
+        ),
+        tmp_path,
+        clock,
+    )
     store = Store(pg_dsn)  # "train" was running (a callable) in an engine that died with it
-    store.apply_statements([("INSERT INTO runs (event, state, trigger, scheduled_for, created_at, started_at, "
-                             "host) VALUES ('train', 'running', 'trigger', ?, 'x', ?, 'gone')",
-                             [("2026-01-05T00:00:00+00:00", "2026-01-05T00:00:00+00:00")])])
+    store.apply_statements(
+        [
+            (
+                "INSERT INTO runs (event, state, trigger, scheduled_for, created_at, started_at, "
+                "host) VALUES ('train', 'running', 'trigger', ?, 'x', ?, 'gone')",
+                [("2026-01-05T00:00:00+00:00", "2026-01-05T00:00:00+00:00")],
+            )
+        ]
+    )
     store.close()
     survivor = make(host="app2")
     got = {r["attempt"]: (r["state"], r["engine_id"]) for r in runs_of(pg_dsn, "train")}
@@ -166,11 +188,11 @@ def test_reboot_runs_once_per_fleet_start(make: Make, pg_dsn: str, clock: FakeCl
     assert [r["state"] for r in runs_of(pg_dsn, "warm")] == ["succeeded", "succeeded"]
 
 
-def test_engines_starting_together_queue_reboot_once(pg_dsn: str, clock: FakeClock,  # noqa: F811
-                                                     tmp_path: Path) -> None:
+def test_engines_starting_together_queue_reboot_once(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
     load(pg_dsn, REBOOT, tmp_path, clock)
-    engines = [Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", host=f"app{n}")
-               for n in range(4)]
+    engines = [
+        Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", host=f"app{n}") for n in range(4)
+    ]
     gate = threading.Barrier(len(engines))
 
     def start(e: Engine) -> None:
@@ -203,9 +225,10 @@ def test_reboot_honours_placement(make: Make, pg_dsn: str, clock: FakeClock, tmp
     assert (run["state"], run["engine_id"]) == ("succeeded", engine_id(gpu)), run["reason"]
 
 
-def test_a_change_of_tags_hands_on_the_runs_an_engine_holds(make: Make, pg_dsn: str, clock: FakeClock,
-                                                            tmp_path: Path) -> None:
-    load(pg_dsn, WAITS.replace('tags = ["gpu"]\n', ''), tmp_path, clock)
+def test_a_change_of_tags_hands_on_the_runs_an_engine_holds(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    load(pg_dsn, WAITS.replace('tags = ["gpu"]\n', ""), tmp_path, clock)
     a = make(host="app1")
     clock.advance(timedelta(seconds=10))
     a.tick()
@@ -218,10 +241,15 @@ def test_a_change_of_tags_hands_on_the_runs_an_engine_holds(make: Make, pg_dsn: 
     assert [r.event for r in a.active_runs()] == ["plain"]
 
 
-def test_a_run_no_engine_fits_is_still_said_late_and_missed(make: Make, pg_dsn: str, clock: FakeClock,
-                                                          tmp_path: Path) -> None:
-    load(pg_dsn, GPU.replace('tags = ["gpu"]', 'tags = ["gpu"]\nlate_after = "+1m"\n'
-                             'window = { latest = "+5m" }'), tmp_path, clock)
+def test_a_run_no_engine_fits_is_still_said_late_and_missed(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    load(
+        pg_dsn,
+        GPU.replace('tags = ["gpu"]', 'tags = ["gpu"]\nlate_after = "+1m"\nwindow = { latest = "+5m" }'),
+        tmp_path,
+        clock,
+    )
     a, b = make(host="app1"), make(host="app2")
     clock.advance(timedelta(seconds=10))
     a.tick()
@@ -243,10 +271,11 @@ def test_a_run_no_engine_fits_is_still_said_late_and_missed(make: Make, pg_dsn: 
     assert {"late", "missed"} <= {a["kind"] for a in alerts}  # (foresight says at_risk too)
 
 
-def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock: FakeClock) -> None:  # noqa: F811
+def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock: FakeClock) -> None:
     from click.testing import CliRunner
 
     from evman.console.cli.main import main
+
     defs, db = tmp_path / "defs.toml", tmp_path / "evman.db"
     defs.write_text(GPU.replace('tags = ["gpu"]', 'tags = ["gpu"]\nhosts = ["web9"]'))
     done = CliRunner().invoke(main, ["load", str(defs), "--db", str(db)])
@@ -265,30 +294,37 @@ def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock
 
 
 def test_placement_ignores_case_and_says_what_it_needs() -> None:
-    from evman.engine.model import EventSpec
     from evman.engine.fleet.placement import Seat, waiting_reason
+    from evman.engine.model import EventSpec
+
     seat = Seat("Web1.Example.com", frozenset({"gpu"}))
     assert seat.fits(EventSpec(name="a", hosts=("web1",), tags=("GPU",)))
     assert not seat.fits(EventSpec(name="a", hosts=("web2", "web3")))
     spec = EventSpec(name="a", hosts=("web2", "web3"), tags=("gpu", "big"))
     assert waiting_reason(spec, [seat, Seat("app2")]) == (
         "waiting for an engine on one of hosts web2, web3 with tags [gpu, big] "
-        "(live engines offer: Web1.Example.com [gpu], app2 [])")
+        "(live engines offer: Web1.Example.com [gpu], app2 [])"
+    )
 
 
 def ask(dsn: str, verb: str, target: str) -> int:
     from tests.outside import connect
+
     conn = connect(dsn)
     try:
-        return int(conn.execute("INSERT INTO requests (verb, target, requested_by) VALUES (?, ?, 'test') "
-                                "RETURNING id", (verb, target)).fetchall()[0]["id"])
+        return int(
+            conn.execute(
+                "INSERT INTO requests (verb, target, requested_by) VALUES (?, ?, 'test') RETURNING id", (verb, target)
+            ).fetchall()[0]["id"]
+        )
     finally:
         conn.close()
 
 
-def test_a_run_no_engine_fits_is_skipped_behind_and_can_be_killed(make: Make, pg_dsn: str, clock: FakeClock,
-                                                                 tmp_path: Path) -> None:
-    load(pg_dsn, GPU.replace('concurrency = "queue"\ntags', 'tags'), tmp_path, clock)  # skip, the default
+def test_a_run_no_engine_fits_is_skipped_behind_and_can_be_killed(
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    load(pg_dsn, GPU.replace('concurrency = "queue"\ntags', "tags"), tmp_path, clock)  # skip, the default
     a, b = make(host="app1"), make(host="app2")
     for _ in range(2):
         clock.advance(timedelta(seconds=10))

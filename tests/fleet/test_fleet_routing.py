@@ -2,6 +2,7 @@
 name, and concurrency, running(E) and holds count every engine's runs. Two engines in this
 process on one database, a fake clock for the schedules, real child processes where a kill
 must kill (the leases run on the database's clock, in real seconds)."""
+
 from __future__ import annotations
 
 import re
@@ -51,8 +52,11 @@ def ask(dsn: str, verb: str, target: str) -> int:
     """A request as any program writes it (no engine_id: unrouted)."""
     conn = connect(dsn)
     try:
-        return int(conn.execute("INSERT INTO requests (verb, target, requested_by) VALUES (?, ?, 'test') "
-                                "RETURNING id", (verb, target)).fetchall()[0]["id"])
+        return int(
+            conn.execute(
+                "INSERT INTO requests (verb, target, requested_by) VALUES (?, ?, 'test') RETURNING id", (verb, target)
+            ).fetchall()[0]["id"]
+        )
     finally:
         conn.close()
 
@@ -69,11 +73,13 @@ def run_row(dsn: str, run_id: int) -> dict[str, Any]:
 def listening(dsn: str) -> Iterator[Callable[[], str | None]]:
     """LISTEN evman from now on; heard() -> the next notification's payload (None after 10 s)."""
     import psycopg
+
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("LISTEN evman")
 
         def heard() -> str | None:
             return next((n.payload for n in conn.notifies(timeout=10, stop_after=1)), None)
+
         yield heard
 
 
@@ -83,19 +89,29 @@ def eid(engine: Engine) -> int:
 
 def started_child(engine: Engine, dsn: str) -> tuple[int, int]:
     """The one running run of `long`/`slow` and its recorded pid (ticking `engine` until it is)."""
-    found = wait_until(lambda: engine.tick() is not None and rows(
-        dsn, "SELECT id, pid FROM runs WHERE state = 'running' AND pid IS NOT NULL"), what="a recorded pid")
+    found = wait_until(
+        lambda: (
+            engine.tick() is not None
+            and rows(dsn, "SELECT id, pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")
+        ),
+        what="a recorded pid",
+    )
     assert len(found) == 1
     return int(found[0]["id"]), int(found[0]["pid"])
 
 
 def ended(engine: Engine, dsn: str, run_id: int) -> dict[str, Any]:
-    return wait_until(lambda: engine.tick() is not None and (
-        row := run_row(dsn, run_id))["state"] not in ("waiting", "running") and row, what=f"run {run_id} to end")
+    return wait_until(
+        lambda: (
+            engine.tick() is not None and (row := run_row(dsn, run_id))["state"] not in ("waiting", "running") and row
+        ),
+        what=f"run {run_id} to end",
+    )
 
 
 def test_kill_of_a_run_another_engine_owns_is_left_for_it_and_kills_its_child(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, LONG, tmp_path, clock)
     a, b = make(), make()
     ask(pg_dsn, "trigger", "long")
@@ -121,7 +137,8 @@ def test_kill_of_a_run_another_engine_owns_is_left_for_it_and_kills_its_child(
 
 
 def test_kill_of_an_event_with_runs_on_two_engines_kills_each_on_its_owner(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, LONG, tmp_path, clock)
     a, b = make(), make()
     ask(pg_dsn, "trigger", "long")
@@ -137,8 +154,9 @@ def test_kill_of_an_event_with_runs_on_two_engines_kills_each_on_its_owner(
     answered = request(pg_dsn, kill)
     (follow,) = rows(pg_dsn, "SELECT * FROM requests WHERE id > ?", (kill,))
     assert answered["outcome"] == "ok"
-    assert answered["detail"] == (f"run {second['id']} cancelled; run {first} (running on engine {eid(b)}): "
-                                  f"asked in request {follow['id']}")
+    assert answered["detail"] == (
+        f"run {second['id']} cancelled; run {first} (running on engine {eid(b)}): asked in request {follow['id']}"
+    )
     assert (follow["verb"], follow["target"], follow["engine_id"]) == ("kill", f"run:{first}", eid(b))
     assert follow["handled_at"] is None
     assert run_row(pg_dsn, second["id"])["state"] == "killed"
@@ -150,7 +168,8 @@ def test_kill_of_an_event_with_runs_on_two_engines_kills_each_on_its_owner(
 
 
 def test_an_occurrence_is_skipped_and_running_is_true_while_another_engine_runs_the_event(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, SLOW, tmp_path, clock)
     a, b = make(), make()
     clock.advance(timedelta(seconds=10))
@@ -172,9 +191,14 @@ def test_an_occurrence_is_skipped_and_running_is_true_while_another_engine_runs_
 
 
 def test_replace_of_a_run_another_engine_runs_asks_its_owner_to_kill_it(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
-    load(pg_dsn, SLOW.replace('schedule = "every 10 seconds"', 'schedule = "every 10 seconds"\nconcurrency = "replace"'),
-         tmp_path, clock)
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    load(
+        pg_dsn,
+        SLOW.replace('schedule = "every 10 seconds"', 'schedule = "every 10 seconds"\nconcurrency = "replace"'),
+        tmp_path,
+        clock,
+    )
     a, b = make(), make()
     clock.advance(timedelta(seconds=10))
     a.tick()
@@ -195,7 +219,8 @@ def test_replace_of_a_run_another_engine_runs_asks_its_owner_to_kill_it(
 
 
 def test_a_request_left_for_an_engine_that_dies_is_answered_by_the_survivor(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, LONG, tmp_path, clock)
     a, b = make(), make()
     ask(pg_dsn, "trigger", "long")
@@ -216,7 +241,8 @@ def test_a_request_left_for_an_engine_that_dies_is_answered_by_the_survivor(
 
 
 def test_a_hold_answered_by_one_engine_holds_the_runs_of_another(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     load(pg_dsn, SLOW.replace('run = "sleep 30"', 'call = "builtins:len"'), tmp_path, clock)
     a, b = make(), make()
     clock.advance(timedelta(seconds=10))
@@ -235,17 +261,24 @@ def test_a_hold_answered_by_one_engine_holds_the_runs_of_another(
 
 
 def test_concurrency_of_a_burst_costs_one_read_of_the_other_engines_runs(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
-    burst = "".join(f'[[event]]\nname = "e{i:02d}"\ncall = "builtins:abs"\nschedule = "every 10 seconds"\n'
-                    for i in range(30))
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    burst = "".join(
+        f'[[event]]\nname = "e{i:02d}"\ncall = "builtins:abs"\nschedule = "every 10 seconds"\n' for i in range(30)
+    )
     load(pg_dsn, SLOW + burst, tmp_path, clock)
     a, b = make(), make()
     clock.advance(timedelta(seconds=10))
     a.tick()  # a claims every due event: slow runs on a, the burst too
     started_child(a, pg_dsn)
-    wait_until(lambda: a.tick() is not None and b.tick() is not None and rows(
-        pg_dsn, "SELECT count(*) AS n FROM runs WHERE state IN ('waiting', 'running')") == [{"n": 1}],
-        what="the burst to end, slow still running")
+    wait_until(
+        lambda: (
+            a.tick() is not None
+            and b.tick() is not None
+            and rows(pg_dsn, "SELECT count(*) AS n FROM runs WHERE state IN ('waiting', 'running')") == [{"n": 1}]
+        ),
+        what="the burst to end, slow still running",
+    )
     clock.advance(timedelta(seconds=10))
     before = b.elsewhere_reads
     b.tick()  # b makes all 31 next occurrences
@@ -256,8 +289,10 @@ def test_concurrency_of_a_burst_costs_one_read_of_the_other_engines_runs(
 
 
 def test_evman_kill_of_an_event_on_two_engines_prints_each_owners_answer(
-        make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+) -> None:
     from evman.console.mailbox import send_request
+
     load(pg_dsn, LONG, tmp_path, clock)
     a, b = make(), make()
     ask(pg_dsn, "trigger", "long")

@@ -4,6 +4,7 @@ stopped engine's transaction after a lease (idle_in_transaction_session_timeout)
 takes the engine over and makes the occurrences of the events it had locked while it is still
 stopped; after SIGCONT the stopped engine finds itself fenced: exit 3, the reason logged, no
 write of its accepted after the takeover. Real `evman --no-ui` processes, real PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,17 @@ EVENTS = 40
 
 
 def _workload() -> str:
-    out = ['[defaults]', 'timezone = "UTC"', '']
+    out = ["[defaults]", 'timezone = "UTC"', ""]
     for i in range(EVENTS):
-        out += ["[[event]]", f'name = "e{i:02d}"', 'call = "builtins:len"', 'schedule = "every 1 seconds"',
-                'concurrency = "queue"', 'misfire = "all"', ""]
+        out += [
+            "[[event]]",
+            f'name = "e{i:02d}"',
+            'call = "builtins:len"',
+            'schedule = "every 1 seconds"',
+            'concurrency = "queue"',
+            'misfire = "all"',
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -40,6 +48,7 @@ class Db:
 
     def __init__(self, dsn: str) -> None:
         import psycopg
+
         self.conn = psycopg.connect(dsn, autocommit=True)
 
     def all(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -54,14 +63,22 @@ class Db:
 def engines(pg_dsn: str, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     defs = tmp_path / "defs.toml"
     defs.write_text(_workload())
-    subprocess.run(evman_argv("load", str(defs), "--db", pg_dsn), check=True, cwd=ROOT, capture_output=True,
-                   timeout=120)
+    subprocess.run(
+        evman_argv("load", str(defs), "--db", pg_dsn), check=True, cwd=ROOT, capture_output=True, timeout=120
+    )
     env = {**os.environ, "EVMAN_LOGS_DIR": str(tmp_path / "logs")}
     procs = []
     for i in range(2):
         with open(tmp_path / f"engine{i}.log", "wb") as out:
-            procs.append(subprocess.Popen(evman_argv("--no-ui", "--db", pg_dsn, "--tick", str(TICK_S)),
-                                          stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=env))
+            procs.append(
+                subprocess.Popen(
+                    evman_argv("--no-ui", "--db", pg_dsn, "--tick", str(TICK_S)),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=tmp_path,
+                    env=env,
+                )
+            )
     yield procs
     for proc in procs:
         if proc.poll() is None:
@@ -77,15 +94,21 @@ def _stop_inside_a_claim(db: Db, procs: list[subprocess.Popen[bytes]]) -> tuple[
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for app, xact in db.all(
-                "SELECT application_name, xact_start FROM pg_stat_activity WHERE application_name = ANY(%s) "
-                "AND state = 'idle in transaction' AND backend_xid IS NOT NULL "
-                "AND query LIKE '%%FROM events%%FOR UPDATE SKIP LOCKED'", list(apps)):
+            "SELECT application_name, xact_start FROM pg_stat_activity WHERE application_name = ANY(%s) "
+            "AND state = 'idle in transaction' AND backend_xid IS NOT NULL "
+            "AND query LIKE '%%FROM events%%FOR UPDATE SKIP LOCKED'",
+            list(apps),
+        ):
             proc = apps[app]
             os.kill(proc.pid, signal.SIGSTOP)
             stopped_at = datetime.now(UTC)
             time.sleep(0.05)
-            still = db.one("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND "
-                           "state = 'idle in transaction' AND xact_start = %s", app, xact)
+            still = db.one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND "
+                "state = 'idle in transaction' AND xact_start = %s",
+                app,
+                xact,
+            )
             if still:
                 return proc, stopped_at
             os.kill(proc.pid, signal.SIGCONT)
@@ -94,31 +117,55 @@ def _stop_inside_a_claim(db: Db, procs: list[subprocess.Popen[bytes]]) -> tuple[
 
 
 def test_an_engine_stopped_inside_its_claim_holds_no_one_up_and_is_fenced(
-        engines: list[subprocess.Popen[bytes]], pg_dsn: str, tmp_path: Path) -> None:
+    engines: list[subprocess.Popen[bytes]], pg_dsn: str, tmp_path: Path
+) -> None:
     db = Db(pg_dsn)
     db.conn.execute(AUDIT_SQL)  # type: ignore[arg-type]
-    wait_until(lambda: db.one("SELECT count(*) FROM engines WHERE state = 'live'") == 2, timeout=60,
-               what="both engines to join")
-    wait_until(lambda: db.one("SELECT count(DISTINCT engine_id) FROM runs") == 2, timeout=30,
-               what="both engines to make runs")
+    wait_until(
+        lambda: db.one("SELECT count(*) FROM engines WHERE state = 'live'") == 2,
+        timeout=60,
+        what="both engines to join",
+    )
+    wait_until(
+        lambda: db.one("SELECT count(DISTINCT engine_id) FROM runs") == 2, timeout=30, what="both engines to make runs"
+    )
     victim, stopped_at = _stop_inside_a_claim(db, engines)
     app = f"evman pid {victim.pid}"
-    victim_id, survivor_id = db.all("SELECT e.id, o.id FROM engines e, engines o WHERE e.pid = %s "
-                                    "AND o.pid <> e.pid AND o.state = 'live'", victim.pid)[0]
+    victim_id, survivor_id = db.all(
+        "SELECT e.id, o.id FROM engines e, engines o WHERE e.pid = %s AND o.pid <> e.pid AND o.state = 'live'",
+        victim.pid,
+    )[0]
     since = stopped_at.isoformat()
 
     # while it is still stopped: it is taken over, the survivor makes occurrences of every event
     # after the stop (those it had locked too), and the server has ended its transaction
-    taken = wait_until(lambda: db.one("SELECT taken_over_at FROM engines WHERE id = %s AND taken_over_by = %s",
-                                      victim_id, survivor_id), timeout=10 * LEASE_S,
-                       what="the survivor to take the stopped engine over")
-    made = wait_until(lambda: (lambda n: n if n == EVENTS else None)(db.one(
-        "SELECT count(DISTINCT event) FROM runs WHERE engine_id = %s AND scheduled_for > %s", survivor_id, since)),
-        timeout=10 * LEASE_S, what="the survivor to make an occurrence of every event after the stop")
+    taken = wait_until(
+        lambda: db.one(
+            "SELECT taken_over_at FROM engines WHERE id = %s AND taken_over_by = %s", victim_id, survivor_id
+        ),
+        timeout=10 * LEASE_S,
+        what="the survivor to take the stopped engine over",
+    )
+    made = wait_until(
+        lambda: (lambda n: n if n == EVENTS else None)(
+            db.one(
+                "SELECT count(DISTINCT event) FROM runs WHERE engine_id = %s AND scheduled_for > %s", survivor_id, since
+            )
+        ),
+        timeout=10 * LEASE_S,
+        what="the survivor to make an occurrence of every event after the stop",
+    )
     assert made == EVENTS
-    wait_until(lambda: not db.one("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND "
-                                  "state = 'idle in transaction'", app),
-               timeout=10 * LEASE_S, what="the server to end the stopped engine's transaction")
+    wait_until(
+        lambda: (
+            not db.one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'idle in transaction'",
+                app,
+            )
+        ),
+        timeout=10 * LEASE_S,
+        what="the server to end the stopped engine's transaction",
+    )
     assert victim.poll() is None, "still stopped"
 
     os.kill(victim.pid, signal.SIGCONT)

@@ -1,4 +1,5 @@
 """The at_risk / projected_late rules and their texts."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -22,8 +23,13 @@ def hist(p50_min: float, p90_min: float) -> tuple[float, ...]:
 
 def chain(now: datetime, *, build_elapsed_min: float, build_state: RunState = RunState.RUNNING) -> Plan:
     occs = [
-        occurrence("fetch", RunState.SUCCEEDED, hist(20, 25), started_at=now - timedelta(hours=2),
-                   ended_at=now - timedelta(minutes=build_elapsed_min)),
+        occurrence(
+            "fetch",
+            RunState.SUCCEEDED,
+            hist(20, 25),
+            started_at=now - timedelta(hours=2),
+            ended_at=now - timedelta(minutes=build_elapsed_min),
+        ),
         occurrence("build", build_state, hist(45, 50), started_at=now - timedelta(minutes=build_elapsed_min)),
         occurrence("publish", RunState.WAITING, hist(62, 76), deadline=DEADLINE),
     ]
@@ -35,7 +41,8 @@ def test_the_late_text_reads_as_in_the_issue() -> None:
     plan = chain(datetime(2026, 3, 10, 5, 0, tzinfo=UTC), build_elapsed_min=35)
     assert late_text(plan, "publish", "UTC") == (
         "publish projected to miss 06:00 by 12 min (p50; p90 +31 min); "
-        "path: fetch ✓ → build running 35/50 min → publish")
+        "path: fetch ✓ → build running 35/50 min → publish"
+    )
 
 
 def test_the_at_risk_text_gives_p90_margin_and_p50() -> None:
@@ -43,18 +50,21 @@ def test_the_at_risk_text_gives_p90_margin_and_p50() -> None:
     # p50: 03:00 + 40 + 62 = 04:42; p90: 03:00 + 45 + 76 = 05:01
     assert risk_text(plan, "publish", "Europe/London", MARGIN) == (
         "publish at risk of missing 06:00: p90 finish 05:01, 59 min before it (margin 10 min; "
-        "p50 04:42, 78 min to spare); path: fetch ✓ → build running 5/50 min → publish")
+        "p50 04:42, 78 min to spare); path: fetch ✓ → build running 5/50 min → publish"
+    )
 
 
 def test_an_unbounded_path_says_who_must_act() -> None:
     plan = chain(datetime(2026, 3, 10, 3, 0, tzinfo=UTC), build_elapsed_min=5, build_state=RunState.FAILED)
     assert late_text(plan, "publish", "UTC") == (
         "publish will miss 06:00 unless someone acts: build failed with no retries left; "
-        "path: fetch ✓ → build failed, no retries left → publish")
+        "path: fetch ✓ → build failed, no retries left → publish"
+    )
 
 
-def judged(row: Projection, occurrence: str, standings: Mapping[str, Standing],
-           now: datetime = DEADLINE - timedelta(hours=1)) -> tuple[list[Verdict], dict[str, Standing]]:
+def judged(
+    row: Projection, occurrence: str, standings: Mapping[str, Standing], now: datetime = DEADLINE - timedelta(hours=1)
+) -> tuple[list[Verdict], dict[str, Standing]]:
     return judge(row, occurrence, MARGIN, standings, now.timestamp())
 
 
@@ -99,8 +109,7 @@ def test_it_pages_again_only_when_the_slack_worsens_by_another_margin() -> None:
 def test_an_acknowledged_alert_does_not_page_again() -> None:
     now = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
     acked = {PROJECTED_LATE: Standing(PROJECTED_LATE, OCC, -12 * M, is_acknowledged=True)}
-    verdicts, standings = judged(chain(now + timedelta(minutes=40), build_elapsed_min=75)["publish"],
-                                OCC, acked)
+    verdicts, standings = judged(chain(now + timedelta(minutes=40), build_elapsed_min=75)["publish"], OCC, acked)
     assert kinds(verdicts, "page") == set() and standings[PROJECTED_LATE].is_acknowledged
 
 
@@ -120,8 +129,14 @@ def test_it_resolves_after_two_on_time_evaluations_in_a_row() -> None:
 
 def test_finishing_in_time_resolves_and_finishing_late_opens_nothing() -> None:
     graph = build_graph(["publish"], {}, {})
-    done = occurrence("publish", RunState.SUCCEEDED, hist(10, 10), deadline=DEADLINE,
-                      started_at=DEADLINE - timedelta(minutes=20), ended_at=DEADLINE - timedelta(minutes=1))
+    done = occurrence(
+        "publish",
+        RunState.SUCCEEDED,
+        hist(10, 10),
+        deadline=DEADLINE,
+        started_at=DEADLINE - timedelta(minutes=20),
+        ended_at=DEADLINE - timedelta(minutes=1),
+    )
     open_ = {PROJECTED_LATE: Standing(PROJECTED_LATE, OCC, -3 * M), AT_RISK: Standing(AT_RISK, OCC, -3 * M)}
     verdicts, standings = judged(project(graph, {"publish": done}, DEADLINE)["publish"], OCC, open_)
     assert kinds(verdicts, "resolve") == {PROJECTED_LATE, AT_RISK} and standings == {}

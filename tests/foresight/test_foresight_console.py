@@ -1,5 +1,6 @@
 """The plan view (`p`) and the main table's slack column, driven with the Pilot on the
 nightly database (examples/make_nightly_db.py), the clock fixed at tonight's 01:55."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,10 +16,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from evman.console.views import plan
 from evman.console.app.evman_app import make_app
 from evman.console.screens.plan import PlanScreen
 from evman.console.screens.run_detail import RunDetailScreen
+from evman.console.views import plan
 from evman.console.widgets.event_table import EventTable
 from evman.console.widgets.line_table import LineTable
 from evman.engine.clock import FakeClock
@@ -103,8 +104,7 @@ def test_the_main_table_shows_the_slack_of_events_with_a_deadline(nightly: Path)
     asyncio.run(scenario())
 
 
-def test_the_slack_column_follows_a_change_without_waiting_for_the_next_round(nightly: Path,
-                                                                            tmp_path: Path) -> None:
+def test_the_slack_column_follows_a_change_without_waiting_for_the_next_round(nightly: Path, tmp_path: Path) -> None:
     """A driver holds publish-reports from another program: within seconds (not the 30 s
     round) its slack says it will not make it unless someone acts."""
     db = tmp_path / "nightly.db"
@@ -117,8 +117,12 @@ def test_the_slack_column_follows_a_change_without_waiting_for_the_next_round(ni
             assert screen.slack["publish-reports"] == ("+8m", "warn")
             with sqlite3.connect(db) as conn:
                 conn.execute("UPDATE events SET held = 1 WHERE name = 'publish-reports'")
-            await until(pilot, lambda: screen.slack["publish-reports"] != ("+8m", "warn"),
-                        "the slack after the hold", timeout_s=15.0)
+            await until(
+                pilot,
+                lambda: screen.slack["publish-reports"] != ("+8m", "warn"),
+                "the slack after the hold",
+                timeout_s=15.0,
+            )
             assert screen.slack["publish-reports"] == (plan.slack_text(None, bounded=False), "bad")
 
     asyncio.run(scenario())

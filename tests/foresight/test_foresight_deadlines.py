@@ -1,13 +1,14 @@
 """Deadline resolution: a time of day on the occurrence's day (next day when before the
 window opens), "+DURATION" from when it fell due, window.latest when no deadline is given."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evman.engine.timing.durations import TimeOfDayError
 from evman.engine.model import EventSpec, Window
+from evman.engine.timing.durations import TimeOfDayError
 from evman.engine.timing.windows import resolve_deadline
 
 

@@ -3,6 +3,7 @@
 The real engine on a FakeClock runs simulated jobs (bench/simjobs.py) through six nights of
 history and then tonight, when `build` runs five times its usual hour; the real notifier
 sends through Apprise to an HTTP receiver on 127.0.0.1 (json://)."""
+
 from __future__ import annotations
 
 import textwrap
@@ -14,11 +15,10 @@ import pytest
 from receivers import HttpReceiver
 
 from bench.simjobs import Driver, SimJobs
-from evman.engine.definitions import catalog
-from evman.engine.paging.notifier import Notifier
 from evman.engine.clock import FakeClock, parse_iso
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
+from evman.engine.paging.notifier import Notifier
 from evman.engine.store import Store
 from tests.outside import ROOT
 
@@ -64,8 +64,9 @@ def http() -> Iterator[HttpReceiver]:
 def test_a_slowed_chain_pages_projected_late_before_its_deadline(tmp_path: Path, http: HttpReceiver) -> None:
     db = tmp_path / "e2e.db"
     clock = FakeClock(TONIGHT - timedelta(days=6, hours=1))
-    defs = parse_definitions(textwrap.dedent(DEFS.format(url=http.url(), root=ROOT)),
-                             source=str(tmp_path / "d.toml"), base_dir=tmp_path)
+    defs = parse_definitions(
+        textwrap.dedent(DEFS.format(url=http.url(), root=ROOT)), source=str(tmp_path / "d.toml"), base_dir=tmp_path
+    )
     store = Store(db)
     catalog.save(store, defs, now=clock.now())
     engine = Engine(store, clock=clock, logs_dir=tmp_path / "logs")

@@ -1,5 +1,6 @@
 """`evman plan` on a database the real engine built (examples/make_nightly_db.py: 20 nights
 of simulated history, tonight caught at 01:55 with transform slow), run as a process."""
+
 from __future__ import annotations
 
 import hashlib
@@ -77,8 +78,12 @@ def test_plan_rows_follow_tonights_runs(nightly: Path) -> None:
 def test_plan_durations_are_the_ones_show_prints(nightly: Path) -> None:
     durations = sorted(
         (parse_iso(r["ended_at"]) - parse_iso(r["started_at"])).total_seconds()  # type: ignore[operator]
-        for r in rows(nightly, "SELECT started_at, ended_at FROM runs WHERE event = 'load-warehouse' "
-                               "AND state = 'succeeded' ORDER BY ended_at DESC LIMIT 20"))
+        for r in rows(
+            nightly,
+            "SELECT started_at, ended_at FROM runs WHERE event = 'load-warehouse' "
+            "AND state = 'succeeded' ORDER BY ended_at DESC LIMIT 20",
+        )
+    )
     stats = json.loads(evman(nightly, "show", "load-warehouse", "--json").stdout)["stats"]
     assert stats["count"] == 20
     assert stats["p50_s"] == pytest.approx(nearest_rank(durations, 0.5), abs=0.001)
@@ -93,17 +98,24 @@ def test_what_if_moves_the_plan_and_writes_nothing(nightly: Path) -> None:
     base, slowed = plan(nightly), plan(nightly, "--what-if", "load-warehouse=2x", "--what-if", "extract=+30m")
     assert digest(nightly) == before
     assert base["publish-reports"]["slack_s"] > 0 > slowed["publish-reports"]["slack_s"]
-    load_p50 = (parse_iso(base["load-warehouse"]["finish_p50"])  # type: ignore[operator]
-                - parse_iso(base["load-warehouse"]["projected_start"])).total_seconds()
-    assert base["publish-reports"]["slack_s"] - slowed["publish-reports"]["slack_s"] == pytest.approx(load_p50, abs=0.01)
+    load_p50 = (
+        parse_iso(base["load-warehouse"]["finish_p50"])  # type: ignore[operator]
+        - parse_iso(base["load-warehouse"]["projected_start"])
+    ).total_seconds()
+    assert base["publish-reports"]["slack_s"] - slowed["publish-reports"]["slack_s"] == pytest.approx(
+        load_p50, abs=0.01
+    )
     assert slowed["extract"] == base["extract"]  # extract has finished: a delay changes nothing
 
 
-@pytest.mark.parametrize(("args", "said"), [
-    (("--what-if", "load-warehouse=3"), "neither a factor nor a delay"),
-    (("--what-if", "lod-warehouse=3x"), "no event 'lod-warehouse' in the plan"),
-    (("--at", "yesterday"), "--at 'yesterday' is neither an ISO time nor HH:MM"),
-])
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--what-if", "load-warehouse=3"), "neither a factor nor a delay"),
+        (("--what-if", "lod-warehouse=3x"), "no event 'lod-warehouse' in the plan"),
+        (("--at", "yesterday"), "--at 'yesterday' is neither an ISO time nor HH:MM"),
+    ],
+)
 def test_bad_plan_arguments_say_what_is_wrong(nightly: Path, args: tuple[str, ...], said: str) -> None:
     before = digest(nightly)
     done = evman(nightly, "plan", *args, code=2)
@@ -112,8 +124,14 @@ def test_bad_plan_arguments_say_what_is_wrong(nightly: Path, args: tuple[str, ..
 
 
 def test_plan_text_shows_the_numbers_and_the_path(nightly: Path) -> None:
-    out = subprocess.run(evman_argv("plan", "--at", AT, "--db", str(nightly)), capture_output=True,
-                         text=True, timeout=60, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"}, check=True).stdout
+    out = subprocess.run(
+        evman_argv("plan", "--at", AT, "--db", str(nightly)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
     lines = out.splitlines()
     assert lines[0].startswith("plan at 2026-03-21 01:55 UTC; at_risk margin 10 min")
     publish = next(line for line in lines if line.startswith("publish-reports"))

@@ -1,5 +1,6 @@
 """Golden projections: a chain, a diamond, a never-run event, a running overrun, a failed
 upstream with and without retries, a held event, a deadline after midnight."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -27,8 +28,12 @@ def hist(p50_min: float, p90_min: float) -> tuple[float, ...]:
     return (p90_min * M,) * 10 + (p50_min * M,) * 10
 
 
-def plan_of(occs: Sequence[Occurrence], edges: Mapping[str, Sequence[str]] | None = None,
-            on_success: Mapping[str, Sequence[str]] | None = None, now: datetime = NOW) -> Plan:
+def plan_of(
+    occs: Sequence[Occurrence],
+    edges: Mapping[str, Sequence[str]] | None = None,
+    on_success: Mapping[str, Sequence[str]] | None = None,
+    now: datetime = NOW,
+) -> Plan:
     graph = build_graph([o.event for o in occs], edges or {}, on_success or {})
     return project(graph, {o.event: o for o in occs}, now, tick_s=1.0)
 
@@ -41,24 +46,30 @@ def test_nearest_rank_p50_and_p90_of_twenty_are_the_10th_and_18th() -> None:
     assert (est.p50_s, est.p90_s, est.samples, est.confidence) == (30.0, 38.0, 20, "history")
 
 
-@pytest.mark.parametrize(("kw", "p50", "p90"), [
-    ({"expect_s": 1200.0, "runtime_max_s": 3000.0}, 1200.0, 3000.0),
-    ({"expect_s": 1200.0}, 1200.0, 3600.0),
-    ({"runtime_max_s": 3000.0}, 1500.0, 3000.0),
-    ({}, 60.0, 180.0),
-    ({"expect_s": 900.0, "runtime_max_s": 600.0}, 900.0, 900.0),
-])
+@pytest.mark.parametrize(
+    ("kw", "p50", "p90"),
+    [
+        ({"expect_s": 1200.0, "runtime_max_s": 3000.0}, 1200.0, 3000.0),
+        ({"expect_s": 1200.0}, 1200.0, 3600.0),
+        ({"runtime_max_s": 3000.0}, 1500.0, 3000.0),
+        ({}, 60.0, 180.0),
+        ({"expect_s": 900.0, "runtime_max_s": 600.0}, 900.0, 900.0),
+    ],
+)
 def test_thin_history_is_low_confidence_with_its_fallbacks(kw: dict[str, float], p50: float, p90: float) -> None:
     est = estimate([10.0, 11.0, 12.0, 13.0], **kw)  # four samples: fewer than five
     assert (est.p50_s, est.p90_s, est.samples, est.confidence) == (p50, p90, 4, "low")
 
 
 def test_chain_adds_up_p50_and_p90_in_order() -> None:
-    plan = plan_of([
-        occurrence("fetch", W, hist(20, 30), opens_at=at(1, 30)),
-        occurrence("build", W, hist(40, 50)),
-        occurrence("publish", W, hist(10, 15), deadline=at(3, 0)),
-    ], on_success={"fetch": ["build"], "build": ["publish"]})
+    plan = plan_of(
+        [
+            occurrence("fetch", W, hist(20, 30), opens_at=at(1, 30)),
+            occurrence("build", W, hist(40, 50)),
+            occurrence("publish", W, hist(10, 15), deadline=at(3, 0)),
+        ],
+        on_success={"fetch": ["build"], "build": ["publish"]},
+    )
     fetch, build, publish = plan["fetch"], plan["build"], plan["publish"]
     assert (fetch.projected_start, fetch.finish_p50, fetch.finish_p90) == (at(1, 30), at(1, 50), at(2, 0))
     assert (build.projected_start, build.finish_p50, build.finish_p90) == (at(1, 50), at(2, 30), at(2, 50))
@@ -69,12 +80,15 @@ def test_chain_adds_up_p50_and_p90_in_order() -> None:
 
 
 def test_diamond_waits_for_the_later_branch_and_names_it() -> None:
-    plan = plan_of([
-        occurrence("a", S, hist(10, 10), started_at=at(0, 30), ended_at=at(0, 50)),
-        occurrence("b", W, hist(30, 60)),
-        occurrence("c", W, hist(45, 50)),
-        occurrence("d", W, hist(10, 20), deadline=at(2, 30)),
-    ], edges={"b": ["a"], "c": ["a"], "d": ["b", "c"]})
+    plan = plan_of(
+        [
+            occurrence("a", S, hist(10, 10), started_at=at(0, 30), ended_at=at(0, 50)),
+            occurrence("b", W, hist(30, 60)),
+            occurrence("c", W, hist(45, 50)),
+            occurrence("d", W, hist(10, 20), deadline=at(2, 30)),
+        ],
+        edges={"b": ["a"], "c": ["a"], "d": ["b", "c"]},
+    )
     assert plan["a"].finish_p50 == at(0, 50)
     assert (plan["b"].finish_p50, plan["b"].finish_p90) == (at(1, 30), at(2, 0))
     assert (plan["c"].finish_p50, plan["c"].finish_p90) == (at(1, 45), at(1, 50))
@@ -94,16 +108,21 @@ def test_never_run_event_uses_expect_and_says_low_confidence() -> None:
 
 
 def test_running_overrun_has_one_tick_left_at_both_quantiles() -> None:
-    plan = plan_of([
-        occurrence("build", R, hist(30, 40), started_at=at(0, 0)),
-        occurrence("publish", W, hist(10, 20), deadline=at(1, 15)),
-    ], on_success={"build": ["publish"]})
+    plan = plan_of(
+        [
+            occurrence("build", R, hist(30, 40), started_at=at(0, 0)),
+            occurrence("publish", W, hist(10, 20), deadline=at(1, 15)),
+        ],
+        on_success={"build": ["publish"]},
+    )
     build, publish = plan["build"], plan["publish"]
     assert build.elapsed_s == 60 * M
     assert build.finish_p50 == build.finish_p90 == NOW + timedelta(seconds=1)
     assert build.projected_start == at(0, 0)
-    assert (publish.finish_p50, publish.finish_p90) == (at(1, 10, ) + timedelta(seconds=1),
-                                                        at(1, 20) + timedelta(seconds=1))
+    assert (publish.finish_p50, publish.finish_p90) == (
+        at(1, 10) + timedelta(seconds=1),
+        at(1, 20) + timedelta(seconds=1),
+    )
     assert publish.slack_s == 5 * M - 1
 
 
@@ -113,24 +132,34 @@ def test_running_within_its_history_counts_down_from_p50_and_p90() -> None:
 
 
 def test_failed_upstream_with_retries_left_costs_backoff_plus_its_duration() -> None:
-    plan = plan_of([
-        occurrence("fetch", F, hist(20, 30), retries_left=2, backoff_s=5 * M,
-                   started_at=at(0, 30), ended_at=at(0, 55)),
-        occurrence("build", W, hist(10, 10), deadline=at(2, 0)),
-    ], on_success={"fetch": ["build"]})
+    plan = plan_of(
+        [
+            occurrence(
+                "fetch", F, hist(20, 30), retries_left=2, backoff_s=5 * M, started_at=at(0, 30), ended_at=at(0, 55)
+            ),
+            occurrence("build", W, hist(10, 10), deadline=at(2, 0)),
+        ],
+        on_success={"fetch": ["build"]},
+    )
     assert (plan["fetch"].projected_start, plan["fetch"].finish_p50, plan["fetch"].finish_p90) == (
-        at(1, 5), at(1, 25), at(1, 35))
+        at(1, 5),
+        at(1, 25),
+        at(1, 35),
+    )
     assert (plan["build"].finish_p50, plan["build"].finish_p90) == (at(1, 35), at(1, 45))
     assert plan.critical_path("build") == ("fetch", "build")
 
 
 def test_failed_upstream_without_retries_makes_everything_after_it_unbounded() -> None:
-    plan = plan_of([
-        occurrence("fetch", F, hist(20, 30), retries_left=0, started_at=at(0, 30), ended_at=at(0, 55)),
-        occurrence("build", W, hist(10, 10)),
-        occurrence("publish", W, hist(10, 10), deadline=at(6, 0)),
-        occurrence("other", W, hist(10, 10), deadline=at(6, 0)),
-    ], on_success={"fetch": ["build"], "build": ["publish"]})
+    plan = plan_of(
+        [
+            occurrence("fetch", F, hist(20, 30), retries_left=0, started_at=at(0, 30), ended_at=at(0, 55)),
+            occurrence("build", W, hist(10, 10)),
+            occurrence("publish", W, hist(10, 10), deadline=at(6, 0)),
+            occurrence("other", W, hist(10, 10), deadline=at(6, 0)),
+        ],
+        on_success={"fetch": ["build"], "build": ["publish"]},
+    )
     for name in ("fetch", "build", "publish"):
         row = plan[name]
         assert row.is_unbounded and (row.finish_p50, row.finish_p90, row.projected_start) == (None, None, None)
@@ -140,10 +169,10 @@ def test_failed_upstream_without_retries_makes_everything_after_it_unbounded() -
 
 
 def test_held_event_is_unbounded_and_so_are_its_followers() -> None:
-    plan = plan_of([
-        occurrence("build", W, hist(10, 10), held=True),
-        occurrence("publish", W, hist(10, 10), deadline=at(6, 0)),
-    ], edges={"publish": ["build"]})
+    plan = plan_of(
+        [occurrence("build", W, hist(10, 10), held=True), occurrence("publish", W, hist(10, 10), deadline=at(6, 0))],
+        edges={"publish": ["build"]},
+    )
     assert plan["build"].is_unbounded and plan["publish"].is_unbounded
     assert plan.critical_path("publish") == ("build", "publish")
 
@@ -158,10 +187,14 @@ def test_deadline_after_midnight_resolves_to_the_next_morning() -> None:
     scheduled = at(22, 0, day=9)
     deadline = resolve_deadline("02:00", spec, scheduled)
     assert deadline == at(2, 0, day=10)
-    plan = plan_of([
-        occurrence("build", R, hist(120, 150), started_at=at(22, 0, day=9)),
-        occurrence("publish", W, hist(30, 40), deadline=deadline),
-    ], on_success={"build": ["publish"]}, now=at(23, 30, day=9))
+    plan = plan_of(
+        [
+            occurrence("build", R, hist(120, 150), started_at=at(22, 0, day=9)),
+            occurrence("publish", W, hist(30, 40), deadline=deadline),
+        ],
+        on_success={"build": ["publish"]},
+        now=at(23, 30, day=9),
+    )
     publish = plan["publish"]
     assert (publish.finish_p50, publish.finish_p90) == (at(0, 30), at(1, 10))
     assert publish.slack_s == 90 * M and publish.slack_p90_s == 50 * M

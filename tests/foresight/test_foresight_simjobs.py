@@ -1,5 +1,6 @@
 """The simulated jobs on a fake clock (bench/simjobs.py), with the real engine, and the
 callable workers they showed waiting behind one another."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from evman.engine.store import Store
 def store_states(store: Store) -> list[str]:
     return [r["state"] for r in store.runs_of(None)]
 
+
 TWO = """
 [[event]]
 name = "a"
@@ -27,9 +29,11 @@ cwd = "{root}"
 """
 
 
-def test_runs_take_the_simulated_time_exactly(engine_factory: Callable[..., Engine], clock: FakeClock,
-                                               store: Store) -> None:
+def test_runs_take_the_simulated_time_exactly(
+    engine_factory: Callable[..., Engine], clock: FakeClock, store: Store
+) -> None:
     from tests.outside import ROOT
+
     engine = engine_factory(TWO.format(root=ROOT))
     took = {"a": 600.0, "b": 90.0}
     with SimJobs(clock, lambda event, _attempt: took[event]) as sim:
@@ -46,10 +50,12 @@ def test_runs_take_the_simulated_time_exactly(engine_factory: Callable[..., Engi
 
 
 def test_callables_started_together_run_together_after_a_worker_went_idle(
-        engine_factory: Callable[..., Engine], clock: FakeClock, db_path: Path) -> None:
+    engine_factory: Callable[..., Engine], clock: FakeClock, db_path: Path
+) -> None:
     """Two callables submitted back to back once a worker had gone idle both counted that one
     idle worker, and the second waited for the first to end (fixed in executors._Workers)."""
     from tests.outside import ROOT
+
     engine = engine_factory(TWO.format(root=ROOT))
     took = {"a": 1.0, "b": 1.0}
     with SimJobs(clock, lambda event, _attempt: took[event]) as sim:

@@ -1,6 +1,7 @@
 """Foresight's statements on SQLite and on PostgreSQL: the last 20 successes of many events
 at once, recent runs, the events a deadline depends on, and its alert rows (opened, paged
 again, resolved) written by the engine's stage."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -51,8 +52,9 @@ schedule = "every day at 12:00"
 """
 
 
-def test_histories_scope_and_alert_rows(engine_factory: Callable[..., Engine], clock: FakeClock,
-                                        store: Store, db_path: Path) -> None:
+def test_histories_scope_and_alert_rows(
+    engine_factory: Callable[..., Engine], clock: FakeClock, store: Store, db_path: Path
+) -> None:
     engine = engine_factory(DEFS)
     took = {"a": 600.0, "b": 1200.0, "c": 1800.0, "loner": 60.0}
     nights = 22
@@ -82,7 +84,9 @@ def test_histories_scope_and_alert_rows(engine_factory: Callable[..., Engine], c
         driver.run_until(night.replace(hour=2, minute=45))
         late = {r["kind"]: r for r in store.alerts(event="c", open_only=True)}["projected_late"]
         assert late["count"] == 2 and late["pending"] == 1, late  # opened, then paged again once
-        assert late["message"].startswith("c projected to miss 03:00 by 1") and "path: a ✓ → b running" in late["message"]
+        assert (
+            late["message"].startswith("c projected to miss 03:00 by 1") and "path: a ✓ → b running" in late["message"]
+        )
         assert parse_iso(late["next_attempt_at"]) == parse_iso(late["updated_at"])
         other = Store(db_path)
         other.add_request("ack", f"alert:{late['id']}", requested_by="driver")
@@ -103,6 +107,7 @@ def test_specs_without_deadline_or_followers_are_not_candidates(tmp_path: Path) 
     """Specs written by hand or by older tools leave keys out (bench/catalogue.py writes five);
     none of them may be read, let alone decoded, when the engine starts."""
     from bench import catalogue
+
     db = tmp_path / "catalogue.db"
     catalogue.build(db, 50)
     store = Store(db)

@@ -1,4 +1,5 @@
 """What-if: "E=3x" slows an event, "E=+30m" delays it; bad values are refused clearly."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -27,15 +28,18 @@ def test_a_factor_and_a_delay_parse() -> None:
     assert parse_what_if("build=1.5x") == WhatIf("build", factor=1.5)
 
 
-@pytest.mark.parametrize(("text", "said"), [
-    ("build", "expected EVENT=FACTORx"),
-    ("build=", "expected EVENT=FACTORx"),
-    ("=3x", "expected EVENT=FACTORx"),
-    ("build=3", "neither a factor nor a delay"),
-    ("build=0x", "above 0"),
-    ("build=+30q", "Invalid duration"),
-    ("biuld=3x", "no event 'biuld' in the plan (events: build, fetch, publish)"),
-])
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("build", "expected EVENT=FACTORx"),
+        ("build=", "expected EVENT=FACTORx"),
+        ("=3x", "expected EVENT=FACTORx"),
+        ("build=3", "neither a factor nor a delay"),
+        ("build=0x", "above 0"),
+        ("build=+30q", "Invalid duration"),
+        ("biuld=3x", "no event 'biuld' in the plan (events: build, fetch, publish)"),
+    ],
+)
 def test_bad_what_ifs_say_what_is_wrong(text: str, said: str) -> None:
     with pytest.raises(WhatIfError) as err:
         parse_what_if(text, EVENTS)

@@ -1,6 +1,7 @@
 """Paging the driver: alerts delivered to real HTTP and SMTP receivers, retries and the
 delivery alert, repeat paging and ack, escalation, de-duplication, quiet hours and digests,
 masked secrets. Time moves only on a FakeClock, except in the one end-to-end thread test."""
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,10 @@ import pytest
 from click.testing import CliRunner
 from receivers import HttpReceiver, SmtpReceiver, text_of
 
-from evman.engine.definitions import catalog
-from evman.engine.paging.notifier import Notifier, masked, start_notifier
 from evman.engine.clock import FakeClock, SystemClock, iso
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
+from evman.engine.paging.notifier import Notifier, masked, start_notifier
 from evman.engine.paging.rules import quiet_end
 from evman.engine.store import Store
 
@@ -32,6 +32,7 @@ HOOK_PASSWORD = "hook-s3cret"
 
 
 # ---------------------------------------------------------------- fixtures and helpers
+
 
 @pytest.fixture
 def http() -> Iterator[HttpReceiver]:
@@ -65,8 +66,9 @@ def notifier_factory(db_path: Path, clock: FakeClock) -> Iterator[Callable[..., 
 
 def load_text(store: Store, text: str, base_dir: Path, now: datetime) -> None:
     """Definitions into the store, as `evman load` puts them."""
-    defs = parse_definitions(textwrap.dedent(text), source=str(base_dir / "defs.toml"), base_dir=base_dir,
-                             known_events=store.event_names())
+    defs = parse_definitions(
+        textwrap.dedent(text), source=str(base_dir / "defs.toml"), base_dir=base_dir, known_events=store.event_names()
+    )
     catalog.save(store, defs, now=now)
 
 
@@ -74,14 +76,23 @@ def load(store: Store, tmp_path: Path, clock: FakeClock, text: str) -> None:
     load_text(store, text, tmp_path, clock.now())
 
 
-def add_alert(store: Store, kind: str, event: str, at: datetime, *, route: str | None = None,
-              message: str | None = None, status: str = "open") -> int:
+def add_alert(
+    store: Store,
+    kind: str,
+    event: str,
+    at: datetime,
+    *,
+    route: str | None = None,
+    message: str | None = None,
+    status: str = "open",
+) -> int:
     """An alert row as the engine writes it (followups.raise_alert)."""
     with store.transaction():
         alert_id = store.value(
             "INSERT INTO alerts (kind, event, route, message, status, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (kind, event, route, message or f"{event} {kind}.", status, iso(at), iso(at)))
+            (kind, event, route, message or f"{event} {kind}.", status, iso(at), iso(at)),
+        )
     return int(alert_id)
 
 
@@ -149,8 +160,13 @@ REPORT_DEFS = """
 
 
 def test_failed_run_reaches_each_receiver_once_with_title_and_body(
-        engine_factory: Callable[..., Engine], notifier_factory: Callable[..., Notifier],
-        store: Store, clock: FakeClock, http: HttpReceiver, smtp: SmtpReceiver) -> None:
+    engine_factory: Callable[..., Engine],
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    http: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
     hook = http.url("/hook", user="evman", password=HOOK_PASSWORD)
     engine = engine_factory(REPORT_DEFS.format(mail=smtp.url(), hook=hook))
     ask(engine, "trigger", "nightly-report")
@@ -165,9 +181,17 @@ def test_failed_run_reaches_each_receiver_once_with_title_and_body(
     assert post["title"] == mail["Subject"] == "[evman] failed: nightly-report"
     assert post["type"] == "failure"
     body = text_of(mail)
-    for part in ("nightly-report failed", "exit code 3", "2026-01-05 00:00:01 GMT",
-                 "2026-01-05 00:00:01 UTC", "trigger: trigger", "normal 1s to 5m", "disk full",
-                 "step 2 of 2", f"evman ack alert:{alert['id']} --db {store.url}"):
+    for part in (
+        "nightly-report failed",
+        "exit code 3",
+        "2026-01-05 00:00:01 GMT",
+        "2026-01-05 00:00:01 UTC",
+        "trigger: trigger",
+        "normal 1s to 5m",
+        "disk full",
+        "step 2 of 2",
+        f"evman ack alert:{alert['id']} --db {store.url}",
+    ):
         assert part in body, f"{part!r} not in the email:\n{body}"
     chat = post["message"]
     assert "exit code 3" in chat and "disk full" in chat and f"evman ack alert:{alert['id']}" in chat
@@ -183,8 +207,13 @@ def test_failed_run_reaches_each_receiver_once_with_title_and_body(
 
 
 def test_second_failure_while_open_does_not_page_again(
-        engine_factory: Callable[..., Engine], notifier_factory: Callable[..., Notifier],
-        store: Store, clock: FakeClock, http: HttpReceiver, smtp: SmtpReceiver) -> None:
+    engine_factory: Callable[..., Engine],
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    http: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
     engine = engine_factory(REPORT_DEFS.format(mail=smtp.url(), hook=http.url()))
     notifier = notifier_factory()
     ask(engine, "trigger", "nightly-report")
@@ -203,8 +232,13 @@ def test_second_failure_while_open_does_not_page_again(
 
 
 def test_recovery_notice_goes_out_and_ends_the_reminders(
-        engine_factory: Callable[..., Engine], notifier_factory: Callable[..., Notifier],
-        store: Store, clock: FakeClock, tmp_path: Path, http: HttpReceiver) -> None:
+    engine_factory: Callable[..., Engine],
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    tmp_path: Path,
+    http: HttpReceiver,
+) -> None:
     flag = tmp_path / "fixed"
     engine = engine_factory(f"""
         [defaults]
@@ -232,11 +266,16 @@ def test_recovery_notice_goes_out_and_ends_the_reminders(
 
 # ---------------------------------------------------------------- a dead target
 
+
 def test_stopped_receiver_is_retried_with_backoff_then_delivered_and_nothing_is_lost(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver, smtp: SmtpReceiver) -> None:
-    load(store, tmp_path, clock, simple_defs(
-        f'ops = ["{smtp.url()}"]\nhooks = ["{http.url("/hooks")}"]'))
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    tmp_path: Path,
+    http: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
+    load(store, tmp_path, clock, simple_defs(f'ops = ["{smtp.url()}"]\nhooks = ["{http.url("/hooks")}"]'))
     failed = add_alert(store, "failed", "nightly", clock.now(), route="hooks")
     late = add_alert(store, "late", "other", clock.now(), route="hooks")
     http.stop()
@@ -252,8 +291,7 @@ def test_stopped_receiver_is_retried_with_backoff_then_delivered_and_nothing_is_
     assert {a["event"] for a in delivery} == {"nightly", "other"}
     assert all(a["route"] == "ops" for a in delivery)
     step(notifier, clock)
-    assert sorted(m["Subject"] for m in smtp.messages) == [
-        "[evman] delivery: nightly", "[evman] delivery: other"]
+    assert sorted(m["Subject"] for m in smtp.messages) == ["[evman] delivery: nightly", "[evman] delivery: other"]
     assert f"alert:{failed}" in text_of(smtp.messages[0]) + text_of(smtp.messages[1])
 
     http.start()  # the same port again
@@ -269,8 +307,13 @@ def test_stopped_receiver_is_retried_with_backoff_then_delivered_and_nothing_is_
 
 
 def test_a_hanging_target_is_bounded_and_does_not_hold_up_the_others(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver, smtp: SmtpReceiver) -> None:
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    tmp_path: Path,
+    http: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
     load(store, tmp_path, clock, simple_defs(f'ops = ["{http.url()}", "{smtp.url()}"]'))
     alert = add_alert(store, "failed", "nightly", clock.now())
     http.delay_s = 10.0
@@ -279,8 +322,7 @@ def test_a_hanging_target_is_bounded_and_does_not_hold_up_the_others(
     started = time.monotonic()
     attempts = notifier.run_once(clock.now())
     assert time.monotonic() - started < 5.0  # bounded by attempt_cap_s, not the target's 10 s hang
-    assert sorted((a.target or "").split(":")[0] + " " + a.outcome for a in attempts) == [
-        "json failed", "mailto sent"]
+    assert sorted((a.target or "").split(":")[0] + " " + a.outcome for a in attempts) == ["json failed", "mailto sent"]
     assert len(smtp.messages) == 1
     # the retry goes to the hanging target only: the mail target has this page already
     http.delay_s = 0.0
@@ -291,9 +333,14 @@ def test_a_hanging_target_is_bounded_and_does_not_hold_up_the_others(
 
 # ---------------------------------------------------------------- repeat, ack, escalation
 
+
 def test_reminders_every_repeat_until_acknowledged(
-        engine_factory: Callable[..., Engine], notifier_factory: Callable[..., Notifier],
-        store: Store, clock: FakeClock, http: HttpReceiver) -> None:
+    engine_factory: Callable[..., Engine],
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    http: HttpReceiver,
+) -> None:
     engine = engine_factory(simple_defs(routes_toml(http), defaults='repeat = "30m"'))
     alert = add_alert(store, "overdue", "nightly", clock.now())
     notifier = notifier_factory()
@@ -312,8 +359,8 @@ def test_reminders_every_repeat_until_acknowledged(
 
 
 def test_reminders_stop_after_max_repeats_and_informational_kinds_do_not_repeat(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver) -> None:
+    notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path, http: HttpReceiver
+) -> None:
     load(store, tmp_path, clock, simple_defs(routes_toml(http), defaults='repeat = "10m"\nmax_repeats = 2'))
     add_alert(store, "missed", "nightly", clock.now())
     add_alert(store, "overrun", "other", clock.now())
@@ -332,9 +379,13 @@ ESCALATING = """
 
 @pytest.mark.parametrize("acknowledged", [False, True], ids=["nobody-acks", "acked-in-time"])
 def test_escalation_reaches_the_second_route_only_when_nobody_acknowledged_in_time(
-        acknowledged: bool, engine_factory: Callable[..., Engine],
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock,
-        http: HttpReceiver) -> None:
+    acknowledged: bool,
+    engine_factory: Callable[..., Engine],
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    http: HttpReceiver,
+) -> None:
     engine = engine_factory(simple_defs(ESCALATING.format(ops=http.url("/ops"), lead=http.url("/lead"))))
     alert = add_alert(store, "failed", "nightly", clock.now())
     notifier = notifier_factory()
@@ -361,10 +412,9 @@ def test_escalation_reaches_the_second_route_only_when_nobody_acknowledged_in_ti
         assert store.alert(alert)["escalated_at"] == iso(datetime(2026, 1, 5, 0, 20, 1, tzinfo=UTC))
 
 
-
 def test_a_failing_reminder_is_retried_with_backoff_not_at_once(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver) -> None:
+    notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path, http: HttpReceiver
+) -> None:
     load(store, tmp_path, clock, simple_defs(routes_toml(http)))
     alert = add_alert(store, "failed", "nightly", clock.now())
     notifier = notifier_factory()
@@ -382,8 +432,8 @@ def test_a_failing_reminder_is_retried_with_backoff_not_at_once(
 
 
 def test_an_alert_without_a_route_is_a_recorded_failure_not_a_crash(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver) -> None:
+    notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path, http: HttpReceiver
+) -> None:
     load(store, tmp_path, clock, simple_defs(routes_toml(http)).replace('driver = "ops"', ""))
     alert = add_alert(store, "failed", "nightly", clock.now())
     [attempt] = notifier_factory().run_once(clock.now())
@@ -394,10 +444,11 @@ def test_an_alert_without_a_route_is_a_recorded_failure_not_a_crash(
 
 
 def test_a_route_from_an_apprise_config_file_pages_only_the_tagged_entries(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver) -> None:
+    notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path, http: HttpReceiver
+) -> None:
     (tmp_path / "apprise.txt").write_text(
-        f"oncall={http.url('/tagged')}\nteam={http.url('/untagged')}\n", encoding="utf-8")
+        f"oncall={http.url('/tagged')}\nteam={http.url('/untagged')}\n", encoding="utf-8"
+    )
     load(store, tmp_path, clock, simple_defs('ops = { config = "apprise.txt", tags = ["oncall"] }'))
     add_alert(store, "failed", "nightly", clock.now())
     notifier_factory().run_once(clock.now())
@@ -406,10 +457,20 @@ def test_a_route_from_an_apprise_config_file_pages_only_the_tagged_entries(
 
 # ---------------------------------------------------------------- quiet hours
 
+
 def test_quiet_hours_hold_notices_and_send_them_as_one_digest(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver, smtp: SmtpReceiver) -> None:
-    load(store, tmp_path, clock, f"""
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    tmp_path: Path,
+    http: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
+    load(
+        store,
+        tmp_path,
+        clock,
+        f"""
         [defaults]
         timezone = "Europe/London"
         driver = "ops"
@@ -418,7 +479,8 @@ def test_quiet_hours_hold_notices_and_send_them_as_one_digest(
         [[event]]
         name = "nightly"
         run = "true"
-    """)
+    """,
+    )
     clock.set(datetime(2026, 1, 5, 23, 10, tzinfo=UTC))  # GMT in January: 23:10 local
     late = add_alert(store, "late", "feeds", clock.now())
     overrun = add_alert(store, "overrun", "backup", clock.now())
@@ -426,8 +488,15 @@ def test_quiet_hours_hold_notices_and_send_them_as_one_digest(
     notifier = notifier_factory()
 
     held = step(notifier, clock)
-    assert sorted((a.alert_ids, a.outcome) for a in held) == [  # one per target
-        ((late,), "held")] * 2 + [((overrun,), "held")] * 2 + [((failed,), "sent")] * 2
+    assert (
+        sorted((a.alert_ids, a.outcome) for a in held)
+        == [  # one per target
+            ((late,), "held")
+        ]
+        * 2
+        + [((overrun,), "held")] * 2
+        + [((failed,), "sent")] * 2
+    )
     assert titles(http) == ["[evman] failed: nightly"]  # except = ["failed"] goes through
     assert store.alert(late)["next_attempt_at"] == iso(datetime(2026, 1, 6, 7, 0, tzinfo=UTC))
     clock.set(datetime(2026, 1, 6, 6, 59, 59, tzinfo=UTC))
@@ -439,8 +508,13 @@ def test_quiet_hours_hold_notices_and_send_them_as_one_digest(
     assert titles(http)[2] == "[evman] digest: 2 notices held during quiet hours"
     mail = text_of(smtp.messages[2])
     assert smtp.messages[2]["Subject"] == "[evman] digest: 2 notices held during quiet hours"
-    for part in ("late: feeds", "overrun: backup", f"evman ack alert:{late}", f"evman ack alert:{overrun}",
-                 "22:00-07:00"):
+    for part in (
+        "late: feeds",
+        "overrun: backup",
+        f"evman ack alert:{late}",
+        f"evman ack alert:{overrun}",
+        "22:00-07:00",
+    ):
         assert part in mail
     assert len(http.posts) == 3 and len(smtp.messages) == 3
     assert [r["outcome"] for r in deliveries(store, late)] == ["sent", "sent"]
@@ -448,12 +522,20 @@ def test_quiet_hours_hold_notices_and_send_them_as_one_digest(
 
 
 def test_a_quiet_escalation_route_holds_its_notice_but_not_the_reminders_to_the_first(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        http: HttpReceiver) -> None:
-    load(store, tmp_path, clock, simple_defs(f"""
-        ops = {{ urls = ["{http.url('/ops')}"], escalate_to = "lead", escalate_after = "20m" }}
-        lead = {{ urls = ["{http.url('/lead')}"], quiet = {{ from = "22:00", to = "07:00" }} }}
-    """, defaults="max_repeats = 20"))
+    notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path, http: HttpReceiver
+) -> None:
+    load(
+        store,
+        tmp_path,
+        clock,
+        simple_defs(
+            f"""
+        ops = {{ urls = ["{http.url("/ops")}"], escalate_to = "lead", escalate_after = "20m" }}
+        lead = {{ urls = ["{http.url("/lead")}"], quiet = {{ from = "22:00", to = "07:00" }} }}
+    """,
+            defaults="max_repeats = 20",
+        ),
+    )
     clock.set(datetime(2026, 1, 5, 2, 0, tzinfo=UTC))
     add_alert(store, "failed", "nightly", clock.now())
     notifier = notifier_factory()
@@ -465,17 +547,30 @@ def test_a_quiet_escalation_route_holds_its_notice_but_not_the_reminders_to_the_
             seen[post.path].append(clock.now().strftime("%H:%M"))
         clock.advance(timedelta(minutes=10))
     # ops: the first page, the escalation page at 02:20, then every 30 minutes
-    assert seen["/ops"] == ["02:00", "02:20", "02:50", "03:20", "03:50", "04:20", "04:50", "05:20",
-                            "05:50", "06:20", "06:50", "07:20"]
+    assert seen["/ops"] == [
+        "02:00",
+        "02:20",
+        "02:50",
+        "03:20",
+        "03:50",
+        "04:20",
+        "04:50",
+        "05:20",
+        "05:50",
+        "06:20",
+        "06:50",
+        "07:20",
+    ]
     # lead: held from the escalation until its quiet hours end, then paged like ops
     assert seen["/lead"] == ["07:00", "07:20"]
     held = http.posts[[p.path for p in http.posts].index("/lead")].json["message"]
     assert "escalated to lead" in held
 
 
-@pytest.mark.parametrize(("local", "expected"), [
-    ("21:59", None), ("22:00", "2026-01-06 07:00"), ("03:00", "2026-01-05 07:00"), ("07:00", None),
-])
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [("21:59", None), ("22:00", "2026-01-06 07:00"), ("03:00", "2026-01-05 07:00"), ("07:00", None)],
+)
 def test_quiet_end_spans_midnight(local: str, expected: str | None) -> None:
     hour, minute = map(int, local.split(":"))
     now = datetime(2026, 1, 5, hour, minute, tzinfo=UTC)
@@ -485,9 +580,17 @@ def test_quiet_end_spans_midnight(local: str, expected: str | None) -> None:
 
 # ---------------------------------------------------------------- secrets
 
+
 def test_masked_urls_never_show_the_password(
-        notifier_factory: Callable[..., Notifier], store: Store, clock: FakeClock, tmp_path: Path,
-        db_path: Path, http: HttpReceiver, smtp: SmtpReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    notifier_factory: Callable[..., Notifier],
+    store: Store,
+    clock: FakeClock,
+    tmp_path: Path,
+    db_path: Path,
+    http: HttpReceiver,
+    smtp: SmtpReceiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from evman.console.cli.main import main
 
     hook = http.url("/", user="evman", password=HOOK_PASSWORD)
@@ -514,11 +617,14 @@ def test_masked_urls_never_show_the_password(
 
 # ---------------------------------------------------------------- the real thread
 
+
 def test_notifier_thread_pages_a_real_failure_end_to_end(tmp_path: Path, http: HttpReceiver) -> None:
     path = tmp_path / "live.db"
     store = Store(path)
     clock = SystemClock()
-    load_text(store, f"""
+    load_text(
+        store,
+        f"""
         [defaults]
         timezone = "UTC"
         driver = "ops"
@@ -527,7 +633,10 @@ def test_notifier_thread_pages_a_real_failure_end_to_end(tmp_path: Path, http: H
         [[event]]
         name = "broken"
         run = "false"
-    """, tmp_path, clock.now())
+    """,
+        tmp_path,
+        clock.now(),
+    )
     engine = Engine(store, clock=clock, tick_s=0.05)
     engine.start()
     notifier = start_notifier(path, engine, poll_s=30.0)  # only the engine's wake-up can be in time
@@ -547,7 +656,8 @@ def test_notifier_thread_pages_a_real_failure_end_to_end(tmp_path: Path, http: H
 
 
 def test_a_clean_stop_sends_what_the_last_tick_raised(
-        store: Store, clock: FakeClock, tmp_path: Path, db_path: Path, http: HttpReceiver) -> None:
+    store: Store, clock: FakeClock, tmp_path: Path, db_path: Path, http: HttpReceiver
+) -> None:
     load(store, tmp_path, clock, simple_defs(routes_toml(http)))
     notifier = Notifier(db_path, clock, poll_s=30.0).start()
     time.sleep(0.1)  # the thread has looked, found nothing, and sleeps

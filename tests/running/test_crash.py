@@ -1,5 +1,6 @@
 """Crash recovery with real processes: `evman --no-ui` SIGKILLed while a command runs, then
 started again; one engine per database; SIGTERM stops it cleanly."""
+
 from __future__ import annotations
 
 import os
@@ -15,13 +16,13 @@ from evman.engine.clock import FakeClock, iso, parse_iso
 from evman.engine.engine import Engine
 from evman.engine.store import Store
 from tests.engine_cli import (
-    kill_running_commands,  # noqa: F401 (an autouse fixture)
     cli,
     connect,
     evman_argv,
     insert_request,
     is_zombie,
     kill_group,
+    kill_running_commands,  # noqa: F401 (an autouse fixture)
     load_defs,
     log_of,
     rows,
@@ -64,6 +65,7 @@ def running_pid(db: Path) -> int:
     def found() -> int | None:
         got = runs(db, "long")
         return got[0]["pid"] if got and got[0]["state"] == "running" else None
+
     return int(wait_until(found, what="the long command to run with a recorded pid"))
 
 
@@ -84,8 +86,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def assert_no_occurrence_twice(db: Path) -> None:
-    assert rows(db, "SELECT event, scheduled_for, attempt, count(*) AS n FROM runs "
-                    "GROUP BY event, scheduled_for, attempt HAVING count(*) > 1") == []
+    assert (
+        rows(
+            db,
+            "SELECT event, scheduled_for, attempt, count(*) AS n FROM runs "
+            "GROUP BY event, scheduled_for, attempt HAVING count(*) > 1",
+        )
+        == []
+    )
 
 
 def supervisor_of(pid: int) -> int:
@@ -95,19 +103,25 @@ def supervisor_of(pid: int) -> int:
 
 
 def test_engine_killed_then_its_command_killed_the_real_end_is_recorded_and_retried(
-        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path
+) -> None:
     """The command dies while no engine runs; its supervisor still saw how: the next engine
     records that (failed, by SIGKILL), not `lost`, and the failure policy retries it."""
     pid = crash_while_running(engines, db_path, tmp_path)
     kill_group(pid)  # the command dies after its engine
     wait_until(lambda: is_zombie(pid) or not Path(f"/proc/{pid}").exists(), what="the command to die")
     second = start(engines, db_path)
-    failed, retry = wait_until(lambda: runs(db_path, "long") if len(runs(db_path, "long")) == 2 else None,
-                               what="the failed run and its retry")
+    failed, retry = wait_until(
+        lambda: runs(db_path, "long") if len(runs(db_path, "long")) == 2 else None, what="the failed run and its retry"
+    )
     assert (failed["state"], failed["exit_code"], failed["reason"]) == ("failed", -9, "ended by signal SIGKILL")
     assert failed["ended_at"] is not None
-    assert (retry["trigger"], retry["attempt"], retry["repeats_run_id"], retry["state"]) == \
-        ("retry", 2, failed["id"], "waiting")
+    assert (retry["trigger"], retry["attempt"], retry["repeats_run_id"], retry["state"]) == (
+        "retry",
+        2,
+        failed["id"],
+        "waiting",
+    )
     assert retry["scheduled_for"] == failed["scheduled_for"]
     not_before = parse_iso(retry["not_before"])
     assert not_before is not None and not_before > datetime.now(UTC) + timedelta(minutes=50)
@@ -118,7 +132,8 @@ def test_engine_killed_then_its_command_killed_the_real_end_is_recorded_and_retr
 
 @pytest.mark.sqlite_only  # on PostgreSQL a lost run is retried only with on_lost = "rerun" (tests/fleet)
 def test_engine_and_supervisor_killed_and_command_gone_the_run_is_lost_and_retried(
-        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path
+) -> None:
     """Nobody saw the end (the supervisor died too): only then is the run `lost`."""
     pid = crash_while_running(engines, db_path, tmp_path)
     os.kill(supervisor_of(pid), signal.SIGKILL)
@@ -126,20 +141,23 @@ def test_engine_and_supervisor_killed_and_command_gone_the_run_is_lost_and_retri
     wait_until(lambda: is_zombie(pid) or not Path(f"/proc/{pid}").exists(), what="the command to die")
     second = start(engines, db_path)
     wait_until(lambda: runs(db_path, "long")[0]["state"] == "lost", what="the run to be marked lost")
-    lost, retry = wait_until(lambda: runs(db_path, "long") if len(runs(db_path, "long")) == 2 else None,
-                             what="the retry run")
-    assert lost["reason"] == (f"lost: its process (pid {pid}) was gone when the engine restarted, "
-                              "with no exit record")
+    lost, retry = wait_until(
+        lambda: runs(db_path, "long") if len(runs(db_path, "long")) == 2 else None, what="the retry run"
+    )
+    assert lost["reason"] == (f"lost: its process (pid {pid}) was gone when the engine restarted, with no exit record")
     assert (retry["trigger"], retry["attempt"], retry["repeats_run_id"]) == ("retry", 2, lost["id"])
     stop(second)
     assert_no_occurrence_twice(db_path)
 
 
 def test_a_command_that_finished_while_no_engine_ran_is_recorded_as_it_ended(
-        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path
+) -> None:
     """SIGKILL the engine under a short command; it ends (exit 3) with no engine; the next
     engine records exit 3 from its exit record, pages, and follows on_failure: no `lost`."""
-    load_defs(db_path, """
+    load_defs(
+        db_path,
+        """
         [defaults]
         timezone = "UTC"
         [[event]]
@@ -149,17 +167,26 @@ def test_a_command_that_finished_while_no_engine_ran_is_recorded_as_it_ended(
         [[event]]
         name = "after"
         run = "true"
-    """, tmp_path, datetime.now(UTC))
+    """,
+        tmp_path,
+        datetime.now(UTC),
+    )
     insert_request(db_path, "trigger", "short")
     first = start(engines, db_path)
     pid = wait_until(lambda: (r := runs(db_path, "short")) and r[0]["pid"], what="the command's pid")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    wait_until(lambda: not Path(f"/proc/{pid}").exists() or is_zombie(int(pid)), timeout=20,
-               what="the command to end by itself")
+    wait_until(
+        lambda: not Path(f"/proc/{pid}").exists() or is_zombie(int(pid)),
+        timeout=20,
+        what="the command to end by itself",
+    )
     second = start(engines, db_path)
-    wait_until(lambda: [r["state"] for r in runs(db_path)] == ["failed", "succeeded"], timeout=30,
-               what="the real outcome and its on_failure follower")
+    wait_until(
+        lambda: [r["state"] for r in runs(db_path)] == ["failed", "succeeded"],
+        timeout=30,
+        what="the real outcome and its on_failure follower",
+    )
     (short,) = runs(db_path, "short")
     assert (short["exit_code"], short["reason"]) == (3, "exit code 3")
     assert "done" in (short["output_tail"] or "")
@@ -170,13 +197,16 @@ def test_a_command_that_finished_while_no_engine_ran_is_recorded_as_it_ended(
 
 
 def test_engine_killed_but_command_alive_the_run_is_adopted(
-        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path
+) -> None:
     pid = crash_while_running(engines, db_path, tmp_path)
     try:
         second = start(engines, db_path)
         log = log_of(db_path)
-        wait_until(lambda: f"(pid {pid}) outlived the previous engine; watching it" in log.read_text(),
-                   what="the new engine to adopt the command")
+        wait_until(
+            lambda: f"(pid {pid}) outlived the previous engine; watching it" in log.read_text(),
+            what="the new engine to adopt the command",
+        )
         assert [r["state"] for r in runs(db_path, "long")] == ["running"]
         killed = cli("kill", "long", "--db", str(db_path))
         assert killed.returncode == 0, killed.stderr
@@ -192,13 +222,15 @@ def test_engine_killed_but_command_alive_the_run_is_adopted(
 
 @pytest.mark.sqlite_only  # on PostgreSQL a second engine joins the first (tests/fleet)
 def test_a_second_engine_is_refused_while_the_first_is_live_and_sigterm_exits_0(
-        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path
+) -> None:
     load_defs(db_path, DEFS, tmp_path, datetime.now(UTC))
     first = start(engines, db_path)
-    wait_until(lambda: rows(db_path, "SELECT pid FROM engine WHERE pid = ? AND stopped_at IS NULL",
-                            (first.pid,)), what="the first engine to claim the database")
-    second = subprocess.run(evman_argv("--no-ui", "--db", str(db_path)), capture_output=True,
-                            text=True, timeout=30)
+    wait_until(
+        lambda: rows(db_path, "SELECT pid FROM engine WHERE pid = ? AND stopped_at IS NULL", (first.pid,)),
+        what="the first engine to claim the database",
+    )
+    second = subprocess.run(evman_argv("--no-ui", "--db", str(db_path)), capture_output=True, text=True, timeout=30)
     assert second.returncode == 1
     assert f"driven by another engine (pid {first.pid} on" in second.stderr
     assert "Traceback" not in second.stderr
@@ -208,14 +240,17 @@ def test_a_second_engine_is_refused_while_the_first_is_live_and_sigterm_exits_0(
 
 
 def test_a_run_recorded_running_without_a_pid_is_lost_not_restarted(
-        db_path: Path, tmp_path: Path, backend: str) -> None:
+    db_path: Path, tmp_path: Path, backend: str
+) -> None:
     """A crash between recording `running` and spawning leaves no pid: never a double start."""
     now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     load_defs(db_path, DEFS, tmp_path, now)
     conn = connect(db_path)
-    conn.execute("INSERT INTO runs (event, state, trigger, attempt, scheduled_for, created_at, "
-                 "started_at, host) VALUES ('long', 'running', 'trigger', 1, ?, ?, ?, ?)",
-                 (iso(now), iso(now), iso(now), os.uname().nodename))
+    conn.execute(
+        "INSERT INTO runs (event, state, trigger, attempt, scheduled_for, created_at, "
+        "started_at, host) VALUES ('long', 'running', 'trigger', 1, ?, ?, ?, ?)",
+        (iso(now), iso(now), iso(now), os.uname().nodename),
+    )
     conn.close()
     engine = Engine(Store(db_path), clock=FakeClock(now + timedelta(seconds=5)), logs_dir=tmp_path / "logs")
     try:
@@ -232,7 +267,8 @@ def test_a_run_recorded_running_without_a_pid_is_lost_not_restarted(
 
 
 def test_sigterm_while_a_command_runs_exits_0_and_leaves_the_run_recorded(
-        engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path) -> None:
+    engines: list[subprocess.Popen[bytes]], db_path: Path, tmp_path: Path
+) -> None:
     load_defs(db_path, DEFS, tmp_path, datetime.now(UTC))
     insert_request(db_path, "trigger", "long")
     engine = start(engines, db_path)

@@ -1,5 +1,6 @@
 """Executors with real parts: child processes and their environment, output capture, callables,
 HTTP against a local server, and killing a whole process group."""
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,10 @@ from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from tests.engine_cli import (
     SETTLE_S,
-    kill_running_commands,  # noqa: F401 (an autouse fixture)
     group_gone,
     insert_request,
     is_zombie,
+    kill_running_commands,  # noqa: F401 (an autouse fixture)
     pids_in_group,
     reap,
     runs,
@@ -39,7 +40,8 @@ def run_once(engine: Engine, clock: FakeClock, db: Path, name: str) -> dict[str,
 
 
 def test_command_sees_evman_variables_its_env_and_its_cwd(
-        engine_factory: Make, clock: FakeClock, db_path: Path, tmp_path: Path) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path, tmp_path: Path
+) -> None:
     work = tmp_path / "work dir"
     work.mkdir()
     engine = engine_factory(f"""
@@ -57,7 +59,8 @@ def test_command_sees_evman_variables_its_env_and_its_cwd(
 
 
 def test_stdout_and_stderr_are_captured_tail_in_db_whole_in_log(
-        engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path
+) -> None:
     engine = engine_factory("""
         [[event]]
         name = "chatty"
@@ -73,12 +76,16 @@ def test_stdout_and_stderr_are_captured_tail_in_db_whole_in_log(
     assert Path(str(run["log_path"])).stat().st_size > 64 * 1024
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    ("no-such-command-evman-test --flag", "command not found: 'no-such-command-evman-test'"),
-    ("/nonexistent/bin/tool", "command not found: '/nonexistent/bin/tool'"),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("no-such-command-evman-test --flag", "command not found: 'no-such-command-evman-test'"),
+        ("/nonexistent/bin/tool", "command not found: '/nonexistent/bin/tool'"),
+    ],
+)
 def test_a_missing_command_fails_the_run_not_the_engine(
-        engine_factory: Make, clock: FakeClock, db_path: Path, command: str, expected: str) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path, command: str, expected: str
+) -> None:
     engine = engine_factory(f"""
         [[event]]
         name = "ghost"
@@ -97,18 +104,19 @@ def test_a_missing_command_fails_the_run_not_the_engine(
 
 def call_events() -> str:
     cwd = json.dumps(str(CALLJOBS))
-    return "".join(f"""
+    return "".join(
+        f"""
         [[event]]
         name = "{name}"
         call = "fdn_calljobs:{func}"
         cwd = {cwd}
         env = {{ COLOUR = "teal" }}
-    """ for name, func in [("plain", "plain"), ("ctx", "with_context"), ("boom", "explode"),
-                           ("no", "says_no")])
+    """
+        for name, func in [("plain", "plain"), ("ctx", "with_context"), ("boom", "explode"), ("no", "says_no")]
+    )
 
 
-def test_callable_without_a_context_argument(engine_factory: Make, clock: FakeClock,
-                                             db_path: Path) -> None:
+def test_callable_without_a_context_argument(engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
     engine = engine_factory(call_events())
     run = run_once(engine, clock, db_path, "plain")
     assert run["state"] == "succeeded" and run["exit_code"] == 0
@@ -119,12 +127,12 @@ def test_callable_with_a_context_argument(engine_factory: Make, clock: FakeClock
     engine = engine_factory(call_events())
     run = run_once(engine, clock, db_path, "ctx")
     assert run["state"] == "succeeded"
-    assert (f"event=ctx run={run['id']} attempt=1 scheduled={run['scheduled_for']} colour=teal"
-            in str(run["output_tail"]))
+    assert f"event=ctx run={run['id']} attempt=1 scheduled={run['scheduled_for']} colour=teal" in str(
+        run["output_tail"]
+    )
 
 
-def test_callable_exception_and_false_are_failures(engine_factory: Make, clock: FakeClock,
-                                                   db_path: Path) -> None:
+def test_callable_exception_and_false_are_failures(engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
     engine = engine_factory(call_events())
     boom = run_once(engine, clock, db_path, "boom")
     assert boom["state"] == "failed"
@@ -137,7 +145,7 @@ def test_callable_exception_and_false_are_failures(engine_factory: Make, clock: 
 @pytest.fixture
 def http_server() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             code, body = (200, b"all fine") if self.path == "/ok" else (500, b"it broke")
             self.send_response(code)
             self.send_header("Content-Length", str(len(body)))
@@ -155,8 +163,7 @@ def http_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_http_call_checks_the_status(engine_factory: Make, clock: FakeClock, db_path: Path,
-                                     http_server: str) -> None:
+def test_http_call_checks_the_status(engine_factory: Make, clock: FakeClock, db_path: Path, http_server: str) -> None:
     engine = engine_factory(f"""
         [[event]]
         name = "ping-ok"
@@ -185,8 +192,12 @@ def subreaper() -> Iterator[None]:
 
 def start_family(engine: Engine, clock: FakeClock, db: Path, name: str) -> int:
     insert_request(db, "trigger", name)
-    pid = tick_until(engine, lambda: runs(db, name)[-1]["pid"] if runs(db, name) else None,
-                     now=clock.now(), what="the run to record its pid")
+    pid = tick_until(
+        engine,
+        lambda: runs(db, name)[-1]["pid"] if runs(db, name) else None,
+        now=clock.now(),
+        what="the run to record its pid",
+    )
     wait_until(lambda: len(pids_in_group(int(pid))) >= 3, what="the shell and both sleeps")
     return int(pid)
 
@@ -196,11 +207,13 @@ def assert_group_ends(pgid: int) -> None:
         members = pids_in_group(pgid)
         reap([p for p in members if is_zombie(p)])  # orphans adopted by this process
         return group_gone(pgid)
+
     wait_until(gone, timeout=10, what=f"process group {pgid} to end")
 
 
 def test_kill_request_ends_a_process_group_with_grandchildren(
-        engine_factory: Make, clock: FakeClock, db_path: Path, subreaper: None) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path, subreaper: None
+) -> None:
     engine = engine_factory("""
         [[event]]
         name = "family"
@@ -209,8 +222,12 @@ def test_kill_request_ends_a_process_group_with_grandchildren(
     pgid = start_family(engine, clock, db_path, "family")
     assert os.getpgid(pgid) == pgid  # the run leads its own group
     insert_request(db_path, "kill", "family", requested_by="tester")
-    tick_until(engine, lambda: runs(db_path, "family")[-1]["state"] == "killed", now=clock.now(),
-               what="the run to be recorded killed")
+    tick_until(
+        engine,
+        lambda: runs(db_path, "family")[-1]["state"] == "killed",
+        now=clock.now(),
+        what="the run to be recorded killed",
+    )
     assert "tester" in str(runs(db_path, "family")[-1]["reason"])
     assert_group_ends(pgid)
     with pytest.raises(ProcessLookupError):
@@ -218,7 +235,8 @@ def test_kill_request_ends_a_process_group_with_grandchildren(
 
 
 def test_kill_escalates_to_sigkill_when_term_is_ignored(
-        engine_factory: Make, clock: FakeClock, db_path: Path, subreaper: None) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path, subreaper: None
+) -> None:
     engine = engine_factory("""
         [[event]]
         name = "stubborn"
@@ -227,8 +245,12 @@ def test_kill_escalates_to_sigkill_when_term_is_ignored(
     pgid = start_family(engine, clock, db_path, "stubborn")
     run_id = int(runs(db_path, "stubborn")[-1]["id"])
     assert engine.executors.kill(run_id, by="test", grace_s=0.5)
-    tick_until(engine, lambda: runs(db_path, "stubborn")[-1]["state"] == "killed", now=clock.now(),
-               what="the run to be recorded killed")
+    tick_until(
+        engine,
+        lambda: runs(db_path, "stubborn")[-1]["state"] == "killed",
+        now=clock.now(),
+        what="the run to be recorded killed",
+    )
     assert_group_ends(pgid)
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)

@@ -3,6 +3,7 @@
 File times come from the kernel's coarse clock (one tick, 4 ms here, behind the fine one),
 so a file written just after a run started can carry an mtime before its started_at. A
 brand-new file must pass (issue 13, item 1); a file older than the run must still fail."""
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from evman.engine.definitions import catalog
 from evman.engine.clock import SystemClock
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.model import OutputCheck
-from evman.engine.store import Store
 from evman.engine.running.output_checks import FS_TICK_S, first_failure, verify_outputs
+from evman.engine.store import Store
 
 FRESH = (OutputCheck(path="out.json", fresh=True),)
 
@@ -43,8 +43,9 @@ def _trigger(store: Store, names: list[str]) -> None:
 
 
 def _engine(store: Store, tmp_path: Path, text: str) -> Engine:
-    defs = parse_definitions('[defaults]\ntimezone = "UTC"\n' + textwrap.dedent(text),
-                             source=str(tmp_path / "defs.toml"), base_dir=tmp_path)
+    defs = parse_definitions(
+        '[defaults]\ntimezone = "UTC"\n' + textwrap.dedent(text), source=str(tmp_path / "defs.toml"), base_dir=tmp_path
+    )
     catalog.save(store, defs, now=SystemClock().now())
     engine = Engine(store, clock=SystemClock(), logs_dir=tmp_path / "logs")
     engine.start()
@@ -109,8 +110,7 @@ def test_every_run_that_writes_a_new_file_passes_the_fresh_check(store: Store, t
 
 def test_a_file_older_than_the_run_still_fails_the_fresh_check(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "out-0.json"
-    engine = _engine(store, tmp_path, WRITER.format(i=0).replace(
-        "echo '{\\\"items\\\": [1]}' > out-0.json", "true"))
+    engine = _engine(store, tmp_path, WRITER.format(i=0).replace("echo '{\\\"items\\\": [1]}' > out-0.json", "true"))
     out.write_text('{"items": [1]}')
     past = time.time() - 0.5  # half a second: far more than any file-system tick
     os.utime(out, (past, past))

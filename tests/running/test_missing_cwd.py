@@ -1,4 +1,5 @@
 """A working directory that is gone fails the run with words that say so."""
+
 from __future__ import annotations
 
 import shutil

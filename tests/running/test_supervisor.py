@@ -1,5 +1,6 @@
 """The command supervisor with real processes: the exit record it keeps on each log, when it
 is started, and SIGTERM passed on to the commands' process groups."""
+
 from __future__ import annotations
 
 import os
@@ -8,12 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from evman.engine.definitions import catalog
 from evman.engine.clock import FakeClock
-from evman.engine.definitions import parse_definitions
+from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.store import Store
 from evman.engine.running.supervisor_client import read_exit
+from evman.engine.store import Store
 
 Make = Callable[..., Engine]
 
@@ -34,8 +34,10 @@ CALLABLE = """
 
 def load_text(store: Store, text: str, base: Path, now: object) -> None:
     import textwrap
-    defs = parse_definitions(textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base,
-                             known_events=store.event_names())
+
+    defs = parse_definitions(
+        textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base, known_events=store.event_names()
+    )
     catalog.save(store, defs, now=now)  # type: ignore[arg-type]
 
 
@@ -49,7 +51,8 @@ def _trigger(engine: Engine, name: str) -> None:
 
 
 def test_the_exit_record_on_the_log_says_how_the_command_ended(
-        engine_factory: Make, clock: FakeClock, store: Store) -> None:
+    engine_factory: Make, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(COMMANDS)
     _trigger(engine, "says")
     engine.settle(clock.now(), timeout_s=60)
@@ -57,7 +60,13 @@ def test_the_exit_record_on_the_log_says_how_the_command_ended(
     assert (run["state"], run["exit_code"]) == ("failed", 4)
     record = read_exit(run["log_path"])
     assert record is not None
-    assert (record.run_id, record.phase, record.pid, record.exit_code, record.signal) == (1, "main", run["pid"], 4, None)
+    assert (record.run_id, record.phase, record.pid, record.exit_code, record.signal) == (
+        1,
+        "main",
+        run["pid"],
+        4,
+        None,
+    )
     assert record.started_at <= record.ended_at <= time.time()
     assert record.since_ns is not None and record.since_ns <= os.stat(run["log_path"]).st_mtime_ns
     assert record.supervisor == engine.executors.supervisor.pid != os.getpid()
@@ -80,7 +89,8 @@ def test_the_supervisor_starts_with_an_engine_that_has_commands(engine_factory: 
 
 
 def test_a_command_loaded_later_starts_it_once_its_spec_is_read(
-        engine_factory: Make, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory: Make, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory(CALLABLE)
     assert engine.executors.supervisor.pid is None
     load_text(store, CALLABLE + COMMANDS, tmp_path, clock.now())
@@ -91,8 +101,7 @@ def test_a_command_loaded_later_starts_it_once_its_spec_is_read(
     assert store.run(1)["exit_code"] == 4
 
 
-def test_sigterm_to_the_supervisor_reaches_the_commands(
-        engine_factory: Make, clock: FakeClock, store: Store) -> None:
+def test_sigterm_to_the_supervisor_reaches_the_commands(engine_factory: Make, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(COMMANDS)
     _trigger(engine, "sleeper")
     engine.tick(clock.now())

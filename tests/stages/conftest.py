@@ -1,4 +1,5 @@
 """Fixtures for the stage tests; tests/conftest.py gives store, clock and engine_factory."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """Helpers for the stage tests (an engine on a fake clock over a real file): rows, the mailbox, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,15 @@ def states(store: Store, event: str) -> list[str]:
     return [r["state"] for r in runs(store, event)]
 
 
-def ask(engine: Engine, verb: str, target: str, *, by: str = "alice",
-        args: dict[str, Any] | None = None, now: datetime | None = None) -> dict[str, Any]:
+def ask(
+    engine: Engine,
+    verb: str,
+    target: str,
+    *,
+    by: str = "alice",
+    args: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Write a request row the way another program would (its own connection), tick, and
     return the handled row."""
     assert engine.store.target is not None
@@ -83,16 +91,19 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str
 
 def wait_running(engine: Engine, clock: FakeClock, run_id: int, timeout_s: float = 15.0) -> None:
     """Tick until the run's process is alive (recorded with a pid)."""
+
     def started() -> bool:
         engine.tick(clock.now())
         row = engine.store.run(run_id)
         return row is not None and row["pid"] is not None
+
     wait_until(started, timeout_s, f"run {run_id} to start")
 
 
 def evman(db: Path, *args: str) -> Any:
     """`evman ARGS --db DB` in-process through click; returns parsed JSON when --json is given."""
     from evman.console.cli.main import main
+
     result = CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads(result.output) if "--json" in args else result.output
@@ -110,9 +121,11 @@ def running_pids(db_path: Path) -> list[int]:
         import psycopg
 
         from tests.outside import rows
+
         try:
-            return [int(r["pid"]) for r in rows(db_path, "SELECT pid FROM runs WHERE state = 'running' "
-                                                         "AND pid IS NOT NULL")]
+            return [
+                int(r["pid"]) for r in rows(db_path, "SELECT pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")
+            ]
         except psycopg.Error:  # a test that never made the tables
             return []
     if not db_path.exists():
@@ -120,8 +133,7 @@ def running_pids(db_path: Path) -> list[int]:
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
-            return [int(r[0]) for r in conn.execute(
-                "SELECT pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")]
+            return [int(r[0]) for r in conn.execute("SELECT pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")]
         finally:
             conn.close()
     except sqlite3.DatabaseError:

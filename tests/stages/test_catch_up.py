@@ -1,4 +1,5 @@
 """After months without an engine, catch-up reaches now in one step, whatever the backlog."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

@@ -1,4 +1,5 @@
 """On completion: on_success chains, condition-started events, and what started every run."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.stage_helpers import ask, evman, runs, trigger
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.stages.stage_helpers import ask, evman, runs, trigger
 
 pytestmark = pytest.mark.backends
 
@@ -42,7 +43,8 @@ CHAIN = """
 
 
 def test_an_on_success_chain_runs_in_order_and_records_who_started_each_run(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(CHAIN)
     clock.advance(timedelta(hours=1))
     engine.settle(clock.now())
@@ -51,13 +53,18 @@ def test_an_on_success_chain_runs_in_order_and_records_who_started_each_run(
     (test,) = runs(store, "promote-test")
     (prod,) = runs(store, "promote-prod")
     assert (fetch["trigger"], fetch["state"]) == ("schedule", "succeeded")
-    assert (build["trigger"], build["triggered_by"], build["state"]) == ("on_success", f"run:{fetch['id']}", "succeeded")
+    assert (build["trigger"], build["triggered_by"], build["state"]) == (
+        "on_success",
+        f"run:{fetch['id']}",
+        "succeeded",
+    )
     assert (test["trigger"], test["triggered_by"], test["state"]) == ("on_success", f"run:{build['id']}", "succeeded")
     assert fetch["id"] < build["id"] < test["id"] < prod["id"]
     assert build["started_at"] >= fetch["ended_at"] and test["started_at"] >= build["ended_at"]
     assert (prod["trigger"], prod["triggered_by"]) == ("on_success", f"run:{test['id']}")
-    assert (prod["state"], prod["waiting_reason"]) == ("waiting", "window opens at 01:30 UTC"), \
+    assert (prod["state"], prod["waiting_reason"]) == ("waiting", "window opens at 01:30 UTC"), (
         "a follower obeys its own window"
+    )
     assert runs(store, "notify") == []
     clock.advance(timedelta(minutes=30))
     engine.settle(clock.now())
@@ -65,7 +72,10 @@ def test_an_on_success_chain_runs_in_order_and_records_who_started_each_run(
     assert prod["state"] == "succeeded" and prod["started_at"] >= test["ended_at"]
     (notify,) = runs(store, "notify")
     assert (notify["trigger"], notify["triggered_by"], notify["state"]) == (
-        "condition", f"run:{prod['id']}", "succeeded")
+        "condition",
+        f"run:{prod['id']}",
+        "succeeded",
+    )
 
 
 def test_a_failed_run_starts_no_followers(engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
@@ -94,7 +104,8 @@ BOTH = """
 
 
 def test_an_unscheduled_event_starts_only_when_its_whole_condition_holds(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(BOTH)
     trigger(engine, "images", now=clock.now())
     engine.settle(clock.now())
@@ -103,12 +114,12 @@ def test_an_unscheduled_event_starts_only_when_its_whole_condition_holds(
     texts = trigger(engine, "texts", now=clock.now())
     engine.settle(clock.now())
     (bundle,) = runs(store, "bundle")
-    assert (bundle["trigger"], bundle["triggered_by"], bundle["state"]) == (
-        "condition", f"run:{texts}", "succeeded")
+    assert (bundle["trigger"], bundle["triggered_by"], bundle["state"]) == ("condition", f"run:{texts}", "succeeded")
 
 
 def test_two_requests_in_one_tick_make_two_queued_runs(
-        engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, db_path: Path
+) -> None:
     engine = engine_factory(BOTH.replace('name = "images"', 'name = "images"\n    concurrency = "queue"'))
     other = Store(db_path)
     first = other.add_request("trigger", "images", requested_by="a")
@@ -140,8 +151,7 @@ EVERY_TRIGGER = """
 """
 
 
-def test_every_run_records_what_started_it(
-        engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
+def test_every_run_records_what_started_it(engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
     engine = engine_factory(EVERY_TRIGGER)
     engine.settle(clock.now())
     clock.advance(timedelta(hours=1))
@@ -166,5 +176,7 @@ def test_every_run_records_what_started_it(
     assert (restart["attempt"], restart["state"]) == (3, "succeeded")
     history = evman(db_path, "history", "upload", "--json")
     assert [(r["trigger"], r["triggered_by"]) for r in history] == [
-        ("restart", "erin (request 2)"), ("retry", f"retry 1 of 1 after run {first['id']}"),
-        ("trigger", "dave (request 1)")]
+        ("restart", "erin (request 2)"),
+        ("retry", f"retry 1 of 1 after run {first['id']}"),
+        ("trigger", "dave (request 1)"),
+    ]

@@ -1,5 +1,6 @@
 """`requires`: lookback, cycles refused, and why a waiting run has not started (runs.waiting_reason
 and `evman show E --json`)."""
+
 from __future__ import annotations
 
 import textwrap
@@ -9,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.stages.stage_helpers import ask, evman, runs, trigger
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import DefinitionsError, parse_definitions
 from evman.engine.store import Store
+from tests.stages.stage_helpers import ask, evman, runs, trigger
 
 pytestmark = pytest.mark.backends
 
@@ -32,7 +33,8 @@ LOOKBACK = """
 
 
 def test_a_lookback_condition_turns_false_when_the_success_is_too_old(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(LOOKBACK)
     trigger(engine, "collect", now=clock.now())
     engine.settle(clock.now())
@@ -46,7 +48,7 @@ def test_a_lookback_condition_turns_false_when_the_success_is_too_old(
     engine.settle(clock.now())
     last = runs(store, "report")[-1]
     assert last["state"] == "waiting"
-    assert last["waiting_reason"] == 'success(collect, 12h) is false: last success ended 13h ago'
+    assert last["waiting_reason"] == "success(collect, 12h) is false: last success ended 13h ago"
     trigger(engine, "collect", now=clock.now())
     engine.settle(clock.now())
     assert runs(store, "report")[-1]["state"] == "succeeded", "a fresh success lets it start"
@@ -59,7 +61,8 @@ def _problems(text: str, tmp_path: Path) -> str:
 
 
 def test_a_cycle_through_requires_is_refused_and_named(tmp_path: Path) -> None:
-    message = _problems("""
+    message = _problems(
+        """
         [[event]]
         name = "a"
         run = "true"
@@ -72,12 +75,15 @@ def test_a_cycle_through_requires_is_refused_and_named(tmp_path: Path) -> None:
         name = "c"
         run = "true"
         requires = "done(b) and not running(a)"
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert "dependency cycle a -> b -> c -> a" in message
 
 
 def test_a_cycle_through_on_success_and_requires_is_refused(tmp_path: Path) -> None:
-    message = _problems("""
+    message = _problems(
+        """
         [[event]]
         name = "build"
         run = "true"
@@ -86,12 +92,15 @@ def test_a_cycle_through_on_success_and_requires_is_refused(tmp_path: Path) -> N
         [[event]]
         name = "deploy"
         run = "true"
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert "dependency cycle" in message and "build -> deploy -> build" in message
 
 
 def test_a_file_with_a_cycle_is_not_loaded(tmp_path: Path) -> None:
     from evman.console.cli.main import main
+
     defs = tmp_path / "cycle.toml"
     defs.write_text('[[event]]\nname = "a"\nrun = "true"\non_success = ["a"]\n')
     db = tmp_path / "cycle.db"
@@ -163,13 +172,15 @@ def test_why_not_started_retry_backoff(engine_factory, clock: FakeClock, store: 
 
 
 def test_the_reason_follows_what_blocks_the_run_now(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory(REASONS)
     build = trigger(engine, "build", now=clock.now())
     trigger(engine, "fetch", now=clock.now())
     engine.settle(clock.now())
     assert store.run(build)["waiting_reason"] == (
-        "success(fetch) is false: its last run failed at 2026-01-05T00:00:01Z")
+        "success(fetch) is false: its last run failed at 2026-01-05T00:00:01Z"
+    )
     (tmp_path / "fetched").touch()
     clock.advance(timedelta(minutes=2))
     engine.settle(clock.now())
@@ -177,8 +188,7 @@ def test_the_reason_follows_what_blocks_the_run_now(
     assert store.run(build)["waiting_reason"] is None
 
 
-def test_show_json_has_duration_statistics(
-        engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
+def test_show_json_has_duration_statistics(engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
     engine = engine_factory(REASONS.replace('run = "true"\n    window', 'run = "sleep 0.2"\n    window'))
     clock.set(datetime(2026, 1, 5, 6, 0, tzinfo=UTC))
     for minutes in (1, 2, 3, 4, 10):  # fake durations: the clock moves while each run runs

@@ -2,6 +2,7 @@
 
 The example's launch announcement must be out within 8 s of the engine's start (a relative
 window, `latest = "+8s"`) and nobody signs it off, so its window is missed in any plain run."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.stages.stage_helpers import EXAMPLES, ROOT
 from tests.outside import evman_argv, rows
+from tests.stages.stage_helpers import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.backends
 
@@ -25,8 +26,9 @@ GENERATED = ("feeds", "site", "outbox", "state", "*.db", "*.db-*", "*.db.logs", 
 
 
 def test_the_example_validates() -> None:
-    done = subprocess.run(evman_argv("validate", str(EXAMPLES / "publishing.toml")),
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = subprocess.run(
+        evman_argv("validate", str(EXAMPLES / "publishing.toml")), capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr
     assert "10 event(s)" in done.stdout and "all valid" in done.stdout
 
@@ -36,12 +38,17 @@ def _all_seen(db: Path) -> bool:
         return False
     try:
         done = {(r["event"], r["state"]) for r in rows(db, "SELECT event, state FROM runs")}
-        retried = rows(db, "SELECT 1 FROM runs WHERE event = 'sync-media' AND trigger = 'retry' "
-                            "AND state = 'succeeded'")
+        retried = rows(
+            db, "SELECT 1 FROM runs WHERE event = 'sync-media' AND trigger = 'retry' AND state = 'succeeded'"
+        )
     except sqlite3.OperationalError:
         return False
-    wanted = {("announce-launch", "missed"), ("notify-subscribers", "succeeded"),
-              ("collect-garbage", "succeeded"), ("send-reminders", "succeeded")}
+    wanted = {
+        ("announce-launch", "missed"),
+        ("notify-subscribers", "succeeded"),
+        ("collect-garbage", "succeeded"),
+        ("send-reminders", "succeeded"),
+    }
     return wanted <= done and bool(retried)
 
 
@@ -52,21 +59,27 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def test_the_example_runs_headless_with_its_chain_its_retry_and_its_missed_window(
-        workdir: Path, tmp_path: Path) -> None:
+    workdir: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "pub.db"
     env = {**os.environ, "EVMAN_DB": str(db)}
     env.pop("EVMAN_OPERATOR", None)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(evman_argv(*args), capture_output=True, text=True, timeout=60,
-                              env=env, cwd=tmp_path)
+        done = subprocess.run(evman_argv(*args), capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         return done
 
     cli("load", str(workdir / "publishing.toml"))
     log = open(tmp_path / "engine.log", "wb")
-    engine = subprocess.Popen(evman_argv("--no-ui", "--db", str(db)), stdout=log,
-                              stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
+    engine = subprocess.Popen(
+        evman_argv("--no-ui", "--db", str(db)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 45
         while not _all_seen(db) and time.monotonic() < deadline and engine.poll() is None:
@@ -102,11 +115,16 @@ def _parent(runs: dict[int, dict[str, Any]], run: dict[str, Any]) -> dict[str, A
 def _check_chain(history: list[dict[str, Any]]) -> None:
     """notify <- production <- test <- build <- fetch: each started after the one before succeeded."""
     runs = _by_id(history)
-    notify = min((r for r in history if r["event"] == "notify-subscribers" and r["state"] == "succeeded"),
-                 key=lambda r: r["id"])
+    notify = min(
+        (r for r in history if r["event"] == "notify-subscribers" and r["state"] == "succeeded"), key=lambda r: r["id"]
+    )
     assert notify["trigger"] == "condition"
-    expected = [("promote-to-production", "on_success"), ("promote-to-test", "on_success"),
-                ("build-site", "on_success"), ("fetch-feeds", "schedule")]
+    expected = [
+        ("promote-to-production", "on_success"),
+        ("promote-to-test", "on_success"),
+        ("build-site", "on_success"),
+        ("fetch-feeds", "schedule"),
+    ]
     child = notify
     for event, trigger in expected:
         parent = _parent(runs, child)
@@ -119,11 +137,9 @@ def _check_chain(history: list[dict[str, Any]]) -> None:
 
 def _check_retry(history: list[dict[str, Any]]) -> None:
     runs = _by_id(history)
-    retry = min((r for r in history if r["event"] == "sync-media" and r["trigger"] == "retry"),
-                key=lambda r: r["id"])
+    retry = min((r for r in history if r["event"] == "sync-media" and r["trigger"] == "retry"), key=lambda r: r["id"])
     first = runs[retry["repeats_run_id"]]
-    assert (first["state"], first["attempt"], first["trigger"], first["exit_code"]) == (
-        "failed", 1, "schedule", 75)
+    assert (first["state"], first["attempt"], first["trigger"], first["exit_code"]) == ("failed", 1, "schedule", 75)
     assert "CDN timed out" in first["output_tail"]
     assert (retry["state"], retry["attempt"]) == ("succeeded", 2)
     assert "--- prepare: rm -f state/sync-media.lock" in retry["output_tail"]
@@ -141,11 +157,13 @@ def _check_missed(history: list[dict[str, Any]], alerts: list[dict[str, Any]]) -
 
 
 def test_make_sample_db_leaves_a_morning_of_history(
-        workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The first ten hours of what examples/make_sample_db.py builds as sample.db."""
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.syspath_prepend(str(EXAMPLES))
     import make_sample_db
+
     db = tmp_path / "sample.db"
     counts = make_sample_db.build(db, hours=10, examples=workdir)
     assert counts["succeeded"] > 100 and counts["missed"] == 1

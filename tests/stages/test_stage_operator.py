@@ -1,4 +1,5 @@
 """Operator verbs through `requests` rows: hold, release, kill, ack, restart; each records who asked."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.stage_helpers import alerts, ask, evman, runs, trigger, wait_running, wait_until
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.stages.stage_helpers import alerts, ask, evman, runs, trigger, wait_running, wait_until
 
 pytestmark = pytest.mark.backends
 
@@ -32,7 +33,8 @@ DEFS = """
 
 
 def test_hold_keeps_waiting_runs_waiting_and_release_lets_them_start(
-        engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, db_path: Path
+) -> None:
     engine = engine_factory(DEFS)
     row = ask(engine, "hold", "digest", by="carol", now=clock.now())
     assert (row["outcome"], row["detail"]) == ("ok", "digest held")
@@ -44,8 +46,7 @@ def test_hold_keeps_waiting_runs_waiting_and_release_lets_them_start(
     assert (waiting["state"], waiting["waiting_reason"]) == ("waiting", "held")
     assert [r["state"] for r in skipped] == ["skipped", "skipped"], "concurrency=skip while one waits"
     shown = evman(db_path, "show", "digest", "--json")
-    assert (shown["held"], shown["held_by"], shown["waiting_reason"]) == (
-        True, f"carol (request {row['id']})", "held")
+    assert (shown["held"], shown["held_by"], shown["waiting_reason"]) == (True, f"carol (request {row['id']})", "held")
     row = ask(engine, "release", "digest", by="dan", now=clock.now())
     assert (row["outcome"], row["detail"]) == ("ok", "digest released")
     engine.settle(clock.now())
@@ -53,8 +54,7 @@ def test_hold_keeps_waiting_runs_waiting_and_release_lets_them_start(
     assert store.event_row("digest")["held"] == 0
 
 
-def test_kill_a_running_run_records_who_killed_it(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+def test_kill_a_running_run_records_who_killed_it(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(DEFS)
     run_id = trigger(engine, "render", now=clock.now())
     wait_running(engine, clock, run_id)
@@ -82,7 +82,8 @@ def test_kill_a_waiting_run_cancels_it(engine_factory, clock: FakeClock, store: 
 
 
 def test_kill_a_run_while_its_prepare_runs_stops_the_prepare_too(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory(DEFS)
     trigger(engine, "upload", now=clock.now())
     engine.settle(clock.now())
@@ -100,8 +101,7 @@ def test_kill_a_run_while_its_prepare_runs_stops_the_prepare_too(
     wait_until(lambda: not _alive(prepare_pid), what="the prepare process to end")
 
 
-def test_ack_by_event_and_by_alert_records_who(
-        engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
+def test_ack_by_event_and_by_alert_records_who(engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
     engine = engine_factory(DEFS.replace("retries = 1", "retries = 0"))
     trigger(engine, "upload", now=clock.now())
     engine.settle(clock.now())
@@ -119,7 +119,8 @@ def test_ack_by_event_and_by_alert_records_who(
 
 
 def test_restart_refuses_a_run_that_succeeded_and_an_unknown_event(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(DEFS)
     run_id = trigger(engine, "digest", now=clock.now())
     engine.settle(clock.now())
@@ -130,7 +131,8 @@ def test_restart_refuses_a_run_that_succeeded_and_an_unknown_event(
 
 
 def test_restart_a_missed_run_opens_a_fresh_window(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory("""
         [defaults]
         timezone = "UTC"

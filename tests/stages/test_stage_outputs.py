@@ -1,4 +1,5 @@
 """Output checks: a run that exits 0 but fails a check is failed, with the check named as reason."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.stage_helpers import alerts, runs, trigger
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.stages.stage_helpers import alerts, runs, trigger
 
 pytestmark = pytest.mark.backends
 
@@ -25,8 +26,16 @@ CHECKED = """
 """
 
 
-def _run(engine_factory, clock: FakeClock, store: Store, *, shell: str, check: str,  # type: ignore[no-untyped-def]
-         path: str = "feeds/today.json", payload: str | None = None) -> dict:
+def _run(
+    engine_factory,
+    clock: FakeClock,
+    store: Store,
+    *,
+    shell: str,
+    check: str,  # type: ignore[no-untyped-def]
+    path: str = "feeds/today.json",
+    payload: str | None = None,
+) -> dict:
     if payload is not None:  # the command copies it into place: no quoting inside TOML
         shell = "cp payload feeds/today.json"
     engine = engine_factory(CHECKED.format(shell=shell, path=path, check=check))
@@ -64,8 +73,14 @@ def test_a_stale_file_fails_a_fresh_check(engine_factory, clock: FakeClock, stor
 
 def test_a_fresh_file_passes_the_fresh_check(engine_factory, clock: FakeClock, store: Store, feeds: Path) -> None:
     clock.set(clock.now().fromtimestamp(time.time() - 1, clock.now().tzinfo))
-    run = _run(engine_factory, clock, store, shell="", payload='{"items": [1]}',
-               check=', fresh = true, json = true, contains = "items"')
+    run = _run(
+        engine_factory,
+        clock,
+        store,
+        shell="",
+        payload='{"items": [1]}',
+        check=', fresh = true, json = true, contains = "items"',
+    )
     assert run["state"] == "succeeded", run["reason"]
     assert json.loads(run["checks"])[0]["ok"] is True
 
@@ -82,8 +97,14 @@ def test_a_glob_with_no_match_is_missing(engine_factory, clock: FakeClock, store
 
 
 def test_a_regex_miss_fails(engine_factory, clock: FakeClock, store: Store, feeds: Path) -> None:
-    run = _run(engine_factory, clock, store, shell="", payload='{"entries": [], "note": "items"}',
-               check=""", contains = '"items"\\s*:'""")
+    run = _run(
+        engine_factory,
+        clock,
+        store,
+        shell="",
+        payload='{"entries": [], "note": "items"}',
+        check=""", contains = '"items"\\s*:'""",
+    )
     assert (run["state"], run["exit_code"]) == ("failed", 0)
     assert run["reason"] == 'output feeds/today.json does not contain /"items"\\s*:/'
 
@@ -101,18 +122,23 @@ def test_a_file_below_min_size_fails(engine_factory, clock: FakeClock, store: St
 
 
 def test_a_failed_exit_is_reported_before_any_check(
-        engine_factory, clock: FakeClock, store: Store, feeds: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, feeds: Path
+) -> None:
     run = _run(engine_factory, clock, store, shell="exit 4", check=", min_size = 10")
     assert (run["state"], run["exit_code"], run["reason"]) == ("failed", 4, "exit code 4")
 
 
-def test_every_glob_match_is_checked_and_named(
-        engine_factory, clock: FakeClock, store: Store, feeds: Path) -> None:
-    run = _run(engine_factory, clock, store, shell="echo 1234567890 > feeds/a.xml; echo 1 > feeds/b.xml",
-               check=", min_size = 5", path="feeds/*.xml")
+def test_every_glob_match_is_checked_and_named(engine_factory, clock: FakeClock, store: Store, feeds: Path) -> None:
+    run = _run(
+        engine_factory,
+        clock,
+        store,
+        shell="echo 1234567890 > feeds/a.xml; echo 1 > feeds/b.xml",
+        check=", min_size = 5",
+        path="feeds/*.xml",
+    )
     assert run["reason"] == "output feeds/b.xml is 2 bytes, expected at least 5"
-    assert [(c["path"], c["ok"]) for c in json.loads(run["checks"])] == [
-        ("feeds/a.xml", True), ("feeds/b.xml", False)]
+    assert [(c["path"], c["ok"]) for c in json.loads(run["checks"])] == [("feeds/a.xml", True), ("feeds/b.xml", False)]
 
 
 def test_a_file_older_than_max_age_fails(engine_factory, clock: FakeClock, store: Store, feeds: Path) -> None:
@@ -121,4 +147,5 @@ def test_a_file_older_than_max_age_fails(engine_factory, clock: FakeClock, store
     run = _run(engine_factory, clock, store, shell="true", check=', max_age = "1h"')
     assert run["state"] == "failed"
     assert run["reason"].startswith("output feeds/today.json is 7") and run["reason"].endswith(
-        " s old, expected at most 3600 s")
+        " s old, expected at most 3600 s"
+    )

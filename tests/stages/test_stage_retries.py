@@ -1,5 +1,6 @@
 """On error: retries with doubling backoff, prepare before each retry and restart, error events,
 failed and recovered alerts."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stages.stage_helpers import alerts, ask, runs, trigger
 from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.store import Store
+from tests.stages.stage_helpers import alerts, ask, runs, trigger
 
 pytestmark = pytest.mark.backends
 
@@ -27,8 +28,11 @@ FLAKY = """
 def _backoffs(store: Store) -> list[float]:
     """For each retry: not_before minus the end of the run it repeats, in seconds."""
     by_id = {r["id"]: r for r in runs(store, "upload")}
-    return [(parse_iso(r["not_before"]) - parse_iso(by_id[r["repeats_run_id"]]["ended_at"])).total_seconds()
-            for r in by_id.values() if r["trigger"] == "retry"]
+    return [
+        (parse_iso(r["not_before"]) - parse_iso(by_id[r["repeats_run_id"]]["ended_at"])).total_seconds()
+        for r in by_id.values()
+        if r["trigger"] == "retry"
+    ]
 
 
 def _fail_through(engine, clock: FakeClock, store: Store, count: int) -> None:  # type: ignore[no-untyped-def]
@@ -52,7 +56,11 @@ def test_retry_backoff_doubles_from_backoff(engine_factory, clock: FakeClock, st
     _fail_through(engine, clock, store, 3)
     assert _backoffs(store) == [30, 60, 120]
     assert [(r["attempt"], r["state"]) for r in runs(store, "upload")] == [
-        (1, "failed"), (2, "failed"), (3, "failed"), (4, "failed")]
+        (1, "failed"),
+        (2, "failed"),
+        (3, "failed"),
+        (4, "failed"),
+    ]
     (failed,) = alerts(store, "upload", "failed")
     assert "after 4 attempt(s)" in failed["message"]
 
@@ -66,7 +74,8 @@ def test_backoff_is_capped_by_backoff_max(engine_factory, clock: FakeClock, stor
 
 
 def test_a_retry_that_succeeds_ends_the_chain_without_a_failed_alert(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory(FLAKY.format(extra=""))
     trigger(engine, "upload", now=clock.now())
     engine.settle(clock.now())
@@ -74,7 +83,9 @@ def test_a_retry_that_succeeds_ends_the_chain_without_a_failed_alert(
     clock.advance(timedelta(seconds=30))
     engine.settle(clock.now())
     assert [(r["attempt"], r["state"], r["trigger"]) for r in runs(store, "upload")] == [
-        (1, "failed", "trigger"), (2, "succeeded", "retry")]
+        (1, "failed", "trigger"),
+        (2, "succeeded", "retry"),
+    ]
     assert alerts(store, "upload") == []
 
 
@@ -104,9 +115,11 @@ def test_prepare_runs_before_each_retry(engine_factory, clock: FakeClock, store:
 
 
 def test_prepare_runs_before_an_operator_restart(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
-    engine = engine_factory(PREPARED.format(prepare="touch ok; echo restart >> prepared.txt")
-                            .replace("retries = 2", "retries = 0"))
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
+    engine = engine_factory(
+        PREPARED.format(prepare="touch ok; echo restart >> prepared.txt").replace("retries = 2", "retries = 0")
+    )
     trigger(engine, "build", now=clock.now())
     engine.settle(clock.now())
     (first,) = runs(store, "build")
@@ -122,7 +135,8 @@ def test_prepare_runs_before_an_operator_restart(
 
 
 def test_a_failing_prepare_stops_the_retries_and_raises_a_failed_alert(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory(PREPARED.format(prepare="echo tried >> prepared.txt; exit 3"))
     trigger(engine, "build", now=clock.now())
     engine.settle(clock.now())
@@ -155,7 +169,8 @@ ERRORS = """
 
 
 def test_error_events_start_once_the_retries_are_exhausted(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory(ERRORS)
     trigger(engine, "publish", now=clock.now())
     engine.settle(clock.now())
@@ -166,8 +181,7 @@ def test_error_events_start_once_the_retries_are_exhausted(
     assert (last["attempt"], last["state"]) == (2, "failed")
     for name in ("page-editor", "roll-back"):
         (run,) = runs(store, name)
-        assert (run["trigger"], run["triggered_by"], run["state"]) == (
-            "on_failure", f"run:{last['id']}", "succeeded")
+        assert (run["trigger"], run["triggered_by"], run["state"]) == ("on_failure", f"run:{last['id']}", "succeeded")
     assert (tmp_path / "paged.txt").read_text() == "paged\n"
 
 
@@ -183,7 +197,8 @@ RECOVERS = """
 
 
 def test_success_after_a_failure_raises_recovered_and_resolves_open_alerts(
-        engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:
+    engine_factory, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
     engine = engine_factory(RECOVERS)
     clock.advance(timedelta(hours=1))
     engine.settle(clock.now())

@@ -1,13 +1,14 @@
 """Runtime length: overrun (alert; kill=true kills and fails, then retries), too_fast."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
 
-from tests.stages.stage_helpers import alerts, runs, trigger, wait_running
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.stages.stage_helpers import alerts, runs, trigger, wait_running
 
 pytestmark = pytest.mark.backends
 
@@ -24,7 +25,8 @@ SLOW = """
 
 
 def test_running_past_runtime_max_raises_overrun_once_and_keeps_running(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(SLOW.format(kill="", failure=""))
     run_id = trigger(engine, "render", now=clock.now())
     wait_running(engine, clock, run_id)
@@ -42,9 +44,9 @@ def test_running_past_runtime_max_raises_overrun_once_and_keeps_running(
 
 
 def test_overrun_with_kill_kills_the_run_which_counts_as_failed_and_retries(
-        engine_factory, clock: FakeClock, store: Store) -> None:
-    engine = engine_factory(SLOW.format(
-        kill=", kill = true", failure='on_failure = { retries = 1, backoff = "1m" }'))
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
+    engine = engine_factory(SLOW.format(kill=", kill = true", failure='on_failure = { retries = 1, backoff = "1m" }'))
     run_id = trigger(engine, "render", now=clock.now())
     wait_running(engine, clock, run_id)
     clock.advance(timedelta(minutes=10))
@@ -59,8 +61,7 @@ def test_overrun_with_kill_kills_the_run_which_counts_as_failed_and_retries(
     assert alerts(store, "render", "failed") == [], "a retry is still to come"
 
 
-def test_overrun_kill_without_retries_raises_a_failed_alert(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+def test_overrun_kill_without_retries_raises_a_failed_alert(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(SLOW.format(kill=", kill = true", failure=""))
     run_id = trigger(engine, "render", now=clock.now())
     wait_running(engine, clock, run_id)
@@ -81,8 +82,7 @@ FAST = """
 """
 
 
-def test_too_fast_stays_succeeded_and_the_alert_says_how_fast(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+def test_too_fast_stays_succeeded_and_the_alert_says_how_fast(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(FAST)
     trigger(engine, "export", now=clock.now())
     engine.settle(clock.now())
@@ -94,8 +94,7 @@ def test_too_fast_stays_succeeded_and_the_alert_says_how_fast(
     assert "normal minimum of 2m" in alert["message"]
 
 
-def test_a_run_that_takes_its_minimum_is_not_too_fast(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+def test_a_run_that_takes_its_minimum_is_not_too_fast(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(FAST.replace('run = "true"', 'run = "sleep 1"'))
     run_id = trigger(engine, "export", now=clock.now())
     wait_running(engine, clock, run_id)

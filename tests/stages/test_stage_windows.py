@@ -1,15 +1,16 @@
 """Runtime windows: across midnight, late, overdue (once), missed."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.stages.stage_helpers import alerts, ask, runs, wait_running, wait_until
 from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.model import EventSpec, Window
 from evman.engine.store import Store
 from evman.engine.timing.windows import bounds_for
+from tests.stages.stage_helpers import alerts, ask, runs, wait_running, wait_until
 
 pytestmark = pytest.mark.backends
 
@@ -31,8 +32,7 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 def test_a_window_across_midnight_belongs_to_the_night_it_covers() -> None:
     spec = EventSpec(name="n", run=("true",), window=Window("22:00", "02:00"))
-    evening, late_night, early, after = (bounds_for(spec, t) for t in (
-        at(5, 21), at(5, 23), at(6, 1), at(6, 3)))
+    evening, late_night, early, after = (bounds_for(spec, t) for t in (at(5, 21), at(5, 23), at(6, 1), at(6, 3)))
     assert (evening.open_at, evening.due_by) == (at(5, 22), at(6, 2))
     assert (late_night.open_at, late_night.due_by) == (at(5, 22), at(6, 2))
     assert (early.open_at, early.due_by) == (at(5, 22), at(6, 2))
@@ -40,7 +40,8 @@ def test_a_window_across_midnight_belongs_to_the_night_it_covers() -> None:
 
 
 def test_a_run_scheduled_before_a_midnight_window_waits_for_it_to_open(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(NIGHT.format(at="21:00"))
     clock.set(at(5, 21))
     engine.settle(clock.now())
@@ -58,7 +59,8 @@ def test_a_run_scheduled_before_a_midnight_window_waits_for_it_to_open(
 
 
 def test_a_run_scheduled_after_midnight_inside_the_window_starts_at_once(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     engine = engine_factory(NIGHT.format(at="01:00"))
     clock.set(at(5, 1))
     engine.settle(clock.now())
@@ -83,8 +85,7 @@ LATE = """
 """
 
 
-def test_late_then_missed_when_the_condition_never_holds(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+def test_late_then_missed_when_the_condition_never_holds(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(LATE)
     clock.set(at(5, 5))
     engine.settle(clock.now())
@@ -114,8 +115,7 @@ def test_late_then_missed_when_the_condition_never_holds(
     assert missed["run_id"] == run["id"] and missed["status"] == "open"
 
 
-def test_a_run_started_inside_its_window_is_not_late(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+def test_a_run_started_inside_its_window_is_not_late(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(LATE.replace('requires = "success(sign-off)"\n', ""))
     clock.set(at(5, 6, 0))
     engine.settle(clock.now())
@@ -136,8 +136,7 @@ OVERDUE = """
 """
 
 
-def test_still_running_at_the_window_end_is_overdue_once(
-        engine_factory, clock: FakeClock, store: Store) -> None:
+def test_still_running_at_the_window_end_is_overdue_once(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(OVERDUE)
     clock.set(at(5, 1, 55))
     engine.tick(clock.now())
@@ -161,7 +160,8 @@ def test_still_running_at_the_window_end_is_overdue_once(
 
 
 def test_a_run_whose_window_closes_during_its_prepare_is_missed_and_the_prepare_stopped(
-        engine_factory, clock: FakeClock, store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine_factory, clock: FakeClock, store: Store, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     engine = engine_factory("""
         [defaults]
         timezone = "UTC"

@@ -1,4 +1,5 @@
 """The test PostgreSQL server itself: socket only, fast settings, a database per test."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,14 +9,17 @@ import pytest
 from tests.pgserver import PgServer
 
 pytest.importorskip("psycopg")
-import psycopg  # noqa: E402
+import psycopg
 
 
 def test_the_server_listens_on_its_socket_only_with_fsync_off(pg_server: PgServer, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn) as conn:
-        settings = dict(conn.execute(
-            "SELECT name, setting FROM pg_settings WHERE name IN "
-            "('listen_addresses', 'fsync', 'unix_socket_directories', 'port')").fetchall())
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('listen_addresses', 'fsync', 'unix_socket_directories', 'port')"
+            ).fetchall()
+        )
     assert settings["listen_addresses"] == ""
     assert settings["fsync"] == "off"
     assert settings["unix_socket_directories"] == str(pg_server.socket_dir)

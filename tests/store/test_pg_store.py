@@ -1,5 +1,6 @@
 """A PostgreSQL database as evman's store: schema and migrations, refusals, reconnects, the
 `--db postgresql://` CLI with the same JSON as SQLite, and the missing extra said in one line."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,10 @@ shell = "echo published"
 
 def evman(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
-    return subprocess.run(evman_argv(*args), capture_output=True, text=True, timeout=60, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+
+    return subprocess.run(
+        evman_argv(*args), capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
 
 
 def settings(dsn: str) -> dict[str, str]:
@@ -106,12 +109,16 @@ def test_a_server_that_is_not_there_is_one_line_with_the_password_masked(tmp_pat
 
 
 def test_without_the_postgres_extra_the_error_names_it() -> None:
-    code = ("import sys; sys.modules['psycopg'] = None; from evman.console.cli import main; "
-            "main(['list', '--db', 'postgresql://evman@localhost/x'])")
+    code = (
+        "import sys; sys.modules['psycopg'] = None; from evman.console.cli import main; "
+        "main(['list', '--db', 'postgresql://evman@localhost/x'])"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 1
-    assert done.stderr.strip() == ("evman: --db postgresql://... needs the postgres extra (psycopg 3): "
-                                   "pip install 'evman[postgres]', or uv sync --extra postgres")
+    assert done.stderr.strip() == (
+        "evman: --db postgresql://... needs the postgres extra (psycopg 3): "
+        "pip install 'evman[postgres]', or uv sync --extra postgres"
+    )
 
 
 def test_a_cut_connection_fails_one_statement_and_the_next_reconnects(pg_server: PgServer, pg_dsn: str) -> None:
@@ -119,8 +126,10 @@ def test_a_cut_connection_fails_one_statement_and_the_next_reconnects(pg_server:
     try:
         store.add_request("trigger", "x", requested_by="test")
         admin = psycopg.connect(pg_dsn, autocommit=True)
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE application_name LIKE 'evman pid %%' AND pid <> pg_backend_pid()")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'evman pid %%' AND pid <> pg_backend_pid()"
+        )
         admin.close()
         with pytest.raises(StoreError, match="the connection failed"):
             store.open_requests()
@@ -143,8 +152,7 @@ def test_every_verb_takes_a_url_and_prints_the_same_json_as_for_a_file(pg_dsn: s
         queued = evman("trigger", "publish", "--db", target, "--wait", "0")
         assert queued.returncode == 0 and "queued as request" in queued.stdout, queued.stderr
         got = {}
-        for verb in (["list"], ["show", "fetch"], ["history"], ["alerts"], ["next", "fetch", "-n", "2"],
-                     ["engines"]):
+        for verb in (["list"], ["show", "fetch"], ["history"], ["alerts"], ["next", "fetch", "-n", "2"], ["engines"]):
             done = evman(*verb, "--json", "--db", target)
             assert done.returncode == 0, done.stderr
             got[verb[0]] = json.loads(done.stdout)

@@ -1,4 +1,5 @@
 """The SQLite file itself: schema and migrations, refusals, permissions, WAL, indexed tick queries."""
+
 from __future__ import annotations
 
 import hashlib
@@ -168,17 +169,40 @@ def fill_events(db: Path, now: datetime) -> None:
     """100,000 events straight into `events`; DUE of them due, the rest over the next day."""
     shared = spec_to_json(template_spec("bulk"))
     stamp = iso(now)
-    later = [(f"bulk-{i:06d}", shared, "run", "0 6 * * *", "UTC",
-              iso(now + timedelta(seconds=1 + (i * 86_399) // EVENTS)), stamp, stamp)
-             for i in range(EVENTS - DUE)]
+    later = [
+        (
+            f"bulk-{i:06d}",
+            shared,
+            "run",
+            "0 6 * * *",
+            "UTC",
+            iso(now + timedelta(seconds=1 + (i * 86_399) // EVENTS)),
+            stamp,
+            stamp,
+        )
+        for i in range(EVENTS - DUE)
+    ]
     # The due ones get specs of their own, so their runs carry their own names.
-    due = [(f"due-{i}", spec_to_json(template_spec(f"due-{i}")), "run", "0 6 * * *", "UTC",
-            iso(now - timedelta(seconds=30 - i)), stamp, stamp) for i in range(DUE)]
+    due = [
+        (
+            f"due-{i}",
+            spec_to_json(template_spec(f"due-{i}")),
+            "run",
+            "0 6 * * *",
+            "UTC",
+            iso(now - timedelta(seconds=30 - i)),
+            stamp,
+            stamp,
+        )
+        for i in range(DUE)
+    ]
     conn = sqlite3.connect(db)
     with conn:
         conn.executemany(
             "INSERT INTO events (name, spec, kind, schedule, timezone, next_fire_at, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", later + due)
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            later + due,
+        )
         conn.execute("UPDATE settings SET value = '1' WHERE key = 'defs_version'")
     conn.close()
 
@@ -192,8 +216,9 @@ def plans(store: Store, statements: list[str]) -> dict[str, list[str]]:
 
 
 def partial_indexes(store: Store) -> set[str]:
-    return {r[0] for r in store.conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'")}
+    return {
+        r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'")
+    }
 
 
 def full_scans(store: Store, found: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -254,7 +279,8 @@ def test_named_tick_queries_use_indexes(big_db: Path) -> None:
 
 
 def test_a_tick_of_100k_events_materialises_only_the_due_and_scans_nothing(
-        big_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    big_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = Store(big_db)
     engine = Engine(store, clock=FakeClock(NOW))
     try:
@@ -275,8 +301,10 @@ def test_a_tick_of_100k_events_materialises_only_the_due_and_scans_nothing(
     finally:
         engine.executors.shutdown(wait_s=0)
     with capsys.disabled():
-        print(f"\n[100k events] engine start: {start_took * 1000:.1f} ms; tick materialising "
-              f"{DUE} due runs: {took * 1000:.1f} ms; idle tick: {idle * 1000:.2f} ms")
+        print(
+            f"\n[100k events] engine start: {start_took * 1000:.1f} ms; tick materialising "
+            f"{DUE} due runs: {took * 1000:.1f} ms; idle tick: {idle * 1000:.2f} ms"
+        )
     made = [r for r in rows(big_db, "SELECT event, state, trigger FROM runs ORDER BY id")]
     assert sorted(r["event"] for r in made) == sorted(f"due-{i}" for i in range(DUE))
     assert {r["state"] for r in made} == {"succeeded"}
@@ -289,13 +317,24 @@ def test_a_tick_of_100k_events_materialises_only_the_due_and_scans_nothing(
 
 def test_load_then_reopen_keeps_definitions(tmp_path: Path) -> None:
     db = tmp_path / "defs.db"
-    load_defs(db, """
+    load_defs(
+        db,
+        """
         [[event]]
         name = "a"
         run = "true"
         schedule = "0 6 * * *"
         timezone = "UTC"
-    """, tmp_path, NOW)
+    """,
+        tmp_path,
+        NOW,
+    )
     got = rows(db, "SELECT name, schedule, next_fire_at, defined FROM events")
-    assert got == [{"name": "a", "schedule": "0 6 * * *",
-                    "next_fire_at": iso(datetime(2026, 1, 6, 6, 0, tzinfo=UTC)), "defined": 1}]
+    assert got == [
+        {
+            "name": "a",
+            "schedule": "0 6 * * *",
+            "next_fire_at": iso(datetime(2026, 1, 6, 6, 0, tzinfo=UTC)),
+            "defined": 1,
+        }
+    ]

@@ -1,4 +1,5 @@
 """The state an event's row shows: its active run, else its latest run that was not skipped."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,10 @@ pytestmark = pytest.mark.backends
 
 def _run(store: Store, event: str, state: str, n: int) -> None:
     with store.transaction() as conn:
-        conn.execute("INSERT INTO runs (event, state, trigger, scheduled_for, created_at) "
-                     "VALUES (?, ?, 'schedule', ?, 'x')", (event, state, f"2026-01-01T00:00:0{n}"))
+        conn.execute(
+            "INSERT INTO runs (event, state, trigger, scheduled_for, created_at) VALUES (?, ?, 'schedule', ?, 'x')",
+            (event, state, f"2026-01-01T00:00:0{n}"),
+        )
 
 
 def _state(store: Store, name: str) -> str:

@@ -1,5 +1,6 @@
 """The mailbox: request rows written with the standard library's sqlite3 only, as any other
 program would, and what the engine makes of them."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,15 @@ import pytest
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from tests.engine_cli import SETTLE_S, insert_request, load_defs, rows, runs, tick_until
-from tests.engine_cli import kill_running_commands  # noqa: F401 (an autouse fixture)
+from tests.engine_cli import (
+    SETTLE_S,
+    insert_request,
+    kill_running_commands,  # noqa: F401 (an autouse fixture)
+    load_defs,
+    rows,
+    runs,
+    tick_until,
+)
 
 pytestmark = pytest.mark.backends
 
@@ -37,9 +45,17 @@ DEFS = """
 def mail(db: Path, *requests: tuple[str, str] | tuple[str, str, str | None, str | None]) -> list[int]:
     """Insert (verb, target[, args JSON, dedupe_key]) rows with plain sqlite3 (psycopg for a
     PostgreSQL database), as any program would; return their ids."""
-    return [insert_request(db, verb, target, args=None if args is None else json.loads(args),
-                           requested_by="some-script", dedupe_key=key)
-            for verb, target, args, key in ((*req, None, None)[:4] for req in requests)]
+    return [
+        insert_request(
+            db,
+            verb,
+            target,
+            args=None if args is None else json.loads(args),
+            requested_by="some-script",
+            dedupe_key=key,
+        )
+        for verb, target, args, key in ((*req, None, None)[:4] for req in requests)
+    ]
 
 
 def outcomes(db: Path, ids: list[int]) -> list[str]:
@@ -49,17 +65,22 @@ def outcomes(db: Path, ids: list[int]) -> list[str]:
 
 
 def test_requests_are_handled_in_id_order_with_ok_or_an_error(
-        engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path
+) -> None:
     engine = engine_factory(DEFS)
-    ids = mail(db_path,
-               ("trigger", "quick", None, "nightly-2026-01-05"),
-               ("trigger", "quick", None, "nightly-2026-01-05"),   # same key: not again
-               ("frobnicate", "quick"),                              # unknown verb
-               ("trigger", "no-such-event"),                         # unknown event
-               ("release", "gate"), ("hold", "gate"),                # order decides: held
-               ("hold", "quick"), ("release", "quick"),              # order decides: released
-               ("trigger", "gate"),
-               ("kill", "broken"))                                   # nothing to kill
+    ids = mail(
+        db_path,
+        ("trigger", "quick", None, "nightly-2026-01-05"),
+        ("trigger", "quick", None, "nightly-2026-01-05"),  # same key: not again
+        ("frobnicate", "quick"),  # unknown verb
+        ("trigger", "no-such-event"),  # unknown event
+        ("release", "gate"),
+        ("hold", "gate"),  # order decides: held
+        ("hold", "quick"),
+        ("release", "quick"),  # order decides: released
+        ("trigger", "gate"),
+        ("kill", "broken"),
+    )  # nothing to kill
     engine.settle(clock.now(), timeout_s=SETTLE_S)
     got = outcomes(db_path, ids)
     assert got[0] == "ok"
@@ -81,12 +102,10 @@ def test_requests_are_handled_in_id_order_with_ok_or_an_error(
     assert runs(db_path, "gate")[0]["state"] == "succeeded"
 
 
-def test_kill_restart_and_ack_through_the_mailbox(engine_factory: Make, clock: FakeClock,
-                                                  db_path: Path) -> None:
+def test_kill_restart_and_ack_through_the_mailbox(engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
     engine = engine_factory(DEFS)
     mail(db_path, ("trigger", "slow"), ("trigger", "broken"))
-    tick_until(engine, lambda: runs(db_path, "slow")[0]["state"] == "running", now=clock.now(),
-               what="slow to start")
+    tick_until(engine, lambda: runs(db_path, "slow")[0]["state"] == "running", now=clock.now(), what="slow to start")
     slow_id = int(runs(db_path, "slow")[0]["id"])
     (kill_id,) = mail(db_path, ("kill", f"run:{slow_id}"))
     engine.settle(clock.now(), timeout_s=SETTLE_S)
@@ -97,10 +116,18 @@ def test_kill_restart_and_ack_through_the_mailbox(engine_factory: Make, clock: F
     (alert,) = rows(db_path, "SELECT * FROM alerts WHERE event = 'broken'")
     assert alert["kind"] == "failed" and alert["acknowledged_at"] is None
     restart_id, ack_id, again_id, bad_run = mail(
-        db_path, ("restart", f"run:{slow_id}"), ("ack", f"alert:{alert['id']}"),
-        ("ack", f"alert:{alert['id']}"), ("restart", "run:999"))
-    tick_until(engine, lambda: runs(db_path, "slow")[-1]["state"] == "running", now=clock.now(),
-               what="the restarted run to start")
+        db_path,
+        ("restart", f"run:{slow_id}"),
+        ("ack", f"alert:{alert['id']}"),
+        ("ack", f"alert:{alert['id']}"),
+        ("restart", "run:999"),
+    )
+    tick_until(
+        engine,
+        lambda: runs(db_path, "slow")[-1]["state"] == "running",
+        now=clock.now(),
+        what="the restarted run to start",
+    )
     got = outcomes(db_path, [restart_id, ack_id, again_id, bad_run])
     assert got[0] == "ok" and got[1] == "ok"
     assert got[2].startswith(f"alert {alert['id']} was acknowledged already by some-script")
@@ -117,10 +144,10 @@ def test_kill_restart_and_ack_through_the_mailbox(engine_factory: Make, clock: F
 
 
 def test_requests_queued_before_any_engine_runs_are_handled_at_its_first_tick(
-        engine_factory: Make, clock: FakeClock, db_path: Path, tmp_path: Path) -> None:
+    engine_factory: Make, clock: FakeClock, db_path: Path, tmp_path: Path
+) -> None:
     load_defs(db_path, DEFS, tmp_path, clock.now())
-    ids = mail(db_path, ("trigger", "quick", json.dumps({"force": True}), None),
-               ("trigger", "quick", "[1, 2]", None))
+    ids = mail(db_path, ("trigger", "quick", json.dumps({"force": True}), None), ("trigger", "quick", "[1, 2]", None))
     engine = engine_factory()
     engine.settle(clock.now(), timeout_s=SETTLE_S)
     got = outcomes(db_path, ids)
@@ -129,8 +156,7 @@ def test_requests_queued_before_any_engine_runs_are_handled_at_its_first_tick(
     assert [r["state"] for r in runs(db_path, "quick")] == ["succeeded"]
 
 
-def test_an_outcome_quotes_a_huge_target_cut_short(
-        engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
+def test_an_outcome_quotes_a_huge_target_cut_short(engine_factory: Make, clock: FakeClock, db_path: Path) -> None:
     engine = engine_factory(DEFS)
     huge = "x" * 100_000
     ids = mail(db_path, ("trigger", huge), ("frobnicate" * 10_000, "quick"), ("kill", f"run:{huge}"))

@@ -25,19 +25,25 @@ def test_quarter_hour_event_runs_exactly_at_its_time(engine_factory, clock: Fake
     clock.advance(timedelta(seconds=1))
     changes = engine.settle(clock.now())
     assert [(c.run_id, c.state) for c in changes if c.kind == "run"] == [
-        (1, "waiting"), (1, "running"), (1, "succeeded")]
+        (1, "waiting"),
+        (1, "running"),
+        (1, "succeeded"),
+    ]
     assert store.run(1)["state"] == "succeeded"
 
 
 @pytest.mark.sqlite_only
-def test_one_engine_makes_a_burst_of_due_occurrences_in_one_tick(engine_factory, clock: FakeClock,
-                                                                   store: Store) -> None:
+def test_one_engine_makes_a_burst_of_due_occurrences_in_one_tick(
+    engine_factory, clock: FakeClock, store: Store
+) -> None:
     """2,000 events due together: one engine materialises them all in the tick they fall due
     (a cap of 1,000 per tick made it two ticks and two transactions: W1 lost a fifth of its
     throughput). Several engines claim 1,000 at a time, to share a burst (tests/fleet)."""
     due = (clock.now() + timedelta(seconds=5)).isoformat()
-    engine = engine_factory("[defaults]\ntimezone = \"UTC\"\n" + "".join(
-        f'[[event]]\nname = "e{i}"\ncall = "builtins:len"\nschedule = "at {due}"\n' for i in range(2000)))
+    engine = engine_factory(
+        '[defaults]\ntimezone = "UTC"\n'
+        + "".join(f'[[event]]\nname = "e{i}"\ncall = "builtins:len"\nschedule = "at {due}"\n' for i in range(2000))
+    )
     clock.advance(timedelta(seconds=5))
     changes = engine.tick(clock.now())
     assert len({c.run_id for c in changes if c.kind == "run"}) == 2000

@@ -41,8 +41,24 @@ def test_parse_duration_accepts(text: str | int | float, seconds: float) -> None
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "x", "5x", "5 minutes", "m", "1.", ".5s", "1e3", "5m5m", "30m2h", "500ms1s",
-     "2h-30m", "+5s", "\u0665s", "5s garbage"],
+    [
+        "",
+        "   ",
+        "x",
+        "5x",
+        "5 minutes",
+        "m",
+        "1.",
+        ".5s",
+        "1e3",
+        "5m5m",
+        "30m2h",
+        "500ms1s",
+        "2h-30m",
+        "+5s",
+        "\u0665s",
+        "5s garbage",
+    ],
 )
 def test_parse_duration_refuses_garbage_naming_text_and_forms(text: str) -> None:
     with pytest.raises(DurationError) as caught:

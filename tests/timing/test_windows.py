@@ -1,4 +1,5 @@
 """Window bounds: times of day (spanning midnight) and relative "+DURATION" bounds."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -36,16 +37,22 @@ def test_clock_window_spanning_midnight_takes_the_coming_night() -> None:
 
 
 def test_definitions_accept_relative_window_times(tmp_path: Path) -> None:
-    defs = parse_definitions('[[event]]\nname = "e"\nrun = "true"\nwindow = { latest = "+8s" }\n'
-                             'late_after = "+2s"\n', source="d.toml", base_dir=tmp_path)
+    defs = parse_definitions(
+        '[[event]]\nname = "e"\nrun = "true"\nwindow = { latest = "+8s" }\nlate_after = "+2s"\n',
+        source="d.toml",
+        base_dir=tmp_path,
+    )
     assert defs.events[0].window.latest == "+8s" and defs.events[0].late_after == "+2s"
 
 
 @pytest.mark.parametrize("bad", ["+8x", "+", "+-3s"])
 def test_definitions_refuse_bad_relative_times(tmp_path: Path, bad: str) -> None:
     with pytest.raises(DefinitionsError) as err:
-        parse_definitions(f'[[event]]\nname = "e"\nrun = "true"\nwindow = {{ latest = "{bad}" }}\n',
-                          source="d.toml", base_dir=tmp_path)
+        parse_definitions(
+            f'[[event]]\nname = "e"\nrun = "true"\nwindow = {{ latest = "{bad}" }}\n',
+            source="d.toml",
+            base_dir=tmp_path,
+        )
     assert "event 'e'" in str(err.value) and "window.latest" in str(err.value)
 
 

@@ -1,5 +1,6 @@
 """How times read in waiting reasons: seconds when it matters (issue 14: a 1 s retry backoff
 read "until 13:40 UTC" at 13:40:06, as if it were past)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

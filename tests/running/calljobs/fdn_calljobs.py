@@ -1,4 +1,5 @@
 """Callables for the `call` executor tests; the event's cwd points at this folder."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,10 @@ def plain() -> str:
 
 
 def with_context(ctx: Any) -> int:
-    ctx.log.write(f"event={ctx.event} run={ctx.run_id} attempt={ctx.attempt} "
-                  f"scheduled={ctx.scheduled_for} colour={ctx.env.get('COLOUR')}\n")
+    ctx.log.write(
+        f"event={ctx.event} run={ctx.run_id} attempt={ctx.attempt} "
+        f"scheduled={ctx.scheduled_for} colour={ctx.env.get('COLOUR')}\n"
+    )
     return 0
 
 
