@@ -1,0 +1,105 @@
+"""Every example in the README and on the documentation site runs, as a reader would run it
+(tests/docs/doc_examples.py says how a page's blocks are read)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from doc_examples import NOT_RUN, REPO, Block, Page, blocks, commands, matches, not_run_reason, pages
+
+PAGES = pages()
+PORTS = ("8787", "8788", "8789")
+"""The receivers' ports a page names: each test gets free ones instead (other tests run at once)."""
+PG_URL = "postgresql://evman@db1/batch"
+"""The PostgreSQL database a page names: the test's own server stands in for it."""
+
+
+def free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.relative_to(REPO).as_posix() for p in PAGES])
+def test_page_examples_run(path: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    text = path.read_text(encoding="utf-8")
+    substitutions = {port: free_port() for port in PORTS if port in text}
+    if PG_URL in text:
+        substitutions[PG_URL] = request.getfixturevalue("pg_dsn")
+    page = Page(path, tmp_path, substitutions)
+    page.run_all()
+    for line, command, reason in page.skipped:
+        assert reason, f"{path.name}:{line}: {command} was not run without a reason"
+
+
+def test_the_readme_first_definitions_validate(tmp_path: Path) -> None:
+    """The first thing a newcomer copies: the README's first definitions file is valid as it stands
+    (it once named an event `gc` the file did not define)."""
+    first = next(b for b in blocks((REPO / "README.md").read_text()) if b.lang == "toml")
+    Page(REPO / "README.md", tmp_path).handle(first, set())
+
+
+# -- the harness itself: a check that cannot fail checks nothing -------------------------------------
+
+
+def test_a_wrong_output_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```console\n$ echo hello\ngoodbye\n```\n")
+    with pytest.raises(AssertionError, match="goodbye"):
+        Page(page, tmp_path / "run").run_all()
+
+
+def test_an_invalid_definitions_block_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text('```toml title="defs.toml"\n[[event]]\nname = "a"\nrun = "true"\nrequires = "success(gc)"\n```\n')
+    (tmp_path / "run").mkdir()
+    with pytest.raises(AssertionError, match="gc"):
+        Page(page, tmp_path / "run").run_all()
+
+
+def test_a_failing_command_without_output_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```console\n$ false\n```\n")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(AssertionError, match="exit status 1"):
+        Page(page, tmp_path / "run").run_all()
+
+
+def test_a_block_nobody_can_run_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```python\nprint('hi')\n```\n")
+    with pytest.raises(AssertionError, match="cannot run"):
+        Page(page, tmp_path).run_all()
+
+
+def test_state_carries_from_command_to_command(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```console\n$ export GREETING=hi\n$ mkdir -p sub && cd sub\n$ echo $GREETING from $(basename $PWD)\n"
+        "hi from sub\n$ ls /nonexistent\n...No such file or directory\n$ echo $?\n2\n```\n"
+    )
+    Page(page, tmp_path).run_all()
+
+
+def test_output_matching_rules() -> None:
+    assert matches("a ... c", "a b c")
+    assert matches("RUN  EVENT\n1    x", "RUN EVENT\n1 x")
+    assert not matches("a c", "a b c")
+
+
+def test_commands_split_and_continue() -> None:
+    block = Block("console", None, "$ evman load \\\n  defs.toml\nloaded\n$ evman list\n", 1)
+    got = list(commands(block))
+    assert [c.text for c in got] == ["evman load \n  defs.toml", "evman list"]
+    assert got[0].want == "loaded"
+
+
+def test_not_run_is_only_what_cannot_run_here() -> None:
+    assert not_run_reason("pipx install evman")
+    assert not_run_reason("uv run evman --db sample.db")
+    assert not_run_reason("evman validate defs.toml") is None
+    assert not_run_reason("evman --no-ui > engine.log 2>&1 &") is None
+    assert all(re.compile(pattern) for pattern, _ in NOT_RUN)
