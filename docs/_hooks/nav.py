@@ -3,18 +3,23 @@
 A page listed in mkdocs.yml's nav that does not exist yet (a named slot for work under way) is
 left out, and a page under a folder of the nav (guides/, reference/) that the nav does not list
 is added at the end of that folder's section, so a new guide shows up without an edit here and
-`mkdocs build --strict` never fails on a slot.
+`mkdocs build --strict` never fails on a slot. The guides' index lists every guide the same
+way (the `<!-- guides: ... -->` line of guides/index.md).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("mkdocs.hooks.nav")
 
 Nav = list[Any]
+GUIDES_MARK = re.compile(r"^<!-- guides:.*-->$", re.M)
+_guides: list[tuple[str, str]] = []
+"""(title, path under guides/) of every guide, in the navigation's order."""
 
 
 def on_config(config: Any) -> Any:
@@ -29,7 +34,24 @@ def on_config(config: Any) -> Any:
             continue
         section.append(page)
     config["nav"] = nav
+    _guides[:] = [
+        (_title(docs / page), page.removeprefix("guides/"))
+        for page in _pages(nav)
+        if page.startswith("guides/") and page != "guides/index.md"
+    ]
     return config
+
+
+def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
+    if page.file.src_uri != "guides/index.md":
+        return markdown
+    listing = "\n".join(f"- [{title}]({path})" for title, path in _guides)
+    return GUIDES_MARK.sub(lambda _m: listing, markdown)
+
+
+def _title(path: Path) -> str:
+    heading = re.search(r"^# (.+)$", path.read_text(encoding="utf-8"), re.M)
+    return heading[1].strip() if heading else path.stem
 
 
 def _keep_present(nav: Nav, present: set[str]) -> Nav:

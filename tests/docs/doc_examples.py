@@ -18,6 +18,9 @@ A page's fenced blocks, in order:
   cat, ls, grep) is run again until it prints what the page shows, for up to WAIT_S: the page
   shows what a reader sees once the engine got there;
 - a ```text``` block is an illustration (a message's shape), not run;
+- `uv run CMD` is what a reader types in a checkout of evman: it runs CMD with the checkout's
+  environment (the one running these tests), in a folder holding copies of the checkout's
+  examples/, bench/ and sample.db;
 - any other block is refused: the page must say how to run it.
 
 A few commands cannot run here (an install from PyPI, systemctl); NOT_RUN lists each with the
@@ -30,6 +33,7 @@ import doctest
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,15 +49,21 @@ COMMAND_TIMEOUT_S = 60.0
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<lang>[\w+-]*)[ \t]*(?P<attrs>.*)$")
 TITLE = re.compile(r'title="([^"]+)"')
+UV_RUN = re.compile(r"(^|[;&|(]\s*|\s)uv run (?!pytest)")
+CHECKOUT = ("examples", "bench", "sample.db")
 READS = re.compile(
     r"^(evman (list|show|history|alerts|plan|engines|next|export)\b|cat |ls\b|grep |sqlite3 \S+ ['\"]SELECT|psql )"
 )
 NOT_RUN: tuple[tuple[str, str], ...] = (
-    (r"^(pipx|uv tool|pip|python3 -m pip) install ", "installs from PyPI: tests/docs/test_first_contact.py installs the wheel"),
-    (r"^uv tool (upgrade|uninstall) ", "changes the reader's own tools"),
+    (r"^(pipx|uv tool|pip|python3 -m pip) install ", "installs from PyPI, which tests do not reach (tests/docs runs the installed command)"),
+    (r"^(uv tool|pipx) (upgrade|uninstall) ", "changes the reader's own tools"),
     (r"^(uv run )?evman( --db \S+)?( --readonly)?$", "opens the interactive console: tests/console drive it with the Pilot"),
     (r"^uv run pytest", "the test suite itself"),
     (r"^uv sync", "sets up a checkout: the test suite runs in one"),
+    (r"^uv run mkdocs serve", "a server that runs until stopped: tests/docs/conftest.py builds the site"),
+    (r"^uv run mkdocs build", "builds this site: tests/docs/conftest.py runs the same build"),
+    (r"^uv run --group bench python -m bench", "the benchmark (minutes): tests/bench runs its workloads at a tiny size"),
+    (r"^uv run python -m tests\.docs\.console_picture", "rewrites the picture: tests/docs/test_console_picture.py checks it"),
     (r"^git (clone|checkout) ", "a repository from the network, or the reader's own checkout"),
     (r"^(sudo )?systemctl ", "needs systemd: the unit's ExecStart runs in tests/docs/test_examples.py"),
     (r"^(sudo )?journalctl ", "needs systemd"),
@@ -161,6 +171,8 @@ class Page:
         return env
 
     def run_all(self) -> None:
+        if UV_RUN.search(self.text()):
+            self.copy_checkout()
         blocks_ = list(blocks(self.text()))
         validated_by_page = set(re.findall(r"\$ (?:uv run )?evman validate (\S+)", self.text()))
         try:
@@ -168,6 +180,14 @@ class Page:
                 self.handle(block, validated_by_page)
         finally:
             self.stop_background()
+
+    def copy_checkout(self) -> None:
+        for name in CHECKOUT:
+            source = REPO / name
+            if source.is_dir():
+                shutil.copytree(source, self.folder / name, ignore=shutil.ignore_patterns("__pycache__", "*.db*"))
+            else:
+                shutil.copy2(source, self.folder / name)
 
     def handle(self, block: Block, validated_by_page: set[str]) -> None:
         where = f"{self.path.name}:{block.line}"
@@ -197,7 +217,7 @@ class Page:
         if reason is not None:
             self.skipped.append((command.line, command.text, reason))
             return
-        text = command.text.strip()
+        text = UV_RUN.sub(r"\1", command.text.strip())
         if text.endswith("&") and not text.endswith("&&"):
             self.start_background(text[:-1].strip())
             return
