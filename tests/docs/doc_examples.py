@@ -55,15 +55,27 @@ READS = re.compile(
     r"^(evman (list|show|history|alerts|plan|engines|next|export)\b|cat |ls\b|grep |sqlite3 \S+ ['\"]SELECT|psql )"
 )
 NOT_RUN: tuple[tuple[str, str], ...] = (
-    (r"^(pipx|uv tool|pip|python3 -m pip) install ", "installs from PyPI, which tests do not reach (tests/docs runs the installed command)"),
+    (
+        r"^(pipx|uv tool|pip|python3 -m pip) install ",
+        "installs from PyPI, which tests do not reach (tests/docs runs the installed command)",
+    ),
     (r"^(uv tool|pipx) (upgrade|uninstall) ", "changes the reader's own tools"),
-    (r"^(uv run )?evman( --db \S+)?( --readonly)?$", "opens the interactive console: tests/console drive it with the Pilot"),
+    (
+        r"^(uv run )?evman( --db \S+)?( --readonly)?$",
+        "opens the interactive console: tests/console drive it with the Pilot",
+    ),
     (r"^uv run pytest", "the test suite itself"),
     (r"^uv sync", "sets up a checkout: the test suite runs in one"),
     (r"^uv run mkdocs serve", "a server that runs until stopped: tests/docs/conftest.py builds the site"),
     (r"^uv run mkdocs build", "builds this site: tests/docs/conftest.py runs the same build"),
-    (r"^uv run --group bench python -m bench", "the benchmark (minutes): tests/bench runs its workloads at a tiny size"),
-    (r"^uv run python -m tests\.docs\.console_picture", "rewrites the picture: tests/docs/test_console_picture.py checks it"),
+    (
+        r"^uv run --group bench python -m bench",
+        "the benchmark (minutes): tests/bench runs its workloads at a tiny size",
+    ),
+    (
+        r"^uv run python -m tests\.docs\.console_picture",
+        "rewrites the picture: tests/docs/test_console_picture.py checks it",
+    ),
     (r"^git (clone|checkout) ", "a repository from the network, or the reader's own checkout"),
     (r"^(sudo )?systemctl ", "needs systemd: the unit's ExecStart runs in tests/docs/test_examples.py"),
     (r"^(sudo )?journalctl ", "needs systemd"),

@@ -150,7 +150,9 @@ def test_every_definitions_key_is_on_its_page() -> None:
             continue
         documented = first_cells(page[anchor])
         problems += [f"{{#{anchor}}}: {k} is not described" for k in undocumented(set(keys), documented)]
-        problems += [f"{{#{anchor}}}: {k} is described but the validator has no such key" for k in documented - set(keys)]
+        problems += [
+            f"{{#{anchor}}}: {k} is described but the validator has no such key" for k in documented - set(keys)
+        ]
     assert not problems, "docs/reference/definitions.md: " + "; ".join(problems)
 
 
@@ -190,7 +192,9 @@ def test_every_console_key_is_on_its_page() -> None:
     shared = first_cells(page["shared"])
     everywhere = set().union(*(first_cells(text) for text in page.values()))
     missing = [f"{k.shown_key} ({k.label})" for k in registry.KEYS if k.shown_key not in shared]
-    missing += [f"{key} ({', '.join(sorted(owners))})" for key, owners in console_bindings().items() if key not in everywhere]
+    missing += [
+        f"{key} ({', '.join(sorted(owners))})" for key, owners in console_bindings().items() if key not in everywhere
+    ]
     assert not missing, f"not on docs/reference/console.md: {missing}"
 
 
@@ -305,7 +309,7 @@ def test_the_json_database_holds_every_kind_of_row(json_outputs: dict[str, Any])
 def documented_columns(table: str) -> set[str]:
     page = sections(REFERENCE / "tables.md")
     columns: set[str] = set()
-    for heading, text in page.items():
+    for text in page.values():
         if f"`{table}`" in text.splitlines()[0]:
             for line in text.splitlines():
                 cells = [c.strip() for c in line.split("|")]
@@ -406,7 +410,9 @@ def test_every_environment_variable_is_on_its_page() -> None:
     assert {"EVMAN_DB", "EVMAN_OPERATOR", "EVMAN_LOGS_DIR", "EVMAN_RUN_ID"} <= set(names)
     missing = [f"{n} ({where})" for n, where in sorted(names.items()) if n not in everywhere]
     missing += [f"a command's {n}" for n in run_env("e", 1, 1, None) if n not in first_cells(page["run"])]
-    missing += [f"a callable's ctx.{f.name}" for f in dataclasses.fields(RunContext) if f.name not in first_cells(page["run"])]
+    missing += [
+        f"a callable's ctx.{f.name}" for f in dataclasses.fields(RunContext) if f.name not in first_cells(page["run"])
+    ]
     assert not missing, f"not on docs/reference/environment.md: {missing}"
 
 
@@ -415,7 +421,9 @@ def test_every_environment_variable_is_on_its_page() -> None:
 
 def test_the_section_reader_sees_a_missing_key(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    page.write_text("# T\n\n## Keys {#event-keys}\n\n| key | what |\n|---|---|\n| `name`, `run` | x |\n\n## Next\n| `x` | y |\n")
+    page.write_text(
+        "# T\n\n## Keys {#event-keys}\n\n| key | what |\n|---|---|\n| `name`, `run` | x |\n\n## Next\n| `x` | y |\n"
+    )
     found = sections(page)
     assert first_cells(found["event-keys"]) == {"name", "run"}
     assert undocumented({"name", "run", "shell"}, first_cells(found["event-keys"])) == ["shell"]
