@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import configparser
+import os
 import re
+import shlex
+import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from doc_examples import NOT_RUN, REPO, Block, Page, blocks, commands, matches, not_run_reason, pages
+from doc_examples import BIN, NOT_RUN, REPO, Block, Page, blocks, commands, matches, not_run_reason, pages
 
 PAGES = pages()
 PORTS = ("8787", "8788", "8789")
@@ -103,3 +109,50 @@ def test_not_run_is_only_what_cannot_run_here() -> None:
     assert not_run_reason("evman validate defs.toml") is None
     assert not_run_reason("evman --no-ui > engine.log 2>&1 &") is None
     assert all(re.compile(pattern) for pattern, _ in NOT_RUN)
+
+
+def service_units() -> list[tuple[str, Block]]:
+    return [
+        (f"{page.relative_to(REPO)}:{block.line}", block)
+        for page in PAGES
+        for block in blocks(page.read_text(encoding="utf-8"))
+        if block.title and block.title.endswith(".service")
+    ]
+
+
+@pytest.mark.parametrize("where,unit", service_units(), ids=[w for w, _ in service_units()])
+def test_a_systemd_unit_s_command_runs_and_stops_cleanly(where: str, unit: Block, tmp_path: Path) -> None:
+    """What systemd would do with the unit a page shows: start its ExecStart in its
+    WorkingDirectory, then stop it with its KillSignal, within its TimeoutStopSec (the evman it
+    names is the one under test, and /srv/batch a folder of the test's)."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(unit.text)
+    service = parser["Service"]
+    work = tmp_path / "srv-batch"
+    work.mkdir()
+    argv = shlex.split(service["ExecStart"].replace("/srv/batch", str(work)))
+    assert Path(argv[0]).name == "evman" and "--no-ui" in argv, f"{where}: ExecStart runs evman headless: {argv}"
+    argv[0] = str(BIN / "evman")
+    (work / "defs.toml").write_text('[[event]]\nname = "tick"\nrun = "true"\nschedule = "every 1 seconds"\n')
+    db = argv[argv.index("--db") + 1]
+    subprocess.run([argv[0], "load", str(work / "defs.toml"), "--db", db], check=True, capture_output=True)
+    cwd = service.get("WorkingDirectory", "/").replace("/srv/batch", str(work))
+    log = tmp_path / "journal.txt"
+    with log.open("wb") as out:
+        engine = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "engine started" not in log.read_text() and time.monotonic() < deadline:
+            assert engine.poll() is None, f"{where}: it exited at once:\n{log.read_text()}"
+            time.sleep(0.1)
+        assert "engine started" in log.read_text(), log.read_text()
+        kill = getattr(signal, service.get("KillSignal", "SIGTERM"))
+        engine.send_signal(kill)
+        code = engine.wait(timeout=float(service.get("TimeoutStopSec", "90").rstrip("s")))
+    finally:
+        if engine.poll() is None:
+            os.killpg(engine.pid, signal.SIGKILL)
+            engine.wait()
+    assert code == 0, f"{where}: stopped with status {code}:\n{log.read_text()}"
+    assert "engine stopped" in log.read_text()
