@@ -234,6 +234,7 @@ class Page:
             self.start_background(text[:-1].strip())
             return
         deadline = time.monotonic() + (WAIT_S if self.background and READS.match(text) and command.want else 0)
+        pause = 0.2
         while True:
             code, got = self.shell(text)
             if command.want and matches(command.want, got):
@@ -245,7 +246,8 @@ class Page:
                     f"{where}: $ {text}\n--- the page shows:\n{command.want or '(nothing, and exit status 0)'}\n"
                     f"--- it printed (exit status {code}):\n{got}"
                 )
-            time.sleep(0.3)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 1.0)  # each look is a process: leave the engine the CPU
         self.last_code = code
 
     def script(self, text: str) -> str:
