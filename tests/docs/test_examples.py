@@ -7,6 +7,7 @@ import configparser
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from doc_examples import BIN, NOT_RUN, REPO, Block, Page, blocks, commands, matc
 PAGES = pages()
 PORTS = ("8787", "8788", "8789")
 """The receivers' ports a page names: each test gets free ones instead (other tests run at once)."""
+PROGRAMS = ("sqlite3",)
+"""Programs a page runs that a developer's machine may lack (.ci/run installs them)."""
 PG_URL = "postgresql://evman@db1/batch"
 """The PostgreSQL database a page names: the test's own server stands in for it."""
 
@@ -32,6 +35,12 @@ def free_port() -> str:
 @pytest.mark.parametrize("path", PAGES, ids=[p.relative_to(REPO).as_posix() for p in PAGES])
 def test_page_examples_run(path: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     text = path.read_text(encoding="utf-8")
+    for program in PROGRAMS:
+        if f"$ {program} " in text and shutil.which(program) is None:
+            why = f"{path.name} runs {program}, which is not installed (Debian: apt-get install {program})"
+            if os.environ.get("CI"):
+                pytest.fail(f"CI must run every example, but {why}", pytrace=False)
+            pytest.skip(why)
     substitutions = {port: free_port() for port in PORTS if port in text}
     if PG_URL in text:
         substitutions[PG_URL] = request.getfixturevalue("pg_dsn")
