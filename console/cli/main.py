@@ -224,7 +224,10 @@ def validate(file: Path) -> None:
         click.echo(str(exc), err=True)
         sys.exit(2)
     warn_if_no_events(file, defs)
-    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s), all valid.")
+    extra = "".join(
+        f", {len(v)} {k[:-1]}(s)" for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts)) if v
+    )
+    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s){extra}, all valid.")
 
 
 @main.command(context_settings=CONTEXT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -26,6 +27,15 @@ BUMP_HOLDS: Final = (
 """Written with every hold and release: an engine that caches holds reads them again."""
 DUE_CLAIM_ONE: Final = 10_000
 DUE_CLAIM_SEVERAL: Final = 1000
+
+
+def _calendar_part(spec: str) -> tuple[object, object]:
+    """What of a stored spec moves its fire times besides schedule and zone: calendar, on_holiday."""
+    try:
+        data = json.loads(spec)
+    except ValueError:
+        return None, None
+    return (data.get("calendar"), data.get("on_holiday")) if isinstance(data, dict) else (None, None)
 
 
 class EventsPart(Part):
@@ -66,8 +76,12 @@ class EventsPart(Part):
         *,
         prune: bool,
         now: datetime,
+        named: Mapping[str, Mapping[str, str]] | None = None,
     ) -> dict[str, list[str]]:
         """Upsert events (a dict per event with the events columns), replace deps and routes.
+
+        `named`: settings kept as JSON objects of name -> JSON text ("calendars", "blackouts"),
+        merged by name; with `prune`, replaced by these.
 
         A changed schedule takes effect from now on: the caller passes next_fire_at computed
         from now for events whose schedule changed or which are new; unchanged events keep theirs.
@@ -86,7 +100,23 @@ class EventsPart(Part):
             if prune:
                 result["pruned"] = self._prune(existing, set(names), stamp)
             self._save_links(names, deps, routes, defaults_json)
+            for key, entries in (named or {}).items():
+                self._save_named(key, entries, replace=prune)
         return result
+
+    def named_setting(self, key: str) -> dict[str, str]:
+        """A setting kept as a JSON object of name -> JSON text ({} when absent)."""
+        text = self.setting(key)
+        found = json.loads(text) if text else {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def _save_named(self, key: str, entries: Mapping[str, str], *, replace: bool) -> None:
+        merged = {} if replace else self.named_setting(key)
+        merged.update(entries)
+        self.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(merged, sort_keys=True)),
+        )
 
     def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
         gone = [n for n, r in existing.items() if n not in kept and r["defined"]]
@@ -135,7 +165,11 @@ class EventsPart(Part):
             )
             result["added"].append(name)
             return
-        same_timing = old["schedule"] == ev["schedule"] and old["timezone"] == ev["timezone"]
+        same_timing = (
+            old["schedule"] == ev["schedule"]
+            and old["timezone"] == ev["timezone"]
+            and _calendar_part(old["spec"]) == _calendar_part(str(ev["spec"]))
+        )
         if old["spec"] == ev["spec"] and old["defined"]:
             result["unchanged"].append(name)
             return
