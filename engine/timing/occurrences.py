@@ -175,13 +175,18 @@ def _moving(timing: Timing, cal: Calendar, after: datetime, zone: ZoneInfo) -> I
         bound = _lower_bound(cal, fire, step, zone)
         while heap and heap[0][0] < bound:
             last, ready = _settle(heapq.heappop(heap)[3], last)
-            if ready.utc > after:
+            if _is_after(ready, after):
                 progress = max(progress, ready.utc) if ready.is_fire else progress
                 yield ready
     while heap:
         last, ready = _settle(heapq.heappop(heap)[3], last)
-        if ready.utc > after:
+        if _is_after(ready, after):
             yield ready
+
+
+def _is_after(entry: Entry, after: datetime) -> bool:
+    """A fire after `after`; a removed or merged one only if the schedule wanted it after `after`."""
+    return entry.utc > after and (entry.is_fire or (entry.wanted or entry.utc) > after)
 
 
 def _settle(entry: Entry, last: datetime | None) -> tuple[datetime | None, Entry]:
