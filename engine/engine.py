@@ -32,6 +32,7 @@ from evman.engine.stages.materialise import materialise
 from evman.engine.stages.reap import reap
 from evman.engine.stages.recover import recover
 from evman.engine.stages.requests import handle_requests
+from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
 from evman.engine.store import EngineRow, Fenced, Store, StoreError
@@ -93,6 +94,7 @@ class Engine:
         self._runs = ActiveRuns()
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
+        self.silence = SilenceWatch()
         self._host = host or socket.gethostname()
         """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
@@ -291,6 +293,7 @@ class Engine:
         check_deadlines(tick)
         follow_up(tick)
         self.foresight.run(tick)
+        self.silence.run(tick)
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
         self.elsewhere_reads += tick.elsewhere.reads
@@ -359,6 +362,7 @@ class Engine:
         if self._view.refresh_definitions():
             self._next_due = parse_iso(self.store.next_due_at())
             self.foresight.prepare(self.store)
+            self.silence.forget()
             if self.fleet is not None:
                 self.fleet.place(self.store.placed_events())  # type: ignore[attr-defined]
 

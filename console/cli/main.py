@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from evman.console.cli.calendar_verbs import warn_if_silenced
 from evman.console.views import contract
 from evman.engine.quoting import quoted
 
@@ -224,6 +225,7 @@ def validate(file: Path) -> None:
         click.echo(str(exc), err=True)
         sys.exit(2)
     warn_if_no_events(file, defs)
+    warn_if_silenced(file, defs)
     extra = "".join(
         f", {len(v)} {k[:-1]}(s)" for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts)) if v
     )
@@ -249,6 +251,7 @@ def load(file: Path, prune: bool, allow_empty: bool) -> None:
     defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
     warn_if_no_events(file, defs)
     warn_if_placed_on_sqlite(file, defs, store)
+    warn_if_silenced(file, defs)
     if prune and not defs.events and not allow_empty and (defined := store.event_names()):
         _fail(
             f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "
@@ -423,6 +426,7 @@ def next_(
     if (event is None) == (spec is None):
         _fail("give an EVENT or --schedule SPEC (one of them). Example: evman next --schedule '@daily'", 2)
     from evman.console.views import upcoming
+    from evman.engine.model import OnHoliday
 
     start = _parse_after(after)
     try:
@@ -437,7 +441,7 @@ def next_(
             cal, on_holiday = upcoming.event_calendar(row["spec"])
         else:
             cal = None if calendar is None else upcoming.stored_calendar(open_store(readonly=True), calendar)
-            on_holiday = upcoming.OnHoliday.SKIP
+            on_holiday = OnHoliday.SKIP
         data = upcoming.next_fires(str(spec), tz, start, count, event=event, calendar=cal, on_holiday=on_holiday)
     except ValueError as exc:
         _fail(str(exc), 2)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from evman.console.views.upcoming import next_fires, render_next
 from evman.engine.quoting import quoted

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final
+from typing import Any, Final
 
 from evman.engine.definitions.calendars import CALENDAR_NAME
 from evman.engine.definitions.problems import Problems
@@ -83,7 +83,7 @@ def _read_events(table: Table, events: Collection[str]) -> tuple[str, ...]:
     return names
 
 
-def _read_when(table: Table, zone: str) -> dict[str, object]:
+def _read_when(table: Table, zone: str) -> dict[str, Any]:
     one_off = "from" in table.data or "to" in table.data
     recurring = "schedule" in table.data or "duration" in table.data
     if one_off == recurring:
@@ -107,7 +107,7 @@ def _read_when(table: Table, zone: str) -> dict[str, object]:
     return {"schedule": schedule.strip(), "duration_s": duration}
 
 
-def _read_range(table: Table, zone: str) -> dict[str, object]:
+def _read_range(table: Table, zone: str) -> dict[str, Any]:
     start = _instant(table, "from", zone, end=False)
     end = _instant(table, "to", zone, end=True)
     if start is None or end is None:

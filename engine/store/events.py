@@ -209,6 +209,17 @@ class EventsPart(Part):
             'OR spec LIKE \'%"latest": "%\' OR spec LIKE \'%"on_success": ["%\') ORDER BY name'
         )
 
+    def calendar_events(self) -> list[str]:
+        """The defined events with a calendar or a business-day schedule (the AutoSys-trap
+        watch), by name; one scan of the spec text, read when the definitions change."""
+        return [
+            str(r[0])
+            for r in self.rows(
+                "SELECT name FROM events WHERE defined = 1 AND (spec LIKE '%\"calendar\": {%' "
+                "OR schedule LIKE '%business day%') ORDER BY name"
+            )
+        ]
+
     def events_by_name(self, names: Sequence[str]) -> list[Row]:
         """(name, spec, held, next_fire_at) of the named defined events."""
         out: list[Row] = []

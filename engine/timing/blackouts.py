@@ -13,7 +13,6 @@ from evman.engine.model import Blackout, EventSpec
 from evman.engine.timing import occurrences
 from evman.engine.timing.occurrences import Timing
 
-_TINY: Final = timedelta(microseconds=1)
 _MAX_CHAIN: Final = 100
 """Back-to-back windows followed to find where a blackout really ends."""
 
@@ -58,10 +57,10 @@ def window_at(blackout: Blackout, at: datetime) -> tuple[datetime, datetime] | N
         return None
     length = timedelta(seconds=blackout.duration_s)
     timing = Timing(blackout.schedule, blackout.timezone)
-    start = occurrences.next_fire(timing, at - length)
-    if start is None or start > at:
+    found = occurrences.next_fire(timing, at - length)
+    if found is None or found > at:
         return None
-    return start, start + length
+    return found, found + length
 
 
 def inside(blackouts: Iterable[Blackout], at: datetime) -> Inside | None:

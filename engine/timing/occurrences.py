@@ -250,3 +250,22 @@ def _entry(at: datetime, zone: ZoneInfo, wanted: time) -> Entry:
     elif local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset():
         note = "first of repeated hour (DST fall-back)"
     return Entry(at, local, note)
+
+
+# -- the AutoSys trap --------------------------------------------------------------------------
+
+SILENT_DAYS: Final = 30
+
+
+def silenced(timing: Timing, now: datetime, days: int = SILENT_DAYS) -> tuple[datetime | None, datetime | None] | None:
+    """When the calendar leaves the schedule no fire in the next `days` days although the
+    schedule alone has one: (the schedule's own next fire, the calendar's next, or None);
+    None when it is not silenced."""
+    horizon = now + timedelta(days=days)
+    real = next_fire(timing, now)
+    if real is not None and real <= horizon:
+        return None
+    if timing.is_business:
+        return None, real
+    own = schedules.next_fire(timing.schedule, now, timing.timezone)
+    return None if own is None or own > horizon else (own, real)
