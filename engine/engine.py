@@ -24,6 +24,7 @@ from evman.engine.fleet.placement import Seat
 from evman.engine.model import EventSpec, Trigger
 from evman.engine.running.executors import Executors, Outcome
 from evman.engine.running.procs import pid_alive
+from evman.engine.stages.calendar_requests import release_ended_holds
 from evman.engine.stages.deadlines import check_deadlines
 from evman.engine.stages.flush import flush, spawn
 from evman.engine.stages.followups import follow_up
@@ -283,6 +284,7 @@ class Engine:
         if self._external_change():
             self._refresh_definitions()
             handle_requests(tick)
+        release_ended_holds(tick)
         self._due_elsewhere = False
         if self._next_due is not None and tick.now >= self._next_due:
             materialise(tick)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from evman.console.cli import calendar_verbs
 from evman.console.cli.calendar_verbs import warn_if_silenced
 from evman.console.views import contract
 from evman.engine.quoting import quoted
@@ -547,10 +548,7 @@ _verb(
     force=True,
 )
 _verb("kill", "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.", "evman kill publish")
-_verb(
-    "hold", "Hold EVENT: no new runs start; waiting ones wait with reason 'held'.", "evman hold promote-to-production"
-)
-_verb("release", "Release a held EVENT.", "evman release promote-to-production")
+calendar_verbs.install(main, db_option, open_store=open_store, fail=_fail, operator=_operator)
 _verb("ack", "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.", "evman ack alert:7")
 
 

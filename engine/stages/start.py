@@ -76,7 +76,7 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         return f"retry backoff until {local_text(run.not_before, spec, now)}"
     if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
         return f"window opens at {local_text(run.window_open, spec, now)}"
-    ahead = [r for r in tick.runs.of(run.event) if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
+    ahead = _ahead(tick, run)
     if ahead:
         return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
     if run.behind:
@@ -90,6 +90,19 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         if not holds:
             return why or f"requires {spec.requires} is false"
     return None
+
+
+def _ahead(tick: Tick, run: ActiveRun) -> list[ActiveRun]:
+    """The runs `run` waits behind: the event's earlier active runs. Backfill runs stand aside
+    for live runs, and run up to max_parallel at once, oldest first."""
+    others = [r for r in tick.runs.of(run.event) if r is not run and r.state in (RunState.WAITING, RunState.RUNNING)]
+    if not run.is_backfill:
+        return [r for r in others if r.id < run.id and not r.is_backfill]
+    live = [r for r in others if not r.is_backfill]
+    if live:
+        return live
+    before = [r for r in others if r.state is RunState.RUNNING or r.id < run.id]
+    return before if len(before) >= run.max_parallel else []
 
 
 def _blackout_now(tick: Tick, run: ActiveRun, spec: EventSpec) -> Inside | None:

@@ -56,6 +56,23 @@ class EventsPart(Part):
         }
         return found.get("defs_version", 0), found.get("holds_version", 0)
 
+    def hold_ends(self) -> dict[str, str]:
+        """event -> when its hold ends by itself, for the held events that have an end."""
+        return {
+            str(r[0]): str(r[1])
+            for r in self.rows("SELECT name, held_until FROM events WHERE held = 1 AND held_until IS NOT NULL")
+        }
+
+    def runs_scheduled_between(self, event: str, start: str, end: str) -> set[str]:
+        """scheduled_for of every run of `event` in [start, end] (the unique key's instants)."""
+        return {
+            str(r[0])
+            for r in self.rows(
+                "SELECT scheduled_for FROM runs WHERE event = ? AND scheduled_for >= ? AND scheduled_for <= ?",
+                (event, start, end),
+            )
+        }
+
     def held_events(self) -> set[str]:
         return {str(r[0]) for r in self.rows("SELECT name FROM events WHERE held = 1")}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _V1: Final = """
 CREATE TABLE events (
@@ -144,7 +144,12 @@ CREATE TABLE settings (
 INSERT INTO settings (key, value) VALUES ('defs_version', '0');
 """
 
-MIGRATIONS: Final[Sequence[str]] = (_V1,)
+_V2_HOLD_UNTIL: Final = """
+ALTER TABLE events ADD COLUMN held_until TEXT;
+"""
+"""`evman hold E --until TIME`: when the engine releases the hold by itself (UTC ISO, NULL: never)."""
+
+MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL)
 """MIGRATIONS[i] takes a database from schema version i to i + 1; each is a DDL template
 (see Dialect.ddl): {id} an integer primary key the database numbers, {real}, {now} the
 current UTC time as ISO text, {options} the options of a small key table."""

@@ -38,6 +38,8 @@ class ReadView:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._specs: dict[str, EventSpec | None] = {}
+        self._hold_ends: dict[str, datetime] | None = None
+        """event -> when its hold ends by itself; None until read (again after holds change)."""
         self._timings: dict[str, Timing | None] = {}
         self._blackouts: tuple[Blackout, ...] | None = None
         self._blackouts_of: dict[str, tuple[Blackout, ...]] = {}
@@ -62,6 +64,7 @@ class ReadView:
         version, holds = self.store.versions()
         if holds != self._holds_version:
             self._holds_version = holds
+            self._hold_ends = None
             if version == self._defs_version and self._held:
                 held = self.store.held_events()
                 self._held = {name: name in held for name in self._held}
@@ -126,8 +129,18 @@ class ReadView:
         self.spec(name)
         return self._held.get(name, False)
 
-    def set_held(self, name: str, held: bool) -> None:
+    def set_held(self, name: str, held: bool, until: datetime | None = None) -> None:
         self._held[name] = held
+        if self._hold_ends is not None:
+            self._hold_ends.pop(name, None)
+            if held and until is not None:
+                self._hold_ends[name] = until
+
+    def holds_ended(self, now: datetime) -> list[str]:
+        """The held events whose hold `until` has come."""
+        if self._hold_ends is None:
+            self._hold_ends = {n: at for n, t in self.store.hold_ends().items() if (at := parse_iso(t)) is not None}
+        return sorted(n for n, at in self._hold_ends.items() if at <= now)
 
     def dependents_of(self, name: str) -> list[str]:
         if self._dependents is None:  # every edge in one read, not one SELECT per finished event
