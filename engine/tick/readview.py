@@ -131,16 +131,19 @@ class ReadView:
 
     def set_held(self, name: str, held: bool, until: datetime | None = None) -> None:
         self._held[name] = held
-        if self._hold_ends is not None:
-            self._hold_ends.pop(name, None)
-            if held and until is not None:
-                self._hold_ends[name] = until
+        ends = self._ends()  # as committed, then this tick's change on top
+        ends.pop(name, None)
+        if held and until is not None:
+            ends[name] = until
 
     def holds_ended(self, now: datetime) -> list[str]:
         """The held events whose hold `until` has come."""
+        return sorted(n for n, at in self._ends().items() if at <= now)
+
+    def _ends(self) -> dict[str, datetime]:
         if self._hold_ends is None:
             self._hold_ends = {n: at for n, t in self.store.hold_ends().items() if (at := parse_iso(t)) is not None}
-        return sorted(n for n, at in self._hold_ends.items() if at <= now)
+        return self._hold_ends
 
     def dependents_of(self, name: str) -> list[str]:
         if self._dependents is None:  # every edge in one read, not one SELECT per finished event
