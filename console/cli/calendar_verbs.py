@@ -61,12 +61,30 @@ def _send(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) ->
 
     try:
         store = _CLI["open_store"]()
+        _refuse_unknown(store, target)
         ok, message = send_request(store, verb, target, args=args, requested_by=_CLI["operator"](), wait_s=wait_s)
     except StoreError as exc:
         _fail(str(exc))
     if not ok:
         _fail(message)
     click.echo(message)
+
+
+def _refuse_unknown(store: Any, target: str) -> None:
+    """Say now, not when an engine next runs, that a name or a pattern names no defined event
+    (a tag:NAME is the engine's to resolve)."""
+    import fnmatch
+
+    from evman.console.views import contract
+
+    if ":" in target:
+        return
+    if not any(c in target for c in "*?["):
+        row = store.event_row(target)
+        if row is None or not row["defined"]:
+            _fail(contract.unknown_event(store, target))
+    elif not fnmatch.filter(sorted(store.event_names()), target):
+        _fail(f"no defined event matches the pattern {target!r}; `evman list` shows the defined events.")
 
 
 def parse_until(text: str, now: datetime) -> datetime:
