@@ -12,11 +12,11 @@ from evman.engine.store.part import Part, Row, in_chunks
 
 _INSERT_EVENT = (
     "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
-    "next_fire_at, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    "next_fire_at, source, created_at, updated_at, calendar) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EVENT = (
     "UPDATE events SET spec = ?, kind = ?, schedule = ?, timezone = ?, driver = ?, "
-    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ? WHERE name = ?"
+    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ?, calendar = ? WHERE name = ?"
 )
 
 
@@ -36,6 +36,18 @@ def _calendar_part(spec: str) -> tuple[object, object]:
     except ValueError:
         return None, None
     return (data.get("calendar"), data.get("on_holiday")) if isinstance(data, dict) else (None, None)
+
+
+def _calendar_column(spec: str, schedule: object) -> str | None:
+    """events.calendar: the calendar's name, '' for a business-day schedule on the default
+    (Monday to Friday) calendar, NULL for an event no calendar shapes (partial index: the
+    AutoSys-trap watch reads only these rows)."""
+    calendar, _ = _calendar_part(spec)
+    if isinstance(calendar, dict):
+        return str(calendar.get("name") or "")
+    if calendar is not None:
+        return str(calendar)
+    return "" if "business day" in str(schedule or "") else None
 
 
 class EventsPart(Part):
@@ -60,7 +72,7 @@ class EventsPart(Part):
         """event -> when its hold ends by itself, for the held events that have an end."""
         return {
             str(r[0]): str(r[1])
-            for r in self.rows("SELECT name, held_until FROM events WHERE held = 1 AND held_until IS NOT NULL")
+            for r in self.rows("SELECT name, held_until FROM events WHERE held_until IS NOT NULL AND held = 1")
         }
 
     def runs_scheduled_between(self, event: str, start: str, end: str) -> set[str]:
@@ -178,6 +190,7 @@ class EventsPart(Part):
                     ev["source"],
                     stamp,
                     stamp,
+                    _calendar_column(str(ev["spec"]), ev["schedule"]),
                 ),
             )
             result["added"].append(name)
@@ -203,6 +216,7 @@ class EventsPart(Part):
                 next_fire,
                 ev["source"],
                 stamp,
+                _calendar_column(str(ev["spec"]), ev["schedule"]),
                 name,
             ),
         )
@@ -228,13 +242,10 @@ class EventsPart(Part):
 
     def calendar_events(self) -> list[str]:
         """The defined events with a calendar or a business-day schedule (the AutoSys-trap
-        watch), by name; one scan of the spec text, read when the definitions change."""
+        watch), by name: the partial index events_calendar holds only those rows."""
         return [
             str(r[0])
-            for r in self.rows(
-                "SELECT name FROM events WHERE defined = 1 AND (spec LIKE '%\"calendar\": {%' "
-                "OR schedule LIKE '%business day%') ORDER BY name"
-            )
+            for r in self.rows("SELECT name FROM events WHERE calendar IS NOT NULL AND defined = 1 ORDER BY name")
         ]
 
     def events_by_name(self, names: Sequence[str]) -> list[Row]:

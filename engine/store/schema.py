@@ -146,8 +146,13 @@ INSERT INTO settings (key, value) VALUES ('defs_version', '0');
 
 _V2_HOLD_UNTIL: Final = """
 ALTER TABLE events ADD COLUMN held_until TEXT;
+CREATE INDEX events_held_until ON events (held_until) WHERE held_until IS NOT NULL;
+ALTER TABLE events ADD COLUMN calendar TEXT;
+CREATE INDEX events_calendar ON events (name) WHERE calendar IS NOT NULL;
 """
-"""`evman hold E --until TIME`: when the engine releases the hold by itself (UTC ISO, NULL: never)."""
+"""`evman hold E --until TIME`: when the engine releases the hold by itself (UTC ISO, NULL: never);
+the calendar that shapes an event's fire times (its name; '' for business days on the default
+calendar; NULL: none), so the AutoSys-trap watch reads only those rows."""
 
 MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL)
 """MIGRATIONS[i] takes a database from schema version i to i + 1; each is a DDL template
