@@ -206,10 +206,14 @@ timezone = "Europe/London"
 driver = "ops"
 [routes]
 ops = ["{hook}"]
+[calendars.closed]
+dates = ["2026-01-06", "2026-01-14"]
 [[event]]
 name = "extract"
 run = "true"
-schedule = "30 1 * * *"
+schedule = "30 1 * * 2,3"
+calendar = "closed"
+on_holiday = "next"
 runtime = {{ max = "1h" }}
 outputs = [ {{ path = "evman.db", min_size = 1 }} ]
 on_success = ["report"]
@@ -228,7 +232,7 @@ VERBS = {
     "show": ["show", "extract"],
     "history": ["history"],
     "alerts": ["alerts"],
-    "next": ["next", "extract"],
+    "next": ["next", "extract", "--after", "2026-01-05T12:00:00+00:00"],  # Tue 6 closed: merged; Wed 14: moved
     "plan": ["plan"],
     "engines": ["engines"],
 }
@@ -301,6 +305,7 @@ def test_the_json_database_holds_every_kind_of_row(json_outputs: dict[str, Any])
     assert any(run["checks"] for run in json_outputs["history"]), "a run with output checks"
     assert json_outputs["list"][0]["last_run"] is not None
     assert json_outputs["engines"] and json_outputs["plan"] and json_outputs["next"]["fires"]
+    assert json_outputs["next"]["removed"] and any(f.get("moved_from") for f in json_outputs["next"]["fires"])
 
 
 # -- tables ----------------------------------------------------------------------------------------
