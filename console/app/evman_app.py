@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.handlers
 import sqlite3
 import threading
 import time
@@ -42,6 +43,9 @@ log = logging.getLogger("evman.console")
 
 ANSWER_WAIT_S: Final = 15.0
 """How long a request waits for the engine's answer before the console says it is queued."""
+CONSOLE_LOG_BYTES: Final = 1 << 20
+CONSOLE_LOG_FILES: Final = 3
+"""console.log rotates at 1 MB, keeping 3 old files: at most 4 MB, however long it runs."""
 
 
 @dataclass(frozen=True)
@@ -465,7 +469,9 @@ def _log_to_file(path: Path | str) -> None:
     logs = logs_dir(db_target(path))
     try:
         logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler: logging.Handler = logging.FileHandler(logs / "console.log")
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            logs / "console.log", maxBytes=CONSOLE_LOG_BYTES, backupCount=CONSOLE_LOG_FILES
+        )
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -81,7 +81,7 @@ schedule = "every 3 hours"
 
 
 class Sink(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(200)
         self.send_header("Content-Length", "0")
@@ -144,7 +144,7 @@ def drive(engine: Engine, store: Store, notifier: Notifier, clock: FakeClock, fl
 def describe(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         counts = {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("events", "runs", "alerts", "deliveries", "requests", "settings", "routes")
         }
         states = dict(conn.execute("SELECT state, count(*) FROM runs GROUP BY state").fetchall())
