@@ -131,6 +131,10 @@ def _operator() -> str:
     "it runs only events whose tags it has all of (and whose hosts, if any, name "
     "its host); the others wait for an engine that fits. Ignored with SQLite.",
 )
+@click.option("--metrics", "metrics", metavar="HOST:PORT", help="Serve Prometheus metrics there (e.g. 127.0.0.1:9464).")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", help="json: one object a line, for shippers."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
 @click.version_option("0.1.0", prog_name="evman")
 @click.pass_context
@@ -143,6 +147,8 @@ def main(
     grace_s: float,
     verbose: bool,
     tags: tuple[str, ...],
+    metrics: str | None,
+    log_format: str,
 ) -> None:
     """evman: an event manager for batch work.
 
@@ -155,14 +161,38 @@ def main(
     if ctx.invoked_subcommand is not None:
         return
     path = _db_path(ctx, None)
+    address = _metrics_address(metrics)
     if no_ui:
         from evman.console.cli.headless import run_headless
         from evman.engine.fleet.placement import parse_tags
 
-        sys.exit(run_headless(path, tick_s=tick_s, grace_s=grace_s, verbose=verbose, tags=parse_tags(tags)))
+        sys.exit(
+            run_headless(
+                path,
+                tick_s=tick_s,
+                grace_s=grace_s,
+                verbose=verbose,
+                tags=parse_tags(tags),
+                metrics=address,
+                log_format=log_format,
+            )
+        )
     from evman.console.app.evman_app import run_console
 
-    sys.exit(run_console(path, readonly=readonly, tick_s=tick_s, operator=_operator()))
+    sys.exit(
+        run_console(
+            path, readonly=readonly, tick_s=tick_s, operator=_operator(), metrics=address, log_format=log_format
+        )
+    )
+
+
+def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    from evman.engine.watch.metrics import parse_address
+
+    try:
+        return None if text is None else parse_address(text)
+    except ValueError as exc:
+        _fail(str(exc), 2)
 
 
 # -- definitions -----------------------------------------------------------------------------------
