@@ -407,19 +407,37 @@ def alerts(open_only: bool, event: str | None, limit: int, as_json: bool) -> Non
 
 @main.command(context_settings=CONTEXT)
 @json_option
+@click.option("--check", is_flag=True, help="Exit 0 if a live engine beats, 1 if none does, 2 if a run is stuck.")
+@click.option("--max-age", "max_age", default="30s", show_default=True, metavar="DURATION", help="With --check.")
 @db_option
-def engines(as_json: bool) -> None:
+def engines(as_json: bool, check: bool, max_age: str) -> None:
     """Every engine of the database: id, host, pid, epoch, heartbeat, lease, what it runs now.
 
     On PostgreSQL several engines share a database, each with a lease it renews every tick;
-    on a SQLite file there is at most one.
+    on a SQLite file there is at most one. With --check, one line and an exit status for a
+    monitor (Nagios, a cron line on another host, a Kubernetes probe).
 
-    Example: evman engines --db postgresql://evman@db1/batch --json
+    Example: evman engines --check --max-age 1m
     """
     from evman.console.cli.engines import engine_list, render_engines
 
     store = open_store(readonly=True)
+    if check:
+        from evman.console.cli.health_check import check as check_health
+
+        found = check_health(store, _now(), _duration(max_age, "--max-age"))
+        _emit(found.as_json(), as_json, lambda _data: found.message)
+        sys.exit(found.code)
     _emit(engine_list(store), as_json, render_engines)
+
+
+def _duration(text: str, option: str) -> float:
+    from evman.engine.timing.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        _fail(f"{option} {quoted(text)}: {exc}", 2)
 
 
 @main.command("next", context_settings=CONTEXT)

@@ -39,3 +39,11 @@ class WatchPart(Part):
         if row is None:
             return {"engines": {}, "heartbeat_at": None}
         return {"engines": {"live" if row[1] is None else "stopped": 1}, "heartbeat_at": row[0]}
+
+    def active_run_facts(self) -> list[dict[str, Any]]:
+        """Every waiting and running run (runs_active) with its event's spec: what `evman engines
+        --check` judges stuck."""
+        return self.dicts(
+            "SELECT r.id, r.event, r.state, r.pid, r.started_at, r.due_by, e.spec FROM runs r "
+            "LEFT JOIN events e ON e.name = r.event WHERE r.state IN ('waiting', 'running') ORDER BY r.id"
+        )

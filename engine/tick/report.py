@@ -27,6 +27,6 @@ def tick_report(
             e.state.value,
             None if e.run.started_at is None else max(0.0, (e.at - e.run.started_at).total_seconds()),
         )
-        for e in tick.ended
+        for e in tick.done
     ]
     return TickReport(now, duration_s, None, fenced, tuple(started), tuple(finished), active)

@@ -26,12 +26,13 @@ TICK_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """HOST:PORT (a bare PORT means 127.0.0.1:PORT; [::1]:PORT for IPv6); ValueError says what is wrong."""
+    """HOST:PORT (a bare PORT means 127.0.0.1:PORT; [::1]:PORT for IPv6; port 0 picks a free one,
+    which the log says); ValueError says what is wrong."""
     host, sep, port = text.strip().rpartition(":")
     if not sep:
         host, port = "127.0.0.1", text.strip()
     host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"--metrics {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
     return host, int(port)
 

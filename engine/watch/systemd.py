@@ -29,10 +29,13 @@ class Systemd:
         self.watchdog_s = watchdog_s
         """WatchdogSec= as systemd passed it (WATCHDOG_USEC); None: no watchdog wanted."""
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self._sock.setblocking(False)  # a full queue (a reader that stopped reading) drops, never blocks the tick
         self._last_watchdog = 0.0
         self._last_status = 0.0
         self._lock = threading.Lock()
         self.broken = False
+        self.dropped = 0
+        """Messages dropped because the socket's queue was full."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Systemd | None:
@@ -53,6 +56,9 @@ class Systemd:
             try:
                 self._sock.sendto(message, self.address)
                 return True
+            except BlockingIOError:
+                self.dropped += 1
+                return False
             except OSError as exc:
                 if not self.broken:
                     log.warning("cannot notify systemd at %s: %s", self.address.replace("\0", "@"), exc)
