@@ -516,6 +516,16 @@ def _parse_after(after: str | None) -> datetime:
     return value
 
 
+def _register_upkeep() -> None:
+    from evman.console.cli import backup, prune
+
+    prune.register(main, open_store, _emit, _fail, _now, json_option, db_option)
+    backup.register(main, open_store, _emit, _fail, json_option, db_option)
+
+
+_register_upkeep()
+
+
 # -- acting ----------------------------------------------------------------------------------------
 
 

@@ -194,6 +194,28 @@ class Housekeeper:
             self._remember(p.report)
             return p.report
 
+    def dry_run(self, now: datetime) -> dict[str, Any]:
+        """What a pass at `now` would delete, deleting nothing: {"events": {name: {"runs", "logs"}},
+        "requests", "alerts", "deliveries"} (deliveries: old ones and those of the alerts)."""
+        alerted = self.store.alerted_runs()
+        events: dict[str, dict[str, int]] = {}
+        for event, horizon in self._horizons().items():
+            logs_before = str(iso(now - timedelta(seconds=horizon.logs_s)))
+            if not self.store.ended_before(event, logs_before):
+                continue
+            kept = sorted(self.kept.of(self.store, event) | alerted)
+            logs, runs = self.store.count_expired(
+                event, logs_before, str(iso(now - timedelta(seconds=horizon.runs_s))), kept
+            )
+            if logs or runs:
+                events[event] = {"runs": runs, "logs": logs}
+        defaults = defaults_from_json(self.store.defaults_json())
+        rows = self.store.count_old_rows(
+            str(iso(now - timedelta(seconds=defaults.keep_requests_s))),
+            str(iso(now - timedelta(seconds=defaults.keep_alerts_s))),
+        )
+        return {"events": events, **rows}
+
     def _remember(self, report: PassReport) -> None:
         self.last = report
         t = self.totals
