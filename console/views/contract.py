@@ -25,7 +25,18 @@ RUN_KEYS = (
     "reason",
     "output_tail",
 )
-RUN_EXTRA = ("triggered_by", "repeats_run_id", "waiting_reason", "flags", "log_path", "due_by", "late_at", "pid")
+RUN_EXTRA = (
+    "triggered_by",
+    "repeats_run_id",
+    "waiting_reason",
+    "flags",
+    "log_path",
+    "due_by",
+    "late_at",
+    "pid",
+    "log_pruned_at",
+)
+"""log_pruned_at: when retention deleted the run's log file (keep.logs); output_tail stays."""
 STATE_SYMBOLS = {
     "waiting": "◷",
     "running": "▶",
@@ -285,9 +296,10 @@ def render_run_list(rows: list[dict[str, Any]]) -> str:
                 took,
                 "-" if r["exit_code"] is None else str(r["exit_code"]),
                 why[:60],
+                "pruned" if r.get("log_pruned_at") else "",
             ]
         )
-    return _table(["RUN", "EVENT", "STATE", "TRIGGER", "TRY", "STARTED", "TOOK", "EXIT", "REASON"], table)
+    return _table(["RUN", "EVENT", "STATE", "TRIGGER", "TRY", "STARTED", "TOOK", "EXIT", "REASON", "LOG"], table)
 
 
 def render_alert_list(rows: list[dict[str, Any]]) -> str:
@@ -333,6 +345,12 @@ def render_event_detail(d: dict[str, Any]) -> str:
     ]
     if d["waiting_reason"]:
         lines.append(f"  waiting    {d['waiting_reason']}")
+    pruned = [r for r in d["runs"] if r.get("log_pruned_at")]
+    if pruned:
+        lines.append(
+            f"  logs       {len(pruned)} of these runs' log files were pruned (keep.logs); "
+            "their stored output tails remain (evman history E --json: output_tail)"
+        )
     lines += ["", render_run_list(d["runs"])]
     return "\n".join(lines)
 

@@ -183,10 +183,10 @@ class Housekeeper:
                 logs_before = str(iso(now - timedelta(seconds=horizon.logs_s)))
                 if p.stopping or not self.store.ended_before(event, logs_before):
                     continue  # nothing of it is old enough: one index probe, no more
-                kept = self.kept.of(self.store, event) | alerted
-                self._prune_logs(p, event, logs_before, kept, now)
+                kept = self.kept.of(self.store, event)
+                self._prune_logs(p, event, logs_before, kept.logs() | alerted, now)
                 if rows:
-                    self._delete_runs(p, event, str(iso(now - timedelta(seconds=horizon.runs_s))), kept)
+                    self._delete_runs(p, event, str(iso(now - timedelta(seconds=horizon.runs_s))), kept.ids() | alerted)
             if rows and not p.stopping:
                 self._delete_rows(p, now)
                 self._give_back_space(p)
@@ -203,9 +203,13 @@ class Housekeeper:
             logs_before = str(iso(now - timedelta(seconds=horizon.logs_s)))
             if not self.store.ended_before(event, logs_before):
                 continue
-            kept = sorted(self.kept.of(self.store, event) | alerted)
+            kept = self.kept.of(self.store, event)
             logs, runs = self.store.count_expired(
-                event, logs_before, str(iso(now - timedelta(seconds=horizon.runs_s))), kept
+                event,
+                logs_before,
+                str(iso(now - timedelta(seconds=horizon.runs_s))),
+                sorted(kept.logs() | alerted),
+                sorted(kept.ids() | alerted),
             )
             if logs or runs:
                 events[event] = {"runs": runs, "logs": logs}

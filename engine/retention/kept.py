@@ -33,15 +33,20 @@ class History:
     def ids(self) -> set[int]:
         return set(self.last_of.values()) | set(self.successes)
 
+    def logs(self) -> set[int]:
+        """The runs whose log is kept too: the last of each outcome (the last failure's output
+        is what an operator opens); the last successes keep their rows, for their durations."""
+        return set(self.last_of.values())
+
 
 class KeptRuns:
-    """event -> the ids of the runs it keeps (last of every outcome, last successes), read
+    """event -> what it keeps (History: last of every outcome, last successes), read
     through the store's runs_after (runs_event index) and remembered between passes."""
 
     def __init__(self) -> None:
         self._histories: dict[str, History] = {}
 
-    def of(self, store: Any, event: str) -> set[int]:
+    def of(self, store: Any, event: str) -> History:
         history = self._histories.setdefault(event, History())
         cursor, first_active = history.upto, None
         while True:
@@ -57,7 +62,7 @@ class KeptRuns:
                 break
         # an active run may finish in another state: read again from it next time
         history.upto = cursor if first_active is None else first_active - 1
-        return history.ids()
+        return history
 
     def forget(self, event: str) -> None:
         self._histories.pop(event, None)

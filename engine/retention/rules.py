@@ -4,7 +4,8 @@ Never deleted, whatever the horizon (engine/retention/kept.py finds them): activ
 open alert points at; each event's last HISTORY_RUNS succeeded runs (foresight's durations,
 `evman show`'s statistics) and its last run of every outcome (`success(E)`, `failure(E)`, the
 console's last failure); and a run that a `requires` look-back can still see (`success(E, "12h")`
-keeps E's runs for at least 12 hours). A kept run keeps its log."""
+keeps E's runs for at least 12 hours). The last run of every outcome and an alerted run keep
+their log too; the last successes keep only their rows (their durations are what is read)."""
 
 from __future__ import annotations
 

@@ -158,14 +158,17 @@ class RetentionPart(Part):
 
     # -- what a dry run would do ----------------------------------------------------------------
 
-    def count_expired(self, event: str, before_logs: str, before_runs: str, kept: Sequence[int]) -> tuple[int, int]:
+    def count_expired(
+        self, event: str, before_logs: str, before_runs: str, kept_logs: Sequence[int], kept: Sequence[int]
+    ) -> tuple[int, int]:
         """(logs, runs) of `event` a pass would delete now (runs: whatever their log's state)."""
-        skip, ids = _not_in(kept)
+        skip, ids = _not_in(kept_logs)
         logs = self.value(
             f"SELECT count(*) FROM runs{self.dialect.indexed_by('runs_log_kept')} WHERE event = ? "
             f"AND log_pruned_at IS NULL AND ended_at IS NOT NULL AND ended_at < ? AND {FINISHED}{skip}",
             (event, before_logs, *ids),
         )
+        skip, ids = _not_in(kept)
         runs = self.value(
             f"SELECT count(*) FROM runs{self.dialect.indexed_by('runs_event_ended')} WHERE event = ? "
             f"AND ended_at IS NOT NULL AND ended_at < ? AND {FINISHED}{skip}",

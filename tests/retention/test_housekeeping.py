@@ -91,8 +91,9 @@ def test_what_is_never_deleted(store, clock, keeper, logs) -> None:
     assert not set(successes[:-HISTORY_RUNS]) & kept
     assert {lost[-1], failed[-1], later[-1], alerted[0], active} <= kept  # last of each outcome, alerted, active
     assert kept == set(successes[-HISTORY_RUNS:]) | {lost[-1], failed[-1], later[-1], alerted[0], active}
-    for run_id in kept - {active}:  # a kept run keeps its log
+    for run_id in {lost[-1], failed[-1], later[-1], alerted[0]}:  # their logs too: the last of each outcome
         assert os.path.exists(store.run(run_id)["log_path"])
+    assert not any(os.path.exists(store.run(r)["log_path"]) for r in successes[-HISTORY_RUNS:-1])  # rows only
 
 
 def test_a_requires_look_back_keeps_what_it_can_see(store, clock, logs, tmp_path) -> None:
