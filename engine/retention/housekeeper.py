@@ -38,7 +38,8 @@ from evman.engine.store import Store, StoreError
 
 log = logging.getLogger("evman.housekeeping")
 
-EVERY_S: Final = 300.0
+EVERY_S: Final = 3600.0
+"""A pass an hour: horizons are days, and a pass that finds nothing still reads each event once."""
 FIRST_AFTER_S: Final = 30.0
 """The first pass waits this long after start: the engine's own start-up goes first."""
 BATCH: Final = 500
@@ -67,7 +68,8 @@ class PassReport:
     pages_freed: int = 0
     batches: int = 0
     longest_batch_s: float = 0.0
-    """The longest write transaction (or unlinking) of the pass: what a writer could wait on it."""
+    """The longest time a batch held the write lock (its transactions; not its unlinks): what
+    another writer could wait on it."""
     busy_s: float = 0.0
     cpu_s: float = 0.0
     rows_pass: bool = False
@@ -178,16 +180,17 @@ class Housekeeper:
                 later = iso(now + timedelta(seconds=self.every_s * 0.9))
                 rows = self.store.claim_housekeeping(str(iso(now)), str(later))
             p.report.rows_pass = rows
-            self._finish_unlinks(p)
+            self._finish_unlinks(p, now)
             alerted = self.store.alerted_runs()
             for event, horizon in self._horizons().items():
                 logs_before = str(iso(now - timedelta(seconds=horizon.logs_s)))
                 if p.stopping or not self.store.ended_before(event, logs_before):
                     continue  # nothing of it is old enough: one index probe, no more
                 kept = self.kept.of(self.store, event)
+                if rows:  # first: a run past both horizons goes with its log in one step
+                    runs_before = str(iso(now - timedelta(seconds=horizon.runs_s)))
+                    self._delete_runs(p, event, runs_before, kept.ids() | alerted, now)
                 self._prune_logs(p, event, logs_before, kept.logs() | alerted, now)
-                if rows:
-                    self._delete_runs(p, event, str(iso(now - timedelta(seconds=horizon.runs_s))), kept.ids() | alerted)
             if rows and not p.stopping:
                 self._delete_rows(p, now)
                 self._give_back_space(p)
@@ -256,35 +259,48 @@ class Housekeeper:
 
     # -- the steps ---------------------------------------------------------------------
 
-    def _finish_unlinks(self, p: _Pace) -> None:
-        """Logs a killed pass marked pruned but had not deleted yet."""
+    def _finish_unlinks(self, p: _Pace, now: datetime) -> None:
+        """Logs a killed pass noted but had not deleted yet, and those another host's engine
+        noted for this one (it deleted their runs)."""
         while not p.stopping:
             rows = self.store.logs_to_unlink(self.host, p.batch)
             if not rows:
                 return
-            started = time.perf_counter()
-            for _run_id, path in rows:
-                unlink_log(str(path))
-            self.store.logs_unlinked([int(r[0]) for r in rows])
-            p.took(time.perf_counter() - started)
+            p.took(self._unlink(p, [(int(r[0]), str(r[1])) for r in rows], now))
 
     def _prune_logs(self, p: _Pace, event: str, before: str, kept: set[int], now: datetime) -> None:
         for rows in self._batches(p, lambda n: self.store.expired_logs(event, before, sorted(kept), n, self.host)):
-            started = time.perf_counter()
             marked = [(int(r[0]), r[1], r[2]) for r in rows]
-            self.store.mark_logs_pruned(marked, str(iso(now)))
-            paths = [str(path) for _id, path, _host in marked if path]
-            p.report.log_bytes += sum(unlink_log(path) for path in paths)
-            self.store.logs_unlinked([run_id for run_id, path, _host in marked if path])
-            remove_empty_day_folders(paths, now.date())
-            p.report.logs += len(marked)
-            p.took(time.perf_counter() - started)
-
-    def _delete_runs(self, p: _Pace, event: str, before: str, kept: set[int]) -> None:
-        for ids in self._batches(p, lambda n: self.store.expired_runs(event, before, sorted(kept), n)):
             started = time.perf_counter()
-            p.report.runs += self.store.delete_runs(ids)
-            p.took(time.perf_counter() - started)
+            self.store.mark_logs_pruned(marked, str(iso(now)))
+            locked = time.perf_counter() - started
+            p.report.logs += len(marked)
+            p.took(locked + self._unlink(p, [(run_id, path) for run_id, path, _host in marked if path], now))
+
+    def _delete_runs(self, p: _Pace, event: str, before: str, kept: set[int], now: datetime) -> None:
+        """Rows and logs together: a run whose log is still there goes to pruned_logs in the
+        transaction that deletes it, and its file is unlinked after (by its host's engine)."""
+        for rows in self._batches(p, lambda n: self.store.expired_runs(event, before, sorted(kept), n)):
+            started = time.perf_counter()
+            p.report.runs += self.store.delete_runs_noting_logs(rows)
+            locked = time.perf_counter() - started
+            ours = [(int(r[0]), str(r[1])) for r in rows if r[1] and r[3] is None and self._is_ours(r[2])]
+            p.report.logs += len(ours)
+            p.took(locked + self._unlink(p, ours, now))
+
+    def _is_ours(self, host: str | None) -> bool:
+        return self.host is None or host is None or host == self.host
+
+    def _unlink(self, p: _Pace, logs: list[tuple[int, str]], now: datetime) -> float:
+        """Delete the files, then their pruned_logs rows; the seconds that row delete held the lock."""
+        if not logs:
+            return 0.0
+        p.report.log_bytes += sum(unlink_log(path) for _run_id, path in logs)
+        started = time.perf_counter()
+        self.store.logs_unlinked([run_id for run_id, _path in logs])
+        locked = time.perf_counter() - started
+        remove_empty_day_folders([path for _run_id, path in logs], now.date())
+        return locked
 
     def _delete_rows(self, p: _Pace, now: datetime) -> None:
         defaults = defaults_from_json(self.store.defaults_json())

@@ -95,25 +95,27 @@ class RetentionPart(Part):
 
     # -- rows -------------------------------------------------------------------------------------
 
-    def expired_runs(self, event: str, before: str, kept: Sequence[int], limit: int) -> list[int]:
-        """Finished runs of `event` that ended before `before`, log pruned, not kept; oldest first."""
+    def expired_runs(self, event: str, before: str, kept: Sequence[int], limit: int) -> list[Row]:
+        """(id, log_path, host, log_pruned_at) of finished runs of `event` that ended before
+        `before`, not kept; oldest first."""
         skip, ids = _not_in(kept)
-        return [
-            int(r[0])
-            for r in self.rows(
-                f"SELECT id FROM runs{self.dialect.indexed_by('runs_event_ended')} "
-                f"WHERE event = ? AND ended_at IS NOT NULL AND ended_at < ? AND {FINISHED} "
-                f"AND log_pruned_at IS NOT NULL{skip} ORDER BY ended_at LIMIT ?",
-                (event, before, *ids, limit),
-            )
-        ]
+        return self.rows(
+            f"SELECT id, log_path, host, log_pruned_at FROM runs{self.dialect.indexed_by('runs_event_ended')} "
+            f"WHERE event = ? AND ended_at IS NOT NULL AND ended_at < ? AND {FINISHED}{skip} ORDER BY ended_at LIMIT ?",
+            (event, before, *ids, limit),
+        )
 
-    def delete_runs(self, ids: Sequence[int]) -> int:
-        """Delete finished runs by id (an active one is never deleted, whatever the caller asked)."""
+    def delete_runs_noting_logs(self, rows: Sequence[Row]) -> int:
+        """Delete these finished runs (never an active one), noting in pruned_logs the log of each
+        whose log was not pruned yet, in one transaction; how many runs were deleted."""
         with self.transaction():
+            self.execute_many(
+                "INSERT INTO pruned_logs (run_id, log_path, host) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(r[0], r[1], r[2]) for r in rows if r[1] and r[3] is None],
+            )
             return sum(
                 self.execute(f"DELETE FROM runs WHERE id IN ({marks}) AND {FINISHED}", chunk).rowcount
-                for chunk, marks in in_chunks(list(ids))
+                for chunk, marks in in_chunks([r[0] for r in rows])
             )
 
     def delete_handled_requests(self, before: str, limit: int) -> int:

@@ -189,3 +189,5 @@ def test_with_several_engines_each_host_deletes_only_the_logs_it_wrote(store, cl
     assert on_disk == ([True] * 10 if backend == "postgres" else [False] * 10)  # SQLite: one engine, every log
     keeper.run_pass(clock.now() + timedelta(seconds=keeper.every_s))
     assert not ids(store, "hourly") & set(made)
+    assert not any(os.path.exists(path) for path in paths)  # the host that wrote them deleted them
+    assert store.rows("SELECT * FROM pruned_logs") == []

@@ -1,0 +1,527 @@
+"""W8, a year of operation: 50 events (5 every minute, 20 hourly, 25 daily), about 2.8 million
+runs and as many log files a year, with a 30-day horizon (keep = { runs = "30d", logs = "30d" }).
+
+    uv run python -m bench.year [--quick]          # alone; `python -m bench --only W8` in the table
+
+How it is made, honestly:
+- The year is written day by day, as the engine writes it: each run a row with every column the
+  engine fills (one executemany per day, the statement the engine's flush uses) and a log file at
+  the path the executors give it; a few failures a day, each with its alert (resolved by the next
+  success) and a delivery; two dozen handled requests a day. Two databases get the same days:
+  one where the real housekeeper (engine/retention/) runs a pass at the end of every day, one
+  without. Sizes (database file after a checkpoint, log files counted on disk) at 1x, 3x, 12x.
+- Then the real engine runs on the year-old database (FakeClock, a simulated minute per step,
+  the runs as callables) for some hours, twice: alone, and with the housekeeper's thread
+  deleting a backlog of days meanwhile, paced as in production. A client thread queues requests
+  and makes the console's reads all along: their latencies, and every tick's duration.
+- CPU: the housekeeper's per day at steady state (its passes in the year's build, plus the fixed
+  cost of 288 idle passes a day) against the engine's own per day (its CPU per run in the live
+  stretch, times the runs of a day). The runs are callables, the cheapest for the engine, so the
+  share is an upper bound of what it is with commands.
+- `evman list` (a process), the console's first paint (in-process, from app start) and
+  `evman plan`'s projection (CPU) on the year-old databases, with and without retention."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.stats import Results
+
+DAY = timedelta(days=1)
+START = datetime(2025, 1, 6, tzinfo=UTC)
+W8 = "W8"
+KEPT = "evman, keep 30d"
+MIN_CLIENT_SAMPLES = 50
+MIN_LIVE_S = 3.0
+"""A live stretch lasts at least this long in real time, and until the client has made its samples."""
+ALL = "evman, no retention"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    horizon_days: int = 30
+    horizons: tuple[int, ...] = (1, 3, 12)
+    minute_every: int = 1
+    """The every-minute events run every this many minutes (1: the issue's mix)."""
+    per_minute: int = 5
+    hourly: int = 20
+    daily: int = 25
+    live_minutes: int = 720
+    backlog_days: int = 2
+    plan_reps: int = 30
+    list_runs: int = 5
+
+    @property
+    def days(self) -> int:
+        return self.horizon_days * max(self.horizons)
+
+
+FULL = Sizes()
+QUICK = Sizes(horizon_days=3, minute_every=10, live_minutes=180, backlog_days=1, plan_reps=10, list_runs=2)
+SMOKE = Sizes(
+    horizon_days=2, minute_every=60, hourly=4, daily=5, live_minutes=30, backlog_days=1, plan_reps=3, list_runs=1
+)
+
+
+def events(s: Sizes) -> list[tuple[str, list[int]]]:
+    """(name, the minutes of the day it fires at)."""
+    out = [(f"minutely-{i}", list(range(i % s.minute_every, 1440, s.minute_every))) for i in range(s.per_minute)]
+    out += [(f"hourly-{i:02d}", [h * 60 + (i * 3) % 60 for h in range(24)]) for i in range(s.hourly)]
+    out += [(f"daily-{i:02d}", [(i * 53) % 1440]) for i in range(s.daily)]
+    return out
+
+
+def definitions(s: Sizes, keep: bool) -> str:
+    lines = ["[defaults]", 'timezone = "UTC"']
+    if keep:
+        lines.append(f'keep = {{ runs = "{s.horizon_days}d", logs = "{s.horizon_days}d" }}')
+    else:
+        lines.append('keep = { runs = "36500d", logs = "36500d" }')
+    for name, minutes in events(s):
+        lines += ["[[event]]", f'name = "{name}"', 'call = "bench.jobs:noop"', f'schedule = "{_cron(minutes)}"']
+    return "\n".join(lines) + "\n"
+
+
+def _cron(minutes: list[int]) -> str:
+    """A cron line for fire times `minutes` of the day (every k minutes, hourly, or daily)."""
+    first = minutes[0]
+    if len(minutes) == 1:
+        return f"{first % 60} {first // 60} * * *"
+    every = minutes[1] - minutes[0]
+    if every >= 60:
+        return f"{first % 60} * * * *"
+    return "* * * * *" if every == 1 else f"{first}-59/{every} * * * *"
+
+
+@dataclass
+class Book:
+    """One database of the year and what was measured of it."""
+
+    db: Path
+    logs: Path
+    keep: bool
+    store: Any = None
+    keeper: Any = None
+    next_id: int = 1
+    files: int = 0
+    sizes: dict[int, tuple[float, int]] = field(default_factory=dict)
+    """horizons -> (database MB, log files on disk)."""
+    pass_cpu_s: list[float] = field(default_factory=list)
+    longest_batch_s: float = 0.0
+
+
+def open_book(tmp: Path, s: Sizes, keep: bool) -> Book:
+    from evman.engine.definitions import catalog, parse_definitions
+    from evman.engine.retention import Housekeeper
+    from evman.engine.store import Store
+
+    folder = tmp / ("kept" if keep else "all")
+    folder.mkdir(parents=True, exist_ok=True)
+    book = Book(folder / "year.db", folder / "year.db.logs", keep)
+    book.store = Store(book.db)
+    defs = parse_definitions(definitions(s, keep), source=str(folder / "defs.toml"), base_dir=folder, known_events=[])
+    catalog.save(book.store, defs, now=START)
+    book.keeper = Housekeeper(book.store, host="bench")
+    return book
+
+
+def write_day(book: Book, s: Sizes, day: int, log_path: Any) -> None:
+    """One day of runs (rows and log files), failures with their alerts, handled requests."""
+    from evman.engine.clock import iso
+    from evman.engine.store.runs import insert_run_sql
+    from evman.engine.store.schema import RUN_COLUMNS
+
+    base = START + day * DAY
+    rows, made_dirs = [], set()
+    failures = []
+    for name, minutes in events(s):
+        for n, minute in enumerate(minutes):
+            at = base + timedelta(minutes=minute)
+            run_id = book.next_id
+            book.next_id += 1
+            failed = name.startswith("minutely") and (run_id % 211 == 0)
+            path = log_path(name, run_id)
+            folder = os.path.dirname(path)
+            if folder not in made_dirs:
+                os.makedirs(folder, exist_ok=True)
+                made_dirs.add(folder)
+            text = f"{name} run {run_id}\nfetched 42 items in 0.8 s\nwrote /srv/data/{name}.json\n" + (
+                "error: upstream 503\n" if failed else "done\n"
+            )
+            with open(path, "w") as fh:
+                fh.write(text)
+            book.files += 1
+            values = {
+                "id": run_id,
+                "event": name,
+                "state": "failed" if failed else "succeeded",
+                "trigger": "schedule",
+                "attempt": 1,
+                "scheduled_for": iso(at),
+                "created_at": iso(at),
+                "needs_prepare": 0,
+                "started_at": iso(at + timedelta(milliseconds=40)),
+                "ended_at": iso(at + timedelta(seconds=2, milliseconds=n % 900)),
+                "exit_code": 1 if failed else 0,
+                "reason": "exit code 1" if failed else None,
+                "output_tail": text[-120:],
+                "pid": 10_000 + run_id % 50_000,
+                "host": "bench",
+                "log_path": path,
+            }
+            rows.append(tuple(values.get(c) for c in RUN_COLUMNS))
+            if failed:
+                failures.append((name, run_id, at))
+    conn = book.store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(insert_run_sql(), rows)
+    for name, run_id, at in failures:
+        stamp, resolved = iso(at + timedelta(seconds=3)), iso(at + timedelta(minutes=s.minute_every, seconds=3))
+        cur = conn.execute(
+            "INSERT INTO alerts (kind, event, run_id, route, message, status, created_at, updated_at, resolved_at, "
+            "pending, delivered_at, attempts) VALUES ('failed', ?, ?, 'ops', 'failed: exit code 1', 'resolved', ?, ?, ?, 0, ?, 1)",
+            (name, run_id, stamp, resolved, resolved, stamp),
+        )
+        conn.execute(
+            "INSERT INTO deliveries (alert_id, attempted_at, route, target, outcome, page) VALUES (?, ?, 'ops', 'json://****', 'sent', 1)",
+            (cur.lastrowid, stamp),
+        )
+    conn.executemany(
+        "INSERT INTO requests (verb, target, requested_by, requested_at, handled_at, outcome) VALUES ('trigger', ?, 'cron', ?, ?, 'ok')",
+        [
+            (
+                f"daily-{h % max(1, s.daily):02d}",
+                iso(base + timedelta(hours=h)),
+                iso(base + timedelta(hours=h, seconds=1)),
+            )
+            for h in range(24)
+        ],
+    )
+    conn.execute("COMMIT")
+
+
+def measure_size(book: Book) -> tuple[float, int]:
+    book.store.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    mb = (os.path.getsize(book.db) + _size(str(book.db) + "-wal")) / 1e6
+    count = sum(len(files) for _root, _dirs, files in os.walk(book.logs))
+    return mb, count
+
+
+def _size(path: str) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def build_year(s: Sizes, tmp: Path, say: Any) -> tuple[Book, Book, Any]:
+    from evman.engine.clock import SystemClock
+    from evman.engine.running.executors import Executors
+
+    kept, every = open_book(tmp, s, True), open_book(tmp, s, False)
+    paths = {}
+    for book in (kept, every):
+        runner = Executors(SystemClock(), book.logs, lambda _outcome: None)
+        paths[book.keep] = runner.log_path_text  # the layout the engine writes, whatever it is
+        runner.shutdown(wait_s=0)
+    checkpoints = {h * s.horizon_days: h for h in s.horizons}
+    started = time.monotonic()
+    for day in range(s.days):
+        for book in (kept, every):
+            write_day(book, s, day, paths[book.keep])
+        report = kept.keeper.run_pass(START + (day + 1) * DAY)
+        kept.pass_cpu_s.append(report.cpu_s)
+        kept.longest_batch_s = max(kept.longest_batch_s, report.longest_batch_s)
+        if day + 1 in checkpoints:
+            for book in (kept, every):
+                book.sizes[checkpoints[day + 1]] = measure_size(book)
+            say(
+                f"  W8 day {day + 1}: kept {kept.sizes[checkpoints[day + 1]]}, all {every.sizes[checkpoints[day + 1]]} ({time.monotonic() - started:.0f} s)"
+            )
+    idle = kept.keeper.run_pass(
+        START + s.days * DAY + timedelta(seconds=1)
+    )  # nothing new to delete: a pass's fixed cost
+    return kept, every, idle
+
+
+# -- the engine on the year-old database ------------------------------------------------------------
+
+
+@dataclass
+class Live:
+    ticks_ms: list[float] = field(default_factory=list)
+    request_ms: list[float] = field(default_factory=list)
+    read_ms: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    runs: int = 0
+    deleted: int = 0
+
+
+def run_live(book: Book, s: Sizes, *, housekeeping: bool, day: int) -> Live:
+    """The engine for s.live_minutes simulated minutes from `day`, ticking each minute and
+    settling; a client writing requests and reading as the console does; with `housekeeping`,
+    the housekeeper's thread deleting a backlog meanwhile."""
+    from evman.engine.clock import FakeClock
+    from evman.engine.engine import Engine
+    from evman.engine.retention import Housekeeper
+    from evman.engine.store import Store
+
+    clock = FakeClock(START + day * DAY)
+    engine = Engine(Store(book.db), clock=clock, logs_dir=book.logs, tick_s=60)
+    engine.start()
+    live, stop = Live(), threading.Event()
+    client = threading.Thread(target=_client, args=(book.db, live, stop), daemon=True)
+    keeper = None
+    if housekeeping:  # its clock backlog_days ahead: that much to delete while the engine runs
+        keeper = Housekeeper(
+            Store(book.db), FakeClock(clock.now() + s.backlog_days * DAY), every_s=1.0, first_after_s=0.0, host="bench"
+        )
+    try:
+        for _minute in range(10):  # warm: the first ticks of a fresh start
+            _step(engine, clock, None)
+        client.start()
+        if keeper is not None:
+            keeper.start()
+        cpu = time.process_time()
+        before = book.store.value("SELECT count(*) FROM runs")
+        began = time.monotonic()
+        minutes = 0
+        while (
+            minutes < s.live_minutes
+            or len(live.request_ms) < MIN_CLIENT_SAMPLES
+            or time.monotonic() - began < MIN_LIVE_S
+        ):
+            _step(engine, clock, live.ticks_ms)
+            minutes += 1
+        live.cpu_s = time.process_time() - cpu
+        live.runs = book.store.value("SELECT count(*) FROM runs") - before
+    finally:
+        stop.set()
+        client.join(5)
+        if keeper is not None:
+            live.deleted = keeper.totals.runs
+            keeper.stop()
+        engine.executors.shutdown(wait_s=5)
+        engine.store.release_engine(pid=engine.pid, now=clock.now())
+    return live
+
+
+def _step(engine: Any, clock: Any, ticks_ms: list[float] | None) -> None:
+    clock.advance(timedelta(minutes=1))
+    for _ in range(20):
+        started = time.perf_counter()
+        engine.tick(clock.now())
+        if ticks_ms is not None:
+            ticks_ms.append((time.perf_counter() - started) * 1000)
+        if not engine.active_runs():
+            return
+        time.sleep(0.001)  # the callables run in the workers meanwhile
+
+
+def _client(db: Path, live: Live, stop: threading.Event) -> None:
+    """A program queueing requests (a write) and the console reading (its first page, an event's detail)."""
+    from evman.engine.store import Store
+
+    store = Store(db)
+    try:
+        while not stop.wait(0.02):
+            started = time.perf_counter()
+            store.add_request("hold", "no-such-event", requested_by="bench")
+            live.request_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            store.console_events_page(None, 120)
+            store.runs_of("minutely-0", limit=50)
+            live.read_ms.append((time.perf_counter() - started) * 1000)
+    finally:
+        store.close()
+
+
+# -- reads on the year-old database -------------------------------------------------------------------
+
+
+def list_ms(db: Path, runs: int) -> tuple[float, float]:
+    from bench import footprint
+
+    list_s, base_s = footprint.startup(db, runs)
+    return list_s * 1000, base_s * 1000
+
+
+def first_paint_ms(db: Path) -> float:
+    from bench.console_bench import Frames
+    from evman.console.app.evman_app import make_app
+    from evman.console.screens.events import EventsScreen
+    from evman.console.widgets.event_table import EventTable
+    from evman.engine.clock import FakeClock
+
+    async def paint() -> float:
+        app = make_app(db, clock=FakeClock(datetime.now(UTC)), start_engine=False, operator="bench")
+        frames = Frames(app)
+        frames.arm(lambda: isinstance(app.screen, EventsScreen) and app.screen.query_one(EventTable).row_count > 0)
+        started = time.perf_counter()
+        async with app.run_test(size=(100, 30)):
+            painted = await frames.shown("first rows")
+        return (painted - started) * 1000
+
+    return asyncio.run(paint())
+
+
+def plan_cpu_ms(db: Path, reps: int, at: datetime) -> list[float]:
+    from evman.console.views import plan as planning
+    from evman.engine.store import Store
+
+    store = Store(db, readonly=True)
+    out = []
+    try:
+        for _ in range(reps):
+            started = time.thread_time()
+            planning.plan_view(store, at, ())
+            out.append((time.thread_time() - started) * 1000)
+    finally:
+        store.close()
+    return out
+
+
+# -- the row -------------------------------------------------------------------------------------------
+
+
+def measure(results: Results, s: Sizes, tmp: Path, say: Any) -> None:
+    say(f"W8 a year: {s.days} days of {sum(len(m) for _n, m in events(s)):,} runs a day, twice")
+    started = time.monotonic()
+    kept, every, idle = build_year(s, tmp, say)
+    results.note(f"W8: the year written and kept in {time.monotonic() - started:.0f} s")
+    for book, system in ((kept, KEPT), (every, ALL)):
+        for horizons, (mb, files) in sorted(book.sizes.items()):
+            results.add(W8, system, f"database after {horizons}x the horizon", "MB", mb)
+            results.add(W8, system, f"log files after {horizons}x the horizon", "files", float(files))
+    results.add(W8, KEPT, "housekeeping: longest write batch in the year's passes", "ms", kept.longest_batch_s * 1000)
+    say("W8 the engine on the year-old database, without and with housekeeping")
+    alone = run_live(kept, s, housekeeping=False, day=s.days)
+    busy = run_live(kept, s, housekeeping=True, day=s.days)
+    results.add_samples(W8, KEPT, "tick, housekeeping idle", "ms", alone.ticks_ms)
+    results.add_samples(W8, KEPT, "tick, housekeeping deleting", "ms", busy.ticks_ms)
+    for name, live in (("housekeeping idle", alone), ("housekeeping deleting", busy)):
+        results.add(W8, KEPT, f"request write, longest, {name}", "ms", max(live.request_ms))
+        results.add(W8, KEPT, f"console read, longest, {name}", "ms", max(live.read_ms))
+    results.note(
+        f"W8: during the housekeeping stretch it deleted {busy.deleted:,} runs ({len(busy.ticks_ms):,} ticks, {len(busy.request_ms):,} requests)"
+    )
+    runs_a_day = sum(len(m) for _n, m in events(s))
+    engine_day_s = alone.cpu_s / max(1, alone.runs) * runs_a_day
+    steady = kept.pass_cpu_s[s.horizon_days :] or kept.pass_cpu_s
+    keeper_day_s = statistics.median(steady) + idle.cpu_s * 288
+    results.add(W8, KEPT, "housekeeping CPU a day (a day's deletions + 288 passes)", "s", keeper_day_s)
+    results.add(W8, KEPT, "engine CPU a day (its CPU per run x runs a day)", "s", engine_day_s)
+    say("W8 list, first paint and plan on the year-old databases")
+    for book, system in ((kept, KEPT), (every, ALL)):
+        listed, base = list_ms(book.db, s.list_runs)
+        results.add(W8, system, "`evman list` start-up", "ms", listed)
+        results.add(W8, system, "`python -c 'import sqlite3'`", "ms", base)
+        results.add(W8, system, "console first paint (from app start)", "ms", first_paint_ms(book.db))
+        results.add_samples(
+            W8, system, "plan projection, CPU", "ms", plan_cpu_ms(book.db, s.plan_reps, START + s.days * DAY)
+        )
+    for book in (kept, every):
+        book.store.close()
+
+
+def judge(results: Results, s: Sizes) -> None:
+    r = results
+    last = max(s.horizons)
+    for what in ("database", "log files"):
+        one = r.median(W8, KEPT, f"{what} after 1x the horizon")
+        if not one:
+            continue
+        worst = max(abs((r.median(W8, KEPT, f"{what} after {h}x the horizon") or one) / one - 1) for h in s.horizons)
+        without = r.median(W8, ALL, f"{what} after {last}x the horizon")
+        r.target(
+            W8,
+            f"{what} flat within 10% after 1x the horizon (3x, 12x against 1x)",
+            f"worst {worst * 100:.1f}% (without retention at {last}x: {without / one:.1f}x)"
+            if without
+            else f"worst {worst * 100:.1f}%",
+            worst <= 0.10,
+        )
+    idle, busy = r.get(W8, KEPT, "tick, housekeeping idle"), r.get(W8, KEPT, "tick, housekeeping deleting")
+    if idle and busy and idle.p99 and busy.p99:
+        r.target(
+            W8,
+            "tick p99 while housekeeping deletes <= 2x without",
+            f"{busy.p99:.2f} ms vs {idle.p99:.2f} ms ({busy.p99 / idle.p99:.2f}x)",
+            busy.p99 <= 2 * idle.p99,
+        )
+    waits = [r.median(W8, KEPT, f"{k}, longest, housekeeping deleting") for k in ("request write", "console read")]
+    if all(w is not None for w in waits):
+        r.target(
+            W8,
+            "no request or console read waits > 50 ms while housekeeping deletes",
+            f"request {waits[0]:.1f} ms, read {waits[1]:.1f} ms (longest)",
+            max(waits) <= 50,
+        )  # type: ignore[type-var]
+    keeper, engine = (
+        r.median(W8, KEPT, "housekeeping CPU a day (a day's deletions + 288 passes)"),
+        r.median(W8, KEPT, "engine CPU a day (its CPU per run x runs a day)"),
+    )
+    if keeper is not None and engine:
+        r.target(
+            W8,
+            "housekeeping CPU < 5% of the workload's",
+            f"{keeper / engine * 100:.2f}% ({keeper:.2f} s of {engine:.1f} s a day)",
+            keeper / engine < 0.05,
+        )
+    for system in (KEPT, ALL):
+        listed, base = (
+            r.median(W8, system, "`evman list` start-up"),
+            r.median(W8, system, "`python -c 'import sqlite3'`"),
+        )
+        if listed is not None and base is not None:
+            r.target(
+                W8,
+                f"`evman list` on the year-old database ({system}) <= W6's 1.5x import sqlite3 + 100 ms",
+                f"{listed:.0f} ms vs {1.5 * base + 100:.0f} ms",
+                listed <= 1.5 * base + 100,
+            )
+        paint = r.median(W8, system, "console first paint (from app start)")
+        if paint is not None:
+            r.target(W8, f"console first paint ({system}) < W5's 1 s", f"{paint:.0f} ms", paint < 1000)
+        plan = r.get(W8, system, "plan projection, CPU")
+        if plan is not None and plan.p99 is not None:
+            r.target(
+                W8,
+                f"plan on the year-old database ({system}) <= W7's 5 ms (median; p99 <= 5x)",
+                f"median {plan.median:.2f} ms, p99 {plan.p99:.2f} ms",
+                plan.median <= 5 and plan.p99 <= 25,
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import tempfile
+
+    from bench.stats import table, targets_table
+
+    parser = argparse.ArgumentParser(prog="python -m bench.year", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    s = SMOKE if args.smoke else QUICK if args.quick else FULL
+    started = time.monotonic()
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="evman-w8-") as tmp:
+        measure(results, s, Path(tmp), lambda text: print(f"[{time.monotonic() - started:6.1f}s] {text}", flush=True))
+    judge(results, s)
+    print(table(results.metrics.values()))
+    print(targets_table(results.targets))
+    for note in results.notes:
+        print("-", note)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
