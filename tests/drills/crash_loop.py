@@ -190,6 +190,8 @@ def crash_loop(
                     timeout=60,
                     what="every alert to be delivered",
                 )
+            if retention:
+                wait_until(lambda: crash_retention.caught_up(db), timeout=60, what="housekeeping to catch up")
             time.sleep(1.0)
         except AssertionError as exc:
             report.problems.append(str(exc))

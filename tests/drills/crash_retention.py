@@ -74,6 +74,11 @@ def _seed(db: Path) -> None:
         store.close()
 
 
+def caught_up(db: Path) -> bool:
+    """The clean engine's housekeeping has deleted at least what was seeded past every protection."""
+    return scalar(db, "SELECT count(*) FROM drill_deleted") >= len(names_of(db)) * (SEEDED_PER_EVENT - HISTORY_RUNS)
+
+
 def after_kill(db: Path, report: Report) -> None:
     """Between a SIGKILL and the next start: every run that started a process has its log on
     disk or marked pruned; a pass killed between marking and unlinking is counted."""
