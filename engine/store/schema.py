@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 _V1: Final = """
 CREATE TABLE events (
@@ -144,7 +144,17 @@ CREATE TABLE settings (
 INSERT INTO settings (key, value) VALUES ('defs_version', '0');
 """
 
-_V2_RETENTION: Final = """
+_V2_HOLD_UNTIL: Final = """
+ALTER TABLE events ADD COLUMN held_until TEXT;
+CREATE INDEX events_held_until ON events (held_until) WHERE held_until IS NOT NULL;
+ALTER TABLE events ADD COLUMN calendar TEXT;
+CREATE INDEX events_calendar ON events (name) WHERE calendar IS NOT NULL;
+"""
+"""`evman hold E --until TIME`: when the engine releases the hold by itself (UTC ISO, NULL: never);
+the calendar that shapes an event's fire times (its name; '' for business days on the default
+calendar; NULL: none), so the AutoSys-trap watch reads only those rows."""
+
+_V3_RETENTION: Final = """
 ALTER TABLE runs ADD COLUMN log_pruned_at TEXT;
 CREATE INDEX runs_log_kept ON runs(event, ended_at) WHERE log_pruned_at IS NULL AND ended_at IS NOT NULL;
 CREATE INDEX requests_handled ON requests(handled_at) WHERE handled_at IS NOT NULL;
@@ -162,7 +172,7 @@ until the runs horizon), the indexes a housekeeping pass reads its oldest rows b
 `pruned_logs`: the files a pass has marked pruned but may not have unlinked yet (a pass killed
 between its commit and its unlinks finishes them next time)."""
 
-MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_RETENTION)
+MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL, _V3_RETENTION)
 """MIGRATIONS[i] takes a database from schema version i to i + 1; each is a DDL template
 (see Dialect.ddl): {id} an integer primary key the database numbers, {real}, {now} the
 current UTC time as ISO text, {options} the options of a small key table."""
