@@ -553,6 +553,14 @@ def _judge_reads(r: Results, system: str) -> None:
             f"{listed:.0f} ms vs {1.5 * base + 100:.0f} ms",
             listed <= 1.5 * base + 100,
         )
+    young_list = r.median(W8, YOUNG, "`evman list` start-up")
+    if listed is not None and young_list:
+        r.target(
+            W8,
+            f"`evman list`, year-old ({system}) within 1.5x of the first day's",
+            f"{listed:.0f} ms vs {young_list:.0f} ms ({listed / young_list:.2f}x)",
+            listed <= 1.5 * young_list,
+        )
     paint = r.median(W8, system, "console first paint (from app start)")
     if paint is not None:
         r.target(W8, f"console first paint, year-old ({system}) < W5's 1 s", f"{paint:.0f} ms", paint < 1000)

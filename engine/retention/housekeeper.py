@@ -50,8 +50,9 @@ PAUSE_FACTOR: Final = 2.0
 """After each batch the housekeeper waits at least PAUSE_FACTOR times as long as it took."""
 LEAST_PAUSE_S: Final = 0.005
 VACUUM_STEP_PAGES: Final = 256
-VACUUM_WHEN_FREE: Final = 0.05
-"""Give pages back once more than this share of the file is free (and at least a step's worth)."""
+VACUUM_LEAST_PAGES: Final = 32
+VACUUM_WHEN_FREE: Final = 0.02
+"""Give pages back once more than this share of the file is free (and at least VACUUM_LEAST_PAGES)."""
 
 
 @dataclass
@@ -329,7 +330,7 @@ class Housekeeper:
     def _give_back_space(self, p: _Pace) -> None:
         while not p.stopping:
             free, pages, can = self.store.free_pages()
-            if not can or free < VACUUM_STEP_PAGES or free < pages * VACUUM_WHEN_FREE:
+            if not can or free < VACUUM_LEAST_PAGES or free < pages * VACUUM_WHEN_FREE:
                 return
             started = time.perf_counter()
             self.store.give_back_pages(VACUUM_STEP_PAGES)
