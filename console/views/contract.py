@@ -277,10 +277,9 @@ def render_run_list(rows: list[dict[str, Any]]) -> str:
                 took,
                 "-" if r["exit_code"] is None else str(r["exit_code"]),
                 why[:60],
-                "pruned" if r.get("log_pruned_at") else "",
             ]
         )
-    return _table(["RUN", "EVENT", "STATE", "TRIGGER", "TRY", "STARTED", "TOOK", "EXIT", "REASON", "LOG"], table)
+    return _table(["RUN", "EVENT", "STATE", "TRIGGER", "TRY", "STARTED", "TOOK", "EXIT", "REASON"], table)
 
 
 def render_alert_list(rows: list[dict[str, Any]]) -> str:
@@ -326,11 +325,11 @@ def render_event_detail(d: dict[str, Any]) -> str:
     ]
     if d["waiting_reason"]:
         lines.append(f"  waiting    {d['waiting_reason']}")
-    pruned = [r for r in d["runs"] if r.get("log_pruned_at")]
+    pruned = [str(r["id"]) for r in d["runs"] if r.get("log_pruned_at")]
     if pruned:
         lines.append(
-            f"  logs       {len(pruned)} of these runs' log files were pruned (keep.logs); "
-            "their stored output tails remain (evman history E --json: output_tail)"
+            f"  logs       pruned (keep.logs) for run(s) {', '.join(pruned)}; their stored output "
+            "tails remain (evman history E --json: output_tail)"
         )
     lines += ["", render_run_list(d["runs"])]
     return "\n".join(lines)
