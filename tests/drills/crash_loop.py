@@ -176,6 +176,8 @@ def crash_loop(
                 timeout=60,
                 what="the last engine to handle every request",
             )
+            if retention:  # before the deliveries: alerts raised meanwhile are waited for too
+                wait_until(lambda: crash_retention.caught_up(db), timeout=60, what="housekeeping to catch up")
             if notifier_exists():
                 wait_until(
                     lambda: (
@@ -190,8 +192,6 @@ def crash_loop(
                     timeout=60,
                     what="every alert to be delivered",
                 )
-            if retention:
-                wait_until(lambda: crash_retention.caught_up(db), timeout=60, what="housekeeping to catch up")
             time.sleep(1.0)
         except AssertionError as exc:
             report.problems.append(str(exc))
