@@ -9,14 +9,36 @@ from typing import Any, Final
 from evman.engine.clock import iso
 from evman.engine.store.part import Part, Row, in_chunks
 
-_INSERT_EVENT = (
-    "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
-    "next_fire_at, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-)
-_UPDATE_EVENT = (
-    "UPDATE events SET spec = ?, kind = ?, schedule = ?, timezone = ?, driver = ?, "
-    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ? WHERE name = ?"
-)
+EVENT_COLUMNS: Final = ("name", "spec", "kind", "schedule", "timezone", "driver", "requires", "next_fire_at", "source")
+"""What `load` writes of an event (the rest is the engine's: held, created_at, ...)."""
+
+
+def _event_values(ev: Mapping[str, Any]) -> dict[str, Any]:
+    return {c: ev[c] for c in EVENT_COLUMNS}
+
+
+def _sort_events(
+    events: Sequence[Mapping[str, Any]], existing: Mapping[str, Row], result: dict[str, list[str]]
+) -> tuple[list[Mapping[str, Any]], list[dict[str, Any]]]:
+    """(the new events, the changed ones as whole rows to upsert: what the engine wrote, held
+    and held_by, is left alone); names go into `result`. A changed event keeps its creation
+    time, and its next fire time unless its timing changed or it was pruned."""
+    added: list[Mapping[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for ev in events:
+        name, old = str(ev["name"]), existing.get(str(ev["name"]))
+        if old is None:
+            added.append(ev)
+            result["added"].append(name)
+        elif old["spec"] == ev["spec"] and old["defined"]:
+            result["unchanged"].append(name)
+        else:
+            same_timing = old["schedule"] == ev["schedule"] and old["timezone"] == ev["timezone"]
+            keep = same_timing and old["defined"]
+            next_fire_at = old["next_fire_at"] if keep else ev["next_fire_at"]
+            changed.append({**_event_values(ev), "next_fire_at": next_fire_at, "created_at": old["created_at"]})
+            result["changed"].append(name)
+    return added, changed
 
 
 BUMP_HOLDS: Final = (
@@ -78,10 +100,15 @@ class EventsPart(Part):
         with self.transaction():
             existing = {
                 r["name"]: r
-                for r in self.rows("SELECT name, spec, schedule, timezone, defined, next_fire_at FROM events")
+                for r in self.rows(
+                    "SELECT name, spec, schedule, timezone, defined, next_fire_at, created_at FROM events"
+                )
             }
-            for ev in events:
-                self._upsert_event(ev, existing.get(str(ev["name"])), stamp, result)
+            added, changed = _sort_events(events, existing, result)
+            self.insert_rows(
+                "events", [{**_event_values(ev), "created_at": stamp, "updated_at": stamp} for ev in added]
+            )
+            self.upsert_rows("events", [{**ev, "defined": 1, "updated_at": stamp} for ev in changed], "name")
             names = [str(ev["name"]) for ev in events]
             if prune:
                 result["pruned"] = self._prune(existing, set(names), stamp)
@@ -89,73 +116,20 @@ class EventsPart(Part):
         return result
 
     def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
-        gone = [n for n, r in existing.items() if n not in kept and r["defined"]]
-        self.execute_many(
-            "UPDATE events SET defined = 0, next_fire_at = NULL, updated_at = ? WHERE name = ?",
-            [(stamp, n) for n in gone],
+        gone = sorted(n for n, r in existing.items() if n not in kept and r["defined"])
+        self.update_rows(
+            "events", [{"name": n, "defined": 0, "next_fire_at": None, "updated_at": stamp} for n in gone], "name"
         )
-        return sorted(gone)
+        return gone
 
     def _save_links(
         self, names: Sequence[str], deps: Iterable[tuple[str, str]], routes: Mapping[str, str], defaults_json: str
     ) -> None:
-        self.execute_many("DELETE FROM event_deps WHERE event = ?", [(n,) for n in names])
-        self.execute_many("INSERT INTO event_deps (upstream, event) VALUES (?, ?) ON CONFLICT DO NOTHING", list(deps))
-        self.execute_many(
-            "INSERT INTO routes (name, spec) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec",
-            list(routes.items()),
-        )
-        self.execute(
-            "INSERT INTO settings (key, value) VALUES ('defaults', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (defaults_json,),
-        )
+        self.delete_rows("event_deps", "event", names)
+        self.insert_rows("event_deps", [{"upstream": u, "event": e} for u, e in deps], ignore=True)
+        self.upsert_rows("routes", [{"name": n, "spec": spec} for n, spec in routes.items()], "name")
+        self.upsert_rows("settings", [{"key": "defaults", "value": defaults_json}], "key")
         self.execute("UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'defs_version'")
-
-    def _upsert_event(
-        self, ev: Mapping[str, Any], old: Row | None, stamp: str | None, result: dict[str, list[str]]
-    ) -> None:
-        name = str(ev["name"])
-        if old is None:
-            self.execute(
-                _INSERT_EVENT,
-                (
-                    name,
-                    ev["spec"],
-                    ev["kind"],
-                    ev["schedule"],
-                    ev["timezone"],
-                    ev["driver"],
-                    ev["requires"],
-                    ev["next_fire_at"],
-                    ev["source"],
-                    stamp,
-                    stamp,
-                ),
-            )
-            result["added"].append(name)
-            return
-        same_timing = old["schedule"] == ev["schedule"] and old["timezone"] == ev["timezone"]
-        if old["spec"] == ev["spec"] and old["defined"]:
-            result["unchanged"].append(name)
-            return
-        next_fire = old["next_fire_at"] if same_timing and old["defined"] else ev["next_fire_at"]
-        self.execute(
-            _UPDATE_EVENT,
-            (
-                ev["spec"],
-                ev["kind"],
-                ev["schedule"],
-                ev["timezone"],
-                ev["driver"],
-                ev["requires"],
-                next_fire,
-                ev["source"],
-                stamp,
-                name,
-            ),
-        )
-        result["changed"].append(name)
 
     # -- reading events ----------------------------------------------------------
 

@@ -43,7 +43,7 @@ def test_evmans_own_workloads_run_at_a_tiny_size(tmp_path: Path) -> None:
     assert r.median("W4", EVMAN, f"due to last finished, {SMOKE.layers}x{SMOKE.width}") > 0
     assert r.median("W6", f"{EVMAN} @{SMOKE.footprint_events:,}", "engine RSS") > 0
     assert r.median("W6", EVMAN, "`evman list` start-up") > 0
-    assert "W6: `evman list` imports neither textual nor apprise" in r.notes
+    assert "W6: `evman list` imports none of textual, apprise, sqlite_utils" in r.notes
     judged = {(t.workload, t.text.split(" ")[0]) for t in r.targets}
     assert {"W2", "W3", "W6"} <= {w for w, _ in judged}
     text = report(r, "smoke")
