@@ -31,6 +31,7 @@ from evman.engine.store.ddl import (
     Transform,
     columns_after,
 )
+from evman.engine.store.stores import SqliteStore
 from tests.conftest import load_text
 from tests.engine_cli import SETTLE_S, cli, connect, rows
 
@@ -310,7 +311,7 @@ def test_a_reload_keeps_what_the_engine_wrote_and_replaces_links(
 
 @pytest.mark.sqlite_only
 def test_on_sqlite_sqlite_utils_writes_what_load_writes(tmp_path: Path, clock: FakeClock) -> None:
-    store = Store(tmp_path / "x.db")
+    store = SqliteStore(tmp_path / "x.db")
     seen: list[str] = []
     try:
         with store.db.tracer(lambda sql, params: seen.append(" ".join(sql.split()))):
