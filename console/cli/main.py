@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from evman import __version__
 from evman.console.views import contract
 from evman.engine.quoting import quoted
 
@@ -132,7 +133,7 @@ def _operator() -> str:
     "its host); the others wait for an engine that fits. Ignored with SQLite.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
-@click.version_option("0.1.0", prog_name="evman")
+@click.version_option(__version__, prog_name="evman")
 @click.pass_context
 def main(
     ctx: click.Context,
