@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from evman.engine.store.ddl import NOW, Column, Index, Seed, Step, Table, columns_after
+from evman.engine.store.ddl import NOW, Column, Index, Seed, Step, Table, check, columns_after
 
 _EVENTS: Final = Table(
     "events",
@@ -173,6 +173,7 @@ MIGRATIONS: Final[Sequence[Step]] = (_V1,)
 """MIGRATIONS[i] takes a database from schema version i to i + 1. Append a step to change the
 schema (HACKING.md, "Changing the schema"); never edit one that has shipped."""
 
+check(MIGRATIONS)  # a step one backend could not apply fails here, at import, saying why
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 RUN_COLUMNS: Final = columns_after(MIGRATIONS, "runs")
