@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.outside import ROOT, wait_until
+from tests.outside import ROOT, rows, wait_until
 
 pytestmark = pytest.mark.timeout(600)  # a build and an install, on a machine others load too
 
@@ -163,19 +163,15 @@ def test_the_installed_evman_runs_beside_a_users_engine_py_and_console_package(i
         start_new_session=True,
     )
     try:
+        db = installed.project / "evman.db"  # read as another program would, between the user's commands
         wait_until(
-            lambda: [e for e in json.loads(installed.evman("engines", "--json").stdout) if e["live"]],
-            timeout=60,
-            interval=0.2,
-            what="the engine to start",
+            lambda: rows(db, "SELECT pid FROM engine WHERE pid = ?", (engine.pid,)), timeout=60, what="the engine"
         )
         assert "ok (run 1)" in installed.evman("trigger", "user-work", "--wait", "60").stdout
-        runs = wait_until(
-            lambda: [r for r in json.loads(installed.evman("history", "--json").stdout) if r["ended_at"]],
-            timeout=60,
-            interval=0.2,
-            what="the run of engine:work to end",
+        wait_until(
+            lambda: rows(db, "SELECT id FROM runs WHERE ended_at IS NOT NULL"), timeout=60, what="the run to end"
         )
+        runs = json.loads(installed.evman("history", "--json").stdout)
     finally:
         log = stop(engine)
     assert [(r["event"], r["state"]) for r in runs] == [("user-work", "succeeded")], log
