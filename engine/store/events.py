@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -14,7 +15,29 @@ EVENT_COLUMNS: Final = ("name", "spec", "kind", "schedule", "timezone", "driver"
 
 
 def _event_values(ev: Mapping[str, Any]) -> dict[str, Any]:
-    return {c: ev[c] for c in EVENT_COLUMNS}
+    """The events columns `load` writes, `calendar` derived from the spec."""
+    return {**{c: ev[c] for c in EVENT_COLUMNS}, "calendar": _calendar_column(str(ev["spec"]), ev["schedule"])}
+
+
+def _calendar_part(spec: str) -> tuple[object, object]:
+    """What of a stored spec moves its fire times besides schedule and zone: calendar, on_holiday."""
+    try:
+        data = json.loads(spec)
+    except ValueError:
+        return None, None
+    return (data.get("calendar"), data.get("on_holiday")) if isinstance(data, dict) else (None, None)
+
+
+def _calendar_column(spec: str, schedule: object) -> str | None:
+    """events.calendar: the calendar's name, '' for a business-day schedule on the default
+    (Monday to Friday) calendar, NULL for an event no calendar shapes (partial index: the
+    AutoSys-trap watch reads only these rows)."""
+    calendar, _ = _calendar_part(spec)
+    if isinstance(calendar, dict):
+        return str(calendar.get("name") or "")
+    if calendar is not None:
+        return str(calendar)
+    return "" if "business day" in str(schedule or "") else None
 
 
 def _sort_events(
@@ -33,7 +56,11 @@ def _sort_events(
         elif old["spec"] == ev["spec"] and old["defined"]:
             result["unchanged"].append(name)
         else:
-            same_timing = old["schedule"] == ev["schedule"] and old["timezone"] == ev["timezone"]
+            same_timing = (
+                old["schedule"] == ev["schedule"]
+                and old["timezone"] == ev["timezone"]
+                and _calendar_part(old["spec"]) == _calendar_part(str(ev["spec"]))
+            )
             keep = same_timing and old["defined"]
             next_fire_at = old["next_fire_at"] if keep else ev["next_fire_at"]
             changed.append({**_event_values(ev), "next_fire_at": next_fire_at, "created_at": old["created_at"]})
@@ -71,6 +98,23 @@ class EventsPart(Part):
     def held_events(self) -> set[str]:
         return {str(r[0]) for r in self.rows("SELECT name FROM events WHERE held = 1")}
 
+    def hold_ends(self) -> dict[str, str]:
+        """event -> when its hold ends by itself, for the held events that have an end."""
+        return {
+            str(r[0]): str(r[1])
+            for r in self.rows("SELECT name, held_until FROM events WHERE held_until IS NOT NULL AND held = 1")
+        }
+
+    def runs_scheduled_between(self, event: str, start: str, end: str) -> set[str]:
+        """scheduled_for of every run of `event` in [start, end] (the unique key's instants)."""
+        return {
+            str(r[0])
+            for r in self.rows(
+                "SELECT scheduled_for FROM runs WHERE event = ? AND scheduled_for >= ? AND scheduled_for <= ?",
+                (event, start, end),
+            )
+        }
+
     def defaults_json(self) -> str | None:
         return self.setting("defaults")
 
@@ -88,8 +132,12 @@ class EventsPart(Part):
         *,
         prune: bool,
         now: datetime,
+        named: Mapping[str, Mapping[str, str]] | None = None,
     ) -> dict[str, list[str]]:
         """Upsert events (a dict per event with the events columns), replace deps and routes.
+
+        `named`: settings kept as JSON objects of name -> JSON text ("calendars", "blackouts"),
+        merged by name; with `prune`, replaced by these.
 
         A changed schedule takes effect from now on: the caller passes next_fire_at computed
         from now for events whose schedule changed or which are new; unchanged events keep theirs.
@@ -113,7 +161,20 @@ class EventsPart(Part):
             if prune:
                 result["pruned"] = self._prune(existing, set(names), stamp)
             self._save_links(names, deps, routes, defaults_json)
+            for key, entries in (named or {}).items():
+                self._save_named(key, entries, replace=prune)
         return result
+
+    def named_setting(self, key: str) -> dict[str, str]:
+        """A setting kept as a JSON object of name -> JSON text ({} when absent)."""
+        text = self.setting(key)
+        found = json.loads(text) if text else {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def _save_named(self, key: str, entries: Mapping[str, str], *, replace: bool) -> None:
+        merged = {} if replace else self.named_setting(key)
+        merged.update(entries)
+        self.upsert_rows("settings", [{"key": key, "value": json.dumps(merged, sort_keys=True)}], "key")
 
     def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
         gone = sorted(n for n, r in existing.items() if n not in kept and r["defined"])
@@ -148,6 +209,14 @@ class EventsPart(Part):
             'SELECT name, spec FROM events WHERE defined = 1 AND (spec LIKE \'%"deadline": "%\' '
             'OR spec LIKE \'%"latest": "%\' OR spec LIKE \'%"on_success": ["%\') ORDER BY name'
         )
+
+    def calendar_events(self) -> list[str]:
+        """The defined events with a calendar or a business-day schedule (the AutoSys-trap
+        watch), by name: the partial index events_calendar holds only those rows."""
+        return [
+            str(r[0])
+            for r in self.rows("SELECT name FROM events WHERE calendar IS NOT NULL AND defined = 1 ORDER BY name")
+        ]
 
     def events_by_name(self, names: Sequence[str]) -> list[Row]:
         """(name, spec, held, next_fire_at) of the named defined events."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from evman.engine.store.ddl import NOW, Column, Index, Seed, Step, Table, check, columns_after
+from evman.engine.store.ddl import NOW, AddColumn, Column, Index, Seed, Step, Table, check, columns_after
 
 _EVENTS: Final = Table(
     "events",
@@ -169,7 +169,20 @@ _V1: Final = Step(
     ),
 )
 
-MIGRATIONS: Final[Sequence[Step]] = (_V1,)
+_V2_HOLD_UNTIL: Final = Step(
+    "hold --until, and the calendar that shapes an event",
+    (
+        AddColumn("events", Column("held_until", "text")),
+        Index("events_held_until", "events", ("held_until",), where="held_until IS NOT NULL"),
+        AddColumn("events", Column("calendar", "text")),
+        Index("events_calendar", "events", ("name",), where="calendar IS NOT NULL"),
+    ),
+)
+"""`evman hold E --until TIME`: when the engine releases the hold by itself (UTC ISO, NULL: never);
+the calendar that shapes an event's fire times (its name; '' for business days on the default
+calendar; NULL: none), so the AutoSys-trap watch reads only those rows."""
+
+MIGRATIONS: Final[Sequence[Step]] = (_V1, _V2_HOLD_UNTIL)
 """MIGRATIONS[i] takes a database from schema version i to i + 1. Append a step to change the
 schema (HACKING.md, "Changing the schema"); never edit one that has shipped."""
 

@@ -34,26 +34,37 @@ from evman.engine.store.ddl import (
     columns_after,
 )
 from evman.engine.store.stores import SqliteStore
-from tests.conftest import load_text
-from tests.engine_cli import SETTLE_S, cli, connect, rows
+from tests.engine_cli import SETTLE_S, cli, connect, load_defs, rows
 
 pytestmark = pytest.mark.backends
 
-PREVIOUS = Path(__file__).parents[1] / "data" / "databases" / "history-c18d7f1.db"
-"""Made by tests/data/databases/make_history_db.py with the code of commit c18d7f1 (schema 1,
-the DDL text of evman 0.1): a day of runs, an open failure alert, a handled and an open request."""
+DATABASES = Path(__file__).parents[1] / "data" / "databases"
+PREVIOUS = {"c18d7f1": 1, "cccf2df": 2}
+"""Databases made by tests/data/databases/make_history_db.py with the code of these commits, and
+their schema versions, both written by DDL text before sqlite-utils: evman 0.1 (schema 1) and the
+business calendars' step 2. Each holds a day of runs, an open failure alert, a handled and an
+open request."""
 AFTER_PREVIOUS = datetime(2026, 1, 6, 1, 0, tzinfo=UTC)
 """An hour after that database's last tick: its engine's heartbeat is stale."""
 TABLES = ("alerts", "deliveries", "engine", "event_deps", "events", "requests", "routes", "runs", "settings")
 
 
-@pytest.fixture
-def previous(tmp_path: Path) -> Path:
-    """A copy of the previous commit's database, private as evman makes its files."""
+@pytest.fixture(params=sorted(PREVIOUS))
+def previous(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A copy of a database an earlier commit made, private as evman makes its files."""
     db = tmp_path / "previous.db"
-    shutil.copyfile(PREVIOUS, db)
+    shutil.copyfile(DATABASES / f"history-{request.param}.db", db)
     db.chmod(0o600)
+    assert user_version(db) == PREVIOUS[request.param]
     return db
+
+
+def user_version(db: Path) -> int:
+    return int(rows(db, "PRAGMA user_version")[0]["user_version"])
+
+
+def columns(db: Path) -> dict[str, list[str]]:
+    return {t: [r["name"] for r in rows(db, f"PRAGMA table_info({t})")] for t in TABLES}
 
 
 def sqlite_shape(db: Path) -> dict[str, Any]:
@@ -151,24 +162,30 @@ def test_postgresql_and_sqlite_get_the_same_tables_columns_and_indexes(pg_dsn: s
 # -- the previous commit's database ------------------------------------------------------------
 
 
-def test_a_fresh_database_has_the_shape_of_one_the_previous_commit_made(previous: Path, tmp_path: Path) -> None:
-    """The same columns, types, defaults, keys and partial indexes; runs' occurrence key was a
-    table constraint and is a named unique index now (one key either way). The old engine
-    table's CHECK (id = 1) has no sqlite-utils form: the one statement that writes the row says 1."""
+def test_a_fresh_database_has_the_shape_of_one_an_earlier_commit_made(previous: Path, tmp_path: Path) -> None:
+    """Once migrated, the same columns, types, defaults, keys and partial indexes; runs'
+    occurrence key was a table constraint and is a named unique index now (one key either way).
+    The old engine table's CHECK (id = 1) has no sqlite-utils form: the one statement that writes
+    the row says 1."""
+    Store(previous).close()
     Store(tmp_path / "new.db").close()
     assert sqlite_shape(tmp_path / "new.db") == sqlite_shape(previous)
     assert index_names(tmp_path / "new.db") - index_names(previous) == {"runs_occurrence"}
     assert index_names(previous) <= index_names(tmp_path / "new.db")
 
 
-def test_the_previous_commits_database_opens_untouched_keeps_every_row_and_runs(previous: Path) -> None:
-    before_rows, before_schema = counts(previous), rows(previous, "SELECT sql FROM sqlite_master")
+def test_an_earlier_commits_database_opens_migrated_once_keeps_every_row_and_runs(previous: Path) -> None:
+    before_rows, before_columns, version = counts(previous), columns(previous), user_version(previous)
+    before_schema = rows(previous, "SELECT sql FROM sqlite_master")
     assert before_rows["runs"] >= 60 and before_rows["alerts"] == 1 and before_rows["requests"] == 2
     clock = FakeClock(AFTER_PREVIOUS)
     store = Store(previous)
     try:
-        assert counts(previous) == before_rows and rows(previous, "SELECT sql FROM sqlite_master") == before_schema
-        assert rows(previous, "PRAGMA user_version")[0]["user_version"] == SCHEMA_VERSION == 1
+        assert counts(previous) == before_rows and user_version(previous) == SCHEMA_VERSION
+        if version == SCHEMA_VERSION:  # current already: not touched
+            assert rows(previous, "SELECT sql FROM sqlite_master") == before_schema
+        for table, names in columns(previous).items():  # older: columns only added, after the old ones
+            assert names[: len(before_columns[table])] == before_columns[table], table
         engine = Engine(store, clock=clock, logs_dir=previous.parent / "logs")
         engine.start()
         engine.settle(clock.now(), timeout_s=SETTLE_S)  # answers the open trigger request
@@ -187,7 +204,7 @@ def test_the_previous_commits_database_opens_untouched_keeps_every_row_and_runs(
 
 # -- a new step ------------------------------------------------------------------------------
 
-STEP_2 = Step(
+A_NEW_STEP = Step(
     "a step with every kind of op, as a helper would append one",
     (
         AddColumn("runs", Column("params", "text", not_null=True, default="{}")),
@@ -203,15 +220,15 @@ STEP_2 = Step(
 )
 
 
-def append_step_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As if STEP_2 were appended to MIGRATIONS (both backends read them by these names)."""
-    steps = (*MIGRATIONS, STEP_2)
+def append_a_new_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if A_NEW_STEP were appended to MIGRATIONS (both backends read them by these names)."""
+    steps = (*MIGRATIONS, A_NEW_STEP)
     for module in ("sqlite", "postgres"):
         monkeypatch.setattr(f"evman.engine.store.{module}.MIGRATIONS", steps)
         monkeypatch.setattr(f"evman.engine.store.{module}.SCHEMA_VERSION", len(steps))
 
 
-def check_step_2(db: Path | str, before: dict[str, int]) -> None:
+def check_the_new_step(db: Path | str, before: dict[str, int]) -> None:
     assert counts(db) == before
     succeeded = rows(db, "SELECT DISTINCT params FROM runs WHERE state = 'succeeded'")
     others = rows(db, "SELECT DISTINCT params FROM runs WHERE state <> 'succeeded'")
@@ -232,17 +249,19 @@ def check_step_2(db: Path | str, before: dict[str, int]) -> None:
         conn.close()
 
 
-def test_a_new_step_migrates_the_previous_commits_database_once(
-    previous: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_new_step_migrates_an_earlier_commits_database_once(
+    previous: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before, indexes = counts(previous), index_names(previous)
-    append_step_2(monkeypatch)
+    append_a_new_step(monkeypatch)
     Store(previous).close()
-    assert rows(previous, "PRAGMA user_version")[0]["user_version"] == 2
-    check_step_2(previous, before)
-    assert index_names(previous) == indexes | {"pools_size"}  # the partial indexes of runs and alerts kept
+    assert user_version(previous) == SCHEMA_VERSION + 1
+    check_the_new_step(previous, before)
+    assert index_names(previous) >= indexes | {"pools_size"}  # the partial indexes of runs and alerts kept
     kinds = {r["name"]: r["type"] for r in rows(previous, "PRAGMA table_info(runs)")}
     assert kinds["exit_code"] == "TEXT" and "flags" not in kinds and "checks" not in kinds
+    Store(tmp_path / "new.db").close()  # and a new file made with the step has the same shape
+    assert sqlite_shape(previous) == sqlite_shape(tmp_path / "new.db")
     schema = rows(previous, "SELECT sql FROM sqlite_master")
     Store(previous).close()  # a second open migrates nothing
     assert rows(previous, "SELECT sql FROM sqlite_master") == schema
@@ -251,9 +270,7 @@ def test_a_new_step_migrates_the_previous_commits_database_once(
 def test_a_new_step_migrates_a_database_of_either_backend(
     db_path: Path, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store(db_path)
-    load_text(store, '[[event]]\nname = "a"\nrun = "true"\nschedule = "every 1 hour"\n', tmp_path, clock.now())
-    store.close()
+    load_defs(db_path, '[[event]]\nname = "a"\nrun = "true"\nschedule = "every 1 hour"\n', tmp_path, clock.now())
     conn = connect(db_path)
     try:
         for state, at in (("succeeded", "s1"), ("failed", "s2")):
@@ -264,11 +281,11 @@ def test_a_new_step_migrates_a_database_of_either_backend(
     finally:
         conn.close()
     before = counts(db_path)
-    append_step_2(monkeypatch)
+    append_a_new_step(monkeypatch)
     Store(db_path).close()
-    check_step_2(db_path, before)
+    check_the_new_step(db_path, before)
     Store(db_path).close()
-    check_step_2(db_path, before)
+    check_the_new_step(db_path, before)
 
 
 # -- load's writes ------------------------------------------------------------------------------
@@ -292,18 +309,17 @@ requires = "success(up)"
 def test_a_reload_keeps_what_the_engine_wrote_and_replaces_links(
     db_path: Path, clock: FakeClock, tmp_path: Path
 ) -> None:
-    store = Store(db_path)
+    load_defs(db_path, FIRST, tmp_path, clock.now())
+    conn = connect(db_path)  # what a hold leaves (the engine's columns), which a reload must keep
     try:
-        load_text(store, FIRST, tmp_path, clock.now())
-        store.execute("UPDATE events SET held = 1, held_by = 'me' WHERE name = 'down'")
-        created = rows(db_path, "SELECT name, created_at FROM events ORDER BY name")
-        clock.advance(timedelta(minutes=5))
-        second = FIRST.replace("success(up)", "success(side)").replace("/a", "/b")
-        second += '\n[[event]]\nname = "side"\nrun = "true"\n'
-        defs = parse_definitions(second, source="d.toml", base_dir=tmp_path, known_events=store.event_names())
-        result = catalog.save(store, defs, now=clock.now(), prune=True)
+        conn.execute("UPDATE events SET held = 1, held_by = 'me' WHERE name = 'down'")
     finally:
-        store.close()
+        conn.close()
+    created = rows(db_path, "SELECT name, created_at FROM events ORDER BY name")
+    clock.advance(timedelta(minutes=5))
+    second = FIRST.replace("success(up)", "success(side)").replace("/a", "/b")
+    second += '\n[[event]]\nname = "side"\nrun = "true"\n'
+    result = load_defs(db_path, second, tmp_path, clock.now(), prune=True)
     assert result == {"added": ["side"], "changed": ["down"], "unchanged": ["up"], "pruned": []}
     events = {r["name"]: r for r in rows(db_path, "SELECT * FROM events")}
     assert {r["name"]: r["created_at"] for r in created} == {n: events[n]["created_at"] for n in ("down", "up")}
@@ -319,8 +335,9 @@ def test_on_sqlite_sqlite_utils_writes_what_load_writes(tmp_path: Path, clock: F
     store = SqliteStore(tmp_path / "x.db")
     seen: list[str] = []
     try:
+        defs = parse_definitions(FIRST, source="d.toml", base_dir=tmp_path, known_events=set())
         with store.db.tracer(lambda sql, params: seen.append(" ".join(sql.split()))):
-            load_text(store, FIRST, tmp_path, clock.now())
+            catalog.save(store, defs, now=clock.now())
     finally:
         store.close()
     assert any(s.startswith('INSERT INTO "events"') for s in seen)
