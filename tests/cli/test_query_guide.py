@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.outside import ROOT
 
@@ -45,12 +46,21 @@ def db(tmp_path: Path) -> Path:
 
 
 def run(argv: list[str], db: Path) -> str:
+    """`argv` on `db` through sqlite-utils' own command line, in this process (one interpreter
+    start instead of one per command; the installed command is run once, below)."""
+    from sqlite_utils.cli import cli
+
     assert argv[0] == "sqlite-utils" and argv[2] == "evman.db", argv
-    done = subprocess.run(
-        [str(SQLITE_UTILS), argv[1], str(db), *argv[3:]], capture_output=True, text=True, timeout=60, cwd=db.parent
-    )
-    assert done.returncode == 0, (argv, done.stderr)
+    done = CliRunner().invoke(cli, [argv[1], str(db), *argv[3:]], catch_exceptions=False)
+    assert done.exit_code == 0, (argv, done.output)
     return done.stdout
+
+
+def test_the_installed_sqlite_utils_command_reads_an_evman_database(db: Path) -> None:
+    done = subprocess.run(
+        [str(SQLITE_UTILS), "tables", str(db), "--counts", "-t"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert re.search(r"runs\s+69\b", done.stdout)
 
 
 def test_the_guide_shows_the_commands_this_test_checks() -> None:
