@@ -322,7 +322,7 @@ class Bench:
             self.results.add("W6", "python", "`python -c 'import sqlite3'`", "ms", base_s * 1000)
         loaded = footprint.heavy_modules_loaded(small)
         self.results.note(
-            "W6: `evman list` imports " + (", ".join(loaded) if loaded else "neither textual nor apprise")
+            "W6: `evman list` imports " + (", ".join(loaded) if loaded else "none of textual, apprise, sqlite_utils")
         )
 
     # -- targets ----------------------------------------------------------------------------

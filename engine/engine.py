@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from evman import __version__
 from evman.engine.clock import Clock, SystemClock, iso, parse_iso
 from evman.engine.conditions import Finished
 from evman.engine.fleet.elsewhere import Elsewhere
@@ -48,7 +49,7 @@ from evman.engine.watch.report import TickReport
 
 log = logging.getLogger("evman.engine")
 
-VERSION: Final = "0.1.0"
+VERSION: Final = __version__
 HEARTBEAT_EVERY_S: Final = 5.0
 STALE_AFTER_S: Final = 30.0
 DUE_ELSEWHERE_WAIT_S: Final = 0.05

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from evman import __version__
 from evman.console.cli import calendar_verbs
 from evman.console.cli.calendar_verbs import warn_if_silenced
 from evman.console.cli.completion import complete_event
@@ -139,7 +140,7 @@ def _operator() -> str:
     "--log-format", type=click.Choice(["text", "json"]), default="text", help="json: one object a line, for shippers."
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
-@click.version_option("0.1.0", prog_name="evman")
+@click.version_option(__version__, prog_name="evman")
 @click.pass_context
 def main(
     ctx: click.Context,
