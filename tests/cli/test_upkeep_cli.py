@@ -15,6 +15,7 @@ from evman.engine.engine import Engine
 from evman.engine.store import Store
 from tests.conftest import load_text
 from tests.engine_cli import cli
+from tests.outside import found
 from tests.retention.history import add_runs, ids
 
 DAY = timedelta(days=1)
@@ -41,7 +42,7 @@ def test_prune_dry_run_says_what_prune_then_deletes(tmp_path: Path) -> None:
     db, store, made = history(tmp_path)
     dry = json.loads(cli("prune", "--dry-run", "--json", "--db", str(db)).stdout)
     assert ids(store) == set(made)  # nothing deleted
-    assert all(os.path.exists(store.run(r)["log_path"]) for r in made)
+    assert all(os.path.exists(found(store.run(r))["log_path"]) for r in made)
     assert dry["events"]["hourly"]["runs"] == dry["runs"] and 10 * 24 - 2 <= dry["runs"] <= 10 * 24 + 2
     assert 20 * 24 - 7 - 2 <= dry["logs"] <= 20 * 24 - 7 + 2  # all but the last 6 hours' and the last success's
     text = cli("prune", "--dry-run", "--db", str(db)).stdout
@@ -114,7 +115,7 @@ def test_backup_while_the_engine_runs_then_restore_and_run(tmp_path: Path) -> No
         revived.settle(clock.now(), timeout_s=30)
     finally:
         revived.executors.shutdown(wait_s=5)
-    assert again.request(asked)["handled_at"] is not None
+    assert found(again.request(asked))["handled_at"] is not None
     assert again.active_runs() == []
     ran = [r for r in again.runs_of("hourly", limit=50) if (r["started_at"] or "") >= restored_at]
     assert any(r["state"] == "succeeded" and r["output_tail"].strip() == "hello" for r in ran), (

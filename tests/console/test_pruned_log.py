@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from console_helpers import loaded, run, screen_text, select, wait_until
 from textual.widgets import Log
 
 from evman.console.app.evman_app import make_app
 from evman.console.screens.run_detail import RunDetailScreen
 from evman.engine.clock import FakeClock
+from tests.console.console_helpers import loaded, run, screen_text, select, wait_until
 
 
 def test_details_of_a_run_whose_log_was_pruned(snapshot_db: Path, clock: FakeClock) -> None:

@@ -62,7 +62,7 @@ def add_runs(
             }
         )
     assert all(store.insert_runs([{c: r.get(c) for c in RUN_COLUMNS} for r in rows]))
-    return [r["id"] for r in rows]
+    return [int(str(r["id"])) for r in rows]
 
 
 def add_active(store: Store, event: str, at: datetime, state: str = "running") -> int:

@@ -93,8 +93,12 @@ def test_the_headless_engine_tells_systemd_its_heartbeat_and_prometheus(tmp_path
             assert checks.wait_for(1, timeout_s=20)
             assert checks.posts[0].path == "/ping/0f1e-check" and checks.posts[0].body == "ok"
             port = wait_until(lambda: metrics_port(log_of(db)), timeout=20)
-            seen = wait_until(
-                lambda: (m := scrape(port)).get("evman_runs_finished_total{event=tick,state=succeeded}", 0) >= 1 and m,
+            seen: dict[str, float] = wait_until(
+                lambda: (
+                    m
+                    if (m := scrape(port)).get("evman_runs_finished_total{event=tick,state=succeeded}", 0) >= 1
+                    else None
+                ),
                 timeout=30,
             )
             assert seen["evman_engines{state=live}"] == 1
