@@ -116,6 +116,11 @@ class PlanView:
     margin_s: float
     """[defaults] at_risk_margin."""
 
+    @property
+    def deadlines(self) -> list[str]:
+        """The events of the plan whose occurrence has a deadline."""
+        return [n for n in self.plan if self.current[n].occurrence.deadline_ts is not None]
+
 
 @dataclass(frozen=True)
 class Tonight:

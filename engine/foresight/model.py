@@ -1,0 +1,107 @@
+"""Each event's run time as a distribution: a fixed, sorted set of SAMPLES run times and the
+tail beyond them.
+
+- With enough history (MIN_SAMPLES successes), the set is the history smoothed in log space:
+  every past run time contributes SAMPLES / n points spread around it by a normal kernel
+  whose width follows Silverman's rule (a kernel density estimate of log run time). Skew
+  is kept (log space), so is an outlier the history holds (it is one run in n), and the
+  kernel gives a tail beyond the slowest run seen.
+- With thin history, a lognormal whose median is the estimate's p50 and whose 90th
+  percentile is its p90 (the fallbacks of engine/foresight/estimate.py).
+- A running step is conditioned on how long it has run: its remaining time is drawn from
+  the points above its elapsed time; once fewer than TAIL_MIN are left, from a Pareto tail
+  fitted to the top of the set (the median of what is left then grows in proportion to
+  the elapsed time, so the p90 widens while a step overruns).
+
+The points are drawn with Latin hypercube sampling: each event's set is used in its own
+fixed random order (seeded by its name and occurrence), so that one recompute is a pure
+function of the facts: two recomputes of the same facts give the same probabilities, and
+the probabilities move smoothly with the clock instead of jittering."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from statistics import NormalDist
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from evman.engine.foresight.estimate import HISTORY, MIN_SAMPLES, Estimate
+
+Array = npt.NDArray[np.float64]
+
+SAMPLES: Final = 128
+"""Points per event. A probability is known to 1/128 (0.8 %); the sum of a chain of a few
+events, Latin hypercube sampled, to about 2.5 percentage points at its 90th percentile."""
+TAIL_MIN: Final = 8
+"""A running step past all but this many of its points follows the fitted tail."""
+K50: Final = math.ceil(0.5 * SAMPLES) - 1
+K90: Final = math.ceil(0.9 * SAMPLES) - 1
+"""Nearest-rank positions of p50 and p90 in a sorted set of SAMPLES points."""
+_Z90: Final = NormalDist().inv_cdf(0.9)
+_MIN_S: Final = 0.001
+_NORMAL: Final = np.array([NormalDist().inv_cdf((k + 0.5) / SAMPLES) for k in range(SAMPLES)])
+"""Normal quantiles at the midpoints of SAMPLES equal strata, ascending."""
+_KERNEL: Final = np.random.default_rng(20).permutation(_NORMAL)
+"""The kernel offsets, spread over the history values (each value gets points from every part of the normal)."""
+
+
+def bandwidth(logs: Array) -> float:
+    """Silverman's rule of thumb for a normal kernel over `logs` (log run times)."""
+    n = len(logs)
+    sd = float(np.std(logs, ddof=1)) if n > 1 else 0.0
+    q75, q25 = np.percentile(logs, [75, 25])
+    spread = min(sd, float(q75 - q25) / 1.34) if q75 > q25 else sd
+    return 0.9 * spread * n ** (-0.2)
+
+
+def points(est: Estimate, factor: float = 1.0) -> Array:
+    """The sorted SAMPLES run times (seconds) of an event with estimate `est`, times `factor`."""
+    if est.confidence == HISTORY and len(est.history) >= MIN_SAMPLES:
+        logs = np.log(np.maximum(np.asarray(est.history, dtype=np.float64), _MIN_S))
+        centre = logs[(np.arange(SAMPLES) * len(logs)) // SAMPLES]
+        out = np.exp(centre + bandwidth(logs) * _KERNEL)
+    else:
+        p50 = max(est.p50_s, _MIN_S)
+        sigma = math.log(max(est.p90_s, p50) / p50) / _Z90
+        out = p50 * np.exp(sigma * _NORMAL)
+    out *= factor
+    out.sort()
+    return out
+
+
+def tail_alpha(sorted_points: Array) -> float:
+    """The Pareto index of the tail beyond the set: continuous with the set where it takes
+    over, i.e. at elapsed e0 (TAIL_MIN points left) the median of what is left is the same
+    either way: e0 * (2 ** (1 / alpha) - 1) = median(top points) - e0. Kept within [1.5, 50]."""
+    top = sorted_points[SAMPLES - TAIL_MIN :]
+    e0 = float(top[0])
+    if e0 <= 0:
+        return 50.0
+    left = float(np.median(top)) - e0
+    if left <= 0:
+        return 50.0
+    return min(50.0, max(1.5, math.log(2) / math.log1p(left / e0)))
+
+
+def order(event: str, seed: int) -> npt.NDArray[np.intp]:
+    """The event's fixed random order of its points (its column of the Latin hypercube)."""
+    return np.random.default_rng(zlib.crc32(event.encode()) ^ seed).permutation(SAMPLES)
+
+
+class Model:
+    """One event's points, in its sampling order, with what conditioning needs."""
+
+    __slots__ = ("draw", "sorted", "uniform", "tail")
+
+    def __init__(self, event: str, est: Estimate, factor: float, seed: int) -> None:
+        self.sorted = points(est, factor)
+        perm = order(event, seed)
+        self.draw = self.sorted[perm]
+        """The run time of each sample (the points in this event's order)."""
+        self.uniform = (perm + 0.5) / SAMPLES
+        """Each sample's rank in the set, as a probability: what a conditioned draw keeps."""
+        self.tail = (1.0 - self.uniform) ** (-1.0 / tail_alpha(self.sorted)) - 1.0
+        """Remaining time per elapsed second, once past the set (Pareto quantiles)."""
