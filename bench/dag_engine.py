@@ -186,7 +186,7 @@ class DagNights:
         if night.down_at_s is not None:
             down = start + timedelta(seconds=night.down_at_s)
             driver.run_until(down, tick)
-            driver.sim.move_to(down + timedelta(seconds=dag.DOWN_S))  # no tick: the engine is down
+            _down(driver, down + timedelta(seconds=dag.DOWN_S))
         driver.run_until(end, tick)
         driver.step_s = None
         if night.kind == "held":
@@ -236,6 +236,17 @@ class DagNights:
             ]
             found = [e.timestamp() for e in ends if e is not None]
             record.finishes[event] = min(found) if found else math.inf
+
+
+def _down(driver: Driver, until: datetime) -> None:
+    """No tick until `until`: the engine is down. Runs in flight end at their own times (as
+    commands do under their supervisor, which outlives its engine) and are reaped after."""
+    while True:
+        end = driver.sim.next_end()
+        if end is None or end >= until:
+            break
+        driver.sim.move_to(end)
+    driver.sim.move_to(until)
 
 
 def _page(at: datetime | None, path: str, body: dict[str, Any]) -> Page:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime, timedelta
 from typing import Final, NamedTuple
 
@@ -63,7 +64,7 @@ class Current:
     """None: expected, not created yet."""
     timezone: str
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Which occurrence this is, stable from expected to finished: its deadline, else its anchor."""
         deadline = self.occurrence.deadline_ts

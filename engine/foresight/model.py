@@ -3,9 +3,11 @@ tail beyond them.
 
 - With enough history (MIN_SAMPLES successes), the set is the history smoothed in log space:
   every past run time contributes SAMPLES / n points spread around it by a normal kernel
-  whose width follows Silverman's rule (a kernel density estimate of log run time). Skew
-  is kept (log space), so is an outlier the history holds (it is one run in n), and the
-  kernel gives a tail beyond the slowest run seen.
+  whose width follows Silverman's rule (a kernel density estimate of log run time), shrunk
+  towards the mean so that the set has the history's own variance (the smoothed bootstrap
+  with variance correction: the kernel fills the gaps between past runs without widening
+  them). Skew is kept (log space), so is an outlier the history holds (it is one run in
+  n), and the kernel gives a tail beyond the slowest run seen.
 - With thin history, a lognormal whose median is the estimate's p50 and whose 90th
   percentile is its p90 (the fallbacks of engine/foresight/estimate.py).
 - A running step is conditioned on how long it has run: its remaining time is drawn from
@@ -62,7 +64,9 @@ def points(est: Estimate, factor: float = 1.0) -> Array:
     if est.confidence == HISTORY and len(est.history) >= MIN_SAMPLES:
         logs = np.log(np.maximum(np.asarray(est.history, dtype=np.float64), _MIN_S))
         centre = logs[(np.arange(SAMPLES) * len(logs)) // SAMPLES]
-        out = np.exp(centre + bandwidth(logs) * _KERNEL)
+        h, mean, var = bandwidth(logs), float(logs.mean()), float(logs.var())
+        shrink = 1.0 / math.sqrt(1.0 + h * h / var) if var > 0 else 1.0
+        out = np.exp(mean + (centre - mean + h * _KERNEL) * shrink)
     else:
         p50 = max(est.p50_s, _MIN_S)
         sigma = math.log(max(est.p90_s, p50) / p50) / _Z90
@@ -94,14 +98,14 @@ def order(event: str, seed: int) -> npt.NDArray[np.intp]:
 class Model:
     """One event's points, in its sampling order, with what conditioning needs."""
 
-    __slots__ = ("draw", "sorted", "uniform", "tail")
+    __slots__ = ("draw", "sorted", "rank", "tail")
 
     def __init__(self, event: str, est: Estimate, factor: float, seed: int) -> None:
         self.sorted = points(est, factor)
         perm = order(event, seed)
         self.draw = self.sorted[perm]
         """The run time of each sample (the points in this event's order)."""
-        self.uniform = (perm + 0.5) / SAMPLES
-        """Each sample's rank in the set, as a probability: what a conditioned draw keeps."""
-        self.tail = (1.0 - self.uniform) ** (-1.0 / tail_alpha(self.sorted)) - 1.0
+        self.rank = perm.astype(np.int32)
+        """Each sample's rank in the set: what a conditioned draw keeps."""
+        self.tail = (1.0 - (perm + 0.5) / SAMPLES) ** (-1.0 / tail_alpha(self.sorted)) - 1.0
         """Remaining time per elapsed second, once past the set (Pareto quantiles)."""

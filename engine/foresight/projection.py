@@ -7,7 +7,8 @@ read: the engine's stage reads only the events with a deadline and their critica
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -16,6 +17,7 @@ import numpy as np
 from evman.engine.foresight.estimate import Estimate
 from evman.engine.foresight.graph import Graph
 from evman.engine.foresight.occurrence import Occurrence, occurrence
+from evman.engine.foresight.model import K50, K90
 from evman.engine.foresight.sampling import DONE, NEVER, RUNNING, Projector, quantiles
 from evman.engine.model import RunState
 
@@ -125,6 +127,27 @@ class Plan(Mapping[str, Projection]):
             step = self[step].via
         return tuple(reversed(path))
 
+    def brief(self, events: Sequence[str]) -> dict[str, Projection]:
+        """Rows of `events` with what judging needs (state, p50, p90, deadline, probability),
+        computed together; no start, path or elapsed time (read plan[event] for those)."""
+        p = self.projector
+        rows = np.asarray([p.index[e] for e in events], dtype=np.intp)
+        if not len(rows):
+            return {}
+        part = np.partition(p.finish[rows], (K50, K90), axis=1)
+        odds = p.miss_probability(rows)
+        out = {}
+        for k, event in enumerate(events):
+            occ = p.occurrences[rows[k]]
+            assert occ is not None
+            p50, p90 = float(part[k, K50]), float(part[k, K90])
+            out[event] = Projection(
+                event, occ.state, occ.held, occ.estimate, None,
+                p.now_ts + p50 if math.isfinite(p50) else None, p.now_ts + p90 if math.isfinite(p90) else None,
+                occ.deadline_ts, None, None, occ.retries_left, float(odds[k]) if occ.deadline_ts is not None else None,
+            )  # fmt: skip
+        return out
+
     def _row(self, event: str) -> Projection:
         p = self.projector
         i = p.index[event]
@@ -154,16 +177,14 @@ class Plan(Mapping[str, Projection]):
         return quantiles(self.projector.start_row(i), self.now_ts)[0], None
 
     def _via(self, event: str) -> str | None:
-        via: str | None = None
-        latest = -float("inf")
-        for name in self.projector.graph.waits_for.get(event, ()):
-            if name not in self._known:
-                continue
-            p50 = self[name].p50_ts
-            finish = float("inf") if p50 is None else p50
-            if via is None or finish > latest:
-                via, latest = name, finish
-        return via
+        """The upstream finishing last (p50; unbounded counts as latest), from the rows as they are."""
+        p = self.projector
+        ups = [n for n in p.graph.waits_for.get(event, ()) if n in self._known]
+        if len(ups) <= 1:
+            return ups[0] if ups else None
+        rows = p.finish[[p.index[n] for n in ups]]
+        p50 = np.partition(rows, K50, axis=1)[:, K50]
+        return ups[int(np.argmax(p50))]
 
 
 def project(graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime, tick_s: float = 1.0) -> Plan:

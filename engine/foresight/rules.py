@@ -7,9 +7,10 @@ over the probability of missing the deadline (engine/foresight/projection.py).
   counts as 1); resolved once below LATE_CLEAR for HOLD_S. When it opens, an open at_risk
   is resolved without a page (projected_late says more), and at_risk does not open again
   for that occurrence: good news does not page.
-- An open alert pages again only when something changed: its expected finish (p50) moved
-  later by more than ETA_STEP_S since its last page, or a new blocker appeared (the first
-  event on its path that will not finish unless someone acts). Escalation is the
+- An open alert pages again only when something changed: a run started or ended and its
+  expected finish (p50) is now later by more than ETA_STEP_S than at its last page, or a
+  new blocker appeared (the first event on its path that will not finish unless someone
+  acts). The clock alone moving the expected finish on pages nobody. Escalation is the
   notifier's (the route's escalate_to and escalate_after). Acknowledged: no more pages.
 - It also resolves when the event finishes in time, when its next occurrence takes over, or
   when it no longer has a deadline. Once the deadline has passed nothing opens or pages:
@@ -86,10 +87,18 @@ def probability(row: Projection) -> float:
 
 
 def judge(
-    row: Projection, occurrence: str, watch: Watch | None, now_ts: float, blocker: str | None = None
+    row: Projection,
+    occurrence: str,
+    watch: Watch | None,
+    now_ts: float,
+    blocker: str | None = None,
+    *,
+    news: bool = True,
 ) -> tuple[list[Verdict], Watch | None]:
     """The verdicts of one evaluation of one event at `now_ts`, and its watch after them.
-    `blocker`: the first event on its path that will not finish unless someone acts."""
+    `blocker`: the first event on its path that will not finish unless someone acts.
+    `news`: a run started or ended (or was held, released...) since the last evaluation;
+    without news, a later expected finish is the clock's doing and pages nobody."""
     verdicts: list[Verdict] = []
     if watch is not None:
         why = _gone(row, occurrence)
@@ -105,7 +114,7 @@ def judge(
     quiet = now_ts >= row.deadline_ts or row.state is RunState.SUCCEEDED
     p = probability(row)
     for kind in KINDS:
-        found, watch = _judge_kind(kind, row, p, watch, now_ts, quiet, blocker)
+        found, watch = _judge_kind(kind, row, p, watch, now_ts, quiet, blocker, news)
         verdicts += found
     empty = not watch.open and not watch.pending and not watch.was_late
     return verdicts, None if empty else watch
@@ -121,17 +130,21 @@ def _gone(row: Projection, occurrence: str) -> str:
 
 
 def _judge_kind(
-    kind: str, row: Projection, p: float, watch: Watch, now_ts: float, quiet: bool, blocker: str | None
+    kind: str, row: Projection, p: float, watch: Watch, now_ts: float, quiet: bool, blocker: str | None, news: bool
 ) -> tuple[list[Verdict], Watch]:
     standing = watch.open.get(kind)
     if standing is not None:
-        return _judge_open(standing, row, p, watch, now_ts, quiet, blocker)
+        return _judge_open(standing, row, p, watch, now_ts, quiet, blocker, news)
     held_back = kind == AT_RISK and (watch.was_late or PROJECTED_LATE in watch.open or PROJECTED_LATE in watch.pending)
     if p < OPEN_AT[kind] or quiet or held_back:
+        if kind not in watch.pending:
+            return [], watch
         return [], replace(watch, pending={k: v for k, v in watch.pending.items() if k != kind})
-    since = watch.pending.get(kind, now_ts)
+    since = watch.pending.get(kind)
+    if since is None:
+        return [], replace(watch, pending={**watch.pending, kind: now_ts})
     if now_ts - since < HOLD_S:
-        return [], replace(watch, pending={**watch.pending, kind: since})
+        return [], watch
     return _open(kind, row, p, watch, blocker)
 
 
@@ -147,7 +160,14 @@ def _open(kind: str, row: Projection, p: float, watch: Watch, blocker: str | Non
 
 
 def _judge_open(
-    standing: Standing, row: Projection, p: float, watch: Watch, now_ts: float, quiet: bool, blocker: str | None
+    standing: Standing,
+    row: Projection,
+    p: float,
+    watch: Watch,
+    now_ts: float,
+    quiet: bool,
+    blocker: str | None,
+    news: bool,
 ) -> tuple[list[Verdict], Watch]:
     kind = standing.kind
     if p < CLEAR_BELOW[kind] and not quiet:
@@ -157,20 +177,22 @@ def _judge_open(
             why = f"below {CLEAR_BELOW[kind]:.0%} for {HOLD_S / 60:.0f} min"
             return [Verdict(kind, row.event, "resolve", p, why)], replace(watch, open=still)
         return [], _with(watch, replace(standing, below_since_ts=since))
-    standing = replace(standing, below_since_ts=None)
-    why = "" if quiet or standing.is_acknowledged else changed(standing, row, blocker)
+    if standing.below_since_ts is not None:
+        standing = replace(standing, below_since_ts=None)
+        watch = _with(watch, standing)
+    why = "" if quiet or standing.is_acknowledged else changed(standing, row, blocker, news=news)
     if not why:
-        return [], _with(watch, standing)
+        return [], watch
     paged = replace(standing, paged_eta_ts=row.p50_ts, paged_blocker=blocker or standing.paged_blocker)
     return [Verdict(kind, row.event, "page", p, why)], _with(watch, paged)
 
 
-def changed(standing: Standing, row: Projection, blocker: str | None) -> str:
+def changed(standing: Standing, row: Projection, blocker: str | None, *, news: bool = True) -> str:
     """What changed since the standing's last page that is worth a page, or ""."""
     if blocker is not None and blocker != standing.paged_blocker:
         return f"new blocker: {blocker}"
     eta, before = row.p50_ts, standing.paged_eta_ts
-    if before is not None and (eta is None or eta - before > ETA_STEP_S):
+    if news and before is not None and eta is not None and eta - before > ETA_STEP_S:
         return "expected finish moved later"
     return ""
 

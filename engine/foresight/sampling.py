@@ -97,7 +97,7 @@ class Projector:
         self.deadline = np.full(n, np.nan)
         self.draw = np.zeros((n, SAMPLES), dtype=np.float32)
         self.sorted = np.zeros((n, SAMPLES), dtype=np.float32)
-        self.uniform = np.zeros((n, SAMPLES), dtype=np.float32)
+        self.rank = np.zeros((n, SAMPLES), dtype=np.int32)
         self.tail = np.zeros((n, SAMPLES), dtype=np.float32)
         self.finish = np.full((n, SAMPLES), -np.inf, dtype=np.float32)
         """Each sample's finish, seconds after `now_ts`."""
@@ -146,9 +146,7 @@ class Projector:
         if old is None or (old is not key and old != key):
             model = Model(self.names[i], occ.estimate, occ.factor, occ.seed)
             self._keys[i] = key
-            self.draw[i], self.sorted[i], self.uniform[i], self.tail[i] = (
-                model.draw, model.sorted, model.uniform, model.tail
-            )
+            self.draw[i], self.sorted[i], self.rank[i], self.tail[i] = model.draw, model.sorted, model.rank, model.tail
 
     def rows(self, kind: int) -> Rows:
         """The rows of one kind (ABSENT, DONE, ...)."""
@@ -193,14 +191,24 @@ class Projector:
         self.finish[rows] = self.remaining(rows, elapsed) + self.delay[rows, None].astype(np.float32)
 
     def remaining(self, rows: Rows, elapsed: Array32) -> Array32:
-        """Remaining run time of each sample of the running `rows`, given their `elapsed` seconds."""
-        ordered = self.sorted[rows]
+        """Remaining run time of each sample of the running `rows`, given their `elapsed`
+        seconds: a sample of rank r among the c points above the elapsed time takes the
+        point of rank r * c / SAMPLES among them (so the sample keeps its place in the
+        Latin hypercube); with fewer than TAIL_MIN points above, the tail's quantile."""
         col = elapsed[:, None]
-        above = (ordered > col).sum(axis=1)[:, None]
-        pick = np.minimum(SAMPLES - above + (self.uniform[rows] * above).astype(np.intp), SAMPLES - 1)
-        picked = np.take_along_axis(ordered, pick, axis=1) - col
-        left = np.where(above >= TAIL_MIN, picked, self.tail[rows] * col)
-        return np.maximum(left, np.float32(self.tick_s))
+        ordered = self.sorted[rows]
+        above = np.count_nonzero(ordered > col, axis=1).astype(np.int32)
+        out = np.empty((len(rows), SAMPLES), dtype=np.float32)
+        fresh = above == SAMPLES  # not past any point yet: the unconditioned draw
+        out[fresh] = self.draw[rows[fresh]] - col[fresh]
+        tail = above < TAIL_MIN
+        out[tail] = self.tail[rows[tail]] * col[tail]
+        mid = ~(fresh | tail)
+        if mid.any():
+            c = above[mid, None]
+            pick = SAMPLES - c + ((2 * self.rank[rows[mid]] + 1) * c) // (2 * SAMPLES)
+            out[mid] = np.take_along_axis(ordered[mid], pick, axis=1) - col[mid]
+        return np.maximum(out, np.float32(self.tick_s), out=out)
 
     # -- reading ---------------------------------------------------------------------------------------
 

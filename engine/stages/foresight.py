@@ -18,6 +18,7 @@ only the deadlines that have an alert, a pending one, or a probability past a th
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
@@ -39,7 +40,7 @@ from evman.engine.foresight.graph import Graph
 from evman.engine.foresight.projection import Plan, Projection
 from evman.engine.foresight.reading import deadline_scope, run_facts
 from evman.engine.foresight.rules import AT_RISK, AT_RISK_OPEN, KINDS, Standing, Verdict, Watch, judge
-from evman.engine.foresight.sampling import Projector, rows_of
+from evman.engine.foresight.sampling import Projector, Rows, rows_of
 from evman.engine.foresight.text import blocker_text, late_text, risk_text
 from evman.engine.model import EventSpec
 from evman.engine.store import Store
@@ -57,6 +58,7 @@ class Scope:
     events: frozenset[str]
     """The events with a deadline and everything they wait for."""
     deadlines: frozenset[str]
+    ordered_deadlines: tuple[str, ...]
     graph: Graph
     specs: dict[str, EventSpec]
     followers: dict[str, tuple[str, ...]]
@@ -72,7 +74,7 @@ def scope_of(specs: dict[str, EventSpec], deadlines: frozenset[str], graph: Grap
             followers.setdefault(up, []).append(event)
     position = {name: i for i, name in enumerate(graph.order)}
     return Scope(
-        frozenset(specs), deadlines, graph, specs, {k: tuple(v) for k, v in followers.items()}, position
+        frozenset(specs), deadlines, tuple(sorted(deadlines)), graph, specs, {k: tuple(v) for k, v in followers.items()}, position
     )
 
 
@@ -93,6 +95,7 @@ class Foresight:
         self.last_ts: float | None = None
         self.watches: dict[str, Watch] = {}
         self.projector: Projector | None = None
+        self._shown_rows: tuple[list[str], Rows] | None = None
         self.plan: Plan | None = None
         """The latest projection (for tests and the console; good until the next recompute)."""
 
@@ -131,7 +134,7 @@ class Foresight:
         assert self.projector is not None
         self.projector.project(tick.now.timestamp())
         self.plan = Plan(self.projector, tick.now.timestamp())
-        self._evaluate(tick, self.plan)
+        self._evaluate(tick, self.plan, news=bool(changed))
 
     # -- what it covers, and the facts ------------------------------------------------------------
 
@@ -139,7 +142,7 @@ class Foresight:
         found = deadline_scope(store)
         graph = graph_of(found.specs, found.requires)
         self.scope = scope_of(found.specs, found.deadlines, graph)
-        self.facts, self.current, self.until = {}, {}, {}
+        self.facts, self.current, self.until, self._shown_rows = {}, {}, {}, None
         self.stale, self.pending = set(found.specs), True
         self.projector = Projector(graph, self.tick_s) if found.deadlines else None
         self._adopt(store)
@@ -180,23 +183,33 @@ class Foresight:
         return set(stale)
 
     def _refresh(self, changed: set[str], now: datetime) -> None:
-        """Find the current occurrence again for `changed`, the events whose occurrence the
-        clock moved on, and everything after them; hand the projector what differs."""
-        assert self.scope is not None and self.projector is not None
+        """Find the current occurrence again for `changed` and the events whose occurrence
+        the clock moved on; then for the followers of every event whose occurrence changed,
+        in the graph's order. Hand the projector what differs."""
+        assert self.scope is not None
         now_ts = now.timestamp()
-        due = {name for name, at in self.until.items() if at <= now_ts}
-        todo = self._downstream(changed | due)
-        waits_for = self.scope.graph.waits_for
-        for name in sorted(todo, key=self.scope.position.__getitem__):
-            f = self.facts.get(name)
-            if f is None:
+        position = self.scope.position
+        todo = [(position[n], n) for n in changed | {n for n, at in self.until.items() if at <= now_ts}]
+        heapq.heapify(todo)
+        seen: set[str] = set()
+        while todo:
+            _, name = heapq.heappop(todo)
+            if name in seen:
                 continue
-            ups = [self.current[u] for u in waits_for.get(name, ()) if u in self.current]
-            found = current_of(f, ups, now, HORIZON)
-            self._keep(name, found, changes_at(f, found, HORIZON))
+            seen.add(name)
+            if self._find(name, now):
+                for follower in self.scope.followers.get(name, ()):
+                    heapq.heappush(todo, (position[follower], follower))
 
-    def _keep(self, name: str, found: Current | None, until: datetime | None) -> None:
-        assert self.projector is not None
+    def _find(self, name: str, now: datetime) -> bool:
+        """Find one event's current occurrence again; whether it changed."""
+        assert self.scope is not None and self.projector is not None
+        f = self.facts.get(name)
+        if f is None:
+            return False
+        ups = [self.current[u] for u in self.scope.graph.waits_for.get(name, ()) if u in self.current]
+        found = current_of(f, ups, now, HORIZON)
+        until = changes_at(f, found, HORIZON)
         if until is None:
             self.until.pop(name, None)
         else:
@@ -206,41 +219,44 @@ class Foresight:
             self.current.pop(name, None)
         else:
             self.current[name] = found
+        if old == found:
+            return False
+        if name in self.scope.deadlines:
+            self._shown_rows = None
         if old is None or found is None or old.occurrence != found.occurrence:
             self.projector.set(name, None if found is None else found.occurrence)
-
-    def _downstream(self, names: set[str]) -> set[str]:
-        assert self.scope is not None
-        seen = set(names)
-        todo = list(names)
-        while todo:
-            for follower in self.scope.followers.get(todo.pop(), ()):
-                if follower not in seen:
-                    seen.add(follower)
-                    todo.append(follower)
-        return seen
+        return True
 
     # -- judging ---------------------------------------------------------------------------------------
 
-    def _evaluate(self, tick: Tick, plan: Plan) -> None:
+    def _evaluate(self, tick: Tick, plan: Plan, *, news: bool = True) -> None:
+        """Judge the deadlines with a watch, or a probability past the lowest open threshold."""
         assert self.scope is not None and self.projector is not None
-        deadlines = sorted(self.scope.deadlines)
-        for event in [e for e in deadlines if e not in self.current and e in self.watches]:
+        for event in [e for e in self.watches if e not in self.current]:
             self._drop(tick, event)
-        shown = [e for e in deadlines if e in self.current and self.current[e].occurrence.deadline_ts is not None]
-        odds = self.projector.miss_probability(rows_of(self.projector, shown)) if shown else np.zeros(0)
-        for event, p in zip(shown, odds, strict=True):
-            if p >= AT_RISK_OPEN or event in self.watches:
-                self._judge(tick, plan, event)
-        for event in [e for e in deadlines if e in self.current and e not in shown and e in self.watches]:
-            self._judge(tick, plan, event)  # its deadline is gone: its alerts resolve
+        shown, rows = self._shown()
+        odds = self.projector.miss_probability(rows) if len(rows) else np.zeros(0)
+        judged = [shown[k] for k in np.flatnonzero(odds >= AT_RISK_OPEN)]
+        judged += [e for e in self.watches if e not in judged]  # with no deadline now, its alerts resolve
+        for event, row in plan.brief(judged).items():
+            self._judge(tick, plan, event, row, news)
 
-    def _judge(self, tick: Tick, plan: Plan, event: str) -> None:
+    def _shown(self) -> tuple[list[str], Rows]:
+        """The deadline events whose occurrence has a deadline, and their rows (kept until an occurrence changes)."""
+        assert self.scope is not None and self.projector is not None
+        if self._shown_rows is None:
+            shown = [
+                e for e in self.scope.ordered_deadlines
+                if e in self.current and self.current[e].occurrence.deadline_ts is not None
+            ]  # fmt: skip
+            self._shown_rows = (shown, rows_of(self.projector, shown))
+        return self._shown_rows
+
+    def _judge(self, tick: Tick, plan: Plan, event: str, row: Projection, news: bool) -> None:
         found = self.current[event]
-        row = plan[event]
-        blocker = blocker_text(plan, event)
+        blocker = blocker_text(plan, event) if row.is_unbounded and row.deadline_ts is not None else None
         watch = self._adopted(self.watches.get(event), found, row, blocker)
-        verdicts, after = judge(row, found.key, watch, plan.now_ts, blocker)
+        verdicts, after = judge(row, found.key, watch, plan.now_ts, blocker, news=news)
         if after is None:
             self.watches.pop(event, None)
         else:
