@@ -84,6 +84,17 @@ class Snapshot:
     finished: bool
 
 
+@dataclass(frozen=True)
+class Point:
+    """One recompute of one deadline, as the stage judged it (for replaying other thresholds)."""
+
+    at_s: float
+    probability: float
+    p50_s: float | None
+    finished: bool
+    news: bool
+
+
 @dataclass
 class NightRecord:
     plan: dag.NightPlan
@@ -91,6 +102,7 @@ class NightRecord:
     finishes: dict[str, float] = field(default_factory=dict)
     pages: list[Page] = field(default_factory=list)
     snapshots: dict[tuple[str, int], Snapshot] = field(default_factory=dict)
+    trajectory: dict[str, list[Point]] = field(default_factory=dict)
 
     def missed(self, event: str) -> bool:
         return self.finishes[event] > self.deadlines[event]
@@ -216,6 +228,13 @@ class DagNights:
         now_s = now.timestamp()
         if plan is None or now_s - plan.now_ts > STEP_S + 1:
             return
+        for event in record.deadlines:
+            points = record.trajectory.setdefault(event, [])
+            if event in plan and (not points or points[-1].at_s < plan.now_ts):
+                row = plan[event]
+                odds = 1.0 if row.miss_probability is None or row.p50_ts is None else row.miss_probability
+                done = row.state is RunState.SUCCEEDED
+                points.append(Point(plan.now_ts, odds, row.p50_ts, done, engine.foresight.news))
         for event, deadline in record.deadlines.items():
             for hours in HORIZONS_H:
                 at = deadline - hours * 3600

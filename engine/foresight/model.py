@@ -6,14 +6,18 @@ tail beyond them.
   whose width follows Silverman's rule (a kernel density estimate of log run time), shrunk
   towards the mean so that the set has the history's own variance (the smoothed bootstrap
   with variance correction: the kernel fills the gaps between past runs without widening
-  them). Skew is kept (log space), so is an outlier the history holds (it is one run in
-  n), and the kernel gives a tail beyond the slowest run seen.
+  them). Skew is kept (log space), and the kernel gives a tail beyond the slowest run
+  seen. A run far out of line with the others (`typical`) is left out: the night it
+  belongs to had an incident, which the conditioning below catches when it happens again.
 - With thin history, a lognormal whose median is the estimate's p50 and whose 90th
   percentile is its p90 (the fallbacks of engine/foresight/estimate.py).
 - A running step is conditioned on how long it has run: its remaining time is drawn from
   the points above its elapsed time; once fewer than TAIL_MIN are left, from a Pareto tail
   fitted to the top of the set (the median of what is left then grows in proportion to
-  the elapsed time, so the p90 widens while a step overruns).
+  the elapsed time, so the p90 widens while a step overruns). The further past the set, the
+  less its fit is trusted: the tail's index falls with the square of how far past the set's
+  top the step has run (TAIL_DECAY), down to 1, where the odds are even that it runs as
+  long again as it has run so far.
 
 The points are drawn with Latin hypercube sampling: each event's set is used in its own
 fixed random order (seeded by its name and occurrence), so that one recompute is a pure
@@ -39,6 +43,10 @@ SAMPLES: Final = 128
 events, Latin hypercube sampled, to about 2.5 percentage points at its 90th percentile."""
 TAIL_MIN: Final = 8
 """A running step past all but this many of its points follows the fitted tail."""
+OUT_OF_LINE: Final = 3.5
+OUT_OF_LINE_SHARE: Final = 0.1
+TAIL_DECAY: Final = 2.0
+"""alpha(elapsed) = max(1, alpha0 * (e0 / elapsed) ** TAIL_DECAY), e0 the elapsed time where the tail takes over."""
 K50: Final = math.ceil(0.5 * SAMPLES) - 1
 K90: Final = math.ceil(0.9 * SAMPLES) - 1
 """Nearest-rank positions of p50 and p90 in a sorted set of SAMPLES points."""
@@ -59,10 +67,26 @@ def bandwidth(logs: Array) -> float:
     return 0.9 * spread * n ** (-0.2)
 
 
+def typical(logs: Array) -> Array:
+    """The log run times without the few far out of line on the slow side: a modified z-score
+    (Iglewicz and Hoaglin: 0.6745 * (x - median) / MAD) above OUT_OF_LINE. Such a run is an
+    incident (a stuck lock, a slow disk), not the step's variability: counted in, one in
+    twenty would make every night look 5 % likely to be that slow. Left out only while they
+    are at most OUT_OF_LINE_SHARE of the history; more than that is the step's new normal."""
+    median = float(np.median(logs))
+    mad = float(np.median(np.abs(logs - median)))
+    if mad <= 0:
+        return logs
+    out = 0.6745 * (logs - median) / mad > OUT_OF_LINE
+    if not out.any() or out.sum() > OUT_OF_LINE_SHARE * len(logs):
+        return logs
+    return logs[~out]
+
+
 def points(est: Estimate, factor: float = 1.0) -> Array:
     """The sorted SAMPLES run times (seconds) of an event with estimate `est`, times `factor`."""
     if est.confidence == HISTORY and len(est.history) >= MIN_SAMPLES:
-        logs = np.log(np.maximum(np.asarray(est.history, dtype=np.float64), _MIN_S))
+        logs = typical(np.log(np.maximum(np.asarray(est.history, dtype=np.float64), _MIN_S)))
         centre = logs[(np.arange(SAMPLES) * len(logs)) // SAMPLES]
         h, mean, var = bandwidth(logs), float(logs.mean()), float(logs.var())
         shrink = 1.0 / math.sqrt(1.0 + h * h / var) if var > 0 else 1.0
@@ -98,7 +122,7 @@ def order(event: str, seed: int) -> npt.NDArray[np.intp]:
 class Model:
     """One event's points, in its sampling order, with what conditioning needs."""
 
-    __slots__ = ("draw", "sorted", "rank", "tail")
+    __slots__ = ("draw", "sorted", "rank", "alpha", "tail_from")
 
     def __init__(self, event: str, est: Estimate, factor: float, seed: int) -> None:
         self.sorted = points(est, factor)
@@ -107,5 +131,15 @@ class Model:
         """The run time of each sample (the points in this event's order)."""
         self.rank = perm.astype(np.int32)
         """Each sample's rank in the set: what a conditioned draw keeps."""
-        self.tail = (1.0 - (perm + 0.5) / SAMPLES) ** (-1.0 / tail_alpha(self.sorted)) - 1.0
-        """Remaining time per elapsed second, once past the set (Pareto quantiles)."""
+        self.alpha = tail_alpha(self.sorted)
+        """The Pareto index of the tail where it takes over."""
+        self.tail_from = float(self.sorted[SAMPLES - TAIL_MIN])
+        """The elapsed time where it takes over (e0)."""
+
+
+def tail_left(rank: npt.NDArray[np.int32], elapsed: Array, alpha0: Array, e0: Array) -> Array:
+    """Remaining time of samples of rank `rank` (one row per step) past their set: Pareto
+    quantiles at the sample's place, scaled by the elapsed time, alpha decaying with it."""
+    alpha = np.maximum(1.0, alpha0 * (e0 / np.maximum(elapsed, 1e-9)) ** TAIL_DECAY)[:, None]
+    q = (2.0 * rank + 1.0) / (2.0 * SAMPLES)
+    return ((1.0 - q) ** (-1.0 / alpha) - 1.0) * elapsed[:, None]

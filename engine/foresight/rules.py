@@ -32,16 +32,35 @@ AT_RISK: Final = "at_risk"
 PROJECTED_LATE: Final = "projected_late"
 KINDS: Final = (PROJECTED_LATE, AT_RISK)
 """In the order they are judged: projected_late first, so that it can hold at_risk back."""
-AT_RISK_OPEN: Final = 0.5
-AT_RISK_CLEAR: Final = 0.25
-LATE_OPEN: Final = 0.8
-LATE_CLEAR: Final = 0.5
-HOLD_S: Final = 300.0
+AT_RISK_OPEN: Final = 0.7
+AT_RISK_CLEAR: Final = 0.4
+LATE_OPEN: Final = 0.9
+LATE_CLEAR: Final = 0.7
+HOLD_S: Final = 600.0
 """How long a probability must stay past a threshold before an alert opens or resolves."""
 ETA_STEP_S: Final = 3600.0
 """An open alert pages again when its expected finish moved later by more than this."""
-OPEN_AT: Final = {AT_RISK: AT_RISK_OPEN, PROJECTED_LATE: LATE_OPEN}
-CLEAR_BELOW: Final = {AT_RISK: AT_RISK_CLEAR, PROJECTED_LATE: LATE_CLEAR}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The rules' numbers (the defaults above; bench W7 replays others to compare)."""
+
+    at_risk_open: float = AT_RISK_OPEN
+    at_risk_clear: float = AT_RISK_CLEAR
+    late_open: float = LATE_OPEN
+    late_clear: float = LATE_CLEAR
+    hold_s: float = HOLD_S
+    eta_step_s: float = ETA_STEP_S
+
+    def open_at(self, kind: str) -> float:
+        return self.at_risk_open if kind == AT_RISK else self.late_open
+
+    def clear_below(self, kind: str) -> float:
+        return self.at_risk_clear if kind == AT_RISK else self.late_clear
+
+
+THRESHOLDS: Final = Thresholds()
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,7 @@ def judge(
     blocker: str | None = None,
     *,
     news: bool = True,
+    rules: Thresholds = THRESHOLDS,
 ) -> tuple[list[Verdict], Watch | None]:
     """The verdicts of one evaluation of one event at `now_ts`, and its watch after them.
     `blocker`: the first event on its path that will not finish unless someone acts.
@@ -114,7 +134,7 @@ def judge(
     quiet = now_ts >= row.deadline_ts or row.state is RunState.SUCCEEDED
     p = probability(row)
     for kind in KINDS:
-        found, watch = _judge_kind(kind, row, p, watch, now_ts, quiet, blocker, news)
+        found, watch = _judge_kind(kind, row, p, watch, now_ts, quiet, blocker, news, rules)
         verdicts += found
     empty = not watch.open and not watch.pending and not watch.was_late
     return verdicts, None if empty else watch
@@ -130,20 +150,28 @@ def _gone(row: Projection, occurrence: str) -> str:
 
 
 def _judge_kind(
-    kind: str, row: Projection, p: float, watch: Watch, now_ts: float, quiet: bool, blocker: str | None, news: bool
+    kind: str,
+    row: Projection,
+    p: float,
+    watch: Watch,
+    now_ts: float,
+    quiet: bool,
+    blocker: str | None,
+    news: bool,
+    rules: Thresholds,
 ) -> tuple[list[Verdict], Watch]:
     standing = watch.open.get(kind)
     if standing is not None:
-        return _judge_open(standing, row, p, watch, now_ts, quiet, blocker, news)
+        return _judge_open(standing, row, p, watch, now_ts, quiet, blocker, news, rules)
     held_back = kind == AT_RISK and (watch.was_late or PROJECTED_LATE in watch.open or PROJECTED_LATE in watch.pending)
-    if p < OPEN_AT[kind] or quiet or held_back:
+    if p < rules.open_at(kind) or quiet or held_back:
         if kind not in watch.pending:
             return [], watch
         return [], replace(watch, pending={k: v for k, v in watch.pending.items() if k != kind})
     since = watch.pending.get(kind)
     if since is None:
         return [], replace(watch, pending={**watch.pending, kind: now_ts})
-    if now_ts - since < HOLD_S:
+    if now_ts - since < rules.hold_s:
         return [], watch
     return _open(kind, row, p, watch, blocker)
 
@@ -168,31 +196,36 @@ def _judge_open(
     quiet: bool,
     blocker: str | None,
     news: bool,
+    rules: Thresholds,
 ) -> tuple[list[Verdict], Watch]:
     kind = standing.kind
-    if p < CLEAR_BELOW[kind] and not quiet:
+    if p < rules.clear_below(kind) and not quiet:
         since = standing.below_since_ts if standing.below_since_ts is not None else now_ts
-        if now_ts - since >= HOLD_S:
+        if now_ts - since >= rules.hold_s:
             still = {k: s for k, s in watch.open.items() if k != kind}
-            why = f"below {CLEAR_BELOW[kind]:.0%} for {HOLD_S / 60:.0f} min"
+            why = f"below {rules.clear_below(kind):.0%} for {rules.hold_s / 60:.0f} min"
             return [Verdict(kind, row.event, "resolve", p, why)], replace(watch, open=still)
         return [], _with(watch, replace(standing, below_since_ts=since))
     if standing.below_since_ts is not None:
         standing = replace(standing, below_since_ts=None)
         watch = _with(watch, standing)
-    why = "" if quiet or standing.is_acknowledged else changed(standing, row, blocker, news=news)
+    why = (
+        "" if quiet or standing.is_acknowledged else changed(standing, row, blocker, news=news, step_s=rules.eta_step_s)
+    )
     if not why:
         return [], watch
     paged = replace(standing, paged_eta_ts=row.p50_ts, paged_blocker=blocker or standing.paged_blocker)
     return [Verdict(kind, row.event, "page", p, why)], _with(watch, paged)
 
 
-def changed(standing: Standing, row: Projection, blocker: str | None, *, news: bool = True) -> str:
+def changed(
+    standing: Standing, row: Projection, blocker: str | None, *, news: bool = True, step_s: float = ETA_STEP_S
+) -> str:
     """What changed since the standing's last page that is worth a page, or ""."""
     if blocker is not None and blocker != standing.paged_blocker:
         return f"new blocker: {blocker}"
     eta, before = row.p50_ts, standing.paged_eta_ts
-    if news and before is not None and eta is not None and eta - before > ETA_STEP_S:
+    if news and before is not None and eta is not None and eta - before > step_s:
         return "expected finish moved later"
     return ""
 

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evman.engine.foresight.graph import Graph
-from evman.engine.foresight.model import K50, K90, SAMPLES, TAIL_MIN, Array, Model
+from evman.engine.foresight.model import K50, K90, SAMPLES, TAIL_MIN, Array, Model, tail_left
 from evman.engine.foresight.occurrence import Occurrence
 from evman.engine.model import RunState
 
@@ -98,7 +98,8 @@ class Projector:
         self.draw = np.zeros((n, SAMPLES), dtype=np.float32)
         self.sorted = np.zeros((n, SAMPLES), dtype=np.float32)
         self.rank = np.zeros((n, SAMPLES), dtype=np.int32)
-        self.tail = np.zeros((n, SAMPLES), dtype=np.float32)
+        self.alpha = np.full(n, 50.0)
+        self.tail_from = np.zeros(n)
         self.finish = np.full((n, SAMPLES), -np.inf, dtype=np.float32)
         """Each sample's finish, seconds after `now_ts`."""
         self.now_ts = 0.0
@@ -146,7 +147,8 @@ class Projector:
         if old is None or (old is not key and old != key):
             model = Model(self.names[i], occ.estimate, occ.factor, occ.seed)
             self._keys[i] = key
-            self.draw[i], self.sorted[i], self.rank[i], self.tail[i] = model.draw, model.sorted, model.rank, model.tail
+            self.draw[i], self.sorted[i], self.rank[i] = model.draw, model.sorted, model.rank
+            self.alpha[i], self.tail_from[i] = model.alpha, model.tail_from
 
     def rows(self, kind: int) -> Rows:
         """The rows of one kind (ABSENT, DONE, ...)."""
@@ -202,7 +204,10 @@ class Projector:
         fresh = above == SAMPLES  # not past any point yet: the unconditioned draw
         out[fresh] = self.draw[rows[fresh]] - col[fresh]
         tail = above < TAIL_MIN
-        out[tail] = self.tail[rows[tail]] * col[tail]
+        if tail.any():
+            past = rows[tail]
+            left = tail_left(self.rank[past], elapsed[tail].astype(np.float64), self.alpha[past], self.tail_from[past])
+            out[tail] = left
         mid = ~(fresh | tail)
         if mid.any():
             c = above[mid, None]

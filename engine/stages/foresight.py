@@ -96,6 +96,8 @@ class Foresight:
         self.watches: dict[str, Watch] = {}
         self.projector: Projector | None = None
         self._shown_rows: tuple[list[str], Rows] | None = None
+        self.news = False
+        """Whether the latest recompute read new facts (a run started or ended...)."""
         self.plan: Plan | None = None
         """The latest projection (for tests and the console; good until the next recompute)."""
 
@@ -134,7 +136,8 @@ class Foresight:
         assert self.projector is not None
         self.projector.project(tick.now.timestamp())
         self.plan = Plan(self.projector, tick.now.timestamp())
-        self._evaluate(tick, self.plan, news=bool(changed))
+        self.news = bool(changed)
+        self._evaluate(tick, self.plan, news=self.news)
 
     # -- what it covers, and the facts ------------------------------------------------------------
 

@@ -153,7 +153,7 @@ def test_past_the_deadline_nothing_opens_or_pages() -> None:
 
 def test_finishing_in_time_resolves_and_finishing_late_opens_nothing() -> None:
     j = Judge()
-    j.run(row(0.6, -5), int(HOLD_S // 60) + 1)
+    j.run(row(AT_RISK_OPEN, -5), int(HOLD_S // 60) + 1)
     assert actions(j.at(row(0.0, -5, state=RunState.SUCCEEDED))) == [(AT_RISK, "resolve")]
     late = Judge()
     assert late.run(row(1.0, 5, state=RunState.SUCCEEDED), 30) == []
