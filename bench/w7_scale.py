@@ -82,7 +82,9 @@ class Scale:
 def build(path: Path, events: int, seed: int = 3) -> Scale:
     groups = max(1, events // len(dag.STEPS))
     store = Store(path)
-    defs = parse_definitions(textwrap.dedent(definitions(groups, seed)), source=str(path.with_suffix(".toml")), base_dir=path.parent)
+    defs = parse_definitions(
+        textwrap.dedent(definitions(groups, seed)), source=str(path.with_suffix(".toml")), base_dir=path.parent
+    )
     catalog.save(store, defs, now=NOW)  # next fires: tomorrow 22:00
     rng = random.Random(seed)
     rows, runs, running = _history(rng, groups), ActiveRuns(), []
