@@ -56,40 +56,55 @@ _NORMAL: Final = np.array([NormalDist().inv_cdf((k + 0.5) / SAMPLES) for k in ra
 """Normal quantiles at the midpoints of SAMPLES equal strata, ascending."""
 _KERNEL: Final = np.random.default_rng(20).permutation(_NORMAL)
 """The kernel offsets, spread over the history values (each value gets points from every part of the normal)."""
+_SPREAD: Final = [np.zeros(SAMPLES, dtype=np.intp), *((np.arange(SAMPLES) * n) // SAMPLES for n in range(1, 41))]
+"""n -> which of n history values each point is spread around (SAMPLES / n points each)."""
+_POOL: Final = np.random.default_rng(21).permuted(np.tile(np.arange(SAMPLES, dtype=np.intp), (1024, 1)), axis=1)
+"""1,024 random orders; an event's order composes two of them (a million possible orders)."""
 
 
-def bandwidth(logs: Array) -> float:
-    """Silverman's rule of thumb for a normal kernel over `logs` (log run times)."""
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between order statistics (numpy's default), of a sorted list."""
+    at = q * (len(ordered) - 1)
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def bandwidth(logs: list[float]) -> float:
+    """Silverman's rule of thumb for a normal kernel over `logs` (log run times, sorted).
+    Plain Python: twenty values are summarised faster than numpy can be called."""
     n = len(logs)
-    sd = float(np.std(logs, ddof=1)) if n > 1 else 0.0
-    q75, q25 = np.percentile(logs, [75, 25])
-    spread = min(sd, float(q75 - q25) / 1.34) if q75 > q25 else sd
+    mean = sum(logs) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1)) if n > 1 else 0.0
+    iqr = _quantile(logs, 0.75) - _quantile(logs, 0.25)
+    spread = min(sd, iqr / 1.34) if iqr > 0 else sd
     return 0.9 * spread * n ** (-0.2)
 
 
-def typical(logs: Array) -> Array:
-    """The log run times without the few far out of line on the slow side: a modified z-score
-    (Iglewicz and Hoaglin: 0.6745 * (x - median) / MAD) above OUT_OF_LINE. Such a run is an
-    incident (a stuck lock, a slow disk), not the step's variability: counted in, one in
+def typical(logs: list[float]) -> list[float]:
+    """The sorted log run times without the few far out of line on the slow side: a modified
+    z-score (Iglewicz and Hoaglin: 0.6745 * (x - median) / MAD) above OUT_OF_LINE. Such a run
+    is an incident (a stuck lock, a slow disk), not the step's variability: counted in, one in
     twenty would make every night look 5 % likely to be that slow. Left out only while they
     are at most OUT_OF_LINE_SHARE of the history; more than that is the step's new normal."""
-    median = float(np.median(logs))
-    mad = float(np.median(np.abs(logs - median)))
+    median = _quantile(logs, 0.5)
+    mad = _quantile(sorted(abs(x - median) for x in logs), 0.5)
     if mad <= 0:
         return logs
-    out = 0.6745 * (logs - median) / mad > OUT_OF_LINE
-    if not out.any() or out.sum() > OUT_OF_LINE_SHARE * len(logs):
-        return logs
-    return logs[~out]
+    kept = [x for x in logs if 0.6745 * (x - median) / mad <= OUT_OF_LINE]
+    return logs if len(logs) - len(kept) > OUT_OF_LINE_SHARE * len(logs) else kept
 
 
 def points(est: Estimate, factor: float = 1.0) -> Array:
     """The sorted SAMPLES run times (seconds) of an event with estimate `est`, times `factor`."""
     if est.confidence == HISTORY and len(est.history) >= MIN_SAMPLES:
-        logs = typical(np.log(np.maximum(np.asarray(est.history, dtype=np.float64), _MIN_S)))
-        centre = logs[(np.arange(SAMPLES) * len(logs)) // SAMPLES]
-        h, mean, var = bandwidth(logs), float(logs.mean()), float(logs.var())
+        logs = typical(sorted(math.log(max(x, _MIN_S)) for x in est.history))
+        n = len(logs)
+        mean = sum(logs) / n
+        var = sum((x - mean) ** 2 for x in logs) / n
+        h = bandwidth(logs)
         shrink = 1.0 / math.sqrt(1.0 + h * h / var) if var > 0 else 1.0
+        centre = np.asarray(logs)[_SPREAD[n]]
         out = np.exp(mean + (centre - mean + h * _KERNEL) * shrink)
     else:
         p50 = max(est.p50_s, _MIN_S)
@@ -116,7 +131,8 @@ def tail_alpha(sorted_points: Array) -> float:
 
 def order(event: str, seed: int) -> npt.NDArray[np.intp]:
     """The event's fixed random order of its points (its column of the Latin hypercube)."""
-    return np.random.default_rng(zlib.crc32(event.encode()) ^ seed).permutation(SAMPLES)
+    key = zlib.crc32(event.encode()) ^ (seed * 2654435761 & 0xFFFFFFFF)
+    return _POOL[key & 1023][_POOL[(key >> 10) & 1023]]
 
 
 class Model:
