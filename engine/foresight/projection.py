@@ -89,14 +89,14 @@ class Plan(Mapping[str, Projection]):
     def __init__(self, projector: Projector, now_ts: float) -> None:
         self.projector = projector
         self.now_ts = now_ts
-        self._names = [n for n, o in zip(projector.names, projector.occurrences, strict=True) if o is not None]
-        self._known = set(self._names)
+        projector.rows(DONE)  # its list of events with an occurrence is up to date
+        self._names = projector.present
         self._rows: dict[str, Projection] = {}
 
     def __getitem__(self, event: str) -> Projection:
         row = self._rows.get(event)
         if row is None:
-            if event not in self._known:
+            if event not in self:
                 raise KeyError(event)
             row = self._rows[event] = self._row(event)
         return row
@@ -108,7 +108,8 @@ class Plan(Mapping[str, Projection]):
         return len(self._names)
 
     def __contains__(self, event: object) -> bool:
-        return event in self._known
+        i = self.projector.index.get(event) if isinstance(event, str) else None
+        return i is not None and self.projector.occurrences[i] is not None
 
     @property
     def now(self) -> datetime:
@@ -122,7 +123,7 @@ class Plan(Mapping[str, Projection]):
         why its follower started when it did)."""
         path = [event]
         step = self[event].via
-        while step is not None and step in self._known and len(path) <= len(self._names):
+        while step is not None and step in self and len(path) <= len(self._names):
             path.append(step)
             step = self[step].via
         return tuple(reversed(path))
@@ -179,7 +180,7 @@ class Plan(Mapping[str, Projection]):
     def _via(self, event: str) -> str | None:
         """The upstream finishing last (p50; unbounded counts as latest), from the rows as they are."""
         p = self.projector
-        ups = [n for n in p.graph.waits_for.get(event, ()) if n in self._known]
+        ups = [n for n in p.graph.waits_for.get(event, ()) if n in self]
         if len(ups) <= 1:
             return ups[0] if ups else None
         rows = p.finish[[p.index[n] for n in ups]]

@@ -106,7 +106,10 @@ class Projector:
         self.occurrences: list[Occurrence | None] = [None] * n
         self._keys: list[object] = [None] * n
         self._by_kind: dict[int, Rows] = {}
-        self._waiting_mask = np.zeros(n, dtype=bool)
+        self._waiting_levels: list[tuple[Rows, list[Rows]]] = []
+        """Per level with waiting events: their rows and their upstreams' rows by slot."""
+        self.present: list[str] = []
+        """The events with an occurrence, in the graph's order."""
 
     # -- the facts ----------------------------------------------------------------------------------
 
@@ -154,7 +157,13 @@ class Projector:
         """The rows of one kind (ABSENT, DONE, ...)."""
         if not self._by_kind:
             self._by_kind = {k: np.flatnonzero(self.kind == k) for k in (DONE, RUNNING, WAITING)}
-            self._waiting_mask = self.kind == WAITING
+            waiting = self.kind == WAITING
+            self._waiting_levels = []
+            for level in self.levels:
+                mask = waiting[level.rows]
+                if mask.any():
+                    self._waiting_levels.append((level.rows[mask], [slot[mask] for slot in level.slots]))
+            self.present = [n for n, o in zip(self.names, self.occurrences, strict=True) if o is not None]
         return self._by_kind.get(kind, np.zeros(0, dtype=np.intp))
 
     # -- propagation ----------------------------------------------------------------------------------
@@ -168,19 +177,15 @@ class Projector:
         finish[done] = (self.ended[done] - now_ts).astype(np.float32)[:, None]
         self._run_rows(now_ts)
         floor = (np.maximum(self.opens - now_ts, 0.0) + self.delay).astype(np.float32)
-        draw, waiting = self.draw, self._waiting_mask
-        for level in self.levels:
-            mask = waiting[level.rows]
-            if not mask.any():
-                continue
-            rows = level.rows[mask]
+        draw = self.draw
+        for rows, slots in self._waiting_levels:
             start = np.broadcast_to(floor[rows, None], (len(rows), SAMPLES))
-            if level.slots:
-                ups = np.take(finish, level.slots[0][mask], axis=0)
-                for slot in level.slots[1:]:
-                    np.maximum(ups, np.take(finish, slot[mask], axis=0), out=ups)
+            if slots:
+                ups = np.take(finish, slots[0], axis=0)
+                for slot in slots[1:]:
+                    np.maximum(ups, np.take(finish, slot, axis=0), out=ups)
                 start = np.maximum(ups, start, out=ups)
-            finish[rows] = start + draw[rows]
+            finish[rows] = start + np.take(draw, rows, axis=0)
         return finish
 
     def _run_rows(self, now_ts: float) -> None:
