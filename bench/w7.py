@@ -55,7 +55,7 @@ SMOKE: Final = Sizes(
     nights.NightSizes(history_nights=6, fault_free_nights=1, factors=(3.0,)),
     recompute_events=200,
     recompute_runs=10,
-    dag=dag_engine.Sizes(history=6, per_fault=1, normal=2),
+    dag=dag_engine.Sizes(history=5, per_fault=1, normal=1),
     stage_events=(200,),
     stage_runs=5,
 )

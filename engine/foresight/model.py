@@ -78,7 +78,7 @@ def bandwidth(logs: list[float]) -> float:
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1)) if n > 1 else 0.0
     iqr = _quantile(logs, 0.75) - _quantile(logs, 0.25)
     spread = min(sd, iqr / 1.34) if iqr > 0 else sd
-    return 0.9 * spread * n ** (-0.2)
+    return float(0.9 * spread * n ** (-0.2))
 
 
 def typical(logs: list[float]) -> list[float]:
@@ -132,7 +132,8 @@ def tail_alpha(sorted_points: Array) -> float:
 def order(event: str, seed: int) -> npt.NDArray[np.intp]:
     """The event's fixed random order of its points (its column of the Latin hypercube)."""
     key = zlib.crc32(event.encode()) ^ (seed * 2654435761 & 0xFFFFFFFF)
-    return _POOL[key & 1023][_POOL[(key >> 10) & 1023]]
+    found: npt.NDArray[np.intp] = _POOL[key & 1023][_POOL[(key >> 10) & 1023]]
+    return found
 
 
 class Model:

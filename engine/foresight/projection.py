@@ -16,8 +16,8 @@ import numpy as np
 
 from evman.engine.foresight.estimate import Estimate
 from evman.engine.foresight.graph import Graph
-from evman.engine.foresight.occurrence import Occurrence, occurrence
 from evman.engine.foresight.model import K50, K90
+from evman.engine.foresight.occurrence import Occurrence, occurrence
 from evman.engine.foresight.sampling import DONE, NEVER, RUNNING, Projector, quantiles
 from evman.engine.model import RunState
 

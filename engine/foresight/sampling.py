@@ -31,6 +31,8 @@ WAITING: Final = 3
 NEVER: Final = 4
 """Row kinds: no occurrence, finished, running, waiting (or failed with a retry to come), unbounded."""
 Rows = npt.NDArray[np.intp]
+_HALF_STEP: Final = (2 * SAMPLES).bit_length() - 1
+assert 1 << _HALF_STEP == 2 * SAMPLES
 Array32 = npt.NDArray[np.float32]
 
 
@@ -195,7 +197,9 @@ class Projector:
             return
         started = self.started[rows]
         elapsed = np.maximum(now_ts - np.where(np.isnan(started), now_ts, started), 0.0).astype(np.float32)
-        self.finish[rows] = self.remaining(rows, elapsed) + self.delay[rows, None].astype(np.float32)
+        left = self.remaining(rows, elapsed)
+        delay = self.delay[rows]
+        self.finish[rows] = left + delay[:, None].astype(np.float32) if delay.any() else left
 
     def remaining(self, rows: Rows, elapsed: Array32) -> Array32:
         """Remaining run time of each sample of the running `rows`, given their `elapsed`
@@ -204,28 +208,28 @@ class Projector:
         Latin hypercube); with fewer than TAIL_MIN points above, the tail's quantile."""
         col = elapsed[:, None]
         ordered = self.sorted[rows]
-        above = np.count_nonzero(ordered > col, axis=1).astype(np.int32)
-        out = np.empty((len(rows), SAMPLES), dtype=np.float32)
-        fresh = above == SAMPLES  # not past any point yet: the unconditioned draw
-        out[fresh] = self.draw[rows[fresh]] - col[fresh]
-        tail = above < TAIL_MIN
+        above = np.count_nonzero(ordered > col, axis=1).astype(np.int32)[:, None]
+        # not past any point (above = SAMPLES) this is the sample's own draw: rank r is point r
+        pick = ((2 * self.rank[rows] + 1) * above) >> _HALF_STEP  # // (2 * SAMPLES), a power of two
+        pick += SAMPLES - above
+        pick += np.arange(0, len(rows) * SAMPLES, SAMPLES, dtype=np.int32)[:, None]
+        out = np.take(ordered, np.minimum(pick, ordered.size - 1)) - col
+        tail = above[:, 0] < TAIL_MIN
         if tail.any():
             past = rows[tail]
-            left = tail_left(self.rank[past], elapsed[tail].astype(np.float64), self.alpha[past], self.tail_from[past])
-            out[tail] = left
-        mid = ~(fresh | tail)
-        if mid.any():
-            c = above[mid, None]
-            pick = SAMPLES - c + ((2 * self.rank[rows[mid]] + 1) * c) // (2 * SAMPLES)
-            out[mid] = np.take_along_axis(ordered[mid], pick, axis=1) - col[mid]
-        return np.maximum(out, np.float32(self.tick_s), out=out)
+            out[tail] = tail_left(
+                self.rank[past], elapsed[tail].astype(np.float64), self.alpha[past], self.tail_from[past]
+            )
+        floored: Array32 = np.maximum(out, np.float32(self.tick_s), out=out)
+        return floored
 
     # -- reading ---------------------------------------------------------------------------------------
 
     def miss_probability(self, rows: Rows) -> Array:
         """P(finish > deadline) of each of `rows` (each must have a deadline), from the last projection."""
         limit = (self.deadline[rows] - self.now_ts).astype(np.float32)
-        return (self.finish[rows] > limit[:, None]).mean(axis=1)
+        odds: Array = (self.finish[rows] > limit[:, None]).mean(axis=1)
+        return odds
 
     def start_row(self, i: int) -> Array32:
         """The start times of a waiting event's samples (seconds after now), from the last projection."""

@@ -74,7 +74,13 @@ def scope_of(specs: dict[str, EventSpec], deadlines: frozenset[str], graph: Grap
             followers.setdefault(up, []).append(event)
     position = {name: i for i, name in enumerate(graph.order)}
     return Scope(
-        frozenset(specs), deadlines, tuple(sorted(deadlines)), graph, specs, {k: tuple(v) for k, v in followers.items()}, position
+        frozenset(specs),
+        deadlines,
+        tuple(sorted(deadlines)),
+        graph,
+        specs,
+        {k: tuple(v) for k, v in followers.items()},
+        position,
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.simjobs import Driver, SimJobs
-from evman.engine.clock import FakeClock, parse_iso
+from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.foresight.reading import deadline_scope, read_plan
 from evman.engine.store import Store
