@@ -25,7 +25,7 @@ from typing import Final, NamedTuple
 from evman.engine.clock import iso
 from evman.engine.foresight.estimate import Estimate, estimate
 from evman.engine.foresight.graph import Graph, build_graph
-from evman.engine.foresight.projection import Occurrence
+from evman.engine.foresight.occurrence import Occurrence
 from evman.engine.model import ACTIVE_STATES, EventSpec, RunState
 from evman.engine.timing.windows import bounds_for, resolve_deadline
 

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from evman.engine.foresight.projection import Projection
 from evman.engine.model import RunState
+
+if TYPE_CHECKING:
+    from evman.engine.foresight.projection import Projection
 
 AT_RISK: Final = "at_risk"
 PROJECTED_LATE: Final = "projected_late"

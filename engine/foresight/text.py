@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from evman.engine.foresight.projection import Plan, Projection
 from evman.engine.model import RunState
+
+if TYPE_CHECKING:
+    from evman.engine.foresight.projection import Plan, Projection
 
 
 def minutes(seconds: float) -> int:

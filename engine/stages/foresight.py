@@ -21,9 +21,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
-
-import numpy as np
+from typing import TYPE_CHECKING, Final
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.foresight.current import (
@@ -37,15 +35,17 @@ from evman.engine.foresight.current import (
     graph_of,
 )
 from evman.engine.foresight.graph import Graph
-from evman.engine.foresight.projection import Plan, Projection
 from evman.engine.foresight.reading import deadline_scope, run_facts
 from evman.engine.foresight.rules import AT_RISK, AT_RISK_OPEN, KINDS, Standing, Verdict, Watch, judge
-from evman.engine.foresight.sampling import Projector, Rows, rows_of
 from evman.engine.foresight.text import blocker_text, late_text, risk_text
 from evman.engine.model import EventSpec
 from evman.engine.store import Store
 from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
+
+if TYPE_CHECKING:
+    from evman.engine.foresight.projection import Plan, Projection
+    from evman.engine.foresight.sampling import Projector, Rows
 
 RECOMPUTE_EVERY_S: Final = 60.0
 ADOPTED: Final = ""
@@ -137,6 +137,8 @@ class Foresight:
 
     def recompute(self, tick: Tick) -> None:
         """Read what changed, find the occurrences again where needed, project, judge."""
+        from evman.engine.foresight.projection import Plan  # numpy: only where a deadline is covered
+
         changed = self._read(tick.view.store, tick)
         self._refresh(changed, tick.now)
         assert self.projector is not None
@@ -153,7 +155,11 @@ class Foresight:
         self.scope = scope_of(found.specs, found.deadlines, graph)
         self.facts, self.current, self.until, self._shown_rows = {}, {}, {}, None
         self.stale, self.pending = set(found.specs), True
-        self.projector = Projector(graph, self.tick_s) if found.deadlines else None
+        self.projector = None
+        if found.deadlines:
+            from evman.engine.foresight.sampling import Projector  # numpy: only where a deadline is covered
+
+            self.projector = Projector(graph, self.tick_s)
         self._adopt(store)
 
     def _adopt(self, store: Store) -> None:
@@ -244,8 +250,8 @@ class Foresight:
         for event in [e for e in self.watches if e not in self.current]:
             self._drop(tick, event)
         shown, rows = self._shown()
-        odds = self.projector.miss_probability(rows) if len(rows) else np.zeros(0)
-        judged = [shown[k] for k in np.flatnonzero(odds >= AT_RISK_OPEN)]
+        odds = self.projector.miss_probability(rows) if len(rows) else ()
+        judged = [e for e, p in zip(shown, odds, strict=True) if p >= AT_RISK_OPEN]
         judged += [e for e in self.watches if e not in judged]  # with no deadline now, its alerts resolve
         for event, row in plan.brief(judged).items():
             self._judge(tick, plan, event, row, news)
@@ -254,6 +260,8 @@ class Foresight:
         """The deadline events whose occurrence has a deadline, and their rows (kept until an occurrence changes)."""
         assert self.scope is not None and self.projector is not None
         if self._shown_rows is None:
+            from evman.engine.foresight.sampling import rows_of
+
             shown = [
                 e for e in self.scope.ordered_deadlines
                 if e in self.current and self.current[e].occurrence.deadline_ts is not None

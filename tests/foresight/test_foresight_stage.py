@@ -173,14 +173,14 @@ def test_a_recompute_reads_only_what_changed(tmp_path: Path, http: HttpReceiver)
 
     def body(driver: Driver) -> None:
         stage = night.engine.foresight
-        original = stage._read  # noqa: SLF001 - watching what a recompute reads
+        original = stage._read
 
         def read(store: Store, tick: object) -> set[str]:
             found = original(store, tick)  # type: ignore[arg-type]
             seen.append((found, dict(stage.current)))
             return found
 
-        stage._read = read  # type: ignore[method-assign]  # noqa: SLF001
+        stage._read = read  # type: ignore[method-assign]
         driver.run_until(TONIGHT + timedelta(minutes=30))
 
     night.run(body)
