@@ -78,9 +78,9 @@ class AlertKind(enum.Enum):
     RECOVERED = "recovered"
     DELIVERY = "delivery"
     AT_RISK = "at_risk"
-    """The p90 finish is past deadline - at_risk_margin (engine/foresight)."""
+    """A miss of the deadline has been likely (engine/foresight/rules.py: from 70 %) for a while."""
     PROJECTED_LATE = "projected_late"
-    """The p50 finish is past the deadline, or the path to it will not finish unless someone acts."""
+    """A miss is near certain (from 90 %), or the path to it will not finish unless someone acts."""
 
 
 class Trigger(enum.Enum):
@@ -214,7 +214,8 @@ class Defaults:
     repeat_s: float = 1800.0
     max_repeats: int = 10
     at_risk_margin_s: float = 600.0
-    """How long before its deadline a projected finish counts as at risk."""
+    """Accepted and kept (older definitions files set it); foresight pages on probabilities now
+    and does not use it."""
 
 
 @dataclass(frozen=True)
