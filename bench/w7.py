@@ -82,7 +82,7 @@ def measure(results: Results, sizes: Sizes, reps: int, tmp: Path, say: Callable[
     for rep in range(reps):
         for n, scale in stages.items():
             say(f"  W7 the stage's recompute at {n:,} events, repetition {rep + 1}")
-            wall, cpu = w7_scale.recompute_times(scale, sizes.stage_runs, seed=rep)
+            wall, cpu = w7_scale.recompute_times(scale, sizes.stage_runs)
             label = f"{SYSTEM}, the stage @{n:,}"
             results.add_samples("W7", label, "recompute", "ms", [t * 1000 for t in wall])
             results.add_samples("W7", label, "recompute, CPU time", "ms", [t * 1000 for t in cpu])

@@ -79,9 +79,10 @@ def facts_of(
     next_fire_at: datetime | None,
     runs: Sequence[RunFacts],
     durations_s: Sequence[float],
+    estimated: Estimate | None = None,
 ) -> EventFacts:
-    """EventFacts with its estimate made once."""
-    est = estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
+    """EventFacts with its estimate made once (`estimated`: already made from `durations_s`)."""
+    est = estimated or estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
     return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est)
 
 

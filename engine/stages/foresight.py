@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from evman.engine.foresight.sampling import Projector, Rows
 
 RECOMPUTE_EVERY_S: Final = 60.0
+_NO_NEW_HISTORY: Final = frozenset({"waiting", "running"})
+"""A run that only fell due or started leaves the event's history of successes as it was."""
 ADOPTED: Final = ""
 """The occurrence of a watch read back from an open alert (after a restart): the first
 evaluation takes it as the current one, at its current expected finish."""
@@ -94,9 +96,13 @@ class Foresight:
         self.facts: dict[str, EventFacts] = {}
         self.current: dict[str, Current] = {}
         self.until: dict[str, float] = {}
+        self._due: list[tuple[float, str]] = []
+        """A heap of (until, event); an entry is current while self.until still says so."""
         """event -> when the clock alone moves its current occurrence on (epoch s)."""
         self.stale: set[str] = set()
         """Events whose facts are read again at the next recompute."""
+        self.history_stale: set[str] = set()
+        """...and whose history too (a run of theirs succeeded; not when one only started)."""
         self.pending = False
         self.last_ts: float | None = None
         self.watches: dict[str, Watch] = {}
@@ -127,6 +133,11 @@ class Foresight:
         touched = {c.event for c in tick.changes if c.kind != "alert" and c.event in self.scope.events}
         if touched:
             self.stale |= touched
+            self.history_stale |= {
+                c.event
+                for c in tick.changes
+                if c.event in touched and not (c.kind == "run" and c.state in _NO_NEW_HISTORY)
+            }
             self.pending = True
             return
         now_ts = tick.now.timestamp()
@@ -153,8 +164,9 @@ class Foresight:
         found = deadline_scope(store)
         graph = graph_of(found.specs, found.requires)
         self.scope = scope_of(found.specs, found.deadlines, graph)
-        self.facts, self.current, self.until, self._shown_rows = {}, {}, {}, None
+        self.facts, self.current, self.until, self._shown_rows, self._due = {}, {}, {}, None, []
         self.stale, self.pending = set(found.specs), True
+        self.history_stale = set(found.specs)
         self.projector = None
         if found.deadlines:
             from evman.engine.foresight.sampling import Projector  # numpy: only where a deadline is covered
@@ -184,17 +196,22 @@ class Foresight:
         ended: dict[str, list[RunFacts]] = {name: [] for name in stale}
         for row in store.runs_ended_since(stale, tick.now - HORIZON):
             ended[row["event"]].append(run_facts(row))
-        durations = store.succeeded_durations(stale)
+        again = sorted(n for n in stale if n in self.history_stale or n not in self.facts)
+        self.history_stale -= set(again)
+        durations = store.succeeded_durations(again) if again else {}
         for name in stale:
             event = timing.get(name)
             active = [_active_facts(r) for r in tick.runs.of(name)]
-            self.facts[name] = facts_of(
+            before = self.facts.get(name)
+            found = facts_of(
                 self.scope.specs[name],
                 held=bool(event and event["held"]),
                 next_fire_at=parse_iso(event["next_fire_at"]) if event else None,
                 runs=[r for r in ended[name] if r.ended_at is not None] + active,
-                durations_s=durations[name],
+                durations_s=durations[name] if name in durations or before is None else before.durations_s,
+                estimated=None if name in durations or before is None else before.estimated,
             )
+            self.facts[name] = found
         return set(stale)
 
     def _refresh(self, changed: set[str], now: datetime) -> None:
@@ -204,7 +221,7 @@ class Foresight:
         assert self.scope is not None
         now_ts = now.timestamp()
         position = self.scope.position
-        todo = [(position[n], n) for n in changed | {n for n, at in self.until.items() if at <= now_ts}]
+        todo = [(position[n], n) for n in changed | self._moved_on(now_ts)]
         heapq.heapify(todo)
         seen: set[str] = set()
         while todo:
@@ -215,6 +232,15 @@ class Foresight:
             if self._find(name, now):
                 for follower in self.scope.followers.get(name, ()):
                     heapq.heappush(todo, (position[follower], follower))
+
+    def _moved_on(self, now_ts: float) -> set[str]:
+        """The events whose occurrence the clock alone moves on by `now_ts`."""
+        due = set()
+        while self._due and self._due[0][0] <= now_ts:
+            at, name = heapq.heappop(self._due)
+            if self.until.get(name) == at:
+                due.add(name)
+        return due
 
     def _find(self, name: str, now: datetime) -> bool:
         """Find one event's current occurrence again; whether it changed."""
@@ -229,6 +255,7 @@ class Foresight:
             self.until.pop(name, None)
         else:
             self.until[name] = until.timestamp()
+            heapq.heappush(self._due, (until.timestamp(), name))
         old = self.current.get(name)
         if found is None:
             self.current.pop(name, None)
