@@ -119,11 +119,11 @@ def tail_alpha(sorted_points: Array) -> float:
     """The Pareto index of the tail beyond the set: continuous with the set where it takes
     over, i.e. at elapsed e0 (TAIL_MIN points left) the median of what is left is the same
     either way: e0 * (2 ** (1 / alpha) - 1) = median(top points) - e0. Kept within [1.5, 50]."""
-    top = sorted_points[SAMPLES - TAIL_MIN :]
-    e0 = float(top[0])
+    top = sorted_points[SAMPLES - TAIL_MIN :].tolist()
+    e0 = top[0]
     if e0 <= 0:
         return 50.0
-    left = float(np.median(top)) - e0
+    left = _quantile(top, 0.5) - e0
     if left <= 0:
         return 50.0
     return min(50.0, max(1.5, math.log(2) / math.log1p(left / e0)))

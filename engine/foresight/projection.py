@@ -89,8 +89,6 @@ class Plan(Mapping[str, Projection]):
     def __init__(self, projector: Projector, now_ts: float) -> None:
         self.projector = projector
         self.now_ts = now_ts
-        projector.rows(DONE)  # its list of events with an occurrence is up to date
-        self._names = projector.present
         self._rows: dict[str, Projection] = {}
 
     def __getitem__(self, event: str) -> Projection:
@@ -102,10 +100,10 @@ class Plan(Mapping[str, Projection]):
         return row
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+        return iter(self.projector.present)
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self.projector.present)
 
     def __contains__(self, event: object) -> bool:
         i = self.projector.index.get(event) if isinstance(event, str) else None
@@ -123,7 +121,7 @@ class Plan(Mapping[str, Projection]):
         why its follower started when it did)."""
         path = [event]
         step = self[event].via
-        while step is not None and step in self and len(path) <= len(self._names):
+        while step is not None and step in self and len(path) <= len(self.projector.names):
             path.append(step)
             step = self[step].via
         return tuple(reversed(path))

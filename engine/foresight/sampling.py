@@ -110,8 +110,7 @@ class Projector:
         self._by_kind: dict[int, Rows] = {}
         self._waiting_levels: list[tuple[Rows, list[Rows]]] = []
         """Per level with waiting events: their rows and their upstreams' rows by slot."""
-        self.present: list[str] = []
-        """The events with an occurrence, in the graph's order."""
+        self._present: list[str] | None = None
 
     # -- the facts ----------------------------------------------------------------------------------
 
@@ -155,6 +154,14 @@ class Projector:
             self.draw[i], self.sorted[i], self.rank[i] = model.draw, model.sorted, model.rank
             self.alpha[i], self.tail_from[i] = model.alpha, model.tail_from
 
+    @property
+    def present(self) -> list[str]:
+        """The events with an occurrence, in the graph's order (made when first asked for)."""
+        if self._present is None or not self._by_kind:
+            self.rows(DONE)
+            self._present = [n for n, o in zip(self.names, self.occurrences, strict=True) if o is not None]
+        return self._present
+
     def rows(self, kind: int) -> Rows:
         """The rows of one kind (ABSENT, DONE, ...)."""
         if not self._by_kind:
@@ -165,7 +172,7 @@ class Projector:
                 mask = waiting[level.rows]
                 if mask.any():
                     self._waiting_levels.append((level.rows[mask], [slot[mask] for slot in level.slots]))
-            self.present = [n for n, o in zip(self.names, self.occurrences, strict=True) if o is not None]
+            self._present = None
         return self._by_kind.get(kind, np.zeros(0, dtype=np.intp))
 
     # -- propagation ----------------------------------------------------------------------------------
