@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.foresight.current import (
@@ -101,6 +101,8 @@ class Foresight:
         """event -> when the clock alone moves its current occurrence on (epoch s)."""
         self.stale: set[str] = set()
         """Events whose facts are read again at the next recompute."""
+        self.store_stale: set[str] = set()
+        """...from the store (not when a run of theirs only started: that is in the engine's memory)."""
         self.history_stale: set[str] = set()
         """...and whose history too (a run of theirs succeeded; not when one only started)."""
         self.pending = False
@@ -133,6 +135,9 @@ class Foresight:
         touched = {c.event for c in tick.changes if c.kind != "alert" and c.event in self.scope.events}
         if touched:
             self.stale |= touched
+            self.store_stale |= {
+                c.event for c in tick.changes if c.event in touched and not (c.kind == "run" and c.state == "running")
+            }
             self.history_stale |= {
                 c.event
                 for c in tick.changes
@@ -167,6 +172,7 @@ class Foresight:
         self.facts, self.current, self.until, self._shown_rows, self._due = {}, {}, {}, None, []
         self.stale, self.pending = set(found.specs), True
         self.history_stale = set(found.specs)
+        self.store_stale = set(found.specs)
         self.projector = None
         if found.deadlines:
             from evman.engine.foresight.sampling import Projector  # numpy: only where a deadline is covered
@@ -192,27 +198,43 @@ class Foresight:
         self.stale = set()
         if not stale:
             return set()
-        timing = {str(r["name"]): r for r in store.events_by_name(stale)}
-        ended: dict[str, list[RunFacts]] = {name: [] for name in stale}
-        for row in store.runs_ended_since(stale, tick.now - HORIZON):
+        stored = sorted(n for n in stale if n in self.store_stale or n not in self.facts)
+        self.store_stale -= set(stored)
+        timing = {str(r["name"]): r for r in store.events_by_name(stored)} if stored else {}
+        ended: dict[str, list[RunFacts]] = {name: [] for name in stored}
+        for row in store.runs_ended_since(stored, tick.now - HORIZON) if stored else ():
             ended[row["event"]].append(run_facts(row))
-        again = sorted(n for n in stale if n in self.history_stale or n not in self.facts)
+        again = sorted(n for n in stored if n in self.history_stale or n not in self.facts)
         self.history_stale -= set(again)
         durations = store.succeeded_durations(again) if again else {}
         for name in stale:
-            event = timing.get(name)
-            active = [_active_facts(r) for r in tick.runs.of(name)]
-            before = self.facts.get(name)
-            found = facts_of(
-                self.scope.specs[name],
-                held=bool(event and event["held"]),
-                next_fire_at=parse_iso(event["next_fire_at"]) if event else None,
-                runs=[r for r in ended[name] if r.ended_at is not None] + active,
-                durations_s=durations[name] if name in durations or before is None else before.durations_s,
-                estimated=None if name in durations or before is None else before.estimated,
-            )
-            self.facts[name] = found
+            self.facts[name] = self._facts(name, tick, timing, ended, durations)
         return set(stale)
+
+    def _facts(
+        self,
+        name: str,
+        tick: Tick,
+        timing: dict[str, Any],
+        ended: dict[str, list[RunFacts]],
+        durations: dict[str, list[float]],
+    ) -> EventFacts:
+        """One event's facts: what was read now, the rest as read before; its active runs from memory."""
+        assert self.scope is not None
+        before = self.facts.get(name)
+        active = [_active_facts(r) for r in tick.runs.of(name)]
+        if name not in ended and before is not None:  # only a run of it started: the store has nothing new
+            done = [r for r in before.runs if r.ended_at is not None]
+            return replace(before, runs=tuple(sorted(done + active, key=lambda r: r.id)))
+        event = timing.get(name)
+        return facts_of(
+            self.scope.specs[name],
+            held=bool(event and event["held"]),
+            next_fire_at=parse_iso(event["next_fire_at"]) if event else None,
+            runs=[r for r in ended.get(name, ()) if r.ended_at is not None] + active,
+            durations_s=durations[name] if name in durations or before is None else before.durations_s,
+            estimated=None if name in durations or before is None else before.estimated,
+        )
 
     def _refresh(self, changed: set[str], now: datetime) -> None:
         """Find the current occurrence again for `changed` and the events whose occurrence
