@@ -26,7 +26,8 @@ from evman.engine.clock import iso
 from evman.engine.foresight.estimate import Estimate, estimate
 from evman.engine.foresight.graph import Graph, build_graph
 from evman.engine.foresight.occurrence import Occurrence
-from evman.engine.model import ACTIVE_STATES, EventSpec, RunState
+from evman.engine.model import ACTIVE_STATES, Blackout, EventSpec, OnBlackout, RunState
+from evman.engine.timing.blackouts import clear_at, inside, names_event
 from evman.engine.timing.windows import bounds_for, resolve_deadline
 
 HORIZON: Final = timedelta(hours=12)
@@ -53,6 +54,8 @@ class EventFacts:
     """Its last succeeded runs' durations, newest first."""
     estimated: Estimate | None = None
     """estimate() of the above, when the reader made it once (it is the same for every recompute)."""
+    blackouts: tuple[Blackout, ...] = ()
+    """The blackouts that name it: an occurrence opens after them (or is skipped, on_blackout = skip)."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,13 @@ def facts_of(
     runs: Sequence[RunFacts],
     durations_s: Sequence[float],
     estimated: Estimate | None = None,
+    blackouts: Sequence[Blackout] = (),
 ) -> EventFacts:
-    """EventFacts with its estimate made once (`estimated`: already made from `durations_s`)."""
+    """EventFacts with its estimate made once (`estimated`: already made from `durations_s`);
+    `blackouts`: all there are (those naming it are kept)."""
     est = estimated or estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
-    return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est)
+    mine = tuple(b for b in blackouts if names_event(b, spec))
+    return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est, mine)
 
 
 def has_deadline(spec: EventSpec) -> bool:
@@ -121,7 +127,7 @@ def current_of(f: EventFacts, ups: Sequence[Current], now: datetime, horizon: ti
         run = active[-1]
         return _from_run(f, run, chain if chain is not None and run.scheduled_for >= chain else None)
     if f.spec.schedule is not None and f.spec.schedule != "@reboot":
-        if f.next_fire_at is not None and f.next_fire_at <= now + horizon:
+        if f.next_fire_at is not None and f.next_fire_at <= now + horizon and not _blacked_out(f, f.next_fire_at):
             return _expected(f, f.next_fire_at, scheduled=True)
         return _last_within(f, now - horizon)
     if chain is None:
@@ -179,10 +185,26 @@ def _occurrence(
     )
 
 
+def _blacked_out(f: EventFacts, anchor: datetime) -> bool:
+    """on_blackout = skip: an occurrence that falls due inside a blackout will not run."""
+    return bool(f.blackouts) and f.spec.on_blackout is OnBlackout.SKIP and inside(f.blackouts, anchor) is not None
+
+
+def _after_blackouts(f: EventFacts, opens: datetime | None, anchor: datetime) -> datetime | None:
+    """When the occurrence may open, past any blackout that covers it then."""
+    if not f.blackouts:
+        return opens
+    start = opens or anchor
+    cleared = clear_at(f.blackouts, start)
+    return cleared if cleared != start else opens
+
+
 def _from_run(f: EventFacts, run: RunFacts, chain: datetime | None = None) -> Current:
     """`chain`: the anchor of the chain it follows (None: it is its own head)."""
     anchor = run.scheduled_for if chain is None else chain
     opens = max((t for t in (run.not_before, run.window_open) if t is not None), default=None)
+    if run.state is RunState.WAITING:
+        opens = _after_blackouts(f, opens, run.scheduled_for)
     occ = _occurrence(
         f,
         run.state,
@@ -202,4 +224,5 @@ def _expected(f: EventFacts, anchor: datetime, *, scheduled: bool) -> Current:
     opens = window_open
     if scheduled:
         opens = anchor if window_open is None else max(anchor, window_open)
+    opens = _after_blackouts(f, opens, anchor)
     return Current(_occurrence(f, RunState.WAITING, anchor, opens=opens), anchor, None, f.spec.timezone)

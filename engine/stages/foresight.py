@@ -19,6 +19,7 @@ only the deadlines that have an alert, a pending one, or a probability past a th
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -38,10 +39,11 @@ from evman.engine.foresight.graph import Graph
 from evman.engine.foresight.reading import deadline_scope, run_facts
 from evman.engine.foresight.rules import AT_RISK, AT_RISK_OPEN, KINDS, Standing, Verdict, Watch, judge
 from evman.engine.foresight.text import blocker_text, late_text, risk_text
-from evman.engine.model import EventSpec
+from evman.engine.model import Blackout, EventSpec
 from evman.engine.store import Store
 from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
+from evman.engine.timing.blackouts import blackouts_from_json
 
 if TYPE_CHECKING:
     from evman.engine.foresight.projection import Plan, Projection
@@ -207,8 +209,9 @@ class Foresight:
         again = sorted(n for n in stored if n in self.history_stale or n not in self.facts)
         self.history_stale -= set(again)
         durations = store.succeeded_durations(again) if again else {}
+        blackouts = blackouts_from_json(store.named_setting("blackouts")) if stored else ()
         for name in stale:
-            self.facts[name] = self._facts(name, tick, timing, ended, durations)
+            self.facts[name] = self._facts(name, tick, timing, ended, (durations, blackouts))
         return set(stale)
 
     def _facts(
@@ -217,10 +220,12 @@ class Foresight:
         tick: Tick,
         timing: dict[str, Any],
         ended: dict[str, list[RunFacts]],
-        durations: dict[str, list[float]],
+        read: tuple[dict[str, list[float]], Sequence[Blackout]],
     ) -> EventFacts:
-        """One event's facts: what was read now, the rest as read before; its active runs from memory."""
+        """One event's facts: what was read now (timing, ended runs, `read`: histories and
+        blackouts), the rest as read before; its active runs from memory."""
         assert self.scope is not None
+        durations, blackouts = read
         before = self.facts.get(name)
         active = [_active_facts(r) for r in tick.runs.of(name)]
         if name not in ended and before is not None:  # only a run of it started: the store has nothing new
@@ -234,6 +239,7 @@ class Foresight:
             runs=[r for r in ended.get(name, ()) if r.ended_at is not None] + active,
             durations_s=durations[name] if name in durations or before is None else before.durations_s,
             estimated=None if name in durations or before is None else before.estimated,
+            blackouts=blackouts,
         )
 
     def _refresh(self, changed: set[str], now: datetime) -> None:
