@@ -14,6 +14,7 @@ from evman.engine.definitions.outputs import read_outputs
 from evman.engine.definitions.placement import read_placement
 from evman.engine.definitions.table import Context, Table, without_none
 from evman.engine.definitions.timing import read_timing
+from evman.engine.definitions.upkeep import read_event_keep
 from evman.engine.model import EventSpec
 from evman.engine.quoting import quoted
 
@@ -48,6 +49,7 @@ EVENT_KEYS: Final = (
     "calendar",
     "on_holiday",
     "on_blackout",
+    "keep",
 )
 
 
@@ -62,6 +64,7 @@ def read_event(table: Table, context: Context) -> EventSpec | None:
         **read_timing(table, context),
         **read_links(table, context),
         **read_placement(table),
+        **read_event_keep(table),
         "outputs": read_outputs(table),
     }
     if len(table.problems.lines) > before:
