@@ -8,10 +8,10 @@ alert rules are evaluated at every run start and end and every 60 s, as the engi
 Each finished night's successes join the history (the last 20 count).
 
 Measured: the lead (deadline - first page) of every injected fault that really missed its
-deadline, how long after the p50 finish first crossed the deadline projected_late paged
-(the crossing is found by bisection to 1 ms between evaluations), the pages on fault-free
-nights (all of them false: those chains finished in time), and the time of one recompute
-over 1,000 events.
+deadline, how long after the stage first found the miss at least LATE_OPEN likely
+projected_late paged (the rules hold it HOLD_S first), the pages on fault-free nights (all
+of them false: those chains finished in time), and the time of one recompute over 1,000
+events.
 """
 
 from __future__ import annotations
@@ -19,24 +19,12 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final
 
-from evman.engine.foresight import (
-    PROJECTED_LATE,
-    Estimate,
-    Graph,
-    Occurrence,
-    Plan,
-    Standing,
-    build_graph,
-    estimate,
-    judge,
-    project,
-)
-from evman.engine.model import RunState
+from evman.engine.foresight import PROJECTED_LATE, Graph, build_graph
 
 SIGMA: Final = 0.1
 """Spread of each event's run time (lognormal sigma): a run is within +-13 % of its median 80 % of nights."""
@@ -109,7 +97,7 @@ class Night:
     deadlines: dict[str, float] = field(default_factory=dict)
     pages: list[Page] = field(default_factory=list)
     crossings: dict[str, float] = field(default_factory=dict)
-    """chain -> when its p50 finish first passed the deadline (found to 1 ms)."""
+    """chain -> the first recompute at which the stage found the miss at least LATE_OPEN likely."""
     evaluations: int = 0
 
     def missed(self, chain: str) -> bool:
@@ -133,20 +121,6 @@ class Timeline:
     opens: dict[str, float]
     deadlines: dict[str, float]
 
-    def occurrences(self, at_s: float, estimates: Mapping[str, Estimate]) -> dict[str, Occurrence]:
-        """Every event's occurrence as the engine would see it at `at_s`."""
-        out: dict[str, Occurrence] = {}
-        for name, (start, end) in self.runs.items():
-            est, deadline = estimates[name], self.deadlines.get(name)
-            if end <= at_s:
-                occ = Occurrence(name, RunState.SUCCEEDED, est, started_ts=start, ended_ts=end, deadline_ts=deadline)
-            elif start <= at_s:
-                occ = Occurrence(name, RunState.RUNNING, est, started_ts=start, deadline_ts=deadline)
-            else:
-                occ = Occurrence(name, RunState.WAITING, est, opens_ts=self.opens.get(name), deadline_ts=deadline)
-            out[name] = occ
-        return out
-
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
@@ -169,18 +143,6 @@ class Nights:
         self.rng = random.Random(seed)
         self.graph = workload_graph()
         self.history: dict[str, list[float]] = {n: [] for c in CHAINS for n in c.events()}
-
-    def run(self, say: Callable[[str], None] = lambda _t: None) -> list[Night]:
-        for night in range(self.sizes.history_nights):
-            self._remember(self._timeline(FIRST_NIGHT + timedelta(days=night), None))
-        plan = self._schedule()
-        nights = []
-        for i, fault in enumerate(plan):
-            start = FIRST_NIGHT + timedelta(days=self.sizes.history_nights + i)
-            nights.append(self._night(start, fault))
-            if i % 10 == 9:
-                say(f"  W7 night {i + 1} of {len(plan)}")
-        return nights
 
     def _schedule(self) -> list[Fault | None]:
         faults: list[Fault | None] = [None] * self.sizes.fault_free_nights
@@ -226,72 +188,6 @@ class Nights:
                 self.history[name].insert(0, end - start)
                 del self.history[name][20:]
 
-    def _night(self, start: datetime, fault: Fault | None) -> Night:
-        timeline = self._timeline(start, fault)
-        estimates = {n: estimate(d) for n, d in self.history.items()}
-        night = Night(start, fault)
-        for chain in CHAINS:
-            last = chain.events()[-1]
-            night.finishes[chain.name] = timeline.runs[last][1]
-            night.deadlines[chain.name] = timeline.deadlines[last]
-        self._evaluate(night, timeline, estimates)
-        self._remember(timeline)
-        return night
-
-    def _moments(self, timeline: Timeline) -> list[float]:
-        first = min(s for s, _ in timeline.runs.values())
-        end = max(timeline.deadlines.values()) + 1800
-        ticks = [first + i * STEP_S for i in range(int((end - first) // STEP_S) + 1)]
-        changes = [t for run in timeline.runs.values() for t in run if t <= end]
-        return sorted(set(ticks) | set(changes))
-
-    def _evaluate(self, night: Night, timeline: Timeline, estimates: Mapping[str, Estimate]) -> None:
-        standings: dict[str, dict[str, Standing]] = {}
-        last_on_time: dict[str, float] = {}
-        chain_of = {c.events()[-1]: c.name for c in CHAINS}
-        for at_s in self._moments(timeline):
-            plan = project(self.graph, timeline.occurrences(at_s, estimates), _dt(at_s), TICK_S)
-            night.evaluations += 1
-            for event, chain in chain_of.items():
-                row = plan[event]
-                verdicts, standings[event] = judge(row, str(row.deadline_ts), MARGIN_S, standings.get(event, {}), at_s)
-                night.pages += [Page(at_s, event, v.kind, v.action) for v in verdicts if v.action != "resolve"]
-                self._watch_crossing(night, timeline, estimates, chain, plan, at_s, last_on_time)
-
-    def _watch_crossing(
-        self,
-        night: Night,
-        timeline: Timeline,
-        estimates: Mapping[str, Estimate],
-        chain: str,
-        plan: Plan,
-        at_s: float,
-        last_on_time: dict[str, float],
-    ) -> None:
-        if chain in night.crossings:
-            return
-        row = plan[_last_event(chain)]
-        if row.state is RunState.SUCCEEDED:
-            return
-        slack = row.slack_s
-        if slack is not None and slack >= 0:
-            last_on_time[chain] = at_s
-            return
-        lo = last_on_time.get(chain, at_s)
-        night.crossings[chain] = self._bisect(timeline, estimates, _last_event(chain), lo, at_s)
-
-    def _bisect(self, timeline: Timeline, estimates: Mapping[str, Estimate], event: str, lo: float, hi: float) -> float:
-        """The first moment in (lo, hi] (to a millisecond) at which `event`'s p50 finish is
-        past its deadline."""
-        while hi - lo > 0.001:
-            mid = (lo + hi) / 2
-            row = project(self.graph, timeline.occurrences(mid, estimates), _dt(mid), TICK_S)[event]
-            if row.slack_s is None or row.slack_s < 0:
-                hi = mid
-            else:
-                lo = mid
-        return hi
-
 
 # -- what W7 reports ---------------------------------------------------------------------------
 
@@ -302,7 +198,7 @@ class Miss:
     lead_min: float | None
     """deadline - first page (at_risk or projected_late) in minutes; None: never paged before it."""
     delay_s: float | None
-    """first projected_late page - the moment its p50 finish crossed the deadline."""
+    """first projected_late page - the first recompute that found the miss at least LATE_OPEN likely."""
     pages: int
 
 

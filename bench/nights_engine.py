@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -21,8 +21,7 @@ from bench.simjobs import Driver, SimJobs
 from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.foresight import Estimate, estimate, project
-from evman.engine.foresight.rules import KINDS
+from evman.engine.foresight.rules import KINDS, LATE_OPEN
 from evman.engine.model import RunState
 from evman.engine.store import Store
 
@@ -97,10 +96,10 @@ class EngineNights(nights.Nights):
     def _test_night(self, driver: Driver, store: Store, start: datetime, fault: nights.Fault | None) -> nights.Night:
         timeline = self._timeline(start, fault)
         self.took = {name: end - begin for name, (begin, end) in timeline.runs.items()}
-        estimates = {n: estimate(d) for n, d in self.history.items()}
         mark = len(driver.alerts)
         driver.step_s = nights.STEP_S
-        driver.run_until(start + timedelta(seconds=NIGHT_END_S))
+        crossings: dict[str, float] = {}
+        driver.run_until(start + timedelta(seconds=NIGHT_END_S), lambda _now: self._watch(driver.engine, crossings))
         hung = {
             r.id
             for r in driver.engine.active_runs()
@@ -124,9 +123,23 @@ class EngineNights(nights.Nights):
             for at, c in driver.alerts[mark:]
             if c.state in KINDS and not (c.detail or "").startswith("resolved")
         ]
-        self._find_crossings(night, recorded, estimates)
+        night.crossings = crossings
         self._remember(timeline)
         return night
+
+    def _watch(self, engine: Engine, crossings: dict[str, float]) -> None:
+        """The first recompute at which each chain's miss was at least LATE_OPEN likely."""
+        plan = engine.foresight.plan
+        if plan is None:
+            return
+        for chain in nights.CHAINS:
+            last = chain.events()[-1]
+            if chain.name in crossings or last not in plan:
+                continue
+            row = plan[last]
+            odds = 1.0 if row.p50_ts is None or row.miss_probability is None else row.miss_probability
+            if odds >= LATE_OPEN and row.state is not RunState.SUCCEEDED:
+                crossings[chain.name] = plan.now_ts
 
     def _recorded(self, store: Store, planned: nights.Timeline, start: datetime) -> nights.Timeline:
         """The night's runs as the database has them (start, end; a run that never succeeded: inf)."""
@@ -140,11 +153,3 @@ class EngineNights(nights.Nights):
         for name in planned.runs:
             runs.setdefault(name, (math.inf, math.inf))  # never started (after a hang)
         return nights.Timeline(runs, planned.opens, planned.deadlines)
-
-    def _find_crossings(self, night: nights.Night, timeline: nights.Timeline, estimates: dict[str, Estimate]) -> None:
-        last_on_time: dict[str, float] = {}
-        for at_s in self._moments(timeline):
-            occurrences = timeline.occurrences(at_s, estimates)
-            plan = project(self.graph, occurrences, datetime.fromtimestamp(at_s, UTC), nights.TICK_S)
-            for chain in nights.CHAINS:
-                self._watch_crossing(night, timeline, estimates, chain.name, plan, at_s, last_on_time)

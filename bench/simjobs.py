@@ -22,14 +22,17 @@ from evman.engine.model import RunState
 
 Duration = Callable[[str, int], float]
 """(event, attempt) -> seconds the run takes; math.inf: it never finishes by itself."""
+Fails = Callable[[str, int], bool]
+"""(event, attempt) -> whether the run fails (raises) when its time is up."""
 
 _current: SimJobs | None = None
 
 
 class SimJobs:
-    def __init__(self, clock: FakeClock, duration: Duration) -> None:
+    def __init__(self, clock: FakeClock, duration: Duration, fails: Fails | None = None) -> None:
         self.clock = clock
         self.duration = duration
+        self.fails = fails
         self.ends: dict[int, datetime | None] = {}
         """Running jobs by run id -> when they end (None: never)."""
         self.stopped = False
@@ -65,6 +68,8 @@ class SimJobs:
             self.cond.notify_all()
             if ctx.run_id in self.aborted:
                 raise RuntimeError("aborted by the simulation's driver")
+        if self.fails is not None and self.fails(ctx.event, ctx.attempt):
+            raise RuntimeError("failed, as the simulation's driver asked")
 
     def abort(self, run_ids: set[int]) -> None:
         """Make these running jobs fail now (a hung job at the end of its night)."""

@@ -78,9 +78,9 @@ class AlertKind(enum.Enum):
     RECOVERED = "recovered"
     DELIVERY = "delivery"
     AT_RISK = "at_risk"
-    """The p90 finish is past deadline - at_risk_margin (engine/foresight)."""
+    """A miss of the deadline has been likely (engine/foresight/rules.py: from 70 %) for a while."""
     PROJECTED_LATE = "projected_late"
-    """The p50 finish is past the deadline, or the path to it will not finish unless someone acts."""
+    """A miss is near certain (from 90 %), or the path to it will not finish unless someone acts."""
     NO_OCCURRENCE = "no_occurrence"
     """Its calendar leaves a scheduled event no occurrence in the next 30 days."""
 
@@ -306,7 +306,8 @@ class Defaults:
     repeat_s: float = 1800.0
     max_repeats: int = 10
     at_risk_margin_s: float = 600.0
-    """How long before its deadline a projected finish counts as at risk."""
+    """Accepted and kept (older definitions files set it); foresight pages on probabilities now
+    and does not use it."""
     keep_runs_s: float = 90 * 86400.0
     """keep.runs: finished runs older than this are deleted (but see engine/retention/rules.py)."""
     keep_logs_s: float = 30 * 86400.0

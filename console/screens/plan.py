@@ -1,5 +1,6 @@
 """`p`: the plan. One line per event on a time axis (now, the p50-to-p90 bar, the deadline),
-coloured by slack, most urgent first; Enter opens the event."""
+its slack and its probability of missing the deadline, coloured by that probability, most
+urgent first; Enter opens the event."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ COLUMNS: Final = (
     Column("event", "Event", 12, fit=32),
     Column("state", "State", 9),
     Column("slack", "Slack", 8),
+    Column("miss", "Miss", 6),
     Column("axis", "now → (━ p50 to p90, ┃ deadline)", AXIS_WIDTH),
     Column("deadline", "Deadline", 8),
     Column("path", "Critical path", 12, fill=True),
@@ -53,7 +55,8 @@ class PlanScreen(ListingScreen):
                     **planning.row_json(view, row),
                     "id": row.event,
                     "held": row.held,
-                    "tone": planning.tone(row, view.margin_s),
+                    "tone": planning.tone(row),
+                    "miss": planning.miss_text(row),
                     "path_text": path_text(view.plan, row.event),
                     "axis": planning.axis(row, start, end, AXIS_WIDTH),
                     "unbounded": row.is_unbounded,
@@ -83,6 +86,7 @@ class PlanScreen(ListingScreen):
             "event": (row["event"], "plain"),
             "state": (state, "muted"),
             "slack": (slack, tone),
+            "miss": (row["miss"], tone),
             "axis": (row["axis"], tone),
             "deadline": (deadline, "muted"),
             "path": (row["path_text"], "plain"),
@@ -97,7 +101,7 @@ class PlanScreen(ListingScreen):
             else (f"p50 {self._at(row['finish_p50'])}, p90 {self._at(row['finish_p90'])}")
         )
         return (
-            f"{row['event']}: finishes {finish} · {row['confidence']} confidence "
+            f"{row['event']}: finishes {finish} · {row['miss']} likely to miss · {row['confidence']} confidence "
             f"({row['samples']} runs) · Enter opens it"
         )
 

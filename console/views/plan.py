@@ -11,7 +11,8 @@ from typing import Any
 from evman.engine.clock import iso
 from evman.engine.foresight.projection import Projection
 from evman.engine.foresight.reading import PlanView, read_tonight
-from evman.engine.foresight.text import path_text
+from evman.engine.foresight.rules import AT_RISK_OPEN, LATE_OPEN
+from evman.engine.foresight.text import path_text, percent
 from evman.engine.foresight.whatif import parse_what_ifs
 from evman.engine.store import Store
 
@@ -26,8 +27,9 @@ KEYS = (
     "confidence",
     "samples",
     "critical_path",
+    "miss_probability",
 )
-"""The JSON keys of a plan row, in order (DESIGN.md)."""
+"""The JSON keys of a plan row, in order (DESIGN.md); keys are only ever added."""
 _CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
@@ -83,14 +85,20 @@ def axis(row: Projection, start: float, end: float, width: int) -> str:
     return "".join(cells)
 
 
-def tone(row: Projection, margin_s: float) -> str:
-    """bad: projected late (or never); warn: at risk (p90 inside the margin); ok; muted: no deadline."""
+def tone(row: Projection) -> str:
+    """By the probability of missing the deadline, as the engine pages: bad from LATE_OPEN
+    (or never finishing), warn from AT_RISK_OPEN, else ok; muted without a deadline."""
     if row.deadline_ts is None:
         return "muted"
-    if row.slack_s is None or row.slack_s < 0:
-        return "bad"
-    p90 = row.slack_p90_s
-    return "warn" if p90 is None or p90 < margin_s else "ok"
+    odds = 1.0 if row.is_unbounded or row.miss_probability is None else row.miss_probability
+    return "bad" if odds >= LATE_OPEN else "warn" if odds >= AT_RISK_OPEN else "ok"
+
+
+def miss_text(row: Projection) -> str:
+    """ "35 %" likely to miss its deadline; "-" without one."""
+    if row.deadline_ts is None:
+        return "-"
+    return percent(1.0 if row.is_unbounded or row.miss_probability is None else row.miss_probability)
 
 
 def plan_view(store: Store, at: datetime, what_if_texts: Sequence[str] = ()) -> PlanView:
@@ -103,12 +111,15 @@ def plan_view(store: Store, at: datetime, what_if_texts: Sequence[str] = ()) -> 
     return tonight.project(changes)
 
 
-def _urgency(row: Projection) -> tuple[int, float, str]:
-    """Most urgent first: unbounded with a deadline, then by slack, then the rest by finish."""
+def _urgency(row: Projection) -> tuple[int, float, float, str]:
+    """Most urgent first: unbounded with a deadline, then by the probability of missing it
+    (then slack), then the rest by finish."""
     if row.deadline_ts is not None:
         slack = row.slack_s
-        return (0, -math.inf, row.event) if slack is None else (1, slack, row.event)
-    return (2, math.inf if row.p50_ts is None else row.p50_ts, row.event)
+        if slack is None:
+            return (0, 0.0, -math.inf, row.event)
+        return (1, -(row.miss_probability or 0.0), slack, row.event)
+    return (2, 0.0, math.inf if row.p50_ts is None else row.p50_ts, row.event)
 
 
 def ordered(view: PlanView) -> list[Projection]:
@@ -128,6 +139,7 @@ def row_json(view: PlanView, row: Projection) -> dict[str, Any]:
         "confidence": row.estimate.confidence,
         "samples": row.estimate.samples,
         "critical_path": list(view.plan.critical_path(row.event)),
+        "miss_probability": None if row.miss_probability is None else round(row.miss_probability, 4),
     }
 
 
@@ -160,7 +172,8 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
     now_ts = view.plan.now_ts
     header = (
         f"plan at {datetime.fromtimestamp(now_ts, UTC).astimezone(zone):%Y-%m-%d %H:%M %Z}; "
-        f"at_risk margin {round(view.margin_s / 60)} min; times are local"
+        f"at_risk from {percent(AT_RISK_OPEN)} likely to miss, projected_late from {percent(LATE_OPEN)}; "
+        "times are local"
     )
     rows = []
     for row in ordered(view):
@@ -174,11 +187,12 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
                 clock(row.p50_ts, zone, now_ts),
                 clock(row.p90_ts, zone, now_ts),
                 slack_text(row.slack_s, bounded=bounded),
+                miss_text(row),
                 f"{row.estimate.confidence} ({row.estimate.samples})",
                 path_text(view.plan, row.event),
             ]
         )
-    heads = ["EVENT", "STATE", "DEADLINE", "START", "P50", "P90", "SLACK", "CONFIDENCE", "CRITICAL PATH"]
+    heads = ["EVENT", "STATE", "DEADLINE", "START", "P50", "P90", "SLACK", "MISS", "CONFIDENCE", "CRITICAL PATH"]
     if not rows:
         return header + "\nnothing falls due within 12 hours of then, and nothing is running"
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
@@ -188,10 +202,10 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
 
 
 def slack_cells(view: PlanView) -> dict[str, tuple[str, str]]:
-    """The main table's slack column: (text, tone) for each event with a deadline (read with
-    read_tonight(scoped=True): only the events a deadline depends on)."""
+    """The main table's slack column: (text, tone) for each event with a deadline, e.g.
+    ("+12m 8 %", "ok") (read with read_tonight(scoped=True): only the events a deadline
+    depends on)."""
     return {
-        row.event: (slack_text(row.slack_s, bounded=not row.is_unbounded), tone(row, view.margin_s))
-        for row in view.plan.values()
-        if row.deadline_ts is not None
+        row.event: (f"{slack_text(row.slack_s, bounded=not row.is_unbounded)} {miss_text(row)}", tone(row))
+        for row in (view.plan[name] for name in view.deadlines)
     }

@@ -14,13 +14,13 @@ COLUMNS: Final = (
     Column("runtime", "Runtime", 9),
     Column("window", "Window", 8),
     Column("alerts", "⚠", 3),
-    Column("slack", "Slack", 7),
+    Column("slack", "Slack", 10),
     Column("driver", "Driver", 10, yields=True),
     Column("why", "Why", 12, fill=True),
 )
 """The name grows to fit the names; "why" takes the room left. Driver and why come last: in
 80 columns they scroll off, not the names. Slack: deadline - p50 finish, for events with a
-deadline (the plan view, `p`, has the rest)."""
+deadline, and its probability of missing it (the plan view, `p`, has the rest)."""
 
 
 class EventTable(LineTable):

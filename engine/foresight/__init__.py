@@ -1,16 +1,32 @@
-"""Foresight: projected finishes, critical paths and the at-risk / projected-late rules.
+"""Foresight: projected finishes as distributions, critical paths and the at-risk /
+projected-late rules.
 
-Pure: nothing here reads the store or the clock; the projection stage and `evman plan` feed it.
+Pure: nothing here reads the store or the clock except `reading`; the projection stage and
+`evman plan` feed it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from evman.engine.foresight.estimate import MIN_SAMPLES, Estimate, estimate
 from evman.engine.foresight.graph import CycleError, Graph, build_graph
-from evman.engine.foresight.projection import Occurrence, Plan, Projection, occurrence, project
-from evman.engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, judge
+from evman.engine.foresight.occurrence import Occurrence, occurrence
+from evman.engine.foresight.rules import AT_RISK, PROJECTED_LATE, Standing, Verdict, Watch, judge
 from evman.engine.foresight.whatif import WhatIf, WhatIfError, apply_what_ifs, parse_what_if, parse_what_ifs
 from evman.engine.ranks import HISTORY_RUNS, nearest_rank
+
+_LAZY = {"Plan", "Projection", "project"}
+"""From engine/foresight/projection.py, which needs numpy: imported when first asked for."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from evman.engine.foresight import projection
+
+        return getattr(projection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AT_RISK",
@@ -26,6 +42,7 @@ __all__ = [
     "Standing",
     "occurrence",
     "Verdict",
+    "Watch",
     "WhatIf",
     "WhatIfError",
     "apply_what_ifs",

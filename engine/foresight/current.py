@@ -7,8 +7,11 @@
   did, else an expected occurrence (waiting) of the same chain; with nothing it waits for in
   the plan, its last finished run within the horizon.
 
-Each occurrence has an anchor, when it fell (or falls) due: deadlines resolve from it, and
-an expected follower takes its chain's anchor (the latest of what it waits for).
+Each occurrence has an anchor: when the occurrence of its chain's head fell (or falls)
+due. A scheduled event is its own head; a follower takes the anchor of what it waits for
+(the latest, at a join), whether it has a run yet or is expected. Deadlines resolve from
+it: `deadline = "+40m"` on the last of a chain is 40 minutes after the head fell due, not
+after the last link was triggered.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Final, NamedTuple
 
 from evman.engine.clock import iso
 from evman.engine.foresight.estimate import Estimate, estimate
 from evman.engine.foresight.graph import Graph, build_graph
-from evman.engine.foresight.projection import Occurrence
+from evman.engine.foresight.occurrence import Occurrence
 from evman.engine.model import ACTIVE_STATES, Blackout, EventSpec, OnBlackout, RunState
 from evman.engine.timing.blackouts import clear_at, inside, names_event
 from evman.engine.timing.windows import bounds_for, resolve_deadline
@@ -58,12 +62,12 @@ class EventFacts:
 class Current:
     occurrence: Occurrence
     anchor: datetime
-    """When it fell due (or falls due, expected)."""
+    """When its chain's head fell due (or falls due, expected): its own fall-due time for a scheduled event."""
     run_id: int | None
     """None: expected, not created yet."""
     timezone: str
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Which occurrence this is, stable from expected to finished: its deadline, else its anchor."""
         deadline = self.occurrence.deadline_ts
@@ -78,10 +82,12 @@ def facts_of(
     next_fire_at: datetime | None,
     runs: Sequence[RunFacts],
     durations_s: Sequence[float],
+    estimated: Estimate | None = None,
     blackouts: Sequence[Blackout] = (),
 ) -> EventFacts:
-    """EventFacts with its estimate made once; `blackouts`: all there are (those naming it are kept)."""
-    est = estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
+    """EventFacts with its estimate made once (`estimated`: already made from `durations_s`);
+    `blackouts`: all there are (those naming it are kept)."""
+    est = estimated or estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
     mine = tuple(b for b in blackouts if names_event(b, spec))
     return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est, mine)
 
@@ -107,25 +113,42 @@ def current_occurrences(
         if f is None:
             continue
         ups = [out[u] for u in graph.waits_for.get(name, ()) if u in out]
-        found = _current(f, ups, now, horizon)
+        found = current_of(f, ups, now, horizon)
         if found is not None:
             out[name] = found
     return out
 
 
-def _current(f: EventFacts, ups: Sequence[Current], now: datetime, horizon: timedelta) -> Current | None:
+def current_of(f: EventFacts, ups: Sequence[Current], now: datetime, horizon: timedelta = HORIZON) -> Current | None:
+    """One event's current occurrence, given those of what it waits for (`ups`)."""
+    chain = max((u.anchor for u in ups), default=None) if f.spec.schedule is None else None
     active = [r for r in f.runs if r.state in ACTIVE_STATES]
     if active:
-        return _from_run(f, active[-1])
+        run = active[-1]
+        return _from_run(f, run, chain if chain is not None and run.scheduled_for >= chain else None)
     if f.spec.schedule is not None and f.spec.schedule != "@reboot":
         if f.next_fire_at is not None and f.next_fire_at <= now + horizon and not _blacked_out(f, f.next_fire_at):
             return _expected(f, f.next_fire_at, scheduled=True)
         return _last_within(f, now - horizon)
-    if not ups:
+    if chain is None:
         return _last_within(f, now - horizon)
-    anchor = max(u.anchor for u in ups)
-    mine = [r for r in f.runs if r.scheduled_for >= anchor and r.state is not RunState.SKIPPED]
-    return _from_run(f, mine[-1]) if mine else _expected(f, anchor, scheduled=False)
+    mine = [r for r in f.runs if r.scheduled_for >= chain and r.state is not RunState.SKIPPED]
+    return _from_run(f, mine[-1], chain) if mine else _expected(f, chain, scheduled=False)
+
+
+def changes_at(f: EventFacts, found: Current | None, horizon: timedelta = HORIZON) -> datetime | None:
+    """When the clock alone changes which occurrence current_of() picks (None: only new facts
+    do): a scheduled event's next fire comes within the horizon, or the finished run it
+    shows falls out of it."""
+    if any(r.state in ACTIVE_STATES for r in f.runs):
+        return None
+    times = []
+    if f.spec.schedule is not None and f.spec.schedule != "@reboot" and f.next_fire_at is not None:
+        if found is None or found.run_id is not None:
+            times.append(f.next_fire_at - horizon)
+    if found is not None and found.run_id is not None:
+        times.append(found.anchor + horizon)
+    return min(times, default=None)
 
 
 def _last_within(f: EventFacts, since: datetime) -> Current | None:
@@ -158,6 +181,7 @@ def _occurrence(
         ended_ts=_ts(ended),
         held=f.held,
         deadline_ts=_ts(deadline),
+        seed=int(anchor.timestamp()) & 0x7FFFFFFF,
     )
 
 
@@ -175,19 +199,21 @@ def _after_blackouts(f: EventFacts, opens: datetime | None, anchor: datetime) ->
     return cleared if cleared != start else opens
 
 
-def _from_run(f: EventFacts, run: RunFacts) -> Current:
+def _from_run(f: EventFacts, run: RunFacts, chain: datetime | None = None) -> Current:
+    """`chain`: the anchor of the chain it follows (None: it is its own head)."""
+    anchor = run.scheduled_for if chain is None else chain
     opens = max((t for t in (run.not_before, run.window_open) if t is not None), default=None)
     if run.state is RunState.WAITING:
         opens = _after_blackouts(f, opens, run.scheduled_for)
     occ = _occurrence(
         f,
         run.state,
-        run.scheduled_for,
+        anchor,
         opens=opens if run.state is RunState.WAITING else None,
         started=run.started_at,
         ended=run.ended_at,
     )
-    return Current(occ, run.scheduled_for, run.id, f.spec.timezone)
+    return Current(occ, anchor, run.id, f.spec.timezone)
 
 
 def _expected(f: EventFacts, anchor: datetime, *, scheduled: bool) -> Current:

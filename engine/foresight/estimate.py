@@ -25,6 +25,9 @@ class Estimate(NamedTuple):
     """How many succeeded durations the history held (at most HISTORY_RUNS)."""
     confidence: str
     """HISTORY or LOW."""
+    history: tuple[float, ...] = ()
+    """The durations it was made from (newest first, at most HISTORY_RUNS): what the
+    projection samples from (engine/foresight/model.py)."""
 
 
 _P50_INDEX: Final = tuple(rank(n, 0.5) - 1 for n in range(HISTORY_RUNS + 1))
@@ -41,7 +44,7 @@ def estimate(
     recent = sorted(durations_s[:HISTORY_RUNS]) if len(durations_s) > HISTORY_RUNS else sorted(durations_s)
     n = len(recent)
     if n >= MIN_SAMPLES:
-        return Estimate(recent[_P50_INDEX[n]], recent[_P90_INDEX[n]], n, HISTORY)
+        return Estimate(recent[_P50_INDEX[n]], recent[_P90_INDEX[n]], n, HISTORY, tuple(durations_s[:HISTORY_RUNS]))
     if expect_s is not None:
         p50 = expect_s
     elif runtime_max_s is not None:
@@ -49,4 +52,4 @@ def estimate(
     else:
         p50 = FALLBACK_P50_S
     p90 = runtime_max_s if runtime_max_s is not None else 3 * p50
-    return Estimate(p50, max(p50, p90), len(recent), LOW)
+    return Estimate(p50, max(p50, p90), len(recent), LOW, tuple(durations_s[:HISTORY_RUNS]))

@@ -1,75 +1,25 @@
-"""The projection: when each event of tonight's graph starts and finishes, at p50 and at p90.
+"""The projection: when each event of tonight's graph starts and finishes, as a distribution
+(engine/foresight/sampling.py), read as p50, p90 and the probability of missing its deadline.
 
 A pure function of plain values on the injected clock: no store, no engine. Times are UTC
-epoch seconds inside (a recompute of 1,000 events must take under 5 ms, and datetime
-arithmetic was a third of it); the rows give datetimes on demand. The records are
-NamedTuples, not frozen dataclasses, for the same reason: one is built per event per
-recompute, and a frozen dataclass costs four times as much to build."""
+epoch seconds inside; the rows give datetimes on demand. A row is computed when it is first
+read: the engine's stage reads only the events with a deadline and their critical paths."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
-from evman.engine.foresight.estimate import Estimate, estimate
+import numpy as np
+
+from evman.engine.foresight.estimate import Estimate
 from evman.engine.foresight.graph import Graph
+from evman.engine.foresight.model import K50, K90
+from evman.engine.foresight.occurrence import Occurrence, occurrence
+from evman.engine.foresight.sampling import DONE, NEVER, RUNNING, Projector, quantiles
 from evman.engine.model import RunState
-
-
-class Occurrence(NamedTuple):
-    """One event's current occurrence, as the projection needs it (build it with occurrence()).
-
-    Times are UTC epoch seconds: the stage builds an occurrence when its run changes and
-    reuses it for every recompute in between, so each time is converted once."""
-
-    event: str
-    state: RunState
-    """WAITING also for an occurrence not created yet but expected (a follower in tonight's chain)."""
-    estimate: Estimate
-    opens_ts: float | None = None
-    """No start before this: when it falls due, its window opens or its retry's backoff ends."""
-    started_ts: float | None = None
-    ended_ts: float | None = None
-    retries_left: int = 0
-    backoff_s: float = 0.0
-    """Wait before the next retry of a failed occurrence."""
-    held: bool = False
-    deadline_ts: float | None = None
-    """Must have finished by this (see engine.windows.resolve_deadline)."""
-    factor: float = 1.0
-    """What-if: its durations times this."""
-    delay_s: float = 0.0
-    """What-if: it starts (or, running, finishes) this much later."""
-
-
-def occurrence(
-    event: str,
-    state: RunState,
-    durations_s: Sequence[float] = (),
-    *,
-    expect_s: float | None = None,
-    runtime_max_s: float | None = None,
-    opens_at: datetime | None = None,
-    started_at: datetime | None = None,
-    ended_at: datetime | None = None,
-    retries_left: int = 0,
-    backoff_s: float = 0.0,
-    held: bool = False,
-    deadline: datetime | None = None,
-    estimated: Estimate | None = None,
-) -> Occurrence:
-    """An Occurrence from datetimes and the event's history: `durations_s` are its last
-    succeeded runs' durations, newest first (only the first 20 count); `estimated`, when
-    the caller already has it, stands for estimate(durations_s, expect_s, runtime_max_s)."""
-    est = estimated or estimate(durations_s, expect_s=expect_s, runtime_max_s=runtime_max_s)
-    return Occurrence(
-        event, state, est, _ts(opens_at), _ts(started_at), _ts(ended_at), retries_left, backoff_s, held, _ts(deadline)
-    )
-
-
-def _ts(at: datetime | None) -> float | None:
-    return None if at is None else at.timestamp()
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -83,8 +33,9 @@ class Projection(NamedTuple):
     state: RunState
     held: bool
     estimate: Estimate
-    """p50/p90 durations, after any what-if factor."""
+    """p50/p90 durations of its history, after any what-if factor."""
     start_ts: float | None
+    """p50 of its start."""
     p50_ts: float | None
     p90_ts: float | None
     deadline_ts: float | None
@@ -93,6 +44,8 @@ class Projection(NamedTuple):
     elapsed_s: float | None = None
     """Running: how long it has run."""
     retries_left: int = 0
+    miss_probability: float | None = None
+    """P(it finishes after its deadline), 0 to 1 (1: unbounded); None without a deadline."""
 
     @property
     def projected_start(self) -> datetime | None:
@@ -130,20 +83,31 @@ class Projection(NamedTuple):
 
 
 class Plan(Mapping[str, Projection]):
-    """The projection of every occurrence given, by event, in topological order."""
+    """The projection of every occurrence given, by event, in topological order. It reads
+    its projector's rows as they are now: a Plan is good until that projector projects again."""
 
-    def __init__(self, rows: dict[str, Projection], now_ts: float) -> None:
-        self.rows = rows
+    def __init__(self, projector: Projector, now_ts: float) -> None:
+        self.projector = projector
         self.now_ts = now_ts
+        self._rows: dict[str, Projection] = {}
 
     def __getitem__(self, event: str) -> Projection:
-        return self.rows[event]
+        row = self._rows.get(event)
+        if row is None:
+            if event not in self:
+                raise KeyError(event)
+            row = self._rows[event] = self._row(event)
+        return row
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.rows)
+        return iter(self.projector.present)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.projector.present)
+
+    def __contains__(self, event: object) -> bool:
+        i = self.projector.index.get(event) if isinstance(event, str) else None
+        return i is not None and self.projector.occurrences[i] is not None
 
     @property
     def now(self) -> datetime:
@@ -152,100 +116,87 @@ class Plan(Mapping[str, Projection]):
     def critical_path(self, event: str) -> tuple[str, ...]:
         """The chain of events that sets `event`'s start, first to last, ending with `event`.
 
-        Each step is the event the next one waits for that finishes last, whether or not it
-        is still the binding constraint (a finished upstream stays on the path: it is why its
-        follower started when it did)."""
+        Each step is the event the next one waits for that finishes last (p50), whether or
+        not it is still the binding constraint (a finished upstream stays on the path: it is
+        why its follower started when it did)."""
         path = [event]
-        step = self.rows[event].via
-        while step is not None and step in self.rows and len(path) <= len(self.rows):
+        step = self[event].via
+        while step is not None and step in self and len(path) <= len(self.projector.names):
             path.append(step)
-            step = self.rows[step].via
+            step = self[step].via
         return tuple(reversed(path))
+
+    def brief(self, events: Sequence[str]) -> dict[str, Projection]:
+        """Rows of `events` with what judging needs (state, p50, p90, deadline, probability),
+        computed together; no start, path or elapsed time (read plan[event] for those)."""
+        p = self.projector
+        rows = np.asarray([p.index[e] for e in events], dtype=np.intp)
+        if not len(rows):
+            return {}
+        part = np.partition(p.finish[rows], (K50, K90), axis=1)
+        odds = p.miss_probability(rows)
+        out = {}
+        for k, event in enumerate(events):
+            occ = p.occurrences[rows[k]]
+            assert occ is not None
+            p50, p90 = float(part[k, K50]), float(part[k, K90])
+            out[event] = Projection(
+                event, occ.state, occ.held, occ.estimate, None,
+                p.now_ts + p50 if math.isfinite(p50) else None, p.now_ts + p90 if math.isfinite(p90) else None,
+                occ.deadline_ts, None, None, occ.retries_left, float(odds[k]) if occ.deadline_ts is not None else None,
+            )  # fmt: skip
+        return out
+
+    def _row(self, event: str) -> Projection:
+        p = self.projector
+        i = p.index[event]
+        occ = p.occurrences[i]
+        assert occ is not None
+        est = occ.estimate
+        if occ.factor != 1.0:
+            est = est._replace(p50_s=est.p50_s * occ.factor, p90_s=est.p90_s * occ.factor)
+        p50, p90 = quantiles(p.finish[i], p.now_ts)
+        start, elapsed = self._start(i, occ)
+        miss = None if occ.deadline_ts is None else float(p.miss_probability(np.asarray([i]))[0])
+        return Projection(
+            event, occ.state, occ.held, est, start, p50, p90, occ.deadline_ts, self._via(event), elapsed,
+            occ.retries_left, miss,
+        )  # fmt: skip
+
+    def _start(self, i: int, occ: Occurrence) -> tuple[float | None, float | None]:
+        """(p50 start, elapsed if running)."""
+        kind = int(self.projector.kind[i])
+        if kind == DONE:
+            return (occ.started_ts if occ.started_ts is not None else occ.ended_ts), None
+        if kind == RUNNING:
+            started = self.now_ts if occ.started_ts is None else occ.started_ts
+            return started, max(0.0, self.now_ts - started)
+        if kind == NEVER:
+            return None, None
+        return quantiles(self.projector.start_row(i), self.now_ts)[0], None
+
+    def _via(self, event: str) -> str | None:
+        """The upstream finishing last (p50; unbounded counts as latest), from the rows as they are."""
+        p = self.projector
+        ups = [n for n in p.graph.waits_for.get(event, ()) if n in self]
+        if len(ups) <= 1:
+            return ups[0] if ups else None
+        rows = p.finish[[p.index[n] for n in ups]]
+        p50 = np.partition(rows, K50, axis=1)[:, K50]
+        return ups[int(np.argmax(p50))]
 
 
 def project(graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime, tick_s: float = 1.0) -> Plan:
-    """Projected start and finishes of every occurrence, in `graph`'s order.
+    """The projection of every occurrence at `now` (events of the graph without one hold nobody up).
 
-    Remaining time, once with p50 and once with p90: finished 0; running max(p - elapsed,
-    one tick); waiting p; failed with retries left backoff + p; failed with none left, held
-    or waiting for an unbounded event: unbounded. A waiting occurrence starts at the latest
-    of now, its opening and the finishes of everything it waits for. Events of the graph
-    without an occurrence hold nobody up."""
+    What is left of each: finished nothing; running its run time given how long it has run;
+    waiting its run time, from the latest of now, its opening and the finishes of what it
+    waits for; failed with a retry to come its backoff, then its run time; failed with none
+    left, held, or waiting for an event that will not finish: unbounded."""
     now_ts = now.timestamp()
-    rows: dict[str, Projection] = {}
-    occurrence_of, waits_for = occurrences.get, graph.waits_for.get
-    for name in graph.order:
-        occ = occurrence_of(name)
-        if occ is None:
-            continue
-        est = occ.estimate
-        if occ.factor != 1.0:
-            est = Estimate(est.p50_s * occ.factor, est.p90_s * occ.factor, est.samples, est.confidence)
-        upstreams = waits_for(name)
-        via, up50, up90, blocked = _latest(upstreams, rows) if upstreams else _NOTHING_BEFORE
-        start, p50, p90, elapsed = _times(occ, est, up50, up90, blocked, now_ts, tick_s)
-        # tuple.__new__ skips the NamedTuple's own __new__ frame: a tenth of a recompute
-        rows[name] = _new(
-            Projection,
-            (name, occ.state, occ.held, est, start, p50, p90, occ.deadline_ts, via, elapsed, occ.retries_left),
-        )
-    return Plan(rows, now_ts)
+    projector = Projector(graph, tick_s).load(occurrences)
+    projector.project(now_ts)
+    return Plan(projector, now_ts)
 
 
-_NOTHING_BEFORE: Final = (None, None, None, False)
-_new: Final = tuple.__new__
-
-
-def _latest(
-    upstreams: Sequence[str], rows: Mapping[str, Projection]
-) -> tuple[str | None, float | None, float | None, bool]:
-    """(the upstream finishing last at p50, latest p50 finish, latest p90 finish, any unbounded)."""
-    via: str | None = None
-    p50: float | None = None
-    p90: float | None = None
-    for name in upstreams:
-        row = rows.get(name)
-        if row is None:
-            continue
-        if row.p50_ts is None or row.p90_ts is None:
-            return name, None, None, True
-        if p50 is None or row.p50_ts > p50:
-            via, p50 = name, row.p50_ts
-        if p90 is None or row.p90_ts > p90:
-            p90 = row.p90_ts
-    return via, p50, p90, False
-
-
-_Times = tuple[float | None, float | None, float | None, float | None]
-
-
-def _times(
-    occ: Occurrence, est: Estimate, up50: float | None, up90: float | None, blocked: bool, now_ts: float, tick_s: float
-) -> _Times:
-    """(start, p50 finish, p90 finish, elapsed) of one occurrence; None finishes: unbounded."""
-    state = occ.state
-    if state is RunState.SUCCEEDED:
-        end = now_ts if occ.ended_ts is None else occ.ended_ts
-        return (end if occ.started_ts is None else occ.started_ts), end, end, None
-    if state is RunState.RUNNING:
-        started = now_ts if occ.started_ts is None else occ.started_ts
-        elapsed = now_ts - started if now_ts > started else 0.0
-        left50, left90 = est.p50_s - elapsed, est.p90_s - elapsed
-        return (
-            started,
-            now_ts + (left50 if left50 > tick_s else tick_s) + occ.delay_s,
-            now_ts + (left90 if left90 > tick_s else tick_s) + occ.delay_s,
-            elapsed,
-        )
-    if occ.held or blocked:
-        return None, None, None, None
-    opens = now_ts if occ.opens_ts is None or occ.opens_ts < now_ts else occ.opens_ts
-    opens += occ.delay_s
-    if state is RunState.WAITING:
-        start50 = opens if up50 is None or up50 < opens else up50
-        start90 = opens if up90 is None or up90 < opens else up90
-        return start50, start50 + est.p50_s, start90 + est.p90_s, None
-    if occ.retries_left > 0:
-        start = opens + occ.backoff_s
-        return start, start + est.p50_s, start + est.p90_s, None
-    return None, None, None, None
+__all__ = ["Occurrence", "Plan", "Projection", "occurrence", "project"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evman.engine.clock import parse_iso
 from evman.engine.definitions import spec_from_json
@@ -24,12 +24,14 @@ from evman.engine.foresight.current import (
     has_deadline,
 )
 from evman.engine.foresight.graph import Graph, ancestors
-from evman.engine.foresight.projection import Plan, project
 from evman.engine.foresight.whatif import WhatIf, apply_what_ifs
 from evman.engine.model import EventSpec, RunState
 from evman.engine.paging.rules import defaults_from_json
 from evman.engine.store import Store
 from evman.engine.timing.blackouts import blackouts_from_json
+
+if TYPE_CHECKING:
+    from evman.engine.foresight.projection import Plan
 
 
 def run_facts(row: Mapping[str, Any]) -> RunFacts:
@@ -119,6 +121,11 @@ class PlanView:
     margin_s: float
     """[defaults] at_risk_margin."""
 
+    @property
+    def deadlines(self) -> list[str]:
+        """The events of the plan whose occurrence has a deadline."""
+        return [n for n in self.plan if self.current[n].occurrence.deadline_ts is not None]
+
 
 @dataclass(frozen=True)
 class Tonight:
@@ -131,6 +138,8 @@ class Tonight:
 
     def project(self, what_ifs: Sequence[WhatIf] = (), tick_s: float = 1.0) -> PlanView:
         """The plan with `what_ifs` applied (nothing is written)."""
+        from evman.engine.foresight.projection import project  # numpy: only when a plan is made
+
         occurrences = apply_what_ifs({n: c.occurrence for n, c in self.current.items()}, what_ifs)
         return PlanView(project(self.graph, occurrences, self.now, tick_s), self.current, self.graph, self.margin_s)
 

@@ -1,48 +1,95 @@
-"""When foresight pages: at_risk and projected_late opened, paged again, resolved. Pure rules.
+"""When foresight pages: at_risk and projected_late opened, paged again, resolved. Pure rules
+over the probability of missing the deadline (engine/foresight/projection.py).
 
-- at_risk: the p90 finish is past deadline - margin. projected_late: the p50 finish is past
-  the deadline, or the path is unbounded. at_risk is not opened while projected_late is open or
-  opening (it would say less, later).
-- One alert per (event, occurrence, kind). It pages again only when its slack has worsened
-  by another margin since its last page (and it is not acknowledged).
-- It resolves when two evaluations in a row find it on time, when the event finishes in
-  time, when the event's next occurrence takes over, or when the event no longer has a deadline.
-- Once the deadline has passed, nothing opens or pages again: the miss is no longer a
-  forecast (overdue and missed say it), and a late finish is history.
+- at_risk opens when the probability has been at least AT_RISK_OPEN for HOLD_S; it is
+  resolved once it has stayed below AT_RISK_CLEAR for HOLD_S.
+- projected_late opens when it has been at least LATE_OPEN for HOLD_S (an unbounded path
+  counts as 1); resolved once below LATE_CLEAR for HOLD_S. When it opens, an open at_risk
+  is resolved without a page (projected_late says more), and at_risk does not open again
+  for that occurrence: good news does not page.
+- An open alert pages again only when something changed: a run started or ended and its
+  expected finish (p50) is now later by more than ETA_STEP_S than at its last page, or a
+  new blocker appeared (the first event on its path that will not finish unless someone
+  acts). The clock alone moving the expected finish on pages nobody. Escalation is the
+  notifier's (the route's escalate_to and escalate_after). Acknowledged: no more pages.
+- It also resolves when the event finishes in time, when its next occurrence takes over, or
+  when it no longer has a deadline. Once the deadline has passed nothing opens or pages:
+  the miss is no longer a forecast (overdue and missed say it).
+
+The thresholds were chosen from bench W7's nights (bench/README.md, docs/guides/foresight.md).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Final
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final
 
-from evman.engine.foresight.projection import Projection
 from evman.engine.model import RunState
+
+if TYPE_CHECKING:
+    from evman.engine.foresight.projection import Projection
 
 AT_RISK: Final = "at_risk"
 PROJECTED_LATE: Final = "projected_late"
 KINDS: Final = (PROJECTED_LATE, AT_RISK)
 """In the order they are judged: projected_late first, so that it can hold at_risk back."""
-ON_TIME_TO_RESOLVE: Final = 2
-MIN_REPAGE_STEP_S: Final = 60.0
-"""A margin of 0 would page again at every evaluation of a worsening slack."""
-UNBOUNDED_SLACK: Final = -math.inf
+AT_RISK_OPEN: Final = 0.7
+AT_RISK_CLEAR: Final = 0.4
+LATE_OPEN: Final = 0.9
+LATE_CLEAR: Final = 0.7
+HOLD_S: Final = 600.0
+"""How long a probability must stay past a threshold before an alert opens or resolves."""
+ETA_STEP_S: Final = 3600.0
+"""An open alert pages again when its expected finish moved later by more than this."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The rules' numbers (the defaults above; bench W7 replays others to compare)."""
+
+    at_risk_open: float = AT_RISK_OPEN
+    at_risk_clear: float = AT_RISK_CLEAR
+    late_open: float = LATE_OPEN
+    late_clear: float = LATE_CLEAR
+    hold_s: float = HOLD_S
+    eta_step_s: float = ETA_STEP_S
+
+    def open_at(self, kind: str) -> float:
+        return self.at_risk_open if kind == AT_RISK else self.late_open
+
+    def clear_below(self, kind: str) -> float:
+        return self.at_risk_clear if kind == AT_RISK else self.late_clear
+
+
+THRESHOLDS: Final = Thresholds()
 
 
 @dataclass(frozen=True)
 class Standing:
-    """An open foresight alert of one event, as the rules remember it between evaluations."""
+    """An open foresight alert, as the rules remember it between evaluations."""
 
     kind: str
-    occurrence: str
-    """Which occurrence it is about (the stage uses its deadline, as ISO text)."""
-    paged_slack_s: float
-    """The kind's slack at its last page; -inf when the path was unbounded."""
-    on_time: int = 0
-    """Evaluations in a row that found it on time."""
+    paged_eta_ts: float | None
+    """The expected (p50) finish at its last page; None: unbounded then."""
+    paged_blocker: str | None = None
+    """The blocker its last page named."""
+    below_since_ts: float | None = None
+    """Since when the probability has been below the kind's clear threshold."""
     is_acknowledged: bool = False
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One event's foresight state for one occurrence."""
+
+    occurrence: str
+    """Which occurrence (the stage uses its deadline, as ISO text)."""
+    open: Mapping[str, Standing] = field(default_factory=dict)
+    pending: Mapping[str, float] = field(default_factory=dict)
+    """kind -> since when its open threshold has held (not open yet)."""
+    was_late: bool = False
+    """projected_late opened for this occurrence: at_risk stays quiet."""
 
 
 @dataclass(frozen=True)
@@ -50,54 +97,53 @@ class Verdict:
     kind: str
     event: str
     action: str
-    """"open" (a new alert, paged), "page" (paged again: the slack worsened), "resolve"."""
-    slack_s: float
-    """The kind's slack now (-inf: unbounded); deadline - p50 for projected_late, deadline -
-    margin - p90 for at_risk."""
+    """"open" (a new alert, paged), "page" (paged again: something changed), "resolve"."""
+    probability: float
     why: str = ""
 
 
-def slack_of(kind: str, row: Projection, margin_s: float) -> float | None:
-    """The slack a kind is judged on (negative: breached); None without a deadline."""
-    if row.deadline_ts is None:
-        return None
-    if kind == PROJECTED_LATE:
-        return UNBOUNDED_SLACK if row.p50_ts is None else row.deadline_ts - row.p50_ts
-    return UNBOUNDED_SLACK if row.p90_ts is None else row.deadline_ts - margin_s - row.p90_ts
+def probability(row: Projection) -> float:
+    """P(miss) of a row with a deadline: 1 when unbounded."""
+    return 1.0 if row.miss_probability is None or row.p50_ts is None else row.miss_probability
 
 
 def judge(
-    row: Projection, occurrence: str, margin_s: float, standings: Mapping[str, Standing], now_ts: float
-) -> tuple[list[Verdict], dict[str, Standing]]:
-    """The verdicts of one evaluation of one event at `now_ts`, and its standings after them (by kind)."""
+    row: Projection,
+    occurrence: str,
+    watch: Watch | None,
+    now_ts: float,
+    blocker: str | None = None,
+    *,
+    news: bool = True,
+    rules: Thresholds = THRESHOLDS,
+) -> tuple[list[Verdict], Watch | None]:
+    """The verdicts of one evaluation of one event at `now_ts`, and its watch after them.
+    `blocker`: the first event on its path that will not finish unless someone acts.
+    `news`: a run started or ended (or was held, released...) since the last evaluation;
+    without news, a later expected finish is the clock's doing and pages nobody."""
     verdicts: list[Verdict] = []
-    kept: dict[str, Standing] = {}
-    for kind, standing in standings.items():
-        why = _gone(row, occurrence, standing)
-        if why:
-            verdicts.append(Verdict(kind, row.event, "resolve", slack_of(kind, row, margin_s) or 0.0, why))
-        else:
-            kept[kind] = standing
+    if watch is not None:
+        why = _gone(row, occurrence)
+        if watch.occurrence != occurrence or why:
+            verdicts += [
+                Verdict(k, row.event, "resolve", probability(row), why or "the event's next occurrence took over")
+                for k in watch.open
+            ]
+            watch = None
     if row.deadline_ts is None:
-        return verdicts, kept
+        return verdicts, None
+    watch = watch or Watch(occurrence)
+    quiet = now_ts >= row.deadline_ts or row.state is RunState.SUCCEEDED
+    p = probability(row)
     for kind in KINDS:
-        slack = slack_of(kind, row, margin_s)
-        assert slack is not None
-        quiet = (kind == AT_RISK and PROJECTED_LATE in kept) or now_ts >= row.deadline_ts
-        verdict, after = _judge_kind(kind, row, occurrence, slack, margin_s, kept.get(kind), quiet)
-        if verdict is not None:
-            verdicts.append(verdict)
-        if after is not None:
-            kept[kind] = after
-        else:
-            kept.pop(kind, None)
-    return verdicts, kept
+        found, watch = _judge_kind(kind, row, p, watch, now_ts, quiet, blocker, news, rules)
+        verdicts += found
+    empty = not watch.open and not watch.pending and not watch.was_late
+    return verdicts, None if empty else watch
 
 
-def _gone(row: Projection, occurrence: str, standing: Standing) -> str:
-    """Why a standing alert ends regardless of the slack, or ""."""
-    if standing.occurrence != occurrence:
-        return "the event's next occurrence took over"
+def _gone(row: Projection, occurrence: str) -> str:
+    """Why an open alert ends whatever the probability says, or ""."""
     if row.deadline_ts is None:
         return "the event has no deadline any more"
     if row.state is RunState.SUCCEEDED and row.p50_ts is not None and row.p50_ts <= row.deadline_ts:
@@ -106,22 +152,85 @@ def _gone(row: Projection, occurrence: str, standing: Standing) -> str:
 
 
 def _judge_kind(
-    kind: str, row: Projection, occurrence: str, slack: float, margin_s: float, standing: Standing | None, quiet: bool
-) -> tuple[Verdict | None, Standing | None]:
-    """`quiet`: it may not page now (held back by projected_late, or past the deadline)."""
-    finished = row.state is RunState.SUCCEEDED
-    if slack >= 0:
-        if standing is None:
-            return None, None
-        if standing.on_time + 1 >= ON_TIME_TO_RESOLVE:
-            return Verdict(kind, row.event, "resolve", slack, "on time in two evaluations in a row"), None
-        return None, replace(standing, on_time=standing.on_time + 1)
-    if standing is None:
-        if finished or quiet:  # finished late: the miss is history, not a forecast
-            return None, None
-        return Verdict(kind, row.event, "open", slack), Standing(kind, occurrence, slack)
-    step = max(margin_s, MIN_REPAGE_STEP_S)
-    worse = slack < standing.paged_slack_s and slack <= standing.paged_slack_s - step
-    if worse and not standing.is_acknowledged and not quiet:
-        return Verdict(kind, row.event, "page", slack), replace(standing, paged_slack_s=slack, on_time=0)
-    return None, replace(standing, on_time=0)
+    kind: str,
+    row: Projection,
+    p: float,
+    watch: Watch,
+    now_ts: float,
+    quiet: bool,
+    blocker: str | None,
+    news: bool,
+    rules: Thresholds,
+) -> tuple[list[Verdict], Watch]:
+    standing = watch.open.get(kind)
+    if standing is not None:
+        return _judge_open(standing, row, p, watch, now_ts, quiet, blocker, news, rules)
+    held_back = kind == AT_RISK and (watch.was_late or PROJECTED_LATE in watch.open or PROJECTED_LATE in watch.pending)
+    if p < rules.open_at(kind) or quiet or held_back:
+        if kind not in watch.pending:
+            return [], watch
+        return [], replace(watch, pending={k: v for k, v in watch.pending.items() if k != kind})
+    since = watch.pending.get(kind)
+    if since is None:
+        return [], replace(watch, pending={**watch.pending, kind: now_ts})
+    if now_ts - since < rules.hold_s:
+        return [], watch
+    return _open(kind, row, p, watch, blocker)
+
+
+def _open(kind: str, row: Projection, p: float, watch: Watch, blocker: str | None) -> tuple[list[Verdict], Watch]:
+    verdicts = [Verdict(kind, row.event, "open", p)]
+    still = {k: s for k, s in watch.open.items()}
+    if kind == PROJECTED_LATE and AT_RISK in still:
+        del still[AT_RISK]
+        verdicts.insert(0, Verdict(AT_RISK, row.event, "resolve", p, "superseded by projected_late"))
+    still[kind] = Standing(kind, row.p50_ts, blocker)
+    pending = {k: v for k, v in watch.pending.items() if k != kind}
+    return verdicts, Watch(watch.occurrence, still, pending, watch.was_late or kind == PROJECTED_LATE)
+
+
+def _judge_open(
+    standing: Standing,
+    row: Projection,
+    p: float,
+    watch: Watch,
+    now_ts: float,
+    quiet: bool,
+    blocker: str | None,
+    news: bool,
+    rules: Thresholds,
+) -> tuple[list[Verdict], Watch]:
+    kind = standing.kind
+    if p < rules.clear_below(kind) and not quiet:
+        since = standing.below_since_ts if standing.below_since_ts is not None else now_ts
+        if now_ts - since >= rules.hold_s:
+            still = {k: s for k, s in watch.open.items() if k != kind}
+            why = f"below {rules.clear_below(kind):.0%} for {rules.hold_s / 60:.0f} min"
+            return [Verdict(kind, row.event, "resolve", p, why)], replace(watch, open=still)
+        return [], _with(watch, replace(standing, below_since_ts=since))
+    if standing.below_since_ts is not None:
+        standing = replace(standing, below_since_ts=None)
+        watch = _with(watch, standing)
+    why = (
+        "" if quiet or standing.is_acknowledged else changed(standing, row, blocker, news=news, step_s=rules.eta_step_s)
+    )
+    if not why:
+        return [], watch
+    paged = replace(standing, paged_eta_ts=row.p50_ts, paged_blocker=blocker or standing.paged_blocker)
+    return [Verdict(kind, row.event, "page", p, why)], _with(watch, paged)
+
+
+def changed(
+    standing: Standing, row: Projection, blocker: str | None, *, news: bool = True, step_s: float = ETA_STEP_S
+) -> str:
+    """What changed since the standing's last page that is worth a page, or ""."""
+    if blocker is not None and blocker != standing.paged_blocker:
+        return f"new blocker: {blocker}"
+    eta, before = row.p50_ts, standing.paged_eta_ts
+    if news and before is not None and eta is not None and eta - before > step_s:
+        return "expected finish moved later"
+    return ""
+
+
+def _with(watch: Watch, standing: Standing) -> Watch:
+    return replace(watch, open={**watch.open, standing.kind: standing})

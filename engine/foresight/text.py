@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from evman.engine.foresight.projection import Plan, Projection
 from evman.engine.model import RunState
+
+if TYPE_CHECKING:
+    from evman.engine.foresight.projection import Plan, Projection
 
 
 def minutes(seconds: float) -> int:
@@ -59,39 +62,49 @@ def _why_unbounded(row: Projection) -> str:
     return f"{row.event} {row.state.value} with no retries left"
 
 
+def blocker_text(plan: Plan, event: str) -> str | None:
+    """What stops `event`'s path ("head is held"), or None when its path has an end."""
+    stuck = blocker(plan, event)
+    return None if stuck is None else _why_unbounded(stuck)
+
+
+def percent(probability: float) -> str:
+    """ "73 %"; never "0 %" or "100 %" for what is only nearly so."""
+    value = round(probability * 100)
+    if value == 0 and probability > 0:
+        return "<1 %"
+    if value == 100 and probability < 1:
+        return ">99 %"
+    return f"{value} %"
+
+
+def _odds(plan: Plan, event: str, timezone: str) -> str:
+    row = plan[event]
+    assert row.deadline_ts is not None and row.p50_ts is not None and row.p90_ts is not None
+    deadline = clock_time(row.deadline_ts, timezone, plan.now_ts)
+    expected = clock_time(row.p50_ts, timezone, plan.now_ts)
+    p90 = clock_time(row.p90_ts, timezone, plan.now_ts)
+    chance = percent(row.miss_probability or 0.0)
+    return f"{chance} likely to miss {deadline}; expected {expected}, p90 {p90}"
+
+
 def late_text(plan: Plan, event: str, timezone: str) -> str:
-    """The projected_late message, e.g. `publish projected to miss 06:00 by 12 min (p50; p90
-    +31 min); path: fetch ✓ → build running 35/50 min → publish`."""
+    """The projected_late message, e.g. `publish: 73 % likely to miss 05:30; expected 05:41,
+    p90 06:02; path: fetch ✓ → build running 35/50 min → publish`, or `publish will miss
+    05:30 unless someone acts: build failed with no retries left; path: ...`."""
     row = plan[event]
     assert row.deadline_ts is not None
-    deadline = clock_time(row.deadline_ts, timezone, plan.now_ts)
     path = path_text(plan, event)
     if row.p50_ts is None or row.p90_ts is None:
-        stuck = blocker(plan, event)
-        why = _why_unbounded(stuck) if stuck is not None else "its path has no end"
+        deadline = clock_time(row.deadline_ts, timezone, plan.now_ts)
+        why = blocker_text(plan, event) or "its path has no end"
         return f"{event} will miss {deadline} unless someone acts: {why}; path: {path}"
-    by = minutes(row.p50_ts - row.deadline_ts)
-    p90 = row.p90_ts - row.deadline_ts
-    return (
-        f"{event} projected to miss {deadline} by {by} min (p50; p90 {'+' if p90 >= 0 else '-'}"
-        f"{minutes(p90)} min); path: {path}"
-    )
+    return f"{event}: {_odds(plan, event, timezone)}; path: {path}"
 
 
-def risk_text(plan: Plan, event: str, timezone: str, margin_s: float) -> str:
-    """The at_risk message: the p90 finish against the deadline and margin, the p50 slack, the path."""
+def risk_text(plan: Plan, event: str, timezone: str) -> str:
+    """The at_risk message: `publish at risk: 35 % likely to miss 05:30; expected 05:12, p90 05:34; path: ...`."""
     row = plan[event]
-    assert row.deadline_ts is not None
-    deadline = clock_time(row.deadline_ts, timezone, plan.now_ts)
-    path = path_text(plan, event)
     if row.p50_ts is None or row.p90_ts is None:
         return late_text(plan, event, timezone)
-    gap = row.deadline_ts - row.p90_ts
-    where = f"{minutes(gap)} min before it" if gap >= 0 else f"{minutes(gap)} min after it"
-    spare = row.deadline_ts - row.p50_ts
-    p50 = f"{minutes(spare)} min to spare" if spare >= 0 else f"{minutes(spare)} min late"
-    return (
-        f"{event} at risk of missing {deadline}: p90 finish "
-        f"{clock_time(row.p90_ts, timezone, plan.now_ts)}, {where} (margin {minutes(margin_s)} min; "
-        f"p50 {clock_time(row.p50_ts, timezone, plan.now_ts)}, {p50}); path: {path}"
-    )
+    return f"{event} at risk: {_odds(plan, event, timezone)}; path: {path_text(plan, event)}"

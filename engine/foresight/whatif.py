@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from evman.engine.foresight.projection import Occurrence
+from evman.engine.foresight.occurrence import Occurrence
 from evman.engine.timing.durations import DurationError, parse_duration
 
 FORMS: Final = "EVENT=FACTORx (slowed, e.g. build=3x or build=1.5x) or EVENT=+DURATION (delayed, e.g. fetch=+30m)"

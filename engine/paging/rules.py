@@ -22,8 +22,12 @@ from evman.engine.clock import iso, parse_iso
 from evman.engine.model import Defaults, Route
 from evman.engine.timing.durations import parse_time_of_day
 
-REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost", "at_risk", "projected_late"})
-"""Kinds that page again until acknowledged, and escalate."""
+REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost"})
+"""Kinds that page again every `repeat` until acknowledged, and escalate."""
+ESCALATING: Final = REPEATING | {"projected_late"}
+"""Kinds that escalate to the route's escalate_to. projected_late escalates but is not paged
+again by the clock: the foresight stage pages it again when what it knows changed
+(engine/foresight/rules.py); at_risk is a heads-up, paged once."""
 
 
 @dataclass
@@ -122,7 +126,7 @@ class Policy:
         return None if route is None else quiet_until(route, kind, now, self.defaults.timezone)
 
     def escalation_route(self, page: Page) -> str | None:
-        if page.route is None or page.kind not in REPEATING:
+        if page.route is None or page.kind not in ESCALATING:
             return None
         return page.route.escalate_to
 

@@ -23,6 +23,7 @@ from evman.console.views import plan
 from evman.console.widgets.event_table import EventTable
 from evman.console.widgets.line_table import LineTable
 from evman.engine.clock import FakeClock
+from evman.engine.store import Store
 
 AT = datetime.fromisoformat("2026-03-21T01:55:00+00:00")
 
@@ -51,13 +52,24 @@ def texts(table: LineTable, name: str) -> list[str]:
 
 async def slack_shown(pilot: Pilot[Any], app: Any) -> Any:
     """The events screen, once its rows and its slack column are in."""
-    await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
+    await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.screen.loaded, "the events table")
     screen = app.screen
     await until(pilot, lambda: screen.slack, "the slack column")
     return screen
 
 
-def test_the_plan_view_sorts_by_slack_draws_the_axis_and_opens_the_event(nightly: Path) -> None:
+def expected(db: Path, event: str) -> tuple[str, str, str]:
+    """(slack, miss, tone) of `event` as `evman plan` computes them at AT."""
+    store = Store(db)
+    try:
+        view = plan.plan_view(store, AT)
+    finally:
+        store.close()
+    row = view.plan[event]
+    return plan.slack_text(row.slack_s, bounded=not row.is_unbounded), plan.miss_text(row), plan.tone(row)
+
+
+def test_the_plan_view_sorts_by_probability_draws_the_axis_and_opens_the_event(nightly: Path) -> None:
     async def scenario() -> None:
         app = make_app(nightly, clock=FakeClock(AT), start_engine=False)
         async with app.run_test(size=(160, 30)) as pilot:
@@ -70,12 +82,15 @@ def test_the_plan_view_sorts_by_slack_draws_the_axis_and_opens_the_event(nightly
             order = table.shown_names()
             assert order[:4] == ["publish-reports", "new-report", "refresh-dashboards", "backup"]
             publish = texts(table, "publish-reports")
-            assert publish[0] == "publish-reports" and publish[2] == "+8m" and publish[4] == "03:30"
-            bar = publish[3]
+            slack, miss, tone = expected(nightly, "publish-reports")
+            assert publish[0] == "publish-reports" and publish[2] == slack and publish[3] == miss
+            assert publish[5] == "03:30" and miss.endswith(" %") and 20 <= int(miss.split()[0]) <= 90
+            bar = publish[4]
             assert bar.startswith("│") and "━" in bar and "┃" in bar
-            assert bar.index("━") < bar.index("┃")  # p50 before the deadline...
-            assert bar.rstrip("·").endswith("┃")  # ...and p90 running up to it
-            assert screen.rows["publish-reports"]["tone"] == "warn"  # at risk, not late
+            late = slack.startswith("-")
+            assert (bar.index("━") > bar.index("┃")) == late  # the p50 on the deadline's side the slack says
+            assert bar.rstrip("·").endswith("━")  # ...and the p90 past the deadline
+            assert screen.rows["publish-reports"]["tone"] == tone
             assert screen.rows["backup"]["tone"] == "ok" and screen.rows["transform"]["tone"] == "muted"
             assert "axis 01:55 to" in str(screen.query_one("#title").render())
             await pilot.press("enter")
@@ -91,12 +106,13 @@ def test_the_main_table_shows_the_slack_of_events_with_a_deadline(nightly: Path)
         app = make_app(nightly, clock=FakeClock(AT), start_engine=False)
         async with app.run_test(size=(160, 30)) as pilot:
             screen = await slack_shown(pilot, app)
-            assert screen.slack["publish-reports"] == ("+8m", "warn")
-            assert screen.slack["backup"][1] == "ok" and "transform" not in screen.slack
+            slack, miss, tone = expected(nightly, "publish-reports")
+            assert screen.slack["publish-reports"] == (f"{slack} {miss}", tone)
+            assert screen.slack["backup"] == ("+2h33m 0 %", "ok") and "transform" not in screen.slack
             table = screen.query_one(EventTable)
             labels = [c.label for c in table.columns]
             row = dict(zip(labels, texts(table, "publish-reports"), strict=False))
-            assert row["Slack"] == "+8m" and row["Event"] == "publish-reports"
+            assert row["Slack"] == f"{slack} {miss}" and row["Event"] == "publish-reports"
             assert dict(zip(labels, texts(table, "transform"), strict=False))["Slack"] == ""
 
     asyncio.run(scenario())
@@ -112,15 +128,16 @@ def test_the_slack_column_follows_a_change_without_waiting_for_the_next_round(ni
         app = make_app(db, clock=FakeClock(AT), start_engine=False)
         async with app.run_test(size=(160, 30)) as pilot:
             screen = await slack_shown(pilot, app)
-            assert screen.slack["publish-reports"] == ("+8m", "warn")
+            slack, miss, tone = expected(db, "publish-reports")
+            assert screen.slack["publish-reports"] == (f"{slack} {miss}", tone)
             with sqlite3.connect(db) as conn:
                 conn.execute("UPDATE events SET held = 1 WHERE name = 'publish-reports'")
             await until(
                 pilot,
-                lambda: screen.slack["publish-reports"] != ("+8m", "warn"),
+                lambda: screen.slack["publish-reports"] != (f"{slack} {miss}", tone),
                 "the slack after the hold",
                 timeout_s=15.0,
             )
-            assert screen.slack["publish-reports"] == (plan.slack_text(None, bounded=False), "bad")
+            assert screen.slack["publish-reports"] == (f"{plan.slack_text(None, bounded=False)} 100 %", "bad")
 
     asyncio.run(scenario())

@@ -76,8 +76,31 @@ def test_a_follower_takes_its_run_of_this_chain_not_last_nights() -> None:
         ),
     ]
     b = current(facts)["b"]
-    assert (b.run_id, b.occurrence.state, b.anchor) == (11, R, at(20, 23))
+    assert (b.run_id, b.occurrence.state, b.anchor) == (11, R, at(20, 22))  # the chain's anchor: a's
     assert b.occurrence.deadline_ts == at(21, 6).timestamp()
+
+
+def test_a_relative_deadline_counts_from_the_chains_head_not_the_last_link() -> None:
+    """The issue: `deadline = "+40m"` on the last of a chain was anchored to that link's own
+    trigger time (22:40, then 22:50, then 23:50), so a chain that ended 35 min late was on time."""
+    facts = [
+        EventFacts(
+            spec("a", schedule="every day at 22:00", on_success=("b",)),
+            next_fire_at=at(21, 22),
+            runs=(RunFacts(10, S, at(20, 22), at(20, 22), at(20, 22, 30)),),
+        ),
+        EventFacts(
+            spec("b", on_success=("c",)), runs=(RunFacts(11, S, at(20, 22, 30), at(20, 22, 30), at(20, 22, 50)),)
+        ),
+        EventFacts(spec("c", deadline="+40m"), runs=(RunFacts(12, R, at(20, 22, 50), at(20, 22, 50)),)),
+    ]
+    c = current(facts)["c"]
+    assert c.run_id == 12 and c.anchor == at(20, 22)
+    assert c.occurrence.deadline_ts == at(20, 22, 40).timestamp()
+    d = current(
+        [*facts[:2], EventFacts(spec("c", deadline="05:30"), runs=(RunFacts(12, R, at(21, 5, 40), at(21, 5, 40)),))]
+    )["c"]
+    assert d.occurrence.deadline_ts == at(21, 5, 30).timestamp()  # not tomorrow's 05:30: it is late
 
 
 def test_a_follower_of_a_running_chain_is_expected_with_the_chains_anchor() -> None:

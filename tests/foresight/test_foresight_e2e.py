@@ -1,4 +1,4 @@
-"""End to end: a slowed chain pages projected_late through a real receiver before its deadline.
+"""End to end: a slowed chain pages through a real receiver before its deadline, once.
 
 The real engine on a FakeClock runs simulated jobs (bench/simjobs.py) through six nights of
 history and then tonight, when `build` runs five times its usual hour; the real notifier
@@ -101,14 +101,16 @@ def test_a_slowed_chain_pages_projected_late_before_its_deadline(tmp_path: Path,
     late = [(at, body) for at, body in sent if body.startswith("[evman] projected_late")]
     assert late, f"no projected_late page reached the receiver; got {sent}"
     at, body = late[0]
-    assert at < DEADLINE - timedelta(minutes=10)
-    assert "publish projected to miss 03:00 by " in body and "(p50; p90 +" in body
-    assert body.startswith("[evman] projected_late: publish\n")
-    assert "path: fetch ✓ → build running " in body and "→ publish\n" in body
-    risk = [(at, body) for at, body in sent if body.startswith("[evman] at_risk")]
-    assert risk and risk[0][0] <= at and "publish at risk of missing 03:00" in risk[0][1]
+    # build's history is tight (within 4 %): past it, only the tail says how long it may go on
+    assert at < DEADLINE and sent[0][0] <= DEADLINE - timedelta(minutes=30), [(t, b.splitlines()[1]) for t, b in sent]
+    assert body.startswith("[evman] projected_late: publish\npublish: ") and "likely to miss 03:00; expected " in body
+    assert ", p90 " in body and "path: fetch ✓ → build running " in body and "→ publish\n" in body
+    # nobody acknowledges, nothing new happens until the deadline: one page, not one every few minutes
+    assert len(late) == 1, [t for t, _ in late]
+    assert len(sent) <= 2, [b.splitlines()[0] for _, b in sent]
+    risk = [(t, b) for t, b in sent if b.startswith("[evman] at_risk")]
+    assert all(t < at and "publish at risk: " in b for t, b in risk)
     alerts = {a["kind"]: a for a in store.alerts(event="publish")}
-    assert set(alerts) == {"at_risk", "projected_late"}
-    assert alerts["projected_late"]["status"] == "open" and alerts["projected_late"]["pages"] >= 1
+    assert alerts["projected_late"]["status"] == "open" and alerts["projected_late"]["pages"] == 1
     assert parse_iso(alerts["projected_late"]["delivered_at"]) == at
     store.close()

@@ -60,12 +60,15 @@ def test_plan_rows_follow_tonights_runs(nightly: Path) -> None:
     assert transform["state"] == "running" and transform["deadline"] is None and transform["slack_s"] is None
     running = rows(nightly, "SELECT started_at FROM runs WHERE state = 'running'")
     assert transform["projected_start"] == running[0]["started_at"]
-    # transform is past its p90: one tick left, at both quantiles
-    assert parse_iso(transform["finish_p50"]) == parse_iso(AT) + timedelta(seconds=1)
+    # transform is past its p90: conditioned on how long it has run, what is left is not "one tick"
+    finish50, finish90 = parse_iso(transform["finish_p50"]), parse_iso(transform["finish_p90"])
+    assert finish50 is not None and finish90 is not None
+    assert finish50 > parse_iso(AT) + timedelta(minutes=5) and finish90 > finish50
+    assert transform["miss_probability"] is None and 0.0 <= publish["miss_probability"] <= 1.0
     assert publish["critical_path"] == ["extract", "transform", "load-warehouse", "publish-reports"]
     assert publish["deadline"] == "2026-03-21T03:30:00.000000+00:00"
     slack = (parse_iso(publish["deadline"]) - parse_iso(publish["finish_p50"])).total_seconds()
-    assert publish["slack_s"] == pytest.approx(slack, abs=0.001) and 0 < slack < 3600
+    assert publish["slack_s"] == pytest.approx(slack, abs=0.002) and -3600 < slack < 3600
     assert (publish["confidence"], publish["samples"]) == ("history", 20)
     assert (p["new-report"]["confidence"], p["new-report"]["samples"]) == ("low", 0)
     assert p["backup"]["state"] == "succeeded" and p["backup"]["deadline"] == "2026-03-21T04:00:00.000000+00:00"
@@ -86,20 +89,23 @@ def test_plan_durations_are_the_ones_show_prints(nightly: Path) -> None:
     assert stats["p90_s"] == pytest.approx(nearest_rank(durations, 0.9), abs=0.001)
     load = plan(nightly)["load-warehouse"]
     took = parse_iso(load["finish_p50"]) - parse_iso(load["projected_start"])
-    assert took.total_seconds() == pytest.approx(stats["p50_s"], abs=0.01)
+    # the plan's p50 start and p50 finish are each a median of the sampled nights: their
+    # difference is close to the step's median, not equal to it
+    assert took.total_seconds() == pytest.approx(stats["p50_s"], rel=0.15)
 
 
 def test_what_if_moves_the_plan_and_writes_nothing(nightly: Path) -> None:
     before = digest(nightly)
     base, slowed = plan(nightly), plan(nightly, "--what-if", "load-warehouse=2x", "--what-if", "extract=+30m")
     assert digest(nightly) == before
-    assert base["publish-reports"]["slack_s"] > 0 > slowed["publish-reports"]["slack_s"]
+    assert base["publish-reports"]["slack_s"] > slowed["publish-reports"]["slack_s"]
     load_p50 = (
         parse_iso(base["load-warehouse"]["finish_p50"]) - parse_iso(base["load-warehouse"]["projected_start"])
     ).total_seconds()
     assert base["publish-reports"]["slack_s"] - slowed["publish-reports"]["slack_s"] == pytest.approx(
-        load_p50, abs=0.01
+        load_p50, rel=0.15
     )
+    assert slowed["publish-reports"]["miss_probability"] > base["publish-reports"]["miss_probability"]
     assert slowed["extract"] == base["extract"]  # extract has finished: a delay changes nothing
 
 
@@ -128,8 +134,11 @@ def test_plan_text_shows_the_numbers_and_the_path(nightly: Path) -> None:
         check=True,
     ).stdout
     lines = out.splitlines()
-    assert lines[0].startswith("plan at 2026-03-21 01:55 UTC; at_risk margin 10 min")
+    assert lines[0].startswith("plan at 2026-03-21 01:55 UTC; at_risk from 70 % likely to miss")
+    assert lines[1].split() == [
+        "EVENT", "STATE", "DEADLINE", "START", "P50", "P90", "SLACK", "MISS", "CONFIDENCE", "CRITICAL", "PATH"
+    ]  # fmt: skip
     publish = next(line for line in lines if line.startswith("publish-reports"))
-    assert "03:30" in publish and "history (20)" in publish
+    assert "03:30" in publish and "history (20)" in publish and " %" in publish
     assert "extract ✓ → transform running" in publish and publish.endswith("→ load-warehouse → publish-reports")
     assert datetime.fromisoformat(AT).strftime("%H:%M") in lines[0]
