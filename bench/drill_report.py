@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.drill_workload import follower_of
 from evman.engine.clock import parse_iso
 from evman.engine.running.procs import pid_alive
 
@@ -17,7 +18,7 @@ from evman.engine.running.procs import pid_alive
 @dataclass
 class Fault:
     kind: str
-    """kill, stop, terminate, pg_restart, term."""
+    """kill, machine, stop, terminate, pg_restart, pg_crash, term, revive."""
     slot: str | None
     pid: int | None
     at: datetime
@@ -25,6 +26,8 @@ class Fault:
     exit_code: int | None = None
     stall_s: float | None = None
     """A stop: the oldest survivor heartbeat seen while this engine was stopped."""
+    killed: list[int] = field(default_factory=list)
+    """A machine death: the commands' pids it killed."""
 
 
 @dataclass
@@ -55,13 +58,10 @@ class Findings:
 
 
 def read_log(path: Path) -> list[tuple[str, str, int, int, int]]:
-    """(event, scheduled_for, run id, engine pid, command pid) per line."""
-    out = []
-    for line in path.read_text().splitlines():
-        parts = line.split(",")
-        if len(parts) == 5 and parts[2].isdigit():
-            out.append((parts[0], parts[1], int(parts[2]), int(parts[3]), int(parts[4])))
-    return out
+    """(event, scheduled_for, run id, supervisor pid, command pid) per command started."""
+    from bench.drill_measures import read_ledger
+
+    return [(x.event, x.scheduled_for, x.run_id, x.supervisor, x.pid) for x in read_ledger(path) if x.kind == "start"]
 
 
 class Occurrences:
@@ -97,7 +97,7 @@ def judge(
     tick_s: float,
 ) -> Findings:
     found = Findings()
-    runs = _dicts(fleet, "SELECT * FROM runs")
+    runs = dicts(fleet, "SELECT * FROM runs")
     by_id = {int(r["id"]): r for r in runs}
     found.states = Counter(r["state"] for r in runs)
     occurrences = Occurrences(by_id)
@@ -148,23 +148,14 @@ def _expected(
                 expected.add((name, iso(at) or ""))
             at += timedelta(seconds=every_s)
     for run in runs.values():
-        if run["state"] != "succeeded" or not _has_follower(run["event"], chains):
+        follower = follower_of(run["event"], chains)
+        if run["state"] != "succeeded" or follower is None:
             continue
         root_time = occurrences.of(int(run["id"]))[1]
         at = parse_iso(root_time)
         if at is not None and start <= at <= end:
-            expected.add((_follower(run["event"]), root_time))
+            expected.add((follower, root_time))
     return expected
-
-
-def _has_follower(event: str, chains: int) -> bool:
-    if event.startswith("s"):
-        return int(event[1:]) < chains
-    return event.endswith("-1")
-
-
-def _follower(event: str) -> str:
-    return f"c{event[1:]}-1" if event.startswith("s") else event[:-2] + "-2"
 
 
 def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
@@ -177,7 +168,7 @@ def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
 
 
 def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) -> None:
-    engines = {int(e["pid"]): e for e in _dicts(fleet, "SELECT * FROM engines")}
+    engines = {int(e["pid"]): e for e in dicts(fleet, "SELECT * FROM engines")}
     for pid, engine in engines.items():
         taken = engine.get("taken_over_at")
         if taken is None:
@@ -212,7 +203,7 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
             found.graceful_takeover_s.append((taken - stopped).total_seconds())
 
 
-def _dicts(fleet: Any, sql: str) -> list[dict[str, Any]]:
+def dicts(fleet: Any, sql: str) -> list[dict[str, Any]]:
     import psycopg
     from psycopg.rows import dict_row
 

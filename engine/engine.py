@@ -85,16 +85,17 @@ class Engine:
         self.on_change = on_change
         self.stop_grace_s = stop_grace_s
         self.pid = pid if pid is not None else os.getpid()
-        self.logs_dir = logs_dir or default_logs_dir(store.target)
+        self._host = host or socket.gethostname()
+        """This machine's name (a test may name another, to place events by host)."""
+        fleet_id = store.fleet_id() if store.several_engines else None  # type: ignore[attr-defined]
+        self.logs_dir = logs_dir or default_logs_dir(store.target, fleet_id)
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived)
+        self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived, host=self._host)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._runs = ActiveRuns()
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
-        self._host = host or socket.gethostname()
-        """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
         """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
         if store.several_engines:
@@ -142,8 +143,7 @@ class Engine:
             self.executors.expect_commands()
         tick = self._begin_tick(now)
         recover(tick, self.executors)
-        for name in self.store.reboot_events():
-            new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
+        self._queue_reboots(tick)
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.started = True
@@ -157,9 +157,8 @@ class Engine:
         tick = self._begin_tick(now)
         take_over(tick, self.fleet, self.executors)
         if self.fleet.starts_fleet:  # @reboot: once when the fleet starts, not per engine
-            for name in self.store.reboot_events():
-                new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
-        elif reboots := self.store.reboot_events():
+            self._queue_reboots(tick)
+        elif not self.fleet.doubtful and (reboots := self.store.reboot_events()):
             log.info(
                 "not queuing @reboot event(s) %s: other engines are live (they run when "
                 "the first engine of the fleet starts)",
@@ -169,6 +168,13 @@ class Engine:
         self._end_tick(tick, spawning=False)
         self.fleet.listen(self.wake)
         self.started = True
+
+    def _queue_reboots(self, tick: Tick) -> None:
+        """A waiting run of every @reboot event (the engine starts, or the fleet does)."""
+        if self.fleet is not None:
+            self.fleet.reboot_due = False
+        for name in self.store.reboot_events():
+            new_run(tick, name, Trigger.REBOOT, tick.now, triggered_by="engine start")
 
     def _may_take(self, row: EngineRow) -> bool:
         if row.stopped_at is not None or row.pid is None:
@@ -235,13 +241,17 @@ class Engine:
         self._wake.set()
 
     def shutdown(self) -> None:
-        """Wait up to stop_grace_s for children; the rest stay recorded as running with their
-        pid, and the next engine watches or reconciles them."""
+        """Wait up to stop_grace_s for children, ticking meanwhile (what ends is recorded at once,
+        and with several engines the lease stays this engine's: a survivor does not take it over
+        while it waits); the rest stay recorded as running with their pid, and the next engine
+        watches or reconciles them."""
+        self._stop.set()
+        self._wait_for_children()
         if self.fenced is not None:
             self.executors.shutdown(wait_s=0)
             self.fleet.stop_listening()  # type: ignore[union-attr]
             return
-        left = self.executors.shutdown(wait_s=self.stop_grace_s)
+        left = self.executors.shutdown(wait_s=0)
         now = self.clock.now()
         try:
             self.tick(now)
@@ -261,6 +271,17 @@ class Engine:
                 ", ".join(map(str, left)),
             )
 
+    def _wait_for_children(self) -> None:
+        """Tick (starting nothing: the engine is stopping) until no child runs, or the grace ends."""
+        deadline = time.monotonic() + self.stop_grace_s
+        while self.executors.running_count() and self.fenced is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.clear()
+            self._wake.wait(min(self.tick_s, left))
+            self._safe_tick(self.clock.now())
+
     # -- the tick ----------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> list[Change]:
@@ -278,6 +299,8 @@ class Engine:
         tick = self._begin_tick(now or self.clock.now())
         if self.fleet is not None and not tick.stopping:
             take_over(tick, self.fleet, self.executors)
+            if self.fleet.reboot_due:  # the engines live when it joined never renewed
+                self._queue_reboots(tick)
         if self._external_change():
             self._refresh_definitions()
             handle_requests(tick)

@@ -223,6 +223,8 @@ class Definitions:
     routes: Mapping[str, Route]
     events: tuple[EventSpec, ...]
     source: str = ""
+    warnings: tuple[str, ...] = ()
+    """What is odd but loads (e.g. a user this machine lacks), one line each, placed as problems are."""
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,12 @@ class PgServer:
 
     def crash(self, down_s: float) -> None:
         """`pg_ctl stop -m immediate` (a crash: no checkpoint, every connection cut), `down_s`
-        seconds without a server, then start it again (crash recovery) on the same socket."""
+        seconds without a server, then start it again (crash recovery) on the same socket.
+
+        This server commits with synchronous_commit=off (fast tests): a crash would lose the
+        last commits, which no real server (on by default) does. A checkpoint first writes them;
+        a drill that writes during the crash starts its server with synchronous_commit=on."""
+        self.admin("CHECKPOINT")
         self._pg_ctl("stop", "-m", "immediate")
         time.sleep(down_s)
         self._pg_ctl("start")

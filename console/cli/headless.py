@@ -20,7 +20,6 @@ def run_headless(
 ) -> int:
     from evman.engine.engine import Change, Engine, EngineBusy
     from evman.engine.store import Store, StoreError
-    from evman.engine.store.targets import logs_dir
 
     logging.basicConfig(
         stream=sys.stdout,
@@ -51,7 +50,7 @@ def run_headless(
             run = f" run {c.run_id}" if c.run_id is not None else ""
             log.info("%s %s%s %s%s", c.kind, c.event, run, c.state or "", f" ({c.detail})" if c.detail else "")
 
-    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, logs_dir=logs_dir(path), tags=tags)
+    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, tags=tags)  # logs: targets.logs_dir
     try:
         engine.start()
     except (EngineBusy, StoreError) as exc:

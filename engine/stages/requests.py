@@ -28,9 +28,11 @@ def handle_requests(tick: Tick) -> None:
     store = tick.view.store
     for req in store.claim_requests(tick.owner):  # several engines: each request to one
         key = req["dedupe_key"]
-        earlier = store.dedupe_seen(key, int(req["id"])) if key else None
-        if earlier is not None:
-            outcome, detail = f"duplicate of request {earlier}; not acted on again", None
+        holder = store.dedupe_holder(key, int(req["id"])) if key else int(req["id"])
+        if holder is None:
+            continue  # another engine decides this key now: answered at a later tick
+        if holder != int(req["id"]):
+            outcome, detail = f"duplicate of request {holder}; not acted on again", None
         else:
             try:
                 outcome, detail = handle_request(tick, dict(req))

@@ -25,7 +25,7 @@ _RUN_ENDED: Final = (
 )
 _RUN_STARTED: Final = (
     "UPDATE runs SET state = 'running', started_at = ?, waiting_reason = NULL, "
-    "host = ? WHERE id = ? AND state = 'waiting'"
+    "host = ?, log_path = ? WHERE id = ? AND state = 'waiting'"
 )
 _RECOVERED: Final = (
     "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at, status, resolved_at) "
@@ -49,6 +49,7 @@ _ACK: Final = (
 _RUN_PID: Final = "UPDATE runs SET pid = ? WHERE id = ?"
 _RUN_PREPARED: Final = "UPDATE runs SET needs_prepare = 0, waiting_reason = NULL WHERE id = ?"
 _RUN_WAITING: Final = "UPDATE runs SET waiting_reason = ? WHERE id = ?"
+_RUN_LOG: Final = "UPDATE runs SET log_path = ? WHERE id = ?"
 _RUN_FLAGS: Final = "UPDATE runs SET flags = ? WHERE id = ?"
 _RUN_RELEASED: Final = "UPDATE runs SET engine_id = NULL, epoch = NULL, waiting_reason = ? WHERE id = ?"
 _NEXT_FIRE: Final = "UPDATE events SET next_fire_at = ? WHERE name = ?"
@@ -58,6 +59,7 @@ GUARDED: Final = {
     _RUN_PID: _RUN_PID + " AND state = 'running'" + _OWNED,
     _RUN_PREPARED: _RUN_PREPARED + " AND state = 'waiting'" + _OWNED,
     _RUN_WAITING: _RUN_WAITING + " AND state = 'waiting'" + _OWNED,
+    _RUN_LOG: _RUN_LOG + " AND state = 'waiting'" + _OWNED,
     _RUN_RELEASED: _RUN_RELEASED + " AND state = 'waiting'" + _OWNED,
     _RUN_FLAGS: _RUN_FLAGS + _OWNED,  # not a state change: a finished run may gain too_fast
     _RUN_STARTED: _RUN_STARTED + _OWNED,
@@ -180,8 +182,13 @@ class Batch:
     def run_waiting(self, run_id: int, reason: str | None) -> None:
         self._add(_RUN_WAITING, reason, run_id)
 
-    def run_started(self, run_id: int, at: str | None, host: str) -> None:
-        self._add(_RUN_STARTED, at, host, run_id)
+    def run_started(self, run_id: int, at: str | None, host: str, log_path: str | None) -> None:
+        """Running from `at` on `host`, its output in `log_path` (the file its command writes)."""
+        self._add(_RUN_STARTED, at, host, log_path, run_id)
+
+    def run_log(self, run_id: int, log_path: str) -> None:
+        """A waiting run's log, chosen as its prepare step starts (the step writes there first)."""
+        self._add(_RUN_LOG, log_path, run_id)
 
     def run_flags(self, run_id: int, flags: str | None) -> None:
         self._add(_RUN_FLAGS, flags, run_id)

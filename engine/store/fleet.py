@@ -48,13 +48,17 @@ _FENCED: Final = (
     "WHERE id = ? AND epoch = ?"
 )
 _OTHERS: Final = (
-    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags FROM engines "
+    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags, lease_until FROM engines "
     "WHERE state IN ('live', 'stopped') AND taken_over_at IS NULL AND id <> ?"
 )
 _LIVE_OTHERS: Final = (
-    f"SELECT id, host, pid, state, false AS expired, tags FROM engines WHERE state = 'live' "
-    f"AND taken_over_at IS NULL AND lease_until > {_NOW} AND id <> ?"
+    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags, lease_until FROM engines "
+    "WHERE state = 'live' AND taken_over_at IS NULL AND id <> ?"
 )
+"""The engines live when one joins, whether their lease ran out or not: after a database outage
+longer than the lease every lease has run out, and the engines renew once they reconnect."""
+_KEY_LOCKS: Final = 0x6576
+"""The class of the advisory locks an engine holds on the dedupe keys it is deciding."""
 _JOIN_LOCK: Final = 0x65766D616F
 """Held while an engine joins: of engines starting together, each sees those that joined before."""
 _KILLS: Final = "SELECT trim(target) FROM requests WHERE handled_at IS NULL AND lower(trim(verb)) = 'kill'"
@@ -124,11 +128,13 @@ class OpenEngine:
     state: str
     expired: bool
     tags: frozenset[str]
+    lease_until: str = ""
+    """Its lease's end as last renewed (the database's clock, ISO text): a later one means it renewed."""
 
 
 def _open_engine(row: Any) -> OpenEngine:
     tags = frozenset(t for t in (row[5] or "").split(",") if t)
-    return OpenEngine(int(row[0]), str(row[1]), int(row[2]), str(row[3]), bool(row[4]), tags)
+    return OpenEngine(int(row[0]), str(row[1]), int(row[2]), str(row[3]), bool(row[4]), tags, str(row[6]))
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,8 @@ class FleetPart(Part):
     def register_engine(
         self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float, version: str
     ) -> tuple[Token, list[OpenEngine]]:
-        """This engine's row, and the other engines live when it joined (joins take turns)."""
+        """This engine's row, and the other engines live when it joined, their lease run out or
+        not (joins take turns)."""
         with self.transaction():
             self.execute("SELECT pg_advisory_xact_lock(?)", (_JOIN_LOCK,))
             row = self.row(_REGISTER, (host, pid, tags, lease_s, lease_s, tick_s, version))
@@ -202,17 +209,18 @@ class FleetPart(Part):
         unfit: Sequence[str],
         now: str,
         saw: Callable[[list[OpenEngine]], None],
+        expired_too: bool = True,
     ) -> tuple[list[Gone], list[dict[str, Any]]]:
-        """Engines whose lease ran out, that stopped, or (on `host`) whose process is gone,
-        marked taken over by `token`'s engine, and their waiting and running runs, now its own,
-        with the unowned runs it fits (any running one; waiting ones of events not in `unfit`):
-        one transaction, so two survivors never share one. `saw` hears the other open engines.
-        Two cheap reads when there is nothing to take (an unowned run of an event in `unfit`
-        is not something to take)."""
+        """Engines whose lease ran out (unless not `expired_too`), that stopped, or (on `host`)
+        whose process is gone, marked taken over by `token`'s engine, and their waiting and
+        running runs, now its own, with the unowned runs it fits (any running one; waiting ones
+        of events not in `unfit`): one transaction, so two survivors never share one. `saw`
+        hears the other open engines. Two cheap reads when there is nothing to take (an unowned
+        run of an event in `unfit` is not something to take)."""
         others = [_open_engine(r) for r in self.rows(_OTHERS, (token.engine_id,))]
         saw(others)
         dead_here = [e.id for e in others if e.host == host and e.state == "live" and not is_alive(e.pid)]
-        due = [e.id for e in others if e.state == "stopped" or e.expired or e.id in dead_here]
+        due = [e.id for e in others if e.state == "stopped" or (e.expired and expired_too) or e.id in dead_here]
         fit = (list(unfit), now, now)
         if not due and self.row(_ORPHANS, fit) is None:
             return [], []
@@ -229,6 +237,23 @@ class FleetPart(Part):
             runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone])) if gone else []
             runs += self.dicts(_CLAIM_UNOWNED, (token.engine_id, token.epoch, *fit, CLAIM_LIMIT))
         return gone, sorted(runs, key=lambda r: int(r["id"]))
+
+    def dedupe_holder(self, key: str, request_id: int) -> int | None:
+        """Claim `key` for `request_id` in the tick's claim transaction (committed with its
+        answer, or rolled back with it): the request that holds the key, whatever order the
+        rows committed in and however many engines decide. None when another engine is deciding
+        the key this moment (its advisory lock on it): look again at the next tick, never wait."""
+        if not self.value("SELECT pg_try_advisory_xact_lock(CAST(? AS integer), hashtext(?))", (_KEY_LOCKS, key)):
+            return None
+        self.execute(
+            "INSERT INTO request_keys (dedupe_key, request_id) VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+            (key, request_id),
+        )
+        return int(self.value("SELECT request_id FROM request_keys WHERE dedupe_key = ?", (key,)))
+
+    def fleet_id(self) -> str:
+        """The fleet's own id (made with its tables): every engine on a host agrees on its log folder."""
+        return str(self.value("SELECT value FROM settings WHERE key = 'fleet_id'") or "")
 
     def placed_events(self) -> dict[str, tuple[list[str], list[str]]]:
         """name -> (hosts, tags) of the defined events that say where they run."""
@@ -265,7 +290,7 @@ class FleetPart(Part):
         (runs_event_active): what concurrency, running(E) and requests must count besides
         this engine's own. One statement for a whole tick's events."""
         return self.dicts(
-            "SELECT id, event, state, engine_id FROM runs WHERE event = ANY(?) AND state IN "
+            "SELECT id, event, state, engine_id, created_at FROM runs WHERE event = ANY(?) AND state IN "
             "('waiting', 'running') AND engine_id IS DISTINCT FROM ? ORDER BY id",
             (list(events), owner.engine_id),
         )

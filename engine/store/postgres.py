@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from evman.engine.store.conninfo import URL_SCHEMES as URL_SCHEMES
+from evman.engine.store.conninfo import is_url as is_url
+from evman.engine.store.conninfo import masked as masked
+from evman.engine.store.conninfo import split_url as split_url
 from evman.engine.store.dialect import Dialect
 from evman.engine.store.errors import StoreError
 from evman.engine.store.part import Part
 from evman.engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-URL_SCHEMES: Final = ("postgresql://", "postgres://")
 EXTRA_HINT: Final = (
     "--db postgresql://... needs the postgres extra (psycopg 3): "
     "pip install 'evman[postgres]', or uv sync --extra postgres"
 )
-EVMAN_OPTIONS: Final = ("listen",)
-"""URL query options that evman reads and strips before libpq sees the URL."""
 MIGRATION_LOCK: Final = 0x65766D616E  # "evman": one migrator at a time
 
 FLEET_MIGRATIONS: Final[tuple[str, ...]] = (
@@ -57,10 +58,21 @@ CREATE TRIGGER requests_notify AFTER INSERT ON requests FOR EACH STATEMENT EXECU
     """
 CREATE TRIGGER requests_routed AFTER UPDATE OF engine_id ON requests FOR EACH STATEMENT EXECUTE FUNCTION evman_requests_notify()
 """,
+    """
+CREATE TABLE request_keys (
+    dedupe_key TEXT PRIMARY KEY,
+    request_id BIGINT NOT NULL
+);
+INSERT INTO request_keys (dedupe_key, request_id) SELECT dedupe_key, min(id) FROM requests WHERE dedupe_key IS NOT NULL GROUP BY dedupe_key;
+INSERT INTO settings (key, value) VALUES ('fleet_id', substr(md5(random()::text || clock_timestamp()::text), 1, 12)) ON CONFLICT (key) DO NOTHING
+""",
 )
 """PostgreSQL's own steps on top of the shared schema (settings.fleet_version): the engines of a
 fleet, who owns each run, where a request is routed, and a NOTIFY when a program queues one
-(step 2: and when an engine routes one to another, so the owner wakes at once)."""
+(step 2: and when an engine routes one to another, so the owner wakes at once; step 3: the
+dedupe key each request acted on claimed, whatever order the rows committed in, the oldest
+row of each key claiming it in a database from before, and the fleet's id, which names its
+log folder on every host)."""
 
 NOW_ISO: Final = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 """The database's own time in the form engine.clock.iso() writes (lease times are the server's)."""
@@ -81,28 +93,6 @@ POSTGRESQL: Final = Dialect(
     hints=False,
     arrays=True,
 )
-
-
-def is_url(target: object) -> bool:
-    return str(target).startswith(URL_SCHEMES)
-
-
-def split_url(url: str) -> tuple[str, dict[str, str]]:
-    """(the URL libpq gets, evman's own options from its query: listen=false)."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in query if k in EVMAN_OPTIONS}
-    rest = [(k, v) for k, v in query if k not in EVMAN_OPTIONS]
-    return urlunsplit(parts._replace(query=urlencode(rest))), ours
-
-
-def masked(url: str) -> str:
-    """The URL with its password as ****, for every message and log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _psycopg() -> Any:
@@ -259,6 +249,8 @@ class PgConnection(Part):
     # -- connecting --------------------------------------------------------------
 
     def _connect(self) -> Any:
+        self.connected_at = time.monotonic()
+        """When this connection was last (re)opened, on this process's monotonic clock."""
         options = " ".join(
             [
                 *(["-c default_transaction_read_only=on"] if self.readonly else []),

@@ -28,10 +28,13 @@ def engine_rows(dsn: str) -> dict[int, dict[str, object]]:
     return {int(r["id"]): r for r in rows(dsn, "SELECT id, state, taken_over_by FROM engines")}
 
 
-def ticks(engine: Engine, n: int = 3) -> None:
-    """A few ticks: the first after the outage may fail on its cut connection, the next reconnects."""
-    for _ in range(n):
-        engine.tick()
+def ticking(engines: tuple[Engine, ...], for_s: float) -> None:
+    """Each engine ticks every 0.05 s or so, as running engines do (the first tick after the
+    outage fails on its cut connection, the next reconnects)."""
+    deadline = time.monotonic() + for_s
+    while time.monotonic() < deadline:
+        for engine in engines:
+            engine.tick()
         time.sleep(0.05)
 
 
@@ -45,11 +48,7 @@ def test_an_outage_longer_than_the_lease_queues_no_reboot_and_fences_no_one(
     pg_server.crash(down_s=LEASE_S + 0.5)  # every lease runs out while the server is down
     c = make(host="app3")  # joins at once, before a and b renewed
     assert not c.fleet.starts_fleet  # type: ignore[union-attr]
-    for engine in (a, b, c):
-        ticks(engine)
-    time.sleep(LEASE_S + 0.2)  # a lease after c joined: the others have renewed meanwhile
-    for engine in (a, b, c, a, b, c):
-        ticks(engine, 1)
+    ticking((a, b, c), 2 * LEASE_S)  # a and b renew within a tick of the server's return
     assert (a.fenced, b.fenced, c.fenced) == (None, None, None)
     assert {r["state"] for r in engine_rows(pg_dsn).values()} == {"live"}
     assert [r["triggered_by"] for r in rows(pg_dsn, "SELECT triggered_by FROM runs")] == ["engine start"]
@@ -68,10 +67,9 @@ def test_an_engine_joining_only_dead_engines_after_an_outage_starts_the_fleet(
     pg_server.crash(down_s=0.1)
     time.sleep(LEASE_S)
     c = make(host="app3")
-    ticks(c)
+    ticking((c,), LEASE_S / 2)
     assert len(rows(pg_dsn, "SELECT id FROM runs")) == 1, "not before the others had a lease to renew"
-    time.sleep(LEASE_S + 0.2)
-    ticks(c)
+    ticking((c,), LEASE_S)
     c.settle(clock.now())
     assert [r["state"] for r in rows(pg_dsn, "SELECT state FROM runs ORDER BY id")] == ["succeeded", "succeeded"]
     assert engine_rows(pg_dsn)[a.fleet.token.engine_id]["taken_over_by"] == c.fleet.token.engine_id  # type: ignore[union-attr]
