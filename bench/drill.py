@@ -192,6 +192,9 @@ class Faults:
         return fault
 
     def _term(self, slot: Slot) -> Fault:
+        """A graceful stop of a running engine (as a service manager's): once it has joined, so
+        that its SIGTERM handler is in place (before, Python's default ends it: exit -15)."""
+        self.fleet.wait_joined(slot, 10)
         fault = Fault("term", slot.name, self._pid(slot), _now())
         self.fleet.signal(slot, signal.SIGTERM)
         fault.exit_code = self.fleet.wait_exit(slot, self.fleet.grace_s + 10)
@@ -219,6 +222,8 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> Out
     try:
         fleet.start(roots=plan.roots, chains=plan.chains)
         writer = RequestWriter(fleet.dsn, seed=plan.seed).start()
+        for slot in fleet.slots:  # the faults begin on a running fleet
+            fleet.wait_joined(slot, 60)
         time.sleep(3 * plan.tick_s + plan.every_s)
         started = _now()
         faults = Faults(fleet, plan, rng)

@@ -153,8 +153,24 @@ class Fleet:
                 _signal(pid, sig, group=True)
         return commands
 
+    def wait_joined(self, slot: Slot, timeout_s: float) -> bool:
+        """Until the slot's engine has its engines row (it runs), or it ended; False on timeout."""
+        assert slot.proc is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and slot.proc.poll() is None:
+            try:
+                if self.query("SELECT 1 FROM engines WHERE pid = %s", (slot.proc.pid,)):
+                    return True
+            except Exception:  # the server is restarting: look again
+                pass
+            time.sleep(0.1)
+        return False
+
     def stop_all(self, timeout_s: float = 30.0) -> dict[str, int | None]:
-        """SIGTERM every engine and wait: each must stop by itself, with status 0."""
+        """SIGTERM every engine (once it runs) and wait: each must stop by itself, with status 0."""
+        for slot in self.slots:
+            if slot.proc is not None and slot.proc.poll() is None:
+                self.wait_joined(slot, 10)
         for slot in self.slots:
             if slot.proc is not None and slot.proc.poll() is None:
                 os.kill(slot.proc.pid, signal.SIGTERM)

@@ -13,6 +13,7 @@ from typing import Any
 from bench.drill_workload import follower_of
 from evman.engine.clock import parse_iso
 from evman.engine.running.procs import pid_alive
+from evman.engine.running.supervisor_client import read_exit
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Findings:
     missing: list[str] = field(default_factory=list)
     doubled: list[str] = field(default_factory=list)
     running_without_process: int = 0
+    """Runs left `running` whose process is gone with no exit record (the next engine could
+    only call them lost); one that ended after the engines' last stop has its record."""
     lost_runs: int = 0
     lost_without_alert: int = 0
     fenced_writes_accepted: int = 0
@@ -111,7 +114,11 @@ def judge(
         elif count > 1:
             found.doubled.append(f"{key[0]} @ {key[1]} ran {count} times")
     found.running_without_process = sum(
-        1 for r in runs if r["state"] == "running" and (r["pid"] is None or not pid_alive(int(r["pid"])))
+        1
+        for r in runs
+        if r["state"] == "running"
+        and (r["pid"] is None or not pid_alive(int(r["pid"])))
+        and read_exit(r["log_path"]) is None  # ended after the last stop: its record says how
     )
     _lost(fleet, runs, found)
     _fencing(fleet, faults, found, tick_s)

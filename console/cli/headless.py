@@ -59,14 +59,13 @@ def run_headless(
     engines.append(engine)
     if stopping.is_set():
         engine.stop()
-    notifier = _start_notifier(path, engine)
+    notifier = NotifierStart(path, engine).start()
     log.info("engine started on %s (pid %d, tick %gs)", store.url, engine.pid, tick_s)
     thread = threading.Thread(target=engine.run, name="evman-engine")
     thread.start()
     while thread.is_alive():
         thread.join(0.2)
-    if notifier is not None:
-        notifier.stop()
+    notifier.stop()
     if engine.fenced is not None:
         from evman.engine.fleet.membership import FENCED_EXIT
 
@@ -76,9 +75,52 @@ def run_headless(
     return 0
 
 
-def _start_notifier(path: Path | str, engine: Engine) -> Notifier | None:
-    try:
-        from evman.engine.paging.notifier import start_notifier
-    except ImportError:
-        return None
-    return start_notifier(path, engine)
+class NotifierStart:
+    """The engine's notifier, started as soon as the database lets it connect: a server that
+    restarts while the engine starts delays the pages (they wait as rows), never ends the engine."""
+
+    RETRY_S = 2.0
+
+    def __init__(self, path: Path | str, engine: Engine) -> None:
+        self.path, self.engine = path, engine
+        self.notifier: Notifier | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> NotifierStart:
+        if not self._try(first=True):
+            self._thread = threading.Thread(target=self._retry, name="evman-notifier-start", daemon=True)
+            self._thread.start()
+        return self
+
+    def _try(self, *, first: bool = False) -> bool:
+        try:
+            from evman.engine.paging.notifier import start_notifier
+        except ImportError:
+            return True  # no Apprise: nothing to start
+        from evman.engine.store import StoreError
+
+        try:
+            self.notifier = start_notifier(self.path, self.engine)
+        except StoreError as exc:
+            if first:
+                logging.getLogger("evman").warning(
+                    "the notifier could not connect (%s); alerts wait as rows, trying again every %g s",
+                    exc,
+                    self.RETRY_S,
+                )
+            return False
+        if not first:
+            logging.getLogger("evman").info("the notifier connected; it delivers the alerts that waited")
+        return True
+
+    def _retry(self) -> None:
+        while not self._stop.wait(self.RETRY_S) and not self._try():
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.notifier is not None:
+            self.notifier.stop()

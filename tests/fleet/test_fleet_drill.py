@@ -35,6 +35,6 @@ def test_faults_leave_every_occurrence_run_once_and_no_fenced_write(pg_server: o
     assert measures.run_twice == [] and measures.keys_twice == []
     assert measures.log_elsewhere == [] and measures.without_output == []
     assert measures.lost_after_end == [] and measures.overlaps == []
-    assert (measures.reboot_runs, measures.fleet_starts) == (1, 1)
+    assert measures.reboot_runs == measures.fleet_starts >= 1  # 2 when every engine was down at once
     assert measures.term_not_zero == [] and measures.unanswered == []
     assert measures.met
