@@ -76,6 +76,19 @@ class Faults:
                 self.done.append(Fault("revive", slot.name, slot.proc.pid, _now(), exit_code=slot.proc.returncode))
                 self.fleet.start_engine(slot)
 
+    def victim(self, wait_s: float = 30.0) -> Slot:
+        """A slot to hit while another engine runs: the fleet never empties by a fault's doing
+        (every engine down at once would be a fleet start, and @reboot would rightly run again)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            slots = list(self.fleet.slots)
+            self.rng.shuffle(slots)
+            for slot in slots:
+                if self.fleet.others_running(slot) or time.monotonic() > deadline:
+                    return slot
+            time.sleep(0.2)
+            self.revive()
+
     def inject(self, kind: str, slot: Slot) -> None:
         action: Callable[[Slot], Fault] = getattr(self, f"_{kind}")
         self.done.append(action(slot))
@@ -231,7 +244,7 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> Out
         for n in range(plan.faults):
             faults.revive()
             kind = plan.kinds[n % len(plan.kinds)] if plan.kinds else rng.choices(kinds, weights)[0]
-            faults.inject(kind, rng.choice(fleet.slots))
+            faults.inject(kind, faults.victim())
             time.sleep(rng.uniform(*plan.gap_s))
             if (n + 1) % 20 == 0:
                 say(f"  {n + 1} faults, {(_now() - started).total_seconds():.0f} s")
@@ -266,6 +279,7 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> Out
             fleet_starts=fleet.fleet_starts,
             term_codes=terms,
         )
+        fleet.dump(root / "tables")
         return Outcome(found, measures, faults.done)
     finally:
         if writer is not None:

@@ -75,8 +75,9 @@ class Fleet:
         if done.returncode != 0:
             raise RuntimeError(f"evman load failed: {done.stderr.strip()}")
         self.sql(AUDIT_SQL)
+        self.fleet_starts = 1  # the engines start together: one fleet start (they join in turn)
         for slot in self.slots:
-            self.start_engine(slot)
+            self.start_engine(slot, fleet_start=False)
 
     def url_of(self, slot: Slot) -> str:
         """The database as this slot names it: e0 a URI without authority, e1 a key=value
@@ -99,10 +100,11 @@ class Fleet:
 
     # -- engines ------------------------------------------------------------------
 
-    def start_engine(self, slot: Slot) -> None:
+    def start_engine(self, slot: Slot, *, fleet_start: bool | None = None) -> None:
         """`evman --no-ui` in the slot's own working directory; run logs where evman puts them
-        by default for a fleet (the state folder every engine of the host agrees on)."""
-        if not any(s.proc is not None and s.proc.poll() is None and not s.stopped for s in self.slots if s is not slot):
+        by default for a fleet (the state folder every engine of the host agrees on). A fleet
+        start when no other engine runs (unless `fleet_start` says)."""
+        if fleet_start if fleet_start is not None else not self.others_running(slot):
             self.fleet_starts += 1
         cwd = self.root / slot.name
         cwd.mkdir(exist_ok=True)
@@ -145,13 +147,34 @@ class Fleet:
                 (engine,),
             )
         ]
-        victims = [engine, *_descendants(engine)]
-        for sig in (signal.SIGSTOP, signal.SIGKILL):  # all frozen first: none sees another die
-            for pid in victims:
-                _signal(pid, sig)
-            for pid in commands:
-                _signal(pid, sig, group=True)
+        frozen: set[int] = set()
+        while found := {engine, *_descendants(engine)} - frozen:  # a supervisor mid-spawn adds one
+            for pid in found:
+                _signal(pid, signal.SIGSTOP)
+            frozen |= found
+        for pid in commands:
+            _signal(pid, signal.SIGSTOP, group=True)
+        for pid in frozen:  # all frozen first: none saw another die, as when a machine stops
+            _signal(pid, signal.SIGKILL)
+        for pid in commands:
+            _signal(pid, signal.SIGKILL, group=True)
         return commands
+
+    def others_running(self, slot: Slot) -> list[Slot]:
+        """The other slots whose engine runs: its process alive and not stopped, and joined (an
+        engines row, live, not taken over). While the server is down: alive and not stopped."""
+        alive = [s for s in self.slots if s is not slot and s.proc is not None and s.proc.poll() is None]
+        alive = [s for s in alive if not s.stopped]
+        try:
+            joined = {
+                int(r[0])
+                for r in self.query(  # type: ignore[call-overload]
+                    "SELECT pid FROM engines WHERE state = 'live' AND taken_over_at IS NULL"
+                )
+            }
+        except Exception:  # the server is down (a crash fault): the engines that ran before still run
+            return alive
+        return [s for s in alive if s.proc is not None and s.proc.pid in joined]
 
     def wait_joined(self, slot: Slot, timeout_s: float) -> bool:
         """Until the slot's engine has its engines row (it runs), or it ended; False on timeout."""
@@ -183,6 +206,22 @@ class Fleet:
                     slot.proc.kill()
                     slot.proc.wait()
         return codes
+
+    def dump(self, folder: Path) -> None:
+        """The tables as CSV, for reading what happened after the server is gone."""
+        import psycopg
+
+        folder.mkdir(exist_ok=True)
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            for table in ("runs", "alerts", "requests", "engines", "request_keys"):
+                with (
+                    open(folder / f"{table}.csv", "wb") as out,
+                    conn.cursor().copy(
+                        f"COPY {table} TO STDOUT WITH CSV HEADER"  # type: ignore[arg-type]
+                    ) as copy,
+                ):
+                    for chunk in copy:
+                        out.write(chunk)
 
     def close(self) -> None:
         for slot in self.slots:

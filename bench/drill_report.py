@@ -41,6 +41,9 @@ class Findings:
     """Runs left `running` whose process is gone with no exit record (the next engine could
     only call them lost); one that ended after the engines' last stop has its record."""
     lost_runs: int = 0
+    lost_unstarted: int = 0
+    """Expected occurrences whose run was lost before its command began (a machine death):
+    not missing, lost, with its alert."""
     lost_without_alert: int = 0
     fenced_writes_accepted: int = 0
     stops_fenced: int = 0
@@ -106,8 +109,12 @@ def judge(
     occurrences = Occurrences(by_id)
     ran = Counter(occurrences.of(run_id) for _, _, run_id, _, _ in read_log(fleet.log) if run_id in by_id)
     expected = _expected(by_id, occurrences, roots=roots, chains=chains, every_s=every_s, window=window)
+    lost = {occurrences.of(run_id) for run_id, r in by_id.items() if r["state"] == "lost"}
     for key in sorted(expected):
         count = ran.get(key, 0)
+        if count == 0 and key in lost:  # its engine's machine died before its command began
+            found.lost_unstarted += 1
+            continue
         found.executions[count] += 1
         if count == 0:
             found.missing.append(f"{key[0]} @ {key[1]}")
@@ -172,6 +179,11 @@ def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
         alerted[str(event)] = int(count)  # type: ignore[call-overload]
     found.lost_runs = sum(lost.values())
     found.lost_without_alert = sum(max(0, n - alerted[event]) for event, n in lost.items())
+    found.problems += [
+        f"{event}: {n} lost run(s), {alerted[event]} counted in its lost alerts"
+        for event, n in lost.items()
+        if n > alerted[event]
+    ]
 
 
 def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) -> None:
@@ -236,6 +248,7 @@ def render(found: Findings, faults: list[Fault], tick_s: float) -> str:
             ", ".join(f"{n}x: {c}" for n, c in sorted(found.executions.items())) + "   (goal: all 1x)",
         ),
         ("missing inside the misfire window", f"{len(found.missing)}   (goal 0)"),
+        ("lost before their command began", f"{found.lost_unstarted}   (a machine death; each lost run alerted)"),
         ("run more than once", f"{len(found.doubled)}   (goal 0)"),
         ("runs left running without a process", f"{found.running_without_process}   (goal 0)"),
         ("lost runs / without an alert", f"{found.lost_runs} / {found.lost_without_alert}   (goal 0 without)"),

@@ -34,7 +34,7 @@ from evman.engine.stages.recover import recover
 from evman.engine.stages.requests import handle_requests
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
-from evman.engine.store import EngineRow, Fenced, Store, StoreError
+from evman.engine.store import EngineRow, Fenced, Store, StoreError, Unreachable
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
@@ -63,6 +63,38 @@ def next_wait(tick_s: float, next_due: datetime | None, now: datetime, due_elsew
 
 class EngineBusy(RuntimeError):
     """Another live engine drives this database."""
+
+
+class Outage:
+    """The database out of reach, said once when it starts, every SAY_EVERY_S while it lasts,
+    and once when it ends (not a line per tick: the engine retries every tick)."""
+
+    SAY_EVERY_S: Final = 30.0
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.ticks = 0
+        self._said = 0.0
+
+    def failed(self, exc: StoreError) -> None:
+        now = time.monotonic()
+        self.ticks += 1
+        if self.since is None:
+            self.since = self._said = now
+            log.error("cannot reach the database, the engine keeps its runs and retries every tick: %s", exc)
+        elif now - self._said >= self.SAY_EVERY_S:
+            self._said = now
+            log.error("still cannot reach the database after %.0f s (%d ticks): %s", now - self.since, self.ticks, exc)
+
+    def ended(self) -> None:
+        if self.since is None:
+            return
+        log.warning(
+            "the database answers again after %.1f s; %d tick(s) could not write, their work is written now",
+            time.monotonic() - self.since,
+            self.ticks,
+        )
+        self.since, self.ticks = None, 0
 
 
 class Engine:
@@ -110,6 +142,7 @@ class Engine:
         self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host)
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
         self._data_version = -1
+        self._outage = Outage()
         self._next_due: datetime | None = None
         self._due_elsewhere = False
         self._next_run_id = 0
@@ -209,12 +242,16 @@ class Engine:
         """One tick; False when it failed (said in the log)."""
         try:
             changes = self.tick(now)
+        except Unreachable as exc:
+            self._outage.failed(exc)
+            return False
         except StoreError as exc:
             log.error("tick could not record its work, will retry: %s", exc)
             return False
         except Exception:  # the engine thread must survive a bug in one tick; it logs it loudly
             log.exception("tick failed")
             return False
+        self._outage.ended()
         if changes and self.on_change is not None:
             self.on_change(changes)
         return True

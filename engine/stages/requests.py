@@ -27,6 +27,8 @@ def handle_requests(tick: Tick) -> None:
     """Answer every open request in id order; each answer is written with this tick's writes."""
     store = tick.view.store
     for req in store.claim_requests(tick.owner):  # several engines: each request to one
+        if int(req["id"]) in tick.batch.requests:
+            continue  # answered by a tick whose write failed: its answer and effects are carried on
         key = req["dedupe_key"]
         holder = store.dedupe_holder(key, int(req["id"])) if key else int(req["id"])
         if holder is None:

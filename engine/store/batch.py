@@ -145,6 +145,9 @@ class Batch:
         self.writes: list[tuple[str, list[Sequence[Any]]]] = []
         self.renew = False
         """Several engines: this flush must happen even with nothing else to write (the lease)."""
+        self.requests: set[int] = set()
+        """The requests this batch answers or routes: a tick that carries the batch on after a
+        failed flush must not act on them again (their rows are still open in the database)."""
 
     def __bool__(self) -> bool:
         return self.renew or self.has_writes
@@ -224,12 +227,14 @@ class Batch:
         self._add(BUMP_HOLDS)
 
     def request_handled(self, request_id: int, at: str | None, outcome: str, detail: str | None) -> None:
+        self.requests.add(request_id)
         self._add(
             "UPDATE requests SET handled_at = ?, outcome = ?, detail = ? WHERE id = ?", at, outcome, detail, request_id
         )
 
     def request_routed(self, request_id: int, engine_id: int) -> None:
         """Leave the request open for the engine that owns what it names (it claims it next)."""
+        self.requests.add(request_id)
         self._add("UPDATE requests SET engine_id = ? WHERE id = ? AND handled_at IS NULL", engine_id, request_id)
 
     def request_queued(

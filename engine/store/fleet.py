@@ -57,8 +57,12 @@ _LIVE_OTHERS: Final = (
 )
 """The engines live when one joins, whether their lease ran out or not: after a database outage
 longer than the lease every lease has run out, and the engines renew once they reconnect."""
-_KEY_LOCKS: Final = 0x6576
-"""The class of the advisory locks an engine holds on the dedupe keys it is deciding."""
+_CLAIM_KEYS: Final = (
+    "INSERT INTO request_keys (dedupe_key, request_id) SELECT k, min(i) FROM unnest(CAST(? AS text[]), "
+    "CAST(? AS bigint[])) AS v(k, i) GROUP BY k ON CONFLICT (dedupe_key) DO NOTHING"
+)
+"""One autocommit statement: each key seen in open rows goes to the oldest of them, unless a
+request holds it already (the unique key orders two engines claiming it at once)."""
 _JOIN_LOCK: Final = 0x65766D616F
 """Held while an engine joins: of engines starting together, each sees those that joined before."""
 _KILLS: Final = "SELECT trim(target) FROM requests WHERE handled_at IS NULL AND lower(trim(verb)) = 'kill'"
@@ -239,17 +243,12 @@ class FleetPart(Part):
         return gone, sorted(runs, key=lambda r: int(r["id"]))
 
     def dedupe_holder(self, key: str, request_id: int) -> int | None:
-        """Claim `key` for `request_id` in the tick's claim transaction (committed with its
-        answer, or rolled back with it): the request that holds the key, whatever order the
-        rows committed in and however many engines decide. None when another engine is deciding
-        the key this moment (its advisory lock on it): look again at the next tick, never wait."""
-        if not self.value("SELECT pg_try_advisory_xact_lock(CAST(? AS integer), hashtext(?))", (_KEY_LOCKS, key)):
-            return None
-        self.execute(
-            "INSERT INTO request_keys (dedupe_key, request_id) VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-            (key, request_id),
-        )
-        return int(self.value("SELECT request_id FROM request_keys WHERE dedupe_key = ?", (key,)))
+        """The request that acts on `key`: the one whose claim of it committed first
+        (claim_requests claims the keys of the open rows it sees before it locks any). None
+        when the key has no claim yet (the row committed after the look): the next tick's look
+        claims it. Two engines, or rows committed in any order, never both act on one key."""
+        value = self.value("SELECT request_id FROM request_keys WHERE dedupe_key = ?", (key,))
+        return None if value is None else int(value)
 
     def fleet_id(self) -> str:
         """The fleet's own id (made with its tables): every engine on a host agrees on its log folder."""
@@ -279,11 +278,23 @@ class FleetPart(Part):
         )
 
     def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Any]:
-        if owner is None:
-            return self.claim(
-                "SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,), look_first=True
-            )
-        return self.claim(_CLAIM_REQUESTS, (owner.engine_id, limit), look_first=True)
+        """The open requests for this engine, locked for it until its tick commits. First, with
+        no transaction open, a look (nothing queued: no transaction at all) and the claim of
+        the dedupe keys it saw, committed at once: the oldest open row of a key not claimed
+        yet holds it, whichever engine answers it, and the claim outlives a failed tick."""
+        sql, params = (
+            ("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
+            if owner is None
+            else (_CLAIM_REQUESTS, (owner.engine_id, limit))
+        )
+        if not self.holds_claims:
+            seen = self.rows(sql, params)
+            if not seen:
+                return []
+            keys = [(str(r["dedupe_key"]), int(r["id"])) for r in seen if r["dedupe_key"]]
+            if keys:
+                self.execute(_CLAIM_KEYS, ([k for k, _ in keys], [i for _, i in keys]))
+        return self.claim(sql, params)
 
     def active_elsewhere(self, events: Sequence[str], owner: Any) -> list[dict[str, Any]]:
         """The waiting and running runs of `events` that other engines own, or none does

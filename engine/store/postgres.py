@@ -15,7 +15,7 @@ from evman.engine.store.conninfo import is_url as is_url
 from evman.engine.store.conninfo import masked as masked
 from evman.engine.store.conninfo import split_url as split_url
 from evman.engine.store.dialect import Dialect
-from evman.engine.store.errors import StoreError
+from evman.engine.store.errors import StoreError, Unreachable
 from evman.engine.store.part import Part
 from evman.engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -269,7 +269,7 @@ class PgConnection(Part):
             )
         except self._psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
+            raise Unreachable(
                 f"cannot connect to {self.url}: {first}. Check the URL, that the server "
                 f"runs and that the database exists (createdb NAME)."
             ) from exc
@@ -281,7 +281,7 @@ class PgConnection(Part):
             held, self._held = self._held or self._in_txn, False
             self.conn = self._connect()
             if held:  # the transaction went with the old connection: never COMMIT on the new one
-                raise StoreError(
+                raise Unreachable(
                     f"{self.url}: the connection was lost in a transaction; it was "
                     f"rolled back, and evman retries at the next step."
                 )
@@ -294,10 +294,12 @@ class PgConnection(Part):
             return StoreError(f"{self.url} is open read-only; evman cannot record changes here.")
         if isinstance(exc, errors.DiskFull):
             return StoreError(f"{self.url}: the server's disk is full ({text}). Free space; nothing was lost.")
-        if isinstance(exc, self._psycopg.OperationalError):
-            return StoreError(
+        if isinstance(exc, self._psycopg.OperationalError) and (self.conn.closed or self.conn.broken):
+            return Unreachable(
                 f"{self.url}: the connection failed ({text}); evman reconnects and retries at the next step."
             )
+        if isinstance(exc, self._psycopg.OperationalError):  # a lock or statement timeout: the session lives
+            return StoreError(f"{self.url}: {text}; evman retries at the next step.")
         return StoreError(f"{self.url}: {text}")
 
     # -- schema ------------------------------------------------------------------
