@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
-from evman.engine.model import RunState
+from evman.engine.model import EventSpec, OnBlackout, RunState
 from evman.engine.tick import lifecycle
-from evman.engine.tick.active import ActiveRun
+from evman.engine.fleet.elsewhere import Remote
+from evman.engine.tick.active import BACKFILL_FLAG, ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import ConditionView, condition_of
+from evman.engine.timing.blackouts import Inside, inside
 from evman.engine.timing.wording import local_text
 
 
@@ -25,7 +28,7 @@ def start_ready(tick: Tick) -> None:
         if run.due_by is not None and tick.now >= run.due_by:
             continue  # its window closed (the engine was down, or the clock jumped): the
             # deadline check of this tick marks it missed; it never starts after its window
-        if _not_ours(tick, run):
+        if _not_ours(tick, run) or _skipped_by_blackout(tick, run):
             continue
         reason = why_waiting_here(tick, run)
         if reason is None:
@@ -79,36 +82,62 @@ def why_waiting_here(tick: Tick, run: ActiveRun) -> str | None:
         return "its event is no longer defined"
     if tick.view.is_held(run.event):
         return "held"
+    blackout = _blackout_now(tick, run, spec)
+    if blackout is not None:
+        return f"{blackout} until {local_text(blackout.end, spec, now)}"
     if run.not_before is not None and now < run.not_before:
         return f"retry backoff until {local_text(run.not_before, spec, now)}"
     if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
         return f"window opens at {local_text(run.window_open, spec, now)}"
-    ahead = _first_ahead(run, [(r.id, r.state, r.order) for r in tick.runs.of(run.event)])
-    if ahead is not None:
-        return f"queued behind run {ahead[0]} ({ahead[1].value})"
+    ahead = _blocking(run, [_other(r) for r in tick.runs.of(run.event)])
+    if ahead:
+        return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
     return None
 
 
 def why_waiting_elsewhere(tick: Tick, run: ActiveRun) -> str | None:
-    """Several engines: another engine's run of the event runs, or was made earlier and waits
-    (read from the database each time: a takeover forgets nothing)."""
+    """Several engines: the event's runs on other engines count as this engine's own do (read
+    from the database each time: a takeover forgets nothing)."""
     remote = {r.id: r for r in tick.elsewhere.of(run.event)}
-    ahead = _first_ahead(run, [(r.id, r.state, r.order) for r in remote.values()])
-    if ahead is None:
+    if not remote:
         return None
-    return f"queued behind run {ahead[0]} ({ahead[1].value} on {remote[ahead[0]].where})"
+    ahead = _blocking(run, [_other(r) for r in (*tick.runs.of(run.event), *remote.values())])
+    if not ahead:
+        return None
+    first = ahead[0]
+    where = f" on {remote[first.id].where}" if first.id in remote else ""
+    return f"queued behind run {first.id} ({first.state.value}{where})"
 
 
-def _first_ahead(
-    run: ActiveRun, others: list[tuple[int, RunState, tuple[datetime, int]]]
-) -> tuple[int, RunState, tuple[datetime, int]] | None:
-    """The run `run` waits behind: a running one, else the first made before it still waiting."""
-    running = [o for o in others if o[0] != run.id and o[1] is RunState.RUNNING]
-    earlier = sorted(
-        (o for o in others if o[0] != run.id and o[1] is RunState.WAITING and o[2] < run.order), key=lambda o: o[2]
-    )
-    first = running or earlier
-    return first[0] if first else None
+@dataclass(frozen=True)
+class Other:
+    """Another active run of the event, as the queue sees it."""
+
+    id: int
+    state: RunState
+    order: tuple[datetime, int]
+    backfill: bool
+
+
+def _other(run: ActiveRun | Remote) -> Other:
+    backfill = run.is_backfill if isinstance(run, ActiveRun) else BACKFILL_FLAG in run.flags
+    return Other(run.id, run.state, run.order, backfill)
+
+
+def _blocking(run: ActiveRun, others: list[Other]) -> list[Other]:
+    """The runs `run` waits behind, first the one to name: runs of an event start one at a
+    time, in the order they were made (a running one blocks whatever its place). Backfill runs
+    stand aside for live runs, and run up to max_parallel at once, oldest first."""
+    others = [o for o in others if o.id != run.id]
+    live = [o for o in others if not o.backfill]
+    if not run.is_backfill:
+        running = [o for o in live if o.state is RunState.RUNNING]
+        earlier = (o for o in live if o.state is RunState.WAITING and o.order < run.order)
+        return running + sorted(earlier, key=lambda o: o.order)
+    if live:
+        return live
+    before = [o for o in others if o.state is RunState.RUNNING or o.order < run.order]
+    return before if len(before) >= run.max_parallel else []
 
 
 def why_not_required(tick: Tick, run: ActiveRun) -> str | None:
@@ -119,6 +148,26 @@ def why_not_required(tick: Tick, run: ActiveRun) -> str | None:
     view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
     holds, why = evaluate(condition_of(spec.requires), view, tick.now)
     return None if holds else why or f"requires {spec.requires} is false"
+
+
+def _blackout_now(tick: Tick, run: ActiveRun, spec: EventSpec) -> Inside | None:
+    """The blackout that stops `run` now (a forced run goes through), else None."""
+    found = tick.view.blackouts_for(spec)
+    if not found or "forced" in run.flags:
+        return None
+    return inside(found, tick.now)
+
+
+def _skipped_by_blackout(tick: Tick, run: ActiveRun) -> bool:
+    """on_blackout = skip: a run that fell due inside a blackout, still inside it, is skipped."""
+    spec = tick.view.spec(run.event)
+    if spec is None or spec.on_blackout is not OnBlackout.SKIP or _blackout_now(tick, run, spec) is None:
+        return False
+    fell_in = inside(tick.view.blackouts_for(spec), run.scheduled_for)
+    if fell_in is None:
+        return False
+    lifecycle.finish(tick, run, RunState.SKIPPED, tick.now, reason=f"fell due inside {fell_in} (on_blackout = skip)")
+    return True
 
 
 def _begin(tick: Tick, run: ActiveRun) -> None:
