@@ -26,6 +26,7 @@ class Remote:
     state: RunState
     engine_id: int | None
     created_at: datetime | None = None
+    flags: frozenset[str] = frozenset()
 
     @property
     def order(self) -> tuple[datetime, int]:
@@ -84,6 +85,7 @@ class Elsewhere:
                     RunState(row["state"]),
                     None if row["engine_id"] is None else int(row["engine_id"]),
                     _order_time(row["created_at"]),
+                    frozenset((row["flags"] or "").split(",")) - {""},
                 )
             )
         self._known.update(found)

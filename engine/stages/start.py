@@ -7,9 +7,9 @@ from datetime import datetime
 
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
+from evman.engine.fleet.elsewhere import Remote
 from evman.engine.model import EventSpec, OnBlackout, RunState
 from evman.engine.tick import lifecycle
-from evman.engine.fleet.elsewhere import Remote
 from evman.engine.tick.active import BACKFILL_FLAG, ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import ConditionView, condition_of
@@ -101,7 +101,8 @@ def why_waiting_elsewhere(tick: Tick, run: ActiveRun) -> str | None:
     remote = {r.id: r for r in tick.elsewhere.of(run.event)}
     if not remote:
         return None
-    ahead = _blocking(run, [_other(r) for r in (*tick.runs.of(run.event), *remote.values())])
+    here = [_other(r) for r in tick.runs.of(run.event)]
+    ahead = _blocking(run, here + [_other(r) for r in remote.values()])
     if not ahead:
         return None
     first = ahead[0]

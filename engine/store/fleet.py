@@ -301,7 +301,7 @@ class FleetPart(Part):
         (runs_event_active): what concurrency, running(E) and requests must count besides
         this engine's own. One statement for a whole tick's events."""
         return self.dicts(
-            "SELECT id, event, state, engine_id, created_at FROM runs WHERE event = ANY(?) AND state IN "
+            "SELECT id, event, state, engine_id, created_at, flags FROM runs WHERE event = ANY(?) AND state IN "
             "('waiting', 'running') AND engine_id IS DISTINCT FROM ? ORDER BY id",
             (list(events), owner.engine_id),
         )
