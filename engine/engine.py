@@ -247,12 +247,15 @@ class Engine:
             changes = self.tick(now)
         except Unreachable as exc:
             self._outage.failed(exc)
+            self._data_version = -1  # look at the mailbox again: the failed tick may not have
             return False
         except StoreError as exc:
             log.error("tick could not record its work, will retry: %s", exc)
+            self._data_version = -1
             return False
         except Exception:  # the engine thread must survive a bug in one tick; it logs it loudly
             log.exception("tick failed")
+            self._data_version = -1
             return False
         self._outage.ended()
         if changes and self.on_change is not None:
@@ -365,9 +368,12 @@ class Engine:
         return tick.changes
 
     def _begin_tick(self, now: datetime) -> Tick:
+        """A tick that goes on from what the last one left unwritten: a tick that failed
+        anywhere (its flush, or a read half-way) is carried on whole, its writes, new runs,
+        ended runs not yet followed up, spawns and changes with it; none is lost or made twice."""
         self.store.drop_claims()  # a tick that failed half-way left its claimed rows locked
         left = self._unflushed
-        return Tick(
+        self._unflushed = Tick(
             now,
             self._runs,
             self._view,
@@ -379,14 +385,18 @@ class Engine:
             batch=left.batch,
             inserts=left.inserts,
             to_spawn=left.to_spawn,
+            changes=left.changes,
+            ended=left.ended,
+            acked=left.acked,
+            next_due_moved=left.next_due_moved,
             owner=self._owner(),
             elsewhere=Elsewhere(self.store, self._owner()),
             placement=self.fleet,
         )
+        return self._unflushed
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""
-        self._unflushed = tick
         flush(tick, self.store)
         if tick.next_due_moved:
             self._next_due = parse_iso(self.store.next_due_at())

@@ -152,18 +152,31 @@ class Gone:
     was: str
 
 
-_CLAIM_REQUESTS: Final = (
-    "SELECT * FROM requests WHERE handled_at IS NULL AND (engine_id IS NULL OR engine_id = ? OR NOT EXISTS "
-    "(SELECT 1 FROM engines e WHERE e.id = requests.engine_id AND e.state = 'live' AND e.taken_over_at IS NULL)) "
+_LIVE: Final = "SELECT 1 FROM engines e WHERE e.id = requests.{} AND e.state = 'live' AND e.taken_over_at IS NULL"
+_OPEN_FOR: Final = (
+    "SELECT * FROM requests WHERE handled_at IS NULL "
+    f"AND (engine_id IS NULL OR engine_id = ? OR NOT EXISTS ({_LIVE.format('engine_id')})) "
+    f"AND (claimed_by IS NULL OR claimed_by = ? OR engine_id = ? OR NOT EXISTS ({_LIVE.format('claimed_by')})) "
     "ORDER BY id LIMIT ?"
 )
 """The open requests routed to this engine or to none, and those routed to an engine that is no
 longer live (stopped, fenced, taken over): whoever claims one routes it again to the runs'
-owner now, so a request never waits on an engine that will not answer."""
+owner now, so a request never waits on an engine that will not answer. Not those another live
+engine is answering (claimed_by), unless routed here."""
+_MINE: Final = (
+    "UPDATE requests SET claimed_by = ? WHERE id = ANY(?) AND handled_at IS NULL "
+    f"AND (claimed_by IS NULL OR claimed_by = ? OR engine_id = ? OR NOT EXISTS ({_LIVE.format('claimed_by')})) "
+    "RETURNING id"
+)
+"""One autocommit statement: these requests are this engine's to answer until it answers them
+or is no longer live. A tick whose write failed keeps them: the next one writes its answer,
+and no other engine acts on them meanwhile (a row lock would have gone with the transaction)."""
 
 
 class FleetPart(Part):
     several_engines = True
+    _claimed: tuple[int, ...] = ()
+    """The requests this engine's last look claimed (claim_requests)."""
 
     def register_engine(
         self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float, version: str
@@ -279,22 +292,27 @@ class FleetPart(Part):
 
     def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Any]:
         """The open requests for this engine, locked for it until its tick commits. First, with
-        no transaction open, a look (nothing queued: no transaction at all) and the claim of
-        the dedupe keys it saw, committed at once: the oldest open row of a key not claimed
-        yet holds it, whichever engine answers it, and the claim outlives a failed tick."""
-        sql, params = (
-            ("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
-            if owner is None
-            else (_CLAIM_REQUESTS, (owner.engine_id, limit))
-        )
+        no transaction open, a look (nothing queued: no transaction at all), the claim of the
+        dedupe keys it saw (the oldest open row of a key not claimed yet holds it, whichever
+        engine answers it) and of the requests themselves (claimed_by), each committed at once:
+        they outlive a tick that fails."""
+        if owner is None:
+            return self.claim("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
         if not self.holds_claims:
-            seen = self.rows(sql, params)
+            me = owner.engine_id
+            seen = self.rows(_OPEN_FOR, (me, me, me, limit))
             if not seen:
                 return []
             keys = [(str(r["dedupe_key"]), int(r["id"])) for r in seen if r["dedupe_key"]]
             if keys:
                 self.execute(_CLAIM_KEYS, ([k for k, _ in keys], [i for _, i in keys]))
-        return self.claim(sql, params)
+            mine = [int(r[0]) for r in self.rows(_MINE, (me, [int(r["id"]) for r in seen], me, me))]
+            if not mine:
+                return []
+            self._claimed = tuple(mine)
+        return self.claim(
+            "SELECT * FROM requests WHERE id = ANY(?) AND handled_at IS NULL ORDER BY id", (list(self._claimed),)
+        )
 
     def active_elsewhere(self, events: Sequence[str], owner: Any) -> list[dict[str, Any]]:
         """The waiting and running runs of `events` that other engines own, or none does

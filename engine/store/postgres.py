@@ -64,15 +64,17 @@ CREATE TABLE request_keys (
     request_id BIGINT NOT NULL
 );
 INSERT INTO request_keys (dedupe_key, request_id) SELECT dedupe_key, min(id) FROM requests WHERE dedupe_key IS NOT NULL GROUP BY dedupe_key;
-INSERT INTO settings (key, value) VALUES ('fleet_id', substr(md5(random()::text || clock_timestamp()::text), 1, 12)) ON CONFLICT (key) DO NOTHING
+INSERT INTO settings (key, value) VALUES ('fleet_id', substr(md5(random()::text || clock_timestamp()::text), 1, 12)) ON CONFLICT (key) DO NOTHING;
+ALTER TABLE requests ADD COLUMN claimed_by BIGINT
 """,
 )
 """PostgreSQL's own steps on top of the shared schema (settings.fleet_version): the engines of a
 fleet, who owns each run, where a request is routed, and a NOTIFY when a program queues one
 (step 2: and when an engine routes one to another, so the owner wakes at once; step 3: the
 dedupe key each request acted on claimed, whatever order the rows committed in, the oldest
-row of each key claiming it in a database from before, and the fleet's id, which names its
-log folder on every host)."""
+row of each key claiming it in a database from before; the fleet's id, which names its log
+folder on every host; the engine answering each open request, which no other live engine
+takes from it, even when its first write of the answer failed)."""
 
 NOW_ISO: Final = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 """The database's own time in the form engine.clock.iso() writes (lease times are the server's)."""

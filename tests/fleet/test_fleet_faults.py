@@ -70,24 +70,28 @@ def test_a_repeated_key_is_acted_on_once_whatever_the_commit_order(
 def test_two_engines_deciding_one_key_at_once_act_on_it_once(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
     """Engine 1 is answering the first row of key k (its tick not committed yet) when engine 2
     claims the second row: the key's claim committed before engine 1 locked anything, so engine 2
-    knows at once, without waiting on engine 1's locks, that the key is the first row's."""
+    knows at once, without waiting on engine 1's locks, that the key is the first row's. Engine
+    1's tick then fails: the row stays engine 1's to answer, and still holds the key."""
     load(pg_dsn, ONE_JOB, tmp_path, clock)
     one, two = Store(pg_dsn), Store(pg_dsn)
     try:
+        first_engine, _ = one.register_engine(host="h1", pid=1, tags=None, lease_s=30.0, tick_s=1.0, version="t")
+        second_engine, _ = two.register_engine(host="h2", pid=2, tags=None, lease_s=30.0, tick_s=1.0, version="t")
         first = one.add_request("trigger", "job", dedupe_key="k")
-        (claimed,) = one.claim_requests()
+        (claimed,) = one.claim_requests(first_engine)
         assert one.dedupe_holder("k", int(claimed["id"])) == first  # engine 1's: it acts
         second = two.add_request("trigger", "job", dedupe_key="k")
         started = time.monotonic()
-        (other,) = two.claim_requests()  # engine 1's row is locked: skipped
+        (other,) = two.claim_requests(second_engine)  # engine 1 answers the first row
         assert int(other["id"]) == second
         assert two.dedupe_holder("k", second) == first  # a duplicate: not acted on
         assert time.monotonic() - started < 0.5
         two.drop_claims()
-        one.drop_claims()  # engine 1's tick fails: its row stays open, and still holds the key
-        again = [int(r["id"]) for r in two.claim_requests()]
-        assert again == [first, second] and two.dedupe_holder("k", second) == first
+        one.drop_claims()  # engine 1's tick fails: its row is still its own, and holds the key
+        assert [int(r["id"]) for r in two.claim_requests(second_engine)] == [second]
         two.drop_claims()
+        assert [int(r["id"]) for r in one.claim_requests(first_engine)] == [first]  # the second is engine 2's
+        one.drop_claims()
     finally:
         one.close()
         two.close()
