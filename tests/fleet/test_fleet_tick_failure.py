@@ -1,7 +1,8 @@
 """A tick that fails half-way is carried on whole (issue 24, found by the fleet drill): a run that
 ended in it gets its follow-ups at the next tick, once. The failure is the database's own: the
-engine's role loses SELECT on `alerts` between two ticks, so the follow-ups stage's read fails
-after the run's end was judged, and gets it back."""
+engine's role loses SELECT on a table between two ticks, so a read fails after the run's end was
+judged (on `alerts`: before its follow-ups begin; on `runs`: while its follower is being made),
+and gets it back."""
 
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ def role(pg_server: PgServer, pg_dsn: str) -> Iterator[tuple[str, str]]:
         admin.execute(f'DROP ROLE "{name}"')  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("table", ["alerts", "runs"])
 def test_a_run_that_ended_in_a_failed_tick_gets_its_follow_ups_once(
-    role: tuple[str, str], pg_dsn: str, clock: FakeClock, tmp_path: Path
+    table: str, role: tuple[str, str], pg_dsn: str, clock: FakeClock, tmp_path: Path
 ) -> None:
     name, url = role
     load(pg_dsn, CHAIN, tmp_path, clock)
@@ -58,11 +60,11 @@ def test_a_run_that_ended_in_a_failed_tick_gets_its_follow_ups_once(
         Store(pg_dsn).add_request("trigger", "first")
         engine.tick()
         assert [r["state"] for r in rows(pg_dsn, "SELECT state FROM runs")] == ["running"]
-        admin.execute(f'REVOKE SELECT ON alerts FROM "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'REVOKE SELECT ON {table} FROM "{name}"')  # type: ignore[arg-type]
         wait_until(lambda: engine.executors.running_count() == 0, timeout=10, what="the command to end")
         with pytest.raises(StoreError, match="permission denied"):
             engine.tick()  # judged it, then could not read what its follow-ups need
-        admin.execute(f'GRANT SELECT ON alerts TO "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'GRANT SELECT ON {table} TO "{name}"')  # type: ignore[arg-type]
         engine.settle(clock.now())
         got = rows(pg_dsn, "SELECT event, state, triggered_by FROM runs ORDER BY id")
         assert [(r["event"], r["state"]) for r in got] == [("first", "succeeded"), ("second", "succeeded")]
