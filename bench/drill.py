@@ -184,7 +184,7 @@ class Faults:
                 "FROM engines WHERE state = 'live' AND taken_over_at IS NULL AND pid <> %s AND started_at < %s",
                 (pid, since.isoformat()),
             )
-            worst = max(worst, float(age[0][0]))  # type: ignore[arg-type]
+            worst = max(worst, float(age[0][0]))
             time.sleep(0.1)
         return worst
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.drill_workload import workload
 from evman.engine.running.procs import parent_pid
@@ -90,13 +91,13 @@ class Fleet:
         import psycopg
 
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(script)  # type: ignore[arg-type]
+            conn.execute(script)
 
-    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         import psycopg
 
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+            return list(conn.execute(sql, params).fetchall())
 
     # -- engines ------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Fleet:
         assert slot.proc is not None
         engine = slot.proc.pid
         commands = [
-            int(r[0])  # type: ignore[call-overload]
+            int(r[0])
             for r in self.query(
                 "SELECT r.pid FROM runs r JOIN engines e ON e.id = r.engine_id WHERE e.pid = %s "
                 "AND e.taken_over_at IS NULL AND r.state = 'running' AND r.pid IS NOT NULL",
@@ -167,10 +168,7 @@ class Fleet:
         alive = [s for s in alive if not s.stopped]
         try:
             joined = {
-                int(r[0])
-                for r in self.query(  # type: ignore[call-overload]
-                    "SELECT pid FROM engines WHERE state = 'live' AND taken_over_at IS NULL"
-                )
+                int(r[0]) for r in self.query("SELECT pid FROM engines WHERE state = 'live' AND taken_over_at IS NULL")
             }
         except Exception:  # the server is down (a crash fault): the engines that ran before still run
             return alive
@@ -216,9 +214,7 @@ class Fleet:
             for table in ("runs", "alerts", "requests", "engines", "request_keys"):
                 with (
                     open(folder / f"{table}.csv", "wb") as out,
-                    conn.cursor().copy(
-                        f"COPY {table} TO STDOUT WITH CSV HEADER"  # type: ignore[arg-type]
-                    ) as copy,
+                    conn.cursor().copy(f"COPY {table} TO STDOUT WITH CSV HEADER") as copy,
                 ):
                     for chunk in copy:
                         out.write(chunk)

@@ -150,9 +150,7 @@ def _expected(
     for i in range(roots):
         name = f"s{i}"
         firsts = sorted(
-            parse_iso(r["scheduled_for"])
-            for r in runs.values()  # type: ignore[type-var]
-            if r["event"] == name and r["trigger"] == "schedule"
+            parse_iso(r["scheduled_for"]) for r in runs.values() if r["event"] == name and r["trigger"] == "schedule"
         )
         if not firsts:
             continue
@@ -176,7 +174,7 @@ def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
     lost = Counter(r["event"] for r in runs if r["state"] == "lost")
     alerted = Counter[str]()
     for event, count in fleet.query("SELECT event, sum(count) FROM alerts WHERE kind = 'lost' GROUP BY event"):
-        alerted[str(event)] = int(count)  # type: ignore[call-overload]
+        alerted[str(event)] = int(count)
     found.lost_runs = sum(lost.values())
     found.lost_without_alert = sum(max(0, n - alerted[event]) for event, n in lost.items())
     found.problems += [
@@ -195,9 +193,9 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
         accepted = fleet.query(
             "SELECT count(*) FROM drill_audit WHERE app = %s AND at > %s", (f"evman pid {pid}", taken)
         )
-        found.fenced_writes_accepted += int(accepted[0][0])  # type: ignore[call-overload]
+        found.fenced_writes_accepted += int(accepted[0][0])
     for fault in faults:
-        engine = engines.get(fault.pid or -1)
+        faulted = engines.get(fault.pid or -1)
         if fault.kind == "stop":
             found.stops += 1
             found.stops_fenced += int(fault.exit_code == 3)
@@ -205,19 +203,19 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
             found.stops_hung += int(fault.outcome.startswith("hung"))
             found.survivor_stall_s = max(found.survivor_stall_s, fault.stall_s or 0.0)
             found.stop_exits[str(fault.exit_code)] += 1
-        if engine is None:  # hit before it had joined: nothing of it to take over
+        if faulted is None:  # hit before it had joined: nothing of it to take over
             found.before_joining += int(fault.kind in ("kill", "term", "stop"))
             continue
-        if engine.get("taken_over_at") is None:
+        if faulted.get("taken_over_at") is None:
             if fault.kind in ("kill", "term"):
                 found.problems.append(f"{fault.kind} of pid {fault.pid}: its engine was never taken over")
             continue
-        taken = parse_iso(engine["taken_over_at"])
+        taken = parse_iso(faulted["taken_over_at"])
         assert taken is not None
         if fault.kind == "kill":
             found.crash_takeover_s.append((taken - fault.at).total_seconds())
-        elif fault.kind == "term" and engine.get("stopped_at"):
-            stopped = parse_iso(engine["stopped_at"])
+        elif fault.kind == "term" and faulted.get("stopped_at"):
+            stopped = parse_iso(faulted["stopped_at"])
             assert stopped is not None
             found.graceful_takeover_s.append((taken - stopped).total_seconds())
 
@@ -227,7 +225,7 @@ def dicts(fleet: Any, sql: str) -> list[dict[str, Any]]:
     from psycopg.rows import dict_row
 
     with psycopg.connect(fleet.dsn, autocommit=True, row_factory=dict_row) as conn:
-        return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+        return list(conn.execute(sql).fetchall())
 
 
 def render(found: Findings, faults: list[Fault], tick_s: float) -> str:

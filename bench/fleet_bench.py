@@ -17,9 +17,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.evman_side import BENCH_DIR, at_schedule
 from bench.stats import percentile
@@ -66,11 +68,11 @@ def _spec(name: str, when: datetime, kind: str) -> EventSpec:
     return EventSpec(name=name, run=("true",), cwd=BENCH_DIR, schedule=at_schedule(when))
 
 
-def _sql(dsn: str, query: str) -> list[tuple[object, ...]]:
+def _sql(dsn: str, query: str) -> list[tuple[Any, ...]]:
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True, application_name="bench") as conn:
-        cur = conn.execute(query)  # type: ignore[arg-type]
+        cur = conn.execute(query)
         return list(cur.fetchall()) if cur.description else []
 
 
@@ -147,9 +149,9 @@ _STATEMENTS = (
 )
 
 
-def _wait(check: object, timeout_s: float) -> None:
+def _wait(check: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             raise TimeoutError(f"bench: not done after {timeout_s:.0f} s")
         time.sleep(0.1)

@@ -99,7 +99,7 @@ def startup(db: Path, runs: int = 7) -> tuple[float, float]:
 
 
 def heavy_modules_loaded(db: Path) -> list[str]:
-    """Which of textual and apprise `evman list` imports (it should import neither)."""
+    """Which of textual, apprise and sqlite_utils `evman list` imports (it should import none)."""
     code = (
         "import sys, io, contextlib\n"
         "from evman.console.cli import main\n"
@@ -108,7 +108,7 @@ def heavy_modules_loaded(db: Path) -> list[str]:
         f"        main(['--db', {str(db)!r}, 'list'])\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "print(','.join(m for m in ('textual', 'apprise') if m in sys.modules))\n"
+        "print(','.join(m for m in ('textual', 'apprise', 'sqlite_utils') if m in sys.modules))\n"
     )
     out = subprocess.run([_python(), "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     return [m for m in out.stdout.strip().split(",") if m]

@@ -21,7 +21,7 @@ from bench.simjobs import Driver, SimJobs
 from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.foresight import estimate
+from evman.engine.foresight import Estimate, estimate, project
 from evman.engine.foresight.rules import KINDS
 from evman.engine.model import RunState
 from evman.engine.store import Store
@@ -141,12 +141,10 @@ class EngineNights(nights.Nights):
             runs.setdefault(name, (math.inf, math.inf))  # never started (after a hang)
         return nights.Timeline(runs, planned.opens, planned.deadlines)
 
-    def _find_crossings(
-        self, night: nights.Night, timeline: nights.Timeline, estimates: dict[str, nights.Estimate]
-    ) -> None:
+    def _find_crossings(self, night: nights.Night, timeline: nights.Timeline, estimates: dict[str, Estimate]) -> None:
         last_on_time: dict[str, float] = {}
         for at_s in self._moments(timeline):
             occurrences = timeline.occurrences(at_s, estimates)
-            plan = nights.project(self.graph, occurrences, datetime.fromtimestamp(at_s, UTC), nights.TICK_S)
+            plan = project(self.graph, occurrences, datetime.fromtimestamp(at_s, UTC), nights.TICK_S)
             for chain in nights.CHAINS:
                 self._watch_crossing(night, timeline, estimates, chain.name, plan, at_s, last_on_time)

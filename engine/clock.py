@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, overload
 
 
 class Clock(Protocol):
@@ -39,6 +39,12 @@ class FakeClock:
             self._now = at.astimezone(UTC)
 
 
+@overload
+def iso(at: datetime) -> str: ...
+@overload
+def iso(at: None) -> None: ...
+@overload
+def iso(at: datetime | None) -> str | None: ...
 def iso(at: datetime | None) -> str | None:
     """UTC ISO-8601 with microseconds, the form every timestamp column holds."""
     if at is None:
@@ -46,6 +52,12 @@ def iso(at: datetime | None) -> str | None:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+@overload
+def parse_iso(text: str) -> datetime: ...
+@overload
+def parse_iso(text: None) -> None: ...
+@overload
+def parse_iso(text: str | None) -> datetime | None: ...
 def parse_iso(text: str | None) -> datetime | None:
     if text is None:
         return None

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from evman import __version__
 from evman.engine.clock import Clock, SystemClock, iso, parse_iso
 from evman.engine.conditions import Finished
 from evman.engine.fleet.elsewhere import Elsewhere
@@ -41,12 +42,15 @@ from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
 from evman.engine.tick.lifecycle import new_run
+from evman.engine.tick.outage import Outage
 from evman.engine.tick.readview import ReadView
+from evman.engine.tick.report import tick_report
 from evman.engine.timing.backoff import backoff_for
+from evman.engine.watch.report import TickReport
 
 log = logging.getLogger("evman.engine")
 
-VERSION: Final = "0.1.0"
+VERSION: Final = __version__
 HEARTBEAT_EVERY_S: Final = 5.0
 STALE_AFTER_S: Final = 30.0
 DUE_ELSEWHERE_WAIT_S: Final = 0.05
@@ -65,38 +69,6 @@ def next_wait(tick_s: float, next_due: datetime | None, now: datetime, due_elsew
 
 class EngineBusy(RuntimeError):
     """Another live engine drives this database."""
-
-
-class Outage:
-    """The database out of reach, said once when it starts, every SAY_EVERY_S while it lasts,
-    and once when it ends (not a line per tick: the engine retries every tick)."""
-
-    SAY_EVERY_S: Final = 30.0
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-        self.ticks = 0
-        self._said = 0.0
-
-    def failed(self, exc: StoreError) -> None:
-        now = time.monotonic()
-        self.ticks += 1
-        if self.since is None:
-            self.since = self._said = now
-            log.error("cannot reach the database, the engine keeps its runs and retries every tick: %s", exc)
-        elif now - self._said >= self.SAY_EVERY_S:
-            self._said = now
-            log.error("still cannot reach the database after %.0f s (%d ticks): %s", now - self.since, self.ticks, exc)
-
-    def ended(self) -> None:
-        if self.since is None:
-            return
-        log.warning(
-            "the database answers again after %.1f s; %d tick(s) could not write, their work is written now",
-            time.monotonic() - self.since,
-            self.ticks,
-        )
-        self.since, self.ticks = None, 0
 
 
 class Engine:
@@ -151,6 +123,9 @@ class Engine:
         self._next_run_id = 0
         self._last_heartbeat: datetime | None = None
         self.started = False
+        self.tick_listeners: list[Callable[[TickReport], None]] = []
+        """Called in the engine's thread after every tick of run(), ok or not (engine/watch/)."""
+        self._last_tick: Tick | None = None
         self.elsewhere_reads = 0
         """Several engines: reads of the other engines' active runs so far (one per tick at most,
         whatever the number of occurrences: see engine/fleet/elsewhere.py)."""
@@ -243,24 +218,36 @@ class Engine:
 
     def _safe_tick(self, now: datetime) -> bool:
         """One tick; False when it failed (said in the log)."""
+        began = time.perf_counter()
         try:
             changes = self.tick(now)
         except Unreachable as exc:
             self._outage.failed(exc)
             self._data_version = -1  # look at the mailbox again: the failed tick may not have
+            self._report(now, began, f"cannot reach the database: {exc}")
             return False
         except StoreError as exc:
             log.error("tick could not record its work, will retry: %s", exc)
             self._data_version = -1
+            self._report(now, began, f"cannot record its work: {exc}")
             return False
-        except Exception:  # the engine thread must survive a bug in one tick; it logs it loudly
+        except Exception as exc:  # the engine thread must survive a bug in one tick; it logs it loudly
             log.exception("tick failed")
             self._data_version = -1
+            self._report(now, began, f"tick failed: {type(exc).__name__}: {exc}")
             return False
         self._outage.ended()
         if changes and self.on_change is not None:
             self.on_change(changes)
+        self._report(now, began, None)
         return True
+
+    def _report(self, now: datetime, began: float, error: str | None) -> None:
+        """Tell the tick's listeners (health, systemd, metrics) how it went; they must be quick."""
+        if self.tick_listeners:
+            report = tick_report(self._last_tick, now, time.perf_counter() - began, error, self.fenced, len(self._runs))
+            for listener in self.tick_listeners:
+                listener(report)
 
     def _fenced(self, why: str) -> None:
         """Another engine owns this one's runs now: start nothing, kill our commands, stop."""
@@ -362,6 +349,7 @@ class Engine:
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
         self.elsewhere_reads += tick.elsewhere.reads
+        self._last_tick = tick
         self._view.prefetch(self._next_due, tick.now, self.tick_s)
         if self._view.saw_command:
             self.executors.expect_commands()
@@ -387,6 +375,7 @@ class Engine:
             to_spawn=left.to_spawn,
             changes=left.changes,
             ended=left.ended,
+            done=left.done,
             acked=left.acked,
             next_due_moved=left.next_due_moved,
             owner=self._owner(),

@@ -26,16 +26,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.simjobs import Driver, SimJobs
+from evman.engine.clock import FakeClock
+from evman.engine.definitions import catalog, parse_definitions
+from evman.engine.engine import Engine
+from evman.engine.model import Definitions
+from evman.engine.store import Store
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.simjobs import Driver, SimJobs  # noqa: E402
-from evman.engine.clock import FakeClock  # noqa: E402
-from evman.engine.definitions import catalog, parse_definitions  # noqa: E402
-from evman.engine.engine import Engine  # noqa: E402
-from evman.engine.model import Definitions  # noqa: E402
-from evman.engine.store import Store  # noqa: E402
 
 ZONE = ZoneInfo("Europe/London")
 TONIGHT = datetime(2026, 3, 20, 22, 0, tzinfo=ZONE)
@@ -109,9 +108,9 @@ def build(out: Path, *, nights: int = 20, stop: str = "01:55", seed: int = 3) ->
     finally:
         engine.executors.shutdown(wait_s=0)
         shutil.rmtree(logs, ignore_errors=True)
-    store.conn.execute("UPDATE runs SET log_path = NULL")
-    counts = {row[0]: row[1] for row in store.conn.execute("SELECT state, count(*) FROM runs GROUP BY state")}
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.execute("UPDATE runs SET log_path = NULL")
+    counts = {row[0]: row[1] for row in store.execute("SELECT state, count(*) FROM runs GROUP BY state")}
+    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     return counts
 

@@ -32,15 +32,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from evman.engine.clock import FakeClock
+from evman.engine.definitions import catalog, duration_text, parse_definitions
+from evman.engine.engine import Engine
+from evman.engine.model import RunState
+from evman.engine.store import Store
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from evman.engine.clock import FakeClock  # noqa: E402
-from evman.engine.definitions import catalog, duration_text, parse_definitions  # noqa: E402
-from evman.engine.engine import Engine  # noqa: E402
-from evman.engine.model import RunState  # noqa: E402
-from evman.engine.store import Store  # noqa: E402
 
 SCALE = 200
 ZONE = "Europe/London"
@@ -140,10 +139,10 @@ def build(out: Path, *, scale: int = SCALE, hours: int = 24, examples: Path = HE
         engine.shutdown()
         shutil.rmtree(logs, ignore_errors=True)
     # the logs were temporary; the console then shows each run's stored output tail
-    store.conn.execute("UPDATE runs SET log_path = NULL")
-    counts = {row[0]: row[1] for row in store.conn.execute("SELECT state, count(*) FROM runs GROUP BY state")}
-    counts["alerts"] = store.conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.execute("UPDATE runs SET log_path = NULL")
+    counts = {row[0]: row[1] for row in store.execute("SELECT state, count(*) FROM runs GROUP BY state")}
+    counts["alerts"] = store.execute("SELECT count(*) FROM alerts").fetchone()[0]
+    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     return counts
 

@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def db_path(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Pat
     """The database: a file in tmp_path, or (backend postgres) the URL of a fresh PostgreSQL
     database, which every helper that takes a path also takes."""
     if backend == "postgres":
-        return request.getfixturevalue("pg_dsn")  # type: ignore[no-any-return]
+        return request.getfixturevalue("pg_dsn")
     return tmp_path / "evman.db"
 
 
@@ -73,11 +74,11 @@ def engine_factory(store: Store, clock: FakeClock, tmp_path: Path) -> Iterator[C
     """make(defs_text) -> a started Engine on the fixture store and fake clock."""
     made: list[Engine] = []
 
-    def make(text: str | None = None, **kwargs: object) -> Engine:
+    def make(text: str | None = None, **kwargs: Any) -> Engine:
         if text is not None:
             load_text(store, text, tmp_path, clock.now())
         kwargs.setdefault("logs_dir", tmp_path / "evman.db.logs")
-        engine = Engine(store, clock=clock, **kwargs)  # type: ignore[arg-type]
+        engine = Engine(store, clock=clock, **kwargs)
         engine.start()
         made.append(engine)
         return engine

@@ -19,7 +19,7 @@ import pytest
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.store import Store, StoreError
-from tests.outside import (  # noqa: F401 (re-exported for the tests that use this module)
+from tests.outside import (
     EVMAN_SCRIPT,
     ROOT,
     connect,
@@ -30,6 +30,30 @@ from tests.outside import (  # noqa: F401 (re-exported for the tests that use th
     set_child_subreaper,
     wait_until,
 )
+
+__all__ = [  # tests.outside's helpers, re-exported, and this module's own
+    "EVMAN_SCRIPT",
+    "ROOT",
+    "connect",
+    "evman_argv",
+    "is_zombie",
+    "kill_group",
+    "rows",
+    "set_child_subreaper",
+    "wait_until",
+    "SETTLE_S",
+    "cli",
+    "start_engine_process",
+    "log_of",
+    "load_defs",
+    "runs",
+    "insert_request",
+    "tick_until",
+    "group_gone",
+    "pids_in_group",
+    "reap",
+    "kill_running_commands",
+]
 
 SETTLE_S = 60.0
 """Real seconds a settle may wait for child processes: generous, others load this machine too."""

@@ -27,6 +27,7 @@ __all__ = [
     "connect",
     "rows",
     "wait_until",
+    "found",
     "kill_group",
     "is_zombie",
     "set_child_subreaper",
@@ -60,13 +61,19 @@ class PgOutside:
         self.conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+        return self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
 
     def close(self) -> None:
         self.conn.close()
 
 
-def rows(db: Path, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def found(value: T | None, what: str = "row") -> T:
+    """`value`, which the test expects to be there: a plain failure (not a TypeError later) if not."""
+    assert value is not None, f"no such {what}"
+    return value
+
+
+def rows(db: Path | str, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Read with the standard library only, as any other program could."""
     conn = connect(db)
     try:

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 SUPERUSER = "evman"
@@ -69,7 +70,7 @@ class PgServer:
     # -- running as someone initdb accepts -------------------------------------------
 
     def _run(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if self.run_as is not None:
             kwargs = {"user": self.run_as.pw_uid, "group": self.run_as.pw_gid, "extra_groups": []}
         done = subprocess.run(
@@ -81,13 +82,13 @@ class PgServer:
             cwd=self.root,
             check=False,
             **kwargs,
-        )  # type: ignore[call-overload]
+        )
         if check and done.returncode != 0:
             raise RuntimeError(
                 f"{' '.join(argv)} failed (exit {done.returncode}): "
                 f"{done.stderr.strip() or done.stdout.strip()}\n{self.log_tail()}"
             )
-        return done  # type: ignore[no-any-return]
+        return done
 
     def _own(self, *paths: Path) -> None:
         if self.run_as is None:
@@ -186,7 +187,7 @@ class PgServer:
         import psycopg
 
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def create_database(self, name: str, template: str = "template1") -> str:
         self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')

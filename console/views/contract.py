@@ -27,7 +27,18 @@ RUN_KEYS = (
     "reason",
     "output_tail",
 )
-RUN_EXTRA = ("triggered_by", "repeats_run_id", "waiting_reason", "flags", "log_path", "due_by", "late_at", "pid")
+RUN_EXTRA = (
+    "triggered_by",
+    "repeats_run_id",
+    "waiting_reason",
+    "flags",
+    "log_path",
+    "due_by",
+    "late_at",
+    "pid",
+    "log_pruned_at",
+)
+"""log_pruned_at: when retention deleted the run's log file (keep.logs); output_tail stays."""
 STATE_SYMBOLS = {
     "waiting": "◷",
     "running": "▶",
@@ -314,6 +325,12 @@ def render_event_detail(d: dict[str, Any]) -> str:
     ]
     if d["waiting_reason"]:
         lines.append(f"  waiting    {d['waiting_reason']}")
+    pruned = [str(r["id"]) for r in d["runs"] if r.get("log_pruned_at")]
+    if pruned:
+        lines.append(
+            f"  logs       pruned (keep.logs) for run(s) {', '.join(pruned)}; their stored output "
+            "tails remain (evman history E --json: output_tail)"
+        )
     lines += ["", render_run_list(d["runs"])]
     return "\n".join(lines)
 

@@ -127,9 +127,17 @@ class Executors:
 
     # -- logs --------------------------------------------------------------------
 
-    def log_path_text(self, event: str, run_id: int, made: datetime) -> str:
-        """The log a run started here writes (logfiles.log_path under this engine's root)."""
-        return log_path(self._logs_text, event, run_id, made)
+    def log_path_text(self, event: str, run_id: int, day: datetime) -> str:
+        """A run's log under this engine's root (logfiles.log_path), in `day`'s folder."""
+        return log_path(self._logs_text, event, run_id, day)
+
+    def log_for(self, event: str, run_id: int, recorded: str | None, now: datetime) -> str:
+        """The log a run started here writes: the one recorded for it when it lies under this
+        engine's root (its prepare step chose it, or an earlier start here), else a new one in
+        today's folder: a run writes only into the folder of a day that has not ended long ago."""
+        if recorded and recorded.startswith(self._logs_text + os.sep):
+            return recorded
+        return self.log_path_text(event, run_id, now)
 
     # -- starting ------------------------------------------------------------------
 

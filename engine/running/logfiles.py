@@ -1,8 +1,9 @@
 """Where a run's output goes, and reading it back.
 
-A run's log is `<logs root>/<event>/<YYYY-MM-DD>/<run id>.log`, the day the run was made (UTC):
-a folder holds one event's runs of one day, at most 86,400 for an event that runs every second,
-never a year of them. The engine that starts a run chooses its file and records it in
+A run's log is `<logs root>/<event>/<YYYY-MM-DD>/<run id>.log`, the UTC day its command (or its
+prepare step) started: a folder holds one event's runs of one day, at most 86,400 for an event
+that runs every second, never a year of them, and no run writes into a folder of a day that
+ended before it started (retention removes a past day's folder once it is empty). The engine that starts a run chooses its file and records it in
 `runs.log_path` with the start; every reader (the engine that judges the run, `evman show`, the
 console, retention) goes by that recorded path, so logs written under an earlier layout
 (`<root>/<event>/<run id>.log`) or by another engine's root are read where they are. The exit
@@ -17,9 +18,9 @@ from typing import IO, Final
 TAIL_BYTES: Final = 64 * 1024
 
 
-def log_path(root: str, event: str, run_id: int, made: datetime) -> str:
-    """The log of run `run_id` of `event`, made at `made`, under the (absolute) `root`."""
-    return os.path.join(root, event, _day(made), f"{run_id}.log")
+def log_path(root: str, event: str, run_id: int, day: datetime) -> str:
+    """The log of run `run_id` of `event` in `day`'s folder under the (absolute) `root`."""
+    return os.path.join(root, event, _day(day), f"{run_id}.log")
 
 
 def _day(at: datetime) -> str:

@@ -29,9 +29,11 @@ def follow_up(tick: Tick) -> None:
     while at < len(tick.ended):  # acting on one may end others (appended)
         ended = tick.ended[at]
         spec = tick.view.spec(ended.run.event)
-        if spec is not None and not ended.followed:
-            _after(tick, spec, ended)
-        ended.followed = True
+        if not ended.followed:
+            if spec is not None:
+                _after(tick, spec, ended)
+            ended.followed = True
+            tick.done.append(ended)
         at += 1
     tick.view.forget_open_alerts()
     _trigger_dependents(tick, [e for e in tick.ended if e.judged])

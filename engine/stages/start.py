@@ -196,4 +196,4 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
 def _log_here(tick: Tick, run: ActiveRun) -> str:
     """The file this engine's command of `run` writes, recorded as the run's log_path whoever
     made the run (an engine that judges it later finds its exit record there)."""
-    return tick.runner.log_path_text(run.event, run.id, run.created_at or tick.now)
+    return tick.runner.log_for(run.event, run.id, run.log_path, tick.now)

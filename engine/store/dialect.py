@@ -1,14 +1,14 @@
-"""What differs between the SQL backends, in one value: placeholders, BEGIN, types, expressions.
+"""What differs between the SQL backends, in one value: placeholders, BEGIN, expressions.
 
 Statements under engine/store/ are written once, in `?` style with portable SQL
 (`INSERT ... ON CONFLICT DO NOTHING`, `RETURNING`); a dialect turns them into what its
-backend runs and fills the few places that cannot be portable (the DDL's types, the
-current time as ISO text, JSON and time arithmetic, index hints, row locks)."""
+backend runs and fills the few places that cannot be portable (the current time as ISO
+text, JSON and time arithmetic, index hints, row locks). The tables are in schema.py."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 
@@ -22,12 +22,8 @@ class Dialect:
     """How a write transaction starts (SQLite takes its write lock at once with IMMEDIATE)."""
     skip_locked: str = ""
     """Appended to a SELECT that claims rows several engines may race for."""
-    types: dict[str, str] = field(default_factory=dict)
-    """DDL type words by role: id (integer primary key), int, real, text."""
     now_iso: str = ""
     """An expression for the current UTC time as ISO-8601 text with a Z."""
-    table_options: str = ""
-    """Appended to CREATE TABLE of small key tables (SQLite: WITHOUT ROWID)."""
     hints: bool = False
     """Whether `INDEXED BY` hints are understood."""
     arrays: bool = False
@@ -38,10 +34,6 @@ class Dialect:
         if self.paramstyle == "?":
             return statement
         return _to_format_style(statement)
-
-    def ddl(self, script: str) -> str:
-        """A DDL script written with {id}, {int}, {real}, {text}, {now}, {options} slots."""
-        return script.format(now=self.now_iso, options=self.table_options, **self.types)
 
     def json_number(self, column: str, *path: str) -> str:
         """A number inside a JSON text column, or NULL."""
@@ -81,8 +73,6 @@ SQLITE: Final = Dialect(
     paramstyle="?",
     begin_write="BEGIN IMMEDIATE",
     skip_locked="",
-    types={"id": "INTEGER PRIMARY KEY", "int": "INTEGER", "real": "REAL", "text": "TEXT"},
     now_iso="strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    table_options=" WITHOUT ROWID",
     hints=True,
 )

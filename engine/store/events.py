@@ -10,23 +10,13 @@ from typing import Any, Final
 from evman.engine.clock import iso
 from evman.engine.store.part import Part, Row, in_chunks
 
-_INSERT_EVENT = (
-    "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
-    "next_fire_at, source, created_at, updated_at, calendar) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_UPDATE_EVENT = (
-    "UPDATE events SET spec = ?, kind = ?, schedule = ?, timezone = ?, driver = ?, "
-    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ?, calendar = ? WHERE name = ?"
-)
+EVENT_COLUMNS: Final = ("name", "spec", "kind", "schedule", "timezone", "driver", "requires", "next_fire_at", "source")
+"""What `load` writes of an event (the rest is the engine's: held, created_at, ...)."""
 
 
-BUMP_HOLDS: Final = (
-    "INSERT INTO settings (key, value) VALUES ('holds_version', '1') ON CONFLICT(key) "
-    "DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
-)
-"""Written with every hold and release: an engine that caches holds reads them again."""
-DUE_CLAIM_ONE: Final = 10_000
-DUE_CLAIM_SEVERAL: Final = 1000
+def _event_values(ev: Mapping[str, Any]) -> dict[str, Any]:
+    """The events columns `load` writes, `calendar` derived from the spec."""
+    return {**{c: ev[c] for c in EVENT_COLUMNS}, "calendar": _calendar_column(str(ev["spec"]), ev["schedule"])}
 
 
 def _calendar_part(spec: str) -> tuple[object, object]:
@@ -50,6 +40,43 @@ def _calendar_column(spec: str, schedule: object) -> str | None:
     return "" if "business day" in str(schedule or "") else None
 
 
+def _sort_events(
+    events: Sequence[Mapping[str, Any]], existing: Mapping[str, Row], result: dict[str, list[str]]
+) -> tuple[list[Mapping[str, Any]], list[dict[str, Any]]]:
+    """(the new events, the changed ones as whole rows to upsert: what the engine wrote, held
+    and held_by, is left alone); names go into `result`. A changed event keeps its creation
+    time, and its next fire time unless its timing changed or it was pruned."""
+    added: list[Mapping[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for ev in events:
+        name, old = str(ev["name"]), existing.get(str(ev["name"]))
+        if old is None:
+            added.append(ev)
+            result["added"].append(name)
+        elif old["spec"] == ev["spec"] and old["defined"]:
+            result["unchanged"].append(name)
+        else:
+            same_timing = (
+                old["schedule"] == ev["schedule"]
+                and old["timezone"] == ev["timezone"]
+                and _calendar_part(old["spec"]) == _calendar_part(str(ev["spec"]))
+            )
+            keep = same_timing and old["defined"]
+            next_fire_at = old["next_fire_at"] if keep else ev["next_fire_at"]
+            changed.append({**_event_values(ev), "next_fire_at": next_fire_at, "created_at": old["created_at"]})
+            result["changed"].append(name)
+    return added, changed
+
+
+BUMP_HOLDS: Final = (
+    "INSERT INTO settings (key, value) VALUES ('holds_version', '1') ON CONFLICT(key) "
+    "DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
+)
+"""Written with every hold and release: an engine that caches holds reads them again."""
+DUE_CLAIM_ONE: Final = 10_000
+DUE_CLAIM_SEVERAL: Final = 1000
+
+
 class EventsPart(Part):
     # -- settings --------------------------------------------------------------
 
@@ -68,6 +95,9 @@ class EventsPart(Part):
         }
         return found.get("defs_version", 0), found.get("holds_version", 0)
 
+    def held_events(self) -> set[str]:
+        return {str(r[0]) for r in self.rows("SELECT name FROM events WHERE held = 1")}
+
     def hold_ends(self) -> dict[str, str]:
         """event -> when its hold ends by itself, for the held events that have an end."""
         return {
@@ -84,9 +114,6 @@ class EventsPart(Part):
                 (event, start, end),
             )
         }
-
-    def held_events(self) -> set[str]:
-        return {str(r[0]) for r in self.rows("SELECT name FROM events WHERE held = 1")}
 
     def defaults_json(self) -> str | None:
         return self.setting("defaults")
@@ -121,10 +148,15 @@ class EventsPart(Part):
         with self.transaction():
             existing = {
                 r["name"]: r
-                for r in self.rows("SELECT name, spec, schedule, timezone, defined, next_fire_at FROM events")
+                for r in self.rows(
+                    "SELECT name, spec, schedule, timezone, defined, next_fire_at, created_at FROM events"
+                )
             }
-            for ev in events:
-                self._upsert_event(ev, existing.get(str(ev["name"])), stamp, result)
+            added, changed = _sort_events(events, existing, result)
+            self.insert_rows(
+                "events", [{**_event_values(ev), "created_at": stamp, "updated_at": stamp} for ev in added]
+            )
+            self.upsert_rows("events", [{**ev, "defined": 1, "updated_at": stamp} for ev in changed], "name")
             names = [str(ev["name"]) for ev in events]
             if prune:
                 result["pruned"] = self._prune(existing, set(names), stamp)
@@ -142,85 +174,23 @@ class EventsPart(Part):
     def _save_named(self, key: str, entries: Mapping[str, str], *, replace: bool) -> None:
         merged = {} if replace else self.named_setting(key)
         merged.update(entries)
-        self.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(merged, sort_keys=True)),
-        )
+        self.upsert_rows("settings", [{"key": key, "value": json.dumps(merged, sort_keys=True)}], "key")
 
     def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
-        gone = [n for n, r in existing.items() if n not in kept and r["defined"]]
-        self.execute_many(
-            "UPDATE events SET defined = 0, next_fire_at = NULL, updated_at = ? WHERE name = ?",
-            [(stamp, n) for n in gone],
+        gone = sorted(n for n, r in existing.items() if n not in kept and r["defined"])
+        self.update_rows(
+            "events", [{"name": n, "defined": 0, "next_fire_at": None, "updated_at": stamp} for n in gone], "name"
         )
-        return sorted(gone)
+        return gone
 
     def _save_links(
         self, names: Sequence[str], deps: Iterable[tuple[str, str]], routes: Mapping[str, str], defaults_json: str
     ) -> None:
-        self.execute_many("DELETE FROM event_deps WHERE event = ?", [(n,) for n in names])
-        self.execute_many("INSERT INTO event_deps (upstream, event) VALUES (?, ?) ON CONFLICT DO NOTHING", list(deps))
-        self.execute_many(
-            "INSERT INTO routes (name, spec) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec",
-            list(routes.items()),
-        )
-        self.execute(
-            "INSERT INTO settings (key, value) VALUES ('defaults', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (defaults_json,),
-        )
+        self.delete_rows("event_deps", "event", names)
+        self.insert_rows("event_deps", [{"upstream": u, "event": e} for u, e in deps], ignore=True)
+        self.upsert_rows("routes", [{"name": n, "spec": spec} for n, spec in routes.items()], "name")
+        self.upsert_rows("settings", [{"key": "defaults", "value": defaults_json}], "key")
         self.execute("UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'defs_version'")
-
-    def _upsert_event(
-        self, ev: Mapping[str, Any], old: Row | None, stamp: str | None, result: dict[str, list[str]]
-    ) -> None:
-        name = str(ev["name"])
-        if old is None:
-            self.execute(
-                _INSERT_EVENT,
-                (
-                    name,
-                    ev["spec"],
-                    ev["kind"],
-                    ev["schedule"],
-                    ev["timezone"],
-                    ev["driver"],
-                    ev["requires"],
-                    ev["next_fire_at"],
-                    ev["source"],
-                    stamp,
-                    stamp,
-                    _calendar_column(str(ev["spec"]), ev["schedule"]),
-                ),
-            )
-            result["added"].append(name)
-            return
-        same_timing = (
-            old["schedule"] == ev["schedule"]
-            and old["timezone"] == ev["timezone"]
-            and _calendar_part(old["spec"]) == _calendar_part(str(ev["spec"]))
-        )
-        if old["spec"] == ev["spec"] and old["defined"]:
-            result["unchanged"].append(name)
-            return
-        next_fire = old["next_fire_at"] if same_timing and old["defined"] else ev["next_fire_at"]
-        self.execute(
-            _UPDATE_EVENT,
-            (
-                ev["spec"],
-                ev["kind"],
-                ev["schedule"],
-                ev["timezone"],
-                ev["driver"],
-                ev["requires"],
-                next_fire,
-                ev["source"],
-                stamp,
-                _calendar_column(str(ev["spec"]), ev["schedule"]),
-                name,
-            ),
-        )
-        result["changed"].append(name)
 
     # -- reading events ----------------------------------------------------------
 

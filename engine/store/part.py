@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,37 @@ class Part:
     def inserted_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
         """executemany of an INSERT ... RETURNING id: the ids it inserted."""
         raise NotImplementedError
+
+    # -- rows by column name: what `evman load` writes (sqlite-utils does it on SQLite) -----------
+
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], *, ignore: bool = False) -> None:
+        """INSERT each row (all with the same keys, the columns); ignore: skip a row whose key exists."""
+        if rows:
+            cols = list(rows[0])
+            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+            self.execute_many(sql + (" ON CONFLICT DO NOTHING" if ignore else ""), [[r[c] for c in cols] for r in rows])
+
+    def upsert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], pk: str) -> None:
+        """INSERT each whole row, or UPDATE its other columns where its key `pk` exists."""
+        if rows:
+            cols = list(rows[0])
+            sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != pk)
+            sql = (
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+                f"ON CONFLICT ({pk}) DO UPDATE SET {sets}"
+            )
+            self.execute_many(sql, [[r[c] for c in cols] for r in rows])
+
+    def update_rows(self, table: str, rows: Sequence[Mapping[str, Any]], pk: str) -> None:
+        """UPDATE the columns each row names (all with the same keys) where its key `pk` is."""
+        if rows:
+            cols = [c for c in rows[0] if c != pk]
+            sql = f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in cols)} WHERE {pk} = ?"
+            self.execute_many(sql, [[*(r[c] for c in cols), r[pk]] for r in rows])
+
+    def delete_rows(self, table: str, column: str, values: Sequence[Any]) -> None:
+        """DELETE the rows whose `column` holds one of `values`."""
+        self.execute_many(f"DELETE FROM {table} WHERE {column} = ?", [(v,) for v in values])
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())

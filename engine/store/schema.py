@@ -1,188 +1,214 @@
-"""The tables: DDL written once for every dialect, and the migrations between versions."""
+"""The tables: every schema version as a step both backends are built from (see ddl.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+from evman.engine.store.ddl import NOW, AddColumn, Column, Index, Seed, Step, Table, check, columns_after
 
-_V1: Final = """
-CREATE TABLE events (
-    name TEXT PRIMARY KEY,
-    spec TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    schedule TEXT,
-    timezone TEXT NOT NULL,
-    driver TEXT,
-    requires TEXT,
-    held INTEGER NOT NULL DEFAULT 0,
-    held_by TEXT,
-    next_fire_at TEXT,
-    defined INTEGER NOT NULL DEFAULT 1,
-    source TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX events_due ON events(next_fire_at) WHERE next_fire_at IS NOT NULL AND defined = 1;
+_EVENTS: Final = Table(
+    "events",
+    (
+        Column("name", "text"),
+        Column("spec", "text", not_null=True),
+        Column("kind", "text", not_null=True),
+        Column("schedule", "text"),
+        Column("timezone", "text", not_null=True),
+        Column("driver", "text"),
+        Column("requires", "text"),
+        Column("held", "int", not_null=True, default=0),
+        Column("held_by", "text"),
+        Column("next_fire_at", "text"),
+        Column("defined", "int", not_null=True, default=1),
+        Column("source", "text"),
+        Column("created_at", "text", not_null=True),
+        Column("updated_at", "text", not_null=True),
+    ),
+    pk=("name",),
+)
 
-CREATE TABLE event_deps (
-    upstream TEXT NOT NULL,
-    event TEXT NOT NULL,
-    PRIMARY KEY (upstream, event)
-){options};
+_EVENT_DEPS: Final = Table(
+    "event_deps",
+    (Column("upstream", "text", not_null=True), Column("event", "text", not_null=True)),
+    pk=("upstream", "event"),
+)
 
-CREATE TABLE runs (
-    id {id},
-    event TEXT NOT NULL,
-    state TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    triggered_by TEXT,
-    attempt INTEGER NOT NULL DEFAULT 1,
-    repeats_run_id INTEGER,
-    scheduled_for TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    not_before TEXT,
-    window_open TEXT,
-    due_by TEXT,
-    late_at TEXT,
-    needs_prepare INTEGER NOT NULL DEFAULT 0,
-    started_at TEXT,
-    ended_at TEXT,
-    exit_code INTEGER,
-    reason TEXT,
-    output_tail TEXT,
-    waiting_reason TEXT,
-    pid INTEGER,
-    host TEXT,
-    log_path TEXT,
-    checks TEXT,
-    flags TEXT,
-    UNIQUE (event, scheduled_for, attempt)
-);
-CREATE INDEX runs_active ON runs(state) WHERE state IN ('waiting', 'running');
-CREATE INDEX runs_event_active ON runs(event, id) WHERE state IN ('waiting', 'running');
-CREATE INDEX runs_event ON runs(event, id);
-CREATE INDEX runs_event_ended ON runs(event, ended_at) WHERE ended_at IS NOT NULL;
+_RUNS: Final = Table(
+    "runs",
+    (
+        Column("id", "id"),
+        Column("event", "text", not_null=True),
+        Column("state", "text", not_null=True),
+        Column("trigger", "text", not_null=True),
+        Column("triggered_by", "text"),
+        Column("attempt", "int", not_null=True, default=1),
+        Column("repeats_run_id", "int"),
+        Column("scheduled_for", "text", not_null=True),
+        Column("created_at", "text", not_null=True),
+        Column("not_before", "text"),
+        Column("window_open", "text"),
+        Column("due_by", "text"),
+        Column("late_at", "text"),
+        Column("needs_prepare", "int", not_null=True, default=0),
+        Column("started_at", "text"),
+        Column("ended_at", "text"),
+        Column("exit_code", "int"),
+        Column("reason", "text"),
+        Column("output_tail", "text"),
+        Column("waiting_reason", "text"),
+        Column("pid", "int"),
+        Column("host", "text"),
+        Column("log_path", "text"),
+        Column("checks", "text"),
+        Column("flags", "text"),
+    ),
+)
 
-CREATE TABLE alerts (
-    id {id},
-    kind TEXT NOT NULL,
-    event TEXT NOT NULL,
-    run_id INTEGER,
-    route TEXT,
-    message TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'open',
-    count INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    acknowledged_by TEXT,
-    acknowledged_at TEXT,
-    resolved_at TEXT,
-    pending INTEGER NOT NULL DEFAULT 1,
-    next_attempt_at TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    delivered_at TEXT,
-    pages INTEGER NOT NULL DEFAULT 0,
-    escalated_at TEXT,
-    failures INTEGER NOT NULL DEFAULT 0,
-    next_page_at TEXT,
-    held TEXT,
-    held_since TEXT
-);
-CREATE UNIQUE INDEX alerts_open ON alerts(event, kind) WHERE status = 'open';
-CREATE INDEX alerts_pending ON alerts(next_attempt_at) WHERE pending = 1;
-CREATE INDEX alerts_event ON alerts(event, id);
+_ALERTS: Final = Table(
+    "alerts",
+    (
+        Column("id", "id"),
+        Column("kind", "text", not_null=True),
+        Column("event", "text", not_null=True),
+        Column("run_id", "int"),
+        Column("route", "text"),
+        Column("message", "text", not_null=True),
+        Column("status", "text", not_null=True, default="open"),
+        Column("count", "int", not_null=True, default=1),
+        Column("created_at", "text", not_null=True),
+        Column("updated_at", "text", not_null=True),
+        Column("acknowledged_by", "text"),
+        Column("acknowledged_at", "text"),
+        Column("resolved_at", "text"),
+        Column("pending", "int", not_null=True, default=1),
+        Column("next_attempt_at", "text"),
+        Column("attempts", "int", not_null=True, default=0),
+        Column("delivered_at", "text"),
+        Column("pages", "int", not_null=True, default=0),
+        Column("escalated_at", "text"),
+        Column("failures", "int", not_null=True, default=0),
+        Column("next_page_at", "text"),
+        Column("held", "text"),
+        Column("held_since", "text"),
+    ),
+)
 
-CREATE TABLE deliveries (
-    id {id},
-    alert_id INTEGER NOT NULL,
-    attempted_at TEXT NOT NULL,
-    route TEXT,
-    target TEXT,
-    outcome TEXT NOT NULL,
-    error TEXT,
-    page INTEGER
-);
-CREATE INDEX deliveries_alert ON deliveries(alert_id);
+_DELIVERIES: Final = Table(
+    "deliveries",
+    (
+        Column("id", "id"),
+        Column("alert_id", "int", not_null=True),
+        Column("attempted_at", "text", not_null=True),
+        Column("route", "text"),
+        Column("target", "text"),
+        Column("outcome", "text", not_null=True),
+        Column("error", "text"),
+        Column("page", "int"),
+    ),
+)
 
-CREATE TABLE requests (
-    id {id},
-    verb TEXT NOT NULL,
-    target TEXT NOT NULL,
-    args TEXT,
-    requested_by TEXT,
-    dedupe_key TEXT,
-    requested_at TEXT NOT NULL DEFAULT ({now}),
-    handled_at TEXT,
-    outcome TEXT,
-    detail TEXT
-);
-CREATE INDEX requests_open ON requests(id) WHERE handled_at IS NULL;
-CREATE INDEX requests_dedupe ON requests(dedupe_key) WHERE dedupe_key IS NOT NULL;
+_REQUESTS: Final = Table(
+    "requests",
+    (
+        Column("id", "id"),
+        Column("verb", "text", not_null=True),
+        Column("target", "text", not_null=True),
+        Column("args", "text"),
+        Column("requested_by", "text"),
+        Column("dedupe_key", "text"),
+        Column("requested_at", "text", not_null=True, default=NOW),
+        Column("handled_at", "text"),
+        Column("outcome", "text"),
+        Column("detail", "text"),
+    ),
+)
 
-CREATE TABLE engine (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    pid INTEGER,
-    host TEXT,
-    started_at TEXT,
-    heartbeat_at TEXT,
-    stopped_at TEXT,
-    tick_s {real},
-    version TEXT
-);
+_ENGINE: Final = Table(
+    "engine",
+    (
+        Column("id", "int"),
+        Column("pid", "int"),
+        Column("host", "text"),
+        Column("started_at", "text"),
+        Column("heartbeat_at", "text"),
+        Column("stopped_at", "text"),
+        Column("tick_s", "real"),
+        Column("version", "text"),
+    ),
+)
+"""One row, id 1 (SQLite: the engine that drives the file)."""
 
-CREATE TABLE routes (
-    name TEXT PRIMARY KEY,
-    spec TEXT NOT NULL
-);
+_ACTIVE: Final = "state IN ('waiting', 'running')"
 
-CREATE TABLE settings (
-    key TEXT PRIMARY KEY,
-    value TEXT
-);
-INSERT INTO settings (key, value) VALUES ('defs_version', '0');
-"""
+_V1: Final = Step(
+    "the tables of evman 0.1",
+    (
+        _EVENTS,
+        Index("events_due", "events", ("next_fire_at",), where="next_fire_at IS NOT NULL AND defined = 1"),
+        _EVENT_DEPS,
+        _RUNS,
+        Index("runs_occurrence", "runs", ("event", "scheduled_for", "attempt"), unique=True),
+        Index("runs_active", "runs", ("state",), where=_ACTIVE),
+        Index("runs_event_active", "runs", ("event", "id"), where=_ACTIVE),
+        Index("runs_event", "runs", ("event", "id")),
+        Index("runs_event_ended", "runs", ("event", "ended_at"), where="ended_at IS NOT NULL"),
+        _ALERTS,
+        Index("alerts_open", "alerts", ("event", "kind"), unique=True, where="status = 'open'"),
+        Index("alerts_pending", "alerts", ("next_attempt_at",), where="pending = 1"),
+        Index("alerts_event", "alerts", ("event", "id")),
+        _DELIVERIES,
+        Index("deliveries_alert", "deliveries", ("alert_id",)),
+        _REQUESTS,
+        Index("requests_open", "requests", ("id",), where="handled_at IS NULL"),
+        Index("requests_dedupe", "requests", ("dedupe_key",), where="dedupe_key IS NOT NULL"),
+        _ENGINE,
+        Table("routes", (Column("name", "text"), Column("spec", "text", not_null=True)), pk=("name",)),
+        Table("settings", (Column("key", "text"), Column("value", "text")), pk=("key",)),
+        Seed("settings", ({"key": "defs_version", "value": "0"},)),
+    ),
+)
 
-_V2_HOLD_UNTIL: Final = """
-ALTER TABLE events ADD COLUMN held_until TEXT;
-CREATE INDEX events_held_until ON events (held_until) WHERE held_until IS NOT NULL;
-ALTER TABLE events ADD COLUMN calendar TEXT;
-CREATE INDEX events_calendar ON events (name) WHERE calendar IS NOT NULL;
-"""
+_V2_HOLD_UNTIL: Final = Step(
+    "hold --until, and the calendar that shapes an event",
+    (
+        AddColumn("events", Column("held_until", "text")),
+        Index("events_held_until", "events", ("held_until",), where="held_until IS NOT NULL"),
+        AddColumn("events", Column("calendar", "text")),
+        Index("events_calendar", "events", ("name",), where="calendar IS NOT NULL"),
+    ),
+)
 """`evman hold E --until TIME`: when the engine releases the hold by itself (UTC ISO, NULL: never);
 the calendar that shapes an event's fire times (its name; '' for business days on the default
 calendar; NULL: none), so the AutoSys-trap watch reads only those rows."""
 
-MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL)
-"""MIGRATIONS[i] takes a database from schema version i to i + 1; each is a DDL template
-(see Dialect.ddl): {id} an integer primary key the database numbers, {real}, {now} the
-current UTC time as ISO text, {options} the options of a small key table."""
-
-RUN_COLUMNS: Final = (
-    "id",
-    "event",
-    "state",
-    "trigger",
-    "triggered_by",
-    "attempt",
-    "repeats_run_id",
-    "scheduled_for",
-    "created_at",
-    "not_before",
-    "window_open",
-    "due_by",
-    "late_at",
-    "needs_prepare",
-    "started_at",
-    "ended_at",
-    "exit_code",
-    "reason",
-    "output_tail",
-    "waiting_reason",
-    "pid",
-    "host",
-    "log_path",
-    "checks",
-    "flags",
+_V3_RETENTION: Final = Step(
+    "retention: pruned logs, and the indexes housekeeping reads the oldest rows by",
+    (
+        AddColumn("runs", Column("log_pruned_at", "text")),
+        Index("runs_log_kept", "runs", ("event", "ended_at"), where="log_pruned_at IS NULL AND ended_at IS NOT NULL"),
+        Index("requests_handled", "requests", ("handled_at",), where="handled_at IS NOT NULL"),
+        Index("alerts_resolved", "alerts", ("resolved_at",), where="resolved_at IS NOT NULL"),
+        Index("deliveries_attempted", "deliveries", ("attempted_at",)),
+        Table(
+            "pruned_logs",
+            (Column("run_id", "int"), Column("log_path", "text", not_null=True), Column("host", "text")),
+            pk=("run_id",),
+        ),
+        Seed("settings", ({"key": "housekeeping_at", "value": None},)),
+    ),
 )
+"""Retention: when a run's log file was deleted (runs.log_pruned_at; the row stays until the runs
+horizon), the indexes a housekeeping pass reads its oldest rows by, and `pruned_logs`: the files a
+pass has marked pruned but may not have unlinked yet (a pass killed between its commit and its
+unlinks finishes them next time)."""
+
+MIGRATIONS: Final[Sequence[Step]] = (_V1, _V2_HOLD_UNTIL, _V3_RETENTION)
+"""MIGRATIONS[i] takes a database from schema version i to i + 1. Append a step to change the
+schema (HACKING.md, "Changing the schema"); never edit one that has shipped."""
+
+check(MIGRATIONS)  # a step one backend could not apply fails here, at import, saying why
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+RUN_COLUMNS: Final = columns_after(MIGRATIONS, "runs")
+"""The runs table's columns in order, as every step leaves them (the engine writes runs by them)."""

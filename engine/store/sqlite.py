@@ -6,15 +6,18 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from evman.engine.store.dialect import SQLITE
 from evman.engine.store.errors import StoreError
-from evman.engine.store.part import Part
+from evman.engine.store.part import Part, in_chunks
 from evman.engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS: Final = 10_000
 """How long a statement waits for another writer's lock; EVMAN_BUSY_TIMEOUT_MS overrides it."""
@@ -64,12 +67,13 @@ class SqliteConnection(Part):
         return str(self.path) if self.path is not None else ":memory:"
 
     @functools.cached_property
-    def db(self) -> Any:
-        """A sqlite_utils view of the connection, for ad-hoc use. Imported on first use:
-        sqlite_utils costs ~100 ms to import, most of `evman list`'s start-up."""
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over this connection: it migrates the schema and does `load`'s writes.
+        Imported on first use: sqlite-utils costs ~100 ms to import, most of `evman list`'s
+        start-up. No plugins, and the connection's pragmas are left as they are."""
         import sqlite_utils
 
-        return sqlite_utils.Database(self.conn)
+        return sqlite_utils.Database(self.conn, recursive_triggers=False, execute_plugins=False)
 
     # -- running statements ----------------------------------------------------
 
@@ -80,6 +84,25 @@ class SqliteConnection(Part):
         before = self.conn.total_changes
         self.conn.executemany(sql, rows)
         return self.conn.total_changes - before
+
+    # -- rows by column name, through sqlite-utils (the store's other writes are SQL) -----------
+
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], *, ignore: bool = False) -> None:
+        if rows:
+            self.db.table(table).insert_all([dict(r) for r in rows], ignore=ignore)
+
+    def upsert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], pk: str) -> None:
+        if rows:
+            self.db.table(table).upsert_all([dict(r) for r in rows], pk=pk)
+
+    def update_rows(self, table: str, rows: Sequence[Mapping[str, Any]], pk: str) -> None:
+        into = self.db.table(table)
+        for row in rows:
+            into.update(row[pk], {c: v for c, v in row.items() if c != pk})
+
+    def delete_rows(self, table: str, column: str, values: Sequence[Any]) -> None:
+        for chunk, marks in in_chunks(list(values)):
+            self.db.table(table).delete_where(f"{column} IN ({marks})", chunk)
 
     def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
         """The query plan's lines: the tests' proof that a statement scans no table."""
@@ -159,20 +182,19 @@ class SqliteConnection(Part):
                 f"{self.path} is a SQLite database of another program (it has tables but no evman "
                 f"schema). Use --db PATH to choose another file; this one was left untouched."
             )
+        if version == 0 and not self.readonly:  # before WAL and the first table, or it cannot change
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # housekeeping gives freed pages back
         self._use_wal()
         if version == SCHEMA_VERSION:
             return
         if self.readonly:
             raise StoreError(f"{self.path} needs a schema upgrade, but it is read-only.")
+        from evman.engine.store import sqlite_schema
+
         for step in range(version, SCHEMA_VERSION):
             with self.transaction():
-                self._run_script(self.dialect.ddl(MIGRATIONS[step]))
+                sqlite_schema.apply(self.db, MIGRATIONS[step], self.dialect.now_iso)
                 self.conn.execute(f"PRAGMA user_version = {step + 1}")
-
-    def _run_script(self, script: str) -> None:
-        for statement in script.split(";\n"):
-            if statement.strip():
-                self.conn.execute(statement)
 
     def _has_foreign_tables(self) -> bool:
         row = self.conn.execute(

@@ -12,11 +12,15 @@ from evman.engine.store.fleet import FleetPart
 from evman.engine.store.postgres import PgConnection, is_url
 from evman.engine.store.reads import ReadsPart
 from evman.engine.store.requests import RequestsPart
+from evman.engine.store.retention import RetentionPart
 from evman.engine.store.runs import RunsPart
 from evman.engine.store.sqlite import SqliteConnection
+from evman.engine.store.watching import WatchPart
 
 
-class Parts(EventsPart, RunsPart, AlertsPart, RequestsPart, EnginesPart, ReadsPart, BatchPart):
+class Parts(
+    EventsPart, RunsPart, AlertsPart, RequestsPart, EnginesPart, ReadsPart, RetentionPart, WatchPart, BatchPart
+):
     """Every statement evman runs, written once for every backend."""
 
 

@@ -110,7 +110,7 @@ class ActiveRun:
             state=RunState(row["state"]),
             trigger=row["trigger"],
             attempt=int(row["attempt"]),
-            scheduled_for=parse_iso(row["scheduled_for"]),  # type: ignore[arg-type]
+            scheduled_for=parse_iso(row["scheduled_for"]),
             triggered_by=row["triggered_by"],
             repeats_run_id=row["repeats_run_id"],
             not_before=parse_iso(row["not_before"]),

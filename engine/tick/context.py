@@ -21,7 +21,7 @@ class Runner(Protocol):
 
     def kill(self, run_id: int, *, by: str) -> bool: ...
 
-    def log_path_text(self, event: str, run_id: int, made: datetime) -> str: ...
+    def log_for(self, event: str, run_id: int, recorded: str | None, now: datetime) -> str: ...
 
 
 @dataclass
@@ -58,6 +58,8 @@ class Tick:
     """Runs created since the last flush, in the order of batch.runs."""
     changes: list[Change] = field(default_factory=list)
     ended: list[Ended] = field(default_factory=list)
+    done: list[Ended] = field(default_factory=list)
+    """The runs that ended, once the follow-ups stage has acted on them (for the tick's report)."""
     to_spawn: list[ActiveRun] = field(default_factory=list)
     acked: dict[int, str] = field(default_factory=dict)
     """alert id -> who acknowledged it in this tick's requests (their writes are not flushed yet)."""

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.pilot import Pilot
 
+from evman.console.app.evman_app import EvmanApp
+from evman.console.screens.events import EventsScreen
 from evman.console.widgets.event_table import EventTable
 
+T = TypeVar("T")
 
-def run(scenario: Awaitable[Any]) -> Any:
-    return asyncio.run(scenario)  # type: ignore[arg-type]
+
+def run(scenario: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(scenario)
 
 
 async def wait_until(pilot: Pilot[Any], ready: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
@@ -62,7 +66,7 @@ async def loaded(pilot: Pilot[Any], count: int | None = None) -> None:
 
     def ready() -> bool:
         screen = app.screen
-        if not getattr(screen, "loaded", False):
+        if not isinstance(screen, EventsScreen) or not screen.loaded:
             return False
         t = table(app)
         want = len(screen.rows) if count is None else count
@@ -72,7 +76,9 @@ async def loaded(pilot: Pilot[Any], count: int | None = None) -> None:
 
 
 async def engine_running(pilot: Pilot[Any]) -> None:
-    await wait_until(pilot, lambda: pilot.app.mode == "engine", "the in-process engine to start")
+    await wait_until(
+        pilot, lambda: isinstance(pilot.app, EvmanApp) and pilot.app.mode == "engine", "the in-process engine to start"
+    )
 
 
 async def select(pilot: Pilot[Any], name: str) -> None:

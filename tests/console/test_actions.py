@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from console_helpers import cells, engine_running, loaded, query, requests, run, select, wait_until
-
 from evman.console.app.evman_app import make_app
 from evman.console.screens.confirm import ConfirmScreen
 from evman.engine.clock import FakeClock
+from tests.console.console_helpers import cells, engine_running, loaded, query, requests, run, select, wait_until
 
 
 def _event_row(db: Path, name: str) -> dict:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from console_helpers import loaded, requests, run, screen_text, select, table, wait_until
 from textual.widgets import Tree
 
 from evman.console.app.evman_app import make_app
@@ -24,6 +23,7 @@ from evman.console.widgets.line_table import LineTable
 from evman.engine.clock import FakeClock, iso
 from evman.engine.paging.notifier import Notifier
 from evman.engine.store import RUN_COLUMNS, Store
+from tests.console.console_helpers import loaded, requests, run, screen_text, select, table, wait_until
 
 
 async def _open(pilot: Any, key: str, screen: type, ready: Callable[[Any], object] = lambda s: True) -> Any:

@@ -8,11 +8,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from console_helpers import (
+
+from evman.console.app.evman_app import make_app
+from evman.console.mailbox import engine_is_live
+from evman.console.screens.services import EngineChanged
+from evman.engine.clock import FakeClock
+from evman.engine.engine import Engine
+from evman.engine.store import Store
+from tests.console.console_helpers import (
     cells,
     engine_running,
     loaded,
@@ -25,13 +32,6 @@ from console_helpers import (
     table,
     wait_until,
 )
-
-from evman.console.app.evman_app import make_app
-from evman.console.mailbox import engine_is_live
-from evman.console.screens.services import EngineChanged
-from evman.engine.clock import FakeClock
-from evman.engine.engine import Engine
-from evman.engine.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,9 +122,9 @@ def test_engine_busy_makes_the_console_a_viewer(
     other.start()
     looks: list[bool] = []
 
-    def stale_at_first(store: Store, now: object = None) -> bool:
+    def stale_at_first(store: Store, now: datetime | None = None) -> bool:
         looks.append(True)
-        return len(looks) > 1 and engine_is_live(store, now)  # type: ignore[arg-type]
+        return len(looks) > 1 and engine_is_live(store, now)
 
     monkeypatch.setattr("evman.console.app.evman_app.engine_is_live", stale_at_first)
 

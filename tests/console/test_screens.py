@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from console_helpers import engine_running, loaded, query, requests, run, screen_text, select, wait_until
 from textual.widgets import Log, Tree
+from textual.widgets.tree import TreeNode
 
 from evman.console.app.evman_app import make_app
 from evman.console.screens.alerts import AlertsScreen
@@ -15,16 +15,18 @@ from evman.console.screens.help import HelpScreen
 from evman.console.screens.overdue import OverdueScreen
 from evman.console.screens.run_detail import RunDetailScreen
 from evman.console.screens.tree import REPEAT_MARK, TreeScreen
+from evman.console.widgets.event_table import EventTable
 from evman.console.widgets.line_table import LineTable
 from evman.engine.clock import FakeClock
+from tests.console.console_helpers import engine_running, loaded, query, requests, run, screen_text, select, wait_until
 
 
 def _labels(tree: Tree[str]) -> list[str]:
     out: list[str] = []
 
-    def walk(node: object) -> None:
-        out.append(node.label.plain)  # type: ignore[attr-defined]
-        for child in node.children:  # type: ignore[attr-defined]
+    def walk(node: TreeNode[str]) -> None:
+        out.append(str(node.label))
+        for child in node.children:
             walk(child)
 
     walk(tree.root)
@@ -62,7 +64,9 @@ def test_overdue_lists_what_is_late_most_late_first(snapshot_db: Path, clock: Fa
             await wait_until(
                 pilot, lambda: isinstance(app.screen, OverdueScreen) and app.screen.loaded, "the overdue screen"
             )
-            rows = [(r["kind"], r["event"], r["id"]) for r in app.screen.rows.values()]
+            screen = app.screen
+            assert isinstance(screen, OverdueScreen)
+            rows = [(r["kind"], r["event"], r["id"]) for r in screen.rows.values()]
             assert rows == [("missed", "archive", 6), ("late", "publish", 5), ("overdue", "fetch-feeds", 4)]
             text = screen_text(app)
             assert "2h6m" in text or "2h" in text  # archive's window closed at 04:06
@@ -178,7 +182,7 @@ def test_theme_switch_recolours_the_rows(snapshot_db: Path, clock: FakeClock) ->
             app.theme = "textual-light"
             await pilot.pause(0.2)
             assert app.palette["ok"] != dark["ok"]
-            row = app.screen.query_one("EventTable").row_texts("collect-garbage")
+            row = app.screen.query_one(EventTable).row_texts("collect-garbage")
             assert row[0].style == app.palette["ok"]
 
     run(scenario())
@@ -205,6 +209,7 @@ def test_every_registered_screen_opens_by_its_key_and_is_listed(snapshot_db: Pat
                     if depth == 2:
                         await pilot.press("d")
                         await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen), "the tree")
+                    assert key.opens is not None
                     want = type(key.opens(Chosen("fetch-feeds", None)))
                     await pilot.press(key.key)
                     await wait_until(

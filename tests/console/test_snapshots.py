@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console_helpers import loaded, select, wait_until
 from textual.pilot import Pilot
 
 from evman.console.app.evman_app import EvmanApp, make_app
@@ -15,6 +14,7 @@ from evman.console.screens.overdue import OverdueScreen
 from evman.console.screens.run_detail import RunDetailScreen
 from evman.console.screens.tree import TreeScreen
 from evman.engine.clock import FakeClock
+from tests.console.console_helpers import loaded, select, wait_until
 
 SnapCompare = Callable[..., bool]
 
@@ -29,7 +29,9 @@ def _app(db: Path, clock: FakeClock, theme: str | None = None) -> EvmanApp:
 def _then(*steps: Callable[[Pilot[Any]], Awaitable[None]]) -> Callable[[Pilot[Any]], Awaitable[None]]:
     async def run_before(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
-        await wait_until(pilot, lambda: pilot.app.mode == "none", "the console to settle")
+        await wait_until(
+            pilot, lambda: isinstance(pilot.app, EvmanApp) and pilot.app.mode == "none", "the console to settle"
+        )
         for step in steps:
             await step(pilot)
         await pilot.pause(0.2)

@@ -7,6 +7,7 @@ import pwd
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,9 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 parse_crontab = functools.partial(crontab.parse_crontab, check_schedule=None)
 
 
-def load(relative: str, **options: object) -> CrontabImport:
+def load(relative: str, **options: Any) -> CrontabImport:
     path = DATA / relative
-    return parse_crontab(path.read_text(), source=str(path), **options)  # type: ignore[arg-type]
+    return parse_crontab(path.read_text(), source=str(path), **options)
 
 
 def problems_of_at(text: str, source: str) -> list[tuple[int, str]]:
@@ -35,9 +36,9 @@ def problems_of_at(text: str, source: str) -> list[tuple[int, str]]:
     return caught.value.problems
 
 
-def problems_of(text: str, **options: object) -> list[tuple[int, str]]:
+def problems_of(text: str, **options: Any) -> list[tuple[int, str]]:
     with pytest.raises(CrontabError) as caught:
-        parse_crontab(text, source="tab", **options)  # type: ignore[arg-type]
+        parse_crontab(text, source="tab", **options)
     return caught.value.problems
 
 

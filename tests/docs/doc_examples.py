@@ -59,7 +59,7 @@ NOT_RUN: tuple[tuple[str, str], ...] = (
         r"^(pipx|uv tool|pip|python3 -m pip) install ",
         "installs from PyPI, which tests do not reach (tests/docs runs the installed command)",
     ),
-    (r"^(uv tool|pipx) (upgrade|uninstall) ", "changes the reader's own tools"),
+    (r"^(uv tool|pipx) (upgrade|uninstall|inject) ", "changes the reader's own tools"),
     (
         r"^(uv run )?evman( --db \S+)?( --readonly)?$",
         "opens the interactive console: tests/console drive it with the Pilot",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import console_picture
+from tests.docs import console_picture
 
 
 def test_the_console_picture_is_current() -> None:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from doc_examples import BIN, NOT_RUN, REPO, Block, Page, blocks, commands, matches, not_run_reason, pages
+
+from tests.docs.doc_examples import BIN, NOT_RUN, REPO, Block, Page, blocks, commands, matches, not_run_reason, pages
 
 PAGES = pages()
 PORTS = ("8787", "8788", "8789")

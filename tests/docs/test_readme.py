@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from doc_examples import REPO, pages
+from tests.docs.doc_examples import REPO, pages
 
 README = REPO / "README.md"
 BENCH = REPO / "bench" / "README.md"

@@ -21,13 +21,13 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from receivers import HttpReceiver
 
 from evman.console.cli.main import main
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
 from evman.engine.store import Store
+from tests.receivers import HttpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "docs" / "reference"
@@ -266,6 +266,7 @@ def json_outputs(
             engine.settle()
             assert (store.request(request_id) or {}).get("outcome") == "ok"
         engine.settle()
+        assert store.target is not None
         notifier = Notifier(store.target, clock, timeout_s=2.0, throttle_s=0.0)
         try:
             assert [a.outcome for a in notifier.run_once(clock.now())] == ["sent"]
@@ -396,7 +397,7 @@ def test_every_exit_code_is_in_the_table() -> None:
 
 def evman_names() -> dict[str, str]:
     """Every EVMAN_ name the code spells out (a string or an envvar=), by the file it is in."""
-    found = {}
+    found: dict[str, str] = {}
     for path in [*(REPO / "engine").rglob("*.py"), *(REPO / "console").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):

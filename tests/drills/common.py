@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.outside import (  # noqa: F401 (re-exported for the drills)
+from tests.outside import (
     EVMAN_SCRIPT,
     ROOT,
     connect,
@@ -29,6 +29,37 @@ from tests.outside import (  # noqa: F401 (re-exported for the drills)
     set_child_subreaper,
     wait_until,
 )
+
+__all__ = [  # tests.outside's helpers, re-exported, and this module's own
+    "EVMAN_SCRIPT",
+    "ROOT",
+    "connect",
+    "evman_argv",
+    "is_zombie",
+    "kill_group",
+    "rows",
+    "set_child_subreaper",
+    "wait_until",
+    "REPORTS",
+    "JOB_SCRIPT",
+    "evman",
+    "cli",
+    "start_engine",
+    "OrphanReaper",
+    "process_alive",
+    "scalar",
+    "insert_request",
+    "content_digest",
+    "Report",
+    "RETRYABLE",
+    "RESTARTABLE",
+    "check_database",
+    "check_deliveries",
+    "notifier_exists",
+    "Execution",
+    "read_ledger",
+    "overlapping",
+]
 
 REPORTS: list[str] = []
 """Each drill's numbers, printed at the end of a pytest run (tests/drills/conftest.py)."""
@@ -309,7 +340,7 @@ def check_deliveries(db: Path, report: Report) -> None:
 
 
 def notifier_exists() -> bool:
-    return (ROOT / "engine" / "alerts.py").exists()
+    return (ROOT / "engine" / "paging" / "notifier.py").exists()
 
 
 @dataclass(frozen=True)

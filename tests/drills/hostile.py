@@ -448,7 +448,7 @@ def _sample_crontabs() -> list[str]:
 
 
 command_texts = st.one_of(
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), max_size=40),
+    st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\n"), max_size=40),
     words_joined(
         st.sampled_from(
             [
@@ -817,9 +817,7 @@ def valid_documents(draw: st.DrawFn) -> dict[str, Any]:
         elif action == "run-list":
             event["run"] = draw(
                 st.lists(
-                    st.text(
-                        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=6
-                    ),
+                    st.text(alphabet=st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=6),
                     min_size=1,
                     max_size=3,
                 ).filter(lambda a: a[0])
@@ -836,8 +834,7 @@ def valid_documents(draw: st.DrawFn) -> dict[str, Any]:
                         "method": st.sampled_from(["get", "POST", "put"]),
                         "expect": st.integers(100, 599),
                         "body": st.text(
-                            alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
-                            max_size=10,
+                            alphabet=st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=10
                         ),
                         "headers": st.dictionaries(
                             st.sampled_from(["Authorization", "X-Token", "Accept"]),

@@ -104,7 +104,7 @@ def _drill(engine_factory, store: Store, clock: FakeClock, db_path: Path, *, dea
         tick_s=0.05,
     )
     ticks: list[float] = []
-    engine.tick = _timed(engine.tick, ticks)  # type: ignore[method-assign]
+    engine.tick = _timed(engine.tick, ticks)
     thread = threading.Thread(target=engine.run, name="engine-under-drill", daemon=True)
     notifier = Notifier(
         db_path,

@@ -14,6 +14,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.store import Store
 from tests.drills.common import REPORTS, connect, insert_request
+from tests.outside import found
 
 DEFS = """
     [defaults]
@@ -58,7 +59,7 @@ SCHEDULED = ("once", "all", "skip", "interval")
 
 
 def _runs(store: Store) -> list[dict]:
-    return [dict(r) for r in store.conn.execute("SELECT * FROM runs ORDER BY id")]
+    return [dict(r) for r in store.execute("SELECT * FROM runs ORDER BY id")]
 
 
 def _walk(engine: Engine, clock: FakeClock, until: datetime, step: timedelta = timedelta(seconds=30)) -> None:
@@ -102,9 +103,9 @@ def test_the_clock_jumps_forward_an_hour_then_back_ten_minutes(
     catch_up = [r["triggered_by"] for r in jumped if r["event"] == "once"]
     assert catch_up and "catch-up once for 12" in catch_up[0]
     # the window closed during the jump: the waiting run is missed, once, with one alert
-    windowed = store.run(windowed[0]["id"])
-    assert windowed["state"] == "missed"
-    missed_alerts = store.conn.execute("SELECT count, kind FROM alerts WHERE event = 'windowed'").fetchall()
+    windowed_run = found(store.run(windowed[0]["id"]))
+    assert windowed_run["state"] == "missed"
+    missed_alerts = store.execute("SELECT count, kind FROM alerts WHERE event = 'windowed'").fetchall()
     assert [(a["kind"], a["count"]) for a in missed_alerts] == [("missed", 1)]
     # asked for now, after today's window closed, a run waits for tomorrow's window, not missed
     conn = connect(db_path)  # another program's connection: the engine notices its commits
@@ -130,7 +131,7 @@ def test_the_clock_jumps_forward_an_hour_then_back_ten_minutes(
     assert all(f > "2026-01-05T01:20:00" for f in interval_fires), (
         f"interval occurrences before the last one again: {interval_fires}"
     )
-    assert store.run(windowed["id"])["state"] == "missed"
+    assert found(store.run(windowed_run["id"]))["state"] == "missed"
     assert [r["state"] for r in _runs(store) if r["event"] == "tomorrow"] == ["waiting"]
 
     # time catches up with the schedule: each event fires once at 01:25
@@ -160,5 +161,5 @@ def test_a_window_that_closed_while_no_engine_ran_is_missed_not_started(
     clock.set(_at("01:05"))
     second = engine_factory()
     second.settle(clock.now())
-    run = store.run(waiting[0]["id"])
+    run = found(store.run(waiting[0]["id"]))
     assert run["state"] == "missed" and run["started_at"] is None, run

@@ -122,7 +122,7 @@ def test_hostile_input_long(parser: str) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_numbers(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def report_numbers(request: pytest.FixtureRequest):
     hostile.TRIED.clear()
     hostile.ACCEPTED.clear()
     yield

@@ -20,6 +20,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.definitions import DefinitionsError, parse_definitions
 from evman.engine.store import Store
 from tests.drills.common import cli, connect, evman, insert_request, rows, start_engine, wait_until
+from tests.outside import found
 from tests.receivers import HttpReceiver
 
 
@@ -30,7 +31,7 @@ def _no_pwned(*folders: Path) -> None:
 
 
 def _tail(store: Store, event: str) -> str:
-    row = store.conn.execute(
+    row = store.execute(
         "SELECT output_tail, state FROM runs WHERE event = ? ORDER BY id DESC LIMIT 1", (event,)
     ).fetchone()
     assert row is not None, f"no run of {event}"
@@ -123,7 +124,7 @@ def test_crontab_values_are_never_spliced_into_a_shell(
     engine = engine_factory()
     done = cli("import-crontab", str(crontab), "--db", str(db_path))
     assert done.returncode == 0, done.stderr
-    spec = json.loads(store.event_row("say")["spec"])
+    spec = json.loads(found(store.event_row("say"))["spec"])
     assert spec["shell"] == "printf '%s|' \"$GREETING\"; cat"  # the command as written, nothing added
     assert spec["env"] == {"GREETING": "$(touch PWNED1) `touch PWNED2`"}  # a value, as cron passes it
     assert spec["stdin"] == "$(touch PWNED3)\n`touch PWNED4`"  # % lines: data on stdin

@@ -12,7 +12,7 @@ import pytest
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.store import Store
-from tests.fleet.common import TICK_S, Make
+from tests.fleet.common import TICK_S, Make, membership
 
 
 @pytest.fixture
@@ -38,4 +38,4 @@ def make(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> Iterator[Make]:
         for run in e.active_runs():
             e.executors.kill(run.id, by="test end")
         e.executors.shutdown(wait_s=0)
-        e.fleet.stop_listening()  # type: ignore[union-attr]
+        membership(e).stop_listening()

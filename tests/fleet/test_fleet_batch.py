@@ -18,6 +18,7 @@ from evman.engine.store.batch import ARRAYS, GUARDED
 from evman.engine.store.errors import Fenced
 from evman.engine.store.fleet import Token
 from evman.engine.store.schema import RUN_COLUMNS
+from evman.engine.store.stores import PgStore
 from tests.outside import rows
 
 pytest.importorskip("psycopg")
@@ -26,8 +27,8 @@ AT = "2026-01-05T00:00:01+00:00"
 
 
 @pytest.fixture
-def store(pg_dsn: str) -> Iterator[Store]:
-    s = Store(pg_dsn)
+def store(pg_dsn: str) -> Iterator[PgStore]:
+    s = PgStore(pg_dsn)
     with s.transaction():
         s.execute_many(
             "INSERT INTO events (name, spec, kind, timezone, next_fire_at, created_at, updated_at) "
@@ -38,7 +39,7 @@ def store(pg_dsn: str) -> Iterator[Store]:
     s.close()
 
 
-def join(store: Store) -> Token:
+def join(store: PgStore) -> Token:
     token, _live = store.register_engine(host="here", pid=1, tags=None, lease_s=30.0, tick_s=1.0, version="test")
     return token
 
@@ -59,7 +60,7 @@ def run_row(run_id: int, event: str) -> list[Any]:
     return [values[c] for c in RUN_COLUMNS]
 
 
-def started(store: Store, token: Token, count: int) -> None:
+def started(store: PgStore, token: Token, count: int) -> None:
     batch = Batch()
     for i in range(count):
         batch.insert_run(run_row(i + 1, f"e{i}"))
@@ -85,7 +86,7 @@ def ends(batch: Batch, count: int) -> None:
 
 
 def test_a_ticks_ends_pids_and_fire_times_are_one_statement_each_and_keep_every_value(
-    store: Store, pg_dsn: str
+    store: PgStore, pg_dsn: str
 ) -> None:
     token = join(store)
     started(store, token, 4)
@@ -116,7 +117,7 @@ def test_a_ticks_ends_pids_and_fire_times_are_one_statement_each_and_keep_every_
     assert [r["next_fire_at"] for r in fires] == [None if i % 2 else f"2026-01-06T00:00:0{i}+00:00" for i in range(4)]
 
 
-def test_a_run_another_engine_owns_refuses_the_whole_batch(store: Store, pg_dsn: str) -> None:
+def test_a_run_another_engine_owns_refuses_the_whole_batch(store: PgStore, pg_dsn: str) -> None:
     mine, other = join(store), join(store)
     started(store, mine, 3)
     with store.transaction():
@@ -135,7 +136,7 @@ def test_a_run_another_engine_owns_refuses_the_whole_batch(store: Store, pg_dsn:
     assert {r["pid"] for r in rows(pg_dsn, "SELECT pid FROM runs")} == {None}
 
 
-def test_a_key_twice_in_one_group_goes_row_by_row_in_order(store: Store, pg_dsn: str) -> None:
+def test_a_key_twice_in_one_group_goes_row_by_row_in_order(store: PgStore, pg_dsn: str) -> None:
     token = join(store)
     batch = Batch()
     batch.next_fire("e0", "2026-01-06T00:00:00+00:00")
@@ -148,7 +149,9 @@ def test_a_key_twice_in_one_group_goes_row_by_row_in_order(store: Store, pg_dsn:
     ]
 
 
-def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fenced(store: Store, pg_dsn: str) -> None:
+def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fenced(
+    store: PgStore, pg_dsn: str
+) -> None:
     token = join(store)
     before = rows(pg_dsn, "SELECT lease_until FROM engines")[0]["lease_until"]
     lease = Batch()
@@ -169,7 +172,7 @@ def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fe
         store.apply(lease, owner=token)
 
 
-def test_the_requests_claim_opens_a_transaction_only_when_something_is_queued(store: Store) -> None:
+def test_the_requests_claim_opens_a_transaction_only_when_something_is_queued(store: PgStore) -> None:
     token = join(store)
     assert store.claim_requests(token) == [] and not store.holds_claims
     other = Store(store.target)

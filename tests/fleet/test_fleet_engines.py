@@ -10,11 +10,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from evman.engine.clock import FakeClock
 from evman.engine.fleet.placement import Seat
 from evman.engine.model import EventSpec
 from evman.engine.store import Store
-from tests.fleet.common import LEASE_S, Make, load
+from evman.engine.tick.active import Change
+from tests.fleet.common import LEASE_S, Make, engine_id, load
 from tests.outside import rows, wait_until
 
 EVERY = """
@@ -44,7 +47,7 @@ def test_two_engines_make_each_occurrence_once(make: Make, pg_dsn: str, clock: F
     b.settle(clock.now())
     got = rows(pg_dsn, "SELECT scheduled_for, count(*) AS n FROM runs GROUP BY scheduled_for")
     assert len(got) == 30 and {r["n"] for r in got} == {1}
-    assert set(owners(pg_dsn)) == {a.fleet.token.engine_id, b.fleet.token.engine_id}  # type: ignore[union-attr]
+    assert set(owners(pg_dsn)) == {engine_id(a), engine_id(b)}
     ids = [r["id"] for r in rows(pg_dsn, "SELECT id FROM runs")]
     assert len(ids) == len(set(ids))
 
@@ -57,14 +60,14 @@ def test_an_engine_that_stops_ticking_is_taken_over_and_then_fenced(
     clock.advance(timedelta(seconds=10))
     a.tick()
     (run,) = rows(pg_dsn, "SELECT * FROM runs")
-    assert run["state"] == "running" and run["engine_id"] == a.fleet.token.engine_id  # type: ignore[union-attr]
+    assert run["state"] == "running" and run["engine_id"] == engine_id(a)
     pid = int(run["pid"])
     time.sleep(LEASE_S + 0.3)  # a wedged loop: no tick, no renewal
     b.tick()
-    (engine_a,) = rows(pg_dsn, f"SELECT * FROM engines WHERE id = {a.fleet.token.engine_id}")  # type: ignore[union-attr]
-    assert engine_a["state"] == "dead" and engine_a["taken_over_by"] == b.fleet.token.engine_id  # type: ignore[union-attr]
+    (engine_a,) = rows(pg_dsn, f"SELECT * FROM engines WHERE id = {engine_id(a)}")
+    assert engine_a["state"] == "dead" and engine_a["taken_over_by"] == engine_id(b)
     (run,) = rows(pg_dsn, "SELECT * FROM runs")
-    assert run["engine_id"] == b.fleet.token.engine_id  # type: ignore[union-attr]
+    assert run["engine_id"] == engine_id(b)
     assert run["state"] == "running"  # its command still runs on this host: b watches it now
     a.tick()  # a wakes up: its lease is gone, its write is refused
     assert a.fenced is not None and "taken over by engine" in a.fenced
@@ -85,14 +88,14 @@ def test_a_graceful_stop_hands_over_waiting_runs_at_the_next_tick(
     clock.advance(timedelta(seconds=10))
     a.tick()
     (run,) = rows(pg_dsn, "SELECT * FROM runs")
-    assert run["state"] == "waiting" and run["engine_id"] == a.fleet.token.engine_id  # type: ignore[union-attr]
+    assert run["state"] == "waiting" and run["engine_id"] == engine_id(a)
     a.stop()
     a.shutdown()
-    released = rows(pg_dsn, f"SELECT state, stopped_at FROM engines WHERE id = {a.fleet.token.engine_id}")  # type: ignore[union-attr]
+    released = rows(pg_dsn, f"SELECT state, stopped_at FROM engines WHERE id = {engine_id(a)}")
     assert released[0]["state"] == "stopped"
     b.tick()
     (run,) = rows(pg_dsn, "SELECT * FROM runs")
-    assert run["state"] == "waiting" and run["engine_id"] == b.fleet.token.engine_id  # type: ignore[union-attr]
+    assert run["state"] == "waiting" and run["engine_id"] == engine_id(b)
     assert a.fenced is None
 
 
@@ -152,9 +155,9 @@ def test_evman_engines_lists_every_engine_with_its_lease(
     assert done.exit_code == 0, done.output
     listed = json.loads(done.output)
     assert [(e["id"], e["live"], e["state"]) for e in listed] == [
-        (b.fleet.token.engine_id, True, "live"),
-        (a.fleet.token.engine_id, False, "stopped"),
-    ]  # type: ignore[union-attr]
+        (engine_id(b), True, "live"),
+        (engine_id(a), False, "stopped"),
+    ]
     assert {"id", "host", "pid", "epoch", "heartbeat_at", "lease_until", "running"} <= set(listed[0])
     text = CliRunner().invoke(main, ["engines", "--db", pg_dsn]).output
     assert "1 live engine(s)" in text
@@ -169,7 +172,7 @@ def test_placement_matches_hosts_and_tags() -> None:
 
 
 def test_an_engine_does_not_spin_on_a_due_event_another_engine_is_materialising(
-    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
+    make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While one engine holds a due event's row (its tick between claim and commit), the other
     finds it due but locked: it looks again every DUE_ELSEWHERE_WAIT_S, not in a tight loop,
@@ -185,11 +188,11 @@ def test_an_engine_does_not_spin_on_a_due_event_another_engine_is_materialising(
     ticks: list[float] = []
     original = looker.tick
 
-    def counted(now: datetime | None = None) -> object:
+    def counted(now: datetime | None = None) -> list[Change]:
         ticks.append(time.monotonic())
         return original(now)
 
-    looker.tick = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(looker, "tick", counted)
     loop = threading.Thread(target=looker.run)
     loop.start()
     try:
@@ -205,4 +208,4 @@ def test_an_engine_does_not_spin_on_a_due_event_another_engine_is_materialising(
     # most 0.5 / DUE_ELSEWHERE_WAIT_S (10), and fewer when the machine is busy
     assert 2 <= while_locked <= 0.5 / DUE_ELSEWHERE_WAIT_S + 3, while_locked
     made = rows(pg_dsn, "SELECT engine_id FROM runs")
-    assert [r["engine_id"] for r in made] == [looker.fleet.token.engine_id]  # type: ignore[union-attr]
+    assert [r["engine_id"] for r in made] == [engine_id(looker)]

@@ -16,6 +16,7 @@ import psycopg
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.store import Store
+from evman.engine.store.stores import PgStore
 from tests.fleet.common import LEASE_S, Make, load
 from tests.outside import rows, wait_until
 
@@ -74,6 +75,7 @@ def test_two_engines_deciding_one_key_at_once_act_on_it_once(pg_dsn: str, clock:
     1's tick then fails: the row stays engine 1's to answer, and still holds the key."""
     load(pg_dsn, ONE_JOB, tmp_path, clock)
     one, two = Store(pg_dsn), Store(pg_dsn)
+    assert isinstance(one, PgStore) and isinstance(two, PgStore)
     try:
         first_engine, _ = one.register_engine(host="h1", pid=1, tags=None, lease_s=30.0, tick_s=1.0, version="t")
         second_engine, _ = two.register_engine(host="h2", pid=2, tags=None, lease_s=30.0, tick_s=1.0, version="t")

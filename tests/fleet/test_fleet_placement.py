@@ -13,7 +13,7 @@ from typing import Any
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.store import Store
-from tests.fleet.common import TICK_S, Make, load
+from tests.fleet.common import TICK_S, Make, load, membership
 from tests.outside import rows
 
 GPU = """
@@ -56,7 +56,7 @@ def test_a_gpu_event_runs_only_on_an_engine_with_gpu(make: Make, pg_dsn: str, cl
     assert waiting["waiting_reason"] == "waiting for an engine with tags [gpu] (live engines offer: app1 [big])"
     assert [r["state"] for r in runs_of(pg_dsn, "plain")] == ["succeeded"]
     before = heartbeat(pg_dsn, plain)
-    assert plain.fleet.take_over(str(waiting["created_at"])) == ([], [])  # type: ignore[union-attr]
+    assert membership(plain).take_over(str(waiting["created_at"])) == ([], [])
     assert heartbeat(pg_dsn, plain) == before  # an unowned run it does not fit opens no transaction
     gpu = make(host="app2", tags=frozenset({"gpu"}))  # its join claims the waiting run
     for _ in range(3):
@@ -171,7 +171,7 @@ def test_reboot_runs_once_per_fleet_start(make: Make, pg_dsn: str, clock: FakeCl
     load(pg_dsn, REBOOT, tmp_path, clock)
     a = make(host="app1")
     b = make(host="app2")  # joins a live fleet: no @reboot
-    assert a.fleet.starts_fleet and not b.fleet.starts_fleet  # type: ignore[union-attr]
+    assert membership(a).starts_fleet and not membership(b).starts_fleet
     a.settle(clock.now())
     b.settle(clock.now())
     assert [(r["state"], r["triggered_by"]) for r in runs_of(pg_dsn, "warm")] == [("succeeded", "engine start")]
@@ -205,12 +205,12 @@ def test_engines_starting_together_queue_reboot_once(pg_dsn: str, clock: FakeClo
     for t in threads:
         t.join()
     try:
-        assert sum(bool(e.fleet.starts_fleet) for e in engines) == 1  # type: ignore[union-attr]
+        assert sum(bool(membership(e).starts_fleet) for e in engines) == 1
         assert len(runs_of(pg_dsn, "warm")) == 1
     finally:
         for e in engines:
             e.executors.shutdown(wait_s=0)
-            e.fleet.stop_listening()  # type: ignore[union-attr]
+            membership(e).stop_listening()
 
 
 def test_reboot_honours_placement(make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.running.procs import pid_alive
 from evman.engine.store import Store
-from tests.fleet.common import LEASE_S, Make, load
+from tests.fleet.common import LEASE_S, Make, engine_id, load
 from tests.outside import connect, rows, wait_until
 
 pytest.importorskip("psycopg")
@@ -84,29 +84,28 @@ def listening(dsn: str) -> Iterator[Callable[[], str | None]]:
 
 
 def eid(engine: Engine) -> int:
-    return engine.fleet.token.engine_id  # type: ignore[union-attr]
+    return engine_id(engine)
 
 
 def started_child(engine: Engine, dsn: str) -> tuple[int, int]:
     """The one running run of `long`/`slow` and its recorded pid (ticking `engine` until it is)."""
-    found = wait_until(
-        lambda: (
-            engine.tick() is not None
-            and rows(dsn, "SELECT id, pid FROM runs WHERE state = 'running' AND pid IS NOT NULL")
-        ),
-        what="a recorded pid",
-    )
+
+    def recorded() -> list[dict[str, Any]] | None:
+        engine.tick()
+        return rows(dsn, "SELECT id, pid FROM runs WHERE state = 'running' AND pid IS NOT NULL") or None
+
+    found = wait_until(recorded, what="a recorded pid")
     assert len(found) == 1
     return int(found[0]["id"]), int(found[0]["pid"])
 
 
 def ended(engine: Engine, dsn: str, run_id: int) -> dict[str, Any]:
-    return wait_until(
-        lambda: (
-            engine.tick() is not None and (row := run_row(dsn, run_id))["state"] not in ("waiting", "running") and row
-        ),
-        what=f"run {run_id} to end",
-    )
+    def over() -> dict[str, Any] | None:
+        engine.tick()
+        row = run_row(dsn, run_id)
+        return row if row["state"] not in ("waiting", "running") else None
+
+    return wait_until(over, what=f"run {run_id} to end")
 
 
 def test_kill_of_a_run_another_engine_owns_is_left_for_it_and_kills_its_child(

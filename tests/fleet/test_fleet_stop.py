@@ -52,7 +52,7 @@ class Db:
         self.conn = psycopg.connect(dsn, autocommit=True)
 
     def all(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        return list(self.conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        return list(self.conn.execute(sql, params).fetchall())
 
     def one(self, sql: str, *params: Any) -> Any:
         found = self.all(sql, *params)
@@ -120,7 +120,7 @@ def test_an_engine_stopped_inside_its_claim_holds_no_one_up_and_is_fenced(
     engines: list[subprocess.Popen[bytes]], pg_dsn: str, tmp_path: Path
 ) -> None:
     db = Db(pg_dsn)
-    db.conn.execute(AUDIT_SQL)  # type: ignore[arg-type]
+    db.conn.execute(AUDIT_SQL)
     wait_until(
         lambda: db.one("SELECT count(*) FROM engines WHERE state = 'live'") == 2,
         timeout=60,

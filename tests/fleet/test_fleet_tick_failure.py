@@ -38,11 +38,11 @@ def role(pg_server: PgServer, pg_dsn: str) -> Iterator[tuple[str, str]]:
     """(a role that is no superuser, its URL to the test's database): privileges can be taken."""
     name = "engine_" + unquote(urlsplit(pg_dsn).path.lstrip("/"))
     with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{name}" LOGIN')  # type: ignore[arg-type]
+        admin.execute(f'CREATE ROLE "{name}" LOGIN')
     yield name, f"postgresql:///{urlsplit(pg_dsn).path.lstrip('/')}?host={pg_server.socket_dir}&user={name}"
     with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP OWNED BY "{name}"')  # type: ignore[arg-type]
-        admin.execute(f'DROP ROLE "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'DROP OWNED BY "{name}"')
+        admin.execute(f'DROP ROLE "{name}"')
 
 
 @pytest.mark.parametrize("table", ["alerts", "runs"])
@@ -52,19 +52,19 @@ def test_a_run_that_ended_in_a_failed_tick_gets_its_follow_ups_once(
     name, url = role
     load(pg_dsn, CHAIN, tmp_path, clock)
     admin = psycopg.connect(pg_dsn, autocommit=True)
-    admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{name}"')  # type: ignore[arg-type]
-    admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{name}"')  # type: ignore[arg-type]
+    admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{name}"')
+    admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{name}"')
     engine = Engine(Store(url), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs")
     engine.start()
     try:
         Store(pg_dsn).add_request("trigger", "first")
         engine.tick()
         assert [r["state"] for r in rows(pg_dsn, "SELECT state FROM runs")] == ["running"]
-        admin.execute(f'REVOKE SELECT ON {table} FROM "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'REVOKE SELECT ON {table} FROM "{name}"')
         wait_until(lambda: engine.executors.running_count() == 0, timeout=10, what="the command to end")
         with pytest.raises(StoreError, match="permission denied"):
             engine.tick()  # judged it, then could not read what its follow-ups need
-        admin.execute(f'GRANT SELECT ON {table} TO "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'GRANT SELECT ON {table} TO "{name}"')
         engine.settle(clock.now())
         got = rows(pg_dsn, "SELECT event, state, triggered_by FROM runs ORDER BY id")
         assert [(r["event"], r["state"]) for r in got] == [("first", "succeeded"), ("second", "succeeded")]
@@ -99,7 +99,7 @@ def test_a_request_whose_answer_could_not_be_written_is_not_answered_by_another_
         "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"
     )
     admin.execute(
-        "CREATE TRIGGER refuse_a BEFORE INSERT ON runs FOR EACH ROW "  # type: ignore[arg-type]
+        "CREATE TRIGGER refuse_a BEFORE INSERT ON runs FOR EACH ROW "
         f"WHEN (NEW.engine_id = {a.fleet.token.engine_id}) EXECUTE FUNCTION refuse()"  # type: ignore[union-attr]
     )
     try:

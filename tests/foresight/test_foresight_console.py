@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,24 +16,21 @@ import pytest
 from textual.pilot import Pilot
 
 from evman.console.app.evman_app import make_app
+from evman.console.screens.events import EventsScreen
 from evman.console.screens.plan import PlanScreen
 from evman.console.screens.run_detail import RunDetailScreen
 from evman.console.views import plan
 from evman.console.widgets.event_table import EventTable
 from evman.console.widgets.line_table import LineTable
 from evman.engine.clock import FakeClock
-from tests.outside import ROOT
 
 AT = datetime.fromisoformat("2026-03-21T01:55:00+00:00")
 
 
 @pytest.fixture(scope="module")
 def nightly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        import make_nightly_db
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
+    from examples import make_nightly_db
+
     out = tmp_path_factory.mktemp("nightly-console") / "nightly.db"
     make_nightly_db.build(out)
     return out
@@ -65,10 +61,11 @@ def test_the_plan_view_sorts_by_slack_draws_the_axis_and_opens_the_event(nightly
     async def scenario() -> None:
         app = make_app(nightly, clock=FakeClock(AT), start_engine=False)
         async with app.run_test(size=(160, 30)) as pilot:
-            await until(pilot, lambda: app.screen.query(EventTable) and app.screen.loaded, "the events table")
+            await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.screen.loaded, "the events table")
             await pilot.press("p")
             await until(pilot, lambda: isinstance(app.screen, PlanScreen) and app.screen.loaded, "the plan")
             screen = app.screen
+            assert isinstance(screen, PlanScreen)
             table = screen.query_one(LineTable)
             order = table.shown_names()
             assert order[:4] == ["publish-reports", "new-report", "refresh-dashboards", "backup"]
@@ -83,7 +80,8 @@ def test_the_plan_view_sorts_by_slack_draws_the_axis_and_opens_the_event(nightly
             assert "axis 01:55 to" in str(screen.query_one("#title").render())
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, RunDetailScreen), "the event's details")
-            assert app.screen.event == "publish-reports"
+            details = app.screen
+            assert isinstance(details, RunDetailScreen) and details.event == "publish-reports"
 
     asyncio.run(scenario())
 

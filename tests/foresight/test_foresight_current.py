@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from evman.engine.foresight.current import Current, EventFacts, RunFacts, current_occurrences, graph_of
 from evman.engine.model import EventSpec, RunState, Window
@@ -13,8 +14,8 @@ NOW = datetime(2026, 3, 21, 1, 30, tzinfo=UTC)
 W, R, S, F = RunState.WAITING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED
 
 
-def spec(name: str, **kw: object) -> EventSpec:
-    return EventSpec(name=name, call="x:y", timezone="UTC", **kw)  # type: ignore[arg-type]
+def spec(name: str, **kw: Any) -> EventSpec:
+    return EventSpec(name=name, call="x:y", timezone="UTC", **kw)
 
 
 def at(day: int, hh: int, mm: int = 0) -> datetime:

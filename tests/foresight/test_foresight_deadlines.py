@@ -4,6 +4,7 @@ window opens), "+DURATION" from when it fell due, window.latest when no deadline
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,9 +13,9 @@ from evman.engine.timing.durations import TimeOfDayError
 from evman.engine.timing.windows import resolve_deadline
 
 
-def spec(**kw: object) -> EventSpec:
+def spec(**kw: Any) -> EventSpec:
     kw.setdefault("timezone", "UTC")
-    return EventSpec(name="e", run=("true",), **kw)  # type: ignore[arg-type]
+    return EventSpec(name="e", run=("true",), **kw)
 
 
 def utc(day: int, hh: int, mm: int = 0) -> datetime:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from receivers import HttpReceiver
 
 from bench.simjobs import Driver, SimJobs
 from evman.engine.clock import FakeClock, parse_iso
@@ -21,6 +20,7 @@ from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
 from evman.engine.store import Store
 from tests.outside import ROOT
+from tests.receivers import HttpReceiver
 
 TONIGHT = datetime(2026, 3, 10, 22, 0, tzinfo=UTC)
 DEADLINE = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,15 @@ import pytest
 from evman.console.views.plan import KEYS
 from evman.engine.clock import parse_iso
 from evman.engine.foresight import nearest_rank
-from tests.outside import ROOT, evman_argv, rows
+from tests.outside import evman_argv, rows
 
 AT = "2026-03-21T01:55:00+00:00"
 
 
 @pytest.fixture(scope="module")
 def nightly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        import make_nightly_db
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
+    from examples import make_nightly_db
+
     out = tmp_path_factory.mktemp("nightly") / "nightly.db"
     counts = make_nightly_db.build(out)
     assert counts == {"running": 1, "succeeded": 122}
@@ -65,10 +61,10 @@ def test_plan_rows_follow_tonights_runs(nightly: Path) -> None:
     running = rows(nightly, "SELECT started_at FROM runs WHERE state = 'running'")
     assert transform["projected_start"] == running[0]["started_at"]
     # transform is past its p90: one tick left, at both quantiles
-    assert parse_iso(transform["finish_p50"]) == parse_iso(AT) + timedelta(seconds=1)  # type: ignore[operator]
+    assert parse_iso(transform["finish_p50"]) == parse_iso(AT) + timedelta(seconds=1)
     assert publish["critical_path"] == ["extract", "transform", "load-warehouse", "publish-reports"]
     assert publish["deadline"] == "2026-03-21T03:30:00.000000+00:00"
-    slack = (parse_iso(publish["deadline"]) - parse_iso(publish["finish_p50"])).total_seconds()  # type: ignore[operator]
+    slack = (parse_iso(publish["deadline"]) - parse_iso(publish["finish_p50"])).total_seconds()
     assert publish["slack_s"] == pytest.approx(slack, abs=0.001) and 0 < slack < 3600
     assert (publish["confidence"], publish["samples"]) == ("history", 20)
     assert (p["new-report"]["confidence"], p["new-report"]["samples"]) == ("low", 0)
@@ -77,7 +73,7 @@ def test_plan_rows_follow_tonights_runs(nightly: Path) -> None:
 
 def test_plan_durations_are_the_ones_show_prints(nightly: Path) -> None:
     durations = sorted(
-        (parse_iso(r["ended_at"]) - parse_iso(r["started_at"])).total_seconds()  # type: ignore[operator]
+        (parse_iso(r["ended_at"]) - parse_iso(r["started_at"])).total_seconds()
         for r in rows(
             nightly,
             "SELECT started_at, ended_at FROM runs WHERE event = 'load-warehouse' "
@@ -89,7 +85,7 @@ def test_plan_durations_are_the_ones_show_prints(nightly: Path) -> None:
     assert stats["p50_s"] == pytest.approx(nearest_rank(durations, 0.5), abs=0.001)
     assert stats["p90_s"] == pytest.approx(nearest_rank(durations, 0.9), abs=0.001)
     load = plan(nightly)["load-warehouse"]
-    took = parse_iso(load["finish_p50"]) - parse_iso(load["projected_start"])  # type: ignore[operator]
+    took = parse_iso(load["finish_p50"]) - parse_iso(load["projected_start"])
     assert took.total_seconds() == pytest.approx(stats["p50_s"], abs=0.01)
 
 
@@ -99,8 +95,7 @@ def test_what_if_moves_the_plan_and_writes_nothing(nightly: Path) -> None:
     assert digest(nightly) == before
     assert base["publish-reports"]["slack_s"] > 0 > slowed["publish-reports"]["slack_s"]
     load_p50 = (
-        parse_iso(base["load-warehouse"]["finish_p50"])  # type: ignore[operator]
-        - parse_iso(base["load-warehouse"]["projected_start"])
+        parse_iso(base["load-warehouse"]["finish_p50"]) - parse_iso(base["load-warehouse"]["projected_start"])
     ).total_seconds()
     assert base["publish-reports"]["slack_s"] - slowed["publish-reports"]["slack_s"] == pytest.approx(
         load_p50, abs=0.01

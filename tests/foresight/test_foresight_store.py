@@ -80,8 +80,8 @@ def test_histories_scope_and_alert_rows(
         # 02:50, but the driver acknowledges it at 02:45)
         took["b"] = float("inf")
         driver.step_s = 60.0
-        night = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)  # a runs at 01:00 tonight
-        driver.run_until(night.replace(hour=2, minute=45))
+        midnight = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)  # a runs at 01:00 tonight
+        driver.run_until(midnight.replace(hour=2, minute=45))
         late = {r["kind"]: r for r in store.alerts(event="c", open_only=True)}["projected_late"]
         assert late["count"] == 2 and late["pending"] == 1, late  # opened, then paged again once
         assert (
@@ -91,7 +91,7 @@ def test_histories_scope_and_alert_rows(
         other = Store(db_path)
         other.add_request("ack", f"alert:{late['id']}", requested_by="driver")
         other.close()
-        driver.run_until(night.replace(hour=2, minute=58))
+        driver.run_until(midnight.replace(hour=2, minute=58))
         open_ = {r["kind"]: r for r in store.alerts(event="c", open_only=True)}
         assert set(open_) == {"at_risk", "projected_late"}
         acked = open_["projected_late"]

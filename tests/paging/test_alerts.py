@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from receivers import HttpReceiver, SmtpReceiver, text_of
 
 from evman.engine.clock import FakeClock, SystemClock, iso
 from evman.engine.definitions import catalog, parse_definitions
@@ -25,6 +24,8 @@ from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier, masked, start_notifier
 from evman.engine.paging.rules import quiet_end
 from evman.engine.store import Store
+from tests.outside import found
+from tests.receivers import HttpReceiver, SmtpReceiver, text_of
 
 pytestmark = pytest.mark.backends
 
@@ -199,7 +200,7 @@ def test_failed_run_reaches_each_receiver_once_with_title_and_body(
     assert len(chat.splitlines()) <= 5 < len(body.splitlines())
     rows = deliveries(store, alert["id"])
     assert [(r["route"], r["outcome"], r["page"]) for r in rows] == [("ops", "sent", 1)] * 2
-    after = store.alert(alert["id"])
+    after = found(store.alert(alert["id"]))
     assert after["pages"] == 1 and after["delivered_at"] == iso(clock.now())
     assert after["next_attempt_at"] == iso(clock.now() + timedelta(minutes=30))  # the reminder
 
@@ -303,7 +304,7 @@ def test_stopped_receiver_is_retried_with_backoff_then_delivered_and_nothing_is_
     rows = deliveries(store, failed)
     assert [r["outcome"] for r in rows] == ["failed"] * 3 + ["sent"]
     assert all(r["error"] for r in rows[:3]) and rows[3]["error"] is None
-    assert store.alert(failed)["delivered_at"] and store.alert(late)["pending"] == 0
+    assert found(store.alert(failed))["delivered_at"] and found(store.alert(late))["pending"] == 0
     assert {a["status"] for a in store.alerts() if a["kind"] == "delivery"} == {"resolved"}
 
 
@@ -329,7 +330,7 @@ def test_a_hanging_target_is_bounded_and_does_not_hold_up_the_others(
     http.delay_s = 0.0
     step(notifier, clock, timedelta(seconds=30))
     assert len(http.posts) == 1 and len(smtp.messages) == 1
-    assert store.alert(alert)["pages"] == 1
+    assert found(store.alert(alert))["pages"] == 1
 
 
 # ---------------------------------------------------------------- repeat, ack, escalation
@@ -355,7 +356,7 @@ def test_reminders_every_repeat_until_acknowledged(
     for _ in range(4):
         assert step(notifier, clock, timedelta(minutes=30)) == []
     assert len(http.posts) == 3
-    row = store.alert(alert)
+    row = found(store.alert(alert))
     assert row["acknowledged_by"].startswith("alice") and (row["pending"], row["pages"]) == (0, 3)
 
 
@@ -406,11 +407,11 @@ def test_escalation_reaches_the_second_route_only_when_nobody_acknowledged_in_ti
     step(notifier, clock, timedelta(hours=2))
     if acknowledged:
         assert to_lead() == 0 and [p.path for p in http.posts] == ["/ops"]
-        assert store.alert(alert)["escalated_at"] is None
+        assert found(store.alert(alert))["escalated_at"] is None
     else:
         lead = [p for p in http.posts if p.path == "/lead"]
         assert len(lead) > 1 and "escalated to lead" in lead[0].json["message"]
-        assert store.alert(alert)["escalated_at"] == iso(datetime(2026, 1, 5, 0, 20, 1, tzinfo=UTC))
+        assert found(store.alert(alert))["escalated_at"] == iso(datetime(2026, 1, 5, 0, 20, 1, tzinfo=UTC))
 
 
 def test_a_failing_reminder_is_retried_with_backoff_not_at_once(
@@ -427,7 +428,7 @@ def test_a_failing_reminder_is_retried_with_backoff_not_at_once(
     http.start()
     assert step(notifier, clock, timedelta(seconds=59)) == []
     assert [a.outcome for a in step(notifier, clock, timedelta(seconds=1))] == ["sent"]
-    row = store.alert(alert)
+    row = found(store.alert(alert))
     assert (row["pages"], row["failures"]) == (2, 0)
     assert row["next_attempt_at"] == iso(clock.now() + timedelta(minutes=30))
 
@@ -441,7 +442,7 @@ def test_an_alert_without_a_route_is_a_recorded_failure_not_a_crash(
     assert attempt.outcome == "failed" and "no route" in (attempt.error or "")
     [row] = deliveries(store, alert)
     assert row["outcome"] == "failed" and "[defaults] has no driver" in row["error"]
-    assert store.alert(alert)["pending"] == 1
+    assert found(store.alert(alert))["pending"] == 1
 
 
 def test_a_route_from_an_apprise_config_file_pages_only_the_tagged_entries(
@@ -499,7 +500,7 @@ def test_quiet_hours_hold_notices_and_send_them_as_one_digest(
         + [((failed,), "sent")] * 2
     )
     assert titles(http) == ["[evman] failed: nightly"]  # except = ["failed"] goes through
-    assert store.alert(late)["next_attempt_at"] == iso(datetime(2026, 1, 6, 7, 0, tzinfo=UTC))
+    assert found(store.alert(late))["next_attempt_at"] == iso(datetime(2026, 1, 6, 7, 0, tzinfo=UTC))
     clock.set(datetime(2026, 1, 6, 6, 59, 59, tzinfo=UTC))
     notifier.run_once(clock.now())  # only the reminder of the failed alert, not the held ones
     assert titles(http) == ["[evman] failed: nightly"] * 2 and len(smtp.messages) == 2
@@ -519,7 +520,7 @@ def test_quiet_hours_hold_notices_and_send_them_as_one_digest(
         assert part in mail
     assert len(http.posts) == 3 and len(smtp.messages) == 3
     assert [r["outcome"] for r in deliveries(store, late)] == ["sent", "sent"]
-    assert store.alert(late)["held_since"] is None and store.alert(late)["pending"] == 0
+    assert found(store.alert(late))["held_since"] is None and found(store.alert(late))["pending"] == 0
 
 
 def test_a_quiet_escalation_route_holds_its_notice_but_not_the_reminders_to_the_first(

@@ -102,7 +102,7 @@ def test_every_run_that_writes_a_new_file_passes_the_fresh_check(store: Store, t
             engine.settle()
     finally:
         engine.executors.shutdown(wait_s=0)
-    rows = [dict(r) for r in store.conn.execute("SELECT state, reason, started_at FROM runs")]
+    rows = [dict(r) for r in store.execute("SELECT state, reason, started_at FROM runs")]
     assert len(rows) == TRIGGERS
     failed = [r for r in rows if r["state"] != "succeeded"]
     assert not failed, failed
@@ -119,6 +119,6 @@ def test_a_file_older_than_the_run_still_fails_the_fresh_check(store: Store, tmp
         engine.settle()
     finally:
         engine.executors.shutdown(wait_s=0)
-    (row,) = [dict(r) for r in store.conn.execute("SELECT state, reason FROM runs")]
+    (row,) = [dict(r) for r in store.execute("SELECT state, reason FROM runs")]
     assert row["state"] == "failed", row
     assert row["reason"].startswith("output out-0.json is stale: modified "), row

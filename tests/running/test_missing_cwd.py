@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 
-def test_missing_working_directory_is_named(engine_factory, clock, store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_working_directory_is_named(engine_factory, clock, store, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     engine = engine_factory(f'[[event]]\nname = "w"\nrun = "true"\ncwd = "{work}"\n')

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from evman.engine.clock import FakeClock
@@ -14,6 +15,7 @@ from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.running.supervisor_client import read_exit
 from evman.engine.store import Store
+from tests.outside import found
 
 Make = Callable[..., Engine]
 
@@ -32,13 +34,13 @@ CALLABLE = """
 """
 
 
-def load_text(store: Store, text: str, base: Path, now: object) -> None:
+def load_text(store: Store, text: str, base: Path, now: datetime) -> None:
     import textwrap
 
     defs = parse_definitions(
         textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base, known_events=store.event_names()
     )
-    catalog.save(store, defs, now=now)  # type: ignore[arg-type]
+    catalog.save(store, defs, now=now)
 
 
 def _trigger(engine: Engine, name: str) -> None:
@@ -56,7 +58,7 @@ def test_the_exit_record_on_the_log_says_how_the_command_ended(
     engine = engine_factory(COMMANDS)
     _trigger(engine, "says")
     engine.settle(clock.now(), timeout_s=60)
-    run = store.run(1)
+    run = found(store.run(1))
     assert (run["state"], run["exit_code"]) == ("failed", 4)
     record = read_exit(run["log_path"])
     assert record is not None
@@ -98,16 +100,16 @@ def test_a_command_loaded_later_starts_it_once_its_spec_is_read(
     engine.tick(clock.now())  # reads the spec: the supervisor boots while the run is recorded
     assert engine.executors.supervisor.pid is not None
     engine.settle(clock.now(), timeout_s=60)
-    assert store.run(1)["exit_code"] == 4
+    assert found(store.run(1))["exit_code"] == 4
 
 
 def test_sigterm_to_the_supervisor_reaches_the_commands(engine_factory: Make, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(COMMANDS)
     _trigger(engine, "sleeper")
     engine.tick(clock.now())
-    pid = int(store.run(1)["pid"])
+    pid = int(found(store.run(1))["pid"])
     os.kill(engine.executors.supervisor.pid or 0, signal.SIGTERM)
     engine.settle(clock.now(), timeout_s=60)
-    run = store.run(1)
+    run = found(store.run(1))
     assert (run["state"], run["exit_code"], run["reason"]) == ("failed", -15, "ended by signal SIGTERM")
     assert not Path(f"/proc/{pid}").exists() or open(f"/proc/{pid}/stat").read().split()[2] == "Z"

@@ -26,7 +26,7 @@ def test_latest_fire_of_a_cron_looks_back_far_enough() -> None:
     assert schedules.latest_fire("0 0 1 * *", due, until, "UTC") == datetime(2026, 9, 1, tzinfo=UTC)
 
 
-def test_engine_catches_up_once_after_months(engine_factory, clock, store) -> None:  # type: ignore[no-untyped-def]
+def test_engine_catches_up_once_after_months(engine_factory, clock, store) -> None:
     engine = engine_factory("""
         [[event]]
         name = "often"

@@ -9,6 +9,7 @@ import pytest
 
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.outside import found
 from tests.stages.stage_helpers import ask, runs
 
 pytestmark = pytest.mark.backends
@@ -91,7 +92,7 @@ def test_hold_until_releases_by_itself(engine_factory, clock: FakeClock, store: 
     clock.set(at(5, 2))
     engine.settle(clock.now())
     engine.settle(clock.now())
-    assert store.event_row("etl-a")["held"] == 0 and store.event_row("etl-b")["held_until"] is None
+    assert found(store.event_row("etl-a"))["held"] == 0 and found(store.event_row("etl-b"))["held_until"] is None
     assert [r["state"] for r in runs(store, "etl-a")][0] in ("succeeded", "skipped")
 
 
@@ -99,7 +100,7 @@ def test_hold_until_releases_by_itself(engine_factory, clock: FakeClock, store: 
 def test_hold_and_release_by_tag(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(DAILY.replace('name = "etl-b"', 'name = "etl-b"\n    tags = ["night"]'))
     assert ask(engine, "hold", "tag:night")["detail"] == "etl-b held"
-    assert store.event_row("etl-b")["held"] == 1 and store.event_row("etl-a")["held"] == 0
+    assert found(store.event_row("etl-b"))["held"] == 1 and found(store.event_row("etl-a"))["held"] == 0
     assert ask(engine, "release", "tag:night")["detail"] == "etl-b released"
     assert "no event has the tag 'day'" in ask(engine, "hold", "tag:day")["outcome"]
     assert "until" in ask(engine, "hold", "etl-a", args={"until": "2000-01-01T00:00:00+00:00"})["outcome"]

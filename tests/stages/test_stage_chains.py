@@ -9,6 +9,7 @@ import pytest
 
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.outside import found
 from tests.stages.stage_helpers import ask, evman, runs, trigger
 
 pytestmark = pytest.mark.backends
@@ -126,7 +127,7 @@ def test_two_requests_in_one_tick_make_two_queued_runs(
     second = other.add_request("trigger", "images", requested_by="b")
     other.close()
     engine.tick(clock.now())
-    details = [store.request(i)["detail"] for i in (first, second)]
+    details = [found(store.request(i))["detail"] for i in (first, second)]
     engine.settle(clock.now())
     made = runs(store, "images")
     assert [f"run {r['id']}" for r in made] == details

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import DefinitionsError, parse_definitions
 from evman.engine.store import Store
+from tests.outside import found
 from tests.stages.stage_helpers import ask, evman, runs, trigger
 
 pytestmark = pytest.mark.backends
@@ -178,14 +179,14 @@ def test_the_reason_follows_what_blocks_the_run_now(
     build = trigger(engine, "build", now=clock.now())
     trigger(engine, "fetch", now=clock.now())
     engine.settle(clock.now())
-    assert store.run(build)["waiting_reason"] == (
+    assert found(store.run(build))["waiting_reason"] == (
         "success(fetch) is false: its last run failed at 2026-01-05T00:00:01Z"
     )
     (tmp_path / "fetched").touch()
     clock.advance(timedelta(minutes=2))
     engine.settle(clock.now())
-    assert store.run(build)["state"] == "succeeded"
-    assert store.run(build)["waiting_reason"] is None
+    assert found(store.run(build))["state"] == "succeeded"
+    assert found(store.run(build))["waiting_reason"] is None
 
 
 def test_show_json_has_duration_statistics(engine_factory, clock: FakeClock, store: Store, db_path: Path) -> None:
@@ -196,6 +197,6 @@ def test_show_json_has_duration_statistics(engine_factory, clock: FakeClock, sto
         engine.tick(clock.now())
         clock.advance(timedelta(minutes=minutes))
         engine.settle(clock.now())
-        assert store.run(run_id)["state"] == "succeeded"
+        assert found(store.run(run_id))["state"] == "succeeded"
     stats = evman(db_path, "show", "publish", "--json")["stats"]
     assert stats == {"count": 5, "p50_s": 180.0, "p90_s": 600.0, "max_s": 600.0}

@@ -161,8 +161,7 @@ def test_make_sample_db_leaves_a_morning_of_history(
 ) -> None:
     """The first ten hours of what examples/make_sample_db.py builds as sample.db."""
     monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    import make_sample_db
+    from examples import make_sample_db
 
     db = tmp_path / "sample.db"
     counts = make_sample_db.build(db, hours=10, examples=workdir)

@@ -10,6 +10,7 @@ import pytest
 
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.outside import found
 from tests.stages.stage_helpers import alerts, ask, evman, runs, trigger, wait_running, wait_until
 
 pytestmark = pytest.mark.backends
@@ -38,7 +39,7 @@ def test_hold_keeps_waiting_runs_waiting_and_release_lets_them_start(
     engine = engine_factory(DEFS)
     row = ask(engine, "hold", "digest", by="carol", now=clock.now())
     assert (row["outcome"], row["detail"]) == ("ok", "digest held")
-    assert store.event_row("digest")["held_by"] == f"carol (request {row['id']})"
+    assert found(store.event_row("digest"))["held_by"] == f"carol (request {row['id']})"
     for _ in range(3):
         clock.advance(timedelta(hours=1))
         engine.settle(clock.now())
@@ -50,19 +51,19 @@ def test_hold_keeps_waiting_runs_waiting_and_release_lets_them_start(
     row = ask(engine, "release", "digest", by="dan", now=clock.now())
     assert (row["outcome"], row["detail"]) == ("ok", "digest released")
     engine.settle(clock.now())
-    assert store.run(waiting["id"])["state"] == "succeeded"
-    assert store.event_row("digest")["held"] == 0
+    assert found(store.run(waiting["id"]))["state"] == "succeeded"
+    assert found(store.event_row("digest"))["held"] == 0
 
 
 def test_kill_a_running_run_records_who_killed_it(engine_factory, clock: FakeClock, store: Store) -> None:
     engine = engine_factory(DEFS)
     run_id = trigger(engine, "render", now=clock.now())
     wait_running(engine, clock, run_id)
-    pid = store.run(run_id)["pid"]
+    pid = found(store.run(run_id))["pid"]
     row = ask(engine, "kill", f"run:{run_id}", by="bob", now=clock.now())
     assert (row["outcome"], row["detail"]) == ("ok", f"run {run_id} signalled")
     engine.settle(clock.now())
-    run = store.run(run_id)
+    run = found(store.run(run_id))
     assert run["state"] == "killed"
     assert run["reason"] == f"killed: operator bob (request {row['id']})"
     assert not _alive(pid)
@@ -76,7 +77,7 @@ def test_kill_a_waiting_run_cancels_it(engine_factory, clock: FakeClock, store: 
     run_id = trigger(engine, "render", now=clock.now())
     row = ask(engine, "kill", "render", by="bob", now=clock.now())
     assert row["detail"] == f"run {run_id} cancelled"
-    run = store.run(run_id)
+    run = found(store.run(run_id))
     assert (run["state"], run["started_at"]) == ("killed", None)
     assert run["reason"] == f"killed before it started by bob (request {row['id']})"
 
@@ -97,7 +98,7 @@ def test_kill_a_run_while_its_prepare_runs_stops_the_prepare_too(
     row = ask(engine, "kill", "upload", by="bob", now=clock.now())
     assert row["outcome"] == "ok"
     engine.settle(clock.now())
-    assert store.run(retry["id"])["state"] == "killed"
+    assert found(store.run(retry["id"]))["state"] == "killed"
     wait_until(lambda: not _alive(prepare_pid), what="the prepare process to end")
 
 
@@ -145,7 +146,7 @@ def test_restart_a_missed_run_opens_a_fresh_window(
     run_id = trigger(engine, "morning", now=clock.now())
     clock.advance(timedelta(minutes=30))
     engine.settle(clock.now())
-    assert store.run(run_id)["state"] == "missed"
+    assert found(store.run(run_id))["state"] == "missed"
     (tmp_path / "gate.flag").touch()
     row = ask(engine, "restart", "morning", by="hana", now=clock.now())
     assert row["outcome"] == "ok", row["outcome"]

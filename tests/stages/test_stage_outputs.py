@@ -32,7 +32,7 @@ def _run(
     store: Store,
     *,
     shell: str,
-    check: str,  # type: ignore[no-untyped-def]
+    check: str,
     path: str = "feeds/today.json",
     payload: str | None = None,
 ) -> dict:

@@ -13,6 +13,7 @@ import pytest
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.store import Store, StoreError
+from evman.engine.store.stores import SqliteStore
 from tests.outside import connect, rows
 
 JOB = """
@@ -29,6 +30,7 @@ def test_a_request_answered_in_a_tick_that_could_not_write_is_not_answered_again
     engine_factory: Callable[..., Engine], store: Store, clock: FakeClock, db_path: Path
 ) -> None:
     engine = engine_factory(JOB)
+    assert isinstance(store, SqliteStore)
     store.add_request("trigger", "job", requested_by="first " + "x" * 8000)  # its run needs new pages
     pages = int(store.conn.execute("PRAGMA page_count").fetchone()[0])
     store.conn.execute(f"PRAGMA max_page_count = {pages}")  # the engine's own connection: a full disk

@@ -10,6 +10,7 @@ import pytest
 
 from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.store import Store
+from tests.outside import found
 from tests.stages.stage_helpers import alerts, ask, runs, trigger
 
 pytestmark = pytest.mark.backends
@@ -35,18 +36,18 @@ def _backoffs(store: Store) -> list[float]:
     ]
 
 
-def _fail_through(engine, clock: FakeClock, store: Store, count: int) -> None:  # type: ignore[no-untyped-def]
+def _fail_through(engine, clock: FakeClock, store: Store, count: int) -> None:
     """Let `count` retries come due one after another, checking none starts a second early."""
     for _ in range(count):
         waiting = [r for r in runs(store, "upload") if r["state"] == "waiting"][-1]
         due = parse_iso(waiting["not_before"])
         clock.set(due - timedelta(seconds=1))
         engine.settle(clock.now())
-        assert store.run(waiting["id"])["state"] == "waiting"
-        assert store.run(waiting["id"])["waiting_reason"].startswith("retry backoff until ")
+        assert found(store.run(waiting["id"]))["state"] == "waiting"
+        assert found(store.run(waiting["id"]))["waiting_reason"].startswith("retry backoff until ")
         clock.set(due)
         engine.settle(clock.now())
-        assert store.run(waiting["id"])["state"] == "failed"
+        assert found(store.run(waiting["id"]))["state"] == "failed"
 
 
 def test_retry_backoff_doubles_from_backoff(engine_factory, clock: FakeClock, store: Store, tmp_path: Path) -> None:

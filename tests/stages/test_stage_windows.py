@@ -10,6 +10,7 @@ from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.model import EventSpec, Window
 from evman.engine.store import Store
 from evman.engine.timing.windows import bounds_for
+from tests.outside import found
 from tests.stages.stage_helpers import alerts, ask, runs, wait_running, wait_until
 
 pytestmark = pytest.mark.backends
@@ -161,7 +162,7 @@ def test_still_running_at_the_window_end_is_overdue_once(engine_factory, clock: 
 
 def test_a_run_whose_window_closes_during_its_prepare_is_missed_and_the_prepare_stopped(
     engine_factory, clock: FakeClock, store: Store, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     engine = engine_factory("""
         [defaults]
         timezone = "UTC"
@@ -180,7 +181,7 @@ def test_a_run_whose_window_closes_during_its_prepare_is_missed_and_the_prepare_
     wait_until(lambda: marker.exists() and marker.read_text().strip() != "", what="prepare to start")
     clock.set(at(5, 1, 0))
     engine.settle(clock.now())
-    assert store.run(retry["id"])["state"] == "missed"
+    assert found(store.run(retry["id"]))["state"] == "missed"
     pid = int(marker.read_text())
     wait_until(lambda: not _alive(pid), what="the prepare process to end")
 

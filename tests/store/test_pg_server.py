@@ -14,7 +14,7 @@ import psycopg
 
 def test_the_server_listens_on_its_socket_only_with_fsync_off(pg_server: PgServer, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn) as conn:
-        settings = dict(
+        settings: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN "
                 "('listen_addresses', 'fsync', 'unix_socket_directories', 'port')"

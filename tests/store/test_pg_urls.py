@@ -11,6 +11,7 @@ import pytest
 
 from evman.engine.store import Store
 from evman.engine.store.postgres import is_url, masked, split_url
+from evman.engine.store.stores import PgStore
 from evman.engine.store.targets import db_target, short_name
 from tests.outside import rows
 from tests.pgserver import PgServer
@@ -96,6 +97,7 @@ def test_a_store_opens_through_every_form(pg_server: PgServer, pg_dsn: str, tmp_
     Store(pg_dsn).close()  # creates the tables
     for given in forms_of(pg_server, pg_dsn):
         store = Store(given)
+        assert isinstance(store, PgStore)
         try:
             assert store.url == masked(split_url(given)[0])
             assert store.listen is ("listen=false" not in given)

@@ -17,6 +17,7 @@ from evman.engine.definitions import spec_to_json
 from evman.engine.engine import Engine
 from evman.engine.model import EventSpec
 from evman.engine.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from evman.engine.store.stores import SqliteStore
 from tests.engine_cli import SETTLE_S, cli, insert_request, load_defs, rows
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -149,7 +150,7 @@ def test_a_file_others_can_write_is_refused(tmp_path: Path, mode: int) -> None:
 
 
 def test_memory_store_has_the_same_schema(tmp_path: Path) -> None:
-    mem = Store(memory=True)
+    mem = SqliteStore(memory=True)
     names = {r[0] for r in mem.conn.execute("SELECT name FROM sqlite_master")}
     Store(tmp_path / "f.db").close()
     assert names == {r["name"] for r in rows(tmp_path / "f.db", "SELECT name FROM sqlite_master")}
@@ -207,7 +208,7 @@ def fill_events(db: Path, now: datetime) -> None:
     conn.close()
 
 
-def plans(store: Store, statements: list[str]) -> dict[str, list[str]]:
+def plans(store: SqliteStore, statements: list[str]) -> dict[str, list[str]]:
     out = {}
     for sql in statements:
         if sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
@@ -215,13 +216,13 @@ def plans(store: Store, statements: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def partial_indexes(store: Store) -> set[str]:
+def partial_indexes(store: SqliteStore) -> set[str]:
     return {
         r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'")
     }
 
 
-def full_scans(store: Store, found: dict[str, list[str]]) -> dict[str, list[str]]:
+def full_scans(store: SqliteStore, found: dict[str, list[str]]) -> dict[str, list[str]]:
     """Statements whose plan reads a whole table, or a whole index that is not partial
     (a scan of a partial index only reads the rows that match it: open requests, active runs)."""
     partial = partial_indexes(store)
@@ -236,7 +237,7 @@ def full_scans(store: Store, found: dict[str, list[str]]) -> dict[str, list[str]
     return {sql: plan for sql, plan in found.items() if any(is_full(step) for step in plan)}
 
 
-def assert_no_scans(store: Store, found: dict[str, list[str]]) -> None:
+def assert_no_scans(store: SqliteStore, found: dict[str, list[str]]) -> None:
     bad = full_scans(store, found)
     assert not bad, "full scans:\n" + "\n".join(f"{s}\n  -> {p}" for s, p in bad.items())
 
@@ -250,7 +251,7 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_named_tick_queries_use_indexes(big_db: Path) -> None:
-    store = Store(big_db)
+    store = SqliteStore(big_db)
     seen: list[str] = []
     store.conn.set_trace_callback(seen.append)
     store.due_events(NOW)
@@ -281,7 +282,7 @@ def test_named_tick_queries_use_indexes(big_db: Path) -> None:
 def test_a_tick_of_100k_events_materialises_only_the_due_and_scans_nothing(
     big_db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store(big_db)
+    store = SqliteStore(big_db)
     engine = Engine(store, clock=FakeClock(NOW))
     try:
         start_began = time.perf_counter()

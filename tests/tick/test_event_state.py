@@ -24,7 +24,7 @@ def _state(store: Store, name: str) -> str:
     return str(rows[0]["run_state"])
 
 
-def test_a_waiting_run_shows_through_newer_skipped_ones(engine_factory, store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_a_waiting_run_shows_through_newer_skipped_ones(engine_factory, store: Store) -> None:
     engine_factory('[[event]]\nname = "p"\nrun = "true"\n[[event]]\nname = "q"\nrun = "true"\n')
     _run(store, "p", "failed", 1)
     _run(store, "p", "waiting", 2)

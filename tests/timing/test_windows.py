@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,8 +15,8 @@ from evman.engine.timing.windows import bounds_for
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def spec(**kw: object) -> EventSpec:
-    return EventSpec(name="e", run=("true",), timezone="UTC", **kw)  # type: ignore[arg-type]
+def spec(**kw: Any) -> EventSpec:
+    return EventSpec(name="e", run=("true",), timezone="UTC", **kw)
 
 
 def test_relative_latest_counts_from_the_scheduled_time() -> None:
@@ -56,7 +57,7 @@ def test_definitions_refuse_bad_relative_times(tmp_path: Path, bad: str) -> None
     assert "event 'e'" in str(err.value) and "window.latest" in str(err.value)
 
 
-def test_timeout_kills_the_run_and_counts_as_failed(engine_factory, clock, store) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_kills_the_run_and_counts_as_failed(engine_factory, clock, store) -> None:
     engine = engine_factory("""
         [[event]]
         name = "slow"

@@ -1,4 +1,4 @@
-"""`evman --no-ui` starts its notifier as soon as the database lets it connect: a database that
+"""An engine's notifier (engine/companions.py) starts as soon as the database lets it connect: a database that
 cannot be opened when the engine starts (a server restarting) delays the pages, it does not end
 the engine with a traceback. Real SQLite files, a real engine, the real notifier."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evman.console.cli.headless import NotifierStart
+from evman.engine.companions import NotifierStart
 from evman.engine.engine import Engine
 from evman.engine.store import Store
 from tests.outside import wait_until
