@@ -1,13 +1,20 @@
-"""The several-engines drill: 3 engines on one PostgreSQL, second-level schedules and chains,
-and random faults; then what ran, what was lost, what was fenced, how fast work moved.
+"""The several-engines drill: 3 engines on one PostgreSQL, each in its own working directory and
+naming the database its own way, twenty events (bench/drill_workload.py), a program writing
+requests with unique and repeated dedupe keys (bench/drill_requests.py), and random faults;
+then what ran, what was lost, what was fenced, how fast work moved, and each of issue 24's
+measures with MET or NOT MET.
 
-    uv run python -m bench.drill --faults 200          # the long form (about 10 minutes)
-    uv run python -m bench.drill --faults 8 --quick    # a smoke run
+    uv run python -m bench.drill --faults 200          # the long form (about 15 minutes)
+    uv run python -m bench.drill --faults 8            # a smoke run
 
 Faults, one at a time with the fleet running between them: SIGKILL an engine and start it
-again; SIGSTOP one past its lease, then SIGCONT (it must find itself fenced and exit 3);
-pg_terminate_backend on an engine's connections; `pg_ctl restart -m fast`; SIGTERM (a
-graceful stop, which must hand over within a tick) and start it again."""
+again; "the machine died": SIGKILL an engine with its supervisor and the commands of its runs;
+SIGSTOP one past its lease, then SIGCONT (it must find itself fenced and exit 3, or go on if
+no one took it over); pg_terminate_backend on an engine's connections; `pg_ctl restart -m
+fast`; PostgreSQL stopped `-m immediate` for longer than a lease and started again, with an
+engine killed before and started the moment the server is back (it joins while the others
+have not renewed yet); SIGTERM (a graceful stop: exit 0, handed over within a tick) and start
+it again."""
 
 from __future__ import annotations
 
@@ -23,11 +30,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.drill_fleet import Fleet, Slot
-from bench.drill_report import Fault, Findings, judge, render
+from bench.drill_measures import Measures, details, measure, read_ledger
+from bench.drill_measures import render as render_measures
+from bench.drill_report import Fault, Findings, dicts, judge, render
+from bench.drill_requests import RequestWriter
+from bench.drill_workload import ROOT_EVERY_S
 
 FENCED_EXIT = 3
 LEASE_TICKS = 3
-FAULT_WEIGHTS = {"kill": 4, "stop": 2, "terminate": 2, "pg_restart": 1, "term": 2}
+FAULT_WEIGHTS = {"kill": 3, "machine": 2, "stop": 2, "terminate": 2, "pg_restart": 1, "pg_crash": 1, "term": 2}
 
 
 @dataclass(frozen=True)
@@ -35,13 +46,14 @@ class Plan:
     faults: int = 200
     engines: int = 3
     tick_s: float = 0.5
-    roots: int = 6
+    roots: int = 7
     chains: int = 3
-    every_s: int = 2
-    work_s: float = 0.3
+    every_s: int = ROOT_EVERY_S
     gap_s: tuple[float, float] = (0.3, 1.5)
-    settle_s: float = 6.0
+    settle_s: float = 8.0
     seed: int = 12
+    kinds: tuple[str, ...] = ()
+    """The faults in this order (a short drill that must meet each kind); else drawn at random."""
 
 
 def _now() -> datetime:
@@ -51,8 +63,8 @@ def _now() -> datetime:
 class Faults:
     """Each fault as a function of the fleet and a slot; each records what it saw."""
 
-    def __init__(self, fleet: Fleet, plan: Plan) -> None:
-        self.fleet, self.plan = fleet, plan
+    def __init__(self, fleet: Fleet, plan: Plan, rng: random.Random) -> None:
+        self.fleet, self.plan, self.rng = fleet, plan, rng
         self.lease_s = LEASE_TICKS * plan.tick_s
         self.done: list[Fault] = []
 
@@ -63,6 +75,19 @@ class Faults:
             if slot.proc is not None and slot.proc.poll() is not None:
                 self.done.append(Fault("revive", slot.name, slot.proc.pid, _now(), exit_code=slot.proc.returncode))
                 self.fleet.start_engine(slot)
+
+    def victim(self, wait_s: float = 30.0) -> Slot:
+        """A slot to hit while another engine runs: the fleet never empties by a fault's doing
+        (every engine down at once would be a fleet start, and @reboot would rightly run again)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            slots = list(self.fleet.slots)
+            self.rng.shuffle(slots)
+            for slot in slots:
+                if self.fleet.others_running(slot) or time.monotonic() > deadline:
+                    return slot
+            time.sleep(0.2)
+            self.revive()
 
     def inject(self, kind: str, slot: Slot) -> None:
         action: Callable[[Slot], Fault] = getattr(self, f"_{kind}")
@@ -77,6 +102,27 @@ class Faults:
         self.fleet.signal(slot, signal.SIGKILL)
         fault.exit_code = self.fleet.wait_exit(slot, 10)
         self.fleet.start_engine(slot)
+        return fault
+
+    def _machine(self, slot: Slot) -> Fault:
+        """The machine of this engine died: it, its supervisor and its runs' commands, at once."""
+        fault = Fault("machine", slot.name, self._pid(slot), _now())
+        fault.killed = self.fleet.machine_dies(slot)
+        fault.exit_code = self.fleet.wait_exit(slot, 10)
+        self.fleet.start_engine(slot)
+        return fault
+
+    def _pg_crash(self, slot: Slot) -> Fault:
+        """PostgreSQL crashes and stays down past every lease; `slot`'s engine is killed first
+        and started again the moment the server is back: it joins before the others renewed
+        (a database outage is no fleet start: no @reboot, no one fenced)."""
+        fault = Fault("pg_crash", slot.name, self._pid(slot), _now())
+        self.fleet.signal(slot, signal.SIGKILL)
+        self.fleet.wait_exit(slot, 10)
+        down_s = self.lease_s + self.rng.uniform(0.2, 1.5)
+        self.fleet.server.crash(down_s)
+        self.fleet.start_engine(slot)
+        fault.outcome = f"down {down_s:.1f} s"
         return fault
 
     def _stop(self, slot: Slot) -> Fault:
@@ -159,6 +205,9 @@ class Faults:
         return fault
 
     def _term(self, slot: Slot) -> Fault:
+        """A graceful stop of a running engine (as a service manager's): once it has joined, so
+        that its SIGTERM handler is in place (before, Python's default ends it: exit -15)."""
+        self.fleet.wait_joined(slot, 10)
         fault = Fault("term", slot.name, self._pid(slot), _now())
         self.fleet.signal(slot, signal.SIGTERM)
         fault.exit_code = self.fleet.wait_exit(slot, self.fleet.grace_s + 10)
@@ -170,23 +219,38 @@ class Faults:
         return fault
 
 
-def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> tuple[Findings, list[Fault]]:
+@dataclass
+class Outcome:
+    """What a drill found: the established measures, issue 24's, and the faults it made."""
+
+    found: Findings
+    measures: Measures
+    faults: list[Fault]
+
+
+def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> Outcome:
     rng = random.Random(plan.seed)
     fleet = Fleet(root, engines=plan.engines, tick_s=plan.tick_s)
+    writer: RequestWriter | None = None
     try:
-        fleet.start(roots=plan.roots, chains=plan.chains, every_s=plan.every_s, work_s=plan.work_s)
+        fleet.start(roots=plan.roots, chains=plan.chains)
+        writer = RequestWriter(fleet.dsn, seed=plan.seed).start()
+        for slot in fleet.slots:  # the faults begin on a running fleet
+            fleet.wait_joined(slot, 60)
         time.sleep(3 * plan.tick_s + plan.every_s)
         started = _now()
-        faults = Faults(fleet, plan)
+        faults = Faults(fleet, plan, rng)
         kinds, weights = zip(*FAULT_WEIGHTS.items(), strict=True)
         for n in range(plan.faults):
             faults.revive()
-            faults.inject(rng.choices(kinds, weights)[0], rng.choice(fleet.slots))
+            kind = plan.kinds[n % len(plan.kinds)] if plan.kinds else rng.choices(kinds, weights)[0]
+            faults.inject(kind, faults.victim())
             time.sleep(rng.uniform(*plan.gap_s))
             if (n + 1) % 20 == 0:
                 say(f"  {n + 1} faults, {(_now() - started).total_seconds():.0f} s")
         ended = _now()
         faults.revive()
+        sent = writer.stop()
         time.sleep(plan.settle_s)
         codes = fleet.stop_all()
         window = (started, ended - timedelta(seconds=plan.every_s + 4 * plan.tick_s))
@@ -200,16 +264,36 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> tup
             tick_s=plan.tick_s,
         )
         found.problems += [
-            f"{name}: exit {code} on the final SIGTERM (expected 0)" for name, code in codes.items() if code != 0
-        ]
-        found.problems += [
             f"{f.kind} of pid {f.pid}: {f.outcome}"
             for f in faults.done
             if f.outcome.startswith(("hung", "did not stop"))
         ]
-        return found, faults.done
+        terms = [(f"SIGTERM to pid {f.pid}", f.exit_code) for f in faults.done if f.kind == "term"]
+        terms += [(f"final SIGTERM to {name}", code) for name, code in codes.items()]
+        measures = measure(
+            {int(r["id"]): r for r in dicts(fleet, "SELECT * FROM runs")},
+            dicts(fleet, "SELECT * FROM requests ORDER BY id"),
+            read_ledger(fleet.log),
+            sent,
+            killed_at={pid: f.at.timestamp() for f in faults.done for pid in f.killed},
+            fleet_starts=fleet.fleet_starts,
+            term_codes=terms,
+        )
+        fleet.dump(root / "tables")
+        return Outcome(found, measures, faults.done)
     finally:
+        if writer is not None:
+            writer.stop()
         fleet.close()
+
+
+def report(outcome: Outcome, tick_s: float) -> str:
+    rows = render_measures(outcome.measures)
+    width = max(len(name) for name, _ in rows)
+    lines = [render(outcome.found, outcome.faults, tick_s), "", "issue 24's measures:"]
+    lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
+    lines += [f"  {d}" for d in details(outcome.measures)]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,10 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         f"drill: {plan.engines} engines, tick {plan.tick_s} s (lease {LEASE_TICKS} ticks), "
         f"{plan.faults} faults, in {root}"
     )
-    found, faults = run_drill(plan, root)
-    print(render(found, faults, plan.tick_s))
+    outcome = run_drill(plan, root)
+    print(report(outcome, plan.tick_s))
+    found = outcome.found
     bad = (
-        found.missing
+        not outcome.measures.met
+        or found.missing
         or found.doubled
         or found.running_without_process
         or found.lost_without_alert

@@ -10,14 +10,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.drill_workload import follower_of
 from evman.engine.clock import parse_iso
 from evman.engine.running.procs import pid_alive
+from evman.engine.running.supervisor_client import read_exit
 
 
 @dataclass
 class Fault:
     kind: str
-    """kill, stop, terminate, pg_restart, term."""
+    """kill, machine, stop, terminate, pg_restart, pg_crash, term, revive."""
     slot: str | None
     pid: int | None
     at: datetime
@@ -25,6 +27,8 @@ class Fault:
     exit_code: int | None = None
     stall_s: float | None = None
     """A stop: the oldest survivor heartbeat seen while this engine was stopped."""
+    killed: list[int] = field(default_factory=list)
+    """A machine death: the commands' pids it killed."""
 
 
 @dataclass
@@ -34,7 +38,12 @@ class Findings:
     missing: list[str] = field(default_factory=list)
     doubled: list[str] = field(default_factory=list)
     running_without_process: int = 0
+    """Runs left `running` whose process is gone with no exit record (the next engine could
+    only call them lost); one that ended after the engines' last stop has its record."""
     lost_runs: int = 0
+    lost_unstarted: int = 0
+    """Expected occurrences whose run was lost before its command began (a machine death):
+    not missing, lost, with its alert."""
     lost_without_alert: int = 0
     fenced_writes_accepted: int = 0
     stops_fenced: int = 0
@@ -55,13 +64,10 @@ class Findings:
 
 
 def read_log(path: Path) -> list[tuple[str, str, int, int, int]]:
-    """(event, scheduled_for, run id, engine pid, command pid) per line."""
-    out = []
-    for line in path.read_text().splitlines():
-        parts = line.split(",")
-        if len(parts) == 5 and parts[2].isdigit():
-            out.append((parts[0], parts[1], int(parts[2]), int(parts[3]), int(parts[4])))
-    return out
+    """(event, scheduled_for, run id, supervisor pid, command pid) per command started."""
+    from bench.drill_measures import read_ledger
+
+    return [(x.event, x.scheduled_for, x.run_id, x.supervisor, x.pid) for x in read_ledger(path) if x.kind == "start"]
 
 
 class Occurrences:
@@ -97,21 +103,29 @@ def judge(
     tick_s: float,
 ) -> Findings:
     found = Findings()
-    runs = _dicts(fleet, "SELECT * FROM runs")
+    runs = dicts(fleet, "SELECT * FROM runs")
     by_id = {int(r["id"]): r for r in runs}
     found.states = Counter(r["state"] for r in runs)
     occurrences = Occurrences(by_id)
     ran = Counter(occurrences.of(run_id) for _, _, run_id, _, _ in read_log(fleet.log) if run_id in by_id)
     expected = _expected(by_id, occurrences, roots=roots, chains=chains, every_s=every_s, window=window)
+    lost = {occurrences.of(run_id) for run_id, r in by_id.items() if r["state"] == "lost"}
     for key in sorted(expected):
         count = ran.get(key, 0)
+        if count == 0 and key in lost:  # its engine's machine died before its command began
+            found.lost_unstarted += 1
+            continue
         found.executions[count] += 1
         if count == 0:
             found.missing.append(f"{key[0]} @ {key[1]}")
         elif count > 1:
             found.doubled.append(f"{key[0]} @ {key[1]} ran {count} times")
     found.running_without_process = sum(
-        1 for r in runs if r["state"] == "running" and (r["pid"] is None or not pid_alive(int(r["pid"])))
+        1
+        for r in runs
+        if r["state"] == "running"
+        and (r["pid"] is None or not pid_alive(int(r["pid"])))
+        and read_exit(r["log_path"]) is None  # ended after the last stop: its record says how
     )
     _lost(fleet, runs, found)
     _fencing(fleet, faults, found, tick_s)
@@ -146,23 +160,14 @@ def _expected(
                 expected.add((name, iso(at) or ""))
             at += timedelta(seconds=every_s)
     for run in runs.values():
-        if run["state"] != "succeeded" or not _has_follower(run["event"], chains):
+        follower = follower_of(run["event"], chains)
+        if run["state"] != "succeeded" or follower is None:
             continue
         root_time = occurrences.of(int(run["id"]))[1]
         at = parse_iso(root_time)
         if at is not None and start <= at <= end:
-            expected.add((_follower(run["event"]), root_time))
+            expected.add((follower, root_time))
     return expected
-
-
-def _has_follower(event: str, chains: int) -> bool:
-    if event.startswith("s"):
-        return int(event[1:]) < chains
-    return event.endswith("-1")
-
-
-def _follower(event: str) -> str:
-    return f"c{event[1:]}-1" if event.startswith("s") else event[:-2] + "-2"
 
 
 def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
@@ -172,10 +177,15 @@ def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
         alerted[str(event)] = int(count)
     found.lost_runs = sum(lost.values())
     found.lost_without_alert = sum(max(0, n - alerted[event]) for event, n in lost.items())
+    found.problems += [
+        f"{event}: {n} lost run(s), {alerted[event]} counted in its lost alerts"
+        for event, n in lost.items()
+        if n > alerted[event]
+    ]
 
 
 def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) -> None:
-    engines = {int(e["pid"]): e for e in _dicts(fleet, "SELECT * FROM engines")}
+    engines = {int(e["pid"]): e for e in dicts(fleet, "SELECT * FROM engines")}
     for pid, engine in engines.items():
         taken = engine.get("taken_over_at")
         if taken is None:
@@ -210,7 +220,7 @@ def _fencing(fleet: Any, faults: list[Fault], found: Findings, tick_s: float) ->
             found.graceful_takeover_s.append((taken - stopped).total_seconds())
 
 
-def _dicts(fleet: Any, sql: str) -> list[dict[str, Any]]:
+def dicts(fleet: Any, sql: str) -> list[dict[str, Any]]:
     import psycopg
     from psycopg.rows import dict_row
 
@@ -236,6 +246,7 @@ def render(found: Findings, faults: list[Fault], tick_s: float) -> str:
             ", ".join(f"{n}x: {c}" for n, c in sorted(found.executions.items())) + "   (goal: all 1x)",
         ),
         ("missing inside the misfire window", f"{len(found.missing)}   (goal 0)"),
+        ("lost before their command began", f"{found.lost_unstarted}   (a machine death; each lost run alerted)"),
         ("run more than once", f"{len(found.doubled)}   (goal 0)"),
         ("runs left running without a process", f"{found.running_without_process}   (goal 0)"),
         ("lost runs / without an alert", f"{found.lost_runs} / {found.lost_without_alert}   (goal 0 without)"),

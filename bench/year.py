@@ -158,7 +158,7 @@ def write_day(book: Book, s: Sizes, day: int, log_path: Any) -> None:
             run_id = book.next_id
             book.next_id += 1
             failed = name.startswith("minutely") and (run_id % 211 == 0)
-            path = log_path(name, run_id)
+            path = log_path(name, run_id, at)
             folder = os.path.dirname(path)
             if folder not in made_dirs:
                 os.makedirs(folder, exist_ok=True)

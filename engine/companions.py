@@ -5,6 +5,7 @@ set, so an engine is watched the same wherever it runs."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,59 @@ class Companions:
 
 def _start_notifier(path: Path | str, engine: Engine) -> Any:
     try:
-        from evman.engine.paging.notifier import start_notifier
+        from evman.engine.paging.notifier import start_notifier  # noqa: F401 (Apprise is there)
     except ImportError:
         return None
-    return start_notifier(path, engine)
+    return NotifierStart(path, engine).start()
+
+
+class NotifierStart:
+    """The engine's notifier, started as soon as the database lets it connect: a server that
+    restarts while the engine starts delays the pages (they wait as rows), never ends the engine."""
+
+    RETRY_S = 2.0
+
+    def __init__(self, path: Path | str, engine: Engine) -> None:
+        self.path, self.engine = path, engine
+        self.notifier: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> NotifierStart:
+        if not self._try(first=True):
+            self._thread = threading.Thread(target=self._retry, name="evman-notifier-start", daemon=True)
+            self._thread.start()
+        return self
+
+    def _try(self, *, first: bool = False) -> bool:
+        from evman.engine.paging.notifier import start_notifier
+        from evman.engine.store import StoreError
+
+        try:
+            self.notifier = start_notifier(self.path, self.engine)
+        except StoreError as exc:
+            if first:
+                log.warning(
+                    "the notifier could not connect (%s); alerts wait as rows, trying again every %g s",
+                    exc,
+                    self.RETRY_S,
+                )
+            return False
+        if not first:
+            log.info("the notifier connected; it delivers the alerts that waited")
+        return True
+
+    def _retry(self) -> None:
+        while not self._stop.wait(self.RETRY_S) and not self._try():
+            pass
+
+    def wake(self) -> None:
+        if self.notifier is not None:
+            self.notifier.wake()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.notifier is not None:
+            self.notifier.stop()

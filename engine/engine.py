@@ -37,11 +37,12 @@ from evman.engine.stages.requests import handle_requests
 from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
-from evman.engine.store import EngineRow, Fenced, Store, StoreError
+from evman.engine.store import EngineRow, Fenced, Store, StoreError, Unreachable
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
 from evman.engine.tick.lifecycle import new_run
+from evman.engine.tick.outage import Outage
 from evman.engine.tick.readview import ReadView
 from evman.engine.tick.report import tick_report
 from evman.engine.timing.backoff import backoff_for
@@ -90,17 +91,18 @@ class Engine:
         self.on_change = on_change
         self.stop_grace_s = stop_grace_s
         self.pid = pid if pid is not None else os.getpid()
-        self.logs_dir = logs_dir or default_logs_dir(store.target)
+        self._host = host or socket.gethostname()
+        """This machine's name (a test may name another, to place events by host)."""
+        fleet_id = store.fleet_id() if store.several_engines else None  # type: ignore[attr-defined]
+        self.logs_dir = logs_dir or default_logs_dir(store.target, fleet_id)
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived)
+        self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived, host=self._host)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._runs = ActiveRuns()
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
         self.silence = SilenceWatch()
-        self._host = host or socket.gethostname()
-        """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
         """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
         if store.several_engines:
@@ -115,6 +117,7 @@ class Engine:
         self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host)
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
         self._data_version = -1
+        self._outage = Outage()
         self._next_due: datetime | None = None
         self._due_elsewhere = False
         self._next_run_id = 0
@@ -151,8 +154,7 @@ class Engine:
             self.executors.expect_commands()
         tick = self._begin_tick(now)
         recover(tick, self.executors)
-        for name in self.store.reboot_events():
-            new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
+        self._queue_reboots(tick)
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.started = True
@@ -166,9 +168,8 @@ class Engine:
         tick = self._begin_tick(now)
         take_over(tick, self.fleet, self.executors)
         if self.fleet.starts_fleet:  # @reboot: once when the fleet starts, not per engine
-            for name in self.store.reboot_events():
-                new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
-        elif reboots := self.store.reboot_events():
+            self._queue_reboots(tick)
+        elif not self.fleet.doubtful and (reboots := self.store.reboot_events()):
             log.info(
                 "not queuing @reboot event(s) %s: other engines are live (they run when "
                 "the first engine of the fleet starts)",
@@ -178,6 +179,13 @@ class Engine:
         self._end_tick(tick, spawning=False)
         self.fleet.listen(self.wake)
         self.started = True
+
+    def _queue_reboots(self, tick: Tick) -> None:
+        """A waiting run of every @reboot event (the engine starts, or the fleet does)."""
+        if self.fleet is not None:
+            self.fleet.reboot_due = False
+        for name in self.store.reboot_events():
+            new_run(tick, name, Trigger.REBOOT, tick.now, triggered_by="engine start")
 
     def _may_take(self, row: EngineRow) -> bool:
         if row.stopped_at is not None or row.pid is None:
@@ -213,14 +221,22 @@ class Engine:
         began = time.perf_counter()
         try:
             changes = self.tick(now)
+        except Unreachable as exc:
+            self._outage.failed(exc)
+            self._data_version = -1  # look at the mailbox again: the failed tick may not have
+            self._report(now, began, f"cannot reach the database: {exc}")
+            return False
         except StoreError as exc:
             log.error("tick could not record its work, will retry: %s", exc)
+            self._data_version = -1
             self._report(now, began, f"cannot record its work: {exc}")
             return False
         except Exception as exc:  # the engine thread must survive a bug in one tick; it logs it loudly
             log.exception("tick failed")
+            self._data_version = -1
             self._report(now, began, f"tick failed: {type(exc).__name__}: {exc}")
             return False
+        self._outage.ended()
         if changes and self.on_change is not None:
             self.on_change(changes)
         self._report(now, began, None)
@@ -255,13 +271,17 @@ class Engine:
         self._wake.set()
 
     def shutdown(self) -> None:
-        """Wait up to stop_grace_s for children; the rest stay recorded as running with their
-        pid, and the next engine watches or reconciles them."""
+        """Wait up to stop_grace_s for children, ticking meanwhile (what ends is recorded at once,
+        and with several engines the lease stays this engine's: a survivor does not take it over
+        while it waits); the rest stay recorded as running with their pid, and the next engine
+        watches or reconciles them."""
+        self._stop.set()
+        self._wait_for_children()
         if self.fenced is not None:
             self.executors.shutdown(wait_s=0)
             self.fleet.stop_listening()  # type: ignore[union-attr]
             return
-        left = self.executors.shutdown(wait_s=self.stop_grace_s)
+        left = self.executors.shutdown(wait_s=0)
         now = self.clock.now()
         try:
             self.tick(now)
@@ -281,6 +301,17 @@ class Engine:
                 ", ".join(map(str, left)),
             )
 
+    def _wait_for_children(self) -> None:
+        """Tick (starting nothing: the engine is stopping) until no child runs, or the grace ends."""
+        deadline = time.monotonic() + self.stop_grace_s
+        while self.executors.running_count() and self.fenced is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.clear()
+            self._wake.wait(min(self.tick_s, left))
+            self._safe_tick(self.clock.now())
+
     # -- the tick ----------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> list[Change]:
@@ -298,6 +329,8 @@ class Engine:
         tick = self._begin_tick(now or self.clock.now())
         if self.fleet is not None and not tick.stopping:
             take_over(tick, self.fleet, self.executors)
+            if self.fleet.reboot_due:  # the engines live when it joined never renewed
+                self._queue_reboots(tick)
         if self._external_change():
             self._refresh_definitions()
             handle_requests(tick)
@@ -323,9 +356,12 @@ class Engine:
         return tick.changes
 
     def _begin_tick(self, now: datetime) -> Tick:
+        """A tick that goes on from what the last one left unwritten: a tick that failed
+        anywhere (its flush, or a read half-way) is carried on whole, its writes, new runs,
+        ended runs not yet followed up, spawns and changes with it; none is lost or made twice."""
         self.store.drop_claims()  # a tick that failed half-way left its claimed rows locked
         left = self._unflushed
-        return Tick(
+        self._unflushed = Tick(
             now,
             self._runs,
             self._view,
@@ -337,14 +373,19 @@ class Engine:
             batch=left.batch,
             inserts=left.inserts,
             to_spawn=left.to_spawn,
+            changes=left.changes,
+            ended=left.ended,
+            done=left.done,
+            acked=left.acked,
+            next_due_moved=left.next_due_moved,
             owner=self._owner(),
             elsewhere=Elsewhere(self.store, self._owner()),
             placement=self.fleet,
         )
+        return self._unflushed
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""
-        self._unflushed = tick
         flush(tick, self.store)
         if tick.next_due_moved:
             self._next_due = parse_iso(self.store.next_due_at())

@@ -329,6 +329,8 @@ class Definitions:
     source: str = ""
     calendars: Mapping[str, CalendarDef] = field(default_factory=dict)
     blackouts: Mapping[str, Blackout] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """What is odd but loads (e.g. a user this machine lacks), one line each, placed as problems are."""
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,19 @@ class PgServer:
         self._pg_ctl("restart", "-m", "fast")
         self.pid = self._read_pid()
 
+    def crash(self, down_s: float) -> None:
+        """`pg_ctl stop -m immediate` (a crash: no checkpoint, every connection cut), `down_s`
+        seconds without a server, then start it again (crash recovery) on the same socket.
+
+        This server commits with synchronous_commit=off (fast tests): a crash would lose the
+        last commits, which no real server (on by default) does. A checkpoint first writes them;
+        a drill that writes during the crash starts its server with synchronous_commit=on."""
+        self.admin("CHECKPOINT")
+        self._pg_ctl("stop", "-m", "immediate")
+        time.sleep(down_s)
+        self._pg_ctl("start")
+        self.pid = self._read_pid()
+
     def _read_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
 

@@ -237,7 +237,6 @@ class EvmanApp(App[int]):
             tick_s=self.tick_s,
             on_change=self._engine_changed,
             stop_grace_s=self.stop_grace_s,
-            logs_dir=logs_dir(self.db_target),
         )
         try:
             engine.start()

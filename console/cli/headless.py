@@ -39,7 +39,6 @@ def run_headless(
     from evman.engine.companions import Companions, Options
     from evman.engine.engine import Change, Engine, EngineBusy
     from evman.engine.store import Store, StoreError
-    from evman.engine.store.targets import logs_dir
     from evman.engine.watch.systemd import Systemd
 
     setup_logging(verbose, log_format)
@@ -70,7 +69,7 @@ def run_headless(
             run = f" run {c.run_id}" if c.run_id is not None else ""
             log.info("%s %s%s %s%s", c.kind, c.event, run, c.state or "", f" ({c.detail})" if c.detail else "")
 
-    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, logs_dir=logs_dir(path), tags=tags)
+    engine = Engine(store, tick_s=tick_s, stop_grace_s=grace_s, on_change=report, tags=tags)  # logs: targets.logs_dir
     try:
         engine.start()
     except (EngineBusy, StoreError) as exc:

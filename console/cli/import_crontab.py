@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -56,6 +57,8 @@ def import_crontab_file(
     )
     from evman.engine.store import StoreError
 
+    for warning in defs.warnings:  # placed in the generated TOML: say the crontab, not its line there
+        click.echo(re.sub(rf"^{re.escape(str(file))}:\d+: ", f"{file}: ", warning), err=True)
     try:
         result = catalog.save(store, defs, now=now)
     except StoreError as exc:  # read-only, full or locked database: one line, no traceback

@@ -59,7 +59,7 @@ db_option = click.option(
     expose_value=False,
     callback=_set_db,
     is_eager=True,
-    help="Database file or postgresql://user@host/db URL (default: $EVMAN_DB, else ./evman.db).",
+    help="Database file, or PostgreSQL URL / key=value string (default: $EVMAN_DB, else ./evman.db).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 
@@ -109,7 +109,8 @@ def _operator() -> str:
     metavar="PATH|URL",
     envvar="EVMAN_DB",
     show_envvar=True,
-    help="Database file (default ./evman.db), or postgresql://user@host/dbname "
+    help="Database file (default ./evman.db), or a PostgreSQL URL or key=value string as libpq takes it: "
+    "postgresql://user@host/dbname, postgresql:///dbname?host=/run/postgresql, 'host=... dbname=...' "
     "(the postgres extra; several engines may share it).",
 )
 @click.option("--no-ui", is_flag=True, help="Run the engine headless: log to stdout, stop on SIGTERM.")
@@ -235,6 +236,8 @@ def warn_if_placed_on_sqlite(file: Path, defs: Definitions, store: Any) -> None:
 
 
 def warn_if_no_events(file: Path, defs: Definitions) -> None:
+    for warning in defs.warnings:  # odd but loadable: e.g. a user this machine lacks
+        click.echo(warning, err=True)
     if not defs.events:
         click.echo(
             f"{file}: warning: it defines no events (no [[event]] table), so nothing will run; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import socket
 from pathlib import Path
 from typing import Any, Final
 
@@ -69,6 +70,8 @@ def read_event(table: Table, context: Context) -> EventSpec | None:
     }
     if len(table.problems.lines) > before:
         return None
+    if values["user"] is not None:
+        _warn_about_user(table, values["user"], values["hosts"])
     return EventSpec(**without_none(values))
 
 
@@ -109,24 +112,30 @@ def _read_cwd(table: Table, base_dir: Path) -> str | None:
 
 
 def _read_user(table: Table) -> str | None:
-    user = table.string("user", blank_ok=False)
-    if user is None:
-        return None
+    """The user to run as: checked by the engine that runs the event (its host may not be this
+    one); here only a warning when this machine could not."""
+    return table.string("user", blank_ok=False)
+
+
+def _warn_about_user(table: Table, user: str, hosts: tuple[str, ...] | None) -> None:
+    placed = f" (hosts {', '.join(hosts)})" if hosts else ""
+    where = f"evman checks it on the engine that runs the event{placed}"
     euid = os.geteuid()
     if euid == 0:
         try:
             pwd.getpwnam(user)
         except KeyError:
-            table.error("user", f"no user {quoted(user)} on this machine; expected an existing user name")
-            return None
+            table.warn(
+                "user",
+                f"no user {quoted(user)} on this machine ({socket.gethostname()}); {where}, "
+                "and a run there fails if that host has no such user",
+            )
     elif user != _user_name(euid):
-        table.error(
+        table.warn(
             "user",
-            f"evman runs commands as another user only when it runs as root; "
-            f"expected {quoted(_user_name(euid))} or no user key",
+            f"evman runs commands as another user only when it runs as root, and this machine's evman "
+            f"runs as {quoted(_user_name(euid))}; {where}, and a run fails unless that engine runs as root",
         )
-        return None
-    return user
 
 
 def _user_name(uid: int) -> str:

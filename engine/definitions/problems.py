@@ -23,6 +23,8 @@ class Problems:
     text: str | None = None
     """The file's TOML, where each problem finds its line; None for a table with no file."""
     lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What is odd but not wrong (the file loads), said the same way."""
 
     @functools.cached_property
     def positions(self) -> Positions | None:
@@ -31,6 +33,13 @@ class Problems:
 
     def add(self, where: str, message: str, at: KeyPath = ()) -> None:
         """Note a problem at `at`, the key it is about: "file:line: where: message"."""
+        self.lines.append(self._placed(where, message, at))
+
+    def warn(self, where: str, message: str, at: KeyPath = ()) -> None:
+        """Note a warning at `at`, placed as a problem is."""
+        self.warnings.append(self._placed(where, message, at))
+
+    def _placed(self, where: str, message: str, at: KeyPath) -> str:
         line = self.positions.line_of(at) if at and self.positions is not None else None
         place = self.source if line is None else f"{self.source}:{line}"
-        self.lines.append(f"{place}: {where}: {message}" if where else f"{place}: {message}")
+        return f"{place}: {where}: {message}" if where else f"{place}: {message}"

@@ -6,6 +6,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -60,7 +61,7 @@ def parse_definitions(text: str, *, source: str, base_dir: Path, known_events: I
     definitions = _read_document(document, problems, Path(base_dir).absolute(), frozenset(known_events))
     if problems.lines:
         raise DefinitionsError(problems.lines)
-    return definitions
+    return replace(definitions, warnings=tuple(problems.warnings))
 
 
 def validate_event_table(

@@ -56,6 +56,12 @@ class Table:
         """A problem with `key` ("max", "outputs[0]", "env.HOME"), on the line that holds it."""
         self.problems.add(self.where, f"key {quoted(self.prefix + key)}: {message}", (*self.at, *key_path(key)))
 
+    def warn(self, key: str, message: str) -> None:
+        """Something odd about `key` that does not stop the file from loading, on its line."""
+        self.problems.warn(
+            self.where, f"key {quoted(self.prefix + key)}: warning: {message}", (*self.at, *key_path(key))
+        )
+
     def check_keys(self, allowed: Sequence[str]) -> None:
         for key in self.data:
             if key not in allowed:

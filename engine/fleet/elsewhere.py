@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from evman.engine.clock import parse_iso
 from evman.engine.model import RunState
 
 
@@ -23,10 +25,24 @@ class Remote:
     event: str
     state: RunState
     engine_id: int | None
+    created_at: datetime | None = None
+    flags: frozenset[str] = frozenset()
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        """Its place in its event's queue (as ActiveRun.order): when it was made, then its id."""
+        return (self.created_at or datetime.min.replace(tzinfo=UTC), self.id)
 
     @property
     def where(self) -> str:
         return "no engine yet" if self.engine_id is None else f"engine {self.engine_id}"
+
+
+def _order_time(text: str | None) -> datetime | None:
+    try:
+        return parse_iso(text)
+    except (TypeError, ValueError):  # a row another program wrote: it goes first
+        return None
 
 
 class Elsewhere:
@@ -68,6 +84,8 @@ class Elsewhere:
                     str(row["event"]),
                     RunState(row["state"]),
                     None if row["engine_id"] is None else int(row["engine_id"]),
+                    _order_time(row["created_at"]),
+                    frozenset((row["flags"] or "").split(",")) - {""},
                 )
             )
         self._known.update(found)

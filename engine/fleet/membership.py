@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -43,6 +44,13 @@ class Membership:
     """Why the engine was fenced, once it was."""
     starts_fleet: bool = False
     """No other engine was live when this one joined: the fleet starts (@reboot events are queued)."""
+    doubtful: dict[int, str] = field(default_factory=dict)
+    """The engines live when this one joined whose lease had run out (engine id -> its lease's
+    end then), when no other was live: after a database outage they renew, after a power cut
+    of the whole fleet they never will. Which of the two it was is known once each renewed
+    (the fleet was live: no fleet start) or was taken over without renewing."""
+    reboot_due: bool = False
+    """The doubt settled as a fleet start: the engine queues the @reboot events at its next tick."""
     unfit: list[str] = field(default_factory=list)
     """The events whose hosts/tags this engine does not fit (read when the definitions change)."""
     live: list[Seat] = field(default_factory=list)
@@ -76,16 +84,27 @@ class Membership:
         self.token, others = self.store.register_engine(
             host=self.seat.host, pid=self.pid, tags=tags, lease_s=self.lease_s, tick_s=self.tick_s, version=self.version
         )
-        self.starts_fleet = not [e for e in others if e.host != self.seat.host or pid_alive(e.pid)]
-        self.live = [self.seat, *(Seat(e.host, e.tags) for e in others)]
+        others = [e for e in others if e.host != self.seat.host or pid_alive(e.pid)]
+        renewing = [e for e in others if not e.expired]
+        self.doubtful = {} if renewing else {e.id: e.lease_until for e in others}
+        self.starts_fleet = not others
+        self.live = [self.seat, *(Seat(e.host, e.tags) for e in renewing)]
         log.info(
             "joined as engine %s (epoch %s, lease %g s%s)",
             self.token.engine_id,
             self.token.epoch,
             self.lease_s,
-            ", the first live engine" if self.starts_fleet else "",
+            ", the first live engine" if self.starts_fleet else self._doubt_said(),
         )
         return self.token
+
+    def _doubt_said(self) -> str:
+        if not self.doubtful:
+            return ""
+        return (
+            f"; the leases of engine(s) {', '.join(map(str, sorted(self.doubtful)))} had run out: "
+            "if they renew (a database outage) the fleet was live, if not it starts now"
+        )
 
     def next_id(self) -> int:
         """A run id from the database's sequence, fetched in blocks: never one another engine has."""
@@ -112,7 +131,9 @@ class Membership:
         """Engines whose lease ran out (or that stopped), with their active runs, and the
         unowned runs this engine fits or must judge (late, window closed) at `now`: now ours."""
         assert self.token is not None
-        gone, runs = self.store.take_over(self.token, self.seat.host, pid_alive, self.unfit, now, self._saw)
+        gone, runs = self.store.take_over(
+            self.token, self.seat.host, pid_alive, self.unfit, now, self._saw, expired_too=self._settled()
+        )
         for engine in gone:
             how = "had stopped" if engine.was == "stopped" else "was gone or stopped renewing its lease"
             log.warning(
@@ -131,8 +152,30 @@ class Membership:
             )
         return gone, runs
 
+    def _settled(self) -> bool:
+        """Whether this engine has reached the database for a whole lease: only then may an
+        engine whose lease ran out be taken over. After a database outage every lease has run
+        out, and every engine reconnects within a tick or two: none takes another over, the
+        fleet goes on. A partition of one engine is a lease for the others, as always."""
+        return time.monotonic() - float(getattr(self.store, "connected_at", 0.0)) >= self.lease_s
+
     def _saw(self, others: Iterable[OpenEngine]) -> None:
+        others = list(others)
         self.live = [self.seat, *(Seat(e.host, e.tags) for e in others if e.state == "live" and not e.expired)]
+        if self.doubtful:
+            self._settle_doubt({e.id: e for e in others if e.state == "live"})
+
+    def _settle_doubt(self, live: dict[int, OpenEngine]) -> None:
+        """A doubtful engine renewed: the fleet was live. Every one taken over (or stopped)
+        without renewing: this engine starts the fleet (reboot_due)."""
+        if any(i in live and live[i].lease_until > until for i, until in self.doubtful.items()):
+            log.info("engine(s) live before this one joined renewed their lease: no fleet start")
+            self.doubtful = {}
+            return
+        self.doubtful = {i: until for i, until in self.doubtful.items() if i in live}
+        if not self.doubtful:
+            log.info("no engine live before this one joined renewed its lease: the fleet starts now")
+            self.starts_fleet = self.reboot_due = True
 
     def leave(self) -> None:
         """A graceful stop: the lease ends now; listening engines take over within a tick."""

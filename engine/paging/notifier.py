@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -305,8 +306,8 @@ class Notifier:
         default = Path(os.environ.get("EVMAN_DB") or "evman.db")
         if path is not None and path.absolute() != default.absolute():
             command += f" --db {path}"
-        elif path is None and self.store.url.startswith("postgres"):
-            command += f" --db {self.store.url}"
+        elif path is None and self.store.several_engines:
+            command += f" --db {shlex.quote(self.store.url)}"
         return command
 
     # -- sending -----------------------------------------------------------------------------

@@ -8,26 +8,21 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 from evman.engine.clock import Clock
 from evman.engine.model import EventSpec
-from evman.engine.running.inprocess import (
-    TAIL_BYTES,
-    LazyLog,
-    RunContext,
-    Workers,
-    call_http,
-    resolve_callable,
-    run_callable,
-)
+from evman.engine.running.inprocess import LazyLog, RunContext, Workers, call_http, resolve_callable, run_callable
+from evman.engine.running.logfiles import log_path, open_log, read_tail
 from evman.engine.running.procs import parent_pid, pid_alive
+from evman.engine.running.run_as import SpawnError, user_ids
 from evman.engine.running.supervisor_client import (
     ExitRecord,
     Refused,
@@ -65,10 +60,6 @@ class Outcome:
     """What its supervisor wrote in the exit file (resource use, real start and end)."""
 
 
-class SpawnError(RuntimeError):
-    pass
-
-
 @dataclass
 class _Child:
     run_id: int
@@ -92,8 +83,17 @@ class _Ticket(int):
 class Executors:
     """Owns every child process, worker thread and log file of a running engine."""
 
-    def __init__(self, clock: Clock, logs_dir: Path, on_done: Callable[[Outcome], None], workers: int = 16) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        logs_dir: Path,
+        on_done: Callable[[Outcome], None],
+        workers: int = 16,
+        host: str | None = None,
+    ) -> None:
         self.clock = clock
+        self.host = host or socket.gethostname()
+        """This machine, as the engine names it (in the reasons of runs it cannot start here)."""
         self.logs_dir = logs_dir
         self._logs_text = str(logs_dir.absolute())
         self.on_done = on_done
@@ -127,57 +127,47 @@ class Executors:
 
     # -- logs --------------------------------------------------------------------
 
-    def log_path(self, event: str, run_id: int) -> Path:
-        return self.logs_dir / event / f"{run_id}.log"
+    def log_path_text(self, event: str, run_id: int, day: datetime) -> str:
+        """A run's log under this engine's root (logfiles.log_path), in `day`'s folder."""
+        return log_path(self._logs_text, event, run_id, day)
 
-    def log_path_text(self, event: str, run_id: int) -> str:
-        """str(log_path(...)), without building Paths: the engine asks for every new run."""
-        return os.path.join(self._logs_text, event, f"{run_id}.log")
-
-    def _open_log(self, event: str, run_id: int) -> IO[bytes]:
-        path = self.log_path(event, run_id)
-        # each level made 0700 itself: mkdir(parents=True) would make <db>.logs with the
-        # umask's mode (0777 under umask 0), and others could plant an event folder there
-        self.logs_dir.mkdir(exist_ok=True, mode=0o700)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return os.fdopen(fd, "ab", buffering=0)
+    def log_for(self, event: str, run_id: int, recorded: str | None, now: datetime) -> str:
+        """The log a run started here writes: the one recorded for it when it lies under this
+        engine's root (its prepare step chose it, or an earlier start here), else a new one in
+        today's folder: a run writes only into the folder of a day that has not ended long ago."""
+        if recorded and recorded.startswith(self._logs_text + os.sep):
+            return recorded
+        return self.log_path_text(event, run_id, now)
 
     # -- starting ------------------------------------------------------------------
 
     def start(
-        self, run_id: int, spec: EventSpec, env_extra: Mapping[str, str], attempt: int, scheduled_for: str
+        self, run_id: int, spec: EventSpec, env_extra: Mapping[str, str], attempt: int, scheduled_for: str, log: str
     ) -> int | None:
-        """Start the run; returns the child's pid (None for callables and HTTP). Raises SpawnError."""
+        """Start the run, its output going to `log` (the path recorded as the run's); returns the
+        child's pid (None for callables and HTTP). Raises SpawnError."""
         if spec.run is not None:
-            return self._spawn(run_id, "main", list(spec.run), spec, env_extra, stdin=spec.stdin)
+            return self._spawn(run_id, "main", list(spec.run), spec, env_extra, log, stdin=spec.stdin)
         if spec.shell is not None:
-            return self._spawn(run_id, "main", ["/bin/sh", "-c", spec.shell], spec, env_extra, stdin=spec.stdin)
+            return self._spawn(run_id, "main", ["/bin/sh", "-c", spec.shell], spec, env_extra, log, stdin=spec.stdin)
         if spec.call is not None:
             ctx_env = {**spec.env, **env_extra}
-            log = LazyLog(functools.partial(self._open_log, spec.name, run_id))
-            self._pool.submit(self._run_call, run_id, spec, log, attempt, scheduled_for, ctx_env)
+            lazy = LazyLog(functools.partial(open_log, log))
+            self._pool.submit(self._run_call, run_id, spec, lazy, attempt, scheduled_for, ctx_env)
         else:
-            self._pool.submit(self._with_log, self._run_http, run_id, spec)
+            self._pool.submit(self._with_log, self._run_http, run_id, spec, log)
         return None
 
-    def _with_log(self, work: Callable[..., None], run_id: int, spec: EventSpec, *args: Any) -> None:
+    def _with_log(self, work: Callable[..., None], run_id: int, spec: EventSpec, path: str) -> None:
         """Open the run's log in the worker thread, then do the work: creating the log's folder
         and file is syscalls the engine's tick need not wait for."""
         try:
-            log = self._open_log(spec.name, run_id)
+            log = open_log(path)
         except OSError as exc:
-            self.on_done(
-                Outcome(
-                    run_id,
-                    "main",
-                    None,
-                    self.clock.now(),
-                    f"cannot open its log {self.log_path(spec.name, run_id)}: {exc.strerror or exc}",
-                )
-            )
+            why = f"cannot open its log {path}: {exc.strerror or exc}"
+            self.on_done(Outcome(run_id, "main", None, self.clock.now(), why))
             return
-        work(run_id, spec, log, *args)
+        work(run_id, spec, log)
 
     def start_all(self, starts: list[Callable[[], int | None]]) -> list[int | None | BaseException]:
         """Call each of `starts`; its pid (or None), or what it raised.
@@ -202,8 +192,8 @@ class Executors:
         except Exception as exc:  # handed back to the engine thread, which decides
             return exc
 
-    def prepare(self, run_id: int, command: str, spec: EventSpec, env_extra: Mapping[str, str]) -> int:
-        return self._spawn(run_id, "prepare", ["/bin/sh", "-c", command], spec, env_extra, stdin=None)
+    def prepare(self, run_id: int, command: str, spec: EventSpec, env_extra: Mapping[str, str], log: str) -> int:
+        return self._spawn(run_id, "prepare", ["/bin/sh", "-c", command], spec, env_extra, log, stdin=None)
 
     def _spawn(
         self,
@@ -212,6 +202,7 @@ class Executors:
         argv: list[str],
         spec: EventSpec,
         env_extra: Mapping[str, str],
+        log: str,
         *,
         stdin: str | None,
     ) -> int:
@@ -221,10 +212,10 @@ class Executors:
             argv,
             spec.cwd,
             {**spec.env, **env_extra},
-            self.log_path_text(spec.name, run_id),
+            log,
             stdin,
             f"--- prepare: {argv[-1]}\n" if phase == "prepare" else None,
-            _user_ids(spec.user),
+            user_ids(spec.user, self.host),
         )
         if self._batch is not None:
             self._batch.append(request)
@@ -425,31 +416,6 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass  # the group is gone already
-
-
-def read_tail(path: str | Path | None, limit: int = TAIL_BYTES) -> str:
-    """The last `limit` bytes of a run's log, decoded leniently."""
-    if not path:
-        return ""
-    try:
-        if os.stat(path).st_size == 0:  # the common case for callables: no need to open it
-            return ""
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - limit))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _user_ids(user: str | None) -> tuple[int, int] | None:
-    if user is None:
-        return None
-    import pwd
-
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
 
 
 def _refusal_message(request: SpawnRequest, refused: Refused) -> str:

@@ -17,14 +17,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Final, cast
+from typing import IO, Any, cast
 
 from evman.engine.definitions import mask_password
 from evman.engine.model import EventSpec
+from evman.engine.running.logfiles import TAIL_BYTES
 
 _log = logging.getLogger("evman.executors")
-
-TAIL_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -242,12 +242,7 @@ class Supervisor:
     def open_log(self, path: str) -> int:
         folder = os.path.dirname(path)
         if folder not in self.dirs:
-            parent = os.path.dirname(folder)
-            os.makedirs(parent, mode=0o700, exist_ok=True)
-            try:
-                os.mkdir(folder, 0o700)
-            except FileExistsError:
-                pass
+            make_folders(folder)
             self.dirs.add(folder)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
@@ -309,6 +304,20 @@ class Supervisor:
         self.stopping = True
         for pid in list(self.children):
             self.kill(pid, KILL_GRACE_S)
+
+
+def make_folders(folder: str) -> None:
+    """`folder` and every missing level above it, each made 0700 itself (as logfiles.make_folders:
+    this process imports nothing of evman)."""
+    missing: list[str] = []
+    while folder and not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, 0o700)
+        except FileExistsError:
+            pass
 
 
 def refusal(key: list[Any], what: str, exc: BaseException) -> dict[str, Any]:

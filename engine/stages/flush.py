@@ -26,6 +26,7 @@ def flush(tick: Tick, store: Store) -> None:
     if not tick.batch and not tick.inserts:
         return
     for run in tick.inserts:
+        run.created_at = tick.now  # as its row will say (a flush carried over makes it later)
         tick.batch.insert_run(run.values(tick.now, tick.host), owned=run.owned)
     try:
         inserted = store.apply(tick.batch, owner=tick.owner)
@@ -94,8 +95,10 @@ def _starter(executors: Executors, run: ActiveRun, spec: EventSpec) -> _Start:
     """What starts `run` (its prepare step while it is preparing); returns a pid or None."""
     scheduled = iso(run.scheduled_for)
     env = run_env(run.event, run.id, run.attempt, scheduled)
+    log = run.log_path
+    assert log is not None, "the start stage chose its log"
     if run.preparing:
         assert spec.on_failure.prepare is not None
         prepare = spec.on_failure.prepare
-        return lambda: executors.prepare(run.id, prepare, spec, env)
-    return lambda: executors.start(run.id, spec, env, run.attempt, scheduled or "")
+        return lambda: executors.prepare(run.id, prepare, spec, env, log)
+    return lambda: executors.start(run.id, spec, env, run.attempt, scheduled or "", log)

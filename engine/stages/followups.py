@@ -19,21 +19,25 @@ RECOVERY_WORTHY: Final = ("failed", "lost", "missed")
 
 
 def follow_up(tick: Tick) -> None:
-    """Act on every run in tick.ended (and on what acting on them ends in turn)."""
+    """Act on every run in tick.ended (and on what acting on them ends in turn). A run leaves
+    tick.ended only once all of it is done: a tick that fails on a read half-way (a lost
+    connection) is carried on, and the next one goes on from the first run not followed up."""
     if not tick.ended:
         return
     tick.view.prefetch_open_alerts({e.run.event for e in tick.ended})
-    judged: list[Ended] = []
-    while tick.ended:
-        ended = tick.ended.pop(0)
-        tick.done.append(ended)
+    at = 0
+    while at < len(tick.ended):  # acting on one may end others (appended)
+        ended = tick.ended[at]
         spec = tick.view.spec(ended.run.event)
-        if spec is not None:
-            _after(tick, spec, ended)
-        if ended.judged:
-            judged.append(ended)
+        if not ended.followed:
+            if spec is not None:
+                _after(tick, spec, ended)
+            ended.followed = True
+            tick.done.append(ended)
+        at += 1
     tick.view.forget_open_alerts()
-    _trigger_dependents(tick, judged)
+    _trigger_dependents(tick, [e for e in tick.ended if e.judged])
+    tick.ended.clear()
 
 
 def _after(tick: Tick, spec: EventSpec, ended: Ended) -> None:
@@ -60,7 +64,12 @@ def _succeeded(tick: Tick, spec: EventSpec, ended: Ended) -> None:
         )
     _resolve_alerts(tick, spec, ended)
     for name in spec.on_success:
-        lifecycle.new_run(tick, name, Trigger.ON_SUCCESS, at, triggered_by=f"run:{run.id}")
+        if not _made(tick, name, f"run:{run.id}"):  # by a try of this tick that failed after it
+            lifecycle.new_run(tick, name, Trigger.ON_SUCCESS, at, triggered_by=f"run:{run.id}")
+
+
+def _made(tick: Tick, event: str, triggered_by: str) -> bool:
+    return any(r.event == event and r.triggered_by == triggered_by for r in tick.inserts)
 
 
 def _resolve_alerts(tick: Tick, spec: EventSpec, ended: Ended) -> None:
@@ -110,7 +119,8 @@ def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
         route=policy.alert,
     )
     for name in policy.trigger:
-        lifecycle.new_run(tick, name, Trigger.ON_FAILURE, at, triggered_by=f"run:{run.id}")
+        if not _made(tick, name, f"run:{run.id}"):
+            lifecycle.new_run(tick, name, Trigger.ON_FAILURE, at, triggered_by=f"run:{run.id}")
 
 
 def _rerun_lost(tick: Tick, spec: EventSpec, ended: Ended) -> None:

@@ -29,10 +29,14 @@ def handle_requests(tick: Tick) -> None:
     """Answer every open request in id order; each answer is written with this tick's writes."""
     store = tick.view.store
     for req in store.claim_requests(tick.owner):  # several engines: each request to one
+        if int(req["id"]) in tick.batch.requests:
+            continue  # answered by a tick whose write failed: its answer and effects are carried on
         key = req["dedupe_key"]
-        earlier = store.dedupe_seen(key, int(req["id"])) if key else None
-        if earlier is not None:
-            outcome, detail = f"duplicate of request {earlier}; not acted on again", None
+        holder = store.dedupe_holder(key, int(req["id"])) if key else int(req["id"])
+        if holder is None:
+            continue  # another engine decides this key now: answered at a later tick
+        if holder != int(req["id"]):
+            outcome, detail = f"duplicate of request {holder}; not acted on again", None
         else:
             try:
                 outcome, detail = handle_request(tick, dict(req))

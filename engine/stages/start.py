@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
+from evman.engine.fleet.elsewhere import Remote
 from evman.engine.model import EventSpec, OnBlackout, RunState
 from evman.engine.tick import lifecycle
-from evman.engine.tick.active import ActiveRun
+from evman.engine.tick.active import BACKFILL_FLAG, ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import ConditionView, condition_of
 from evman.engine.timing.blackouts import Inside, inside
@@ -14,10 +18,11 @@ from evman.engine.timing.wording import local_text
 
 
 def start_ready(tick: Tick) -> None:
-    """Judge every waiting run, every tick: windows open, backoffs expire, files appear."""
-    waiting = tick.runs.waiting()
-    _want_elsewhere(tick, waiting)
-    for run in waiting:
+    """Judge every waiting run, every tick: windows open, backoffs expire, files appear. What
+    this engine knows decides first; the runs it would start then ask about the other engines'
+    runs (several engines: one read for all of them) and their `requires`."""
+    ready: list[ActiveRun] = []
+    for run in tick.runs.waiting():
         if run.preparing:
             continue
         if run.due_by is not None and tick.now >= run.due_by:
@@ -25,7 +30,14 @@ def start_ready(tick: Tick) -> None:
             # deadline check of this tick marks it missed; it never starts after its window
         if _not_ours(tick, run) or _skipped_by_blackout(tick, run):
             continue
-        reason = why_waiting(tick, run)
+        reason = why_waiting_here(tick, run)
+        if reason is None:
+            ready.append(run)
+        else:
+            lifecycle.note_waiting(tick, run, reason)
+    _want_elsewhere(tick, ready)
+    for run in ready:
+        reason = why_waiting_elsewhere(tick, run) or why_not_required(tick, run)
         if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
             reason = "ready; the engine stopped before it could start it"
         if reason is None:
@@ -34,14 +46,13 @@ def start_ready(tick: Tick) -> None:
             lifecycle.note_waiting(tick, run, reason)
 
 
-def _want_elsewhere(tick: Tick, waiting: list[ActiveRun]) -> None:
-    """Several engines: the events these runs will ask about (queued behind another engine's
-    run, or running(E) in `requires`), read together at the first question."""
+def _want_elsewhere(tick: Tick, ready: list[ActiveRun]) -> None:
+    """Several engines: the events these runs will ask about (another engine's run of the same
+    event ahead of it, or running(E) in `requires`), read together at the first question."""
     if not tick.elsewhere.is_shared:
         return
-    for run in waiting:
-        if run.behind:
-            tick.elsewhere.want([run.event])
+    tick.elsewhere.want(run.event for run in ready)
+    for run in ready:
         spec = tick.view.spec(run.event)
         if spec is not None and spec.requires is not None and "running(" in spec.requires:
             tick.elsewhere.want(condition_of(spec.requires).events)
@@ -61,8 +72,10 @@ def _not_ours(tick: Tick, run: ActiveRun) -> bool:
     return True
 
 
-def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
-    """Why `run` cannot start now, in words; None when it can."""
+def why_waiting_here(tick: Tick, run: ActiveRun) -> str | None:
+    """What this engine alone knows: the event, holds, backoff, window, and its own runs of
+    the event (one runs, or one made earlier waits: runs of an event start one at a time, in
+    the order they were made)."""
     spec = tick.view.spec(run.event)
     now = tick.now
     if spec is None:
@@ -76,33 +89,66 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         return f"retry backoff until {local_text(run.not_before, spec, now)}"
     if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
         return f"window opens at {local_text(run.window_open, spec, now)}"
-    ahead = _ahead(tick, run)
+    ahead = _blocking(run, [_other(r) for r in tick.runs.of(run.event)])
     if ahead:
         return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
-    if run.behind:
-        still = [r for r in tick.elsewhere.of(run.event) if r.id in run.behind]
-        if still:
-            return f"queued behind run {still[0].id} ({still[0].state.value} on {still[0].where})"
-        run.behind = set()
-    if spec.requires is not None and "forced" not in run.flags:
-        view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
-        holds, why = evaluate(condition_of(spec.requires), view, now)
-        if not holds:
-            return why or f"requires {spec.requires} is false"
     return None
 
 
-def _ahead(tick: Tick, run: ActiveRun) -> list[ActiveRun]:
-    """The runs `run` waits behind: the event's earlier active runs. Backfill runs stand aside
-    for live runs, and run up to max_parallel at once, oldest first."""
-    others = [r for r in tick.runs.of(run.event) if r is not run and r.state in (RunState.WAITING, RunState.RUNNING)]
+def why_waiting_elsewhere(tick: Tick, run: ActiveRun) -> str | None:
+    """Several engines: the event's runs on other engines count as this engine's own do (read
+    from the database each time: a takeover forgets nothing)."""
+    remote = {r.id: r for r in tick.elsewhere.of(run.event)}
+    if not remote:
+        return None
+    here = [_other(r) for r in tick.runs.of(run.event)]
+    ahead = _blocking(run, here + [_other(r) for r in remote.values()])
+    if not ahead:
+        return None
+    first = ahead[0]
+    where = f" on {remote[first.id].where}" if first.id in remote else ""
+    return f"queued behind run {first.id} ({first.state.value}{where})"
+
+
+@dataclass(frozen=True)
+class Other:
+    """Another active run of the event, as the queue sees it."""
+
+    id: int
+    state: RunState
+    order: tuple[datetime, int]
+    backfill: bool
+
+
+def _other(run: ActiveRun | Remote) -> Other:
+    backfill = run.is_backfill if isinstance(run, ActiveRun) else BACKFILL_FLAG in run.flags
+    return Other(run.id, run.state, run.order, backfill)
+
+
+def _blocking(run: ActiveRun, others: list[Other]) -> list[Other]:
+    """The runs `run` waits behind, first the one to name: runs of an event start one at a
+    time, in the order they were made (a running one blocks whatever its place). Backfill runs
+    stand aside for live runs, and run up to max_parallel at once, oldest first."""
+    others = [o for o in others if o.id != run.id]
+    live = [o for o in others if not o.backfill]
     if not run.is_backfill:
-        return [r for r in others if r.id < run.id and not r.is_backfill]
-    live = [r for r in others if not r.is_backfill]
+        running = [o for o in live if o.state is RunState.RUNNING]
+        earlier = (o for o in live if o.state is RunState.WAITING and o.order < run.order)
+        return running + sorted(earlier, key=lambda o: o.order)
     if live:
         return live
-    before = [r for r in others if r.state is RunState.RUNNING or r.id < run.id]
+    before = [o for o in others if o.state is RunState.RUNNING or o.order < run.order]
     return before if len(before) >= run.max_parallel else []
+
+
+def why_not_required(tick: Tick, run: ActiveRun) -> str | None:
+    """Its `requires`, unless forced."""
+    spec = tick.view.spec(run.event)
+    if spec is None or spec.requires is None or "forced" in run.flags:
+        return None
+    view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
+    holds, why = evaluate(condition_of(spec.requires), view, tick.now)
+    return None if holds else why or f"requires {spec.requires} is false"
 
 
 def _blackout_now(tick: Tick, run: ActiveRun, spec: EventSpec) -> Inside | None:
@@ -129,6 +175,10 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
     spec = tick.view.spec(run.event)
     assert spec is not None
     if run.needs_prepare and spec.on_failure.prepare:
+        path = _log_here(tick, run)
+        if path != run.log_path and not run.is_new:
+            tick.batch.run_log(run.id, path)
+        run.log_path = path
         run.preparing = True
         lifecycle.note_waiting(tick, run, f"preparing: {spec.on_failure.prepare}")
         tick.to_spawn.append(run)
@@ -136,7 +186,14 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
     run.state = RunState.RUNNING
     run.started_at = tick.now
     run.waiting_reason = None
+    run.log_path = _log_here(tick, run)
     if not run.is_new:
-        tick.batch.run_started(run.id, iso(tick.now), tick.host)
+        tick.batch.run_started(run.id, iso(tick.now), tick.host, run.log_path)
     tick.to_spawn.append(run)
     tick.change("run", run.event, run.id, RunState.RUNNING.value, run.trigger)
+
+
+def _log_here(tick: Tick, run: ActiveRun) -> str:
+    """The file this engine's command of `run` writes, recorded as the run's log_path whoever
+    made the run (an engine that judges it later finds its exit record there)."""
+    return tick.runner.log_for(run.event, run.id, run.log_path, tick.now)

@@ -9,7 +9,7 @@ from evman.engine.clock import iso
 from evman.engine.fleet.membership import Membership
 from evman.engine.running.executors import Executors
 from evman.engine.stages.recover import take_runs
-from evman.engine.store import Fenced, StoreError
+from evman.engine.store import Fenced, StoreError, Unreachable
 from evman.engine.tick.context import Tick
 
 log = logging.getLogger("evman.fleet")
@@ -24,6 +24,9 @@ def take_over(tick: Tick, membership: Membership, executors: Executors) -> None:
         gone, rows = membership.take_over(iso(tick.now) or "")
     except Fenced:
         raise
+    except Unreachable as exc:  # the tick fails on it too, and says so (once per outage)
+        log.debug("no takeover this tick: %s", exc)
+        return
     except StoreError as exc:  # e.g. a lock held by a stopped engine: the tick goes on, next one retries
         log.warning("could not take over engines this tick, will retry: %s", exc)
         return

@@ -3,7 +3,7 @@
 from evman.engine.store.batch import RESOLVED_BY_SUCCESS, Batch
 from evman.engine.store.dialect import SQLITE, Dialect
 from evman.engine.store.engines import EngineRow
-from evman.engine.store.errors import Fenced, StoreError
+from evman.engine.store.errors import Fenced, StoreError, Unreachable
 from evman.engine.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION
 from evman.engine.store.sqlite import BUSY_TIMEOUT_MS, busy_timeout_ms, check_file_safety, create_private_file
 from evman.engine.store.stores import Store
@@ -21,6 +21,7 @@ __all__ = [
     "SQLITE",
     "Store",
     "StoreError",
+    "Unreachable",
     "busy_timeout_ms",
     "check_file_safety",
     "create_private_file",

@@ -25,7 +25,7 @@ _RUN_ENDED: Final = (
 )
 _RUN_STARTED: Final = (
     "UPDATE runs SET state = 'running', started_at = ?, waiting_reason = NULL, "
-    "host = ? WHERE id = ? AND state = 'waiting'"
+    "host = ?, log_path = ? WHERE id = ? AND state = 'waiting'"
 )
 _RECOVERED: Final = (
     "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at, status, resolved_at) "
@@ -49,6 +49,7 @@ _ACK: Final = (
 _RUN_PID: Final = "UPDATE runs SET pid = ? WHERE id = ?"
 _RUN_PREPARED: Final = "UPDATE runs SET needs_prepare = 0, waiting_reason = NULL WHERE id = ?"
 _RUN_WAITING: Final = "UPDATE runs SET waiting_reason = ? WHERE id = ?"
+_RUN_LOG: Final = "UPDATE runs SET log_path = ? WHERE id = ?"
 _RUN_FLAGS: Final = "UPDATE runs SET flags = ? WHERE id = ?"
 _RUN_RELEASED: Final = "UPDATE runs SET engine_id = NULL, epoch = NULL, waiting_reason = ? WHERE id = ?"
 _NEXT_FIRE: Final = "UPDATE events SET next_fire_at = ? WHERE name = ?"
@@ -58,6 +59,7 @@ GUARDED: Final = {
     _RUN_PID: _RUN_PID + " AND state = 'running'" + _OWNED,
     _RUN_PREPARED: _RUN_PREPARED + " AND state = 'waiting'" + _OWNED,
     _RUN_WAITING: _RUN_WAITING + " AND state = 'waiting'" + _OWNED,
+    _RUN_LOG: _RUN_LOG + " AND state = 'waiting'" + _OWNED,
     _RUN_RELEASED: _RUN_RELEASED + " AND state = 'waiting'" + _OWNED,
     _RUN_FLAGS: _RUN_FLAGS + _OWNED,  # not a state change: a finished run may gain too_fast
     _RUN_STARTED: _RUN_STARTED + _OWNED,
@@ -143,6 +145,9 @@ class Batch:
         self.writes: list[tuple[str, list[Sequence[Any]]]] = []
         self.renew = False
         """Several engines: this flush must happen even with nothing else to write (the lease)."""
+        self.requests: set[int] = set()
+        """The requests this batch answers or routes: a tick that carries the batch on after a
+        failed flush must not act on them again (their rows are still open in the database)."""
 
     def __bool__(self) -> bool:
         return self.renew or self.has_writes
@@ -180,8 +185,13 @@ class Batch:
     def run_waiting(self, run_id: int, reason: str | None) -> None:
         self._add(_RUN_WAITING, reason, run_id)
 
-    def run_started(self, run_id: int, at: str | None, host: str) -> None:
-        self._add(_RUN_STARTED, at, host, run_id)
+    def run_started(self, run_id: int, at: str | None, host: str, log_path: str | None) -> None:
+        """Running from `at` on `host`, its output in `log_path` (the file its command writes)."""
+        self._add(_RUN_STARTED, at, host, log_path, run_id)
+
+    def run_log(self, run_id: int, log_path: str) -> None:
+        """A waiting run's log, chosen as its prepare step starts (the step writes there first)."""
+        self._add(_RUN_LOG, log_path, run_id)
 
     def run_flags(self, run_id: int, flags: str | None) -> None:
         self._add(_RUN_FLAGS, flags, run_id)
@@ -217,12 +227,14 @@ class Batch:
         self._add(BUMP_HOLDS)
 
     def request_handled(self, request_id: int, at: str | None, outcome: str, detail: str | None) -> None:
+        self.requests.add(request_id)
         self._add(
             "UPDATE requests SET handled_at = ?, outcome = ?, detail = ? WHERE id = ?", at, outcome, detail, request_id
         )
 
     def request_routed(self, request_id: int, engine_id: int) -> None:
         """Leave the request open for the engine that owns what it names (it claims it next)."""
+        self.requests.add(request_id)
         self._add("UPDATE requests SET engine_id = ? WHERE id = ? AND handled_at IS NULL", engine_id, request_id)
 
     def request_queued(

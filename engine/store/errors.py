@@ -9,3 +9,8 @@ class StoreError(RuntimeError):
 
 class Fenced(StoreError):
     """A guarded write changed fewer rows than it must: someone else owns what it changes."""
+
+
+class Unreachable(StoreError):
+    """The database could not be reached: the connection was lost, or the server is restarting
+    or down. Expected now and then; the next step reconnects."""

@@ -48,13 +48,21 @@ _FENCED: Final = (
     "WHERE id = ? AND epoch = ?"
 )
 _OTHERS: Final = (
-    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags FROM engines "
+    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags, lease_until FROM engines "
     "WHERE state IN ('live', 'stopped') AND taken_over_at IS NULL AND id <> ?"
 )
 _LIVE_OTHERS: Final = (
-    f"SELECT id, host, pid, state, false AS expired, tags FROM engines WHERE state = 'live' "
-    f"AND taken_over_at IS NULL AND lease_until > {_NOW} AND id <> ?"
+    f"SELECT id, host, pid, state, lease_until < {_NOW} AS expired, tags, lease_until FROM engines "
+    "WHERE state = 'live' AND taken_over_at IS NULL AND id <> ?"
 )
+"""The engines live when one joins, whether their lease ran out or not: after a database outage
+longer than the lease every lease has run out, and the engines renew once they reconnect."""
+_CLAIM_KEYS: Final = (
+    "INSERT INTO request_keys (dedupe_key, request_id) SELECT k, min(i) FROM unnest(CAST(? AS text[]), "
+    "CAST(? AS bigint[])) AS v(k, i) GROUP BY k ON CONFLICT (dedupe_key) DO NOTHING"
+)
+"""One autocommit statement: each key seen in open rows goes to the oldest of them, unless a
+request holds it already (the unique key orders two engines claiming it at once)."""
 _JOIN_LOCK: Final = 0x65766D616F
 """Held while an engine joins: of engines starting together, each sees those that joined before."""
 _KILLS: Final = "SELECT trim(target) FROM requests WHERE handled_at IS NULL AND lower(trim(verb)) = 'kill'"
@@ -124,11 +132,13 @@ class OpenEngine:
     state: str
     expired: bool
     tags: frozenset[str]
+    lease_until: str = ""
+    """Its lease's end as last renewed (the database's clock, ISO text): a later one means it renewed."""
 
 
 def _open_engine(row: Any) -> OpenEngine:
     tags = frozenset(t for t in (row[5] or "").split(",") if t)
-    return OpenEngine(int(row[0]), str(row[1]), int(row[2]), str(row[3]), bool(row[4]), tags)
+    return OpenEngine(int(row[0]), str(row[1]), int(row[2]), str(row[3]), bool(row[4]), tags, str(row[6]))
 
 
 @dataclass(frozen=True)
@@ -142,23 +152,37 @@ class Gone:
     was: str
 
 
-_CLAIM_REQUESTS: Final = (
-    "SELECT * FROM requests WHERE handled_at IS NULL AND (engine_id IS NULL OR engine_id = ? OR NOT EXISTS "
-    "(SELECT 1 FROM engines e WHERE e.id = requests.engine_id AND e.state = 'live' AND e.taken_over_at IS NULL)) "
+_LIVE: Final = "SELECT 1 FROM engines e WHERE e.id = requests.{} AND e.state = 'live' AND e.taken_over_at IS NULL"
+_OPEN_FOR: Final = (
+    "SELECT * FROM requests WHERE handled_at IS NULL "
+    f"AND (engine_id IS NULL OR engine_id = ? OR NOT EXISTS ({_LIVE.format('engine_id')})) "
+    f"AND (claimed_by IS NULL OR claimed_by = ? OR engine_id = ? OR NOT EXISTS ({_LIVE.format('claimed_by')})) "
     "ORDER BY id LIMIT ?"
 )
 """The open requests routed to this engine or to none, and those routed to an engine that is no
 longer live (stopped, fenced, taken over): whoever claims one routes it again to the runs'
-owner now, so a request never waits on an engine that will not answer."""
+owner now, so a request never waits on an engine that will not answer. Not those another live
+engine is answering (claimed_by), unless routed here."""
+_MINE: Final = (
+    "UPDATE requests SET claimed_by = ? WHERE id = ANY(?) AND handled_at IS NULL "
+    f"AND (claimed_by IS NULL OR claimed_by = ? OR engine_id = ? OR NOT EXISTS ({_LIVE.format('claimed_by')})) "
+    "RETURNING id"
+)
+"""One autocommit statement: these requests are this engine's to answer until it answers them
+or is no longer live. A tick whose write failed keeps them: the next one writes its answer,
+and no other engine acts on them meanwhile (a row lock would have gone with the transaction)."""
 
 
 class FleetPart(Part):
     several_engines = True
+    _claimed: tuple[int, ...] = ()
+    """The requests this engine's last look claimed (claim_requests)."""
 
     def register_engine(
         self, *, host: str, pid: int, tags: str | None, lease_s: float, tick_s: float, version: str
     ) -> tuple[Token, list[OpenEngine]]:
-        """This engine's row, and the other engines live when it joined (joins take turns)."""
+        """This engine's row, and the other engines live when it joined, their lease run out or
+        not (joins take turns)."""
         with self.transaction():
             self.execute("SELECT pg_advisory_xact_lock(?)", (_JOIN_LOCK,))
             row = self.row(_REGISTER, (host, pid, tags, lease_s, lease_s, tick_s, version))
@@ -202,17 +226,18 @@ class FleetPart(Part):
         unfit: Sequence[str],
         now: str,
         saw: Callable[[list[OpenEngine]], None],
+        expired_too: bool = True,
     ) -> tuple[list[Gone], list[dict[str, Any]]]:
-        """Engines whose lease ran out, that stopped, or (on `host`) whose process is gone,
-        marked taken over by `token`'s engine, and their waiting and running runs, now its own,
-        with the unowned runs it fits (any running one; waiting ones of events not in `unfit`):
-        one transaction, so two survivors never share one. `saw` hears the other open engines.
-        Two cheap reads when there is nothing to take (an unowned run of an event in `unfit`
-        is not something to take)."""
+        """Engines whose lease ran out (unless not `expired_too`), that stopped, or (on `host`)
+        whose process is gone, marked taken over by `token`'s engine, and their waiting and
+        running runs, now its own, with the unowned runs it fits (any running one; waiting ones
+        of events not in `unfit`): one transaction, so two survivors never share one. `saw`
+        hears the other open engines. Two cheap reads when there is nothing to take (an unowned
+        run of an event in `unfit` is not something to take)."""
         others = [_open_engine(r) for r in self.rows(_OTHERS, (token.engine_id,))]
         saw(others)
         dead_here = [e.id for e in others if e.host == host and e.state == "live" and not is_alive(e.pid)]
-        due = [e.id for e in others if e.state == "stopped" or e.expired or e.id in dead_here]
+        due = [e.id for e in others if e.state == "stopped" or (e.expired and expired_too) or e.id in dead_here]
         fit = (list(unfit), now, now)
         if not due and self.row(_ORPHANS, fit) is None:
             return [], []
@@ -229,6 +254,18 @@ class FleetPart(Part):
             runs = self.dicts(_TAKE_RUNS, (token.engine_id, token.epoch, [g.id for g in gone])) if gone else []
             runs += self.dicts(_CLAIM_UNOWNED, (token.engine_id, token.epoch, *fit, CLAIM_LIMIT))
         return gone, sorted(runs, key=lambda r: int(r["id"]))
+
+    def dedupe_holder(self, key: str, request_id: int) -> int | None:
+        """The request that acts on `key`: the one whose claim of it committed first
+        (claim_requests claims the keys of the open rows it sees before it locks any). None
+        when the key has no claim yet (the row committed after the look): the next tick's look
+        claims it. Two engines, or rows committed in any order, never both act on one key."""
+        value = self.value("SELECT request_id FROM request_keys WHERE dedupe_key = ?", (key,))
+        return None if value is None else int(value)
+
+    def fleet_id(self) -> str:
+        """The fleet's own id (made with its tables): every engine on a host agrees on its log folder."""
+        return str(self.value("SELECT value FROM settings WHERE key = 'fleet_id'") or "")
 
     def placed_events(self) -> dict[str, tuple[list[str], list[str]]]:
         """name -> (hosts, tags) of the defined events that say where they run."""
@@ -254,18 +291,35 @@ class FleetPart(Part):
         )
 
     def claim_requests(self, owner: Any = None, limit: int = 1000) -> list[Any]:
+        """The open requests for this engine, locked for it until its tick commits. First, with
+        no transaction open, a look (nothing queued: no transaction at all), the claim of the
+        dedupe keys it saw (the oldest open row of a key not claimed yet holds it, whichever
+        engine answers it) and of the requests themselves (claimed_by), each committed at once:
+        they outlive a tick that fails."""
         if owner is None:
-            return self.claim(
-                "SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,), look_first=True
-            )
-        return self.claim(_CLAIM_REQUESTS, (owner.engine_id, limit), look_first=True)
+            return self.claim("SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id LIMIT ?", (limit,))
+        if not self.holds_claims:
+            me = owner.engine_id
+            seen = self.rows(_OPEN_FOR, (me, me, me, limit))
+            if not seen:
+                return []
+            keys = [(str(r["dedupe_key"]), int(r["id"])) for r in seen if r["dedupe_key"]]
+            if keys:
+                self.execute(_CLAIM_KEYS, ([k for k, _ in keys], [i for _, i in keys]))
+            mine = [int(r[0]) for r in self.rows(_MINE, (me, [int(r["id"]) for r in seen], me, me))]
+            if not mine:
+                return []
+            self._claimed = tuple(mine)
+        return self.claim(
+            "SELECT * FROM requests WHERE id = ANY(?) AND handled_at IS NULL ORDER BY id", (list(self._claimed),)
+        )
 
     def active_elsewhere(self, events: Sequence[str], owner: Any) -> list[dict[str, Any]]:
         """The waiting and running runs of `events` that other engines own, or none does
         (runs_event_active): what concurrency, running(E) and requests must count besides
         this engine's own. One statement for a whole tick's events."""
         return self.dicts(
-            "SELECT id, event, state, engine_id FROM runs WHERE event = ANY(?) AND state IN "
+            "SELECT id, event, state, engine_id, created_at, flags FROM runs WHERE event = ANY(?) AND state IN "
             "('waiting', 'running') AND engine_id IS DISTINCT FROM ? ORDER BY id",
             (list(events), owner.engine_id),
         )

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from evman.engine.store import pg_schema
+from evman.engine.store.conninfo import URL_SCHEMES as URL_SCHEMES
+from evman.engine.store.conninfo import is_url as is_url
+from evman.engine.store.conninfo import masked as masked
+from evman.engine.store.conninfo import split_url as split_url
 from evman.engine.store.dialect import Dialect
-from evman.engine.store.errors import StoreError
+from evman.engine.store.errors import StoreError, Unreachable
 from evman.engine.store.part import Part
 from evman.engine.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-URL_SCHEMES: Final = ("postgresql://", "postgres://")
 EXTRA_HINT: Final = (
     "--db postgresql://... needs the postgres extra (psycopg 3): "
     "pip install 'evman[postgres]', or uv sync --extra postgres"
 )
-EVMAN_OPTIONS: Final = ("listen",)
-"""URL query options that evman reads and strips before libpq sees the URL."""
 MIGRATION_LOCK: Final = 0x65766D616E  # "evman": one migrator at a time
 
 FLEET_MIGRATIONS: Final[tuple[str, ...]] = (
@@ -58,10 +59,23 @@ CREATE TRIGGER requests_notify AFTER INSERT ON requests FOR EACH STATEMENT EXECU
     """
 CREATE TRIGGER requests_routed AFTER UPDATE OF engine_id ON requests FOR EACH STATEMENT EXECUTE FUNCTION evman_requests_notify()
 """,
+    """
+CREATE TABLE request_keys (
+    dedupe_key TEXT PRIMARY KEY,
+    request_id BIGINT NOT NULL
+);
+INSERT INTO request_keys (dedupe_key, request_id) SELECT dedupe_key, min(id) FROM requests WHERE dedupe_key IS NOT NULL GROUP BY dedupe_key;
+INSERT INTO settings (key, value) VALUES ('fleet_id', substr(md5(random()::text || clock_timestamp()::text), 1, 12)) ON CONFLICT (key) DO NOTHING;
+ALTER TABLE requests ADD COLUMN claimed_by BIGINT
+""",
 )
 """PostgreSQL's own steps on top of the shared schema (settings.fleet_version): the engines of a
 fleet, who owns each run, where a request is routed, and a NOTIFY when a program queues one
-(step 2: and when an engine routes one to another, so the owner wakes at once)."""
+(step 2: and when an engine routes one to another, so the owner wakes at once; step 3: the
+dedupe key each request acted on claimed, whatever order the rows committed in, the oldest
+row of each key claiming it in a database from before; the fleet's id, which names its log
+folder on every host; the engine answering each open request, which no other live engine
+takes from it, even when its first write of the answer failed)."""
 
 NOW_ISO: Final = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 """The database's own time in the form engine.clock.iso() writes (lease times are the server's)."""
@@ -75,28 +89,6 @@ POSTGRESQL: Final = Dialect(
     hints=False,
     arrays=True,
 )
-
-
-def is_url(target: object) -> bool:
-    return str(target).startswith(URL_SCHEMES)
-
-
-def split_url(url: str) -> tuple[str, dict[str, str]]:
-    """(the URL libpq gets, evman's own options from its query: listen=false)."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in query if k in EVMAN_OPTIONS}
-    rest = [(k, v) for k, v in query if k not in EVMAN_OPTIONS]
-    return urlunsplit(parts._replace(query=urlencode(rest))), ours
-
-
-def masked(url: str) -> str:
-    """The URL with its password as ****, for every message and log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _psycopg() -> Any:
@@ -253,6 +245,8 @@ class PgConnection(Part):
     # -- connecting --------------------------------------------------------------
 
     def _connect(self) -> Any:
+        self.connected_at = time.monotonic()
+        """When this connection was last (re)opened, on this process's monotonic clock."""
         options = " ".join(
             [
                 *(["-c default_transaction_read_only=on"] if self.readonly else []),
@@ -271,7 +265,7 @@ class PgConnection(Part):
             )
         except self._psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
+            raise Unreachable(
                 f"cannot connect to {self.url}: {first}. Check the URL, that the server "
                 f"runs and that the database exists (createdb NAME)."
             ) from exc
@@ -283,7 +277,7 @@ class PgConnection(Part):
             held, self._held = self._held or self._in_txn, False
             self.conn = self._connect()
             if held:  # the transaction went with the old connection: never COMMIT on the new one
-                raise StoreError(
+                raise Unreachable(
                     f"{self.url}: the connection was lost in a transaction; it was "
                     f"rolled back, and evman retries at the next step."
                 )
@@ -296,10 +290,12 @@ class PgConnection(Part):
             return StoreError(f"{self.url} is open read-only; evman cannot record changes here.")
         if isinstance(exc, errors.DiskFull):
             return StoreError(f"{self.url}: the server's disk is full ({text}). Free space; nothing was lost.")
-        if isinstance(exc, self._psycopg.OperationalError):
-            return StoreError(
+        if isinstance(exc, self._psycopg.OperationalError) and (self.conn.closed or self.conn.broken):
+            return Unreachable(
                 f"{self.url}: the connection failed ({text}); evman reconnects and retries at the next step."
             )
+        if isinstance(exc, self._psycopg.OperationalError):  # a lock or statement timeout: the session lives
+            return StoreError(f"{self.url}: {text}; evman retries at the next step.")
         return StoreError(f"{self.url}: {text}")
 
     # -- schema ------------------------------------------------------------------

@@ -41,11 +41,15 @@ class RequestsPart(Part):
     def request(self, request_id: int) -> dict[str, Any] | None:
         return self.one_dict("SELECT * FROM requests WHERE id = ?", (request_id,))
 
-    def dedupe_seen(self, key: str, before_id: int) -> int | None:
+    def dedupe_holder(self, key: str, request_id: int) -> int | None:
+        """The request that acts on `key`: `request_id` itself, or the one before it that did (a
+        second row with the key is not acted on again). SQLite has one writer at a time, so ids
+        are in commit order and the oldest row holds the key. None: another engine is deciding
+        the key this moment (several engines, fleet.py); look again at the next tick."""
         value = self.value(
-            "SELECT id FROM requests WHERE dedupe_key = ? AND id < ? ORDER BY id LIMIT 1", (key, before_id)
+            "SELECT id FROM requests WHERE dedupe_key = ? AND id < ? ORDER BY id LIMIT 1", (key, request_id)
         )
-        return None if value is None else int(value)
+        return request_id if value is None else int(value)
 
     def pending_requests(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """The named requests that the engine has answered (handled_at set)."""

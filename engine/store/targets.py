@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-from evman.engine.store.postgres import is_url, masked
+from evman.engine.store.conninfo import dbname, is_url, masked
 
 Target = Path | str
 """A SQLite file's Path, or a PostgreSQL URL (str)."""
@@ -21,7 +20,7 @@ def db_target(text: str | Path) -> Target:
 def short_name(target: Target) -> str:
     """The file's name, or the PostgreSQL database's name."""
     if is_url(target):
-        return unquote(urlsplit(str(target)).path.lstrip("/")) or "postgres"
+        return dbname(str(target)) or "postgres"
     return Path(target).name
 
 
@@ -30,16 +29,26 @@ def shown(target: Target) -> str:
     return masked(str(target)) if is_url(target) else str(target)
 
 
-def logs_dir(target: Target | None) -> Path:
+def logs_dir(target: Target | None, fleet_id: str | None = None) -> Path:
     """Where an engine writes its runs' output: $EVMAN_LOGS_DIR when set, else `<file>.logs`
-    beside a SQLite file, else `<database>.logs` in the working directory (each engine host
-    keeps its own)."""
+    beside a SQLite file, else, for PostgreSQL, one folder per database on each host that every
+    engine there agrees on whatever its working directory: `<database>-<fleet id>.logs` in
+    $XDG_STATE_HOME/evman (~/.local/state/evman). Each run records the file its command wrote
+    (runs.log_path), which is where everyone reads it."""
     chosen = os.environ.get("EVMAN_LOGS_DIR", "").strip()
     if chosen:
         return Path(chosen).expanduser()
     if target is None:
         return Path("memory.logs")
     if is_url(target):
-        return Path.cwd() / f"{short_name(target)}.logs"
+        name = short_name(target) + (f"-{fleet_id}" if fleet_id else "")
+        return state_home() / f"{name}.logs"
     path = Path(target)
     return path.parent / f"{path.name}.logs"
+
+
+def state_home() -> Path:
+    """evman's folder for the state of this user on this host: $XDG_STATE_HOME/evman, else
+    ~/.local/state/evman."""
+    base = os.environ.get("XDG_STATE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".local" / "state") / "evman"

@@ -55,11 +55,16 @@ class ActiveRun:
     is_new: bool = False
     """Created in this flush: its row is inserted whole, so no UPDATE is written for it."""
     killed_by: str | None = None
-    behind: set[int] = field(default_factory=set)
-    """Several engines: runs of its event that other engines ran when it was made (queue,
-    replace); it starts once they ended. Not kept in the row: a takeover forgets it."""
     owned: bool = True
     """False: a new run inserted with no owner (several engines: no engine it fits holds it)."""
+    created_at: datetime | None = None
+    """When it was made (it fell due): runs of an event start in this order, then by id
+    (several engines take ids in blocks, so an id alone is no order across engines)."""
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        """Its place in its event's queue: when it was made, then its id."""
+        return (self.created_at or self.scheduled_for, self.id)
 
     @property
     def is_backfill(self) -> bool:
@@ -118,7 +123,17 @@ class ActiveRun:
             log_path=row["log_path"],
             waiting_reason=row["waiting_reason"],
             flags=set((row["flags"] or "").split(",")) - {""},
+            created_at=order_time(row.get("created_at")),
         )
+
+
+def order_time(text: str | None) -> datetime | None:
+    """A run's created_at as its place in a queue; None for a value that is no time (written by
+    another program), which then goes by its scheduled time: an odd row never stops a tick."""
+    try:
+        return parse_iso(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def iso_cached(at: datetime | None) -> str | None:

@@ -21,7 +21,7 @@ class Runner(Protocol):
 
     def kill(self, run_id: int, *, by: str) -> bool: ...
 
-    def log_path_text(self, event: str, run_id: int) -> str: ...
+    def log_for(self, event: str, run_id: int, recorded: str | None, now: datetime) -> str: ...
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Ended:
     """No retry, whatever the policy (a failed prepare step)."""
     judged: bool = False
     """Its outcome came from its process or call (not a deadline, request or cancel)."""
+    followed: bool = False
+    """Its follow-ups are made (a tick that fails before the rest carries it on, done)."""
 
 
 @dataclass

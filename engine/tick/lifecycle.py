@@ -11,7 +11,7 @@ from typing import Any
 from evman.engine.clock import iso
 from evman.engine.conditions import Finished
 from evman.engine.model import AlertKind, Concurrency, EventSpec, RunState, Trigger
-from evman.engine.running.executors import read_tail
+from evman.engine.running.logfiles import read_tail
 from evman.engine.running.procs import pid_alive, signal_group
 from evman.engine.tick import routing
 from evman.engine.tick.active import ActiveRun, flags_text
@@ -58,12 +58,12 @@ def new_run(
         not_before=not_before,
         needs_prepare=needs_prepare,
         is_new=True,
+        created_at=tick.now,
     )
     if repeats is not None:
         run.repeats_run_id = repeats.id if isinstance(repeats, ActiveRun) else int(repeats["id"])
     bounds = bounds_for(spec, tick.now if fresh_window else scheduled_for)
     run.window_open, run.due_by, run.late_at = bounds.open_at, bounds.due_by, bounds.late_at
-    run.log_path = tick.runner.log_path_text(event, run.id)
     if trigger not in (Trigger.RETRY, Trigger.RESTART) and not backlog and not _admit(tick, spec, run):
         return None
     tick.runs[run.id] = run
@@ -107,14 +107,12 @@ def _admit(tick: Tick, spec: EventSpec, run: ActiveRun) -> bool:
     remote = [] if active and spec.concurrency is Concurrency.SKIP else tick.elsewhere.of(spec.name)
     if not active and not remote:
         return True
-    if spec.concurrency is Concurrency.QUEUE:
-        run.behind = {r.id for r in remote}
+    if spec.concurrency is Concurrency.QUEUE:  # it starts behind them (stages/start.py)
         return True
-    if spec.concurrency is Concurrency.REPLACE:
+    if spec.concurrency is Concurrency.REPLACE:  # it starts once they ended
         for other in active:
             cancel(tick, other, by=f"replaced by run {run.id}")
         routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run.id} replaces it", {"replaced_by": run.id})
-        run.behind = {r.id for r in remote}
         return True
     busy = (
         f"run {active[-1].id} is still {active[-1].state.value}"

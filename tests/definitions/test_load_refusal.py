@@ -47,12 +47,22 @@ def test_a_refused_load_into_an_existing_database_changes_no_byte(tmp_path: Path
 
 
 def test_a_refused_crontab_import_creates_no_database(tmp_path: Path) -> None:
-    bad_user = tmp_path / "system-tab"
-    bad_user.write_text("0 1 * * * no-such-user-here /bin/true\n")
+    bad_zone = tmp_path / "system-tab"
+    bad_zone.write_text("CRON_TZ=Mars/Olympus\n0 1 * * * root /bin/true\n")
     db = tmp_path / "new.db"
-    done = evman("import-crontab", str(bad_user), "--system", "--db", str(db))
-    assert done.returncode == 2 and "key 'user'" in done.stderr
+    done = evman("import-crontab", str(bad_zone), "--system", "--db", str(db))
+    assert done.returncode == 2 and "unknown time zone 'Mars/Olympus'" in done.stderr
     assert not db.exists() and not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+
+
+def test_a_crontab_user_this_host_lacks_imports_with_a_warning(tmp_path: Path) -> None:
+    """The engine that runs it checks the user (it may run on another host)."""
+    tab = tmp_path / "system-tab"
+    tab.write_text("0 1 * * * no-such-user-here /bin/true\n")
+    done = evman("import-crontab", str(tab), "--system", "--db", str(tmp_path / "new.db"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"{tab}: event 'true-")
+    assert "key 'user': warning: no user 'no-such-user-here' on this machine" in done.stderr
 
 
 def test_a_load_that_passes_still_creates_the_database(tmp_path: Path) -> None:

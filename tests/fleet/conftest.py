@@ -23,12 +23,13 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def make(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> Iterator[Make]:
-    """make(tags=..., host=...) -> a started engine of its own (own connection) on the shared
+    """make(tags=..., host=..., logs_dir=..., pid=...) -> a started engine of its own (own connection) on the shared
     database; the children its runs still have are killed at the end."""
     made: list[Engine] = []
 
     def engine(**kwargs: Any) -> Engine:
-        made.append(Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", **kwargs))
+        kwargs.setdefault("logs_dir", tmp_path / "logs")
+        made.append(Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, **kwargs))
         made[-1].start()
         return made[-1]
 

@@ -182,10 +182,12 @@ def test_the_requests_claim_opens_a_transaction_only_when_something_is_queued(st
         other.close()
     assert [int(r["id"]) for r in store.claim_requests(token)] == [request_id] and store.holds_claims
     second = Store(store.target)
-    try:  # another engine skips the claimed row meanwhile
-        assert second.claim_requests(join(second)) == [] and second.holds_claims
-        second.drop_claims()
+    try:  # another engine skips the claimed row meanwhile, and opens no transaction for nothing
+        assert second.claim_requests(join(second)) == [] and not second.holds_claims
+        store.drop_claims()  # the first engine's tick fails: the request is still its own
+        assert not store.holds_claims
+        assert second.claim_requests(join(second)) == [] and not second.holds_claims
     finally:
         second.close()
+    assert [int(r["id"]) for r in store.claim_requests(token)] == [request_id]
     store.drop_claims()
-    assert not store.holds_claims

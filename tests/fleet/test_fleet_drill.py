@@ -1,5 +1,7 @@
-"""The several-engines drill at 30 seconds (the long form: `python -m bench.drill --faults 200`):
-3 engines as real processes on one PostgreSQL, second-level schedules and chains, faults."""
+"""The several-engines drill at 30 seconds or so (the long form: `python -m bench.drill --faults 200`):
+3 engines as real processes on one PostgreSQL, each in its own working directory and naming the
+database its own way, twenty events, a program writing requests with repeated dedupe keys in
+interleaved transactions, and one fault of each kind."""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ from bench.drill import Plan, run_drill
 
 pytest.importorskip("psycopg")
 
+KINDS = ("kill", "machine", "pg_crash", "term", "stop", "terminate", "pg_restart", "term")
+
 
 def test_faults_leave_every_occurrence_run_once_and_no_fenced_write(pg_server: object, tmp_path: Path) -> None:
-    plan = Plan(faults=8, seed=5, gap_s=(0.3, 0.8), settle_s=4.0)
-    found, faults = run_drill(plan, tmp_path, say=lambda _text: None)
-    assert len([f for f in faults if f.kind != "revive"]) == 8
+    plan = Plan(faults=len(KINDS), seed=5, gap_s=(0.3, 0.8), settle_s=5.0, kinds=KINDS)
+    outcome = run_drill(plan, tmp_path, say=lambda _text: None)
+    found, measures = outcome.found, outcome.measures
+    assert [f.kind for f in outcome.faults if f.kind != "revive"] == list(KINDS)
     assert sum(found.executions.values()) > 20, "the workload ran"
     assert found.missing == [] and found.doubled == []
     assert found.running_without_process == 0
@@ -26,3 +31,10 @@ def test_faults_leave_every_occurrence_run_once_and_no_fenced_write(pg_server: o
     assert found.survivor_stall_s < 3 * plan.tick_s, found.survivor_stall_s
     assert all(s <= 4 * plan.tick_s + 0.5 for s in found.crash_takeover_s), found.crash_takeover_s
     assert found.problems == []
+    assert measures.counts["commands"] > 50 and measures.counts["repeated keys"] > 3, measures.counts
+    assert measures.run_twice == [] and measures.keys_twice == []
+    assert measures.log_elsewhere == [] and measures.without_output == []
+    assert measures.lost_after_end == [] and measures.overlaps == []
+    assert measures.reboot_runs == measures.fleet_starts >= 1  # 2 when every engine was down at once
+    assert measures.term_not_zero == [] and measures.unanswered == []
+    assert measures.met

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import textwrap
 import threading
 import time
@@ -191,7 +192,7 @@ def test_failed_run_reaches_each_receiver_once_with_title_and_body(
         "normal 1s to 5m",
         "disk full",
         "step 2 of 2",
-        f"evman ack alert:{alert['id']} --db {store.url}",
+        f"evman ack alert:{alert['id']} --db {shlex.quote(store.url)}",  # a URL's ? and & quoted
     ):
         assert part in body, f"{part!r} not in the email:\n{body}"
     chat = post["message"]

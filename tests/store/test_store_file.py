@@ -264,7 +264,7 @@ def test_named_tick_queries_use_indexes(big_db: Path) -> None:
     store.open_alerts_of("due-1")
     store.event_specs(["due-1"])
     store.max_attempt("due-1", iso(NOW) or "")
-    store.dedupe_seen("k", 10)
+    store.dedupe_holder("k", 10)
     store.conn.set_trace_callback(None)
     found = plans(store, seen)
     assert len(found) >= 10
