@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from evman.engine.definitions.action import ACTION_KEYS, read_action, read_string_table
+from evman.engine.definitions.coordination import COORDINATION_KEYS, read_coordination
 from evman.engine.definitions.links import read_links
 from evman.engine.definitions.outputs import read_outputs
 from evman.engine.definitions.placement import read_placement
@@ -48,6 +49,7 @@ EVENT_KEYS: Final = (
     "calendar",
     "on_holiday",
     "on_blackout",
+    *COORDINATION_KEYS,
 )
 
 
@@ -62,6 +64,7 @@ def read_event(table: Table, context: Context) -> EventSpec | None:
         **read_timing(table, context),
         **read_links(table, context),
         **read_placement(table),
+        **read_coordination(table, context),
         "outputs": read_outputs(table),
     }
     if len(table.problems.lines) > before:

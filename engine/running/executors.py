@@ -20,6 +20,7 @@ from evman.engine.clock import Clock
 from evman.engine.model import EventSpec
 from evman.engine.running.inprocess import (
     TAIL_BYTES,
+    HttpRun,
     LazyLog,
     RunContext,
     Workers,
@@ -27,6 +28,7 @@ from evman.engine.running.inprocess import (
     resolve_callable,
     run_callable,
 )
+from evman.engine.running.environment import run_env
 from evman.engine.running.procs import parent_pid, pid_alive
 from evman.engine.running.supervisor_client import (
     ExitRecord,
@@ -146,9 +148,16 @@ class Executors:
     # -- starting ------------------------------------------------------------------
 
     def start(
-        self, run_id: int, spec: EventSpec, env_extra: Mapping[str, str], attempt: int, scheduled_for: str
+        self,
+        run_id: int,
+        spec: EventSpec,
+        env_extra: Mapping[str, str],
+        attempt: int,
+        scheduled_for: str,
+        params: Mapping[str, str] | None = None,
     ) -> int | None:
-        """Start the run; returns the child's pid (None for callables and HTTP). Raises SpawnError."""
+        """Start the run; returns the child's pid (None for callables and HTTP). Raises SpawnError.
+        `params`: its run parameters (a command finds them in env_extra as EVMAN_PARAM_*)."""
         if spec.run is not None:
             return self._spawn(run_id, "main", list(spec.run), spec, env_extra, stdin=spec.stdin)
         if spec.shell is not None:
@@ -156,9 +165,12 @@ class Executors:
         if spec.call is not None:
             ctx_env = {**spec.env, **env_extra}
             log = LazyLog(functools.partial(self._open_log, spec.name, run_id))
-            self._pool.submit(self._run_call, run_id, spec, log, attempt, scheduled_for, ctx_env)
+            self._pool.submit(
+                self._finish, run_id, run_callable, spec, run_id, log, attempt, scheduled_for, ctx_env, params
+            )
         else:
-            self._pool.submit(self._with_log, self._run_http, run_id, spec)
+            facts = HttpRun(spec.name, run_id, attempt, scheduled_for, dict(params or {}))
+            self._pool.submit(self._with_log, self._run_http, run_id, spec, facts)
         return None
 
     def _with_log(self, work: Callable[..., None], run_id: int, spec: EventSpec, *args: Any) -> None:
@@ -308,15 +320,12 @@ class Executors:
 
     # -- callables and HTTP ------------------------------------------------------------
 
-    def _run_call(
-        self, run_id: int, spec: EventSpec, log: LazyLog, attempt: int, scheduled_for: str, env: Mapping[str, str]
-    ) -> None:
-        code, error = run_callable(spec, run_id, log, attempt, scheduled_for, env)
+    def _finish(self, run_id: int, work: Callable[..., tuple[int | None, str | None]], *args: Any) -> None:
+        code, error = work(*args)
         self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
 
-    def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes]) -> None:
-        code, error = call_http(spec, log)
-        self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
+    def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes], facts: HttpRun | None = None) -> None:
+        self._finish(run_id, call_http, spec, log, facts)
 
     # -- reaping -----------------------------------------------------------------------
 
@@ -475,15 +484,6 @@ def outcome_of(record: ExitRecord, now: datetime, killed_by: str | None = None) 
     code = record.exit_code
     error = f"ended by signal {record.signal or -code}" if code < 0 else None
     return Outcome(record.run_id, record.phase, code, now, error, killed_by, record.since_ns, record)
-
-
-def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) -> dict[str, str]:
-    return {
-        "EVMAN_EVENT": event,
-        "EVMAN_RUN_ID": str(run_id),
-        "EVMAN_ATTEMPT": str(attempt),
-        "EVMAN_SCHEDULED_FOR": scheduled_for or "",
-    }
 
 
 __all__ = [

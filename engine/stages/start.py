@@ -1,10 +1,12 @@
-"""Stage 5: start the waiting runs whose hold, backoff, window, queue and `requires` allow."""
+"""Stage 5: start the waiting runs whose hold, approval, backoff, window, queue, `requires` and
+pools allow (the pool desk, stages/pools.py, gives slots to the runs ready but for them)."""
 
 from __future__ import annotations
 
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
 from evman.engine.model import EventSpec, OnBlackout, RunState
+from evman.engine.stages import approvals, pools
 from evman.engine.tick import lifecycle
 from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
@@ -15,23 +17,30 @@ from evman.engine.timing.wording import local_text
 
 def start_ready(tick: Tick) -> None:
     """Judge every waiting run, every tick: windows open, backoffs expire, files appear."""
+    pools.undo_unflushed_starts(tick)
     waiting = tick.runs.waiting()
     _want_elsewhere(tick, waiting)
+    ready_for_pools: list[ActiveRun] = []
     for run in waiting:
         if run.preparing:
             continue
         if run.due_by is not None and tick.now >= run.due_by:
             continue  # its window closed (the engine was down, or the clock jumped): the
             # deadline check of this tick marks it missed; it never starts after its window
-        if _not_ours(tick, run) or _skipped_by_blackout(tick, run):
+        if _not_ours(tick, run) or _skipped_by_blackout(tick, run) or _decided_by_timeout(tick, run):
             continue
         reason = why_waiting(tick, run)
         if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
             reason = "ready; the engine stopped before it could start it"
-        if reason is None:
+        if reason is None and pools.uses_pools(tick, run):
+            ready_for_pools.append(run)
+        elif reason is None:
             _begin(tick, run)
         else:
+            pools.leave_line(tick, run)
             lifecycle.note_waiting(tick, run, reason)
+    for run in pools.give_slots(tick, ready_for_pools):
+        _begin(tick, run)
 
 
 def _want_elsewhere(tick: Tick, waiting: list[ActiveRun]) -> None:
@@ -69,6 +78,9 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         return "its event is no longer defined"
     if tick.view.is_held(run.event):
         return "held"
+    awaiting = approvals.waiting_reason(tick, run, spec)
+    if awaiting is not None:
+        return awaiting
     blackout = _blackout_now(tick, run, spec)
     if blackout is not None:
         return f"{blackout} until {local_text(blackout.end, spec, now)}"
@@ -103,6 +115,11 @@ def _ahead(tick: Tick, run: ActiveRun) -> list[ActiveRun]:
         return live
     before = [r for r in others if r.state is RunState.RUNNING or r.id < run.id]
     return before if len(before) >= run.max_parallel else []
+
+
+def _decided_by_timeout(tick: Tick, run: ActiveRun) -> bool:
+    spec = tick.view.spec(run.event)
+    return spec is not None and approvals.time_out(tick, run, spec)
 
 
 def _blackout_now(tick: Tick, run: ActiveRun, spec: EventSpec) -> Inside | None:

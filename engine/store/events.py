@@ -12,11 +12,12 @@ from evman.engine.store.part import Part, Row, in_chunks
 
 _INSERT_EVENT = (
     "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
-    "next_fire_at, source, created_at, updated_at, calendar) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "next_fire_at, source, created_at, updated_at, calendar, group_name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EVENT = (
     "UPDATE events SET spec = ?, kind = ?, schedule = ?, timezone = ?, driver = ?, "
-    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ?, calendar = ? WHERE name = ?"
+    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ?, calendar = ?, group_name = ? "
+    "WHERE name = ?"
 )
 
 
@@ -48,6 +49,16 @@ def _calendar_column(spec: str, schedule: object) -> str | None:
     if calendar is not None:
         return str(calendar)
     return "" if "business day" in str(schedule or "") else None
+
+
+def _group_column(spec: str) -> str | None:
+    """events.group_name: the event's `group` (partial index: group:NAME reads only its members)."""
+    try:
+        data = json.loads(spec)
+    except ValueError:
+        return None
+    group = data.get("group") if isinstance(data, dict) else None
+    return str(group) if group else None
 
 
 class EventsPart(Part):
@@ -106,11 +117,12 @@ class EventsPart(Part):
         prune: bool,
         now: datetime,
         named: Mapping[str, Mapping[str, str]] | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> dict[str, list[str]]:
         """Upsert events (a dict per event with the events columns), replace deps and routes.
 
         `named`: settings kept as JSON objects of name -> JSON text ("calendars", "blackouts"),
-        merged by name; with `prune`, replaced by these.
+        merged by name; with `prune`, replaced by these. `pools`: `[pools]`, the same way.
 
         A changed schedule takes effect from now on: the caller passes next_fire_at computed
         from now for events whose schedule changed or which are new; unchanged events keep theirs.
@@ -131,6 +143,8 @@ class EventsPart(Part):
             self._save_links(names, deps, routes, defaults_json)
             for key, entries in (named or {}).items():
                 self._save_named(key, entries, replace=prune)
+            if pools is not None:
+                self._save_pools(pools, replace=prune)
         return result
 
     def named_setting(self, key: str) -> dict[str, str]:
@@ -145,6 +159,20 @@ class EventsPart(Part):
         self.execute(
             "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, json.dumps(merged, sort_keys=True)),
+        )
+
+    def _save_pools(self, pools: Mapping[str, int], *, replace: bool) -> None:
+        """Upsert `[pools]`; with `replace`, drop the others."""
+        if replace:
+            kept = list(pools)
+            if kept:
+                marks = ", ".join("?" for _ in kept)
+                self.execute(f"DELETE FROM pools WHERE name NOT IN ({marks})", kept)
+            else:
+                self.execute("DELETE FROM pools")
+        self.execute_many(
+            "INSERT INTO pools (name, size) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET size = excluded.size",
+            list(pools.items()),
         )
 
     def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
@@ -191,6 +219,7 @@ class EventsPart(Part):
                     stamp,
                     stamp,
                     _calendar_column(str(ev["spec"]), ev["schedule"]),
+                    _group_column(str(ev["spec"])),
                 ),
             )
             result["added"].append(name)
@@ -217,6 +246,7 @@ class EventsPart(Part):
                 ev["source"],
                 stamp,
                 _calendar_column(str(ev["spec"]), ev["schedule"]),
+                _group_column(str(ev["spec"])),
                 name,
             ),
         )

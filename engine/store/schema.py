@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 _V1: Final = """
 CREATE TABLE events (
@@ -154,7 +154,26 @@ CREATE INDEX events_calendar ON events (name) WHERE calendar IS NOT NULL;
 the calendar that shapes an event's fire times (its name; '' for business days on the default
 calendar; NULL: none), so the AutoSys-trap watch reads only those rows."""
 
-MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL)
+_V3_COORDINATION: Final = """
+ALTER TABLE runs ADD COLUMN pools TEXT;
+ALTER TABLE runs ADD COLUMN params TEXT;
+ALTER TABLE runs ADD COLUMN approval TEXT;
+CREATE INDEX runs_pools ON runs (id) WHERE pools IS NOT NULL AND state IN ('waiting', 'running');
+ALTER TABLE events ADD COLUMN group_name TEXT;
+CREATE INDEX events_group ON events (group_name, name) WHERE group_name IS NOT NULL;
+CREATE TABLE pools (
+    name TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+){options};
+"""
+"""Coordination. runs.pools: the slots a run takes ("warehouse=1,db=2"): on a waiting run, it is
+in line for them (ready but for the pools); on a running one, it holds them (partial index: the
+holders and the line, whatever the size of the table). runs.params: its run parameters (JSON
+object). runs.approval: who was asked when, and who approved or rejected it with which comment
+(JSON object). events.group_name: the event's group, so `group:NAME` reads only its members.
+pools: `[pools]` as loaded; several engines lock a pool's row while one of them starts its runs."""
+
+MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL, _V3_COORDINATION)
 """MIGRATIONS[i] takes a database from schema version i to i + 1; each is a DDL template
 (see Dialect.ddl): {id} an integer primary key the database numbers, {real}, {now} the
 current UTC time as ISO text, {options} the options of a small key table."""
@@ -185,4 +204,7 @@ RUN_COLUMNS: Final = (
     "log_path",
     "checks",
     "flags",
+    "pools",
+    "params",
+    "approval",
 )

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from evman.engine.clock import iso, parse_iso
+from evman.engine.coordination import approvals, params, pools
 from evman.engine.model import RunState
 from evman.engine.store import RUN_COLUMNS
 
@@ -60,6 +61,12 @@ class ActiveRun:
     replace); it starts once they ended. Not kept in the row: a takeover forgets it."""
     owned: bool = True
     """False: a new run inserted with no owner (several engines: no engine it fits holds it)."""
+    pools: dict[str, int] = field(default_factory=dict)
+    """Pool -> slots (runs.pools): while waiting, it is in line for them; while running, it holds them."""
+    params: dict[str, str] = field(default_factory=dict)
+    """Its run parameters (runs.params)."""
+    approval: dict[str, Any] | None = None
+    """Who was asked to approve it, and who decided (runs.approval); None: it needs no approval."""
 
     @property
     def is_backfill(self) -> bool:
@@ -94,6 +101,9 @@ class ActiveRun:
             "host": host if self.started_at else None,
             "log_path": self.log_path,
             "flags": flags_text(self.flags),
+            "pools": pools.uses_text(self.pools),
+            "params": params.to_json(self.params),
+            "approval": approvals.to_json(self.approval),
         }
         return tuple(row.get(c) for c in RUN_COLUMNS)
 
@@ -118,6 +128,9 @@ class ActiveRun:
             log_path=row["log_path"],
             waiting_reason=row["waiting_reason"],
             flags=set((row["flags"] or "").split(",")) - {""},
+            pools=pools.parse_uses(row.get("pools")),
+            params=params.from_json(row.get("params")),
+            approval=approvals.from_json(row.get("approval")),
         )
 
 
