@@ -10,11 +10,11 @@ import tomli_w
 from evman.engine.definitions.masking import MASK, mask_password, mask_url
 from evman.engine.definitions.table import without_none
 from evman.engine.model import (
+    Approval,
     Concurrency,
     Defaults,
     Definitions,
     EventSpec,
-    Approval,
     HttpCall,
     Misfire,
     OnFailure,

@@ -18,6 +18,7 @@ from typing import IO, Any, Final
 
 from evman.engine.clock import Clock
 from evman.engine.model import EventSpec
+from evman.engine.running.environment import run_env
 from evman.engine.running.inprocess import (
     TAIL_BYTES,
     HttpRun,
@@ -28,7 +29,6 @@ from evman.engine.running.inprocess import (
     resolve_callable,
     run_callable,
 )
-from evman.engine.running.environment import run_env
 from evman.engine.running.procs import parent_pid, pid_alive
 from evman.engine.running.supervisor_client import (
     ExitRecord,
