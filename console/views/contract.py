@@ -27,7 +27,17 @@ RUN_KEYS = (
     "reason",
     "output_tail",
 )
-RUN_EXTRA = ("triggered_by", "repeats_run_id", "waiting_reason", "flags", "log_path", "due_by", "late_at", "pid")
+RUN_EXTRA = (
+    "triggered_by",
+    "repeats_run_id",
+    "waiting_reason",
+    "flags",
+    "log_path",
+    "due_by",
+    "late_at",
+    "pid",
+    "pools",
+)
 STATE_SYMBOLS = {
     "waiting": "◷",
     "running": "▶",
@@ -55,6 +65,8 @@ def run_json(row: dict[str, Any]) -> dict[str, Any]:
     for key in RUN_EXTRA:
         out[key] = row.get(key)
     out["checks"] = json.loads(row["checks"]) if row.get("checks") else []
+    out["params"] = json.loads(row["params"]) if row.get("params") else {}
+    out["approval"] = json.loads(row["approval"]) if row.get("approval") else None
     return out
 
 
@@ -84,6 +96,7 @@ def event_json(row: dict[str, Any]) -> dict[str, Any]:
         "requires": row["requires"],
         "open_alerts": row.get("open_alerts", 0),
         "last_run": last,
+        "group": row.get("group_name"),
     }
 
 
@@ -125,8 +138,25 @@ def event_detail(store: Store, name: str) -> dict[str, Any] | None:
         command=_command_text(spec),
         held_by=(store.event_row(name) or {}).get("held_by"),
         defined=bool(row.get("defined", 1)),
+        **_coordination(spec),
     )
     return data
+
+
+def _coordination(spec: Any) -> dict[str, Any]:
+    """`show`'s keys for pools, priority, approval and declared run parameters."""
+    approval = spec.approval
+    return {
+        "uses": dict(spec.uses),
+        "priority": spec.priority,
+        "approval": None
+        if approval is None
+        else {"route": approval.route, "timeout_s": approval.timeout_s, "on_timeout": approval.on_timeout.value},
+        "params": {
+            name: {"default": p.default, "required": p.required, "choices": list(p.choices), "pattern": p.pattern}
+            for name, p in spec.params.items()
+        },
+    }
 
 
 def _command_text(spec: Any) -> str:
