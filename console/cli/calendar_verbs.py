@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from evman.console.cli.completion import complete_event
+
 if TYPE_CHECKING:
     from evman.engine.model import Definitions
 
@@ -117,7 +119,7 @@ wait_option = click.option(
 
 
 @click.command("hold")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_event)
 @click.option("--until", "until", metavar="TIME", help="Release by itself then: ISO time, or +DURATION (+2h).")
 @wait_option
 def hold(target: str, until: str | None, wait_s: float) -> None:
@@ -135,7 +137,7 @@ def hold(target: str, until: str | None, wait_s: float) -> None:
 
 
 @click.command("release")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_event)
 @wait_option
 def release(target: str, wait_s: float) -> None:
     """Release a held TARGET (an EVENT, a pattern such as 'etl-*', or tag:NAME).
@@ -146,7 +148,7 @@ def release(target: str, wait_s: float) -> None:
 
 
 @click.command("backfill")
-@click.argument("event")
+@click.argument("event", shell_complete=complete_event)
 @click.option("--from", "start", required=True, metavar="DATE|TIME", help="First day (or ISO time) to cover.")
 @click.option("--to", "end", required=True, metavar="DATE|TIME", help="Last day (or ISO time) to cover, included.")
 @click.option(

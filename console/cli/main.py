@@ -15,6 +15,7 @@ import click
 
 from evman.console.cli import calendar_verbs
 from evman.console.cli.calendar_verbs import warn_if_silenced
+from evman.console.cli.completion import complete_event
 from evman.console.views import contract
 from evman.engine.quoting import quoted
 
@@ -332,7 +333,7 @@ def list_(as_json: bool, name_like: str | None) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("event")
+@click.argument("event", shell_complete=complete_event)
 @json_option
 @db_option
 def show(event: str, as_json: bool) -> None:
@@ -348,7 +349,7 @@ def show(event: str, as_json: bool) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("event", required=False)
+@click.argument("event", required=False, shell_complete=complete_event)
 @click.option(
     "-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many runs, newest first."
 )
@@ -367,7 +368,7 @@ def history(event: str | None, limit: int, as_json: bool) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not yet resolved.")
-@click.option("--event", metavar="NAME", help="Only this event's alerts.")
+@click.option("--event", metavar="NAME", shell_complete=complete_event, help="Only this event's alerts.")
 @click.option("-n", "--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @json_option
 @db_option
@@ -400,7 +401,7 @@ def engines(as_json: bool) -> None:
 
 
 @main.command("next", context_settings=CONTEXT)
-@click.argument("event", required=False)
+@click.argument("event", required=False, shell_complete=complete_event)
 @click.option("--schedule", "spec", metavar="SPEC", help="Preview any schedule, no event needed.")
 @click.option("--tz", "tz", metavar="ZONE", help="Timezone for --schedule (default: the machine's).")
 @click.option("--calendar", "calendar", metavar="NAME", help="With --schedule: a calendar the database keeps.")
@@ -515,7 +516,7 @@ def _act(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> 
 
 
 def _verb(name: str, summary: str, example: str, *, force: bool = False) -> None:
-    @click.argument("target")
+    @click.argument("target", shell_complete=complete_event)
     @click.option(
         "--wait",
         "wait_s",
