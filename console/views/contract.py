@@ -239,7 +239,8 @@ def export_text(store: Store, *, include_secrets: bool) -> str:
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         routes[name] = Route(**values)
     specs = tuple(spec_from_json(r["spec"]) for r in store.list_events())
-    return export_toml(Definitions(defaults, routes, specs, store.url), include_secrets=include_secrets)
+    definitions = Definitions(defaults, routes, specs, store.url, pools=store.pool_sizes())
+    return export_toml(definitions, include_secrets=include_secrets)
 
 
 # -- text rendering ------------------------------------------------------------------------------
