@@ -10,11 +10,11 @@ from typing import Any, Final
 from evman.engine.store.part import Part, in_chunks
 
 _CLAIMANTS: Final = (
-    "SELECT id, event, state, scheduled_for, pools, flags, engine_id, started_at, waiting_reason FROM runs "
+    "SELECT id, event, state, scheduled_for, pools, flags, started_at, waiting_reason{owner} FROM runs "
     "WHERE pools IS NOT NULL AND state IN ('waiting', 'running') ORDER BY id"
 )
 """Every run that holds pool slots (running) or is in line for them (waiting): the partial
-index runs_pools holds only these rows."""
+index runs_pools holds only these rows. Several engines: with the engine that owns each."""
 
 
 class PoolsPart(Part):
@@ -33,7 +33,7 @@ class PoolsPart(Part):
 
     def pool_claimants(self) -> list[dict[str, Any]]:
         """The runs that hold pool slots or wait in line for them, every engine's."""
-        return self.dicts(_CLAIMANTS)
+        return self.dicts(_CLAIMANTS.format(owner=", engine_id" if self.several_engines else ""))
 
     def group_members(self, group: str) -> list[str]:
         """The defined events of `group`, by name (the partial index events_group)."""
