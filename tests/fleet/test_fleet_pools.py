@@ -163,3 +163,65 @@ def test_a_pool_of_2_never_has_3_holders_across_engines_killed_and_stopped(
     app = f"evman pid {stopped.pid}"
     assert db.one("SELECT count(*) FROM drill_audit WHERE app = %s AND at > %s", app, taken) == 0
     assert db.one(HOLDERS) == 0 or db.one("SELECT count(*) FROM engines WHERE state = 'live'") > 0
+
+
+LOCK = """
+    [pools]
+    lock = 1
+    [[event]]
+    name = "x"
+    run = "sleep 30"
+    uses = ["lock"]
+    [[event]]
+    name = "y"
+    run = "sleep 30"
+    uses = ["lock"]
+    priority = 10
+"""
+
+
+def test_a_start_whose_flush_failed_is_decided_again_not_written_later(
+    make: Any, pg_dsn: str, clock: Any, tmp_path: Path
+) -> None:
+    """The slot engine a gave under its lock went with the failed transaction: when a writes its
+    tick again, the run waits for the slot that engine b gave meanwhile, instead of a second holder."""
+    from evman.engine.store import StoreError
+    from tests.fleet.common import load
+    from tests.outside import rows
+
+    def ask(verb: str, target: str) -> None:
+        Db(pg_dsn).conn.execute(
+            "INSERT INTO requests (verb, target, requested_by) VALUES (%s, %s, 'test')",
+            (verb, target),  # type: ignore[arg-type]
+        )
+
+    load(pg_dsn, LOCK, tmp_path, clock)
+    a, b = make(), make()
+    ask("hold", "x")
+    a.tick()
+    ask("trigger", "x")
+    a.tick()  # run x waits, held
+    (x,) = rows(pg_dsn, "SELECT id, state FROM runs WHERE event = 'x'")
+    real_apply = a.store.apply
+    failed: list[int] = []
+
+    def apply_once_failing(batch: Any, owner: Any = None) -> int:
+        if not failed:
+            failed.append(1)
+            a.store.drop_claims()  # what a lost connection does: the transaction and its locks go
+            raise StoreError("the connection failed (test); evman retries at the next step")
+        return real_apply(batch, owner)
+
+    a.store.apply = apply_once_failing  # type: ignore[method-assign]
+    ask("release", "x")
+    with pytest.raises(StoreError):
+        a.tick()  # x is ready: a gives it the slot, and its flush fails
+    assert failed and rows(pg_dsn, "SELECT state FROM runs WHERE id = %s" % x["id"])[0]["state"] == "waiting"
+    ask("trigger", "y")
+    b.tick()  # b takes the free slot for y (priority 10: ahead of x in line)
+    assert rows(pg_dsn, "SELECT state FROM runs WHERE event = 'y'")[0]["state"] == "running"
+    a.tick()  # a writes its tick again: x is decided anew
+    holders = rows(pg_dsn, "SELECT event FROM runs WHERE state = 'running' AND pools IS NOT NULL")
+    assert [h["event"] for h in holders] == ["y"]
+    row = rows(pg_dsn, "SELECT state, waiting_reason FROM runs WHERE id = %s" % x["id"])[0]
+    assert row["state"] == "waiting" and row["waiting_reason"].startswith("waiting for pool lock (1 of 1 held by y run")
