@@ -108,7 +108,7 @@ class ReadsPart(Part):
         runtime = self.dialect.json_number
         return self.dicts(
             f"""
-            SELECT e.name, e.schedule, e.driver, e.requires, e.held, e.held_by, e.next_fire_at,
+            SELECT e.name, e.schedule, e.driver, e.requires, e.held, e.held_by, e.next_fire_at, e.group_name,
                    {runtime("e.spec", "runtime", "min_s")} AS runtime_min_s,
                    {runtime("e.spec", "runtime", "max_s")} AS runtime_max_s,
                    r.id AS run_id, r.state AS run_state, r.trigger, r.scheduled_for, r.started_at,
