@@ -229,7 +229,9 @@ def validate(file: Path) -> None:
     warn_if_no_events(file, defs)
     warn_if_silenced(file, defs)
     extra = "".join(
-        f", {len(v)} {k[:-1]}(s)" for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts)) if v
+        f", {len(v)} {k[:-1]}(s)"
+        for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts), ("pools", defs.pools))
+        if v
     )
     click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s){extra}, all valid.")
 

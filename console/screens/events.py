@@ -71,7 +71,7 @@ class EventsScreen(GroupLines, EvmanScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
-        Binding("g", "fold", "Fold group"),
+        Binding("g", "fold", "Fold group", show=False),
         Binding("escape", "back", "Clear filter"),
     ]
 

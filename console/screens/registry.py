@@ -89,22 +89,12 @@ KEYS: Final[tuple[Key, ...]] = (
         lambda c: PlanScreen(),
         stacks=False,
     ),
-    Key(
-        "P",
-        "pools",
-        "Pools",
-        "Each pool: the runs holding its slots, and those waiting for them in line order",
-        lambda c: PoolsScreen(),
-        stacks=False,
-    ),
     Key("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
     Key("r", "restart", "Restart", "Restart the selected run (or the event's latest run)"),
     Key("K", "kill", "Kill", "Kill the selected event's active run (asks first)"),
     Key("h", "hold", "Hold", "Hold the event: no new runs start"),
     Key("u", "release", "Release", "Release a held event"),
     Key("a", "ack", "Ack", "Acknowledge the selected alert, or the event's open alerts"),
-    Key("A", "approve", "Approve", "Approve the selected run awaiting approval (asks for a comment)"),
-    Key("X", "reject", "Reject", "Reject the selected run awaiting approval: it is skipped (asks for a comment)"),
     Key(
         "question_mark",
         "help",
@@ -114,6 +104,16 @@ KEYS: Final[tuple[Key, ...]] = (
         stacks=False,
     ),
     Key("q", "quit", "Quit", "Quit (stops the engine this console started)"),
+    Key(
+        "P",
+        "pools",
+        "Pools",
+        "Each pool: the runs holding its slots, and those waiting for them in line order",
+        lambda c: PoolsScreen(),
+        stacks=False,
+    ),
+    Key("A", "approve", "Approve", "Approve the selected run awaiting approval (asks for a comment)"),
+    Key("X", "reject", "Reject", "Reject the selected run awaiting approval: it is skipped (asks for a comment)"),
 )
 
 

@@ -16,7 +16,7 @@ from evman.engine.quoting import quoted
 APPROVAL_KEYS: Final = ("route", "timeout", "on_timeout")
 PARAM_KEYS: Final = ("default", "required", "choices", "pattern", "description")
 PRIORITY_RANGE: Final = (-1000, 1000)
-COORDINATION_KEYS: Final = ("uses", "priority", "approval", "group", "params")
+COORDINATION: Final = ("uses", "priority", "approval", "group", "params")
 
 
 def read_coordination(table: Table, context: Context) -> dict[str, Any]:

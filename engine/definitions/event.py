@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from evman.engine.definitions.action import ACTION_KEYS, read_action, read_string_table
-from evman.engine.definitions.coordination import COORDINATION_KEYS, read_coordination
+from evman.engine.definitions.coordination import COORDINATION, read_coordination
 from evman.engine.definitions.links import read_links
 from evman.engine.definitions.outputs import read_outputs
 from evman.engine.definitions.placement import read_placement
@@ -49,7 +49,7 @@ EVENT_KEYS: Final = (
     "calendar",
     "on_holiday",
     "on_blackout",
-    *COORDINATION_KEYS,
+    *COORDINATION,
 )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from evman.engine.conditions.tree import GROUP_PREFIX
 from evman.engine.coordination.params import ParamError
 from evman.engine.quoting import quoted
+from evman.engine.tick import coordination
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import condition_of
 
@@ -52,3 +53,22 @@ def given_params(args: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(given, dict):
         raise ParamError('params must be a JSON object of NAME: value, e.g. {"customer": "acme"}')
     return given
+
+
+def params_for_each(tick: Tick, names: list[str], given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each event a trigger starts is told, checked first for all (ParamError: no run is
+    made). One event gets every given parameter; the events of a group each get those it
+    declares, and a parameter none of them declares is refused."""
+    if len(names) == 1:
+        out = {names[0]: given}
+    else:
+        declared = {name: set(spec.params) if (spec := tick.view.spec(name)) else set() for name in names}
+        unknown = sorted(set(given) - set().union(*declared.values()))
+        if unknown:
+            raise ParamError(f"no first event of the group declares parameter {quoted(unknown[0])}")
+        out = {name: {k: v for k, v in given.items() if k in declared[name]} for name in names}
+    for name, values in out.items():
+        spec = tick.view.spec(name)
+        if spec is not None:
+            coordination.params_for(spec, tick.now, given=values, leader=None, repeats=None)
+    return out

@@ -95,12 +95,15 @@ def _run_row(tick: Tick, target: str) -> dict[str, Any]:
 
 def _trigger(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
     """A new run of the event, or of each first event of group:NAME (those the others follow);
-    args {"params": {...}} are its run parameters, checked against its declaration."""
+    args {"params": {...}} are its run parameters, checked against its declaration before any
+    run is made."""
     names = groups.entry_events(tick, target) if target.startswith("group:") else [_event(tick, target)]
-    given = groups.given_params(args)
+    given = groups.params_for_each(tick, names, groups.given_params(args) or {})
     made = []
     for name in names:
-        run = lifecycle.new_run(tick, name, Trigger.MANUAL, tick.now, triggered_by=who, fresh_window=True, params=given)
+        run = lifecycle.new_run(
+            tick, name, Trigger.MANUAL, tick.now, triggered_by=who, fresh_window=True, params=given[name]
+        )
         if run is None and len(names) == 1:
             raise RequestError(f"{name}: not started, another run is active (concurrency=skip)")
         if run is not None:
