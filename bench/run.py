@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import burst, catalogue, console_w5, evman_side, flow, footprint, limits, peers, w7
+from bench import burst, catalogue, console_w5, evman_side, flow, footprint, limits, peers, w7, year
 from bench.stats import TABLE_LEGEND, Results, fmt, table, targets_table
 
 README = Path(__file__).resolve().parent / "README.md"
@@ -55,6 +55,7 @@ class Sizes:
     lead_scale: float = 1.0
     """Scales the set-up time allowed before a burst is due."""
     w7: w7.Sizes = w7.FULL
+    w8: year.Sizes = year.FULL
 
 
 QUICK = Sizes(
@@ -73,6 +74,7 @@ QUICK = Sizes(
     console_events=300,
     console_runs=30_000,
     w7=w7.QUICK,
+    w8=year.QUICK,
 )
 
 SMOKE = Sizes(
@@ -92,10 +94,11 @@ SMOKE = Sizes(
     console_runs=3_000,
     lead_scale=0.2,
     w7=w7.SMOKE,
+    w8=year.SMOKE,
 )
 """For tests/test_bench_smoke.py: every workload runs, in seconds."""
 
-WORKLOADS = ("limits", "W1", "W2", "W3", "W4", "W5", "W6", "W7")
+WORKLOADS = ("limits", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
 
 
 T = TypeVar("T")
@@ -180,6 +183,8 @@ class Bench:
             self.w5()
         if self.wants("W7"):
             w7.measure(self.results, self.sizes.w7, self.reps, self.rep_dir(0, "w7"), self.say)
+        if self.wants("W8"):  # a year, once: its sizes are counted, its ticks and waits sampled
+            year.measure(self.results, self.sizes.w8, self.rep_dir(0, "w8"), self.say)
         self.judge()
         return self.results
 
@@ -374,6 +379,8 @@ class Bench:
             self._judge_w5()
         if self.wants("W7"):
             w7.judge(self.results, self.sizes.w7)
+        if self.wants("W8"):
+            year.judge(self.results, self.sizes.w8)
         if self.wants("W6"):
             label = f"{EVMAN} @{self.sizes.footprint_events:,}"
             rss = med("W6", label, "engine RSS")

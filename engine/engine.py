@@ -42,7 +42,9 @@ from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
 from evman.engine.tick.lifecycle import new_run
 from evman.engine.tick.readview import ReadView
+from evman.engine.tick.report import tick_report
 from evman.engine.timing.backoff import backoff_for
+from evman.engine.watch.report import TickReport
 
 log = logging.getLogger("evman.engine")
 
@@ -117,6 +119,9 @@ class Engine:
         self._next_run_id = 0
         self._last_heartbeat: datetime | None = None
         self.started = False
+        self.tick_listeners: list[Callable[[TickReport], None]] = []
+        """Called in the engine's thread after every tick of run(), ok or not (engine/watch/)."""
+        self._last_tick: Tick | None = None
         self.elsewhere_reads = 0
         """Several engines: reads of the other engines' active runs so far (one per tick at most,
         whatever the number of occurrences: see engine/fleet/elsewhere.py)."""
@@ -204,17 +209,28 @@ class Engine:
 
     def _safe_tick(self, now: datetime) -> bool:
         """One tick; False when it failed (said in the log)."""
+        began = time.perf_counter()
         try:
             changes = self.tick(now)
         except StoreError as exc:
             log.error("tick could not record its work, will retry: %s", exc)
+            self._report(now, began, f"cannot record its work: {exc}")
             return False
-        except Exception:  # the engine thread must survive a bug in one tick; it logs it loudly
+        except Exception as exc:  # the engine thread must survive a bug in one tick; it logs it loudly
             log.exception("tick failed")
+            self._report(now, began, f"tick failed: {type(exc).__name__}: {exc}")
             return False
         if changes and self.on_change is not None:
             self.on_change(changes)
+        self._report(now, began, None)
         return True
+
+    def _report(self, now: datetime, began: float, error: str | None) -> None:
+        """Tell the tick's listeners (health, systemd, metrics) how it went; they must be quick."""
+        if self.tick_listeners:
+            report = tick_report(self._last_tick, now, time.perf_counter() - began, error, self.fenced, len(self._runs))
+            for listener in self.tick_listeners:
+                listener(report)
 
     def _fenced(self, why: str) -> None:
         """Another engine owns this one's runs now: start nothing, kill our commands, stop."""
@@ -299,6 +315,7 @@ class Engine:
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
         self.elsewhere_reads += tick.elsewhere.reads
+        self._last_tick = tick
         self._view.prefetch(self._next_due, tick.now, self.tick_s)
         if self._view.saw_command:
             self.executors.expect_commands()

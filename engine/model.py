@@ -312,6 +312,10 @@ class EventSpec:
     business-day schedule then counts Monday to Friday)."""
     on_holiday: OnHoliday = OnHoliday.SKIP
     on_blackout: OnBlackout = OnBlackout.WAIT
+    keep_runs_s: float | None = None
+    """keep.runs: how long its finished runs are kept; None: [defaults] keep.runs."""
+    keep_logs_s: float | None = None
+    """keep.logs: how long its runs' log files are kept; None: [defaults] keep.logs."""
     uses: Mapping[str, int] = field(default_factory=dict)
     """Pool name -> slots a run holds while it runs (`[pools]`); it starts only when all are free."""
     priority: int = 0
@@ -355,6 +359,17 @@ class Defaults:
     max_repeats: int = 10
     at_risk_margin_s: float = 600.0
     """How long before its deadline a projected finish counts as at risk."""
+    keep_runs_s: float = 90 * 86400.0
+    """keep.runs: finished runs older than this are deleted (but see engine/retention/rules.py)."""
+    keep_logs_s: float = 30 * 86400.0
+    """keep.logs: runs' log files older than this are deleted; the run row stays, marked pruned."""
+    keep_requests_s: float = 30 * 86400.0
+    """keep.requests: handled requests older than this are deleted (a dedupe_key is remembered as long)."""
+    keep_alerts_s: float = 90 * 86400.0
+    """keep.alerts: resolved alerts (with their deliveries), and deliveries, older than this are deleted."""
+    heartbeat_url: str | None = None
+    """A dead-man's-switch URL pinged every heartbeat_every_s while the engine is healthy."""
+    heartbeat_every_s: float = 60.0
 
 
 @dataclass(frozen=True)

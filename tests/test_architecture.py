@@ -193,7 +193,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evman.engine.conditions", "evman.engine.crontab", "evman.engine.coordination"),
     ("evman.engine.definitions",),
     ("evman.engine.paging", "evman.engine.running"),
-    ("evman.engine.foresight", "evman.engine.fleet"),
+    ("evman.engine.foresight", "evman.engine.fleet", "evman.engine.retention", "evman.engine.watch"),
     ("evman.engine.tick",),
     ("evman.engine.stages",),
     ("evman.engine.engine", "evman.engine"),

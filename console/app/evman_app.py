@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.handlers
 import sqlite3
 import threading
 import time
@@ -36,12 +37,16 @@ from evman.engine.store import Store, StoreError
 from evman.engine.store.targets import db_target, logs_dir, short_name
 
 if TYPE_CHECKING:
+    from evman.engine.companions import Companions, Options
     from evman.engine.engine import Change, Engine
 
 log = logging.getLogger("evman.console")
 
 ANSWER_WAIT_S: Final = 15.0
 """How long a request waits for the engine's answer before the console says it is queued."""
+CONSOLE_LOG_BYTES: Final = 1 << 20
+CONSOLE_LOG_FILES: Final = 3
+"""console.log rotates at 1 MB, keeping 3 old files: at most 4 MB, however long it runs."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class EvmanApp(App[int]):
         zone: tzinfo | str | None = None,
         notify_alerts: bool = False,
         stop_grace_s: float = 10.0,
+        companions: Options | None = None,
     ) -> None:
         super().__init__()
         self.db_target = db_target(db_path)
@@ -99,7 +105,13 @@ class EvmanApp(App[int]):
         self.readonly = readonly
         self.operator = operator
         self.start_engine = start_engine
-        self.notify_alerts = notify_alerts
+        if companions is None and notify_alerts:
+            from evman.engine.companions import Options
+
+            companions = Options()
+        self.companions_options = companions
+        """What runs beside our engine (notifier, housekeeper, heartbeat, metrics); None: nothing."""
+        self.companions: Companions | None = None
         self.stop_grace_s = stop_grace_s
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
         self.store = Store(self.db_target, create=False, readonly=readonly)
@@ -240,8 +252,11 @@ class EvmanApp(App[int]):
             log.exception("the engine failed to start")
             self.post_message(EngineReady("none", note=f"the engine failed to start: {type(exc).__name__}: {exc}"))
             return
-        if self.notify_alerts:
-            self.notifier = _start_notifier(self.db_target, engine)
+        if self.companions_options is not None:
+            from evman.engine.companions import Companions
+
+            self.companions = Companions(self.db_target, engine, self.companions_options).start()
+            self.notifier = self.companions.notifier
         self.post_message(EngineReady("engine", engine=engine))
 
     def _engine_changed(self, changes: list[Change]) -> None:
@@ -411,14 +426,6 @@ class EvmanApp(App[int]):
                 bar.show(self.status)
 
 
-def _start_notifier(path: Path | str, engine: Engine) -> Any:
-    try:
-        from evman.engine.paging.notifier import start_notifier
-    except ImportError:
-        return None
-    return start_notifier(path, engine)
-
-
 def make_app(
     db_path: str | Path,
     *,
@@ -443,32 +450,50 @@ def make_app(
     )
 
 
-def run_console(path: Path | str, *, readonly: bool, tick_s: float, operator: str, clock: Clock | None = None) -> int:
+def run_console(
+    path: Path | str,
+    *,
+    readonly: bool,
+    tick_s: float,
+    operator: str,
+    clock: Clock | None = None,
+    metrics: tuple[str, int] | None = None,
+    log_format: str = "text",
+) -> int:
     """`evman [--db PATH]`: the console, with the engine in a thread unless another drives
-    the database. Returns the exit status."""
+    the database (its companions beside it: alerts, housekeeping, heartbeat, metrics). Returns
+    the exit status."""
     import sys
 
+    from evman.engine.companions import Options
+
     try:
-        app = EvmanApp(path, clock=clock, tick_s=tick_s, readonly=readonly, operator=operator, notify_alerts=True)
+        app = EvmanApp(
+            path, clock=clock, tick_s=tick_s, readonly=readonly, operator=operator, companions=Options(metrics=metrics)
+        )
     except StoreError as exc:
         print(f"evman: {exc}", file=sys.stderr)
         return 1
-    _log_to_file(path)
+    _log_to_file(path, log_format)
     result = app.run()
-    if app.notifier is not None:
-        app.notifier.stop()
+    if app.companions is not None:
+        app.companions.stop()
     return 0 if result is None else int(result)
 
 
-def _log_to_file(path: Path | str) -> None:
+def _log_to_file(path: Path | str, log_format: str = "text") -> None:
     """The engine logs; in a full-screen app that goes to a file, never to the terminal."""
     logs = logs_dir(db_target(path))
     try:
         logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler: logging.Handler = logging.FileHandler(logs / "console.log")
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            logs / "console.log", maxBytes=CONSOLE_LOG_BYTES, backupCount=CONSOLE_LOG_FILES
+        )
     except OSError:
         handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from evman.engine.watch.logformat import formatter
+
+    handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)

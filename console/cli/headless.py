@@ -1,4 +1,5 @@
-"""`evman --no-ui`: the engine in the foreground, logging to stdout, stopping cleanly on a signal."""
+"""`evman --no-ui`: the engine in the foreground, logging to stdout, stopping cleanly on a signal;
+with its companions (engine/companions.py): notifier, housekeeper, heartbeat, metrics, systemd."""
 
 from __future__ import annotations
 
@@ -11,29 +12,47 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from evman.engine.companions import Companions
     from evman.engine.engine import Engine
-    from evman.engine.paging.notifier import Notifier
+
+
+def setup_logging(verbose: bool, log_format: str) -> None:
+    from evman.engine.watch.logformat import formatter
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter(log_format))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def run_headless(
-    path: Path | str, *, tick_s: float, grace_s: float, verbose: bool, tags: frozenset[str] = frozenset()
+    path: Path | str,
+    *,
+    tick_s: float,
+    grace_s: float,
+    verbose: bool,
+    tags: frozenset[str] = frozenset(),
+    metrics: tuple[str, int] | None = None,
+    log_format: str = "text",
 ) -> int:
+    from evman.engine.companions import Companions, Options
     from evman.engine.engine import Change, Engine, EngineBusy
     from evman.engine.store import Store, StoreError
     from evman.engine.store.targets import logs_dir
+    from evman.engine.watch.systemd import Systemd
 
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(verbose, log_format)
     log = logging.getLogger("evman")
     stopping = threading.Event()
     engines: list[Engine] = []
+    systemd = Systemd.from_env()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("%s received; stopping (waiting up to %gs for running commands)", signal.Signals(signum).name, grace_s)
         stopping.set()
+        if systemd is not None:
+            systemd.stopping()
         for running in engines:
             running.stop()
 
@@ -56,30 +75,46 @@ def run_headless(
         engine.start()
     except (EngineBusy, StoreError) as exc:
         print(f"evman: {exc}", file=sys.stderr)
+        _say_failed(store, str(exc))
         return 1
     engines.append(engine)
     if stopping.is_set():
         engine.stop()
-    notifier = _start_notifier(path, engine)
+    try:
+        companions = Companions(path, engine, Options(metrics=metrics, systemd=systemd)).start()
+    except OSError as exc:  # the metrics port is taken, or the address is not ours
+        print(f"evman: cannot serve metrics on {metrics}: {exc.strerror or exc}", file=sys.stderr)
+        engine.stop()
+        engine.shutdown()
+        return 1
     log.info("engine started on %s (pid %d, tick %gs)", store.url, engine.pid, tick_s)
+    companions.ready()
+    return _run(engine, companions, log)
+
+
+def _run(engine: Engine, companions: Companions, log: logging.Logger) -> int:
     thread = threading.Thread(target=engine.run, name="evman-engine")
     thread.start()
     while thread.is_alive():
         thread.join(0.2)
-    if notifier is not None:
-        notifier.stop()
+    companions.stopping()
     if engine.fenced is not None:
         from evman.engine.fleet.membership import FENCED_EXIT
 
         log.error("engine fenced: %s", engine.fenced)
+        companions.stop(error=f"fenced: {engine.fenced}")
         return FENCED_EXIT
+    companions.stop()
     log.info("engine stopped")
     return 0
 
 
-def _start_notifier(path: Path | str, engine: Engine) -> Notifier | None:
+def _say_failed(store: object, why: str) -> None:
+    """The engine could not start: its heartbeat (if the database names one) says /fail."""
+    from evman.engine.watch.health import Health
+    from evman.engine.watch.heartbeat import Heartbeat
+
     try:
-        from evman.engine.paging.notifier import start_notifier
-    except ImportError:
-        return None
-    return start_notifier(path, engine)
+        Heartbeat(store, Health(), timeout_s=5.0).stop(error=why)  # type: ignore[arg-type]
+    except Exception as exc:  # reading the database failed too: the message above says why
+        logging.getLogger("evman").debug("heartbeat /fail not sent: %s", exc)

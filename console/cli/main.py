@@ -134,6 +134,10 @@ def _operator() -> str:
     "it runs only events whose tags it has all of (and whose hosts, if any, name "
     "its host); the others wait for an engine that fits. Ignored with SQLite.",
 )
+@click.option("--metrics", "metrics", metavar="HOST:PORT", help="Serve Prometheus metrics there (e.g. 127.0.0.1:9464).")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", help="json: one object a line, for shippers."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
 @click.version_option("0.1.0", prog_name="evman")
 @click.pass_context
@@ -146,6 +150,8 @@ def main(
     grace_s: float,
     verbose: bool,
     tags: tuple[str, ...],
+    metrics: str | None,
+    log_format: str,
 ) -> None:
     """evman: an event manager for batch work.
 
@@ -158,14 +164,38 @@ def main(
     if ctx.invoked_subcommand is not None:
         return
     path = _db_path(ctx, None)
+    address = _metrics_address(metrics)
     if no_ui:
         from evman.console.cli.headless import run_headless
         from evman.engine.fleet.placement import parse_tags
 
-        sys.exit(run_headless(path, tick_s=tick_s, grace_s=grace_s, verbose=verbose, tags=parse_tags(tags)))
+        sys.exit(
+            run_headless(
+                path,
+                tick_s=tick_s,
+                grace_s=grace_s,
+                verbose=verbose,
+                tags=parse_tags(tags),
+                metrics=address,
+                log_format=log_format,
+            )
+        )
     from evman.console.app.evman_app import run_console
 
-    sys.exit(run_console(path, readonly=readonly, tick_s=tick_s, operator=_operator()))
+    sys.exit(
+        run_console(
+            path, readonly=readonly, tick_s=tick_s, operator=_operator(), metrics=address, log_format=log_format
+        )
+    )
+
+
+def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    from evman.engine.watch.metrics import parse_address
+
+    try:
+        return None if text is None else parse_address(text)
+    except ValueError as exc:
+        _fail(str(exc), 2)
 
 
 # -- definitions -----------------------------------------------------------------------------------
@@ -387,19 +417,37 @@ def alerts(open_only: bool, event: str | None, limit: int, as_json: bool) -> Non
 
 @main.command(context_settings=CONTEXT)
 @json_option
+@click.option("--check", is_flag=True, help="Exit 0 if a live engine beats, 1 if none does, 2 if a run is stuck.")
+@click.option("--max-age", "max_age", default="30s", show_default=True, metavar="DURATION", help="With --check.")
 @db_option
-def engines(as_json: bool) -> None:
+def engines(as_json: bool, check: bool, max_age: str) -> None:
     """Every engine of the database: id, host, pid, epoch, heartbeat, lease, what it runs now.
 
     On PostgreSQL several engines share a database, each with a lease it renews every tick;
-    on a SQLite file there is at most one.
+    on a SQLite file there is at most one. With --check, one line and an exit status for a
+    monitor (Nagios, a cron line on another host, a Kubernetes probe).
 
-    Example: evman engines --db postgresql://evman@db1/batch --json
+    Example: evman engines --check --max-age 1m
     """
     from evman.console.cli.engines import engine_list, render_engines
 
     store = open_store(readonly=True)
+    if check:
+        from evman.console.cli.health_check import check as check_health
+
+        found = check_health(store, _now(), _duration(max_age, "--max-age"))
+        _emit(found.as_json(), as_json, lambda _data: found.message)
+        sys.exit(found.code)
     _emit(engine_list(store), as_json, render_engines)
+
+
+def _duration(text: str, option: str) -> float:
+    from evman.engine.timing.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        _fail(f"{option} {quoted(text)}: {exc}", 2)
 
 
 @main.command("next", context_settings=CONTEXT)
@@ -493,6 +541,16 @@ def _parse_after(after: str | None) -> datetime:
     if value.tzinfo is None:
         value = value.astimezone()  # a naive time means the machine's local time
     return value
+
+
+def _register_upkeep() -> None:
+    from evman.console.cli import backup, prune
+
+    prune.register(main, open_store, _emit, _fail, _now, json_option, db_option)
+    backup.register(main, open_store, _emit, _fail, json_option, db_option)
+
+
+_register_upkeep()
 
 
 # -- acting ----------------------------------------------------------------------------------------

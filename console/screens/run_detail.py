@@ -213,10 +213,16 @@ class RunDetailScreen(EvmanScreen):
             log.clear()
             self.following = run["id"] if run["state"] in ("running", "waiting") else None
             log.border_title = self._log_title(run)
-            self.tail(run["id"], run.get("log_path"), run.get("output_tail"))
+            if run.get("log_pruned_at"):  # retention deleted the file: say so, show the stored tail
+                note = f"(the log file was pruned {contract.short_time(run['log_pruned_at'])} by retention, keep.logs;"
+                self.tail(run["id"], None, f"{note} its stored tail follows)\n{run.get('output_tail') or ''}\n")
+            else:
+                self.tail(run["id"], run.get("log_path"), run.get("output_tail"))
 
     def _log_title(self, run: dict[str, Any]) -> str:
         where = _near(run.get("log_path"), self.services.db_path) if run.get("log_path") else "stored tail"
+        if run.get("log_pruned_at"):
+            where = "log pruned · stored tail"
         return f"output of run:{run['id']} · {where}" + (" · following" if self.following == run["id"] else "")
 
     def _run_info(self, run: dict[str, Any]) -> Group:

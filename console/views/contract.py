@@ -37,7 +37,9 @@ RUN_EXTRA = (
     "late_at",
     "pid",
     "pools",
+    "log_pruned_at",
 )
+"""log_pruned_at: when retention deleted the run's log file (keep.logs); output_tail stays."""
 STATE_SYMBOLS = {
     "waiting": "◷",
     "running": "▶",
@@ -345,6 +347,12 @@ def render_event_detail(d: dict[str, Any]) -> str:
     ]
     if d["waiting_reason"]:
         lines.append(f"  waiting    {d['waiting_reason']}")
+    pruned = [str(r["id"]) for r in d["runs"] if r.get("log_pruned_at")]
+    if pruned:
+        lines.append(
+            f"  logs       pruned (keep.logs) for run(s) {', '.join(pruned)}; their stored output "
+            "tails remain (evman history E --json: output_tail)"
+        )
     lines += ["", render_run_list(d["runs"])]
     return "\n".join(lines)
 

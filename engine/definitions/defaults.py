@@ -7,10 +7,11 @@ from typing import Final
 from evman.engine.definitions.problems import Problems
 from evman.engine.definitions.routes import check_route
 from evman.engine.definitions.table import Table, describe, without_none
+from evman.engine.definitions.upkeep import read_defaults_upkeep
 from evman.engine.definitions.zones import machine_timezone, read_timezone
 from evman.engine.model import Defaults
 
-DEFAULTS_KEYS: Final = ("timezone", "driver", "repeat", "max_repeats", "at_risk_margin")
+DEFAULTS_KEYS: Final = ("timezone", "driver", "repeat", "max_repeats", "at_risk_margin", "keep", "heartbeat")
 
 
 def read_defaults(raw: object, problems: Problems, route_names: frozenset[str] | None) -> Defaults:
@@ -32,6 +33,7 @@ def read_defaults(raw: object, problems: Problems, route_names: frozenset[str] |
                 "repeat_s": table.duration("repeat", positive=True),
                 "max_repeats": table.integer("max_repeats"),
                 "at_risk_margin_s": table.duration("at_risk_margin"),
+                **read_defaults_upkeep(table),
             }
         )
     )

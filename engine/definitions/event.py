@@ -15,6 +15,7 @@ from evman.engine.definitions.outputs import read_outputs
 from evman.engine.definitions.placement import read_placement
 from evman.engine.definitions.table import Context, Table, without_none
 from evman.engine.definitions.timing import read_timing
+from evman.engine.definitions.upkeep import read_event_keep
 from evman.engine.model import EventSpec
 from evman.engine.quoting import quoted
 
@@ -49,6 +50,7 @@ EVENT_KEYS: Final = (
     "calendar",
     "on_holiday",
     "on_blackout",
+    "keep",
     *COORDINATION,
 )
 
@@ -64,6 +66,7 @@ def read_event(table: Table, context: Context) -> EventSpec | None:
         **read_timing(table, context),
         **read_links(table, context),
         **read_placement(table),
+        **read_event_keep(table),
         **read_coordination(table, context),
         "outputs": read_outputs(table),
     }

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 import tomli_w
 
-from evman.engine.definitions.masking import MASK, mask_password, mask_url
+from evman.engine.definitions.masking import MASK, mask_password, mask_ping_url, mask_url
 from evman.engine.definitions.table import without_none
 from evman.engine.model import (
     Approval,
@@ -33,7 +33,7 @@ def export_toml(definitions: Definitions, *, include_secrets: bool = False) -> s
     """Definitions as a TOML file that loads back into them. Secrets in URLs become ****
     unless `include_secrets`. An event's timezone and driver are left out when they are the
     defaults'."""
-    document: dict[str, Any] = {"defaults": _defaults_to_table(definitions.defaults)}
+    document: dict[str, Any] = {"defaults": _defaults_to_table(definitions.defaults, include_secrets)}
     if definitions.pools:
         document["pools"] = dict(definitions.pools)
     if definitions.routes:
@@ -48,7 +48,7 @@ def export_toml(definitions: Definitions, *, include_secrets: bool = False) -> s
     return header + tomli_w.dumps(document)
 
 
-def _defaults_to_table(defaults: Defaults) -> dict[str, Any]:
+def _defaults_to_table(defaults: Defaults, include_secrets: bool = False) -> dict[str, Any]:
     return without_none(
         {
             "timezone": defaults.timezone,
@@ -56,8 +56,31 @@ def _defaults_to_table(defaults: Defaults) -> dict[str, Any]:
             "repeat": duration_text(defaults.repeat_s),
             "max_repeats": defaults.max_repeats,
             "at_risk_margin": duration_text(defaults.at_risk_margin_s),
+            "keep": _keep_to_table(defaults, Defaults()),
+            "heartbeat": _heartbeat_to_table(defaults, include_secrets),
         }
     )
+
+
+def _keep_to_table(keeper: Defaults | EventSpec, model: Defaults | None) -> dict[str, str | float] | None:
+    """keep = { ... } with what differs from the model's defaults (an event: what it sets)."""
+    table = {
+        key: duration_text(value)
+        for key in ("runs", "logs", "requests", "alerts")
+        if (value := getattr(keeper, f"keep_{key}_s", None)) is not None
+        and (model is None or value != getattr(model, f"keep_{key}_s"))
+    }
+    return table or None
+
+
+def _heartbeat_to_table(defaults: Defaults, include_secrets: bool) -> dict[str, str | float] | str | None:
+    """A ping URL's path is its secret (anyone holding it can say evman is alive): masked unless asked."""
+    if defaults.heartbeat_url is None:
+        return None
+    url = defaults.heartbeat_url if include_secrets else mask_ping_url(defaults.heartbeat_url)
+    if defaults.heartbeat_every_s == Defaults.heartbeat_every_s:
+        return url
+    return {"url": url, "every": duration_text(defaults.heartbeat_every_s)}
 
 
 def _event_for_export(spec: EventSpec, defaults: Defaults, include_secrets: bool) -> dict[str, Any]:
@@ -129,6 +152,7 @@ def spec_to_table(spec: EventSpec) -> dict[str, Any]:
                 "on_lost": None if spec.on_lost is OnLost.ALERT else spec.on_lost.value,
                 "hosts": list(spec.hosts) or None,
                 "tags": list(spec.tags) or None,
+                "keep": _keep_to_table(spec, None),
                 "uses": dict(spec.uses) or None,
                 "priority": spec.priority or None,
                 "approval": _approval_to_table(spec.approval),

@@ -61,3 +61,11 @@ def _apprise_quiet() -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(is_other_thread)
+
+
+def mask_ping_url(url: str) -> str:
+    """A heartbeat URL as shown and logged: scheme and host, its path and query (the check's
+    secret, e.g. healthchecks.io's UUID) and any password masked."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, f"/{MASK}" if parts.path.strip("/") or parts.query else "", "", ""))

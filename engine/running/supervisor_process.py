@@ -379,6 +379,17 @@ def feed(pipe: IO[bytes], text: str) -> None:
 
 COMPLAINTS: list[str] = []
 """Where complaints go (argv[2]): made at the first, never at start."""
+COMPLAINTS_MAX_BYTES = 1 << 20
+"""Past this the file becomes <file>.1 (the one before goes) and a new one starts: a year of
+complaints takes at most twice this."""
+
+
+def rotate(path: str, most: int = COMPLAINTS_MAX_BYTES) -> None:
+    try:
+        if os.stat(path).st_size >= most:
+            os.replace(path, path + ".1")
+    except OSError:
+        pass  # not there yet, or cannot: append to what there is
 
 
 def complain(text: str) -> None:
@@ -387,6 +398,7 @@ def complain(text: str) -> None:
         return
     try:
         os.makedirs(os.path.dirname(COMPLAINTS[0]), mode=0o700, exist_ok=True)
+        rotate(COMPLAINTS[0])
         fd = os.open(COMPLAINTS[0], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} evman supervisor {os.getpid()}: {text}\n".encode())

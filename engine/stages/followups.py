@@ -26,6 +26,7 @@ def follow_up(tick: Tick) -> None:
     judged: list[Ended] = []
     while tick.ended:
         ended = tick.ended.pop(0)
+        tick.done.append(ended)
         spec = tick.view.spec(ended.run.event)
         if spec is not None:
             _after(tick, spec, ended)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 _V1: Final = """
 CREATE TABLE events (
@@ -154,7 +154,25 @@ CREATE INDEX events_calendar ON events (name) WHERE calendar IS NOT NULL;
 the calendar that shapes an event's fire times (its name; '' for business days on the default
 calendar; NULL: none), so the AutoSys-trap watch reads only those rows."""
 
-_V3_COORDINATION: Final = """
+_V3_RETENTION: Final = """
+ALTER TABLE runs ADD COLUMN log_pruned_at TEXT;
+CREATE INDEX runs_log_kept ON runs(event, ended_at) WHERE log_pruned_at IS NULL AND ended_at IS NOT NULL;
+CREATE INDEX requests_handled ON requests(handled_at) WHERE handled_at IS NOT NULL;
+CREATE INDEX alerts_resolved ON alerts(resolved_at) WHERE resolved_at IS NOT NULL;
+CREATE INDEX deliveries_attempted ON deliveries(attempted_at);
+CREATE TABLE pruned_logs (
+    run_id {int} PRIMARY KEY,
+    log_path TEXT NOT NULL,
+    host TEXT
+){options};
+INSERT INTO settings (key, value) VALUES ('housekeeping_at', NULL)
+"""
+"""Retention (issue 19): when a run's log file was deleted (runs.log_pruned_at; the row stays
+until the runs horizon), the indexes a housekeeping pass reads its oldest rows by, and
+`pruned_logs`: the files a pass has marked pruned but may not have unlinked yet (a pass killed
+between its commit and its unlinks finishes them next time)."""
+
+_V4_COORDINATION: Final = """
 ALTER TABLE runs ADD COLUMN pools TEXT;
 ALTER TABLE runs ADD COLUMN params TEXT;
 ALTER TABLE runs ADD COLUMN approval TEXT;
@@ -173,7 +191,7 @@ object). runs.approval: who was asked when, and who approved or rejected it with
 (JSON object). events.group_name: the event's group, so `group:NAME` reads only its members.
 pools: `[pools]` as loaded; several engines lock a pool's row while one of them starts its runs."""
 
-MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL, _V3_COORDINATION)
+MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL, _V3_RETENTION, _V4_COORDINATION)
 """MIGRATIONS[i] takes a database from schema version i to i + 1; each is a DDL template
 (see Dialect.ddl): {id} an integer primary key the database numbers, {real}, {now} the
 current UTC time as ISO text, {options} the options of a small key table."""
@@ -208,3 +226,4 @@ RUN_COLUMNS: Final = (
     "params",
     "approval",
 )
+"""The columns the engine writes when it inserts a run (log_pruned_at is written by housekeeping only)."""

@@ -159,6 +159,8 @@ class SqliteConnection(Part):
                 f"{self.path} is a SQLite database of another program (it has tables but no evman "
                 f"schema). Use --db PATH to choose another file; this one was left untouched."
             )
+        if version == 0 and not self.readonly:  # before WAL and the first table, or it cannot change
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # housekeeping gives freed pages back
         self._use_wal()
         if version == SCHEMA_VERSION:
             return

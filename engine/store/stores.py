@@ -13,11 +13,24 @@ from evman.engine.store.pools import PoolsPart
 from evman.engine.store.postgres import PgConnection, is_url
 from evman.engine.store.reads import ReadsPart
 from evman.engine.store.requests import RequestsPart
+from evman.engine.store.retention import RetentionPart
 from evman.engine.store.runs import RunsPart
 from evman.engine.store.sqlite import SqliteConnection
+from evman.engine.store.watching import WatchPart
 
 
-class Parts(EventsPart, RunsPart, AlertsPart, RequestsPart, EnginesPart, ReadsPart, BatchPart, PoolsPart):
+class Parts(
+    EventsPart,
+    RunsPart,
+    AlertsPart,
+    RequestsPart,
+    EnginesPart,
+    ReadsPart,
+    RetentionPart,
+    WatchPart,
+    BatchPart,
+    PoolsPart,
+):
     """Every statement evman runs, written once for every backend."""
 
 

@@ -56,6 +56,8 @@ class Tick:
     """Runs created since the last flush, in the order of batch.runs."""
     changes: list[Change] = field(default_factory=list)
     ended: list[Ended] = field(default_factory=list)
+    done: list[Ended] = field(default_factory=list)
+    """The runs that ended, once the follow-ups stage has acted on them (for the tick's report)."""
     to_spawn: list[ActiveRun] = field(default_factory=list)
     acked: dict[int, str] = field(default_factory=dict)
     """alert id -> who acknowledged it in this tick's requests (their writes are not flushed yet)."""

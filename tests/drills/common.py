@@ -309,7 +309,7 @@ def check_deliveries(db: Path, report: Report) -> None:
 
 
 def notifier_exists() -> bool:
-    return (ROOT / "engine" / "alerts.py").exists()
+    return (ROOT / "engine" / "paging" / "notifier.py").exists()
 
 
 @dataclass(frozen=True)

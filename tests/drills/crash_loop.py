@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tests.drills import crash_retention
 from tests.drills.common import (
     JOB_SCRIPT,
     OrphanReaper,
@@ -111,7 +112,15 @@ class RequestWriter(threading.Thread):
 
 
 def crash_loop(
-    workdir: Path, *, kills: int, groups: int, seed: int = 7, min_up_s: float = 0.3, max_up_s: float = 3.0, log=print
+    workdir: Path,
+    *,
+    kills: int,
+    groups: int,
+    seed: int = 7,
+    min_up_s: float = 0.3,
+    max_up_s: float = 3.0,
+    log=print,
+    retention: bool = True,
 ) -> Report:
     """Run the drill in `workdir`; returns the report (problems empty when all held)."""
     from tests.receivers import HttpReceiver
@@ -129,6 +138,9 @@ def crash_loop(
         if loaded.returncode != 0:
             report.problems.append(f"evman load failed: {loaded.stderr}")
             return report
+        if retention:
+            crash_retention.arm(db)
+            os.environ["EVMAN_HOUSEKEEPING_EVERY_S"] = crash_retention.EVERY_S  # the engines inherit it
         writer = RequestWriter(db, groups, seed)
         writer.start()
         started = time.monotonic()
@@ -145,6 +157,8 @@ def crash_loop(
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
             reaper.ours.discard(proc.pid)
+            if retention:
+                crash_retention.after_kill(db, report)
             if (n + 1) % 10 == 0:
                 log(
                     f"  {n + 1} kills, {time.monotonic() - started:.0f} s, "
@@ -162,6 +176,8 @@ def crash_loop(
                 timeout=60,
                 what="the last engine to handle every request",
             )
+            if retention:  # before the deliveries: alerts raised meanwhile are waited for too
+                wait_until(lambda: crash_retention.caught_up(db), timeout=60, what="housekeeping to catch up")
             if notifier_exists():
                 wait_until(
                     lambda: (
@@ -194,6 +210,9 @@ def crash_loop(
         report.counts["seconds"] = round(time.monotonic() - started, 1)
         report.counts["requests written during the kills"] = writer.written
         report.check(not writer.errors, f"request writer saw errors: {writer.errors[:3]}")
+        if retention:
+            crash_retention.check(db, report)
+            crash_retention.restore(db)
         check_database(db, report)
         if notifier_exists():
             check_deliveries(db, report)
@@ -309,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, help="work folder (default: a new temporary one)")
     parser.add_argument("--max-up", type=float, default=3.0, help="longest life of an engine, seconds")
+    parser.add_argument("--no-retention", action="store_true", help="keep every run (no compressed horizons)")
     args = parser.parse_args(argv)
     import tempfile
 
@@ -321,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         max_up_s=args.max_up,
         log=lambda s: print(s, flush=True),
+        retention=not args.no_retention,
     )
     print(report.text())
     return 1 if report.problems else 0

@@ -1,4 +1,4 @@
-"""Crash loop drill: `evman --no-ui` SIGKILLed at random moments and restarted; afterwards one
+"""Crash loop drill (retention on, compressed: tests/drills/crash_retention.py): `evman --no-ui` SIGKILLed at random moments and restarted; afterwards one
 run chain per occurrence, nothing left running, every failure paged, every request handled.
 The drill runs in a process of its own (it makes itself a child subreaper to reap the
 orphaned commands of the killed engines, as init would)."""
@@ -27,7 +27,9 @@ def _drill(tmp_path: Path, *args: str, timeout: float) -> None:
 
 
 def test_crash_loop_short(tmp_path: Path) -> None:
-    _drill(tmp_path, "--kills", "6", "--groups", "8", "--max-up", "2", timeout=90)
+    _drill(
+        tmp_path, "--kills", "6", "--groups", "3", "--max-up", "3", timeout=120
+    )  # few events, more runs each: retention acts
 
 
 @pytest.mark.long

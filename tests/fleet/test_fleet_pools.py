@@ -216,12 +216,12 @@ def test_a_start_whose_flush_failed_is_decided_again_not_written_later(
     ask("release", "x")
     with pytest.raises(StoreError):
         a.tick()  # x is ready: a gives it the slot, and its flush fails
-    assert failed and rows(pg_dsn, "SELECT state FROM runs WHERE id = %s" % x["id"])[0]["state"] == "waiting"
+    assert failed and rows(pg_dsn, "SELECT state FROM runs WHERE id = ?", (x["id"],))[0]["state"] == "waiting"
     ask("trigger", "y")
     b.tick()  # b takes the free slot for y (priority 10: ahead of x in line)
     assert rows(pg_dsn, "SELECT state FROM runs WHERE event = 'y'")[0]["state"] == "running"
     a.tick()  # a writes its tick again: x is decided anew
     holders = rows(pg_dsn, "SELECT event FROM runs WHERE state = 'running' AND pools IS NOT NULL")
     assert [h["event"] for h in holders] == ["y"]
-    row = rows(pg_dsn, "SELECT state, waiting_reason FROM runs WHERE id = %s" % x["id"])[0]
+    row = rows(pg_dsn, "SELECT state, waiting_reason FROM runs WHERE id = ?", (x["id"],))[0]
     assert row["state"] == "waiting" and row["waiting_reason"].startswith("waiting for pool lock (1 of 1 held by y run")
