@@ -83,6 +83,14 @@ class AlertKind(enum.Enum):
     """A miss is near certain (from 90 %), or the path to it will not finish unless someone acts."""
     NO_OCCURRENCE = "no_occurrence"
     """Its calendar leaves a scheduled event no occurrence in the next 30 days."""
+    APPROVAL = "approval"
+    """A run awaits approval: the approver's route is asked (open until someone decides)."""
+    APPROVED = "approved"
+    """Someone approved a run (a notice to the approver's route)."""
+    REJECTED = "rejected"
+    """Someone rejected a run: it is skipped (a notice to the approver's route)."""
+    APPROVAL_TIMEOUT = "approval_timeout"
+    """Nobody decided within the approval's timeout; on_timeout says what became of the run."""
 
 
 class Trigger(enum.Enum):
@@ -176,6 +184,41 @@ class Blackout:
     """Event names or glob patterns ("etl-*")."""
     tags: tuple[str, ...] = ()
     """Events with any of these tags."""
+    description: str = ""
+
+
+class OnTimeout(enum.Enum):
+    """What becomes of a run whose approval did not come within its timeout."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+    APPROVE = "approve"
+    """It goes ahead, as if approved (an objection window: reject to stop it)."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """`approval = { route, timeout, on_timeout }`: a run waits until someone approves it."""
+
+    route: str | None = None
+    """The route asked to approve; None: the event's driver."""
+    timeout_s: float | None = None
+    """How long after it was asked the run waits; None: as long as its window allows."""
+    on_timeout: OnTimeout = OnTimeout.FAIL
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared run parameter: `params = { NAME = { default, required, choices, pattern } }`."""
+
+    default: str | None = None
+    """Given when a run is not told a value; "{date}" in it becomes the run's business date."""
+    required: bool = False
+    """A run must be told a value (a trigger's --param, or its leader's)."""
+    choices: tuple[str, ...] = ()
+    """The values allowed; () allows any."""
+    pattern: str | None = None
+    """A regular expression the whole value must match."""
     description: str = ""
 
 
@@ -273,6 +316,15 @@ class EventSpec:
     """keep.runs: how long its finished runs are kept; None: [defaults] keep.runs."""
     keep_logs_s: float | None = None
     """keep.logs: how long its runs' log files are kept; None: [defaults] keep.logs."""
+    uses: Mapping[str, int] = field(default_factory=dict)
+    """Pool name -> slots a run holds while it runs (`[pools]`); it starts only when all are free."""
+    priority: int = 0
+    """Among runs waiting for a pool, higher goes first (then the one that fell due first)."""
+    approval: Approval | None = None
+    group: str | None = None
+    """The group it belongs to: held, released, triggered and watched as one (`group:NAME`)."""
+    params: Mapping[str, Param] = field(default_factory=dict)
+    """The run parameters it declares, by name."""
 
     @property
     def kind(self) -> str:
@@ -331,6 +383,8 @@ class Definitions:
     blackouts: Mapping[str, Blackout] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     """What is odd but loads (e.g. a user this machine lacks), one line each, placed as problems are."""
+    pools: Mapping[str, int] = field(default_factory=dict)
+    """`[pools]`: name -> how many slots it has."""
 
 
 @dataclass(frozen=True)

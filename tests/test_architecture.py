@@ -190,7 +190,7 @@ def test_no_bare_engine_or_console_import() -> None:
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("evman", "evman.engine.model", "evman.engine.clock", "evman.engine.ranks", "evman.engine.quoting"),
     ("evman.engine.timing", "evman.engine.store"),
-    ("evman.engine.conditions", "evman.engine.crontab"),
+    ("evman.engine.conditions", "evman.engine.crontab", "evman.engine.coordination"),
     ("evman.engine.definitions",),
     ("evman.engine.paging", "evman.engine.running"),
     ("evman.engine.foresight", "evman.engine.fleet", "evman.engine.retention", "evman.engine.watch"),

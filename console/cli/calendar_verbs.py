@@ -125,7 +125,7 @@ wait_option = click.option(
 def hold(target: str, until: str | None, wait_s: float) -> None:
     """Hold TARGET: no new runs start; waiting ones wait with reason 'held'.
 
-    TARGET is an EVENT, a pattern such as 'etl-*' (quote it), or tag:NAME.
+    TARGET is an EVENT, a pattern such as 'etl-*' (quote it), tag:NAME or group:NAME.
 
     Examples:\n
       evman hold promote-to-production\n
@@ -140,7 +140,7 @@ def hold(target: str, until: str | None, wait_s: float) -> None:
 @click.argument("target", shell_complete=complete_event)
 @wait_option
 def release(target: str, wait_s: float) -> None:
-    """Release a held TARGET (an EVENT, a pattern such as 'etl-*', or tag:NAME).
+    """Release a held TARGET (an EVENT, a pattern such as 'etl-*', tag:NAME or group:NAME).
 
     Example: evman release promote-to-production
     """

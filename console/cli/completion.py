@@ -8,7 +8,7 @@ import os
 import click
 from click.shell_completion import CompletionItem
 
-TARGET_PREFIXES = ("run:", "alert:", "tag:")
+TARGET_PREFIXES = ("run:", "alert:", "tag:", "group:")
 """Targets that are not event names: nothing to complete from the events."""
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from evman import __version__
-from evman.console.cli import calendar_verbs
+from evman.console.cli import calendar_verbs, coordination_verbs
 from evman.console.cli.calendar_verbs import warn_if_silenced
 from evman.console.cli.completion import complete_event
 from evman.console.views import contract
@@ -263,7 +263,9 @@ def validate(file: Path) -> None:
     warn_if_no_events(file, defs)
     warn_if_silenced(file, defs)
     extra = "".join(
-        f", {len(v)} {k[:-1]}(s)" for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts)) if v
+        f", {len(v)} {k[:-1]}(s)"
+        for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts), ("pools", defs.pools))
+        if v
     )
     click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s){extra}, all valid.")
 
@@ -598,12 +600,7 @@ def _verb(name: str, summary: str, example: str, *, force: bool = False) -> None
     main.command(name, context_settings=CONTEXT)(command)
 
 
-_verb(
-    "trigger",
-    "Start a new run of EVENT now (it still obeys its requires and window).",
-    "evman trigger fetch-feeds",
-    force=True,
-)
+coordination_verbs.install(main, db_option, act=_act, open_store=open_store, emit=_emit)
 _verb(
     "restart",
     "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), after running its prepare step.",

@@ -164,6 +164,32 @@ class EvmanScreen(Screen[None]):
             answered,
         )
 
+    def action_approve(self) -> None:
+        self._decide("approve")
+
+    def action_reject(self) -> None:
+        self._decide("reject")
+
+    def _decide(self, verb: str) -> None:
+        """Approve or reject the selected run (else the event's run awaiting approval), with a
+        comment asked for first; the engine refuses a run that awaits no approval, in words."""
+        from evman.console.screens.decide import DecideScreen
+
+        run, event = self.selected_run(), self.selected_event()
+        target = f"run:{run}" if run is not None else event
+        if target is None:
+            self.notify("Select an event or a run first.", severity="warning")
+            return
+        if self.services.refuse_if_readonly(verb, target):
+            return
+
+        def answered(comment: str | None) -> None:
+            if comment is not None:
+                self.services.send_request(verb, target, {"comment": comment} if comment else None)
+
+        what = f"run {run} of {event}" if run is not None else f"the run of {event} awaiting approval"
+        self.app.push_screen(DecideScreen(f"{verb.capitalize()} {what}?", verb), answered)
+
     def action_quit(self) -> None:
         self.services.quit_cleanly()
 

@@ -14,7 +14,8 @@ from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from evman.console.screens.base import EvmanScreen
-from evman.console.views import screen_rows
+from evman.console.screens.event_groups import GroupLines
+from evman.console.views import groups, screen_rows
 from evman.console.widgets.event_table import COLUMNS, EventTable
 from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.status_bar import StatusBar
@@ -63,13 +64,14 @@ class SlackRead(Message):
         self.cells = cells
 
 
-class EventsScreen(EvmanScreen):
+class EventsScreen(GroupLines, EvmanScreen):
     """Holds every event's row in memory; the table shows the filtered, sorted ones, and only
     rows that changed (or are on screen, for relative times) are re-read or redrawn."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
+        Binding("g", "fold", "Fold group", show=False),
         Binding("escape", "back", "Clear filter"),
     ]
 
@@ -214,8 +216,10 @@ class EventsScreen(EvmanScreen):
         self.rows = {r["name"]: r for r in rows}
         self._counted = {}
         self._counts = {}
+        self.members = {}
         for name, row in self.rows.items():
             self._count(name, row)
+            self.place_in_group(name, row)
         self.loaded = True
         self._sort()
         self.table.show(self._order(), self._cells_of, keep=keep)
@@ -233,6 +237,7 @@ class EventsScreen(EvmanScreen):
             if name in found:
                 is_new = name not in self.rows
                 self.rows[name] = found[name]
+                self.place_in_group(name, found[name])
                 if is_new:
                     self._sorted.append(name)
                 if is_new and screen_rows.matches_filter(found[name], self.filter_text):
@@ -241,7 +246,7 @@ class EventsScreen(EvmanScreen):
                 del self.rows[name]  # retired by a new definitions file
                 self._sorted.remove(name)
                 self.table.drop(name)
-        self.table.update(found)
+        self.table.update([*found, *groups.lines_of(found.values())])
 
     def _count(self, name: str, row: dict[str, Any] | None) -> None:
         """Keep the header's counts by state without walking 10,000 rows per change."""
@@ -256,6 +261,8 @@ class EventsScreen(EvmanScreen):
             self._counts["alerts"] = self._counts.get("alerts", 0) + alerts
 
     def _cells_of(self, name: str) -> dict[str, tuple[str, str]]:
+        if groups.is_group_key(name):
+            return self.group_line(name)
         return screen_rows.event_cells(self.rows[name], self.services.now(), self.slack.get(name))
 
     def _every_second(self) -> None:
@@ -275,9 +282,10 @@ class EventsScreen(EvmanScreen):
         )
 
     def _order(self) -> list[str]:
-        """The events the table shows: the sorted ones the filter keeps."""
+        """The events the table shows: the sorted ones the filter keeps (with no filter, each
+        group as one line, its events below it when unfolded)."""
         if not self.filter_text:
-            return self._sorted
+            return groups.ordered(self._sorted, self.rows, self.unfolded) if self.members else self._sorted
         keeps, rows = screen_rows.row_filter(self.filter_text), self.rows
         return [n for n in self._sorted if keeps(rows[n])]
 
@@ -326,7 +334,8 @@ class EventsScreen(EvmanScreen):
     # -- selection, header, note ---------------------------------------------------------------
 
     def selected_event(self) -> str | None:
-        return self.table.selected_key()
+        key = self.table.selected_key()
+        return None if groups.is_group_key(key) else key
 
     def has_active_run(self, target: str) -> bool | None:
         row = self.rows.get(target)
@@ -334,7 +343,10 @@ class EventsScreen(EvmanScreen):
 
     @on(EventTable.RowSelected)
     def _row_chosen(self, _event: EventTable.RowSelected) -> None:
-        self.open("details")
+        self.action_fold() if groups.is_group_key(self.table.selected_key()) else self.open("details")
+
+    def reshow(self, keep: str | None) -> None:  # a group folded or unfolded
+        self.table.show(self._order(), self._cells_of, keep=keep)
 
     @on(EventTable.RowHighlighted)
     def _row_highlighted(self, _event: EventTable.RowHighlighted) -> None:
@@ -344,6 +356,8 @@ class EventsScreen(EvmanScreen):
         name = self.table.selected_key()
         row = self.rows.get(name) if name else None
         note = screen_rows.event_note(row) if row else ("no events match the filter" if self.loaded else "")
+        if groups.is_group_key(name):
+            note = groups.NOTE.format(key=name)
         self.query_one("#note", Static).update(Text(note, no_wrap=True, overflow="ellipsis"))
 
     def _show_counts(self) -> None:

@@ -15,6 +15,7 @@ from evman.console.screens.alerts import AlertsScreen
 from evman.console.screens.help import HelpScreen
 from evman.console.screens.overdue import OverdueScreen
 from evman.console.screens.plan import PlanScreen
+from evman.console.screens.pools import PoolsScreen
 from evman.console.screens.run_detail import RunDetailScreen
 from evman.console.screens.tree import TreeScreen
 
@@ -103,6 +104,16 @@ KEYS: Final[tuple[Key, ...]] = (
         stacks=False,
     ),
     Key("q", "quit", "Quit", "Quit (stops the engine this console started)"),
+    Key(
+        "P",
+        "pools",
+        "Pools",
+        "Each pool: the runs holding its slots, and those waiting for them in line order",
+        lambda c: PoolsScreen(),
+        stacks=False,
+    ),
+    Key("A", "approve", "Approve", "Approve the selected run awaiting approval (asks for a comment)"),
+    Key("X", "reject", "Reject", "Reject the selected run awaiting approval: it is skipped (asks for a comment)"),
 )
 
 

@@ -36,6 +36,7 @@ RUN_EXTRA = (
     "due_by",
     "late_at",
     "pid",
+    "pools",
     "log_pruned_at",
 )
 """log_pruned_at: when retention deleted the run's log file (keep.logs); output_tail stays."""
@@ -66,6 +67,8 @@ def run_json(row: dict[str, Any]) -> dict[str, Any]:
     for key in RUN_EXTRA:
         out[key] = row.get(key)
     out["checks"] = json.loads(row["checks"]) if row.get("checks") else []
+    out["params"] = json.loads(row["params"]) if row.get("params") else {}
+    out["approval"] = json.loads(row["approval"]) if row.get("approval") else None
     return out
 
 
@@ -95,6 +98,7 @@ def event_json(row: dict[str, Any]) -> dict[str, Any]:
         "requires": row["requires"],
         "open_alerts": row.get("open_alerts", 0),
         "last_run": last,
+        "group": row.get("group_name"),
     }
 
 
@@ -136,8 +140,25 @@ def event_detail(store: Store, name: str) -> dict[str, Any] | None:
         command=_command_text(spec),
         held_by=(store.event_row(name) or {}).get("held_by"),
         defined=bool(row.get("defined", 1)),
+        **_coordination(spec),
     )
     return data
+
+
+def _coordination(spec: Any) -> dict[str, Any]:
+    """`show`'s keys for pools, priority, approval and declared run parameters."""
+    approval = spec.approval
+    return {
+        "uses": dict(spec.uses),
+        "priority": spec.priority,
+        "approval": None
+        if approval is None
+        else {"route": approval.route, "timeout_s": approval.timeout_s, "on_timeout": approval.on_timeout.value},
+        "params": {
+            name: {"default": p.default, "required": p.required, "choices": list(p.choices), "pattern": p.pattern}
+            for name, p in spec.params.items()
+        },
+    }
 
 
 def _command_text(spec: Any) -> str:
@@ -220,7 +241,8 @@ def export_text(store: Store, *, include_secrets: bool) -> str:
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         routes[name] = Route(**values)
     specs = tuple(spec_from_json(r["spec"]) for r in store.list_events())
-    return export_toml(Definitions(defaults, routes, specs, store.url), include_secrets=include_secrets)
+    definitions = Definitions(defaults, routes, specs, store.url, pools=store.pool_sizes())
+    return export_toml(definitions, include_secrets=include_secrets)
 
 
 # -- text rendering ------------------------------------------------------------------------------

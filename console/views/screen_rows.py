@@ -447,12 +447,14 @@ def changed_events(old: dict[str, Any], new: dict[str, Any]) -> tuple[set[str], 
 
 
 def resolve_targets(store: Store, tokens: set[str]) -> set[str]:
-    """Event names for change tokens: names, request targets (run:N, alert:N) and
+    """Event names for change tokens: names, request targets (run:N, alert:N, group:NAME) and
     `runs-after:N` (every event with a run newer than N)."""
     names: set[str] = set()
     for token in tokens:
         if token.startswith("runs-after:"):
             names |= store.events_with_runs_after(int(token.split(":", 1)[1]))
+        elif token.startswith("group:"):
+            names |= set(store.group_members(token[6:]))
         else:
             names.add(store.event_of(token) or token)
     return names

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from evman.engine.conditions.tree import AllOf, AnyOf, Condition, Exists, ExitCode, Node, Not, Outcome, Running, render
+from evman.engine.conditions.tree import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Exists,
+    ExitCode,
+    GroupOutcome,
+    GroupRunning,
+    Node,
+    Not,
+    Outcome,
+    Running,
+    render,
+)
 from evman.engine.model import FAILED_STATES, RunState
 from evman.engine.timing.durations import format_duration
 
@@ -31,6 +44,14 @@ class StateView(Protocol):
 
     def path_exists(self, path: str) -> bool:
         """The caller resolves relative paths and globs."""
+        ...
+
+    def group_members(self, group: str) -> Sequence[str]:
+        """The defined events whose `group` is `group`, by name (asked only by group:NAME)."""
+        ...
+
+    def is_waiting(self, event: str) -> bool:
+        """Whether a run of `event` waits to start (asked only by group:NAME)."""
         ...
 
 
@@ -82,6 +103,8 @@ class _Asked:
         self._finished: dict[str, Finished | None] = {}
         self._running: dict[str, bool] = {}
         self._exists: dict[str, bool] = {}
+        self._members: dict[str, Sequence[str]] = {}
+        self._waiting: dict[str, bool] = {}
 
     def last_finished(self, event: str) -> Finished | None:
         if event not in self._finished:
@@ -97,6 +120,16 @@ class _Asked:
         if path not in self._exists:
             self._exists[path] = self._view.path_exists(path)
         return self._exists[path]
+
+    def group_members(self, group: str) -> Sequence[str]:
+        if group not in self._members:
+            self._members[group] = self._view.group_members(group)
+        return self._members[group]
+
+    def is_waiting(self, event: str) -> bool:
+        if event not in self._waiting:
+            self._waiting[event] = self._view.is_waiting(event)
+        return self._waiting[event]
 
 
 def _holds(node: Node, view: StateView, now: datetime) -> bool:
@@ -114,6 +147,8 @@ def _holds(node: Node, view: StateView, now: datetime) -> bool:
             return view.path_exists(path)
         case Outcome() | ExitCode():
             return _finished_holds(node, view.last_finished(node.event), now)
+        case GroupOutcome() | GroupRunning():
+            return _evaluate_group(node, view, now)[0]
     return False
 
 
@@ -157,6 +192,40 @@ def _evaluate(node: Node, view: StateView, now: datetime) -> tuple[bool, str]:
             return False, f"{render(node)} is false: no such file"
         case Outcome() | ExitCode():
             return _evaluate_finished(node, view.last_finished(node.event), now)
+        case GroupOutcome() | GroupRunning():
+            return _evaluate_group(node, view, now)
+
+
+def _evaluate_group(node: GroupOutcome | GroupRunning, view: StateView, now: datetime) -> tuple[bool, str]:
+    """A group's clause over its members: success and done ask every member to have finished
+    (none waiting or running: the group's current occurrence is over) and succeeded (done: either
+    way); failure asks that one member's last run failed; running that one member runs."""
+    clause = render(node)
+    members = view.group_members(node.group)
+    if not members:
+        return False, f"{clause} is false: no defined event has group = {node.group!r}"
+    if isinstance(node, GroupRunning):
+        running = [m for m in members if view.is_running(m)]
+        if bool(running) == node.wanted:
+            return True, f"{clause} is true" + (f": {running[0]} is running" if running else "")
+        return False, f"{clause} is false" + (f": {running[0]} is running" if running else ": none of it runs")
+    if node.test == "failure":
+        for member in members:
+            holds, why = _evaluate_finished(Outcome("failure", member, node.lookback), view.last_finished(member), now)
+            if holds:
+                return True, f"{clause} is true: {member}: {why.split(': ', 1)[-1]}"
+        return False, f"{clause} is false: no event of the group failed last"
+    for member in members:
+        active = "running" if view.is_running(member) else "waiting" if view.is_waiting(member) else None
+        if active is not None:
+            return False, f"{clause} is false: {member} is still {active}"
+        holds, why = _evaluate_finished(Outcome(node.test, member, node.lookback), view.last_finished(member), now)
+        if not holds:
+            return False, f"{clause} is false: {why}"
+    return (
+        True,
+        f"{clause} is true: all {len(members)} of its events {'succeeded' if node.test == 'success' else 'finished'}",
+    )
 
 
 def _evaluate_running(node: Running, is_running: bool) -> tuple[bool, str]:

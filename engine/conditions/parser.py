@@ -9,12 +9,15 @@ from typing import Final, Literal
 
 from evman.engine.conditions.tokens import NUMBER, Token, describe_token, located_error, tokenize, where
 from evman.engine.conditions.tree import (
+    GROUP_PREFIX,
     AllOf,
     AnyOf,
     Condition,
     ConditionError,
     Exists,
     ExitCode,
+    GroupOutcome,
+    GroupRunning,
     Lookback,
     Node,
     Not,
@@ -38,7 +41,7 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError(f'requires: expected a string such as "success(fetch-feeds)", got {quoted(text)}')
     parser = _Parser(text)
     tree = parser.parse()
-    return Condition(text, frozenset(parser.events), tuple(parser.paths), tree)
+    return Condition(text, frozenset(parser.events), tuple(parser.paths), tree, frozenset(parser.groups))
 
 
 class _Parser:
@@ -51,6 +54,7 @@ class _Parser:
         self.token = next(self.stream)
         self.depth = 0
         self.events: set[str] = set()
+        self.groups: set[str] = set()
         self.paths: dict[str, None] = {}
 
     def advance(self) -> Token:
@@ -148,6 +152,8 @@ class _Parser:
         if name.text == "exists":
             self.paths.setdefault(args[0].text, None)
             return Exists(args[0].text)
+        if args[0].text.startswith(GROUP_PREFIX):
+            return self.group_call(name.text, args[0].text.removeprefix(GROUP_PREFIX), lookback)
         self.events.add(args[0].text)
         if name.text in ("running", "notrunning"):
             return Running(args[0].text, name.text == "running")
@@ -155,6 +161,15 @@ class _Parser:
             "success" if name.text == "success" else "failure" if name.text == "failure" else "done"
         )
         return Outcome(test, args[0].text, lookback)
+
+    def group_call(self, function: str, group: str, lookback: Lookback | None) -> Node:
+        self.groups.add(group)
+        if function in ("running", "notrunning"):
+            return GroupRunning(group, function == "running")
+        test: Literal["success", "failure", "done"] = (
+            "success" if function == "success" else "failure" if function == "failure" else "done"
+        )
+        return GroupOutcome(test, group, lookback)
 
     def check_function(self, name: Token) -> None:
         if name.text in FUNCTIONS:
@@ -214,11 +229,25 @@ class _Parser:
         if function == "exists":
             if token.kind != "string" or not token.text:
                 raise self.fail("exists() takes a quoted, non-empty path", token, _ARGUMENT_EXAMPLE["exists"])
+        elif token.kind == "word" and token.text.startswith(GROUP_PREFIX):
+            self.check_group(function, token)
         elif not _EVENT_NAME.fullmatch(token.text):
             raise self.fail(
                 f"{describe_token(token)} is not an event name",
                 token,
                 "names use lowercase letters, digits, '.', '_' and '-', and start with a letter or digit",
+            )
+
+    def check_group(self, function: str, token: Token) -> None:
+        if function == "exitcode":
+            raise self.fail(
+                "exitcode() takes one event, not a group", token, "test a group with success(), failure() or done()"
+            )
+        if not _EVENT_NAME.fullmatch(token.text.removeprefix(GROUP_PREFIX)):
+            raise self.fail(
+                f"{describe_token(token)} does not name a group",
+                token,
+                "write group:NAME, a name of lowercase letters, digits, '.', '_' and '-'",
             )
 
     def lookback(self, token: Token) -> Lookback:

@@ -7,11 +7,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from evman.engine.conditions.tree import WORD, ConditionError
+from evman.engine.conditions.tree import GROUP_PREFIX, WORD, ConditionError
 from evman.engine.quoting import quoted
 
 NUMBER: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _OP: Final = re.compile(r"==|!=|<=|>=|<|>")
+_GROUP: Final = re.compile(re.escape(GROUP_PREFIX) + r"[A-Za-z0-9_.\-]*")
 _PUNCTUATION: Final[Mapping[str, Literal["(", ")", ","]]] = {"(": "(", ")": ")", ",": ","}
 _CHAR_HINTS: Final[Mapping[str, str]] = {"!": "use 'not'", "&": "use 'and'", "|": "use 'or'", "=": "compare with '=='"}
 _LANGUAGE: Final = (
@@ -60,7 +61,7 @@ def tokenize(text: str) -> Iterator[Token]:
                 raise located_error(text, "unterminated string", pos, f"close it with {char}")
             yield Token("string", text[pos + 1 : end], pos)
             pos = end + 1
-        elif match := _OP.match(text, pos) or WORD.match(text, pos):
+        elif match := _OP.match(text, pos) or _GROUP.match(text, pos) or WORD.match(text, pos):
             yield Token("op" if match.re is _OP else "word", match.group(), pos)
             pos = match.end()
         else:

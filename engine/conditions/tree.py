@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 
 WORD: Final = re.compile(r"[A-Za-z0-9_.\-]+")
+GROUP_PREFIX: Final = "group:"
+"""success(group:NAME): a function's argument that names a group of events, not one event."""
 
 
 class ConditionError(ValueError):
@@ -48,6 +50,23 @@ class Running:
 
 
 @dataclass(frozen=True)
+class GroupOutcome:
+    """success(group:G) / failure(group:G) / done(group:G): over every event of the group."""
+
+    test: Literal["success", "failure", "done"]
+    group: str
+    lookback: Lookback | None = None
+
+
+@dataclass(frozen=True)
+class GroupRunning:
+    """running(group:G): some event of the group runs; notrunning(group:G): none does."""
+
+    group: str
+    wanted: bool
+
+
+@dataclass(frozen=True)
 class Exists:
     path: str
 
@@ -67,7 +86,7 @@ class AnyOf:
     items: tuple[Node, ...]
 
 
-Node: TypeAlias = Outcome | ExitCode | Running | Exists | Not | AllOf | AnyOf
+Node: TypeAlias = Outcome | ExitCode | Running | GroupOutcome | GroupRunning | Exists | Not | AllOf | AnyOf
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,8 @@ class Condition:
     paths: tuple[str, ...]
     """Every exists() path, in order of first appearance."""
     tree: Node = field(repr=False)
+    groups: frozenset[str] = frozenset()
+    """Every group named as group:NAME."""
 
     def __str__(self) -> str:
         return render(self.tree)
@@ -92,6 +113,10 @@ def render(node: Node) -> str:
             return f"exitcode({event}{_render_lookback(lookback)}) {op} {number}"
         case Running(event, wanted):
             return f"{'running' if wanted else 'notrunning'}({event})"
+        case GroupOutcome(test, group, lookback):
+            return f"{test}({GROUP_PREFIX}{group}{_render_lookback(lookback)})"
+        case GroupRunning(group, wanted):
+            return f"{'running' if wanted else 'notrunning'}({GROUP_PREFIX}{group})"
         case Exists(path):
             return f"exists({_quote(path)})"
         case Not(operand):

@@ -9,6 +9,7 @@ from typing import Any
 
 from evman.engine.clock import iso
 from evman.engine.conditions import parse_condition
+from evman.engine.conditions.tree import GROUP_PREFIX
 from evman.engine.definitions import spec_to_json
 from evman.engine.model import Definitions, EventSpec
 from evman.engine.store import Store
@@ -32,10 +33,14 @@ def event_row(spec: EventSpec, now: datetime, source: str) -> dict[str, Any]:
 
 
 def dependency_edges(spec: EventSpec) -> list[tuple[str, str]]:
-    """(upstream, event) for every event named in `requires`."""
+    """(upstream, event) for every event named in `requires`; a group it names is the upstream
+    "group:NAME" (whichever member finishes, the engine looks at the event again)."""
     if spec.requires is None:
         return []
-    return [(upstream, spec.name) for upstream in sorted(parse_condition(spec.requires).events)]
+    condition = parse_condition(spec.requires)
+    return [(upstream, spec.name) for upstream in sorted(condition.events)] + [
+        (f"{GROUP_PREFIX}{group}", spec.name) for group in sorted(condition.groups)
+    ]
 
 
 def save(store: Store, defs: Definitions, *, now: datetime, prune: bool = False) -> dict[str, list[str]]:
@@ -48,5 +53,5 @@ def save(store: Store, defs: Definitions, *, now: datetime, prune: bool = False)
         "blackouts": {name: json.dumps(asdict(b)) for name, b in defs.blackouts.items()},
     }
     return store.save_definitions(
-        rows, edges, routes, json.dumps(asdict(defs.defaults)), prune=prune, now=now, named=named
+        rows, edges, routes, json.dumps(asdict(defs.defaults)), prune=prune, now=now, named=named, pools=defs.pools
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from evman.engine.definitions.action import ACTION_KEYS, read_action, read_string_table
+from evman.engine.definitions.coordination import COORDINATION, read_coordination
 from evman.engine.definitions.links import read_links
 from evman.engine.definitions.outputs import read_outputs
 from evman.engine.definitions.placement import read_placement
@@ -51,6 +52,7 @@ EVENT_KEYS: Final = (
     "on_holiday",
     "on_blackout",
     "keep",
+    *COORDINATION,
 )
 
 
@@ -66,6 +68,7 @@ def read_event(table: Table, context: Context) -> EventSpec | None:
         **read_links(table, context),
         **read_placement(table),
         **read_event_keep(table),
+        **read_coordination(table, context),
         "outputs": read_outputs(table),
     }
     if len(table.problems.lines) > before:

@@ -10,6 +10,7 @@ import tomli_w
 from evman.engine.definitions.masking import MASK, mask_password, mask_ping_url, mask_url
 from evman.engine.definitions.table import without_none
 from evman.engine.model import (
+    Approval,
     Concurrency,
     Defaults,
     Definitions,
@@ -19,6 +20,7 @@ from evman.engine.model import (
     OnFailure,
     OnLost,
     OutputCheck,
+    Param,
     Route,
     Runtime,
 )
@@ -32,6 +34,8 @@ def export_toml(definitions: Definitions, *, include_secrets: bool = False) -> s
     unless `include_secrets`. An event's timezone and driver are left out when they are the
     defaults'."""
     document: dict[str, Any] = {"defaults": _defaults_to_table(definitions.defaults, include_secrets)}
+    if definitions.pools:
+        document["pools"] = dict(definitions.pools)
     if definitions.routes:
         document["routes"] = {
             name: route_to_table(route, include_secrets=include_secrets) for name, route in definitions.routes.items()
@@ -149,10 +153,39 @@ def spec_to_table(spec: EventSpec) -> dict[str, Any]:
                 "hosts": list(spec.hosts) or None,
                 "tags": list(spec.tags) or None,
                 "keep": _keep_to_table(spec, None),
+                "uses": dict(spec.uses) or None,
+                "priority": spec.priority or None,
+                "approval": _approval_to_table(spec.approval),
+                "group": spec.group,
+                "params": {name: _param_to_table(p) for name, p in spec.params.items()} or None,
             }
         )
     )
     return table
+
+
+def _approval_to_table(approval: Approval | None) -> dict[str, Any] | None:
+    if approval is None:
+        return None
+    return without_none(
+        {
+            "route": approval.route,
+            "timeout": _duration_or_none(approval.timeout_s),
+            "on_timeout": approval.on_timeout.value if approval.timeout_s is not None else None,
+        }
+    )
+
+
+def _param_to_table(param: Param) -> dict[str, Any]:
+    return without_none(
+        {
+            "default": param.default,
+            "required": param.required or None,
+            "choices": list(param.choices) or None,
+            "pattern": param.pattern,
+            "description": param.description or None,
+        }
+    )
 
 
 def _action_to_table(spec: EventSpec) -> dict[str, Any]:

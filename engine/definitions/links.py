@@ -40,7 +40,17 @@ def _read_requires(table: Table, context: Context) -> str | None:
         return None
     for name in sorted(condition.events):
         _check_event(table, "requires", name, context)
+    for group in sorted(condition.groups):
+        _check_group(table, group, context)
     return text
+
+
+def _check_group(table: Table, group: str, context: Context) -> None:
+    if context.groups is None or group in context.groups:
+        return
+    close = difflib.get_close_matches(group, sorted(context.groups), n=1)
+    hint = f"did you mean group:{close[0]}?" if close else 'expected a group some event names with group = "..."'
+    table.error("requires", f"no event has group = {quoted(group)}; {hint}")
 
 
 def _read_event_names(table: Table, key: str, context: Context) -> tuple[str, ...] | None:
@@ -90,8 +100,12 @@ def check_cycles(specs: Sequence[EventSpec], problems: Problems, indexes: Mappin
     """A cycle through requires/on_success would wait on, or start, itself forever.
     `indexes`: each event's place in the file's [[event]] array (0-based), for its line."""
     graph: dict[str, set[str]] = {spec.name: set(spec.on_success) for spec in specs}
+    members: dict[str, set[str]] = {}
     for spec in specs:
-        for needed in _required_events(spec):
+        if spec.group is not None:
+            members.setdefault(spec.group, set()).add(spec.name)
+    for spec in specs:
+        for needed in _required_events(spec, members):
             graph.setdefault(needed, set()).add(spec.name)
     cycle = find_cycle({node: sorted(targets) for node, targets in sorted(graph.items())})
     if cycle is None:
@@ -111,5 +125,9 @@ def check_cycles(specs: Sequence[EventSpec], problems: Problems, indexes: Mappin
     )
 
 
-def _required_events(spec: EventSpec) -> frozenset[str]:
-    return frozenset() if spec.requires is None else parse_condition(spec.requires).events
+def _required_events(spec: EventSpec, members: Mapping[str, set[str]]) -> frozenset[str]:
+    """The events `requires` waits on: those it names, and every member of a group it names."""
+    if spec.requires is None:
+        return frozenset()
+    condition = parse_condition(spec.requires)
+    return condition.events.union(*(members.get(group, set()) for group in condition.groups))

@@ -15,13 +15,14 @@ from evman.engine.definitions.calendars import read_calendars
 from evman.engine.definitions.defaults import read_defaults
 from evman.engine.definitions.event import read_event
 from evman.engine.definitions.links import check_cycles
+from evman.engine.definitions.pools import read_pools
 from evman.engine.definitions.problems import DefinitionsError, Problems
 from evman.engine.definitions.routes import read_route_names, read_routes
 from evman.engine.definitions.table import Context, Table, describe
 from evman.engine.model import Defaults, Definitions, EventSpec
 from evman.engine.quoting import quoted
 
-TOP_KEYS: Final = ("defaults", "routes", "event", "calendars", "blackouts")
+TOP_KEYS: Final = ("defaults", "routes", "event", "calendars", "blackouts", "pools")
 _TOML_POSITION: Final = re.compile(r"(?P<what>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)", re.S)
 
 
@@ -29,7 +30,8 @@ def load_definitions(path: str | Path, *, known_events: Iterable[str] = ()) -> D
     """Read and validate a definitions file; raise DefinitionsError listing every problem.
 
     `known_events` are names defined elsewhere (already in the database) that `requires`,
-    `on_success` and `on_failure.trigger` may name besides this file's own events.
+    `on_success` and `on_failure.trigger` may name besides this file's own events; a
+    "group:NAME" among them is a group defined elsewhere that `requires` may name.
     """
     source = str(path)
     text = _read_text(Path(path), source)
@@ -116,15 +118,16 @@ def _read_document(
             hint = (
                 f"did you mean {quoted(close[0])}?"
                 if close
-                else "expected [defaults], [routes], [calendars.NAME], [blackouts.NAME] and [[event]]"
+                else "expected [defaults], [routes], [pools], [calendars.NAME], [blackouts.NAME] and [[event]]"
             )
             problems.add("", f"unknown top-level key {quoted(key)}; {hint}", (key,))
     route_names = read_route_names(document.get("routes"), problems)
     routes = read_routes(document.get("routes"), problems, base_dir)
     defaults = read_defaults(document.get("defaults"), problems, route_names)
     calendars = read_calendars(document.get("calendars"), problems)
+    pools = read_pools(document.get("pools"), problems)
     tables = _event_tables(document.get("event"), problems)
-    context = Context(defaults, base_dir, route_names, None, calendars)
+    context = Context(defaults, base_dir, route_names, None, calendars, pools, _groups(tables, known_events))
     events = _read_events(tables, problems, context, known_events)
     indexes = {name: index for index, table in reversed(tables) if isinstance(name := table.get("name"), str)}
     check_cycles(events, problems, indexes)
@@ -137,7 +140,14 @@ def _read_document(
         source=problems.source,
         calendars=calendars,
         blackouts=blackouts,
+        pools=pools,
     )
+
+
+def _groups(tables: Sequence[tuple[int, Mapping[str, Any]]], known: frozenset[str]) -> frozenset[str]:
+    """The groups `requires` may name: this file's events' and those defined elsewhere."""
+    own = {t["group"] for _, t in tables if isinstance(t.get("group"), str)}
+    return frozenset(own | {name.removeprefix("group:") for name in known if name.startswith("group:")})
 
 
 def _event_tables(raw: object, problems: Problems) -> list[tuple[int, Mapping[str, Any]]]:
@@ -169,7 +179,13 @@ def _read_events(
 ) -> list[EventSpec]:
     names = {t["name"] for _, t in tables if isinstance(t.get("name"), str)}
     context = Context(
-        context.defaults, context.base_dir, context.routes, frozenset(names) | known_events, context.calendars
+        context.defaults,
+        context.base_dir,
+        context.routes,
+        frozenset(names) | known_events,
+        context.calendars,
+        context.pools,
+        context.groups,
     )
     first_seen: dict[str, int] = {}
     specs = []

@@ -36,6 +36,10 @@ class Context:
     """Event names `requires` and `on_success` may use; None skips the check."""
     calendars: Mapping[str, CalendarDef] | None = None
     """The file's [calendars], which `calendar` may name; None: a table read on its own."""
+    pools: Mapping[str, int] | None = None
+    """The file's [pools], which `uses` may name; None: a table read on its own (any name goes)."""
+    groups: frozenset[str] | None = None
+    """Group names `requires` may name as group:NAME; None skips the check."""
 
 
 class Table:

@@ -15,11 +15,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from evman.engine.clock import Clock
 from evman.engine.model import EventSpec
-from evman.engine.running.inprocess import LazyLog, RunContext, Workers, call_http, resolve_callable, run_callable
+from evman.engine.running.environment import run_env
+from evman.engine.running.inprocess import (
+    HttpRun,
+    LazyLog,
+    RunContext,
+    Workers,
+    call_http,
+    resolve_callable,
+    run_callable,
+)
 from evman.engine.running.logfiles import log_path, open_log, read_tail
 from evman.engine.running.procs import parent_pid, pid_alive
 from evman.engine.running.run_as import SpawnError, user_ids
@@ -142,10 +151,18 @@ class Executors:
     # -- starting ------------------------------------------------------------------
 
     def start(
-        self, run_id: int, spec: EventSpec, env_extra: Mapping[str, str], attempt: int, scheduled_for: str, log: str
+        self,
+        run_id: int,
+        spec: EventSpec,
+        env_extra: Mapping[str, str],
+        attempt: int,
+        scheduled_for: str,
+        log: str,
+        params: Mapping[str, str] | None = None,
     ) -> int | None:
         """Start the run, its output going to `log` (the path recorded as the run's); returns the
-        child's pid (None for callables and HTTP). Raises SpawnError."""
+        child's pid (None for callables and HTTP). Raises SpawnError. `params`: its run parameters
+        (a command finds them in env_extra as EVMAN_PARAM_*)."""
         if spec.run is not None:
             return self._spawn(run_id, "main", list(spec.run), spec, env_extra, log, stdin=spec.stdin)
         if spec.shell is not None:
@@ -153,12 +170,15 @@ class Executors:
         if spec.call is not None:
             ctx_env = {**spec.env, **env_extra}
             lazy = LazyLog(functools.partial(open_log, log))
-            self._pool.submit(self._run_call, run_id, spec, lazy, attempt, scheduled_for, ctx_env)
+            self._pool.submit(
+                self._finish, run_id, run_callable, spec, run_id, lazy, attempt, scheduled_for, ctx_env, params
+            )
         else:
-            self._pool.submit(self._with_log, self._run_http, run_id, spec, log)
+            facts = HttpRun(spec.name, run_id, attempt, scheduled_for, dict(params or {}))
+            self._pool.submit(self._with_log, self._run_http, run_id, spec, log, facts)
         return None
 
-    def _with_log(self, work: Callable[..., None], run_id: int, spec: EventSpec, path: str) -> None:
+    def _with_log(self, work: Callable[..., None], run_id: int, spec: EventSpec, path: str, *args: Any) -> None:
         """Open the run's log in the worker thread, then do the work: creating the log's folder
         and file is syscalls the engine's tick need not wait for."""
         try:
@@ -167,7 +187,7 @@ class Executors:
             why = f"cannot open its log {path}: {exc.strerror or exc}"
             self.on_done(Outcome(run_id, "main", None, self.clock.now(), why))
             return
-        work(run_id, spec, log)
+        work(run_id, spec, log, *args)
 
     def start_all(self, starts: list[Callable[[], int | None]]) -> list[int | None | BaseException]:
         """Call each of `starts`; its pid (or None), or what it raised.
@@ -299,15 +319,12 @@ class Executors:
 
     # -- callables and HTTP ------------------------------------------------------------
 
-    def _run_call(
-        self, run_id: int, spec: EventSpec, log: LazyLog, attempt: int, scheduled_for: str, env: Mapping[str, str]
-    ) -> None:
-        code, error = run_callable(spec, run_id, log, attempt, scheduled_for, env)
+    def _finish(self, run_id: int, work: Callable[..., tuple[int | None, str | None]], *args: Any) -> None:
+        code, error = work(*args)
         self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
 
-    def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes]) -> None:
-        code, error = call_http(spec, log)
-        self.on_done(Outcome(run_id, "main", code, self.clock.now(), error))
+    def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes], facts: HttpRun | None = None) -> None:
+        self._finish(run_id, call_http, spec, log, facts)
 
     # -- reaping -----------------------------------------------------------------------
 
@@ -441,15 +458,6 @@ def outcome_of(record: ExitRecord, now: datetime, killed_by: str | None = None) 
     code = record.exit_code
     error = f"ended by signal {record.signal or -code}" if code < 0 else None
     return Outcome(record.run_id, record.phase, code, now, error, killed_by, record.since_ns, record)
-
-
-def run_env(event: str, run_id: int, attempt: int, scheduled_for: str | None) -> dict[str, str]:
-    return {
-        "EVMAN_EVENT": event,
-        "EVMAN_RUN_ID": str(run_id),
-        "EVMAN_ATTEMPT": str(attempt),
-        "EVMAN_SCHEDULED_FOR": scheduled_for or "",
-    }
 
 
 __all__ = [

@@ -8,19 +8,22 @@ import functools
 import importlib
 import inspect
 import io
+import json
 import logging
 import queue
 import sys
 import threading
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from string import Template
 from typing import IO, Any, cast
 
 from evman.engine.definitions import mask_password
-from evman.engine.model import EventSpec
+from evman.engine.model import EventSpec, HttpCall
 from evman.engine.running.logfiles import TAIL_BYTES
 
 _log = logging.getLogger("evman.executors")
@@ -36,6 +39,8 @@ class RunContext:
     scheduled_for: str
     log: IO[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    """Its run parameters (also given to the callable as keyword arguments)."""
 
 
 class LazyLog(io.RawIOBase):
@@ -147,16 +152,24 @@ class Workers:
 
 
 def run_callable(
-    spec: EventSpec, run_id: int, log: LazyLog, attempt: int, scheduled_for: str, env: Mapping[str, str]
+    spec: EventSpec,
+    run_id: int,
+    log: LazyLog,
+    attempt: int,
+    scheduled_for: str,
+    env: Mapping[str, str],
+    params: Mapping[str, str] | None = None,
 ) -> tuple[int | None, str | None]:
-    """Run a `call` event's callable in this thread: (exit code, error in words)."""
+    """Run a `call` event's callable in this thread: (exit code, error in words). Its run
+    parameters go to it as keyword arguments (and as ctx.params)."""
     text = TextLog(log)
     code: int | None = 0
     error: str | None = None
+    params = dict(params or {})
     try:
         func = resolve_callable(str(spec.call), spec.cwd)
-        ctx = RunContext(spec.name, run_id, attempt, scheduled_for, cast(IO[str], text), env)
-        result = func(ctx) if _accepts_argument(func) else func()
+        ctx = RunContext(spec.name, run_id, attempt, scheduled_for, cast(IO[str], text), env, params)
+        result = _invoke(func, ctx, params, str(spec.call))
         if result is not None:
             text.write(f"returned: {result!r}\n")
         if isinstance(result, bool) and result is False:
@@ -173,14 +186,75 @@ def run_callable(
     return code, error
 
 
-def call_http(spec: EventSpec, log: IO[bytes]) -> tuple[int | None, str | None]:
+def _invoke(func: Callable[..., Any], ctx: RunContext, params: Mapping[str, str], target: str) -> Any:
+    """func(ctx, **params), func(**params), func(ctx) or func(): the context goes to a positional
+    argument that no parameter names; a parameter the callable cannot take is refused in words."""
+    if not params:
+        return func(ctx) if _accepts_argument(func) else func()
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return func(ctx, **params)
+    args = signature.parameters.values()
+    if not any(a.kind is a.VAR_KEYWORD for a in args):
+        takes = {a.name for a in args if a.kind in (a.POSITIONAL_OR_KEYWORD, a.KEYWORD_ONLY)}
+        missing = sorted(set(params) - takes)
+        if missing:
+            raise TypeError(
+                f"{target} takes no argument {missing[0]!r}, a run parameter of its event; "
+                f"add {missing[0]}=None (or **params) to its arguments"
+            )
+    positional = [a for a in args if a.kind in (a.POSITIONAL_ONLY, a.POSITIONAL_OR_KEYWORD, a.VAR_POSITIONAL)]
+    if positional and positional[0].name not in params:
+        return func(ctx, **params)
+    return func(**params)
+
+
+@dataclass(frozen=True)
+class HttpRun:
+    """What an `http` event's request is told about its run: headers X-Evman-*, and its
+    parameters in the body (or, for GET and HEAD, the query string)."""
+
+    event: str
+    run_id: int
+    attempt: int
+    scheduled_for: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-Evman-Event": self.event,
+            "X-Evman-Run-Id": str(self.run_id),
+            "X-Evman-Attempt": str(self.attempt),
+            "X-Evman-Scheduled-For": self.scheduled_for,
+        }
+
+
+def http_request(call: HttpCall, run: HttpRun | None) -> urllib.request.Request:
+    """The request an `http` event makes: its own headers win over evman's X-Evman-* ones; with
+    parameters, a body it declares has ${NAME} replaced by their values, and none becomes
+    the parameters as a JSON object (GET and HEAD: added to the query string instead)."""
+    headers = {**(run.headers() if run else {}), **call.headers}
+    url, body, values = call.url, call.body, dict(run.params) if run else {}
+    if values and body is not None:
+        body = Template(body).safe_substitute(values)
+    elif values and call.method in ("GET", "HEAD"):
+        url += ("&" if urllib.parse.urlsplit(url).query else "?") + urllib.parse.urlencode(values)
+    elif values:
+        body = json.dumps(values, ensure_ascii=False)
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+    data = body.encode() if body is not None else None
+    return urllib.request.Request(url, data=data, method=call.method, headers=headers)
+
+
+def call_http(spec: EventSpec, log: IO[bytes], run: HttpRun | None = None) -> tuple[int | None, str | None]:
     """Make an `http` event's request in this thread: (status or None, error in words)."""
     call = spec.http
     assert call is not None
     code: int | None = 0
     error: str | None = None
-    data = call.body.encode() if call.body is not None else None
-    req = urllib.request.Request(call.url, data=data, method=call.method, headers=dict(call.headers))
+    req = http_request(call, run)
     status: int | None = None
     try:
         with urllib.request.urlopen(req, timeout=call.timeout_s) as resp:

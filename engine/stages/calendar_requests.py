@@ -56,8 +56,13 @@ def release_ended_holds(tick: Tick) -> None:
 
 
 def targets(tick: Tick, target: str) -> list[str]:
-    """The defined events `target` names: one name, a glob pattern, or tag:NAME."""
+    """The defined events `target` names: one name, a glob pattern, tag:NAME or group:NAME."""
     store = tick.view.store
+    if target.startswith("group:"):
+        found = tick.view.group_members(target[6:])
+        if not found:
+            raise VerbError(f"no defined event has group = {quoted(target[6:])}; `evman show E` shows an event's group")
+        return found
     if target.startswith("tag:"):
         tag = target[4:]
         found = sorted(n for n in store.event_names() if (spec := tick.view.spec(n)) and tag in spec.tags)

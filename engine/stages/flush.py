@@ -94,11 +94,11 @@ def _record_started(
 def _starter(executors: Executors, run: ActiveRun, spec: EventSpec) -> _Start:
     """What starts `run` (its prepare step while it is preparing); returns a pid or None."""
     scheduled = iso(run.scheduled_for)
-    env = run_env(run.event, run.id, run.attempt, scheduled)
+    env = run_env(run.event, run.id, run.attempt, scheduled, run.params)
     log = run.log_path
     assert log is not None, "the start stage chose its log"
     if run.preparing:
         assert spec.on_failure.prepare is not None
         prepare = spec.on_failure.prepare
         return lambda: executors.prepare(run.id, prepare, spec, env, log)
-    return lambda: executors.start(run.id, spec, env, run.attempt, scheduled or "", log)
+    return lambda: executors.start(run.id, spec, env, run.attempt, scheduled or "", log, run.params)

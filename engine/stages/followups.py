@@ -63,9 +63,9 @@ def _succeeded(tick: Tick, spec: EventSpec, ended: Ended) -> None:
             at,
         )
     _resolve_alerts(tick, spec, ended)
-    for name in spec.on_success:
+    for name in spec.on_success:  # each receives its leader's run parameters (coordination.params_for)
         if not _made(tick, name, f"run:{run.id}"):  # by a try of this tick that failed after it
-            lifecycle.new_run(tick, name, Trigger.ON_SUCCESS, at, triggered_by=f"run:{run.id}")
+            lifecycle.new_run(tick, name, Trigger.ON_SUCCESS, at, triggered_by=f"run:{run.id}", leader=run.params)
 
 
 def _made(tick: Tick, event: str, triggered_by: str) -> bool:
@@ -120,7 +120,7 @@ def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
     )
     for name in policy.trigger:
         if not _made(tick, name, f"run:{run.id}"):
-            lifecycle.new_run(tick, name, Trigger.ON_FAILURE, at, triggered_by=f"run:{run.id}")
+            lifecycle.new_run(tick, name, Trigger.ON_FAILURE, at, triggered_by=f"run:{run.id}", leader=run.params)
 
 
 def _rerun_lost(tick: Tick, spec: EventSpec, ended: Ended) -> None:
@@ -147,12 +147,21 @@ def _rerun_lost(tick: Tick, spec: EventSpec, ended: Ended) -> None:
     )
 
 
+def _dependents(tick: Tick, event: str) -> list[str]:
+    """The events whose `requires` names `event`, or its group (group:NAME)."""
+    found = tick.view.dependents_of(event)
+    spec = tick.view.spec(event)
+    if spec is not None and spec.group is not None:
+        found = found + tick.view.dependents_of(f"group:{spec.group}")
+    return found
+
+
 def _trigger_dependents(tick: Tick, judged: list[Ended]) -> None:
-    """Unscheduled events whose `requires` names a finished event start when it now holds."""
+    """Unscheduled events whose `requires` names a finished event (or its group) start when it now holds."""
     seen: set[str] = set()
-    tick.elsewhere.want(name for ended in judged for name in tick.view.dependents_of(ended.run.event))
+    tick.elsewhere.want(name for ended in judged for name in _dependents(tick, ended.run.event))
     for ended in judged:
-        for name in tick.view.dependents_of(ended.run.event):
+        for name in _dependents(tick, ended.run.event):
             if name in seen:
                 continue
             seen.add(name)

@@ -8,16 +8,17 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from evman.engine.clock import iso, parse_iso
+from evman.engine.coordination.params import ParamError
 from evman.engine.fleet.elsewhere import Remote
 from evman.engine.model import RunState, Trigger
 from evman.engine.quoting import quoted
-from evman.engine.stages import calendar_requests
+from evman.engine.stages import approvals, calendar_requests, groups
 from evman.engine.tick import lifecycle, routing
 from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.routing import Routed
 
-VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack", "backfill")
+VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack", "backfill", "approve", "reject")
 RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
 
 
@@ -61,12 +62,13 @@ def handle_request(tick: Tick, req: dict[str, Any]) -> tuple[str, str | None]:
     handler = _HANDLERS.get(verb)
     if handler is None:
         return f"unknown verb {quoted(verb)}; expected one of {', '.join(VERBS)}", None
+    tick.request = req
     try:
         args = json.loads(req["args"]) if req.get("args") else {}
         if not isinstance(args, dict):
             raise RequestError("args must be a JSON object")
         detail = handler(tick, str(req["target"]).strip(), args, _who(req))
-    except (RequestError, calendar_requests.VerbError) as exc:
+    except (RequestError, calendar_requests.VerbError, approvals.ApprovalError, groups.GroupError, ParamError) as exc:
         return str(exc), None
     except (ValueError, TypeError) as exc:
         return f"bad request: {exc}", None
@@ -96,12 +98,22 @@ def _run_row(tick: Tick, target: str) -> dict[str, Any]:
 
 
 def _trigger(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    name = _event(tick, target)
-    run = lifecycle.new_run(tick, name, Trigger.MANUAL, tick.now, triggered_by=who, fresh_window=True)
-    if run is None:
-        raise RequestError(f"{name}: not started, another run is active (concurrency=skip)")
-    _apply_force(run, args)
-    return f"run {run.id}"
+    """A new run of the event, or of each first event of group:NAME (those the others follow);
+    args {"params": {...}} are its run parameters, checked against its declaration before any
+    run is made."""
+    names = groups.entry_events(tick, target) if target.startswith("group:") else [_event(tick, target)]
+    given = groups.params_for_each(tick, names, groups.given_params(args) or {})
+    made = []
+    for name in names:
+        run = lifecycle.new_run(
+            tick, name, Trigger.MANUAL, tick.now, triggered_by=who, fresh_window=True, params=given[name]
+        )
+        if run is None and len(names) == 1:
+            raise RequestError(f"{name}: not started, another run is active (concurrency=skip)")
+        if run is not None:
+            _apply_force(run, args)
+            made.append(f"run {run.id}" + (f" of {name}" if len(names) > 1 else ""))
+    return ", ".join(made) or f"{target}: nothing started, each event has an active run (concurrency=skip)"
 
 
 def _apply_force(run: ActiveRun, args: dict[str, Any]) -> None:
@@ -253,4 +265,6 @@ _HANDLERS: Final[dict[str, Callable[[Tick, str, dict[str, Any], str], str]]] = {
     "release": calendar_requests.release,
     "ack": _ack,
     "backfill": calendar_requests.backfill,
+    "approve": approvals.approve,
+    "reject": approvals.reject,
 }

@@ -1,4 +1,5 @@
-"""Stage 5: start the waiting runs whose hold, backoff, window, queue and `requires` allow."""
+"""Stage 5: start the waiting runs whose hold, approval, backoff, window, queue, `requires` and
+pools allow (the pool desk, stages/pools.py, gives slots to the runs ready but for them)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
 from evman.engine.fleet.elsewhere import Remote
 from evman.engine.model import EventSpec, OnBlackout, RunState
+from evman.engine.stages import approvals, pools
 from evman.engine.tick import lifecycle
 from evman.engine.tick.active import BACKFILL_FLAG, ActiveRun
 from evman.engine.tick.context import Tick
@@ -20,30 +22,39 @@ from evman.engine.timing.wording import local_text
 def start_ready(tick: Tick) -> None:
     """Judge every waiting run, every tick: windows open, backoffs expire, files appear. What
     this engine knows decides first; the runs it would start then ask about the other engines'
-    runs (several engines: one read for all of them) and their `requires`."""
+    runs (several engines: one read for all of them) and their `requires`; the runs ready but
+    for their pools then ask the pool desk for slots."""
+    pools.undo_unflushed_starts(tick)
     ready: list[ActiveRun] = []
+    ready_for_pools: list[ActiveRun] = []
     for run in tick.runs.waiting():
         if run.preparing:
             continue
         if run.due_by is not None and tick.now >= run.due_by:
             continue  # its window closed (the engine was down, or the clock jumped): the
             # deadline check of this tick marks it missed; it never starts after its window
-        if _not_ours(tick, run) or _skipped_by_blackout(tick, run):
+        if _not_ours(tick, run) or _skipped_by_blackout(tick, run) or _decided_by_timeout(tick, run):
             continue
         reason = why_waiting_here(tick, run)
         if reason is None:
             ready.append(run)
         else:
+            pools.leave_line(tick, run)
             lifecycle.note_waiting(tick, run, reason)
     _want_elsewhere(tick, ready)
     for run in ready:
         reason = why_waiting_elsewhere(tick, run) or why_not_required(tick, run)
         if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
             reason = "ready; the engine stopped before it could start it"
-        if reason is None:
+        if reason is None and pools.uses_pools(tick, run):
+            ready_for_pools.append(run)
+        elif reason is None:
             _begin(tick, run)
         else:
+            pools.leave_line(tick, run)
             lifecycle.note_waiting(tick, run, reason)
+    for run in pools.give_slots(tick, ready_for_pools):
+        _begin(tick, run)
 
 
 def _want_elsewhere(tick: Tick, ready: list[ActiveRun]) -> None:
@@ -82,6 +93,9 @@ def why_waiting_here(tick: Tick, run: ActiveRun) -> str | None:
         return "its event is no longer defined"
     if tick.view.is_held(run.event):
         return "held"
+    awaiting = approvals.waiting_reason(tick, run, spec)
+    if awaiting is not None:
+        return awaiting
     blackout = _blackout_now(tick, run, spec)
     if blackout is not None:
         return f"{blackout} until {local_text(blackout.end, spec, now)}"
@@ -149,6 +163,11 @@ def why_not_required(tick: Tick, run: ActiveRun) -> str | None:
     view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
     holds, why = evaluate(condition_of(spec.requires), view, tick.now)
     return None if holds else why or f"requires {spec.requires} is false"
+
+
+def _decided_by_timeout(tick: Tick, run: ActiveRun) -> bool:
+    spec = tick.view.spec(run.event)
+    return spec is not None and approvals.time_out(tick, run, spec)
 
 
 def _blackout_now(tick: Tick, run: ActiveRun, spec: EventSpec) -> Inside | None:

@@ -53,6 +53,12 @@ _RUN_LOG: Final = "UPDATE runs SET log_path = ? WHERE id = ?"
 _RUN_FLAGS: Final = "UPDATE runs SET flags = ? WHERE id = ?"
 _RUN_RELEASED: Final = "UPDATE runs SET engine_id = NULL, epoch = NULL, waiting_reason = ? WHERE id = ?"
 _NEXT_FIRE: Final = "UPDATE events SET next_fire_at = ? WHERE name = ?"
+_RUN_POOLS: Final = "UPDATE runs SET pools = ? WHERE id = ?"
+_RUN_APPROVAL: Final = "UPDATE runs SET approval = ? WHERE id = ?"
+_NOTICE: Final = (
+    "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at, status, resolved_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 'resolved', ?)"
+)
 
 _OWNED: Final = " AND engine_id = ? AND epoch = ?"
 GUARDED: Final = {
@@ -63,6 +69,8 @@ GUARDED: Final = {
     _RUN_RELEASED: _RUN_RELEASED + " AND state = 'waiting'" + _OWNED,
     _RUN_FLAGS: _RUN_FLAGS + _OWNED,  # not a state change: a finished run may gain too_fast
     _RUN_STARTED: _RUN_STARTED + _OWNED,
+    _RUN_POOLS: _RUN_POOLS + " AND state = 'waiting'" + _OWNED,
+    _RUN_APPROVAL: _RUN_APPROVAL + " AND state = 'waiting'" + _OWNED,
     _RUN_ENDED: _RUN_ENDED + " AND (state IN ('waiting', 'running') OR (state = 'skipped' AND "
     "ended_at IS NULL))" + _OWNED,
 }
@@ -193,8 +201,21 @@ class Batch:
         """A waiting run's log, chosen as its prepare step starts (the step writes there first)."""
         self._add(_RUN_LOG, log_path, run_id)
 
+    def forget_start(self, run_id: int) -> None:
+        """Drop a run_started not yet written (several engines: its pool slots must be given again)."""
+        self.writes = [(sql, [r for r in rows if sql != _RUN_STARTED or r[-1] != run_id]) for sql, rows in self.writes]
+        self.writes = [(sql, rows) for sql, rows in self.writes if rows]
+
     def run_flags(self, run_id: int, flags: str | None) -> None:
         self._add(_RUN_FLAGS, flags, run_id)
+
+    def run_pools(self, run_id: int, pools: str | None) -> None:
+        """A waiting run joins the line for these pools ("warehouse=1"), or leaves it (None)."""
+        self._add(_RUN_POOLS, pools, run_id)
+
+    def run_approval(self, run_id: int, record: str | None) -> None:
+        """Who approved or rejected a waiting run, when, with which comment (JSON)."""
+        self._add(_RUN_APPROVAL, record, run_id)
 
     def run_released(self, run_id: int, reason: str) -> None:
         """Several engines: this waiting run is no engine's now (one that fits it claims it)."""
@@ -274,6 +295,10 @@ class Batch:
 
     def alert_recovered(self, event: str, run_id: int, route: str | None, message: str, at: str | None) -> None:
         self._add(_RECOVERED, event, run_id, route, message, at, at, at)
+
+    def alert_notice(self, kind: str, event: str, run_id: int, route: str | None, message: str, at: str | None) -> None:
+        """A page sent once that asks for nothing (approved, rejected, ...): a resolved alert row."""
+        self._add(_NOTICE, kind, event, run_id, route, message, at, at, at)
 
     def alert_paged_again(self, event: str, kind: str, run_id: int | None, message: str, at: str | None) -> None:
         """Page the open (event, kind) alert again now, with a new message (not once acknowledged)."""

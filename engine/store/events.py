@@ -16,7 +16,11 @@ EVENT_COLUMNS: Final = ("name", "spec", "kind", "schedule", "timezone", "driver"
 
 def _event_values(ev: Mapping[str, Any]) -> dict[str, Any]:
     """The events columns `load` writes, `calendar` derived from the spec."""
-    return {**{c: ev[c] for c in EVENT_COLUMNS}, "calendar": _calendar_column(str(ev["spec"]), ev["schedule"])}
+    return {
+        **{c: ev[c] for c in EVENT_COLUMNS},
+        "calendar": _calendar_column(str(ev["spec"]), ev["schedule"]),
+        "group_name": _group_column(str(ev["spec"])),
+    }
 
 
 def _calendar_part(spec: str) -> tuple[object, object]:
@@ -38,6 +42,16 @@ def _calendar_column(spec: str, schedule: object) -> str | None:
     if calendar is not None:
         return str(calendar)
     return "" if "business day" in str(schedule or "") else None
+
+
+def _group_column(spec: str) -> str | None:
+    """events.group_name: the event's `group` (partial index: group:NAME reads only its members)."""
+    try:
+        data = json.loads(spec)
+    except ValueError:
+        return None
+    group = data.get("group") if isinstance(data, dict) else None
+    return str(group) if group else None
 
 
 def _sort_events(
@@ -133,11 +147,12 @@ class EventsPart(Part):
         prune: bool,
         now: datetime,
         named: Mapping[str, Mapping[str, str]] | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> dict[str, list[str]]:
         """Upsert events (a dict per event with the events columns), replace deps and routes.
 
         `named`: settings kept as JSON objects of name -> JSON text ("calendars", "blackouts"),
-        merged by name; with `prune`, replaced by these.
+        merged by name; with `prune`, replaced by these. `pools`: `[pools]`, the same way.
 
         A changed schedule takes effect from now on: the caller passes next_fire_at computed
         from now for events whose schedule changed or which are new; unchanged events keep theirs.
@@ -163,6 +178,8 @@ class EventsPart(Part):
             self._save_links(names, deps, routes, defaults_json)
             for key, entries in (named or {}).items():
                 self._save_named(key, entries, replace=prune)
+            if pools is not None:
+                self._save_pools(pools, replace=prune)
         return result
 
     def named_setting(self, key: str) -> dict[str, str]:
@@ -175,6 +192,17 @@ class EventsPart(Part):
         merged = {} if replace else self.named_setting(key)
         merged.update(entries)
         self.upsert_rows("settings", [{"key": key, "value": json.dumps(merged, sort_keys=True)}], "key")
+
+    def _save_pools(self, pools: Mapping[str, int], *, replace: bool) -> None:
+        """Upsert `[pools]`; with `replace`, drop the others."""
+        if replace:
+            kept = list(pools)
+            if kept:
+                marks = ", ".join("?" for _ in kept)
+                self.execute(f"DELETE FROM pools WHERE name NOT IN ({marks})", kept)
+            else:
+                self.execute("DELETE FROM pools")
+        self.upsert_rows("pools", [{"name": n, "size": size} for n, size in pools.items()], "name")
 
     def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
         gone = sorted(n for n, r in existing.items() if n not in kept and r["defined"])

@@ -49,7 +49,7 @@ class ReadsPart(Part):
         return self.dicts(
             f"""
             SELECT e.name, e.kind, e.schedule, e.timezone, e.driver, e.requires, e.held,
-                   e.next_fire_at, e.defined, e.spec,
+                   e.next_fire_at, e.defined, e.spec, e.group_name,
                    r.id AS run_id, r.state AS run_state, r.started_at, r.ended_at, r.exit_code,
                    r.scheduled_for, r.waiting_reason, r.due_by, r.late_at, r.flags, r.reason,
                    (SELECT count(*) FROM alerts a WHERE a.event = e.name AND a.status = 'open'
@@ -108,7 +108,7 @@ class ReadsPart(Part):
         runtime = self.dialect.json_number
         return self.dicts(
             f"""
-            SELECT e.name, e.schedule, e.driver, e.requires, e.held, e.held_by, e.next_fire_at,
+            SELECT e.name, e.schedule, e.driver, e.requires, e.held, e.held_by, e.next_fire_at, e.group_name,
                    {runtime("e.spec", "runtime", "min_s")} AS runtime_min_s,
                    {runtime("e.spec", "runtime", "max_s")} AS runtime_max_s,
                    r.id AS run_id, r.state AS run_state, r.trigger, r.scheduled_for, r.started_at,

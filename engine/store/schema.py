@@ -203,7 +203,26 @@ horizon), the indexes a housekeeping pass reads its oldest rows by, and `pruned_
 pass has marked pruned but may not have unlinked yet (a pass killed between its commit and its
 unlinks finishes them next time)."""
 
-MIGRATIONS: Final[Sequence[Step]] = (_V1, _V2_HOLD_UNTIL, _V3_RETENTION)
+_V4_COORDINATION: Final = Step(
+    "coordination: pools, run parameters, approvals, groups",
+    (
+        AddColumn("runs", Column("pools", "text")),
+        AddColumn("runs", Column("params", "text")),
+        AddColumn("runs", Column("approval", "text")),
+        Index("runs_pools", "runs", ("id",), where="pools IS NOT NULL AND state IN ('waiting', 'running')"),
+        AddColumn("events", Column("group_name", "text")),
+        Index("events_group", "events", ("group_name", "name"), where="group_name IS NOT NULL"),
+        Table("pools", (Column("name", "text"), Column("size", "int", not_null=True)), pk=("name",)),
+    ),
+)
+"""Coordination. runs.pools: the slots a run takes ("warehouse=1,db=2"): on a waiting run, it is
+in line for them (ready but for the pools); on a running one, it holds them (partial index: the
+holders and the line, whatever the size of the table). runs.params: its run parameters (JSON
+object). runs.approval: who was asked when, and who approved or rejected it with which comment
+(JSON object). events.group_name: the event's group, so `group:NAME` reads only its members.
+pools: `[pools]` as loaded; several engines lock a pool's row while one of them starts its runs."""
+
+MIGRATIONS: Final[Sequence[Step]] = (_V1, _V2_HOLD_UNTIL, _V3_RETENTION, _V4_COORDINATION)
 """MIGRATIONS[i] takes a database from schema version i to i + 1. Append a step to change the
 schema (HACKING.md, "Changing the schema"); never edit one that has shipped."""
 

@@ -9,6 +9,7 @@ from evman.engine.store.batch import BatchPart
 from evman.engine.store.engines import EnginesPart
 from evman.engine.store.events import EventsPart
 from evman.engine.store.fleet import FleetPart
+from evman.engine.store.pools import PoolsPart
 from evman.engine.store.postgres import PgConnection, is_url
 from evman.engine.store.reads import ReadsPart
 from evman.engine.store.requests import RequestsPart
@@ -19,7 +20,16 @@ from evman.engine.store.watching import WatchPart
 
 
 class Parts(
-    EventsPart, RunsPart, AlertsPart, RequestsPart, EnginesPart, ReadsPart, RetentionPart, WatchPart, BatchPart
+    EventsPart,
+    RunsPart,
+    AlertsPart,
+    RequestsPart,
+    EnginesPart,
+    ReadsPart,
+    RetentionPart,
+    WatchPart,
+    BatchPart,
+    PoolsPart,
 ):
     """Every statement evman runs, written once for every backend."""
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from evman.engine.clock import iso, parse_iso
+from evman.engine.coordination import approvals, params, pools
 from evman.engine.model import RunState
 from evman.engine.store import RUN_COLUMNS
 
@@ -60,6 +61,12 @@ class ActiveRun:
     created_at: datetime | None = None
     """When it was made (it fell due): runs of an event start in this order, then by id
     (several engines take ids in blocks, so an id alone is no order across engines)."""
+    pools: dict[str, int] = field(default_factory=dict)
+    """Pool -> slots (runs.pools): while waiting, it is in line for them; while running, it holds them."""
+    params: dict[str, str] = field(default_factory=dict)
+    """Its run parameters (runs.params)."""
+    approval: dict[str, Any] | None = None
+    """Who was asked to approve it, and who decided (runs.approval); None: it needs no approval."""
 
     @property
     def order(self) -> tuple[datetime, int]:
@@ -99,6 +106,9 @@ class ActiveRun:
             "host": host if self.started_at else None,
             "log_path": self.log_path,
             "flags": flags_text(self.flags),
+            "pools": pools.uses_text(self.pools),
+            "params": params.to_json(self.params),
+            "approval": approvals.to_json(self.approval),
         }
         return tuple(row.get(c) for c in RUN_COLUMNS)
 
@@ -124,6 +134,9 @@ class ActiveRun:
             waiting_reason=row["waiting_reason"],
             flags=set((row["flags"] or "").split(",")) - {""},
             created_at=order_time(row.get("created_at")),
+            pools=pools.parse_uses(row.get("pools")),
+            params=params.from_json(row.get("params")),
+            approval=approvals.from_json(row.get("approval")),
         )
 
 

@@ -72,6 +72,8 @@ class Tick:
     None: every event is this engine's (SQLite)."""
     next_due_moved: bool = False
     """Materialising moved some next_fire_at: the engine reads the next due time again."""
+    request: dict[str, Any] | None = None
+    """The `requests` row being answered (requested_at, requested_by), while a handler runs."""
 
     def change(
         self, kind: str, event: str, run_id: int | None = None, state: str | None = None, detail: str | None = None

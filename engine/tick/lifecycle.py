@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from evman.engine.clock import iso
 from evman.engine.conditions import Finished
+from evman.engine.coordination.params import ParamError
 from evman.engine.model import AlertKind, Concurrency, EventSpec, RunState, Trigger
 from evman.engine.running.logfiles import read_tail
 from evman.engine.running.procs import pid_alive, signal_group
-from evman.engine.tick import routing
+from evman.engine.tick import coordination, routing
 from evman.engine.tick.active import ActiveRun, flags_text
 from evman.engine.tick.context import Ended, Tick
 from evman.engine.timing.windows import bounds_for
@@ -35,16 +37,28 @@ def new_run(
     needs_prepare: bool = False,
     fresh_window: bool = False,
     backlog: bool = False,
+    params: Mapping[str, Any] | None = None,
+    leader: Mapping[str, str] | None = None,
 ) -> ActiveRun | None:
     """Create a waiting run (in memory, inserted at the next flush), applying concurrency.
     Several engines: a run of an event this engine does not fit is inserted unowned, with why
     it waits, for an engine that fits to claim (the takeover stage).
 
     backlog: a later catch-up of misfire=all; it queues behind the first, whatever the
-    concurrency, or `all` would run one and skip the rest."""
+    concurrency, or `all` would run one and skip the rest.
+    params: the run parameters it was given (a trigger): checked, and ParamError raised (no run
+    made) when they are wrong. leader: the parameters of the run whose end started it. A run
+    whose parameters cannot be made otherwise (a required one nobody gave) fails at once."""
     spec = tick.view.spec(event)
     if spec is None:
         return None
+    try:
+        values = coordination.params_for(spec, scheduled_for, given=params, leader=leader, repeats=repeats)
+        refused = None
+    except ParamError as exc:
+        if params is not None:
+            raise
+        values, refused = {}, str(exc)
     if trigger not in _ANY_INSTANT:
         scheduled_for = _free_instant(tick, event, scheduled_for, attempt)
     run = ActiveRun(
@@ -59,6 +73,8 @@ def new_run(
         needs_prepare=needs_prepare,
         is_new=True,
         created_at=tick.now,
+        params=values,
+        approval=coordination.carried_approval(trigger, repeats),
     )
     if repeats is not None:
         run.repeats_run_id = repeats.id if isinstance(repeats, ActiveRun) else int(repeats["id"])
@@ -69,6 +85,11 @@ def new_run(
     tick.runs[run.id] = run
     tick.inserts.append(run)
     tick.change("run", event, run.id, RunState.WAITING.value, trigger.value)
+    if refused is not None:
+        finish(tick, run, RunState.FAILED, tick.now, reason=f"not started: {refused}", final=True)
+        return run
+    if spec.approval is not None and run.approval is None:
+        coordination.ask_approval(tick, spec, run)
     if tick.placement is not None and not tick.placement.fits(spec):
         release(tick, run, tick.placement.why_waiting(spec))
     return run
@@ -79,9 +100,13 @@ def release(tick: Tick, run: ActiveRun, reason: str) -> None:
     (`engine_id` NULL, with `reason`); an engine that fits claims it at its next tick."""
     tick.runs.pop(run.id, None)
     run.waiting_reason = reason
+    left_line = bool(run.pools)
+    run.pools = {}  # out of every pool's line: the engine that claims it puts it back
     if run.is_new:
         run.owned = False
     else:
+        if left_line:
+            tick.batch.run_pools(run.id, None)
         tick.batch.run_released(run.id, reason)
     tick.change("run", run.event, run.id, RunState.WAITING.value, reason)
 

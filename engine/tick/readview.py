@@ -45,6 +45,8 @@ class ReadView:
         self._blackouts_of: dict[str, tuple[Blackout, ...]] = {}
         self._held: dict[str, bool] = {}
         self._finished: dict[str, Finished | None] = {}
+        self._groups: dict[str, list[str]] = {}
+        self._pool_sizes: dict[str, int] | None = None
         self._dependents: dict[str, list[str]] | None = None
         """upstream -> events whose `requires` names it; None until read (once per definitions)."""
         self._open_kinds: dict[str, set[str]] = {}
@@ -76,6 +78,8 @@ class ReadView:
         self._timings.clear()
         self._blackouts, self._blackouts_of = None, {}
         self._dependents = None
+        self._groups.clear()
+        self._pool_sizes = None
         self._prefetched_for = None
         return True
 
@@ -124,6 +128,18 @@ class ReadView:
         if spec.name not in self._blackouts_of:
             self._blackouts_of[spec.name] = tuple(b for b in self._blackouts if names_event(b, spec))
         return self._blackouts_of[spec.name]
+
+    def group_members(self, group: str) -> list[str]:
+        """The defined events of `group`, read once per definitions (the index events_group)."""
+        if group not in self._groups:
+            self._groups[group] = self.store.group_members(group)
+        return self._groups[group]
+
+    def pool_sizes(self) -> dict[str, int]:
+        """`[pools]` as loaded, read once per definitions."""
+        if self._pool_sizes is None:
+            self._pool_sizes = self.store.pool_sizes()
+        return self._pool_sizes
 
     def is_held(self, name: str) -> bool:
         self.spec(name)
@@ -196,6 +212,14 @@ class ConditionView:
         if any(r.state is RunState.RUNNING for r in self.runs.of(event)):
             return True
         return self.elsewhere is not None and any(r.state is RunState.RUNNING for r in self.elsewhere.of(event))
+
+    def group_members(self, group: str) -> list[str]:
+        return self.view.group_members(group)
+
+    def is_waiting(self, event: str) -> bool:
+        if any(r.state is RunState.WAITING for r in self.runs.of(event)):
+            return True
+        return self.elsewhere is not None and any(r.state is RunState.WAITING for r in self.elsewhere.of(event))
 
     def path_exists(self, path: str) -> bool:
         full = path if os.path.isabs(path) else os.path.join(self.spec.cwd, path)

@@ -9,6 +9,7 @@ import stat
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,8 +163,8 @@ EVENTS = 100_000
 DUE = 10
 
 
-def template_spec(name: str) -> EventSpec:
-    return EventSpec(name=name, run=("true",), schedule="0 6 * * *", timezone="UTC")
+def template_spec(name: str, **coordination: Any) -> EventSpec:
+    return EventSpec(name=name, run=("true",), schedule="0 6 * * *", timezone="UTC", **coordination)
 
 
 def fill_events(db: Path, now: datetime) -> None:
@@ -183,11 +184,12 @@ def fill_events(db: Path, now: datetime) -> None:
         )
         for i in range(EVENTS - DUE)
     ]
-    # The due ones get specs of their own, so their runs carry their own names.
+    # The due ones get specs of their own, so their runs carry their own names; they share a
+    # pool of 2 and a group (the pool desk and group:NAME must read no whole table either).
     due = [
         (
             f"due-{i}",
-            spec_to_json(template_spec(f"due-{i}")),
+            spec_to_json(template_spec(f"due-{i}", uses={"warehouse": 1}, group="due", priority=i % 3)),
             "run",
             "0 6 * * *",
             "UTC",
@@ -204,6 +206,8 @@ def fill_events(db: Path, now: datetime) -> None:
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             later + due,
         )
+        conn.execute("UPDATE events SET group_name = 'due' WHERE name LIKE 'due-%'")
+        conn.execute("INSERT INTO pools (name, size) VALUES ('warehouse', 2)")
         conn.execute("UPDATE settings SET value = '1' WHERE key = 'defs_version'")
     conn.close()
 
@@ -265,9 +269,13 @@ def test_named_tick_queries_use_indexes(big_db: Path) -> None:
     store.event_specs(["due-1"])
     store.max_attempt("due-1", iso(NOW) or "")
     store.dedupe_holder("k", 10)
+    store.pool_claimants()
+    store.pool_sizes()
+    store.lock_pools(["warehouse"])
+    store.group_members("due")
     store.conn.set_trace_callback(None)
     found = plans(store, seen)
-    assert len(found) >= 10
+    assert len(found) >= 14
     # the check itself can fail: a filter on an unindexed column reads all 100,000 rows
     assert full_scans(store, plans(store, ["SELECT name FROM events WHERE kind = 'run'"]))
     assert_no_scans(store, found)
