@@ -136,6 +136,7 @@ class Engine:
                 f"{refusing.host}, heartbeat {age:.0f} s ago). Stop it, or use --db PATH."
             )
         self._last_heartbeat = now
+        self.store.checkpoint_in_background()  # no tick waits for a WAL checkpoint's fsyncs
         self._next_run_id = self.store.max_run_id()
         self._refresh_definitions()
         if self.store.has_commands():  # it boots while the engine recovers and ticks

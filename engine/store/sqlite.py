@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from evman.engine.store.checkpoints import DELAY_S, SAFETY_NET_PAGES, Checkpointer
 from evman.engine.store.dialect import SQLITE
 from evman.engine.store.errors import StoreError
 from evman.engine.store.part import Part
@@ -55,6 +56,7 @@ class SqliteConnection(Part):
         self.readonly = readonly
         self.busy_timeout_ms = busy_timeout_ms()
         self._lock = threading.RLock()
+        self._checkpointer: Checkpointer | None = None
         self.conn = self._connect(create=create)
         self._migrate()
 
@@ -90,7 +92,18 @@ class SqliteConnection(Part):
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.conn.close()
+
+    def checkpoint_in_background(self, delay_s: float = DELAY_S) -> None:
+        """Leave this connection's WAL checkpoints to a thread of their own (the engine's
+        store: a tick must not wait for one; see checkpoints.py)."""
+        if self._checkpointer is not None or self.path is None or self.readonly:
+            return
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_NET_PAGES}")
+        self._checkpointer = Checkpointer(self.path, delay_s)
 
     # -- opening ---------------------------------------------------------------
 
@@ -204,6 +217,8 @@ class SqliteConnection(Part):
                 except sqlite3.OperationalError as exc:
                     self._rollback()
                     raise StoreError(self._locked_message(exc)) from exc
+                if self._checkpointer is not None:
+                    self._checkpointer.wrote()
 
     def _rollback(self) -> None:
         """ROLLBACK if a transaction is still open: after some errors (a full disk) SQLite has
