@@ -25,7 +25,7 @@ from evman.engine.model import EventSpec, Trigger
 from evman.engine.running.executors import Executors, Outcome
 from evman.engine.running.procs import pid_alive
 from evman.engine.stages.deadlines import check_deadlines
-from evman.engine.stages.flush import flush, spawn
+from evman.engine.stages.flush import flush, flush_and_spawn
 from evman.engine.stages.followups import follow_up
 from evman.engine.stages.foresight import Foresight
 from evman.engine.stages.materialise import materialise
@@ -323,11 +323,14 @@ class Engine:
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""
         self._unflushed = tick
-        flush(tick, self.store)
-        if tick.next_due_moved:
-            self._next_due = parse_iso(self.store.next_due_at())
-        if spawning:
-            spawn(tick, self.store, self.executors, self._outcome_arrived)
+        try:
+            if spawning:
+                flush_and_spawn(tick, self.store, self.executors, self._outcome_arrived)
+            else:
+                flush(tick, self.store)
+        finally:
+            if tick.next_due_moved:  # read after the starts: they need not wait for it
+                self._next_due = parse_iso(self.store.next_due_at())
         self._unflushed = Tick(
             tick.now,
             self._runs,

@@ -131,8 +131,9 @@ class Executors:
         return self.logs_dir / event / f"{run_id}.log"
 
     def log_path_text(self, event: str, run_id: int) -> str:
-        """str(log_path(...)), without building Paths: the engine asks for every new run."""
-        return os.path.join(self._logs_text, event, f"{run_id}.log")
+        """str(log_path(...)), without building Paths: the engine asks for every new run (an
+        event's name never holds a slash: it is [a-z0-9][a-z0-9._-]*)."""
+        return f"{self._logs_text}/{event}/{run_id}.log"
 
     def _open_log(self, event: str, run_id: int) -> IO[bytes]:
         path = self.log_path(event, run_id)
