@@ -305,8 +305,8 @@ class BatchPart(Part):
             return self._apply_owned(batch, owner)
         with self.transaction():
             inserted = 0
-            for present, rows in by_nulls([*batch.runs, *batch.unowned]).items():
-                inserted += self.execute_many(insert_some_sql(present), rows)
+            for present, values in by_nulls([*batch.runs, *batch.unowned]).items():
+                inserted += self.execute_many(insert_some_sql(present), values)
             for sql, rows in batch.writes:
                 if len(rows) == 1:
                     self.execute(sql, rows[0])

@@ -60,7 +60,7 @@ class ActiveRun:
 
     def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
         """The run's row, as the values of RUN_COLUMNS (a column not named here is NULL)."""
-        return _ROW(
+        row: tuple[Any, ...] = _ROW(
             {
                 **_NULLS,
                 "id": self.id,
@@ -85,6 +85,7 @@ class ActiveRun:
                 "flags": flags_text(self.flags),
             }
         )
+        return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ActiveRun:
