@@ -125,6 +125,12 @@ class Executors:
             return
         self._watch_supervisor()
 
+    def expect_calls(self) -> None:
+        """Callables or HTTP calls are coming (their specs were read): start the worker
+        threads now, not one by one in the tick that starts a burst of them."""
+        if not self._stopping:
+            self._pool.prestart()
+
     # -- logs --------------------------------------------------------------------
 
     def log_path(self, event: str, run_id: int) -> Path:

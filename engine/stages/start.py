@@ -11,6 +11,8 @@ from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import ConditionView, condition_of
 from evman.engine.timing.wording import local_text
 
+_RUNNING = RunState.RUNNING.value
+
 
 def start_ready(tick: Tick) -> None:
     """Judge every waiting run, every tick: windows open, backoffs expire, files appear."""
@@ -72,9 +74,9 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         return f"retry backoff until {local_text(run.not_before, spec, now)}"
     if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
         return f"window opens at {local_text(run.window_open, spec, now)}"
-    ahead = [r for r in tick.runs.of(run.event) if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
-    if ahead:
-        return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
+    ahead = tick.runs.ahead_of(run)
+    if ahead is not None:
+        return f"queued behind run {ahead.id} ({ahead.state.value})"
     if run.behind:
         still = [r for r in tick.elsewhere.of(run.event) if r.id in run.behind]
         if still:
@@ -102,4 +104,4 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
     if not run.is_new:
         tick.batch.run_started(run.id, iso(tick.now), tick.host)
     tick.to_spawn.append(run)
-    tick.change("run", run.event, run.id, RunState.RUNNING.value, run.trigger)
+    tick.change("run", run.event, run.id, _RUNNING, run.trigger)

@@ -118,6 +118,9 @@ _NULLS: Final = dict.fromkeys(RUN_COLUMNS)
 """Every column NULL: what a new run leaves unset (ended_at, exit_code, ...)."""
 
 
+_ACTIVE: Final = (RunState.WAITING, RunState.RUNNING)
+
+
 def iso_cached(at: datetime | None) -> str | None:
     """iso(), remembered for aware times: a burst's runs share their scheduled, created and
     started times, and formatting them again was a tenth of inserting a run."""
@@ -180,6 +183,14 @@ class ActiveRuns(dict[int, ActiveRun]):
         """The active runs of `event`, oldest first."""
         runs = self._by_event.get(event)
         return list(runs.values()) if runs else []
+
+    def ahead_of(self, run: ActiveRun) -> ActiveRun | None:
+        """The oldest waiting or running run of `run`'s event made before it, if any (without
+        copying the event's runs: the start stage asks for every waiting run)."""
+        for other in self._by_event.get(run.event, {}).values():
+            if other.id < run.id and other.state in _ACTIVE:
+                return other
+        return None
 
     def waiting(self) -> list[ActiveRun]:
         """The waiting runs, oldest first."""

@@ -19,6 +19,8 @@ from evman.engine.tick.context import Ended, Tick
 from evman.engine.timing.windows import bounds_for
 
 _ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART)
+_WAITING = RunState.WAITING.value
+"""(An Enum's .value is a property: a burst asks for it thousands of times.)"""
 """Triggers whose run keeps the instant it is for (the others take the first free one)."""
 
 
@@ -47,11 +49,12 @@ def new_run(
         return None
     if trigger not in _ANY_INSTANT:
         scheduled_for = _free_instant(tick, event, scheduled_for, attempt)
+    trigger_text = trigger.value
     run = ActiveRun(
         tick.next_id(),
         event,
         RunState.WAITING,
-        trigger.value,
+        trigger_text,
         attempt,
         scheduled_for,
         triggered_by=triggered_by,
@@ -68,7 +71,7 @@ def new_run(
         return None
     tick.runs[run.id] = run
     tick.inserts.append(run)
-    tick.change("run", event, run.id, RunState.WAITING.value, trigger.value)
+    tick.change("run", event, run.id, _WAITING, trigger_text)
     if tick.placement is not None and not tick.placement.fits(spec):
         release(tick, run, tick.placement.why_waiting(spec))
     return run
