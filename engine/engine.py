@@ -316,6 +316,8 @@ class Engine:
         self._burst_ahead = self._view.prefetch(self._next_due, tick.now, self.tick_s) >= BURST_AHEAD
         if self._view.saw_command:
             self.executors.expect_commands()
+            self.executors.prepare_logs(self._view.commands_ahead)
+            self._view.commands_ahead = []
         if self._view.saw_call:
             self.executors.expect_calls()
         return tick.changes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import os
@@ -36,6 +35,7 @@ from evman.engine.running.supervisor_client import (
     SupervisorClient,
     SupervisorGone,
     read_exit,
+    refusal_message,
 )
 
 _log = logging.getLogger("evman.executors")
@@ -124,6 +124,16 @@ class Executors:
             _log.warning("the command supervisor could not start yet: %s", exc)
             return
         self._watch_supervisor()
+
+    def prepare_logs(self, events: list[str]) -> None:
+        """Commands of these events fall due soon: their supervisor makes their log folders
+        now, while the engine waits, not in the burst of spawns (see make_dirs there)."""
+        if not events or self._stopping or self.supervisor.fileno() is None:
+            return
+        try:
+            self.supervisor.make_dirs([f"{self._logs_text}/{event}" for event in events])
+        except SupervisorGone:
+            pass  # the commands find out, and say so
 
     def expect_calls(self) -> None:
         """Callables or HTTP calls are coming (their specs were read): start the worker
@@ -262,7 +272,7 @@ class Executors:
                     out.append(answer.pid)
                 else:
                     self._children.pop(key, None)
-                    out.append(SpawnError(_refusal_message(request, answer)))
+                    out.append(SpawnError(refusal_message(request, answer)))
         return out
 
     def _watch_supervisor(self) -> None:
@@ -457,24 +467,6 @@ def _user_ids(user: str | None) -> tuple[int, int] | None:
 
     entry = pwd.getpwnam(user)
     return entry.pw_uid, entry.pw_gid
-
-
-def _refusal_message(request: SpawnRequest, refused: Refused) -> str:
-    name = request.argv[0]
-    if refused.what == "cwd" and refused.errno == errno.ENOENT:
-        return (
-            f"working directory {request.cwd} does not exist. Create it, or fix the event's cwd "
-            f"and load the definitions again."
-        )
-    if refused.what == "cwd":
-        return f"cannot enter working directory {request.cwd}: {refused.error}"
-    if refused.what == "log":
-        return f"cannot open its log {request.log}: {refused.error}"
-    if refused.errno == errno.ENOENT:
-        return f"command not found: {name!r} (looked in PATH). Check the event's run."
-    if refused.errno == errno.EACCES:
-        return f"permission denied running {name!r}: {refused.error}. Is it executable?"
-    return f"could not start {name!r}: {refused.error}"
 
 
 def outcome_of(record: ExitRecord, now: datetime, killed_by: str | None = None) -> Outcome:

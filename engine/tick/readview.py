@@ -48,6 +48,9 @@ class ReadView:
         self.saw_command = False
         """A spec read so far starts a process (run, shell or a prepare step): the engine then
         has its command supervisor started before the first one is due."""
+        self.commands_ahead: list[str] = []
+        """Command events whose specs the last prefetches decoded (their log folders can be
+        made before they fall due); the engine takes them."""
         self.saw_call = False
         """A spec read so far is a callable or an HTTP call: the engine then has its worker
         threads started before the first one is due."""
@@ -94,8 +97,13 @@ class ReadView:
         self._prefetched_for = due
         decoded = 0
         for row in self.store.due_events(now + timedelta(seconds=tick_s), limit=PREFETCH_MAX):
-            decoded += row["name"] not in self._specs
+            if row["name"] in self._specs:
+                continue
+            decoded += 1
             self.remember(row)
+            spec = self._specs[row["name"]]
+            if spec is not None and (spec.run is not None or spec.shell is not None):
+                self.commands_ahead.append(spec.name)
         return decoded
 
     def _placed(self, spec: EventSpec) -> EventSpec:
