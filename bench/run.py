@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import burst, catalogue, console_w5, evman_side, flow, footprint, limits, peers, w7
+from bench import burst, catalogue, console_w5, evman_side, first_paint, flow, footprint, limits, peers, w7
 from bench.stats import TABLE_LEGEND, Results, fmt, table, targets_table
 
 README = Path(__file__).resolve().parent / "README.md"
@@ -36,6 +36,8 @@ MACHINE = "machine"
 SPAWN_LOGGED = "spawn true + new log folder and file, 2 at a time"
 LIMIT_BEFORE = f"spawn true, {limits.SPAWN_THREADS} at a time, just before evman's W2"
 LIMIT_AFTER = f"spawn true, {limits.SPAWN_THREADS} at a time, just after evman's W2"
+W5_PAINT = "first paint from process start, bytecode cached (pty)"
+MINIMAL_TEXTUAL = "Textual, a minimal app (one Static)"
 W3_CPU = "tick, 10 due: its CPU time"
 W3_PREEMPTED = "tick, 10 due: switched out by the OS (share of ticks)"
 W3_FLOOR = "the floor: 1 ms of CPU in a Python loop, wall (between the ticks)"
@@ -57,6 +59,8 @@ class Sizes:
     startup_runs: int = 7
     commit_s: float = 1.5
     spawns: int = 600
+    paint_pairs: int = 5
+    """W5: first paints of evman and of a minimal Textual app, in pairs, per repetition."""
     console_events: int | None = None
     """None: console_bench.py's own sizes (10,000 events, 1,000,000 runs)."""
     console_runs: int | None = None
@@ -78,6 +82,7 @@ QUICK = Sizes(
     startup_runs=2,
     commit_s=0.2,
     spawns=20,
+    paint_pairs=2,
     console_events=300,
     console_runs=30_000,
     w7=w7.QUICK,
@@ -96,6 +101,7 @@ SMOKE = Sizes(
     startup_runs=1,
     commit_s=0.1,
     spawns=10,
+    paint_pairs=1,
     console_events=300,
     console_runs=3_000,
     lead_scale=0.2,
@@ -314,6 +320,10 @@ class Bench:
             self.w5_data.append(data)
             for name, ms, note, p99 in console_w5.metrics(data):
                 self.results.add("W5", label, name, "ms", ms, note, p99=p99)
+            self.say(f"W5 first paint in a pty, evman against a minimal Textual app, {self.sizes.paint_pairs} pairs")
+            paints = first_paint.paired(db, pairs=self.sizes.paint_pairs)
+            self.results.add_samples("W5", label, W5_PAINT, "ms", paints["evman"])
+            self.results.add_samples("W5", MINIMAL_TEXTUAL, W5_PAINT, "ms", paints["minimal"])
 
     def w6(self) -> None:
         s = self.sizes
@@ -468,6 +478,14 @@ class Bench:
 
     def _judge_w5(self) -> None:
         console_w5.judge(self.results, self.w5_data, f"{EVMAN} console")
+        found = self.ratio(("W5", f"{EVMAN} console", W5_PAINT), ("W5", MINIMAL_TEXTUAL, W5_PAINT))
+        if found:
+            self.results.target(
+                "W5",
+                "first paint from process start <= 1.3x a minimal Textual app's (pty, bytecode cached, medians)",
+                f"{found[0]:.2f}x{found[1]}",
+                found[0] <= 1.3,
+            )
 
     def _judge_w3(self) -> None:
         r, sizes = self.results, self.sizes.catalogues
