@@ -453,15 +453,16 @@ class Bench:
             found = self.ratio(("W1", EVMAN, "throughput"), ("W1", peer, "throughput"))
             if found:
                 r.target("W1", f"throughput >= 3x {peer}", f"{found[0]:.2f}x{found[1]}", found[0] >= 3)
-        for peer in (APS_WAL, APS_USER):
-            found = self.ratio(("W1", EVMAN, late), ("W1", peer, late), p99=True)
-            if found:
-                r.target(
-                    "W1",
-                    f"p99 lateness <= 0.2x that of {peer} (each by the job's own clock)",
-                    f"{found[0]:.2f}x{found[1]}",
-                    found[0] <= 0.2,
-                )
+        for bound in (0.2, 0.1):  # 0.2: the earlier target; 0.1: this round's
+            for peer in (APS_WAL, APS_USER):
+                found = self.ratio(("W1", EVMAN, late), ("W1", peer, late), p99=True)
+                if found:
+                    r.target(
+                        "W1",
+                        f"p99 lateness <= {bound}x that of {peer} (each by the job's own clock)",
+                        f"{found[0]:.2f}x{found[1]}",
+                        found[0] <= bound,
+                    )
         once = r.get("W1", EVMAN, "ran exactly once")
         if once:
             r.target(
