@@ -25,6 +25,7 @@ from evman.engine.fleet.placement import Seat
 from evman.engine.model import EventSpec, Trigger
 from evman.engine.running.executors import Executors, Outcome
 from evman.engine.running.procs import pid_alive
+from evman.engine.stages.calendar_requests import release_ended_holds
 from evman.engine.stages.deadlines import check_deadlines
 from evman.engine.stages.flush import flush, flush_and_spawn
 from evman.engine.stages.followups import follow_up
@@ -33,6 +34,7 @@ from evman.engine.stages.materialise import materialise
 from evman.engine.stages.reap import reap
 from evman.engine.stages.recover import recover
 from evman.engine.stages.requests import handle_requests
+from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
 from evman.engine.store import EngineRow, Fenced, Store, StoreError
@@ -99,6 +101,7 @@ class Engine:
         self._runs = ActiveRuns()
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
+        self.silence = SilenceWatch()
         self._host = host or socket.gethostname()
         """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
@@ -300,6 +303,7 @@ class Engine:
         if self._external_change():
             self._refresh_definitions()
             handle_requests(tick)
+        release_ended_holds(tick)
         self._due_elsewhere = False
         if self._next_due is not None and tick.now >= self._next_due:
             materialise(tick)
@@ -310,6 +314,7 @@ class Engine:
         check_deadlines(tick)
         follow_up(tick)
         self.foresight.run(tick)
+        self.silence.run(tick)
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
         self.elsewhere_reads += tick.elsewhere.reads
@@ -385,6 +390,7 @@ class Engine:
         if self._view.refresh_definitions():
             self._next_due = parse_iso(self.store.next_due_at())
             self.foresight.prepare(self.store)
+            self.silence.forget()
             if self.fleet is not None:
                 self.fleet.place(self.store.placed_events())  # type: ignore[attr-defined]
 

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from evman.console.cli import calendar_verbs
+from evman.console.cli.calendar_verbs import warn_if_silenced
+from evman.console.cli.completion import complete_event
 from evman.console.views import contract
 from evman.engine.quoting import quoted
 
@@ -224,7 +227,11 @@ def validate(file: Path) -> None:
         click.echo(str(exc), err=True)
         sys.exit(2)
     warn_if_no_events(file, defs)
-    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s), all valid.")
+    warn_if_silenced(file, defs)
+    extra = "".join(
+        f", {len(v)} {k[:-1]}(s)" for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts)) if v
+    )
+    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s){extra}, all valid.")
 
 
 @main.command(context_settings=CONTEXT)
@@ -246,6 +253,7 @@ def load(file: Path, prune: bool, allow_empty: bool) -> None:
     defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
     warn_if_no_events(file, defs)
     warn_if_placed_on_sqlite(file, defs, store)
+    warn_if_silenced(file, defs)
     if prune and not defs.events and not allow_empty and (defined := store.event_names()):
         _fail(
             f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "
@@ -325,7 +333,7 @@ def list_(as_json: bool, name_like: str | None) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("event")
+@click.argument("event", shell_complete=complete_event)
 @json_option
 @db_option
 def show(event: str, as_json: bool) -> None:
@@ -341,7 +349,7 @@ def show(event: str, as_json: bool) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("event", required=False)
+@click.argument("event", required=False, shell_complete=complete_event)
 @click.option(
     "-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many runs, newest first."
 )
@@ -360,7 +368,7 @@ def history(event: str | None, limit: int, as_json: bool) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not yet resolved.")
-@click.option("--event", metavar="NAME", help="Only this event's alerts.")
+@click.option("--event", metavar="NAME", shell_complete=complete_event, help="Only this event's alerts.")
 @click.option("-n", "--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @json_option
 @db_option
@@ -393,15 +401,25 @@ def engines(as_json: bool) -> None:
 
 
 @main.command("next", context_settings=CONTEXT)
-@click.argument("event", required=False)
+@click.argument("event", required=False, shell_complete=complete_event)
 @click.option("--schedule", "spec", metavar="SPEC", help="Preview any schedule, no event needed.")
 @click.option("--tz", "tz", metavar="ZONE", help="Timezone for --schedule (default: the machine's).")
+@click.option("--calendar", "calendar", metavar="NAME", help="With --schedule: a calendar the database keeps.")
 @click.option("-n", "count", default=5, show_default=True, type=click.IntRange(min=1), help="How many fire times.")
 @click.option("--after", metavar="TIME", help="ISO time to count from (default: now).")
 @json_option
 @db_option
-def next_(event: str | None, spec: str | None, tz: str | None, count: int, after: str | None, as_json: bool) -> None:
-    """Next fire times, local and UTC, with DST gaps and repeats flagged.
+def next_(
+    event: str | None,
+    spec: str | None,
+    tz: str | None,
+    calendar: str | None,
+    count: int,
+    after: str | None,
+    as_json: bool,
+) -> None:
+    """Next fire times, local and UTC, with DST gaps and repeats flagged, and the days a
+    calendar removed or moved (with the holiday's name).
 
     Examples:\n
       evman next fetch-feeds -n 3\n
@@ -409,20 +427,27 @@ def next_(event: str | None, spec: str | None, tz: str | None, count: int, after
     """
     if (event is None) == (spec is None):
         _fail("give an EVENT or --schedule SPEC (one of them). Example: evman next --schedule '@daily'", 2)
+    from evman.console.views import upcoming
+    from evman.engine.model import OnHoliday
+
     start = _parse_after(after)
-    if spec is None:
-        store = open_store(readonly=True)
-        row = store.event_row(str(event))
-        if row is None:
-            _fail(contract.unknown_event(store, str(event)))
-        if not row["schedule"]:
-            _fail(f"{event} has no schedule; it starts when triggered or when its condition holds.")
-        spec, tz = row["schedule"], row["timezone"]
     try:
-        data = contract.next_fires(str(spec), tz, start, count, event=event)
+        if spec is None:
+            store = open_store(readonly=True)
+            row = store.event_row(str(event))
+            if row is None:
+                _fail(contract.unknown_event(store, str(event)))
+            if not row["schedule"]:
+                _fail(f"{event} has no schedule; it starts when triggered or when its condition holds.")
+            spec, tz = row["schedule"], row["timezone"]
+            cal, on_holiday = upcoming.event_calendar(row["spec"])
+        else:
+            cal = None if calendar is None else upcoming.stored_calendar(open_store(readonly=True), calendar)
+            on_holiday = OnHoliday.SKIP
+        data = upcoming.next_fires(str(spec), tz, start, count, event=event, calendar=cal, on_holiday=on_holiday)
     except ValueError as exc:
         _fail(str(exc), 2)
-    _emit(data, as_json, contract.render_next)
+    _emit(data, as_json, upcoming.render_next)
 
 
 @main.command(context_settings=CONTEXT)
@@ -491,7 +516,7 @@ def _act(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> 
 
 
 def _verb(name: str, summary: str, example: str, *, force: bool = False) -> None:
-    @click.argument("target")
+    @click.argument("target", shell_complete=complete_event)
     @click.option(
         "--wait",
         "wait_s",
@@ -524,10 +549,7 @@ _verb(
     force=True,
 )
 _verb("kill", "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.", "evman kill publish")
-_verb(
-    "hold", "Hold EVENT: no new runs start; waiting ones wait with reason 'held'.", "evman hold promote-to-production"
-)
-_verb("release", "Release a held EVENT.", "evman release promote-to-production")
+calendar_verbs.install(main, db_option, open_store=open_store, fail=_fail, operator=_operator)
 _verb("ack", "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.", "evman ack alert:7")
 
 

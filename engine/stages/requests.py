@@ -1,4 +1,5 @@
-"""Stage 1: act on rows of the `requests` mailbox (trigger, restart, kill, hold, release, ack)."""
+"""Stage 1: act on rows of the `requests` mailbox (trigger, restart, kill, hold, release, ack,
+backfill; hold, release and backfill live in calendar_requests.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from evman.engine.clock import iso, parse_iso
 from evman.engine.fleet.elsewhere import Remote
 from evman.engine.model import RunState, Trigger
 from evman.engine.quoting import quoted
+from evman.engine.stages import calendar_requests
 from evman.engine.tick import lifecycle, routing
 from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.routing import Routed
 
-VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
+VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack", "backfill")
 RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
 
 
@@ -60,7 +62,7 @@ def handle_request(tick: Tick, req: dict[str, Any]) -> tuple[str, str | None]:
         if not isinstance(args, dict):
             raise RequestError("args must be a JSON object")
         detail = handler(tick, str(req["target"]).strip(), args, _who(req))
-    except RequestError as exc:
+    except (RequestError, calendar_requests.VerbError) as exc:
         return str(exc), None
     except (ValueError, TypeError) as exc:
         return f"bad request: {exc}", None
@@ -205,20 +207,6 @@ def _owned_first(remote: list[Remote]) -> Remote:
     return next((r for r in remote if r.engine_id is not None), remote[0])
 
 
-def _hold(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    return _set_held(tick, _event(tick, target), True, who)
-
-
-def _release(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    return _set_held(tick, _event(tick, target), False, who)
-
-
-def _set_held(tick: Tick, name: str, held: bool, who: str) -> str:
-    tick.batch.held(name, held, who if held else None)
-    tick.view.set_held(name, held)
-    return f"{name} {'held' if held else 'released'}"
-
-
 def _ack(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
     ids = [_alert_to_ack(tick, target)] if target.startswith("alert:") else _event_alerts_to_ack(tick, target)
     for alert_id in ids:
@@ -257,7 +245,8 @@ _HANDLERS: Final[dict[str, Callable[[Tick, str, dict[str, Any], str], str]]] = {
     "trigger": _trigger,
     "restart": _restart,
     "kill": _kill,
-    "hold": _hold,
-    "release": _release,
+    "hold": calendar_requests.hold,  # by name, pattern or tag:NAME, optionally until a time
+    "release": calendar_requests.release,
     "ack": _ack,
+    "backfill": calendar_requests.backfill,
 }

@@ -26,6 +26,11 @@ class Change(NamedTuple):
     detail: str | None = None
 
 
+BACKFILL_FLAG: Final = "backfill"
+"""A run `evman backfill` made: it paces itself (parallel=N) and never holds up a live run."""
+PARALLEL_PREFIX: Final = "parallel="
+
+
 @dataclass
 class ActiveRun:
     """A waiting or running run, as the engine holds it in memory."""
@@ -57,6 +62,16 @@ class ActiveRun:
     replace); it starts once they ended. Not kept in the row: a takeover forgets it."""
     owned: bool = True
     """False: a new run inserted with no owner (several engines: no engine it fits holds it)."""
+
+    @property
+    def is_backfill(self) -> bool:
+        return BACKFILL_FLAG in self.flags
+
+    @property
+    def max_parallel(self) -> int:
+        """A backfill run: how many of its event's backfill runs may run at once."""
+        found = [f[len(PARALLEL_PREFIX) :] for f in self.flags if f.startswith(PARALLEL_PREFIX)]
+        return int(found[0]) if found and found[0].isdigit() else 1
 
     def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
         """The run's row, as the values of RUN_COLUMNS (a column not named here is NULL)."""
@@ -116,9 +131,6 @@ _ROW: Final = operator.itemgetter(*RUN_COLUMNS)
 was a third of building a run's row)."""
 _NULLS: Final = dict.fromkeys(RUN_COLUMNS)
 """Every column NULL: what a new run leaves unset (ended_at, exit_code, ...)."""
-
-
-_ACTIVE: Final = (RunState.WAITING, RunState.RUNNING)
 
 
 def iso_cached(at: datetime | None) -> str | None:
@@ -183,14 +195,6 @@ class ActiveRuns(dict[int, ActiveRun]):
         """The active runs of `event`, oldest first."""
         runs = self._by_event.get(event)
         return list(runs.values()) if runs else []
-
-    def ahead_of(self, run: ActiveRun) -> ActiveRun | None:
-        """The oldest waiting or running run of `run`'s event made before it, if any (without
-        copying the event's runs: the start stage asks for every waiting run)."""
-        for other in self._by_event.get(run.event, {}).values():
-            if other.id < run.id and other.state in _ACTIVE:
-                return other
-        return None
 
     def waiting(self) -> list[ActiveRun]:
         """The waiting runs, oldest first."""

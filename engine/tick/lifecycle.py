@@ -18,10 +18,10 @@ from evman.engine.tick.active import ActiveRun, flags_text
 from evman.engine.tick.context import Ended, Tick
 from evman.engine.timing.windows import bounds_for
 
-_ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART)
+_ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART, Trigger.BACKFILL)
+"""Triggers whose run keeps the instant it is for (the others take the first free one)."""
 _WAITING = RunState.WAITING.value
 """(An Enum's .value is a property: a burst asks for it thousands of times.)"""
-"""Triggers whose run keeps the instant it is for (the others take the first free one)."""
 
 
 def new_run(
@@ -106,7 +106,7 @@ def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetim
 def _admit(tick: Tick, spec: EventSpec, run: ActiveRun) -> bool:
     """Concurrency: what a new run does while another run of the event is active, here or
     (several engines) on another engine."""
-    active = tick.runs.of(spec.name)
+    active = [r for r in tick.runs.of(spec.name) if not r.is_backfill]  # a backfill never skips a live run
     remote = [] if active and spec.concurrency is Concurrency.SKIP else tick.elsewhere.of(spec.name)
     if not active and not remote:
         return True
