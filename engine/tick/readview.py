@@ -112,7 +112,10 @@ class ReadView:
             decoded += 1
             self.remember(row)
             spec = self._specs[row["name"]]
-            if spec is not None and (spec.run is not None or spec.shell is not None):
+            if spec is None:
+                continue
+            self.timing(spec)  # made ahead too: the due tick only looks it up
+            if spec.run is not None or spec.shell is not None:
                 self.commands_ahead.append(spec.name)
         return decoded
 
