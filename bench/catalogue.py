@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -64,22 +65,72 @@ def build(path: Path, n: int, base: datetime = BASE) -> list[datetime]:
     return instants
 
 
+FLOOR_CPU_S = 0.001
+"""The machine's own floor, sampled between the ticks: a pure Python loop calibrated to this
+much CPU time. Its wall time over its CPU time is what the operating system adds (another
+process on this core, an interrupt): no tick can be steadier than it."""
+
+
 class TickTimes:
     def __init__(self) -> None:
         self.due: list[float] = []
+        self.due_cpu: list[float] = []
+        """The due tick's own CPU time (the engine thread's): its wall time less the time it
+        was not running (preempted, waiting for a disk write or for the GIL)."""
+        self.due_preempted = 0
+        """Due ticks during which the kernel switched the engine thread out (involuntarily)."""
         self.reap: list[float] = []
         self.idle: list[float] = []
+        self.floor: list[float] = []
+        self.floor_preempted = 0
 
     def summary(self) -> dict[str, float]:
         ms = 1000.0
-        return {
-            "due_median": statistics.median(self.due) * ms,
-            "due_p99": percentile(self.due, 99) * ms,
-            "reap_median": statistics.median(self.reap) * ms,
-            "reap_p99": percentile(self.reap, 99) * ms,
-            "idle_median": statistics.median(self.idle) * ms,
-            "idle_p99": percentile(self.idle, 99) * ms,
-        }
+        out = {}
+        for name in ("due", "due_cpu", "reap", "idle", "floor"):
+            samples = getattr(self, name)
+            out[f"{name}_median"] = statistics.median(samples) * ms
+            out[f"{name}_p99"] = percentile(samples, 99) * ms
+        out["due_preempted"] = self.due_preempted
+        out["floor_preempted"] = self.floor_preempted
+        return out
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def floor_loop() -> int:
+    """Loop iterations that take FLOOR_CPU_S of CPU here (the best of a few tries)."""
+    n = 20_000
+    best = min(_cpu(n) for _ in range(5))
+    return max(1, int(n * FLOOR_CPU_S / best))
+
+
+def _cpu(n: int) -> float:
+    started = time.thread_time()
+    _spin(n)
+    return time.thread_time() - started
+
+
+def _timed_floor(spins: int, times: TickTimes) -> None:
+    switched = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+    t0 = time.perf_counter()
+    _spin(spins)
+    times.floor.append(time.perf_counter() - t0)
+    times.floor_preempted += resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw > switched
+
+
+def _timed_tick(engine: Engine, at: datetime, times: TickTimes) -> None:
+    switched = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+    cpu, t0 = time.thread_time(), time.perf_counter()
+    engine.tick(at)
+    times.due.append(time.perf_counter() - t0)
+    times.due_cpu.append(time.thread_time() - cpu)
+    times.due_preempted += resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw > switched
 
 
 def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> TickTimes:
@@ -90,13 +141,12 @@ def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> Tic
     engine = Engine(store, clock=clock, logs_dir=path.parent / f"{path.name}.logs")
     engine.start()
     times = TickTimes()
+    spins = floor_loop()
     try:
         engine.tick(clock.now())
         for k in range(first, first + ticks):
             clock.set(instants[k])
-            t0 = time.perf_counter()
-            engine.tick(instants[k])
-            times.due.append(time.perf_counter() - t0)
+            _timed_tick(engine, instants[k], times)
             _wait_outcomes(engine, DUE_PER_TICK)
             t0 = time.perf_counter()
             engine.tick(instants[k])
@@ -106,6 +156,7 @@ def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> Tic
             t0 = time.perf_counter()
             engine.tick(instants[k])
             times.idle.append(time.perf_counter() - t0)
+            _timed_floor(spins, times)
     finally:
         engine.executors.shutdown(wait_s=0)
         store.close()

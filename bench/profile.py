@@ -1,11 +1,13 @@
 """Where the engine's time goes in a workload:
 
-    uv run python -m bench.profile w1|w2|w4 [N] [--cprofile]
+    uv run python -m bench.profile w1|w2|w4 [N] [--cpu] [--cprofile]
 
 By default it times the tick's phases and the hot helpers (wall clock, so time spent waiting
 for the GIL while worker threads run counts too) and prints, per phase, the total and the
-cost per run. --cprofile adds cProfile's top functions for the engine thread (slower, and
-its overhead inflates small functions). For all threads at once: py-spy record -f raw."""
+cost per run. --cpu times them by the calling thread's CPU time instead (what the phase
+itself costs, whatever else ran: steadier on a busy machine). --cprofile adds cProfile's
+top functions for the engine thread (slower, and its overhead inflates small functions).
+For all threads at once: py-spy record -f raw."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from bench import burst, flow
 from evman.engine import engine as engine_module
 from evman.engine.engine import Engine
 from evman.engine.running.executors import Executors
+from evman.engine.stages import flush as flush_stage
 from evman.engine.stages import followups as followups_stage
 from evman.engine.stages import reap as reap_stage
 from evman.engine.stages import start as start_stage
@@ -37,12 +40,14 @@ PHASES: tuple[tuple[Any, str], ...] = (
     (engine_module, "follow_up"),
     (engine_module, "start_ready"),
     (engine_module, "check_deadlines"),
-    (engine_module, "flush"),
-    (engine_module, "spawn"),
+    (engine_module, "flush_and_spawn"),
+    (flush_stage, "flush"),
+    (flush_stage, "_start_committed"),
     (lifecycle, "new_run"),
     (lifecycle, "finish"),
     (reap_stage, "judge"),
     (Executors, "start"),
+    (Executors, "_run_call"),
     (Store, "apply"),
     (readview, "spec_from_json"),
     (start_stage, "evaluate"),
@@ -52,14 +57,18 @@ PHASES: tuple[tuple[Any, str], ...] = (
 where their callers look them up."""
 
 
+CLOCK = {"now": time.perf_counter}
+
+
 def _timed(times: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        now = CLOCK["now"]
+        started = now()
         try:
             return fn(*args, **kwargs)
         finally:
-            times.setdefault(name, []).append(time.perf_counter() - started)
+            times.setdefault(name, []).append(now() - started)
 
     return timed
 
@@ -125,6 +134,9 @@ def main(argv: list[str]) -> int:
     args = [a for a in argv if not a.startswith("--")]
     workload = args[0] if args else "w1"
     n = int(args[1]) if len(args) > 1 else (2000 if workload == "w1" else 500)
+    if "--cpu" in argv:
+        CLOCK["now"] = time.thread_time
+        print("times: CPU time of the calling thread")
     phases(workload, n)
     if "--cprofile" in argv:
         cprofiled(workload, n)

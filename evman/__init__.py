@@ -3,9 +3,17 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("evman")
-except PackageNotFoundError:  # a checkout that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    """`evman.__version__`, read from the installed metadata when asked: importlib.metadata
+    (email, zipfile, csv...) costs every start of the console ~50 ms otherwise."""
+    if name != "__version__":
+        raise AttributeError(f"module 'evman' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("evman")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "0+unknown"

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("evman.console")
 
+REST_AFTER_S: Final = 1.0
+"""The engine starts when the first rows are on screen, or this long after the app mounted."""
 ANSWER_WAIT_S: Final = 15.0
 """How long a request waits for the engine's answer before the console says it is queued."""
 CONSOLE_LOG_BYTES: Final = 1 << 20
@@ -130,6 +132,7 @@ class EvmanApp(App[int]):
         self._pending: dict[int, _Pending] = {}
         self._pending_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._rest_started = False
         self.watcher = Watcher(
             self.reading, self.clock, self.post_message, self._pending_ids, engine_here=lambda: self.mode == "engine"
         )
@@ -142,8 +145,19 @@ class EvmanApp(App[int]):
     def on_mount(self) -> None:
         self.palette.update(palette_for(self.get_css_variables()))  # the theme is final now
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.set_timer(REST_AFTER_S, self.first_frame_shown)  # if the first rows never come
+
+    def first_frame_shown(self) -> None:
+        """The events screen shows its first rows (or REST_AFTER_S passed): now start the engine
+        (or attach to one), the watcher, and the imports of the screens no key opened yet, in
+        worker threads. Before, their imports (the engine's stages, foresight, schedules) and
+        reads shared the interpreter with the first frame and made it later."""
+        if self._rest_started:
+            return
+        self._rest_started = True
         self.run_worker(self._connect, thread=True, group="connect", exit_on_error=False)
         self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
+        self.run_worker(registry.preload, thread=True, group="preload", exit_on_error=False)
 
     def on_unmount(self) -> None:
         self._stopping.set()

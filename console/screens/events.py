@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Any, ClassVar, Final
 
 from rich.text import Text
@@ -28,6 +29,8 @@ FIRST_PAGE: Final = 120
 """Events read (by name) and painted before the rest: more than a tall terminal shows."""
 PAGE: Final = 1000
 """Then this many per read: the store's lock is free between pages for other screens' reads."""
+FIRST_PAINT_WAIT_S: Final = 1.0
+"""The rest of the rows are read once the first page is painted, or after this long."""
 PLAN_EVERY_S: Final = 30.0
 """The slack column is re-read this often (and when the definitions change)."""
 SLACK_AFTER_CHANGE_S: Final = 2.0
@@ -92,6 +95,8 @@ class EventsScreen(GroupLines, EvmanScreen):
         self._sorted: list[str] = []
         """Every event in the sort order; a filter picks from it, clearing one shows it."""
         self.slack: dict[str, tuple[str, str]] = {}
+        self._shown = False
+        self._first_painted = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -131,6 +136,9 @@ class EventsScreen(GroupLines, EvmanScreen):
                 break
             if limit == FIRST_PAGE and not self.loaded:
                 self.post_message(RowsLoaded(list(rows), complete=False, first=True))
+                # the rest is read once the first page is painted: before, this thread's reads
+                # shared the interpreter with that paint and made it later
+                self._first_painted.wait(FIRST_PAINT_WAIT_S)
             limit = PAGE
         if not worker.is_cancelled:
             self.post_message(RowsLoaded(rows, complete=True, elapsed_s=time.perf_counter() - started))
@@ -190,6 +198,9 @@ class EventsScreen(GroupLines, EvmanScreen):
             self.reload(set(self._dirty))
 
     def on_rows_loaded(self, message: RowsLoaded) -> None:
+        if (message.first or message.complete) and not self._shown:
+            self._shown = True
+            self.call_after_refresh(self._painted)
         if message.first:
             self._take_first(message.rows)
             return
@@ -200,6 +211,10 @@ class EventsScreen(GroupLines, EvmanScreen):
             self.last_refresh_s = message.elapsed_s
         self._show_counts()
         self._show_note()
+
+    def _painted(self) -> None:
+        self._first_painted.set()
+        self.services.first_frame_shown()
 
     def _take_first(self, rows: list[dict[str, Any]]) -> None:
         """The first page, by name, while the rest is read: shown as it is (the header says

@@ -4,20 +4,13 @@ factory here, and nothing else opens one; the others are actions of the screen o
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-
-from evman.console.screens.alerts import AlertsScreen
-from evman.console.screens.help import HelpScreen
-from evman.console.screens.overdue import OverdueScreen
-from evman.console.screens.plan import PlanScreen
-from evman.console.screens.pools import PoolsScreen
-from evman.console.screens.run_detail import RunDetailScreen
-from evman.console.screens.tree import TreeScreen
 
 
 @dataclass(frozen=True)
@@ -29,6 +22,22 @@ class Chosen:
 
 
 Factory = Callable[[Chosen], Screen[Any]]
+
+SCREENS: Final = ("alerts", "help", "overdue", "plan", "pools", "run_detail", "tree")
+"""The modules (console/screens/) of the screens the keys open, imported at the first key that
+opens one, or by `preload` after the console's first frame: the plan screen alone brings
+foresight, the definitions and the schedules, a fifth of the console's imports."""
+
+
+def _screen(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(f"evman.console.screens.{module}"), name)
+
+
+def preload() -> None:
+    """Import every screen a key opens (in a worker thread, once the first frame is shown):
+    the first press of each key then pays no import."""
+    for module in SCREENS:
+        importlib.import_module(f"evman.console.screens.{module}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ KEYS: Final[tuple[Key, ...]] = (
         "details",
         "Details",
         "Run details and output of the selected event",
-        lambda c: RunDetailScreen(c.event or "", run_id=c.run),
+        lambda c: _screen("run_detail", "RunDetailScreen")(c.event or "", run_id=c.run),
         needs_event=True,
         stacks=False,
     ),
@@ -69,7 +78,7 @@ KEYS: Final[tuple[Key, ...]] = (
         "tree",
         "Tree",
         "Dependency tree: what it needs, what follows it",
-        lambda c: TreeScreen(c.event or ""),
+        lambda c: _screen("tree", "TreeScreen")(c.event or ""),
         needs_event=True,
     ),
     Key(
@@ -77,16 +86,23 @@ KEYS: Final[tuple[Key, ...]] = (
         "overdue",
         "Overdue",
         "Runs that are late, overdue, missed or over their maximum",
-        lambda c: OverdueScreen(),
+        lambda c: _screen("overdue", "OverdueScreen")(),
         stacks=False,
     ),
-    Key("l", "alerts", "Alerts", "Alerts, unacknowledged first", lambda c: AlertsScreen(), stacks=False),
+    Key(
+        "l",
+        "alerts",
+        "Alerts",
+        "Alerts, unacknowledged first",
+        lambda c: _screen("alerts", "AlertsScreen")(),
+        stacks=False,
+    ),
     Key(
         "p",
         "plan",
         "Plan",
         "Projected finishes against deadlines, most urgent first",
-        lambda c: PlanScreen(),
+        lambda c: _screen("plan", "PlanScreen")(),
         stacks=False,
     ),
     Key("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
@@ -100,7 +116,7 @@ KEYS: Final[tuple[Key, ...]] = (
         "help",
         "Help",
         "Every key",
-        lambda c: HelpScreen([(k.shown_key, k.what) for k in KEYS]),
+        lambda c: _screen("help", "HelpScreen")([(k.shown_key, k.what) for k in KEYS]),
         stacks=False,
     ),
     Key("q", "quit", "Quit", "Quit (stops the engine this console started)"),
@@ -109,7 +125,7 @@ KEYS: Final[tuple[Key, ...]] = (
         "pools",
         "Pools",
         "Each pool: the runs holding its slots, and those waiting for them in line order",
-        lambda c: PoolsScreen(),
+        lambda c: _screen("pools", "PoolsScreen")(),
         stacks=False,
     ),
     Key("A", "approve", "Approve", "Approve the selected run awaiting approval (asks for a comment)"),

@@ -52,6 +52,11 @@ class Services(Protocol):
 
     def quit_cleanly(self) -> None: ...
 
+    def first_frame_shown(self) -> None:
+        """The first screen has its rows on screen: start what could wait for that (the
+        engine, the imports of the screens no key has opened yet)."""
+        ...
+
 
 class EngineChanged(Message, bubble=False):
     """The in-process engine finished a tick that changed something (posted from its thread)."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, NamedTuple
 
 from evman.engine.clock import Clock
 from evman.engine.model import EventSpec
@@ -40,6 +40,7 @@ from evman.engine.running.supervisor_client import (
     SupervisorClient,
     SupervisorGone,
     read_exit,
+    refusal_message,
 )
 
 _log = logging.getLogger("evman.executors")
@@ -49,9 +50,10 @@ EXIT_FILE_WAIT_S: Final = 5.0
 """How long an adopted command's end waits for its (live) supervisor's exit file."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How a run (or its `prepare` step) ended."""
+class Outcome(NamedTuple):
+    """How a run (or its `prepare` step) ended. A named tuple: every callable of a burst makes
+    one in its worker thread, and a frozen dataclass took three times as long (each field set
+    through object.__setattr__), time the next callables waited for the GIL."""
 
     run_id: int
     phase: str
@@ -133,6 +135,23 @@ class Executors:
             _log.warning("the command supervisor could not start yet: %s", exc)
             return
         self._watch_supervisor()
+
+    def prepare_logs(self, events: list[str]) -> None:
+        """Commands of these events fall due soon: their supervisor makes their log folders
+        now, while the engine waits, not in the burst of spawns (see make_dirs there)."""
+        if not events or self._stopping or self.supervisor.fileno() is None:
+            return
+        try:
+            today = self.clock.now()
+            self.supervisor.make_dirs([os.path.dirname(log_path(self._logs_text, e, 0, today)) for e in events])
+        except SupervisorGone:
+            pass  # the commands find out, and say so
+
+    def expect_calls(self) -> None:
+        """Callables or HTTP calls are coming (their specs were read): start the worker
+        threads now, not one by one in the tick that starts a burst of them."""
+        if not self._stopping:
+            self._pool.prestart()
 
     # -- logs --------------------------------------------------------------------
 
@@ -266,7 +285,7 @@ class Executors:
                     out.append(answer.pid)
                 else:
                     self._children.pop(key, None)
-                    out.append(SpawnError(_refusal_message(request, answer)))
+                    out.append(SpawnError(refusal_message(request, answer)))
         return out
 
     def _watch_supervisor(self) -> None:

@@ -122,6 +122,23 @@ class Workers:
             self._threads.append(thread)
         thread.start()  # like ThreadPoolExecutor: a new thread only while none is idle
 
+    def prestart(self) -> None:
+        """Start every thread now, idle: a burst of calls then finds them waiting, instead of
+        starting one per call in the tick that hands the burst over (a start waits for the
+        new thread to run, which needs the GIL the busy engine holds: 16 starts took ~30 ms
+        of the first part of a burst of 2,000, bench W1)."""
+        with self._lock:
+            if self._closed or len(self._threads) >= self._size:
+                return
+            new = [
+                threading.Thread(target=self._work, daemon=True, name=f"{self._name}_{n}")
+                for n in range(len(self._threads), self._size)
+            ]
+            self._threads += new
+            self._idle += len(new)
+        for thread in new:
+            thread.start()
+
     def _work(self) -> None:
         """Each thread is started for, or claimed by, the work it takes next; done, it counts
         itself idle again."""

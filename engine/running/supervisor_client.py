@@ -4,6 +4,7 @@ beside the logs for an engine that was not there to hear."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -220,6 +221,10 @@ class SupervisorClient:
     def kill(self, pid: int, grace_s: float) -> None:
         self._send(_line({"op": "kill", "pid": pid, "grace": grace_s}))
 
+    def make_dirs(self, folders: Sequence[str]) -> None:
+        """Have the supervisor make these log folders now (ahead of their commands)."""
+        self._send(_line({"op": "dirs", "dirs": list(folders)}))
+
     def is_running(self, key: Key) -> bool:
         with self._lock:
             return key in self._running
@@ -304,6 +309,25 @@ class SupervisorClient:
         self._reap_process()
 
 
+def refusal_message(request: SpawnRequest, refused: Refused) -> str:
+    """What a refused start says to the operator: the cause, and what to do."""
+    name = request.argv[0]
+    if refused.what == "cwd" and refused.errno == errno.ENOENT:
+        return (
+            f"working directory {request.cwd} does not exist. Create it, or fix the event's cwd "
+            f"and load the definitions again."
+        )
+    if refused.what == "cwd":
+        return f"cannot enter working directory {request.cwd}: {refused.error}"
+    if refused.what == "log":
+        return f"cannot open its log {request.log}: {refused.error}"
+    if refused.errno == errno.ENOENT:
+        return f"command not found: {name!r} (looked in PATH). Check the event's run."
+    if refused.errno == errno.EACCES:
+        return f"permission denied running {name!r}: {refused.error}. Is it executable?"
+    return f"could not start {name!r}: {refused.error}"
+
+
 def _line(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
@@ -318,4 +342,5 @@ __all__ = [
     "exit_attribute",
     "exit_path",
     "read_exit",
+    "refusal_message",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.model import EventSpec, Misfire, Trigger
@@ -15,7 +15,7 @@ from evman.engine.timing.occurrences import Timing
 MISFIRE_GRACE_S: Final = 60.0
 MAX_CATCH_UP: Final = 1000
 
-_Memo = dict[tuple[Timing, datetime], tuple[list[datetime], datetime | None]]
+_Memo = dict[tuple[str, str, Any, str, datetime], tuple[list[datetime], datetime | None]]
 
 
 def materialise(tick: Tick) -> None:
@@ -51,7 +51,9 @@ def _materialise_event(tick: Tick, spec: EventSpec, fires: list[datetime]) -> No
 def _fire_times(timing: Timing, due: datetime, now: datetime, memo: _Memo) -> tuple[list[datetime], datetime | None]:
     """(the fires from `due` up to now, the next fire after them), through the event's calendar;
     events that share a timing and a due time (a nightly batch) share the arithmetic through `memo`."""
-    key = (timing, due)
+    # the timing's fields, not the Timing: a frozen dataclass hashes in Python (its Enum too),
+    # twice per event of a burst; a calendar still does, for the events that have one
+    key = (timing.schedule, timing.timezone, timing.calendar, timing.on_holiday.value, due)
     if key not in memo:
         fires = [due] + occurrences.fires_between(timing, due, now, limit=MAX_CATCH_UP)
         if len(fires) > MAX_CATCH_UP:  # months of backlog: catch up to now, not 1000 fires on

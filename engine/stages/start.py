@@ -18,6 +18,8 @@ from evman.engine.tick.readview import ConditionView, condition_of
 from evman.engine.timing.blackouts import Inside, inside
 from evman.engine.timing.wording import local_text
 
+_RUNNING = RunState.RUNNING.value
+
 
 def start_ready(tick: Tick) -> None:
     """Judge every waiting run, every tick: windows open, backoffs expire, files appear. What
@@ -209,7 +211,7 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
     if not run.is_new:
         tick.batch.run_started(run.id, iso(tick.now), tick.host, run.log_path)
     tick.to_spawn.append(run)
-    tick.change("run", run.event, run.id, RunState.RUNNING.value, run.trigger)
+    tick.change("run", run.event, run.id, _RUNNING, run.trigger)
 
 
 def _log_here(tick: Tick, run: ActiveRun) -> str:

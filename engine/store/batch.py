@@ -14,7 +14,7 @@ from evman.engine.store.engines import HEARTBEAT
 from evman.engine.store.errors import Fenced
 from evman.engine.store.events import BUMP_HOLDS
 from evman.engine.store.part import Part
-from evman.engine.store.runs import insert_run_sql
+from evman.engine.store.runs import by_nulls, insert_run_sql, insert_some_sql
 
 RESOLVED_BY_SUCCESS: Final = ("failed", "lost", "missed", "overdue", "overrun", "late")
 """The open alert kinds that a later success of the event resolves."""
@@ -177,6 +177,25 @@ class Batch:
 
     # -- runs ------------------------------------------------------------------
 
+    def next_fires_apart(self) -> Batch:
+        """Take the next fire times out of this batch, into a batch of their own: a burst
+        committed in parts (stages/flush.py) commits them with its last part, as an event's
+        next fire time must never be committed before its run (a crash in between would skip
+        the occurrence; the other way round it is made again, and dropped as a duplicate)."""
+        apart = Batch()
+        apart.writes = [(sql, rows) for sql, rows in self.writes if sql == _NEXT_FIRE]
+        self.writes = [(sql, rows) for sql, rows in self.writes if sql != _NEXT_FIRE]
+        return apart
+
+    def extend(self, other: Batch) -> None:
+        """Add `other`'s writes after this batch's own."""
+        self.runs += other.runs
+        self.unowned += other.unowned
+        for sql, rows in other.writes:
+            for row in rows:
+                self._add(sql, *row)
+        self.renew = self.renew or other.renew
+
     def insert_run(self, values: Sequence[Any], *, owned: bool = True) -> None:
         (self.runs if owned else self.unowned).append(values)
 
@@ -322,8 +341,9 @@ class BatchPart(Part):
         if owner is not None:
             return self._apply_owned(batch, owner)
         with self.transaction():
-            new = [*batch.runs, *batch.unowned]
-            inserted = self.execute_many(insert_run_sql(), new) if new else 0
+            inserted = 0
+            for present, values in by_nulls([*batch.runs, *batch.unowned]).items():
+                inserted += self.execute_many(insert_some_sql(present), values)
             for sql, rows in batch.writes:
                 if len(rows) == 1:
                     self.execute(sql, rows[0])

@@ -41,6 +41,10 @@ class Part:
     def close(self) -> None:
         raise NotImplementedError
 
+    def checkpoint_in_background(self, delay_s: float = 0.25) -> None:
+        """SQLite: leave the WAL checkpoints of this connection's commits to a thread of their
+        own (the engine's store). Nothing to do elsewhere."""
+
     def transaction(self) -> AbstractContextManager[Any]:
         """A write transaction: commit at the end, roll back on any error."""
         raise NotImplementedError

@@ -22,6 +22,8 @@ from evman.engine.timing.windows import bounds_for
 
 _ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART, Trigger.BACKFILL)
 """Triggers whose run keeps the instant it is for (the others take the first free one)."""
+_WAITING = RunState.WAITING.value
+"""(An Enum's .value is a property: a burst asks for it thousands of times.)"""
 
 
 def new_run(
@@ -61,11 +63,12 @@ def new_run(
         values, refused = {}, str(exc)
     if trigger not in _ANY_INSTANT:
         scheduled_for = _free_instant(tick, event, scheduled_for, attempt)
+    trigger_text = trigger.value
     run = ActiveRun(
         tick.next_id(),
         event,
         RunState.WAITING,
-        trigger.value,
+        trigger_text,
         attempt,
         scheduled_for,
         triggered_by=triggered_by,
@@ -84,7 +87,7 @@ def new_run(
         return None
     tick.runs[run.id] = run
     tick.inserts.append(run)
-    tick.change("run", event, run.id, RunState.WAITING.value, trigger.value)
+    tick.change("run", event, run.id, _WAITING, trigger_text)
     if refused is not None:
         finish(tick, run, RunState.FAILED, tick.now, reason=f"not started: {refused}", final=True)
         return run

@@ -57,6 +57,12 @@ class ReadView:
         self.saw_command = False
         """A spec read so far starts a process (run, shell or a prepare step): the engine then
         has its command supervisor started before the first one is due."""
+        self.commands_ahead: list[str] = []
+        """Command events whose specs the last prefetches decoded (their log folders can be
+        made before they fall due); the engine takes them."""
+        self.saw_call = False
+        """A spec read so far is a callable or an HTTP call: the engine then has its worker
+        threads started before the first one is due."""
 
     # -- definitions -------------------------------------------------------------
 
@@ -96,20 +102,34 @@ class ReadView:
             self._specs[row["name"]] = self._placed(spec_from_json(row["spec"]))
             self._held[row["name"]] = bool(row["held"])
 
-    def prefetch(self, due: datetime | None, now: datetime, tick_s: float) -> None:
+    def prefetch(self, due: datetime | None, now: datetime, tick_s: float) -> int:
         """Decode the specs of the events due within the next tick ahead of time, so that
-        the tick that materialises a burst only makes runs: decoding was a fifth of it."""
+        the tick that materialises a burst only makes runs: decoding was a fifth of it.
+        Returns how many it decoded now."""
         if due is None or due == self._prefetched_for or (due - now).total_seconds() > tick_s:
-            return
+            return 0
         self._prefetched_for = due
+        decoded = 0
         for row in self.store.due_events(now + timedelta(seconds=tick_s), limit=PREFETCH_MAX):
+            if row["name"] in self._specs:
+                continue
+            decoded += 1
             self.remember(row)
+            spec = self._specs[row["name"]]
+            if spec is None:
+                continue
+            self.timing(spec)  # made ahead too: the due tick only looks it up
+            if spec.run is not None or spec.shell is not None:
+                self.commands_ahead.append(spec.name)
+        return decoded
 
     def _placed(self, spec: EventSpec) -> EventSpec:
         """A relative cwd (a database made to travel, like sample.db) is relative to the
         database's folder; `load` itself stores absolute ones."""
         if spec.run is not None or spec.shell is not None or spec.on_failure.prepare:
             self.saw_command = True
+        if spec.call is not None or spec.http is not None:
+            self.saw_call = True
         if os.path.isabs(spec.cwd) or self.store.path is None:
             return spec
         return replace(spec, cwd=os.path.normpath(self.store.path.parent.absolute() / spec.cwd))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from evman.engine.model import EventSpec
@@ -25,6 +26,9 @@ class Bounds:
     """A run not started by this (UTC) is late."""
 
 
+_UNBOUNDED: Final = Bounds(None, None, None)
+
+
 def _at(day: date, hhmm: str, tz: ZoneInfo) -> datetime:
     hour, minute = (int(p) for p in hhmm.split(":")[:2])
     return datetime.combine(day, time(hour, minute), tzinfo=tz).astimezone(UTC)
@@ -42,6 +46,8 @@ def bounds_for(spec: EventSpec, scheduled_for: datetime) -> Bounds:
 
     "+DURATION" bounds count from the scheduled time; time-of-day bounds follow
     `_day_bounds`."""
+    if spec.window.earliest is None and spec.window.latest is None and spec.late_after is None:
+        return _UNBOUNDED  # most events: no time zone arithmetic for every run of a burst
     earliest, latest, late = (
         _relative_s(spec.window.earliest),
         _relative_s(spec.window.latest),

@@ -115,6 +115,8 @@ def test_kill_asks_first_cancel_writes_nothing(seed: Callable[..., Path], clock:
             await select(pilot, "slow")
             await pilot.press("t")
             await wait_until(pilot, lambda: [r["state"] for r in _runs(db, "slow")] == ["running"], "slow to run")
+            # as an operator does: K once the row shows the run (the screen reads what it knows)
+            await wait_until(pilot, lambda: "running" in cells(app, "slow")[0], "the row to show running")
             await pilot.press("K")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
             await pilot.press("n")

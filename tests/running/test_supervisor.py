@@ -113,3 +113,70 @@ def test_sigterm_to_the_supervisor_reaches_the_commands(engine_factory: Make, cl
     run = found(store.run(1))
     assert (run["state"], run["exit_code"], run["reason"]) == ("failed", -15, "ended by signal SIGTERM")
     assert not Path(f"/proc/{pid}").exists() or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+# -- what a burst of commands finds ready ---------------------------------------------------------
+
+
+def test_a_program_is_looked_up_on_the_commands_path_once_per_batch(
+    engine_factory: Make, clock: FakeClock, store: Store, tmp_path: Path
+) -> None:
+    """The supervisor finds `probe` on the command's own PATH (the first folder that has it,
+    as exec would) and starts it by its full path; a program put earlier on the PATH after a
+    batch is found by the next batch."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+    _script(second / "probe", "from second")
+    engine = engine_factory(f"""
+        [[event]]
+        name = "probe"
+        run = "probe"
+        env = {{ PATH = "{first}:{second}:/usr/bin:/bin" }}
+    """)
+    _trigger(engine, "probe")
+    engine.settle(clock.now(), timeout_s=60)
+    _script(first / "probe", "from first")
+    _trigger(engine, "probe")
+    engine.settle(clock.now(), timeout_s=60)
+    runs = [found(store.run(n)) for n in (1, 2)]
+    assert [r["state"] for r in runs] == ["succeeded", "succeeded"]
+    assert [Path(r["log_path"]).read_text().strip() for r in runs] == ["from second", "from first"]
+
+
+def test_find_program_takes_the_first_executable_file_and_leaves_relative_folders_to_exec(tmp_path: Path) -> None:
+    from evman.engine.running.supervisor_process import find_program
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "tool").write_text("not executable")
+    (tmp_path / "b" / "tool").mkdir(parents=True)  # a folder of that name
+    _script(tmp_path / "c" / "tool", "")
+    path = os.pathsep.join(str(tmp_path / d) for d in "abc")
+    assert find_program("tool", path) == str(tmp_path / "c" / "tool")
+    assert find_program("nothing", path) is None
+    assert find_program("tool", "relative:" + path) is None  # depends on the cwd: exec searches
+
+
+def test_log_folders_are_made_before_a_burst_of_commands_falls_due(
+    engine_factory: Make, clock: FakeClock, store: Store
+) -> None:
+    from datetime import timedelta
+
+    due = (clock.now() + timedelta(seconds=1)).isoformat()
+    engine = engine_factory(
+        "".join(f'[[event]]\nname = "c{i}"\nrun = "true"\nschedule = "at {due}"\n' for i in range(20))
+    )
+    engine.tick(clock.now())  # the prefetch: the burst is a second away
+    folders = [engine.executors.logs_dir / f"c{i}" for i in range(20)]
+    deadline = time.monotonic() + 20
+    while not all(f.is_dir() for f in folders) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(f.is_dir() for f in folders)
+    assert store.value("SELECT count(*) FROM runs") == 0  # ahead of the burst itself
+    assert all(oct(f.stat().st_mode & 0o777) == oct(0o700) for f in folders)
+
+
+def _script(path: Path, says: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho '{says}'\n")
+    path.chmod(0o755)
