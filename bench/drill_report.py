@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evman.engine.clock import parse_iso
+from evman.engine.model import RunState
 from evman.engine.running.procs import pid_alive
 
 
@@ -111,7 +112,7 @@ def judge(
         elif count > 1:
             found.doubled.append(f"{key[0]} @ {key[1]} ran {count} times")
     found.running_without_process = sum(
-        1 for r in runs if r["state"] == "running" and (r["pid"] is None or not pid_alive(int(r["pid"])))
+        1 for r in runs if r["state"] == RunState.RUNNING and (r["pid"] is None or not pid_alive(int(r["pid"])))
     )
     _lost(fleet, runs, found)
     _fencing(fleet, faults, found, tick_s)
@@ -148,7 +149,7 @@ def _expected(
                 expected.add((name, iso(at) or ""))
             at += timedelta(seconds=every_s)
     for run in runs.values():
-        if run["state"] != "succeeded" or not _has_follower(run["event"], chains):
+        if run["state"] != RunState.SUCCEEDED or not _has_follower(run["event"], chains):
             continue
         root_time = occurrences.of(int(run["id"]))[1]
         at = parse_iso(root_time)
@@ -168,7 +169,7 @@ def _follower(event: str) -> str:
 
 
 def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
-    lost = Counter(r["event"] for r in runs if r["state"] == "lost")
+    lost = Counter(r["event"] for r in runs if r["state"] == RunState.LOST)
     alerted = Counter[str]()
     for event, count in fleet.query("SELECT event, sum(count) FROM alerts WHERE kind = 'lost' GROUP BY event"):
         alerted[str(event)] = int(count)  # type: ignore[call-overload]

@@ -135,7 +135,7 @@ class EngineNights(nights.Nights):
             began, ended = parse_iso(row["started_at"]), parse_iso(row["ended_at"])
             if began is None or ended is None or began < start:
                 continue
-            end = ended.timestamp() if row["state"] == RunState.SUCCEEDED.value else math.inf
+            end = ended.timestamp() if row["state"] == RunState.SUCCEEDED else math.inf
             runs[row["event"]] = (began.timestamp(), end)
         for name in planned.runs:
             runs.setdefault(name, (math.inf, math.inf))  # never started (after a hang)

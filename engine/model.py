@@ -1,4 +1,8 @@
-"""The records evman keeps: event specs, runs, states and which state may follow which."""
+"""The records evman keeps: event specs, runs, states and which state may follow which.
+
+The closed vocabularies (run states, alert kinds, triggers, ...) are `StrEnum`s whose values are
+the strings stored: a row's "running" equals `RunState.RUNNING`, so code names the member and
+never spells the string again."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from datetime import datetime
 from typing import Any, Final
 
 
-class RunState(enum.Enum):
+class RunState(enum.StrEnum):
     WAITING = "waiting"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -26,6 +30,8 @@ class RunState(enum.Enum):
 
 ACTIVE_STATES: Final = frozenset({RunState.WAITING, RunState.RUNNING})
 FAILED_STATES: Final = frozenset({RunState.FAILED, RunState.KILLED, RunState.LOST})
+RESTARTABLE: Final = frozenset(s for s in RunState if s.is_finished and s is not RunState.SUCCEEDED)
+"""The states of a run that `restart` may repeat (every end but success)."""
 
 TRANSITIONS: Final[Mapping[RunState, frozenset[RunState]]] = {
     RunState.WAITING: frozenset(
@@ -46,19 +52,19 @@ class InvalidTransition(ValueError):
     pass
 
 
-class Concurrency(enum.Enum):
+class Concurrency(enum.StrEnum):
     SKIP = "skip"
     QUEUE = "queue"
     REPLACE = "replace"
 
 
-class Misfire(enum.Enum):
+class Misfire(enum.StrEnum):
     ONCE = "once"
     ALL = "all"
     SKIP = "skip"
 
 
-class OnLost(enum.Enum):
+class OnLost(enum.StrEnum):
     """What becomes of a run that was `lost` (its engine died while it ran)."""
 
     ALERT = "alert"
@@ -67,7 +73,7 @@ class OnLost(enum.Enum):
     """It pages, and a surviving engine starts it again."""
 
 
-class AlertKind(enum.Enum):
+class AlertKind(enum.StrEnum):
     FAILED = "failed"
     LATE = "late"
     OVERDUE = "overdue"
@@ -83,7 +89,51 @@ class AlertKind(enum.Enum):
     """The p50 finish is past the deadline, or the path to it will not finish unless someone acts."""
 
 
-class Trigger(enum.Enum):
+@dataclass(frozen=True)
+class KindFacts:
+    """What evman does with an alert of one kind (ALERT_KINDS)."""
+
+    severity: str
+    """Apprise's notify type for its pages (their colour and icon): "failure", "warning", "success"."""
+    tone: str
+    """How the console colours it while it is open and unacknowledged: "bad", "warn" or "ok"."""
+    repeats: bool = False
+    """It pages again until acknowledged, and escalates."""
+    resolved_by_success: bool = False
+    """A later success of its event resolves it."""
+    recovers: bool = False
+    """Resolved by a success, it says so: a `recovered` alert."""
+    while_waiting: bool = False
+    """Raised about a run that has not started: its page says why the run waits."""
+
+
+ALERT_KINDS: Final[Mapping[AlertKind, KindFacts]] = {
+    AlertKind.FAILED: KindFacts("failure", "bad", repeats=True, resolved_by_success=True, recovers=True),
+    AlertKind.LATE: KindFacts("warning", "warn", resolved_by_success=True, while_waiting=True),
+    AlertKind.OVERDUE: KindFacts("warning", "bad", repeats=True, resolved_by_success=True),
+    AlertKind.MISSED: KindFacts(
+        "failure", "bad", repeats=True, resolved_by_success=True, recovers=True, while_waiting=True
+    ),
+    AlertKind.OVERRUN: KindFacts("warning", "warn", resolved_by_success=True),
+    AlertKind.TOO_FAST: KindFacts("warning", "warn"),
+    AlertKind.LOST: KindFacts("failure", "bad", repeats=True, resolved_by_success=True, recovers=True),
+    AlertKind.RECOVERED: KindFacts("success", "ok"),
+    AlertKind.DELIVERY: KindFacts("failure", "warn"),
+    AlertKind.AT_RISK: KindFacts("warning", "bad", repeats=True),
+    AlertKind.PROJECTED_LATE: KindFacts("failure", "bad", repeats=True),
+}
+"""Every alert kind's facts, in one place: paging, the store and the console read them here."""
+
+
+def alert_facts(kind: str) -> KindFacts | None:
+    """The facts of a stored kind; None for a kind this version does not know."""
+    try:
+        return ALERT_KINDS[AlertKind(kind)]
+    except ValueError:
+        return None
+
+
+class Trigger(enum.StrEnum):
     """What started a run; stored in runs.trigger."""
 
     SCHEDULE = "schedule"
@@ -244,10 +294,8 @@ def transition(run: Run, to: RunState, at: datetime, **changes: Any) -> Run:
     """Return `run` moved to state `to` at `at`; raise InvalidTransition if the table forbids it."""
     allowed = TRANSITIONS[run.state]
     if to not in allowed:
-        names = ", ".join(sorted(s.value for s in allowed)) or "none (it has finished)"
-        raise InvalidTransition(
-            f"Run {run.id} of {run.event!r} cannot go from {run.state.value} to {to.value}; allowed: {names}."
-        )
+        names = ", ".join(sorted(allowed)) or "none (it has finished)"
+        raise InvalidTransition(f"Run {run.id} of {run.event!r} cannot go from {run.state} to {to}; allowed: {names}.")
     if to is RunState.RUNNING:
         changes.setdefault("started_at", at)
     elif to.is_finished:

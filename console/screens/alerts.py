@@ -22,7 +22,6 @@ COLUMNS: Final = (
     Column("delivery", "Delivery", 12),
     Column("message", "Message", 12, fill=True),
 )
-KIND_TONES: Final = {"recovered": "ok", "late": "warn", "overrun": "warn", "too_fast": "warn", "delivery": "warn"}
 LIMIT: Final = 300
 
 
@@ -39,7 +38,7 @@ class AlertsScreen(ListingScreen):
         now = self.services.now()
         is_open = alert["status"] == "open"
         unacked = is_open and not alert["acknowledged_at"]
-        tone = KIND_TONES.get(alert["kind"], "bad") if unacked else "muted"
+        tone = screen_rows.kind_tone(alert["kind"]) if unacked else "muted"
         ack = alert["acknowledged_by"] or ("-" if is_open else alert["status"])
         return {
             "id": (f"alert:{alert['id']}", "plain" if unacked else "muted"),

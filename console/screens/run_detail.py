@@ -26,6 +26,7 @@ from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.line_table import Column, LineTable
 from evman.console.widgets.status_bar import StatusBar
 from evman.console.widgets.tones import styled
+from evman.engine.model import ACTIVE_STATES, RESTARTABLE, RunState
 from evman.engine.store import Store
 
 COLUMNS: Final = (
@@ -41,7 +42,6 @@ COLUMNS: Final = (
 RUNS_SHOWN: Final = 50
 TAIL_FIRST_BYTES: Final = 256 * 1024
 TAIL_EVERY_S: Final = 0.2
-RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
 
 
 class DetailLoaded(Message):
@@ -180,7 +180,7 @@ class RunDetailScreen(EvmanScreen):
         now, zone = self.services.now(), self.services.zone
         state = run["state"]
         took = run["duration_s"]
-        if state == "running" and run["started_at"]:
+        if state == RunState.RUNNING and run["started_at"]:
             took = screen_rows.seconds_since(run["started_at"], now)
         return {
             "id": (f"run:{run['id']}", "plain"),
@@ -205,13 +205,13 @@ class RunDetailScreen(EvmanScreen):
         self.query_one("#run-info", Static).update(self._run_info(run))
         is_new = self.shown_run != run["id"]
         self.shown_run = run["id"]
-        if run["state"] not in ("running", "waiting") and self.following == run["id"]:
+        if run["state"] not in ACTIVE_STATES and self.following == run["id"]:
             self.following = None  # the tail worker reads what is left, then stops
             self.query_one("#log", Log).border_title = self._log_title(run)
         if is_new and reopen:
             log = self.query_one("#log", Log)
             log.clear()
-            self.following = run["id"] if run["state"] in ("running", "waiting") else None
+            self.following = run["id"] if run["state"] in ACTIVE_STATES else None
             log.border_title = self._log_title(run)
             self.tail(run["id"], run.get("log_path"), run.get("output_tail"))
 
@@ -316,11 +316,11 @@ class RunDetailScreen(EvmanScreen):
     def has_active_run(self, target: str) -> bool | None:
         if target.startswith("run:") or not self.runs:
             return None
-        return any(r["state"] in screen_rows.ACTIVE_STATES for r in self.runs.values())
+        return any(r["state"] in ACTIVE_STATES for r in self.runs.values())
 
     def kill_target(self) -> tuple[str, str] | None:
         run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
-        if run and run["state"] in ("running", "waiting"):
+        if run and run["state"] in ACTIVE_STATES:
             return f"run:{run['id']}", f"run {run['id']} of {self.event}"
         return self.event, f"the active run of {self.event}"
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from evman.engine.foresight.projection import Projection
-from evman.engine.model import RunState
+from evman.engine.model import AlertKind, RunState
 
-AT_RISK: Final = "at_risk"
-PROJECTED_LATE: Final = "projected_late"
+AT_RISK: Final = AlertKind.AT_RISK
+PROJECTED_LATE: Final = AlertKind.PROJECTED_LATE
 KINDS: Final = (PROJECTED_LATE, AT_RISK)
 """In the order they are judged: projected_late first, so that it can hold at_risk back."""
 ON_TIME_TO_RESOLVE: Final = 2

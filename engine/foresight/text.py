@@ -35,7 +35,7 @@ def step_text(row: Projection) -> str:
     if state is RunState.WAITING:
         return row.event
     retry = ", retrying" if row.retries_left > 0 else ", no retries left"
-    return f"{row.event} {state.value}{retry}"
+    return f"{row.event} {state}{retry}"
 
 
 def path_text(plan: Plan, event: str) -> str:
@@ -56,7 +56,7 @@ def _why_unbounded(row: Projection) -> str:
         return f"{row.event} is held"
     if row.state is RunState.WAITING:
         return f"{row.event} is waiting for an event that will not finish"
-    return f"{row.event} {row.state.value} with no retries left"
+    return f"{row.event} {row.state} with no retries left"
 
 
 def late_text(plan: Plan, event: str, timezone: str) -> str:

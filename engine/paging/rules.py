@@ -19,10 +19,10 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from evman.engine.clock import iso, parse_iso
-from evman.engine.model import Defaults, Route
+from evman.engine.model import ALERT_KINDS, Defaults, Route
 from evman.engine.timing.durations import parse_time_of_day
 
-REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost", "at_risk", "projected_late"})
+REPEATING: Final = frozenset(kind for kind, facts in ALERT_KINDS.items() if facts.repeats)
 """Kinds that page again until acknowledged, and escalate."""
 
 

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.fleet.elsewhere import Remote
-from evman.engine.model import RunState, Trigger
+from evman.engine.model import ACTIVE_STATES, RESTARTABLE, RunState, Trigger
 from evman.engine.quoting import quoted
 from evman.engine.tick import lifecycle, routing
 from evman.engine.tick.active import ActiveRun
@@ -16,7 +16,6 @@ from evman.engine.tick.context import Tick
 from evman.engine.tick.routing import Routed
 
 VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack")
-RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
 
 
 class RequestError(ValueError):
@@ -138,9 +137,7 @@ def _restartable(tick: Tick, target: str) -> dict[str, Any]:
             raise RequestError(f"{quoted(target)} has no run to restart; use trigger to start it")
     active = tick.runs.of(row["event"])
     if active:
-        raise RequestError(
-            f"run {active[0].id} of {row['event']!r} is still {active[0].state.value}; kill it first, or wait"
-        )
+        raise RequestError(f"run {active[0].id} of {row['event']!r} is still {active[0].state}; kill it first, or wait")
     remote = tick.elsewhere.of(row["event"])
     if remote:  # its owner answers: it knows whether the run still runs
         raise routing.route_to(_owned_first(remote), f"restart {target}")
@@ -157,9 +154,7 @@ def _kill(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
     local, remote = _runs_to_kill(tick, target)
     done = [_kill_one(tick, run, who, args.get("replaced_by")) for run in local]
     asked = routing.ask_to_kill(tick, remote, f"{who} via {routing.me(tick)}")
-    done += [
-        f"run {r.id} ({r.state.value} on {r.where}): asked in request {i}" for r, i in zip(remote, asked, strict=True)
-    ]
+    done += [f"run {r.id} ({r.state} on {r.where}): asked in request {i}" for r, i in zip(remote, asked, strict=True)]
     return "; ".join(done)
 
 
@@ -185,7 +180,7 @@ def _runs_to_kill(tick: Tick, target: str) -> tuple[list[ActiveRun], list[Remote
         if run is not None:
             return [run], []
         owner = row.get("engine_id")
-        if row["state"] in ("waiting", "running") and tick.owner is not None and owner != tick.owner.engine_id:
+        if row["state"] in ACTIVE_STATES and tick.owner is not None and owner != tick.owner.engine_id:
             raise Routed(
                 owner,
                 f"run {row['id']} is {row['state']} on " + ("no engine yet" if owner is None else f"engine {owner}"),

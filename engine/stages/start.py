@@ -74,11 +74,11 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         return f"window opens at {local_text(run.window_open, spec, now)}"
     ahead = [r for r in tick.runs.of(run.event) if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
     if ahead:
-        return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
+        return f"queued behind run {ahead[0].id} ({ahead[0].state})"
     if run.behind:
         still = [r for r in tick.elsewhere.of(run.event) if r.id in run.behind]
         if still:
-            return f"queued behind run {still[0].id} ({still[0].state.value} on {still[0].where})"
+            return f"queued behind run {still[0].id} ({still[0].state} on {still[0].where})"
         run.behind = set()
     if spec.requires is not None and "forced" not in run.flags:
         view = ConditionView(tick.view, tick.runs, spec, tick.elsewhere)
@@ -102,4 +102,4 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
     if not run.is_new:
         tick.batch.run_started(run.id, iso(tick.now), tick.host)
     tick.to_spawn.append(run)
-    tick.change("run", run.event, run.id, RunState.RUNNING.value, run.trigger)
+    tick.change("run", run.event, run.id, RunState.RUNNING, run.trigger)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from evman.engine.model import ALERT_KINDS
 from evman.engine.store.alerts import UPSERT_ALERT
 from evman.engine.store.engines import HEARTBEAT
 from evman.engine.store.errors import Fenced
@@ -16,7 +17,7 @@ from evman.engine.store.events import BUMP_HOLDS
 from evman.engine.store.part import Part
 from evman.engine.store.runs import insert_run_sql
 
-RESOLVED_BY_SUCCESS: Final = ("failed", "lost", "missed", "overdue", "overrun", "late")
+RESOLVED_BY_SUCCESS: Final = tuple(sorted(k for k, facts in ALERT_KINDS.items() if facts.resolved_by_success))
 """The open alert kinds that a later success of the event resolves."""
 
 _RUN_ENDED: Final = (

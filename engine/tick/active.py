@@ -61,7 +61,7 @@ class ActiveRun:
         row = {
             "id": self.id,
             "event": self.event,
-            "state": self.state.value,
+            "state": self.state,
             "trigger": self.trigger,
             "triggered_by": self.triggered_by,
             "attempt": self.attempt,

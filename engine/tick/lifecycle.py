@@ -51,7 +51,7 @@ def new_run(
         tick.next_id(),
         event,
         RunState.WAITING,
-        trigger.value,
+        trigger,
         attempt,
         scheduled_for,
         triggered_by=triggered_by,
@@ -68,7 +68,7 @@ def new_run(
         return None
     tick.runs[run.id] = run
     tick.inserts.append(run)
-    tick.change("run", event, run.id, RunState.WAITING.value, trigger.value)
+    tick.change("run", event, run.id, RunState.WAITING, trigger)
     if tick.placement is not None and not tick.placement.fits(spec):
         release(tick, run, tick.placement.why_waiting(spec))
     return run
@@ -83,7 +83,7 @@ def release(tick: Tick, run: ActiveRun, reason: str) -> None:
         run.owned = False
     else:
         tick.batch.run_released(run.id, reason)
-    tick.change("run", run.event, run.id, RunState.WAITING.value, reason)
+    tick.change("run", run.event, run.id, RunState.WAITING, reason)
 
 
 def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetime:
@@ -117,15 +117,15 @@ def _admit(tick: Tick, spec: EventSpec, run: ActiveRun) -> bool:
         run.behind = {r.id for r in remote}
         return True
     busy = (
-        f"run {active[-1].id} is still {active[-1].state.value}"
+        f"run {active[-1].id} is still {active[-1].state}"
         if active
-        else f"run {remote[-1].id} is still {remote[-1].state.value} on {remote[-1].where}"
+        else f"run {remote[-1].id} is still {remote[-1].state} on {remote[-1].where}"
     )
     run.state = RunState.SKIPPED
     run.waiting_reason = None
     tick.inserts.append(run)
     write_end(tick, run, tick.now, RunState.SKIPPED, f"skipped: {busy} (concurrency=skip)")
-    tick.change("run", spec.name, run.id, RunState.SKIPPED.value, "concurrency")
+    tick.change("run", spec.name, run.id, RunState.SKIPPED, "concurrency")
     return False
 
 
@@ -157,7 +157,7 @@ def finish(
     write_end(tick, run, at, state, reason, exit_code=exit_code, checks=checks)
     if state is not RunState.SKIPPED:
         tick.view.set_finished(run.event, Finished(state, at, exit_code))
-    tick.change("run", run.event, run.id, state.value, reason)
+    tick.change("run", run.event, run.id, state, reason)
     tick.ended.append(Ended(run, state, at, reason, final=final, judged=judged))
 
 
@@ -174,7 +174,7 @@ def write_end(
     tail = read_tail(run.log_path) if run.started_at is not None else ""
     tick.batch.run_ended(
         run.id,
-        state=state.value,
+        state=state,
         ended_at=iso(at),
         exit_code=exit_code,
         reason=reason,
@@ -219,5 +219,5 @@ def raise_alert(
     tick: Tick, spec: EventSpec, kind: AlertKind, run: ActiveRun, message: str, at: datetime, route: str | None = None
 ) -> None:
     """Write an alert row; while one of (event, kind) is open, add to it instead of paging anew."""
-    tick.batch.alert(kind.value, spec.name, run.id, route or spec.driver, message, iso(at))
-    tick.change("alert", spec.name, run.id, kind.value, message)
+    tick.batch.alert(kind, spec.name, run.id, route or spec.driver, message, iso(at))
+    tick.change("alert", spec.name, run.id, kind, message)

@@ -27,7 +27,7 @@ class Routed(Exception):
 
 def route_to(remote: Remote, why: str) -> Routed:
     """The Routed to raise for a request about `remote`, a run this engine does not own."""
-    return Routed(remote.engine_id, f"{why}: run {remote.id} is {remote.state.value} on {remote.where}")
+    return Routed(remote.engine_id, f"{why}: run {remote.id} is {remote.state} on {remote.where}")
 
 
 def ask_to_kill(
