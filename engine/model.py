@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Final
 
 
 class RunState(enum.StrEnum):
@@ -33,7 +32,13 @@ FAILED_STATES: Final = frozenset({RunState.FAILED, RunState.KILLED, RunState.LOS
 RESTARTABLE: Final = frozenset(s for s in RunState if s.is_finished and s is not RunState.SUCCEEDED)
 """The states of a run that `restart` may repeat (every end but success)."""
 
-TRANSITIONS: Final[Mapping[RunState, frozenset[RunState]]] = {
+FINISHED_STATES: Final = frozenset(s for s in RunState if s.is_finished)
+
+NEW: Final = None
+"""The key of TRANSITIONS for a run being made (it has no state yet)."""
+
+TRANSITIONS: Final[Mapping[RunState | None, frozenset[RunState]]] = {
+    NEW: frozenset({RunState.WAITING, RunState.SKIPPED}),
     RunState.WAITING: frozenset(
         {RunState.RUNNING, RunState.MISSED, RunState.SKIPPED, RunState.FAILED, RunState.KILLED}
     ),
@@ -45,11 +50,35 @@ TRANSITIONS: Final[Mapping[RunState, frozenset[RunState]]] = {
     RunState.SKIPPED: frozenset(),
     RunState.LOST: frozenset(),
 }
-"""WAITING -> FAILED covers a failing `prepare`; WAITING -> KILLED an operator kill of a queued run."""
+"""Which state may follow which; every change of a run's state is checked here (check_transition),
+and the compare-and-set of the writes that change it is read from here (states_before).
+
+NEW -> WAITING is every run made; NEW -> SKIPPED one that concurrency = "skip" turned away while
+another run of its event was active (it never waited: its row says why it was skipped).
+WAITING -> FAILED is a failing `prepare`; WAITING -> KILLED an operator's kill of a queued run;
+WAITING -> SKIPPED a waiting run that concurrency = "replace" cancelled."""
 
 
 class InvalidTransition(ValueError):
-    pass
+    """A state change the table does not allow: a defect of the engine, never of the user's input."""
+
+
+def check_transition(run_id: int, event: str, old: RunState | None, new: RunState) -> RunState:
+    """`new`, if TRANSITIONS lets run `run_id` of `event` go from `old` (NEW: a run being made)
+    to it; else InvalidTransition, naming the states it may go to."""
+    allowed = TRANSITIONS[old]
+    if new not in allowed:
+        names = ", ".join(sorted(allowed)) or "none (it has finished)"
+        if old is NEW:
+            raise InvalidTransition(f"Run {run_id} of {event!r} cannot be made {new}; a new run may be: {names}.")
+        raise InvalidTransition(f"Run {run_id} of {event!r} cannot go from {old} to {new}; it may go to: {names}.")
+    return new
+
+
+def states_before(*targets: RunState) -> frozenset[RunState]:
+    """The states from which a run may move to one of `targets`: what a write that makes that
+    move expects the row to hold (its compare-and-set)."""
+    return frozenset(old for old, nxt in TRANSITIONS.items() if old is not None and nxt & set(targets))
 
 
 class Concurrency(enum.StrEnum):
@@ -273,31 +302,3 @@ class Definitions:
     routes: Mapping[str, Route]
     events: tuple[EventSpec, ...]
     source: str = ""
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    event: str
-    state: RunState
-    trigger: str
-    attempt: int = 1
-    scheduled_for: datetime | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    exit_code: int | None = None
-    reason: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-def transition(run: Run, to: RunState, at: datetime, **changes: Any) -> Run:
-    """Return `run` moved to state `to` at `at`; raise InvalidTransition if the table forbids it."""
-    allowed = TRANSITIONS[run.state]
-    if to not in allowed:
-        names = ", ".join(sorted(allowed)) or "none (it has finished)"
-        raise InvalidTransition(f"Run {run.id} of {run.event!r} cannot go from {run.state} to {to}; allowed: {names}.")
-    if to is RunState.RUNNING:
-        changes.setdefault("started_at", at)
-    elif to.is_finished:
-        changes.setdefault("ended_at", at)
-    return replace(run, state=to, **changes)

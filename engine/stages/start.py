@@ -96,7 +96,7 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
         lifecycle.note_waiting(tick, run, f"preparing: {spec.on_failure.prepare}")
         tick.to_spawn.append(run)
         return
-    run.state = RunState.RUNNING
+    run.move(RunState.RUNNING)
     run.started_at = tick.now
     run.waiting_reason = None
     if not run.is_new:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from evman.engine.clock import iso, parse_iso
-from evman.engine.model import RunState
+from evman.engine.model import NEW, RunState, check_transition
 from evman.engine.store import RUN_COLUMNS
 
 
@@ -26,7 +26,8 @@ class Change:
 
 @dataclass
 class ActiveRun:
-    """A waiting or running run, as the engine holds it in memory."""
+    """A waiting or running run, as the engine holds it in memory. Its state changes only
+    through `move` (and a new one is made through `born`), which check model.TRANSITIONS."""
 
     id: int
     event: str
@@ -55,6 +56,18 @@ class ActiveRun:
     replace); it starts once they ended. Not kept in the row: a takeover forgets it."""
     owned: bool = True
     """False: a new run inserted with no owner (several engines: no engine it fits holds it)."""
+    end: dict[str, Any] | None = None
+    """A new run that ended before its first flush: its end (ended_at, exit_code, reason,
+    output_tail, checks), inserted with its row, as everything else about a new run is."""
+
+    @classmethod
+    def born(cls, state: RunState, run_id: int, event: str, **fields: Any) -> ActiveRun:
+        """A new run, in a state a run may be made in (model.TRANSITIONS[NEW])."""
+        return cls(run_id, event, check_transition(run_id, event, NEW, state), is_new=True, **fields)
+
+    def move(self, state: RunState) -> None:
+        """Change the run's state; InvalidTransition if model.TRANSITIONS does not allow it."""
+        self.state = check_transition(self.id, self.event, self.state, state)
 
     def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
         """The run's row, as the values of RUN_COLUMNS."""
@@ -79,6 +92,7 @@ class ActiveRun:
             "host": host if self.started_at else None,
             "log_path": self.log_path,
             "flags": flags_text(self.flags),
+            **(self.end or {}),
         }
         return tuple(row.get(c) for c in RUN_COLUMNS)
 

@@ -47,24 +47,31 @@ def new_run(
         return None
     if trigger not in _ANY_INSTANT:
         scheduled_for = _free_instant(tick, event, scheduled_for, attempt)
-    run = ActiveRun(
-        tick.next_id(),
+    run_id = tick.next_id()
+    admitted = trigger in (Trigger.RETRY, Trigger.RESTART) or backlog
+    busy, behind = (None, set()) if admitted else _admit(tick, spec, run_id)
+    bounds = bounds_for(spec, tick.now if fresh_window else scheduled_for)
+    run = ActiveRun.born(
+        RunState.WAITING if busy is None else RunState.SKIPPED,
+        run_id,
         event,
-        RunState.WAITING,
-        trigger,
-        attempt,
-        scheduled_for,
+        trigger=trigger,
+        attempt=attempt,
+        scheduled_for=scheduled_for,
         triggered_by=triggered_by,
+        repeats_run_id=_id_of(repeats),
         not_before=not_before,
         needs_prepare=needs_prepare,
-        is_new=True,
+        window_open=bounds.open_at,
+        due_by=bounds.due_by,
+        late_at=bounds.late_at,
+        log_path=tick.runner.log_path_text(event, run_id),
+        behind=behind,
     )
-    if repeats is not None:
-        run.repeats_run_id = repeats.id if isinstance(repeats, ActiveRun) else int(repeats["id"])
-    bounds = bounds_for(spec, tick.now if fresh_window else scheduled_for)
-    run.window_open, run.due_by, run.late_at = bounds.open_at, bounds.due_by, bounds.late_at
-    run.log_path = tick.runner.log_path_text(event, run.id)
-    if trigger not in (Trigger.RETRY, Trigger.RESTART) and not backlog and not _admit(tick, spec, run):
+    if busy is not None:
+        tick.inserts.append(run)
+        write_end(tick, run, tick.now, f"skipped: {busy} (concurrency=skip)")
+        tick.change("run", spec.name, run.id, RunState.SKIPPED, "concurrency")
         return None
     tick.runs[run.id] = run
     tick.inserts.append(run)
@@ -72,6 +79,12 @@ def new_run(
     if tick.placement is not None and not tick.placement.fits(spec):
         release(tick, run, tick.placement.why_waiting(spec))
     return run
+
+
+def _id_of(run: ActiveRun | dict[str, Any] | None) -> int | None:
+    if run is None:
+        return None
+    return run.id if isinstance(run, ActiveRun) else int(run["id"])
 
 
 def release(tick: Tick, run: ActiveRun, reason: str) -> None:
@@ -100,33 +113,24 @@ def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetim
     return at
 
 
-def _admit(tick: Tick, spec: EventSpec, run: ActiveRun) -> bool:
-    """Concurrency: what a new run does while another run of the event is active, here or
-    (several engines) on another engine."""
+def _admit(tick: Tick, spec: EventSpec, run_id: int) -> tuple[str | None, set[int]]:
+    """Concurrency: what new run `run_id` does while another run of the event is active, here
+    or (several engines) on another engine. (Why it is skipped, or None; the other engines'
+    runs it waits behind.)"""
     active = tick.runs.of(spec.name)
     remote = [] if active and spec.concurrency is Concurrency.SKIP else tick.elsewhere.of(spec.name)
     if not active and not remote:
-        return True
+        return None, set()
     if spec.concurrency is Concurrency.QUEUE:
-        run.behind = {r.id for r in remote}
-        return True
+        return None, {r.id for r in remote}
     if spec.concurrency is Concurrency.REPLACE:
         for other in active:
-            cancel(tick, other, by=f"replaced by run {run.id}")
-        routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run.id} replaces it", {"replaced_by": run.id})
-        run.behind = {r.id for r in remote}
-        return True
-    busy = (
-        f"run {active[-1].id} is still {active[-1].state}"
-        if active
-        else f"run {remote[-1].id} is still {remote[-1].state} on {remote[-1].where}"
-    )
-    run.state = RunState.SKIPPED
-    run.waiting_reason = None
-    tick.inserts.append(run)
-    write_end(tick, run, tick.now, RunState.SKIPPED, f"skipped: {busy} (concurrency=skip)")
-    tick.change("run", spec.name, run.id, RunState.SKIPPED, "concurrency")
-    return False
+            cancel(tick, other, by=f"replaced by run {run_id}")
+        routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run_id} replaces it", {"replaced_by": run_id})
+        return None, {r.id for r in remote}
+    if active:
+        return f"run {active[-1].id} is still {active[-1].state}", set()
+    return f"run {remote[-1].id} is still {remote[-1].state} on {remote[-1].where}", set()
 
 
 def cancel(tick: Tick, run: ActiveRun, *, by: str) -> None:
@@ -152,9 +156,9 @@ def finish(
     judged: bool = False,
 ) -> None:
     """Record the end of `run`; the follow-ups stage acts on it (followers, retries, alerts)."""
+    run.move(state)
     tick.runs.pop(run.id, None)
-    run.state = state
-    write_end(tick, run, at, state, reason, exit_code=exit_code, checks=checks)
+    write_end(tick, run, at, reason, exit_code=exit_code, checks=checks)
     if state is not RunState.SKIPPED:
         tick.view.set_finished(run.event, Finished(state, at, exit_code))
     tick.change("run", run.event, run.id, state, reason)
@@ -165,21 +169,34 @@ def write_end(
     tick: Tick,
     run: ActiveRun,
     at: datetime,
-    state: RunState,
     reason: str | None,
     *,
     exit_code: int | None = None,
     checks: list[Any] | None = None,
 ) -> None:
-    tail = read_tail(run.log_path) if run.started_at is not None else ""
+    """Write the end of `run`, now in its final state: an UPDATE of its row, or, for a run made
+    this tick, its row inserted whole (no write ever finds a row that has ended already)."""
+    tail = (read_tail(run.log_path) if run.started_at is not None else "") or None
+    ended_at = iso(at)
+    checks_text = json.dumps([c.to_json() for c in checks]) if checks else None
+    if run.is_new:
+        run.waiting_reason = None
+        run.end = {
+            "ended_at": ended_at,
+            "exit_code": exit_code,
+            "reason": reason,
+            "output_tail": tail,
+            "checks": checks_text,
+        }
+        return
     tick.batch.run_ended(
         run.id,
-        state=state,
-        ended_at=iso(at),
+        state=run.state,
+        ended_at=ended_at,
         exit_code=exit_code,
         reason=reason,
-        output_tail=tail or None,
-        checks=json.dumps([c.to_json() for c in checks]) if checks else None,
+        output_tail=tail,
+        checks=checks_text,
         flags=flags_text(run.flags),
         pid=run.pid,
     )
