@@ -11,6 +11,7 @@ from evman.console.screens.listing import ListingScreen
 from evman.console.views import contract, screen_rows
 from evman.console.widgets.line_table import Column
 from evman.engine.store import Store
+from evman.engine.verbs import Verb
 
 COLUMNS: Final = (
     Column("id", "Alert", 11),
@@ -66,13 +67,10 @@ class AlertsScreen(ListingScreen):
         else:
             self.services.send_request("ack", event)
 
-    def restart_target(self) -> str | None:
-        # an alert's run has usually long finished: `r` restarts the event's latest run
-        return self.selected_event()
-
-    def kill_target(self) -> tuple[str, str] | None:
-        event = self.selected_event()
-        return None if event is None else (event, f"the active run of {event}")
+    def run_target(self, verb: Verb) -> int | None:
+        # an alert's run has usually long finished: `r` restarts the event's latest run, `K`
+        # kills the event's active run
+        return None
 
     def note(self, alert: dict[str, Any] | None) -> str:
         if alert is None:

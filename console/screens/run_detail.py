@@ -26,8 +26,9 @@ from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.line_table import Column, LineTable
 from evman.console.widgets.status_bar import StatusBar
 from evman.console.widgets.tones import styled
-from evman.engine.model import ACTIVE_STATES, RESTARTABLE, RunState
+from evman.engine.model import ACTIVE_STATES, RunState
 from evman.engine.store import Store
+from evman.engine.verbs import Verb
 
 COLUMNS: Final = (
     Column("id", "Run", 10),
@@ -309,20 +310,16 @@ class RunDetailScreen(EvmanScreen):
     def selected_run(self) -> int | None:
         return self.shown_run
 
-    def restart_target(self) -> str | None:
+    def run_target(self, verb: Verb) -> int | None:
+        """The run shown, where the verb acts on a run in its state (restart: a finished one;
+        kill: an active one); else the event."""
         run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
-        return f"run:{run['id']}" if run and run["state"] in RESTARTABLE else self.event
+        return int(run["id"]) if run and run["state"] in verb.run_states else None
 
     def has_active_run(self, target: str) -> bool | None:
         if target.startswith("run:") or not self.runs:
             return None
         return any(r["state"] in ACTIVE_STATES for r in self.runs.values())
-
-    def kill_target(self) -> tuple[str, str] | None:
-        run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
-        if run and run["state"] in ACTIVE_STATES:
-            return f"run:{run['id']}", f"run {run['id']} of {self.event}"
-        return self.event, f"the active run of {self.event}"
 
 
 def _bounds_text(

@@ -1,0 +1,85 @@
+"""What every `evman` verb shares: the database it opens (--db, $EVMAN_DB, ./evman.db), errors
+on stderr with an exit status, --json, and who is asking."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+DEFAULT_DB = "evman.db"
+WAIT_S = 5.0
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"evman: {message}", err=True)
+    sys.exit(code)
+
+
+def db_path(ctx: click.Context, value: str | None) -> Path | str:
+    """--db (before or after the verb), else $EVMAN_DB, else ./evman.db: a file's Path, or a
+    postgresql:// URL as text."""
+    from evman.engine.store.targets import db_target
+
+    root = ctx.find_root()
+    chosen = value or (root.obj or {}).get("db") or os.environ.get("EVMAN_DB") or DEFAULT_DB
+    return db_target(chosen)
+
+
+def set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        ctx.ensure_object(dict)
+        ctx.find_root().ensure_object(dict)
+        ctx.find_root().obj["db"] = value
+    return value
+
+
+db_option = click.option(
+    "--db",
+    "db",
+    metavar="PATH|URL",
+    expose_value=False,
+    callback=set_db,
+    is_eager=True,
+    help="Database file or postgresql://user@host/db URL (default: $EVMAN_DB, else ./evman.db).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+
+
+def open_db(*, create: bool = False, readonly: bool = False) -> Any:
+    """The database --db names, opened; a failure is one line on stderr and exit 1."""
+    from evman.engine.store import Store, StoreError
+
+    ctx = click.get_current_context()
+    path = db_path(ctx, None)
+    try:
+        return Store(path, create=create, readonly=readonly)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(render(data))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def operator() -> str:
+    try:
+        return os.environ.get("EVMAN_OPERATOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"

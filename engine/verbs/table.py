@@ -1,0 +1,157 @@
+"""The request verbs, one row each: the name a request row carries, the handler that answers it,
+and how the verb reads on the command line and in the console. The requests stage dispatches
+through this table; `evman <verb>` and the console's keys and actions are built from it.
+
+A new verb is a row here plus its handler (HACKING.md, "Adding a request verb")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from evman.engine.model import ACTIVE_STATES, RESTARTABLE, RunState
+from evman.engine.verbs import acks, holds, runs
+from evman.engine.verbs.targets import Handler
+
+TARGETS: Final = {"event": "EVENT", "run": "run:N", "alert": "alert:N"}
+"""What a request's target may name, and how the command line writes it."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option of a verb; the request carries its value as args[key]."""
+
+    flag: str
+    """As typed: "--force"."""
+    key: str
+    """Its key in the request's `args` JSON object."""
+    help: str
+    metavar: str | None = None
+    """None: a flag (args[key] is true when given, absent otherwise); else the option takes a
+    value, sent as text for the handler to read (and to refuse, in words, when it is wrong)."""
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """The console asks before it sends the request: "<label> <what>?", then `detail`."""
+
+    detail: str
+    yes: str
+    """The confirming button's word."""
+    event_words: str = "{event}"
+    """How the question names an event target ("the active run of {event}")."""
+    needs_active: bool = False
+    """Asks only when the target has a waiting or running run; else says there is none."""
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    """What a `requests` row's `verb` says, and the command: `evman <name> TARGET`."""
+    handler: Handler
+    summary: str
+    """What it does, one sentence: the first line of `evman <name> --help`."""
+    example: str
+    """A command line that uses it, for --help."""
+    targets: tuple[str, ...] = ("event",)
+    """What its target may name (keys of TARGETS)."""
+    options: tuple[Option, ...] = ()
+    key: str | None = None
+    """Its console key; None: the command line and the mailbox only."""
+    label: str = ""
+    """The console's short name for it (footer, palette)."""
+    what: str = ""
+    """What the key does, for the help screen, the palette and the footer's tooltip."""
+    run_states: frozenset[RunState] = frozenset()
+    """Where the console has a run selected, it names the run (`run:N`) only when the run is in
+    one of these states, else its event (the run detail screen)."""
+    confirm: Confirm | None = None
+
+    def takes(self, kind: str) -> bool:
+        return kind in self.targets
+
+    @property
+    def target_words(self) -> str:
+        """The target as the command line writes it: "EVENT|run:N"."""
+        return "|".join(TARGETS[t] for t in self.targets)
+
+
+FORCE: Final = Option("--force", "force", "Start now, ignoring its window and requires.")
+
+VERBS: Final[tuple[Verb, ...]] = (
+    Verb(
+        "trigger",
+        runs.trigger,
+        "Start a new run of EVENT now (it still obeys its requires and window).",
+        "evman trigger fetch-feeds",
+        options=(FORCE,),
+        key="t",
+        label="Trigger",
+        what="Trigger a new run of the selected event now",
+    ),
+    Verb(
+        "restart",
+        runs.restart,
+        "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), after running its prepare step.",
+        "evman restart run:12",
+        targets=("event", "run"),
+        options=(FORCE,),
+        key="r",
+        label="Restart",
+        what="Restart the selected run (or the event's latest run)",
+        run_states=RESTARTABLE,
+    ),
+    Verb(
+        "kill",
+        runs.kill,
+        "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.",
+        "evman kill publish",
+        targets=("event", "run"),
+        key="K",
+        label="Kill",
+        what="Kill the selected event's active run (asks first)",
+        run_states=ACTIVE_STATES,
+        confirm=Confirm(
+            "TERM to its process group, then KILL; the engine records it as killed.",
+            "Kill",
+            event_words="the active run of {event}",
+            needs_active=True,
+        ),
+    ),
+    Verb(
+        "hold",
+        holds.hold,
+        "Hold EVENT: no new runs start; waiting ones wait with reason 'held'.",
+        "evman hold promote-to-production",
+        key="h",
+        label="Hold",
+        what="Hold the event: no new runs start",
+    ),
+    Verb(
+        "release",
+        holds.release,
+        "Release a held EVENT.",
+        "evman release promote-to-production",
+        key="u",
+        label="Release",
+        what="Release a held event",
+    ),
+    Verb(
+        "ack",
+        acks.ack,
+        "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.",
+        "evman ack alert:7",
+        targets=("event", "alert"),
+        key="a",
+        label="Ack",
+        what="Acknowledge the selected alert, or the event's open alerts",
+    ),
+)
+"""Every request verb, in the order the console's footer shows their keys."""
+
+_BY_NAME: Final = {verb.name: verb for verb in VERBS}
+
+
+def verb_named(name: str) -> Verb | None:
+    """The verb a request row names (case and blanks ignored), or None."""
+    return _BY_NAME.get(name.strip().lower())
