@@ -15,7 +15,7 @@ from bench.evman_side import BENCH_DIR, EngineThread, at_schedule, due_in, load,
 from bench.stats import percentile
 from evman.engine.model import EventSpec, RunState
 from evman.engine.running.supervisor_client import read_exit
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _spec(name: str, when: datetime, kind: str) -> EventSpec:
 def evman_burst(tmp: Path, n: int, kind: str = "call", lead_s: float = 1.5) -> Burst:
     """n one-shot events ("call": bench.jobs:noop; "true": the command) due together, one engine."""
     path = tmp / f"evman-{kind}.db"
-    store = Store(path)
+    store = open_store(path)
     when = due_in(lead_s + n / 4000)  # loading 2,000 definitions takes about half a second
     load(store, [_spec(f"b{i:05d}", when, kind) for i in range(n)])
     store.close()

@@ -25,7 +25,7 @@ from bench.stats import percentile
 from evman.engine.clock import FakeClock, iso
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.model import ACTIVE_STATES, RunState
-from evman.engine.store import RUN_COLUMNS, Store
+from evman.engine.store import RUN_COLUMNS, open_store
 
 NOW = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
 DRIVERS = ("ops", "night", "lead")
@@ -57,7 +57,7 @@ def build_database(path: Path, *, events: int, runs: int, seed: int = 7) -> None
     """Load the events through the real loader, then insert `runs` runs and some alerts in
     one transaction each (executemany)."""
     rnd = random.Random(seed)
-    store = Store(path)
+    store = open_store(path)
     text = definitions_text(events)
     defs = parse_definitions(text, source=str(path.with_suffix(".toml")), base_dir=path.parent)
     catalog.save(store, defs, now=NOW)
@@ -328,7 +328,7 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
     from evman.console.screens.services import EngineChanged
     from evman.engine.engine import Change
 
-    writer = Store(db)
+    writer = open_store(db)
     top = int(table.scroll_y)
     visible = table.shown_names()[top : top + 5]  # on screen now: their change must be drawn
     names = visible + [n for n in (f"job-{i:05d}" for i in range(events - 15, events)) if n not in visible]
@@ -371,7 +371,7 @@ def _store_costs(db: Path) -> dict[str, str]:
     from evman.console.screens.events import FIRST_PAGE, PAGE
     from evman.console.views import contract, screen_rows
 
-    store = Store(db)
+    store = open_store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)
 
     def timed(fn: Callable[[], object], n: int = 9) -> str:

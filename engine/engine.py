@@ -34,7 +34,7 @@ from evman.engine.stages.recover import recover
 from evman.engine.stages.requests import handle_requests
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
-from evman.engine.store import EngineRow, Fenced, Store, StoreError
+from evman.engine.store import EngineRow, Fenced, PgStore, Store, StoreError
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
@@ -97,8 +97,8 @@ class Engine:
         """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
         """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
-        if store.several_engines:
-            self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)  # type: ignore[arg-type]
+        if isinstance(store, PgStore):
+            self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)
         elif tags:
             log.warning(
                 "--tags %s is ignored: %s is SQLite, one engine that runs every event "
@@ -239,7 +239,8 @@ class Engine:
         pid, and the next engine watches or reconciles them."""
         if self.fenced is not None:
             self.executors.shutdown(wait_s=0)
-            self.fleet.stop_listening()  # type: ignore[union-attr]
+            if self.fleet is not None:
+                self.fleet.stop_listening()
             return
         left = self.executors.shutdown(wait_s=self.stop_grace_s)
         now = self.clock.now()
@@ -360,7 +361,7 @@ class Engine:
             self._next_due = parse_iso(self.store.next_due_at())
             self.foresight.prepare(self.store)
             if self.fleet is not None:
-                self.fleet.place(self.store.placed_events())  # type: ignore[attr-defined]
+                self.fleet.place(self.fleet.store.placed_events())
 
     def _heartbeat(self, tick: Tick) -> None:
         if self.fleet is not None:

@@ -35,7 +35,7 @@ from evman.engine.clock import FakeClock  # noqa: E402
 from evman.engine.definitions import catalog, parse_definitions  # noqa: E402
 from evman.engine.engine import Engine  # noqa: E402
 from evman.engine.model import Definitions  # noqa: E402
-from evman.engine.store import Store  # noqa: E402
+from evman.engine.store import open_store  # noqa: E402
 
 ZONE = ZoneInfo("Europe/London")
 TONIGHT = datetime(2026, 3, 20, 22, 0, tzinfo=ZONE)
@@ -70,7 +70,7 @@ def simulated(defs: Definitions, *, tonight: bool) -> Definitions:
 
 def save(path: Path, defs: Definitions, now: datetime) -> None:
     """Through a connection of its own, as `evman load` would: the engine sees the change."""
-    other = Store(path)
+    other = open_store(path)
     try:
         catalog.save(other, defs, now=now)
     finally:
@@ -92,7 +92,7 @@ def build(out: Path, *, nights: int = 20, stop: str = "01:55", seed: int = 3) ->
     first = TONIGHT - timedelta(days=nights, hours=1)
     clock = FakeClock(first)
     save(out, simulated(defs, tonight=False), clock.now())
-    store = Store(out)
+    store = open_store(out)
     logs = Path(tempfile.mkdtemp(prefix="evman-nightly-logs-"))
     engine = Engine(store, clock=clock, logs_dir=logs)
     engine.start()

@@ -40,7 +40,7 @@ from evman.engine.clock import FakeClock  # noqa: E402
 from evman.engine.definitions import catalog, duration_text, parse_definitions  # noqa: E402
 from evman.engine.engine import Engine  # noqa: E402
 from evman.engine.model import RunState  # noqa: E402
-from evman.engine.store import Store  # noqa: E402
+from evman.engine.store import open_store  # noqa: E402
 
 SCALE = 200
 ZONE = "Europe/London"
@@ -95,7 +95,7 @@ def run_until_quiet(engine: Engine, clock: FakeClock, steps: Iterator[float]) ->
 
 
 def ask(db: Path, verb: str, target: str, who: str, at: datetime) -> None:
-    other = Store(db)
+    other = open_store(db)
     try:
         other.add_request(verb, target, requested_by=who, now=at)
     finally:
@@ -120,7 +120,7 @@ def build(out: Path, *, scale: int = SCALE, hours: int = 24, examples: Path = HE
         events=tuple(dataclasses.replace(e, cwd=os.path.relpath(e.cwd, out.absolute().parent)) for e in defs.events),
     )
     clock = FakeClock(DAY)
-    store = Store(out)
+    store = open_store(out)
     catalog.save(store, defs, now=clock.now())
     logs = Path(tempfile.mkdtemp(prefix="evman-sample-logs-"))
     engine = Engine(store, clock=clock, logs_dir=logs, stop_grace_s=5)

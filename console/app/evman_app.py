@@ -32,7 +32,7 @@ from evman.console.screens.services import DatabaseChanged, EngineChanged
 from evman.console.widgets.status_bar import Status, StatusBar
 from evman.console.widgets.tones import palette_for
 from evman.engine.clock import Clock, SystemClock, parse_iso
-from evman.engine.store import Store, StoreError
+from evman.engine.store import Store, StoreError, open_store
 from evman.engine.store.targets import db_target, logs_dir, short_name
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class EvmanApp(App[int]):
         self.notify_alerts = notify_alerts
         self.stop_grace_s = stop_grace_s
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
-        self.store = Store(self.db_target, create=False, readonly=readonly)
+        self.store = open_store(self.db_target, create=False, readonly=readonly)
         self._store_lock = threading.Lock()
         self.mode = "starting"
         self.engine: Engine | None = None
@@ -220,7 +220,7 @@ class EvmanApp(App[int]):
         from evman.engine.engine import Engine, EngineBusy
 
         engine = Engine(
-            Store(self.db_target, create=False),
+            open_store(self.db_target, create=False),
             clock=self.clock,
             tick_s=self.tick_s,
             on_change=self._engine_changed,

@@ -57,12 +57,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 def open_db(*, create: bool = False, readonly: bool = False) -> Any:
     """The database --db names, opened; a failure is one line on stderr and exit 1."""
-    from evman.engine.store import Store, StoreError
+    from evman.engine.store import StoreError, open_store
 
     ctx = click.get_current_context()
     path = db_path(ctx, None)
     try:
-        return Store(path, create=create, readonly=readonly)
+        return open_store(path, create=create, readonly=readonly)
     except StoreError as exc:
         fail(str(exc))
 

@@ -19,7 +19,7 @@ def run_headless(
     path: Path | str, *, tick_s: float, grace_s: float, verbose: bool, tags: frozenset[str] = frozenset()
 ) -> int:
     from evman.engine.engine import Change, Engine, EngineBusy
-    from evman.engine.store import Store, StoreError
+    from evman.engine.store import StoreError, open_store
     from evman.engine.store.targets import logs_dir
 
     logging.basicConfig(
@@ -41,7 +41,7 @@ def run_headless(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        store = Store(path, create=False)
+        store = open_store(path, create=False)
     except StoreError as exc:
         print(f"evman: {exc}", file=sys.stderr)
         return 1

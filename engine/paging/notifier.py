@@ -27,7 +27,7 @@ from evman.engine.paging.apprise_send import SCRUBBER, build_targets, masked, se
 from evman.engine.paging.notices import Notice, PageContext, compose, compose_digest
 from evman.engine.paging.rounds import Attempt, Claim, Send, record
 from evman.engine.paging.rules import Page, Policy, Target, defaults_from_json, route_from_json
-from evman.engine.store import Store, StoreError
+from evman.engine.store import Store, StoreError, open_store
 from evman.engine.timing.durations import format_duration
 
 log = logging.getLogger("evman.alerts")
@@ -60,7 +60,7 @@ class Notifier:
         with several notifiers on one database, how long a round holds the due alerts it took
         (on this clock, renewed while it sends): one that dies is retried by another after it."""
         self._owns_store = not isinstance(db, Store)
-        self.store = db if isinstance(db, Store) else Store(db, create=False)
+        self.store = db if isinstance(db, Store) else open_store(db, create=False)
         self.clock = clock or SystemClock()
         self.poll_s = poll_s
         self.max_failures = max_failures

@@ -13,6 +13,7 @@ from typing import Any
 
 from evman.engine.clock import iso
 from evman.engine.fleet.elsewhere import Remote
+from evman.engine.store import PgStore
 from evman.engine.tick.context import Tick
 
 
@@ -34,9 +35,12 @@ def ask_to_kill(
     tick: Tick, remotes: Sequence[Remote], requested_by: str, args: dict[str, Any] | None = None
 ) -> list[int]:
     """Queue `kill run:N` for each run's owner, written with this tick's writes; their request ids."""
+    store = tick.view.store
     if not remotes:
         return []
-    ids = tick.view.store.next_request_ids(len(remotes))  # type: ignore[attr-defined]
+    if not isinstance(store, PgStore):  # only several engines see runs of other engines
+        raise TypeError(f"runs of another engine on {store.url}, which one engine drives")
+    ids = store.next_request_ids(len(remotes))
     for request_id, remote in zip(ids, remotes, strict=True):
         tick.batch.request_queued(
             int(request_id),

@@ -31,7 +31,7 @@ from evman.console.mailbox import engine_is_live
 from evman.console.screens.services import EngineChanged
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +173,7 @@ def headless(seed: Callable[..., Path]) -> Iterator[tuple[Path, subprocess.Popen
     )
     try:
         deadline = time.monotonic() + 15
-        while not engine_is_live(Store(db)):
+        while not engine_is_live(open_store(db)):
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "headless engine died"
             assert time.monotonic() < deadline, "the headless engine did not start"
             time.sleep(0.05)

@@ -10,7 +10,7 @@ from pathlib import Path
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 TICK_S = 0.2
 LEASE_S = 1.0  # engine.fleet.MIN_LEASE_S: 3 ticks of 0.2 s would be shorter
@@ -19,7 +19,7 @@ Make = Callable[..., Engine]
 
 
 def load(dsn: str, text: str, base: Path, clock: FakeClock) -> None:
-    store = Store(dsn)
+    store = open_store(dsn)
     try:
         defs = parse_definitions(
             textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base, known_events=store.event_names()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from evman.engine.model import FINISHED_STATES, TRANSITIONS, RunState
-from evman.engine.store import Batch, Store
+from evman.engine.store import Batch, Store, open_store
 from evman.engine.store.batch import ARRAYS, GUARDED
 from evman.engine.store.errors import Fenced
 from evman.engine.store.fleet import Token
@@ -28,7 +28,7 @@ AT = "2026-01-05T00:00:01+00:00"
 
 @pytest.fixture
 def store(pg_dsn: str) -> Iterator[Store]:
-    s = Store(pg_dsn)
+    s = open_store(pg_dsn)
     with s.transaction():
         s.execute_many(
             "INSERT INTO events (name, spec, kind, timezone, next_fire_at, created_at, updated_at) "
@@ -173,13 +173,13 @@ def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fe
 def test_the_requests_claim_opens_a_transaction_only_when_something_is_queued(store: Store) -> None:
     token = join(store)
     assert store.claim_requests(token) == [] and not store.holds_claims
-    other = Store(store.target)
+    other = open_store(store.target)
     try:
         request_id = other.add_request("ack", "e0", requested_by="test")
     finally:
         other.close()
     assert [int(r["id"]) for r in store.claim_requests(token)] == [request_id] and store.holds_claims
-    second = Store(store.target)
+    second = open_store(store.target)
     try:  # another engine skips the claimed row meanwhile
         assert second.claim_requests(join(second)) == [] and second.holds_claims
         second.drop_claims()

@@ -14,7 +14,7 @@ from bench.simjobs import Driver, SimJobs
 from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.engine import Engine
 from evman.engine.foresight.reading import deadline_scope, read_plan
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.outside import ROOT
 
 pytestmark = pytest.mark.backends
@@ -88,7 +88,7 @@ def test_histories_scope_and_alert_rows(
             late["message"].startswith("c projected to miss 03:00 by 1") and "path: a ✓ → b running" in late["message"]
         )
         assert parse_iso(late["next_attempt_at"]) == parse_iso(late["updated_at"])
-        other = Store(db_path)
+        other = open_store(db_path)
         other.add_request("ack", f"alert:{late['id']}", requested_by="driver")
         other.close()
         driver.run_until(night.replace(hour=2, minute=58))
@@ -110,7 +110,7 @@ def test_specs_without_deadline_or_followers_are_not_candidates(tmp_path: Path) 
 
     db = tmp_path / "catalogue.db"
     catalogue.build(db, 50)
-    store = Store(db)
+    store = open_store(db)
     try:
         assert store.foresight_candidates() == []
         assert deadline_scope(store).specs == {}

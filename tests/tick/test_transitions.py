@@ -13,7 +13,7 @@ import pytest
 
 from evman.engine.clock import FakeClock, iso
 from evman.engine.model import NEW, TRANSITIONS, InvalidTransition, RunState, check_transition
-from evman.engine.store import Batch, Fenced, Store
+from evman.engine.store import Batch, Fenced, Store, open_store
 from evman.engine.tick.active import ActiveRun
 from tests.conftest import START
 from tests.stages.stage_helpers import runs
@@ -156,7 +156,7 @@ DEFS = """
 
 def _requests(engine, *asks: tuple[str, str]) -> list[dict[str, Any]]:
     """Queue several requests from another connection, then answer them all in one tick."""
-    other = Store(engine.store.target)
+    other = open_store(engine.store.target)
     try:
         ids = [other.add_request(verb, target, requested_by="bob") for verb, target in asks]
     finally:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from evman.console.cli.main import main
 from evman.console.cli.verbs import command_for
 from evman.console.screens.registry import KEYS
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from evman.engine.verbs import VERBS, Option, Verb, verb_named
 from evman.engine.verbs.table import TARGETS
 from tests.engine_cli import ROOT
@@ -78,7 +78,7 @@ def test_an_option_reaches_the_engine_as_args(tmp_path: Path) -> None:
     """A flag is sent as true only when given; a value as the text typed (no engine runs: the
     request stays queued, as `evman` says)."""
     db = tmp_path / "evman.db"
-    store = Store(db)
+    store = open_store(db)
     store.execute_many(
         "INSERT INTO events (name, spec, kind, timezone, created_at, updated_at) VALUES ('job', '{}', 'run', 'UTC', ?, ?)",
         [("2026-01-05T00:00:00+00:00", "2026-01-05T00:00:00+00:00")],
@@ -107,7 +107,7 @@ def test_an_option_reaches_the_engine_as_args(tmp_path: Path) -> None:
 def test_evman_list_builds_no_request_verb(tmp_path: Path) -> None:
     """The verbs are made on demand: `evman list` imports neither the table nor the tick."""
     db = tmp_path / "evman.db"
-    Store(db).close()
+    open_store(db).close()
     code = (
         "import sys\nfrom evman.console.cli import main\n"
         f"sys.argv = ['evman', 'list', '--db', {str(db)!r}]\n"
