@@ -43,6 +43,8 @@ from evman.engine.tick.readview import ReadView
 from evman.engine.timing.backoff import backoff_for
 
 log = logging.getLogger("evman.engine")
+LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""How evman's log lines read, wherever they go (the headless engine's stdout, the console's log file)."""
 
 VERSION: Final = "0.1.0"
 HEARTBEAT_EVERY_S: Final = 5.0

@@ -241,7 +241,9 @@ class EvmanApp(App[int]):
             self.post_message(EngineReady("none", note=f"the engine failed to start: {type(exc).__name__}: {exc}"))
             return
         if self.notify_alerts:
-            self.notifier = _start_notifier(self.db_target, engine)
+            from evman.engine.paging.notifier import start_notifier
+
+            self.notifier = start_notifier(self.db_target, engine)
         self.post_message(EngineReady("engine", engine=engine))
 
     def _engine_changed(self, changes: list[Change]) -> None:
@@ -411,14 +413,6 @@ class EvmanApp(App[int]):
                 bar.show(self.status)
 
 
-def _start_notifier(path: Path | str, engine: Engine) -> Any:
-    try:
-        from evman.engine.paging.notifier import start_notifier
-    except ImportError:
-        return None
-    return start_notifier(path, engine)
-
-
 def make_app(
     db_path: str | Path,
     *,
@@ -468,7 +462,9 @@ def _log_to_file(path: Path | str) -> None:
         handler: logging.Handler = logging.FileHandler(logs / "console.log")
     except OSError:
         handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from evman.engine.engine import LOG_FORMAT
+
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)

@@ -12,21 +12,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evman.engine.engine import Engine
-    from evman.engine.paging.notifier import Notifier
 
 
 def run_headless(
     path: Path | str, *, tick_s: float, grace_s: float, verbose: bool, tags: frozenset[str] = frozenset()
 ) -> int:
-    from evman.engine.engine import Change, Engine, EngineBusy
+    from evman.engine.engine import LOG_FORMAT, Change, Engine, EngineBusy
     from evman.engine.store import StoreError, open_store
     from evman.engine.store.targets import logs_dir
 
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(stream=sys.stdout, level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
     log = logging.getLogger("evman")
     stopping = threading.Event()
     engines: list[Engine] = []
@@ -60,14 +55,15 @@ def run_headless(
     engines.append(engine)
     if stopping.is_set():
         engine.stop()
-    notifier = _start_notifier(path, engine)
+    from evman.engine.paging.notifier import start_notifier  # Apprise: slow to import, so after the signals
+
+    notifier = start_notifier(path, engine)
     log.info("engine started on %s (pid %d, tick %gs)", store.url, engine.pid, tick_s)
     thread = threading.Thread(target=engine.run, name="evman-engine")
     thread.start()
     while thread.is_alive():
         thread.join(0.2)
-    if notifier is not None:
-        notifier.stop()
+    notifier.stop()
     if engine.fenced is not None:
         from evman.engine.fleet.membership import FENCED_EXIT
 
@@ -75,11 +71,3 @@ def run_headless(
         return FENCED_EXIT
     log.info("engine stopped")
     return 0
-
-
-def _start_notifier(path: Path | str, engine: Engine) -> Notifier | None:
-    try:
-        from evman.engine.paging.notifier import start_notifier
-    except ImportError:
-        return None
-    return start_notifier(path, engine)

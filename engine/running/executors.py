@@ -378,10 +378,6 @@ class Executors:
             timer.start()
         return bool(children)
 
-    def is_ours(self, run_id: int) -> bool:
-        with self._lock:
-            return any(rid == run_id for rid, _ in self._children)
-
     def running_count(self) -> int:
         with self._lock:
             return len(self._children)

@@ -81,10 +81,6 @@ class SqliteConnection(Part):
         self.conn.executemany(sql, rows)
         return self.conn.total_changes - before
 
-    def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
-        """The query plan's lines: the tests' proof that a statement scans no table."""
-        return [str(r[3]) for r in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap 'did anyone write?'."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
