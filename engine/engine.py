@@ -32,6 +32,7 @@ from evman.engine.stages.materialise import materialise
 from evman.engine.stages.reap import reap
 from evman.engine.stages.recover import recover
 from evman.engine.stages.requests import handle_requests
+from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
 from evman.engine.store import EngineRow, Fenced, PgStore, Store, StoreError
@@ -41,6 +42,7 @@ from evman.engine.tick.context import Tick
 from evman.engine.tick.lifecycle import new_run
 from evman.engine.tick.readview import ReadView
 from evman.engine.timing.backoff import backoff_for
+from evman.engine.verbs.holds import release_ended_holds
 
 log = logging.getLogger("evman.engine")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -95,6 +97,7 @@ class Engine:
         self._runs = ActiveRuns()
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
+        self.silence = SilenceWatch()
         self._host = host or socket.gethostname()
         """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
@@ -284,6 +287,7 @@ class Engine:
         if self._external_change():
             self._refresh_definitions()
             handle_requests(tick)
+        release_ended_holds(tick)
         self._due_elsewhere = False
         if self._next_due is not None and tick.now >= self._next_due:
             materialise(tick)
@@ -294,6 +298,7 @@ class Engine:
         check_deadlines(tick)
         follow_up(tick)
         self.foresight.run(tick)
+        self.silence.run(tick)
         self._heartbeat(tick)
         self._end_tick(tick, spawning=True)
         self.elsewhere_reads += tick.elsewhere.reads
@@ -362,6 +367,7 @@ class Engine:
         if self._view.refresh_definitions():
             self._next_due = parse_iso(self.store.next_due_at())
             self.foresight.prepare(self.store)
+            self.silence.forget()
             if self.fleet is not None:
                 self.fleet.place(self.fleet.store.placed_events())
 

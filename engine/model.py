@@ -116,6 +116,8 @@ class AlertKind(enum.StrEnum):
     """The p90 finish is past deadline - at_risk_margin (engine/foresight)."""
     PROJECTED_LATE = "projected_late"
     """The p50 finish is past the deadline, or the path to it will not finish unless someone acts."""
+    NO_OCCURRENCE = "no_occurrence"
+    """Its calendar leaves a scheduled event no occurrence in the next 30 days."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ ALERT_KINDS: Final[Mapping[AlertKind, KindFacts]] = {
     AlertKind.DELIVERY: KindFacts("failure", "warn"),
     AlertKind.AT_RISK: KindFacts("warning", "bad", repeats=True),
     AlertKind.PROJECTED_LATE: KindFacts("failure", "bad", repeats=True),
+    AlertKind.NO_OCCURRENCE: KindFacts("warning", "warn"),
 }
 """Every alert kind's facts, in one place: paging, the store and the console read them here."""
 
@@ -173,6 +176,87 @@ class Trigger(enum.StrEnum):
     RETRY = "retry"
     RESTART = "restart"
     REBOOT = "reboot"
+    BACKFILL = "backfill"
+    """An occurrence of the past made by `evman backfill` (same unique key as the live one)."""
+
+
+class OnHoliday(enum.StrEnum):
+    """What becomes of a fire on a day its event's calendar closes."""
+
+    SKIP = "skip"
+    NEXT = "next"
+    """It runs on the next business day, at the same local time."""
+    PREVIOUS = "previous"
+    """It runs on the previous business day, at the same local time."""
+
+
+class OnBlackout(enum.StrEnum):
+    """What a run that falls due inside a blackout does."""
+
+    WAIT = "wait"
+    """It waits until the blackout ends."""
+    SKIP = "skip"
+    """It is skipped."""
+
+
+@dataclass(frozen=True)
+class HolidaySource:
+    """Public holidays from the `holidays` package: a country (and subdivision) or a market."""
+
+    country: str | None = None
+    subdiv: str | None = None
+    market: str | None = None
+    """A financial market such as "XNYS" (holidays.financial_holidays) instead of a country."""
+    language: str | None = None
+    """The language of the holiday names, e.g. "en_US"; None: the country's own."""
+
+
+@dataclass(frozen=True)
+class CalendarDef:
+    """One `[calendars.NAME]` table, as written (its include/exclude by name)."""
+
+    name: str
+    weekend: tuple[int, ...] | None = None
+    """Weekday numbers (0 is Monday) that are never business days; None: those of the
+    calendars it includes, or Saturday and Sunday."""
+    holidays: tuple[HolidaySource, ...] = ()
+    dates: tuple[tuple[str, str], ...] = ()
+    """(ISO date, name) of the company's own closed days."""
+    include: tuple[str, ...] = ()
+    """Calendars whose closed days close this one's too."""
+    exclude: tuple[str, ...] = ()
+    """Calendars whose listed days (holidays, dates) are business days here, whatever an
+    included calendar says (never a weekend day)."""
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """An event's calendar: its name and every calendar definition it is built from."""
+
+    name: str
+    defs: tuple[CalendarDef, ...]
+    """The named calendar first, then those it includes or excludes, each once."""
+
+
+@dataclass(frozen=True)
+class Blackout:
+    """One `[blackouts.NAME]` window: no run of the events it names starts inside it."""
+
+    name: str
+    start: str | None = None
+    """One-off: UTC ISO start."""
+    end: str | None = None
+    """One-off: UTC ISO end (exclusive)."""
+    schedule: str | None = None
+    """Recurring: when each window starts (any schedule)."""
+    duration_s: float | None = None
+    """Recurring: how long each window lasts."""
+    timezone: str = "UTC"
+    events: tuple[str, ...] = ()
+    """Event names or glob patterns ("etl-*")."""
+    tags: tuple[str, ...] = ()
+    """Events with any of these tags."""
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,6 +344,11 @@ class EventSpec:
     """Host names an engine must run on to start this event; () means any host."""
     tags: tuple[str, ...] = ()
     """Tags matched against the engines' --tags to choose where it runs; () means any engine."""
+    calendar: Calendar | None = None
+    """Its business calendar, resolved at load; None: every day is a business day (a
+    business-day schedule then counts Monday to Friday)."""
+    on_holiday: OnHoliday = OnHoliday.SKIP
+    on_blackout: OnBlackout = OnBlackout.WAIT
 
     @property
     def kind(self) -> str:
@@ -302,3 +391,5 @@ class Definitions:
     routes: Mapping[str, Route]
     events: tuple[EventSpec, ...]
     source: str = ""
+    calendars: Mapping[str, CalendarDef] = field(default_factory=dict)
+    blackouts: Mapping[str, Blackout] = field(default_factory=dict)

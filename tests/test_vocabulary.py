@@ -21,6 +21,8 @@ from evman.engine.model import (
     AlertKind,
     Concurrency,
     Misfire,
+    OnBlackout,
+    OnHoliday,
     OnLost,
     RunState,
     Trigger,
@@ -31,7 +33,7 @@ from evman.engine.paging.rules import REPEATING
 from evman.engine.stages.followups import RECOVERY_WORTHY
 from evman.engine.store import RESOLVED_BY_SUCCESS
 
-ENUMS = (RunState, AlertKind, Trigger, Concurrency, Misfire, OnLost)
+ENUMS = (RunState, AlertKind, Trigger, Concurrency, Misfire, OnLost, OnHoliday, OnBlackout)
 TONES = {*TONE_VARIABLES, "muted", "plain"}
 
 
@@ -74,8 +76,9 @@ def test_the_sets_read_from_the_alert_kinds_table_are_what_they_were() -> None:
         "at_risk": "warning",
         "projected_late": "failure",
         "recovered": "success",
+        "no_occurrence": "warning",  # new with calendars: was "info" by omission from the old map
     }
-    warn = {"late", "overrun", "too_fast", "delivery"}
+    warn = {"late", "overrun", "too_fast", "delivery", "no_occurrence"}
     assert {k: kind_tone(k) for k in AlertKind} == {
         k: "ok" if k == "recovered" else "warn" if k in warn else "bad" for k in AlertKind
     }

@@ -10,9 +10,12 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+if TYPE_CHECKING:
+    from evman.engine.verbs import Verb
 
 DEFAULT_DB = "evman.db"
 WAIT_S = 5.0
@@ -83,3 +86,37 @@ def operator() -> str:
         return os.environ.get("EVMAN_OPERATOR") or getpass.getuser()
     except (KeyError, OSError):
         return f"uid {os.getuid()}"
+
+
+def ask(verb: Verb, target: str, args: dict[str, Any] | None, wait_s: float) -> None:
+    """Send `verb`'s request and print the engine's answer (exit 1 when it refused). A target
+    that names no defined event is refused now, not when an engine next runs (a tag:NAME, run:N
+    or alert:N is the engine's to resolve)."""
+    from evman.console.mailbox import send_request
+    from evman.engine.store import StoreError
+
+    try:
+        store = open_db()
+        refuse_unknown(store, verb, target)
+        ok, message = send_request(store, verb.name, target, args=args, requested_by=operator(), wait_s=wait_s)
+    except StoreError as exc:
+        fail(str(exc))
+    if not ok:
+        fail(message)
+    click.echo(message)
+
+
+def refuse_unknown(store: Any, verb: Verb, target: str) -> None:
+    import fnmatch
+
+    from evman.console.views import contract
+
+    if ":" in target:
+        return
+    if verb.takes("pattern") and any(c in target for c in "*?["):
+        if not fnmatch.filter(sorted(store.event_names()), target):
+            fail(f"no defined event matches the pattern {target!r}; `evman list` shows the defined events.")
+        return
+    row = store.event_row(target)
+    if row is None or not row["defined"]:
+        fail(contract.unknown_event(store, target))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,28 @@ def warn_if_placed_on_sqlite(file: Path, defs: Definitions, store: Any) -> None:
         )
 
 
+def warn_if_silenced(file: Path, defs: Definitions, now: datetime | None = None) -> None:
+    """Warn of each event whose calendar leaves it no occurrence in the next 30 days (a calendar
+    whose dates ran out, a schedule that only hits closed days): the job would go silent."""
+    from evman.engine.timing.occurrences import SILENT_DAYS, silenced, timing_of
+
+    now = now or datetime.now(UTC)
+    for spec in defs.events:
+        timing = timing_of(spec)
+        found = None if timing is None or (spec.calendar is None and not timing.is_business) else silenced(timing, now)
+        if found is None:
+            continue
+        own, real = found
+        cal = f"calendar {spec.calendar.name!r}" if spec.calendar else "the business days"
+        then = "and never after" if real is None else f"(the next is {real.isoformat()})"
+        alone = f"; its schedule alone would run it at {own.isoformat()}" if own else ""
+        click.echo(
+            f"{file}: warning: event {spec.name!r}: {cal} leaves it no occurrence in the next {SILENT_DAYS} days "
+            f"{then}{alone}. Check the calendar's dates; once loaded, the engine raises a no_occurrence alert.",
+            err=True,
+        )
+
+
 def warn_if_no_events(file: Path, defs: Definitions) -> None:
     if not defs.events:
         click.echo(
@@ -72,7 +95,11 @@ def validate(file: Path) -> None:
         click.echo(str(exc), err=True)
         sys.exit(2)
     warn_if_no_events(file, defs)
-    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s), all valid.")
+    warn_if_silenced(file, defs)
+    extra = "".join(
+        f", {len(v)} {k[:-1]}(s)" for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts)) if v
+    )
+    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s){extra}, all valid.")
 
 
 @click.command(context_settings=CONTEXT)
@@ -94,6 +121,7 @@ def load(file: Path, prune: bool, allow_empty: bool) -> None:
     defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
     warn_if_no_events(file, defs)
     warn_if_placed_on_sqlite(file, defs, store)
+    warn_if_silenced(file, defs)
     if prune and not defs.events and not allow_empty and (defined := store.event_names()):
         fail(
             f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "

@@ -97,12 +97,22 @@ def engines(as_json: bool) -> None:
 @click.argument("event", required=False)
 @click.option("--schedule", "spec", metavar="SPEC", help="Preview any schedule, no event needed.")
 @click.option("--tz", "tz", metavar="ZONE", help="Timezone for --schedule (default: the machine's).")
+@click.option("--calendar", "calendar", metavar="NAME", help="With --schedule: a calendar the database keeps.")
 @click.option("-n", "count", default=5, show_default=True, type=click.IntRange(min=1), help="How many fire times.")
 @click.option("--after", metavar="TIME", help="ISO time to count from (default: now).")
 @json_option
 @db_option
-def next_(event: str | None, spec: str | None, tz: str | None, count: int, after: str | None, as_json: bool) -> None:
-    """Next fire times, local and UTC, with DST gaps and repeats flagged.
+def next_(
+    event: str | None,
+    spec: str | None,
+    tz: str | None,
+    calendar: str | None,
+    count: int,
+    after: str | None,
+    as_json: bool,
+) -> None:
+    """Next fire times, local and UTC, with DST gaps and repeats flagged, and the days a
+    calendar removed or moved (with the holiday's name).
 
     Examples:\n
       evman next fetch-feeds -n 3\n
@@ -110,20 +120,27 @@ def next_(event: str | None, spec: str | None, tz: str | None, count: int, after
     """
     if (event is None) == (spec is None):
         fail("give an EVENT or --schedule SPEC (one of them). Example: evman next --schedule '@daily'", 2)
+    from evman.console.views import upcoming
+    from evman.engine.model import OnHoliday
+
     start = _parse_after(after)
-    if spec is None:
-        store = open_db(readonly=True)
-        row = store.event_row(str(event))
-        if row is None:
-            fail(contract.unknown_event(store, str(event)))
-        if not row["schedule"]:
-            fail(f"{event} has no schedule; it starts when triggered or when its condition holds.")
-        spec, tz = row["schedule"], row["timezone"]
     try:
-        data = contract.next_fires(str(spec), tz, start, count, event=event)
+        if spec is None:
+            store = open_db(readonly=True)
+            row = store.event_row(str(event))
+            if row is None:
+                fail(contract.unknown_event(store, str(event)))
+            if not row["schedule"]:
+                fail(f"{event} has no schedule; it starts when triggered or when its condition holds.")
+            spec, tz = row["schedule"], row["timezone"]
+            cal, on_holiday = upcoming.event_calendar(row["spec"])
+        else:
+            cal = None if calendar is None else upcoming.stored_calendar(open_db(readonly=True), calendar)
+            on_holiday = OnHoliday.SKIP
+        data = upcoming.next_fires(str(spec), tz, start, count, event=event, calendar=cal, on_holiday=on_holiday)
     except ValueError as exc:
         fail(str(exc), 2)
-    emit(data, as_json, contract.render_next)
+    emit(data, as_json, upcoming.render_next)
 
 
 @click.command(context_settings=CONTEXT)

@@ -1,16 +1,21 @@
-"""`evman trigger | restart | kill | hold | release | ack ...`: the request verbs, one command per
-row of the engine's verb table (engine/verbs/table.py). Each writes a `requests` row and waits
-for the engine's answer; its options go to the engine as the request's args."""
+"""`evman trigger | restart | kill | hold | release | ack | backfill ...`: the request verbs, one
+command per row of the engine's verb table (engine/verbs/table.py). Each writes a `requests` row
+and waits for the engine's answer; its options go to the engine as the request's args. A verb
+whose command line does more than send (backfill's --dry-run reads and sends nothing) has its
+own command, in OWN_COMMANDS."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import click
 
-from evman.console.cli.common import CONTEXT, WAIT_S, db_option, fail, open_db, operator
-from evman.console.views import contract
+from evman.console.cli import backfill
+from evman.console.cli.common import CONTEXT, WAIT_S, ask, db_option, now
 from evman.engine.verbs import VERBS, Verb
+
+OWN_COMMANDS: Final[dict[str, click.Command]] = {"backfill": backfill.command}
+"""The verbs whose command is written by hand (from the same row: name, help)."""
 
 
 def request_names() -> list[str]:
@@ -20,50 +25,48 @@ def request_names() -> list[str]:
 def request_command(name: str) -> click.Command | None:
     """The command of the verb called exactly `name`, or None."""
     verb = next((v for v in VERBS if v.name == name), None)
-    return None if verb is None else command_for(verb)
+    if verb is None:
+        return None
+    return OWN_COMMANDS.get(name) or command_for(verb)
+
+
+wait_option = click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=WAIT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the engine's answer.",
+)
 
 
 def command_for(verb: Verb) -> click.Command:
     @click.argument("target")
-    @click.option(
-        "--wait",
-        "wait_s",
-        type=float,
-        default=WAIT_S,
-        show_default=True,
-        metavar="SECONDS",
-        help="How long to wait for the engine's answer.",
-    )
+    @wait_option
     @db_option
     def command(target: str, wait_s: float, **options: Any) -> None:
-        given = {o.key: options[o.key] for o in verb.options if options[o.key] not in (None, False)}
-        ask(verb.name, target, given or None, wait_s)
+        ask(verb, target, args_of(verb, options) or None, wait_s)
 
-    for option in verb.options:
+    for option in reversed(verb.options):
         if option.metavar is None:
             command = click.option(option.flag, option.key, is_flag=True, help=option.help)(command)
         else:
             command = click.option(option.flag, option.key, metavar=option.metavar, help=option.help)(command)
-    return click.command(verb.name, context_settings=CONTEXT, help=f"{verb.summary}\n\nExample: {verb.example}")(
-        command
-    )
+    return click.command(verb.name, context_settings=CONTEXT, help=verb.help)(command)
 
 
-def ask(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> None:
-    """Send the request and print the engine's answer (exit 1 when it refused)."""
-    from evman.console.mailbox import send_request
-    from evman.engine.store import StoreError
-
-    store = open_db()
-    if ":" not in target:
-        row = store.event_row(target)
-        if row is None or not row["defined"]:
-            fail(contract.unknown_event(store, target))  # say so now, not when an engine next runs
-    try:
-        ok, message = send_request(store, verb, target, args=args, requested_by=operator(), wait_s=wait_s)
-    except StoreError as exc:
-        fail(str(exc))
-    if ok:
-        click.echo(message)
-    else:
-        fail(message)
+def args_of(verb: Verb, options: dict[str, Any]) -> dict[str, Any]:
+    """The request's args from the options given (a flag not given, a value not given: absent)."""
+    args: dict[str, Any] = {}
+    for option in verb.options:
+        value = options[option.key]
+        if value is None or value is False:
+            continue
+        if option.parse is not None:
+            try:
+                value = option.parse(value, now())
+            except ValueError as exc:
+                raise click.BadParameter(str(exc)) from None
+        args[option.key] = value
+    return args

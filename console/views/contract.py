@@ -7,13 +7,15 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
+from evman.console.views.upcoming import next_fires, render_next
 from evman.engine.model import RunState
 from evman.engine.quoting import quoted
 from evman.engine.store import Store
+
+__all__ = ["next_fires", "render_next"]  # `evman next` lives in upcoming.py; kept here for its callers
 
 RUN_KEYS = (
     "id",
@@ -213,27 +215,6 @@ def _delivery_outcome(alert: dict[str, Any], attempts: list[dict[str, Any]]) -> 
     return "pending" if alert["pending"] else "not sent"
 
 
-def next_fires(spec: str, tz: str | None, after: datetime, count: int, event: str | None = None) -> dict[str, Any]:
-    from evman.engine.definitions import machine_timezone
-    from evman.engine.timing import schedules
-
-    zone = tz or machine_timezone()
-    try:
-        ZoneInfo(zone)
-    except (KeyError, ValueError, OSError) as exc:  # OSError: a folder of zones ('Europe'), a name too long
-        raise ValueError(f"unknown timezone {quoted(zone)}; use an IANA name such as Europe/London") from exc
-    fires = schedules.preview(spec, zone, after, count)
-    return {
-        "event": event,
-        "schedule": spec,
-        "timezone": zone,
-        "after": after.astimezone(UTC).isoformat(),
-        "fires": [
-            {"local": f.local.isoformat(), "utc": f.utc.astimezone(UTC).isoformat(), "note": f.note} for f in fires
-        ],
-    }
-
-
 def export_text(store: Store, *, include_secrets: bool) -> str:
     from evman.engine.definitions import export_toml, spec_from_json
     from evman.engine.model import Defaults, Definitions, Route
@@ -351,17 +332,6 @@ def render_event_detail(d: dict[str, Any]) -> str:
     if d["waiting_reason"]:
         lines.append(f"  waiting    {d['waiting_reason']}")
     lines += ["", render_run_list(d["runs"])]
-    return "\n".join(lines)
-
-
-def render_next(d: dict[str, Any]) -> str:
-    head = f"{d['event'] or d['schedule']} ({d['schedule']}, {d['timezone']}):"
-    lines = [head]
-    for f in d["fires"]:
-        note = f"  [{f['note']}]" if f["note"] else ""
-        lines.append(f"  {f['local']}   {f['utc']}{note}")
-    if not d["fires"]:
-        lines.append("  no further fire times")
     return "\n".join(lines)
 
 

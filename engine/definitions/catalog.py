@@ -12,13 +12,12 @@ from evman.engine.conditions import parse_condition
 from evman.engine.definitions import spec_to_json
 from evman.engine.model import Definitions, EventSpec
 from evman.engine.store import Store
-from evman.engine.timing import schedules
+from evman.engine.timing import occurrences
 
 
 def event_row(spec: EventSpec, now: datetime, source: str) -> dict[str, Any]:
-    nxt = None
-    if spec.schedule is not None and spec.schedule != "@reboot":
-        nxt = schedules.next_fire(spec.schedule, now, spec.timezone)
+    timing = occurrences.timing_of(spec)
+    nxt = None if timing is None else occurrences.next_fire(timing, now)
     return {
         "name": spec.name,
         "spec": spec_to_json(spec),
@@ -44,4 +43,10 @@ def save(store: Store, defs: Definitions, *, now: datetime, prune: bool = False)
     rows = [event_row(spec, now, defs.source) for spec in defs.events]
     edges = [edge for spec in defs.events for edge in dependency_edges(spec)]
     routes = {name: json.dumps(asdict(route)) for name, route in defs.routes.items()}
-    return store.save_definitions(rows, edges, routes, json.dumps(asdict(defs.defaults)), prune=prune, now=now)
+    named = {
+        "calendars": {name: json.dumps(asdict(c)) for name, c in defs.calendars.items()},
+        "blackouts": {name: json.dumps(asdict(b)) for name, b in defs.blackouts.items()},
+    }
+    return store.save_definitions(
+        rows, edges, routes, json.dumps(asdict(defs.defaults)), prune=prune, now=now, named=named
+    )

@@ -45,6 +45,9 @@ EVENT_KEYS: Final = (
     "on_lost",
     "hosts",
     "tags",
+    "calendar",
+    "on_holiday",
+    "on_blackout",
 )
 
 

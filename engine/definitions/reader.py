@@ -9,6 +9,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from evman.engine.definitions.blackouts import read_blackouts
+from evman.engine.definitions.calendars import read_calendars
 from evman.engine.definitions.defaults import read_defaults
 from evman.engine.definitions.event import read_event
 from evman.engine.definitions.links import check_cycles
@@ -18,7 +20,7 @@ from evman.engine.definitions.table import Context, Table, describe
 from evman.engine.model import Defaults, Definitions, EventSpec
 from evman.engine.quoting import quoted
 
-TOP_KEYS: Final = ("defaults", "routes", "event")
+TOP_KEYS: Final = ("defaults", "routes", "event", "calendars", "blackouts")
 _TOML_POSITION: Final = re.compile(r"(?P<what>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)", re.S)
 
 
@@ -110,16 +112,31 @@ def _read_document(
     for key in document:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
-            hint = f"did you mean {quoted(close[0])}?" if close else "expected [defaults], [routes] and [[event]]"
+            hint = (
+                f"did you mean {quoted(close[0])}?"
+                if close
+                else "expected [defaults], [routes], [calendars.NAME], [blackouts.NAME] and [[event]]"
+            )
             problems.add("", f"unknown top-level key {quoted(key)}; {hint}", (key,))
     route_names = read_route_names(document.get("routes"), problems)
     routes = read_routes(document.get("routes"), problems, base_dir)
     defaults = read_defaults(document.get("defaults"), problems, route_names)
+    calendars = read_calendars(document.get("calendars"), problems)
     tables = _event_tables(document.get("event"), problems)
-    events = _read_events(tables, problems, Context(defaults, base_dir, route_names, None), known_events)
+    context = Context(defaults, base_dir, route_names, None, calendars)
+    events = _read_events(tables, problems, context, known_events)
     indexes = {name: index for index, table in reversed(tables) if isinstance(name := table.get("name"), str)}
     check_cycles(events, problems, indexes)
-    return Definitions(defaults=defaults, routes=routes, events=tuple(events), source=problems.source)
+    names = {t["name"] for _, t in tables if isinstance(t.get("name"), str)} | known_events
+    blackouts = read_blackouts(document.get("blackouts"), problems, defaults, names)
+    return Definitions(
+        defaults=defaults,
+        routes=routes,
+        events=tuple(events),
+        source=problems.source,
+        calendars=calendars,
+        blackouts=blackouts,
+    )
 
 
 def _event_tables(raw: object, problems: Problems) -> list[tuple[int, Mapping[str, Any]]]:
@@ -150,7 +167,9 @@ def _read_events(
     tables: Sequence[tuple[int, Mapping[str, Any]]], problems: Problems, context: Context, known_events: frozenset[str]
 ) -> list[EventSpec]:
     names = {t["name"] for _, t in tables if isinstance(t.get("name"), str)}
-    context = Context(context.defaults, context.base_dir, context.routes, frozenset(names) | known_events)
+    context = Context(
+        context.defaults, context.base_dir, context.routes, frozenset(names) | known_events, context.calendars
+    )
     first_seen: dict[str, int] = {}
     specs = []
     for index, raw in tables:

@@ -12,7 +12,7 @@ from typing import Any, Final, TypeVar
 
 from evman.engine.definitions.positions import KeyPath, key_path
 from evman.engine.definitions.problems import Problems
-from evman.engine.model import Defaults
+from evman.engine.model import CalendarDef, Defaults
 from evman.engine.quoting import quoted
 from evman.engine.timing.durations import DurationError, parse_duration, parse_time_of_day
 
@@ -34,6 +34,8 @@ class Context:
     """Route names there are; None when the file has no [routes], so any name goes."""
     events: frozenset[str] | None
     """Event names `requires` and `on_success` may use; None skips the check."""
+    calendars: Mapping[str, CalendarDef] | None = None
+    """The file's [calendars], which `calendar` may name; None: a table read on its own."""
 
 
 class Table:

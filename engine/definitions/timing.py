@@ -1,15 +1,18 @@
 """When an event runs and for how long: schedule, zone, window, deadline, runtime, expect,
-concurrency, misfire."""
+concurrency, misfire, calendar, on_holiday, on_blackout."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from evman.engine.definitions.calendars import resolve_calendar
 from evman.engine.definitions.table import Context, Table, without_none
 from evman.engine.definitions.zones import read_timezone
-from evman.engine.model import Concurrency, Misfire, Runtime, Window
+from evman.engine.model import Calendar, Concurrency, Misfire, OnBlackout, OnHoliday, Runtime, Window
+from evman.engine.quoting import quoted
 from evman.engine.timing.durations import format_duration, parse_duration
-from evman.engine.timing.schedules import ScheduleError, parse_schedule
+from evman.engine.timing.occurrences import check_schedule
+from evman.engine.timing.schedules import ScheduleError
 
 WINDOW_KEYS: Final = ("earliest", "latest")
 RUNTIME_KEYS: Final = ("min", "max", "kill")
@@ -26,7 +29,31 @@ def read_timing(table: Table, context: Context) -> dict[str, Any]:
         "timeout_s": table.duration("timeout", positive=True),
         "concurrency": table.choice("concurrency", Concurrency),
         "misfire": table.choice("misfire", Misfire),
+        "calendar": _read_calendar(table, context),
+        "on_holiday": _read_on_holiday(table),
+        "on_blackout": table.choice("on_blackout", OnBlackout),
     }
+
+
+def _read_calendar(table: Table, context: Context) -> Calendar | None:
+    name = table.string("calendar", blank_ok=False)
+    if name is None:
+        return None
+    known = context.calendars or {}
+    if name not in known:
+        names = ", ".join(sorted(known))
+        hint = f"expected one of {names}" if names else f"expected a [calendars.{name}] table in this file"
+        table.error("calendar", f"{quoted(name)} is not a calendar of this file; {hint}")
+        return None
+    return resolve_calendar(name, known)
+
+
+def _read_on_holiday(table: Table) -> OnHoliday | None:
+    value = table.choice("on_holiday", OnHoliday)
+    if value is not None and "calendar" not in table.data:
+        table.error("on_holiday", 'has no calendar to follow; expected calendar = "NAME" beside it')
+        return None
+    return value
 
 
 def _read_schedule(table: Table) -> str | None:
@@ -34,7 +61,7 @@ def _read_schedule(table: Table) -> str | None:
     if spec is None:
         return None
     try:
-        parse_schedule(spec.strip())
+        check_schedule(spec.strip())
     except ScheduleError as exc:
         table.error("schedule", str(exc))
         return None

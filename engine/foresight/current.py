@@ -22,7 +22,8 @@ from evman.engine.clock import iso
 from evman.engine.foresight.estimate import Estimate, estimate
 from evman.engine.foresight.graph import Graph, build_graph
 from evman.engine.foresight.projection import Occurrence
-from evman.engine.model import ACTIVE_STATES, EventSpec, RunState
+from evman.engine.model import ACTIVE_STATES, Blackout, EventSpec, OnBlackout, RunState
+from evman.engine.timing.blackouts import clear_at, inside, names_event
 from evman.engine.timing.windows import bounds_for, resolve_deadline
 
 HORIZON: Final = timedelta(hours=12)
@@ -49,6 +50,8 @@ class EventFacts:
     """Its last succeeded runs' durations, newest first."""
     estimated: Estimate | None = None
     """estimate() of the above, when the reader made it once (it is the same for every recompute)."""
+    blackouts: tuple[Blackout, ...] = ()
+    """The blackouts that name it: an occurrence opens after them (or is skipped, on_blackout = skip)."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,12 @@ def facts_of(
     next_fire_at: datetime | None,
     runs: Sequence[RunFacts],
     durations_s: Sequence[float],
+    blackouts: Sequence[Blackout] = (),
 ) -> EventFacts:
-    """EventFacts with its estimate made once."""
+    """EventFacts with its estimate made once; `blackouts`: all there are (those naming it are kept)."""
     est = estimate(durations_s, expect_s=spec.expect_s, runtime_max_s=spec.runtime.max_s)
-    return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est)
+    mine = tuple(b for b in blackouts if names_event(b, spec))
+    return EventFacts(spec, held, next_fire_at, tuple(sorted(runs, key=lambda r: r.id)), tuple(durations_s), est, mine)
 
 
 def has_deadline(spec: EventSpec) -> bool:
@@ -113,7 +118,7 @@ def _current(f: EventFacts, ups: Sequence[Current], now: datetime, horizon: time
     if active:
         return _from_run(f, active[-1])
     if f.spec.schedule is not None and f.spec.schedule != "@reboot":
-        if f.next_fire_at is not None and f.next_fire_at <= now + horizon:
+        if f.next_fire_at is not None and f.next_fire_at <= now + horizon and not _blacked_out(f, f.next_fire_at):
             return _expected(f, f.next_fire_at, scheduled=True)
         return _last_within(f, now - horizon)
     if not ups:
@@ -156,8 +161,24 @@ def _occurrence(
     )
 
 
+def _blacked_out(f: EventFacts, anchor: datetime) -> bool:
+    """on_blackout = skip: an occurrence that falls due inside a blackout will not run."""
+    return bool(f.blackouts) and f.spec.on_blackout is OnBlackout.SKIP and inside(f.blackouts, anchor) is not None
+
+
+def _after_blackouts(f: EventFacts, opens: datetime | None, anchor: datetime) -> datetime | None:
+    """When the occurrence may open, past any blackout that covers it then."""
+    if not f.blackouts:
+        return opens
+    start = opens or anchor
+    cleared = clear_at(f.blackouts, start)
+    return cleared if cleared != start else opens
+
+
 def _from_run(f: EventFacts, run: RunFacts) -> Current:
     opens = max((t for t in (run.not_before, run.window_open) if t is not None), default=None)
+    if run.state is RunState.WAITING:
+        opens = _after_blackouts(f, opens, run.scheduled_for)
     occ = _occurrence(
         f,
         run.state,
@@ -177,4 +198,5 @@ def _expected(f: EventFacts, anchor: datetime, *, scheduled: bool) -> Current:
     opens = window_open
     if scheduled:
         opens = anchor if window_open is None else max(anchor, window_open)
+    opens = _after_blackouts(f, opens, anchor)
     return Current(_occurrence(f, RunState.WAITING, anchor, opens=opens), anchor, None, f.spec.timezone)

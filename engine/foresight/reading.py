@@ -29,6 +29,7 @@ from evman.engine.foresight.whatif import WhatIf, apply_what_ifs
 from evman.engine.model import EventSpec, RunState
 from evman.engine.paging.rules import defaults_from_json
 from evman.engine.store import Store
+from evman.engine.timing.blackouts import blackouts_from_json
 
 
 def run_facts(row: Mapping[str, Any]) -> RunFacts:
@@ -96,6 +97,7 @@ def read_facts(store: Store, now: datetime, specs: Mapping[str, EventSpec] | Non
             seen.add(int(row["id"]))
             runs[row["event"]].append(run_facts(row))
     durations = store.succeeded_durations(names)
+    blackouts = blackouts_from_json(store.named_setting("blackouts"))
     return {
         str(r["name"]): facts_of(
             known[str(r["name"])],
@@ -103,6 +105,7 @@ def read_facts(store: Store, now: datetime, specs: Mapping[str, EventSpec] | Non
             next_fire_at=parse_iso(r["next_fire_at"]),
             runs=runs[str(r["name"])],
             durations_s=durations[str(r["name"])],
+            blackouts=blackouts,
         )
         for r in rows
     }

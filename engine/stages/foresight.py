@@ -34,6 +34,7 @@ from evman.engine.paging.rules import defaults_from_json
 from evman.engine.store import Store
 from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
+from evman.engine.timing.blackouts import blackouts_from_json
 
 RECOMPUTE_EVERY_S: Final = 60.0
 ADOPTED: Final = ""
@@ -127,6 +128,7 @@ class Foresight:
             for row in store.runs_ended_since(stale, tick.now - HORIZON):
                 ended[row["event"]].append(run_facts(row))
             durations = store.succeeded_durations(stale)
+            blackouts = blackouts_from_json(store.named_setting("blackouts"))
             for name in stale:
                 event = timing.get(name)
                 self.facts[name] = facts_of(
@@ -135,6 +137,7 @@ class Foresight:
                     next_fire_at=parse_iso(event["next_fire_at"]) if event else None,
                     runs=ended[name],
                     durations_s=durations[name],
+                    blackouts=blackouts,
                 )
         for name, f in self.facts.items():
             active = [_active_facts(r) for r in tick.runs.of(name)]

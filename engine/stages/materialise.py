@@ -9,12 +9,13 @@ from evman.engine.clock import iso, parse_iso
 from evman.engine.model import EventSpec, Misfire, Trigger
 from evman.engine.tick import lifecycle
 from evman.engine.tick.context import Tick
-from evman.engine.timing import schedules
+from evman.engine.timing import occurrences
+from evman.engine.timing.occurrences import Timing
 
 MISFIRE_GRACE_S: Final = 60.0
 MAX_CATCH_UP: Final = 1000
 
-_Memo = dict[tuple[str, str, datetime], tuple[list[datetime], datetime | None]]
+_Memo = dict[tuple[Timing, datetime], tuple[list[datetime], datetime | None]]
 
 
 def materialise(tick: Tick) -> None:
@@ -27,11 +28,12 @@ def materialise(tick: Tick) -> None:
             continue
         tick.view.remember(row)  # the due row carries the spec: no SELECT per event
         spec = tick.view.spec(row["name"])
-        if spec is None or spec.schedule is None:
+        timing = None if spec is None else tick.view.timing(spec)
+        if spec is None or timing is None:
             continue
         due = parse_iso(row["next_fire_at"])
         assert due is not None
-        fires, nxt = _fire_times(spec.schedule, spec.timezone, due, tick.now, memo)
+        fires, nxt = _fire_times(timing, due, tick.now, memo)
         _materialise_event(tick, spec, fires)
         tick.batch.next_fire(spec.name, iso(nxt))
         tick.fired.add(spec.name)
@@ -46,21 +48,19 @@ def _materialise_event(tick: Tick, spec: EventSpec, fires: list[datetime]) -> No
         backlog = backlog or run is not None
 
 
-def _fire_times(
-    schedule: str, tz: str, due: datetime, now: datetime, memo: _Memo
-) -> tuple[list[datetime], datetime | None]:
-    """(the fires from `due` up to now, the next fire after them); events that share a
-    schedule and a due time (a nightly batch) share the arithmetic through `memo`."""
-    key = (schedule, tz, due)
+def _fire_times(timing: Timing, due: datetime, now: datetime, memo: _Memo) -> tuple[list[datetime], datetime | None]:
+    """(the fires from `due` up to now, the next fire after them), through the event's calendar;
+    events that share a timing and a due time (a nightly batch) share the arithmetic through `memo`."""
+    key = (timing, due)
     if key not in memo:
-        fires = [due] + schedules.fires_between(schedule, due, now, tz, limit=MAX_CATCH_UP)
+        fires = [due] + occurrences.fires_between(timing, due, now, limit=MAX_CATCH_UP)
         if len(fires) > MAX_CATCH_UP:  # months of backlog: catch up to now, not 1000 fires on
-            last = schedules.latest_fire(schedule, due, now, tz)
+            last = occurrences.latest_fire(timing, due, now)
             fires += [last] if last > fires[-1] else []
         nxt = (
-            schedules.next_fire(schedule, max(fires[-1], now), tz)
-            if not schedules.is_interval(schedule)
-            else schedules.next_fire(schedule, fires[-1], tz)
+            occurrences.next_fire(timing, max(fires[-1], now))
+            if not occurrences.is_interval(timing)
+            else occurrences.next_fire(timing, fires[-1])
         )
         memo[key] = (fires, nxt)
     fires, nxt = memo[key]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
-from evman.engine.model import RunState
+from evman.engine.model import EventSpec, OnBlackout, RunState
 from evman.engine.tick import lifecycle
 from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import ConditionView, condition_of
+from evman.engine.timing.blackouts import Inside, inside
 from evman.engine.timing.wording import local_text
 
 
@@ -22,7 +23,7 @@ def start_ready(tick: Tick) -> None:
         if run.due_by is not None and tick.now >= run.due_by:
             continue  # its window closed (the engine was down, or the clock jumped): the
             # deadline check of this tick marks it missed; it never starts after its window
-        if _not_ours(tick, run):
+        if _not_ours(tick, run) or _skipped_by_blackout(tick, run):
             continue
         reason = why_waiting(tick, run)
         if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
@@ -68,11 +69,14 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         return "its event is no longer defined"
     if tick.view.is_held(run.event):
         return "held"
+    blackout = _blackout_now(tick, run, spec)
+    if blackout is not None:
+        return f"{blackout} until {local_text(blackout.end, spec, now)}"
     if run.not_before is not None and now < run.not_before:
         return f"retry backoff until {local_text(run.not_before, spec, now)}"
     if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
         return f"window opens at {local_text(run.window_open, spec, now)}"
-    ahead = [r for r in tick.runs.of(run.event) if r.id < run.id and r.state in (RunState.WAITING, RunState.RUNNING)]
+    ahead = _ahead(tick, run)
     if ahead:
         return f"queued behind run {ahead[0].id} ({ahead[0].state})"
     if run.behind:
@@ -86,6 +90,39 @@ def why_waiting(tick: Tick, run: ActiveRun) -> str | None:
         if not holds:
             return why or f"requires {spec.requires} is false"
     return None
+
+
+def _ahead(tick: Tick, run: ActiveRun) -> list[ActiveRun]:
+    """The runs `run` waits behind: the event's earlier active runs. Backfill runs stand aside
+    for live runs, and run up to max_parallel at once, oldest first."""
+    others = [r for r in tick.runs.of(run.event) if r is not run and r.state in (RunState.WAITING, RunState.RUNNING)]
+    if not run.is_backfill:
+        return [r for r in others if r.id < run.id and not r.is_backfill]
+    live = [r for r in others if not r.is_backfill]
+    if live:
+        return live
+    before = [r for r in others if r.state is RunState.RUNNING or r.id < run.id]
+    return before if len(before) >= run.max_parallel else []
+
+
+def _blackout_now(tick: Tick, run: ActiveRun, spec: EventSpec) -> Inside | None:
+    """The blackout that stops `run` now (a forced run goes through), else None."""
+    found = tick.view.blackouts_for(spec)
+    if not found or "forced" in run.flags:
+        return None
+    return inside(found, tick.now)
+
+
+def _skipped_by_blackout(tick: Tick, run: ActiveRun) -> bool:
+    """on_blackout = skip: a run that fell due inside a blackout, still inside it, is skipped."""
+    spec = tick.view.spec(run.event)
+    if spec is None or spec.on_blackout is not OnBlackout.SKIP or _blackout_now(tick, run, spec) is None:
+        return False
+    fell_in = inside(tick.view.blackouts_for(spec), run.scheduled_for)
+    if fell_in is None:
+        return False
+    lifecycle.finish(tick, run, RunState.SKIPPED, tick.now, reason=f"fell due inside {fell_in} (on_blackout = skip)")
+    return True
 
 
 def _begin(tick: Tick, run: ActiveRun) -> None:

@@ -248,10 +248,10 @@ class Batch:
     def next_fire(self, event: str, at: str | None) -> None:
         self._add(_NEXT_FIRE, at, event)
 
-    def held(self, event: str, held: bool, by: str | None) -> None:
-        """Hold or release `event`; holds_version moves with it, so every engine reads the holds
-        again (another engine may own the event's waiting runs)."""
-        self._add("UPDATE events SET held = ?, held_by = ? WHERE name = ?", int(held), by, event)
+    def held(self, event: str, held: bool, by: str | None, until: str | None = None) -> None:
+        """Hold or release `event` (held until `until`, if given); holds_version moves with it, so
+        every engine reads the holds again (another engine may own the event's waiting runs)."""
+        self._add("UPDATE events SET held = ?, held_by = ?, held_until = ? WHERE name = ?", int(held), by, until, event)
         self._add(BUMP_HOLDS)
 
     def request_handled(self, request_id: int, at: str | None, outcome: str, detail: str | None) -> None:

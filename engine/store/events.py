@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -11,11 +12,11 @@ from evman.engine.store.part import Part, Row, in_chunks
 
 _INSERT_EVENT = (
     "INSERT INTO events (name, spec, kind, schedule, timezone, driver, requires, "
-    "next_fire_at, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    "next_fire_at, source, created_at, updated_at, calendar) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EVENT = (
     "UPDATE events SET spec = ?, kind = ?, schedule = ?, timezone = ?, driver = ?, "
-    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ? WHERE name = ?"
+    "requires = ?, next_fire_at = ?, source = ?, defined = 1, updated_at = ?, calendar = ? WHERE name = ?"
 )
 
 
@@ -26,6 +27,27 @@ BUMP_HOLDS: Final = (
 """Written with every hold and release: an engine that caches holds reads them again."""
 DUE_CLAIM_ONE: Final = 10_000
 DUE_CLAIM_SEVERAL: Final = 1000
+
+
+def _calendar_part(spec: str) -> tuple[object, object]:
+    """What of a stored spec moves its fire times besides schedule and zone: calendar, on_holiday."""
+    try:
+        data = json.loads(spec)
+    except ValueError:
+        return None, None
+    return (data.get("calendar"), data.get("on_holiday")) if isinstance(data, dict) else (None, None)
+
+
+def _calendar_column(spec: str, schedule: object) -> str | None:
+    """events.calendar: the calendar's name, '' for a business-day schedule on the default
+    (Monday to Friday) calendar, NULL for an event no calendar shapes (partial index: the
+    AutoSys-trap watch reads only these rows)."""
+    calendar, _ = _calendar_part(spec)
+    if isinstance(calendar, dict):
+        return str(calendar.get("name") or "")
+    if calendar is not None:
+        return str(calendar)
+    return "" if "business day" in str(schedule or "") else None
 
 
 class EventsPart(Part):
@@ -45,6 +67,23 @@ class EventsPart(Part):
             for r in self.rows("SELECT key, value FROM settings WHERE key IN ('defs_version', 'holds_version')")
         }
         return found.get("defs_version", 0), found.get("holds_version", 0)
+
+    def hold_ends(self) -> dict[str, str]:
+        """event -> when its hold ends by itself, for the held events that have an end."""
+        return {
+            str(r[0]): str(r[1])
+            for r in self.rows("SELECT name, held_until FROM events WHERE held_until IS NOT NULL AND held = 1")
+        }
+
+    def runs_scheduled_between(self, event: str, start: str, end: str) -> set[str]:
+        """scheduled_for of every run of `event` in [start, end] (the unique key's instants)."""
+        return {
+            str(r[0])
+            for r in self.rows(
+                "SELECT scheduled_for FROM runs WHERE event = ? AND scheduled_for >= ? AND scheduled_for <= ?",
+                (event, start, end),
+            )
+        }
 
     def held_events(self) -> set[str]:
         return {str(r[0]) for r in self.rows("SELECT name FROM events WHERE held = 1")}
@@ -66,8 +105,12 @@ class EventsPart(Part):
         *,
         prune: bool,
         now: datetime,
+        named: Mapping[str, Mapping[str, str]] | None = None,
     ) -> dict[str, list[str]]:
         """Upsert events (a dict per event with the events columns), replace deps and routes.
+
+        `named`: settings kept as JSON objects of name -> JSON text ("calendars", "blackouts"),
+        merged by name; with `prune`, replaced by these.
 
         A changed schedule takes effect from now on: the caller passes next_fire_at computed
         from now for events whose schedule changed or which are new; unchanged events keep theirs.
@@ -86,7 +129,23 @@ class EventsPart(Part):
             if prune:
                 result["pruned"] = self._prune(existing, set(names), stamp)
             self._save_links(names, deps, routes, defaults_json)
+            for key, entries in (named or {}).items():
+                self._save_named(key, entries, replace=prune)
         return result
+
+    def named_setting(self, key: str) -> dict[str, str]:
+        """A setting kept as a JSON object of name -> JSON text ({} when absent)."""
+        text = self.setting(key)
+        found = json.loads(text) if text else {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def _save_named(self, key: str, entries: Mapping[str, str], *, replace: bool) -> None:
+        merged = {} if replace else self.named_setting(key)
+        merged.update(entries)
+        self.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(merged, sort_keys=True)),
+        )
 
     def _prune(self, existing: Mapping[str, Row], kept: set[str], stamp: str | None) -> list[str]:
         gone = [n for n, r in existing.items() if n not in kept and r["defined"]]
@@ -131,11 +190,16 @@ class EventsPart(Part):
                     ev["source"],
                     stamp,
                     stamp,
+                    _calendar_column(str(ev["spec"]), ev["schedule"]),
                 ),
             )
             result["added"].append(name)
             return
-        same_timing = old["schedule"] == ev["schedule"] and old["timezone"] == ev["timezone"]
+        same_timing = (
+            old["schedule"] == ev["schedule"]
+            and old["timezone"] == ev["timezone"]
+            and _calendar_part(old["spec"]) == _calendar_part(str(ev["spec"]))
+        )
         if old["spec"] == ev["spec"] and old["defined"]:
             result["unchanged"].append(name)
             return
@@ -152,6 +216,7 @@ class EventsPart(Part):
                 next_fire,
                 ev["source"],
                 stamp,
+                _calendar_column(str(ev["spec"]), ev["schedule"]),
                 name,
             ),
         )
@@ -174,6 +239,14 @@ class EventsPart(Part):
             'SELECT name, spec FROM events WHERE defined = 1 AND (spec LIKE \'%"deadline": "%\' '
             'OR spec LIKE \'%"latest": "%\' OR spec LIKE \'%"on_success": ["%\') ORDER BY name'
         )
+
+    def calendar_events(self) -> list[str]:
+        """The defined events with a calendar or a business-day schedule (the AutoSys-trap
+        watch), by name: the partial index events_calendar holds only those rows."""
+        return [
+            str(r[0])
+            for r in self.rows("SELECT name FROM events WHERE calendar IS NOT NULL AND defined = 1 ORDER BY name")
+        ]
 
     def events_by_name(self, names: Sequence[str]) -> list[Row]:
         """(name, spec, held, next_fire_at) of the named defined events."""

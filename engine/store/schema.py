@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _V1: Final = """
 CREATE TABLE events (
@@ -144,7 +144,17 @@ CREATE TABLE settings (
 INSERT INTO settings (key, value) VALUES ('defs_version', '0');
 """
 
-MIGRATIONS: Final[Sequence[str]] = (_V1,)
+_V2_HOLD_UNTIL: Final = """
+ALTER TABLE events ADD COLUMN held_until TEXT;
+CREATE INDEX events_held_until ON events (held_until) WHERE held_until IS NOT NULL;
+ALTER TABLE events ADD COLUMN calendar TEXT;
+CREATE INDEX events_calendar ON events (name) WHERE calendar IS NOT NULL;
+"""
+"""`evman hold E --until TIME`: when the engine releases the hold by itself (UTC ISO, NULL: never);
+the calendar that shapes an event's fire times (its name; '' for business days on the default
+calendar; NULL: none), so the AutoSys-trap watch reads only those rows."""
+
+MIGRATIONS: Final[Sequence[str]] = (_V1, _V2_HOLD_UNTIL)
 """MIGRATIONS[i] takes a database from schema version i to i + 1; each is a DDL template
 (see Dialect.ddl): {id} an integer primary key the database numbers, {real}, {now} the
 current UTC time as ISO text, {options} the options of a small key table."""

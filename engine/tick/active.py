@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.model import NEW, RunState, check_transition
@@ -22,6 +22,11 @@ class Change:
     run_id: int | None = None
     state: str | None = None
     detail: str | None = None
+
+
+BACKFILL_FLAG: Final = "backfill"
+"""A run `evman backfill` made: it paces itself (parallel=N) and never holds up a live run."""
+PARALLEL_PREFIX: Final = "parallel="
 
 
 @dataclass
@@ -68,6 +73,16 @@ class ActiveRun:
     def move(self, state: RunState) -> None:
         """Change the run's state; InvalidTransition if model.TRANSITIONS does not allow it."""
         self.state = check_transition(self.id, self.event, self.state, state)
+
+    @property
+    def is_backfill(self) -> bool:
+        return BACKFILL_FLAG in self.flags
+
+    @property
+    def max_parallel(self) -> int:
+        """A backfill run: how many of its event's backfill runs may run at once."""
+        found = [f[len(PARALLEL_PREFIX) :] for f in self.flags if f.startswith(PARALLEL_PREFIX)]
+        return int(found[0]) if found and found[0].isdigit() else 1
 
     def values(self, created_at: datetime, host: str) -> tuple[Any, ...]:
         """The run's row, as the values of RUN_COLUMNS."""

@@ -18,7 +18,7 @@ from evman.engine.tick.active import ActiveRun, flags_text
 from evman.engine.tick.context import Ended, Tick
 from evman.engine.timing.windows import bounds_for
 
-_ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART)
+_ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART, Trigger.BACKFILL)
 """Triggers whose run keeps the instant it is for (the others take the first free one)."""
 
 
@@ -117,7 +117,7 @@ def _admit(tick: Tick, spec: EventSpec, run_id: int) -> tuple[str | None, set[in
     """Concurrency: what new run `run_id` does while another run of the event is active, here
     or (several engines) on another engine. (Why it is skipped, or None; the other engines'
     runs it waits behind.)"""
-    active = tick.runs.of(spec.name)
+    active = [r for r in tick.runs.of(spec.name) if not r.is_backfill]  # a backfill never skips a live run
     remote = [] if active and spec.concurrency is Concurrency.SKIP else tick.elsewhere.of(spec.name)
     if not active and not remote:
         return None, set()

@@ -15,9 +15,11 @@ from evman.engine.clock import parse_iso
 from evman.engine.conditions import Condition, Finished, parse_condition
 from evman.engine.definitions.spec_json import spec_from_json
 from evman.engine.fleet.elsewhere import Elsewhere
-from evman.engine.model import EventSpec, RunState
+from evman.engine.model import Blackout, EventSpec, RunState
 from evman.engine.store import Store
 from evman.engine.tick.active import ActiveRuns
+from evman.engine.timing.blackouts import blackouts_from_json, names_event
+from evman.engine.timing.occurrences import Timing, timing_of
 
 PREFETCH_MAX = 5000
 """At most this many specs decoded ahead of a burst (a bound on that idle tick's length)."""
@@ -36,6 +38,11 @@ class ReadView:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._specs: dict[str, EventSpec | None] = {}
+        self._hold_ends: dict[str, datetime] | None = None
+        """event -> when its hold ends by itself; None until read (again after holds change)."""
+        self._timings: dict[str, Timing | None] = {}
+        self._blackouts: tuple[Blackout, ...] | None = None
+        self._blackouts_of: dict[str, tuple[Blackout, ...]] = {}
         self._held: dict[str, bool] = {}
         self._finished: dict[str, Finished | None] = {}
         self._dependents: dict[str, list[str]] | None = None
@@ -57,6 +64,7 @@ class ReadView:
         version, holds = self.store.versions()
         if holds != self._holds_version:
             self._holds_version = holds
+            self._hold_ends = None
             if version == self._defs_version and self._held:
                 held = self.store.held_events()
                 self._held = {name: name in held for name in self._held}
@@ -65,6 +73,8 @@ class ReadView:
         self._defs_version = version
         self._specs.clear()
         self._held.clear()
+        self._timings.clear()
+        self._blackouts, self._blackouts_of = None, {}
         self._dependents = None
         self._prefetched_for = None
         return True
@@ -100,12 +110,40 @@ class ReadView:
             return spec
         return replace(spec, cwd=os.path.normpath(self.store.path.parent.absolute() / spec.cwd))
 
+    def timing(self, spec: EventSpec) -> Timing | None:
+        """The spec's timing, one object per event while the definitions stand (the
+        materialise memo and the calendar caches key on it)."""
+        if spec.name not in self._timings:
+            self._timings[spec.name] = timing_of(spec)
+        return self._timings[spec.name]
+
+    def blackouts_for(self, spec: EventSpec) -> tuple[Blackout, ...]:
+        """The blackouts that name `spec` (by name, pattern or tag), read once per definitions."""
+        if self._blackouts is None:
+            self._blackouts = blackouts_from_json(self.store.named_setting("blackouts"))
+        if spec.name not in self._blackouts_of:
+            self._blackouts_of[spec.name] = tuple(b for b in self._blackouts if names_event(b, spec))
+        return self._blackouts_of[spec.name]
+
     def is_held(self, name: str) -> bool:
         self.spec(name)
         return self._held.get(name, False)
 
-    def set_held(self, name: str, held: bool) -> None:
+    def set_held(self, name: str, held: bool, until: datetime | None = None) -> None:
         self._held[name] = held
+        ends = self._ends()  # as committed, then this tick's change on top
+        ends.pop(name, None)
+        if held and until is not None:
+            ends[name] = until
+
+    def holds_ended(self, now: datetime) -> list[str]:
+        """The held events whose hold `until` has come."""
+        return sorted(n for n, at in self._ends().items() if at <= now)
+
+    def _ends(self) -> dict[str, datetime]:
+        if self._hold_ends is None:
+            self._hold_ends = {n: at for n, t in self.store.hold_ends().items() if (at := parse_iso(t)) is not None}
+        return self._hold_ends
 
     def dependents_of(self, name: str) -> list[str]:
         if self._dependents is None:  # every edge in one read, not one SELECT per finished event

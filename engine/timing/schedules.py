@@ -21,7 +21,8 @@ ACCEPTED: Final = (
     "a 5-field cron expression ('*/15 * * * *', '0 6 * * mon-fri', with L, W and #), "
     "a macro (@hourly @daily @midnight @weekly @monthly @yearly @annually @reboot), "
     "'every N seconds|minutes|hours|days', 'every day at HH:MM[:SS]', "
-    "'every monday at HH:MM' (any weekday), or 'at 2026-12-01T09:00' (ISO date-time)"
+    "'every monday at HH:MM' (any weekday), 'at 2026-12-01T09:00' (ISO date-time), "
+    "or a business-day schedule ('every business day at 06:00', 'business day -1 of month at 19:00')"
 )
 
 MACROS: Final[Mapping[str, str]] = {
@@ -444,6 +445,25 @@ def preview(spec: str, tz: str, after: datetime, n: int) -> list[Fire]:
         local = slot.at.astimezone(zone)
         fires.append(Fire(utc=slot.at, local=local, note=_note(slot, local)))
     return fires
+
+
+def fire_slots(spec: str, after: datetime, tz: str) -> Iterator[Fire]:
+    """Every fire strictly after `after`, in order, with its DST note (the calendars' layer reads these)."""
+    zone = _zone(tz)
+    for slot in _slots(_compile(spec)[1], after, zone):
+        local = slot.at.astimezone(zone)
+        yield Fire(utc=slot.at, local=local, note=_note(slot, local))
+
+
+def resolve_wall_time(wall: datetime, zone: ZoneInfo) -> datetime:
+    """A naive local time as a UTC instant, as fixed-time schedules read it: a repeated time
+    is its first occurrence, a time in a DST gap is just after the gap."""
+    return _resolve(wall, zone).at
+
+
+def zone_of(tz: str) -> ZoneInfo:
+    """The zone named `tz`; ScheduleError naming it when there is none."""
+    return _zone(tz)
 
 
 def latest_fire(spec: str, due: datetime, until: datetime, tz: str) -> datetime:

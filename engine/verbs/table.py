@@ -6,15 +6,18 @@ A new verb is a row here plus its handler (HACKING.md, "Adding a request verb").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
 
 from evman.engine.model import ACTIVE_STATES, RESTARTABLE, RunState
-from evman.engine.verbs import acks, holds, runs
+from evman.engine.verbs import acks, backfill, holds, runs
 from evman.engine.verbs.targets import Handler
 
-TARGETS: Final = {"event": "EVENT", "run": "run:N", "alert": "alert:N"}
-"""What a request's target may name, and how the command line writes it."""
+TARGETS: Final = {"event": "EVENT", "pattern": "PATTERN", "tag": "tag:NAME", "run": "run:N", "alert": "alert:N"}
+"""What a request's target may name (a pattern: a glob over event names, "etl-*"), and how the
+command line writes it."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class Option:
     metavar: str | None = None
     """None: a flag (args[key] is true when given, absent otherwise); else the option takes a
     value, sent as text for the handler to read (and to refuse, in words, when it is wrong)."""
+    parse: Callable[[str, datetime], Any] | None = None
+    """The value as the request carries it, from the text typed and the time it was typed (a
+    relative "+2h" means from now, not from when an engine reads it); ValueError says what is
+    wrong. None: the text as typed."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,10 @@ class Verb:
     handler: Handler
     summary: str
     """What it does, one sentence: the first line of `evman <name> --help`."""
-    example: str
-    """A command line that uses it, for --help."""
+    examples: tuple[str, ...]
+    """Command lines that use it, for --help."""
+    more: str = ""
+    """A paragraph of --help after the summary, where one sentence does not say it all."""
     targets: tuple[str, ...] = ("event",)
     """What its target may name (keys of TARGETS)."""
     options: tuple[Option, ...] = ()
@@ -75,15 +84,28 @@ class Verb:
         """The target as the command line writes it: "EVENT|run:N"."""
         return "|".join(TARGETS[t] for t in self.targets)
 
+    @property
+    def help(self) -> str:
+        """`evman <name> --help`'s text (click keeps an indented paragraph's line as it is)."""
+        tried = (
+            f"Example: {self.examples[0]}"
+            if len(self.examples) == 1
+            else "Examples:\n\n" + "\n\n".join(f"  {e}" for e in self.examples)
+        )
+        return "\n\n".join(p for p in (self.summary, self.more, tried) if p)
+
 
 FORCE: Final = Option("--force", "force", "Start now, ignoring its window and requires.")
+UNTIL: Final = Option(
+    "--until", "until", "Release by itself then: ISO time, or +DURATION (+2h).", metavar="TIME", parse=holds.until_arg
+)
 
 VERBS: Final[tuple[Verb, ...]] = (
     Verb(
         "trigger",
         runs.trigger,
         "Start a new run of EVENT now (it still obeys its requires and window).",
-        "evman trigger fetch-feeds",
+        ("evman trigger fetch-feeds",),
         options=(FORCE,),
         key="t",
         label="Trigger",
@@ -93,7 +115,7 @@ VERBS: Final[tuple[Verb, ...]] = (
         "restart",
         runs.restart,
         "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), after running its prepare step.",
-        "evman restart run:12",
+        ("evman restart run:12",),
         targets=("event", "run"),
         options=(FORCE,),
         key="r",
@@ -105,7 +127,7 @@ VERBS: Final[tuple[Verb, ...]] = (
         "kill",
         runs.kill,
         "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.",
-        "evman kill publish",
+        ("evman kill publish",),
         targets=("event", "run"),
         key="K",
         label="Kill",
@@ -121,8 +143,15 @@ VERBS: Final[tuple[Verb, ...]] = (
     Verb(
         "hold",
         holds.hold,
-        "Hold EVENT: no new runs start; waiting ones wait with reason 'held'.",
-        "evman hold promote-to-production",
+        "Hold TARGET: no new runs start; waiting ones wait with reason 'held'.",
+        (
+            "evman hold promote-to-production",
+            "evman hold 'etl-*' --until 2026-12-24T18:00",
+            "evman hold tag:nightly --until +3h",
+        ),
+        more="TARGET is an EVENT, a pattern such as 'etl-*' (quote it), or tag:NAME.",
+        targets=("event", "pattern", "tag"),
+        options=(UNTIL,),
         key="h",
         label="Hold",
         what="Hold the event: no new runs start",
@@ -130,8 +159,9 @@ VERBS: Final[tuple[Verb, ...]] = (
     Verb(
         "release",
         holds.release,
-        "Release a held EVENT.",
-        "evman release promote-to-production",
+        "Release a held TARGET (an EVENT, a pattern such as 'etl-*', or tag:NAME).",
+        ("evman release promote-to-production",),
+        targets=("event", "pattern", "tag"),
         key="u",
         label="Release",
         what="Release a held event",
@@ -140,11 +170,22 @@ VERBS: Final[tuple[Verb, ...]] = (
         "ack",
         acks.ack,
         "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.",
-        "evman ack alert:7",
+        ("evman ack alert:7",),
         targets=("event", "alert"),
         key="a",
         label="Ack",
         what="Acknowledge the selected alert, or the event's open alerts",
+    ),
+    Verb(
+        "backfill",
+        backfill.backfill,
+        "Make the occurrences EVENT's schedule (and calendar) would have made from --from to --to, once each: "
+        "a slot that already has a run (live or backfilled) is not run again. Each run gets "
+        "EVMAN_SCHEDULED_FOR = its slot, its business date. A date means that whole day in the event's zone.",
+        (
+            "evman backfill daily-report --from 2026-03-02 --to 2026-03-06 --dry-run",
+            "evman backfill daily-report --from 2026-03-02 --to 2026-03-06 --max-parallel 2",
+        ),
     ),
 )
 """Every request verb, in the order the console's footer shows their keys."""

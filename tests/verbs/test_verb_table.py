@@ -8,12 +8,13 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from evman.console.cli.main import main
-from evman.console.cli.verbs import command_for
+from evman.console.cli.verbs import OWN_COMMANDS, command_for
 from evman.console.screens.registry import KEYS
 from evman.engine.store import open_store
 from evman.engine.verbs import VERBS, Option, Verb, verb_named
@@ -31,7 +32,8 @@ def test_every_row_is_whole() -> None:
     names = [v.name for v in VERBS]
     assert len(set(names)) == len(names)
     for verb in VERBS:
-        assert callable(verb.handler) and verb.summary.endswith(".") and verb.example.startswith(f"evman {verb.name}")
+        assert callable(verb.handler) and verb.summary.endswith(".") and verb.examples
+        assert all(e.startswith(f"evman {verb.name} ") for e in verb.examples), verb.name
         assert verb.targets and set(verb.targets) <= set(TARGETS), verb.name
         assert len({o.key for o in verb.options}) == len(verb.options)
         assert bool(verb.run_states) == verb.takes("run"), f"{verb.name}: which runs its key may name"
@@ -47,11 +49,14 @@ def test_the_cli_has_a_command_per_verb_built_from_its_row() -> None:
         assert re.search(rf"^  {verb.name} ", listed, re.M), verb.name
         shown = runner.invoke(main, [verb.name, "--help"], prog_name="evman")
         assert shown.exit_code == 0, shown.output
-        assert f"Usage: evman {verb.name} [OPTIONS] TARGET" in shown.output
+        assert shown.output.startswith(f"Usage: evman {verb.name} [OPTIONS] ")
         text = " ".join(shown.output.split())
-        assert verb.summary in text and f"Example: {verb.example}" in text
+        assert " ".join(verb.summary.split()) in text and verb.more in text
+        assert all(" ".join(e.split()) in text.replace("- ", "-") for e in verb.examples), text
         for option in verb.options:
             assert f"{option.flag} " in shown.output and option.help in text
+    assert set(OWN_COMMANDS) <= {v.name for v in VERBS}, "a command of its own for a verb the table has not"
+    assert all(OWN_COMMANDS[name].help == verb_named(name).help for name in OWN_COMMANDS)
 
 
 def test_the_console_has_a_key_per_verb_that_has_one() -> None:
@@ -87,13 +92,16 @@ def test_an_option_reaches_the_engine_as_args(tmp_path: Path) -> None:
         "snooze",
         VERBS[0].handler,
         "Snooze EVENT.",
-        "evman snooze job --until 06:00",
-        options=(Option("--until", "until", "Until when.", metavar="TIME"), Option("--loud", "loud", "Say so.")),
+        ("evman snooze job --until 06:00",),
+        options=(
+            Option("--until", "until", "Until when.", metavar="TIME", parse=lambda text, now: f"{text}@{now.year}"),
+            Option("--loud", "loud", "Say so."),
+        ),
     )
     runner = CliRunner()
     for argv, args in (
         (["job"], None),
-        (["job", "--until", "06:00"], {"until": "06:00"}),
+        (["job", "--until", "06:00"], {"until": f"06:00@{datetime.now(UTC).year}"}),
         (["job", "--loud"], {"loud": True}),
     ):
         done = runner.invoke(command_for(scratch), [*argv, "--db", str(db)])
