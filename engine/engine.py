@@ -16,14 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from evman.engine.clock import Clock, SystemClock, iso, parse_iso
-from evman.engine.conditions import Finished
+from evman.engine.clock import Clock, SystemClock, parse_iso
 from evman.engine.fleet.elsewhere import Elsewhere
 from evman.engine.fleet.membership import Membership
 from evman.engine.fleet.placement import Seat
-from evman.engine.model import EventSpec, Trigger
+from evman.engine.fleet.sole import EngineBusy, Sole
+from evman.engine.model import Trigger
 from evman.engine.running.executors import Executors, Outcome
-from evman.engine.running.procs import pid_alive
 from evman.engine.stages.deadlines import check_deadlines
 from evman.engine.stages.flush import flush, spawn
 from evman.engine.stages.followups import follow_up
@@ -35,7 +34,7 @@ from evman.engine.stages.requests import handle_requests
 from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
-from evman.engine.store import EngineRow, Fenced, PgStore, Store, StoreError
+from evman.engine.store import Fenced, PgStore, Store, StoreError
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
@@ -49,8 +48,6 @@ LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """How evman's log lines read, wherever they go (the headless engine's stdout, the console's log file)."""
 
 VERSION: Final = "0.1.0"
-HEARTBEAT_EVERY_S: Final = 5.0
-STALE_AFTER_S: Final = 30.0
 DUE_ELSEWHERE_WAIT_S: Final = 0.05
 """Several engines: a due event that another engine is materialising (its row locked until it
 commits) stays due here; look again after this long instead of ticking in a tight loop."""
@@ -63,10 +60,6 @@ def next_wait(tick_s: float, next_due: datetime | None, now: datetime, due_elsew
         return tick_s
     wait = min(tick_s, max(0.0, (next_due - now).total_seconds()))
     return min(tick_s, DUE_ELSEWHERE_WAIT_S) if wait == 0.0 and due_elsewhere else wait
-
-
-class EngineBusy(RuntimeError):
-    """Another live engine drives this database."""
 
 
 class Engine:
@@ -102,6 +95,8 @@ class Engine:
         """This machine's name (a test may name another, to place events by host)."""
         self.fleet: Membership | None = None
         """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
+        self.sole = Sole(store, self.clock, pid=self.pid, host=self._host, tick_s=tick_s, version=VERSION)
+        """With one engine (SQLite): this engine's claim on the database."""
         if isinstance(store, PgStore):
             self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)
         elif tags:
@@ -113,11 +108,8 @@ class Engine:
             )
         self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host)
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
-        self._data_version = -1
         self._next_due: datetime | None = None
         self._due_elsewhere = False
-        self._next_run_id = 0
-        self._last_heartbeat: datetime | None = None
         self.started = False
         self.elsewhere_reads = 0
         """Several engines: reads of the other engines' active runs so far (one per tick at most,
@@ -131,24 +123,13 @@ class Engine:
         if self.fleet is not None:
             self._join(now)
             return
-        refusing = self.store.claim_engine(
-            pid=self.pid, now=now, tick_s=self.tick_s, version=VERSION, may_take=self._may_take
-        )
-        if refusing is not None:
-            age = (now - (parse_iso(refusing.heartbeat_at) or now)).total_seconds()
-            raise EngineBusy(
-                f"{self.store.path} is driven by another engine (pid {refusing.pid} on "
-                f"{refusing.host}, heartbeat {age:.0f} s ago). Stop it, or use --db PATH."
-            )
-        self._last_heartbeat = now
-        self._next_run_id = self.store.max_run_id()
+        self.sole.claim(now)
         self._refresh_definitions()
         if self.store.has_commands():  # it boots while the engine recovers and ticks
             self.executors.expect_commands()
         tick = self._begin_tick(now)
         recover(tick, self.executors)
-        for name in self.store.reboot_events():
-            new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
+        self._queue_reboots(tick)
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.started = True
@@ -161,29 +142,26 @@ class Engine:
         self._refresh_definitions()
         tick = self._begin_tick(now)
         take_over(tick, self.fleet, self.executors)
-        if self.fleet.starts_fleet:  # @reboot: once when the fleet starts, not per engine
-            for name in self.store.reboot_events():
-                new_run(tick, name, Trigger.REBOOT, now, triggered_by="engine start")
-        elif reboots := self.store.reboot_events():
-            log.info(
-                "not queuing @reboot event(s) %s: other engines are live (they run when "
-                "the first engine of the fleet starts)",
-                ", ".join(reboots),
-            )
+        self._queue_reboots(tick)
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.fleet.listen(self.wake)
         self.started = True
 
-    def _may_take(self, row: EngineRow) -> bool:
-        if row.stopped_at is not None or row.pid is None:
-            return True
-        if row.pid == self.pid and row.host == self._host:
-            return True
-        if row.host == self._host and not pid_alive(int(row.pid)):
-            return True
-        beat = parse_iso(row.heartbeat_at)
-        return beat is None or (self.clock.now() - beat).total_seconds() > STALE_AFTER_S
+    def _queue_reboots(self, tick: Tick) -> None:
+        """@reboot events: a run each when the engine starts (several engines: when the fleet
+        starts, not per engine)."""
+        names = self.store.reboot_events()
+        if self.fleet is not None and not self.fleet.starts_fleet:
+            if names:
+                log.info(
+                    "not queuing @reboot event(s) %s: other engines are live (they run when "
+                    "the first engine of the fleet starts)",
+                    ", ".join(names),
+                )
+            return
+        for name in names:
+            new_run(tick, name, Trigger.REBOOT, tick.now, triggered_by="engine start")
 
     def run(self) -> None:
         """Tick until stop(); the thread (or process) that calls it is the engine."""
@@ -255,7 +233,7 @@ class Engine:
                 self.fleet.stop_listening()
                 self.fleet.leave()
             else:
-                self.store.release_engine(pid=self.pid, now=now)
+                self.sole.release(now)
         except Fenced as exc:
             self._fenced(str(exc))
         except StoreError as exc:
@@ -284,7 +262,7 @@ class Engine:
         tick = self._begin_tick(now or self.clock.now())
         if self.fleet is not None and not tick.stopping:
             take_over(tick, self.fleet, self.executors)
-        if self._external_change():
+        if self._view.committed_elsewhere():
             self._refresh_definitions()
             handle_requests(tick)
         release_ended_holds(tick)
@@ -335,33 +313,14 @@ class Engine:
             self._next_due = parse_iso(self.store.next_due_at())
         if spawning:
             spawn(tick, self.store, self.executors, self._outcome_arrived)
-        self._unflushed = Tick(
-            tick.now,
-            self._runs,
-            self._view,
-            self.executors,
-            self._new_id,
-            self._host,
-            fired=tick.fired,
-            owner=self._owner(),
-            placement=self.fleet,
-        )
+        # written and spawned: its batch, inserts and spawns are empty now, so the next tick
+        # carries on only its fired set
 
     def _owner(self) -> Any:
         return None if self.fleet is None else self.fleet.token
 
     def _new_id(self) -> int:
-        if self.fleet is not None:
-            return self.fleet.next_id()
-        self._next_run_id += 1
-        return self._next_run_id
-
-    def _external_change(self) -> bool:
-        version = self.store.data_version()
-        if version == self._data_version:
-            return False
-        self._data_version = version
-        return True
+        return (self.fleet or self.sole).next_id()
 
     def _refresh_definitions(self) -> None:
         if self._view.refresh_definitions():
@@ -374,11 +333,8 @@ class Engine:
     def _heartbeat(self, tick: Tick) -> None:
         if self.fleet is not None:
             tick.batch.lease()  # every tick: the flush renews the lease (apply's first statement)
-            return
-        last = self._last_heartbeat
-        if last is None or (tick.now - last).total_seconds() >= HEARTBEAT_EVERY_S:
-            self._last_heartbeat = tick.now
-            tick.batch.heartbeat(iso(tick.now), self.pid)
+        else:
+            self.sole.beat(tick.batch, tick.now)
 
     def _outcome_arrived(self, outcome: Outcome) -> None:
         self._outcomes.put(outcome)
@@ -405,13 +361,6 @@ class Engine:
 
     def active_runs(self) -> list[ActiveRun]:
         return list(self._runs.values())
-
-    def spec(self, name: str) -> EventSpec | None:
-        """An event's spec as the engine reads it (a relative cwd placed beside the database)."""
-        return self._view.spec(name)
-
-    def last_finished(self, event: str) -> Finished | None:
-        return self._view.last_finished(event)
 
 
 __all__ = ["ActiveRun", "Change", "Engine", "EngineBusy", "backoff_for"]

@@ -26,9 +26,7 @@ MAX_MEDIAN_FUNCTION_LINES = 12
 OVER_SIZE_FOR_NOW: dict[str, str] = {
     "console/app/evman_app.py:EvmanApp": "ruff format: 300 -> 342 lines",
     "console/widgets/line_table.py:LineTable": "ruff format: 301 lines",
-    "engine/engine.py:Engine": "ruff format: 338 lines",
     "engine/paging/notifier.py:Notifier": "ruff format: 306 lines",
-    "engine/running/executors.py:Executors": "ruff format: 314 lines",
 }
 """Known breaches, each to be split this round; an entry that is no longer over the size fails
 test_over_size_list_is_current, so the list can only shrink."""

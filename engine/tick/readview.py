@@ -51,10 +51,20 @@ class ReadView:
         """Open alert kinds per event, read at once for a batch of ended runs."""
         self._defs_version = -1
         self._holds_version = -1
+        self._data_version = -1
         self._prefetched_for: datetime | None = None
         self.saw_command = False
         """A spec read so far starts a process (run, shell or a prepare step): the engine then
         has its command supervisor started before the first one is due."""
+
+    def committed_elsewhere(self) -> bool:
+        """Whether another connection may have committed since the last look (a request, a
+        `load`; on PostgreSQL every look says yes)."""
+        version = self.store.data_version()
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
 
     # -- definitions -------------------------------------------------------------
 

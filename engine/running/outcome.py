@@ -1,0 +1,35 @@
+"""How a run (or its `prepare` step) ended, as the executors tell the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from evman.engine.running.supervisor_client import ExitRecord
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run (or its `prepare` step) ended."""
+
+    run_id: int
+    phase: str
+    """"main" or "prepare"."""
+    exit_code: int | None
+    ended_at: datetime
+    error: str | None = None
+    """Why it could not run or crashed, in words; None when it ran to an exit code."""
+    killed_by: str | None = None
+    """Who or what killed it (operator, runtime max), or None."""
+    since_ns: int | None = None
+    """A command's log mtime stamped just before it started: the file system's own clock,
+    which `fresh` output checks compare with (verify_outputs(since_ns=...))."""
+    record: ExitRecord | None = None
+    """What its supervisor wrote in the exit file (resource use, real start and end)."""
+
+
+def outcome_of(record: ExitRecord, now: datetime, killed_by: str | None = None) -> Outcome:
+    """The Outcome a supervisor's exit record stands for (ended `now`, by the engine's clock)."""
+    code = record.exit_code
+    error = f"ended by signal {record.signal or -code}" if code < 0 else None
+    return Outcome(record.run_id, record.phase, code, now, error, killed_by, record.since_ns, record)
