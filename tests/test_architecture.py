@@ -23,11 +23,7 @@ ENGINE_FACES = {"evman.engine", "evman.engine.engine"}
 MAX_FILE_LINES = 500
 MAX_CLASS_LINES = 300
 MAX_MEDIAN_FUNCTION_LINES = 12
-OVER_SIZE_FOR_NOW: dict[str, str] = {
-    "console/app/evman_app.py:EvmanApp": "ruff format: 300 -> 342 lines",
-    "console/widgets/line_table.py:LineTable": "ruff format: 301 lines",
-    "engine/paging/notifier.py:Notifier": "ruff format: 306 lines",
-}
+OVER_SIZE_FOR_NOW: dict[str, str] = {}
 """Known breaches, each to be split this round; an entry that is no longer over the size fails
 test_over_size_list_is_current, so the list can only shrink."""
 

@@ -126,7 +126,7 @@ def test_engine_busy_makes_the_console_a_viewer(
         looks.append(True)
         return len(looks) > 1 and engine_is_live(store, now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("evman.console.app.evman_app.engine_is_live", stale_at_first)
+    monkeypatch.setattr("evman.console.app.connect.engine_is_live", stale_at_first)
 
     async def scenario() -> None:
         app = make_app(db, clock=clock, operator="carol")
