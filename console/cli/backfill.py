@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from evman.console.cli.common import CONTEXT, WAIT_S, ask, db_option, fail, open_db
+from evman.console.cli.completion import complete_event
 from evman.engine.verbs import Verb, verb_named
 
 
@@ -20,7 +21,7 @@ def _verb() -> Verb:
 
 
 @click.command("backfill", context_settings=CONTEXT, help=_verb().help)
-@click.argument("event")
+@click.argument("event", shell_complete=complete_event)
 @click.option("--from", "start", required=True, metavar="DATE|TIME", help="First day (or ISO time) to cover.")
 @click.option("--to", "end", required=True, metavar="DATE|TIME", help="Last day (or ISO time) to cover, included.")
 @click.option(

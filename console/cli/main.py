@@ -5,6 +5,7 @@ when one is asked for, so `evman list` never imports the engine's tick)."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -105,6 +106,20 @@ def main(
 
 for command in (*definitions.COMMANDS, *reading.COMMANDS):
     main.add_command(command)
+
+
+def __getattr__(name: str) -> Any:
+    """`every_command`: the group with the request verbs added (docs/reference/cli.md lists
+    every command through it; mkdocs-click reads a group's `commands`, which holds the others)."""
+    if name != "every_command":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from evman.console.cli.verbs import request_command, request_names
+
+    for verb in request_names():
+        found = request_command(verb)
+        if found is not None:
+            main.add_command(found)
+    return main
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from datetime import datetime
 import click
 
 from evman.console.cli.common import CONTEXT, db_option, emit, fail, json_option, now, open_db
+from evman.console.cli.completion import complete_event
 from evman.console.views import contract
 from evman.engine.quoting import quoted
 
@@ -28,7 +29,7 @@ def list_(as_json: bool, name_like: str | None) -> None:
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("event")
+@click.argument("event", shell_complete=complete_event)
 @json_option
 @db_option
 def show(event: str, as_json: bool) -> None:
@@ -44,7 +45,7 @@ def show(event: str, as_json: bool) -> None:
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("event", required=False)
+@click.argument("event", required=False, shell_complete=complete_event)
 @click.option(
     "-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many runs, newest first."
 )
@@ -63,7 +64,7 @@ def history(event: str | None, limit: int, as_json: bool) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not yet resolved.")
-@click.option("--event", metavar="NAME", help="Only this event's alerts.")
+@click.option("--event", metavar="NAME", shell_complete=complete_event, help="Only this event's alerts.")
 @click.option("-n", "--limit", default=100, show_default=True, type=click.IntRange(min=1))
 @json_option
 @db_option
@@ -94,7 +95,7 @@ def engines(as_json: bool) -> None:
 
 
 @click.command("next", context_settings=CONTEXT)
-@click.argument("event", required=False)
+@click.argument("event", required=False, shell_complete=complete_event)
 @click.option("--schedule", "spec", metavar="SPEC", help="Preview any schedule, no event needed.")
 @click.option("--tz", "tz", metavar="ZONE", help="Timezone for --schedule (default: the machine's).")
 @click.option("--calendar", "calendar", metavar="NAME", help="With --schedule: a calendar the database keeps.")

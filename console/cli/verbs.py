@@ -12,6 +12,7 @@ import click
 
 from evman.console.cli import backfill
 from evman.console.cli.common import CONTEXT, WAIT_S, ask, db_option, now
+from evman.console.cli.completion import complete_event
 from evman.engine.verbs import VERBS, Verb
 
 OWN_COMMANDS: Final[dict[str, click.Command]] = {"backfill": backfill.command}
@@ -42,7 +43,7 @@ wait_option = click.option(
 
 
 def command_for(verb: Verb) -> click.Command:
-    @click.argument("target")
+    @click.argument("target", shell_complete=complete_event)
     @wait_option
     @db_option
     def command(target: str, wait_s: float, **options: Any) -> None:
