@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from evman.engine.model import ALERT_KINDS, FINISHED_STATES, TRANSITIONS, RunState, states_before
+from evman.engine.model import ALERT_KINDS, FINISHED_STATES, RunState, states_before
 from evman.engine.store.alerts import UPSERT_ALERT
 from evman.engine.store.engines import HEARTBEAT
 from evman.engine.store.errors import Fenced
@@ -24,8 +24,13 @@ RESOLVED_BY_SUCCESS: Final = tuple(sorted(k for k, facts in ALERT_KINDS.items() 
 def in_states(states: Iterable[RunState], on: str = "") -> str:
     """` AND state IN (...)`: the states a run write expects its row in; `on`: "runs." where
     another table is joined."""
-    names = ", ".join(f"'{state}'" for state in sorted(states))
-    return f" AND {on}state IN ({names})"
+    return f" AND {_one_of(states, on)}"
+
+
+def _one_of(states: Iterable[RunState], on: str) -> str:
+    """state = 'a' OR state = 'b', bracketed: a constant IN list would make SQLite build a
+    small table at every execution, and executemany executes once per row."""
+    return "(" + " OR ".join(f"{on}state = '{state}'" for state in sorted(states)) + ")"
 
 
 def owned(on: str = "") -> str:
@@ -34,17 +39,12 @@ def owned(on: str = "") -> str:
 
 
 def ends_allowed(on: str = "", to: str = "?") -> str:
-    """`(state, <its end>) IN (VALUES ...)`: every edge of model.TRANSITIONS into a finished state,
-    so a run's end changes its row only along the table. `to`: the new state's parameter (`?`) or
-    column (`v.to_state`); `on`: "runs." where another table is joined."""
-    edges = ", ".join(
-        f"('{old}', '{new}')"
-        for old, nexts in TRANSITIONS.items()
-        if old is not None
-        for new in sorted(nexts)
-        if new in FINISHED_STATES
-    )
-    return f"({on}state, {to}) IN (VALUES {edges})"
+    """`CASE <its end> WHEN 'failed' THEN (state = 'running' OR state = 'waiting') ... END`: for
+    each finished state, the states model.TRANSITIONS lets a run end in it from, so a run's end
+    changes its row only along the table. `to`: the new state's parameter (`?`) or column
+    (`v.to_state`); `on`: "runs." where another table is joined."""
+    whens = " ".join(f"WHEN '{end}' THEN {_one_of(states_before(end), on)}" for end in sorted(FINISHED_STATES))
+    return f"CASE {to} {whens} ELSE FALSE END"
 
 
 STARTS_FROM: Final = states_before(RunState.RUNNING)
