@@ -13,9 +13,9 @@ from pathlib import Path
 from bench import jobs
 from bench.evman_side import BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs, wait_finished
 from bench.stats import percentile
-from evman.engine.model import EventSpec
+from evman.engine.model import EventSpec, RunState
 from evman.engine.running.supervisor_client import read_exit
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _spec(name: str, when: datetime, kind: str) -> EventSpec:
 def evman_burst(tmp: Path, n: int, kind: str = "call", lead_s: float = 1.5) -> Burst:
     """n one-shot events ("call": bench.jobs:noop; "true": the command) due together, one engine."""
     path = tmp / f"evman-{kind}.db"
-    store = Store(path)
+    store = open_store(path)
     when = due_in(lead_s + n / 4000)  # loading 2,000 definitions takes about half a second
     load(store, [_spec(f"b{i:05d}", when, kind) for i in range(n)])
     store.close()
@@ -74,7 +74,7 @@ def evman_burst(tmp: Path, n: int, kind: str = "call", lead_s: float = 1.5) -> B
     finally:
         engine.stop()
     assert datetime.now().timestamp() > when.timestamp(), "the burst finished before it was due?"
-    rows = [r for r in read_runs(path) if r.state == "succeeded"]
+    rows = [r for r in read_runs(path) if r.state == RunState.SUCCEEDED]
     due = when.timestamp()
     # runs.started_at is the tick's time for every run it starts, before any of them begins:
     # it says nothing of lateness. A callable's lateness is its own clock's; a command's, when

@@ -13,7 +13,7 @@ from bench.evman_side import BENCH_DIR
 from bench.stats import percentile
 from evman.engine.clock import FakeClock, iso
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 DUE_PER_TICK = 10
 SPREAD_S = 86_000.0
@@ -39,7 +39,7 @@ def build(path: Path, n: int, base: datetime = BASE) -> list[datetime]:
     stamps = [iso(at) for at in instants]
     template = spec_json("@NAME@")
     created = iso(datetime.now(UTC))
-    store = Store(path)
+    store = open_store(path)
     rows = (
         (
             f"e{i:07d}",
@@ -137,7 +137,7 @@ def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> Tic
     """Drive a fresh engine on a fake clock through `ticks` fire instants from `first`:
     time the tick that materialises and starts 10 runs, the tick that reaps them, and an idle tick."""
     clock = FakeClock(instants[first] - timedelta(seconds=0.001))
-    store = Store(path)
+    store = open_store(path)
     engine = Engine(store, clock=clock, logs_dir=path.parent / f"{path.name}.logs")
     engine.start()
     times = TickTimes()

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stats import percentile
 from evman.engine.clock import FakeClock, iso
 from evman.engine.definitions import catalog, parse_definitions
-from evman.engine.store import RUN_COLUMNS, Store
-from evman.engine.store.stores import SqliteStore
+from evman.engine.model import ACTIVE_STATES, RunState
+from evman.engine.store import RUN_COLUMNS, open_store
 
 NOW = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
 DRIVERS = ("ops", "night", "lead")
@@ -57,7 +57,7 @@ def build_database(path: Path, *, events: int, runs: int, seed: int = 7) -> None
     """Load the events through the real loader, then insert `runs` runs and some alerts in
     one transaction each (executemany)."""
     rnd = random.Random(seed)
-    store = SqliteStore(path)
+    store = open_store(path)
     text = definitions_text(events)
     defs = parse_definitions(text, source=str(path.with_suffix(".toml")), base_dir=path.parent)
     catalog.save(store, defs, now=NOW)
@@ -108,14 +108,14 @@ _INDEX = {c: i for i, c in enumerate(RUN_COLUMNS)}
 
 
 def _run_row(roll: float, run_id: int, name: str, t: _StepTimes, *, last: bool) -> tuple[object, ...]:
-    state = "succeeded" if roll < 0.93 else "failed" if roll < 0.98 else "missed"
+    state = RunState.SUCCEEDED if roll < 0.93 else RunState.FAILED if roll < 0.98 else RunState.MISSED
     if last and roll < 0.03:
-        state = "running"
+        state = RunState.RUNNING
     elif last and roll < 0.05:
-        state = "waiting"
+        state = RunState.WAITING
     row: list[object] = [None] * len(RUN_COLUMNS)
-    started = None if state in ("waiting", "missed") else t.at
-    ended = None if state in ("waiting", "running") else (t.ends[run_id % len(t.ends)] if started else t.due)
+    started = None if state in (RunState.WAITING, RunState.MISSED) else t.at
+    ended = None if state in ACTIVE_STATES else (t.ends[run_id % len(t.ends)] if started else t.due)
     values = {
         "id": run_id,
         "event": name,
@@ -126,9 +126,9 @@ def _run_row(roll: float, run_id: int, name: str, t: _StepTimes, *, last: bool) 
         "created_at": t.at,
         "started_at": started,
         "ended_at": ended,
-        "exit_code": {"succeeded": 0, "failed": 1}.get(state),
-        "reason": {"failed": "exit code 1", "missed": "missed: window closed"}.get(state),
-        "waiting_reason": "requires success(job-00000) is false" if state == "waiting" else None,
+        "exit_code": {RunState.SUCCEEDED: 0, RunState.FAILED: 1}.get(state),
+        "reason": {RunState.FAILED: "exit code 1", RunState.MISSED: "missed: window closed"}.get(state),
+        "waiting_reason": "requires success(job-00000) is false" if state == RunState.WAITING else None,
         "due_by": t.due,
         "needs_prepare": 0,
     }
@@ -328,17 +328,17 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
     from evman.console.screens.services import EngineChanged
     from evman.engine.engine import Change
 
-    writer = Store(db)
+    writer = open_store(db)
     top = int(table.scroll_y)
     visible = table.shown_names()[top : top + 5]  # on screen now: their change must be drawn
     names = visible + [n for n in (f"job-{i:05d}" for i in range(events - 15, events)) if n not in visible]
-    first = "succeeded" if screen.rows[visible[0]]["run_state"] == "failed" else "failed"
+    first = RunState.SUCCEEDED if screen.rows[visible[0]]["run_state"] == RunState.FAILED else RunState.FAILED
     shown: list[float] = []
     reads: list[float] = []
     lags: list[float] = []
     fills = table.fills
     for round_ in range(10):
-        state = first if round_ % 2 == 0 else ("succeeded" if first == "failed" else "failed")
+        state = first if round_ % 2 == 0 else (RunState.SUCCEEDED if first == RunState.FAILED else RunState.FAILED)
         with writer.transaction() as conn:
             conn.executemany(
                 "UPDATE runs SET state = ? WHERE id = (SELECT max(id) FROM runs WHERE event = ?)",
@@ -372,7 +372,7 @@ def _store_costs(db: Path) -> dict[str, str]:
     from evman.console.screens.events import FIRST_PAGE, PAGE
     from evman.console.views import contract, screen_rows
 
-    store = Store(db)
+    store = open_store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)
 
     def timed(fn: Callable[[], object], n: int = 9) -> str:

@@ -30,7 +30,7 @@ from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.model import RunState
 from evman.engine.paging.notifier import Notifier
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 HORIZONS_H: Final = (5, 3, 1)
@@ -131,14 +131,14 @@ class DagNights:
         self.flags.mkdir(parents=True, exist_ok=True)
         receiver = Receiver()
         clock = FakeClock(dag.FIRST_NIGHT - timedelta(hours=1))
-        store = Store(self.tmp / "w7-dag.db")
+        store = open_store(self.tmp / "w7-dag.db")
         text = dag.definitions(self.shape, ROOT, self.flags, receiver.url("ops"), receiver.url("lead"))
         defs = parse_definitions(textwrap.dedent(text), source=str(self.tmp / "w7-dag.toml"), base_dir=self.tmp)
         catalog.save(store, defs, now=clock.now())
         engine = Engine(store, clock=clock, logs_dir=self.tmp / "w7-dag-logs")
         engine.start()
         notifier = Notifier(self.tmp / "w7-dag.db", clock, throttle_s=0.0)
-        asking = Store(self.tmp / "w7-dag.db")  # requests come from another connection, as from the CLI
+        asking = open_store(self.tmp / "w7-dag.db")  # requests come from another connection, as from the CLI
         try:
             with SimJobs(clock, self._took, self._fails) as sim:
                 return self._nights(Driver(engine, sim, step_s=None), asking, notifier, receiver, say)

@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.drill_workload import follower_of
 from evman.engine.clock import parse_iso
+from evman.engine.model import RunState
 from evman.engine.running.procs import pid_alive
 from evman.engine.running.supervisor_client import read_exit
 
@@ -109,7 +110,7 @@ def judge(
     occurrences = Occurrences(by_id)
     ran = Counter(occurrences.of(run_id) for _, _, run_id, _, _ in read_log(fleet.log) if run_id in by_id)
     expected = _expected(by_id, occurrences, roots=roots, chains=chains, every_s=every_s, window=window)
-    lost = {occurrences.of(run_id) for run_id, r in by_id.items() if r["state"] == "lost"}
+    lost = {occurrences.of(run_id) for run_id, r in by_id.items() if r["state"] == RunState.LOST}
     for key in sorted(expected):
         count = ran.get(key, 0)
         if count == 0 and key in lost:  # its engine's machine died before its command began
@@ -123,7 +124,7 @@ def judge(
     found.running_without_process = sum(
         1
         for r in runs
-        if r["state"] == "running"
+        if r["state"] == RunState.RUNNING
         and (r["pid"] is None or not pid_alive(int(r["pid"])))
         and read_exit(r["log_path"]) is None  # ended after the last stop: its record says how
     )
@@ -161,7 +162,7 @@ def _expected(
             at += timedelta(seconds=every_s)
     for run in runs.values():
         follower = follower_of(run["event"], chains)
-        if run["state"] != "succeeded" or follower is None:
+        if run["state"] != RunState.SUCCEEDED or follower is None:
             continue
         root_time = occurrences.of(int(run["id"]))[1]
         at = parse_iso(root_time)
@@ -171,7 +172,7 @@ def _expected(
 
 
 def _lost(fleet: Any, runs: list[dict[str, Any]], found: Findings) -> None:
-    lost = Counter(r["event"] for r in runs if r["state"] == "lost")
+    lost = Counter(r["event"] for r in runs if r["state"] == RunState.LOST)
     alerted = Counter[str]()
     for event, count in fleet.query("SELECT event, sum(count) FROM alerts WHERE kind = 'lost' GROUP BY event"):
         alerted[str(event)] = int(count)

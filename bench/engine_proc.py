@@ -11,9 +11,9 @@ from types import FrameType
 
 def main(path: str) -> int:
     from evman.engine.engine import Engine
-    from evman.engine.store import Store
+    from evman.engine.store import open_store
 
-    engine = Engine(Store(Path(path)), tick_s=1.0, stop_grace_s=1.0)
+    engine = Engine(open_store(Path(path)), tick_s=1.0, stop_grace_s=1.0)
     engine.start()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -14,7 +14,7 @@ from evman.engine.clock import SystemClock, parse_iso
 from evman.engine.definitions import catalog
 from evman.engine.engine import Engine
 from evman.engine.model import Defaults, Definitions, EventSpec
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 BENCH_DIR = str(Path(__file__).resolve().parent.parent)
 """cwd of the benchmark's events: the repository, so `bench.jobs` imports."""
@@ -52,7 +52,7 @@ class EngineThread:
     """A real engine (SystemClock, tick 1 s) in a thread, as the console runs it."""
 
     def __init__(self, path: Path, tick_s: float = 1.0) -> None:
-        self.store = Store(path)
+        self.store = open_store(path)
         self.engine = Engine(
             self.store,
             clock=SystemClock(),

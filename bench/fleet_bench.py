@@ -27,7 +27,7 @@ from bench.evman_side import BENCH_DIR, at_schedule
 from bench.stats import percentile
 from evman.engine.definitions import catalog
 from evman.engine.model import Defaults, Definitions, EventSpec
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.outside import ROOT, evman_argv
 from tests.pgserver import PgServer
 
@@ -79,7 +79,7 @@ def _sql(dsn: str, query: str) -> list[tuple[Any, ...]]:
 def measure(server: PgServer, root: Path, kind: str, engines: int, n: int) -> Row:
     name = f"b_{kind}_{engines}"
     dsn = server.create_database(name)
-    store = Store(dsn)
+    store = open_store(dsn)
     when = (datetime.now(UTC) + timedelta(seconds=6 + n / 2000)).replace(microsecond=0) + timedelta(seconds=1)
     catalog.save(
         store,

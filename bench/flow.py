@@ -9,8 +9,8 @@ from typing import Any
 
 from bench import jobs
 from bench.evman_side import BENCH_DIR, EngineThread, at_schedule, due_in, load, read_runs, wait_finished
-from evman.engine.model import EventSpec
-from evman.engine.store import Store
+from evman.engine.model import EventSpec, RunState
+from evman.engine.store import open_store
 
 LAYERS = 20
 WIDTH = 10
@@ -35,7 +35,7 @@ def flow_specs(layers: int, width: int, when_iso: str) -> list[EventSpec]:
 def evman_flow(tmp: Path, layers: int = LAYERS, width: int = WIDTH) -> float:
     """Seconds from layer 0 due to the last run of the last layer finished."""
     path = tmp / "evman-flow.db"
-    store = Store(path)
+    store = open_store(path)
     when = due_in(1.0)
     load(store, flow_specs(layers, width, at_schedule(when)))
     store.close()
@@ -47,7 +47,7 @@ def evman_flow(tmp: Path, layers: int = LAYERS, width: int = WIDTH) -> float:
     finally:
         engine.stop()
     rows = read_runs(path)
-    ok = [r for r in rows if r.state == "succeeded"]
+    ok = [r for r in rows if r.state == RunState.SUCCEEDED]
     if done < layers * width or len(ok) != layers * width or len({r.event for r in ok}) != len(ok):
         raise RuntimeError(f"evman flow: {len(ok)} of {layers * width} succeeded once")
     return max(r.ended_at.timestamp() for r in ok if r.ended_at) - when.timestamp()

@@ -23,7 +23,7 @@ from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.foresight.rules import KINDS, LATE_OPEN
 from evman.engine.model import RunState
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 NIGHT_END_S: Final = max(c.deadline_s for c in nights.CHAINS) + 1800
@@ -63,7 +63,7 @@ class EngineNights(nights.Nights):
     def run(self, say: Callable[[str], None] = lambda _t: None) -> list[nights.Night]:
         db = self.tmp / "w7-engine.db"
         clock = FakeClock(nights.FIRST_NIGHT - timedelta(hours=1))
-        store = Store(db)
+        store = open_store(db)
         defs = parse_definitions(textwrap.dedent(definitions()), source=str(self.tmp / "w7.toml"), base_dir=self.tmp)
         catalog.save(store, defs, now=clock.now())
         engine = Engine(store, clock=clock, logs_dir=self.tmp / "w7-logs")
@@ -148,7 +148,7 @@ class EngineNights(nights.Nights):
             began, ended = parse_iso(row["started_at"]), parse_iso(row["ended_at"])
             if began is None or ended is None or began < start:
                 continue
-            end = ended.timestamp() if row["state"] == RunState.SUCCEEDED.value else math.inf
+            end = ended.timestamp() if row["state"] == RunState.SUCCEEDED else math.inf
             runs[row["event"]] = (began.timestamp(), end)
         for name in planned.runs:
             runs.setdefault(name, (math.inf, math.inf))  # never started (after a hang)

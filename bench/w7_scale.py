@@ -31,7 +31,7 @@ from evman.engine.clock import iso
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.model import RunState
 from evman.engine.stages.foresight import Foresight
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import ReadView
@@ -116,7 +116,7 @@ class Scale:
 
 def build(path: Path, events: int, seed: int = 3) -> Scale:
     groups = max(1, events // len(dag.STEPS))
-    store = Store(path)
+    store = open_store(path)
     defs = parse_definitions(
         textwrap.dedent(definitions(groups, seed)), source=str(path.with_suffix(".toml")), base_dir=path.parent
     )

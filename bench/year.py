@@ -131,12 +131,12 @@ class Book:
 def open_book(tmp: Path, s: Sizes, keep: bool) -> Book:
     from evman.engine.definitions import catalog, parse_definitions
     from evman.engine.retention import Housekeeper
-    from evman.engine.store import Store
+    from evman.engine.store import open_store
 
     folder = tmp / ("kept" if keep else "all")
     folder.mkdir(parents=True, exist_ok=True)
     book = Book(folder / "year.db", folder / "year.db.logs", keep)
-    book.store = Store(book.db)
+    book.store = open_store(book.db)
     defs = parse_definitions(definitions(s, keep), source=str(folder / "defs.toml"), base_dir=folder, known_events=[])
     catalog.save(book.store, defs, now=START)
     book.keeper = Housekeeper(book.store, host="bench")
@@ -307,17 +307,21 @@ def run_live(book: Book, s: Sizes, *, housekeeping: bool, start: datetime) -> Li
     from evman.engine.clock import FakeClock
     from evman.engine.engine import Engine
     from evman.engine.retention import Housekeeper
-    from evman.engine.store import Store
+    from evman.engine.store import open_store
 
     clock = FakeClock(start)
-    engine = Engine(Store(book.db), clock=clock, logs_dir=book.logs, tick_s=60)
+    engine = Engine(open_store(book.db), clock=clock, logs_dir=book.logs, tick_s=60)
     engine.start()
     live, stop = Live(), threading.Event()
     client = threading.Thread(target=_client, args=(book.db, live, stop), daemon=True)
     keeper = None
     if housekeeping:  # its clock backlog_days ahead: that much to delete while the engine runs
         keeper = Housekeeper(
-            Store(book.db), FakeClock(clock.now() + s.backlog_days * DAY), every_s=1.0, first_after_s=0.0, host="bench"
+            open_store(book.db),
+            FakeClock(clock.now() + s.backlog_days * DAY),
+            every_s=1.0,
+            first_after_s=0.0,
+            host="bench",
         )
     try:
         for _minute in range(10):  # warm: the first ticks of a fresh start
@@ -378,9 +382,9 @@ def _step(engine: Any, clock: Any, ticks_ms: list[float] | None) -> None:
 
 def _client(db: Path, live: Live, stop: threading.Event) -> None:
     """A program queueing requests (a write) and the console reading (its first page, an event's detail)."""
-    from evman.engine.store import Store
+    from evman.engine.store import open_store
 
-    store = Store(db)
+    store = open_store(db)
     try:
         while not stop.wait(0.02):
             started = time.perf_counter()
@@ -426,9 +430,9 @@ def first_paint_ms(db: Path) -> float:
 def plan_cpu_ms(db: Path, reps: int, at: datetime) -> tuple[list[float], list[float]]:
     """CPU ms of `evman plan`'s two halves: reading tonight's facts, and the projection."""
     from evman.engine.foresight.reading import read_tonight
-    from evman.engine.store import Store
+    from evman.engine.store import open_store
 
-    store = Store(db, readonly=True)
+    store = open_store(db, readonly=True)
     reads, projections = [], []
     try:
         for _ in range(reps):

@@ -10,7 +10,7 @@ from typing import Any
 
 from evman.engine.clock import parse_iso
 from evman.engine.running.procs import pid_alive
-from evman.engine.store import Store
+from evman.engine.store import PgStore, Store
 
 LIVE_AFTER_S = 30.0
 _ASKED = re.compile(r"asked in request (\d+)")
@@ -18,8 +18,8 @@ _ASKED = re.compile(r"asked in request (\d+)")
 
 
 def engine_is_live(store: Store, now: datetime | None = None) -> bool:
-    if store.several_engines:  # PostgreSQL: any engine whose lease is current
-        return bool(store.live_engine_count())  # type: ignore[attr-defined]
+    if isinstance(store, PgStore):  # PostgreSQL: any engine whose lease is current
+        return bool(store.live_engine_count())
     row = store.engine_row()
     if row is None or row.stopped_at is not None or row.heartbeat_at is None:
         return False

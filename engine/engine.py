@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from evman import __version__
-from evman.engine.clock import Clock, SystemClock, iso, parse_iso
-from evman.engine.conditions import Finished
+from evman.engine.clock import Clock, SystemClock, parse_iso
 from evman.engine.fleet.elsewhere import Elsewhere
 from evman.engine.fleet.membership import Membership
 from evman.engine.fleet.placement import Seat
-from evman.engine.model import EventSpec, Trigger
+from evman.engine.fleet.sole import EngineBusy, Sole
+from evman.engine.model import Trigger
 from evman.engine.running.executors import Executors, Outcome
-from evman.engine.running.procs import pid_alive
-from evman.engine.stages.calendar_requests import release_ended_holds
 from evman.engine.stages.deadlines import check_deadlines
 from evman.engine.stages.flush import flush, flush_and_spawn
 from evman.engine.stages.followups import follow_up
@@ -38,7 +36,7 @@ from evman.engine.stages.requests import handle_requests
 from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
-from evman.engine.store import EngineRow, Fenced, Store, StoreError, Unreachable
+from evman.engine.store import Fenced, PgStore, Store, StoreError, Unreachable
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.context import Tick
@@ -47,13 +45,14 @@ from evman.engine.tick.outage import Outage
 from evman.engine.tick.readview import ReadView
 from evman.engine.tick.report import tick_report
 from evman.engine.timing.backoff import backoff_for
+from evman.engine.verbs.holds import release_ended_holds
 from evman.engine.watch.report import TickReport
 
 log = logging.getLogger("evman.engine")
+LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""How evman's log lines read, wherever they go (the headless engine's stdout, the console's log file)."""
 
 VERSION: Final = __version__
-HEARTBEAT_EVERY_S: Final = 5.0
-STALE_AFTER_S: Final = 30.0
 BURST_AHEAD: Final = 500
 """A prefetch that decodes this many specs announces a burst: the loop collects garbage
 before it falls due (see Engine._collect_before_burst)."""
@@ -71,10 +70,6 @@ def next_wait(tick_s: float, next_due: datetime | None, now: datetime, due_elsew
         return tick_s
     wait = min(tick_s, max(0.0, (next_due - now).total_seconds()))
     return min(tick_s, DUE_ELSEWHERE_WAIT_S) if wait == 0.0 and due_elsewhere else wait
-
-
-class EngineBusy(RuntimeError):
-    """Another live engine drives this database."""
 
 
 class Engine:
@@ -99,7 +94,7 @@ class Engine:
         self.pid = pid if pid is not None else os.getpid()
         self._host = host or socket.gethostname()
         """This machine's name (a test may name another, to place events by host)."""
-        fleet_id = store.fleet_id() if store.several_engines else None  # type: ignore[attr-defined]
+        fleet_id = store.fleet_id() if isinstance(store, PgStore) else None
         self.logs_dir = logs_dir or default_logs_dir(store.target, fleet_id)
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived, host=self._host)
@@ -111,8 +106,10 @@ class Engine:
         self.silence = SilenceWatch()
         self.fleet: Membership | None = None
         """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
-        if store.several_engines:
-            self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)  # type: ignore[arg-type]
+        self.sole = Sole(store, self.clock, pid=self.pid, host=self._host, tick_s=tick_s, version=VERSION)
+        """With one engine (SQLite): this engine's claim on the database."""
+        if isinstance(store, PgStore):
+            self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)
         elif tags:
             log.warning(
                 "--tags %s is ignored: %s is SQLite, one engine that runs every event "
@@ -122,13 +119,10 @@ class Engine:
             )
         self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host)
         """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
-        self._data_version = -1
         self._outage = Outage()
         self._next_due: datetime | None = None
         self._due_elsewhere = False
         self._burst_ahead = False
-        self._next_run_id = 0
-        self._last_heartbeat: datetime | None = None
         self.started = False
         self.tick_listeners: list[Callable[[TickReport], None]] = []
         """Called in the engine's thread after every tick of run(), ok or not (engine/watch/)."""
@@ -145,18 +139,8 @@ class Engine:
         if self.fleet is not None:
             self._join(now)
             return
-        refusing = self.store.claim_engine(
-            pid=self.pid, now=now, tick_s=self.tick_s, version=VERSION, may_take=self._may_take
-        )
-        if refusing is not None:
-            age = (now - (parse_iso(refusing.heartbeat_at) or now)).total_seconds()
-            raise EngineBusy(
-                f"{self.store.path} is driven by another engine (pid {refusing.pid} on "
-                f"{refusing.host}, heartbeat {age:.0f} s ago). Stop it, or use --db PATH."
-            )
-        self._last_heartbeat = now
+        self.sole.claim(now)
         self.store.checkpoint_in_background()  # no tick waits for a WAL checkpoint's fsyncs
-        self._next_run_id = self.store.max_run_id()
         self._refresh_definitions()
         if self.store.has_commands():  # it boots while the engine recovers and ticks
             self.executors.expect_commands()
@@ -195,16 +179,6 @@ class Engine:
         for name in self.store.reboot_events():
             new_run(tick, name, Trigger.REBOOT, tick.now, triggered_by="engine start")
 
-    def _may_take(self, row: EngineRow) -> bool:
-        if row.stopped_at is not None or row.pid is None:
-            return True
-        if row.pid == self.pid and row.host == self._host:
-            return True
-        if row.host == self._host and not pid_alive(int(row.pid)):
-            return True
-        beat = parse_iso(row.heartbeat_at)
-        return beat is None or (self.clock.now() - beat).total_seconds() > STALE_AFTER_S
-
     def run(self) -> None:
         """Tick until stop(); the thread (or process) that calls it is the engine."""
         if not self.started:
@@ -242,17 +216,17 @@ class Engine:
             changes = self.tick(now)
         except Unreachable as exc:
             self._outage.failed(exc)
-            self._data_version = -1  # look at the mailbox again: the failed tick may not have
+            self._view.look_again()  # at the mailbox: the failed tick may not have
             self._report(now, began, f"cannot reach the database: {exc}")
             return False
         except StoreError as exc:
             log.error("tick could not record its work, will retry: %s", exc)
-            self._data_version = -1
+            self._view.look_again()
             self._report(now, began, f"cannot record its work: {exc}")
             return False
         except Exception as exc:  # the engine thread must survive a bug in one tick; it logs it loudly
             log.exception("tick failed")
-            self._data_version = -1
+            self._view.look_again()
             self._report(now, began, f"tick failed: {type(exc).__name__}: {exc}")
             return False
         self._outage.ended()
@@ -298,7 +272,8 @@ class Engine:
         self._wait_for_children()
         if self.fenced is not None:
             self.executors.shutdown(wait_s=0)
-            self.fleet.stop_listening()  # type: ignore[union-attr]
+            if self.fleet is not None:
+                self.fleet.stop_listening()
             return
         left = self.executors.shutdown(wait_s=0)
         now = self.clock.now()
@@ -308,7 +283,7 @@ class Engine:
                 self.fleet.stop_listening()
                 self.fleet.leave()
             else:
-                self.store.release_engine(pid=self.pid, now=now)
+                self.sole.release(now)
         except Fenced as exc:
             self._fenced(str(exc))
         except StoreError as exc:
@@ -350,7 +325,7 @@ class Engine:
             take_over(tick, self.fleet, self.executors)
             if self.fleet.reboot_due:  # the engines live when it joined never renewed
                 self._queue_reboots(tick)
-        if self._external_change():
+        if self._view.committed_elsewhere():
             self._refresh_definitions()
             handle_requests(tick)
         release_ended_holds(tick)
@@ -433,17 +408,7 @@ class Engine:
         return None if self.fleet is None else self.fleet.token
 
     def _new_id(self) -> int:
-        if self.fleet is not None:
-            return self.fleet.next_id()
-        self._next_run_id += 1
-        return self._next_run_id
-
-    def _external_change(self) -> bool:
-        version = self.store.data_version()
-        if version == self._data_version:
-            return False
-        self._data_version = version
-        return True
+        return (self.fleet or self.sole).next_id()
 
     def _refresh_definitions(self) -> None:
         if self._view.refresh_definitions():
@@ -451,16 +416,13 @@ class Engine:
             self.foresight.prepare(self.store)
             self.silence.forget()
             if self.fleet is not None:
-                self.fleet.place(self.store.placed_events())  # type: ignore[attr-defined]
+                self.fleet.place(self.fleet.store.placed_events())
 
     def _heartbeat(self, tick: Tick) -> None:
         if self.fleet is not None:
             tick.batch.lease()  # every tick: the flush renews the lease (apply's first statement)
-            return
-        last = self._last_heartbeat
-        if last is None or (tick.now - last).total_seconds() >= HEARTBEAT_EVERY_S:
-            self._last_heartbeat = tick.now
-            tick.batch.heartbeat(iso(tick.now), self.pid)
+        else:
+            self.sole.beat(tick.batch, tick.now)
 
     def _outcome_arrived(self, outcome: Outcome) -> None:
         self._outcomes.put(outcome)
@@ -488,13 +450,6 @@ class Engine:
 
     def active_runs(self) -> list[ActiveRun]:
         return list(self._runs.values())
-
-    def spec(self, name: str) -> EventSpec | None:
-        """An event's spec as the engine reads it (a relative cwd placed beside the database)."""
-        return self._view.spec(name)
-
-    def last_finished(self, event: str) -> Finished | None:
-        return self._view.last_finished(event)
 
 
 __all__ = ["ActiveRun", "Change", "Engine", "EngineBusy", "backoff_for"]

@@ -1,15 +1,18 @@
-"""The records evman keeps: event specs, runs, states and which state may follow which."""
+"""The records evman keeps: event specs, runs, states and which state may follow which.
+
+The closed vocabularies (run states, alert kinds, triggers, ...) are `StrEnum`s whose values are
+the strings stored: a row's "running" equals `RunState.RUNNING`, so code names the member and
+never spells the string again."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Final
 
 
-class RunState(enum.Enum):
+class RunState(enum.StrEnum):
     WAITING = "waiting"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -26,8 +29,16 @@ class RunState(enum.Enum):
 
 ACTIVE_STATES: Final = frozenset({RunState.WAITING, RunState.RUNNING})
 FAILED_STATES: Final = frozenset({RunState.FAILED, RunState.KILLED, RunState.LOST})
+RESTARTABLE: Final = frozenset(s for s in RunState if s.is_finished and s is not RunState.SUCCEEDED)
+"""The states of a run that `restart` may repeat (every end but success)."""
 
-TRANSITIONS: Final[Mapping[RunState, frozenset[RunState]]] = {
+FINISHED_STATES: Final = frozenset(s for s in RunState if s.is_finished)
+
+NEW: Final = None
+"""The key of TRANSITIONS for a run being made (it has no state yet)."""
+
+TRANSITIONS: Final[Mapping[RunState | None, frozenset[RunState]]] = {
+    NEW: frozenset({RunState.WAITING, RunState.SKIPPED}),
     RunState.WAITING: frozenset(
         {RunState.RUNNING, RunState.MISSED, RunState.SKIPPED, RunState.FAILED, RunState.KILLED}
     ),
@@ -39,26 +50,50 @@ TRANSITIONS: Final[Mapping[RunState, frozenset[RunState]]] = {
     RunState.SKIPPED: frozenset(),
     RunState.LOST: frozenset(),
 }
-"""WAITING -> FAILED covers a failing `prepare`; WAITING -> KILLED an operator kill of a queued run."""
+"""Which state may follow which; every change of a run's state is checked here (check_transition),
+and the compare-and-set of the writes that change it is read from here (states_before).
+
+NEW -> WAITING is every run made; NEW -> SKIPPED one that concurrency = "skip" turned away while
+another run of its event was active (it never waited: its row says why it was skipped).
+WAITING -> FAILED is a failing `prepare`; WAITING -> KILLED an operator's kill of a queued run;
+WAITING -> SKIPPED a waiting run that concurrency = "replace" cancelled."""
 
 
 class InvalidTransition(ValueError):
-    pass
+    """A state change the table does not allow: a defect of the engine, never of the user's input."""
 
 
-class Concurrency(enum.Enum):
+def check_transition(run_id: int, event: str, old: RunState | None, new: RunState) -> RunState:
+    """`new`, if TRANSITIONS lets run `run_id` of `event` go from `old` (NEW: a run being made)
+    to it; else InvalidTransition, naming the states it may go to."""
+    allowed = TRANSITIONS[old]
+    if new not in allowed:
+        names = ", ".join(sorted(allowed)) or "none (it has finished)"
+        if old is NEW:
+            raise InvalidTransition(f"Run {run_id} of {event!r} cannot be made {new}; a new run may be: {names}.")
+        raise InvalidTransition(f"Run {run_id} of {event!r} cannot go from {old} to {new}; it may go to: {names}.")
+    return new
+
+
+def states_before(*targets: RunState) -> frozenset[RunState]:
+    """The states from which a run may move to one of `targets`: what a write that makes that
+    move expects the row to hold (its compare-and-set)."""
+    return frozenset(old for old, nxt in TRANSITIONS.items() if old is not None and nxt & set(targets))
+
+
+class Concurrency(enum.StrEnum):
     SKIP = "skip"
     QUEUE = "queue"
     REPLACE = "replace"
 
 
-class Misfire(enum.Enum):
+class Misfire(enum.StrEnum):
     ONCE = "once"
     ALL = "all"
     SKIP = "skip"
 
 
-class OnLost(enum.Enum):
+class OnLost(enum.StrEnum):
     """What becomes of a run that was `lost` (its engine died while it ran)."""
 
     ALERT = "alert"
@@ -67,7 +102,7 @@ class OnLost(enum.Enum):
     """It pages, and a surviving engine starts it again."""
 
 
-class AlertKind(enum.Enum):
+class AlertKind(enum.StrEnum):
     FAILED = "failed"
     LATE = "late"
     OVERDUE = "overdue"
@@ -93,7 +128,60 @@ class AlertKind(enum.Enum):
     """Nobody decided within the approval's timeout; on_timeout says what became of the run."""
 
 
-class Trigger(enum.Enum):
+@dataclass(frozen=True)
+class KindFacts:
+    """What evman does with an alert of one kind (ALERT_KINDS)."""
+
+    severity: str
+    """Apprise's notify type for its pages (their colour and icon): "failure", "warning", "success"."""
+    tone: str
+    """How the console colours it while it is open and unacknowledged: "bad", "warn" or "ok"."""
+    repeats: bool = False
+    """The clock pages it again every `repeat` until acknowledged, and it escalates."""
+    escalates: bool = False
+    """It escalates to the route's escalate_to (every kind that repeats does too)."""
+    resolved_by_success: bool = False
+    """A later success of its event resolves it."""
+    recovers: bool = False
+    """Resolved by a success, it says so: a `recovered` alert."""
+    while_waiting: bool = False
+    """Raised about a run that has not started: its page says why the run waits."""
+
+
+ALERT_KINDS: Final[Mapping[AlertKind, KindFacts]] = {
+    AlertKind.FAILED: KindFacts("failure", "bad", repeats=True, resolved_by_success=True, recovers=True),
+    AlertKind.LATE: KindFacts("warning", "warn", resolved_by_success=True, while_waiting=True),
+    AlertKind.OVERDUE: KindFacts("warning", "bad", repeats=True, resolved_by_success=True),
+    AlertKind.MISSED: KindFacts(
+        "failure", "bad", repeats=True, resolved_by_success=True, recovers=True, while_waiting=True
+    ),
+    AlertKind.OVERRUN: KindFacts("warning", "warn", resolved_by_success=True),
+    AlertKind.TOO_FAST: KindFacts("warning", "warn"),
+    AlertKind.LOST: KindFacts("failure", "bad", repeats=True, resolved_by_success=True, recovers=True),
+    AlertKind.RECOVERED: KindFacts("success", "ok"),
+    AlertKind.DELIVERY: KindFacts("failure", "warn"),
+    AlertKind.AT_RISK: KindFacts("warning", "bad"),
+    # projected_late escalates but is not paged again by the clock: the foresight stage pages it
+    # again when what it knows changed (engine/foresight/rules.py); at_risk is a heads-up
+    AlertKind.PROJECTED_LATE: KindFacts("failure", "bad", escalates=True),
+    AlertKind.NO_OCCURRENCE: KindFacts("warning", "warn"),
+    AlertKind.APPROVAL: KindFacts("info", "warn"),
+    AlertKind.APPROVED: KindFacts("info", "ok"),
+    AlertKind.REJECTED: KindFacts("warning", "warn"),
+    AlertKind.APPROVAL_TIMEOUT: KindFacts("warning", "warn"),
+}
+"""Every alert kind's facts, in one place: paging, the store and the console read them here."""
+
+
+def alert_facts(kind: str) -> KindFacts | None:
+    """The facts of a stored kind; None for a kind this version does not know."""
+    try:
+        return ALERT_KINDS[AlertKind(kind)]
+    except ValueError:
+        return None
+
+
+class Trigger(enum.StrEnum):
     """What started a run; stored in runs.trigger."""
 
     SCHEDULE = "schedule"
@@ -108,7 +196,7 @@ class Trigger(enum.Enum):
     """An occurrence of the past made by `evman backfill` (same unique key as the live one)."""
 
 
-class OnHoliday(enum.Enum):
+class OnHoliday(enum.StrEnum):
     """What becomes of a fire on a day its event's calendar closes."""
 
     SKIP = "skip"
@@ -118,7 +206,7 @@ class OnHoliday(enum.Enum):
     """It runs on the previous business day, at the same local time."""
 
 
-class OnBlackout(enum.Enum):
+class OnBlackout(enum.StrEnum):
     """What a run that falls due inside a blackout does."""
 
     WAIT = "wait"
@@ -385,33 +473,3 @@ class Definitions:
     """What is odd but loads (e.g. a user this machine lacks), one line each, placed as problems are."""
     pools: Mapping[str, int] = field(default_factory=dict)
     """`[pools]`: name -> how many slots it has."""
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    event: str
-    state: RunState
-    trigger: str
-    attempt: int = 1
-    scheduled_for: datetime | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    exit_code: int | None = None
-    reason: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-def transition(run: Run, to: RunState, at: datetime, **changes: Any) -> Run:
-    """Return `run` moved to state `to` at `at`; raise InvalidTransition if the table forbids it."""
-    allowed = TRANSITIONS[run.state]
-    if to not in allowed:
-        names = ", ".join(sorted(s.value for s in allowed)) or "none (it has finished)"
-        raise InvalidTransition(
-            f"Run {run.id} of {run.event!r} cannot go from {run.state.value} to {to.value}; allowed: {names}."
-        )
-    if to is RunState.RUNNING:
-        changes.setdefault("started_at", at)
-    elif to.is_finished:
-        changes.setdefault("ended_at", at)
-    return replace(run, state=to, **changes)

@@ -31,7 +31,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.model import Definitions
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -69,7 +69,7 @@ def simulated(defs: Definitions, *, tonight: bool) -> Definitions:
 
 def save(path: Path, defs: Definitions, now: datetime) -> None:
     """Through a connection of its own, as `evman load` would: the engine sees the change."""
-    other = Store(path)
+    other = open_store(path)
     try:
         catalog.save(other, defs, now=now)
     finally:
@@ -91,7 +91,7 @@ def build(out: Path, *, nights: int = 20, stop: str = "01:55", seed: int = 3) ->
     first = TONIGHT - timedelta(days=nights, hours=1)
     clock = FakeClock(first)
     save(out, simulated(defs, tonight=False), clock.now())
-    store = Store(out)
+    store = open_store(out)
     logs = Path(tempfile.mkdtemp(prefix="evman-nightly-logs-"))
     engine = Engine(store, clock=clock, logs_dir=logs)
     engine.start()

@@ -36,7 +36,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, duration_text, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.model import RunState
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -94,7 +94,7 @@ def run_until_quiet(engine: Engine, clock: FakeClock, steps: Iterator[float]) ->
 
 
 def ask(db: Path, verb: str, target: str, who: str, at: datetime) -> None:
-    other = Store(db)
+    other = open_store(db)
     try:
         other.add_request(verb, target, requested_by=who, now=at)
     finally:
@@ -119,7 +119,7 @@ def build(out: Path, *, scale: int = SCALE, hours: int = 24, examples: Path = HE
         events=tuple(dataclasses.replace(e, cwd=os.path.relpath(e.cwd, out.absolute().parent)) for e in defs.events),
     )
     clock = FakeClock(DAY)
-    store = Store(out)
+    store = open_store(out)
     catalog.save(store, defs, now=clock.now())
     logs = Path(tempfile.mkdtemp(prefix="evman-sample-logs-"))
     engine = Engine(store, clock=clock, logs_dir=logs, stop_grace_s=5)

@@ -14,7 +14,7 @@ import pytest
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 pytest_plugins = ["tests.pg_fixtures"]
 
@@ -57,7 +57,7 @@ def db_path(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Pat
 
 @pytest.fixture
 def store(db_path: Path) -> Iterator[Store]:
-    s = Store(db_path)
+    s = open_store(db_path)
     yield s
     s.close()
 

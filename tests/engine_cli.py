@@ -18,7 +18,7 @@ import pytest
 
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.store import Store, StoreError
+from evman.engine.store import StoreError, open_store
 from tests.outside import (
     EVMAN_SCRIPT,
     ROOT,
@@ -102,7 +102,7 @@ def log_of(db: Path | str) -> Path:
 
 def load_defs(db: Path, text: str, base_dir: Path, now: datetime, *, prune: bool = False) -> dict[str, list[str]]:
     """Load definitions through a connection of its own, as `evman load` would."""
-    store = Store(db)
+    store = open_store(db)
     try:
         defs = parse_definitions(
             textwrap.dedent(text),

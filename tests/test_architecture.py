@@ -23,14 +23,7 @@ ENGINE_FACES = {"evman.engine", "evman.engine.engine"}
 MAX_FILE_LINES = 500
 MAX_CLASS_LINES = 300
 MAX_MEDIAN_FUNCTION_LINES = 12
-OVER_SIZE_FOR_NOW: dict[str, str] = {
-    "console/cli/main.py": "ruff format spread its hanging indents (452 -> 535 lines): split by verb",
-    "console/app/evman_app.py:EvmanApp": "ruff format: 300 -> 342 lines",
-    "console/widgets/line_table.py:LineTable": "ruff format: 301 lines",
-    "engine/engine.py:Engine": "ruff format: 338 lines",
-    "engine/paging/notifier.py:Notifier": "ruff format: 306 lines",
-    "engine/running/executors.py:Executors": "ruff format: 314 lines",
-}
+OVER_SIZE_FOR_NOW: dict[str, str] = {}
 """Known breaches, each to be split this round; an entry that is no longer over the size fails
 test_over_size_list_is_current, so the list can only shrink."""
 
@@ -195,6 +188,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evman.engine.paging", "evman.engine.running"),
     ("evman.engine.foresight", "evman.engine.fleet", "evman.engine.retention", "evman.engine.watch"),
     ("evman.engine.tick",),
+    ("evman.engine.verbs",),
     ("evman.engine.stages",),
     ("evman.engine.engine", "evman.engine"),
     ("evman.console.views", "evman.console.mailbox"),
@@ -240,7 +234,7 @@ def test_rooms_import_only_lower_floors() -> None:
     assert floor_breaches(ALL_IMPORTS) == []
 
 
-STORE_MAY_IMPORT = ("evman.engine.store", "evman.engine.clock", "evman.engine.ranks")
+STORE_MAY_IMPORT = ("evman.engine.store", "evman.engine.model", "evman.engine.clock", "evman.engine.ranks")
 """The store stands on the ground floor: what it imports from the project, besides itself."""
 
 

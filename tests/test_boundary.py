@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.engine_cli import ROOT, cli
 
 IMPORT_ALL_ENGINE = """
@@ -68,7 +68,7 @@ def test_list_and_other_plain_verbs_import_neither_textual_nor_apprise(tmp_path:
 
 def test_importtime_of_evman_list_shows_no_textual(tmp_path: Path) -> None:
     db = tmp_path / "evman.db"
-    Store(db).close()
+    open_store(db).close()
     done = subprocess.run(
         [
             sys.executable,

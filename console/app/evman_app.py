@@ -7,10 +7,8 @@ import logging
 import logging.handlers
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -23,8 +21,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from evman.console.app.awaiting import Awaiting, Said, answered, queued, unanswered
+from evman.console.app.connect import EngineReady, engine_for
 from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
-from evman.console.mailbox import engine_is_live
 from evman.console.screens import registry
 from evman.console.screens.base import EvmanScreen
 from evman.console.screens.commands import EvmanCommands
@@ -33,7 +32,7 @@ from evman.console.screens.services import DatabaseChanged, EngineChanged
 from evman.console.widgets.status_bar import Status, StatusBar
 from evman.console.widgets.tones import palette_for
 from evman.engine.clock import Clock, SystemClock, parse_iso
-from evman.engine.store import Store, StoreError
+from evman.engine.store import Store, StoreError, open_store
 from evman.engine.store.targets import db_target, logs_dir, short_name
 
 if TYPE_CHECKING:
@@ -44,28 +43,9 @@ log = logging.getLogger("evman.console")
 
 REST_AFTER_S: Final = 1.0
 """The engine starts when the first rows are on screen, or this long after the app mounted."""
-ANSWER_WAIT_S: Final = 15.0
-"""How long a request waits for the engine's answer before the console says it is queued."""
 CONSOLE_LOG_BYTES: Final = 1 << 20
 CONSOLE_LOG_FILES: Final = 3
 """console.log rotates at 1 MB, keeping 3 old files: at most 4 MB, however long it runs."""
-
-
-@dataclass(frozen=True)
-class _Pending:
-    verb: str
-    target: str
-    deadline: float
-
-
-class EngineReady(Message):
-    """The console knows who drives the database: `mode` is engine, attached or none."""
-
-    def __init__(self, mode: str, engine: Engine | None = None, note: str | None = None) -> None:
-        super().__init__()
-        self.mode = mode
-        self.engine = engine
-        self.note = note
 
 
 class RequestSent(Message):
@@ -116,7 +96,7 @@ class EvmanApp(App[int]):
         self.companions: Companions | None = None
         self.stop_grace_s = stop_grace_s
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
-        self.store = Store(self.db_target, create=False, readonly=readonly)
+        self.store = open_store(self.db_target, create=False, readonly=readonly)
         self._store_lock = threading.Lock()
         self.mode = "starting"
         self.engine: Engine | None = None
@@ -129,12 +109,11 @@ class EvmanApp(App[int]):
             now=self.clock.now(),
         )
         self.palette = palette_for(self.get_css_variables())
-        self._pending: dict[int, _Pending] = {}
-        self._pending_lock = threading.Lock()
+        self.awaiting = Awaiting()
         self._stopping = threading.Event()
         self._rest_started = False
         self.watcher = Watcher(
-            self.reading, self.clock, self.post_message, self._pending_ids, engine_here=lambda: self.mode == "engine"
+            self.reading, self.clock, self.post_message, self.awaiting.ids, engine_here=lambda: self.mode == "engine"
         )
 
     # -- wiring ----------------------------------------------------------------------------
@@ -235,42 +214,21 @@ class EvmanApp(App[int]):
 
     def _connect(self) -> None:
         """Attach to a live engine, or start ours (in this worker; run() gets its own)."""
-        with self.reading() as store:
-            live = engine_is_live(store, now=self.clock.now())
-        if live:
-            self.post_message(EngineReady("attached"))
-            return
-        if not self.start_engine or self.readonly:
-            self.post_message(EngineReady("none"))
-            return
-        from evman.engine.engine import Engine, EngineBusy
-
-        engine = Engine(
-            Store(self.db_target, create=False),
-            clock=self.clock,
+        ready = engine_for(
+            self.db_target,
+            self.reading,
+            self.clock,
+            may_start=self.start_engine and not self.readonly,
             tick_s=self.tick_s,
-            on_change=self._engine_changed,
             stop_grace_s=self.stop_grace_s,
+            on_change=self._engine_changed,
         )
-        try:
-            engine.start()
-        except EngineBusy as exc:
-            self.post_message(EngineReady("attached", note=str(exc)))
-            return
-        except StoreError as exc:
-            self.post_message(EngineReady("none", note=f"could not start the engine: {exc}"))
-            return
-        except Exception as exc:  # a bug must show, not leave the header saying "starting" forever
-            engine.executors.shutdown(wait_s=0)
-            log.exception("the engine failed to start")
-            self.post_message(EngineReady("none", note=f"the engine failed to start: {type(exc).__name__}: {exc}"))
-            return
-        if self.companions_options is not None:
+        if ready.engine is not None and self.companions_options is not None:
             from evman.engine.companions import Companions
 
-            self.companions = Companions(self.db_target, engine, self.companions_options).start()
+            self.companions = Companions(self.db_target, ready.engine, self.companions_options).start()
             self.notifier = self.companions.notifier
-        self.post_message(EngineReady("engine", engine=engine))
+        self.post_message(ready)
 
     def _engine_changed(self, changes: list[Change]) -> None:
         """Called in the engine thread after a tick that changed something."""
@@ -330,10 +288,6 @@ class EvmanApp(App[int]):
 
     # -- what the watcher saw ---------------------------------------------------------------
 
-    def _pending_ids(self) -> list[int]:
-        with self._pending_lock:
-            return list(self._pending)
-
     def on_engine_seen(self, message: EngineSeen) -> None:
         if self.mode in ("attached", "none", "silent"):
             self.mode = "attached" if message.live else ("silent" if self.mode == "attached" else self.mode)
@@ -385,45 +339,23 @@ class EvmanApp(App[int]):
 
     def on_request_sent(self, message: RequestSent) -> None:
         if self.mode in ("none", "silent", "stopped"):
-            self.notify(
-                f"{message.verb} {message.target}: queued as request {message.request_id}. "
-                f"No engine is running on {self.db_path.name}; it acts when one starts.",
-                title="Queued",
-                severity="warning",
-                timeout=6,
-            )
+            self._say(queued(message.request_id, message.verb, message.target, self.db_path.name))
             return
-        with self._pending_lock:
-            self._pending[message.request_id] = _Pending(message.verb, message.target, time.monotonic() + ANSWER_WAIT_S)
+        self.awaiting.add(message.request_id, message.verb, message.target)
         if self.engine is not None:
             self.engine.wake()
         self.watcher.wake()
 
     def on_request_answered(self, message: RequestAnswered) -> None:
-        row = message.row
-        with self._pending_lock:
-            if self._pending.pop(int(row["id"]), None) is None:
-                return
-        what = f"{row['verb']} {row['target']}"
-        if row["outcome"] == "ok":
-            detail = f": {row['detail']}" if row.get("detail") else ": ok"
-            self.notify(what + detail, title="Done", timeout=4)
-        else:
-            self.notify(f"{what}: {row['outcome']}", title="Refused", severity="error", timeout=8)
+        if self.awaiting.answered(int(message.row["id"])):
+            self._say(answered(message.row))
 
     def _expire_requests(self) -> None:
-        now = time.monotonic()
-        with self._pending_lock:
-            late = {i: p for i, p in self._pending.items() if p.deadline < now}
-            for request_id in late:
-                del self._pending[request_id]
-        for request_id, p in late.items():
-            self.notify(
-                f"{p.verb} {p.target}: queued as request {request_id}; the engine has not "
-                f"answered in {ANSWER_WAIT_S:g} s.",
-                title="Waiting",
-                severity="warning",
-            )
+        for request_id, awaited in self.awaiting.expired().items():
+            self._say(unanswered(request_id, awaited))
+
+    def _say(self, said: Said) -> None:
+        self.notify(said.text, title=said.title, severity=said.severity, timeout=said.timeout)
 
     # -- the header ------------------------------------------------------------------------------
 

@@ -22,11 +22,11 @@ def database(ctx: click.Context) -> str:
 def event_names(target: str) -> list[str]:
     """The defined events of the database, sorted; none when it cannot be read (completion
     never prints an error into the reader's shell)."""
-    from evman.engine.store import Store, StoreError
+    from evman.engine.store import StoreError, open_store
     from evman.engine.store.targets import db_target
 
     try:
-        store = Store(db_target(target), readonly=True)
+        store = open_store(db_target(target), readonly=True)
     except (StoreError, OSError, ValueError):
         return []
     try:

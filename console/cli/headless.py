@@ -38,7 +38,7 @@ def run_headless(
 ) -> int:
     from evman.engine.companions import Companions, Options
     from evman.engine.engine import Change, Engine, EngineBusy
-    from evman.engine.store import Store, StoreError
+    from evman.engine.store import StoreError, open_store
     from evman.engine.watch.systemd import Systemd
 
     setup_logging(verbose, log_format)
@@ -59,7 +59,7 @@ def run_headless(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        store = Store(path, create=False)
+        store = open_store(path, create=False)
     except StoreError as exc:
         print(f"evman: {exc}", file=sys.stderr)
         return 1

@@ -1,102 +1,37 @@
-"""The `evman` command: the console, the headless engine, and the verbs other programs script."""
+"""The `evman` command: the console, the headless engine, and the verbs other programs script
+(definitions.py, reading.py; the request verbs of verbs.py are built from the engine's table
+when one is asked for, so `evman list` never imports the engine's tick)."""
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 import click
 
-from evman import __version__
-from evman.console.cli import calendar_verbs, coordination_verbs
-from evman.console.cli.calendar_verbs import warn_if_silenced
-from evman.console.cli.completion import complete_event
-from evman.console.views import contract
-from evman.engine.quoting import quoted
-
-if TYPE_CHECKING:
-    from evman.engine.model import Definitions
-
-DEFAULT_DB = "evman.db"
-WAIT_S = 5.0
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from evman.console.cli import definitions, reading, upkeep
+from evman.console.cli.common import CONTEXT, db_path, fail, operator
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"evman: {message}", err=True)
-    sys.exit(code)
+class EvmanGroup(click.Group):
+    """The group, plus the request verbs (trigger, kill, ...), made on demand from the verb table."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from evman.console.cli.verbs import request_names
 
-def _db_path(ctx: click.Context, value: str | None) -> Path | str:
-    """--db (before or after the verb), else $EVMAN_DB, else ./evman.db: a file's Path, or a
-    postgresql:// URL as text."""
-    from evman.engine.store.targets import db_target
+        return sorted({*super().list_commands(ctx), *request_names()})
 
-    root = ctx.find_root()
-    chosen = value or (root.obj or {}).get("db") or os.environ.get("EVMAN_DB") or DEFAULT_DB
-    return db_target(chosen)
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        from evman.console.cli.verbs import request_command
 
-
-def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value:
-        ctx.ensure_object(dict)
-        ctx.find_root().ensure_object(dict)
-        ctx.find_root().obj["db"] = value
-    return value
-
-
-db_option = click.option(
-    "--db",
-    "db",
-    metavar="PATH|URL",
-    expose_value=False,
-    callback=_set_db,
-    is_eager=True,
-    help="Database file, or PostgreSQL URL / key=value string (default: $EVMAN_DB, else ./evman.db).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
-
-
-def open_store(*, create: bool = False, readonly: bool = False) -> Any:
-    from evman.engine.store import Store, StoreError
-
-    ctx = click.get_current_context()
-    path = _db_path(ctx, None)
-    try:
-        return Store(path, create=create, readonly=readonly)
-    except StoreError as exc:
-        _fail(str(exc))
-
-
-def _emit(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    else:
-        click.echo(render(data))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _operator() -> str:
-    try:
-        return os.environ.get("EVMAN_OPERATOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
-
-
-# -- the group ------------------------------------------------------------------------------
+        return request_command(cmd_name)
 
 
 @click.group(
+    cls=EvmanGroup,
     invoke_without_command=True,
     context_settings=CONTEXT,
     epilog="Examples:\n\n  evman --db sample.db            open the console\n\n"
@@ -141,7 +76,7 @@ def _operator() -> str:
     "--log-format", type=click.Choice(["text", "json"]), default="text", help="json: one object a line, for shippers."
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (headless mode).")
-@click.version_option(__version__, prog_name="evman")
+@click.version_option(package_name="evman", prog_name="evman")
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -165,7 +100,7 @@ def main(
         ctx.obj["db"] = db
     if ctx.invoked_subcommand is not None:
         return
-    path = _db_path(ctx, None)
+    path = db_path(ctx, None)
     address = _metrics_address(metrics)
     if no_ui:
         from evman.console.cli.headless import run_headless
@@ -185,9 +120,7 @@ def main(
     from evman.console.app.evman_app import run_console
 
     sys.exit(
-        run_console(
-            path, readonly=readonly, tick_s=tick_s, operator=_operator(), metrics=address, log_format=log_format
-        )
+        run_console(path, readonly=readonly, tick_s=tick_s, operator=operator(), metrics=address, log_format=log_format)
     )
 
 
@@ -197,419 +130,25 @@ def _metrics_address(text: str | None) -> tuple[str, int] | None:
     try:
         return None if text is None else parse_address(text)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
 
 
-# -- definitions -----------------------------------------------------------------------------------
+for command in (*definitions.COMMANDS, *reading.COMMANDS, *upkeep.COMMANDS):
+    main.add_command(command)
 
 
-def validate_then_open(validate: Callable[[set[str]], Definitions]) -> tuple[Definitions, Any]:
-    """`validate(names the database defines)`, then the database opened for writing. One that
-    does not exist yet is created only after validation passed: a refusal (every problem on
-    stderr, exit 2) leaves no file, -wal or -shm behind. A postgresql:// database is opened first."""
-    from evman.engine.definitions import DefinitionsError
+def __getattr__(name: str) -> Any:
+    """`every_command`: the group with the request verbs added (docs/reference/cli.md lists
+    every command through it; mkdocs-click reads a group's `commands`, which holds the others)."""
+    if name != "every_command":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from evman.console.cli.verbs import request_command, request_names
 
-    target = _db_path(click.get_current_context(), None)
-    is_new_file = isinstance(target, Path) and not target.exists()
-    existing = None if is_new_file else open_store(create=True)
-    try:
-        defs = validate(set() if existing is None else set(existing.event_names()))
-    except DefinitionsError as exc:
-        if existing is not None:
-            existing.close()
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    return defs, existing if existing is not None else open_store(create=True)
-
-
-def warn_if_placed_on_sqlite(file: Path, defs: Definitions, store: Any) -> None:
-    """hosts/tags choose among several engines (PostgreSQL); one SQLite file has one engine."""
-    placed = [e.name for e in defs.events if e.hosts or e.tags]
-    if placed and not store.several_engines:
-        names = ", ".join(placed[:5]) + (f" and {len(placed) - 5} more" if len(placed) > 5 else "")
-        click.echo(
-            f"{file}: warning: the hosts/tags of {names} are ignored: {store.url} is SQLite, "
-            "whose one engine runs every event wherever it is; hosts/tags choose among several "
-            "engines on PostgreSQL (--db postgresql://...).",
-            err=True,
-        )
-
-
-def warn_if_no_events(file: Path, defs: Definitions) -> None:
-    for warning in defs.warnings:  # odd but loadable: e.g. a user this machine lacks
-        click.echo(warning, err=True)
-    if not defs.events:
-        click.echo(
-            f"{file}: warning: it defines no events (no [[event]] table), so nothing will run; "
-            "expected [[event]] tables, each with a name and one of run, shell, call or http",
-            err=True,
-        )
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def validate(file: Path) -> None:
-    """Check a definitions file; exit 0 if good, 2 with every problem listed if not.
-
-    Example: evman validate examples/publishing.toml
-    """
-    from evman.engine.definitions import DefinitionsError, load_definitions
-
-    try:
-        defs = load_definitions(file)
-    except DefinitionsError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    warn_if_no_events(file, defs)
-    warn_if_silenced(file, defs)
-    extra = "".join(
-        f", {len(v)} {k[:-1]}(s)"
-        for k, v in (("calendars", defs.calendars), ("blackouts", defs.blackouts), ("pools", defs.pools))
-        if v
-    )
-    click.echo(f"{file}: {len(defs.events)} event(s), {len(defs.routes)} route(s){extra}, all valid.")
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--prune", is_flag=True, help="Retire events no longer in FILE (their history stays).")
-@click.option("--allow-empty", is_flag=True, help="With --prune, let a FILE that defines no events retire every event.")
-@db_option
-def load(file: Path, prune: bool, allow_empty: bool) -> None:
-    """Validate FILE and upsert its events into the database.
-
-    A changed schedule takes effect from now on; history is kept. Nothing is written when
-    anything is wrong (exit 2).
-
-    Example: evman load examples/publishing.toml --db sample.db
-    """
-    from evman.engine.definitions import catalog, load_definitions
-    from evman.engine.store import StoreError
-
-    defs, store = validate_then_open(lambda known: load_definitions(file, known_events=known))
-    warn_if_no_events(file, defs)
-    warn_if_placed_on_sqlite(file, defs, store)
-    warn_if_silenced(file, defs)
-    if prune and not defs.events and not allow_empty and (defined := store.event_names()):
-        _fail(
-            f"{file} defines no events, so --prune would retire all {len(defined)} event(s) of "
-            f"{store.url}. Nothing was changed. Check that FILE is the right file; to retire "
-            f"every event, add --allow-empty.",
-            code=2,
-        )
-    try:
-        result = catalog.save(store, defs, now=_now(), prune=prune)
-    except StoreError as exc:
-        _fail(str(exc))
-    parts = [f"{len(v)} {k}" for k, v in result.items() if v]
-    click.echo(f"loaded {file} into {store.url}: " + (", ".join(parts) or "nothing to change"))
-
-
-@main.command(context_settings=CONTEXT)
-@click.option("--include-secrets", is_flag=True, help="Write alert URLs with their credentials.")
-@db_option
-def export(include_secrets: bool) -> None:
-    """Print the database's definitions as TOML (alert URLs masked unless --include-secrets).
-
-    Example: evman export > backup.toml
-    """
-    store = open_store()
-    click.echo(contract.export_text(store, include_secrets=include_secrets), nl=False)
-
-
-@main.command("import-crontab", context_settings=CONTEXT)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--system/--user",
-    "system",
-    default=None,
-    help="Force the format: /etc/cron.d style (with a user field) or a user crontab.",
-)
-@click.option("--skip-invalid", is_flag=True, help="Import the valid lines, report the others.")
-@click.option("--prefix", metavar="NAME", help="Prefix for the generated event names.")
-@click.option("--print", "print_only", is_flag=True, help="Print the events as TOML; load nothing.")
-@db_option
-def import_crontab(file: Path, system: bool | None, skip_invalid: bool, prefix: str | None, print_only: bool) -> None:
-    """Turn crontab lines into events (shell commands, as cron runs them).
-
-    Example: evman import-crontab /etc/cron.d/backup --prefix backup
-    """
-    from evman.console.cli.import_crontab import import_crontab_file
-    from evman.engine.store import StoreError
-
-    try:
-        import_crontab_file(
-            file,
-            system=system,
-            skip_invalid=skip_invalid,
-            prefix=prefix,
-            print_only=print_only,
-            validate_then_open=validate_then_open,
-            now=_now(),
-        )
-    except StoreError as exc:
-        _fail(str(exc))
-
-
-# -- reading ---------------------------------------------------------------------------------------
-
-
-@main.command("list", context_settings=CONTEXT)
-@json_option
-@click.option("--filter", "name_like", metavar="TEXT", help="Only events whose name contains TEXT.")
-@db_option
-def list_(as_json: bool, name_like: str | None) -> None:
-    """Every event with its state, next fire time and last run.
-
-    Example: evman list --json
-    """
-    store = open_store(readonly=True)
-    rows = contract.event_list(store, name_like=name_like)
-    _emit(rows, as_json, contract.render_event_list)
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("event", shell_complete=complete_event)
-@json_option
-@db_option
-def show(event: str, as_json: bool) -> None:
-    """One event: why it waits, its window and runtime bounds, duration statistics, recent runs.
-
-    Example: evman show fetch-feeds --json
-    """
-    store = open_store(readonly=True)
-    data = contract.event_detail(store, event)
-    if data is None:
-        _fail(contract.unknown_event(store, event))
-    _emit(data, as_json, contract.render_event_detail)
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("event", required=False, shell_complete=complete_event)
-@click.option(
-    "-n", "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many runs, newest first."
-)
-@json_option
-@db_option
-def history(event: str | None, limit: int, as_json: bool) -> None:
-    """Runs, newest first, with exit codes, durations and output tails.
-
-    Example: evman history fetch-feeds -n 10
-    """
-    store = open_store(readonly=True)
-    if event is not None and store.event_row(event) is None:
-        _fail(contract.unknown_event(store, event))
-    _emit(contract.run_list(store, event, limit), as_json, contract.render_run_list)
-
-
-@main.command(context_settings=CONTEXT)
-@click.option("--open", "open_only", is_flag=True, help="Only alerts not yet resolved.")
-@click.option("--event", metavar="NAME", shell_complete=complete_event, help="Only this event's alerts.")
-@click.option("-n", "--limit", default=100, show_default=True, type=click.IntRange(min=1))
-@json_option
-@db_option
-def alerts(open_only: bool, event: str | None, limit: int, as_json: bool) -> None:
-    """Alerts, unacknowledged first, with their delivery attempts.
-
-    Example: evman alerts --open --json
-    """
-    store = open_store(readonly=True)
-    _emit(
-        contract.alert_list(store, event=event, open_only=open_only, limit=limit), as_json, contract.render_alert_list
-    )
-
-
-@main.command(context_settings=CONTEXT)
-@json_option
-@click.option("--check", is_flag=True, help="Exit 0 if a live engine beats, 1 if none does, 2 if a run is stuck.")
-@click.option("--max-age", "max_age", default="30s", show_default=True, metavar="DURATION", help="With --check.")
-@db_option
-def engines(as_json: bool, check: bool, max_age: str) -> None:
-    """Every engine of the database: id, host, pid, epoch, heartbeat, lease, what it runs now.
-
-    On PostgreSQL several engines share a database, each with a lease it renews every tick;
-    on a SQLite file there is at most one. With --check, one line and an exit status for a
-    monitor (Nagios, a cron line on another host, a Kubernetes probe).
-
-    Example: evman engines --check --max-age 1m
-    """
-    from evman.console.cli.engines import engine_list, render_engines
-
-    store = open_store(readonly=True)
-    if check:
-        from evman.console.cli.health_check import check as check_health
-
-        found = check_health(store, _now(), _duration(max_age, "--max-age"))
-        _emit(found.as_json(), as_json, lambda _data: found.message)
-        sys.exit(found.code)
-    _emit(engine_list(store), as_json, render_engines)
-
-
-def _duration(text: str, option: str) -> float:
-    from evman.engine.timing.durations import DurationError, parse_duration
-
-    try:
-        return parse_duration(text)
-    except DurationError as exc:
-        _fail(f"{option} {quoted(text)}: {exc}", 2)
-
-
-@main.command("next", context_settings=CONTEXT)
-@click.argument("event", required=False, shell_complete=complete_event)
-@click.option("--schedule", "spec", metavar="SPEC", help="Preview any schedule, no event needed.")
-@click.option("--tz", "tz", metavar="ZONE", help="Timezone for --schedule (default: the machine's).")
-@click.option("--calendar", "calendar", metavar="NAME", help="With --schedule: a calendar the database keeps.")
-@click.option("-n", "count", default=5, show_default=True, type=click.IntRange(min=1), help="How many fire times.")
-@click.option("--after", metavar="TIME", help="ISO time to count from (default: now).")
-@json_option
-@db_option
-def next_(
-    event: str | None,
-    spec: str | None,
-    tz: str | None,
-    calendar: str | None,
-    count: int,
-    after: str | None,
-    as_json: bool,
-) -> None:
-    """Next fire times, local and UTC, with DST gaps and repeats flagged, and the days a
-    calendar removed or moved (with the holiday's name).
-
-    Examples:\n
-      evman next fetch-feeds -n 3\n
-      evman next --schedule "30 2 * * *" --tz America/New_York --after 2026-03-07T12:00:00-05:00
-    """
-    if (event is None) == (spec is None):
-        _fail("give an EVENT or --schedule SPEC (one of them). Example: evman next --schedule '@daily'", 2)
-    from evman.console.views import upcoming
-    from evman.engine.model import OnHoliday
-
-    start = _parse_after(after)
-    try:
-        if spec is None:
-            store = open_store(readonly=True)
-            row = store.event_row(str(event))
-            if row is None:
-                _fail(contract.unknown_event(store, str(event)))
-            if not row["schedule"]:
-                _fail(f"{event} has no schedule; it starts when triggered or when its condition holds.")
-            spec, tz = row["schedule"], row["timezone"]
-            cal, on_holiday = upcoming.event_calendar(row["spec"])
-        else:
-            cal = None if calendar is None else upcoming.stored_calendar(open_store(readonly=True), calendar)
-            on_holiday = OnHoliday.SKIP
-        data = upcoming.next_fires(str(spec), tz, start, count, event=event, calendar=cal, on_holiday=on_holiday)
-    except ValueError as exc:
-        _fail(str(exc), 2)
-    _emit(data, as_json, upcoming.render_next)
-
-
-@main.command(context_settings=CONTEXT)
-@click.option("--at", "at", metavar="TIME", help="Project as if it were TIME (ISO, or HH:MM today; default: now).")
-@click.option(
-    "--what-if",
-    "what_ifs",
-    multiple=True,
-    metavar="E=3x|E=+30m",
-    help="Slow an event by a factor or delay it (repeatable); nothing is written.",
-)
-@json_option
-@db_option
-def plan(at: str | None, what_ifs: tuple[str, ...], as_json: bool) -> None:
-    """Projected starts and finishes (p50, p90), slack to each deadline and the critical path.
-
-    Examples:\n
-      evman plan\n
-      evman plan --json --what-if "build=3x" --what-if "fetch=+30m"
-    """
-    from evman.console.views import plan as planning
-
-    store = open_store(readonly=True)
-    try:
-        view = planning.plan_view(store, planning.parse_at(at, _now()), what_ifs)
-    except planning.PlanError as exc:
-        _fail(str(exc), 2)
-    if as_json:
-        click.echo(json.dumps(planning.plan_json(view), indent=2))
-    else:
-        click.echo(planning.render_plan(view))
-
-
-def _parse_after(after: str | None) -> datetime:
-    if after is None:
-        return _now()
-    try:
-        value = datetime.fromisoformat(after)
-    except ValueError:
-        _fail(f"--after {quoted(after)} is not an ISO time; example: 2026-03-07T12:00:00-05:00", 2)
-    if value.tzinfo is None:
-        value = value.astimezone()  # a naive time means the machine's local time
-    return value
-
-
-def _register_upkeep() -> None:
-    from evman.console.cli import backup, prune
-
-    prune.register(main, open_store, _emit, _fail, _now, json_option, db_option)
-    backup.register(main, open_store, _emit, _fail, json_option, db_option)
-
-
-_register_upkeep()
-
-
-# -- acting ----------------------------------------------------------------------------------------
-
-
-def _act(verb: str, target: str, args: dict[str, Any] | None, wait_s: float) -> None:
-    from evman.console.mailbox import send_request
-    from evman.engine.store import StoreError
-
-    store = open_store()
-    if ":" not in target:
-        row = store.event_row(target)
-        if row is None or not row["defined"]:
-            _fail(contract.unknown_event(store, target))  # say so now, not when an engine next runs
-    try:
-        ok, message = send_request(store, verb, target, args=args, requested_by=_operator(), wait_s=wait_s)
-    except StoreError as exc:
-        _fail(str(exc))
-    if ok:
-        click.echo(message)
-    else:
-        _fail(message)
-
-
-def _verb(name: str, summary: str, example: str, *, force: bool = False) -> None:
-    @click.argument("target", shell_complete=complete_event)
-    @click.option(
-        "--wait",
-        "wait_s",
-        type=float,
-        default=WAIT_S,
-        show_default=True,
-        metavar="SECONDS",
-        help="How long to wait for the engine's answer.",
-    )
-    @db_option
-    def command(target: str, wait_s: float, force: bool = False) -> None:
-        _act(name, target, {"force": True} if force else None, wait_s)
-
-    command.__doc__ = f"{summary}\n\nExample: {example}"
-    if force:
-        command = click.option("--force", is_flag=True, help="Start now, ignoring its window and requires.")(command)
-    main.command(name, context_settings=CONTEXT)(command)
-
-
-coordination_verbs.install(main, db_option, act=_act, open_store=open_store, emit=_emit)
-_verb(
-    "restart",
-    "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), after running its prepare step.",
-    "evman restart run:12",
-    force=True,
-)
-_verb("kill", "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.", "evman kill publish")
-calendar_verbs.install(main, db_option, open_store=open_store, fail=_fail, operator=_operator)
-_verb("ack", "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.", "evman ack alert:7")
+    for verb in request_names():
+        found = request_command(verb)
+        if found is not None:
+            main.add_command(found)
+    return main
 
 
 if __name__ == "__main__":

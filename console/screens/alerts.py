@@ -11,6 +11,7 @@ from evman.console.screens.listing import ListingScreen
 from evman.console.views import contract, screen_rows
 from evman.console.widgets.line_table import Column
 from evman.engine.store import Store
+from evman.engine.verbs import Verb
 
 COLUMNS: Final = (
     Column("id", "Alert", 11),
@@ -22,7 +23,6 @@ COLUMNS: Final = (
     Column("delivery", "Delivery", 12),
     Column("message", "Message", 12, fill=True),
 )
-KIND_TONES: Final = {"recovered": "ok", "late": "warn", "overrun": "warn", "too_fast": "warn", "delivery": "warn"}
 LIMIT: Final = 300
 
 
@@ -39,7 +39,7 @@ class AlertsScreen(ListingScreen):
         now = self.services.now()
         is_open = alert["status"] == "open"
         unacked = is_open and not alert["acknowledged_at"]
-        tone = KIND_TONES.get(alert["kind"], "bad") if unacked else "muted"
+        tone = screen_rows.kind_tone(alert["kind"]) if unacked else "muted"
         ack = alert["acknowledged_by"] or ("-" if is_open else alert["status"])
         return {
             "id": (f"alert:{alert['id']}", "plain" if unacked else "muted"),
@@ -67,13 +67,10 @@ class AlertsScreen(ListingScreen):
         else:
             self.services.send_request("ack", event)
 
-    def restart_target(self) -> str | None:
-        # an alert's run has usually long finished: `r` restarts the event's latest run
-        return self.selected_event()
-
-    def kill_target(self) -> tuple[str, str] | None:
-        event = self.selected_event()
-        return None if event is None else (event, f"the active run of {event}")
+    def run_target(self, verb: Verb) -> int | None:
+        # an alert's run has usually long finished: `r` restarts the event's latest run, `K`
+        # kills the event's active run
+        return None
 
     def note(self, alert: dict[str, Any] | None) -> str:
         if alert is None:

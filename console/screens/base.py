@@ -14,6 +14,7 @@ from textual.screen import Screen
 from evman.console.screens.services import DatabaseChanged, EngineChanged, Services
 from evman.console.views import screen_rows
 from evman.engine.store import Store
+from evman.engine.verbs import Verb, verb_named
 
 
 def back_keys(label: str = "Back") -> list[BindingType]:
@@ -77,92 +78,79 @@ class EvmanScreen(Screen[None]):
 
     # -- actions that ask the engine ---------------------------------------------------------
 
-    def _ask(self, verb: str) -> None:
-        event = self._event_or_say()
-        if event is not None:
-            self.services.send_request(verb, event)
-
-    def action_trigger(self) -> None:
-        self._ask("trigger")
-
-    def action_hold(self) -> None:
-        self._ask("hold")
-
-    def action_release(self) -> None:
-        self._ask("release")
-
-    def restart_target(self) -> str | None:
-        """What `r` restarts: the selected run, else the selected event's latest run."""
-        run = self.selected_run()
-        return f"run:{run}" if run is not None else self.selected_event()
-
-    def kill_target(self) -> tuple[str, str] | None:
-        """What `K` kills, and how the question names it."""
-        run, event = self.selected_run(), self.selected_event()
-        if run is not None:
-            return f"run:{run}", f"run {run} of {event}"
-        return None if event is None else (event, f"the active run of {event}")
-
-    def action_restart(self) -> None:
-        target = self.restart_target()
+    def action_request(self, name: str) -> None:
+        """A request verb's key (engine/verbs/table.py): send it for what is selected, asking
+        first where the verb says so."""
+        verb = verb_named(name)
+        if verb is None:
+            raise ValueError(f"no request verb is called {name!r}; see engine/verbs/table.py")
+        target = self.target_for(verb)
         if target is None:
             self.notify("Select an event first.", severity="warning")
-        else:
-            self.services.send_request("restart", target)
+        elif verb.confirm is None:
+            self.services.send_request(verb.name, target)
+        elif not self.services.refuse_if_readonly(verb.name, target):
+            self._confirm(verb, target)
 
-    def action_ack(self) -> None:
-        alert = self.selected_alert()
+    def target_for(self, verb: Verb) -> str | None:
+        """What a verb's key names: the selected alert, else the selected run, else the
+        selected event (as far as the verb takes each)."""
+        alert = self.selected_alert() if verb.takes("alert") else None
         if alert is not None:
-            self.services.send_request("ack", f"alert:{alert}")
-        else:
-            self._ask("ack")
+            return f"alert:{alert}"
+        run = self.run_target(verb) if verb.takes("run") else None
+        return f"run:{run}" if run is not None else self.selected_event()
+
+    def run_target(self, verb: Verb) -> int | None:
+        """The run a verb's key names where it takes a run: the selected one (a screen whose
+        runs are not what its keys act on says None)."""
+        return self.selected_run()
 
     def has_active_run(self, target: str) -> bool | None:
         """Whether `target` (an event or run:N) has a waiting or running run, when this screen
         knows without reading; None: read it."""
         return None
 
-    def action_kill(self) -> None:
-        chosen = self.kill_target()
-        if chosen is None:
-            self.notify("Select an event first.", severity="warning")
-            return
-        target, what = chosen
-        if self.services.refuse_if_readonly("kill", target):
+    def _confirm(self, verb: Verb, target: str) -> None:
+        assert verb.confirm is not None
+        if not verb.confirm.needs_active:
+            self._ask_first(verb, target, True)
             return
         known = self.has_active_run(target)
         if known is None:
-            self._read_then_ask_kill(target, what)
+            self._read_then_ask(verb, target)
         else:
-            self._ask_kill(target, what, known)
+            self._ask_first(verb, target, known)
 
     @work(thread=True, group="kill-check", exit_on_error=False)
-    def _read_then_ask_kill(self, target: str, what: str) -> None:
+    def _read_then_ask(self, verb: Verb, target: str) -> None:
         with self.services.reading() as store:
             active = screen_rows.has_active_run(store, target)
-        self.app.call_from_thread(self._ask_kill, target, what, active)
+        self.app.call_from_thread(self._ask_first, verb, target, active)
 
-    def _ask_kill(self, target: str, what: str, active: bool) -> None:
-        """Ask before a kill; with nothing waiting or running, say so instead."""
+    def _ask_first(self, verb: Verb, target: str, active: bool) -> None:
+        """Ask before sending; with nothing waiting or running (where that matters), say so instead."""
         from evman.console.screens.confirm import ConfirmScreen
 
+        confirm = verb.confirm
+        assert confirm is not None
         if not active:
             why = "is not waiting or running" if target.startswith("run:") else "has no waiting or running run"
-            self.notify(f"{target} {why}; nothing to kill.", title="Kill", timeout=4)
+            self.notify(f"{target} {why}; nothing to {verb.name}.", title=verb.label, timeout=4)
             return
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self.services.send_request("kill", target)
+                self.services.send_request(verb.name, target)
             else:
-                self.notify(f"Kill cancelled; {target} left alone.", timeout=3)
+                self.notify(f"{verb.label} cancelled; {target} left alone.", timeout=3)
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Kill {what}?", "TERM to its process group, then KILL; the engine records it as killed.", yes="Kill"
-            ),
-            answered,
+        what = (
+            f"run {target.removeprefix('run:')} of {self.selected_event()}"
+            if target.startswith("run:")
+            else confirm.event_words.format(event=target)
         )
+        self.app.push_screen(ConfirmScreen(f"{verb.label} {what}?", confirm.detail, yes=confirm.yes), answered)
 
     def action_approve(self) -> None:
         self._decide("approve")

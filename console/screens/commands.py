@@ -43,7 +43,8 @@ class EvmanCommands(Provider):
     def _available(self, action: str) -> bool:
         if not action.startswith("screen."):
             return True
-        return hasattr(self.screen, f"action_{action.removeprefix('screen.')}")
+        name = action.removeprefix("screen.").split("(", 1)[0]
+        return hasattr(self.screen, f"action_{name}")
 
     async def _run(self, action: str) -> None:
         if action.startswith("screen."):  # the palette may still be on top: name the screen

@@ -20,6 +20,7 @@ from evman.console.views import groups, screen_rows
 from evman.console.widgets.event_table import COLUMNS, EventTable
 from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.status_bar import StatusBar
+from evman.engine.model import ACTIVE_STATES
 
 SORTS: Final = ("name", "state", "next", "last", "runtime", "window", "alerts", "driver")
 """`s` steps through these; a click on a column header sorts by it (again: reversed)."""
@@ -354,7 +355,7 @@ class EventsScreen(GroupLines, EvmanScreen):
 
     def has_active_run(self, target: str) -> bool | None:
         row = self.rows.get(target)
-        return None if row is None else row["run_state"] in screen_rows.ACTIVE_STATES
+        return None if row is None else row["run_state"] in ACTIVE_STATES
 
     @on(EventTable.RowSelected)
     def _row_chosen(self, _event: EventTable.RowSelected) -> None:

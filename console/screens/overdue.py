@@ -21,7 +21,6 @@ COLUMNS: Final = (
     Column("deadline", "Deadline", 11),
     Column("why", "Why", 12, fill=True),
 )
-KIND_TONES: Final = {"missed": "bad", "overdue": "bad", "overrun": "warn", "late": "warn"}
 REFRESH_EVERY_S: Final = 5.0
 
 
@@ -38,7 +37,7 @@ class OverdueScreen(ListingScreen):
         return screen_rows.attention_list(store, self.services.now())
 
     def cells(self, run: dict[str, Any]) -> dict[str, tuple[str, str]]:
-        tone = KIND_TONES.get(run["kind"], "plain")
+        tone = screen_rows.kind_tone(run["kind"])
         state = run["state"]
         when = screen_rows.local_time(run["deadline"], self.services.zone, self.services.now())
         why = _why(run)

@@ -1,5 +1,6 @@
 """Every shared key of the console, in footer order: the keys that open a screen name its
-factory here, and nothing else opens one; the others are actions of the screen on top
+factory here, and nothing else opens one; the keys of the request verbs come from the engine's
+verb table (engine/verbs/table.py); the others are actions of the screen on top
 (console/screens/base.py). Adding a screen is its module plus one line in KEYS."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any, Final
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+
+from evman.engine.verbs import VERBS
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,14 @@ class Key:
     """Opens nothing until an event is selected (and says so)."""
     stacks: bool = True
     """False: pressed on the screen it opens, it opens no second one."""
+    asks: bool = False
+    """A request verb's key (a row of engine/verbs/table.py): the screen on top sends `action`."""
 
     @property
     def binding_action(self) -> str:
-        return f"open('{self.action}')" if self.opens else f"screen.{self.action}"
+        if self.opens:
+            return f"open('{self.action}')"
+        return f"screen.request('{self.action}')" if self.asks else f"screen.{self.action}"
 
     @property
     def shown_key(self) -> str:
@@ -105,12 +112,7 @@ KEYS: Final[tuple[Key, ...]] = (
         lambda c: _screen("plan", "PlanScreen")(),
         stacks=False,
     ),
-    Key("t", "trigger", "Trigger", "Trigger a new run of the selected event now"),
-    Key("r", "restart", "Restart", "Restart the selected run (or the event's latest run)"),
-    Key("K", "kill", "Kill", "Kill the selected event's active run (asks first)"),
-    Key("h", "hold", "Hold", "Hold the event: no new runs start"),
-    Key("u", "release", "Release", "Release a held event"),
-    Key("a", "ack", "Ack", "Acknowledge the selected alert, or the event's open alerts"),
+    *(Key(v.key, v.name, v.label, v.what, asks=True) for v in VERBS if v.key is not None),
     Key(
         "question_mark",
         "help",

@@ -26,7 +26,9 @@ from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.line_table import Column, LineTable
 from evman.console.widgets.status_bar import StatusBar
 from evman.console.widgets.tones import styled
+from evman.engine.model import ACTIVE_STATES, RunState
 from evman.engine.store import Store
+from evman.engine.verbs import Verb
 
 COLUMNS: Final = (
     Column("id", "Run", 10),
@@ -41,7 +43,6 @@ COLUMNS: Final = (
 RUNS_SHOWN: Final = 50
 TAIL_FIRST_BYTES: Final = 256 * 1024
 TAIL_EVERY_S: Final = 0.2
-RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
 
 
 class DetailLoaded(Message):
@@ -180,7 +181,7 @@ class RunDetailScreen(EvmanScreen):
         now, zone = self.services.now(), self.services.zone
         state = run["state"]
         took = run["duration_s"]
-        if state == "running" and run["started_at"]:
+        if state == RunState.RUNNING and run["started_at"]:
             took = screen_rows.seconds_since(run["started_at"], now)
         return {
             "id": (f"run:{run['id']}", "plain"),
@@ -205,13 +206,13 @@ class RunDetailScreen(EvmanScreen):
         self.query_one("#run-info", Static).update(self._run_info(run))
         is_new = self.shown_run != run["id"]
         self.shown_run = run["id"]
-        if run["state"] not in ("running", "waiting") and self.following == run["id"]:
+        if run["state"] not in ACTIVE_STATES and self.following == run["id"]:
             self.following = None  # the tail worker reads what is left, then stops
             self.query_one("#log", Log).border_title = self._log_title(run)
         if is_new and reopen:
             log = self.query_one("#log", Log)
             log.clear()
-            self.following = run["id"] if run["state"] in ("running", "waiting") else None
+            self.following = run["id"] if run["state"] in ACTIVE_STATES else None
             log.border_title = self._log_title(run)
             if run.get("log_pruned_at"):  # retention deleted the file: say so, show the stored tail
                 note = f"(the log file was pruned {contract.short_time(run['log_pruned_at'])} by retention, keep.logs;"
@@ -315,20 +316,16 @@ class RunDetailScreen(EvmanScreen):
     def selected_run(self) -> int | None:
         return self.shown_run
 
-    def restart_target(self) -> str | None:
+    def run_target(self, verb: Verb) -> int | None:
+        """The run shown, where the verb acts on a run in its state (restart: a finished one;
+        kill: an active one); else the event."""
         run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
-        return f"run:{run['id']}" if run and run["state"] in RESTARTABLE else self.event
+        return int(run["id"]) if run and run["state"] in verb.run_states else None
 
     def has_active_run(self, target: str) -> bool | None:
         if target.startswith("run:") or not self.runs:
             return None
-        return any(r["state"] in screen_rows.ACTIVE_STATES for r in self.runs.values())
-
-    def kill_target(self) -> tuple[str, str] | None:
-        run = self.runs.get(str(self.shown_run)) if self.shown_run is not None else None
-        if run and run["state"] in ("running", "waiting"):
-            return f"run:{run['id']}", f"run {run['id']} of {self.event}"
-        return self.event, f"the active run of {self.event}"
+        return any(r["state"] in ACTIVE_STATES for r in self.runs.values())
 
 
 def _bounds_text(

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from evman.console.views.upcoming import next_fires, render_next
+from evman.engine.model import RunState
 from evman.engine.quoting import quoted
 from evman.engine.store import Store
 
@@ -40,18 +43,32 @@ RUN_EXTRA = (
     "log_pruned_at",
 )
 """log_pruned_at: when retention deleted the run's log file (keep.logs); output_tail stays."""
-STATE_SYMBOLS = {
-    "waiting": "◷",
-    "running": "▶",
-    "succeeded": "✔",
-    "failed": "✘",
-    "killed": "☠",
-    "missed": "⊘",
-    "skipped": "↷",
-    "lost": "?",
-    "idle": "·",
-    "held": "‖",
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a state reads on screen."""
+
+    symbol: str
+    tone: str
+    """"ok", "bad", "warn", "active", "wait" or "muted" (console/widgets/tones.py)."""
+
+
+SHOWN_STATES: Final[Mapping[str, Look]] = {
+    RunState.RUNNING: Look("▶", "active"),
+    RunState.WAITING: Look("◷", "wait"),
+    RunState.FAILED: Look("✘", "bad"),
+    RunState.KILLED: Look("☠", "bad"),
+    RunState.LOST: Look("?", "bad"),
+    RunState.MISSED: Look("⊘", "bad"),
+    "held": Look("‖", "warn"),
+    RunState.SUCCEEDED: Look("✔", "ok"),
+    RunState.SKIPPED: Look("↷", "muted"),
+    "idle": Look("·", "muted"),
 }
+"""Every state a run or an event is shown in (each RunState, and an event's "held" and
+"idle"), in the order the console's header counts them: its symbol and its tone."""
+STATE_SYMBOLS: Final = {state: look.symbol for state, look in SHOWN_STATES.items()}
 
 
 def duration_s(row: dict[str, Any]) -> float | None:
@@ -121,7 +138,7 @@ def event_detail(store: Store, name: str) -> dict[str, Any] | None:
     row = rows[0]
     spec = spec_from_json(row["spec"])
     runs = store.runs_of(name, limit=10)
-    waiting = next((r for r in runs if r["state"] == "waiting"), None)
+    waiting = next((r for r in runs if r["state"] == RunState.WAITING), None)
     data = event_json(row)
     data.update(
         waiting_reason=(waiting or {}).get("waiting_reason"),

@@ -130,7 +130,7 @@ def row_json(view: PlanView, row: Projection) -> dict[str, Any]:
     slack = row.slack_s
     return {
         "event": row.event,
-        "state": row.state.value,
+        "state": row.state,
         "deadline": iso(row.deadline),
         "projected_start": iso(row.projected_start),
         "finish_p50": iso(row.finish_p50),
@@ -181,7 +181,7 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
         rows.append(
             [
                 row.event,
-                row.state.value + (" (held)" if row.held else ""),
+                row.state + (" (held)" if row.held else ""),
                 clock(row.deadline_ts, zone, now_ts),
                 clock(row.start_ts, zone, now_ts),
                 clock(row.p50_ts, zone, now_ts),

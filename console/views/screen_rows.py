@@ -9,23 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evman.console.views.contract import NO_ROUTE, event_state, run_json
+from evman.console.views.contract import SHOWN_STATES as SHOWN_STATES
 from evman.console.views.contract import STATE_SYMBOLS as STATE_SYMBOLS  # the screens' one place for states
+from evman.engine.model import ACTIVE_STATES, FAILED_STATES, AlertKind, RunState, alert_facts
 from evman.engine.store import Store
 
-ACTIVE_STATES = frozenset({"waiting", "running"})
-BAD_STATES = frozenset({"failed", "killed", "lost", "missed"})
-STATE_TONES = {
-    "waiting": "wait",
-    "running": "active",
-    "succeeded": "ok",
-    "failed": "bad",
-    "killed": "bad",
-    "missed": "bad",
-    "lost": "bad",
-    "skipped": "muted",
-    "idle": "muted",
-    "held": "warn",
-}
+WAITING, RUNNING, MISSED = RunState.WAITING, RunState.RUNNING, RunState.MISSED
+"""Bound once: a member looked up on its Enum class costs five string comparisons, and the
+cells below are computed for 10,000 rows at a time."""
+BAD_STATES = FAILED_STATES | {MISSED}
+"""The ends whose reason the events table shows."""
+STATE_TONES = {state: look.tone for state, look in SHOWN_STATES.items()}
 TONE_RANK = {"bad": 0, "warn": 1, "active": 2, "wait": 3, "ok": 4, "plain": 5, "muted": 6}
 Cell = tuple[str, str]
 
@@ -74,7 +68,7 @@ def has_active_run(store: Store, target: str) -> bool:
 def shown_state(row: dict[str, Any]) -> str:
     """The state the console shows: a held event reads "held" unless a run is running."""
     state = event_state(row)
-    if row.get("held") and state != "running":
+    if row.get("held") and state != RUNNING:
         return "held"
     return state
 
@@ -144,7 +138,7 @@ def runtime_cell(row: dict[str, Any], now: datetime) -> Cell:
     """A running run: elapsed against its bounds ("1m05s/10m"); else the last run's length."""
     low, high = row.get("runtime_min_s"), row.get("runtime_max_s")
     flags = set((row.get("flags") or "").split(","))
-    if row.get("run_state") == "running" and row.get("started_at"):
+    if row.get("run_state") == RUNNING and row.get("started_at"):
         took = (now - _at(row["started_at"])).total_seconds()  # type: ignore[operator]
         text = span(took) + (f"/{span(high)}" if high is not None else "")
         tone = "bad" if (high is not None and took >= high) or "overrun" in flags else "active"
@@ -160,16 +154,16 @@ def runtime_cell(row: dict[str, Any], now: datetime) -> Cell:
 def window_cell(row: dict[str, Any], now: datetime) -> Cell:
     """On time, late, overdue or missed, for the latest run; "-" when it has no window."""
     state = row.get("run_state")
-    if state == "missed":
+    if state == MISSED:
         return "missed", "bad"
     flags = row.get("flags") or ""
     flags = set(flags.split(",")) if flags else set()
     has_bounds = bool(row.get("due_by") or row.get("late_at"))
-    if state == "running":  # times are parsed only where the clock decides (10,000 rows sort by this)
+    if state == RUNNING:  # times are parsed only where the clock decides (10,000 rows sort by this)
         due = _at(row.get("due_by"))
         if "overdue" in flags or (due is not None and now >= due):
             return "overdue", "bad"
-    if state == "waiting":
+    if state == WAITING:
         late = _at(row.get("late_at"))
         if "late" in flags or (late is not None and now >= late):
             return f"late {age((now - late).total_seconds())}" if late else "late", "warn"
@@ -182,6 +176,12 @@ def window_cell(row: dict[str, Any], now: datetime) -> Cell:
     return ("on time", "muted") if has_bounds else ("-", "muted")
 
 
+def kind_tone(kind: str) -> str:
+    """The tone of an alert kind (model.ALERT_KINDS); "bad" for a kind this version does not know."""
+    facts = alert_facts(kind)
+    return "bad" if facts is None else facts.tone
+
+
 def alerts_cell(row: dict[str, Any]) -> Cell:
     count = int(row.get("open_alerts") or 0)
     return (f"⚠ {count}", "bad") if count else ("", "muted")
@@ -192,7 +192,7 @@ def why_cell(row: dict[str, Any]) -> Cell:
     if row.get("held"):
         return f"held by {row.get('held_by') or 'someone'}", "warn"
     state = row.get("run_state")
-    if state == "waiting" and row.get("waiting_reason"):
+    if state == WAITING and row.get("waiting_reason"):
         return str(row["waiting_reason"]), "muted"
     if state in BAD_STATES and row.get("reason"):
         return str(row["reason"]), "bad"
@@ -221,7 +221,7 @@ def event_note(row: dict[str, Any]) -> str:
     parts = [row["name"], state]
     if row.get("held"):
         parts.append(f"held by {row.get('held_by') or 'someone'}")
-    if row.get("run_state") == "waiting" and row.get("waiting_reason"):
+    if row.get("run_state") == WAITING and row.get("waiting_reason"):
         parts.append(f"waiting: {row['waiting_reason']}")
     elif row.get("run_state") in BAD_STATES and row.get("reason"):
         parts.append(str(row["reason"]))
@@ -242,7 +242,7 @@ def sort_key(column: str, row: dict[str, Any], now: datetime) -> tuple[Any, ...]
     if column == "last":
         return (row.get("last_ended_at") is None, _neg(row.get("last_ended_at")), name)
     if column == "runtime":
-        start = row.get("started_at") if row.get("run_state") == "running" else None
+        start = row.get("started_at") if row.get("run_state") == RUNNING else None
         return (start is None, start or "", name)
     if column == "window":
         return (TONE_RANK.get(window_cell(row, now)[1], 9), name)
@@ -363,14 +363,11 @@ def tree_label(row: dict[str, Any] | None, name: str) -> Cell:
     text, tone = state_cell(row)
     symbol, state = text.split(" ", 1)
     why = ""
-    if row.get("run_state") == "waiting" and row.get("waiting_reason"):
+    if row.get("run_state") == WAITING and row.get("waiting_reason"):
         why = f" — {row['waiting_reason']}"
     elif row.get("run_state") in BAD_STATES and row.get("reason"):
         why = f" — {row['reason']}"
     return f"{symbol} {name}  {state}{why}", tone
-
-
-ATTENTION_KINDS = ("missed", "overdue", "overrun", "late")
 
 
 def attention_list(store: Store, now: datetime, *, missed_hours: float = 24.0) -> list[dict[str, Any]]:
@@ -381,7 +378,7 @@ def attention_list(store: Store, now: datetime, *, missed_hours: float = 24.0) -
     out = []
     since = now - timedelta(hours=missed_hours)
     for run in store.attention_runs(now, missed_since=since):
-        if run["state"] == "missed" and _missed_before(run, since):
+        if run["state"] == MISSED and _missed_before(run, since):
             continue
         found = _lateness(run, now)
         if found is not None:
@@ -408,23 +405,23 @@ def _missed_before(run: dict[str, Any], since: datetime) -> bool:
 
 def _lateness(run: dict[str, Any], now: datetime) -> tuple[str, float, str | None] | None:
     due = _at(run.get("due_by"))
-    if run["state"] == "missed":  # most of the list: parse no more than its deadline
-        return "missed", (now - (due or _at(run.get("ended_at")) or now)).total_seconds(), run.get("due_by")
+    if run["state"] == MISSED:  # most of the list: parse no more than its deadline
+        return AlertKind.MISSED, (now - (due or _at(run.get("ended_at")) or now)).total_seconds(), run.get("due_by")
     flags = set((run.get("flags") or "").split(","))
     late, start = _at(run.get("late_at")), _at(run.get("started_at"))
-    if run["state"] == "running":
+    if run["state"] == RUNNING:
         if due is not None and now >= due:
-            return "overdue", (now - due).total_seconds(), run.get("due_by")
+            return AlertKind.OVERDUE, (now - due).total_seconds(), run.get("due_by")
         high = run.get("runtime_max_s")
         if start is not None and high is not None and (now - start).total_seconds() >= high:
-            return "overrun", (now - start).total_seconds() - high, None
+            return AlertKind.OVERRUN, (now - start).total_seconds() - high, None
         if "overrun" in flags or "overdue" in flags:
-            return ("overdue" if "overdue" in flags else "overrun"), 0.0, run.get("due_by")
+            return (AlertKind.OVERDUE if "overdue" in flags else AlertKind.OVERRUN), 0.0, run.get("due_by")
         return None
     if late is not None and now >= late:
-        return "late", (now - late).total_seconds(), run.get("late_at")
+        return AlertKind.LATE, (now - late).total_seconds(), run.get("late_at")
     if "late" in flags:
-        return "late", 0.0, run.get("late_at")
+        return AlertKind.LATE, 0.0, run.get("late_at")
     return None
 
 

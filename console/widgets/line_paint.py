@@ -34,6 +34,26 @@ class Column:
 Cells = Mapping[str, tuple[str, str]]
 
 
+class ToneStyles:
+    """The Rich style of a cell: its row's base style plus its tone's colour (from the palette
+    the getter gives), remembered, since every cell of every row asks; cleared when the theme
+    changes."""
+
+    def __init__(self, palette: Callable[[], Mapping[str, Style]]) -> None:
+        self._palette = palette
+        self._made: dict[tuple[Style, str], Style] = {}
+
+    def style(self, base: Style, tone: str) -> Style:
+        found = self._made.get((base, tone))
+        if found is None:
+            palette = self._palette()
+            found = self._made[(base, tone)] = base + palette[tone] if tone in palette else base
+        return found
+
+    def clear(self) -> None:
+        self._made.clear()
+
+
 def row_strip(
     columns: Sequence[Column],
     widths: Mapping[str, int],

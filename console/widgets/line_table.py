@@ -26,6 +26,7 @@ from evman.console.widgets.line_paint import (
     PAD,
     Cells,
     Column,
+    ToneStyles,
     column_at,
     fit_widths,
     header_strip,
@@ -118,7 +119,7 @@ class LineTable(ScrollView, can_focus=True):
         self._key_cells: dict[str, int] = {}
         """Display width of each key seen (the events table's names): a filter that shows
         10,000 rows again measures none of them."""
-        self._styles: dict[tuple[Style, str], Style] = {}
+        self._tones = ToneStyles(lambda: self.palette)
         self.fills = 0
         """How many times show() replaced the rows (live updates never do)."""
 
@@ -209,7 +210,7 @@ class LineTable(ScrollView, can_focus=True):
     def restyle(self) -> None:
         """The theme changed: draw every row again in the new colours."""
         self._strips.clear()
-        self._styles.clear()
+        self._tones.clear()
         self.refresh()
 
     def set_label(self, column: str, label: str) -> None:
@@ -348,14 +349,7 @@ class LineTable(ScrollView, can_focus=True):
         return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
 
     def _row_strip(self, cells: Cells, base: Style) -> Strip:
-        return row_strip(self.columns, self._widths, cells, base, self._style)
-
-    def _style(self, base: Style, tone: str) -> Style:
-        key = (base, tone)
-        found = self._styles.get(key)
-        if found is None:
-            found = self._styles[key] = base + self.palette[tone] if tone in self.palette else base
-        return found
+        return row_strip(self.columns, self._widths, cells, base, self._tones.style)
 
     def _header(self) -> Strip:
         return header_strip(

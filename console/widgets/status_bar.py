@@ -12,18 +12,7 @@ from textual.widget import Widget
 from evman.console.views import screen_rows
 from evman.console.widgets.tones import Palette
 
-COUNT_ORDER: Final = (
-    "running",
-    "waiting",
-    "failed",
-    "killed",
-    "lost",
-    "missed",
-    "held",
-    "succeeded",
-    "skipped",
-    "idle",
-)
+COUNT_ORDER: Final = tuple(screen_rows.SHOWN_STATES)
 MODE_TEXT: Final = {
     "starting": ("… starting engine", "muted"),
     "engine": ("● engine here", "ok"),

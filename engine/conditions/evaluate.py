@@ -61,7 +61,7 @@ _OUTCOME_STATES: Final[Mapping[str, frozenset[RunState]]] = {
     "done": FAILED_STATES | {RunState.SUCCEEDED},
 }
 _OUTCOME_NOUNS: Final[Mapping[str, str]] = {"success": "success", "failure": "failure", "done": "run"}
-_STATE_WORDS: Final[Mapping[RunState, str]] = {
+STATE_WORDS: Final[Mapping[RunState, str]] = {
     RunState.SUCCEEDED: "succeeded",
     RunState.FAILED: "failed",
     RunState.KILLED: "was killed",
@@ -240,7 +240,7 @@ def _evaluate_finished(node: Outcome | ExitCode, last: Finished | None, now: dat
     if last is None:
         return False, f"{clause} is false: it has never finished"
     ended = _utc(last.ended_at)
-    said = f"its last run {_STATE_WORDS[last.state]} at {_stamp(ended)}"
+    said = f"its last run {STATE_WORDS[last.state]} at {_stamp(ended)}"
     if isinstance(node, Outcome):
         holds, noun = last.state in _OUTCOME_STATES[node.test], _OUTCOME_NOUNS[node.test]
     elif last.exit_code is None:

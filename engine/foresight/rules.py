@@ -25,13 +25,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
-from evman.engine.model import RunState
+from evman.engine.model import AlertKind, RunState
 
 if TYPE_CHECKING:
     from evman.engine.foresight.projection import Projection
 
-AT_RISK: Final = "at_risk"
-PROJECTED_LATE: Final = "projected_late"
+AT_RISK: Final = AlertKind.AT_RISK
+PROJECTED_LATE: Final = AlertKind.PROJECTED_LATE
 KINDS: Final = (PROJECTED_LATE, AT_RISK)
 """In the order they are judged: projected_late first, so that it can hold at_risk back."""
 AT_RISK_OPEN: Final = 0.7

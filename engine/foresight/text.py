@@ -38,7 +38,7 @@ def step_text(row: Projection) -> str:
     if state is RunState.WAITING:
         return row.event
     retry = ", retrying" if row.retries_left > 0 else ", no retries left"
-    return f"{row.event} {state.value}{retry}"
+    return f"{row.event} {state}{retry}"
 
 
 def path_text(plan: Plan, event: str) -> str:
@@ -59,7 +59,7 @@ def _why_unbounded(row: Projection) -> str:
         return f"{row.event} is held"
     if row.state is RunState.WAITING:
         return f"{row.event} is waiting for an event that will not finish"
-    return f"{row.event} {row.state.value} with no retries left"
+    return f"{row.event} {row.state} with no retries left"
 
 
 def blocker_text(plan: Plan, event: str) -> str | None:

@@ -9,29 +9,14 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from evman.engine.clock import parse_iso
-from evman.engine.model import EventSpec
+from evman.engine.model import ACTIVE_STATES, EventSpec, Trigger, alert_facts
 from evman.engine.timing.durations import format_duration
 
 EMAIL_TAIL_LINES: Final = 15
 CHAT_TAIL_LINES: Final = 3
 CHAT_LINE_CHARS: Final = 300
 UTC_NAMES: Final = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "GMT+0"})
-MANUAL_TRIGGERS: Final = frozenset({"trigger", "restart"})
-WAITING_KINDS: Final = frozenset({"late", "missed"})
-NOTIFY_TYPES: Final[Mapping[str, str]] = {
-    "failed": "failure",
-    "lost": "failure",
-    "missed": "failure",
-    "delivery": "failure",
-    "late": "warning",
-    "overdue": "warning",
-    "overrun": "warning",
-    "too_fast": "warning",
-    "at_risk": "warning",
-    "projected_late": "failure",
-    "recovered": "success",
-}
-"""Apprise notify types (its colours and icons) by alert kind; anything else is "info"."""
+MANUAL_TRIGGERS: Final = frozenset({Trigger.MANUAL, Trigger.RESTART})
 
 
 @dataclass(frozen=True)
@@ -77,8 +62,14 @@ def compose(
         title_of(alert),
         "\n".join(full).rstrip() + "\n",
         _short(alert, run, spec, zone, ctx),
-        NOTIFY_TYPES.get(str(alert["kind"]), "info"),
+        _notify_type(str(alert["kind"])),
     )
+
+
+def _notify_type(kind: str) -> str:
+    """Apprise's notify type (its colours and icons) for the kind; "info" for a kind not known."""
+    facts = alert_facts(kind)
+    return "info" if facts is None else facts.severity
 
 
 def compose_digest(
@@ -109,7 +100,8 @@ def _facts(
         runtime = _runtime(run, spec, alert)
         if runtime:
             facts.append(("Runtime", runtime))
-        if alert["kind"] in WAITING_KINDS and run.get("waiting_reason"):
+        facts_of_kind = alert_facts(str(alert["kind"]))
+        if facts_of_kind is not None and facts_of_kind.while_waiting and run.get("waiting_reason"):
             facts.append(("Waiting", str(run["waiting_reason"])))
     if spec is not None and (spec.window.earliest or spec.window.latest):
         facts.append(
@@ -206,7 +198,7 @@ def _result(run: Mapping[str, Any]) -> str:
     reason = str(run.get("reason") or "")
     if reason and reason not in parts:
         parts.append(reason)
-    elif not reason and run.get("state") in ("waiting", "running"):
+    elif not reason and run.get("state") in ACTIVE_STATES:
         parts.append(f"still {run['state']}")
     return "; ".join(parts)
 

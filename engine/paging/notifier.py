@@ -12,8 +12,6 @@ engine/paging/rounds.py records what a round did.
 from __future__ import annotations
 
 import logging
-import os
-import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +21,12 @@ from typing import Any, Final
 
 from evman.engine.clock import Clock, SystemClock, parse_iso
 from evman.engine.definitions import spec_from_json
-from evman.engine.model import EventSpec, Route
+from evman.engine.model import EventSpec
 from evman.engine.paging.apprise_send import SCRUBBER, build_targets, masked, send_message
-from evman.engine.paging.notices import Notice, PageContext, compose, compose_digest
+from evman.engine.paging.messages import Messages
 from evman.engine.paging.rounds import Attempt, Claim, Send, record
 from evman.engine.paging.rules import Page, Policy, Target, defaults_from_json, route_from_json
-from evman.engine.store import Store, StoreError
+from evman.engine.store import Store, StoreError, open_store
 from evman.engine.timing.durations import format_duration
 
 log = logging.getLogger("evman.alerts")
@@ -61,7 +59,7 @@ class Notifier:
         with several notifiers on one database, how long a round holds the due alerts it took
         (on this clock, renewed while it sends): one that dies is retried by another after it."""
         self._owns_store = not isinstance(db, Store)
-        self.store = db if isinstance(db, Store) else Store(db, create=False)
+        self.store = db if isinstance(db, Store) else open_store(db, create=False)
         self.clock = clock or SystemClock()
         self.poll_s = poll_s
         self.max_failures = max_failures
@@ -151,7 +149,7 @@ class Notifier:
             claim = Claim.take(self.store, self.clock, now, self.claim_s)
             try:
                 pages = [self._plan(alert, now) for alert in claim.alerts]
-                sends = self._messages(pages)
+                sends = Messages(self.store, self.policy, self._spec).for_pages(pages)
             except BaseException:
                 claim.release()
                 raise
@@ -238,78 +236,6 @@ class Notifier:
         self._scrubber.add(s for t in targets for s in t.secrets)
         return targets or f"route '{name}' has no targets (tags {list(route.tags)} matched nothing)"
 
-    # -- composing messages ----------------------------------------------------------------
-
-    def _notice(self, page: Page, *, held: bool = False) -> Notice:
-        alert = page.alert
-        run = self.store.run(int(alert["run_id"])) if alert["run_id"] is not None else None
-        escalated_to = page.escalated_to or (page.route.escalate_to if page.route and alert["escalated_at"] else None)
-        context = PageContext(
-            zone=self.policy.defaults.timezone,
-            ack_command=self.ack_command(page.id),
-            page=1 if held else page.number,
-            escalated_to=escalated_to,
-            escalate_after_s=page.route.escalate_after_s if page.route else None,
-            held_since=parse_iso(alert["held_since"]) if held else None,
-            quiet=_quiet_text(page.route) if held else None,
-        )
-        return compose(alert, run, self._spec(str(alert["event"])), context)
-
-    def _messages(self, pages: Sequence[Page]) -> list[Send]:
-        """One send per (page, target); notices held for quiet hours go as one digest per target."""
-        sends: list[Send] = []
-        held: dict[tuple[str, str], list[tuple[Target, Page]]] = {}
-        for page in pages:
-            if page.targets:
-                notice = self._notice(page)
-                sends += [self._single(target, page, notice) for target in page.targets]
-            for target in page.held_ready:
-                held.setdefault(target.key, []).append((target, page))
-        for group in held.values():
-            if len(group) == 1:
-                target, page = group[0]
-                sends.append(self._single(target, page, self._notice(page, held=True), held=True))
-            else:
-                sends.append(self._digest(group))
-        return sends
-
-    def _single(self, target: Target, page: Page, notice: Notice, *, held: bool = False) -> Send:
-        return Send(
-            target,
-            notice.title,
-            notice.full if target.is_email else notice.short,
-            notice.notify_type,
-            [page],
-            held=held,
-        )
-
-    def _digest(self, group: list[tuple[Target, Page]]) -> Send:
-        target = group[0][0]
-        items = [(page.alert, self._notice(page, held=True)) for _, page in group]
-        notice = compose_digest(
-            items, route=target.route, quiet=_quiet_text(group[0][1].route), zone=self.policy.defaults.timezone
-        )
-        return Send(
-            target,
-            notice.title,
-            notice.full if target.is_email else notice.short,
-            notice.notify_type,
-            [page for _, page in group],
-            held=True,
-            digest=True,
-        )
-
-    def ack_command(self, alert_id: int) -> str:
-        """The exact command that acknowledges the alert, with --db unless it is the default."""
-        command = f"evman ack alert:{alert_id}"
-        path = self.store.path
-        default = Path(os.environ.get("EVMAN_DB") or "evman.db")
-        if path is not None and path.absolute() != default.absolute():
-            command += f" --db {path}"
-        elif path is None and self.store.several_engines:
-            command += f" --db {shlex.quote(self.store.url)}"
-        return command
-
     # -- sending -----------------------------------------------------------------------------
 
     def _deliver(self, sends: Sequence[Send], claim: Claim) -> None:
@@ -342,12 +268,6 @@ class Notifier:
                 send.target, send.title, send.body, send.notify_type, self.timeout_s, throttle_s=self.throttle_s
             )
             results.append((ok, None if error is None else self._scrubber.scrub(error)[:ERROR_CHARS]))
-
-
-def _quiet_text(route: Route | None) -> str | None:
-    if route is None or route.quiet_from is None:
-        return None
-    return f"{route.quiet_from}-{route.quiet_to}"
 
 
 # ---------------------------------------------------------------- wiring

@@ -19,15 +19,13 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from evman.engine.clock import iso, parse_iso
-from evman.engine.model import Defaults, Route
+from evman.engine.model import ALERT_KINDS, Defaults, Route
 from evman.engine.timing.durations import parse_time_of_day
 
-REPEATING: Final = frozenset({"failed", "overdue", "missed", "lost"})
-"""Kinds that page again every `repeat` until acknowledged, and escalate."""
-ESCALATING: Final = REPEATING | {"projected_late"}
-"""Kinds that escalate to the route's escalate_to. projected_late escalates but is not paged
-again by the clock: the foresight stage pages it again when what it knows changed
-(engine/foresight/rules.py); at_risk is a heads-up, paged once."""
+REPEATING: Final = frozenset(kind for kind, facts in ALERT_KINDS.items() if facts.repeats)
+"""Kinds the clock pages again every `repeat` until acknowledged, and escalate."""
+ESCALATING: Final = REPEATING | {kind for kind, facts in ALERT_KINDS.items() if facts.escalates}
+"""Kinds that escalate to the route's escalate_to (projected_late: paged again on news only)."""
 
 
 @dataclass

@@ -34,7 +34,7 @@ from evman.engine.paging.rules import defaults_from_json
 from evman.engine.retention.kept import KeptRuns
 from evman.engine.retention.logfiles import remove_empty_day_folders, unlink_log
 from evman.engine.retention.rules import Horizon, horizons
-from evman.engine.store import Store, StoreError
+from evman.engine.store import Store, StoreError, open_store
 
 log = logging.getLogger("evman.housekeeping")
 
@@ -127,7 +127,7 @@ class Housekeeper:
         first_after_s: float = FIRST_AFTER_S,
     ) -> None:
         self._owns_store = not isinstance(db, Store)
-        self.store = db if isinstance(db, Store) else Store(db, create=False)
+        self.store = db if isinstance(db, Store) else open_store(db, create=False)
         self.clock = clock or SystemClock()
         self.every_s = every_s
         self.first_after_s = first_after_s

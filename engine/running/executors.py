@@ -1,4 +1,5 @@
-"""Starting runs (child processes, callables, HTTP calls) and reaping them into Outcomes."""
+"""Starting runs (child processes, callables, HTTP calls); how they end is heard by the reaper
+(reaper.py) and handed to the engine as Outcomes (outcome.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,14 @@ import errno
 import functools
 import logging
 import os
-import selectors
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Final, NamedTuple
+from typing import IO, Any, Final
 
 from evman.engine.clock import Clock
 from evman.engine.model import EventSpec
@@ -30,14 +29,14 @@ from evman.engine.running.inprocess import (
     run_callable,
 )
 from evman.engine.running.logfiles import log_path, open_log, read_tail
-from evman.engine.running.procs import parent_pid, pid_alive
+from evman.engine.running.outcome import Outcome, outcome_of
+from evman.engine.running.procs import parent_pid
+from evman.engine.running.reaper import Child, Reaper
 from evman.engine.running.run_as import SpawnError, user_ids
 from evman.engine.running.supervisor_client import (
-    ExitRecord,
     Refused,
     SpawnRequest,
     Started,
-    SupervisorClient,
     SupervisorGone,
     read_exit,
     refusal_message,
@@ -46,45 +45,6 @@ from evman.engine.running.supervisor_client import (
 _log = logging.getLogger("evman.executors")
 
 KILL_GRACE_S: Final = 5.0
-EXIT_FILE_WAIT_S: Final = 5.0
-"""How long an adopted command's end waits for its (live) supervisor's exit file."""
-
-
-class Outcome(NamedTuple):
-    """How a run (or its `prepare` step) ended. A named tuple: every callable of a burst makes
-    one in its worker thread, and a frozen dataclass took three times as long (each field set
-    through object.__setattr__), time the next callables waited for the GIL."""
-
-    run_id: int
-    phase: str
-    """"main" or "prepare"."""
-    exit_code: int | None
-    ended_at: datetime
-    error: str | None = None
-    """Why it could not run or crashed, in words; None when it ran to an exit code."""
-    killed_by: str | None = None
-    """Who or what killed it (operator, runtime max), or None."""
-    since_ns: int | None = None
-    """A command's log mtime stamped just before it started: the file system's own clock,
-    which `fresh` output checks compare with (verify_outputs(since_ns=...))."""
-    record: ExitRecord | None = None
-    """What its supervisor wrote in the exit file (resource use, real start and end)."""
-
-
-@dataclass
-class _Child:
-    run_id: int
-    phase: str
-    pid: int
-    pidfd: int | None
-    """Watched for its end: a process adopted from a previous engine. None for a command of
-    our supervisor, which tells us how it ended."""
-    log_path: str | None = None
-    """An adopted command's log: its supervisor's exit file lies beside it."""
-    writer: int | None = None
-    """An adopted command's supervisor (its parent when adopted), which writes the exit file."""
-    killed_by: str | None = None
-    since_ns: int | None = None
 
 
 class _Ticket(int):
@@ -109,37 +69,28 @@ class Executors:
         self._logs_text = str(logs_dir.absolute())
         self.on_done = on_done
         self._pool = Workers(workers, "evman-call")
-        self._children: dict[tuple[int, str], _Child] = {}
-        self._lock = threading.Lock()
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self.supervisor = SupervisorClient(logs_dir.absolute(), self._exited, self._supervisor_gone)
-        self._watched_sock: int | None = None
+        self._reaper = Reaper(clock, logs_dir, on_done)
+        self.supervisor = self._reaper.supervisor
         self._batch: list[SpawnRequest] | None = None
-        self._stopping = False
-        self._reaper = threading.Thread(target=self._reap_loop, name="evman-reaper", daemon=True)
-        self._reaper.start()
 
     def expect_commands(self) -> None:
         """Commands are coming (their specs were read): start the supervisor now, not at the
         first command. It boots (a Python start, 30 ms of CPU, ~0.1 s on a busy machine) while
         the engine does its next ticks, instead of inside the tick that starts a burst. An
         engine that only runs callables never starts one."""
-        if self.supervisor.fileno() is not None or self._stopping:
+        if self.supervisor.fileno() is not None or self._reaper.stopping:
             return
         try:
             self.supervisor.ensure_started()
         except OSError as exc:  # said again, with the run, by the first command that needs it
             _log.warning("the command supervisor could not start yet: %s", exc)
             return
-        self._watch_supervisor()
+        self._reaper.watch_supervisor()
 
     def prepare_logs(self, events: list[str]) -> None:
         """Commands of these events fall due soon: their supervisor makes their log folders
         now, while the engine waits, not in the burst of spawns (see make_dirs there)."""
-        if not events or self._stopping or self.supervisor.fileno() is None:
+        if not events or self._reaper.stopping or self.supervisor.fileno() is None:
             return
         try:
             today = self.clock.now()
@@ -150,7 +101,7 @@ class Executors:
     def expect_calls(self) -> None:
         """Callables or HTTP calls are coming (their specs were read): start the worker
         threads now, not one by one in the tick that starts a burst of them."""
-        if not self._stopping:
+        if not self._reaper.stopping:
             self._pool.prestart()
 
     # -- logs --------------------------------------------------------------------
@@ -266,75 +217,34 @@ class Executors:
 
     def _send_spawns(self, batch: list[SpawnRequest]) -> list[int | BaseException]:
         """Start `batch` through the supervisor: a pid, or the SpawnError, for each."""
+        children = self._reaper.children
         for request in batch:  # registered first: a quick command's end may come before its pid
-            self._children[(request.run_id, request.phase)] = _Child(request.run_id, request.phase, 0, None)
+            children[(request.run_id, request.phase)] = Child(request.run_id, request.phase, 0, None)
         try:
             self.supervisor.ensure_started()
-            self._watch_supervisor()  # before asking: the reaper thread hears the answers
+            self._reaper.watch_supervisor()  # before asking: the reaper thread hears the answers
             answers: list[Started | Refused] = self.supervisor.spawn_many(batch)
         except (SupervisorGone, OSError) as exc:
             answers = [Refused("exec", 0, str(exc))] * len(batch)
         out: list[int | BaseException] = []
-        with self._lock:
+        with self._reaper.lock:
             for request, answer in zip(batch, answers, strict=True):
                 key = (request.run_id, request.phase)
-                child = self._children.get(key)
+                child = children.get(key)
                 if isinstance(answer, Started):
                     if child is not None:
                         child.pid, child.since_ns = answer.pid, answer.since_ns
                     out.append(answer.pid)
                 else:
-                    self._children.pop(key, None)
+                    children.pop(key, None)
                     out.append(SpawnError(refusal_message(request, answer)))
         return out
-
-    def _watch_supervisor(self) -> None:
-        fd = self.supervisor.fileno()
-        if fd is None or fd == self._watched_sock:
-            return
-        with self._lock:
-            self._selector.register(fd, selectors.EVENT_READ, self.supervisor)
-            self._watched_sock = fd
-        os.write(self._wake_w, b"x")
-
-    def _exited(self, record: ExitRecord) -> None:
-        """The supervisor says a command ended (in the reaper thread)."""
-        with self._lock:
-            child = self._children.pop((record.run_id, record.phase), None)
-        killed_by = child.killed_by if child is not None else None
-        self.on_done(outcome_of(record, self.clock.now(), killed_by))
-
-    def _supervisor_gone(self, running: dict[tuple[int, str], int]) -> None:
-        """The supervisor died under its commands: watch them to their end, whose status is
-        lost with it (in the reaper thread)."""
-        with self._lock:
-            if self._watched_sock is not None:
-                self._selector.unregister(self._watched_sock)
-                self._watched_sock = None
-        for (run_id, phase), pid in running.items():
-            with self._lock:
-                self._children.pop((run_id, phase), None)
-            if not self._watch_pid(run_id, phase, pid, None, None):
-                self.on_done(Outcome(run_id, phase, None, self.clock.now(), "exit status unknown: its supervisor died"))
 
     def adopt(self, run_id: int, pid: int, *, log_path: str | None = None, phase: str = "main") -> bool:
         """Watch a process a previous engine started. When it ends, its outcome is the exit
         file its supervisor writes beside `log_path` (waited for while that supervisor
         lives), or unknown without one. False when the process is gone already."""
-        writer = parent_pid(pid)
-        return self._watch_pid(run_id, phase, pid, log_path, writer)
-
-    def _watch_pid(self, run_id: int, phase: str, pid: int, log_path: str | None, writer: int | None) -> bool:
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            return False
-        child = _Child(run_id, phase, pid, pidfd, log_path, writer)
-        with self._lock:
-            self._children[(run_id, phase)] = child
-            self._selector.register(pidfd, selectors.EVENT_READ, child)
-        os.write(self._wake_w, b"x")
-        return True
+        return self._reaper.adopt(run_id, pid, phase, log_path, parent_pid(pid))
 
     # -- callables and HTTP ------------------------------------------------------------
 
@@ -345,52 +255,11 @@ class Executors:
     def _run_http(self, run_id: int, spec: EventSpec, log: IO[bytes], facts: HttpRun | None = None) -> None:
         self._finish(run_id, call_http, spec, log, facts)
 
-    # -- reaping -----------------------------------------------------------------------
-
-    def _reap_loop(self) -> None:
-        while not self._stopping:
-            for key, _ in self._selector.select(timeout=1.0):
-                if key.data is None:
-                    os.read(self._wake_r, 4096)
-                elif key.data is self.supervisor:
-                    if not self.supervisor.readable():
-                        self._unwatch_supervisor(key.fd)
-                else:
-                    self._reap_adopted(key.data)
-
-    def _unwatch_supervisor(self, fd: int) -> None:
-        with self._lock:
-            if self._watched_sock == fd:
-                self._selector.unregister(fd)
-                self._watched_sock = None
-
-    def _reap_adopted(self, child: _Child) -> None:
-        assert child.pidfd is not None
-        with self._lock:
-            self._selector.unregister(child.pidfd)
-            self._children.pop((child.run_id, child.phase), None)
-        os.close(child.pidfd)
-        record = _await_exit_record(child)
-        if record is not None:
-            self.on_done(outcome_of(record, self.clock.now(), child.killed_by))
-            return
-        self.on_done(
-            Outcome(
-                child.run_id,
-                child.phase,
-                None,
-                self.clock.now(),
-                "exit status unknown: it ended while no engine was its parent",
-                child.killed_by,
-            )
-        )
-
     # -- killing -------------------------------------------------------------------------
 
     def kill(self, run_id: int, *, by: str, grace_s: float = KILL_GRACE_S) -> bool:
         """TERM the run's whole process group, then KILL it after `grace_s`. False if not ours."""
-        with self._lock:
-            children = [c for (rid, _), c in self._children.items() if rid == run_id and c.pid]
+        children = self._reaper.of(run_id)
         for child in children:
             child.killed_by = by
             if child.pidfd is None:  # our supervisor's: it signals, and escalates, even if we die
@@ -405,24 +274,15 @@ class Executors:
             timer.start()
         return bool(children)
 
-    def is_ours(self, run_id: int) -> bool:
-        with self._lock:
-            return any(rid == run_id for rid, _ in self._children)
-
     def running_count(self) -> int:
-        with self._lock:
-            return len(self._children)
+        return self._reaper.count()
 
     def shutdown(self, *, wait_s: float) -> list[int]:
         """Stop reaping after waiting up to `wait_s` for children; returns run ids still running."""
         deadline = self.clock_monotonic() + wait_s
         while self.running_count() and self.clock_monotonic() < deadline:
             threading.Event().wait(0.05)
-        with self._lock:
-            left = sorted({rid for rid, _ in self._children})
-        self._stopping = True
-        os.write(self._wake_w, b"x")
-        self._reaper.join(timeout=2)
+        left = self._reaper.stop()
         self._pool.shutdown()
         self.supervisor.close()  # it keeps what runs, and writes their exit files
         return left
@@ -430,21 +290,6 @@ class Executors:
     @staticmethod
     def clock_monotonic() -> float:
         return time.monotonic()
-
-
-def _await_exit_record(child: _Child) -> ExitRecord | None:
-    """The exit file of an adopted command that just ended: its supervisor writes it just
-    after reaping it, so wait while that supervisor lives (briefly; it is rare)."""
-    if child.log_path is None:
-        return None
-    deadline = time.monotonic() + EXIT_FILE_WAIT_S
-    while True:
-        record = read_exit(child.log_path, child.phase)
-        if record is not None and record.pid == child.pid:
-            return record
-        if child.writer is None or not pid_alive(child.writer) or time.monotonic() > deadline:
-            return None
-        time.sleep(0.002)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -470,13 +315,6 @@ def _refusal_message(request: SpawnRequest, refused: Refused) -> str:
     if refused.errno == errno.EACCES:
         return f"permission denied running {name!r}: {refused.error}. Is it executable?"
     return f"could not start {name!r}: {refused.error}"
-
-
-def outcome_of(record: ExitRecord, now: datetime, killed_by: str | None = None) -> Outcome:
-    """The Outcome a supervisor's exit record stands for (ended `now`, by the engine's clock)."""
-    code = record.exit_code
-    error = f"ended by signal {record.signal or -code}" if code < 0 else None
-    return Outcome(record.run_id, record.phase, code, now, error, killed_by, record.since_ns, record)
 
 
 __all__ = [

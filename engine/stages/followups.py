@@ -7,7 +7,7 @@ from typing import Final
 
 from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
-from evman.engine.model import AlertKind, EventSpec, OnLost, RunState, Trigger
+from evman.engine.model import ALERT_KINDS, AlertKind, EventSpec, OnLost, RunState, Trigger
 from evman.engine.store import RESOLVED_BY_SUCCESS
 from evman.engine.tick import lifecycle
 from evman.engine.tick.context import Ended, Tick
@@ -15,7 +15,7 @@ from evman.engine.tick.readview import ConditionView, condition_of
 from evman.engine.timing.backoff import backoff_for
 from evman.engine.timing.durations import format_duration
 
-RECOVERY_WORTHY: Final = ("failed", "lost", "missed")
+RECOVERY_WORTHY: Final = frozenset(kind for kind, facts in ALERT_KINDS.items() if facts.recovers)
 
 
 def follow_up(tick: Tick) -> None:
@@ -78,7 +78,7 @@ def _resolve_alerts(tick: Tick, spec: EventSpec, ended: Ended) -> None:
     if not open_kinds & set(RESOLVED_BY_SUCCESS):
         return
     tick.batch.alerts_resolved_by_success(spec.name, iso(ended.at))
-    recovered = open_kinds & set(RECOVERY_WORTHY)
+    recovered = open_kinds & RECOVERY_WORTHY
     if recovered:
         message = (
             f"{spec.name} succeeded again (run {ended.run.id}) after "
@@ -86,7 +86,7 @@ def _resolve_alerts(tick: Tick, spec: EventSpec, ended: Ended) -> None:
             + "; its alerts are resolved."
         )
         tick.batch.alert_recovered(spec.name, ended.run.id, spec.driver, message, iso(ended.at))
-        tick.change("alert", spec.name, ended.run.id, "recovered", message)
+        tick.change("alert", spec.name, ended.run.id, AlertKind.RECOVERED, message)
 
 
 def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
@@ -114,7 +114,7 @@ def _failed(tick: Tick, spec: EventSpec, ended: Ended) -> None:
         spec,
         kind,
         run,
-        f"{spec.name} {ended.state.value}{tries}: {ended.reason or 'no reason recorded'}",
+        f"{spec.name} {ended.state}{tries}: {ended.reason or 'no reason recorded'}",
         at,
         route=policy.alert,
     )

@@ -1,29 +1,17 @@
-"""Stage 1: act on rows of the `requests` mailbox (trigger, restart, kill, hold, release, ack,
-backfill; hold, release and backfill live in calendar_requests.py)."""
+"""Stage 1: act on rows of the `requests` mailbox, each through its verb's handler (the table of
+verbs is engine/verbs/table.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
-from evman.engine.clock import iso, parse_iso
+from evman.engine.clock import iso
 from evman.engine.coordination.params import ParamError
-from evman.engine.fleet.elsewhere import Remote
-from evman.engine.model import RunState, Trigger
 from evman.engine.quoting import quoted
-from evman.engine.stages import approvals, calendar_requests, groups
-from evman.engine.tick import lifecycle, routing
-from evman.engine.tick.active import ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.routing import Routed
-
-VERBS: Final = ("trigger", "restart", "kill", "hold", "release", "ack", "backfill", "approve", "reject")
-RESTARTABLE: Final = frozenset({"failed", "killed", "lost", "missed", "skipped"})
-
-
-class RequestError(ValueError):
-    pass
+from evman.engine.verbs import VERBS, RequestError, verb_named
 
 
 def handle_requests(tick: Tick) -> None:
@@ -58,17 +46,17 @@ def _leave_open(tick: Tick, req: dict[str, Any], routed: Routed) -> None:
 def handle_request(tick: Tick, req: dict[str, Any]) -> tuple[str, str | None]:
     """Act on one request row; returns (outcome, detail): outcome is "ok" or an error text.
     Raises Routed when another engine owns what it names (several engines)."""
-    verb = str(req["verb"]).strip().lower()
-    handler = _HANDLERS.get(verb)
-    if handler is None:
-        return f"unknown verb {quoted(verb)}; expected one of {', '.join(VERBS)}", None
+    verb = verb_named(str(req["verb"]))
+    if verb is None:
+        expected = ", ".join(v.name for v in VERBS)
+        return f"unknown verb {quoted(str(req['verb']).strip().lower())}; expected one of {expected}", None
     tick.request = req
     try:
         args = json.loads(req["args"]) if req.get("args") else {}
         if not isinstance(args, dict):
             raise RequestError("args must be a JSON object")
-        detail = handler(tick, str(req["target"]).strip(), args, _who(req))
-    except (RequestError, calendar_requests.VerbError, approvals.ApprovalError, groups.GroupError, ParamError) as exc:
+        detail = verb.handler(tick, str(req["target"]).strip(), args, _who(req))
+    except (RequestError, ParamError) as exc:
         return str(exc), None
     except (ValueError, TypeError) as exc:
         return f"bad request: {exc}", None
@@ -78,193 +66,3 @@ def handle_request(tick: Tick, req: dict[str, Any]) -> tuple[str, str | None]:
 def _who(req: dict[str, Any]) -> str:
     by = req.get("requested_by") or "someone"
     return f"{by} (request {req['id']})"
-
-
-def _event(tick: Tick, name: str) -> str:
-    if tick.view.spec(name) is None:
-        raise RequestError(f"unknown event {quoted(name)}; `evman list` shows the defined events")
-    return name
-
-
-def _run_row(tick: Tick, target: str) -> dict[str, Any]:
-    try:
-        run_id = int(target.split(":", 1)[1])
-    except (IndexError, ValueError) as exc:
-        raise RequestError(f"bad run target {quoted(target)}; expected run:N") from exc
-    row = tick.view.store.run(run_id)
-    if row is None:
-        raise RequestError(f"there is no run {run_id}; `evman history` lists runs")
-    return row
-
-
-def _trigger(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    """A new run of the event, or of each first event of group:NAME (those the others follow);
-    args {"params": {...}} are its run parameters, checked against its declaration before any
-    run is made."""
-    names = groups.entry_events(tick, target) if target.startswith("group:") else [_event(tick, target)]
-    given = groups.params_for_each(tick, names, groups.given_params(args) or {})
-    made = []
-    for name in names:
-        run = lifecycle.new_run(
-            tick, name, Trigger.MANUAL, tick.now, triggered_by=who, fresh_window=True, params=given[name]
-        )
-        if run is None and len(names) == 1:
-            raise RequestError(f"{name}: not started, another run is active (concurrency=skip)")
-        if run is not None:
-            _apply_force(run, args)
-            made.append(f"run {run.id}" + (f" of {name}" if len(names) > 1 else ""))
-    return ", ".join(made) or f"{target}: nothing started, each event has an active run (concurrency=skip)"
-
-
-def _apply_force(run: ActiveRun, args: dict[str, Any]) -> None:
-    """args {"force": true}: start regardless of window and requires."""
-    if args.get("force"):
-        run.flags.add("forced")
-        run.window_open = run.due_by = run.late_at = None
-
-
-def _restart(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    row = _restartable(tick, target)
-    spec = tick.view.spec(row["event"])
-    if spec is None:
-        raise RequestError(f"event {row['event']!r} is no longer defined")
-    attempt = tick.view.store.max_attempt(row["event"], row["scheduled_for"]) + 1
-    scheduled = parse_iso(row["scheduled_for"]) or tick.now
-    run = lifecycle.new_run(
-        tick,
-        spec.name,
-        Trigger.RESTART,
-        scheduled,
-        triggered_by=who,
-        attempt=attempt,
-        repeats=row,
-        needs_prepare=spec.on_failure.prepare is not None,
-        fresh_window=True,
-    )
-    assert run is not None
-    _apply_force(run, args)
-    return f"run {run.id} (attempt {attempt}) restarts run {row['id']}"
-
-
-def _restartable(tick: Tick, target: str) -> dict[str, Any]:
-    """The run a restart repeats: named, or the event's latest; refused while one is active."""
-    if target.startswith("run:"):
-        row = _run_row(tick, target)
-    else:
-        row = tick.view.store.latest_run(_event(tick, target)) or {}
-        if not row:
-            raise RequestError(f"{quoted(target)} has no run to restart; use trigger to start it")
-    active = tick.runs.of(row["event"])
-    if active:
-        raise RequestError(
-            f"run {active[0].id} of {row['event']!r} is still {active[0].state.value}; kill it first, or wait"
-        )
-    remote = tick.elsewhere.of(row["event"])
-    if remote:  # its owner answers: it knows whether the run still runs
-        raise routing.route_to(_owned_first(remote), f"restart {target}")
-    if row["state"] not in RESTARTABLE:
-        raise RequestError(
-            f"run {row['id']} of {row['event']!r} {row['state']}; only failed, killed, "
-            f"lost, missed or skipped runs restart. Use trigger for a new run."
-        )
-    return row
-
-
-def _kill(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    """Kill (or cancel) this engine's runs; ask the other owners to kill theirs (several engines)."""
-    local, remote = _runs_to_kill(tick, target)
-    done = [_kill_one(tick, run, who, args.get("replaced_by")) for run in local]
-    asked = routing.ask_to_kill(tick, remote, f"{who} via {routing.me(tick)}")
-    done += [
-        f"run {r.id} ({r.state.value} on {r.where}): asked in request {i}" for r, i in zip(remote, asked, strict=True)
-    ]
-    return "; ".join(done)
-
-
-def _kill_one(tick: Tick, run: ActiveRun, who: str, replaced_by: Any) -> str:
-    if replaced_by is not None:  # another engine's run replaces this one (concurrency=replace)
-        was = "signalled" if run.state is RunState.RUNNING else "skipped"
-        lifecycle.cancel(tick, run, by=f"replaced by run {replaced_by}")
-        return f"run {run.id} {was} (replaced by run {replaced_by})"
-    if run.state is RunState.RUNNING:
-        lifecycle.kill(tick, run, f"operator {who}")
-        return f"run {run.id} signalled"
-    if run.preparing:  # its prepare step runs: stop that too, or it outlives the run
-        lifecycle.kill(tick, run, f"operator {who}")
-    lifecycle.finish(tick, run, RunState.KILLED, tick.now, reason=f"killed before it started by {who}")
-    return f"run {run.id} cancelled"
-
-
-def _runs_to_kill(tick: Tick, target: str) -> tuple[list[ActiveRun], list[Remote]]:
-    """(this engine's runs to kill, the other engines' active runs of the event)."""
-    if target.startswith("run:"):
-        row = _run_row(tick, target)
-        run = tick.runs.get(int(row["id"]))
-        if run is not None:
-            return [run], []
-        owner = row.get("engine_id")
-        if row["state"] in ("waiting", "running") and tick.owner is not None and owner != tick.owner.engine_id:
-            raise Routed(
-                owner,
-                f"run {row['id']} is {row['state']} on " + ("no engine yet" if owner is None else f"engine {owner}"),
-            )
-        raise RequestError(f"run {row['id']} of {row['event']!r} already finished ({row['state']}); nothing to kill")
-    name = _event(tick, target)
-    runs, remote = tick.runs.of(name), tick.elsewhere.of(name)
-    if not runs and not remote:
-        raise RequestError(f"{name} has no waiting or running run; nothing to kill")
-    if not runs:  # all elsewhere: the first owner kills its own and asks the others
-        raise routing.route_to(_owned_first(remote), f"kill {name}")
-    return runs, remote
-
-
-def _owned_first(remote: list[Remote]) -> Remote:
-    """The first run that an engine owns (one no engine owns yet cannot answer)."""
-    return next((r for r in remote if r.engine_id is not None), remote[0])
-
-
-def _ack(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
-    ids = [_alert_to_ack(tick, target)] if target.startswith("alert:") else _event_alerts_to_ack(tick, target)
-    for alert_id in ids:
-        tick.acked[alert_id] = who
-        tick.batch.alert_acked(alert_id, who, iso(tick.now))
-    return "acknowledged " + ", ".join(f"alert:{i}" for i in ids)
-
-
-def _alert_to_ack(tick: Tick, target: str) -> int:
-    try:
-        alert_id = int(target.split(":", 1)[1])
-    except ValueError as exc:
-        raise RequestError(f"bad alert target {quoted(target)}; expected alert:N") from exc
-    alert = tick.view.store.alert(alert_id)
-    if alert is None:
-        raise RequestError(f"there is no alert {alert_id}; `evman alerts` lists them")
-    by = alert["acknowledged_by"] or tick.acked.get(alert_id)
-    if alert["acknowledged_at"] or alert_id in tick.acked:
-        raise RequestError(f"alert {alert_id} was acknowledged already by {by}")
-    return alert_id
-
-
-def _event_alerts_to_ack(tick: Tick, target: str) -> list[int]:
-    name = _event(tick, target)
-    ids = [
-        int(a["id"])
-        for a in tick.view.store.open_alerts_of(name)
-        if not a["acknowledged_at"] and a["id"] not in tick.acked
-    ]
-    if not ids:
-        raise RequestError(f"{name} has no unacknowledged open alert")
-    return ids
-
-
-_HANDLERS: Final[dict[str, Callable[[Tick, str, dict[str, Any], str], str]]] = {
-    "trigger": _trigger,
-    "restart": _restart,
-    "kill": _kill,
-    "hold": calendar_requests.hold,  # by name, pattern or tag:NAME, optionally until a time
-    "release": calendar_requests.release,
-    "ack": _ack,
-    "backfill": calendar_requests.backfill,
-    "approve": approvals.approve,
-    "reject": approvals.reject,
-}

@@ -38,7 +38,7 @@ class SilenceWatch:
 
 
 def _look(tick: Tick, names: list[str]) -> None:
-    kind = AlertKind.NO_OCCURRENCE.value
+    kind = AlertKind.NO_OCCURRENCE
     open_kinds = tick.view.store.open_alert_kinds(names)
     for name in names:
         spec = tick.view.spec(name)

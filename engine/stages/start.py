@@ -10,13 +10,14 @@ from evman.engine.clock import iso
 from evman.engine.conditions import evaluate
 from evman.engine.fleet.elsewhere import Remote
 from evman.engine.model import EventSpec, OnBlackout, RunState
-from evman.engine.stages import approvals, pools
+from evman.engine.stages import pools
 from evman.engine.tick import lifecycle
 from evman.engine.tick.active import BACKFILL_FLAG, ActiveRun
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import ConditionView, condition_of
 from evman.engine.timing.blackouts import Inside, inside
 from evman.engine.timing.wording import local_text
+from evman.engine.verbs import approvals
 
 _RUNNING = RunState.RUNNING.value
 
@@ -107,7 +108,7 @@ def why_waiting_here(tick: Tick, run: ActiveRun) -> str | None:
         return f"window opens at {local_text(run.window_open, spec, now)}"
     ahead = _blocking(run, [_other(r) for r in tick.runs.of(run.event)])
     if ahead:
-        return f"queued behind run {ahead[0].id} ({ahead[0].state.value})"
+        return f"queued behind run {ahead[0].id} ({ahead[0].state})"
     return None
 
 
@@ -204,7 +205,7 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
         lifecycle.note_waiting(tick, run, f"preparing: {spec.on_failure.prepare}")
         tick.to_spawn.append(run)
         return
-    run.state = RunState.RUNNING
+    run.move(RunState.RUNNING)
     run.started_at = tick.now
     run.waiting_reason = None
     run.log_path = _log_here(tick, run)

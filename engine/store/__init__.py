@@ -6,7 +6,7 @@ from evman.engine.store.engines import EngineRow
 from evman.engine.store.errors import Fenced, StoreError, Unreachable
 from evman.engine.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION
 from evman.engine.store.sqlite import BUSY_TIMEOUT_MS, busy_timeout_ms, check_file_safety, create_private_file
-from evman.engine.store.stores import Store
+from evman.engine.store.stores import PgStore, SqliteStore, Store, open_store
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -19,10 +19,13 @@ __all__ = [
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
     "SQLITE",
+    "PgStore",
+    "SqliteStore",
     "Store",
     "StoreError",
     "Unreachable",
     "busy_timeout_ms",
     "check_file_safety",
     "create_private_file",
+    "open_store",
 ]

@@ -115,21 +115,6 @@ class AlertsPart(Part):
         value = self.value("SELECT min(coalesce(next_attempt_at, '')) FROM alerts WHERE pending = 1")
         return None if value is None else str(value)
 
-    def record_delivery(
-        self,
-        alert_id: int,
-        *,
-        at: datetime,
-        route: str | None,
-        target: str,
-        outcome: str,
-        error: str | None,
-        alert_changes: Mapping[str, Any],
-    ) -> None:
-        with self.transaction():
-            self.execute(_INSERT_DELIVERY, (alert_id, iso(at), route, target, outcome, error, None))
-            self._change_alert(alert_id, alert_changes)
-
     def _change_alert(self, alert_id: int, changes: Mapping[str, Any]) -> None:
         if changes:
             sets = ", ".join(f"{k} = ?" for k in changes)

@@ -5,10 +5,11 @@ runs them in order, a statement repeated for consecutive rows of the same kind (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from evman.engine.model import ALERT_KINDS, FINISHED_STATES, RunState, states_before
 from evman.engine.store.alerts import UPSERT_ALERT
 from evman.engine.store.engines import HEARTBEAT
 from evman.engine.store.errors import Fenced
@@ -16,16 +17,47 @@ from evman.engine.store.events import BUMP_HOLDS
 from evman.engine.store.part import Part
 from evman.engine.store.runs import by_nulls, insert_run_sql, insert_some_sql
 
-RESOLVED_BY_SUCCESS: Final = ("failed", "lost", "missed", "overdue", "overrun", "late")
+RESOLVED_BY_SUCCESS: Final = tuple(sorted(k for k, facts in ALERT_KINDS.items() if facts.resolved_by_success))
 """The open alert kinds that a later success of the event resolves."""
 
+
+def in_states(states: Iterable[RunState], on: str = "") -> str:
+    """` AND state IN (...)`: the states a run write expects its row in; `on`: "runs." where
+    another table is joined."""
+    return f" AND {_one_of(states, on)}"
+
+
+def _one_of(states: Iterable[RunState], on: str) -> str:
+    """state = 'a' OR state = 'b', bracketed: a constant IN list would make SQLite build a
+    small table at every execution, and executemany executes once per row."""
+    return "(" + " OR ".join(f"{on}state = '{state}'" for state in sorted(states)) + ")"
+
+
+def owned(on: str = "") -> str:
+    """` AND engine_id = ? AND epoch = ?`: the row is still the writing engine's (several engines)."""
+    return f" AND {on}engine_id = ? AND {on}epoch = ?"
+
+
+def ends_allowed(on: str = "", to: str = "?") -> str:
+    """`CASE <its end> WHEN 'failed' THEN (state = 'running' OR state = 'waiting') ... END`: for
+    each finished state, the states model.TRANSITIONS lets a run end in it from, so a run's end
+    changes its row only along the table. `to`: the new state's parameter (`?`) or column
+    (`v.to_state`); `on`: "runs." where another table is joined."""
+    whens = " ".join(f"WHEN '{end}' THEN {_one_of(states_before(end), on)}" for end in sorted(FINISHED_STATES))
+    return f"CASE {to} {whens} ELSE FALSE END"
+
+
+STARTS_FROM: Final = states_before(RunState.RUNNING)
+"""The states a run's start expects its row in, read from model.TRANSITIONS."""
+
 _RUN_ENDED: Final = (
-    "UPDATE runs SET state = ?, ended_at = ?, exit_code = ?, reason = ?, output_tail = ?, "
-    "checks = ?, flags = ?, waiting_reason = NULL, pid = coalesce(?, pid) WHERE id = ?"
+    "UPDATE runs SET state = ?, ended_at = ?, exit_code = ?, reason = ?, output_tail = ?, checks = ?, "
+    "flags = ?, waiting_reason = NULL, pid = coalesce(?, pid) WHERE " + ends_allowed() + " AND id = ?"
 )
+"""Its parameters end with (the new state again, id): the guard checks the edge it names."""
 _RUN_STARTED: Final = (
-    "UPDATE runs SET state = 'running', started_at = ?, waiting_reason = NULL, "
-    "host = ?, log_path = ? WHERE id = ? AND state = 'waiting'"
+    f"UPDATE runs SET state = '{RunState.RUNNING}', started_at = ?, waiting_reason = NULL, "
+    "host = ?, log_path = ? WHERE id = ?" + in_states(STARTS_FROM)
 )
 _RECOVERED: Final = (
     "INSERT INTO alerts (kind, event, run_id, route, message, created_at, updated_at, status, resolved_at) "
@@ -60,22 +92,23 @@ _NOTICE: Final = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, 'resolved', ?)"
 )
 
-_OWNED: Final = " AND engine_id = ? AND epoch = ?"
+_RUNNING: Final = {RunState.RUNNING}
+_WAITING: Final = {RunState.WAITING}
 GUARDED: Final = {
-    _RUN_PID: _RUN_PID + " AND state = 'running'" + _OWNED,
-    _RUN_PREPARED: _RUN_PREPARED + " AND state = 'waiting'" + _OWNED,
-    _RUN_WAITING: _RUN_WAITING + " AND state = 'waiting'" + _OWNED,
-    _RUN_LOG: _RUN_LOG + " AND state = 'waiting'" + _OWNED,
-    _RUN_RELEASED: _RUN_RELEASED + " AND state = 'waiting'" + _OWNED,
-    _RUN_FLAGS: _RUN_FLAGS + _OWNED,  # not a state change: a finished run may gain too_fast
-    _RUN_STARTED: _RUN_STARTED + _OWNED,
-    _RUN_POOLS: _RUN_POOLS + " AND state = 'waiting'" + _OWNED,
-    _RUN_APPROVAL: _RUN_APPROVAL + " AND state = 'waiting'" + _OWNED,
-    _RUN_ENDED: _RUN_ENDED + " AND (state IN ('waiting', 'running') OR (state = 'skipped' AND "
-    "ended_at IS NULL))" + _OWNED,
+    _RUN_PID: _RUN_PID + in_states(_RUNNING) + owned(),
+    _RUN_PREPARED: _RUN_PREPARED + in_states(_WAITING) + owned(),
+    _RUN_WAITING: _RUN_WAITING + in_states(_WAITING) + owned(),
+    _RUN_LOG: _RUN_LOG + in_states(_WAITING) + owned(),
+    _RUN_RELEASED: _RUN_RELEASED + in_states(_WAITING) + owned(),
+    _RUN_FLAGS: _RUN_FLAGS + owned(),  # not a state change: a finished run may gain too_fast
+    _RUN_STARTED: _RUN_STARTED + owned(),
+    _RUN_POOLS: _RUN_POOLS + in_states(_WAITING) + owned(),
+    _RUN_APPROVAL: _RUN_APPROVAL + in_states(_WAITING) + owned(),
+    _RUN_ENDED: _RUN_ENDED + owned(),
 }
 """Each run write as a compare-and-set for an engine of several: (id, the state it expects,
-the owner engine, its epoch). Every statement ends with `WHERE id = ?` then the guards."""
+the owner engine, its epoch). Every statement's parameters end with the run's id, then the
+owner's (engine_id, epoch)."""
 
 
 @dataclass(frozen=True)
@@ -114,21 +147,24 @@ _ENDED_COLUMNS: Final = (
     "checks text",
     "flags text",
     "pid bigint",
+    "to_state text",
     "id bigint",
 )
 ARRAYS: Final = {
     GUARDED[_RUN_ENDED]: Arrays(
         "UPDATE runs SET state = v.state, ended_at = v.ended_at, exit_code = v.exit_code, reason = v.reason, "
         "output_tail = v.output_tail, checks = v.checks, flags = v.flags, waiting_reason = NULL, "
-        f"pid = coalesce(v.pid, runs.pid) FROM {_over(*_ENDED_COLUMNS)} WHERE runs.id = v.id AND "
-        "(runs.state IN ('waiting', 'running') OR (runs.state = 'skipped' AND runs.ended_at IS NULL)) "
-        "AND runs.engine_id = ? AND runs.epoch = ?",
+        f"pid = coalesce(v.pid, runs.pid) FROM {_over(*_ENDED_COLUMNS)} WHERE "
+        + ends_allowed("runs.", "v.to_state")
+        + " AND runs.id = v.id"
+        + owned("runs."),
         tuple(c.split()[1] for c in _ENDED_COLUMNS),
-        8,
+        9,
     ),
     GUARDED[_RUN_PID]: Arrays(
-        f"UPDATE runs SET pid = v.pid FROM {_over('pid bigint', 'id bigint')} WHERE runs.id = v.id "
-        "AND runs.state = 'running' AND runs.engine_id = ? AND runs.epoch = ?",
+        f"UPDATE runs SET pid = v.pid FROM {_over('pid bigint', 'id bigint')} WHERE runs.id = v.id"
+        + in_states(_RUNNING, "runs.")
+        + owned("runs."),
         ("bigint", "bigint"),
         1,
     ),
@@ -253,7 +289,9 @@ class Batch:
         flags: str | None,
         pid: int | None,
     ) -> None:
-        self._add(_RUN_ENDED, state, ended_at, exit_code, reason, output_tail, checks, flags, pid, run_id)
+        """`run_id` ends in `state` (a finished one); its row changes only if the table lets its
+        state go there (ends_allowed)."""
+        self._add(_RUN_ENDED, state, ended_at, exit_code, reason, output_tail, checks, flags, pid, state, run_id)
 
     # -- events, requests, the engine row ---------------------------------------------
 

@@ -227,9 +227,6 @@ class PgConnection(Part):
             self._held = False
             self._rollback()
 
-    def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
-        return [str(r[0]) for r in self.execute("EXPLAIN " + sql, params).fetchall()]
-
     def data_version(self) -> int:
         """PostgreSQL has no cheap 'did anyone commit?': every look is a change, so callers
         poll (the engine every tick, a console every second); LISTEN only wakes them sooner."""

@@ -60,20 +60,6 @@ class ReadsPart(Part):
             params,
         )
 
-    def count_events(self) -> int:
-        return int(self.value("SELECT count(*) FROM events WHERE defined = 1"))
-
-    def late_runs(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
-        """Active runs past their due-by or late-at time, and runs flagged late/overdue/overrun/missed recently."""
-        stamp = iso(now)
-        return self.dicts(
-            "SELECT * FROM runs WHERE (state IN ('waiting', 'running') AND "
-            "((due_by IS NOT NULL AND due_by <= ?) OR (late_at IS NOT NULL AND late_at <= ? AND state = 'waiting') "
-            "OR flags IS NOT NULL)) OR (state = 'missed' AND id IN (SELECT id FROM runs WHERE state = 'missed' "
-            "ORDER BY id DESC LIMIT 100)) LIMIT ?",
-            (stamp, stamp, limit),
-        )
-
     def event_of(self, target: str) -> str | None:
         """The event a request target names: an event name, run:N or alert:N."""
         kind, _, number = target.partition(":")

@@ -117,10 +117,6 @@ class SqliteConnection(Part):
         for chunk, marks in in_chunks(list(values)):
             self.db.table(table).delete_where(f"{column} IN ({marks})", chunk)
 
-    def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
-        """The query plan's lines: the tests' proof that a statement scans no table."""
-        return [str(r[3]) for r in self.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap 'did anyone write?'."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from evman.engine.store.alerts import AlertsPart
 from evman.engine.store.batch import BatchPart
@@ -35,14 +35,9 @@ class Parts(
 
 
 class Store(Parts):
-    """An evman database. `Store(PATH)` (or `Store(memory=True)`) opens a SQLite file;
-    `Store("postgresql://...")` a PostgreSQL database (the postgres extra). Every caller opens
-    either the same way, and gets the backend's class, a Store."""
-
-    def __new__(cls, target: Any = None, *args: Any, **kwargs: Any) -> Store:
-        if cls is Store:
-            cls = PgStore if is_url(target) else SqliteStore
-        return super().__new__(cls)
+    """An evman database, whichever its backend: what code that reads and writes one is typed
+    with. open_store() opens one; a PostgreSQL database's own (fleet) statements are PgStore's,
+    reached after `isinstance(store, PgStore)`."""
 
 
 class SqliteStore(Store, SqliteConnection):
@@ -51,3 +46,14 @@ class SqliteStore(Store, SqliteConnection):
 
 class PgStore(FleetPart, Store, PgConnection):
     """An evman PostgreSQL database: several engines, each with a lease (see fleet.py)."""
+
+
+def open_store(
+    target: Path | str | None = None, *, memory: bool = False, create: bool = True, readonly: bool = False
+) -> SqliteStore | PgStore:
+    """The database `target` names: a postgresql:// URL opens a PgStore (the postgres extra),
+    anything else a SQLite file (memory=True: a database in memory). create=False refuses a
+    file that does not exist yet."""
+    if is_url(target):
+        return PgStore(str(target), create=create, readonly=readonly)
+    return SqliteStore(target, memory=memory, create=create, readonly=readonly)

@@ -10,7 +10,7 @@ from typing import Any, Final, NamedTuple
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.coordination import approvals, params, pools
-from evman.engine.model import RunState
+from evman.engine.model import NEW, RunState, check_transition
 from evman.engine.store import RUN_COLUMNS
 
 
@@ -34,7 +34,8 @@ PARALLEL_PREFIX: Final = "parallel="
 
 @dataclass
 class ActiveRun:
-    """A waiting or running run, as the engine holds it in memory."""
+    """A waiting or running run, as the engine holds it in memory. Its state changes only
+    through `move` (and a new one is made through `born`), which check model.TRANSITIONS."""
 
     id: int
     event: str
@@ -75,6 +76,19 @@ class ActiveRun:
         """Its place in its event's queue: when it was made, then its id."""
         return (self.created_at or self.scheduled_for, self.id)
 
+    end: dict[str, Any] | None = None
+    """A new run that ended before its first flush: its end (ended_at, exit_code, reason,
+    output_tail, checks), inserted with its row, as everything else about a new run is."""
+
+    @classmethod
+    def born(cls, state: RunState, run_id: int, event: str, **fields: Any) -> ActiveRun:
+        """A new run, in a state a run may be made in (model.TRANSITIONS[NEW])."""
+        return cls(run_id, event, check_transition(run_id, event, NEW, state), is_new=True, **fields)
+
+    def move(self, state: RunState) -> None:
+        """Change the run's state; InvalidTransition if model.TRANSITIONS does not allow it."""
+        self.state = check_transition(self.id, self.event, self.state, state)
+
     @property
     def is_backfill(self) -> bool:
         return BACKFILL_FLAG in self.flags
@@ -92,7 +106,7 @@ class ActiveRun:
                 **_NULLS,
                 "id": self.id,
                 "event": self.event,
-                "state": self.state.value,
+                "state": self.state,
                 "trigger": self.trigger,
                 "triggered_by": self.triggered_by,
                 "attempt": self.attempt,
@@ -113,6 +127,7 @@ class ActiveRun:
                 "pools": pools.uses_text(self.pools),
                 "params": params.to_json(self.params),
                 "approval": approvals.to_json(self.approval),
+                **(self.end or {}),
             }
         )
         return row

@@ -22,8 +22,8 @@ from evman.engine.timing.windows import bounds_for
 
 _ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART, Trigger.BACKFILL)
 """Triggers whose run keeps the instant it is for (the others take the first free one)."""
-_WAITING = RunState.WAITING.value
-"""(An Enum's .value is a property: a burst asks for it thousands of times.)"""
+_WAITING = RunState.WAITING
+"""(Bound once: a member looked up on its class costs more, and a burst asks thousands of times.)"""
 
 
 def new_run(
@@ -63,31 +63,36 @@ def new_run(
         values, refused = {}, str(exc)
     if trigger not in _ANY_INSTANT:
         scheduled_for = _free_instant(tick, event, scheduled_for, attempt)
-    trigger_text = trigger.value
-    run = ActiveRun(
-        tick.next_id(),
+    run_id = tick.next_id()
+    admitted = trigger in (Trigger.RETRY, Trigger.RESTART) or backlog
+    busy = None if admitted else _admit(tick, spec, run_id)
+    bounds = bounds_for(spec, tick.now if fresh_window else scheduled_for)
+    run = ActiveRun.born(
+        _WAITING if busy is None else RunState.SKIPPED,
+        run_id,
         event,
-        RunState.WAITING,
-        trigger_text,
-        attempt,
-        scheduled_for,
+        trigger=trigger,
+        attempt=attempt,
+        scheduled_for=scheduled_for,
         triggered_by=triggered_by,
+        repeats_run_id=_id_of(repeats),
         not_before=not_before,
         needs_prepare=needs_prepare,
-        is_new=True,
+        window_open=bounds.open_at,
+        due_by=bounds.due_by,
+        late_at=bounds.late_at,
         created_at=tick.now,
         params=values,
         approval=coordination.carried_approval(trigger, repeats),
     )
-    if repeats is not None:
-        run.repeats_run_id = repeats.id if isinstance(repeats, ActiveRun) else int(repeats["id"])
-    bounds = bounds_for(spec, tick.now if fresh_window else scheduled_for)
-    run.window_open, run.due_by, run.late_at = bounds.open_at, bounds.due_by, bounds.late_at
-    if trigger not in (Trigger.RETRY, Trigger.RESTART) and not backlog and not _admit(tick, spec, run):
+    if busy is not None:
+        tick.inserts.append(run)
+        write_end(tick, run, tick.now, f"skipped: {busy} (concurrency=skip)")
+        tick.change("run", spec.name, run.id, RunState.SKIPPED, "concurrency")
         return None
     tick.runs[run.id] = run
     tick.inserts.append(run)
-    tick.change("run", event, run.id, _WAITING, trigger_text)
+    tick.change("run", event, run.id, _WAITING, trigger)
     if refused is not None:
         finish(tick, run, RunState.FAILED, tick.now, reason=f"not started: {refused}", final=True)
         return run
@@ -96,6 +101,12 @@ def new_run(
     if tick.placement is not None and not tick.placement.fits(spec):
         release(tick, run, tick.placement.why_waiting(spec))
     return run
+
+
+def _id_of(run: ActiveRun | dict[str, Any] | None) -> int | None:
+    if run is None:
+        return None
+    return run.id if isinstance(run, ActiveRun) else int(run["id"])
 
 
 def release(tick: Tick, run: ActiveRun, reason: str) -> None:
@@ -111,7 +122,7 @@ def release(tick: Tick, run: ActiveRun, reason: str) -> None:
         if left_line:
             tick.batch.run_pools(run.id, None)
         tick.batch.run_released(run.id, reason)
-    tick.change("run", run.event, run.id, RunState.WAITING.value, reason)
+    tick.change("run", run.event, run.id, _WAITING, reason)
 
 
 def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetime:
@@ -128,31 +139,23 @@ def _free_instant(tick: Tick, event: str, at: datetime, attempt: int) -> datetim
     return at
 
 
-def _admit(tick: Tick, spec: EventSpec, run: ActiveRun) -> bool:
-    """Concurrency: what a new run does while another run of the event is active, here or
-    (several engines) on another engine."""
+def _admit(tick: Tick, spec: EventSpec, run_id: int) -> str | None:
+    """Concurrency: what new run `run_id` does while another run of the event is active, here
+    or (several engines) on another engine: why it is skipped, or None (it waits, or starts)."""
     active = [r for r in tick.runs.of(spec.name) if not r.is_backfill]  # a backfill never skips a live run
     remote = [] if active and spec.concurrency is Concurrency.SKIP else tick.elsewhere.of(spec.name)
     if not active and not remote:
-        return True
+        return None
     if spec.concurrency is Concurrency.QUEUE:  # it starts behind them (stages/start.py)
-        return True
+        return None
     if spec.concurrency is Concurrency.REPLACE:  # it starts once they ended
         for other in active:
-            cancel(tick, other, by=f"replaced by run {run.id}")
-        routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run.id} replaces it", {"replaced_by": run.id})
-        return True
-    busy = (
-        f"run {active[-1].id} is still {active[-1].state.value}"
-        if active
-        else f"run {remote[-1].id} is still {remote[-1].state.value} on {remote[-1].where}"
-    )
-    run.state = RunState.SKIPPED
-    run.waiting_reason = None
-    tick.inserts.append(run)
-    write_end(tick, run, tick.now, RunState.SKIPPED, f"skipped: {busy} (concurrency=skip)")
-    tick.change("run", spec.name, run.id, RunState.SKIPPED.value, "concurrency")
-    return False
+            cancel(tick, other, by=f"replaced by run {run_id}")
+        routing.ask_to_kill(tick, remote, f"{routing.me(tick)}: run {run_id} replaces it", {"replaced_by": run_id})
+        return None
+    if active:
+        return f"run {active[-1].id} is still {active[-1].state}"
+    return f"run {remote[-1].id} is still {remote[-1].state} on {remote[-1].where}"
 
 
 def cancel(tick: Tick, run: ActiveRun, *, by: str) -> None:
@@ -178,12 +181,12 @@ def finish(
     judged: bool = False,
 ) -> None:
     """Record the end of `run`; the follow-ups stage acts on it (followers, retries, alerts)."""
+    run.move(state)
     tick.runs.pop(run.id, None)
-    run.state = state
-    write_end(tick, run, at, state, reason, exit_code=exit_code, checks=checks)
+    write_end(tick, run, at, reason, exit_code=exit_code, checks=checks)
     if state is not RunState.SKIPPED:
         tick.view.set_finished(run.event, Finished(state, at, exit_code))
-    tick.change("run", run.event, run.id, state.value, reason)
+    tick.change("run", run.event, run.id, state, reason)
     tick.ended.append(Ended(run, state, at, reason, final=final, judged=judged))
 
 
@@ -191,21 +194,34 @@ def write_end(
     tick: Tick,
     run: ActiveRun,
     at: datetime,
-    state: RunState,
     reason: str | None,
     *,
     exit_code: int | None = None,
     checks: list[Any] | None = None,
 ) -> None:
-    tail = read_tail(run.log_path) if run.started_at is not None else ""
+    """Write the end of `run`, now in its final state: an UPDATE of its row, or, for a run made
+    this tick, its row inserted whole (no write ever finds a row that has ended already)."""
+    tail = (read_tail(run.log_path) if run.started_at is not None else "") or None
+    ended_at = iso(at)
+    checks_text = json.dumps([c.to_json() for c in checks]) if checks else None
+    if run.is_new:
+        run.waiting_reason = None
+        run.end = {
+            "ended_at": ended_at,
+            "exit_code": exit_code,
+            "reason": reason,
+            "output_tail": tail,
+            "checks": checks_text,
+        }
+        return
     tick.batch.run_ended(
         run.id,
-        state=state.value,
-        ended_at=iso(at),
+        state=run.state,
+        ended_at=ended_at,
         exit_code=exit_code,
         reason=reason,
-        output_tail=tail or None,
-        checks=json.dumps([c.to_json() for c in checks]) if checks else None,
+        output_tail=tail,
+        checks=checks_text,
         flags=flags_text(run.flags),
         pid=run.pid,
     )
@@ -245,5 +261,5 @@ def raise_alert(
     tick: Tick, spec: EventSpec, kind: AlertKind, run: ActiveRun, message: str, at: datetime, route: str | None = None
 ) -> None:
     """Write an alert row; while one of (event, kind) is open, add to it instead of paging anew."""
-    tick.batch.alert(kind.value, spec.name, run.id, route or spec.driver, message, iso(at))
-    tick.change("alert", spec.name, run.id, kind.value, message)
+    tick.batch.alert(kind, spec.name, run.id, route or spec.driver, message, iso(at))
+    tick.change("alert", spec.name, run.id, kind, message)

@@ -53,6 +53,7 @@ class ReadView:
         """Open alert kinds per event, read at once for a batch of ended runs."""
         self._defs_version = -1
         self._holds_version = -1
+        self._data_version = -1
         self._prefetched_for: datetime | None = None
         self.saw_command = False
         """A spec read so far starts a process (run, shell or a prepare step): the engine then
@@ -63,6 +64,19 @@ class ReadView:
         self.saw_call = False
         """A spec read so far is a callable or an HTTP call: the engine then has its worker
         threads started before the first one is due."""
+
+    def committed_elsewhere(self) -> bool:
+        """Whether another connection may have committed since the last look (a request, a
+        `load`; on PostgreSQL every look says yes)."""
+        version = self.store.data_version()
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
+
+    def look_again(self) -> None:
+        """The next committed_elsewhere says yes (a failed tick may not have answered the mailbox)."""
+        self._data_version = -1
 
     # -- definitions -------------------------------------------------------------
 

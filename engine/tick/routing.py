@@ -13,6 +13,7 @@ from typing import Any
 
 from evman.engine.clock import iso
 from evman.engine.fleet.elsewhere import Remote
+from evman.engine.store import PgStore
 from evman.engine.tick.context import Tick
 
 
@@ -27,16 +28,19 @@ class Routed(Exception):
 
 def route_to(remote: Remote, why: str) -> Routed:
     """The Routed to raise for a request about `remote`, a run this engine does not own."""
-    return Routed(remote.engine_id, f"{why}: run {remote.id} is {remote.state.value} on {remote.where}")
+    return Routed(remote.engine_id, f"{why}: run {remote.id} is {remote.state} on {remote.where}")
 
 
 def ask_to_kill(
     tick: Tick, remotes: Sequence[Remote], requested_by: str, args: dict[str, Any] | None = None
 ) -> list[int]:
     """Queue `kill run:N` for each run's owner, written with this tick's writes; their request ids."""
+    store = tick.view.store
     if not remotes:
         return []
-    ids = tick.view.store.next_request_ids(len(remotes))  # type: ignore[attr-defined]
+    if not isinstance(store, PgStore):  # only several engines see runs of other engines
+        raise TypeError(f"runs of another engine on {store.url}, which one engine drives")
+    ids = store.next_request_ids(len(remotes))
     for request_id, remote in zip(ids, remotes, strict=True):
         tick.batch.request_queued(
             int(request_id),

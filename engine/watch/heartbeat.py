@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from evman.engine.definitions.masking import mask_ping_url
 from evman.engine.paging.rules import defaults_from_json
-from evman.engine.store import Store, StoreError
+from evman.engine.store import Store, StoreError, open_store
 from evman.engine.watch.health import Health, Verdict
 
 log = logging.getLogger("evman.heartbeat")
@@ -39,7 +39,7 @@ class Heartbeat:
 
     def __init__(self, db: str | Path | Store, health: Health, *, timeout_s: float = TIMEOUT_S) -> None:
         self._owns_store = not isinstance(db, Store)
-        self.store = db if isinstance(db, Store) else Store(db, create=False)
+        self.store = db if isinstance(db, Store) else open_store(db, create=False)
         self.health = health
         self.timeout_s = timeout_s
         self.sent: Counter[tuple[str, bool]] = Counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from evman.engine.clock import Clock, SystemClock, iso, parse_iso
-from evman.engine.store import Store, StoreError
+from evman.engine.store import Store, StoreError, open_store
 from evman.engine.watch.health import Health
 from evman.engine.watch.report import TickReport
 
@@ -52,7 +52,7 @@ class Metrics:
     ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-        self.store = db if isinstance(db, Store) else Store(db, create=False, readonly=True)
+        self.store = db if isinstance(db, Store) else open_store(db, create=False, readonly=True)
         self.health, self.active_runs, self.housekeeping, self.heartbeats = (
             health,
             active_runs,

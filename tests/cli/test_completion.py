@@ -15,7 +15,7 @@ import pytest
 from evman.console.cli.main import main
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 EVMAN = str(Path(sys.executable).parent / "evman")
 DEFS = """
@@ -34,7 +34,7 @@ run = "true"
 @pytest.fixture
 def db(tmp_path: Path, clock: FakeClock) -> Path:
     path = tmp_path / "night.db"
-    store = Store(path, create=True)
+    store = open_store(path, create=True)
     catalog.save(store, parse_definitions(DEFS, source="defs.toml", base_dir=tmp_path), now=clock.now())
     store.close()
     return path
@@ -100,7 +100,10 @@ def test_every_verb_that_names_an_event_completes_it(db: Path) -> None:
     """A new verb with an EVENT or TARGET argument (or an --event option) completes event names:
     each such parameter's completion, asked in-process, offers the database's events."""
     names: list[str] = []
-    for name, command in main.commands.items():
+    listing = click.Context(main)
+    for name in main.list_commands(listing):  # the request verbs too (made on demand)
+        command = main.get_command(listing, name)
+        assert command is not None, name
         for param in command.params:
             if param.name in ("event", "target"):
                 with click.Context(main, info_name="evman") as root:

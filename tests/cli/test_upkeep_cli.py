@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.conftest import load_text
 from tests.engine_cli import cli
 from tests.outside import found
@@ -31,7 +31,7 @@ DEFS = """
 
 def history(tmp_path: Path) -> tuple[Path, Store, list[int]]:
     db = tmp_path / "evman.db"
-    store = Store(db)
+    store = open_store(db)
     load_text(store, DEFS, tmp_path, datetime.now(UTC))
     start = datetime.now(UTC) - 20 * DAY + timedelta(minutes=30)  # no run within half an hour of a horizon
     made = add_runs(store, tmp_path / "evman.db.logs", "hourly", start, 20 * 24, timedelta(hours=1))
@@ -71,13 +71,13 @@ def test_show_says_a_log_was_pruned(tmp_path: Path) -> None:
 
 def test_backup_while_the_engine_runs_then_restore_and_run(tmp_path: Path) -> None:
     db, store, made = history(tmp_path)
-    engine = Engine(Store(db), tick_s=0.01, logs_dir=tmp_path / "evman.db.logs")
+    engine = Engine(open_store(db), tick_s=0.01, logs_dir=tmp_path / "evman.db.logs")
     engine.start()
     thread = threading.Thread(target=engine.run, daemon=True)
     writer_done = threading.Event()
 
     def keep_asking() -> None:  # the engine writes all the while: answers and runs
-        other = Store(db)
+        other = open_store(db)
         while not writer_done.is_set():
             other.add_request("trigger", "hourly", requested_by="test")
             time.sleep(0.01)
@@ -104,14 +104,14 @@ def test_backup_while_the_engine_runs_then_restore_and_run(tmp_path: Path) -> No
     restored.parent.mkdir()
     shutil.copyfile(tmp_path / "copy.db", restored)
     restored.chmod(0o600)
-    again = Store(restored)
+    again = open_store(restored)
     clock = FakeClock(datetime.now(UTC))
     restored_at = clock.now().isoformat()
     revived = Engine(again, clock=clock, logs_dir=restored.parent / "logs", pid=os.getpid())
     revived.start()  # takes over what the copy holds as running or waiting
     try:
         revived.settle(clock.now(), timeout_s=30)  # what the copy held as running ends first
-        asked = Store(restored).add_request("trigger", "hourly", requested_by="after restore")  # another program
+        asked = open_store(restored).add_request("trigger", "hourly", requested_by="after restore")  # another program
         revived.settle(clock.now(), timeout_s=30)
     finally:
         revived.executors.shutdown(wait_s=5)

@@ -18,7 +18,7 @@ from evman.console.mailbox import engine_is_live
 from evman.console.screens.services import EngineChanged
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.console.console_helpers import (
     cells,
     engine_running,
@@ -126,7 +126,7 @@ def test_engine_busy_makes_the_console_a_viewer(
         looks.append(True)
         return len(looks) > 1 and engine_is_live(store, now)
 
-    monkeypatch.setattr("evman.console.app.evman_app.engine_is_live", stale_at_first)
+    monkeypatch.setattr("evman.console.app.connect.engine_is_live", stale_at_first)
 
     async def scenario() -> None:
         app = make_app(db, clock=clock, operator="carol")
@@ -173,7 +173,7 @@ def headless(seed: Callable[..., Path]) -> Iterator[tuple[Path, subprocess.Popen
     )
     try:
         deadline = time.monotonic() + 15
-        while not engine_is_live(Store(db)):
+        while not engine_is_live(open_store(db)):
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "headless engine died"
             assert time.monotonic() < deadline, "the headless engine did not start"
             time.sleep(0.05)

@@ -26,7 +26,7 @@ from evman.console.cli.main import main
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.receivers import HttpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,8 +90,12 @@ def built_sections(page: Path) -> dict[str, str]:
 
 
 def cli_commands() -> Iterator[tuple[str, click.Command]]:
+    """Every command, the request verbs (made on demand from the verb table) included."""
     yield "evman", main
-    for name, command in sorted(main.commands.items()):
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        command = main.get_command(ctx, name)
+        assert command is not None, name
         yield f"evman-{name}", command
 
 
@@ -260,7 +264,7 @@ def json_outputs(
     with HttpReceiver() as receiver:
         engine = engine_factory(JSON_DEFS.format(hook=receiver.url("/hook")))
         for event in ("extract", "broken"):
-            other = Store(store.target)  # as another program writes it: the engine sees the commit
+            other = open_store(store.target)  # as another program writes it: the engine sees the commit
             request_id = other.add_request("trigger", event, requested_by="ana")
             other.close()
             engine.settle()
@@ -336,7 +340,7 @@ def schema_problems(schema: dict[str, list[str]]) -> list[str]:
 
 
 def test_every_sqlite_table_and_column_is_on_its_page(tmp_path: Path) -> None:
-    Store(tmp_path / "new.db", create=True).close()
+    open_store(tmp_path / "new.db", create=True).close()
     with sqlite3.connect(tmp_path / "new.db") as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         schema = {t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")] for t in tables}
@@ -348,7 +352,7 @@ def test_every_sqlite_table_and_column_is_on_its_page(tmp_path: Path) -> None:
 def test_every_postgresql_table_and_column_is_on_its_page(pg_dsn: str) -> None:
     import psycopg
 
-    Store(pg_dsn, create=True).close()
+    open_store(pg_dsn, create=True).close()
     with psycopg.connect(pg_dsn) as db:
         rows = db.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"

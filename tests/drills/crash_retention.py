@@ -61,10 +61,10 @@ def arm(db: Path) -> None:
 
 
 def _seed(db: Path) -> None:
-    from evman.engine.store import Store
+    from evman.engine.store import open_store
     from tests.retention.history import add_runs
 
-    store = Store(db)
+    store = open_store(db)
     try:
         names = [str(r[0]) for r in store.rows("SELECT name FROM events ORDER BY name")]
         start = datetime.now(UTC) - timedelta(hours=1)

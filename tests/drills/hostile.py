@@ -31,7 +31,7 @@ from evman.engine.definitions import (
 )
 from evman.engine.model import RunState
 from evman.engine.quoting import quoted
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from evman.engine.timing.durations import (
     DurationError,
     TimeOfDayError,
@@ -952,7 +952,7 @@ def check_definitions(text: str, base_dir: Path) -> None:
     exported = export_toml(defs, include_secrets=True)
     again = parse_definitions(exported, source="fuzz.toml", base_dir=base_dir)
     assert again == defs, f"export does not load back to the same definitions:\n{exported}"
-    store = Store(memory=True)
+    store = open_store(memory=True)
     try:
         catalog.save(store, defs, now=datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
         assert store.event_names() == {s.name for s in defs.events}

@@ -11,7 +11,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.fleet.membership import Membership
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 TICK_S = 0.2
 LEASE_S = 1.0  # engine.fleet.MIN_LEASE_S: 3 ticks of 0.2 s would be shorter
@@ -33,7 +33,7 @@ def engine_id(engine: Engine) -> int:
 
 
 def load(dsn: str, text: str, base: Path, clock: FakeClock) -> None:
-    store = Store(dsn)
+    store = open_store(dsn)
     try:
         defs = parse_definitions(
             textwrap.dedent(text), source=str(base / "defs.toml"), base_dir=base, known_events=store.event_names()

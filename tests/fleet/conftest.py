@@ -11,7 +11,7 @@ import pytest
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.fleet.common import TICK_S, Make, membership
 
 
@@ -29,7 +29,7 @@ def make(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> Iterator[Make]:
 
     def engine(**kwargs: Any) -> Engine:
         kwargs.setdefault("logs_dir", tmp_path / "logs")
-        made.append(Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, **kwargs))
+        made.append(Engine(open_store(pg_dsn), clock=clock, tick_s=TICK_S, **kwargs))
         made[-1].start()
         return made[-1]
 

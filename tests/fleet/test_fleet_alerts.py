@@ -22,7 +22,7 @@ import pytest
 from evman.engine.clock import FakeClock, iso
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.paging.notifier import Attempt, Notifier
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.outside import ROOT, rows, wait_until
 from tests.receivers import HttpReceiver
 
@@ -71,7 +71,7 @@ def setup(dsn: str, http: HttpReceiver, clock: FakeClock, tmp_path: Path) -> int
         name = "nightly"
         run = "true"
     """)
-    store = Store(dsn)
+    store = open_store(dsn)
     try:
         defs = parse_definitions(
             text, source=str(tmp_path / "defs.toml"), base_dir=tmp_path, known_events=store.event_names()

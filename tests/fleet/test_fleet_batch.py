@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from evman.engine.store import Batch, Store
+from evman.engine.model import FINISHED_STATES, TRANSITIONS, RunState
+from evman.engine.store import Batch, open_store
 from evman.engine.store.batch import ARRAYS, GUARDED
 from evman.engine.store.errors import Fenced
 from evman.engine.store.fleet import Token
@@ -28,7 +29,8 @@ AT = "2026-01-05T00:00:01+00:00"
 
 @pytest.fixture
 def store(pg_dsn: str) -> Iterator[PgStore]:
-    s = PgStore(pg_dsn)
+    s = open_store(pg_dsn)
+    assert isinstance(s, PgStore)
     with s.transaction():
         s.execute_many(
             "INSERT INTO events (name, spec, kind, timezone, next_fire_at, created_at, updated_at) "
@@ -175,13 +177,14 @@ def test_a_flush_with_only_the_lease_renews_it_alone_and_still_finds_out_when_fe
 def test_the_requests_claim_opens_a_transaction_only_when_something_is_queued(store: PgStore) -> None:
     token = join(store)
     assert store.claim_requests(token) == [] and not store.holds_claims
-    other = Store(store.target)
+    other = open_store(store.target)
     try:
         request_id = other.add_request("ack", "e0", requested_by="test")
     finally:
         other.close()
     assert [int(r["id"]) for r in store.claim_requests(token)] == [request_id] and store.holds_claims
-    second = Store(store.target)
+    second = open_store(store.target)
+    assert isinstance(second, PgStore)
     try:  # another engine skips the claimed row meanwhile, and opens no transaction for nothing
         assert second.claim_requests(join(second)) == [] and not second.holds_claims
         store.drop_claims()  # the first engine's tick fails: the request is still its own
@@ -191,3 +194,60 @@ def test_the_requests_claim_opens_a_transaction_only_when_something_is_queued(st
         second.close()
     assert [int(r["id"]) for r in store.claim_requests(token)] == [request_id]
     store.drop_claims()
+
+
+class _Undo(Exception):
+    """Rolls back the transaction a form of a write ran in."""
+
+
+def _what_changes(store: PgStore, run: Any) -> tuple[int, list[dict[str, Any]]]:
+    """(rows counted, the runs table after) of `run(store)` in a transaction rolled back after."""
+    try:
+        with store.transaction():
+            count = run(store)
+            after = store.dicts("SELECT id, state, ended_at, reason, pid, engine_id FROM runs ORDER BY id")
+            raise _Undo
+    except _Undo:
+        return count, after
+
+
+@pytest.mark.parametrize("write", ["end", "pid"])
+def test_the_row_form_and_the_array_form_change_the_same_rows(store: PgStore, write: str) -> None:
+    """Every (state it is in, state it ends in, owner) a run can have: the compare-and-set of
+    a run's end (and of a pid) is built from one fragment for both forms, and both change
+    exactly the same rows, those the table allows and this engine owns."""
+    mine, other = join(store), join(store)
+    cases = [(old, new, owner) for old in RunState for new in FINISHED_STATES for owner in (mine, other)]
+    batch = Batch()
+    for n, (old, _, owner) in enumerate(cases, start=1):
+        row = run_row(n, "e0")
+        row[RUN_COLUMNS.index("state")] = old
+        row[RUN_COLUMNS.index("scheduled_for")] = f"2026-01-05T00:{n // 60:02d}:{n % 60:02d}+00:00"
+        batch.insert_run(row, owned=owner is mine)
+    store.apply(batch, owner=mine)
+    with store.transaction():
+        store.execute(
+            "UPDATE runs SET engine_id = ?, epoch = ? WHERE engine_id IS NULL", (other.engine_id, other.epoch)
+        )
+    writes = Batch()
+    for n, (_, new, _) in enumerate(cases, start=1):
+        if write == "end":
+            writes.run_ended(
+                n, state=new, ended_at=AT, exit_code=n, reason=f"r{n}", output_tail=None, checks=None, flags=None, pid=n
+            )
+        else:
+            writes.run_pid(n, 1000 + n)
+    ((sql, group),) = writes.writes
+    rows_ = [(*row, mine.engine_id, mine.epoch) for row in group]
+    arrays = ARRAYS[GUARDED[sql]]
+    params = arrays.params(rows_)
+    assert params is not None
+    by_rows = _what_changes(store, lambda s: s.execute_many(GUARDED[sql], rows_))
+    by_arrays = _what_changes(store, lambda s: int(s.execute(arrays.sql, params).rowcount))
+    assert by_rows == by_arrays
+    changed = {r["id"] for r in by_rows[1] if (r["reason"] if write == "end" else r["pid"]) is not None}
+    if write == "end":
+        expected = {n for n, (old, new, owner) in enumerate(cases, 1) if owner is mine and new in TRANSITIONS[old]}
+    else:
+        expected = {n for n, (old, _, owner) in enumerate(cases, 1) if owner is mine and old is RunState.RUNNING}
+    assert changed == expected and by_rows[0] == len(expected) > 0

@@ -18,7 +18,7 @@ from evman.console.widgets.status_bar import StatusBar
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 
 async def _until(pilot: Any, ready: Any, what: str, timeout_s: float = 15.0) -> None:
@@ -31,7 +31,7 @@ async def _until(pilot: Any, ready: Any, what: str, timeout_s: float = 15.0) -> 
 
 def test_the_header_counts_the_live_engines(pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVMAN_LOGS_DIR", str(tmp_path / "console-logs"))  # not in the checkout
-    store = Store(pg_dsn)
+    store = open_store(pg_dsn)
     defs = parse_definitions(
         textwrap.dedent('[[event]]\nname = "a"\nrun = "true"\n'),
         source=str(tmp_path / "d.toml"),
@@ -40,7 +40,7 @@ def test_the_header_counts_the_live_engines(pg_dsn: str, tmp_path: Path, monkeyp
     )
     catalog.save(store, defs, now=datetime.now(UTC))
     clock = FakeClock(datetime.now(UTC))
-    other = Engine(Store(pg_dsn), clock=clock, tick_s=0.2, logs_dir=tmp_path / "logs")
+    other = Engine(open_store(pg_dsn), clock=clock, tick_s=0.2, logs_dir=tmp_path / "logs")
     loop = threading.Thread(target=other.run)
 
     async def scenario() -> str:

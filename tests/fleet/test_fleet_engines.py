@@ -15,7 +15,7 @@ import pytest
 from evman.engine.clock import FakeClock
 from evman.engine.fleet.placement import Seat
 from evman.engine.model import EventSpec
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from evman.engine.tick.active import Change
 from tests.fleet.common import LEASE_S, Make, engine_id, load
 from tests.outside import rows, wait_until
@@ -119,7 +119,7 @@ def test_a_lost_run_pages_and_runs_again_only_with_on_lost_rerun(
         tmp_path,
         clock,
     )
-    store = Store(pg_dsn)
+    store = open_store(pg_dsn)
     for name in ("plain", "again"):  # running in an engine that died: callables die with it
         store.apply_statements(
             [

@@ -15,7 +15,7 @@ import psycopg
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from evman.engine.store.stores import PgStore
 from tests.fleet.common import LEASE_S, Make, load
 from tests.outside import rows, wait_until
@@ -74,7 +74,7 @@ def test_two_engines_deciding_one_key_at_once_act_on_it_once(pg_dsn: str, clock:
     knows at once, without waiting on engine 1's locks, that the key is the first row's. Engine
     1's tick then fails: the row stays engine 1's to answer, and still holds the key."""
     load(pg_dsn, ONE_JOB, tmp_path, clock)
-    one, two = Store(pg_dsn), Store(pg_dsn)
+    one, two = open_store(pg_dsn), open_store(pg_dsn)
     assert isinstance(one, PgStore) and isinstance(two, PgStore)
     try:
         first_engine, _ = one.register_engine(host="h1", pid=1, tags=None, lease_s=30.0, tick_s=1.0, version="t")
@@ -122,7 +122,7 @@ def test_a_run_started_by_another_engine_is_judged_by_the_log_its_command_wrote(
         tmp_path,
         clock,
     )
-    store = Store(pg_dsn)
+    store = open_store(pg_dsn)
     store.add_request("hold", "cc-2")
     store.add_request("trigger", "cc-2")
     a = make(pid=dead_pid(), logs_dir=tmp_path / "a" / "logs")
@@ -244,7 +244,7 @@ def test_a_graceful_stop_waiting_longer_than_its_lease_keeps_it_and_is_not_fence
         clock,
     )
     a, b = make(stop_grace_s=5.0), make()
-    Store(pg_dsn).add_request("trigger", "long")
+    open_store(pg_dsn).add_request("trigger", "long")
     a.tick()
     (run,) = rows(pg_dsn, "SELECT * FROM runs")
     assert run["state"] == "running" and run["engine_id"] == token(a)

@@ -12,7 +12,7 @@ from typing import Any
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.fleet.common import TICK_S, Make, load, membership
 from tests.outside import rows
 
@@ -141,7 +141,7 @@ def test_a_running_run_of_a_dead_engine_is_judged_by_the_survivor_whatever_its_t
         tmp_path,
         clock,
     )
-    store = Store(pg_dsn)  # "train" was running (a callable) in an engine that died with it
+    store = open_store(pg_dsn)  # "train" was running (a callable) in an engine that died with it
     store.apply_statements(
         [
             (
@@ -191,7 +191,8 @@ def test_reboot_runs_once_per_fleet_start(make: Make, pg_dsn: str, clock: FakeCl
 def test_engines_starting_together_queue_reboot_once(pg_dsn: str, clock: FakeClock, tmp_path: Path) -> None:
     load(pg_dsn, REBOOT, tmp_path, clock)
     engines = [
-        Engine(Store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", host=f"app{n}") for n in range(4)
+        Engine(open_store(pg_dsn), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", host=f"app{n}")
+        for n in range(4)
     ]
     gate = threading.Barrier(len(engines))
 
@@ -282,7 +283,7 @@ def test_with_sqlite_placement_is_ignored_and_load_says_so(tmp_path: Path, clock
     assert done.exit_code == 0, done.output
     assert "warning: the hosts/tags of train are ignored" in done.stderr
     assert "one engine runs every event" in done.stderr
-    engine = Engine(Store(db), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", host="app1")
+    engine = Engine(open_store(db), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs", host="app1")
     engine.start()
     try:
         clock.advance(timedelta(seconds=15))  # load used the real clock

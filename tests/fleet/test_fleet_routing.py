@@ -19,7 +19,7 @@ import pytest
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.running.procs import pid_alive
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.fleet.common import LEASE_S, Make, engine_id, load
 from tests.outside import connect, rows, wait_until
 
@@ -302,7 +302,7 @@ def test_evman_kill_of_an_event_on_two_engines_prints_each_owners_answer(
     loops = [threading.Thread(target=e.run, daemon=True) for e in (a, b)]
     for loop in loops:
         loop.start()
-    store = Store(pg_dsn)
+    store = open_store(pg_dsn)
     try:
         ok, said = send_request(store, "kill", "long", requested_by="test", wait_s=20)
     finally:

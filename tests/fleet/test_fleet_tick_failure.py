@@ -15,7 +15,7 @@ import pytest
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store, StoreError
+from evman.engine.store import StoreError, open_store
 from tests.fleet.common import TICK_S, Make, load
 from tests.outside import rows, wait_until
 from tests.pgserver import PgServer
@@ -54,10 +54,10 @@ def test_a_run_that_ended_in_a_failed_tick_gets_its_follow_ups_once(
     admin = psycopg.connect(pg_dsn, autocommit=True)
     admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{name}"')
     admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{name}"')
-    engine = Engine(Store(url), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs")
+    engine = Engine(open_store(url), clock=clock, tick_s=TICK_S, logs_dir=tmp_path / "logs")
     engine.start()
     try:
-        Store(pg_dsn).add_request("trigger", "first")
+        open_store(pg_dsn).add_request("trigger", "first")
         engine.tick()
         assert [r["state"] for r in rows(pg_dsn, "SELECT state FROM runs")] == ["running"]
         admin.execute(f'REVOKE SELECT ON {table} FROM "{name}"')
@@ -92,7 +92,7 @@ def test_a_request_whose_answer_could_not_be_written_is_not_answered_by_another_
     writes the answer and the run it made."""
     load(pg_dsn, JOB, tmp_path, clock)
     a, b = make(), make()
-    request = Store(pg_dsn).add_request("trigger", "job", requested_by="program", dedupe_key="once")
+    request = open_store(pg_dsn).add_request("trigger", "job", requested_by="program", dedupe_key="once")
     admin = psycopg.connect(pg_dsn, autocommit=True)
     admin.execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "

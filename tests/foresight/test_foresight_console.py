@@ -23,7 +23,7 @@ from evman.console.views import plan
 from evman.console.widgets.event_table import EventTable
 from evman.console.widgets.line_table import LineTable
 from evman.engine.clock import FakeClock
-from evman.engine.store import Store
+from evman.engine.store import open_store
 
 AT = datetime.fromisoformat("2026-03-21T01:55:00+00:00")
 
@@ -60,7 +60,7 @@ async def slack_shown(pilot: Pilot[Any], app: Any) -> Any:
 
 def expected(db: Path, event: str) -> tuple[str, str, str]:
     """(slack, miss, tone) of `event` as `evman plan` computes them at AT."""
-    store = Store(db)
+    store = open_store(db)
     try:
         view = plan.plan_view(store, AT)
     finally:

@@ -18,7 +18,7 @@ from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.outside import ROOT
 from tests.receivers import HttpReceiver
 
@@ -67,7 +67,7 @@ def test_a_slowed_chain_pages_projected_late_before_its_deadline(tmp_path: Path,
     defs = parse_definitions(
         textwrap.dedent(DEFS.format(url=http.url(), root=ROOT)), source=str(tmp_path / "d.toml"), base_dir=tmp_path
     )
-    store = Store(db)
+    store = open_store(db)
     catalog.save(store, defs, now=clock.now())
     engine = Engine(store, clock=clock, logs_dir=tmp_path / "logs")
     engine.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.simjobs import Driver, SimJobs
 from evman.engine.clock import FakeClock, parse_iso
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 
 def store_states(store: Store) -> list[str]:
@@ -60,7 +60,7 @@ def test_callables_started_together_run_together_after_a_worker_went_idle(
     took = {"a": 1.0, "b": 1.0}
     with SimJobs(clock, lambda event, _attempt: took[event]) as sim:
         driver = Driver(engine, sim, step_s=None)
-        other = Store(db_path)  # asked as another program would: the engine notices its commits
+        other = open_store(db_path)  # asked as another program would: the engine notices its commits
         other.add_request("trigger", "a", requested_by="t")
         driver.run_until(clock.now() + timedelta(seconds=5))  # one worker thread, idle again
         assert store_states(other) == ["succeeded"]

@@ -17,7 +17,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.outside import ROOT
 from tests.receivers import HttpReceiver
 
@@ -68,7 +68,7 @@ class Night:
         self.clock = FakeClock(TONIGHT - timedelta(days=6, hours=1))
         text = DEFS.format(ops=http.url("/ops"), lead=http.url("/lead"), root=ROOT)
         defs = parse_definitions(textwrap.dedent(text), source=str(tmp / "d.toml"), base_dir=tmp)
-        self.store = Store(self.db)
+        self.store = open_store(self.db)
         catalog.save(self.store, defs, now=self.clock.now())
         self.engine = self.start()
         self.notifier = Notifier(self.db, self.clock, timeout_s=2.0, attempt_cap_s=5.0, throttle_s=0.0)
@@ -89,7 +89,7 @@ class Night:
         return [p.json["title"] for p in self.http.posts if p.path == path]
 
     def ask(self, verb: str, target: str) -> None:
-        other = Store(self.db)  # another program's connection: the engine notices its commit
+        other = open_store(self.db)  # another program's connection: the engine notices its commit
         other.add_request(verb, target, requested_by="driver")
         other.close()
 

@@ -14,7 +14,7 @@ from bench.simjobs import Driver, SimJobs
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.foresight.reading import deadline_scope, read_plan
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.outside import ROOT
 
 pytestmark = pytest.mark.backends
@@ -86,7 +86,7 @@ def test_histories_scope_and_alert_rows(
         assert late["count"] == 1, late
         assert late["message"].startswith("c: ") and "likely to miss 03:00; expected " in late["message"]
         assert "path: a ✓ → b running" in late["message"]
-        other = Store(db_path)
+        other = open_store(db_path)
         other.add_request("ack", f"alert:{late['id']}", requested_by="driver")
         other.close()
         driver.run_until(midnight.replace(hour=2, minute=58))
@@ -108,7 +108,7 @@ def test_specs_without_deadline_or_followers_are_not_candidates(tmp_path: Path) 
 
     db = tmp_path / "catalogue.db"
     catalogue.build(db, 50)
-    store = Store(db)
+    store = open_store(db)
     try:
         assert store.foresight_candidates() == []
         assert deadline_scope(store).specs == {}

@@ -23,7 +23,7 @@ from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier, masked, start_notifier
 from evman.engine.paging.rules import quiet_end
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.outside import found
 from tests.receivers import HttpReceiver, SmtpReceiver, text_of
 
@@ -101,7 +101,7 @@ def add_alert(
 def ask(engine: Engine, verb: str, target: str, *, by: str = "alice") -> dict[str, Any]:
     """A request written the way another program writes it (its own connection), then a tick."""
     assert engine.store.target is not None
-    other = Store(engine.store.target)
+    other = open_store(engine.store.target)
     try:
         request_id = other.add_request(verb, target, requested_by=by)
     finally:
@@ -622,7 +622,7 @@ def test_masked_urls_never_show_the_password(
 
 def test_notifier_thread_pages_a_real_failure_end_to_end(tmp_path: Path, http: HttpReceiver) -> None:
     path = tmp_path / "live.db"
-    store = Store(path)
+    store = open_store(path)
     clock = SystemClock()
     load_text(
         store,
@@ -645,7 +645,7 @@ def test_notifier_thread_pages_a_real_failure_end_to_end(tmp_path: Path, http: H
     thread = threading.Thread(target=engine.run, daemon=True)
     thread.start()
     try:
-        other = Store(path)
+        other = open_store(path)
         other.add_request("trigger", "broken", requested_by="test")
         other.close()
         assert http.wait_for(1, timeout_s=10), "no page arrived"

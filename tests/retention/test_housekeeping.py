@@ -14,7 +14,7 @@ import pytest
 from evman.engine.clock import FakeClock, iso
 from evman.engine.ranks import HISTORY_RUNS
 from evman.engine.retention import Housekeeper
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.conftest import load_text
 from tests.retention.history import add_active, add_runs, ids, raise_alert
 
@@ -170,7 +170,7 @@ def test_sqlite_gives_the_space_back(store, clock, keeper, db_path) -> None:
 
 
 def test_with_several_engines_one_takes_the_rows_pass(store, clock, keeper, db_path) -> None:
-    other = Housekeeper(Store(db_path), clock, host="here")
+    other = Housekeeper(open_store(db_path), clock, host="here")
     try:
         first, second = keeper.run_pass(clock.now()), other.run_pass(clock.now())
         assert (first.rows_pass, second.rows_pass) == (True, False)

@@ -14,7 +14,7 @@ import pytest
 
 from evman.engine.clock import FakeClock, iso, parse_iso
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.engine_cli import (
     cli,
     connect,
@@ -252,7 +252,7 @@ def test_a_run_recorded_running_without_a_pid_is_lost_not_restarted(
         (iso(now), iso(now), iso(now), os.uname().nodename),
     )
     conn.close()
-    engine = Engine(Store(db_path), clock=FakeClock(now + timedelta(seconds=5)), logs_dir=tmp_path / "logs")
+    engine = Engine(open_store(db_path), clock=FakeClock(now + timedelta(seconds=5)), logs_dir=tmp_path / "logs")
     try:
         engine.start()
         engine.tick()

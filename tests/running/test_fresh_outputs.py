@@ -17,7 +17,7 @@ from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.model import OutputCheck
 from evman.engine.running.output_checks import FS_TICK_S, first_failure, verify_outputs
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 FRESH = (OutputCheck(path="out.json", fresh=True),)
 
@@ -34,7 +34,7 @@ WRITER = """
 def _trigger(store: Store, names: list[str]) -> None:
     """As another program asks: the engine reads requests committed by other connections."""
     assert store.path is not None
-    other = Store(store.path)
+    other = open_store(store.path)
     try:
         for name in names:
             other.add_request("trigger", name, requested_by="test")

@@ -14,7 +14,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.running.supervisor_client import read_exit
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.outside import found
 
 Make = Callable[..., Engine]
@@ -45,7 +45,7 @@ def load_text(store: Store, text: str, base: Path, now: datetime) -> None:
 
 def _trigger(engine: Engine, name: str) -> None:
     assert engine.store.path is not None
-    other = Store(engine.store.path)
+    other = open_store(engine.store.path)
     try:
         other.add_request("trigger", name, requested_by="test")
     finally:

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Change, Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -56,7 +56,7 @@ def ask(
     """Write a request row the way another program would (its own connection), tick, and
     return the handled row."""
     assert engine.store.target is not None
-    other = Store(engine.store.target)
+    other = open_store(engine.store.target)
     try:
         request_id = other.add_request(verb, target, args=args, requested_by=by)
     finally:

@@ -16,7 +16,7 @@ from receivers import HttpReceiver
 from evman.engine.clock import FakeClock, iso
 from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.stages.stage_helpers import alerts, evman
 
 pytestmark = pytest.mark.backends
@@ -51,7 +51,7 @@ def defs(lead: HttpReceiver, on_timeout: str = "fail") -> str:
 
 def ask(engine: Engine, clock: FakeClock, verb: str, target: str, by: str, **args: Any) -> dict[str, Any]:
     """A request as a program writes it (its own connection, at the fake clock's now), then a tick."""
-    other = Store(engine.store.target)
+    other = open_store(engine.store.target)
     try:
         request_id = other.add_request(verb, target, args=args or None, requested_by=by, now=clock.now())
     finally:
@@ -145,7 +145,7 @@ def test_an_approval_given_before_the_run_awaited_one_does_not_count(
     before = clock.now()
     clock.advance(timedelta(minutes=5))
     run_id = waiting_run(engine, clock)
-    other = Store(engine.store.target)  # a request written before the ask, that the engine reads after it
+    other = open_store(engine.store.target)  # a request written before the ask, that the engine reads after it
     try:
         late = other.add_request("approve", f"run:{run_id}", requested_by="eve", now=before)
     finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evman.engine.clock import FakeClock
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.outside import found
 from tests.stages.stage_helpers import ask, evman, runs, trigger
 
@@ -122,7 +122,7 @@ def test_two_requests_in_one_tick_make_two_queued_runs(
     engine_factory, clock: FakeClock, store: Store, db_path: Path
 ) -> None:
     engine = engine_factory(BOTH.replace('name = "images"', 'name = "images"\n    concurrency = "queue"'))
-    other = Store(db_path)
+    other = open_store(db_path)
     first = other.add_request("trigger", "images", requested_by="a")
     second = other.add_request("trigger", "images", requested_by="b")
     other.close()

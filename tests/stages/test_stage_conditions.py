@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import DefinitionsError, parse_definitions
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.outside import found
 from tests.stages.stage_helpers import ask, evman, runs, trigger
 
@@ -108,7 +108,7 @@ def test_a_file_with_a_cycle_is_not_loaded(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["load", str(defs), "--db", str(db)])
     assert result.exit_code == 2
     assert "dependency cycle a -> a" in result.output
-    assert Store(db).event_names() == set()
+    assert open_store(db).event_names() == set()
 
 
 REASONS = """

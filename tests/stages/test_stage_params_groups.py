@@ -16,7 +16,7 @@ from receivers import HttpReceiver
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.stages import pool_jobs
 from tests.stages.stage_helpers import evman, runs, states
 
@@ -30,7 +30,7 @@ def http() -> Iterator[HttpReceiver]:
 
 
 def ask(engine: Engine, clock: FakeClock, verb: str, target: str, **args: Any) -> dict[str, Any]:
-    other = Store(engine.store.target)
+    other = open_store(engine.store.target)
     try:
         request_id = other.add_request(verb, target, args=args or None, requested_by="ann", now=clock.now())
     finally:
@@ -187,7 +187,7 @@ def test_success_of_a_group_is_false_while_a_member_waits_or_failed(
     from evman.engine.conditions import evaluate, parse_condition
     from evman.engine.tick.readview import ConditionView
 
-    view = ConditionView(engine._view, engine._runs, engine.spec("close-books"))
+    view = ConditionView(engine._view, engine._runs, engine._view.spec("close-books"))
     holds, why = evaluate(parse_condition("success(group:nightly-billing)"), view, clock.now())
     assert not holds and why.startswith(
         "success(group:nightly-billing) is false: success(audit) is false: its last run failed"

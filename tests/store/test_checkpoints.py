@@ -9,7 +9,7 @@ from pathlib import Path
 
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from evman.engine.store.checkpoints import SAFETY_NET_PAGES
 
 PAGES = 1500
@@ -39,7 +39,7 @@ def test_without_the_thread_the_commit_itself_checkpoints(tmp_path: Path) -> Non
     """What the thread takes away: SQLite's own auto-checkpoint copies the log into the file
     inside the COMMIT that passed 1,000 pages."""
     path = tmp_path / "plain.db"
-    store = Store(path)
+    store = open_store(path)
     try:
         before = path.stat().st_size
         _write_pages(store)
@@ -50,7 +50,7 @@ def test_without_the_thread_the_commit_itself_checkpoints(tmp_path: Path) -> Non
 
 def test_with_the_thread_the_commit_leaves_the_log_to_it(tmp_path: Path) -> None:
     path = tmp_path / "engine.db"
-    store = Store(path)
+    store = open_store(path)
     try:
         store.checkpoint_in_background(delay_s=60.0)  # the thread waits: what the commit did shows
         before = path.stat().st_size
@@ -63,7 +63,7 @@ def test_with_the_thread_the_commit_leaves_the_log_to_it(tmp_path: Path) -> None
 
 def test_the_thread_checkpoints_soon_after_a_commit(tmp_path: Path) -> None:
     path = tmp_path / "engine.db"
-    store = Store(path)
+    store = open_store(path)
     try:
         store.checkpoint_in_background(delay_s=0.01)
         before = path.stat().st_size
@@ -74,7 +74,7 @@ def test_the_thread_checkpoints_soon_after_a_commit(tmp_path: Path) -> None:
 
 
 def test_the_engine_leaves_its_checkpoints_to_the_thread(tmp_path: Path) -> None:
-    store = Store(tmp_path / "evman.db")
+    store = open_store(tmp_path / "evman.db")
     engine = Engine(store, clock=FakeClock(datetime(2026, 1, 5, tzinfo=UTC)), logs_dir=tmp_path / "logs")
     try:
         engine.start()

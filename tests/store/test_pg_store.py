@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evman.engine.store import SCHEMA_VERSION, Store, StoreError
+from evman.engine.store import SCHEMA_VERSION, Store, StoreError, open_store
 from evman.engine.store.postgres import FLEET_MIGRATIONS, masked
 from evman.engine.store.stores import PgStore, SqliteStore
 from tests.outside import ROOT, evman_argv, rows
@@ -48,7 +48,7 @@ def settings(dsn: str) -> dict[str, str]:
 
 
 def test_store_of_a_url_is_postgresql_and_of_a_path_sqlite(pg_dsn: str, tmp_path: Path) -> None:
-    pg, lite = Store(pg_dsn), Store(tmp_path / "x.db")
+    pg, lite = open_store(pg_dsn), open_store(tmp_path / "x.db")
     try:
         assert isinstance(pg, PgStore) and isinstance(pg, Store)
         assert isinstance(lite, SqliteStore) and isinstance(lite, Store)
@@ -59,24 +59,24 @@ def test_store_of_a_url_is_postgresql_and_of_a_path_sqlite(pg_dsn: str, tmp_path
 
 
 def test_a_new_database_gets_the_schema_once_and_reopening_keeps_data(pg_dsn: str) -> None:
-    store = Store(pg_dsn)
+    store = open_store(pg_dsn)
     request_id = store.add_request("trigger", "x", requested_by="test")
     store.close()
     assert settings(pg_dsn)["schema_version"] == str(SCHEMA_VERSION)
     assert settings(pg_dsn)["fleet_version"] == str(len(FLEET_MIGRATIONS))
     tables = {r["tablename"] for r in rows(pg_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {"events", "runs", "alerts", "requests", "engine", "engines", "settings"} <= tables
-    Store(pg_dsn).close()
+    open_store(pg_dsn).close()
     assert [r["id"] for r in rows(pg_dsn, "SELECT id FROM requests")] == [request_id]
 
 
 def test_a_newer_schema_is_refused_and_left_untouched(pg_dsn: str) -> None:
-    Store(pg_dsn).close()
+    open_store(pg_dsn).close()
     conn = psycopg.connect(pg_dsn, autocommit=True)
     conn.execute("UPDATE settings SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 9),))
     conn.close()
     with pytest.raises(StoreError) as caught:
-        Store(pg_dsn)
+        open_store(pg_dsn)
     assert f"schema {SCHEMA_VERSION + 9}" in str(caught.value) and "Upgrade evman" in str(caught.value)
     assert settings(pg_dsn)["schema_version"] == str(SCHEMA_VERSION + 9)
 
@@ -86,7 +86,7 @@ def test_another_programs_database_is_refused_untouched(pg_dsn: str) -> None:
     conn.execute("CREATE TABLE invoices (id int)")
     conn.close()
     with pytest.raises(StoreError) as caught:
-        Store(pg_dsn)
+        open_store(pg_dsn)
     assert "tables of another program" in str(caught.value)
     tables = {r["tablename"] for r in rows(pg_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert tables == {"invoices"}
@@ -122,7 +122,7 @@ def test_without_the_postgres_extra_the_error_names_it() -> None:
 
 
 def test_a_cut_connection_fails_one_statement_and_the_next_reconnects(pg_server: PgServer, pg_dsn: str) -> None:
-    store = Store(pg_dsn)
+    store = open_store(pg_dsn)
     try:
         store.add_request("trigger", "x", requested_by="test")
         admin = psycopg.connect(pg_dsn, autocommit=True)

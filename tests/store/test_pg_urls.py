@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from evman.engine.store.postgres import is_url, masked, split_url
 from evman.engine.store.stores import PgStore
 from evman.engine.store.targets import db_target, short_name
@@ -94,9 +94,9 @@ def forms_of(pg_server: PgServer, pg_dsn: str) -> list[str]:
 
 
 def test_a_store_opens_through_every_form(pg_server: PgServer, pg_dsn: str, tmp_path: Path) -> None:
-    Store(pg_dsn).close()  # creates the tables
+    open_store(pg_dsn).close()  # creates the tables
     for given in forms_of(pg_server, pg_dsn):
-        store = Store(given)
+        store = open_store(given)
         assert isinstance(store, PgStore)
         try:
             assert store.url == masked(split_url(given)[0])

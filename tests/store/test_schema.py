@@ -16,7 +16,7 @@ import pytest
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.store import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, Store, pg_schema, sqlite_schema
+from evman.engine.store import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, open_store, pg_schema, sqlite_schema
 from evman.engine.store.ddl import (
     NOW,
     AddColumn,
@@ -105,7 +105,7 @@ def test_every_kind_of_step_op_has_a_sqlite_and_a_postgresql_form() -> None:
 
 
 def test_run_columns_are_the_runs_table_a_new_file_gets(tmp_path: Path) -> None:
-    Store(tmp_path / "new.db").close()
+    open_store(tmp_path / "new.db").close()
     assert RUN_COLUMNS == tuple(r["name"] for r in rows(tmp_path / "new.db", "PRAGMA table_info(runs)"))
     assert RUN_COLUMNS[:3] == ("id", "event", "state") and len(RUN_COLUMNS) == 26
 
@@ -138,8 +138,8 @@ def test_a_step_a_backend_could_not_apply_is_refused_with_what_to_do(op: Op) -> 
 
 
 def test_postgresql_and_sqlite_get_the_same_tables_columns_and_indexes(pg_dsn: str, tmp_path: Path) -> None:
-    Store(pg_dsn).close()
-    Store(tmp_path / "new.db").close()
+    open_store(pg_dsn).close()
+    open_store(tmp_path / "new.db").close()
     fleet = {"engines": None, "runs": {"engine_id", "epoch"}, "requests": {"engine_id"}}  # PostgreSQL's own steps
     for table in TABLES:
         pg = rows(
@@ -167,8 +167,8 @@ def test_a_fresh_database_has_the_shape_of_one_an_earlier_commit_made(previous: 
     occurrence key was a table constraint and is a named unique index now (one key either way).
     The old engine table's CHECK (id = 1) has no sqlite-utils form: the one statement that writes
     the row says 1."""
-    Store(previous).close()
-    Store(tmp_path / "new.db").close()
+    open_store(previous).close()
+    open_store(tmp_path / "new.db").close()
     assert sqlite_shape(tmp_path / "new.db") == sqlite_shape(previous)
     assert index_names(tmp_path / "new.db") - index_names(previous) == {"runs_occurrence"}
     assert index_names(previous) <= index_names(tmp_path / "new.db")
@@ -184,7 +184,7 @@ def test_an_earlier_commits_database_opens_migrated_once_keeps_every_row_and_run
     before_schema = rows(previous, "SELECT sql FROM sqlite_master")
     assert before_rows["runs"] >= 60 and before_rows["alerts"] == 1 and before_rows["requests"] == 2
     clock = FakeClock(AFTER_PREVIOUS)
-    store = Store(previous)
+    store = open_store(previous)
     try:
         assert kept_every_row(before_rows, counts(previous)) and user_version(previous) == SCHEMA_VERSION
         if version == SCHEMA_VERSION:  # current already: not touched
@@ -259,16 +259,16 @@ def test_a_new_step_migrates_an_earlier_commits_database_once(
 ) -> None:
     before, indexes = counts(previous), index_names(previous)
     append_a_new_step(monkeypatch)
-    Store(previous).close()
+    open_store(previous).close()
     assert user_version(previous) == SCHEMA_VERSION + 1
     check_the_new_step(previous, before)
     assert index_names(previous) >= indexes | {"pools_size"}  # the partial indexes of runs and alerts kept
     kinds = {r["name"]: r["type"] for r in rows(previous, "PRAGMA table_info(runs)")}
     assert kinds["exit_code"] == "TEXT" and "flags" not in kinds and "checks" not in kinds
-    Store(tmp_path / "new.db").close()  # and a new file made with the step has the same shape
+    open_store(tmp_path / "new.db").close()  # and a new file made with the step has the same shape
     assert sqlite_shape(previous) == sqlite_shape(tmp_path / "new.db")
     schema = rows(previous, "SELECT sql FROM sqlite_master")
-    Store(previous).close()  # a second open migrates nothing
+    open_store(previous).close()  # a second open migrates nothing
     assert rows(previous, "SELECT sql FROM sqlite_master") == schema
 
 
@@ -287,9 +287,9 @@ def test_a_new_step_migrates_a_database_of_either_backend(
         conn.close()
     before = counts(db_path)
     append_a_new_step(monkeypatch)
-    Store(db_path).close()
+    open_store(db_path).close()
     check_the_new_step(db_path, before)
-    Store(db_path).close()
+    open_store(db_path).close()
     check_the_new_step(db_path, before)
 
 
@@ -337,7 +337,8 @@ def test_a_reload_keeps_what_the_engine_wrote_and_replaces_links(
 
 @pytest.mark.sqlite_only
 def test_on_sqlite_sqlite_utils_writes_what_load_writes(tmp_path: Path, clock: FakeClock) -> None:
-    store = SqliteStore(tmp_path / "x.db")
+    store = open_store(tmp_path / "x.db")
+    assert isinstance(store, SqliteStore)
     seen: list[str] = []
     try:
         defs = parse_definitions(FIRST, source="d.toml", base_dir=tmp_path, known_events=set())

@@ -17,7 +17,7 @@ from evman.engine.clock import FakeClock, iso
 from evman.engine.definitions import spec_to_json
 from evman.engine.engine import Engine
 from evman.engine.model import EventSpec
-from evman.engine.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from evman.engine.store import MIGRATIONS, SCHEMA_VERSION, StoreError, open_store
 from evman.engine.store.stores import SqliteStore
 from tests.engine_cli import SETTLE_S, cli, insert_request, load_defs, rows
 
@@ -41,7 +41,7 @@ def user_version(path: Path) -> int:
 
 def test_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
     db = tmp_path / "new.db"
-    Store(db).close()
+    open_store(db).close()
     assert SCHEMA_VERSION == len(MIGRATIONS)
     assert user_version(db) == SCHEMA_VERSION
     tables = {r["name"] for r in rows(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -54,23 +54,23 @@ def test_empty_sqlite_file_at_version_0_is_migrated_and_reopening_keeps_data(tmp
     conn.execute("PRAGMA user_version = 0")
     conn.close()
     os.chmod(db, 0o600)
-    store = Store(db)
+    store = open_store(db)
     store.add_request("trigger", "x", requested_by="test")
     store.close()
     assert user_version(db) == SCHEMA_VERSION
-    Store(db).close()  # a second open migrates nothing and loses nothing
+    open_store(db).close()  # a second open migrates nothing and loses nothing
     assert [r["target"] for r in rows(db, "SELECT target FROM requests")] == ["x"]
 
 
 def test_newer_schema_is_refused_and_the_file_left_untouched(tmp_path: Path) -> None:
     db = tmp_path / "future.db"
-    Store(db).close()
+    open_store(db).close()
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 41}")
     conn.close()
     before = digest(db)
     with pytest.raises(StoreError) as caught:
-        Store(db)
+        open_store(db)
     message = str(caught.value)
     assert f"schema {SCHEMA_VERSION + 41}" in message and "newer evman" in message
     assert "Upgrade evman" in message
@@ -80,7 +80,7 @@ def test_newer_schema_is_refused_and_the_file_left_untouched(tmp_path: Path) -> 
 
 def test_newer_schema_through_the_cli_is_one_line_without_traceback(tmp_path: Path) -> None:
     db = tmp_path / "future.db"
-    Store(db).close()
+    open_store(db).close()
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
@@ -96,7 +96,7 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_byte_identical(tmp_path: 
     db.chmod(0o600)
     before = digest(db)
     with pytest.raises(StoreError) as caught:
-        Store(db)
+        open_store(db)
     assert "not an evman database" in str(caught.value) and str(db) in str(caught.value)
     assert digest(db) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]  # no -wal, no -shm
@@ -112,7 +112,7 @@ def test_another_programs_sqlite_database_is_refused_and_left_untouched(tmp_path
     db.chmod(0o600)
     before = digest(db)
     with pytest.raises(StoreError) as caught:
-        Store(db)
+        open_store(db)
     assert "another program" in str(caught.value)
     assert digest(db) == before
 
@@ -124,7 +124,7 @@ def test_file_is_created_0600_and_wal_is_on(tmp_path: Path) -> None:
     old = os.umask(0o000)  # even with a permissive umask
     try:
         db = tmp_path / "private.db"
-        store = Store(db)
+        store = open_store(db)
         store.add_request("hold", "x", requested_by="test")  # makes SQLite create -wal and -shm
     finally:
         os.umask(old)
@@ -141,19 +141,19 @@ def test_file_is_created_0600_and_wal_is_on(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", [0o666, 0o620, 0o602], ids=oct)
 def test_a_file_others_can_write_is_refused(tmp_path: Path, mode: int) -> None:
     db = tmp_path / "shared.db"
-    Store(db).close()
+    open_store(db).close()
     db.chmod(mode)
     with pytest.raises(StoreError) as caught:
-        Store(db)
+        open_store(db)
     assert f"chmod 600 {db}" in str(caught.value)
     done = cli("list", "--db", str(db))
     assert done.returncode != 0 and "chmod 600" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_memory_store_has_the_same_schema(tmp_path: Path) -> None:
-    mem = SqliteStore(memory=True)
+    mem = open_store(memory=True)
     names = {r[0] for r in mem.conn.execute("SELECT name FROM sqlite_master")}
-    Store(tmp_path / "f.db").close()
+    open_store(tmp_path / "f.db").close()
     assert names == {r["name"] for r in rows(tmp_path / "f.db", "SELECT name FROM sqlite_master")}
 
 
@@ -249,13 +249,14 @@ def assert_no_scans(store: SqliteStore, found: dict[str, list[str]]) -> None:
 @pytest.fixture(scope="module")
 def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("big") / "big.db"
-    Store(db).close()
+    open_store(db).close()
     fill_events(db, NOW)
     return db
 
 
 def test_named_tick_queries_use_indexes(big_db: Path) -> None:
-    store = SqliteStore(big_db)
+    store = open_store(big_db)
+    assert isinstance(store, SqliteStore)
     seen: list[str] = []
     store.conn.set_trace_callback(seen.append)
     store.due_events(NOW)
@@ -290,7 +291,8 @@ def test_named_tick_queries_use_indexes(big_db: Path) -> None:
 def test_a_tick_of_100k_events_materialises_only_the_due_and_scans_nothing(
     big_db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = SqliteStore(big_db)
+    store = open_store(big_db)
+    assert isinstance(store, SqliteStore)
     engine = Engine(store, clock=FakeClock(NOW))
     try:
         start_began = time.perf_counter()

@@ -18,7 +18,7 @@ from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.retention import Housekeeper
-from evman.engine.store import SCHEMA_VERSION, Store, StoreError
+from evman.engine.store import SCHEMA_VERSION, StoreError, open_store
 from tests.data.upgrade.make_fixture import DEFS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "upgrade"
@@ -60,7 +60,7 @@ def test_the_fixture_is_the_previous_schema_with_history_alerts_and_requests(old
 
 def test_an_old_database_is_migrated_once_and_keeps_every_row(old_db: Path) -> None:
     before = dump(old_db)
-    store = Store(old_db)
+    store = open_store(old_db)
     assert user_version(old_db) == SCHEMA_VERSION
     after = {table: [row[: len(before[table][0])] for row in rows] for table, rows in dump(old_db).items() if rows}
     for table, rows in before.items():
@@ -71,12 +71,12 @@ def test_an_old_database_is_migrated_once_and_keeps_every_row(old_db: Path) -> N
     assert store.value("SELECT count(*) FROM runs WHERE log_pruned_at IS NOT NULL") == 0
     store.close()
     schema = sqlite3.connect(old_db).execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-    Store(old_db).close()  # a second open migrates nothing
+    open_store(old_db).close()  # a second open migrates nothing
     assert sqlite3.connect(old_db).execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
 
 
 def test_the_upgraded_database_runs(old_db: Path, tmp_path: Path) -> None:
-    store = Store(old_db)
+    store = open_store(old_db)
     clock = FakeClock(datetime(2026, 1, 7, 0, 30, tzinfo=UTC))
     text = textwrap.dedent(DEFS).format(port=9, flag=tmp_path / "flag")  # the release's own events, here
     defs = parse_definitions(text, source=str(tmp_path / "defs.toml"), base_dir=tmp_path, known_events=[])
@@ -104,6 +104,6 @@ def test_a_database_of_a_newer_release_is_refused_untouched(old_db: Path) -> Non
     conn.close()  # the last connection: its WAL is checkpointed into the file and removed
     digest = hashlib.sha256(old_db.read_bytes()).hexdigest()
     with pytest.raises(StoreError, match="newer evman"):
-        Store(old_db)
+        open_store(old_db)
     assert hashlib.sha256(old_db.read_bytes()).hexdigest() == digest
     assert not Path(str(old_db) + "-wal").exists() or Path(str(old_db) + "-wal").stat().st_size == 0

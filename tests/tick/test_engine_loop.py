@@ -16,7 +16,7 @@ import pytest
 
 from evman.engine.clock import FakeClock, iso
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from tests.engine_cli import (
     SETTLE_S,
     cli,
@@ -305,7 +305,7 @@ def test_a_locked_database_delays_the_tick_but_never_doubles_a_run(
     (with replace, a second in-memory copy once 'replaced' the real run)."""
     monkeypatch.setenv("EVMAN_BUSY_TIMEOUT_MS", "50")
     load_defs(db_path, event("q", "*/15 * * * *", concurrency=policy), tmp_path, clock.now())
-    engine = Engine(Store(db_path), clock=clock, tick_s=0.05)
+    engine = Engine(open_store(db_path), clock=clock, tick_s=0.05)
     engine.start()
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")

@@ -12,7 +12,7 @@ import pytest
 
 from evman.engine.companions import NotifierStart
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import open_store
 from tests.outside import wait_until
 
 
@@ -28,7 +28,7 @@ def test_the_notifier_starts_once_its_database_opens(
     with caplog.at_level(logging.INFO, logger="evman"):
         starting = NotifierStart(later, engine).start()
         assert starting.notifier is None
-        Store(later).close()
+        open_store(later).close()
         wait_until(lambda: starting.notifier is not None, timeout=10, what="the notifier to connect")
         starting.stop()
     said = [r.getMessage() for r in caplog.records]

@@ -15,7 +15,7 @@ import pytest
 
 from evman.engine.clock import iso
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+from evman.engine.store import Store, open_store
 from evman.engine.watch.health import Health
 from evman.engine.watch.heartbeat import Heartbeat, fail_url
 from evman.engine.watch.report import TickReport
@@ -68,7 +68,7 @@ def test_an_engine_that_cannot_write_its_database_pings_fail(store, tmp_path, ch
     """A real engine whose every flush finds the database locked by another writer."""
     loaded(store, tmp_path, checks.url("/ping/k2", scheme="http"))
     monkeypatch.setenv("EVMAN_BUSY_TIMEOUT_MS", "20")
-    engine = Engine(Store(store.path), tick_s=0.05, logs_dir=tmp_path / "logs")
+    engine = Engine(open_store(store.path), tick_s=0.05, logs_dir=tmp_path / "logs")
     health = Health(failing_after_s=0.2)
     engine.tick_listeners.append(health.seen)
     engine.start()
@@ -98,12 +98,12 @@ def test_an_engine_that_cannot_write_its_database_pings_fail(store, tmp_path, ch
 def test_a_hanging_heartbeat_never_holds_up_the_tick(store, tmp_path, checks) -> None:
     loaded(store, tmp_path, checks.url("/ping/k3", scheme="http"))
     checks.gate = threading.Event()  # the receiver takes the ping and never answers
-    engine = Engine(Store(store.path), tick_s=0.02, logs_dir=tmp_path / "logs")
+    engine = Engine(open_store(store.path), tick_s=0.02, logs_dir=tmp_path / "logs")
     health = Health()
     ticks: list[float] = []
     engine.tick_listeners += [health.seen, lambda report: ticks.append(time.monotonic())]
     engine.start()
-    beat = Heartbeat(Store(store.path), health)
+    beat = Heartbeat(open_store(store.path), health)
     thread = threading.Thread(target=engine.run, daemon=True)
     try:
         thread.start()
@@ -163,7 +163,7 @@ def test_a_wedged_tick_loop_stops_the_watchdog(store, tmp_path) -> None:
     """WATCHDOG=1 comes from the tick loop: while the loop is stuck, none comes (systemd would
     restart the service after WatchdogSec=); when it goes on, they come again."""
     sock = datagram_socket(str(tmp_path / "notify"))
-    engine = Engine(Store(store.path), tick_s=0.02, logs_dir=tmp_path / "logs")
+    engine = Engine(open_store(store.path), tick_s=0.02, logs_dir=tmp_path / "logs")
     notify = Systemd(str(tmp_path / "notify"), watchdog_s=0.06)
     wedge = threading.Event()
     wedge.set()
@@ -192,7 +192,7 @@ def test_a_wedged_tick_loop_stops_the_watchdog(store, tmp_path) -> None:
 
 def test_engines_check_exit_codes(tmp_path) -> None:
     db = tmp_path / "evman.db"
-    store = Store(db)
+    store = open_store(db)
     load_text(store, DEFS.format(url="http://127.0.0.1:9/x"), tmp_path, datetime.now(UTC))
     done = cli("engines", "--check", "--db", str(db))
     assert done.returncode == 1 and "no live engine" in done.stdout

@@ -17,7 +17,11 @@ from pathlib import Path
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
-from evman.engine.store import Store
+
+try:
+    from evman.engine.store import open_store
+except ImportError:  # the earlier release this script runs with opened a database as Store(PATH)
+    from evman.engine.store import Store as open_store  # type: ignore[assignment]
 
 START = datetime(2026, 1, 5, 0, 0, 1, tzinfo=UTC)
 DEFINITIONS = """
@@ -53,7 +57,7 @@ schedule = "every 2 hours"
 
 def main(out: Path) -> None:
     clock = FakeClock(START)
-    store = Store(out)
+    store = open_store(out)
     defs = parse_definitions(
         textwrap.dedent(DEFINITIONS), source="history.toml", base_dir=out.parent, known_events=store.event_names()
     )

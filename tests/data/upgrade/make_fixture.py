@@ -35,6 +35,11 @@ from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
 from evman.engine.store import Store
 
+try:
+    from evman.engine.store import open_store
+except ImportError:  # the earlier release this script runs with opened a database as Store(PATH)
+    from evman.engine.store import Store as open_store  # type: ignore[assignment]
+
 START = datetime(2026, 1, 5, 0, 0, 1, tzinfo=UTC)
 
 DEFS = """
@@ -98,7 +103,7 @@ def main(out: Path) -> None:
     flag = work / "build.ok"
     db = work / "evman.db"
     clock = FakeClock(START)
-    store = Store(db)
+    store = open_store(db)
     text = textwrap.dedent(DEFS).format(port=server.server_address[1], flag=flag)
     defs = parse_definitions(text, source=str(work / "defs.toml"), base_dir=work, known_events=[])
     catalog.save(store, defs, now=clock.now())

@@ -16,11 +16,12 @@ from evman.engine.tick.context import Tick
 from evman.engine.tick.routing import Routed
 from evman.engine.timing.durations import format_duration
 from evman.engine.timing.wording import local_text
+from evman.engine.verbs.targets import RequestError
 
 COMMENT_MAX: Final = 2000
 
 
-class ApprovalError(ValueError):
+class ApprovalError(RequestError):
     """The approval asked for cannot be given; the text says why and what to do."""
 
 

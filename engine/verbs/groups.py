@@ -12,9 +12,10 @@ from evman.engine.quoting import quoted
 from evman.engine.tick import coordination
 from evman.engine.tick.context import Tick
 from evman.engine.tick.readview import condition_of
+from evman.engine.verbs.targets import RequestError
 
 
-class GroupError(ValueError):
+class GroupError(RequestError):
     """A group target that names nothing; the text says what to do."""
 
 
