@@ -36,6 +36,8 @@ class MemoryView:
         self.runs: dict[str, list[Finished]] = {}
         self.running: set[str] = set()
         self.paths: set[str] = set()
+        self.groups: dict[str, list[str]] = {}
+        self.waiting: set[str] = set()
         self.asked: list[str] = []
 
     def finish(self, event: str, state: RunState, ended_at: datetime, exit_code: int | None = None) -> None:
@@ -53,6 +55,14 @@ class MemoryView:
     def path_exists(self, path: str) -> bool:
         self.asked.append(f"path_exists({path})")
         return path in self.paths
+
+    def group_members(self, group: str) -> list[str]:
+        self.asked.append(f"group_members({group})")
+        return self.groups.get(group, [])
+
+    def is_waiting(self, event: str) -> bool:
+        self.asked.append(f"is_waiting({event})")
+        return event in self.waiting
 
 
 def check(text: str, view: StateView, now: datetime = NOW) -> tuple[bool, str | None]:

@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from console_helpers import cells, engine_running, loaded, query, requests, run, select, shown, wait_until
-
 from evman.console.app.evman_app import make_app
 from evman.console.screens.decide import DecideScreen
 from evman.console.screens.pools import PoolsScreen
 from evman.console.widgets.line_table import LineTable
 from evman.engine.clock import FakeClock
+from tests.console.console_helpers import cells, engine_running, loaded, query, requests, run, select, shown, wait_until
 
 GROUPED = """
     [defaults]
@@ -89,7 +88,9 @@ def test_the_pools_screen_shows_holders_and_the_line(seed: Callable[..., Path], 
             )
             await pilot.press("P")
             await wait_until(pilot, lambda: isinstance(app.screen, PoolsScreen) and app.screen.loaded, "the pools")
-            texts = [" ".join(c.plain for c in app.screen.query_one(LineTable).row_texts(k)) for k in app.screen.rows]
+            pools = app.screen
+            assert isinstance(pools, PoolsScreen)
+            texts = [" ".join(c.plain for c in pools.query_one(LineTable).row_texts(k)) for k in pools.rows]
             holder, waiter = query(db, "SELECT id, event, state FROM runs ORDER BY state")
             assert texts[0].startswith("lock 1 of 1") and "1 waiting" in texts[0]
             assert f"holds run:{holder['id']} {holder['event']}" in texts[1]

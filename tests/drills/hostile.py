@@ -229,6 +229,12 @@ class _View:
     def path_exists(self, path: str) -> bool:
         return len(path) % 2 == 0
 
+    def group_members(self, group: str) -> list[str]:
+        return [f"{group}-{i}" for i in range((hash(group) + self.seed) % 4)]
+
+    def is_waiting(self, event: str) -> bool:
+        return (hash(event) + self.seed) % 3 == 0
+
 
 def check_condition(text: str, seed: int = 0) -> None:
     TRIED["requires conditions"] += 1

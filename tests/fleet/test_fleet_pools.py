@@ -45,7 +45,7 @@ class Db:
         self.conn = psycopg.connect(dsn, autocommit=True)
 
     def one(self, sql: str, *params: Any) -> Any:
-        found = self.conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        found = self.conn.execute(sql, params).fetchall()
         return found[0][0] if found else None
 
 
@@ -127,7 +127,7 @@ def test_a_pool_of_2_never_has_3_holders_across_engines_killed_and_stopped(
         evman_argv("load", str(defs), "--db", pg_dsn), check=True, cwd=ROOT, capture_output=True, timeout=120
     )
     db = Db(pg_dsn)
-    db.conn.execute(AUDIT_SQL)  # type: ignore[arg-type]
+    db.conn.execute(AUDIT_SQL)
     for _ in range(3):
         fleet.start()
     sampler = Sampler(pg_dsn)
@@ -191,8 +191,7 @@ def test_a_start_whose_flush_failed_is_decided_again_not_written_later(
 
     def ask(verb: str, target: str) -> None:
         Db(pg_dsn).conn.execute(
-            "INSERT INTO requests (verb, target, requested_by) VALUES (%s, %s, 'test')",
-            (verb, target),  # type: ignore[arg-type]
+            "INSERT INTO requests (verb, target, requested_by) VALUES (%s, %s, 'test')", (verb, target)
         )
 
     load(pg_dsn, LOCK, tmp_path, clock)
@@ -212,7 +211,7 @@ def test_a_start_whose_flush_failed_is_decided_again_not_written_later(
             raise StoreError("the connection failed (test); evman retries at the next step")
         return real_apply(batch, owner)
 
-    a.store.apply = apply_once_failing  # type: ignore[method-assign]
+    a.store.apply = apply_once_failing
     ask("release", "x")
     with pytest.raises(StoreError):
         a.tick()  # x is ready: a gives it the slot, and its flush fails

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Change, Engine
 from evman.engine.store import Store, open_store
+from tests.outside import found
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -100,11 +101,12 @@ def wait_running(engine: Engine, clock: FakeClock, run_id: int, timeout_s: float
     wait_until(started, timeout_s, f"run {run_id} to start")
 
 
-def evman(db: Path, *args: str) -> Any:
-    """`evman ARGS --db DB` in-process through click; returns parsed JSON when --json is given."""
+def evman(db: Path | str | None, *args: str) -> Any:
+    """`evman ARGS --db DB` in-process through click; returns parsed JSON when --json is given.
+    DB is a file or a postgresql:// URL: a store's `target` will do."""
     from evman.console.cli.main import main
 
-    result = CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["--db", str(found(db, "database")), *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads(result.output) if "--json" in args else result.output
 

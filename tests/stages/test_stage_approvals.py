@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receivers import HttpReceiver
 
 from evman.engine.clock import FakeClock, iso
 from evman.engine.engine import Engine
 from evman.engine.paging.notifier import Notifier
 from evman.engine.store import Store, open_store
+from tests.outside import found
+from tests.receivers import HttpReceiver
 from tests.stages.stage_helpers import alerts, evman
 
 pytestmark = pytest.mark.backends
@@ -77,7 +78,7 @@ def test_approve_pages_the_route_and_records_who_and_the_comment(
 ) -> None:
     engine = engine_factory(defs(lead))
     run_id = waiting_run(engine, clock)
-    run = store.run(run_id)
+    run = found(store.run(run_id))
     assert run["state"] == "waiting" and run["waiting_reason"].startswith("awaiting approval from lead since ")
     notifier.run_once(clock.now())
     (asked,) = pages(lead, "/lead")
@@ -86,7 +87,7 @@ def test_approve_pages_the_route_and_records_who_and_the_comment(
     answer = ask(engine, clock, "approve", f"run:{run_id}", "ann", comment="release notes checked")
     assert answer["outcome"] == "ok" and answer["detail"] == f"run {run_id} of promote approved"
     engine.settle(clock.now())
-    run = store.run(run_id)
+    run = found(store.run(run_id))
     assert run["state"] == "succeeded"
     assert '"by": "ann (request' in run["approval"] and '"comment": "release notes checked"' in run["approval"]
     assert '"verdict": "approved"' in run["approval"]
@@ -105,7 +106,7 @@ def test_reject_skips_the_run_pages_and_records_who(
     run_id = waiting_run(engine, clock)
     answer = ask(engine, clock, "reject", "promote", "bob", comment="not on a Friday")
     assert answer["outcome"] == "ok"
-    run = store.run(run_id)
+    run = found(store.run(run_id))
     assert run["state"] == "skipped" and run["reason"].startswith("rejected by bob (request")
     assert run["reason"].endswith(": not on a Friday") and '"verdict": "rejected"' in run["approval"]
     notifier.run_once(clock.now())
@@ -121,11 +122,11 @@ def test_the_timeout_decides_for_nobody_and_pages(
     run_id = waiting_run(engine, clock)
     clock.advance(timedelta(hours=3, minutes=59))
     engine.settle(clock.now())
-    assert store.run(run_id)["state"] == "waiting"
+    assert found(store.run(run_id))["state"] == "waiting"
     clock.advance(timedelta(minutes=1))
     engine.settle(clock.now())
     engine.settle(clock.now())
-    run = store.run(run_id)
+    run = found(store.run(run_id))
     assert run["state"] == {"fail": "failed", "skip": "skipped", "approve": "succeeded"}[on_timeout]
     assert '"by": "nobody: the approval timed out' in run["approval"]
     notifier.run_once(clock.now())
@@ -151,9 +152,9 @@ def test_an_approval_given_before_the_run_awaited_one_does_not_count(
     finally:
         other.close()
     engine.settle(clock.now())
-    row = store.request(late)
+    row = found(store.request(late))
     assert row["outcome"].startswith(f"this was asked at {iso(before)}, before run {run_id} awaited approval")
-    assert store.run(run_id)["state"] == "waiting"
+    assert found(store.run(run_id))["state"] == "waiting"
     assert ask(engine, clock, "approve", f"run:{run_id}", "ann")["outcome"] == "ok"
 
 

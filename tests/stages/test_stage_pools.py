@@ -11,6 +11,7 @@ import pytest
 
 from evman.engine.clock import FakeClock
 from evman.engine.store import Store
+from tests.outside import found
 from tests.stages import pool_jobs
 from tests.stages.stage_helpers import ask, runs, wait_until
 
@@ -94,21 +95,21 @@ def test_a_waiting_run_says_which_pool_and_who_holds_it_and_the_line_is_priority
 ) -> None:
     engine = engine_factory(LINE)
     holder = int(ask(engine, "trigger", "holder")["detail"].split()[1])
-    wait_until(lambda: (engine.tick(clock.now()) is not None) and store.run(holder)["pid"] is not None)
+    wait_until(lambda: (engine.tick(clock.now()) is not None) and found(store.run(holder))["pid"] is not None)
     clock.advance(timedelta(seconds=1))
     low = int(ask(engine, "trigger", "low")["detail"].split()[1])
     clock.advance(timedelta(seconds=1))
     high = int(ask(engine, "trigger", "high")["detail"].split()[1])
     engine.tick(clock.now())
-    assert store.run(high)["waiting_reason"] == f"waiting for pool db (1 of 1 held by holder run {holder})"
-    assert store.run(low)["waiting_reason"] == (
+    assert found(store.run(high))["waiting_reason"] == f"waiting for pool db (1 of 1 held by holder run {holder})"
+    assert found(store.run(low))["waiting_reason"] == (
         f"waiting for pool db (1 of 1 held by holder run {holder}; next in line: high run {high})"
     )
-    assert store.run(low)["pools"] == "db=1"  # in line: the console and the other engines see it
+    assert found(store.run(low))["pools"] == "db=1"  # in line: the console and the other engines see it
     ask(engine, "kill", "holder")
     engine.settle(clock.now())
     engine.settle(clock.now())
-    high_row, low_row = store.run(high), store.run(low)
+    high_row, low_row = found(store.run(high)), found(store.run(low))
     assert high_row["state"] == "succeeded" and low_row["state"] == "succeeded"
     assert high_row["started_at"] <= low_row["started_at"]  # priority 10 went first, though it fell due later
     assert high_row["ended_at"] <= low_row["started_at"]  # one at a time: a pool of 1 is a lock
@@ -125,14 +126,16 @@ def test_a_run_keeps_its_place_smaller_runs_behind_it_do_not_overtake(
     clock.advance(timedelta(seconds=1))
     small = int(ask(engine, "trigger", "small")["detail"].split()[1])  # disk has 2 free: it would fit
     engine.tick(clock.now())
-    assert store.run(small)["state"] == "waiting"
-    assert store.run(small)["waiting_reason"] == f"waiting for pool disk (0 of 2 held; next in line: big run {big})"
-    assert store.run(big)["waiting_reason"] == f"waiting for pool db (1 of 1 held by holder run {holder})"
+    assert found(store.run(small))["state"] == "waiting"
+    assert (
+        found(store.run(small))["waiting_reason"] == f"waiting for pool disk (0 of 2 held; next in line: big run {big})"
+    )
+    assert found(store.run(big))["waiting_reason"] == f"waiting for pool db (1 of 1 held by holder run {holder})"
     ask(engine, "kill", "holder")
     engine.settle(clock.now())
     engine.settle(clock.now())
-    assert store.run(big)["started_at"] <= store.run(small)["started_at"]
-    assert [store.run(i)["state"] for i in (big, small)] == ["succeeded", "succeeded"]
+    assert found(store.run(big))["started_at"] <= found(store.run(small))["started_at"]
+    assert [found(store.run(i))["state"] for i in (big, small)] == ["succeeded", "succeeded"]
 
 
 def test_a_long_wait_ages_a_low_priority_run_past_newer_high_priority_ones(
@@ -147,4 +150,4 @@ def test_a_long_wait_ages_a_low_priority_run_past_newer_high_priority_ones(
     ask(engine, "kill", "holder")
     engine.settle(clock.now())
     engine.settle(clock.now())
-    assert store.run(low)["started_at"] <= store.run(high)["started_at"]
+    assert found(store.run(low))["started_at"] <= found(store.run(high))["started_at"]
