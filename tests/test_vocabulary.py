@@ -29,7 +29,7 @@ from evman.engine.model import (
     alert_facts,
 )
 from evman.engine.paging.notices import MANUAL_TRIGGERS
-from evman.engine.paging.rules import REPEATING
+from evman.engine.paging.rules import ESCALATING, REPEATING
 from evman.engine.stages.followups import RECOVERY_WORTHY
 from evman.engine.store import RESOLVED_BY_SUCCESS
 
@@ -60,7 +60,10 @@ def test_every_alert_kind_has_its_facts() -> None:
 
 def test_the_sets_read_from_the_alert_kinds_table_are_what_they_were() -> None:
     """Pinned: the table replaced four hand-written sets and three maps; none changed."""
-    assert REPEATING == {"failed", "overdue", "missed", "lost", "at_risk", "projected_late"}
+    # at_risk and projected_late stopped repeating with the clock when foresight learned to page
+    # again on news only (engine/foresight/rules.py); projected_late still escalates
+    assert REPEATING == {"failed", "overdue", "missed", "lost"}
+    assert ESCALATING == REPEATING | {"projected_late"}
     assert set(RESOLVED_BY_SUCCESS) == {"failed", "lost", "missed", "overdue", "overrun", "late"}
     assert RECOVERY_WORTHY == {"failed", "lost", "missed"}
     assert {k for k, f in ALERT_KINDS.items() if f.while_waiting} == {"late", "missed"}
@@ -77,10 +80,14 @@ def test_the_sets_read_from_the_alert_kinds_table_are_what_they_were() -> None:
         "projected_late": "failure",
         "recovered": "success",
         "no_occurrence": "warning",  # new with calendars: was "info" by omission from the old map
+        "approval": "info",  # new with coordination: a question, and the notices of its answer
+        "approved": "info",
+        "rejected": "warning",
+        "approval_timeout": "warning",
     }
-    warn = {"late", "overrun", "too_fast", "delivery", "no_occurrence"}
+    warn = {"late", "overrun", "too_fast", "delivery", "no_occurrence", "approval", "rejected", "approval_timeout"}
     assert {k: kind_tone(k) for k in AlertKind} == {
-        k: "ok" if k == "recovered" else "warn" if k in warn else "bad" for k in AlertKind
+        k: "ok" if k in ("recovered", "approved") else "warn" if k in warn else "bad" for k in AlertKind
     }
 
 

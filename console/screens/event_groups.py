@@ -8,6 +8,7 @@ from typing import Any
 
 from evman.console.views import groups
 from evman.console.widgets.event_table import EventTable
+from evman.engine.verbs import Verb
 
 
 class GroupLines:
@@ -38,13 +39,13 @@ class GroupLines:
         members = [self.rows[m] for m in sorted(self.members.get(group, ())) if m in self.rows]
         return groups.group_cells(group, members, unfolded=group in self.unfolded)
 
-    def _ask(self, verb: str) -> None:
-        """On a group's line, trigger, hold and release name the whole group (group:NAME)."""
+    def target_for(self, verb: Verb) -> str | None:
+        """On a group's line, a verb that takes group:NAME (trigger, hold, release) names the
+        whole group; elsewhere what the screen names."""
         key = self.table.selected_key()
-        if groups.is_group_key(key) and verb in ("trigger", "hold", "release"):
-            self.services.send_request(verb, str(key))  # type: ignore[attr-defined]
-        else:
-            super()._ask(verb)  # type: ignore[misc]
+        if groups.is_group_key(key) and verb.takes("group"):
+            return str(key)
+        return super().target_for(verb)  # type: ignore[misc, no-any-return]
 
     def action_fold(self) -> None:
         """Fold or unfold the selected group (or the group of the selected event)."""

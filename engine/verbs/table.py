@@ -223,6 +223,7 @@ VERBS: Final[tuple[Verb, ...]] = (
         "(it asks for the comment).",
         targets=("event", "run"),
         options=(COMMENT,),
+        run_states=frozenset({RunState.WAITING}),
     ),
     Verb(
         "reject",
@@ -232,6 +233,7 @@ VERBS: Final[tuple[Verb, ...]] = (
         more="The console's key is X (it asks for the comment).",
         targets=("event", "run"),
         options=(COMMENT,),
+        run_states=frozenset({RunState.WAITING}),
     ),
 )
 """Every request verb, in the order the console's footer shows their keys."""

@@ -107,7 +107,7 @@ def test_every_kind_of_step_op_has_a_sqlite_and_a_postgresql_form() -> None:
 def test_run_columns_are_the_runs_table_a_new_file_gets(tmp_path: Path) -> None:
     open_store(tmp_path / "new.db").close()
     assert RUN_COLUMNS == tuple(r["name"] for r in rows(tmp_path / "new.db", "PRAGMA table_info(runs)"))
-    assert RUN_COLUMNS[:3] == ("id", "event", "state") and len(RUN_COLUMNS) == 26
+    assert RUN_COLUMNS[:3] == ("id", "event", "state") and len(RUN_COLUMNS) == 29
 
 
 def test_columns_after_follows_added_renamed_and_dropped_columns() -> None:
@@ -140,7 +140,11 @@ def test_a_step_a_backend_could_not_apply_is_refused_with_what_to_do(op: Op) -> 
 def test_postgresql_and_sqlite_get_the_same_tables_columns_and_indexes(pg_dsn: str, tmp_path: Path) -> None:
     open_store(pg_dsn).close()
     open_store(tmp_path / "new.db").close()
-    fleet = {"engines": None, "runs": {"engine_id", "epoch"}, "requests": {"engine_id"}}  # PostgreSQL's own steps
+    fleet = {
+        "engines": None,
+        "runs": {"engine_id", "epoch"},
+        "requests": {"engine_id", "claimed_by"},
+    }  # PostgreSQL's own steps
     for table in TABLES:
         pg = rows(
             pg_dsn,
@@ -212,15 +216,15 @@ def test_an_earlier_commits_database_opens_migrated_once_keeps_every_row_and_run
 A_NEW_STEP = Step(
     "a step with every kind of op, as a helper would append one",
     (
-        AddColumn("runs", Column("params", "text", not_null=True, default="{}")),
-        Statement("UPDATE runs SET params = '{\"day\": 1}' WHERE state = 'succeeded'"),
+        AddColumn("runs", Column("labels", "text", not_null=True, default="{}")),
+        Statement("UPDATE runs SET labels = '{\"day\": 1}' WHERE state = 'succeeded'"),
         Transform("runs", kinds={"exit_code": "text"}),
         RenameColumn("runs", "flags", "marks"),
         DropColumn("runs", "checks"),
         Transform("alerts", not_null={"route": False}, defaults={"message": "(none)"}),
-        Table("pools", (Column("name", "text"), Column("size", "int", not_null=True, default=1)), pk=("name",)),
-        Index("pools_size", "pools", ("size",), where="size > 1"),
-        Seed("pools", ({"name": "db", "size": 2}, {"name": "gpu", "size": 1})),
+        Table("lanes", (Column("name", "text"), Column("size", "int", not_null=True, default=1)), pk=("name",)),
+        Index("lanes_size", "lanes", ("size",), where="size > 1"),
+        Seed("lanes", ({"name": "db", "size": 2}, {"name": "gpu", "size": 1})),
     ),
 )
 
@@ -235,10 +239,10 @@ def append_a_new_step(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def check_the_new_step(db: Path | str, before: dict[str, int]) -> None:
     assert kept_every_row(before, counts(db))
-    succeeded = rows(db, "SELECT DISTINCT params FROM runs WHERE state = 'succeeded'")
-    others = rows(db, "SELECT DISTINCT params FROM runs WHERE state <> 'succeeded'")
-    assert succeeded == [{"params": '{"day": 1}'}] and others in ([], [{"params": "{}"}])
-    assert rows(db, "SELECT name, size FROM pools ORDER BY name") == [
+    succeeded = rows(db, "SELECT DISTINCT labels FROM runs WHERE state = 'succeeded'")
+    others = rows(db, "SELECT DISTINCT labels FROM runs WHERE state <> 'succeeded'")
+    assert succeeded == [{"labels": '{"day": 1}'}] and others in ([], [{"labels": "{}"}])
+    assert rows(db, "SELECT name, size FROM lanes ORDER BY name") == [
         {"name": "db", "size": 2},
         {"name": "gpu", "size": 1},
     ]
@@ -262,7 +266,7 @@ def test_a_new_step_migrates_an_earlier_commits_database_once(
     open_store(previous).close()
     assert user_version(previous) == SCHEMA_VERSION + 1
     check_the_new_step(previous, before)
-    assert index_names(previous) >= indexes | {"pools_size"}  # the partial indexes of runs and alerts kept
+    assert index_names(previous) >= indexes | {"lanes_size"}  # the partial indexes of runs and alerts kept
     kinds = {r["name"]: r["type"] for r in rows(previous, "PRAGMA table_info(runs)")}
     assert kinds["exit_code"] == "TEXT" and "flags" not in kinds and "checks" not in kinds
     open_store(tmp_path / "new.db").close()  # and a new file made with the step has the same shape
