@@ -1,11 +1,12 @@
 """The engine: claims the database, runs the tick's stages in order, sleeps until the next wake-up.
 
 The stages (engine/stages/) do the work; this module only orders them, keeps what lives
-between ticks (the active runs, the read view, the writes not yet flushed) and the lifecycle."""
+between ticks (the active runs, the read view, the writes not yet flushed: engine/tick/carry.py)
+and the lifecycle. When the loop ticks next is engine/tick/pace.py; how a tick went, told to the
+tick's listeners, engine/tick/report.py."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import queue
@@ -15,15 +16,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from evman import __version__
-from evman.engine.clock import Clock, SystemClock, parse_iso
-from evman.engine.fleet.elsewhere import Elsewhere
-from evman.engine.fleet.membership import Membership
+from evman.engine.clock import Clock, SystemClock
+from evman.engine.fleet.membership import membership_for
 from evman.engine.fleet.placement import Seat
 from evman.engine.fleet.sole import EngineBusy, Sole
-from evman.engine.model import Trigger
 from evman.engine.running.executors import Executors, Outcome
 from evman.engine.stages.deadlines import check_deadlines
 from evman.engine.stages.flush import flush, flush_and_spawn
@@ -31,19 +30,20 @@ from evman.engine.stages.followups import follow_up
 from evman.engine.stages.foresight import Foresight
 from evman.engine.stages.materialise import materialise
 from evman.engine.stages.reap import reap
+from evman.engine.stages.reboot import queue_reboots, reboot_at_join
 from evman.engine.stages.recover import recover
 from evman.engine.stages.requests import handle_requests
 from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
-from evman.engine.store import Fenced, PgStore, Store, StoreError, Unreachable
+from evman.engine.store import Fenced, PgStore, Store, StoreError
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
+from evman.engine.tick.carry import Carry
 from evman.engine.tick.context import Tick
-from evman.engine.tick.lifecycle import new_run
-from evman.engine.tick.outage import Outage
+from evman.engine.tick.pace import BURST_AHEAD, Pace
 from evman.engine.tick.readview import ReadView
-from evman.engine.tick.report import tick_report
+from evman.engine.tick.report import Reports
 from evman.engine.timing.backoff import backoff_for
 from evman.engine.verbs.holds import release_ended_holds
 from evman.engine.watch.report import TickReport
@@ -53,23 +53,6 @@ LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """How evman's log lines read, wherever they go (the headless engine's stdout, the console's log file)."""
 
 VERSION: Final = __version__
-BURST_AHEAD: Final = 500
-"""A prefetch that decodes this many specs announces a burst: the loop collects garbage
-before it falls due (see Engine._collect_before_burst)."""
-COLLECT_AHEAD_S: Final = 0.2
-"""...if the burst is at least this far off (a full collection of a console's heap ~50 ms)."""
-DUE_ELSEWHERE_WAIT_S: Final = 0.05
-"""Several engines: a due event that another engine is materialising (its row locked until it
-commits) stays due here; look again after this long instead of ticking in a tight loop."""
-
-
-def next_wait(tick_s: float, next_due: datetime | None, now: datetime, due_elsewhere: bool) -> float:
-    """How long the loop sleeps after a tick: a tick, or until the next due occurrence; not 0
-    when all that is due was locked by another engine (see DUE_ELSEWHERE_WAIT_S)."""
-    if next_due is None:
-        return tick_s
-    wait = min(tick_s, max(0.0, (next_due - now).total_seconds()))
-    return min(tick_s, DUE_ELSEWHERE_WAIT_S) if wait == 0.0 and due_elsewhere else wait
 
 
 class Engine:
@@ -104,28 +87,18 @@ class Engine:
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
         self.silence = SilenceWatch()
-        self.fleet: Membership | None = None
+        self.fleet = membership_for(store, Seat(self._host, tags), self.pid, tick_s, VERSION)
         """With several engines (PostgreSQL): this engine's lease, ids and takeovers."""
         self.sole = Sole(store, self.clock, pid=self.pid, host=self._host, tick_s=tick_s, version=VERSION)
         """With one engine (SQLite): this engine's claim on the database."""
-        if isinstance(store, PgStore):
-            self.fleet = Membership(store, Seat(self._host, tags), self.pid, tick_s, VERSION)
-        elif tags:
-            log.warning(
-                "--tags %s is ignored: %s is SQLite, one engine that runs every event "
-                "(tags choose among several engines on PostgreSQL)",
-                ",".join(sorted(tags)),
-                store.url,
-            )
-        self._unflushed = Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host)
-        """Writes, inserts and spawns a failed flush left (the next tick carries them on)."""
-        self._outage = Outage()
-        self._next_due: datetime | None = None
-        self._due_elsewhere = False
-        self._burst_ahead = False
+        self._carry = Carry(
+            Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host), self.fleet
+        )
+        self._pace = Pace(self.clock, tick_s)
         self.started = False
         self.tick_listeners: list[Callable[[TickReport], None]] = []
         """Called in the engine's thread after every tick of run(), ok or not (engine/watch/)."""
+        self._reports = Reports(self.tick_listeners)
         self._last_tick: Tick | None = None
         self.elsewhere_reads = 0
         """Several engines: reads of the other engines' active runs so far (one per tick at most,
@@ -146,7 +119,7 @@ class Engine:
             self.executors.expect_commands()
         tick = self._begin_tick(now)
         recover(tick, self.executors)
-        self._queue_reboots(tick)
+        queue_reboots(tick, self.fleet)
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.started = True
@@ -159,25 +132,11 @@ class Engine:
         self._refresh_definitions()
         tick = self._begin_tick(now)
         take_over(tick, self.fleet, self.executors)
-        if self.fleet.starts_fleet:  # @reboot: once when the fleet starts, not per engine
-            self._queue_reboots(tick)
-        elif not self.fleet.doubtful and (reboots := self.store.reboot_events()):
-            log.info(
-                "not queuing @reboot event(s) %s: other engines are live (they run when "
-                "the first engine of the fleet starts)",
-                ", ".join(reboots),
-            )
+        reboot_at_join(tick, self.fleet)
         follow_up(tick)
         self._end_tick(tick, spawning=False)
         self.fleet.listen(self.wake)
         self.started = True
-
-    def _queue_reboots(self, tick: Tick) -> None:
-        """A waiting run of every @reboot event (the engine starts, or the fleet does)."""
-        if self.fleet is not None:
-            self.fleet.reboot_due = False
-        for name in self.store.reboot_events():
-            new_run(tick, name, Trigger.REBOOT, tick.now, triggered_by="engine start")
 
     def run(self) -> None:
         """Tick until stop(); the thread (or process) that calls it is the engine."""
@@ -187,60 +146,29 @@ class Engine:
             while not self._stop.is_set():
                 self._wake.clear()
                 ticked = self._safe_tick(self.clock.now())
-                if self._burst_ahead:
-                    self._collect_before_burst()
-                # after a failed tick wait a whole tick: an occurrence still due (its next fire
-                # time could not be recorded) would otherwise make the loop spin, and flood the log
-                # the wait counts from the tick's end: a long tick must not make the next one late
-                self._wake.wait(
-                    next_wait(self.tick_s, self._next_due, self.clock.now(), self._due_elsewhere)
-                    if ticked
-                    else self.tick_s
-                )
+                self._pace.collect_before_burst()
+                self._wake.wait(self._pace.wait_s(ticked))
         finally:
             self.shutdown()
-
-    def _collect_before_burst(self) -> None:
-        """The specs of a burst were just decoded ahead of it: collect garbage now, while the
-        loop waits for it, not in the tick that starts it (its thousands of new objects made
-        a full collection likely there: ~13 ms of the 2,000-run tick of bench W1)."""
-        self._burst_ahead = False
-        due = self._next_due
-        if due is not None and (due - self.clock.now()).total_seconds() >= COLLECT_AHEAD_S:
-            gc.collect()
 
     def _safe_tick(self, now: datetime) -> bool:
         """One tick; False when it failed (said in the log)."""
         began = time.perf_counter()
         try:
             changes = self.tick(now)
-        except Unreachable as exc:
-            self._outage.failed(exc)
-            self._view.look_again()  # at the mailbox: the failed tick may not have
-            self._report(now, began, f"cannot reach the database: {exc}")
-            return False
-        except StoreError as exc:
-            log.error("tick could not record its work, will retry: %s", exc)
-            self._view.look_again()
-            self._report(now, began, f"cannot record its work: {exc}")
-            return False
         except Exception as exc:  # the engine thread must survive a bug in one tick; it logs it loudly
-            log.exception("tick failed")
-            self._view.look_again()
-            self._report(now, began, f"tick failed: {type(exc).__name__}: {exc}")
+            error = self._reports.failed(exc)
+            self._view.look_again()  # at the mailbox: the failed tick may not have
+            self._report(now, began, error)
             return False
-        self._outage.ended()
+        self._reports.outage.ended()
         if changes and self.on_change is not None:
             self.on_change(changes)
         self._report(now, began, None)
         return True
 
     def _report(self, now: datetime, began: float, error: str | None) -> None:
-        """Tell the tick's listeners (health, systemd, metrics) how it went; they must be quick."""
-        if self.tick_listeners:
-            report = tick_report(self._last_tick, now, time.perf_counter() - began, error, self.fenced, len(self._runs))
-            for listener in self.tick_listeners:
-                listener(report)
+        self._reports.tell(self._last_tick, now, began, error, fenced=self.fenced, active=len(self._runs))
 
     def _fenced(self, why: str) -> None:
         """Another engine owns this one's runs now: start nothing, kill our commands, stop."""
@@ -324,15 +252,15 @@ class Engine:
         if self.fleet is not None and not tick.stopping:
             take_over(tick, self.fleet, self.executors)
             if self.fleet.reboot_due:  # the engines live when it joined never renewed
-                self._queue_reboots(tick)
+                queue_reboots(tick, self.fleet)
         if self._view.committed_elsewhere():
             self._refresh_definitions()
             handle_requests(tick)
         release_ended_holds(tick)
-        self._due_elsewhere = False
-        if self._next_due is not None and tick.now >= self._next_due:
+        self._pace.due_elsewhere = False
+        if self._pace.is_due(tick.now):
             materialise(tick)
-            self._due_elsewhere = not tick.fired  # all it saw due was locked by other engines
+            self._pace.due_elsewhere = not tick.fired  # all it saw due was locked by other engines
         reap(tick, self._outcomes)
         follow_up(tick)
         start_ready(tick)
@@ -344,7 +272,7 @@ class Engine:
         self._end_tick(tick, spawning=True)
         self.elsewhere_reads += tick.elsewhere.reads
         self._last_tick = tick
-        self._burst_ahead = self._view.prefetch(self._next_due, tick.now, self.tick_s) >= BURST_AHEAD
+        self._pace.burst_ahead = self._view.prefetch(self._pace.next_due, tick.now, self.tick_s) >= BURST_AHEAD
         if self._view.saw_command:
             self.executors.expect_commands()
             self.executors.prepare_logs(self._view.commands_ahead)
@@ -358,29 +286,7 @@ class Engine:
         anywhere (its flush, or a read half-way) is carried on whole, its writes, new runs,
         ended runs not yet followed up, spawns and changes with it; none is lost or made twice."""
         self.store.drop_claims()  # a tick that failed half-way left its claimed rows locked
-        left = self._unflushed
-        self._unflushed = Tick(
-            now,
-            self._runs,
-            self._view,
-            self.executors,
-            self._new_id,
-            self._host,
-            stopping=self._stop.is_set(),
-            fired=left.fired,
-            batch=left.batch,
-            inserts=left.inserts,
-            to_spawn=left.to_spawn,
-            changes=left.changes,
-            ended=left.ended,
-            done=left.done,
-            acked=left.acked,
-            next_due_moved=left.next_due_moved,
-            owner=self._owner(),
-            elsewhere=Elsewhere(self.store, self._owner()),
-            placement=self.fleet,
-        )
-        return self._unflushed
+        return self._carry.begin(now, stopping=self._stop.is_set())
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
         """Flush (and spawn); what a failed flush could not write stays for the next tick."""
@@ -391,28 +297,15 @@ class Engine:
                 flush(tick, self.store)
         finally:
             if tick.next_due_moved:  # read after the starts: they need not wait for it
-                self._next_due = parse_iso(self.store.next_due_at())
-        self._unflushed = Tick(
-            tick.now,
-            self._runs,
-            self._view,
-            self.executors,
-            self._new_id,
-            self._host,
-            fired=tick.fired,
-            owner=self._owner(),
-            placement=self.fleet,
-        )
-
-    def _owner(self) -> Any:
-        return None if self.fleet is None else self.fleet.token
+                self._pace.read_next_due(self.store)
+        self._carry.flushed(tick)
 
     def _new_id(self) -> int:
         return (self.fleet or self.sole).next_id()
 
     def _refresh_definitions(self) -> None:
         if self._view.refresh_definitions():
-            self._next_due = parse_iso(self.store.next_due_at())
+            self._pace.read_next_due(self.store)
             self.foresight.prepare(self.store)
             self.silence.forget()
             if self.fleet is not None:

@@ -17,11 +17,10 @@ from zoneinfo import ZoneInfo
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from evman.console.app.awaiting import Awaiting, Said, answered, queued, unanswered
+from evman.console.app.awaiting import Requests, RequestSent
 from evman.console.app.connect import EngineReady, engine_for
 from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
 from evman.console.screens import registry
@@ -46,12 +45,6 @@ REST_AFTER_S: Final = 1.0
 CONSOLE_LOG_BYTES: Final = 1 << 20
 CONSOLE_LOG_FILES: Final = 3
 """console.log rotates at 1 MB, keeping 3 old files: at most 4 MB, however long it runs."""
-
-
-class RequestSent(Message):
-    def __init__(self, request_id: int, verb: str, target: str) -> None:
-        super().__init__()
-        self.request_id, self.verb, self.target = request_id, verb, target
 
 
 class EvmanApp(App[int]):
@@ -109,11 +102,12 @@ class EvmanApp(App[int]):
             now=self.clock.now(),
         )
         self.palette = palette_for(self.get_css_variables())
-        self.awaiting = Awaiting()
+        self.requests = Requests(self, self.reading, operator=operator, readonly=readonly)
         self._stopping = threading.Event()
         self._rest_started = False
+        awaited = self.requests.awaiting.ids
         self.watcher = Watcher(
-            self.reading, self.clock, self.post_message, self.awaiting.ids, engine_here=lambda: self.mode == "engine"
+            self.reading, self.clock, self.post_message, awaited, engine_here=lambda: self.mode == "engine"
         )
 
     # -- wiring ----------------------------------------------------------------------------
@@ -298,7 +292,7 @@ class EvmanApp(App[int]):
             heartbeat_at=parse_iso(message.heartbeat_at),
             engines=message.engines,
         )
-        self._expire_requests()
+        self.requests.expire()
 
     def on_engine_changed(self, message: EngineChanged) -> None:
         for screen in self.screen_stack:
@@ -311,51 +305,21 @@ class EvmanApp(App[int]):
     # -- requests -----------------------------------------------------------------------------
 
     def refuse_if_readonly(self, verb: str, target: str) -> bool:
-        if self.readonly:
-            self.notify(
-                f"This console is read-only (--readonly): {verb} {target} was not sent. "
-                "Open evman without --readonly to act.",
-                title="Read-only",
-                severity="warning",
-            )
-        return self.readonly
+        return self.requests.refuse_if_readonly(verb, target)
 
     def send_request(self, verb: str, target: str, args: dict[str, Any] | None = None) -> None:
         """Write a `requests` row signed with the operator's name; the engine acts on it."""
-        if not self.refuse_if_readonly(verb, target):
-            self._write_request(verb, target, args)
-
-    @work(thread=True, group="requests", exit_on_error=False)
-    def _write_request(self, verb: str, target: str, args: dict[str, Any] | None) -> None:
-        try:
-            with self.reading() as store:
-                request_id = store.add_request(verb, target, args=args, requested_by=self.operator)
-        except StoreError as exc:
-            self.call_from_thread(
-                self.notify, f"{verb} {target} was not sent: {exc}", title="Request", severity="error"
-            )
-            return
-        self.post_message(RequestSent(request_id, verb, target))
+        self.requests.send(verb, target, args)
 
     def on_request_sent(self, message: RequestSent) -> None:
-        if self.mode in ("none", "silent", "stopped"):
-            self._say(queued(message.request_id, message.verb, message.target, self.db_path.name))
-            return
-        self.awaiting.add(message.request_id, message.verb, message.target)
-        if self.engine is not None:
-            self.engine.wake()
-        self.watcher.wake()
+        no_engine = self.mode in ("none", "silent", "stopped")
+        if self.requests.sent(message, no_engine_on=self.db_path.name if no_engine else None):
+            if self.engine is not None:
+                self.engine.wake()
+            self.watcher.wake()
 
     def on_request_answered(self, message: RequestAnswered) -> None:
-        if self.awaiting.answered(int(message.row["id"])):
-            self._say(answered(message.row))
-
-    def _expire_requests(self) -> None:
-        for request_id, awaited in self.awaiting.expired().items():
-            self._say(unanswered(request_id, awaited))
-
-    def _say(self, said: Said) -> None:
-        self.notify(said.text, title=said.title, severity=said.severity, timeout=said.timeout)
+        self.requests.answered(message.row)
 
     # -- the header ------------------------------------------------------------------------------
 

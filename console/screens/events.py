@@ -14,8 +14,8 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from evman.console.screens.base import EvmanScreen
 from evman.console.screens.event_groups import GroupLines
+from evman.console.screens.event_slack import PLAN_EVERY_S, SlackColumn
 from evman.console.views import groups, screen_rows
 from evman.console.widgets.event_table import COLUMNS, EventTable
 from evman.console.widgets.key_bar import KeyBar
@@ -32,11 +32,6 @@ PAGE: Final = 1000
 """Then this many per read: the store's lock is free between pages for other screens' reads."""
 FIRST_PAINT_WAIT_S: Final = 1.0
 """The rest of the rows are read once the first page is painted, or after this long."""
-PLAN_EVERY_S: Final = 30.0
-"""The slack column is re-read this often (and when the definitions change)."""
-SLACK_AFTER_CHANGE_S: Final = 2.0
-"""...and this long after a run or an event changed, while any event shows a slack (changes in
-one burst are projected once; a database without deadlines never projects on a change)."""
 
 
 class RowsLoaded(Message):
@@ -60,15 +55,7 @@ class RowsLoaded(Message):
         self.first = first
 
 
-class SlackRead(Message):
-    """Slack cells by event, for the events with a deadline."""
-
-    def __init__(self, cells: dict[str, tuple[str, str]]) -> None:
-        super().__init__()
-        self.cells = cells
-
-
-class EventsScreen(GroupLines, EvmanScreen):
+class EventsScreen(GroupLines, SlackColumn):
     """Holds every event's row in memory; the table shows the filtered, sorted ones, and only
     rows that changed (or are on screen, for relative times) are re-read or redrawn."""
 
@@ -90,12 +77,10 @@ class EventsScreen(GroupLines, EvmanScreen):
         """How long the last partial re-read took in its worker (for the bench)."""
         self._dirty: set[str] = set()
         self._reload_pending = False
-        self._slack_pending = False
         self._counts: dict[str, int] = {}
         self._counted: dict[str, tuple[str, int]] = {}
         self._sorted: list[str] = []
         """Every event in the sort order; a filter picks from it, clearing one shows it."""
-        self.slack: dict[str, tuple[str, str]] = {}
         self._shown = False
         self._first_painted = threading.Event()
 
@@ -157,24 +142,6 @@ class EventsScreen(GroupLines, EvmanScreen):
                 RowsLoaded(rows, complete=False, asked=set(events) | names, elapsed_s=time.perf_counter() - started)
             )
 
-    @work(thread=True, exclusive=True, group="events-slack")
-    def load_slack(self) -> None:
-        """Only the events a deadline depends on are read and projected (engine/foresight)."""
-        from evman.console.views import plan
-        from evman.engine.foresight.reading import read_tonight
-
-        with self.services.reading() as store:
-            tonight = read_tonight(store, self.services.now(), scoped=True)
-        cells = plan.slack_cells(tonight.project())  # projected without holding the store
-        if not get_current_worker().is_cancelled:
-            self.post_message(SlackRead(cells))
-
-    def on_slack_read(self, message: SlackRead) -> None:
-        changed = set(message.cells) ^ set(self.slack) | {n for n, c in message.cells.items() if self.slack.get(n) != c}
-        self.slack = message.cells
-        if self.loaded:
-            self.table.update([n for n in changed if n in self.rows])
-
     def changed(self, events: set[str], *, definitions: bool = False) -> None:
         if definitions:
             self.load_all()
@@ -185,13 +152,7 @@ class EventsScreen(GroupLines, EvmanScreen):
         if not self._reload_pending:
             self._reload_pending = True
             self.set_timer(RELOAD_DELAY_S, self._start_reload)
-        if self.slack and not self._slack_pending:
-            self._slack_pending = True
-            self.set_timer(SLACK_AFTER_CHANGE_S, self._slack_after_change)
-
-    def _slack_after_change(self) -> None:
-        self._slack_pending = False
-        self.load_slack()
+        self.slack_after_change()
 
     def _start_reload(self) -> None:
         self._reload_pending = False

@@ -17,6 +17,7 @@ from typing import Any, Final
 from evman.engine.fleet.placement import Seat, waiting_reason
 from evman.engine.model import EventSpec
 from evman.engine.running.procs import pid_alive, signal_group
+from evman.engine.store import Store
 from evman.engine.store.fleet import LEASE_TICKS, Gone, OpenEngine, Token
 from evman.engine.store.stores import PgStore
 
@@ -223,3 +224,18 @@ class Membership:
             return self.store.adopted_elsewhere(run_ids, self.token)
         except Exception:
             return set()
+
+
+def membership_for(store: Store, seat: Seat, pid: int, tick_s: float, version: str) -> Membership | None:
+    """This engine's membership on PostgreSQL; None on SQLite, one engine that runs every event
+    (--tags are ignored there, and the engine's log says so)."""
+    if isinstance(store, PgStore):
+        return Membership(store, seat, pid, tick_s, version)
+    if seat.tags:
+        logging.getLogger("evman.engine").warning(
+            "--tags %s is ignored: %s is SQLite, one engine that runs every event "
+            "(tags choose among several engines on PostgreSQL)",
+            ",".join(sorted(seat.tags)),
+            store.url,
+        )
+    return None

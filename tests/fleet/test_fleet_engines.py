@@ -179,7 +179,7 @@ def test_an_engine_does_not_spin_on_a_due_event_another_engine_is_materialising(
     and makes the occurrence once the row is free."""
     import threading
 
-    from evman.engine.engine import DUE_ELSEWHERE_WAIT_S
+    from evman.engine.tick.pace import DUE_ELSEWHERE_WAIT_S
 
     load(pg_dsn, EVERY, tmp_path, clock)
     holder, looker = make(), make()
