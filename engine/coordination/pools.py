@@ -97,6 +97,7 @@ def arbitrate(
             for name, count in claimant.uses.items():
                 free[name] -= count
             (decision.start if claimant.mine else decision.granted_elsewhere).append(claimant.run_id)
+            holders.append(claimant)  # the runs behind it say who holds the slots from now on
             continue
         decision.why[claimant.run_id] = _why(short, claimant, sizes, free, holders, waiting_for, busy)
         for name in claimant.uses:

@@ -4,12 +4,13 @@ time, a run keeps its place (no overtaking by smaller runs), and slots free when
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from evman.engine.clock import FakeClock
+from evman.engine.coordination.pools import Claimant, arbitrate
 from evman.engine.store import Store
 from tests.outside import found
 from tests.stages import pool_jobs
@@ -151,3 +152,14 @@ def test_a_long_wait_ages_a_low_priority_run_past_newer_high_priority_ones(
     engine.settle(clock.now())
     engine.settle(clock.now())
     assert found(store.run(low))["started_at"] <= found(store.run(high))["started_at"]
+
+
+def test_a_run_behind_one_given_the_last_slot_in_the_same_decision_names_it_as_the_holder() -> None:
+    """Two runs ready for a pool of 1 in one tick: the second's reason names the first, which got
+    the slot a moment before, not "0 of 1 held" (what a reader of runs.waiting_reason sees)."""
+    at = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    first = Claimant(1, "extract", {"lock": 1}, holding=False, due_at=at)
+    second = Claimant(2, "load", {"lock": 1}, holding=False, due_at=at + timedelta(seconds=1))
+    decision = arbitrate({"lock": 1}, [first, second], at + timedelta(seconds=5))
+    assert decision.start == [1]
+    assert decision.why[2].startswith("waiting for pool lock (1 of 1 held by extract run 1")
