@@ -1,6 +1,7 @@
 """`p`: the plan. One line per event on a time axis (now, the p50-to-p90 bar, the deadline),
 its slack and its probability of missing the deadline, coloured by that probability, most
-urgent first; Enter opens the event."""
+urgent first; a row waiting for a pool or an approval is marked ⧖ in its state, and its note
+says what it waits for and the slack it loses; Enter opens the event."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class PlanScreen(ListingScreen):
                     "tone": planning.tone(row),
                     "miss": planning.miss_text(row),
                     "path_text": path_text(view.plan, row.event),
+                    "waiting_text": planning.waiting_on(view, row.event, self.services.zone, shown=True),
                     "axis": planning.axis(row, start, end, AXIS_WIDTH),
                     "unbounded": row.is_unbounded,
                     "deadline_ts": row.deadline_ts,
@@ -81,7 +83,7 @@ class PlanScreen(ListingScreen):
         tone = row["tone"]
         slack = planning.slack_text(row["slack_s"], bounded=not (row["unbounded"] and row["deadline"]))
         deadline = "-" if row["deadline_ts"] is None else self._clock(row["deadline_ts"])
-        state = row["state"] + (" (held)" if row["held"] else "")
+        state = row["state"] + (" (held)" if row["held"] else "") + (" ⧖" if row["waiting_text"] else "")
         return {
             "event": (row["event"], "plain"),
             "state": (state, "muted"),
@@ -100,9 +102,10 @@ class PlanScreen(ListingScreen):
             if row["unbounded"]
             else (f"p50 {self._at(row['finish_p50'])}, p90 {self._at(row['finish_p90'])}")
         )
+        waits = f" · waiting on {row['waiting_text']}" if row["waiting_text"] else ""
         return (
             f"{row['event']}: finishes {finish} · {row['miss']} likely to miss · {row['confidence']} confidence "
-            f"({row['samples']} runs) · Enter opens it"
+            f"({row['samples']} runs){waits} · Enter opens it"
         )
 
     def _at(self, stamp: str | None) -> str:

@@ -12,7 +12,8 @@ from evman.engine.clock import iso
 from evman.engine.foresight.projection import Projection
 from evman.engine.foresight.reading import PlanView, read_tonight
 from evman.engine.foresight.rules import AT_RISK_OPEN, LATE_OPEN
-from evman.engine.foresight.text import path_text, percent
+from evman.engine.foresight.text import clock_time, path_text, percent
+from evman.engine.foresight.waits import waiting_text
 from evman.engine.foresight.whatif import parse_what_ifs
 from evman.engine.store import Store
 
@@ -28,6 +29,7 @@ KEYS = (
     "samples",
     "critical_path",
     "miss_probability",
+    "waiting_on",
 )
 """The JSON keys of a plan row, in order (DESIGN.md); keys are only ever added."""
 _CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
@@ -140,7 +142,22 @@ def row_json(view: PlanView, row: Projection) -> dict[str, Any]:
         "samples": row.estimate.samples,
         "critical_path": list(view.plan.critical_path(row.event)),
         "miss_probability": None if row.miss_probability is None else round(row.miss_probability, 4),
+        "waiting_on": waiting_on(view, row.event),
     }
+
+
+def waiting_on(view: PlanView, event: str, zone: tzinfo | None = None, *, shown: bool = False) -> str | None:
+    """What its waiting occurrence waits for besides the clock and its upstreams (a pool's
+    holders and line, a pending approval) and the slack it loses to them, e.g. "pool lock:
+    behind run 5 extract (p50 ends 03:10); 58m of slack lost"; None: nothing of that. Times
+    in the event's own zone (as its waiting_reason), or `shown` in `zone` (None: the machine's)."""
+    now_ts = view.plan.now_ts
+    timezone = view.current[event].timezone
+
+    def at(ts: float) -> str:
+        return clock(ts, zone, now_ts) if shown else clock_time(ts, timezone, now_ts)
+
+    return waiting_text(view.plan.waiting(event), at)
 
 
 def plan_json(view: PlanView) -> list[dict[str, Any]]:
@@ -176,7 +193,11 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
         "times are local"
     )
     rows = []
+    notes = []
     for row in ordered(view):
+        waits = waiting_on(view, row.event, zone, shown=True)
+        if waits is not None:
+            notes.append(f"  {row.event}: {waits}")
         bounded = not (row.is_unbounded and row.deadline_ts is not None)
         rows.append(
             [
@@ -198,6 +219,8 @@ def render_plan(view: PlanView, zone: tzinfo | None = None) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
     lines = [header, "  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    if notes:
+        lines += ["", "waiting on (slack lost to pools and approvals):", *notes]
     return "\n".join(lines)
 
 

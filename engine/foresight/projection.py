@@ -18,7 +18,8 @@ from evman.engine.foresight.estimate import Estimate
 from evman.engine.foresight.graph import Graph
 from evman.engine.foresight.model import K50, K90
 from evman.engine.foresight.occurrence import Occurrence, occurrence
-from evman.engine.foresight.sampling import DONE, NEVER, RUNNING, Projector, quantiles
+from evman.engine.foresight.sampling import DONE, NEVER, RUNNING, WAITING, Projector, quantiles
+from evman.engine.foresight.waits import NO_WAITS, Claim, PoolWait, Waiting, Waits
 from evman.engine.model import RunState
 
 
@@ -86,9 +87,10 @@ class Plan(Mapping[str, Projection]):
     """The projection of every occurrence given, by event, in topological order. It reads
     its projector's rows as they are now: a Plan is good until that projector projects again."""
 
-    def __init__(self, projector: Projector, now_ts: float) -> None:
+    def __init__(self, projector: Projector, now_ts: float, waits: Waits = NO_WAITS) -> None:
         self.projector = projector
         self.now_ts = now_ts
+        self.waits = waits
         self._rows: dict[str, Projection] = {}
 
     def __getitem__(self, event: str) -> Projection:
@@ -147,6 +149,61 @@ class Plan(Mapping[str, Projection]):
             )  # fmt: skip
         return out
 
+    def waiting(self, event: str) -> Waiting | None:
+        """What `event`'s waiting occurrence waits for besides the clock and its upstreams (its
+        pools, a pending approval) and the slack it loses to them; None: nothing of that."""
+        p = self.projector
+        i = p.index[event]
+        occ = p.occurrences[i]
+        if occ is None or int(p.kind[i]) != WAITING:
+            return None
+        approval = self.waits.approvals.get(event)
+        lost = 0.0
+        if approval is not None:  # it could have started when it was asked (or opened, if later)
+            could = max(approval.asked_ts, occ.opens_ts if occ.opens_ts is not None else -math.inf)
+            lost = max(0.0, self.now_ts - could)
+        pools: tuple[PoolWait, ...] = ()
+        if i in p.gates:
+            gated = quantiles(p.start_row(i), self.now_ts)[0]
+            free = quantiles(p.start_row(i, pools=False), self.now_ts)[0]
+            later = 0.0 if gated is None or free is None else max(0.0, gated - free)
+            pools = self._pool_waits(event, held_back=gated is None or later >= 1.0)
+            lost += later if pools else 0.0
+        if not pools and approval is None:
+            return None
+        return Waiting(pools, approval, lost)
+
+    def _pool_waits(self, event: str, *, held_back: bool) -> tuple[PoolWait, ...]:
+        """The pools `event` cannot have its slots of now: all of them while its run is in
+        their line; not in line yet, only when they push its start later (`held_back`)."""
+        pools = self.waits.pools
+        if pools is None or event not in pools.uses:
+            return ()
+        mine = pools.in_line(event)
+        if mine is None and not held_back:
+            return ()
+        ahead = pools.line[: pools.line.index(mine)] if mine is not None else ()
+        out = []
+        for name, needs in pools.uses[event]:
+            size = pools.sizes.get(name)
+            holders = [c for c in pools.holders if dict(c.uses).get(name)]
+            before = tuple(c for c in ahead if dict(c.uses).get(name))
+            taken = sum(dict(c.uses)[name] for c in (*holders, *before))
+            if size is not None and taken + needs <= size:  # its slots are free, even after those ahead
+                continue
+            ends = sorted(((c, self._holder_ends(c)) for c in holders), key=lambda h: (h[1], h[0].run_id))
+            out.append(PoolWait(name, needs, size, tuple(ends), before))
+        return tuple(out)
+
+    def _holder_ends(self, claim: Claim) -> float:
+        """A holder's p50 finish (epoch s): its row's, when the plan projects it."""
+        if claim.projected and claim.event in self:
+            p50 = self[claim.event].p50_ts
+            if p50 is not None:
+                return p50
+        started = self.now_ts if claim.started_ts is None else claim.started_ts
+        return max(started + claim.p50_s, self.now_ts + self.projector.tick_s)
+
     def _row(self, event: str) -> Projection:
         p = self.projector
         i = p.index[event]
@@ -186,17 +243,22 @@ class Plan(Mapping[str, Projection]):
         return ups[int(np.argmax(p50))]
 
 
-def project(graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime, tick_s: float = 1.0) -> Plan:
+def project(
+    graph: Graph, occurrences: Mapping[str, Occurrence], now: datetime, tick_s: float = 1.0, waits: Waits = NO_WAITS
+) -> Plan:
     """The projection of every occurrence at `now` (events of the graph without one hold nobody up).
 
     What is left of each: finished nothing; running its run time given how long it has run;
     waiting its run time, from the latest of now, its opening and the finishes of what it
     waits for; failed with a retry to come its backoff, then its run time; failed with none
-    left, held, or waiting for an event that will not finish: unbounded."""
+    left, held, or waiting for an event that will not finish: unbounded. `waits`: the pools'
+    holders and line, and the pending approvals (engine/foresight/waits.py): a waiting
+    occurrence that uses a pool starts no earlier than its slots are free."""
     now_ts = now.timestamp()
     projector = Projector(graph, tick_s).load(occurrences)
+    projector.pools = waits.pools
     projector.project(now_ts)
-    return Plan(projector, now_ts)
+    return Plan(projector, now_ts, waits)
 
 
 __all__ = ["Occurrence", "Plan", "Projection", "occurrence", "project"]

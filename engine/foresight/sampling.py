@@ -22,6 +22,7 @@ import numpy.typing as npt
 from evman.engine.foresight.graph import Graph
 from evman.engine.foresight.model import K50, K90, SAMPLES, TAIL_MIN, Array, Model, tail_left
 from evman.engine.foresight.occurrence import Occurrence
+from evman.engine.foresight.waits import Claim, PoolFacts, Uses
 from evman.engine.model import RunState
 
 ABSENT: Final = 0
@@ -111,6 +112,10 @@ class Projector:
         self._waiting_levels: list[tuple[Rows, list[Rows]]] = []
         """Per level with waiting events: their rows and their upstreams' rows by slot."""
         self._present: list[str] | None = None
+        self.pools: PoolFacts | None = None
+        """The pools' holders and line (engine/foresight/waits.py); None: no pool counts."""
+        self.gates: dict[int, Array32] = {}
+        """Row -> the earliest start its pools allow, per sample (seconds after now), from the last projection."""
 
     # -- the facts ----------------------------------------------------------------------------------
 
@@ -187,6 +192,8 @@ class Projector:
         self._run_rows(now_ts)
         floor = (np.maximum(self.opens - now_ts, 0.0) + self.delay).astype(np.float32)
         draw = self.draw
+        gates = self.gates = self._pool_gates(now_ts, floor) if self.pools is not None else {}
+        gated = np.fromiter(gates, dtype=np.intp, count=len(gates))
         for rows, slots in self._waiting_levels:
             start = np.broadcast_to(floor[rows, None], (len(rows), SAMPLES))
             if slots:
@@ -194,8 +201,81 @@ class Projector:
                 for slot in slots[1:]:
                     np.maximum(ups, np.take(finish, slot, axis=0), out=ups)
                 start = np.maximum(ups, start, out=ups)
+            if len(gated):
+                start = _gated(start, rows, gated, gates)
             finish[rows] = start + np.take(draw, rows, axis=0)
         return finish
+
+    def _pool_gates(self, now_ts: float, floor: Array32) -> dict[int, Array32]:
+        """The earliest start the pools allow each waiting row that uses one (seconds after
+        now, per sample). The slots of a pool are tracked per sample as the times they free:
+        the holders' finishes, now for a free slot. The line takes them in its order: each run
+        starts once its n earliest slots are free (and not before a run ahead of it in a pool
+        it shares: runs keep their place), then holds them until it finishes. Waiting rows of
+        events with `uses` that are not in the line count only today's holders."""
+        pools = self.pools
+        assert pools is not None
+        free = {name: self._held_slots(name, size, pools.holders, now_ts) for name, size in pools.sizes.items()}
+        holders_only = {name: slots.copy() for name, slots in free.items()}
+        gates: dict[int, Array32] = {}
+        placed: dict[str, Array32] = {}
+        """Pool -> the latest start, per sample, of the runs in its line so far."""
+        finish = self.finish
+        for claim in pools.line:
+            i = self.index.get(claim.event, -1) if claim.projected else -1
+            if i >= 0 and self.kind[i] != WAITING:
+                continue
+            gate = _slot_gate(claim.uses, free)
+            for name, _ in claim.uses:
+                if name in placed:
+                    np.maximum(gate, placed[name], out=gate)
+            start = gate.copy()
+            if i >= 0:
+                gates[i] = gate
+                np.maximum(start, floor[i], out=start)
+                ups = [
+                    self.index[u]
+                    for u in self.graph.waits_for.get(claim.event, ())
+                    if self.kind[self.index[u]] != WAITING
+                ]
+                if ups:
+                    np.maximum(start, finish[ups].max(axis=0), out=start)
+                ends = start + self.draw[i]
+            else:
+                ends = start + np.float32(claim.p50_s)
+            for name, count in claim.uses:
+                placed[name] = np.maximum(placed[name], start) if name in placed else start
+                slots = free.get(name)
+                if slots is not None and count <= len(slots):
+                    slots[:count] = ends
+                    slots.sort(axis=0)
+        for event, uses in pools.uses.items():
+            i = self.index.get(event, -1)
+            if i >= 0 and self.kind[i] == WAITING and i not in gates:
+                gates[i] = _slot_gate(uses, holders_only)
+        return gates
+
+    def _held_slots(self, pool: str, size: int, holders: Sequence[Claim], now_ts: float) -> Array32:
+        """A pool's slots as the times they free, sorted per sample (size x SAMPLES; more rows
+        when more is held than the pool has now, after its size was lowered)."""
+        ends = []
+        for claim in holders:
+            count = dict(claim.uses).get(pool, 0)
+            if count:
+                ends += [self._holds_until(claim, now_ts)] * count
+        ends += [np.zeros(SAMPLES, dtype=np.float32)] * max(0, size - len(ends))
+        out: Array32 = np.sort(np.vstack(ends), axis=0) if ends else np.zeros((0, SAMPLES), dtype=np.float32)
+        return out
+
+    def _holds_until(self, claim: Claim, now_ts: float) -> Array32:
+        """When a holder finishes (seconds after now): its row's samples when the plan projects
+        it, else its start plus its event's p50 (at least one tick from now)."""
+        i = self.index.get(claim.event, -1) if claim.projected else -1
+        if i >= 0 and self.kind[i] == RUNNING:
+            row: Array32 = self.finish[i].copy()
+            return row
+        started = now_ts if claim.started_ts is None else claim.started_ts
+        return np.full(SAMPLES, max(started + claim.p50_s - now_ts, self.tick_s), dtype=np.float32)
 
     def _run_rows(self, now_ts: float) -> None:
         """The running rows: now + the remaining time given how long each has run."""
@@ -238,12 +318,40 @@ class Projector:
         odds: Array = (self.finish[rows] > limit[:, None]).mean(axis=1)
         return odds
 
-    def start_row(self, i: int) -> Array32:
-        """The start times of a waiting event's samples (seconds after now), from the last projection."""
+    def start_row(self, i: int, *, pools: bool = True) -> Array32:
+        """The start times of a waiting event's samples (seconds after now), from the last
+        projection (`pools`: False: as if it used no pool)."""
         floor = max(float(self.opens[i]) - self.now_ts, 0.0) + float(self.delay[i])
         ups = [self.index[u] for u in self.graph.waits_for.get(self.names[i], ())]
         start = np.full(SAMPLES, floor, dtype=np.float32)
-        return np.maximum(start, self.finish[ups].max(axis=0)) if ups else start
+        if ups:
+            start = np.maximum(start, self.finish[ups].max(axis=0))
+        gate = self.gates.get(i) if pools else None
+        return start if gate is None else np.maximum(start, gate)
+
+
+def _slot_gate(uses: Uses, free: Mapping[str, Array32]) -> Array32:
+    """When each sample has enough slots of every pool in `uses`: the n-th earliest free time
+    of each pool, the latest of them; +inf for a pool no [pools] defines or too small."""
+    gate = np.zeros(SAMPLES, dtype=np.float32)
+    for name, count in uses:
+        slots = free.get(name)
+        if slots is None or count > len(slots):
+            gate[:] = np.inf
+        elif count > 0:
+            np.maximum(gate, slots[count - 1], out=gate)
+    return gate
+
+
+def _gated(start: Array32, rows: Rows, gated: Rows, gates: Mapping[int, Array32]) -> Array32:
+    """`start` (one row per `rows`) no earlier than the gates of those of them that have one."""
+    at = np.flatnonzero(np.isin(rows, gated))
+    if not len(at):
+        return start
+    out = start if start.flags.writeable else start.copy()
+    for k in at.tolist():
+        np.maximum(out[k], gates[int(rows[k])], out=out[k])
+    return out
 
 
 def quantiles(row: Array32, base_ts: float) -> tuple[float | None, float | None]:
