@@ -208,7 +208,11 @@ class SqliteConnection(Part):
         if version == SCHEMA_VERSION:
             return
         if self.readonly:
-            raise StoreError(f"{self.path} needs a schema upgrade, but it is read-only.")
+            raise StoreError(
+                f"{self.path} has schema version {version}; this evman needs {SCHEMA_VERSION}, and opened it "
+                f"read-only. Start the engine on it once (evman --db {self.path}, or evman --no-ui): it "
+                f"upgrades the file in place, keeping every row."
+            )
         from evman.engine.store import sqlite_schema
 
         for step in range(version, SCHEMA_VERSION):

@@ -353,3 +353,14 @@ def test_on_sqlite_sqlite_utils_writes_what_load_writes(tmp_path: Path, clock: F
     assert any(s.startswith('INSERT INTO "events"') for s in seen)
     assert any(s.startswith('INSERT OR IGNORE INTO "event_deps"') for s in seen)
     assert any(s.startswith('INSERT INTO "routes"') and "ON CONFLICT" in s for s in seen)
+
+
+def test_a_read_of_an_older_database_says_how_to_upgrade_it_and_leaves_it_untouched(previous: Path) -> None:
+    """`evman list` opens read-only: on a file of an earlier schema it says which versions and
+    what to do, exits 1, and changes nothing (the engine upgrades it when it starts)."""
+    before = previous.read_bytes()
+    shown = cli("list", "--db", str(previous))
+    assert shown.returncode == 1 and shown.stdout == ""
+    assert f"has schema version {user_version(previous)}; this evman needs {SCHEMA_VERSION}" in shown.stderr
+    assert "Start the engine on it once" in shown.stderr
+    assert previous.read_bytes() == before
