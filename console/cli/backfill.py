@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from evman.console.cli.common import CONTEXT, WAIT_S, ask, db_option, fail, open_db
+from evman.console.cli.common import CONTEXT, ask, db_option, fail, open_db, wait_option
 from evman.console.cli.completion import complete_event
 from evman.engine.verbs import Verb, verb_named
 
@@ -29,15 +29,7 @@ def _verb() -> Verb:
 )
 @click.option("--max-parallel", type=click.IntRange(min=1), default=1, show_default=True, help="Backfill runs at once.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print JSON.")
-@click.option(
-    "--wait",
-    "wait_s",
-    type=float,
-    default=WAIT_S,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for the engine's answer.",
-)
+@wait_option
 @db_option
 def command(event: str, start: str, end: str, dry_run: bool, max_parallel: int, as_json: bool, wait_s: float) -> None:
     from evman.console.views import contract

@@ -56,6 +56,15 @@ db_option = click.option(
     help="Database file, or PostgreSQL URL / key=value string (default: $EVMAN_DB, else ./evman.db).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+wait_option = click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=WAIT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the engine's answer.",
+)
 
 
 def open_db(*, create: bool = False, readonly: bool = False) -> Any:

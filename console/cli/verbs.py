@@ -11,7 +11,7 @@ from typing import Any, Final
 import click
 
 from evman.console.cli import backfill
-from evman.console.cli.common import CONTEXT, WAIT_S, ask, db_option, now
+from evman.console.cli.common import CONTEXT, ask, db_option, now, wait_option
 from evman.console.cli.completion import complete_event
 from evman.engine.verbs import VERBS, Verb
 
@@ -29,17 +29,6 @@ def request_command(name: str) -> click.Command | None:
     if verb is None:
         return None
     return OWN_COMMANDS.get(name) or command_for(verb)
-
-
-wait_option = click.option(
-    "--wait",
-    "wait_s",
-    type=float,
-    default=WAIT_S,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for the engine's answer.",
-)
 
 
 def command_for(verb: Verb) -> click.Command:

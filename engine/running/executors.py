@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import os
@@ -30,7 +29,7 @@ from evman.engine.running.inprocess import (
 )
 from evman.engine.running.logfiles import log_path, open_log, read_tail
 from evman.engine.running.outcome import Outcome, outcome_of
-from evman.engine.running.procs import parent_pid
+from evman.engine.running.procs import parent_pid, signal_group
 from evman.engine.running.reaper import Child, Reaper
 from evman.engine.running.run_as import SpawnError, user_ids
 from evman.engine.running.supervisor_client import (
@@ -268,8 +267,8 @@ class Executors:
                     continue
                 except SupervisorGone:
                     pass
-            _signal_group(child.pid, signal.SIGTERM)
-            timer = threading.Timer(grace_s, _signal_group, (child.pid, signal.SIGKILL))
+            signal_group(child.pid, signal.SIGTERM)
+            timer = threading.Timer(grace_s, signal_group, (child.pid, signal.SIGKILL))
             timer.daemon = True
             timer.start()
         return bool(children)
@@ -290,31 +289,6 @@ class Executors:
     @staticmethod
     def clock_monotonic() -> float:
         return time.monotonic()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is gone already
-
-
-def _refusal_message(request: SpawnRequest, refused: Refused) -> str:
-    name = request.argv[0]
-    if refused.what == "cwd" and refused.errno == errno.ENOENT:
-        return (
-            f"working directory {request.cwd} does not exist. Create it, or fix the event's cwd "
-            f"and load the definitions again."
-        )
-    if refused.what == "cwd":
-        return f"cannot enter working directory {request.cwd}: {refused.error}"
-    if refused.what == "log":
-        return f"cannot open its log {request.log}: {refused.error}"
-    if refused.errno == errno.ENOENT:
-        return f"command not found: {name!r} (looked in PATH). Check the event's run."
-    if refused.errno == errno.EACCES:
-        return f"permission denied running {name!r}: {refused.error}. Is it executable?"
-    return f"could not start {name!r}: {refused.error}"
 
 
 __all__ = [

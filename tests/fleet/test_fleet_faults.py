@@ -149,26 +149,25 @@ def test_a_run_started_by_another_engine_is_judged_by_the_log_its_command_wrote(
 # -- 3. queue after a takeover, ids in blocks ----------------------------------------------------------
 
 
+QUEUED = """
+[defaults]
+timezone = "UTC"
+[[event]]
+name = "q"
+run = "sleep 30"
+schedule = "every 10 seconds"
+concurrency = "queue"
+"""
+"""An event whose runs queue, one every 10 s, each running long enough to be taken over."""
+
+
 def test_queue_waits_behind_a_taken_over_run_with_a_higher_id(
     make: Make, pg_dsn: str, clock: FakeClock, tmp_path: Path
 ) -> None:
     """B (ids from the second block of 64) starts occurrence 1 and dies; A takes it over (its
     command still runs: adopted), then makes occurrence 2 with a LOWER id from its own block.
     Occurrence 2 fell due later: it waits behind occurrence 1, never runs beside it."""
-    load(
-        pg_dsn,
-        """
-        [defaults]
-        timezone = "UTC"
-        [[event]]
-        name = "q"
-        run = "sleep 30"
-        schedule = "every 10 seconds"
-        concurrency = "queue"
-        """,
-        tmp_path,
-        clock,
-    )
+    load(pg_dsn, QUEUED, tmp_path, clock)
     a = make()
     a.fleet.next_id()  # type: ignore[union-attr]  # A holds the first block of ids
     b = make(pid=dead_pid())
@@ -194,20 +193,7 @@ def test_queue_across_engines_survives_a_takeover_of_the_queued_run(
     """A runs occurrence 1; B makes occurrence 2 (queued behind A's run) and dies; C takes
     occurrence 2 over. What it waited behind is read from the database, not kept in B's memory:
     C does not start it while A's run still runs."""
-    load(
-        pg_dsn,
-        """
-        [defaults]
-        timezone = "UTC"
-        [[event]]
-        name = "q"
-        run = "sleep 30"
-        schedule = "every 10 seconds"
-        concurrency = "queue"
-        """,
-        tmp_path,
-        clock,
-    )
+    load(pg_dsn, QUEUED, tmp_path, clock)
     a = make()
     clock.advance(timedelta(seconds=10))
     a.tick()
