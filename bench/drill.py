@@ -1,8 +1,9 @@
 """The several-engines drill: 3 engines on one PostgreSQL, each in its own working directory and
-naming the database its own way, twenty events (bench/drill_workload.py), a program writing
-requests with unique and repeated dedupe keys (bench/drill_requests.py), and random faults;
-then what ran, what was lost, what was fenced, how fast work moved, and each of issue 24's
-measures with MET or NOT MET.
+naming the database its own way, twenty-four events (bench/drill_workload.py; four share a pool
+of 2), a program writing requests with unique and repeated dedupe keys (bench/drill_requests.py),
+and random faults; then what ran, what was lost, what was fenced, how fast work moved, and each
+of issue 24's measures and issue 22's (never more holders of the pool than its 2 slots) with
+MET or NOT MET.
 
     uv run python -m bench.drill --faults 200          # the long form (about 15 minutes)
     uv run python -m bench.drill --faults 8            # a smoke run
@@ -290,7 +291,7 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> Out
 def report(outcome: Outcome, tick_s: float) -> str:
     rows = render_measures(outcome.measures)
     width = max(len(name) for name, _ in rows)
-    lines = [render(outcome.found, outcome.faults, tick_s), "", "issue 24's measures:"]
+    lines = [render(outcome.found, outcome.faults, tick_s), "", "issue 24's and issue 22's measures:"]
     lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
     lines += [f"  {d}" for d in details(outcome.measures)]
     return "\n".join(lines)

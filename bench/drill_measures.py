@@ -2,7 +2,8 @@
 its goal, printed MET or NOT MET (issue 24): occurrences run twice, dedupe keys acted on twice,
 logs not where the command wrote, finished runs without their output, lost runs whose command
 had ended, overlapping runs of a queue/skip event, @reboot runs per fleet start, SIGTERMed
-engines that did not exit 0, requests left unanswered."""
+engines that did not exit 0, requests left unanswered; and issue 22's: the most holders of the
+pool of 2 at once, counted from the commands' own ledger lines."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.drill_requests import Sent
-from bench.drill_workload import BOOT_EVENT, QUEUE_EVENTS, SKIP_EVENTS
+from bench.drill_workload import BOOT_EVENT, POOL, POOL_EVENTS, POOL_SIZE, QUEUE_EVENTS, SKIP_EVENTS
 from evman.engine.clock import parse_iso
 
 
@@ -68,6 +69,10 @@ class Measures:
     fleet_starts: int = 0
     term_not_zero: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)
+    pool_most: int = 0
+    """The most commands of the pool's events running at once (goal: at most its size)."""
+    pool_over: list[str] = field(default_factory=list)
+    """Each moment more held the pool than it has slots: who held it."""
     counts: dict[str, int] = field(default_factory=dict)
     """What each measure looked at (commands, keys, runs ...), so a 0 is read against its base."""
 
@@ -87,6 +92,7 @@ class Measures:
                 )  # fmt: skip
             )
             and self.reboot_runs == self.fleet_starts
+            and self.pool_most <= POOL_SIZE
         )
 
 
@@ -127,6 +133,8 @@ def measure(
     found.reboot_runs = sum(1 for r in runs.values() if r["event"] == BOOT_EVENT and r["trigger"] == "reboot")
     found.term_not_zero = [f"{who}: exit {code}" for who, code in term_codes if code != 0]
     found.unanswered = [f"request {q['id']} ({q['verb']} {q['target']})" for q in requests if q["handled_at"] is None]
+    pool_spans = _spans(starts, ends, runs, killed_at, POOL_EVENTS)
+    found.pool_most, found.pool_over = _most_at_once(pool_spans, POOL_SIZE)
     found.counts = {
         "commands": len(starts),
         "keys": len({q["dedupe_key"] for q in requests if q["dedupe_key"]}),
@@ -137,6 +145,7 @@ def measure(
         "queue/skip commands": sum(1 for s in starts.values() if s.event in QUEUE_EVENTS + SKIP_EVENTS),
         "requests": len(requests),
         "SIGTERMs": len(term_codes),
+        "pool commands": len(pool_spans),
     }
     return found
 
@@ -186,24 +195,56 @@ def _keys_twice(requests: list[dict[str, Any]], runs: dict[int, dict[str, Any]])
 def _overlaps(
     starts: dict[int, Line], ends: dict[int, Line], runs: dict[int, dict[str, Any]], killed_at: dict[int, float]
 ) -> list[str]:
-    """Two commands of one queue/skip event running at the same time (a command with no end line
-    ended when a fault killed it, else when its run was recorded ended)."""
+    """Two commands of one queue/skip event running at the same time."""
     out = []
     spans: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
-    for run_id, start in starts.items():
-        if start.event not in QUEUE_EVENTS + SKIP_EVENTS:
-            continue
-        end = ends[run_id].at if run_id in ends else killed_at.get(start.pid)
-        if end is None:
-            ended = parse_iso(runs.get(run_id, {}).get("ended_at"))
-            end = ended.timestamp() if ended is not None else float("inf")
-        spans[start.event].append((start.at, end, run_id))
+    for start, end, run_id, event in _spans(starts, ends, runs, killed_at, QUEUE_EVENTS + SKIP_EVENTS):
+        spans[event].append((start, end, run_id))
     for event, intervals in spans.items():
         intervals.sort()
         for (_, end, first), (begin, _, second) in zip(intervals, intervals[1:], strict=False):
             if begin < end:
                 out.append(f"{event}: run {second} started {end - begin:.2f} s before run {first} ended")
     return out
+
+
+def _spans(
+    starts: dict[int, Line],
+    ends: dict[int, Line],
+    runs: dict[int, dict[str, Any]],
+    killed_at: dict[int, float],
+    events: tuple[str, ...],
+) -> list[tuple[float, float, int, str]]:
+    """(began, ended, run id, event) of each command of `events`, from its ledger lines; one with
+    no end line ended when a fault killed it, else when its run was recorded ended (else never)."""
+    out = []
+    for run_id, start in starts.items():
+        if start.event not in events:
+            continue
+        end = ends[run_id].at if run_id in ends else killed_at.get(start.pid)
+        if end is None:
+            ended = parse_iso(runs.get(run_id, {}).get("ended_at"))
+            end = ended.timestamp() if ended is not None else float("inf")
+        out.append((start.at, end, run_id, start.event))
+    return out
+
+
+def _most_at_once(spans: list[tuple[float, float, int, str]], size: int) -> tuple[int, list[str]]:
+    """The most spans open at one moment, and each moment more than `size` were (who, from when).
+    An end at the very time of a start comes first: the slot was given back, then taken."""
+    moments = sorted([(b, 1, r, e) for b, _, r, e in spans] + [(x, -1, r, e) for _, x, r, e in spans])
+    holding: dict[int, str] = {}
+    most, over = 0, []
+    for at, step, run_id, event in moments:
+        if step < 0:
+            holding.pop(run_id, None)
+            continue
+        holding[run_id] = event
+        most = max(most, len(holding))
+        if len(holding) > size:
+            who = ", ".join(f"{e} run {r}" for r, e in sorted(holding.items()))
+            over.append(f"{len(holding)} holders of {POOL} at {at:.3f}: {who}")
+    return most, over
 
 
 def render(found: Measures) -> list[tuple[str, str]]:
@@ -235,6 +276,11 @@ def render(found: Measures) -> list[tuple[str, str]]:
         ),  # fmt: skip
         row("SIGTERMed engines that did not exit 0", found.term_not_zero, f"{c['SIGTERMs']} SIGTERMs"),
         row("requests left unanswered", found.unanswered, f"{c['requests']} requests"),
+        (
+            f"most holders of the pool of {POOL_SIZE} at once (from the commands' own ledger)",
+            f"{found.pool_most} over {c.get('pool commands', 0)} commands of {len(POOL_EVENTS)} events"
+            f"   goal <= {POOL_SIZE}   {'MET' if found.pool_most <= POOL_SIZE else 'NOT MET'}",
+        ),
     ]
 
 
@@ -242,6 +288,6 @@ def details(found: Measures, most: int = 8) -> list[str]:
     """The first few of each measure's findings, for the report."""
     out = []
     for name in ("run_twice", "keys_twice", "log_elsewhere", "without_output", "lost_after_end", "overlaps",
-                 "term_not_zero", "unanswered"):  # fmt: skip
+                 "term_not_zero", "unanswered", "pool_over"):  # fmt: skip
         out += [f"{name}: {item}" for item in getattr(found, name)[:most]]
     return out

@@ -1,6 +1,6 @@
 """The several-engines drill at 30 seconds or so (the long form: `python -m bench.drill --faults 200`):
 3 engines as real processes on one PostgreSQL, each in its own working directory and naming the
-database its own way, twenty events, a program writing requests with repeated dedupe keys in
+database its own way, twenty-four events (four sharing a pool of 2), a program writing requests with repeated dedupe keys in
 interleaved transactions, and one fault of each kind."""
 
 from __future__ import annotations
@@ -37,4 +37,5 @@ def test_faults_leave_every_occurrence_run_once_and_no_fenced_write(pg_server: o
     assert measures.lost_after_end == [] and measures.overlaps == []
     assert measures.reboot_runs == measures.fleet_starts >= 1  # 2 when every engine was down at once
     assert measures.term_not_zero == [] and measures.unanswered == []
+    assert measures.pool_most == 2 and measures.pool_over == [], measures.pool_over  # full, never more
     assert measures.met
