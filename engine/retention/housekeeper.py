@@ -44,9 +44,9 @@ FIRST_AFTER_S: Final = 30.0
 """The first pass waits this long after start: the engine's own start-up goes first."""
 BATCH: Final = 500
 LEAST_BATCH: Final = 20
-TARGET_BATCH_S: Final = 0.005
+TARGET_BATCH_S: Final = 0.010
 """A batch's transaction should hold the write lock about this long; the size adapts."""
-PAUSE_FACTOR: Final = 3.0
+PAUSE_FACTOR: Final = 2.0
 """After each batch the housekeeper waits at least PAUSE_FACTOR times as long as it took."""
 LEAST_PAUSE_S: Final = 0.005
 VACUUM_STEP_PAGES: Final = 256
