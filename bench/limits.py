@@ -36,19 +36,7 @@ def commit_rate(path: Path, seconds: float = 1.5) -> float:
 
 def spawn_rate(total: int = 300, parallel: int = 2) -> float:
     """subprocess.run(["true"]) per second, `parallel` at a time."""
-    per_thread = total // parallel
-
-    def spawn() -> None:
-        for _ in range(per_thread):
-            subprocess.run(["true"], check=True)
-
-    threads = [threading.Thread(target=spawn) for _ in range(parallel)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return per_thread * parallel / (time.perf_counter() - started)
+    return _spawned_per_s(["true"], total, parallel)
 
 
 def spawn_limit(total: int = 500, parallel: int = SPAWN_THREADS) -> float:
@@ -57,11 +45,16 @@ def spawn_limit(total: int = 500, parallel: int = SPAWN_THREADS) -> float:
     once, the fastest way Python 3.11 offers here: subprocess lets go of the GIL around its
     vfork and exec, so the threads' children start side by side; os.posix_spawn holds it, and
     reached half the rate (1.2k/s against 2.4-2.8k/s on this 2-core machine)."""
+    return _spawned_per_s([TRUE], total, parallel)
+
+
+def _spawned_per_s(argv: list[str], total: int, parallel: int) -> float:
+    """`argv` run to its end `total` times by `parallel` threads at once, per second."""
     per_thread = total // parallel
 
     def spawn() -> None:
         for _ in range(per_thread):
-            subprocess.run([TRUE], check=True)
+            subprocess.run(argv, check=True)
 
     threads = [threading.Thread(target=spawn) for _ in range(parallel)]
     started = time.perf_counter()

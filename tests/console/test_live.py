@@ -197,7 +197,8 @@ def test_attaches_to_a_running_headless_engine(headless: tuple[Path, subprocess.
             await wait_until(pilot, lambda: app.mode == "attached", "the console to attach")
             assert app.engine is None
             await wait_until(pilot, lambda: "attached to engine" in screen_text(app), "the header")
-            assert f"pid {proc.pid}" in screen_text(app)
+            # the header names the engine once the watcher has read its row (a moment later)
+            await wait_until(pilot, lambda: f"pid {proc.pid}" in screen_text(app), "the engine's pid in the header")
             await select(pilot, "ping")
             await pilot.press("t")
             await wait_until(
