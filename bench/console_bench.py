@@ -447,66 +447,13 @@ def process_first_paint(
 
 
 def _one_process_paint(db: Path, size: tuple[int, int], marker: bytes, timeout_s: float) -> float:
-    import fcntl
+    """One first paint of `evman --db DB --readonly` (bench/first_paint.py's pty reader)."""
     import os
-    import select
-    import struct
-    import subprocess
-    import termios
 
-    script = Path(sys.executable).parent / "evman"
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "evman.console.cli"]
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    from bench.first_paint import evman_argv, paint_in_pty
+
     env = {**os.environ, "TERM": "xterm-256color", "EVMAN_OPERATOR": "bench"}
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [*argv, "--db", str(db), "--readonly"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        start_new_session=True,
-    )
-    os.close(slave)
-    seen, shown = b"", None
-    try:
-        deadline = time.monotonic() + timeout_s
-        while shown is None and time.monotonic() < deadline and proc.poll() is None:
-            ready, _, _ = select.select([master], [], [], 0.05)
-            if ready:
-                seen = (seen + os.read(master, 1 << 16))[-4096:]
-                if marker in seen:
-                    shown = time.perf_counter()
-        if shown is None:
-            raise TimeoutError(
-                f"bench: evman showed no {marker.decode()} in {timeout_s:.0f} s: {seen[-300:].decode(errors='replace')}"
-            )
-        os.write(master, b"\x11")  # ctrl+q
-        _drain(master, proc, 10.0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()  # ours, by its pid
-            proc.wait()
-        os.close(master)
-    return (shown - started) * 1000
-
-
-def _drain(master: int, proc: Any, timeout_s: float) -> None:
-    """Read what the console still writes (its terminal reset) until it exits."""
-    import os
-    import select
-
-    deadline = time.monotonic() + timeout_s
-    while proc.poll() is None and time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.05)
-        if ready:
-            try:
-                os.read(master, 1 << 16)
-            except OSError:
-                break
-    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    return paint_in_pty(evman_argv(db), marker, size, env, timeout_s)
 
 
 def main() -> int:
