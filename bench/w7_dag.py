@@ -215,14 +215,14 @@ def _calibration(results: Results, records: list[NightRecord], hours: int) -> No
     r.target(
         "W7",
         f"calibration {hours} h before, normal nights: actual <= p50 in {P50_GOAL[0]:.0f}-{P50_GOAL[1]:.0f} %",
-        f"{p50:.1f} % of {n} forecasts (95 % interval {low50:.0f}-{high50:.0f} %; {done} already finished, "
+        f"{p50:.1f} % of {n} forecasts{_few(n)} (95 % interval {low50:.0f}-{high50:.0f} %; {done} already finished, "
         "not counted)",
         calibrated(p50, n, P50_GOAL),
     )
     r.target(
         "W7",
         f"calibration {hours} h before, normal nights: actual <= p90 in {P90_GOAL[0]:.0f}-{P90_GOAL[1]:.0f} %",
-        f"{p90:.1f} % of {n} (95 % interval {low90:.0f}-{high90:.0f} %; all nights pooled: {a90:.0f} % of {an})",
+        f"{p90:.1f} % of {n}{_few(n)} (95 % interval {low90:.0f}-{high90:.0f} %; all nights pooled: {a90:.0f} % of {an})",
         calibrated(p90, n, P90_GOAL),
     )
 
@@ -230,6 +230,10 @@ def _calibration(results: Results, records: list[NightRecord], hours: int) -> No
 MIN_FORECASTS: Final = 100
 """Fewer forecasts than this judge nothing (a calibrated model fails a 10-point band on 36
 forecasts one time in four): the row fails and says so."""
+
+
+def _few(n: int) -> str:
+    return f", too few to judge (< {MIN_FORECASTS})" if n < MIN_FORECASTS else ""
 
 
 def calibrated(share: float, n: int, goal: tuple[float, float]) -> bool:
