@@ -6,7 +6,7 @@ recompute that reads only what changed."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -200,7 +200,7 @@ def test_the_history_kept_from_the_ended_runs_is_the_stores(tmp_path: Path, http
     def body(driver: Driver) -> None:
         original = night.store.succeeded_durations
 
-        def durations(events: list[str], last_n: int = 20) -> dict[str, list[float]]:
+        def durations(events: Sequence[str], last_n: int = 20) -> dict[str, list[float]]:
             asked.append(list(events))
             return original(events, last_n)
 
