@@ -101,7 +101,7 @@ class EvmanApp(App[int]):
             zone=self.zone,
             now=self.clock.now(),
         )
-        self.palette = palette_for(self.get_css_variables())
+        self.palette = palette_for(self.theme_variables)  # App.__init__ just made them; on_mount again
         self.requests = Requests(self, self.reading, operator=operator, readonly=readonly)
         self._stopping = threading.Event()
         self._rest_started = False
@@ -113,7 +113,9 @@ class EvmanApp(App[int]):
     # -- wiring ----------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[Any]:
-        return EventsScreen()
+        screen = EventsScreen()
+        screen.read_ahead()
+        return screen
 
     def on_mount(self) -> None:
         self.palette.update(palette_for(self.get_css_variables()))  # the theme is final now

@@ -125,10 +125,12 @@ def main(
 
 
 def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
     from evman.engine.watch.metrics import parse_address
 
     try:
-        return None if text is None else parse_address(text)
+        return parse_address(text)
     except ValueError as exc:
         fail(str(exc), 2)
 

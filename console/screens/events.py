@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from concurrent.futures import Future
 from typing import Any, ClassVar, Final
 
 from rich.text import Text
@@ -83,6 +84,7 @@ class EventsScreen(GroupLines, SlackColumn):
         """Every event in the sort order; a filter picks from it, clearing one shows it."""
         self._shown = False
         self._first_painted = threading.Event()
+        self._ahead: Future[list[dict[str, Any]]] | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -95,33 +97,68 @@ class EventsScreen(GroupLines, SlackColumn):
     def table(self) -> EventTable:
         return self.query_one(EventTable)
 
+    def read_ahead(self) -> None:
+        """Start reading the first page in a thread of its own: the app calls this as it makes
+        the screen, before the terminal is set up and the widgets composed, so that the rows
+        are usually in when the screen mounts and its first frame shows them (one full paint,
+        not an empty table and then a second one)."""
+        ahead: Future[list[dict[str, Any]]] = Future()
+        reading = self.services.reading
+
+        def read() -> None:
+            try:
+                with reading() as store:
+                    ahead.set_result(screen_rows.console_event_rows(store, after=None, limit=FIRST_PAGE))
+            except Exception as exc:  # load_all raises it in its worker, as its own read would
+                ahead.set_exception(exc)
+
+        threading.Thread(target=read, name="evman-first-page", daemon=True).start()
+        self._ahead = ahead
+
     def on_mount(self) -> None:
         self.table.palette = self.services.palette
         self.query_one(StatusBar).palette = self.services.palette
         self.services.show_status()
-        self.load_all()
+        ahead, self._ahead = self._ahead, None
+        if not self._show_ahead(ahead):
+            self.load_all(ahead)
         self.set_interval(1.0, self._every_second)
         self.set_interval(PLAN_EVERY_S, self.load_slack)
+
+    def _show_ahead(self, ahead: Future[list[dict[str, Any]]] | None) -> bool:
+        """Show the first page read ahead, if it is in (its rows are in the first frame);
+        whether that was every event."""
+        if ahead is None or not ahead.done() or ahead.exception() is not None:
+            return False
+        rows = ahead.result()
+        every = len(rows) < FIRST_PAGE
+        self.on_rows_loaded(RowsLoaded(rows, complete=every, first=not every))
+        return every
 
     # -- reading ---------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="events-all")
-    def load_all(self) -> None:
+    def load_all(self, ahead: Future[list[dict[str, Any]]] | None = None) -> None:
         """Every event, a page at a time by name; before the first load is done, the first
-        page is painted at once."""
+        page is painted at once (`ahead`: the first page, read as the app started; on_mount
+        showed it if it was in by then)."""
         import time
 
         started, worker = time.perf_counter(), get_current_worker()
         rows: list[dict[str, Any]] = []
         limit = FIRST_PAGE
         while not worker.is_cancelled:
-            with self.services.reading() as store:
-                page = screen_rows.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
+            if ahead is not None:
+                page, ahead = ahead.result(), None
+            else:
+                with self.services.reading() as store:
+                    page = screen_rows.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
             rows += page
             if len(page) < limit:
                 break
             if limit == FIRST_PAGE and not self.loaded:
-                self.post_message(RowsLoaded(list(rows), complete=False, first=True))
+                if not self._shown:
+                    self.post_message(RowsLoaded(list(rows), complete=False, first=True))
                 # the rest is read once the first page is painted: before, this thread's reads
                 # shared the interpreter with that paint and made it later
                 self._first_painted.wait(FIRST_PAINT_WAIT_S)
