@@ -134,6 +134,9 @@ class EvmanApp(App[int]):
         self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
         self.run_worker(registry.preload, thread=True, group="preload", exit_on_error=False)
 
+    def reading_first_rows(self, store: Store) -> None:
+        self.watcher.look_first(store)
+
     def on_unmount(self) -> None:
         self._stopping.set()
         self.watcher.stop()
