@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from evman.console.app import collector
 from evman.console.app.awaiting import Requests, RequestSent
 from evman.console.app.connect import EngineReady, engine_for
 from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
@@ -130,6 +131,7 @@ class EvmanApp(App[int]):
         if self._rest_started:
             return
         self._rest_started = True
+        collector.release()
         self.run_worker(self._connect, thread=True, group="connect", exit_on_error=False)
         self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
         self.run_worker(registry.preload, thread=True, group="preload", exit_on_error=False)

@@ -117,6 +117,9 @@ def main(
                 log_format=log_format,
             )
         )
+    from evman.console.app import collector
+
+    collector.hold()  # until the first frame: see collector.py
     from evman.console.app.evman_app import run_console
 
     sys.exit(

@@ -46,23 +46,26 @@ LATER: tuple[str, ...] = (
 """Modules (and packages: any module under them) the console loads only after its first frame."""
 
 FIRST_FRAME = """
-import json, sys
+import gc, json, sys
 from evman.console.app import evman_app
 
-def shown(app):
-    seen = {"modules": sorted(sys.modules), "rows": app.screen.table.shown_names()}
+def shown(app, rest=evman_app.EvmanApp.first_frame_shown):
+    seen = {"modules": sorted(sys.modules), "rows": app.screen.table.shown_names(), "collecting": gc.isenabled()}
+    rest(app)
+    seen["collecting after"] = gc.isenabled()
     print("FIRST-FRAME " + json.dumps(seen), file=sys.__stdout__, flush=True)
     app.exit(0)
 
 evman_app.EvmanApp.first_frame_shown = shown
 from evman.console.cli import main
-main(["--db", sys.argv[1]])
+main(["--db", sys.argv[1], "--readonly"])
 """
 
 
 def test_the_first_frame_imports_only_what_the_events_table_needs(seed: Callable[..., Path]) -> None:
-    """`evman --db DB` as a user starts it (the entry point, the console that would start its
-    engine), stopped at the first frame with rows: what it has imported by then."""
+    """`evman --db DB --readonly` as a user starts it (the entry point), stopped at the first frame with
+    rows: what it has imported by then, and the garbage collector held until then (see
+    console/app/collector.py) and collecting again after."""
     db = seed()
     env = {"TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
@@ -75,6 +78,7 @@ def test_the_first_frame_imports_only_what_the_events_table_needs(seed: Callable
     early = sorted(m for m in seen["modules"] if m in LATER or m.startswith(tuple(f"{p}." for p in LATER)))
     assert early == [], f"imported before the first frame: {early}"
     assert "evman.console.screens.events" in seen["modules"] and "textual.app" in seen["modules"]
+    assert (seen["collecting"], seen["collecting after"]) == (False, True)
 
 
 def test_the_watcher_sees_a_change_made_after_the_first_rows_were_read(seed: Callable[..., Path]) -> None:
