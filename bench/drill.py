@@ -108,7 +108,7 @@ class Faults:
     def _machine(self, slot: Slot) -> Fault:
         """The machine of this engine died: it, its supervisor and its runs' commands, at once."""
         fault = Fault("machine", slot.name, self._pid(slot), _now())
-        fault.killed = self.fleet.machine_dies(slot)
+        fault.killed, fault.killed_at = self.fleet.machine_dies(slot)
         fault.exit_code = self.fleet.wait_exit(slot, 10)
         self.fleet.start_engine(slot)
         return fault
@@ -276,7 +276,7 @@ def run_drill(plan: Plan, root: Path, say: Callable[[str], None] = print) -> Out
             dicts(fleet, "SELECT * FROM requests ORDER BY id"),
             read_ledger(fleet.log),
             sent,
-            killed_at={pid: f.at.timestamp() for f in faults.done for pid in f.killed},
+            killed_at={pid: f.killed_at for f in faults.done for pid in f.killed},
             fleet_starts=fleet.fleet_starts,
             term_codes=terms,
         )

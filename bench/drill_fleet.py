@@ -133,11 +133,13 @@ class Fleet:
         if sig in (signal.SIGSTOP, signal.SIGCONT):
             slot.stopped = sig is signal.SIGSTOP
 
-    def machine_dies(self, slot: Slot) -> list[int]:
+    def machine_dies(self, slot: Slot) -> tuple[list[int], float]:
         """SIGKILL the slot's engine with everything it runs, at once: its supervisor and its
         commands, and the commands of the runs it adopted (found in the database; they run under
         an earlier engine's supervisor, which lives on and records how they ended). The
-        commands' pids, killed."""
+        commands' pids, killed, and the time (Unix seconds) when all were stopped: the last
+        moment they could write a ledger line, taken after the stops, not before the look for
+        them (a command whose start line came between the two ended before it began)."""
         assert slot.proc is not None
         engine = slot.proc.pid
         commands = [
@@ -155,11 +157,12 @@ class Fleet:
             frozen |= found
         for pid in commands:
             _signal(pid, signal.SIGSTOP, group=True)
+        stopped_at = time.time()
         for pid in frozen:  # all frozen first: none saw another die, as when a machine stops
             _signal(pid, signal.SIGKILL)
         for pid in commands:
             _signal(pid, signal.SIGKILL, group=True)
-        return commands
+        return commands, stopped_at
 
     def others_running(self, slot: Slot) -> list[Slot]:
         """The other slots whose engine runs: its process alive and not stopped, and joined (an

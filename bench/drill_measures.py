@@ -72,7 +72,8 @@ class Measures:
     pool_most: int = 0
     """The most commands of the pool's events running at once (goal: at most its size)."""
     pool_over: list[str] = field(default_factory=list)
-    """Each moment more held the pool than it has slots: who held it."""
+    """Each moment more held the pool than it has slots: who held it; and each command that
+    started after its run was recorded ended (it held the pool without a slot)."""
     counts: dict[str, int] = field(default_factory=dict)
     """What each measure looked at (commands, keys, runs ...), so a 0 is read against its base."""
 
@@ -93,6 +94,7 @@ class Measures:
             )
             and self.reboot_runs == self.fleet_starts
             and self.pool_most <= POOL_SIZE
+            and not self.pool_over
         )
 
 
@@ -106,7 +108,8 @@ def measure(
     fleet_starts: int,
     term_codes: list[tuple[str, int | None]],
 ) -> Measures:
-    """`killed_at`: command pid -> when a "machine died" fault killed it (its end, having no line)."""
+    """`killed_at`: command pid -> when a "machine died" fault had stopped it, to be killed (its
+    end, having no line: it wrote nothing after)."""
     found = Measures(fleet_starts=fleet_starts)
     starts = {line.run_id: line for line in ledger if line.kind == "start"}
     ends = {line.run_id: line for line in ledger if line.kind == "end"}
@@ -135,6 +138,7 @@ def measure(
     found.unanswered = [f"request {q['id']} ({q['verb']} {q['target']})" for q in requests if q["handled_at"] is None]
     pool_spans = _spans(starts, ends, runs, killed_at, POOL_EVENTS)
     found.pool_most, found.pool_over = _most_at_once(pool_spans, POOL_SIZE)
+    found.pool_over = _after_end(starts, ends, runs) + found.pool_over
     found.counts = {
         "commands": len(starts),
         "keys": len({q["dedupe_key"] for q in requests if q["dedupe_key"]}),
@@ -216,16 +220,41 @@ def _spans(
     events: tuple[str, ...],
 ) -> list[tuple[float, float, int, str]]:
     """(began, ended, run id, event) of each command of `events`, from its ledger lines; one with
-    no end line ended when a fault killed it, else when its run was recorded ended (else never)."""
+    no end line ended when a fault killed it, else when its run was recorded ended (else never).
+
+    A kill ends only a command that started before it: a later command with the same pid is
+    another process (pids wrap around in a drill on a busy machine; ended at the earlier kill,
+    it ended before it began and would be counted holding for ever). A command that started
+    after its run was recorded ended ran without its slot, to an end no one saw: never."""
     out = []
     for run_id, start in starts.items():
         if start.event not in events:
             continue
-        end = ends[run_id].at if run_id in ends else killed_at.get(start.pid)
+        end = ends[run_id].at if run_id in ends else _killed(start, killed_at)
         if end is None:
             ended = parse_iso(runs.get(run_id, {}).get("ended_at"))
-            end = ended.timestamp() if ended is not None else float("inf")
+            end = ended.timestamp() if ended is not None and ended.timestamp() >= start.at else float("inf")
         out.append((start.at, end, run_id, start.event))
+    return out
+
+
+def _killed(start: Line, killed_at: dict[int, float]) -> float | None:
+    at = killed_at.get(start.pid)
+    return at if at is not None and at >= start.at else None
+
+
+def _after_end(starts: dict[int, Line], ends: dict[int, Line], runs: dict[int, dict[str, Any]]) -> list[str]:
+    """Commands of the pool's events that started after their run was recorded ended (the
+    slot given back while its command was still to run), and never said they ended."""
+    out = []
+    for run_id, start in sorted(starts.items()):
+        ended = parse_iso(runs.get(run_id, {}).get("ended_at"))
+        if start.event in POOL_EVENTS and run_id not in ends and ended is not None and ended.timestamp() < start.at:
+            state = runs[run_id]["state"]
+            out.append(
+                f"{start.event} run {run_id}: its command started at {start.at:.3f}, "
+                f"{start.at - ended.timestamp():.3f} s after its run was recorded {state}"
+            )
     return out
 
 
@@ -279,7 +308,7 @@ def render(found: Measures) -> list[tuple[str, str]]:
         (
             f"most holders of the pool of {POOL_SIZE} at once (from the commands' own ledger)",
             f"{found.pool_most} over {c.get('pool commands', 0)} commands of {len(POOL_EVENTS)} events"
-            f"   goal <= {POOL_SIZE}   {'MET' if found.pool_most <= POOL_SIZE else 'NOT MET'}",
+            f"   goal <= {POOL_SIZE}   {'MET' if found.pool_most <= POOL_SIZE and not found.pool_over else 'NOT MET'}",
         ),
     ]
 

@@ -30,6 +30,8 @@ class Fault:
     """A stop: the oldest survivor heartbeat seen while this engine was stopped."""
     killed: list[int] = field(default_factory=list)
     """A machine death: the commands' pids it killed."""
+    killed_at: float = 0.0
+    """A machine death: when those commands were all stopped (Unix seconds), to be killed."""
 
 
 @dataclass
