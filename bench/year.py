@@ -11,9 +11,13 @@ How it is made, honestly:
   one where the real housekeeper (engine/retention/) runs a pass at the end of every day, one
   without. Sizes (database file after a checkpoint, log files counted on disk) at 1x, 3x, 12x.
 - Then the real engine runs on the year-old database (FakeClock, a simulated minute per step,
-  the runs as callables) for some hours, twice: alone, and with the housekeeper's thread
-  deleting a backlog of days meanwhile, paced as in production. A client thread queues requests
-  and makes the console's reads all along: their latencies, and every tick's duration.
+  the runs real `true` commands) for some hours in alternating blocks (bench/year_live.py):
+  alone, then beside the housekeeper's thread (started as the engine's companions start it)
+  deleting a backlog of days, and so on, on one engine: both sides see the same database, the
+  same hours of the day and the same machine. The tick row is judged on the ticks that started
+  while a pass was deleting, beside the runs and log files it deleted meanwhile (counted in the
+  database and on disk); a stretch that deleted nothing is not judged MET. A client thread
+  queues requests and makes the console's reads all along: their latencies, and every tick's duration.
 - CPU: the housekeeper's per day at steady state (its passes in the year's build, plus the fixed
   cost of 288 idle passes a day) against the engine's own per day (its CPU per run in the live
   stretch, times the runs of a day). The runs are callables, the cheapest for the engine, so the
