@@ -156,6 +156,7 @@ def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> Tic
             t0 = time.perf_counter()
             engine.tick(instants[k])
             times.idle.append(time.perf_counter() - t0)
+            engine.between_ticks()  # as the engine's loop does while it waits for the next tick
             _timed_floor(spins, times)
     finally:
         engine.executors.shutdown(wait_s=0)

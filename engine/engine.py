@@ -149,10 +149,15 @@ class Engine:
             while not self._stop.is_set():
                 self._wake.clear()
                 ticked = self._safe_tick(self.clock.now())
-                self._pace.collect_before_burst()
+                self.between_ticks()
                 self._wake.wait(self._pace.wait_s(ticked))
         finally:
             self.shutdown()
+
+    def between_ticks(self) -> None:
+        """What run() does after each tick before it waits: garbage it collects then rather than
+        in the next tick (engine/tick/pace.py). A driver that calls tick() itself calls it too."""
+        self._pace.between_ticks()
 
     def _safe_tick(self, now: datetime) -> bool:
         """One tick; False when it failed (said in the log)."""

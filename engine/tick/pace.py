@@ -1,6 +1,7 @@
 """When the engine's loop ticks next: a tick after the last one, or at the next due occurrence
 if sooner (soon again, not at once, when all that was due was locked by another engine); and
-garbage collected while it waits for a burst the last tick saw coming."""
+garbage collected while it waits: before a burst the last tick saw coming, and the young
+generations before their next collection would fall inside a tick."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ BURST_AHEAD: Final = 500
 before it falls due (see Pace.collect_before_burst)."""
 COLLECT_AHEAD_S: Final = 0.2
 """...if the burst is at least this far off (a full collection of a console's heap ~50 ms)."""
+YOUNG_AHEAD_S: Final = 0.01
+"""The loop collects the young generations while it waits if the next tick is at least this far
+off (a collection of the middle generation ~1.5 ms: see Pace.collect_young_ahead)."""
 DUE_ELSEWHERE_WAIT_S: Final = 0.05
 """Several engines: a due event that another engine is materialising (its row locked until it
 commits) stays due here; look again after this long instead of ticking in a tight loop."""
@@ -63,3 +67,21 @@ class Pace:
         due = self.next_due
         if due is not None and (due - self.clock.now()).total_seconds() >= COLLECT_AHEAD_S:
             gc.collect()
+
+    def collect_young_ahead(self) -> None:
+        """Collect the middle generation now, while the loop waits, when the next automatic
+        collection would include it: CPython collects generation 1 at every eleventh collection
+        of generation 0, and in a tick that costs ~1.5 ms (what survived ten young collections
+        is scanned again: the tick's p99 at 1-1.5 ms medians, bench W3). Nothing is disabled or
+        retuned (the process may be the driver's own code's too); the same collection runs
+        earlier, between ticks."""
+        if gc.get_count()[1] < gc.get_threshold()[1] - 1:
+            return
+        due = self.next_due
+        if due is None or (due - self.clock.now()).total_seconds() >= YOUNG_AHEAD_S:
+            gc.collect(1)
+
+    def between_ticks(self) -> None:
+        """What the loop does after a tick, before it waits for the next."""
+        self.collect_before_burst()
+        self.collect_young_ahead()
