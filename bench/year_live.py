@@ -163,6 +163,7 @@ def _step(engine: Any, clock: Any, ticks_ms: list[float] | None, counts: Any) ->
         if counted:
             assert ticks_ms is not None
             ticks_ms.append((time.perf_counter() - started) * 1000)
+        engine.between_ticks()  # as the engine's loop does after each tick
         if not engine.active_runs() or time.monotonic() > deadline:
             return
         time.sleep(0.002)  # the commands run meanwhile

@@ -9,7 +9,7 @@ the engine's flush, a program's request and the console never wait more than one
 
 The thread also keeps out of the tick's way: beside an engine it starts each piece of work (a
 batch's reads and transaction, UNLINK_CHUNK log files) only between two ticks (the engine's
-`between_ticks`), and after each piece it rests PAUSE_FACTOR times as long as the whole piece
+`not_ticking`), and after each piece it rests PAUSE_FACTOR times as long as the whole piece
 took, unlinks included. A tick that waits for its command supervisor to start the minute's
 commands then does not share the machine, the disk or the GIL with a burst of deletions
 (bench W8: the tick's p99 while housekeeping deletes against without it).
@@ -105,14 +105,14 @@ class _Pace:
 
     pace: bool
     stop: threading.Event
-    between_ticks: threading.Event | None = None
+    not_ticking: threading.Event | None = None
     batch: int = BATCH
     report: PassReport = field(default_factory=PassReport)
 
     def turn(self) -> None:
         """Before a piece of work: let the engine's tick in progress (if any) finish first."""
-        if self.pace and self.between_ticks is not None and not self.between_ticks.is_set():
-            self.between_ticks.wait(TICK_WAIT_S)
+        if self.pace and self.not_ticking is not None and not self.not_ticking.is_set():
+            self.not_ticking.wait(TICK_WAIT_S)
 
     def took(self, locked: float) -> None:
         """A batch held the write lock `locked` seconds: the batch size adapts to it, then a rest."""
@@ -147,7 +147,7 @@ class Housekeeper:
         every_s: float = EVERY_S,
         host: str | None = None,
         first_after_s: float = FIRST_AFTER_S,
-        between_ticks: threading.Event | None = None,
+        not_ticking: threading.Event | None = None,
     ) -> None:
         self._owns_store = not isinstance(db, Store)
         self.store = db if isinstance(db, Store) else open_store(db, create=False)
@@ -156,8 +156,8 @@ class Housekeeper:
         self.first_after_s = first_after_s
         self.host = (host or socket.gethostname()) if self.store.several_engines else None
         """Several engines: only this host's logs are ours to delete. None: every log (SQLite)."""
-        self.between_ticks = between_ticks
-        """Set while the engine beside it is not ticking (engine.between_ticks): paced work waits for it."""
+        self.not_ticking = not_ticking
+        """Set while the engine beside it is not ticking (engine.not_ticking): paced work waits for it."""
         self.kept = KeptRuns()
         self.current: PassReport | None = None
         """The pass in progress (its counts so far), None between passes."""
@@ -203,7 +203,7 @@ class Housekeeper:
         (None: take it when this engine claims the interval)."""
         with self._lock:
             cpu = time.thread_time()
-            p = _Pace(pace, self._stop, self.between_ticks)
+            p = _Pace(pace, self._stop, self.not_ticking)
             self.current = p.report
             try:
                 self._steps(p, now, rows)
@@ -412,7 +412,7 @@ def every_from_env() -> dict[str, float]:
 
 def start_housekeeper(path: str | Path, engine: Any, **options: Any) -> Housekeeper:
     """A housekeeper on the database at `path` with the engine's clock, started."""
-    options.setdefault("between_ticks", getattr(engine, "between_ticks", None))
+    options.setdefault("not_ticking", getattr(engine, "not_ticking", None))
     clock = options.pop("clock", None) or getattr(engine, "clock", None)
     keeper = Housekeeper(path, clock, **{**every_from_env(), **options})
     fleet = getattr(engine, "fleet", None)

@@ -1,5 +1,5 @@
 """The housekeeper's thread keeps out of the tick's way: a paced pass starts each piece of work
-only between two ticks (the engine's `between_ticks`), and the engine clears it for exactly as
+only between two ticks (the engine's `not_ticking`), and the engine clears it for exactly as
 long as a tick runs. A real engine and a real SQLite file; the pass in a thread of its own, as
 beside an engine."""
 
@@ -34,7 +34,7 @@ def test_a_paced_pass_deletes_nothing_while_a_tick_runs(
     load_text(store, DEFS, tmp_path, clock.now())
     made = add_runs(store, tmp_path / "logs", "hourly", clock.now() - 30 * DAY, 200, timedelta(hours=1))
     ticking = threading.Event()  # cleared: the engine is in a tick
-    keeper = Housekeeper(open_store(db_path), clock, host="here", between_ticks=ticking)
+    keeper = Housekeeper(open_store(db_path), clock, host="here", not_ticking=ticking)
     passing = threading.Thread(target=keeper.run_pass, args=(clock.now(),), kwargs={"pace": True})
     try:
         passing.start()
@@ -54,26 +54,24 @@ def test_a_paced_pass_deletes_nothing_while_a_tick_runs(
         keeper.store.close()
 
 
-def test_the_engine_says_when_it_is_between_ticks(
-    store: Store, clock: FakeClock, tmp_path: Path, db_path: Path
-) -> None:
+def test_the_engine_says_when_it_is_not_ticking(store: Store, clock: FakeClock, tmp_path: Path, db_path: Path) -> None:
     load_text(store, DEFS, tmp_path, clock.now())
     engine = Engine(store, clock=clock, logs_dir=tmp_path / "logs")
     seen: list[bool] = []
     stage = engine.foresight.run
 
     def foresight(tick: object) -> None:  # a stage of the tick, watched
-        seen.append(engine.between_ticks.is_set())
+        seen.append(engine.not_ticking.is_set())
         stage(tick)  # type: ignore[arg-type]
 
     engine.foresight.run = foresight  # type: ignore[method-assign]
     engine.start()
     keeper = start_housekeeper(db_path, engine, first_after_s=3600)
     try:
-        assert keeper.between_ticks is engine.between_ticks
+        assert keeper.not_ticking is engine.not_ticking
         engine.tick(clock.now())
         engine.tick(clock.now() + timedelta(minutes=1))
-        assert seen == [False, False] and engine.between_ticks.is_set()
+        assert seen == [False, False] and engine.not_ticking.is_set()
     finally:
         keeper.stop()
         engine.executors.shutdown(wait_s=5)
