@@ -369,7 +369,7 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
 
 def _store_costs(db: Path) -> dict[str, str]:
     """The reads behind the screens, straight from the store (median and p99 of a few)."""
-    from evman.console.screens.events import FIRST_PAGE, PAGE
+    from evman.console.screens.event_pages import FIRST_PAGE, PAGE
     from evman.console.views import contract, screen_rows
 
     store = open_store(db)

@@ -1,6 +1,7 @@
 """What runs beside an engine in its process: the notifier, the housekeeper, the heartbeat, the
 metrics endpoint and systemd's notify protocol. `evman --no-ui` and the console start the same
-set, so an engine is watched the same wherever it runs."""
+set, so an engine is watched the same wherever it runs. The companions' modules are imported when
+they start: the console makes its Options before its first frame, and starts them after it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from evman.engine.retention import Housekeeper, start_housekeeper
-from evman.engine.watch.health import Health
-from evman.engine.watch.heartbeat import Heartbeat
-from evman.engine.watch.systemd import Systemd
+if TYPE_CHECKING:
+    from evman.engine.retention import Housekeeper
+    from evman.engine.watch.health import Health
+    from evman.engine.watch.heartbeat import Heartbeat
+    from evman.engine.watch.systemd import Systemd
 
 log = logging.getLogger("evman")
 
@@ -44,8 +46,10 @@ class Options:
 
 class Companions:
     def __init__(self, path: Path | str, engine: Engine, options: Options) -> None:
+        from evman.engine.watch.health import Health
+
         self.path, self.engine, self.options = path, engine, options
-        self.health = Health()
+        self.health: Health = Health()
         self.notifier: Any = None
         self.housekeeper: Housekeeper | None = None
         self.heartbeat: Heartbeat | None = None
@@ -58,6 +62,9 @@ class Companions:
     def start(self) -> Companions:
         """Start each companion; one that cannot start is logged, and the engine runs without it
         (except the metrics endpoint: a port asked for and not served is an error, raised)."""
+        from evman.engine.retention import start_housekeeper
+        from evman.engine.watch.heartbeat import Heartbeat
+
         o = self.options
         if o.notify:
             self.notifier = _start_notifier(self.path, self.engine)

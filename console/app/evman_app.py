@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from evman.console.app import collector
 from evman.console.app.awaiting import Requests, RequestSent
 from evman.console.app.connect import EngineReady, engine_for
 from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
@@ -101,7 +102,7 @@ class EvmanApp(App[int]):
             zone=self.zone,
             now=self.clock.now(),
         )
-        self.palette = palette_for(self.get_css_variables())
+        self.palette = palette_for(self.theme_variables)  # App.__init__ just made them; on_mount again
         self.requests = Requests(self, self.reading, operator=operator, readonly=readonly)
         self._stopping = threading.Event()
         self._rest_started = False
@@ -113,7 +114,9 @@ class EvmanApp(App[int]):
     # -- wiring ----------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[Any]:
-        return EventsScreen()
+        screen = EventsScreen()
+        screen.read_ahead()
+        return screen
 
     def on_mount(self) -> None:
         self.palette.update(palette_for(self.get_css_variables()))  # the theme is final now
@@ -128,9 +131,13 @@ class EvmanApp(App[int]):
         if self._rest_started:
             return
         self._rest_started = True
+        collector.release()
         self.run_worker(self._connect, thread=True, group="connect", exit_on_error=False)
         self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
         self.run_worker(registry.preload, thread=True, group="preload", exit_on_error=False)
+
+    def reading_first_rows(self, store: Store) -> None:
+        self.watcher.look_first(store)
 
     def on_unmount(self) -> None:
         self._stopping.set()

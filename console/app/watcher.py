@@ -63,10 +63,17 @@ class Watcher:
         self.pending_ids, self.engine_here = pending_ids, engine_here
         self._stopping = threading.Event()
         self._wake = threading.Event()
+        self._first: tuple[int, dict[str, Any]] | None = None
+
+    def look_first(self, store: Store) -> None:
+        """Take the first look's data version and marks now, in the thread that reads the
+        first rows (the events screen's, before it reads them, under the same lock): a change
+        another connection commits after those rows were read is then seen, however late the
+        watcher starts (after the first frame)."""
+        self._first = store.data_version(), store.watch_marks(full=not self.engine_here())
 
     def run(self) -> None:
-        version: int | None = None
-        marks: dict[str, Any] | None = None
+        version, marks = self._first or (None, None)
         while not self._stopping.is_set():
             try:
                 version, marks = self._look(version, marks)

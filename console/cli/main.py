@@ -117,6 +117,9 @@ def main(
                 log_format=log_format,
             )
         )
+    from evman.console.app import collector
+
+    collector.hold()  # until the first frame: see collector.py
     from evman.console.app.evman_app import run_console
 
     sys.exit(
@@ -125,10 +128,12 @@ def main(
 
 
 def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
     from evman.engine.watch.metrics import parse_address
 
     try:
-        return None if text is None else parse_address(text)
+        return parse_address(text)
     except ValueError as exc:
         fail(str(exc), 2)
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import gc
-import threading
 from typing import Any, ClassVar, Final
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from evman.console.screens.event_groups import GroupLines
+from evman.console.screens.event_pages import EventPages, RowsLoaded
 from evman.console.screens.event_slack import PLAN_EVERY_S, SlackColumn
 from evman.console.views import groups, screen_rows
 from evman.console.widgets.event_table import COLUMNS, EventTable
@@ -26,36 +25,9 @@ SORTS: Final = ("name", "state", "next", "last", "runtime", "window", "alerts", 
 """`s` steps through these; a click on a column header sorts by it (again: reversed)."""
 RELOAD_DELAY_S: Final = 0.02
 """Changes that arrive together (one tick, a burst of ticks) are read in one go."""
-FIRST_PAGE: Final = 120
-"""Events read (by name) and painted before the rest: more than a tall terminal shows."""
-PAGE: Final = 1000
-"""Then this many per read: the store's lock is free between pages for other screens' reads."""
-FIRST_PAINT_WAIT_S: Final = 1.0
-"""The rest of the rows are read once the first page is painted, or after this long."""
 
 
-class RowsLoaded(Message):
-    """Rows read by a worker: every event (`complete`), the first page of them (`first`), or
-    the ones `asked` for."""
-
-    def __init__(
-        self,
-        rows: list[dict[str, Any]],
-        *,
-        complete: bool,
-        asked: set[str] | None = None,
-        elapsed_s: float = 0.0,
-        first: bool = False,
-    ) -> None:
-        super().__init__()
-        self.rows = rows
-        self.complete = complete
-        self.asked = asked or set()
-        self.elapsed_s = elapsed_s
-        self.first = first
-
-
-class EventsScreen(GroupLines, SlackColumn):
+class EventsScreen(GroupLines, SlackColumn, EventPages):
     """Holds every event's row in memory; the table shows the filtered, sorted ones, and only
     rows that changed (or are on screen, for relative times) are re-read or redrawn."""
 
@@ -81,8 +53,6 @@ class EventsScreen(GroupLines, SlackColumn):
         self._counted: dict[str, tuple[str, int]] = {}
         self._sorted: list[str] = []
         """Every event in the sort order; a filter picks from it, clearing one shows it."""
-        self._shown = False
-        self._first_painted = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -99,35 +69,11 @@ class EventsScreen(GroupLines, SlackColumn):
         self.table.palette = self.services.palette
         self.query_one(StatusBar).palette = self.services.palette
         self.services.show_status()
-        self.load_all()
+        self.load_first()
         self.set_interval(1.0, self._every_second)
         self.set_interval(PLAN_EVERY_S, self.load_slack)
 
     # -- reading ---------------------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, group="events-all")
-    def load_all(self) -> None:
-        """Every event, a page at a time by name; before the first load is done, the first
-        page is painted at once."""
-        import time
-
-        started, worker = time.perf_counter(), get_current_worker()
-        rows: list[dict[str, Any]] = []
-        limit = FIRST_PAGE
-        while not worker.is_cancelled:
-            with self.services.reading() as store:
-                page = screen_rows.console_event_rows(store, after=rows[-1]["name"] if rows else None, limit=limit)
-            rows += page
-            if len(page) < limit:
-                break
-            if limit == FIRST_PAGE and not self.loaded:
-                self.post_message(RowsLoaded(list(rows), complete=False, first=True))
-                # the rest is read once the first page is painted: before, this thread's reads
-                # shared the interpreter with that paint and made it later
-                self._first_painted.wait(FIRST_PAINT_WAIT_S)
-            limit = PAGE
-        if not worker.is_cancelled:
-            self.post_message(RowsLoaded(rows, complete=True, elapsed_s=time.perf_counter() - started))
 
     @work(thread=True, exclusive=True, group="events-some")
     def reload(self, events: set[str]) -> None:
@@ -159,10 +105,7 @@ class EventsScreen(GroupLines, SlackColumn):
         if self._dirty:
             self.reload(set(self._dirty))
 
-    def on_rows_loaded(self, message: RowsLoaded) -> None:
-        if (message.first or message.complete) and not self._shown:
-            self._shown = True
-            self.call_after_refresh(self._painted)
+    def take_rows(self, message: RowsLoaded) -> None:
         if message.first:
             self._take_first(message.rows)
             return
@@ -174,10 +117,6 @@ class EventsScreen(GroupLines, SlackColumn):
         self._show_counts()
         self._show_note()
 
-    def _painted(self) -> None:
-        self._first_painted.set()
-        self.services.first_frame_shown()
-
     def _take_first(self, rows: list[dict[str, Any]]) -> None:
         """The first page, by name, while the rest is read: shown as it is (the header says
         loading until every row is in)."""
@@ -188,7 +127,9 @@ class EventsScreen(GroupLines, SlackColumn):
 
     def _take_all(self, rows: list[dict[str, Any]]) -> None:
         if not self.loaded:
-            self.load_slack()  # once every row is in: the first paint does not wait for it
+            self.call_after_refresh(
+                self.load_slack
+            )  # every row is in, and on screen: its reads and imports wait for it
         keep = self.table.selected_key()
         self.rows = {r["name"]: r for r in rows}
         self._counted = {}

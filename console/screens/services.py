@@ -52,6 +52,12 @@ class Services(Protocol):
 
     def quit_cleanly(self) -> None: ...
 
+    def reading_first_rows(self, store: Store) -> None:
+        """The events screen is about to read its first rows (in its thread, under the
+        store's lock): the watcher takes its first look now, so that it sees what changes
+        after them."""
+        ...
+
     def first_frame_shown(self) -> None:
         """The first screen has its rows on screen: start what could wait for that (the
         engine, the imports of the screens no key has opened yet)."""

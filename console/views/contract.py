@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from evman.console.views.upcoming import next_fires, render_next
 from evman.engine.model import RunState
 from evman.engine.quoting import quoted
 from evman.engine.store import Store
-
-__all__ = ["next_fires", "render_next"]  # `evman next` lives in upcoming.py; kept here for its callers
 
 RUN_KEYS = (
     "id",

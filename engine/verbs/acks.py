@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evman.engine.clock import iso
-from evman.engine.tick.context import Tick
 from evman.engine.verbs.targets import RequestError, event_named, number_in
+
+if TYPE_CHECKING:
+    from evman.engine.tick.context import Tick
 
 
 def ack(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import fnmatch
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.quoting import quoted
-from evman.engine.tick.context import Tick
 from evman.engine.timing.durations import parse_duration
 from evman.engine.verbs.targets import RequestError
+
+if TYPE_CHECKING:
+    from evman.engine.tick.context import Tick
 
 
 def hold(tick: Tick, target: str, args: dict[str, Any], who: str) -> str:

@@ -2,18 +2,24 @@
 and how the verb reads on the command line and in the console. The requests stage dispatches
 through this table; `evman <verb>` and the console's keys and actions are built from it.
 
-A new verb is a row here plus its handler (HACKING.md, "Adding a request verb")."""
+A new verb is a row here plus its handler (HACKING.md, "Adding a request verb"). A row names its
+handler by module and function (`HandlerIn`), imported at the first request it answers: the
+console's keys and the command line read this table without importing the tick's rooms."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from evman.engine.model import ACTIVE_STATES, RESTARTABLE, RunState
-from evman.engine.verbs import acks, approvals, backfill, holds, runs
+from evman.engine.verbs import holds
 from evman.engine.verbs.targets import Handler, params_arg
+
+if TYPE_CHECKING:
+    from evman.engine.tick.context import Tick
 
 TARGETS: Final = {
     "event": "EVENT",
@@ -25,6 +31,22 @@ TARGETS: Final = {
 }
 """What a request's target may name (a pattern: a glob over event names, "etl-*"), and how the
 command line writes it."""
+
+
+@dataclass(frozen=True)
+class HandlerIn:
+    """The handler `function` of engine/verbs/<module>.py, called as that function is (a
+    Handler), its module imported at the first call."""
+
+    module: str
+    function: str
+
+    def __call__(self, tick: Tick, target: str, args: dict[str, Any], who: str) -> str:
+        return self.resolve()(tick, target, args, who)
+
+    def resolve(self) -> Handler:
+        found: Handler = getattr(importlib.import_module(f"evman.engine.verbs.{self.module}"), self.function)
+        return found
 
 
 @dataclass(frozen=True)
@@ -121,7 +143,7 @@ UNTIL: Final = Option(
 VERBS: Final[tuple[Verb, ...]] = (
     Verb(
         "trigger",
-        runs.trigger,
+        HandlerIn("runs", "trigger"),
         "Start a new run of EVENT now (it still obeys its requires and window).",
         (
             "evman trigger fetch-feeds",
@@ -139,7 +161,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "restart",
-        runs.restart,
+        HandlerIn("runs", "restart"),
         "Re-run a failed, killed, lost or missed run (EVENT's latest, or run:N), after running its prepare step.",
         ("evman restart run:12",),
         targets=("event", "run"),
@@ -151,7 +173,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "kill",
-        runs.kill,
+        HandlerIn("runs", "kill"),
         "Kill EVENT's running run (or run:N): TERM to its process group, then KILL.",
         ("evman kill publish",),
         targets=("event", "run"),
@@ -168,7 +190,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "hold",
-        holds.hold,
+        HandlerIn("holds", "hold"),
         "Hold TARGET: no new runs start; waiting ones wait with reason 'held'.",
         (
             "evman hold promote-to-production",
@@ -184,7 +206,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "release",
-        holds.release,
+        HandlerIn("holds", "release"),
         "Release a held TARGET (an EVENT, a pattern such as 'etl-*', tag:NAME or group:NAME).",
         ("evman release promote-to-production",),
         targets=("event", "pattern", "tag", "group"),
@@ -194,7 +216,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "ack",
-        acks.ack,
+        HandlerIn("acks", "ack"),
         "Acknowledge EVENT's open alerts, or one alert:N: stops repeat paging.",
         ("evman ack alert:7",),
         targets=("event", "alert"),
@@ -204,7 +226,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "backfill",
-        backfill.backfill,
+        HandlerIn("backfill", "backfill"),
         "Make the occurrences EVENT's schedule (and calendar) would have made from --from to --to, once each: "
         "a slot that already has a run (live or backfilled) is not run again. Each run gets "
         "EVMAN_SCHEDULED_FOR = its slot, its business date. A date means that whole day in the event's zone.",
@@ -215,7 +237,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "approve",
-        approvals.approve,
+        HandlerIn("approvals", "approve"),
         "Approve the run of EVENT that awaits approval (or run:N): it may start.",
         ('evman approve run:12 --comment "release notes checked"',),
         more="Your name and the comment are recorded on the run, and the approver's route is told. "
@@ -227,7 +249,7 @@ VERBS: Final[tuple[Verb, ...]] = (
     ),
     Verb(
         "reject",
-        approvals.reject,
+        HandlerIn("approvals", "reject"),
         "Reject the run of EVENT that awaits approval (or run:N): it is skipped, never run.",
         ('evman reject promote-to-production --comment "not on a Friday"',),
         more="The console's key is X (it asks for the comment).",

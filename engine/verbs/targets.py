@@ -4,12 +4,14 @@ name, `run:N`, `alert:N`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evman.engine.quoting import quoted
-from evman.engine.tick.context import Tick
 
-Handler = Callable[[Tick, str, dict[str, Any], str], str]
+if TYPE_CHECKING:
+    from evman.engine.tick.context import Tick
+
+Handler = Callable[["Tick", str, dict[str, Any], str], str]
 """handler(tick, target, args, who) -> the answer's detail. `args` is the request's JSON object
 (the CLI's options, by Option.key); `who` names the requester, for the rows it writes. Raises
 RequestError for an answer that refuses (its text is the outcome), or Routed (several engines)

@@ -4,6 +4,7 @@ checked against it. A verb's options reach the engine as the request's args."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
@@ -17,7 +18,7 @@ from evman.console.cli.main import main
 from evman.console.cli.verbs import OWN_COMMANDS, command_for
 from evman.console.screens.registry import KEYS
 from evman.engine.store import open_store
-from evman.engine.verbs import VERBS, Option, Verb, verb_named
+from evman.engine.verbs import VERBS, HandlerIn, Option, Verb, verb_named
 from evman.engine.verbs.table import TARGETS
 from tests.engine_cli import ROOT
 from tests.outside import found
@@ -37,6 +38,16 @@ def test_every_row_is_whole() -> None:
         assert verb.key is None or (verb.label and verb.what), f"{verb.name}: a key needs a label and what it does"
         assert verb_named(f"  {verb.name.upper()} ") is verb
     assert verb_named("approve-everything") is None
+
+
+def test_each_row_names_a_handler_that_exists() -> None:
+    """A row names its handler by module and function (imported at its first request): each
+    name must lead to a function of engine/verbs/ that takes (tick, target, args, who)."""
+    for verb in VERBS:
+        assert isinstance(verb.handler, HandlerIn), verb.name
+        function = verb.handler.resolve()
+        assert function.__module__ == f"evman.engine.verbs.{verb.handler.module}", verb.name
+        assert list(inspect.signature(function).parameters) == ["tick", "target", "args", "who"], verb.name
 
 
 def test_the_cli_has_a_command_per_verb_built_from_its_row() -> None:

@@ -1,0 +1,110 @@
+"""What the console does before its first frame: it imports what the events table needs and
+leaves the rest (the engine and its tick, foresight, Apprise, Prometheus, the definitions'
+validators, the screens no key opened yet) until the rows are on screen; and the watcher,
+started after that frame, still sees what another program changed after those rows were read."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from evman.console.app.watcher import Watcher
+from evman.console.screens.services import DatabaseChanged
+from evman.engine.clock import FakeClock
+from evman.engine.store import Store, open_store
+from tests.outside import ROOT
+
+LATER: tuple[str, ...] = (
+    "apprise",
+    "prometheus_client",
+    "numpy",
+    "sqlite_utils",
+    "schedule",
+    "cronsim",
+    "evman.engine.foresight",
+    "evman.engine.engine",
+    "evman.engine.watch.heartbeat",
+    "evman.engine.watch.metrics",
+    "evman.engine.tick.context",
+    "evman.engine.stages",
+    "evman.engine.fleet.membership",
+    "evman.engine.definitions",
+    "evman.engine.paging",
+    "evman.engine.retention",
+    "evman.engine.verbs.runs",
+    "evman.console.views.plan",
+    "evman.console.screens.plan",
+    "evman.console.screens.run_detail",
+)
+"""Modules (and packages: any module under them) the console loads only after its first frame."""
+
+FIRST_FRAME = """
+import gc, json, sys
+from evman.console.app import evman_app
+
+def shown(app, rest=evman_app.EvmanApp.first_frame_shown):
+    seen = {"modules": sorted(sys.modules), "rows": app.screen.table.shown_names(), "collecting": gc.isenabled()}
+    rest(app)
+    seen["collecting after"] = gc.isenabled()
+    print("FIRST-FRAME " + json.dumps(seen), file=sys.__stdout__, flush=True)
+    app.exit(0)
+
+evman_app.EvmanApp.first_frame_shown = shown
+from evman.console.cli import main
+main(["--db", sys.argv[1], "--readonly"])
+"""
+
+
+def test_the_first_frame_imports_only_what_the_events_table_needs(seed: Callable[..., Path]) -> None:
+    """`evman --db DB --readonly` as a user starts it (the entry point), stopped at the first frame with
+    rows: what it has imported by then, and the garbage collector held until then (see
+    console/app/collector.py) and collecting again after."""
+    db = seed()
+    env = {"TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_FRAME, str(db)], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("FIRST-FRAME ")]
+    assert lines, done.stdout[-2000:] + done.stderr[-2000:]
+    seen = json.loads(lines[0].removeprefix("FIRST-FRAME "))
+    assert seen["rows"] == ["broken", "fetch", "publish", "report", "slow"], "the first frame has the rows"
+    early = sorted(m for m in seen["modules"] if m in LATER or m.startswith(tuple(f"{p}." for p in LATER)))
+    assert early == [], f"imported before the first frame: {early}"
+    assert "evman.console.screens.events" in seen["modules"] and "textual.app" in seen["modules"]
+    assert (seen["collecting"], seen["collecting after"]) == (False, True)
+
+
+def test_the_watcher_sees_a_change_made_after_the_first_rows_were_read(seed: Callable[..., Path]) -> None:
+    """The watcher starts after the first frame; its first look is taken where the first
+    rows are read, so that a commit in between is a change it reports, not its baseline."""
+    db = seed()
+    store = open_store(db)
+
+    @contextmanager
+    def reading() -> Iterator[Store]:
+        yield store
+
+    posted: list[object] = []
+    watcher = Watcher(reading, FakeClock(), posted.append, lambda: [], engine_here=lambda: False)
+    watcher.look_first(store)  # the events screen does this as it reads its first rows
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE events SET held = 1 WHERE name = 'report'")
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(isinstance(m, DatabaseChanged) for m in posted) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        watcher.stop()
+        thread.join(5)
+        store.close()
+    changes = [m for m in posted if isinstance(m, DatabaseChanged)]
+    assert changes and changes[0].events == {"report"}, posted
