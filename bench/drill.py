@@ -207,8 +207,12 @@ class Faults:
 
     def _term(self, slot: Slot) -> Fault:
         """A graceful stop of a running engine (as a service manager's): once it has joined, so
-        that its SIGTERM handler is in place (before, Python's default ends it: exit -15)."""
-        self.fleet.wait_joined(slot, 10)
+        that its SIGTERM handler is in place (before, Python's default ends it: exit -15); one
+        that ended by itself meanwhile is started again first (a SIGTERM to its gone pid failed
+        the drill with ProcessLookupError)."""
+        if not self.fleet.wait_joined(slot, 10) and slot.proc is not None and slot.proc.poll() is not None:
+            self.revive()  # it ended by itself (it could not connect while the server restarted)
+            self.fleet.wait_joined(slot, 10)
         fault = Fault("term", slot.name, self._pid(slot), _now())
         self.fleet.signal(slot, signal.SIGTERM)
         fault.exit_code = self.fleet.wait_exit(slot, self.fleet.grace_s + 10)
