@@ -9,10 +9,12 @@ written, and they run while the next part is written (SQLite lets go of the GIL)
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Final
 
 from evman.engine.clock import iso
+from evman.engine.fleet.membership import MIN_LEASE_S
 from evman.engine.model import EventSpec
 from evman.engine.running.executors import Executors, Outcome, SpawnError, run_env
 from evman.engine.store import Batch, Store
@@ -30,6 +32,13 @@ of bench W1 took 28.0 ms of CPU in one transaction, 28.8 ms in parts of 250, 30.
 33.8 ms of 100, 36.0 ms of 50 (a commit and the statement prepared again cost 0.1-0.3 ms):
 parts of 250 add ~3% to a burst's writes, and start the first 250 after ~4 ms of writing
 instead of ~30 ms."""
+
+
+SPAWN_WITHIN_S: Final = MIN_LEASE_S / 4
+"""Several engines: starts handed to the supervisor later than this after their commit began
+(the engine stopped, or starved, in between) first renew the lease; an engine taken over
+meanwhile is fenced there and starts nothing. Within it, no lease (1 s at least) can have run
+out since the commit renewed it: no other engine can have judged these runs lost."""
 
 
 def flush(tick: Tick, store: Store, part: int | None = None) -> None:
@@ -73,8 +82,9 @@ def flush_and_spawn(tick: Tick, store: Store, executors: Executors, report: _Rep
     fire times go last, after every part started (2,000 of them take ~9 ms to write). Several
     engines commit a tick at once: its claim on the due events holds until then."""
     if tick.owner is not None or len(tick.inserts) <= PART:
+        committing = time.monotonic()
         flush(tick, store)
-        spawn(tick, store, executors, report)
+        spawn(tick, store, executors, report, committed_at=committing)
         return
     fires = tick.batch.next_fires_apart()
     failure: BaseException | None = None
@@ -89,9 +99,23 @@ def flush_and_spawn(tick: Tick, store: Store, executors: Executors, report: _Rep
         raise failure
 
 
-def spawn(tick: Tick, store: Store, executors: Executors, report: _Report) -> None:
+def spawn(
+    tick: Tick, store: Store, executors: Executors, report: _Report, *, committed_at: float | None = None
+) -> None:
     """Start the committed runs (and prepare steps); record their pids at once, not at the next
-    tick: an engine killed in between would leave live commands the next one cannot find."""
+    tick: an engine killed in between would leave live commands the next one cannot find.
+
+    Several engines: an engine that stopped between its commit and here (SIGSTOP, a frozen VM)
+    past its lease was taken over, and its runs with no pid were judged lost, their pool slots
+    given to others: started now, their commands would run without them. Past SPAWN_WITHIN_S
+    after `committed_at` (when the commit that recorded them running began) the engine renews
+    its lease first, and a taken-over engine is fenced there (Fenced) before it starts any."""
+    if (
+        tick.owner is not None
+        and tick.to_spawn
+        and (committed_at is None or time.monotonic() - committed_at > SPAWN_WITHIN_S)
+    ):
+        store.renew_lease(tick.owner)
     failure = _start_committed(tick, executors, report)
     flush(tick, store)
     if failure is not None:
