@@ -7,7 +7,13 @@ stage recomputes) from 21:30 until 30 minutes after the last deadline, and runs 
 notifier after each of those ticks; the rest of the day runs without steps. What each night
 records: when each deadline's event finished, every page received (time, kind, event), and
 the projection (p50, p90, probability) as the stage had it 5 h, 3 h and 1 h before each
-deadline."""
+deadline, and when each step's first successful run of the night started and ended.
+
+Nights are independent: a held night's head is cancelled (killed before it started) when its
+night ends, then released, so that night's chain never runs the next day where tomorrow's
+`success(E, "12h")` look-backs would take it for tomorrow's work; every night records the
+steps that started before what they wait for had succeeded that night (`tangled`), and the
+bench counts them (none expected)."""
 
 from __future__ import annotations
 
@@ -103,6 +109,21 @@ class NightRecord:
     pages: list[Page] = field(default_factory=list)
     snapshots: dict[tuple[str, int], Snapshot] = field(default_factory=dict)
     trajectory: dict[str, list[Point]] = field(default_factory=dict)
+    steps: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """step -> (started, ended) of its first successful run of the night (epoch seconds)."""
+
+    @property
+    def tangled(self) -> list[str]:
+        """The steps that started before what they wait for had succeeded this night (they ran
+        on another night's work), or ran while a step they wait for never succeeded."""
+        out = []
+        for step in dag.STEPS:
+            if step.name not in self.steps:
+                continue
+            began = self.steps[step.name][0]
+            if any(a not in self.steps or self.steps[a][1] > began + 1e-3 for a in step.after):
+                out.append(step.name)
+        return out
 
     def missed(self, event: str) -> bool:
         return self.finishes[event] > self.deadlines[event]
@@ -115,7 +136,8 @@ class NightRecord:
 class Sizes:
     history: int = 25
     per_fault: int = 40
-    normal: int = 40
+    normal: int = 200
+    """Enough for calibration: ~400 forecasts 5 h and 3 h before, ~180 still running 1 h before."""
 
 
 class DagNights:
@@ -201,7 +223,8 @@ class DagNights:
             _down(driver, down + timedelta(seconds=dag.DOWN_S))
         driver.run_until(end, tick)
         driver.step_s = None
-        if night.kind == "held":
+        if night.kind == "held":  # tonight's chain is not run tomorrow: the nights stay independent
+            store.add_request("kill", "head", requested_by="bench")
             store.add_request("release", "head", requested_by="bench")
         flag.touch()
         driver.run_until(start + timedelta(hours=23))
@@ -247,14 +270,15 @@ class DagNights:
 
     def _finishes(self, store: Store, record: NightRecord) -> None:
         since = record.plan.start - timedelta(hours=1)
+        for r in store.runs_ended_since([s.name for s in dag.STEPS], since):
+            began, ended = parse_iso(r["started_at"]), parse_iso(r["ended_at"])
+            tonight = (parse_iso(r["scheduled_for"]) or since) >= since
+            if r["state"] != RunState.SUCCEEDED.value or not tonight or began is None or ended is None:
+                continue
+            if r["event"] not in record.steps or ended.timestamp() < record.steps[r["event"]][1]:
+                record.steps[r["event"]] = (began.timestamp(), ended.timestamp())
         for event in dag.DEADLINES:
-            ends = [
-                parse_iso(r["ended_at"])
-                for r in store.runs_ended_since([event], since)
-                if r["state"] == RunState.SUCCEEDED.value and (parse_iso(r["scheduled_for"]) or since) >= since
-            ]
-            found = [e.timestamp() for e in ends if e is not None]
-            record.finishes[event] = min(found) if found else math.inf
+            record.finishes[event] = record.steps[event][1] if event in record.steps else math.inf
 
 
 def _down(driver: Driver, until: datetime) -> None:

@@ -103,7 +103,7 @@ def _dag(results: Results, sizes: Sizes, tmp: Path, say: Callable[[str], None]) 
         f"W7 DAG: {len(records) + d.history} nights on the engine in {time.perf_counter() - started:.0f} s "
         f"({driven.ticks:,} ticks); deadlines {driven.shape.deadlines_min} min after 22:00"
     )
-    w7_dag.rows(results, records)
+    w7_dag.rows(results, records, driven.shape)
     w7_replay.rows(results, records)
 
 

@@ -83,6 +83,9 @@ class Engine:
         self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived, host=self._host)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.not_ticking = threading.Event()
+        """Set while no tick runs: the housekeeper starts each piece of its work only then."""
+        self.not_ticking.set()
         self._runs = ActiveRuns()
         self._view = ReadView(store)
         self.foresight = Foresight(tick_s)
@@ -246,11 +249,14 @@ class Engine:
         finds itself fenced stops here (see engine/fleet/membership.py): nothing of the tick was written."""
         if self.fenced is not None:
             return []
+        self.not_ticking.clear()
         try:
             return self._tick(now)
         except Fenced as exc:
             self._fenced(str(exc))
             return []
+        finally:
+            self.not_ticking.set()
 
     def _tick(self, now: datetime | None) -> list[Change]:
         tick = self._begin_tick(now or self.clock.now())

@@ -6,7 +6,9 @@ over the probability of missing the deadline (engine/foresight/projection.py).
 - projected_late opens when it has been at least LATE_OPEN for HOLD_S (an unbounded path
   counts as 1); resolved once below LATE_CLEAR for HOLD_S. When it opens, an open at_risk
   is resolved without a page (projected_late says more), and at_risk does not open again
-  for that occurrence: good news does not page.
+  for that occurrence: good news does not page. While projected_late is pending, at_risk
+  waits, its own hold still counting: if the probability dips back under LATE_OPEN (but not
+  under AT_RISK_OPEN), at_risk opens as soon as its hold is over.
 - An open alert pages again only when something changed: a run started or ended and its
   expected finish (p50) is now later by more than ETA_STEP_S than at its last page, or a
   new blocker appeared (the first event on its path that will not finish unless someone
@@ -165,7 +167,7 @@ def _judge_kind(
     standing = watch.open.get(kind)
     if standing is not None:
         return _judge_open(standing, row, p, watch, now_ts, quiet, blocker, news, rules)
-    held_back = kind == AT_RISK and (watch.was_late or PROJECTED_LATE in watch.open or PROJECTED_LATE in watch.pending)
+    held_back = kind == AT_RISK and (watch.was_late or PROJECTED_LATE in watch.open)
     if p < rules.open_at(kind) or quiet or held_back:
         if kind not in watch.pending:
             return [], watch
@@ -173,8 +175,8 @@ def _judge_kind(
     since = watch.pending.get(kind)
     if since is None:
         return [], replace(watch, pending={**watch.pending, kind: now_ts})
-    if now_ts - since < rules.hold_s:
-        return [], watch
+    if now_ts - since < rules.hold_s or (kind == AT_RISK and PROJECTED_LATE in watch.pending):
+        return [], watch  # a pending projected_late holds at_risk back, but not its clock
     return _open(kind, row, p, watch, blocker)
 
 

@@ -7,6 +7,13 @@ where a batch here only holds the write lock for one short transaction (at most 
 sized down when one takes longer than TARGET_BATCH_S), then lets go for at least as long, so
 the engine's flush, a program's request and the console never wait more than one batch.
 
+The thread also keeps out of the tick's way: beside an engine it starts each piece of work (a
+batch's reads and transaction, UNLINK_CHUNK log files) only between two ticks (the engine's
+`not_ticking`), and after each piece it rests PAUSE_FACTOR times as long as the whole piece
+took, unlinks included. A tick that waits for its command supervisor to start the minute's
+commands then does not share the machine, the disk or the GIL with a burst of deletions
+(bench W8: the tick's p99 while housekeeping deletes against without it).
+
 Each pass: (1) unlink the logs a killed pass marked but did not delete; (2) per event, the logs
 past keep.logs (marked pruned first, unlinked after, see store/retention.py); (3) per event, the
 runs past keep.runs whose log is gone, except the kept ones (engine/retention/rules.py);
@@ -49,6 +56,10 @@ TARGET_BATCH_S: Final = 0.010
 PAUSE_FACTOR: Final = 2.0
 """After each batch the housekeeper waits at least PAUSE_FACTOR times as long as it took."""
 LEAST_PAUSE_S: Final = 0.005
+UNLINK_CHUNK: Final = 50
+"""Log files unlinked in one piece of work (then a rest, and the next tick first)."""
+TICK_WAIT_S: Final = 1.0
+"""The longest a piece of work waits for the engine's tick to end (a tick never takes that long)."""
 VACUUM_STEP_PAGES: Final = 256
 VACUUM_LEAST_PAGES: Final = 32
 VACUUM_WHEN_FREE: Final = 0.02
@@ -94,20 +105,31 @@ class _Pace:
 
     pace: bool
     stop: threading.Event
+    not_ticking: threading.Event | None = None
     batch: int = BATCH
     report: PassReport = field(default_factory=PassReport)
 
-    def took(self, seconds: float) -> None:
+    def turn(self) -> None:
+        """Before a piece of work: let the engine's tick in progress (if any) finish first."""
+        if self.pace and self.not_ticking is not None and not self.not_ticking.is_set():
+            self.not_ticking.wait(TICK_WAIT_S)
+
+    def took(self, locked: float) -> None:
+        """A batch held the write lock `locked` seconds: the batch size adapts to it, then a rest."""
         r = self.report
         r.batches += 1
-        r.busy_s += seconds
-        r.longest_batch_s = max(r.longest_batch_s, seconds)
-        if seconds > TARGET_BATCH_S:
+        r.busy_s += locked
+        r.longest_batch_s = max(r.longest_batch_s, locked)
+        if locked > TARGET_BATCH_S:
             self.batch = max(LEAST_BATCH, self.batch // 2)
-        elif seconds < TARGET_BATCH_S / 4:
+        elif locked < TARGET_BATCH_S / 4:
             self.batch = min(BATCH * 2, self.batch * 2)
-        if self.pace and self.stop.wait(max(LEAST_PAUSE_S, seconds * PAUSE_FACTOR)):
-            r.stopped = True
+        self.rest(locked)
+
+    def rest(self, worked: float) -> None:
+        """After a piece of work that took `worked` seconds: PAUSE_FACTOR times as long (paced)."""
+        if self.pace and self.stop.wait(max(LEAST_PAUSE_S, worked * PAUSE_FACTOR)):
+            self.report.stopped = True
 
     @property
     def stopping(self) -> bool:
@@ -125,6 +147,7 @@ class Housekeeper:
         every_s: float = EVERY_S,
         host: str | None = None,
         first_after_s: float = FIRST_AFTER_S,
+        not_ticking: threading.Event | None = None,
     ) -> None:
         self._owns_store = not isinstance(db, Store)
         self.store = db if isinstance(db, Store) else open_store(db, create=False)
@@ -133,7 +156,11 @@ class Housekeeper:
         self.first_after_s = first_after_s
         self.host = (host or socket.gethostname()) if self.store.several_engines else None
         """Several engines: only this host's logs are ours to delete. None: every log (SQLite)."""
+        self.not_ticking = not_ticking
+        """Set while the engine beside it is not ticking (engine.not_ticking): paced work waits for it."""
         self.kept = KeptRuns()
+        self.current: PassReport | None = None
+        """The pass in progress (its counts so far), None between passes."""
         self.last: PassReport | None = None
         self.totals = PassReport()
         self._specs: tuple[int, dict[str, Horizon]] = (-1, {})
@@ -176,28 +203,35 @@ class Housekeeper:
         (None: take it when this engine claims the interval)."""
         with self._lock:
             cpu = time.thread_time()
-            p = _Pace(pace, self._stop)
-            if rows is None:
-                later = iso(now + timedelta(seconds=self.every_s * 0.9))
-                rows = self.store.claim_housekeeping(str(iso(now)), str(later))
-            p.report.rows_pass = rows
-            self._finish_unlinks(p, now)
-            alerted = self.store.alerted_runs()
-            for event, horizon in self._horizons().items():
-                logs_before = str(iso(now - timedelta(seconds=horizon.logs_s)))
-                if p.stopping or not self.store.ended_before(event, logs_before):
-                    continue  # nothing of it is old enough: one index probe, no more
-                kept = self.kept.of(self.store, event)
-                if rows:  # first: a run past both horizons goes with its log in one step
-                    runs_before = str(iso(now - timedelta(seconds=horizon.runs_s)))
-                    self._delete_runs(p, event, runs_before, kept.ids() | alerted, now)
-                self._prune_logs(p, event, logs_before, kept.logs() | alerted, now)
-            if rows and not p.stopping:
-                self._delete_rows(p, now)
-                self._give_back_space(p)
+            p = _Pace(pace, self._stop, self.not_ticking)
+            self.current = p.report
+            try:
+                self._steps(p, now, rows)
+            finally:
+                self.current = None
             p.report.cpu_s = time.thread_time() - cpu
             self._remember(p.report)
             return p.report
+
+    def _steps(self, p: _Pace, now: datetime, rows: bool | None) -> None:
+        if rows is None:
+            later = iso(now + timedelta(seconds=self.every_s * 0.9))
+            rows = self.store.claim_housekeeping(str(iso(now)), str(later))
+        p.report.rows_pass = rows
+        self._finish_unlinks(p, now)
+        alerted = self.store.alerted_runs()
+        for event, horizon in self._horizons().items():
+            logs_before = str(iso(now - timedelta(seconds=horizon.logs_s)))
+            if p.stopping or not self.store.ended_before(event, logs_before):
+                continue  # nothing of it is old enough: one index probe, no more
+            kept = self.kept.of(self.store, event)
+            if rows:  # first: a run past both horizons goes with its log in one step
+                runs_before = str(iso(now - timedelta(seconds=horizon.runs_s)))
+                self._delete_runs(p, event, runs_before, kept.ids() | alerted, now)
+            self._prune_logs(p, event, logs_before, kept.logs() | alerted, now)
+        if rows and not p.stopping:
+            self._delete_rows(p, now)
+            self._give_back_space(p)
 
     def dry_run(self, now: datetime) -> dict[str, Any]:
         """What a pass at `now` would delete, deleting nothing: {"events": {name: {"runs", "logs"}},
@@ -264,6 +298,7 @@ class Housekeeper:
         """Logs a killed pass noted but had not deleted yet, and those another host's engine
         noted for this one (it deleted their runs)."""
         while not p.stopping:
+            p.turn()
             rows = self.store.logs_to_unlink(self.host, p.batch)
             if not rows:
                 return
@@ -293,10 +328,15 @@ class Housekeeper:
         return self.host is None or host is None or host == self.host
 
     def _unlink(self, p: _Pace, logs: list[tuple[int, str]], now: datetime) -> float:
-        """Delete the files, then their pruned_logs rows; the seconds that row delete held the lock."""
+        """Delete the files (UNLINK_CHUNK at a time, each between two ticks and followed by a rest),
+        then their pruned_logs rows; the seconds that row delete held the lock."""
         if not logs:
             return 0.0
-        p.report.log_bytes += sum(unlink_log(path) for _run_id, path in logs)
+        for at in range(0, len(logs), UNLINK_CHUNK):
+            p.turn()
+            started = time.perf_counter()
+            p.report.log_bytes += sum(unlink_log(path) for _run_id, path in logs[at : at + UNLINK_CHUNK])
+            p.rest(time.perf_counter() - started)
         started = time.perf_counter()
         self.store.logs_unlinked([run_id for run_id, _path in logs])
         locked = time.perf_counter() - started
@@ -319,6 +359,7 @@ class Housekeeper:
     def _repeat(self, p: _Pace, name: str, delete: Any) -> None:
         """delete(n) batch after batch, counting into report.<name>, until one is not full."""
         while not p.stopping:
+            p.turn()
             size = p.batch
             started = time.perf_counter()
             deleted = int(delete(size))
@@ -332,6 +373,7 @@ class Housekeeper:
             free, pages, can = self.store.free_pages()
             if not can or free < VACUUM_LEAST_PAGES or free < pages * VACUUM_WHEN_FREE:
                 return
+            p.turn()
             started = time.perf_counter()
             self.store.give_back_pages(VACUUM_STEP_PAGES)
             p.report.pages_freed += free - self.store.free_pages()[0]
@@ -341,6 +383,7 @@ class Housekeeper:
         """select(n) again and again, each time with the current batch size, until it returns
         fewer than asked (or the housekeeper stops)."""
         while not p.stopping:
+            p.turn()
             size = p.batch
             found = select(size)
             if found:
@@ -369,7 +412,9 @@ def every_from_env() -> dict[str, float]:
 
 def start_housekeeper(path: str | Path, engine: Any, **options: Any) -> Housekeeper:
     """A housekeeper on the database at `path` with the engine's clock, started."""
-    keeper = Housekeeper(path, getattr(engine, "clock", None), **{**every_from_env(), **options})
+    options.setdefault("not_ticking", getattr(engine, "not_ticking", None))
+    clock = options.pop("clock", None) or getattr(engine, "clock", None)
+    keeper = Housekeeper(path, clock, **{**every_from_env(), **options})
     fleet = getattr(engine, "fleet", None)
     if fleet is not None:  # the engine's limits: a stopped process never holds a row long
         keeper.store.limit_sessions(**fleet.session_limits)

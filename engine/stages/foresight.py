@@ -36,6 +36,7 @@ from evman.engine.foresight.current import (
     graph_of,
 )
 from evman.engine.foresight.graph import Graph
+from evman.engine.foresight.histories import Histories
 from evman.engine.foresight.reading import deadline_scope, run_facts
 from evman.engine.foresight.rules import AT_RISK, AT_RISK_OPEN, KINDS, Standing, Verdict, Watch, judge
 from evman.engine.foresight.text import blocker_text, late_text, risk_text
@@ -107,6 +108,7 @@ class Foresight:
         """...from the store (not when a run of theirs only started: that is in the engine's memory)."""
         self.history_stale: set[str] = set()
         """...and whose history too (a run of theirs succeeded; not when one only started)."""
+        self.histories = Histories()
         self.pending = False
         self.last_ts: float | None = None
         self.watches: dict[str, Watch] = {}
@@ -175,6 +177,7 @@ class Foresight:
         self.stale, self.pending = set(found.specs), True
         self.history_stale = set(found.specs)
         self.store_stale = set(found.specs)
+        self.histories = Histories()
         self.projector = None
         if found.deadlines:
             from evman.engine.foresight.sampling import Projector  # numpy: only where a deadline is covered
@@ -208,7 +211,8 @@ class Foresight:
             ended[row["event"]].append(run_facts(row))
         again = sorted(n for n in stored if n in self.history_stale or n not in self.facts)
         self.history_stale -= set(again)
-        durations = store.succeeded_durations(again) if again else {}
+        known = {n: self.facts[n].durations_s for n in again if n in self.facts}
+        durations = self.histories.read(store, again, ended, known) if again else {}
         blackouts = blackouts_from_json(store.named_setting("blackouts")) if stored else ()
         for name in stale:
             self.facts[name] = self._facts(name, tick, timing, ended, (durations, blackouts))
@@ -291,8 +295,8 @@ class Foresight:
             self.current[name] = found
         if old == found:
             return False
-        if name in self.scope.deadlines:
-            self._shown_rows = None
+        if name in self.scope.deadlines and _has_deadline(old) != _has_deadline(found):
+            self._shown_rows = None  # the deadlines shown are what changed, not only this one's occurrence
         if old is None or found is None or old.occurrence != found.occurrence:
             self.projector.set(name, None if found is None else found.occurrence)
         return True
@@ -363,6 +367,10 @@ class Foresight:
             message = f"{message} (paged again: {verdict.why})"
             tick.batch.alert_paged_again(verdict.event, verdict.kind, found.run_id, message, at)
         tick.change("alert", verdict.event, found.run_id, verdict.kind, message)
+
+
+def _has_deadline(found: Current | None) -> bool:
+    return found is not None and found.occurrence.deadline_ts is not None
 
 
 def _active_facts(run: ActiveRun) -> RunFacts:

@@ -99,6 +99,17 @@ def test_at_risk_does_not_open_on_the_way_to_projected_late_or_after_it() -> Non
     assert j.run(row(AT_RISK_OPEN + 0.05), 30) == []  # good news does not page
 
 
+def test_a_projected_late_that_stays_pending_does_not_restart_at_risks_hold() -> None:
+    """Bench W7, a retry night: 0.78 for 3 min, 0.91-0.97 for 3 min, back to 0.88: at_risk was
+    past its threshold all along and opens 10 min after it first was (it used to start its hold
+    again at 0.88, and then again at the next 0.9, and page nothing before the deadline)."""
+    j = Judge()
+    start = j.now
+    found = j.run(row(0.78), 3) + j.run(row(0.95), 3) + j.run(row(0.88), int(HOLD_S // 60))
+    assert actions(found) == [(AT_RISK, "open")]
+    assert [t for t, v in j.seen] == [start + HOLD_S]
+
+
 def test_it_resolves_only_clearly_below_and_after_the_hold() -> None:
     j = Judge()
     j.run(row(0.9, 10), int(HOLD_S // 60) + 1)

@@ -6,7 +6,7 @@ recompute that reads only what changed."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -188,3 +188,31 @@ def test_a_recompute_reads_only_what_changed(tmp_path: Path, http: HttpReceiver)
     assert quiet, "clock-only recomputes happened"
     assert any(found == {"a"} for found, _ in seen)  # a started: only a is read again
     assert all(found <= {"a", "b", "c"} and len(found) <= 2 for found, _ in seen)
+
+
+def test_the_history_kept_from_the_ended_runs_is_the_stores(tmp_path: Path, http: HttpReceiver) -> None:
+    """Tonight's successes join each event's history from the runs the stage reads anyway when
+    a run ends, without reading 20 runs again: the same durations, newest first, as the store's."""
+    night = Night(tmp_path, http)
+    night.slow = {"a": 1.5, "b": 2.0}
+    asked: list[list[str]] = []
+
+    def body(driver: Driver) -> None:
+        original = night.store.succeeded_durations
+
+        def durations(events: Sequence[str], last_n: int = 20) -> dict[str, list[float]]:
+            asked.append(list(events))
+            return original(events, last_n)
+
+        night.store.succeeded_durations = durations  # type: ignore[method-assign]
+        driver.run_until(TONIGHT + timedelta(minutes=90))
+        night.store.succeeded_durations = original  # type: ignore[method-assign]
+
+    night.run(body)
+    stage = night.engine.foresight
+    stored = night.store.succeeded_durations(["a", "b", "c"])
+    assert stored["a"][:2] == pytest.approx([30 * 60, 20 * 60], abs=0.01)  # tonight's 1.5 x 20 min first
+    assert stored["b"][0] == pytest.approx(20 * 60, abs=0.01)
+    for name in "abc":
+        assert list(stage.facts[name].durations_s) == pytest.approx(stored[name], abs=0.01), name
+    assert asked == []  # nothing read again from the store tonight
