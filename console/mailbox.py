@@ -10,7 +10,7 @@ from typing import Any
 
 from evman.engine.clock import parse_iso
 from evman.engine.running.procs import pid_alive
-from evman.engine.store import PgStore, Store
+from evman.engine.store import Store, is_pg_store
 
 LIVE_AFTER_S = 30.0
 _ASKED = re.compile(r"asked in request (\d+)")
@@ -18,7 +18,7 @@ _ASKED = re.compile(r"asked in request (\d+)")
 
 
 def engine_is_live(store: Store, now: datetime | None = None) -> bool:
-    if isinstance(store, PgStore):  # PostgreSQL: any engine whose lease is current
+    if is_pg_store(store):  # PostgreSQL: any engine whose lease is current
         return bool(store.live_engine_count())
     row = store.engine_row()
     if row is None or row.stopped_at is not None or row.heartbeat_at is None:

@@ -36,7 +36,7 @@ from evman.engine.stages.requests import handle_requests
 from evman.engine.stages.silence import SilenceWatch
 from evman.engine.stages.start import start_ready
 from evman.engine.stages.takeover import take_over
-from evman.engine.store import Fenced, PgStore, Store, StoreError
+from evman.engine.store import Fenced, Store, StoreError, is_pg_store
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
 from evman.engine.tick.carry import Carry
@@ -77,7 +77,7 @@ class Engine:
         self.pid = pid if pid is not None else os.getpid()
         self._host = host or socket.gethostname()
         """This machine's name (a test may name another, to place events by host)."""
-        fleet_id = store.fleet_id() if isinstance(store, PgStore) else None
+        fleet_id = store.fleet_id() if is_pg_store(store) else None
         self.logs_dir = logs_dir or default_logs_dir(store.target, fleet_id)
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self.executors = Executors(self.clock, self.logs_dir, self._outcome_arrived, host=self._host)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
-from zoneinfo import ZoneInfo
 
 from textual import on, work
 from textual.app import App
@@ -89,7 +88,7 @@ class EvmanApp(App[int]):
         """What runs beside our engine (notifier, housekeeper, heartbeat, metrics); None: nothing."""
         self.companions: Companions | None = None
         self.stop_grace_s = stop_grace_s
-        self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
+        self.zone = zone_named(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
         self.store = open_store(self.db_target, create=False, readonly=readonly)
         self._store_lock = threading.Lock()
         self.mode = "starting"
@@ -364,6 +363,13 @@ def make_app(
         zone=zone,
         stop_grace_s=stop_grace_s,
     )
+
+
+def zone_named(name: str) -> tzinfo:
+    """The zone `name` (the console's own, its local one, needs no zoneinfo: imported only here)."""
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
 
 
 def run_console(

@@ -18,7 +18,7 @@ from evman.console.mailbox import engine_is_live
 from evman.console.screens.services import DatabaseChanged
 from evman.console.views.screen_rows import changed_events
 from evman.engine.clock import Clock
-from evman.engine.store import PgStore, Store, StoreError
+from evman.engine.store import Store, StoreError, is_pg_store
 
 log = logging.getLogger("evman.console")
 
@@ -95,7 +95,7 @@ class Watcher:
         with self.reading() as store:
             row = store.engine_row()
             live = engine_is_live(store, now=self.clock.now())
-            engines = store.live_engine_count() if isinstance(store, PgStore) else None
+            engines = store.live_engine_count() if is_pg_store(store) else None
             answered = store.pending_requests(ids)
             now_version = store.data_version()
             new_marks = marks

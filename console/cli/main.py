@@ -1,6 +1,8 @@
 """The `evman` command: the console, the headless engine, and the verbs other programs script
-(definitions.py, reading.py; the request verbs of verbs.py are built from the engine's table
-when one is asked for, so `evman list` never imports the engine's tick)."""
+(definitions.py, reading.py, upkeep.py; the request verbs of verbs.py are built from the engine's
+table when one is asked for, so `evman list` never imports the engine's tick). The group adds
+the commands of those modules the first time it is asked for a command (a verb typed, --help,
+completion): opening the console, it is asked for none and imports none of them."""
 
 from __future__ import annotations
 
@@ -9,19 +11,21 @@ from typing import Any
 
 import click
 
-from evman.console.cli import definitions, reading, upkeep
 from evman.console.cli.common import CONTEXT, db_path, fail, operator
 
 
 class EvmanGroup(click.Group):
-    """The group, plus the request verbs (trigger, kill, ...), made on demand from the verb table."""
+    """The group: its commands added when it is first asked for one, the request verbs (trigger,
+    kill, ...) made on demand from the verb table."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         from evman.console.cli.verbs import request_names
 
+        add_commands(self)
         return sorted({*super().list_commands(ctx), *request_names()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        add_commands(self)
         found = super().get_command(ctx, cmd_name)
         if found is not None:
             return found
@@ -138,8 +142,19 @@ def _metrics_address(text: str | None) -> tuple[str, int] | None:
         fail(str(exc), 2)
 
 
-for command in (*definitions.COMMANDS, *reading.COMMANDS, *upkeep.COMMANDS):
-    main.add_command(command)
+_added: set[int] = set()
+
+
+def add_commands(group: click.Group) -> None:
+    """The commands of definitions.py, reading.py and upkeep.py, added to `group` once (a new
+    module of commands is imported here, not at the top: the console would import it too)."""
+    if id(group) in _added:
+        return
+    _added.add(id(group))
+    from evman.console.cli import definitions, reading, upkeep
+
+    for command in (*definitions.COMMANDS, *reading.COMMANDS, *upkeep.COMMANDS):
+        group.add_command(command)
 
 
 def __getattr__(name: str) -> Any:
@@ -149,6 +164,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from evman.console.cli.verbs import request_command, request_names
 
+    add_commands(main)
     for verb in request_names():
         found = request_command(verb)
         if found is not None:

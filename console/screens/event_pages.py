@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any, Final
 
 from textual import work
@@ -23,6 +23,11 @@ PAGE: Final = 1000
 """Then this many per read: the store's lock is free between pages for other screens' reads."""
 FIRST_PAINT_WAIT_S: Final = 1.0
 """The rest of the rows are read once the first page is painted, or after this long."""
+AHEAD_WAIT_S: Final = 0.25
+"""How long the screen, as it mounts, waits for the first page read ahead before it paints
+without it (a database slow to answer): waiting, the reading thread has the interpreter to
+itself and is done in a few ms, and the first frame is the one with the rows (painting an
+empty table first cost ~15 ms of CPU, the rows' frame waiting behind it)."""
 
 Rows = list[dict[str, Any]]
 
@@ -86,8 +91,11 @@ class EventPages(EvmanScreen):
         self._ahead = ahead
 
     def load_first(self) -> None:
-        """On mount: show the first page read ahead if it is in, and read the rest (or all)."""
+        """On mount: show the first page read ahead (waiting for it up to AHEAD_WAIT_S), and read
+        the rest (or all)."""
         ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            wait([ahead], timeout=AHEAD_WAIT_S)
         if ahead is not None and ahead.done() and ahead.exception() is None:
             rows = ahead.result()
             every = len(rows) < FIRST_PAGE

@@ -19,7 +19,7 @@ from evman.console.views import groups, screen_rows
 from evman.console.widgets.event_table import COLUMNS, EventTable
 from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.status_bar import StatusBar
-from evman.engine.model import ACTIVE_STATES
+from evman.engine.vocabulary import ACTIVE_STATES
 
 SORTS: Final = ("name", "state", "next", "last", "runtime", "window", "alerts", "driver")
 """`s` steps through these; a click on a column header sorts by it (again: reversed)."""

@@ -26,9 +26,9 @@ from evman.console.widgets.key_bar import KeyBar
 from evman.console.widgets.line_table import Column, LineTable
 from evman.console.widgets.status_bar import StatusBar
 from evman.console.widgets.tones import styled
-from evman.engine.model import ACTIVE_STATES, RunState
 from evman.engine.store import Store
 from evman.engine.verbs import Verb
+from evman.engine.vocabulary import ACTIVE_STATES, RunState
 
 COLUMNS: Final = (
     Column("id", "Run", 10),

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from evman.engine.model import RunState
 from evman.engine.quoting import quoted
 from evman.engine.store import Store
+from evman.engine.vocabulary import RunState
 
 RUN_KEYS = (
     "id",

@@ -11,8 +11,8 @@ from typing import Any
 from evman.console.views.contract import NO_ROUTE, event_state, run_json
 from evman.console.views.contract import SHOWN_STATES as SHOWN_STATES
 from evman.console.views.contract import STATE_SYMBOLS as STATE_SYMBOLS  # the screens' one place for states
-from evman.engine.model import ACTIVE_STATES, FAILED_STATES, AlertKind, RunState, alert_facts
 from evman.engine.store import Store
+from evman.engine.vocabulary import ACTIVE_STATES, FAILED_STATES, AlertKind, RunState, alert_facts
 
 WAITING, RUNNING, MISSED = RunState.WAITING, RunState.RUNNING, RunState.MISSED
 """Bound once: a member looked up on its Enum class costs five string comparisons, and the

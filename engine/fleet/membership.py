@@ -19,7 +19,7 @@ from evman.engine.model import EventSpec
 from evman.engine.running.procs import pid_alive, signal_group
 from evman.engine.store import Store
 from evman.engine.store.fleet import LEASE_TICKS, Gone, OpenEngine, Token
-from evman.engine.store.stores import PgStore
+from evman.engine.store.pg_store import PgStore
 
 log = logging.getLogger("evman.fleet")
 

@@ -9,13 +9,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from evman.engine.model import ALERT_KINDS, FINISHED_STATES, RunState, states_before
 from evman.engine.store.alerts import UPSERT_ALERT
 from evman.engine.store.engines import HEARTBEAT
 from evman.engine.store.errors import Fenced
 from evman.engine.store.events import BUMP_HOLDS
 from evman.engine.store.part import Part
 from evman.engine.store.runs import by_nulls, insert_run_sql, insert_some_sql
+from evman.engine.vocabulary import ALERT_KINDS, FINISHED_STATES, RunState, states_before
 
 RESOLVED_BY_SUCCESS: Final = tuple(sorted(k for k, facts in ALERT_KINDS.items() if facts.resolved_by_success))
 """The open alert kinds that a later success of the event resolves."""

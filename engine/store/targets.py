@@ -6,10 +6,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evman.engine.store.conninfo import dbname, is_url, masked
-
 Target = Path | str
 """A SQLite file's Path, or a PostgreSQL URL (str)."""
+
+
+def is_url(target: object) -> bool:
+    """Whether --db names a PostgreSQL database (conninfo.is_url); text with neither `://` nor `=`
+    is a file's path, told without importing the libpq string reader."""
+    text = str(target)
+    if "://" not in text and "=" not in text:
+        return False
+    from evman.engine.store import conninfo
+
+    return conninfo.is_url(text)
 
 
 def db_target(text: str | Path) -> Target:
@@ -20,13 +29,19 @@ def db_target(text: str | Path) -> Target:
 def short_name(target: Target) -> str:
     """The file's name, or the PostgreSQL database's name."""
     if is_url(target):
+        from evman.engine.store.conninfo import dbname
+
         return dbname(str(target)) or "postgres"
     return Path(target).name
 
 
 def shown(target: Target) -> str:
     """The target as messages show it (a URL's password masked)."""
-    return masked(str(target)) if is_url(target) else str(target)
+    if is_url(target):
+        from evman.engine.store.conninfo import masked
+
+        return masked(str(target))
+    return str(target)
 
 
 def logs_dir(target: Target | None, fleet_id: str | None = None) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 
 from evman.engine.clock import iso
 from evman.engine.fleet.elsewhere import Remote
-from evman.engine.store import PgStore
+from evman.engine.store import is_pg_store
 from evman.engine.tick.context import Tick
 
 
@@ -38,7 +38,7 @@ def ask_to_kill(
     store = tick.view.store
     if not remotes:
         return []
-    if not isinstance(store, PgStore):  # only several engines see runs of other engines
+    if not is_pg_store(store):  # only several engines see runs of other engines
         raise TypeError(f"runs of another engine on {store.url}, which one engine drives")
     ids = store.next_request_ids(len(remotes))
     for request_id, remote in zip(ids, remotes, strict=True):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from evman.engine.model import ACTIVE_STATES, RESTARTABLE, RunState
 from evman.engine.verbs import holds
 from evman.engine.verbs.targets import Handler, params_arg
+from evman.engine.vocabulary import ACTIVE_STATES, RESTARTABLE, RunState
 
 if TYPE_CHECKING:
     from evman.engine.tick.context import Tick

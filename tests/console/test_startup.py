@@ -1,6 +1,7 @@
 """What the console does before its first frame: it imports what the events table needs and
 leaves the rest (the engine and its tick, foresight, Apprise, Prometheus, the definitions'
-validators, the screens no key opened yet) until the rows are on screen; and the watcher,
+validators and records, the PostgreSQL store, the other commands, the screens no key opened
+yet) until the rows are on screen; and the watcher,
 started after that frame, still sees what another program changed after those rows were read."""
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ LATER: tuple[str, ...] = (
     "evman.console.views.plan",
     "evman.console.screens.plan",
     "evman.console.screens.run_detail",
+    "evman.engine.model",
+    "evman.engine.store.pg_store",
+    "evman.engine.store.fleet",
+    "evman.engine.store.postgres",
+    "evman.engine.store.conninfo",
+    "evman.console.cli.definitions",
+    "evman.console.cli.reading",
+    "evman.console.cli.upkeep",
+    "zoneinfo",
 )
 """Modules (and packages: any module under them) the console loads only after its first frame."""
 

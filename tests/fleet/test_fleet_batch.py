@@ -18,8 +18,8 @@ from evman.engine.store import Batch, open_store
 from evman.engine.store.batch import ARRAYS, GUARDED
 from evman.engine.store.errors import Fenced
 from evman.engine.store.fleet import Token
+from evman.engine.store.pg_store import PgStore
 from evman.engine.store.schema import RUN_COLUMNS
-from evman.engine.store.stores import PgStore
 from tests.outside import rows
 
 pytest.importorskip("psycopg")

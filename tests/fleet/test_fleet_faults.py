@@ -16,7 +16,7 @@ import psycopg
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
 from evman.engine.store import open_store
-from evman.engine.store.stores import PgStore
+from evman.engine.store.pg_store import PgStore
 from tests.fleet.common import LEASE_S, Make, load
 from tests.outside import rows, wait_until
 

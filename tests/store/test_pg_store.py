@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from evman.engine.store import SCHEMA_VERSION, Store, StoreError, open_store
+from evman.engine.store.pg_store import PgStore
 from evman.engine.store.postgres import FLEET_MIGRATIONS, masked
-from evman.engine.store.stores import PgStore, SqliteStore
+from evman.engine.store.stores import SqliteStore
 from tests.outside import ROOT, evman_argv, rows
 from tests.pgserver import PgServer
 

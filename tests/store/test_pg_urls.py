@@ -10,8 +10,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from evman.engine.store import open_store
+from evman.engine.store.pg_store import PgStore
 from evman.engine.store.postgres import is_url, masked, split_url
-from evman.engine.store.stores import PgStore
 from evman.engine.store.targets import db_target, short_name
 from tests.outside import rows
 from tests.pgserver import PgServer
