@@ -45,7 +45,7 @@ def start_ready(tick: Tick) -> None:
             pools.leave_line(tick, run)
             lifecycle.note_waiting(tick, run, reason)
     _want_elsewhere(tick, ready)
-    busy = set() if tick.stopping else tick.elsewhere.lock(run.event for run in ready)
+    busy = _lock_to_start(tick, ready)
     for run in ready:
         reason = _busy(run, busy) or why_waiting_elsewhere(tick, run) or why_not_required(tick, run)
         if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
@@ -70,6 +70,16 @@ def _undo_unflushed_starts(tick: Tick) -> None:
         tick.to_spawn.remove(run)
         run.state, run.started_at = RunState.WAITING, None
         tick.batch.forget_start(run.id)
+
+
+def _lock_to_start(tick: Tick, ready: list[ActiveRun]) -> set[str]:
+    """Several engines: the events of the runs that would start, by what the others committed,
+    are locked before the decision and their runs read again under the lock (those still
+    waiting behind another engine's run take no lock: a long queue costs no lock a tick, and
+    leaves the event's due claim free). Returns the events another engine holds now."""
+    if tick.stopping or not tick.elsewhere.is_shared:
+        return set()
+    return tick.elsewhere.lock(run.event for run in ready if why_waiting_elsewhere(tick, run) is None)
 
 
 def _busy(run: ActiveRun, busy: set[str]) -> str | None:

@@ -42,25 +42,37 @@ def _trigger(dsn: str) -> None:
         conn.close()
 
 
-def _inside(monkeypatch: pytest.MonkeyPatch, a: Engine, b: Engine, dsn: str, clock: FakeClock) -> None:
-    """b's whole tick, a millisecond later, runs inside a's next one, after a's start stage and
-    before its flush; b answers a trigger request written meanwhile."""
-    real = engine_module.check_deadlines
+_STAGE = {"before its start stage": "reap", "after its start stage": "check_deadlines"}
+"""Where b's tick goes in a's: the stage of a's tick that b's runs just before."""
+
+
+def _inside(monkeypatch: pytest.MonkeyPatch, a: Engine, b: Engine, where: str, dsn: str, clock: FakeClock) -> None:
+    """b's whole tick, a millisecond later, runs inside a's next one (`where`: before a's start
+    stage, or after it, before a's flush); b answers a trigger request written meanwhile."""
+    name = _STAGE[where]
+    real = getattr(engine_module, name)
     done: list[bool] = []
 
-    def then_b(tick: Any) -> None:
+    def then_b(tick: Any, *args: Any) -> None:
         if tick.owner == a.fleet.token and not done:  # type: ignore[union-attr]
             done.append(True)
             _trigger(dsn)
             clock.advance(timedelta(milliseconds=1))  # (a trigger's run is for its tick's instant)
             b.tick()
-        real(tick)
+        real(tick, *args)
 
-    monkeypatch.setattr(engine_module, "check_deadlines", then_b)
+    monkeypatch.setattr(engine_module, name, then_b)
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "made_on_a"), [("queue", "request"), ("skip", "request"), ("queue", "schedule")]
+    ("concurrency", "made_on_a", "where"),
+    [
+        ("queue", "request", "after its start stage"),
+        ("skip", "request", "after its start stage"),
+        ("queue", "schedule", "after its start stage"),
+        ("queue", "request", "before its start stage"),
+        ("queue", "schedule", "before its start stage"),
+    ],
 )
 def test_two_engines_never_start_runs_of_one_event_at_once(
     make: Make,
@@ -70,6 +82,7 @@ def test_two_engines_never_start_runs_of_one_event_at_once(
     monkeypatch: pytest.MonkeyPatch,
     concurrency: str,
     made_on_a: str,
+    where: str,
 ) -> None:
     schedule = 'schedule = "every 10 seconds"' if made_on_a == "schedule" else ""
     load(pg_dsn, ONE_AT_A_TIME.format(concurrency=concurrency, schedule=schedule), tmp_path, clock)
@@ -78,8 +91,8 @@ def test_two_engines_never_start_runs_of_one_event_at_once(
         _trigger(pg_dsn)
     else:
         clock.advance(timedelta(seconds=10))
-    _inside(monkeypatch, a, b, pg_dsn, clock)
-    a.tick()  # a makes and starts its run; b, meanwhile, makes one from its own trigger request
+    _inside(monkeypatch, a, b, where, pg_dsn, clock)
+    a.tick()  # a makes its run and decides; b, inside a's tick, makes one from its own trigger request
     made = rows(
         pg_dsn, "SELECT id, state, engine_id, trigger, waiting_reason FROM runs WHERE event = 'req' ORDER BY id"
     )
@@ -87,13 +100,19 @@ def test_two_engines_never_start_runs_of_one_event_at_once(
         [(engine_id(a), "trigger" if made_on_a == "request" else "schedule"), (engine_id(b), "trigger")]
     ), made
     running = [r for r in made if r["state"] == "running"]
-    assert [r["engine_id"] for r in running] == [engine_id(a)], f"two engines started runs of req at once: {made}"
-    waiting = next(r for r in made if r["engine_id"] == engine_id(b))
-    assert waiting["state"] == "waiting" and "another engine" in waiting["waiting_reason"], waiting
-    b.tick()  # a committed: b now sees a's run and queues behind it
-    after = rows(pg_dsn, "SELECT state, waiting_reason FROM runs WHERE id = ?", (waiting["id"],))[0]
-    assert after["state"] == "waiting", after
-    assert after["waiting_reason"] == f"queued behind run {running[0]['id']} (running on engine {engine_id(a)})"
+    assert len(running) == 1, f"two engines started runs of req at once: {made}"
+    (first,) = running
+    # b's run waits for a's lock on req, unless b decided before a took it (b's run then runs)
+    b_first = (made_on_a, where) == ("request", "before its start stage")
+    assert first["engine_id"] == engine_id(b if b_first else a)
+    (second,) = [r for r in made if r["state"] == "waiting"]
+    queued = f"queued behind run {first['id']} (running on engine {first['engine_id']})"
+    held = "another engine is starting runs of this event now; this one is looked at again next tick"
+    assert second["waiting_reason"] == (queued if b_first else held)
+    other = a if second["engine_id"] == engine_id(a) else b
+    other.tick()  # the one that runs is committed: the other queues behind it
+    after = rows(pg_dsn, "SELECT state, waiting_reason FROM runs WHERE id = ?", (second["id"],))[0]
+    assert after == {"state": "waiting", "waiting_reason": queued}
 
 
 def test_a_start_whose_flush_failed_is_decided_again_under_the_lock(
