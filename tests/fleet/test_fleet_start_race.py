@@ -4,7 +4,8 @@ commits. The fleet drill saw it (runs 2 and 102 of a queued event, made by two e
 trigger requests, ran at once). An engine starts a run of an event only under the event's row
 lock, taken before it reads the others' runs of it and held until its flush commits: the other
 engine skips the locked row and its run waits. Real engines on the real PostgreSQL; the second
-engine's whole tick is placed inside the first's, between its start stage and its flush."""
+engine's whole tick is placed inside the first's, before its start stage (the first must read
+again under its lock what it read earlier in the tick) or after it, before its flush."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from evman.engine import engine as engine_module
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from tests.fleet.common import Make, engine_id, load
+from tests.fleet.common import Make, engine_id, load, membership
 from tests.outside import connect, rows
 
 pytest.importorskip("psycopg")
@@ -54,7 +55,7 @@ def _inside(monkeypatch: pytest.MonkeyPatch, a: Engine, b: Engine, where: str, d
     done: list[bool] = []
 
     def then_b(tick: Any, *args: Any) -> None:
-        if tick.owner == a.fleet.token and not done:  # type: ignore[union-attr]
+        if tick.owner == membership(a).token and not done:
             done.append(True)
             _trigger(dsn)
             clock.advance(timedelta(milliseconds=1))  # (a trigger's run is for its tick's instant)
