@@ -53,6 +53,10 @@ class Elsewhere:
         self._owner = owner
         self._known: dict[str, list[Remote]] = {}
         self._wanted: set[str] = set()
+        self._locked: set[str] = set()
+        """Events whose rows this tick holds locked until its flush commits (the due events it
+        claimed, the events of the runs it would start): every engine starts a run of an event
+        only under that lock, so what is read of them after it stays true until the commit."""
         self.reads = 0
         """Statements this tick spent (for tests: one per tick, not one per occurrence)."""
 
@@ -65,6 +69,32 @@ class Elsewhere:
         """These events will be asked about this tick: read them with the first question."""
         if self._owner is not None:
             self._wanted.update(e for e in events if e not in self._known)
+
+    def holding(self, events: Iterable[str]) -> None:
+        """This tick locked these events' rows (its claim of due events): what was read of them
+        before is read again, with the next question."""
+        if self._owner is None:
+            return
+        for event in set(events) - self._locked:
+            self._locked.add(event)
+            self._known.pop(event, None)
+            self._wanted.add(event)
+
+    def lock(self, events: Iterable[str]) -> set[str]:
+        """Several engines: before starting runs of `events`, lock their rows until this tick's
+        flush commits, then read the others' runs of them (again, if read before): of two
+        engines starting a run of one event, the second reads after the first committed, so
+        it sees the first's run (a queue waits behind it) and never starts beside it. Returns
+        the events another engine holds locked now (it is deciding about them: their runs
+        wait this tick); a row locked is skipped, never waited for."""
+        if self._owner is None:
+            return set()
+        wanted = set(events) - self._locked
+        if not wanted:
+            return set()
+        got = set(self._store.lock_events(sorted(wanted)))
+        self.holding(got)
+        return wanted - got
 
     def of(self, event: str) -> list[Remote]:
         """The active runs of `event` that other engines own, oldest id first."""

@@ -22,7 +22,7 @@ def materialise(tick: Tick) -> None:
     """A run per due occurrence of every event whose next_fire_at has come (events_due index)."""
     memo: _Memo = {}
     due_rows = tick.view.store.claim_due_events(tick.now)  # several engines: each event to one
-    tick.elsewhere.want(row["name"] for row in due_rows)  # their concurrency: one read for all
+    tick.elsewhere.holding(row["name"] for row in due_rows)  # locked: their concurrency, one read for all
     for row in due_rows:
         if row["name"] in tick.fired:
             continue

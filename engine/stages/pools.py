@@ -69,17 +69,6 @@ def leave_line(tick: Tick, run: ActiveRun) -> None:
         tick.batch.run_pools(run.id, None)
 
 
-def undo_unflushed_starts(tick: Tick) -> None:
-    """Several engines: starts that a failed flush did not commit were given slots under locks
-    that ended with it; they wait again and go through the desk anew."""
-    if tick.placement is None:
-        return
-    for run in [r for r in tick.to_spawn if r.state is RunState.RUNNING and r.pools]:
-        tick.to_spawn.remove(run)
-        run.state, run.started_at = RunState.WAITING, None
-        tick.batch.forget_start(run.id)
-
-
 def uses_pools(tick: Tick, run: ActiveRun) -> bool:
     spec = tick.view.spec(run.event)
     return spec is not None and bool(spec.uses)

@@ -27,7 +27,7 @@ def start_ready(tick: Tick) -> None:
     this engine knows decides first; the runs it would start then ask about the other engines'
     runs (several engines: one read for all of them) and their `requires`; the runs ready but
     for their pools then ask the pool desk for slots."""
-    pools.undo_unflushed_starts(tick)
+    _undo_unflushed_starts(tick)
     ready: list[ActiveRun] = []
     ready_for_pools: list[ActiveRun] = []
     for run in tick.runs.waiting():
@@ -45,8 +45,9 @@ def start_ready(tick: Tick) -> None:
             pools.leave_line(tick, run)
             lifecycle.note_waiting(tick, run, reason)
     _want_elsewhere(tick, ready)
+    busy = _lock_to_start(tick, ready)
     for run in ready:
-        reason = why_waiting_elsewhere(tick, run) or why_not_required(tick, run)
+        reason = _busy(run, busy) or why_waiting_elsewhere(tick, run) or why_not_required(tick, run)
         if reason is None and tick.stopping:  # a stopping engine starts nothing, but says so
             reason = "ready; the engine stopped before it could start it"
         if reason is None and pools.uses_pools(tick, run):
@@ -58,6 +59,34 @@ def start_ready(tick: Tick) -> None:
             lifecycle.note_waiting(tick, run, reason)
     for run in pools.give_slots(tick, ready_for_pools):
         _begin(tick, run)
+
+
+def _undo_unflushed_starts(tick: Tick) -> None:
+    """Several engines: starts that a failed flush did not commit were decided under locks (the
+    event's row, their pools' rows) that ended with it; they wait again and are decided anew."""
+    if tick.placement is None:
+        return
+    for run in [r for r in tick.to_spawn if r.state is RunState.RUNNING]:
+        tick.to_spawn.remove(run)
+        run.state, run.started_at = RunState.WAITING, None
+        tick.batch.forget_start(run.id)
+
+
+def _lock_to_start(tick: Tick, ready: list[ActiveRun]) -> set[str]:
+    """Several engines: the events of the runs that would start, by what the others committed,
+    are locked before the decision and their runs read again under the lock (those still
+    waiting behind another engine's run take no lock: a long queue costs no lock a tick, and
+    leaves the event's due claim free). Returns the events another engine holds now."""
+    if tick.stopping or not tick.elsewhere.is_shared:
+        return set()
+    return tick.elsewhere.lock(run.event for run in ready if why_waiting_elsewhere(tick, run) is None)
+
+
+def _busy(run: ActiveRun, busy: set[str]) -> str | None:
+    """Several engines: another engine holds the event's row (it is making or starting runs of it)."""
+    if run.event not in busy:
+        return None
+    return "another engine is starting runs of this event now; this one is looked at again next tick"
 
 
 def _want_elsewhere(tick: Tick, ready: list[ActiveRun]) -> None:

@@ -305,6 +305,18 @@ class EventsPart(Part):
             (iso(now), limit),
         )
 
+    def lock_events(self, names: Sequence[str]) -> list[str]:
+        """Several engines: the rows of these events locked until this tick's flush commits,
+        taken before deciding whether runs of them start (stages/start.py); the names locked,
+        without those another engine holds now (it is deciding about them: ask next tick).
+        One engine: all of them."""
+        found: list[str] = []
+        for chunk, marks in in_chunks(sorted(set(names))):
+            found += [
+                str(r[0]) for r in self.claim(f"SELECT name FROM events WHERE name IN ({marks}) ORDER BY name", chunk)
+            ]
+        return found
+
     def next_due_at(self) -> str | None:
         value = self.value("SELECT min(next_fire_at) FROM events WHERE next_fire_at IS NOT NULL AND defined = 1")
         return None if value is None else str(value)
