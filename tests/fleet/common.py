@@ -6,12 +6,13 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog, parse_definitions
 from evman.engine.engine import Engine
 from evman.engine.fleet.membership import Membership
-from evman.engine.store import open_store
+from evman.engine.store import StoreError, open_store
 
 TICK_S = 0.2
 LEASE_S = 1.0  # engine.fleet.MIN_LEASE_S: 3 ticks of 0.2 s would be shorter
@@ -41,3 +42,20 @@ def load(dsn: str, text: str, base: Path, clock: FakeClock) -> None:
         catalog.save(store, defs, now=clock.now())
     finally:
         store.close()
+
+
+def fail_next_apply(engine: Engine) -> list[int]:
+    """Make `engine`'s next flush fail as a lost connection does (its transaction and row locks
+    go); later ones go through. The list returned holds a 1 once it has failed."""
+    real_apply = engine.store.apply
+    failed: list[int] = []
+
+    def apply_once_failing(batch: Any, owner: Any = None) -> int:
+        if not failed:
+            failed.append(1)
+            engine.store.drop_claims()  # what a lost connection does: the transaction and its locks go
+            raise StoreError("the connection failed (test); evman retries at the next step")
+        return real_apply(batch, owner)
+
+    engine.store.apply = apply_once_failing  # type: ignore[method-assign]
+    return failed

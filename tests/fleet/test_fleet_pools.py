@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from bench.drill_fleet import AUDIT_SQL
+from tests.fleet.common import fail_next_apply
 from tests.outside import ROOT, evman_argv, wait_until
 
 pytest.importorskip("psycopg")
@@ -201,17 +202,7 @@ def test_a_start_whose_flush_failed_is_decided_again_not_written_later(
     ask("trigger", "x")
     a.tick()  # run x waits, held
     (x,) = rows(pg_dsn, "SELECT id, state FROM runs WHERE event = 'x'")
-    real_apply = a.store.apply
-    failed: list[int] = []
-
-    def apply_once_failing(batch: Any, owner: Any = None) -> int:
-        if not failed:
-            failed.append(1)
-            a.store.drop_claims()  # what a lost connection does: the transaction and its locks go
-            raise StoreError("the connection failed (test); evman retries at the next step")
-        return real_apply(batch, owner)
-
-    a.store.apply = apply_once_failing
+    failed = fail_next_apply(a)
     ask("release", "x")
     with pytest.raises(StoreError):
         a.tick()  # x is ready: a gives it the slot, and its flush fails

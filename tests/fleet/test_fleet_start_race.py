@@ -18,7 +18,7 @@ import pytest
 from evman.engine import engine as engine_module
 from evman.engine.clock import FakeClock
 from evman.engine.engine import Engine
-from tests.fleet.common import Make, engine_id, load, membership
+from tests.fleet.common import Make, engine_id, fail_next_apply, load, membership
 from tests.outside import connect, rows
 
 pytest.importorskip("psycopg")
@@ -125,17 +125,7 @@ def test_a_start_whose_flush_failed_is_decided_again_under_the_lock(
 
     load(pg_dsn, ONE_AT_A_TIME.format(concurrency="queue", schedule=""), tmp_path, clock)
     a, b = make(), make()
-    real_apply = a.store.apply
-    failed: list[int] = []
-
-    def apply_once_failing(batch: Any, owner: Any = None) -> int:
-        if not failed:
-            failed.append(1)
-            a.store.drop_claims()  # what a lost connection does: the transaction and its locks go
-            raise StoreError("the connection failed (test); evman retries at the next step")
-        return real_apply(batch, owner)
-
-    a.store.apply = apply_once_failing  # type: ignore[method-assign]
+    failed = fail_next_apply(a)
     _trigger(pg_dsn)
     with pytest.raises(StoreError):
         a.tick()  # a starts a run of req, and its flush fails
