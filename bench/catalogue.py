@@ -124,7 +124,7 @@ def _timed_floor(spins: int, times: TickTimes) -> None:
     times.floor_preempted += resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw > switched
 
 
-def _timed_tick(engine: Engine, at: datetime, times: TickTimes) -> None:
+def timed_tick(engine: Engine, at: datetime, times: TickTimes) -> None:
     switched = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
     cpu, t0 = time.thread_time(), time.perf_counter()
     engine.tick(at)
@@ -144,9 +144,10 @@ def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> Tic
     spins = floor_loop()
     try:
         engine.tick(clock.now())
+        engine.between_ticks()
         for k in range(first, first + ticks):
             clock.set(instants[k])
-            _timed_tick(engine, instants[k], times)
+            timed_tick(engine, instants[k], times)
             _wait_outcomes(engine, DUE_PER_TICK)
             t0 = time.perf_counter()
             engine.tick(instants[k])

@@ -86,14 +86,15 @@ class Executors:
             return
         self._reaper.watch_supervisor()
 
-    def prepare_logs(self, events: list[str]) -> None:
-        """Commands of these events fall due soon: their supervisor makes their log folders
-        now, while the engine waits, not in the burst of spawns (see make_dirs there)."""
+    def prepare_logs(self, events: list[str], due: datetime | None = None) -> None:
+        """Commands of these events fall due at `due` (default: now): their supervisor makes
+        their log folders (that day's) now, while the engine waits, not in the burst of spawns
+        (see make_dirs there)."""
         if not events or self._reaper.stopping or self.supervisor.fileno() is None:
             return
         try:
-            today = self.clock.now()
-            self.supervisor.make_dirs([os.path.dirname(log_path(self._logs_text, e, 0, today)) for e in events])
+            day = max(due, self.clock.now()) if due is not None else self.clock.now()
+            self.supervisor.make_dirs([os.path.dirname(log_path(self._logs_text, e, 0, day)) for e in events])
         except SupervisorGone:
             pass  # the commands find out, and say so
 
