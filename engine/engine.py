@@ -7,6 +7,7 @@ tick's listeners, engine/tick/report.py."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -157,10 +158,9 @@ class Engine:
             self.shutdown()
 
     def between_ticks(self) -> None:
-        """What run() does after each tick before it waits: the next due occurrence's reading and
-        arithmetic done ahead, however far off (engine/tick/ahead.py), and garbage collected
-        then rather than in the next tick (engine/tick/pace.py). A driver that calls tick()
-        itself calls it too."""
+        """What run() does after each tick before it waits: the next due tick's work done ahead
+        (engine/tick/ahead.py), garbage collected then rather than in the next tick
+        (engine/tick/pace.py). A driver that calls tick() itself calls it too."""
         if self.fenced is None and not self._stop.is_set():
             self._ahead.between_ticks()
         self._pace.between_ticks()
@@ -300,15 +300,16 @@ class Engine:
         return self._carry.begin(now, stopping=self._stop.is_set())
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
-        """Flush (and spawn); what a failed flush could not write stays for the next tick."""
+        """Flush (and spawn); what a failed flush could not write stays for the next tick. The
+        next due time is read once the next fire times are committed (Pace.read_moved)."""
         try:
             if spawning:
-                flush_and_spawn(tick, self.store, self.executors, self._outcome_arrived)
+                early = functools.partial(self._pace.read_moved, tick, self.store, early=True)
+                flush_and_spawn(tick, self.store, self.executors, self._outcome_arrived, early)
             else:
                 flush(tick, self.store)
         finally:
-            if tick.next_due_moved:  # read after the starts: they need not wait for it
-                self._pace.read_next_due(self.store)
+            self._pace.read_moved(tick, self.store)
         self._carry.flushed(tick)
 
     def _new_id(self) -> int:
