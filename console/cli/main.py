@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from evman.console.cli.common import CONTEXT, db_path, fail, operator
+from evman.console.cli.common import CONTEXT, db_path, fail
 
 
 class EvmanGroup(click.Group):
@@ -125,6 +125,7 @@ def main(
 
     collector.hold()  # until the first frame: see collector.py
     from evman.console.app.evman_app import run_console
+    from evman.console.mailbox import operator
 
     sys.exit(
         run_console(path, readonly=readonly, tick_s=tick_s, operator=operator(), metrics=address, log_format=log_format)

@@ -1,7 +1,7 @@
 """What the console does before its first frame: it imports what the events table needs and
 leaves the rest (the engine and its tick, foresight, Apprise, Prometheus, the definitions'
-validators and records, the PostgreSQL store, the other commands, the screens no key opened
-yet) until the rows are on screen; and the watcher,
+validators and records, the PostgreSQL store, click and the other commands, the screens no key
+opened yet) until the rows are on screen; and the watcher,
 started after that frame, still sees what another program changed after those rows were read."""
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ LATER: tuple[str, ...] = (
     "evman.console.cli.definitions",
     "evman.console.cli.reading",
     "evman.console.cli.upkeep",
+    "evman.console.cli",
+    "click",
     "zoneinfo",
 )
 """Modules (and packages: any module under them) the console loads only after its first frame."""
@@ -67,13 +69,13 @@ def shown(app, rest=evman_app.EvmanApp.first_frame_shown):
     app.exit(0)
 
 evman_app.EvmanApp.first_frame_shown = shown
-from evman.console.cli import main
+from evman.console.start import main
 main(["--db", sys.argv[1], "--readonly"])
 """
 
 
 def test_the_first_frame_imports_only_what_the_events_table_needs(seed: Callable[..., Path]) -> None:
-    """`evman --db DB --readonly` as a user starts it (the entry point), stopped at the first frame with
+    """`evman --db DB --readonly` as a user starts it (the script's entry point), stopped at the first frame with
     rows: what it has imported by then, and the garbage collector held until then (see
     console/app/collector.py) and collecting again after."""
     db = seed()
