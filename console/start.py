@@ -1,15 +1,17 @@
 """The `evman` command's entry point. The command line that opens the console as most people
 type it (`evman`, `evman --db PATH`, `evman --db PATH --readonly`) opens it at once; any other
-(a verb, --help, --version, another option, a mistake) goes to the click group
-(console/cli/main.py), which gives it the same console, or its own answer or error.
+(a verb, --help, --version, another option, a mistake, the shell asking for completions) goes
+to the click group (console/cli/main.py), which gives it the same console, or its own answer or
+error.
 
 Why: the console's first frame is measured against a bare Textual app's (bench W5), and click,
 with the command modules it needs, cost ~10 ms of that start to read three words."""
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 TICK_S = 1.0
 """The engine's tick with no --tick (the click option's default: a test holds them equal)."""
@@ -22,7 +24,7 @@ of them holds as it does through click (--db's value, else $EVMAN_DB, else ./evm
 def main(args: Sequence[str] | None = None) -> None:
     """`evman`: the console for a plain command line, else the click group with the same words."""
     argv = list(sys.argv[1:] if args is None else args)
-    plain = plain_console(argv)
+    plain = None if completing(os.environ) else plain_console(argv)
     if plain is None:
         from evman.console.cli import main as group
 
@@ -57,6 +59,12 @@ def plain_console(argv: Sequence[str]) -> dict[str, str] | None:
         else:
             return None
     return given
+
+
+def completing(environ: Mapping[str, str]) -> bool:
+    """The shell asks click for completions (`_EVMAN_COMPLETE=...`, named after the program as
+    it was called): the command line is click's to read, whatever it is."""
+    return any(name.startswith("_") and name.endswith("_COMPLETE") for name in environ)
 
 
 def open_console(db: str | None, *, readonly: bool) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evman.console.cli.main import main as group
-from evman.console.start import TICK_S, plain_console
+from evman.console.start import TICK_S, completing, plain_console
 from evman.engine.store.targets import DEFAULT_DB, named_target
 from tests.outside import ROOT
 
@@ -48,6 +48,12 @@ def test_a_plain_console_command_line_is_read_without_click(argv: tuple[str, ...
 @pytest.mark.parametrize("argv", CLICKS)
 def test_every_other_command_line_is_left_to_click(argv: tuple[str, ...]) -> None:
     assert plain_console(argv) is None
+
+
+def test_the_shell_asking_for_completions_is_left_to_click() -> None:
+    assert completing({"_EVMAN_COMPLETE": "bash_source", "PATH": "/bin"})
+    assert completing({"_EVMAN_DEV_COMPLETE": "zsh_complete"})  # the script under another name
+    assert not completing({"EVMAN_DB": "x.db", "PATH": "/bin"})
 
 
 def test_the_plain_console_ticks_as_clicks_default() -> None:
