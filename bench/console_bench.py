@@ -369,8 +369,9 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
 
 def _store_costs(db: Path) -> dict[str, str]:
     """The reads behind the screens, straight from the store (median and p99 of a few)."""
-    from evman.console.screens.event_pages import FIRST_PAGE, PAGE
+    from evman.console.screens.event_pages import PAGE
     from evman.console.views import contract, screen_rows
+    from evman.console.views.screen_rows import FIRST_PAGE
 
     store = open_store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)

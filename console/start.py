@@ -72,7 +72,7 @@ def open_console(db: str | None, *, readonly: bool) -> int:
     from evman.console.app import collector
 
     collector.hold()  # until the first frame: see collector.py
-    from evman.console.app.evman_app import run_console
+    from evman.console.app.launch import run_console
     from evman.console.mailbox import operator
     from evman.engine.store.targets import named_target
 

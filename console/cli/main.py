@@ -124,7 +124,7 @@ def main(
     from evman.console.app import collector
 
     collector.hold()  # until the first frame: see collector.py
-    from evman.console.app.evman_app import run_console
+    from evman.console.app.launch import run_console
     from evman.console.mailbox import operator
 
     sys.exit(

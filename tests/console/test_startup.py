@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from evman.console.app.first_read import FirstRead
 from evman.console.app.watcher import Watcher
 from evman.console.screens.services import DatabaseChanged
 from evman.engine.clock import FakeClock
@@ -63,6 +66,7 @@ from evman.console.app import evman_app
 
 def shown(app, rest=evman_app.EvmanApp.first_frame_shown):
     seen = {"modules": sorted(sys.modules), "rows": app.screen.table.shown_names(), "collecting": gc.isenabled()}
+    seen["read first"] = app.first_read is not None and app.first_read.rows.done()
     rest(app)
     seen["collecting after"] = gc.isenabled()
     print("FIRST-FRAME " + json.dumps(seen), file=sys.__stdout__, flush=True)
@@ -91,13 +95,29 @@ def test_the_first_frame_imports_only_what_the_events_table_needs(seed: Callable
     assert early == [], f"imported before the first frame: {early}"
     assert "evman.console.screens.events" in seen["modules"] and "textual.app" in seen["modules"]
     assert (seen["collecting"], seen["collecting after"]) == (False, True)
+    assert seen["read first"], "the rows came from the read started before Textual was imported"
 
 
-def test_the_watcher_sees_a_change_made_after_the_first_rows_were_read(seed: Callable[..., Path]) -> None:
+def test_the_first_read_starts_before_textual_is_imported(seed: Callable[..., Path]) -> None:
+    """launch.py opens the store and starts reading the first rows (first_read.py) before it
+    imports the app: neither module may import Textual."""
+    code = (
+        "import sys; from evman.console.app import first_read, launch; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("where", ["screen", "launch"])
+def test_the_watcher_sees_a_change_made_after_the_first_rows_were_read(seed: Callable[..., Path], where: str) -> None:
     """The watcher starts after the first frame; its first look is taken where the first
-    rows are read, so that a commit in between is a change it reports, not its baseline."""
+    rows are read (by the events screen as the app makes it, or as `evman` starts, before
+    Textual is imported), so that a commit in between is a change it reports, not its baseline."""
     db = seed()
-    store = open_store(db)
+    first = FirstRead(db, readonly=True) if where == "launch" else None
+    store = first.store if first else open_store(db)
 
     @contextmanager
     def reading() -> Iterator[Store]:
@@ -105,7 +125,11 @@ def test_the_watcher_sees_a_change_made_after_the_first_rows_were_read(seed: Cal
 
     posted: list[object] = []
     watcher = Watcher(reading, FakeClock(), posted.append, lambda: [], engine_here=lambda: False)
-    watcher.look_first(store)  # the events screen does this as it reads its first rows
+    if first:
+        assert [r["name"] for r in first.rows.result(10)] == ["broken", "fetch", "publish", "report", "slow"]
+        watcher.looked_first(first.look)
+    else:
+        watcher.look_first(store)  # the events screen does this as it reads its first rows
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE events SET held = 1 WHERE name = 'report'")
     thread = threading.Thread(target=watcher.run, daemon=True)
