@@ -290,7 +290,9 @@ async def _keys(app: Any, frames: Frames, screen: Any, table: Any, events: int) 
             table.action_first()  # a small database: back to the top (not timed)
             await asyncio.sleep(0.05)
         await press("page down", "pagedown", moved(table.cursor_row + 1))
+    await press("/ opens the filter", "slash", lambda: bool(screen.query("#filter.-shown")))  # the first makes it
     box = screen.query_one("#filter", Input)
+    await key_to_screen(app, frames, "enter", lambda: app.focused is table)  # closed again, not timed
     lag = LoopLag()
     for _ in range(PRESSES["filter rounds"]):
         for text, want in (
