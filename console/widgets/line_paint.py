@@ -4,8 +4,7 @@ how the columns share the terminal's width. Pure functions of the columns and wi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -18,8 +17,7 @@ PAD: Final = 1
 _PAD: Final = " " * PAD
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     key: str
     label: str
     width: int
