@@ -22,6 +22,7 @@ from evman.console.app import collector
 from evman.console.app.awaiting import Requests, RequestSent
 from evman.console.app.connect import EngineReady, engine_for
 from evman.console.app.first_read import FirstRead
+from evman.console.app.styles import StyledApp
 from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
 from evman.console.screens import registry
 from evman.console.screens.base import EvmanScreen
@@ -44,11 +45,10 @@ REST_AFTER_S: Final = 1.0
 """The engine starts when the first rows are on screen, or this long after the app mounted."""
 
 
-class EvmanApp(App[int]):
+class EvmanApp(StyledApp):
     """The operator console. One Store (under a lock) serves every worker thread; the engine,
     when this console runs it, has its own Store in its own thread."""
 
-    CSS_PATH = "evman.tcss"
     TITLE = "evman"
     COMMANDS = App.COMMANDS | {EvmanCommands}
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False), *registry.bindings()]
@@ -68,9 +68,7 @@ class EvmanApp(App[int]):
         companions: Options | None = None,
         first_read: FirstRead | None = None,
     ) -> None:
-        """`first_read`: the store already opened and the first rows being read (launch.py, as
-        `evman` starts); without it (tests, the bench) the app opens the store and the events
-        screen reads its first rows as it is made."""
+        """`first_read`: the store opened and the first rows read as `evman` started (launch.py)."""
         super().__init__()
         self.db_target = db_target(db_path)
         """What --db named: a file's Path or a postgresql:// URL."""
@@ -135,6 +133,7 @@ class EvmanApp(App[int]):
             return
         self._rest_started = True
         collector.release()
+        self.read_later_css()
         self.run_worker(self._connect, thread=True, group="connect", exit_on_error=False)
         self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
         self.run_worker(registry.preload, thread=True, group="preload", exit_on_error=False)

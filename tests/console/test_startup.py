@@ -6,6 +6,7 @@ started after that frame, still sees what another program changed after those ro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -17,8 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from textual.app import ComposeResult
+from textual.css.scalar import Scalar
+from textual.screen import Screen
+from textual.widgets import Static
 
 from evman.console.app.first_read import FirstRead
+from evman.console.app.styles import LATER_CSS, StyledApp
 from evman.console.app.watcher import Watcher
 from evman.console.screens.services import DatabaseChanged
 from evman.engine.clock import FakeClock
@@ -67,8 +73,10 @@ from evman.console.app import evman_app
 def shown(app, rest=evman_app.EvmanApp.first_frame_shown):
     seen = {"modules": sorted(sys.modules), "rows": app.screen.table.shown_names(), "collecting": gc.isenabled()}
     seen["read first"] = app.first_read is not None and app.first_read.rows.done()
+    seen["styled"] = sorted(app.stylesheet.rules_map)
     rest(app)
     seen["collecting after"] = gc.isenabled()
+    seen["styled after"] = sorted(app.stylesheet.rules_map)
     print("FIRST-FRAME " + json.dumps(seen), file=sys.__stdout__, flush=True)
     app.exit(0)
 
@@ -96,6 +104,33 @@ def test_the_first_frame_imports_only_what_the_events_table_needs(seed: Callable
     assert "evman.console.screens.events" in seen["modules"] and "textual.app" in seen["modules"]
     assert (seen["collecting"], seen["collecting after"]) == (False, True)
     assert seen["read first"], "the rows came from the read started before Textual was imported"
+    assert "#note" in seen["styled"] and "#help" not in seen["styled"], "the other screens' styles wait"
+    assert {"#help", "#runs", "#tree"} <= set(seen["styled after"])
+
+
+def test_a_screen_pushed_before_the_first_frame_is_styled() -> None:
+    """screens.tcss (the other screens' styles) is read after the first frame, or when a screen
+    is pushed sooner: the pushed screen is styled by it either way."""
+
+    class Shown(Screen[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("title", id="title")
+
+    class Bare(StyledApp):
+        def compose(self) -> ComposeResult:
+            yield Static("first")
+
+    async def scenario() -> None:
+        app = Bare()
+        async with app.run_test(size=(80, 20)) as pilot:
+            assert not app.stylesheet.has_source(str(LATER_CSS))
+            await app.push_screen(Shown())
+            await pilot.pause()
+            assert app.stylesheet.has_source(str(LATER_CSS))
+            title = app.screen.query_one("#title", Static)
+            assert (title.styles.height, title.styles.padding.left) == (Scalar.parse("1"), 1)
+
+    asyncio.run(scenario())
 
 
 def test_the_first_read_starts_before_textual_is_imported(seed: Callable[..., Path]) -> None:
