@@ -6,10 +6,12 @@ with gc.callbacks on a busy machine), to free nothing worth it (what a start mak
 held, ~20 young ones are left (the command line's, before it knows), ~5 ms. Tests and other programs that make the app never
 hold it, so releasing is then nothing.
 
-The interpreter's switch interval is shortened for the same span: the first frame is written to
-the terminal by Textual's writer thread, which waited for the interpreter while the app went on
-with its next layout (the widgets' sizes, set by the first one, ask for it), a whole switch
-interval (5 ms) most times. With 0.5 ms it waits ~0.5 ms."""
+The interpreter's switch interval is shortened from the app's start (`hurry`, once the imports
+are done and the first rows read) to the first frame: that frame is written to the terminal by
+Textual's writer thread, which waited for the interpreter while the app went on with its next
+layout (the widgets' sizes, set by the first one, ask for it), a whole switch interval (5 ms)
+most times; with 0.5 ms, about that. Not during the imports: there the first rows' reading
+thread would take the interpreter from them ten times as often."""
 
 from __future__ import annotations
 
@@ -23,10 +25,15 @@ _switch_s: float | None = None
 
 
 def hold() -> None:
-    global _held, _switch_s
+    global _held
     if gc.isenabled():
         gc.disable()
         _held = True
+
+
+def hurry() -> None:
+    """The app is about to run: shorten the switch interval until release()."""
+    global _switch_s
     if _switch_s is None:
         _switch_s = sys.getswitchinterval()
         sys.setswitchinterval(STARTING_SWITCH_S)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from evman.console.app import collector
 from evman.console.app.first_read import FirstRead
 from evman.engine.clock import Clock
 from evman.engine.store import StoreError
@@ -49,6 +50,7 @@ def run_console(
         first_read=first,
     )
     _log_to_file(path, log_format)
+    collector.hurry()  # until the first frame: see collector.py
     result = app.run()
     if app.companions is not None:
         app.companions.stop()

@@ -72,10 +72,12 @@ from evman.console.app import evman_app
 
 def shown(app, rest=evman_app.EvmanApp.first_frame_shown):
     seen = {"modules": sorted(sys.modules), "rows": app.screen.table.shown_names(), "collecting": gc.isenabled()}
+    seen["switch"] = sys.getswitchinterval()
     seen["read first"] = app.first_read is not None and app.first_read.rows.done()
     seen["styled"] = sorted(app.stylesheet.rules_map)
     rest(app)
     seen["collecting after"] = gc.isenabled()
+    seen["switch after"] = sys.getswitchinterval()
     seen["styled after"] = sorted(app.stylesheet.rules_map)
     print("FIRST-FRAME " + json.dumps(seen), file=sys.__stdout__, flush=True)
     app.exit(0)
@@ -103,6 +105,7 @@ def test_the_first_frame_imports_only_what_the_events_table_needs(seed: Callable
     assert early == [], f"imported before the first frame: {early}"
     assert "evman.console.screens.events" in seen["modules"] and "textual.app" in seen["modules"]
     assert (seen["collecting"], seen["collecting after"]) == (False, True)
+    assert (seen["switch"], seen["switch after"]) == (0.0005, 0.005), "a short switch interval until the first frame"
     assert seen["read first"], "the rows came from the read started before Textual was imported"
     assert "#note" in seen["styled"] and "#help" not in seen["styled"], "the other screens' styles wait"
     assert {"#help", "#runs", "#tree"} <= set(seen["styled after"])
