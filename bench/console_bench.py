@@ -290,7 +290,9 @@ async def _keys(app: Any, frames: Frames, screen: Any, table: Any, events: int) 
             table.action_first()  # a small database: back to the top (not timed)
             await asyncio.sleep(0.05)
         await press("page down", "pagedown", moved(table.cursor_row + 1))
+    await press("/ opens the filter", "slash", lambda: bool(screen.query("#filter.-shown")))  # the first makes it
     box = screen.query_one("#filter", Input)
+    await key_to_screen(app, frames, "enter", lambda: app.focused is table)  # closed again, not timed
     lag = LoopLag()
     for _ in range(PRESSES["filter rounds"]):
         for text, want in (
@@ -369,8 +371,9 @@ async def _refresh(app: Any, frames: Frames, screen: Any, table: Any, db: Path, 
 
 def _store_costs(db: Path) -> dict[str, str]:
     """The reads behind the screens, straight from the store (median and p99 of a few)."""
-    from evman.console.screens.event_pages import FIRST_PAGE, PAGE
+    from evman.console.screens.event_pages import PAGE
     from evman.console.views import contract, screen_rows
+    from evman.console.views.screen_rows import FIRST_PAGE
 
     store = open_store(db)
     names = [f"job-{i:05d}" for i in range(0, 10_000, 500)]  # 20 names (fewer exist in a small db)

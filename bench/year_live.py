@@ -49,6 +49,7 @@ def run_live(book: Any, s: Any, start: datetime) -> tuple[Live, Live]:
     from evman.engine.clock import FakeClock
     from evman.engine.engine import Engine
     from evman.engine.store import open_store
+    from evman.engine.tick.pace import settle_heap
 
     clock = FakeClock(start)
     engine = Engine(open_store(book.db), clock=clock, logs_dir=book.logs, tick_s=60)
@@ -60,6 +61,7 @@ def run_live(book: Any, s: Any, start: datetime) -> tuple[Live, Live]:
     try:
         for _minute in range(10):  # warm: the first ticks of a fresh start
             _step(engine, clock, None, lambda: False)
+        settle_heap()  # as `evman --no-ui` does once its engine started
         client.start()
         block_minutes = max(1, s.live_minutes // (2 * s.live_blocks))
         for block in range(2 * s.live_blocks):

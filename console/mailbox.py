@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import time
@@ -15,6 +16,16 @@ from evman.engine.store import Store, is_pg_store
 LIVE_AFTER_S = 30.0
 _ASKED = re.compile(r"asked in request (\d+)")
 """How an engine's answer names a follow-on request it queued for another engine (several engines)."""
+
+
+def operator() -> str:
+    """Who is asking: $EVMAN_OPERATOR, else the login name (a request row's `requested_by`)."""
+    try:
+        import getpass
+
+        return os.environ.get("EVMAN_OPERATOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def engine_is_live(store: Store, now: datetime | None = None) -> bool:

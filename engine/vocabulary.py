@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 
 class RunState(enum.StrEnum):
@@ -109,8 +108,7 @@ class AlertKind(enum.StrEnum):
     """Nobody decided within the approval's timeout; on_timeout says what became of the run."""
 
 
-@dataclass(frozen=True)
-class KindFacts:
+class KindFacts(NamedTuple):
     """What evman does with an alert of one kind (ALERT_KINDS)."""
 
     severity: str

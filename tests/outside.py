@@ -38,7 +38,7 @@ def evman_argv(*args: str) -> list[str]:
     """The installed `evman` script, or the same entry point through this interpreter."""
     if EVMAN_SCRIPT.exists():
         return [str(EVMAN_SCRIPT), *args]
-    return [sys.executable, "-c", "from evman.console.cli import main; main()", *args]
+    return [sys.executable, "-c", "from evman.console.start import main; main()", *args]
 
 
 def connect(db: Path | str, timeout: float = 10.0) -> Any:

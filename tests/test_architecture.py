@@ -197,6 +197,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evman.console.screens",),
     ("evman.console.app",),
     ("evman.console.cli", "evman.console"),
+    ("evman.console.start",),
 )
 """The floors of HACKING.md, from the ground up: a room imports only rooms on lower floors, and
 itself. A room is a sub-package (every module in it) or a module at a package's top."""

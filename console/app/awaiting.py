@@ -8,9 +8,8 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from textual.app import App
 from textual.message import Message
@@ -21,8 +20,7 @@ ANSWER_WAIT_S: Final = 15.0
 """How long a request waits for the engine's answer before the console says it is queued."""
 
 
-@dataclass(frozen=True)
-class Awaited:
+class Awaited(NamedTuple):
     verb: str
     target: str
     deadline: float
@@ -58,8 +56,7 @@ class Awaiting:
         return late
 
 
-@dataclass(frozen=True)
-class Said:
+class Said(NamedTuple):
     """A notification about a request: what the console tells the operator."""
 
     text: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.handlers
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from textual.worker import Worker, WorkerState
 from evman.console.app import collector
 from evman.console.app.awaiting import Requests, RequestSent
 from evman.console.app.connect import EngineReady, engine_for
+from evman.console.app.first_read import FirstRead
+from evman.console.app.styles import StyledApp
 from evman.console.app.watcher import EngineSeen, RequestAnswered, Watcher
 from evman.console.screens import registry
 from evman.console.screens.base import EvmanScreen
@@ -32,7 +33,7 @@ from evman.console.widgets.status_bar import Status, StatusBar
 from evman.console.widgets.tones import palette_for
 from evman.engine.clock import Clock, SystemClock, parse_iso
 from evman.engine.store import Store, StoreError, open_store
-from evman.engine.store.targets import db_target, logs_dir, short_name
+from evman.engine.store.targets import db_target, short_name
 
 if TYPE_CHECKING:
     from evman.engine.companions import Companions, Options
@@ -42,16 +43,12 @@ log = logging.getLogger("evman.console")
 
 REST_AFTER_S: Final = 1.0
 """The engine starts when the first rows are on screen, or this long after the app mounted."""
-CONSOLE_LOG_BYTES: Final = 1 << 20
-CONSOLE_LOG_FILES: Final = 3
-"""console.log rotates at 1 MB, keeping 3 old files: at most 4 MB, however long it runs."""
 
 
-class EvmanApp(App[int]):
+class EvmanApp(StyledApp):
     """The operator console. One Store (under a lock) serves every worker thread; the engine,
     when this console runs it, has its own Store in its own thread."""
 
-    CSS_PATH = "evman.tcss"
     TITLE = "evman"
     COMMANDS = App.COMMANDS | {EvmanCommands}
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False), *registry.bindings()]
@@ -69,7 +66,9 @@ class EvmanApp(App[int]):
         notify_alerts: bool = False,
         stop_grace_s: float = 10.0,
         companions: Options | None = None,
+        first_read: FirstRead | None = None,
     ) -> None:
+        """`first_read`: the store opened and the first rows read as `evman` started (launch.py)."""
         super().__init__()
         self.db_target = db_target(db_path)
         """What --db named: a file's Path or a postgresql:// URL."""
@@ -89,8 +88,9 @@ class EvmanApp(App[int]):
         self.companions: Companions | None = None
         self.stop_grace_s = stop_grace_s
         self.zone = zone_named(zone) if isinstance(zone, str) else zone or datetime.now().astimezone().tzinfo
-        self.store = open_store(self.db_target, create=False, readonly=readonly)
-        self._store_lock = threading.Lock()
+        self.first_read = first_read
+        self.store = first_read.store if first_read else open_store(self.db_target, create=False, readonly=readonly)
+        self._store_lock = first_read.lock if first_read else threading.Lock()
         self.mode = "starting"
         self.engine: Engine | None = None
         self.notifier: Any = None
@@ -114,7 +114,9 @@ class EvmanApp(App[int]):
 
     def get_default_screen(self) -> Screen[Any]:
         screen = EventsScreen()
-        screen.read_ahead()
+        screen.read_ahead(self.first_read.rows if self.first_read else None)
+        if self.first_read:
+            self.watcher.looked_first(self.first_read.look)
         return screen
 
     def on_mount(self) -> None:
@@ -131,6 +133,7 @@ class EvmanApp(App[int]):
             return
         self._rest_started = True
         collector.release()
+        self.read_later_css()
         self.run_worker(self._connect, thread=True, group="connect", exit_on_error=False)
         self.run_worker(self.watcher.run, thread=True, group="watch", exit_on_error=False)
         self.run_worker(registry.preload, thread=True, group="preload", exit_on_error=False)
@@ -370,52 +373,3 @@ def zone_named(name: str) -> tzinfo:
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)
-
-
-def run_console(
-    path: Path | str,
-    *,
-    readonly: bool,
-    tick_s: float,
-    operator: str,
-    clock: Clock | None = None,
-    metrics: tuple[str, int] | None = None,
-    log_format: str = "text",
-) -> int:
-    """`evman [--db PATH]`: the console, with the engine in a thread unless another drives
-    the database (its companions beside it: alerts, housekeeping, heartbeat, metrics). Returns
-    the exit status."""
-    import sys
-
-    from evman.engine.companions import Options
-
-    try:
-        app = EvmanApp(
-            path, clock=clock, tick_s=tick_s, readonly=readonly, operator=operator, companions=Options(metrics=metrics)
-        )
-    except StoreError as exc:
-        print(f"evman: {exc}", file=sys.stderr)
-        return 1
-    _log_to_file(path, log_format)
-    result = app.run()
-    if app.companions is not None:
-        app.companions.stop()
-    return 0 if result is None else int(result)
-
-
-def _log_to_file(path: Path | str, log_format: str = "text") -> None:
-    """The engine logs; in a full-screen app that goes to a file, never to the terminal."""
-    logs = logs_dir(db_target(path))
-    try:
-        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            logs / "console.log", maxBytes=CONSOLE_LOG_BYTES, backupCount=CONSOLE_LOG_FILES
-        )
-    except OSError:
-        handler = logging.NullHandler()
-    from evman.engine.watch.logformat import formatter
-
-    handler.setFormatter(formatter(log_format))
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(logging.INFO)

@@ -9,11 +9,13 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from textual.message import Message
 
+from evman.console.app.first_read import Look, first_look
 from evman.console.mailbox import engine_is_live
 from evman.console.screens.services import DatabaseChanged
 from evman.console.views.screen_rows import changed_events
@@ -63,17 +65,24 @@ class Watcher:
         self.pending_ids, self.engine_here = pending_ids, engine_here
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        self._first: tuple[int, dict[str, Any]] | None = None
+        self._first: Future[Look] | None = None
 
     def look_first(self, store: Store) -> None:
         """Take the first look's data version and marks now, in the thread that reads the
         first rows (the events screen's, before it reads them, under the same lock): a change
         another connection commits after those rows were read is then seen, however late the
         watcher starts (after the first frame)."""
-        self._first = store.data_version(), store.watch_marks(full=not self.engine_here())
+        taken: Future[Look] = Future()
+        taken.set_result(first_look(store, full=not self.engine_here()))
+        self._first = taken
+
+    def looked_first(self, look: Future[Look]) -> None:
+        """The first look, taken as `look_first` would, before the first rows were read as `evman`
+        started (first_read.py); the watcher waits for it as it starts."""
+        self._first = look
 
     def run(self) -> None:
-        version, marks = self._first or (None, None)
+        version, marks = self._first_look()
         while not self._stopping.is_set():
             try:
                 version, marks = self._look(version, marks)
@@ -81,6 +90,15 @@ class Watcher:
                 log.warning("console watcher could not read the database: %s", exc)
             self._wake.wait(WATCH_PENDING_EVERY_S if self.pending_ids() else WATCH_EVERY_S)
             self._wake.clear()
+
+    def _first_look(self) -> tuple[int | None, dict[str, Any] | None]:
+        """The first look, or none (it failed: the first look of run() is then the baseline)."""
+        if self._first is None:
+            return None, None
+        try:
+            return self._first.result()
+        except (StoreError, sqlite3.Error):
+            return None, None
 
     def wake(self) -> None:
         self._wake.set()

@@ -1,5 +1,6 @@
 """The `evman` command: the click tree (`main`), the headless engine, `import-crontab`, `engines`.
-The entry point is `evman.console.cli:main`."""
+The `evman` script starts in `evman.console.start:main`, which hands it every command line
+but the plain console's."""
 
 from __future__ import annotations
 

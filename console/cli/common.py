@@ -3,9 +3,7 @@ on stderr with an exit status, --json, and who is asking."""
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,7 +15,6 @@ import click
 if TYPE_CHECKING:
     from evman.engine.verbs import Verb
 
-DEFAULT_DB = "evman.db"
 WAIT_S = 5.0
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -31,11 +28,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def db_path(ctx: click.Context, value: str | None) -> Path | str:
     """--db (before or after the verb), else $EVMAN_DB, else ./evman.db: a file's Path, or a
     postgresql:// URL as text."""
-    from evman.engine.store.targets import db_target
+    from evman.engine.store.targets import named_target
 
     root = ctx.find_root()
-    chosen = value or (root.obj or {}).get("db") or os.environ.get("EVMAN_DB") or DEFAULT_DB
-    return db_target(chosen)
+    return named_target(value or (root.obj or {}).get("db"))
 
 
 def set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -90,18 +86,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def operator() -> str:
-    try:
-        return os.environ.get("EVMAN_OPERATOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
-
-
 def ask(verb: Verb, target: str, args: dict[str, Any] | None, wait_s: float) -> None:
     """Send `verb`'s request and print the engine's answer (exit 1 when it refused). A target
     that names no defined event is refused now, not when an engine next runs (a tag:NAME, run:N
     or alert:N is the engine's to resolve)."""
-    from evman.console.mailbox import send_request
+    from evman.console.mailbox import operator, send_request
     from evman.engine.store import StoreError
 
     try:

@@ -77,6 +77,9 @@ def run_headless(
         _say_failed(store, str(exc))
         return 1
     engines.append(engine)
+    from evman.engine.tick.pace import settle_heap
+
+    settle_heap()  # the process is the engine: its start-up heap out of the collector's reach
     if stopping.is_set():
         engine.stop()
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from evman.console.cli.common import CONTEXT, db_path, fail, operator
+from evman.console.cli.common import CONTEXT, db_path, fail
 
 
 class EvmanGroup(click.Group):
@@ -124,7 +124,8 @@ def main(
     from evman.console.app import collector
 
     collector.hold()  # until the first frame: see collector.py
-    from evman.console.app.evman_app import run_console
+    from evman.console.app.launch import run_console
+    from evman.console.mailbox import operator
 
     sys.exit(
         run_console(path, readonly=readonly, tick_s=tick_s, operator=operator(), metrics=address, log_format=log_format)

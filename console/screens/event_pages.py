@@ -16,9 +16,8 @@ from textual.worker import get_current_worker
 
 from evman.console.screens.base import EvmanScreen
 from evman.console.views import screen_rows
+from evman.console.views.screen_rows import FIRST_PAGE
 
-FIRST_PAGE: Final = 120
-"""Events read (by name) and painted before the rest: more than a tall terminal shows."""
 PAGE: Final = 1000
 """Then this many per read: the store's lock is free between pages for other screens' reads."""
 FIRST_PAINT_WAIT_S: Final = 1.0
@@ -71,11 +70,15 @@ class EventPages(EvmanScreen):
         self._first_painted.set()
         self.services.first_frame_shown()
 
-    def read_ahead(self) -> None:
+    def read_ahead(self, reading: Future[Rows] | None = None) -> None:
         """Start reading the first page in a thread of its own: the app calls this as it makes
         the screen, before the terminal is set up and the widgets composed, so that the rows
         are usually in when the screen mounts and its first frame shows them (one full paint,
-        not an empty table and then a second one)."""
+        not an empty table and then a second one). `reading`: the first page already being
+        read, since `evman` started (console/app/first_read.py)."""
+        if reading is not None:
+            self._ahead = reading
+            return
         ahead: Future[Rows] = Future()
         services = self.services
 

@@ -23,6 +23,7 @@ from evman.engine.vocabulary import ACTIVE_STATES
 
 SORTS: Final = ("name", "state", "next", "last", "runtime", "window", "alerts", "driver")
 """`s` steps through these; a click on a column header sorts by it (again: reversed)."""
+FILTER_PLACEHOLDER: Final = "filter: words match name, state or driver; state:failed driver:ops"
 RELOAD_DELAY_S: Final = 0.02
 """Changes that arrive together (one tick, a burst of ticks) are read in one go."""
 
@@ -58,7 +59,6 @@ class EventsScreen(GroupLines, SlackColumn, EventPages):
         yield StatusBar(id="status")
         yield EventTable(id="events")
         yield Static("", id="note")
-        yield Input(placeholder="filter: words match name, state or driver; state:failed driver:ops", id="filter")
         yield KeyBar()
 
     @property
@@ -225,28 +225,37 @@ class EventsScreen(GroupLines, SlackColumn, EventPages):
         self.table.reorder(self._order())
         self.notify(f"Sorted by {column}{' (reversed)' if reverse else ''}.", timeout=2)
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+    async def action_filter(self) -> None:
+        box = await self._filter_box()
         box.add_class("-shown")
         box.value = self.filter_text
         box.focus()
+
+    async def _filter_box(self) -> Input:
+        """The filter's line, above the keys: made the first time `/` asks for it (hidden until
+        then, it cost the first frame the Input's CSS, widget and styles, ~3 ms)."""
+        for box in self.query("#filter").results(Input):
+            return box
+        box = Input(placeholder=FILTER_PLACEHOLDER, id="filter")
+        await self.mount(box, before=self.query_one(KeyBar))
+        return box
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         self._apply_filter(event.value.strip())
 
     def _apply_filter(self, text: str) -> None:
-        box = self.query_one("#filter", Input)
-        box.remove_class("-shown")
+        self.query("#filter").remove_class("-shown")
         self.filter_text = text
         self.table.show(self._order(), self._cells_of, keep=self.table.selected_key())
         self.table.focus()
         self._show_counts()
 
     def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown") or self.filter_text:
-            box.value = ""
+        shown = self.query("#filter.-shown")
+        if shown or self.filter_text:
+            for box in self.query("#filter").results(Input):
+                box.value = ""
             self._apply_filter("")
 
     # -- selection, header, note ---------------------------------------------------------------

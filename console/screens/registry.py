@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -16,8 +15,7 @@ from textual.screen import Screen
 from evman.engine.verbs import VERBS
 
 
-@dataclass(frozen=True)
-class Chosen:
+class Chosen(NamedTuple):
     """What the screen a key was pressed on has selected."""
 
     event: str | None
@@ -43,8 +41,7 @@ def preload() -> None:
         importlib.import_module(f"evman.console.screens.{module}")
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     key: str
     action: str
     label: str

@@ -6,9 +6,8 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from evman.engine.quoting import quoted
 from evman.engine.store import Store
@@ -42,8 +41,7 @@ RUN_EXTRA = (
 """log_pruned_at: when retention deleted the run's log file (keep.logs); output_tail stays."""
 
 
-@dataclass(frozen=True)
-class Look:
+class Look(NamedTuple):
     """How a state reads on screen."""
 
     symbol: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from evman.console.views.contract import NO_ROUTE, event_state, run_json
 from evman.console.views.contract import SHOWN_STATES as SHOWN_STATES
@@ -22,6 +22,8 @@ BAD_STATES = FAILED_STATES | {MISSED}
 STATE_TONES = {state: look.tone for state, look in SHOWN_STATES.items()}
 TONE_RANK = {"bad": 0, "warn": 1, "active": 2, "wait": 3, "ok": 4, "plain": 5, "muted": 6}
 Cell = tuple[str, str]
+FIRST_PAGE: Final = 120
+"""Events read (by name) and painted before the rest: more than a tall terminal shows."""
 
 
 def console_event_rows(

@@ -4,8 +4,7 @@ how the columns share the terminal's width. Pure functions of the columns and wi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -15,10 +14,10 @@ from textual.strip import Strip
 
 PAD: Final = 1
 """Blank cells either side of every column."""
+_PAD: Final = " " * PAD
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     key: str
     label: str
     width: int
@@ -62,9 +61,12 @@ def row_strip(
     style_of: Callable[[Style, str], Style],
 ) -> Strip:
     """One row as segments, built directly (a Rich Text render per row cost ~0.2 ms, a page
-    of new rows most of a frame): padding in the base style, each cell in its tone's style."""
+    of new rows most of a frame): each cell in its tone's style, the blanks between cells and
+    the cells in the row's base style joined into one segment (every segment of a line costs
+    again in Textual's filters and compositor)."""
     segments: list[Segment] = []
-    pad = Segment(" " * PAD, base)
+    plain = ""  # text in the base style, not yet a segment
+    total = 0
     for column in columns:
         text, tone = cells[column.key]
         text = one_line(text)
@@ -73,8 +75,16 @@ def row_strip(
         if size > width:
             text = set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
             size = width
-        segments += [pad, Segment(text, style_of(base, tone)), Segment(" " * (width - size + PAD), base)]
-    return Strip(segments)
+        style = style_of(base, tone)
+        if style == base:
+            plain += _PAD + text
+        else:
+            segments += [Segment(plain + _PAD, base), Segment(text, style)]
+            plain = ""
+        plain += " " * (width - size + PAD)
+        total += width + 2 * PAD
+    segments.append(Segment(plain, base))
+    return Strip(segments, total)
 
 
 def header_strip(

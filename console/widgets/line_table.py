@@ -122,6 +122,7 @@ class LineTable(ScrollView, can_focus=True):
         self._tones = ToneStyles(lambda: self.palette)
         self.fills = 0
         """How many times show() replaced the rows (live updates never do)."""
+        self._frame: tuple[int, int, Style] | None = None  # render_lines' width, scroll_x, base style
 
     # -- what the screen calls ----------------------------------------------------------
 
@@ -327,10 +328,19 @@ class LineTable(ScrollView, can_focus=True):
             cells = self._cells[name] = self._render_row(name)
         return cells
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """What every line needs, looked up once (the base style walks the ancestors' styles)."""
+        self._frame = self._frame_facts()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _frame_facts(self) -> tuple[int, int, Style]:
+        return self.scrollable_content_region.width, int(self.scroll_x), self.rich_style
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        scroll_x = int(self.scroll_x)
-        base = self.rich_style
+        width, scroll_x, base = self._frame or self._frame_facts()
         if y == 0:
             return self._header().crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
         index = int(self.scroll_y) + y - 1
@@ -339,7 +349,9 @@ class LineTable(ScrollView, can_focus=True):
         name = self._order[index]
         strip = self._strips.get(name)
         if strip is None:
-            strip = self._strips[name] = self._row_strip(self._cells_of(name), base)
+            strip = self._strips[name] = row_strip(
+                self.columns, self._widths, self._cells_of(name), base, self._tones.style
+            )
         if index == self.cursor_row:
             cursor = self.get_component_rich_style(
                 "line-table--cursor" if self.has_focus else "line-table--cursor-blurred"
@@ -348,17 +360,9 @@ class LineTable(ScrollView, can_focus=True):
             strip = Strip(list(Segment.apply_style(strip, post_style=cursor)), strip.cell_length)
         return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
 
-    def _row_strip(self, cells: Cells, base: Style) -> Strip:
-        return row_strip(self.columns, self._widths, cells, base, self._tones.style)
-
     def _header(self) -> Strip:
-        return header_strip(
-            self.columns,
-            self._widths,
-            self._labels,
-            self.get_component_rich_style("line-table--header"),
-            self.app.console,
-        )
+        style = self.get_component_rich_style("line-table--header")
+        return header_strip(self.columns, self._widths, self._labels, style, self.app.console)
 
     # -- layout ---------------------------------------------------------------------------------
 

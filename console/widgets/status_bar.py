@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
-from typing import Any, Final
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 
 from rich.text import Text
 from textual.widget import Widget
@@ -24,8 +25,7 @@ MODE_TEXT: Final = {
 }
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     """Everything the header shows; the app and the screen replace parts of it."""
 
     db_name: str = ""
@@ -37,7 +37,7 @@ class Status:
     zone: tzinfo | None = None
     readonly: bool = False
     operator: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: Mapping[str, int] = MappingProxyType({})
     filter: str = ""
     shown: int | None = None
     loading: bool = True
@@ -45,7 +45,7 @@ class Status:
     """Live engines of a database several share (PostgreSQL); None on SQLite."""
 
     def but(self, **changes: Any) -> Status:
-        return replace(self, **changes)
+        return self._replace(**changes)
 
 
 class StatusBar(Widget):

@@ -6,8 +6,7 @@ runs them in order, a statement repeated for consecutive rows of the same kind (
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from evman.engine.store.alerts import UPSERT_ALERT
 from evman.engine.store.engines import HEARTBEAT
@@ -111,8 +110,7 @@ the owner engine, its epoch). Every statement's parameters end with the run's id
 owner's (engine_id, epoch)."""
 
 
-@dataclass(frozen=True)
-class Arrays:
+class Arrays(NamedTuple):
     """One statement for many rows of another (PostgreSQL): the rows' leading columns as one
     array each (`unnest`), the rest (the owner's guards) once. It runs one server statement
     where executemany runs one per row, and changes the same rows as they would."""

@@ -8,12 +8,10 @@ text, JSON and time arithmetic, index hints, row locks). The tables are in schem
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 
-@dataclass(frozen=True)
-class Dialect:
+class Dialect(NamedTuple):
     name: str
     """"sqlite" or "postgresql"."""
     paramstyle: str = "?"

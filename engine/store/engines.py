@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from evman.engine.clock import iso
 from evman.engine.store.part import Part
@@ -21,8 +20,7 @@ _CLAIM = (
 )
 
 
-@dataclass(frozen=True)
-class EngineRow:
+class EngineRow(NamedTuple):
     pid: int | None
     host: str | None
     started_at: str | None

@@ -72,6 +72,10 @@ class Part:
         """A claim() left a transaction open, for the next write transaction to commit."""
         return False
 
+    def give_back_pages(self, pages: int) -> None:
+        """SQLite: return up to `pages` free pages to the file system (incremental vacuum, one
+        short write); nothing elsewhere."""
+
     def limit_sessions(self, **limits_ms: int) -> None:
         """Server-side time limits for this connection's sessions (PostgreSQL; nothing on SQLite)."""
 

@@ -217,7 +217,3 @@ class RetentionPart(Part):
         free = int(self.value("PRAGMA freelist_count") or 0)
         pages = int(self.value("PRAGMA page_count") or 0)
         return free, pages, int(self.value("PRAGMA auto_vacuum") or 0) == 2
-
-    def give_back_pages(self, pages: int) -> None:
-        """SQLite: return up to `pages` free pages to the file system (one short write)."""
-        self.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()

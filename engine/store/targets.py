@@ -8,6 +8,8 @@ from pathlib import Path
 
 Target = Path | str
 """A SQLite file's Path, or a PostgreSQL URL (str)."""
+DEFAULT_DB = "evman.db"
+"""The database when neither --db nor $EVMAN_DB names one: evman.db in the working directory."""
 
 
 def is_url(target: object) -> bool:
@@ -19,6 +21,11 @@ def is_url(target: object) -> bool:
     from evman.engine.store import conninfo
 
     return conninfo.is_url(text)
+
+
+def named_target(given: str | None) -> Target:
+    """The database a command line names: --db's value (`given`), else $EVMAN_DB, else ./evman.db."""
+    return db_target(given or os.environ.get("EVMAN_DB") or DEFAULT_DB)
 
 
 def db_target(text: str | Path) -> Target:

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from evman.engine.verbs import holds
 from evman.engine.verbs.targets import Handler, params_arg
@@ -49,8 +49,7 @@ class HandlerIn:
         return found
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """A command-line option of a verb; the request carries its value as args[key]."""
 
     flag: str
@@ -69,8 +68,7 @@ class Option:
     wrong. None: the text as typed."""
 
 
-@dataclass(frozen=True)
-class Confirm:
+class Confirm(NamedTuple):
     """The console asks before it sends the request: "<label> <what>?", then `detail`."""
 
     detail: str
@@ -82,8 +80,7 @@ class Confirm:
     """Asks only when the target has a waiting or running run; else says there is none."""
 
 
-@dataclass(frozen=True)
-class Verb:
+class Verb(NamedTuple):
     name: str
     """What a `requests` row's `verb` says, and the command: `evman <name> TARGET`."""
     handler: Handler

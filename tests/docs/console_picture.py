@@ -30,7 +30,9 @@ async def _render(db: Path) -> str:
     app = make_app(db, clock=FakeClock(AT), start_engine=False, operator="night-shift", zone="Europe/London")
     async with app.run_test(size=SIZE) as pilot:
         deadline = time.monotonic() + 30
-        while not (getattr(app.screen, "loaded", False) and app.mode == "none"):
+        # loaded, no engine said, and the slack column read (its foresight imports take ~1 s on
+        # a busy machine: without waiting for it the picture lost the column there)
+        while not (getattr(app.screen, "loaded", False) and app.mode == "none" and getattr(app.screen, "slack", None)):
             if time.monotonic() > deadline:
                 raise AssertionError("the console did not finish loading sample.db")
             await pilot.pause(0.05)
