@@ -254,3 +254,32 @@ def test_kill_escalates_to_sigkill_when_term_is_ignored(
     assert_group_ends(pgid)
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
+
+
+def test_works_handed_over_together_all_run_once_none_waiting_for_another() -> None:
+    """Workers.submit_all wakes one idle thread; each thread that takes a work hands the rest
+    on before it runs its own: a work that blocks (here the first, until all the others ran)
+    holds up none of them, one that raises stops none, and each runs once."""
+    from evman.engine.running.inprocess import Workers
+
+    pool = Workers(4, "test-call")
+    pool.prestart()
+    ran: list[int] = []
+    lock, others_done = threading.Lock(), threading.Event()
+
+    def work(n: int) -> None:
+        if n == 0:
+            assert others_done.wait(10), "the other works waited behind the first"
+        with lock:
+            ran.append(n)
+            if len(ran) == 9:
+                others_done.set()
+        if n == 5:
+            raise RuntimeError("a failing work")  # logged by the worker, like any work's bug
+
+    try:
+        pool.submit_all([(work, (n,)) for n in range(10)])
+        wait_until(lambda: len(ran) == 10, timeout=10, what="all ten works")
+        assert sorted(ran) == list(range(10)) and ran[-1] == 0
+    finally:
+        pool.shutdown()
