@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import queue
 import resource
 import statistics
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,16 +85,21 @@ class TickTimes:
         self.idle: list[float] = []
         self.floor: list[float] = []
         self.floor_preempted = 0
+        self.woken: list[float] = []
+        """The floor of a tick that hands work to a thread: the same loop, waking an idle
+        thread halfway (as a due tick wakes a worker for its callables)."""
+        self.woken_preempted = 0
 
     def summary(self) -> dict[str, float]:
         ms = 1000.0
         out = {}
-        for name in ("due", "due_cpu", "reap", "idle", "floor"):
+        for name in ("due", "due_cpu", "reap", "idle", "floor", "woken"):
             samples = getattr(self, name)
             out[f"{name}_median"] = statistics.median(samples) * ms
             out[f"{name}_p99"] = percentile(samples, 99) * ms
         out["due_preempted"] = self.due_preempted
         out["floor_preempted"] = self.floor_preempted
+        out["woken_preempted"] = self.woken_preempted
         return out
 
 
@@ -124,7 +131,36 @@ def _timed_floor(spins: int, times: TickTimes) -> None:
     times.floor_preempted += resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw > switched
 
 
-def _timed_tick(engine: Engine, at: datetime, times: TickTimes) -> None:
+class Sleeper:
+    """An idle thread, blocked on a queue as the engine's workers are, that a floor loop wakes."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self.done: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="bench-sleeper", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while self.inbox.get():
+            self.done.put(True)
+
+    def close(self) -> None:
+        self.inbox.put(False)
+        self.thread.join()
+
+
+def _timed_woken_floor(spins: int, times: TickTimes, sleeper: Sleeper) -> None:
+    switched = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+    t0 = time.perf_counter()
+    _spin(spins // 2)
+    sleeper.inbox.put(True)
+    _spin(spins - spins // 2)
+    times.woken.append(time.perf_counter() - t0)
+    times.woken_preempted += resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw > switched
+    sleeper.done.get()
+
+
+def timed_tick(engine: Engine, at: datetime, times: TickTimes) -> None:
     switched = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
     cpu, t0 = time.thread_time(), time.perf_counter()
     engine.tick(at)
@@ -142,11 +178,13 @@ def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> Tic
     engine.start()
     times = TickTimes()
     spins = floor_loop()
+    sleeper = Sleeper()
     try:
         engine.tick(clock.now())
+        engine.between_ticks()
         for k in range(first, first + ticks):
             clock.set(instants[k])
-            _timed_tick(engine, instants[k], times)
+            timed_tick(engine, instants[k], times)
             _wait_outcomes(engine, DUE_PER_TICK)
             t0 = time.perf_counter()
             engine.tick(instants[k])
@@ -158,7 +196,9 @@ def measure(path: Path, instants: list[datetime], first: int, ticks: int) -> Tic
             times.idle.append(time.perf_counter() - t0)
             engine.between_ticks()  # as the engine's loop does while it waits for the next tick
             _timed_floor(spins, times)
+            _timed_woken_floor(spins, times, sleeper)
     finally:
+        sleeper.close()
         engine.executors.shutdown(wait_s=0)
         store.close()
     return times

@@ -7,6 +7,7 @@ tick's listeners, engine/tick/report.py."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -39,9 +40,10 @@ from evman.engine.stages.takeover import take_over
 from evman.engine.store import Fenced, Store, StoreError, is_pg_store
 from evman.engine.store.targets import logs_dir as default_logs_dir
 from evman.engine.tick.active import ActiveRun, ActiveRuns, Change
+from evman.engine.tick.ahead import LookAhead
 from evman.engine.tick.carry import Carry
 from evman.engine.tick.context import Tick
-from evman.engine.tick.pace import BURST_AHEAD, Pace
+from evman.engine.tick.pace import Pace
 from evman.engine.tick.readview import ReadView
 from evman.engine.tick.report import Reports
 from evman.engine.timing.backoff import backoff_for
@@ -98,6 +100,7 @@ class Engine:
             Tick(self.clock.now(), self._runs, self._view, self.executors, self._new_id, self._host), self.fleet
         )
         self._pace = Pace(self.clock, tick_s)
+        self._ahead = LookAhead(self._view, self._pace, self.executors, self.clock, tick_s)
         self.started = False
         self.tick_listeners: list[Callable[[TickReport], None]] = []
         """Called in the engine's thread after every tick of run(), ok or not (engine/watch/)."""
@@ -155,8 +158,11 @@ class Engine:
             self.shutdown()
 
     def between_ticks(self) -> None:
-        """What run() does after each tick before it waits: garbage it collects then rather than
-        in the next tick (engine/tick/pace.py). A driver that calls tick() itself calls it too."""
+        """What run() does after each tick before it waits: the next due tick's work done ahead
+        (engine/tick/ahead.py), garbage collected then rather than in the next tick
+        (engine/tick/pace.py). A driver that calls tick() itself calls it too."""
+        if self.fenced is None and not self._stop.is_set():
+            self._ahead.between_ticks()
         self._pace.between_ticks()
 
     def _safe_tick(self, now: datetime) -> bool:
@@ -283,13 +289,7 @@ class Engine:
         self._end_tick(tick, spawning=True)
         self.elsewhere_reads += tick.elsewhere.reads
         self._last_tick = tick
-        self._pace.burst_ahead = self._view.prefetch(self._pace.next_due, tick.now, self.tick_s) >= BURST_AHEAD
-        if self._view.saw_command:
-            self.executors.expect_commands()
-            self.executors.prepare_logs(self._view.commands_ahead)
-            self._view.commands_ahead = []
-        if self._view.saw_call:
-            self.executors.expect_calls()
+        self._ahead.get_ready()
         return tick.changes
 
     def _begin_tick(self, now: datetime) -> Tick:
@@ -300,15 +300,16 @@ class Engine:
         return self._carry.begin(now, stopping=self._stop.is_set())
 
     def _end_tick(self, tick: Tick, *, spawning: bool) -> None:
-        """Flush (and spawn); what a failed flush could not write stays for the next tick."""
+        """Flush (and spawn); what a failed flush could not write stays for the next tick. The
+        next due time is read once the next fire times are committed (Pace.read_moved)."""
         try:
             if spawning:
-                flush_and_spawn(tick, self.store, self.executors, self._outcome_arrived)
+                early = functools.partial(self._pace.read_moved, tick, self.store, early=True)
+                flush_and_spawn(tick, self.store, self.executors, self._outcome_arrived, early)
             else:
                 flush(tick, self.store)
         finally:
-            if tick.next_due_moved:  # read after the starts: they need not wait for it
-                self._pace.read_next_due(self.store)
+            self._pace.read_moved(tick, self.store)
         self._carry.flushed(tick)
 
     def _new_id(self) -> int:

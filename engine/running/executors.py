@@ -50,6 +50,11 @@ class _Ticket(int):
     """What `start` returns inside `start_all`: a place in the batch, sent at its end."""
 
 
+class _Handed(int):
+    """What `start` returns for a callable or an HTTP call inside `start_all`: its place among
+    the calls handed to the workers together at its end."""
+
+
 class Executors:
     """Owns every child process, worker thread and log file of a running engine."""
 
@@ -71,6 +76,7 @@ class Executors:
         self._reaper = Reaper(clock, logs_dir, on_done)
         self.supervisor = self._reaper.supervisor
         self._batch: list[SpawnRequest] | None = None
+        self._calls: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
 
     def expect_commands(self) -> None:
         """Commands are coming (their specs were read): start the supervisor now, not at the
@@ -86,14 +92,15 @@ class Executors:
             return
         self._reaper.watch_supervisor()
 
-    def prepare_logs(self, events: list[str]) -> None:
-        """Commands of these events fall due soon: their supervisor makes their log folders
-        now, while the engine waits, not in the burst of spawns (see make_dirs there)."""
+    def prepare_logs(self, events: list[str], due: datetime | None = None) -> None:
+        """Commands of these events fall due at `due` (default: now): their supervisor makes
+        their log folders (that day's) now, while the engine waits, not in the burst of spawns
+        (see make_dirs there)."""
         if not events or self._reaper.stopping or self.supervisor.fileno() is None:
             return
         try:
-            today = self.clock.now()
-            self.supervisor.make_dirs([os.path.dirname(log_path(self._logs_text, e, 0, today)) for e in events])
+            day = max(due, self.clock.now()) if due is not None else self.clock.now()
+            self.supervisor.make_dirs([os.path.dirname(log_path(self._logs_text, e, 0, day)) for e in events])
         except SupervisorGone:
             pass  # the commands find out, and say so
 
@@ -139,13 +146,19 @@ class Executors:
         if spec.call is not None:
             ctx_env = {**spec.env, **env_extra}
             lazy = LazyLog(functools.partial(open_log, log))
-            self._pool.submit(
+            return self._hand_over(
                 self._finish, run_id, run_callable, spec, run_id, lazy, attempt, scheduled_for, ctx_env, params
             )
-        else:
-            facts = HttpRun(spec.name, run_id, attempt, scheduled_for, dict(params or {}))
-            self._pool.submit(self._with_log, self._run_http, run_id, spec, log, facts)
-        return None
+        facts = HttpRun(spec.name, run_id, attempt, scheduled_for, dict(params or {}))
+        return self._hand_over(self._with_log, self._run_http, run_id, spec, log, facts)
+
+    def _hand_over(self, work: Callable[..., None], *args: Any) -> int | None:
+        """Give the work to a worker thread now, or (inside start_all) at its end."""
+        if self._calls is None:
+            self._pool.submit(work, *args)
+            return None
+        self._calls.append((work, args))
+        return _Handed(len(self._calls) - 1)
 
     def _with_log(self, work: Callable[..., None], run_id: int, spec: EventSpec, path: str, *args: Any) -> None:
         """Open the run's log in the worker thread, then do the work: creating the log's folder
@@ -162,17 +175,18 @@ class Executors:
         """Call each of `starts`; its pid (or None), or what it raised.
 
         The commands among them go to the supervisor in one message and start one after
-        the other there (posix_spawn: ~0.2 ms each, while this thread waits idle)."""
-        self._batch = []
+        the other there (posix_spawn: ~0.2 ms each, while this thread waits idle); then the
+        callables and HTTP calls go to the workers together, once all are ready, waking one
+        worker thread (Workers.submit_all)."""
+        self._batch, self._calls = [], []
         try:
             results = [self.attempt(start) for start in starts]
-            batch = self._batch
+            batch, calls = self._batch, self._calls
         finally:
-            self._batch = None
-        if not batch:
-            return results
-        answers = self._send_spawns(batch)
-        return [answers[r] if isinstance(r, _Ticket) else r for r in results]
+            self._batch = self._calls = None
+        answers = self._send_spawns(batch) if batch else []
+        handed = self.attempt(functools.partial(self._pool.submit_all, calls))  # None, or why none was
+        return [answers[r] if isinstance(r, _Ticket) else handed if isinstance(r, _Handed) else r for r in results]
 
     @staticmethod
     def attempt(start: Callable[[], int | None]) -> int | None | BaseException:

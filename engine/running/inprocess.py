@@ -4,6 +4,7 @@ They cannot outlive the engine: an engine that dies while one runs leaves the ru
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib
 import inspect
@@ -121,6 +122,23 @@ class Workers:
             thread = threading.Thread(target=self._work, daemon=True, name=f"{self._name}_{len(self._threads)}")
             self._threads.append(thread)
         thread.start()  # like ThreadPoolExecutor: a new thread only while none is idle
+
+    def submit_all(self, works: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+        """Hand over several works waking one idle thread, not one per work: each thread that
+        takes one hands the rest on before it starts on its own. A thread woken from the engine's
+        thread may take that thread's core on a busy machine: a due tick that woke one per run
+        was switched out in most ticks (bench W3), and each switch can cost it a time slice."""
+        if works:
+            self.submit(self._take_one, collections.deque(works))
+
+    def _take_one(self, works: collections.deque[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+        work, args = works.popleft()
+        if works:
+            try:
+                self.submit(self._take_one, works)
+            except RuntimeError:  # shut down meanwhile: the rest is dropped, as queued work is
+                pass
+        work(*args)
 
     def prestart(self) -> None:
         """Start every thread now, idle: a burst of calls then finds them waiting, instead of

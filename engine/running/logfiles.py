@@ -11,6 +11,7 @@ record of a command lies with its log (supervisor_process.record_exit)."""
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import UTC, datetime
 from typing import IO, Final
@@ -24,7 +25,14 @@ def log_path(root: str, event: str, run_id: int, day: datetime) -> str:
 
 
 def _day(at: datetime) -> str:
-    return (at if at.tzinfo is None else at.astimezone(UTC)).strftime("%Y-%m-%d")
+    return _day_of(at if at.tzinfo is None else at.astimezone(UTC))
+
+
+@functools.lru_cache(maxsize=64)
+def _day_of(at: datetime) -> str:
+    """The folder of the day of `at` (UTC, or naive); remembered: a tick's runs share one time,
+    and strftime was ~30,000 instructions a run, a twelfth of a due tick (bench W3)."""
+    return at.strftime("%Y-%m-%d")
 
 
 def make_folders(folder: str) -> None:

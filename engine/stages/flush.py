@@ -76,14 +76,22 @@ def _drop_duplicate(tick: Tick, run: ActiveRun) -> None:
         tick.to_spawn.remove(run)
 
 
-def flush_and_spawn(tick: Tick, store: Store, executors: Executors, report: _Report) -> None:
+def flush_and_spawn(
+    tick: Tick, store: Store, executors: Executors, report: _Report, before_starts: Callable[[], None] | None = None
+) -> None:
     """Flush, then start what was recorded running (see spawn). One engine (SQLite) commits a
     burst in parts of PART new runs and starts each part when its commit returns; the next
     fire times go last, after every part started (2,000 of them take ~9 ms to write). Several
-    engines commit a tick at once: its claim on the due events holds until then."""
+    engines commit a tick at once: its claim on the due events holds until then.
+
+    before_starts: what the tick still reads once its writes are committed, done before the
+    starts of a tick committed at once: a read lets go of the GIL, and the callables just handed
+    to the workers would take it then, in the middle of the tick (bench W3)."""
     if tick.owner is not None or len(tick.inserts) <= PART:
         committing = time.monotonic()
         flush(tick, store)
+        if before_starts is not None and tick.owner is None:  # one engine: a local read, ~10 µs
+            before_starts()
         spawn(tick, store, executors, report, committed_at=committing)
         return
     fires = tick.batch.next_fires_apart()
@@ -136,9 +144,9 @@ def _start_committed(tick: Tick, executors: Executors, report: _Report) -> BaseE
         is_process = run.preparing or spec.run is not None or spec.shell is not None
         (processes if is_process else calls).append((run, _starter(executors, run, spec)))
     # commands go to the supervisor in one message; callables and HTTP calls are only handed
-    # to a worker, here
-    results = executors.start_all([start for _, start in processes]) + [Executors.attempt(start) for _, start in calls]
-    return _record_started(tick, processes + calls, results, report)
+    # to a worker, here, after them
+    started = processes + calls
+    return _record_started(tick, started, executors.start_all([start for _, start in started]), report)
 
 
 def _record_started(

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from evman.engine.clock import iso, parse_iso
 from evman.engine.model import EventSpec, Misfire, Trigger
 from evman.engine.tick import lifecycle
 from evman.engine.tick.context import Tick
 from evman.engine.timing import occurrences
-from evman.engine.timing.occurrences import Timing
+from evman.engine.timing.occurrences import Timing, WalkKey, walk_key
 
 MISFIRE_GRACE_S: Final = 60.0
 MAX_CATCH_UP: Final = 1000
 
-_Memo = dict[tuple[str, str, Any, str, datetime], tuple[list[datetime], datetime | None]]
+_Memo = dict[WalkKey, tuple[list[datetime], datetime | None]]
 
 
 def materialise(tick: Tick) -> None:
@@ -33,7 +34,7 @@ def materialise(tick: Tick) -> None:
             continue
         due = parse_iso(row["next_fire_at"])
         assert due is not None
-        fires, nxt = _fire_times(timing, due, tick.now, memo)
+        fires, nxt = _fire_times(timing, due, tick.now, memo, tick.view.fires_ahead)
         _materialise_event(tick, spec, fires)
         tick.batch.next_fire(spec.name, iso(nxt))
         tick.fired.add(spec.name)
@@ -48,25 +49,50 @@ def _materialise_event(tick: Tick, spec: EventSpec, fires: list[datetime]) -> No
         backlog = backlog or run is not None
 
 
-def _fire_times(timing: Timing, due: datetime, now: datetime, memo: _Memo) -> tuple[list[datetime], datetime | None]:
+def _fire_times(
+    timing: Timing, due: datetime, now: datetime, memo: _Memo, ahead: Mapping[WalkKey, datetime | None]
+) -> tuple[list[datetime], datetime | None]:
     """(the fires from `due` up to now, the next fire after them), through the event's calendar;
-    events that share a timing and a due time (a nightly batch) share the arithmetic through `memo`."""
-    # the timing's fields, not the Timing: a frozen dataclass hashes in Python (its Enum too),
-    # twice per event of a burst; a calendar still does, for the events that have one
-    key = (timing.schedule, timing.timezone, timing.calendar, timing.on_holiday.value, due)
+    events that share a timing and a due time (a nightly batch) share the arithmetic through
+    `memo`. `ahead`: the first fire after `due`, worked out before the tick (ReadView.prefetch):
+    an occurrence materialised before its next fire needs no arithmetic here."""
+    key = walk_key(timing, due)
     if key not in memo:
-        fires = [due] + occurrences.fires_between(timing, due, now, limit=MAX_CATCH_UP)
-        if len(fires) > MAX_CATCH_UP:  # months of backlog: catch up to now, not 1000 fires on
-            last = occurrences.latest_fire(timing, due, now)
-            fires += [last] if last > fires[-1] else []
-        nxt = (
-            occurrences.next_fire(timing, max(fires[-1], now))
-            if not occurrences.is_interval(timing)
-            else occurrences.next_fire(timing, fires[-1])
-        )
-        memo[key] = (fires, nxt)
+        first = ahead.get(key, due)  # `due`: not worked out (a fire after it is later)
+        if first is None or first > now:
+            memo[key] = ([due], first)
+        elif occurrences.is_plain(timing):
+            memo[key] = _one_walk(timing, due, now)
+        else:
+            memo[key] = _two_walks(timing, due, now)
     fires, nxt = memo[key]
     return list(fires), nxt
+
+
+def _one_walk(timing: Timing, due: datetime, now: datetime) -> tuple[list[datetime], datetime | None]:
+    """A schedule alone: its fires after `due` up to now and the first after now, in one walk
+    (the first fire it finds after `due` is, on time, the next fire: half the arithmetic)."""
+    fires = [due]
+    for at in occurrences.plain_fires_after(timing, due):
+        if at > now:
+            return fires, at
+        fires.append(at)
+        if len(fires) > MAX_CATCH_UP:  # months of backlog: as below
+            return _two_walks(timing, due, now)
+    return fires, None
+
+
+def _two_walks(timing: Timing, due: datetime, now: datetime) -> tuple[list[datetime], datetime | None]:
+    fires = [due] + occurrences.fires_between(timing, due, now, limit=MAX_CATCH_UP)
+    if len(fires) > MAX_CATCH_UP:  # months of backlog: catch up to now, not 1000 fires on
+        last = occurrences.latest_fire(timing, due, now)
+        fires += [last] if last > fires[-1] else []
+    nxt = (
+        occurrences.next_fire(timing, max(fires[-1], now))
+        if not occurrences.is_interval(timing)
+        else occurrences.next_fire(timing, fires[-1])
+    )
+    return fires, nxt
 
 
 def _occurrences(tick: Tick, spec: EventSpec, fires: list[datetime], late: bool) -> list[tuple[datetime, str | None]]:

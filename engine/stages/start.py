@@ -135,7 +135,8 @@ def why_waiting_here(tick: Tick, run: ActiveRun) -> str | None:
         return f"retry backoff until {local_text(run.not_before, spec, now)}"
     if run.window_open is not None and now < run.window_open and "forced" not in run.flags:
         return f"window opens at {local_text(run.window_open, spec, now)}"
-    ahead = _blocking(run, [_other(r) for r in tick.runs.of(run.event)])
+    others = [r for r in tick.runs.of(run.event) if r is not run]  # most runs are their event's only one
+    ahead = _blocking(run, [_other(r) for r in others]) if others else []
     if ahead:
         return f"queued behind run {ahead[0].id} ({ahead[0].state})"
     return None

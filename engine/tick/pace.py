@@ -11,6 +11,7 @@ from typing import Final
 
 from evman.engine.clock import Clock, parse_iso
 from evman.engine.store import Store
+from evman.engine.tick.context import Tick
 
 BURST_AHEAD: Final = 500
 """A prefetch that decodes this many specs announces a burst: the loop collects garbage
@@ -59,6 +60,21 @@ class Pace:
 
     def read_next_due(self, store: Store) -> None:
         self.next_due = parse_iso(store.next_due_at())
+
+    def read_moved(self, tick: Tick, store: Store, *, early: bool = False) -> None:
+        """Read the next due time if the tick moved it (materialise), once the fire times are
+        committed. One engine reads it before a tick's starts (stages/flush.py): the read lets go
+        of the GIL, which the callables just handed over would take in the middle of the tick.
+        `early`: a failure there leaves it to the read after the starts, where it is the tick's."""
+        if not tick.next_due_moved:
+            return
+        try:
+            self.read_next_due(store)
+        except Exception:
+            if early:
+                return
+            raise
+        tick.next_due_moved = False
 
     def is_due(self, now: datetime) -> bool:
         return self.next_due is not None and now >= self.next_due

@@ -18,8 +18,9 @@ from evman.engine.fleet.elsewhere import Elsewhere
 from evman.engine.model import Blackout, EventSpec, RunState
 from evman.engine.store import Store
 from evman.engine.tick.active import ActiveRuns
+from evman.engine.timing import occurrences
 from evman.engine.timing.blackouts import blackouts_from_json, names_event
-from evman.engine.timing.occurrences import Timing, timing_of
+from evman.engine.timing.occurrences import Timing, WalkKey, timing_of, walk_key
 
 PREFETCH_MAX = 5000
 """At most this many specs decoded ahead of a burst (a bound on that idle tick's length)."""
@@ -64,6 +65,9 @@ class ReadView:
         self.saw_call = False
         """A spec read so far is a callable or an HTTP call: the engine then has its worker
         threads started before the first one is due."""
+        self.fires_ahead: dict[WalkKey, datetime | None] = {}
+        """The first fire after the due time of each event the last prefetch read (materialise's
+        arithmetic, done ahead)."""
 
     def committed_elsewhere(self) -> bool:
         """Whether another connection may have committed since the last look (a request, a
@@ -117,25 +121,36 @@ class ReadView:
             self._held[row["name"]] = bool(row["held"])
 
     def prefetch(self, due: datetime | None, now: datetime, tick_s: float) -> int:
-        """Decode the specs of the events due within the next tick ahead of time, so that
-        the tick that materialises a burst only makes runs: decoding was a fifth of it.
-        Returns how many it decoded now."""
-        if due is None or due == self._prefetched_for or (due - now).total_seconds() > tick_s:
+        """Ahead of the next due occurrence, however far off, work out what its tick would:
+        the specs of the events due by then (and within a tick after it), their timings, and
+        the first fire after each one's due time (their next fire, if they are materialised
+        before it), so that the tick that materialises them only makes runs. Once per due time.
+        Returns how many specs it decoded now."""
+        if due is None or due == self._prefetched_for:
             return 0
         self._prefetched_for = due
+        self.fires_ahead = {}
         decoded = 0
-        for row in self.store.due_events(now + timedelta(seconds=tick_s), limit=PREFETCH_MAX):
-            if row["name"] in self._specs:
-                continue
-            decoded += 1
-            self.remember(row)
+        for row in self.store.due_events(max(due, now) + timedelta(seconds=tick_s), limit=PREFETCH_MAX):
+            new = row["name"] not in self._specs
+            if new:
+                decoded += 1
+                self.remember(row)
             spec = self._specs[row["name"]]
-            if spec is None:
-                continue
-            self.timing(spec)  # made ahead too: the due tick only looks it up
-            if spec.run is not None or spec.shell is not None:
+            timing = None if spec is None else self.timing(spec)
+            if timing is not None and occurrences.is_plain(timing):
+                self._fire_ahead(timing, row["next_fire_at"])
+            if new and spec is not None and (spec.run is not None or spec.shell is not None):
                 self.commands_ahead.append(spec.name)
         return decoded
+
+    def _fire_ahead(self, timing: Timing, due_text: str) -> None:
+        due = parse_iso(due_text)
+        if due is None:
+            return
+        key = walk_key(timing, due)
+        if key not in self.fires_ahead:
+            self.fires_ahead[key] = next(occurrences.plain_fires_after(timing, due), None)
 
     def _placed(self, spec: EventSpec) -> EventSpec:
         """A relative cwd (a database made to travel, like sample.db) is relative to the

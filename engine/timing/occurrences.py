@@ -108,6 +108,26 @@ def fires_between(timing: Timing, after: datetime, until: datetime, limit: int =
     return list(islice(takewhile(lambda at: at <= until, fires), max(limit, 0)))
 
 
+WalkKey = tuple[str, str, Calendar | None, str, datetime]
+
+
+def walk_key(timing: Timing, after: datetime) -> WalkKey:
+    """What the fires after `after` depend on, as a key: the timing's fields, not the Timing (a
+    frozen dataclass hashes in Python, its Enum too); a calendar still does, for the events that
+    have one."""
+    return (timing.schedule, timing.timezone, timing.calendar, timing.on_holiday.value, after)
+
+
+def is_plain(timing: Timing) -> bool:
+    """A schedule alone (no calendar, not business days): its fires are the schedule's."""
+    return timing.calendar is None and not timing.is_business
+
+
+def plain_fires_after(timing: Timing, after: datetime) -> Iterator[datetime]:
+    """A plain timing's fires strictly after `after`, in order, in one walk."""
+    return schedules.fires_after(timing.schedule, after, timing.timezone)
+
+
 def preview(timing: Timing, after: datetime, n: int) -> list[Entry]:
     """The next `n` fires, with every fire the calendar moved or removed among them."""
     out: list[Entry] = []

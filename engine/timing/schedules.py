@@ -437,6 +437,12 @@ def fires_between(spec: str, after: datetime, until: datetime, tz: str, limit: i
     return [slot.at for slot in islice(slots, max(limit, 0))]
 
 
+def fires_after(spec: str, after: datetime, tz: str) -> Iterator[datetime]:
+    """Every fire strictly after `after`, in UTC, in order: one walk where fires_between and
+    next_fire would each start one (cronsim walks a daily rule an hour at a time: ~50 µs)."""
+    return (slot.at for slot in _slots(_compile(spec)[1], after, _zone(tz)))
+
+
 def preview(spec: str, tz: str, after: datetime, n: int) -> list[Fire]:
     """The next `n` fires for `evman next`, with a note on each that DST bends."""
     zone = _zone(tz)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -478,6 +479,21 @@ def test_json_round_trip(good: Definitions) -> None:
     assert (stored["concurrency"], stored["misfire"], stored["run"][3]) == ("queue", "all", "feeds/to day.json")
     assert (stored["on_lost"], stored["hosts"], stored["expect_s"]) == ("rerun", ["web1", "web2.example.com"], 90.0)
     assert stored["outputs"][0]["max_age_s"] == 7200.0
+
+
+def test_a_decoded_spec_is_the_one_its_init_would_make(good: Definitions) -> None:
+    """spec_from_json fills a spec's fields without its __init__ (EventSpec's 38 fields set one by
+    one through object.__setattr__ were most of decoding one): the same object all the same."""
+    for spec in good.events:
+        decoded = spec_from_json(spec_to_json(spec))
+        assert decoded == spec and list(vars(decoded)) == list(vars(spec))
+    one, two = (spec_from_json('{"name": "a", "run": ["true"]}') for _ in range(2))
+    assert one == EventSpec(name="a", run=("true",)) and hash(one.window) == hash(Window())
+    assert one.env is not two.env and one.uses is not two.uses  # a factory's default, made anew each time
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.name = "b"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="name"):  # a required field missing: as EventSpec(...) says
+        spec_from_json('{"run": ["true"]}')
 
 
 def test_new_keys_take_their_defaults_when_absent(tmp_path: Path) -> None:
