@@ -25,8 +25,8 @@ does not reach it. When the engine goes away it keeps reaping, and exits when it
 command has ended. SIGTERM to it is passed on to every command's process group (SIGKILL
 after the grace), and it stops accepting commands. It imports the standard library only
 (the engine starts it with -I -S: no site-packages, a start in a few milliseconds), and
-starts commands with subprocess, which forks with vfork: no copy of this process's memory
-per command."""
+starts commands as subprocess does, with vfork (spawning.py): no copy of this process's
+memory per command."""
 
 from __future__ import annotations
 
@@ -37,11 +37,16 @@ import os
 import selectors
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from typing import IO, Any
+
+if __package__:  # imported (the tests, the bench's limit)
+    from evman.engine.running import spawning
+else:  # the supervisor itself, a script run with -I: its folder is not on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import spawning  # type: ignore[import-not-found,no-redef]
 
 KILL_GRACE_S = 5.0
 SPAWN_THREADS = 8
@@ -62,6 +67,8 @@ class Supervisor:
         self.children: dict[int, Child] = {}
         self.kills: list[tuple[float, int]] = []
         self.base_env: dict[str, str] = dict(os.environ)
+        self.base_env_list = spawning.encode_env(self.base_env)
+        self.devnull = os.open(os.devnull, os.O_RDONLY)
         self.replies: list[bytes] = []
         self.pending = b""
         self.dirs: set[str] = set()
@@ -151,7 +158,7 @@ class Supervisor:
             self.spawn_all(spawns)
             spawns = []
             if msg.get("op") == "env":
-                self.base_env = dict(msg["env"])
+                self.set_env(msg["env"])
             elif msg.get("op") == "dirs":
                 self.make_dirs(msg["dirs"])
             elif msg.get("op") == "kill":
@@ -224,40 +231,51 @@ class Supervisor:
             os.write(fd, msg["header"].encode())
         os.utime(fd)  # the file system's own "now": what `fresh` output checks compare with
         since_ns = os.fstat(fd).st_mtime_ns
-        env = {**self.base_env, **msg["env"]} if msg["env"] else self.base_env
-        stdin = msg.get("stdin")
-        user = msg.get("user") or (None, None)
+        stdin: str | None = msg.get("stdin")
+        feed_r, feed_w = os.pipe() if stdin is not None else (self.devnull, None)
         try:
-            proc = subprocess.Popen(
-                msg["argv"],
-                executable=self.find(msg["argv"][0], env),
-                cwd=msg["cwd"],
-                env=env,
-                stdout=fd,
-                stderr=fd,
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                start_new_session=True,
-                user=user[0],
-                group=user[1],
-                extra_groups=[] if user[0] is not None else None,
-            )
+            pid, proc = spawning.spawn(
+                msg["argv"], self.executables(msg["argv"][0], msg["env"]), msg["cwd"],
+                self.env_list(msg["env"]), feed_r, fd, msg.get("user") or (None, None),
+            )  # fmt: skip
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv, cwd or env
+            if feed_w is not None:
+                os.close(feed_w)
             missing_cwd = isinstance(exc, OSError) and exc.filename == msg["cwd"]
             return None, refusal(key, "cwd" if missing_cwd else "exec", exc)
-        if stdin is not None and proc.stdin is not None:
-            feed(proc.stdin, stdin)
+        finally:
+            if feed_w is not None:
+                os.close(feed_r)
+        if feed_w is not None and stdin is not None:
+            feed(os.fdopen(feed_w, "wb"), stdin)
         started = time.time()
-        child = Child(key, proc.pid, msg["log"], started, since_ns, proc)
-        return child, {"op": "started", "key": key, "pid": proc.pid, "since_ns": since_ns, "at": started}
+        child = Child(key, pid, msg["log"], started, since_ns, proc)
+        return child, {"op": "started", "key": key, "pid": pid, "since_ns": since_ns, "at": started}
 
-    def find(self, program: str, env: dict[str, str]) -> str | None:
+    def set_env(self, env: dict[str, str]) -> None:
+        """The engine's environment, the base of every command's: encoded once, not per command."""
+        self.base_env = dict(env)
+        self.base_env_list = spawning.encode_env(self.base_env)
+
+    def env_list(self, extra: dict[str, str]) -> list[bytes]:
+        """A command's environment: the base and its own variables (which win over the base's)."""
+        if not extra:
+            return self.base_env_list
+        if self.base_env.keys().isdisjoint(extra):
+            return self.base_env_list + spawning.encode_env(extra)
+        return spawning.encode_env({**self.base_env, **extra})
+
+    def executables(self, program: str, extra: dict[str, str]) -> tuple[bytes, ...]:
+        path = extra["PATH"] if "PATH" in extra else self.base_env.get("PATH", os.defpath)
+        return spawning.exec_path(program, self.find(program, path), path)
+
+    def find(self, program: str, path: str) -> str | None:
         """The full path of `program` as exec would find it on the command's PATH, once per
         batch: otherwise each child tries every PATH folder before it (8 failed execs here,
         ~25 µs of the spawning thread's wait). None (exec searches itself) for a path, a
         relative PATH folder (which depends on the cwd), or a program not found."""
         if "/" in program:
             return None
-        path = env.get("PATH", os.defpath)
         key = (program, path)
         if key not in self.found:
             self.found[key] = find_program(program, path)
