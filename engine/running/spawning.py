@@ -45,6 +45,17 @@ def encode_env(env: Mapping[str, str]) -> list[bytes]:
     return out
 
 
+def find_program(program: str, path: str) -> str | None:
+    """The first executable regular file named `program` in the PATH folders `path`."""
+    for folder in path.split(os.pathsep):
+        if not folder.startswith("/"):
+            return None
+        candidate = os.path.join(folder, program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def exec_path(program: str, found: str | None, path: str) -> tuple[bytes, ...]:
     """Where exec looks for `program`: where it was `found`, itself if it names a path, else
     each folder of `path` in turn (as subprocess does)."""

@@ -15,7 +15,8 @@ from evman.engine.running import spawning
 
 SHOW = (
     'echo "cwd=$(pwd) var=$EVMAN_PROBE sid=$(cut -d" " -f6 /proc/$$/stat) pid=$$"; '
-    'grep -E "^(SigIgn|SigBlk)" /proc/$$/status; ls /proc/$$/fd | sort -n | tr "\\n" " "; echo; cat'
+    "cat; "
+    'exec grep -E "^(SigBlk|SigIgn)" /proc/self/status'  # what exec kept (the shell blocks signals to fork)
 )
 
 
@@ -29,6 +30,7 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 def _start(tmp_path: Path, argv: list[str], cwd: str, stdin: bytes | None = None) -> tuple[int, str]:
     """Start argv as the supervisor does (its output in a log), wait for it; (exit code, log)."""
+    tmp_path.mkdir(exist_ok=True)
     log = tmp_path / "out.log"
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     feed_r, feed_w = os.pipe()
@@ -49,14 +51,20 @@ def _start(tmp_path: Path, argv: list[str], cwd: str, stdin: bytes | None = None
 
 def test_the_child_has_its_cwd_env_session_stdin_and_only_its_three_fds(way: str, tmp_path: Path) -> None:
     code, out = _start(tmp_path, ["sh", "-c", SHOW], str(tmp_path), b"fed on stdin\n")
-    first, blocked, ignored, fds, fed = out.splitlines()
+    first, fed, blocked, ignored = out.splitlines()
     pid = int(first.rsplit("pid=", 1)[1])
     assert (code, first) == (0, f"cwd={tmp_path} var=probe value sid={pid} pid={pid}")  # a session of its own
     assert ignored.split() == ["SigIgn:", "0000000000000000"]  # SIGPIPE and SIGXFSZ back to their defaults
     mask = sum(1 << (sig - 1) for sig in signal.pthread_sigmask(signal.SIG_BLOCK, []))
     assert int(blocked.split()[1], 16) == mask  # the caller's own (none blocked in the supervisor's threads)
-    assert fds.split() == ["0", "1", "2", "255"] or fds.split() == ["0", "1", "2"]  # (255: the shell's own)
     assert fed == "fed on stdin"
+    inheritable = os.open(os.devnull, os.O_RDONLY)  # as the supervisor's socket is (passed to it)
+    os.set_inheritable(inheritable, True)
+    try:
+        _, fds = _start(tmp_path / "fds", ["ls", "/proc/self/fd"], str(tmp_path))
+    finally:
+        os.close(inheritable)
+    assert fds.split() == ["0", "1", "2", "3"]  # (3: ls reading the folder) none of the caller's
 
 
 def test_a_missing_cwd_is_an_oserror_naming_the_cwd(way: str, tmp_path: Path) -> None:

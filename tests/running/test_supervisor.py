@@ -145,7 +145,7 @@ def test_a_program_is_looked_up_on_the_commands_path_once_per_batch(
 
 
 def test_find_program_takes_the_first_executable_file_and_leaves_relative_folders_to_exec(tmp_path: Path) -> None:
-    from evman.engine.running.supervisor_process import find_program
+    from evman.engine.running.spawning import find_program
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "tool").write_text("not executable")
