@@ -172,21 +172,31 @@ class Executors:
         work(run_id, spec, log, *args)
 
     def start_all(self, starts: list[Callable[[], int | None]]) -> list[int | None | BaseException]:
-        """Call each of `starts`; its pid (or None), or what it raised.
+        """Call each of `starts`; its pid (or None), or what it raised (start_all_later, waited for)."""
+        return self.start_all_later(starts)()
 
-        The commands among them go to the supervisor in one message and start one after
-        the other there (posix_spawn: ~0.2 ms each, while this thread waits idle); then the
-        callables and HTTP calls go to the workers together, once all are ready, waking one
-        worker thread (Workers.submit_all)."""
+    def start_all_later(self, starts: list[Callable[[], int | None]]) -> Callable[[], list[int | None | BaseException]]:
+        """Call each of `starts` now; what it returns waits for the supervisor's answers and
+        gives each one's pid (or None), or what it raised.
+
+        The commands among them go to the supervisor in one message and start there (8 at a
+        time, ~0.25 ms each) while this thread goes on: a burst's next part is written
+        meanwhile (stages/flush.py); then the callables and HTTP calls go to the workers
+        together, once all are ready, waking one worker thread (Workers.submit_all)."""
         self._batch, self._calls = [], []
         try:
             results = [self.attempt(start) for start in starts]
             batch, calls = self._batch, self._calls
         finally:
             self._batch = self._calls = None
-        answers = self._send_spawns(batch) if batch else []
+        answers = self._ask_spawns(batch) if batch else list
         handed = self.attempt(functools.partial(self._pool.submit_all, calls))  # None, or why none was
-        return [answers[r] if isinstance(r, _Ticket) else handed if isinstance(r, _Handed) else r for r in results]
+
+        def results_of() -> list[int | None | BaseException]:
+            pids = answers()
+            return [pids[r] if isinstance(r, _Ticket) else handed if isinstance(r, _Handed) else r for r in results]
+
+        return results_of
 
     @staticmethod
     def attempt(start: Callable[[], int | None]) -> int | None | BaseException:
@@ -223,25 +233,34 @@ class Executors:
         if self._batch is not None:
             self._batch.append(request)
             return _Ticket(len(self._batch) - 1)
-        result = self._send_spawns([request])[0]
+        result = self._ask_spawns([request])()[0]
         if isinstance(result, BaseException):
             raise result
         return result
 
-    def _send_spawns(self, batch: list[SpawnRequest]) -> list[int | BaseException]:
-        """Start `batch` through the supervisor: a pid, or the SpawnError, for each."""
-        children = self._reaper.children
+    def _ask_spawns(self, batch: list[SpawnRequest]) -> Callable[[], list[int | BaseException]]:
+        """Send `batch` to the supervisor; what it returns waits for a pid, or the SpawnError, for each."""
         for request in batch:  # registered first: a quick command's end may come before its pid
-            children[(request.run_id, request.phase)] = Child(request.run_id, request.phase, 0, None)
+            self._reaper.children[(request.run_id, request.phase)] = Child(request.run_id, request.phase, 0, None)
         try:
             self.supervisor.ensure_started()
             self._reaper.watch_supervisor()  # before asking: the reaper thread hears the answers
-            answers: list[Started | Refused] = self.supervisor.spawn_many(batch)
+            answers = self.supervisor.ask(batch)
         except (SupervisorGone, OSError) as exc:
-            answers = [Refused("exec", 0, str(exc))] * len(batch)
+            answers = functools.partial(_refused_all, batch, exc)
+        return functools.partial(self._started, batch, answers)
+
+    def _started(
+        self, batch: list[SpawnRequest], answers: Callable[[], list[Started | Refused]]
+    ) -> list[int | BaseException]:
+        children = self._reaper.children
+        try:
+            told = answers()
+        except (SupervisorGone, OSError) as exc:
+            told = _refused_all(batch, exc)
         out: list[int | BaseException] = []
         with self._reaper.lock:
-            for request, answer in zip(batch, answers, strict=True):
+            for request, answer in zip(batch, told, strict=True):
                 key = (request.run_id, request.phase)
                 child = children.get(key)
                 if isinstance(answer, Started):
@@ -303,6 +322,10 @@ class Executors:
     @staticmethod
     def clock_monotonic() -> float:
         return time.monotonic()
+
+
+def _refused_all(batch: list[SpawnRequest], exc: BaseException) -> list[Started | Refused]:
+    return [Refused("exec", 0, str(exc))] * len(batch)
 
 
 __all__ = [

@@ -5,6 +5,7 @@ beside the logs for an engine that was not there to hear."""
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import socket
@@ -205,11 +206,18 @@ class SupervisorClient:
 
     def spawn_many(self, requests: Sequence[SpawnRequest]) -> list[Started | Refused]:
         """Start every request (in order, by one process) and wait for the answers."""
+        return self.ask(requests)()
+
+    def ask(self, requests: Sequence[SpawnRequest]) -> Callable[[], list[Started | Refused]]:
+        """Send the requests now; what it returns waits for their answers (SupervisorGone)."""
         keys = [(r.run_id, r.phase) for r in requests]
         lines = [self._env_line()] + [_line(r.message()) for r in requests]
         with self._lock:
             self._waiting.update(keys)
         self._send(b"".join(line for line in lines if line))
+        return functools.partial(self._answers_to, keys)
+
+    def _answers_to(self, keys: list[Key]) -> list[Started | Refused]:
         with self._answered:
             if not self._answered.wait_for(lambda: all(k in self._answers for k in keys), timeout=START_TIMEOUT_S):
                 self._waiting.difference_update(keys)

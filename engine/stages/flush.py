@@ -96,11 +96,18 @@ def flush_and_spawn(
         return
     fires = tick.batch.next_fires_apart()
     failure: BaseException | None = None
+    started: Callable[[], BaseException | None] | None = None
     try:
         while tick.inserts:
-            flush(tick, store, PART)  # with the pids of the part started before it
-            failure = _start_committed(tick, executors, report) or failure
+            flush(tick, store, PART)  # with the pids of the parts answered before it
+            # this part's commands go to the supervisor before the last part's answers are
+            # awaited: it starts them while the next part is written (bench W2)
+            answered, started = started, _hand_committed(tick, executors, report)
+            if answered is not None:
+                failure = answered() or failure
     finally:
+        if started is not None:  # what was handed is started: its pids go into the batch
+            failure = started() or failure
         tick.batch.extend(fires)  # after a failed part: written by the next flush, with the rest
     flush(tick, store)
     if failure is not None:
@@ -133,6 +140,11 @@ def spawn(
 def _start_committed(tick: Tick, executors: Executors, report: _Report) -> BaseException | None:
     """Start the runs to spawn whose rows are committed (the others wait for their part); their
     pids go into the batch. What a start raised (not a SpawnError), for the caller to raise."""
+    return _hand_committed(tick, executors, report)()
+
+
+def _hand_committed(tick: Tick, executors: Executors, report: _Report) -> Callable[[], BaseException | None]:
+    """_start_committed, what it returns waiting for the supervisor's answers and recording them."""
     ready = [r for r in tick.to_spawn if not r.is_new]
     tick.to_spawn = [r for r in tick.to_spawn if r.is_new] if len(ready) < len(tick.to_spawn) else []
     processes: list[tuple[ActiveRun, _Start]] = []
@@ -146,7 +158,8 @@ def _start_committed(tick: Tick, executors: Executors, report: _Report) -> BaseE
     # commands go to the supervisor in one message; callables and HTTP calls are only handed
     # to a worker, here, after them
     started = processes + calls
-    return _record_started(tick, started, executors.start_all([start for _, start in started]), report)
+    results = executors.start_all_later([start for _, start in started])
+    return lambda: _record_started(tick, started, results(), report)
 
 
 def _record_started(
