@@ -7,7 +7,7 @@ ended before it started (retention removes a past day's folder once it is empty)
 `runs.log_path` with the start; every reader (the engine that judges the run, `evman show`, the
 console, retention) goes by that recorded path, so logs written under an earlier layout
 (`<root>/<event>/<run id>.log`) or by another engine's root are read where they are. The exit
-record of a command lies with its log (supervisor_process.record_exit)."""
+record of a command lies with its log (supervisor_files.record_exit)."""
 
 from __future__ import annotations
 

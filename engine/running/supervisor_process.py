@@ -30,7 +30,7 @@ memory per command."""
 
 from __future__ import annotations
 
-import errno
+import collections
 import gc
 import heapq
 import json
@@ -45,12 +45,16 @@ from typing import IO, Any
 
 if __package__:  # imported (the tests, the bench's limit)
     from evman.engine.running import spawning
+    from evman.engine.running.supervisor_files import COMPLAINTS, complain, make_folders, record_exit
 else:  # the supervisor itself, a script run with -I: its folder is not on sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import spawning  # type: ignore[import-not-found,no-redef]
+    from supervisor_files import COMPLAINTS, complain, make_folders, record_exit  # type: ignore[import-not-found,no-redef]
 
 KILL_GRACE_S = 5.0
 SPAWN_THREADS = 8
+REAP_EVERY_S = 0.002
+"""How often the loop reaps and answers while a batch's threads start commands."""
 
 
 class Child:
@@ -66,15 +70,15 @@ class Supervisor:
     def __init__(self, sock: socket.socket) -> None:
         self.sock: socket.socket | None = sock
         self.children: dict[int, Child] = {}
+        self.fresh: collections.deque[tuple[Child | None, dict[str, Any]]] = collections.deque()
+        """What the spawning threads started (or refused), for this thread to answer and register."""
+        self.ended_early: dict[int, tuple[int, Any]] = {}
         self.kills: list[tuple[float, int]] = []
-        self.base_env: dict[str, str] = dict(os.environ)
-        self.base_env_list = spawning.encode_env(self.base_env)
+        self.env = spawning.Environment(dict(os.environ))
         self.devnull = os.open(os.devnull, os.O_RDONLY)
         self.replies: list[bytes] = []
         self.pending = b""
         self.dirs: set[str] = set()
-        self.found: dict[tuple[str, str], str | None] = {}
-        """(program, PATH) -> its full path, looked up once per batch of spawns (see find)."""
         self.stopping = False
         self.pid = os.getpid()
         self.sel = selectors.DefaultSelector()
@@ -160,7 +164,7 @@ class Supervisor:
             self.spawn_all(spawns)
             spawns = []
             if msg.get("op") == "env":
-                self.set_env(msg["env"])
+                self.env = spawning.Environment(dict(msg["env"]))
             elif msg.get("op") == "dirs":
                 self.make_dirs(msg["dirs"])
             elif msg.get("op") == "kill":
@@ -170,32 +174,49 @@ class Supervisor:
     # -- starting ------------------------------------------------------------------------
 
     def spawn_all(self, spawns: list[dict[str, Any]]) -> None:
-        """Start every spawn, a few threads at a time: a start is mostly the kernel's fork and
-        exec, during which subprocess lets other threads run (posix_spawn does not: one
-        thread, waiting on each child's exec behind a burst of its siblings, was 2.5x slower)."""
+        """Start every spawn, SPAWN_THREADS at a time (a start is mostly the kernel's vfork and
+        exec, during which the others run), while this thread registers what started, reaps
+        what ended already and tells the engine: a burst's first ends are heard while its last
+        commands start, and the engine's next batch waits for no pile of ends (bench W2)."""
         if not spawns:
             return
-        self.found.clear()  # a program installed or removed since the last batch is seen
-        results: list[tuple[Child | None, dict[str, Any]]] = [(None, {})] * len(spawns)
+        self.env.found.clear()  # a program installed or removed since the last batch is seen
         if len(spawns) == 1:
-            results[0] = self.spawn(spawns[0])
+            self.fresh.append(self.spawn(spawns[0]))
         else:
-            work = iter(enumerate(spawns))  # next() on it is one step under the GIL: no lock
+            work = iter(spawns)  # next() on it is one step under the GIL: no lock
 
             def worker() -> None:
-                for index, msg in work:
-                    results[index] = self.spawn(msg)
+                for msg in work:
+                    self.fresh.append(self.spawn(msg))
 
             threads = [threading.Thread(target=worker) for _ in range(min(SPAWN_THREADS, len(spawns)))]
             for thread in threads:
                 thread.start()
+            while any(thread.is_alive() for thread in threads):
+                time.sleep(REAP_EVERY_S)
+                self.take_started()
+                self.reap()
+                self.send()
             for thread in threads:
                 thread.join()
-        for child, answer in results:  # registered before any reaping: the loop reaps after
-            if child is not None:
-                self.children[child.pid] = child
-                self.watch(child)
-            self.reply(answer)
+        self.take_started()
+        self.ended_early.clear()  # what is left was no command's (a failed exec's child)
+
+    def take_started(self) -> None:
+        """Answer the starts the threads made, and watch their children; one that `reap` (which
+        waits for any child) found ended before it was registered here ends now."""
+        while self.fresh:
+            child, answer = self.fresh.popleft()
+            self.reply(answer)  # before its end: the engine hears the start first
+            if child is None:
+                continue
+            ended = self.ended_early.pop(child.pid, None)
+            if ended is not None:
+                self.finished(child, *ended)
+                continue
+            self.children[child.pid] = child
+            self.watch(child)
 
     def watch(self, child: Child) -> None:
         try:
@@ -226,8 +247,8 @@ class Supervisor:
         feed_r, feed_w = os.pipe() if stdin is not None else (self.devnull, None)
         try:
             pid, proc = spawning.spawn(
-                msg["argv"], self.executables(msg["argv"][0], msg["env"]), msg["cwd"],
-                self.env_list(msg["env"]), feed_r, fd, msg.get("user") or (None, None),
+                msg["argv"], self.env.executables(msg["argv"][0], msg["env"]), msg["cwd"],
+                self.env.encoded(msg["env"]), feed_r, fd, msg.get("user") or (None, None),
             )  # fmt: skip
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv, cwd or env
             if feed_w is not None:
@@ -242,35 +263,6 @@ class Supervisor:
         started = time.time()
         child = Child(key, pid, msg["log"], started, since_ns, proc)
         return child, {"op": "started", "key": key, "pid": pid, "since_ns": since_ns, "at": started}
-
-    def set_env(self, env: dict[str, str]) -> None:
-        """The engine's environment, the base of every command's: encoded once, not per command."""
-        self.base_env = dict(env)
-        self.base_env_list = spawning.encode_env(self.base_env)
-
-    def env_list(self, extra: dict[str, str]) -> list[bytes]:
-        """A command's environment: the base and its own variables (which win over the base's)."""
-        if not extra:
-            return self.base_env_list
-        if self.base_env.keys().isdisjoint(extra):
-            return self.base_env_list + spawning.encode_env(extra)
-        return spawning.encode_env({**self.base_env, **extra})
-
-    def executables(self, program: str, extra: dict[str, str]) -> tuple[bytes, ...]:
-        path = extra["PATH"] if "PATH" in extra else self.base_env.get("PATH", os.defpath)
-        return spawning.exec_path(program, self.find(program, path), path)
-
-    def find(self, program: str, path: str) -> str | None:
-        """The full path of `program` as exec would find it on the command's PATH, once per
-        batch: otherwise each child tries every PATH folder before it (8 failed execs here,
-        ~25 µs of the spawning thread's wait). None (exec searches itself) for a path, a
-        relative PATH folder (which depends on the cwd), or a program not found."""
-        if "/" in program:
-            return None
-        key = (program, path)
-        if key not in self.found:
-            self.found[key] = spawning.find_program(program, path)
-        return self.found[key]
 
     def open_log(self, path: str) -> int:
         self.make_dir(os.path.dirname(path))
@@ -295,34 +287,26 @@ class Supervisor:
     # -- reaping ---------------------------------------------------------------------------
 
     def reap(self) -> None:
-        """Every child that ended: the engine is told first (sent at once), then each exit record
-        is written on its log (an extended attribute in a block of its own, ~40 µs each here:
-        a burst's last ends were heard only after all of them). The engine needs the record
-        only if it dies before it wrote the end, and a new engine waits for it while this lives."""
-        records: list[tuple[Child, bytes]] = []
-        while self.children:
+        """Every child that ended: its exit record written, then the engine told."""
+        while True:
             try:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
-                break
+                return
             if pid == 0:
-                break
+                return
             child = self.children.pop(pid, None)
-            if child is not None:
-                if child.pidfd is not None:
-                    self.sel.unregister(child.pidfd)
-                    os.close(child.pidfd)
-                records.append((child, self.finished(child, status, usage)))
-        if records:
-            self.send()
-        for child, record in records:
-            try:
-                record_exit(child.log, child.key[1], record)
-            except OSError as exc:  # a full disk, a removed log: the engine still hears it, if there
-                complain(f"cannot record the exit of {child.log}: {exc}")
+            if child is None:  # started by a thread, not registered yet (take_started)
+                self.ended_early[pid] = (status, usage)
+                continue
+            if child.pidfd is not None:
+                self.sel.unregister(child.pidfd)
+                os.close(child.pidfd)
+            self.finished(child, status, usage)
 
-    def finished(self, child: Child, status: int, usage: Any) -> bytes:
-        """The exit record of `child`, told to the engine (its reply queued)."""
+    def finished(self, child: Child, status: int, usage: Any) -> None:
+        """The exit record of `child` on its log (the engine reads it there if it dies before it
+        wrote the end), then told to the engine (its reply queued)."""
         code = os.waitstatus_to_exitcode(status)
         if child.proc is not None:
             child.proc.returncode = code  # reaped here: subprocess must not wait for it again
@@ -343,9 +327,12 @@ class Supervisor:
             },
             separators=(",", ":"),
         ).encode()
+        try:
+            record_exit(child.log, child.key[1], record)
+        except OSError as exc:  # a full disk, a removed log: the engine still hears it, if there
+            complain(f"cannot record the exit of {child.log}: {exc}")
         if self.sock is not None:  # the record's keys after the reply's own
             self.replies.append(b'{"op":"exit","key":%s,%s\n' % (json.dumps(child.key).encode(), record[1:]))
-        return record
 
     # -- killing ------------------------------------------------------------------------------
 
@@ -366,20 +353,6 @@ class Supervisor:
             self.kill(pid, KILL_GRACE_S)
 
 
-def make_folders(folder: str) -> None:
-    """`folder` and every missing level above it, each made 0700 itself (as logfiles.make_folders:
-    this process imports nothing of evman)."""
-    missing: list[str] = []
-    while folder and not os.path.isdir(folder) and os.path.dirname(folder) != folder:
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    for level in reversed(missing):
-        try:
-            os.mkdir(level, 0o700)
-        except FileExistsError:
-            pass
-
-
 def refusal(key: list[Any], what: str, exc: BaseException) -> dict[str, Any]:
     return {
         "op": "refused",
@@ -395,37 +368,6 @@ def signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass  # the group is gone already
-
-
-def exit_attribute(phase: str) -> str:
-    return "user.evman.exit" if phase == "main" else f"user.evman.{phase}.exit"
-
-
-def exit_file(log: str, phase: str) -> str:
-    return f"{log}.exit" if phase == "main" else f"{log}.{phase}.exit"
-
-
-def record_exit(log: str, phase: str, data: bytes) -> None:
-    """The exit record on the log itself, as an extended attribute (one setxattr: all of it
-    or none, ~7 µs), or where the file system has none, in `<log>.exit` (write, then rename:
-    a new file costs ~0.3-0.9 ms of CPU on this machine's ext4, a burst of commands each)."""
-    try:
-        os.setxattr(log, exit_attribute(phase), data)
-        return
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.E2BIG, errno.ENOSPC):
-            raise
-    write_atomically(exit_file(log, phase), data)
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
 
 
 def feed(pipe: IO[bytes], text: str) -> None:
@@ -444,37 +386,6 @@ def feed(pipe: IO[bytes], text: str) -> None:
                 pass
 
     threading.Thread(target=write, daemon=True).start()
-
-
-COMPLAINTS: list[str] = []
-"""Where complaints go (argv[2]): made at the first, never at start."""
-COMPLAINTS_MAX_BYTES = 1 << 20
-"""Past this the file becomes <file>.1 (the one before goes) and a new one starts: a year of
-complaints takes at most twice this."""
-
-
-def rotate(path: str, most: int = COMPLAINTS_MAX_BYTES) -> None:
-    try:
-        if os.stat(path).st_size >= most:
-            os.replace(path, path + ".1")
-    except OSError:
-        pass  # not there yet, or cannot: append to what there is
-
-
-def complain(text: str) -> None:
-    """Say something went wrong in <logs>/supervisor.stderr (created now if need be)."""
-    if not COMPLAINTS:
-        return
-    try:
-        os.makedirs(os.path.dirname(COMPLAINTS[0]), mode=0o700, exist_ok=True)
-        rotate(COMPLAINTS[0])
-        fd = os.open(COMPLAINTS[0], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} evman supervisor {os.getpid()}: {text}\n".encode())
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # nowhere to say it
 
 
 def main(argv: list[str]) -> int:
