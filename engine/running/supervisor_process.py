@@ -73,6 +73,7 @@ class Supervisor:
         self.fresh: collections.deque[tuple[Child | None, dict[str, Any]]] = collections.deque()
         """What the spawning threads started (or refused), for this thread to answer and register."""
         self.ended_early: dict[int, tuple[int, Any]] = {}
+        self.unwatched: list[Child] = []
         self.kills: list[tuple[float, int]] = []
         self.env = spawning.Environment(dict(os.environ))
         self.devnull = os.open(os.devnull, os.O_RDONLY)
@@ -99,6 +100,7 @@ class Supervisor:
 
     def run(self) -> None:
         while self.sock is not None or self.children:
+            self.watch_unwatched()
             timeout = max(0.0, self.kills[0][0] - time.monotonic()) if self.kills else None
             for key, _ in self.sel.select(timeout):
                 if key.fileobj is self.sock:
@@ -216,7 +218,15 @@ class Supervisor:
                 self.finished(child, *ended)
                 continue
             self.children[child.pid] = child
-            self.watch(child)
+            self.unwatched.append(child)
+
+    def watch_unwatched(self) -> None:
+        """A pidfd for each child still running, before the loop waits: a burst's children mostly
+        end while the loop reaps every REAP_EVERY_S, and need none (4 system calls each)."""
+        for child in self.unwatched:
+            if child.pid in self.children:
+                self.watch(child)
+        self.unwatched.clear()
 
     def watch(self, child: Child) -> None:
         try:
