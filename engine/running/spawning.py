@@ -120,6 +120,9 @@ def spawn(
                 stdin, -1, -1, out, -1, out, errors_r, errors_w,
                 True, True, -1, gid, None if uid is None else [], uid, -1, None, True,  # type: ignore[arg-type]
             )  # fmt: skip
+        except TypeError:  # a fork_exec that takes other arguments (a Python not checked): Popen from now on
+            FAST["on"] = False
+            return spawn_with_popen(argv, executables, cwd, env, stdin, out, user)
         finally:
             os.close(errors_w)
         failed = os.read(errors_r, 50_000)

@@ -110,3 +110,17 @@ def test_the_supervisors_signal_handlers_do_not_reach_the_child(way: str, tmp_pa
         signal.signal(signal.SIGHUP, before)
     caught = int(out.split()[1], 16)
     assert code == 0 and not caught & (1 << (signal.SIGHUP - 1))
+
+
+def test_a_fork_exec_that_takes_other_arguments_falls_back_to_popen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def other_signature(*args: object) -> int:
+        raise TypeError(f"fork_exec() takes 22 positional arguments but {len(args)} were given")
+
+    monkeypatch.setitem(spawning.FAST, "on", True)
+    import _posixsubprocess  # what spawning calls
+
+    monkeypatch.setattr(_posixsubprocess, "fork_exec", other_signature)
+    code, out = _start(tmp_path, ["sh", "-c", "echo started"], str(tmp_path))
+    assert (code, out, spawning.FAST["on"]) == (0, "started\n", False)
