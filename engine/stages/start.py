@@ -28,6 +28,7 @@ def start_ready(tick: Tick) -> None:
     runs (several engines: one read for all of them) and their `requires`; the runs ready but
     for their pools then ask the pool desk for slots."""
     _undo_unflushed_starts(tick)
+    start_drafted(tick)
     ready: list[ActiveRun] = []
     ready_for_pools: list[ActiveRun] = []
     for run in tick.runs.waiting():
@@ -58,6 +59,37 @@ def start_ready(tick: Tick) -> None:
             pools.leave_line(tick, run)
             lifecycle.note_waiting(tick, run, reason)
     for run in pools.give_slots(tick, ready_for_pools):
+        _begin(tick, run)
+
+
+def start_drafted(tick: Tick) -> None:
+    """The runs made from their drafts this tick (stages/materialise.py) that start_ready would
+    start without a question, started first, each in a few checks: one engine, not stopping, the
+    event's only active run, not held, its window open, and a spec with nothing that makes a
+    run wait (approval, requires, pools, a blackout). The others wait for start_ready, which
+    decides them as it decides every waiting run."""
+    drafted, tick.drafted = tick.drafted, []
+    if tick.stopping or tick.placement is not None or tick.elsewhere.is_shared:
+        return
+    view, now, runs = tick.view, tick.now, tick.runs
+    for run in drafted:
+        spec = view.spec(run.event)
+        if (
+            spec is None
+            or run.state is not RunState.WAITING
+            or run.id not in runs
+            or spec.approval is not None
+            or spec.requires is not None
+            or spec.uses
+            or (run.window_open is not None and now < run.window_open)
+            or (run.due_by is not None and now >= run.due_by)
+            or run.not_before is not None
+            or run.needs_prepare
+            or view.is_held(run.event)
+            or len(runs.of(run.event)) != 1
+            or view.blackouts_for(spec)
+        ):
+            continue
         _begin(tick, run)
 
 
