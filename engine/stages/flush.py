@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from evman.engine.clock import iso
 from evman.engine.fleet.membership import MIN_LEASE_S
@@ -132,21 +132,25 @@ def spawn(
 
 def _start_committed(tick: Tick, executors: Executors, report: _Report) -> BaseException | None:
     """Start the runs to spawn whose rows are committed (the others wait for their part); their
-    pids go into the batch. What a start raised (not a SpawnError), for the caller to raise."""
+    pids go into the batch. What a start raised (not a SpawnError), for the caller to raise.
+    Commands go to the supervisor in one message and HTTP calls to the workers; then the
+    callables, handed over together (the burst of a due tick: each is a work for a worker
+    thread, ~3 µs a run less than a start through start_all)."""
     ready = [r for r in tick.to_spawn if not r.is_new]
     tick.to_spawn = [r for r in tick.to_spawn if r.is_new] if len(ready) < len(tick.to_spawn) else []
-    processes: list[tuple[ActiveRun, _Start]] = []
-    calls: list[tuple[ActiveRun, _Start]] = []
+    started: list[tuple[ActiveRun, _Start]] = []
+    works: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
     for run in ready:
         spec = tick.view.spec(run.event)
         if spec is None or run.id not in tick.runs:
             continue
-        is_process = run.preparing or spec.run is not None or spec.shell is not None
-        (processes if is_process else calls).append((run, _starter(executors, run, spec)))
-    # commands go to the supervisor in one message; callables and HTTP calls are only handed
-    # to a worker, here, after them
-    started = processes + calls
-    return _record_started(tick, started, executors.start_all([start for _, start in started]), report)
+        if run.preparing or spec.call is None:
+            started.append((run, _starter(executors, run, spec)))
+        else:
+            works.append(_call_work(executors, run, spec))
+    failure = _record_started(tick, started, executors.start_all([start for _, start in started]), report)
+    handed = executors.start_calls(works) if works else None
+    return failure or handed
 
 
 def _record_started(
@@ -175,3 +179,11 @@ def _starter(executors: Executors, run: ActiveRun, spec: EventSpec) -> _Start:
         prepare = spec.on_failure.prepare
         return lambda: executors.prepare(run.id, prepare, spec, env, log)
     return lambda: executors.start(run.id, spec, env, run.attempt, scheduled or "", log, run.params)
+
+
+def _call_work(executors: Executors, run: ActiveRun, spec: EventSpec) -> tuple[Callable[..., None], tuple[Any, ...]]:
+    """What a worker thread does to run the callable of `run` (as _starter's start would)."""
+    scheduled = iso_cached(run.scheduled_for)
+    env = run_env(run.event, run.id, run.attempt, scheduled, run.params)
+    assert run.log_path is not None, "the start stage chose its log"
+    return executors.call_work(run.id, spec, env, run.attempt, scheduled or "", run.log_path, run.params)

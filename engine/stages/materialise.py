@@ -54,7 +54,7 @@ def _materialise_drafted(tick: Tick, draft: Draft) -> None:
     (stages/start.py, start_drafted)."""
     name = draft.spec.name
     run = lifecycle.new_drafted(tick, draft)
-    if run is not None:
+    if run is not None and draft.plain:
         tick.drafted.append(run)
     tick.batch.next_fire(name, draft.next_text)
     tick.fired.add(name)

@@ -65,32 +65,26 @@ def start_ready(tick: Tick) -> None:
 def start_drafted(tick: Tick) -> None:
     """The runs made from their drafts this tick (stages/materialise.py) that start_ready would
     start without a question, started first, each in a few checks: one engine, not stopping, the
-    event's only active run, not held, its window open, and a spec with nothing that makes a
-    run wait (approval, requires, pools, a blackout). The others wait for start_ready, which
+    event's only active run, not held, its window open (their drafts said that nothing in their
+    specs makes them wait: Draft.plain). The others wait for start_ready, which
     decides them as it decides every waiting run."""
     drafted, tick.drafted = tick.drafted, []
     if tick.stopping or tick.placement is not None or tick.elsewhere.is_shared:
         return
     view, now, runs = tick.view, tick.now, tick.runs
     for run in drafted:
-        spec = view.spec(run.event)
         if (
-            spec is None
-            or run.state is not RunState.WAITING
+            run.state is not RunState.WAITING
             or run.id not in runs
-            or spec.approval is not None
-            or spec.requires is not None
-            or spec.uses
             or (run.window_open is not None and now < run.window_open)
             or (run.due_by is not None and now >= run.due_by)
             or run.not_before is not None
             or run.needs_prepare
             or view.is_held(run.event)
-            or len(runs.of(run.event)) != 1
-            or view.blackouts_for(spec)
+            or runs.count(run.event) != 1
         ):
             continue
-        _begin(tick, run)
+        _running(tick, run)
 
 
 def _undo_unflushed_starts(tick: Tick) -> None:
@@ -267,6 +261,10 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
         lifecycle.note_waiting(tick, run, f"preparing: {spec.on_failure.prepare}")
         tick.to_spawn.append(run)
         return
+    _running(tick, run)
+
+
+def _running(tick: Tick, run: ActiveRun) -> None:
     run.move(RunState.RUNNING)
     run.started_at = tick.now
     run.waiting_reason = None

@@ -332,6 +332,11 @@ class ActiveRuns(dict[int, ActiveRun]):
         runs = self._by_event.get(event)
         return list(runs.values()) if runs else []
 
+    def count(self, event: str) -> int:
+        """How many runs of `event` are active."""
+        runs = self._by_event.get(event)
+        return len(runs) if runs else 0
+
     def waiting(self) -> list[ActiveRun]:
         """The waiting runs, oldest first."""
         return sorted((r for r in self.values() if r.state is RunState.WAITING), key=lambda r: r.id)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from evman.engine.clock import iso
 from evman.engine.coordination import params
 from evman.engine.coordination.params import ParamError
-from evman.engine.model import EventSpec, Trigger
+from evman.engine.model import Blackout, EventSpec, Trigger
 from evman.engine.timing.windows import Bounds, bounds_for
 
 
@@ -34,6 +34,9 @@ class Draft(NamedTuple):
     """Its parameters (a scheduled run's are the event's defaults for its business date)."""
     fields: dict[str, Any]
     """The run's fields as new_run would make them (ActiveRun.born_from)."""
+    plain: bool
+    """Nothing in its spec makes its run wait (approval, requires, pools, a blackout that names
+    it): the start stage starts it at once unless the moment does (stages/start.py)."""
 
     def serves(self, spec: EventSpec | None, due_text: str, now: datetime, grace_s: float) -> bool:
         """Whether the run due at `due_text` can be made from this draft at `now`: the same
@@ -47,9 +50,11 @@ class Draft(NamedTuple):
         )
 
 
-def draft_of(spec: EventSpec, due_text: str, due: datetime, next_fire: datetime | None) -> Draft | None:
-    """The draft of the run of `spec` due at `due`, whose next fire is `next_fire`; None when its
-    parameters cannot be made (the due tick says why, as ever)."""
+def draft_of(
+    spec: EventSpec, due_text: str, due: datetime, next_fire: datetime | None, blackouts: tuple[Blackout, ...] = ()
+) -> Draft | None:
+    """The draft of the run of `spec` due at `due`, whose next fire is `next_fire`, `blackouts`
+    those that name it; None when its parameters cannot be made (the due tick says why, as ever)."""
     try:
         values = scheduled_params(spec, due)
     except ParamError:
@@ -65,7 +70,8 @@ def draft_of(spec: EventSpec, due_text: str, due: datetime, next_fire: datetime 
         "late_at": bounds.late_at,
         "params": values,
     }
-    return Draft(spec, due_text, due, next_fire, iso(next_fire), bounds, values, fields)
+    plain = spec.approval is None and spec.requires is None and not spec.uses and not blackouts
+    return Draft(spec, due_text, due, next_fire, iso(next_fire), bounds, values, fields, plain)
 
 
 def scheduled_params(spec: EventSpec, due: datetime) -> dict[str, str]:

@@ -157,7 +157,7 @@ class ReadView:
         key = walk_key(timing, due)
         if key not in self.fires_ahead:
             self.fires_ahead[key] = next(occurrences.plain_fires_after(timing, due), None)
-        draft = draft_of(spec, due_text, due, self.fires_ahead[key])
+        draft = draft_of(spec, due_text, due, self.fires_ahead[key], self.blackouts_for(spec))
         if draft is not None:
             self.drafts[spec.name] = draft
 
