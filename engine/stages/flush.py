@@ -9,6 +9,7 @@ written, and they run while the next part is written (SQLite lets go of the GIL)
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -33,6 +34,13 @@ of bench W1 took 28.0 ms of CPU in one transaction, 28.8 ms in parts of 250, 30.
 parts of 250 add ~3% to a burst's writes, and start the first 250 after ~4 ms of writing
 instead of ~30 ms."""
 
+
+PART_SWITCH_S: Final = 0.0005
+"""The interpreter's switch interval while a burst is written in parts (then put back): each
+part's commit lets go of the GIL, and the worker threads running the callables of the parts
+before it hold it then; taking it back waited up to the whole interval (5 ms by default) after
+each statement, and the engine's thread, which writes and starts the parts still to come, is
+the burst's critical path (bench W1)."""
 
 SPAWN_WITHIN_S: Final = MIN_LEASE_S / 4
 """Several engines: starts handed to the supervisor later than this after their commit began
@@ -96,11 +104,14 @@ def flush_and_spawn(
         return
     fires = tick.batch.next_fires_apart()
     failure: BaseException | None = None
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, PART_SWITCH_S))
     try:
         while tick.inserts:
             flush(tick, store, PART)  # with the pids of the part started before it
             failure = _start_committed(tick, executors, report) or failure
     finally:
+        sys.setswitchinterval(interval)
         tick.batch.extend(fires)  # after a failed part: written by the next flush, with the rest
     flush(tick, store)
     if failure is not None:
