@@ -43,6 +43,25 @@ class RunContext:
     params: Mapping[str, str] = field(default_factory=dict)
     """Its run parameters (also given to the callable as keyword arguments)."""
 
+    @classmethod
+    def made(
+        cls,
+        event: str,
+        run_id: int,
+        attempt: int,
+        scheduled_for: str,
+        log: IO[str],
+        env: Mapping[str, str],
+        params: Mapping[str, str],
+    ) -> RunContext:
+        """RunContext(...), its fields set without the frozen dataclass's __init__ (which sets
+        each through object.__setattr__: ~2 µs of every callable of a burst, bench W1)."""
+        ctx = cls.__new__(cls)
+        ctx.__dict__.update(
+            event=event, run_id=run_id, attempt=attempt, scheduled_for=scheduled_for, log=log, env=env, params=params
+        )
+        return ctx
+
 
 class LazyLog(io.RawIOBase):
     """A callable's log, created at its first write: a callable that prints nothing leaves
@@ -217,7 +236,7 @@ def run_callable(
     params = dict(params or {})
     try:
         func = resolve_callable(str(spec.call), spec.cwd)
-        ctx = RunContext(spec.name, run_id, attempt, scheduled_for, cast(IO[str], text), env, params)
+        ctx = RunContext.made(spec.name, run_id, attempt, scheduled_for, cast(IO[str], text), env, params)
         result = _invoke(func, ctx, params, str(spec.call))
         if result is not None:
             text.write(f"returned: {result!r}\n")
