@@ -5,9 +5,12 @@ done between the ticks as the engine's loop does it, then the one tick that make
     valgrind --tool=callgrind --separate-threads=yes --collect-atstart=no \\
         .venv/bin/python -m bench.w1_tick [N]  # instructions inside the due tick only
 
-Under callgrind, collection is switched on just before the due tick and off after it (a two-line
-C library calling CALLGRIND_TOGGLE_COLLECT, compiled here with `cc` through ctypes); the engine
-thread is the main thread (callgrind.out.<pid>-01). Counts do not move with the machine's load."""
+Under callgrind, collection is switched on just before the due tick, its counts dumped after it
+(callgrind.out.<pid>.1-01: the engine thread is the main thread), and switched off once every
+callable ran (the worker threads: their files in both dumps; under valgrind they mostly run
+after the tick). A three-line C library calling CALLGRIND_TOGGLE_COLLECT and
+CALLGRIND_DUMP_STATS, compiled here with `cc`, through ctypes. Counts do not move with the
+machine's load."""
 
 from __future__ import annotations
 
@@ -32,18 +35,25 @@ from evman.engine.model import Defaults, Definitions
 from evman.engine.store import open_store
 
 DUE = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
-_TOGGLE_C = "#include <valgrind/callgrind.h>\nvoid toggle(void) { CALLGRIND_TOGGLE_COLLECT; }\n"
+_TOGGLE_C = (
+    "#include <valgrind/callgrind.h>\n"
+    "void toggle(void) { CALLGRIND_TOGGLE_COLLECT; }\n"
+    "void dump(void) { CALLGRIND_DUMP_STATS; }\n"
+)
 
 
-def _toggle(tmp: Path) -> Callable[[], None]:
-    """CALLGRIND_TOGGLE_COLLECT (a no-op outside valgrind); nothing when it cannot be built."""
+def _callgrind(tmp: Path) -> tuple[Callable[[], None], Callable[[], None]]:
+    """CALLGRIND_TOGGLE_COLLECT and CALLGRIND_DUMP_STATS (no-ops outside valgrind); nothing when
+    they cannot be built."""
     source, lib = tmp / "toggle.c", tmp / "toggle.so"
     source.write_text(_TOGGLE_C)
     built = subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(source)], capture_output=True)
     if built.returncode != 0:
-        return lambda: None
-    toggle: Callable[[], None] = ctypes.CDLL(str(lib)).toggle
-    return toggle
+        return (lambda: None), (lambda: None)
+    found = ctypes.CDLL(str(lib))
+    toggle: Callable[[], None] = found.toggle
+    dump: Callable[[], None] = found.dump
+    return toggle, dump
 
 
 def due_tick(n: int, tmp: Path, profile: cProfile.Profile | None = None) -> dict[str, float]:
@@ -54,7 +64,7 @@ def due_tick(n: int, tmp: Path, profile: cProfile.Profile | None = None) -> dict
         store, Definitions(Defaults(timezone="UTC"), {}, specs, source="bench"), now=DUE - timedelta(seconds=2)
     )
     store.close()
-    toggle = _toggle(tmp)
+    toggle, dump = _callgrind(tmp)
     clock = FakeClock(DUE - timedelta(seconds=2))
     engine = Engine(open_store(path), clock=clock, logs_dir=tmp / "logs")
     engine.start()
@@ -72,10 +82,11 @@ def due_tick(n: int, tmp: Path, profile: cProfile.Profile | None = None) -> dict
     cpu = time.thread_time() - cpu
     if profile is not None:
         profile.disable()
-    toggle()
+    dump()  # the due tick's counts (the engine thread: the main thread's file)
     deadline = time.monotonic() + 60
     while len(jobs.calls) < n and time.monotonic() < deadline:
         time.sleep(0.01)
+    toggle()  # the worker threads' counts: both dumps (the callables mostly run after the tick)
     starts = sorted(s for _, s, _ in jobs.calls)
     engine.settle(DUE)
     engine.stop()
