@@ -49,8 +49,9 @@ def paint_in_pty(
     try:
         while shown is None and time.perf_counter() - started < timeout_s and proc.poll() is None:
             if select.select([master], [], [], 0.05)[0]:
-                seen = (seen + os.read(master, 1 << 16))[-8192:]
+                seen += os.read(master, 1 << 16)  # looked at whole: a frame's read can be longer than what is kept
                 shown = time.perf_counter() if marker in seen else None
+                seen = seen[-8192:]
         if shown is None:
             raise TimeoutError(f"bench: {argv[0]} showed no {marker.decode()} in {timeout_s:.0f} s: {seen[-300:]!r}")
         os.write(master, b"\x11")  # ctrl+q
