@@ -27,11 +27,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import jobs
-from bench.burst import _spec
+from bench.evman_side import BENCH_DIR, at_schedule
 from evman.engine.clock import FakeClock
 from evman.engine.definitions import catalog
 from evman.engine.engine import Engine
-from evman.engine.model import Defaults, Definitions
+from evman.engine.model import Defaults, Definitions, EventSpec
 from evman.engine.store import open_store
 
 DUE = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
@@ -59,7 +59,9 @@ def _callgrind(tmp: Path) -> tuple[Callable[[], None], Callable[[], None]]:
 def due_tick(n: int, tmp: Path, profile: cProfile.Profile | None = None) -> dict[str, float]:
     path = tmp / "w1.db"
     store = open_store(path)
-    specs = tuple(_spec(f"b{i:05d}", DUE, "call") for i in range(n))
+    specs = tuple(
+        EventSpec(f"b{i:05d}", call="bench.jobs:noop", cwd=BENCH_DIR, schedule=at_schedule(DUE)) for i in range(n)
+    )  # as bench W1's
     catalog.save(
         store, Definitions(Defaults(timezone="UTC"), {}, specs, source="bench"), now=DUE - timedelta(seconds=2)
     )
