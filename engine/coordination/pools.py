@@ -24,6 +24,8 @@ AGING_S: Final = 600.0
 
 def uses_text(uses: Mapping[str, int]) -> str | None:
     """The runs.pools column: "warehouse=1,db=2" (sorted by pool), None for no pool."""
+    if not uses:  # most runs (a generator, sorted and joined for nothing: ~1 µs a run of a burst)
+        return None
     return ",".join(f"{name}={count}" for name, count in sorted(uses.items())) or None
 
 

@@ -144,13 +144,32 @@ class Executors:
         if spec.shell is not None:
             return self._spawn(run_id, "main", ["/bin/sh", "-c", spec.shell], spec, env_extra, log, stdin=spec.stdin)
         if spec.call is not None:
-            ctx_env = {**spec.env, **env_extra}
-            lazy = LazyLog(functools.partial(open_log, log))
-            return self._hand_over(
-                self._finish, run_id, run_callable, spec, run_id, lazy, attempt, scheduled_for, ctx_env, params
-            )
+            work, args = self.call_work(run_id, spec, env_extra, attempt, scheduled_for, log, params)
+            return self._hand_over(work, *args)
         facts = HttpRun(spec.name, run_id, attempt, scheduled_for, dict(params or {}))
         return self._hand_over(self._with_log, self._run_http, run_id, spec, log, facts)
+
+    def call_work(
+        self,
+        run_id: int,
+        spec: EventSpec,
+        env_extra: Mapping[str, str],
+        attempt: int,
+        scheduled_for: str,
+        log: str,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[Callable[..., None], tuple[Any, ...]]:
+        """What a worker thread does to run a `call` event's callable (as `start` would): for
+        start_calls, which hands many over at once."""
+        lazy = LazyLog(functools.partial(open_log, log))
+        env = {**spec.env, **env_extra}
+        return self._finish, (run_id, run_callable, spec, run_id, lazy, attempt, scheduled_for, env, params)
+
+    def start_calls(self, works: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> BaseException | None:
+        """Hand these callables (call_work) to the worker threads together, waking one (see
+        start_all); None, or why none could be."""
+        got = self.attempt(functools.partial(self._pool.submit_all, works))
+        return got if isinstance(got, BaseException) else None
 
     def _hand_over(self, work: Callable[..., None], *args: Any) -> int | None:
         """Give the work to a worker thread now, or (inside start_all) at its end."""

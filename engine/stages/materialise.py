@@ -10,6 +10,7 @@ from evman.engine.clock import iso, parse_iso
 from evman.engine.model import EventSpec, Misfire, Trigger
 from evman.engine.tick import lifecycle
 from evman.engine.tick.context import Tick
+from evman.engine.tick.drafts import Draft
 from evman.engine.timing import occurrences
 from evman.engine.timing.occurrences import Timing, WalkKey, walk_key
 
@@ -20,15 +21,22 @@ _Memo = dict[WalkKey, tuple[list[datetime], datetime | None]]
 
 
 def materialise(tick: Tick) -> None:
-    """A run per due occurrence of every event whose next_fire_at has come (events_due index)."""
+    """A run per due occurrence of every event whose next_fire_at has come (events_due index).
+    An occurrence drafted ahead (engine/tick/drafts.py) is made from its draft."""
     memo: _Memo = {}
     due_rows = tick.view.store.claim_due_events(tick.now)  # several engines: each event to one
     tick.elsewhere.holding(row["name"] for row in due_rows)  # locked: their concurrency, one read for all
+    drafts = tick.view.drafts
     for row in due_rows:
-        if row["name"] in tick.fired:
+        name = row["name"]
+        if name in tick.fired:
             continue
         tick.view.remember(row)  # the due row carries the spec: no SELECT per event
-        spec = tick.view.spec(row["name"])
+        spec = tick.view.spec(name)
+        draft = drafts.get(name)
+        if draft is not None and draft.serves(spec, row["next_fire_at"], tick.now, MISFIRE_GRACE_S):
+            _materialise_drafted(tick, draft)
+            continue
         timing = None if spec is None else tick.view.timing(spec)
         if spec is None or timing is None:
             continue
@@ -39,6 +47,17 @@ def materialise(tick: Tick) -> None:
         tick.batch.next_fire(spec.name, iso(nxt))
         tick.fired.add(spec.name)
     tick.next_due_moved = True
+
+
+def _materialise_drafted(tick: Tick, draft: Draft) -> None:
+    """The run of an occurrence on time, made from its draft; the start stage looks at it first
+    (stages/start.py, start_drafted)."""
+    name = draft.spec.name
+    run = lifecycle.new_drafted(tick, draft)
+    if run is not None and draft.plain:
+        tick.drafted.append(run)
+    tick.batch.next_fire(name, draft.next_text)
+    tick.fired.add(name)
 
 
 def _materialise_event(tick: Tick, spec: EventSpec, fires: list[datetime]) -> None:

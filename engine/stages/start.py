@@ -28,6 +28,7 @@ def start_ready(tick: Tick) -> None:
     runs (several engines: one read for all of them) and their `requires`; the runs ready but
     for their pools then ask the pool desk for slots."""
     _undo_unflushed_starts(tick)
+    start_drafted(tick)
     ready: list[ActiveRun] = []
     ready_for_pools: list[ActiveRun] = []
     for run in tick.runs.waiting():
@@ -59,6 +60,31 @@ def start_ready(tick: Tick) -> None:
             lifecycle.note_waiting(tick, run, reason)
     for run in pools.give_slots(tick, ready_for_pools):
         _begin(tick, run)
+
+
+def start_drafted(tick: Tick) -> None:
+    """The runs made from their drafts this tick (stages/materialise.py) that start_ready would
+    start without a question, started first, each in a few checks: one engine, not stopping, the
+    event's only active run, not held, its window open (their drafts said that nothing in their
+    specs makes them wait: Draft.plain). The others wait for start_ready, which
+    decides them as it decides every waiting run."""
+    drafted, tick.drafted = tick.drafted, []
+    if tick.stopping or tick.placement is not None or tick.elsewhere.is_shared:
+        return
+    view, now, runs = tick.view, tick.now, tick.runs
+    for run in drafted:
+        if (
+            run.state is not RunState.WAITING
+            or run.id not in runs
+            or (run.window_open is not None and now < run.window_open)
+            or (run.due_by is not None and now >= run.due_by)
+            or run.not_before is not None
+            or run.needs_prepare
+            or view.is_held(run.event)
+            or runs.count(run.event) != 1
+        ):
+            continue
+        _running(tick, run)
 
 
 def _undo_unflushed_starts(tick: Tick) -> None:
@@ -235,6 +261,10 @@ def _begin(tick: Tick, run: ActiveRun) -> None:
         lifecycle.note_waiting(tick, run, f"preparing: {spec.on_failure.prepare}")
         tick.to_spawn.append(run)
         return
+    _running(tick, run)
+
+
+def _running(tick: Tick, run: ActiveRun) -> None:
     run.move(RunState.RUNNING)
     run.started_at = tick.now
     run.waiting_reason = None

@@ -13,7 +13,7 @@ from evman.engine.store.engines import HEARTBEAT
 from evman.engine.store.errors import Fenced
 from evman.engine.store.events import BUMP_HOLDS
 from evman.engine.store.part import Part
-from evman.engine.store.runs import by_nulls, insert_run_sql, insert_some_sql
+from evman.engine.store.runs import by_nulls, insert_chunks, insert_run_sql
 from evman.engine.vocabulary import ALERT_KINDS, FINISHED_STATES, RunState, states_before
 
 RESOLVED_BY_SUCCESS: Final = tuple(sorted(k for k, facts in ALERT_KINDS.items() if facts.resolved_by_success))
@@ -379,7 +379,8 @@ class BatchPart(Part):
         with self.transaction():
             inserted = 0
             for present, values in by_nulls([*batch.runs, *batch.unowned]).items():
-                inserted += self.execute_many(insert_some_sql(present), values)
+                for sql, params in insert_chunks(present, values):
+                    inserted += self.execute(sql, params).rowcount
             for sql, rows in batch.writes:
                 if len(rows) == 1:
                     self.execute(sql, rows[0])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from itertools import compress
+from itertools import chain, compress
 from operator import is_not
 from typing import Any, Final
 
@@ -25,13 +25,34 @@ def insert_run_sql(*, owned: bool = False) -> str:
     return f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
 
-@functools.lru_cache(maxsize=64)
-def insert_some_sql(present: tuple[bool, ...]) -> str:
+MAX_VARIABLES: Final = 999
+"""Bound parameters per statement that every SQLite allows (3.32 and later allow 32,766)."""
+
+
+def insert_some_sql(present: tuple[bool, ...], rows: int = 1) -> str:
     """insert_run_sql for rows whose columns are NULL where `present` is False: those are
     left out (NULL by default) rather than bound. Binding a NULL costs Python 3.11's sqlite3
-    ~0.4 µs (its adaptation protocol), and a new run's row has about 15 of them."""
+    ~0.4 µs (its adaptation protocol), and a new run's row has about 15 of them. `rows`: that
+    many rows in one statement (insert_chunks)."""
+    return _insert_some_sql(present, rows)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_some_sql(present: tuple[bool, ...], rows: int) -> str:
     cols = list(compress(RUN_COLUMNS, present))
-    return f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) ON CONFLICT DO NOTHING"
+    one = f"({', '.join('?' * len(cols))})"
+    return f"INSERT INTO runs ({', '.join(cols)}) VALUES {', '.join([one] * rows)} ON CONFLICT DO NOTHING"
+
+
+def insert_chunks(present: tuple[bool, ...], rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[str, list[Any]]]:
+    """(statement, parameters) inserting `rows` (of one by_nulls group), as many rows in a
+    statement as MAX_VARIABLES allows: a statement of one row each (executemany) steps SQLite
+    once per row and lets go of the GIL around each step, and the engine then waited to take
+    it back from the worker threads running a burst's callables (bench W1)."""
+    per = max(1, MAX_VARIABLES // max(1, sum(present)))
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        yield insert_some_sql(present, len(chunk)), list(chain.from_iterable(chunk))
 
 
 def by_nulls(rows: Sequence[Sequence[Any]]) -> dict[tuple[bool, ...], list[tuple[Any, ...]]]:

@@ -74,6 +74,8 @@ class Tick:
     """Materialising moved some next_fire_at: the engine reads the next due time again."""
     request: dict[str, Any] | None = None
     """The `requests` row being answered (requested_at, requested_by), while a handler runs."""
+    drafted: list[ActiveRun] = field(default_factory=list)
+    """Runs materialise made from their drafts this tick: the start stage looks at them first."""
 
     def change(
         self, kind: str, event: str, run_id: int | None = None, state: str | None = None, detail: str | None = None

@@ -18,6 +18,7 @@ from evman.engine.running.procs import pid_alive, signal_group
 from evman.engine.tick import coordination, routing
 from evman.engine.tick.active import ActiveRun, flags_text
 from evman.engine.tick.context import Ended, Tick
+from evman.engine.tick.drafts import Draft
 from evman.engine.timing.windows import bounds_for
 
 _ANY_INSTANT = (Trigger.SCHEDULE, Trigger.RETRY, Trigger.RESTART, Trigger.BACKFILL)
@@ -85,6 +86,21 @@ def new_run(
         params=values,
         approval=coordination.carried_approval(trigger, repeats),
     )
+    return _record_new(tick, spec, run, busy, refused)
+
+
+def new_drafted(tick: Tick, draft: Draft) -> ActiveRun | None:
+    """new_run(tick, event, Trigger.SCHEDULE, due), for an occurrence on time, from its draft
+    (engine/tick/drafts.py): what its spec and occurrence decide was worked out ahead, so this
+    numbers the run, admits it against the active runs of this moment and records it."""
+    run_id = tick.next_id()
+    busy = _admit(tick, draft.spec, run_id)
+    run = ActiveRun.born_from(_WAITING if busy is None else RunState.SKIPPED, run_id, draft.fields, tick.now)
+    return _record_new(tick, draft.spec, run, busy, None)
+
+
+def _record_new(tick: Tick, spec: EventSpec, run: ActiveRun, busy: str | None, refused: str | None) -> ActiveRun | None:
+    """A new run into the tick: skipped (`busy`), failed (`refused`), or waiting."""
     if busy is not None:
         tick.inserts.append(run)
         write_end(tick, run, tick.now, f"skipped: {busy} (concurrency=skip)")
@@ -92,7 +108,7 @@ def new_run(
         return None
     tick.runs[run.id] = run
     tick.inserts.append(run)
-    tick.change("run", event, run.id, _WAITING, trigger)
+    tick.change("run", run.event, run.id, _WAITING, run.trigger)
     if refused is not None:
         finish(tick, run, RunState.FAILED, tick.now, reason=f"not started: {refused}", final=True)
         return run

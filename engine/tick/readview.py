@@ -18,6 +18,7 @@ from evman.engine.fleet.elsewhere import Elsewhere
 from evman.engine.model import Blackout, EventSpec, RunState
 from evman.engine.store import Store
 from evman.engine.tick.active import ActiveRuns
+from evman.engine.tick.drafts import Draft, draft_of
 from evman.engine.timing import occurrences
 from evman.engine.timing.blackouts import blackouts_from_json, names_event
 from evman.engine.timing.occurrences import Timing, WalkKey, timing_of, walk_key
@@ -68,6 +69,8 @@ class ReadView:
         self.fires_ahead: dict[WalkKey, datetime | None] = {}
         """The first fire after the due time of each event the last prefetch read (materialise's
         arithmetic, done ahead)."""
+        self.drafts: dict[str, Draft] = {}
+        """event -> its run due next, drafted by the last prefetch (engine/tick/drafts.py)."""
 
     def committed_elsewhere(self) -> bool:
         """Whether another connection may have committed since the last look (a request, a
@@ -105,6 +108,7 @@ class ReadView:
         self._groups.clear()
         self._pool_sizes = None
         self._prefetched_for = None
+        self.drafts = {}
         return True
 
     def spec(self, name: str) -> EventSpec | None:
@@ -129,7 +133,7 @@ class ReadView:
         if due is None or due == self._prefetched_for:
             return 0
         self._prefetched_for = due
-        self.fires_ahead = {}
+        self.fires_ahead, self.drafts = {}, {}
         decoded = 0
         for row in self.store.due_events(max(due, now) + timedelta(seconds=tick_s), limit=PREFETCH_MAX):
             new = row["name"] not in self._specs
@@ -138,19 +142,24 @@ class ReadView:
                 self.remember(row)
             spec = self._specs[row["name"]]
             timing = None if spec is None else self.timing(spec)
-            if timing is not None and occurrences.is_plain(timing):
-                self._fire_ahead(timing, row["next_fire_at"])
+            if spec is not None and timing is not None and occurrences.is_plain(timing):
+                self._draft(spec, timing, row["next_fire_at"])
             if new and spec is not None and (spec.run is not None or spec.shell is not None):
                 self.commands_ahead.append(spec.name)
         return decoded
 
-    def _fire_ahead(self, timing: Timing, due_text: str) -> None:
+    def _draft(self, spec: EventSpec, timing: Timing, due_text: str) -> None:
+        """The first fire after `due_text` (materialise's arithmetic, shared by the events of a
+        timing) and the run it is due for, drafted."""
         due = parse_iso(due_text)
         if due is None:
             return
         key = walk_key(timing, due)
         if key not in self.fires_ahead:
             self.fires_ahead[key] = next(occurrences.plain_fires_after(timing, due), None)
+        draft = draft_of(spec, due_text, due, self.fires_ahead[key], self.blackouts_for(spec))
+        if draft is not None:
+            self.drafts[spec.name] = draft
 
     def _placed(self, spec: EventSpec) -> EventSpec:
         """A relative cwd (a database made to travel, like sample.db) is relative to the

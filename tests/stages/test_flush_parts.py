@@ -33,6 +33,11 @@ def _wait_calls(count: int, timeout_s: float = 30.0) -> None:
     assert len(burst_jobs.seen) >= count, f"{len(burst_jobs.seen)} of {count} callables ran"
 
 
+def _rows_inserted(sql: str) -> int:
+    """Runs an INSERT as traced inserts (several rows to a statement: `VALUES (...), (...)`)."""
+    return sql.count("), (") + 1 if sql.startswith("INSERT INTO runs") else 0
+
+
 def _transactions(statements: list[str]) -> list[list[str]]:
     out: list[list[str]] = []
     for sql in statements:
@@ -55,7 +60,7 @@ def test_a_burst_commits_in_parts_and_no_run_starts_before_its_row(engine_factor
     finally:
         store.conn.set_trace_callback(None)
     written = [tx for tx in _transactions(statements) if tx]
-    inserts = [sum(sql.startswith("INSERT INTO runs") for sql in tx) for tx in written]
+    inserts = [sum(_rows_inserted(sql) for sql in tx) for tx in written]
     assert [n for n in inserts if n] == [PART, PART, 10]
     fires = [k for k, tx in enumerate(written) if any(sql.startswith("UPDATE events SET next_fire_at") for sql in tx)]
     last_insert = max(k for k, n in enumerate(inserts) if n)
