@@ -106,7 +106,8 @@ def flush_and_spawn(
     failure: BaseException | None = None
     started: Callable[[], BaseException | None] | None = None
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, PART_SWITCH_S))
+    shortened = min(interval, PART_SWITCH_S)
+    sys.setswitchinterval(shortened)
     try:
         while tick.inserts:
             flush(tick, store, PART)  # with the pids of the parts answered before it
@@ -118,11 +119,18 @@ def flush_and_spawn(
     finally:
         if started is not None:  # what was handed is started: its pids go into the batch
             failure = started() or failure
-        sys.setswitchinterval(interval)
+        put_back_switch(interval, shortened)
         tick.batch.extend(fires)  # after a failed part: written by the next flush, with the rest
     flush(tick, store)
     if failure is not None:
         raise failure
+
+
+def put_back_switch(interval: float, shortened: float) -> None:
+    """The switch interval as it was before a burst shortened it, unless another part of the
+    process (the console's start, which shortens it until its first frame) set it meanwhile."""
+    if sys.getswitchinterval() == shortened:
+        sys.setswitchinterval(interval)
 
 
 def spawn(

@@ -5,6 +5,7 @@ starts nothing of itself and loses nothing (the next tick writes and starts the 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -12,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from evman.engine.clock import FakeClock
-from evman.engine.stages.flush import PART
+from evman.engine.stages.flush import PART, PART_SWITCH_S, put_back_switch
 from evman.engine.store import Store, StoreError
 from tests.stages import burst_jobs
 
@@ -98,3 +99,35 @@ def test_a_part_that_fails_to_commit_starts_nothing_and_the_next_tick_writes_the
     assert {state for _, state in burst_jobs.seen} == {"running"}
     assert store.value("SELECT count(*) FROM runs") == N
     assert store.value("SELECT count(*) FROM events WHERE next_fire_at IS NOT NULL") == 0
+
+
+def test_a_burst_puts_the_switch_interval_back(engine_factory, clock, store) -> None:
+    """Shortened while the parts are written (the engine's thread takes the GIL back sooner), then
+    as it was: a burst must not leave the whole process switching ten times as often."""
+    before = sys.getswitchinterval()
+    burst_jobs.seen.clear()
+    engine = engine_factory(_burst(store, clock))
+    clock.advance(timedelta(seconds=5))
+    try:
+        sys.setswitchinterval(0.004)
+        engine.tick(clock.now())
+        _wait_calls(N)
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        assert len(burst_jobs.seen) == N  # it was a burst in parts, which shortens it
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_a_switch_interval_set_meanwhile_is_left_as_it_was_set() -> None:
+    """The console shortens the interval until its first frame and puts its own back then; a
+    burst written meanwhile must not undo that by putting back what it saw before."""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(PART_SWITCH_S)
+        put_back_switch(0.004, PART_SWITCH_S)
+        assert sys.getswitchinterval() == pytest.approx(0.004)  # nobody else touched it: put back
+        sys.setswitchinterval(0.003)  # the console, meanwhile
+        put_back_switch(0.0005, PART_SWITCH_S)
+        assert sys.getswitchinterval() == pytest.approx(0.003)
+    finally:
+        sys.setswitchinterval(before)
